@@ -1,0 +1,111 @@
+# petcnn: one build for every program. `make`, `make check`, `make asan`, `make fuzz`,
+# `make install PREFIX=... DESTDIR=...`, `make clean`. Sources are found by wildcard, so a
+# new lib/*.c, tools/*.c or tests/unit/*.c needs no edit here.
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man/man1
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+BATS       ?= bats
+PYTHON     ?= /usr/bin/python3
+CFLAGS     ?= -O2 -g
+LDFLAGS    ?=
+BUILD      ?= build
+BIN        ?= bin
+
+PKGS      := libarchive libcurl libjpeg openblas libpng zlib
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS))
+GIF_LIBS  ?= -lgif
+
+ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Werror \
+             -pthread -Ilib $(PKG_CFLAGS) $(CFLAGS)
+ALL_LIBS   = $(PKG_LIBS) $(GIF_LIBS) -pthread -lm
+
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard lib/*.c))
+TOOLS    := $(sort $(notdir $(basename $(wildcard tools/*.c))))
+UNITS    := $(sort $(notdir $(basename $(wildcard tests/unit/test_*.c))))
+PROGS    := $(addprefix $(BIN)/,$(TOOLS))
+UNITBINS := $(addprefix $(BUILD)/tests/,$(UNITS))
+LIBA     := $(BUILD)/libpetcnn.a
+
+.PHONY: all check unit bats asan fuzz bench demo install uninstall clean man setup
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(PROGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN)/%: $(BUILD)/tools/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBA) $(ALL_LIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBA) $(ALL_LIBS) -o $@
+
+-include $(LIB_OBJ:.o=.d) $(TOOLS:%=$(BUILD)/tools/%.d) $(UNITS:%=$(BUILD)/tests/unit/%.d)
+
+# The README's test command: C unit tests, then every program's bats file against $(BIN).
+check:
+	@./scripts/setup
+	$(MAKE) unit bats
+
+unit: $(UNITBINS)
+	@set -e; for t in $(UNITBINS); do echo "== $$t"; $$t; done
+
+bats: all
+	@./scripts/need bats
+	PETCNN_BIN=$(abspath $(BIN)) PETCNN_PYTHON=$(PYTHON) $(BATS) tests/*.bats
+
+# The same tests on binaries built with AddressSanitizer and UBSan (separate build tree).
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+asan:
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	$(MAKE) BUILD=build/asan BIN=build/asan/bin CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
+
+# libFuzzer over the .npy reader: `make fuzz FUZZ_SECONDS=600`.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+fuzz:
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
+	    tests/fuzz/fuzz_npy.c lib/npy.c lib/tensor.c lib/err.c -o $(BUILD)/fuzz/fuzz_npy
+	$(BUILD)/fuzz/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    $(BUILD)/fuzz/corpus tests/fuzz/seeds
+
+bench: all
+	./bench/run
+
+demo:
+	./scripts/setup
+	$(MAKE) all
+	$(MAKE) -f pipelines/demo.mk
+
+# A man page per program, generated from its --help and --version.
+MANS := $(TOOLS:%=$(BUILD)/man/%.1)
+man: $(MANS)
+$(BUILD)/man/%.1: $(BIN)/%
+	@mkdir -p $(@D)
+	@./scripts/need help2man
+	help2man -N --no-discard-stderr -n "$$($< --help | sed -n '2p')" $< > $@
+
+install: all man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(MANS) $(DESTDIR)$(MANDIR)
+
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(TOOLS:%=$(DESTDIR)$(MANDIR)/%.1)
+
+clean:
+	rm -rf $(BUILD) $(BIN)
