@@ -1,0 +1,33 @@
+/* npy: NumPy .npy arrays, one after another on a FILE* (stdin/stdout included).
+ * Format: "\x93NUMPY" major minor, header length (u16 for 1.0, u32 for 2.0/3.0), then an
+ * ASCII (1.0/2.0) or UTF-8 (3.0) Python dict literal
+ * {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } padded with spaces and '\n'
+ * so the data starts at a multiple of 64 bytes, then the raw little-endian C-order data.
+ * We write 1.0 (2.0 only when the header exceeds 65535 bytes) and read 1.0, 2.0 and 3.0. */
+#ifndef PETCNN_NPY_H
+#define PETCNN_NPY_H
+
+#include <stdio.h>
+
+#include "tensor.h"
+
+/* Reads the next array. Returns 1 on success, 0 at a clean end of stream (EOF before
+ * any byte of a new array), -1 on error (err: "name: problem"). name labels messages
+ * (a path, or "<stdin>"). Never allocates more than the stream can hold: for a regular
+ * file the claimed size is checked against the bytes left; for a pipe the buffer grows
+ * as data actually arrives. */
+int npy_read(FILE *f, const char *name, tensor *t, char *err);
+/* Reads only the header: dtype/ndim/shape/ulen filled, data NULL, the stream left at
+ * the start of the data (nbytes of it follow). Same return values as npy_read. */
+int npy_read_header(FILE *f, const char *name, tensor *t, char *err);
+/* Writes one array (header + data). */
+int npy_write(FILE *f, const char *name, const tensor *t, char *err);
+/* Writes a header for data the caller streams afterwards (tensor_nbytes(t) bytes). */
+int npy_write_header(FILE *f, const char *name, const tensor *t, char *err);
+
+/* Parses a header from memory (used by npz and the fuzzer): buf holds the whole file
+ * prefix from the magic on; *hdr_len receives the offset where data starts. */
+int npy_parse_header(const unsigned char *buf, size_t len, const char *name, tensor *t,
+		     size_t *hdr_len, char *err);
+
+#endif
