@@ -2,6 +2,7 @@
 #include "check.h"
 #include "cli.h"
 #include "err.h"
+#include "hash.h"
 #include "outfile.h"
 #include "rng.h"
 
@@ -100,8 +101,20 @@ static void test_outfile(void)
 	CHECK(system(path) == 0, "cleanup");
 }
 
+static void test_hash(void)
+{
+	char hex[HASH_HEX];
+
+	/* FIPS 180-2 test vectors. */
+	hash_buf_sha256("abc", 3, hex);
+	CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), "sha256(abc) %s", hex);
+	hash_buf_sha256("", 0, hex);
+	CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "sha256() %s", hex);
+}
+
 int main(void)
 {
+	test_hash();
 	test_rng();
 	test_parse();
 	test_outfile();
