@@ -156,17 +156,21 @@ static void sum_rows(float *db, const float *d, long rows, int n)
 }
 
 void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
-			const float *dout, const float *in, const float *w, int B, float *ws)
+			const float *dout, const float *in, const float *w, int B, int acc,
+			float *ws)
 {
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int K = g->kh * g->kw * g->c, N = g->oc;
 	float *col = ws, *dcol = ws + tm * K;
 
-	if (db)
+	if (db) {
+		if (!acc)
+			memset(db, 0, sizeof *db * N);
 		sum_rows(db, dout, M, N);
+	}
 	if (is_pointwise(g)) {
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)M, 1.0f,
-			    in, K, dout, N, 1.0f, dw, N);
+			    in, K, dout, N, acc ? 1.0f : 0.0f, dw, N);
 		if (din)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, K, N, 1.0f,
 				    dout, N, w, N, 0.0f, din, K);
@@ -180,7 +184,7 @@ void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 
 		im2col(g, col, (float *)in, m0, m1, 0);
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
-			    col, K, d, N, 1.0f, dw, N);
+			    col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
 		if (!din)
 			continue;
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, N, 1.0f,
@@ -282,12 +286,15 @@ void nn_dense_forward(float *out, const float *in, const float *w, const float *
 }
 
 void nn_dense_backward(float *din, float *dw, float *db, const float *dout,
-		       const float *in, const float *w, int B, int nin, int nout)
+		       const float *in, const float *w, int B, int nin, int nout, int acc)
 {
-	if (db)
+	if (db) {
+		if (!acc)
+			memset(db, 0, sizeof *db * nout);
 		sum_rows(db, dout, B, nout);
+	}
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nin, nout, B, 1.0f,
-		    in, nin, dout, nout, 1.0f, dw, nout);
+		    in, nin, dout, nout, acc ? 1.0f : 0.0f, dw, nout);
 	if (din)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, nin, nout, 1.0f,
 			    dout, nout, w, nout, 0.0f, din, nin);

@@ -37,10 +37,12 @@ size_t nn_conv2d_workspace(const nn_geom *g);
  * then ReLU if relu. ws: nn_conv2d_workspace(g) floats. */
 void nn_conv2d_forward(const nn_geom *g, float *out, const float *in, const float *w,
 		       const float *b, int B, int relu, float *ws);
-/* Given dout [B, oh, ow, cout] (already through the ReLU's backward), accumulates
- * dw [kh, kw, cin, cout] and db [cout] (+=), and sets din [B, h, w, cin] (NULL: skip). */
+/* Given dout [B, oh, ow, cout] (already through the ReLU's backward), computes
+ * dw [kh, kw, cin, cout] and db [cout] (added to them if acc, else overwriting them, which
+ * spares a pass over a large dw), and sets din [B, h, w, cin] (NULL: skip). */
 void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
-			const float *dout, const float *in, const float *w, int B, float *ws);
+			const float *dout, const float *in, const float *w, int B, int acc,
+			float *ws);
 
 /* dx [n] = dy [n] where y [n] > 0, else 0 (y is the ReLU's output; dx may be dy). */
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n);
@@ -61,10 +63,11 @@ void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t
 /* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu. */
 void nn_dense_forward(float *out, const float *in, const float *w, const float *b,
 		      int B, int nin, int nout, int relu);
-/* dw [nin, nout] += in^T @ dout; db [nout] += sum of dout; din [B, nin] = dout @ w^T
- * (NULL: skip). dout [B, nout] is already through the ReLU's backward. */
+/* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else
+ * overwritten); din [B, nin] = dout @ w^T (NULL: skip). dout [B, nout] is already through
+ * the ReLU's backward. */
 void nn_dense_backward(float *din, float *dw, float *db, const float *dout,
-		       const float *in, const float *w, int B, int nin, int nout);
+		       const float *in, const float *w, int B, int nin, int nout, int acc);
 
 /* Softmax cross-entropy over logits [B, K] with labels [B] in [0, K): probs [B, K]
  * (may be NULL), dlogits [B, K] = d(mean loss)/d(logits) (may be NULL), *correct the count

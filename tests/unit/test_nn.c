@@ -195,13 +195,13 @@ static void check_layer_grads(layer *l, size_t nin_total, size_t nout, const cha
 	if (l->kind == 0) {
 		nw = (size_t)l->g.kh * l->g.kw * l->g.c * l->g.oc, nb = (size_t)l->g.oc;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		nn_conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, l->ws);
+		nn_conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, 1, l->ws);
 	} else if (l->kind == 1) {
 		nn_maxpool_backward(&l->g, din, dout, l->amax, l->B);
 	} else if (l->kind == 2) {
 		nw = (size_t)l->nin * l->nout, nb = (size_t)l->nout;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		nn_dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout);
+		nn_dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1);
 	} else {
 		nn_dropout_backward(din, dout, l->mask, nin_total, l->keep);
 	}
@@ -271,7 +271,10 @@ static void test_conv_tiled(void)
 	CHECK((size_t)B * g.oh * g.ow > nn_conv2d_workspace(&g) / (2 * KH * KW * C),
 	      "test spans several tiles");
 	nn_conv2d_forward(&g, out, in, w, b, B, 0, ws);
-	nn_conv2d_backward(&g, din, dw, db, dout, in, w, B, ws);
+	/* acc 0 must overwrite whatever dw held */
+	for (size_t i = 0; i < nw; i++)
+		dw[i] = 1e6f;
+	nn_conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws);
 	for (int n = 0; n < B; n++)
 		for (int oy = 0; oy < g.oh; oy++)
 			for (int ox = 0; ox < g.ow; ox++)
