@@ -122,6 +122,17 @@ np.savez_compressed("z.npz", a=np.arange(5), b=np.ones((2, 2), "<f4"))
 	[ "${#lines[@]}" -eq 2 ]
 }
 
+@test "tensor-info: headers of format versions 2.0 and 3.0, as numpy writes them" {
+	py '
+from numpy.lib import format as fmt
+fmt.write_array(open("v2.npy", "wb"), np.arange(6, dtype="<i8").reshape(2, 3), version=(2, 0))
+fmt.write_array(open("v3.npy", "wb"), np.array(["ab", "c\u00e9"]), version=(3, 0))
+'
+	run --separate-stderr tensor-info v2.npy v3.npy
+	assert_success
+	assert_output $'v2.npy:0\ti8\t[2,3]\tmin=0\tmax=5\tmean=2.5\nv3.npy:0\tU2\t[2]\t"ab" "c\xc3\xa9"'
+}
+
 @test "tensor-info: several files, names prefixed by the file" {
 	py 'np.save("a.npy", np.arange(3, dtype="u1")); np.savez("b.npz", w=np.zeros(2))'
 	run --separate-stderr tensor-info a.npy b.npz

@@ -229,12 +229,14 @@ static void put_num(const stats *s, int which, int json)
 	} else {
 		v = s->nan ? NAN : which == 0 ? s->fmin : s->fmax;
 	}
+	/* min and max print exactly (9 digits round-trip a float, 17 a double); the mean,
+	 * an estimate anyway, gets 10 digits for people and 17 for scripts. */
 	if (json && !isfinite(v))
 		fputs("null", stdout);
-	else if (s->h.dtype == DT_F4 && which != 2)
-		printf("%.9g", v);
+	else if (which == 2)
+		printf(json ? "%.17g" : "%.10g", v);
 	else
-		printf("%.17g", v);
+		printf(s->h.dtype == DT_F4 ? "%.9g" : "%.17g", v);
 }
 
 static void report(const stats *s, const char *file, const char *name, int prefix, int json)
