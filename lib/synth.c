@@ -201,7 +201,7 @@ static void jitter_colour(rng *r, const uint8_t in[3], double bright, double out
 static void make_animal(struct animal *an, int b, rng *r, int w, int h)
 {
 	double m = w < h ? w : h, bright = unif(r, 0.8, 1.12);
-	double sb = m * unif(r, 0.16, 0.26), ang = unif(r, -0.45, 0.45);
+	double sb = m * unif(r, 0.2, 0.3), ang = unif(r, -0.45, 0.45);
 	struct ell *bo = &an->body, *he = &an->head;
 
 	an->lk = &looks[b];
