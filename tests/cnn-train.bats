@@ -1,0 +1,161 @@
+#!/usr/bin/env bats
+# cnn-train: learns, checkpoints in the seed's names, resumes exactly, refuses bad input.
+
+load helper
+
+SMALL="c1=conv:3x3:8 p1=maxpool:2x2 c2=conv:3x3:16 p2=maxpool:2x2 drop:conv fc=dense:32 drop:fc out=dense:K"
+
+setup_file() {
+	local py=${PETCNN_PYTHON:-/usr/bin/python3} d=$BATS_FILE_TMPDIR
+	"$py" "$BATS_TEST_DIRNAME/nn-shapes.py" 200 32 1 "$d/train.npy"
+	"$py" "$BATS_TEST_DIRNAME/nn-shapes.py" 100 32 2 "$d/test.npy"
+	"$py" "$BATS_TEST_DIRNAME/nn-shapes.py" 20 16 3 "$d/train16.npy"
+}
+
+@test "cnn-train: conventions" {
+	check_conventions cnn-train
+}
+
+@test "cnn-train: learns squares from discs (loss falls, test accuracy >= 90%)" {
+	local d=$BATS_FILE_TMPDIR
+	run --separate-stderr cnn-train --train "$d/train.npy" --test "$d/test.npy" -o "$BATS_TEST_TMPDIR/m.npz" \
+		--model "$SMALL" --init he --lr 1e-2 --epochs 10 --keep-conv 0.8 --keep-fc 0.8 --seed 1
+	assert_success
+	# every line is STEP TAG VALUE
+	run py '
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert lines, "no metrics"
+for l in lines:
+    assert re.fullmatch(r"\d+ (train|test|test_epoch)/(Loss|Accuracy) [-+0-9.e]+|\d+ test_epoch/(Loss|Accuracy) (nan|inf)", l), l
+ep = [(int(l.split()[0]), float(l.split()[2])) for l in lines if l.split()[1] == "test_epoch/Loss"]
+acc = [float(l.split()[2]) for l in lines if l.split()[1] == "test_epoch/Accuracy"]
+assert len(ep) == 10 and [s for s, _ in ep] == list(range(20, 201, 20)), ep
+assert ep[-1][1] < 0.5 * ep[0][1], ("loss did not fall", ep)
+assert acc[-1] >= 0.9, ("test accuracy", acc)
+tr = [int(l.split()[0]) for l in lines if l.split()[1] == "train/Loss"]
+assert tr == list(range(5, 201, 5)), tr
+' <(echo "$output")
+	assert_success
+}
+
+@test "cnn-train: the default network's checkpoint loads in numpy with the seed's names and shapes" {
+	local d=$BATS_FILE_TMPDIR m=$BATS_TEST_TMPDIR/m.npz
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$m" --epochs 1 --batch 10 -q
+	assert_success
+	run py '
+z = np.load(sys.argv[1])
+want = {"conv1_1/weights1_1": (3, 3, 3, 32), "conv1_1/biases1_1": (32,),
+        "conv1_2/weights1_2": (3, 3, 32, 32), "conv1_2/biases1_2": (32,),
+        "conv2_1/weights2_1": (3, 3, 32, 64), "conv2_1/biases2_1": (64,),
+        "conv2_2/weights2_2": (3, 3, 64, 64), "conv2_2/biases2_2": (64,),
+        "fc1/weights3_1": (4 * 4 * 64, 512), "fc1/biases3_1": (512,),
+        "softmax/weights3_2": (512, 2), "softmax/biases3_2": (2,)}
+for k, s in want.items():
+    assert z[k].shape == s and z[k].dtype == np.float32, (k, z[k].shape)
+    assert z["adam/m/" + k].shape == s and z["adam/v/" + k].shape == s, k
+assert list(z["classes"]) == ["square", "circle"]
+assert int(z["train/step"]) == 2 and int(z["train/seed"]) == 1
+assert list(z["model/input"]) == [16, 16, 3]
+assert str(z["model/spec"][0]).startswith("conv1_1=conv:3x3:32 ")
+# Adam has moved every weight away from its truncated-normal start, within 2 sd + lr
+w = z["conv1_1/weights1_1"]
+assert np.abs(w).max() <= 0.2 + 1e-4 and w.std() > 0.05
+' "$m"
+	assert_success
+}
+
+@test "cnn-train: same seed, same bytes; stdin gives the file's result" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$t/a.npz" --epochs 2 --model "$SMALL" --seed 7
+	assert_success
+	local a=$output
+	run --separate-stderr cnn-train --train - -o "$t/b.npz" --epochs 2 --model "$SMALL" --seed 7 < "$d/train16.npy"
+	assert_success
+	[ "$output" = "$a" ]
+	cmp "$t/a.npz" "$t/b.npz"
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$t/c.npz" --epochs 2 --model "$SMALL" --seed 8
+	assert_success
+	! cmp -s "$t/a.npz" "$t/c.npz"
+}
+
+@test "cnn-train: an interrupted and resumed run ends with the uninterrupted run's bytes" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	local args=(--train "$d/train.npy" --test "$d/test.npy" --model "$SMALL" --epochs 2 --lr 1e-3 -q)
+	run --separate-stderr cnn-train "${args[@]}" -o "$t/full.npz"
+	assert_success
+	local full=$output
+	# stop mid-epoch (step 27 of 40), then resume from that checkpoint
+	run --separate-stderr cnn-train "${args[@]}" -o "$t/part.npz" --stop-after 27
+	assert_success
+	local first=$output
+	run py 'z = np.load(sys.argv[1]); assert int(z["train/step"]) == 27' "$t/part.npz"
+	assert_success
+	run --separate-stderr cnn-train "${args[@]}" -o "$t/part.npz" --resume "$t/part.npz"
+	assert_success
+	cmp "$t/full.npz" "$t/part.npz"
+	[ "$first"$'\n'"$output" = "$full" ]
+	# momentum resumes exactly too
+	run --separate-stderr cnn-train "${args[@]}" --optimizer momentum -o "$t/mf.npz"
+	assert_success
+	run --separate-stderr cnn-train "${args[@]}" --optimizer momentum -o "$t/mp.npz" --stop-after 13
+	run --separate-stderr cnn-train "${args[@]}" --optimizer momentum -o "$t/mp.npz" --resume "$t/mp.npz"
+	assert_success
+	cmp "$t/mf.npz" "$t/mp.npz"
+}
+
+@test "cnn-train: SIGINT leaves a valid checkpoint and exit status 130" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	cnn-train --train "$d/train.npy" -o "$t/m.npz" --epochs 100000 --model "$SMALL" -q > "$t/out" 2> "$t/err" &
+	local pid=$! rc=0
+	# wait for the first epoch's checkpoint, then interrupt mid-run
+	for _ in $(seq 100); do [ -e "$t/m.npz" ] && break; sleep 0.1; done
+	kill -INT $pid
+	wait $pid || rc=$?
+	[ "$rc" -eq 130 ] || fail "exit status $rc"
+	run py 'z = np.load(sys.argv[1]); assert int(z["train/step"]) >= 20; print(int(z["train/step"]))' "$t/m.npz"
+	assert_success
+	[ -z "$(ls "$t" | grep -v -e '^m.npz$' -e '^out$' -e '^err$')" ] || fail "leftover files: $(ls "$t")"
+	# and training resumes from it
+	run --separate-stderr cnn-train --train "$d/train.npy" -o "$t/m.npz" --resume "$t/m.npz" --epochs 100000 \
+		--model "$SMALL" --stop-after $(( ${lines[0]} + 3 )) -q
+	assert_success
+}
+
+@test "cnn-train: bad inputs are clear errors naming the file, and nothing is written" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	py 'import numpy as np
+with open(sys.argv[1], "wb") as f:
+    np.save(f, np.zeros((4, 16, 16, 3), np.uint8)); np.save(f, np.array([0, 1, 2, 0])); np.save(f, np.array(["a", "b"]))
+with open(sys.argv[2], "wb") as f:
+    np.save(f, np.zeros((4, 16, 16, 3), np.uint8)); np.save(f, np.array([0, 1, 1, 0])); np.save(f, np.array(["a", "c"]))
+with open(sys.argv[3], "wb") as f:
+    np.save(f, np.zeros((4, 16, 16), np.uint8)); np.save(f, np.array([0, 1, 1, 0])); np.save(f, np.array(["a", "b"]))
+' "$t/badlabel.npy" "$t/otherclass.npy" "$t/gray.npy"
+	run --separate-stderr cnn-train --train "$t/badlabel.npy" -o "$t/out.npz"
+	assert_failure 1
+	[[ $stderr == "cnn-train: $t/badlabel.npy: label 2 of image 2"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train --train "$d/train16.npy" --test "$t/otherclass.npy" -o "$t/out.npz"
+	assert_failure 1
+	[[ $stderr == *"otherclass.npy: class 0 is 'a'"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train --train "$t/gray.npy" -o "$t/out.npz"
+	assert_failure 1
+	[[ $stderr == *"gray.npy: images must be uint8 [N, H, W, 3]"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train --train "$d/train16.npy" --test "$d/test.npy" -o "$t/out.npz"
+	assert_failure 1
+	[[ $stderr == *"test.npy: images are 32x32 but"*"train16.npy has 16x16"* ]] || fail "$stderr"
+	head -c 3000 "$d/train16.npy" > "$t/trunc.npy"
+	run --separate-stderr cnn-train --train "$t/trunc.npy" -o "$t/out.npz"
+	assert_failure 1
+	[[ $stderr == "cnn-train: $t/trunc.npy"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$t/out.npz" --model "a=conv:3x3:4 b=dense:K:x"
+	assert_failure 1
+	[[ $stderr == *"unknown option 'x'"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$t/out.npz" --resume "$t/badlabel.npy"
+	assert_failure 1
+	[[ $stderr == "cnn-train: $t/badlabel.npy"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$t/out.npz" --lr abc
+	assert_failure 2
+	[ ! -e "$t/out.npz" ]
+	[ -z "$output" ]
+}
