@@ -342,6 +342,7 @@ int model_init(model *m, const char *spec, int h, int w, int classes, int max_ba
 	if (parse_spec(spec, ls, &n, err))
 		return -1;
 	m->h = h, m->w = w, m->classes = classes, m->max_batch = max_batch, m->train = train;
+	m->threads = 1;
 	if (!(m->layer = calloc((size_t)n, sizeof *m->layer)) ||
 	    !(m->param = calloc((size_t)n * 2, sizeof *m->param))) {
 		model_free(m);
@@ -433,7 +434,7 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 			nn_maxpool_forward(&l->g, l->out, l->argmax, cur, B);
 			break;
 		case MODEL_DENSE:
-			nn_dense_forward(l->out, cur, w, b, B, l->nin, l->nout, l->relu);
+			nn_dense_forward(l->out, cur, w, b, B, l->nin, l->nout, l->relu, m->threads);
 			break;
 		case MODEL_DROP:
 			if (m->drop_active)
@@ -474,7 +475,7 @@ void model_backward(model *m)
 			nn_conv2d_backward(&l->g, din, dw, db, g, in, w, B, 0, m->ws);
 			break;
 		case MODEL_DENSE:
-			nn_dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0);
+			nn_dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
 			break;
 		case MODEL_POOL:
 			if (din)

@@ -74,6 +74,7 @@ typedef struct {
 	int drop_active;        /* the last forward applied dropout */
 	float keep[2];          /* ... at these keep rates: conv, fc */
 	int batch;              /* the last forward's batch size */
+	int threads;            /* for our own kernels (1 after model_init; BLAS has its own) */
 } model;
 
 /* Parses spec for H x W x 3 input and classes outputs and allocates everything for

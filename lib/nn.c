@@ -5,7 +5,11 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "err.h"
 
@@ -277,21 +281,186 @@ void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t
 		dx[i] = mask[i] ? dy[i] * scale : 0.0f;
 }
 
-void nn_dense_forward(float *out, const float *in, const float *w, const float *b,
-		      int B, int nin, int nout, int relu)
+/* The streaming dense kernels: worth it when w is large and the batch small, i.e. when
+ * sgemm would spend its time packing w rather than computing. */
+#define NN_STREAM_MAX_B 32
+#define NN_STREAM_MIN_W (1 << 20)
+#define NN_STREAM_COLS 128   /* forward: columns per accumulator tile */
+#define NN_STREAM_ROWS 256   /* forward: rows summed in a block before joining the total */
+#define NN_MAX_THREADS 64
+
+int nn_dense_streams(int B, int nin, int nout)
 {
+	return B <= NN_STREAM_MAX_B && (int64_t)nin * nout >= NN_STREAM_MIN_W;
+}
+
+typedef struct {
+	float *out, *din, *dw;
+	const float *in, *w, *b, *dout;
+	int B, nin, nout, relu, acc;
+	long lo, hi;   /* forward: columns; backward: rows */
+} dense_job;
+
+/* y[0..n) += a * x[0..n) */
+static void axpy(float *restrict y, float a, const float *restrict x, int n)
+{
+	int j = 0;
+#if defined(__SSE2__)
+	__m128 va = _mm_set1_ps(a);
+
+	for (; j + 4 <= n; j += 4)
+		_mm_storeu_ps(y + j, _mm_add_ps(_mm_loadu_ps(y + j), _mm_mul_ps(va, _mm_loadu_ps(x + j))));
+#endif
+	for (; j < n; j++)
+		y[j] += a * x[j];
+}
+
+static float dot(const float *restrict x, const float *restrict y, int n)
+{
+	float s = 0;
+	int j = 0;
+#if defined(__SSE2__)
+	__m128 v = _mm_setzero_ps();
+	float t[4];
+
+	for (; j + 4 <= n; j += 4)
+		v = _mm_add_ps(v, _mm_mul_ps(_mm_loadu_ps(x + j), _mm_loadu_ps(y + j)));
+	_mm_storeu_ps(t, v);
+	s = (t[0] + t[1]) + (t[2] + t[3]);
+#endif
+	for (; j < n; j++)
+		s += x[j] * y[j];
+	return s;
+}
+
+/* Columns lo..hi of out: every row of w read once, NN_STREAM_COLS columns at a time, the
+ * sum over rows taken in blocks so float error grows with the block, not with nin. */
+static void *dense_fwd_job(void *arg)
+{
+	const dense_job *j = arg;
+	float tot[NN_STREAM_MAX_B * NN_STREAM_COLS], blk[NN_STREAM_MAX_B * NN_STREAM_COLS];
+
+	for (long c = j->lo; c < j->hi; c += NN_STREAM_COLS) {
+		int cw = (int)(j->hi - c < NN_STREAM_COLS ? j->hi - c : NN_STREAM_COLS);
+
+		memset(tot, 0, sizeof tot);
+		for (long i0 = 0; i0 < j->nin; i0 += NN_STREAM_ROWS) {
+			long i1 = i0 + NN_STREAM_ROWS < j->nin ? i0 + NN_STREAM_ROWS : j->nin;
+
+			memset(blk, 0, sizeof blk);
+			for (long i = i0; i < i1; i++) {
+				const float *wr = j->w + i * j->nout + c;
+
+				for (int b = 0; b < j->B; b++) {
+					float a = j->in[(long)b * j->nin + i];
+
+					/* ReLU and dropout leave many zeros: skip their work */
+					if (a != 0.0f)
+						axpy(blk + b * NN_STREAM_COLS, a, wr, cw);
+				}
+			}
+			for (int b = 0; b < j->B; b++)
+				axpy(tot + b * NN_STREAM_COLS, 1.0f, blk + b * NN_STREAM_COLS, cw);
+		}
+		for (int b = 0; b < j->B; b++) {
+			float *o = j->out + (long)b * j->nout + c;
+
+			for (int k = 0; k < cw; k++) {
+				float v = tot[b * NN_STREAM_COLS + k] + (j->b ? j->b[c + k] : 0.0f);
+
+				o[k] = j->relu && v < 0 ? 0.0f : v;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Rows lo..hi of w: dw's row and din's column from one read of w's row. */
+static void *dense_bwd_job(void *arg)
+{
+	const dense_job *j = arg;
+	int n = j->nout;
+
+	for (long i = j->lo; i < j->hi; i++) {
+		const float *wr = j->w + i * n;
+		float *dwr = j->dw + i * n;
+
+		if (!j->acc)
+			memset(dwr, 0, sizeof *dwr * n);
+		for (int b = 0; b < j->B; b++) {
+			float a = j->in[(long)b * j->nin + i];
+
+			if (a != 0.0f)
+				axpy(dwr, a, j->dout + (long)b * n, n);
+			if (j->din)
+				j->din[(long)b * j->nin + i] = dot(wr, j->dout + (long)b * n, n);
+		}
+	}
+	return NULL;
+}
+
+/* Runs fn over [0, n) split into threads contiguous ranges whose bounds are multiples of
+ * align; a thread that cannot start has its range run here. */
+static void run_split(void *(*fn)(void *), const dense_job *proto, long n, long align, int threads)
+{
+	dense_job jobs[NN_MAX_THREADS];
+	pthread_t tid[NN_MAX_THREADS];
+	int started[NN_MAX_THREADS] = { 0 };
+	long per;
+
+	if (threads > NN_MAX_THREADS)
+		threads = NN_MAX_THREADS;
+	if (threads < 1)
+		threads = 1;
+	per = (n + threads - 1) / threads;
+	per = (per + align - 1) / align * align;
+	for (int k = 0; k < threads; k++) {
+		jobs[k] = *proto;
+		jobs[k].lo = per * k < n ? per * k : n;
+		jobs[k].hi = per * (k + 1) < n ? per * (k + 1) : n;
+	}
+	for (int k = 1; k < threads; k++)
+		started[k] = jobs[k].lo < jobs[k].hi && pthread_create(&tid[k], NULL, fn, &jobs[k]) == 0;
+	fn(&jobs[0]);
+	for (int k = 1; k < threads; k++) {
+		if (started[k])
+			pthread_join(tid[k], NULL);
+		else if (jobs[k].lo < jobs[k].hi)
+			fn(&jobs[k]);
+	}
+}
+
+void nn_dense_forward(float *out, const float *in, const float *w, const float *b,
+		      int B, int nin, int nout, int relu, int threads)
+{
+	if (nn_dense_streams(B, nin, nout)) {
+		dense_job j = { .out = out, .in = in, .w = w, .b = b, .B = B, .nin = nin, .nout = nout,
+				.relu = relu };
+
+		/* columns split in whole tiles of 4, so a thread's SSE lanes never straddle */
+		run_split(dense_fwd_job, &j, nout, 4, threads);
+		return;
+	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, nout, nin, 1.0f,
 		    in, nin, w, nout, 0.0f, out, nout);
 	bias_relu(out, b, B, nout, relu);
 }
 
 void nn_dense_backward(float *din, float *dw, float *db, const float *dout,
-		       const float *in, const float *w, int B, int nin, int nout, int acc)
+		       const float *in, const float *w, int B, int nin, int nout, int acc,
+		       int threads)
 {
 	if (db) {
 		if (!acc)
 			memset(db, 0, sizeof *db * nout);
 		sum_rows(db, dout, B, nout);
+	}
+	if (nn_dense_streams(B, nin, nout)) {
+		dense_job j = { .din = din, .dw = dw, .in = in, .w = w, .dout = dout, .B = B,
+				.nin = nin, .nout = nout, .acc = acc };
+
+		run_split(dense_bwd_job, &j, nin, 1, threads);
+		return;
 	}
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nin, nout, B, 1.0f,
 		    in, nin, dout, nout, acc ? 1.0f : 0.0f, dw, nout);

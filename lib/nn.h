@@ -60,14 +60,20 @@ void nn_dropout_forward(float *x, uint8_t *mask, size_t n, float keep, rng *r);
 /* dx [n] = dy [n] * mask / keep (dx may be dy). */
 void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t n, float keep);
 
-/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu. */
+/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu.
+ * A small batch over a large w (fc1: 200704 x 512) is memory-bound: it is computed by our
+ * own kernel that streams w once for the whole batch, split over threads by columns. */
 void nn_dense_forward(float *out, const float *in, const float *w, const float *b,
-		      int B, int nin, int nout, int relu);
+		      int B, int nin, int nout, int relu, int threads);
 /* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else
  * overwritten); din [B, nin] = dout @ w^T (NULL: skip). dout [B, nout] is already through
- * the ReLU's backward. */
+ * the ReLU's backward. For a small batch over a large w, dw and din come from one pass
+ * over w, split over threads by rows. Same threads, same bits. */
 void nn_dense_backward(float *din, float *dw, float *db, const float *dout,
-		       const float *in, const float *w, int B, int nin, int nout, int acc);
+		       const float *in, const float *w, int B, int nin, int nout, int acc,
+		       int threads);
+/* Whether the two calls above take the streaming path for these sizes. */
+int nn_dense_streams(int B, int nin, int nout);
 
 /* Softmax cross-entropy over logits [B, K] with labels [B] in [0, K): probs [B, K]
  * (may be NULL), dlogits [B, K] = d(mean loss)/d(logits) (may be NULL), *correct the count

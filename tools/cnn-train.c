@@ -216,6 +216,7 @@ static void setup(trainer *t)
 		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
 				      .optim = (enum ckpt_optim)o->optim };
 	}
+	t->m.threads = o->threads;
 	if (t->m.h != t->train.h || t->m.w != t->train.w)
 		cli_die(PROG, "%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
 			t->train.w, t->m.h, t->m.w);

@@ -34,7 +34,7 @@ static void fwd(layer *l, float *out)
 	switch (l->kind) {
 	case 0: nn_conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws); break;
 	case 1: nn_maxpool_forward(&l->g, out, l->amax, l->in, l->B); break;
-	case 2: nn_dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu); break;
+	case 2: nn_dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu, 1); break;
 	default: {
 		size_t n = (size_t)l->B * l->nin;
 
@@ -201,7 +201,7 @@ static void check_layer_grads(layer *l, size_t nin_total, size_t nout, const cha
 	} else if (l->kind == 2) {
 		nw = (size_t)l->nin * l->nout, nb = (size_t)l->nout;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		nn_dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1);
+		nn_dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1, 1);
 	} else {
 		nn_dropout_backward(din, dout, l->mask, nin_total, l->keep);
 	}
@@ -308,6 +308,69 @@ static void test_conv_tiled(void)
 	CHECK(ew / mw < 1e-4, "tiled conv dw rel err %.3g", ew / mw);
 	free(in), free(w), free(b), free(out), free(dout), free(din), free(dw), free(db), free(ws);
 	free(rdin), free(rdw);
+}
+
+/* The streaming dense kernels (small batch, large w) against a double reference, with
+ * sizes that are not multiples of the SSE width or the column tile, and the same bits
+ * for the same thread count. Tolerance 1e-5 relative: float sums over 5001 terms. */
+static void test_dense_stream(void)
+{
+	int B = 10, nin = 5001, nout = 301;
+	rng r;
+
+	rng_seed(&r, 21);
+	CHECK(nn_dense_streams(B, nin, nout) && !nn_dense_streams(B, 7, 5) && !nn_dense_streams(64, nin, nout),
+	      "streaming chosen for small batches over large weights only");
+	size_t nw = (size_t)nin * nout;
+	float *in = randv(&r, (size_t)B * nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, nout, -1, 1);
+	float *dout = randv(&r, (size_t)B * nout, -1, 1), *out = malloc(sizeof *out * B * nout);
+	float *out3 = malloc(sizeof *out3 * B * nout), *din = malloc(sizeof *din * B * nin);
+	float *din3 = malloc(sizeof *din3 * B * nin), *dw = malloc(sizeof *dw * nw), *dw3 = malloc(sizeof *dw3 * nw);
+	float db[301];
+	double ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
+
+	for (int i = 0; i < nin; i += 3)
+		in[i] = 0; /* zeros take the skip path */
+	nn_dense_forward(out, in, w, b, B, nin, nout, 1, 2);
+	nn_dense_forward(out3, in, w, b, B, nin, nout, 1, 2);
+	CHECK(!memcmp(out, out3, sizeof *out * B * nout), "forward: same threads, same bits");
+	nn_dense_forward(out3, in, w, b, B, nin, nout, 1, 3);
+	for (size_t i = 0; i < nw; i++)
+		dw[i] = 5.0f;
+	nn_dense_backward(din, dw, db, dout, in, w, B, nin, nout, 0, 2);
+	nn_dense_backward(din3, dw3, db, dout, in, w, B, nin, nout, 0, 3);
+	CHECK(!memcmp(dw, dw3, sizeof *dw * nw) && !memcmp(din, din3, sizeof *din * B * nin),
+	      "backward: split by rows, so thread count does not change the bits");
+	for (int n = 0; n < B; n++)
+		for (int o = 0; o < nout; o++) {
+			double s = b[o];
+
+			for (int i = 0; i < nin; i++)
+				s += (double)in[(size_t)n * nin + i] * w[(size_t)i * nout + o];
+			s = s > 0 ? s : 0;
+			ef = fmax(ef, fabs(s - out[n * nout + o])), mf = fmax(mf, fabs(s));
+			ef = fmax(ef, fabs(s - out3[n * nout + o]));
+		}
+	for (int i = 0; i < nin; i++)
+		for (int o = 0; o < nout; o++) {
+			double s = 0;
+
+			for (int n = 0; n < B; n++)
+				s += (double)in[(size_t)n * nin + i] * dout[n * nout + o];
+			ew = fmax(ew, fabs(s - dw[(size_t)i * nout + o])), mw = fmax(mw, fabs(s));
+		}
+	for (int n = 0; n < B; n++)
+		for (int i = 0; i < nin; i++) {
+			double s = 0;
+
+			for (int o = 0; o < nout; o++)
+				s += (double)dout[n * nout + o] * w[(size_t)i * nout + o];
+			ei = fmax(ei, fabs(s - din[(size_t)n * nin + i])), mi = fmax(mi, fabs(s));
+		}
+	CHECK(ef / mf < 1e-5, "streaming forward rel err %.3g", ef / mf);
+	CHECK(ew / mw < 1e-5, "streaming dw rel err %.3g (acc 0 overwrote)", ew / mw);
+	CHECK(ei / mi < 1e-5, "streaming din rel err %.3g", ei / mi);
+	free(in), free(w), free(b), free(dout), free(out), free(out3), free(din), free(din3), free(dw), free(dw3);
 }
 
 static void test_pool_dense_dropout_grads(void)
@@ -463,6 +526,7 @@ int main(void)
 	test_geometry();
 	test_conv_grads();
 	test_conv_tiled();
+	test_dense_stream();
 	test_pool_dense_dropout_grads();
 	test_dropout_stats();
 	test_softmax();
