@@ -15,7 +15,7 @@
 
 /* Floats per im2col tile: large enough that sgemm sees a tall M, small enough that the
  * tile is still in L2/L3 when the GEMM reads it. */
-#define NN_TILE_FLOATS (1 << 18)
+#define NN_TILE_FLOATS (1 << 20)
 
 int nn_out_size(int in, int k, int stride, nn_pad pad, int *pad_before)
 {
@@ -116,15 +116,30 @@ static void im2col(const nn_geom *g, float *col, float *in, long m0, long m1, in
 	}
 }
 
+/* Bias and ReLU over rows of n freshly computed outputs (still in cache). SSE by hand:
+ * -O2 does not vectorise loops of unknown length. */
 static void bias_relu(float *out, const float *b, long rows, int n, int relu)
 {
 	for (long i = 0; i < rows; i++, out += n) {
-		if (b)
-			for (int j = 0; j < n; j++)
-				out[j] += b[j];
-		if (relu)
-			for (int j = 0; j < n; j++)
-				out[j] = out[j] > 0 ? out[j] : 0;
+		int j = 0;
+#if defined(__SSE2__)
+		__m128 zero = _mm_setzero_ps();
+
+		for (; j + 4 <= n; j += 4) {
+			__m128 v = _mm_loadu_ps(out + j);
+
+			if (b)
+				v = _mm_add_ps(v, _mm_loadu_ps(b + j));
+			if (relu)
+				v = _mm_max_ps(v, zero);
+			_mm_storeu_ps(out + j, v);
+		}
+#endif
+		for (; j < n; j++) {
+			float v = out[j] + (b ? b[j] : 0.0f);
+
+			out[j] = relu && v < 0 ? 0.0f : v;
+		}
 	}
 }
 
@@ -199,7 +214,14 @@ void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+#if defined(__SSE2__)
+	__m128 zero = _mm_setzero_ps();
+
+	for (; i + 4 <= n; i += 4)
+		_mm_storeu_ps(dx + i, _mm_and_ps(_mm_cmpgt_ps(_mm_loadu_ps(y + i), zero), _mm_loadu_ps(dy + i)));
+#endif
+	for (; i < n; i++)
 		dx[i] = y[i] > 0 ? dy[i] : 0;
 }
 

@@ -150,7 +150,7 @@ static void test_geometry(void)
 	for (int i = 0; i < 9; i++)
 		w[i] = 1;
 	nn_geom_init(&g, 6, 6, 1, 3, 3, 2, 2, NN_SAME, 1, err);
-	CHECK(nn_conv2d_workspace(&g) <= 1u << 20, "workspace");
+	CHECK(nn_conv2d_workspace(&g) >= 2 * 9, "workspace holds a row of im2col and its gradient");
 	float *big = malloc(sizeof *big * nn_conv2d_workspace(&g));
 	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big);
 	for (int i = 0; i < 9; i++)
@@ -253,7 +253,7 @@ static void test_conv_grads(void)
  * tiles: forward, dw and din must agree to 1e-4 relative (float accumulation over K=576). */
 static void test_conv_tiled(void)
 {
-	int B = 2, H = 20, W = 23, C = 64, KH = 3, KW = 3, OC = 8, S = 1;
+	int B = 2, H = 40, W = 45, C = 64, KH = 3, KW = 3, OC = 8, S = 1;
 	nn_geom g;
 	char err[ERR_MAX];
 	rng r;
