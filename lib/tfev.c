@@ -4,6 +4,7 @@
 #include "crc32c.h"
 #include "err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -70,8 +71,10 @@ static int frame_event(tfev_writer *w, char *err)
 	pb_raw(&w->pending, head, sizeof head);
 	pb_raw(&w->pending, w->event.data, w->event.len);
 	pb_raw(&w->pending, tail, sizeof tail);
-	if (w->pending.oom)
+	if (w->pending.oom) {
+		w->failed = 1;
 		return err_set(err, "%s: out of memory queueing an event", w->path);
+	}
 	w->records++;
 	return 0;
 }
@@ -89,6 +92,7 @@ int tfev_flush(tfev_writer *w, char *err)
 			/* Keep what did not go out at the front, so a retry cannot duplicate. */
 			memmove(w->pending.data, w->pending.data + off, w->pending.len - off);
 			w->pending.len -= off;
+			w->failed = 1;
 			return err_sys(err, "%s: write", w->path);
 		}
 		off += (size_t)k;
@@ -738,6 +742,94 @@ int tfev_reader_next(tfev_reader *r, const unsigned char **payload, size_t *len,
 	*payload = r->buf;
 	*len = (size_t)n;
 	return TFEV_REC_OK;
+}
+
+typedef struct {
+	char **v;
+	size_t n, cap;
+} pathlist;
+
+static int walk(const char *dir, pathlist *pl, int depth, char *err)
+{
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (depth > 64)
+		return err_set(err, "%s: directories nested too deep", dir);
+	d = opendir(dir);
+	if (!d)
+		return err_sys(err, "%s", dir);
+	while (!rc && (errno = 0, e = readdir(d))) {
+		struct stat st;
+		size_t len;
+		char *p;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		len = strlen(dir) + strlen(e->d_name) + 2;
+		p = malloc(len);
+		if (!p) {
+			rc = err_set(err, "%s: out of memory", dir);
+			break;
+		}
+		snprintf(p, len, "%s/%s", dir, e->d_name);
+		if (stat(p, &st)) {
+			free(p);        /* a dangling link or a file gone meanwhile */
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			rc = walk(p, pl, depth + 1, err);
+			free(p);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) || !strstr(e->d_name, "tfevents")) {
+			free(p);
+			continue;
+		}
+		if (pl->n == pl->cap) {
+			size_t cap = pl->cap ? 2 * pl->cap : 16;
+			char **v = realloc(pl->v, cap * sizeof *v);
+			if (!v) {
+				free(p);
+				rc = err_set(err, "%s: out of memory", dir);
+				break;
+			}
+			pl->v = v;
+			pl->cap = cap;
+		}
+		pl->v[pl->n++] = p;
+	}
+	if (!rc && errno)
+		rc = err_sys(err, "%s", dir);
+	closedir(d);
+	return rc;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tfev_find_files(const char *dir, char ***paths, size_t *n, char *err)
+{
+	pathlist pl = { 0 };
+
+	if (walk(dir, &pl, 0, err)) {
+		tfev_files_free(pl.v, pl.n);
+		return -1;
+	}
+	qsort(pl.v, pl.n, sizeof *pl.v, cmp_path);
+	*paths = pl.v;
+	*n = pl.n;
+	return 0;
+}
+
+void tfev_files_free(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
 }
 
 /* ---- decoding ---- */

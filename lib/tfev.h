@@ -46,6 +46,7 @@ typedef struct {
 	pb_buf pending;     /* complete records not yet written */
 	double last_flush;  /* monotonic seconds */
 	int64_t records;
+	int failed;         /* a write to the file failed: later writes are pointless */
 } tfev_writer;
 
 /* Creates logdir/run (run NULL or "": logdir itself), parents included, and a new event
@@ -145,6 +146,11 @@ int tfev_reader_open(tfev_reader *r, const char *path, char *err);
 int tfev_reader_next(tfev_reader *r, const unsigned char **payload, size_t *len,
 		     int64_t *offset, char *err);
 void tfev_reader_close(tfev_reader *r);
+
+/* Every file whose name contains "tfevents" under dir (recursively), sorted by path, as
+ * TensorBoard orders a run's files. *paths and each string are malloc'ed: tfev_files_free. */
+int tfev_find_files(const char *dir, char ***paths, size_t *n, char *err);
+void tfev_files_free(char **paths, size_t n);
 
 /* What one Event says, a value at a time (a Summary may hold several). Strings and bytes
  * are views into the payload, not NUL-terminated. */
