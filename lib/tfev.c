@@ -819,7 +819,8 @@ int tfev_find_files(const char *dir, char ***paths, size_t *n, char *err)
 		tfev_files_free(pl.v, pl.n);
 		return -1;
 	}
-	qsort(pl.v, pl.n, sizeof *pl.v, cmp_path);
+	if (pl.n > 1)
+		qsort(pl.v, pl.n, sizeof *pl.v, cmp_path);
 	*paths = pl.v;
 	*n = pl.n;
 	return 0;
