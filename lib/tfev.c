@@ -457,6 +457,55 @@ int tfev_image_png(tfev_writer *w, int64_t step, const char *tag, const void *pn
 	return value_end(w, mark, err);
 }
 
+int tfev_grid(const float *hwc, int h, int w, int c, uint8_t **out, int *gw, int *gh, char *err)
+{
+	int cols, rows;
+	int64_t W, H;
+	uint8_t *g;
+
+	if (h < 1 || w < 1 || c < 1)
+		return err_set(err, "feature grid: empty map %dx%dx%d", h, w, c);
+	cols = (int)ceil(sqrt((double)c));
+	rows = (c + cols - 1) / cols;
+	W = (int64_t)cols * w + cols - 1;
+	H = (int64_t)rows * h + rows - 1;
+	if (W > 65535 || H > 65535)
+		return err_set(err, "feature grid: %lldx%lld is too large for an image",
+			       (long long)W, (long long)H);
+	g = calloc((size_t)(W * H), 1);
+	if (!g)
+		return err_set(err, "feature grid: out of memory");
+	for (int k = 0; k < c; k++) {
+		float lo = INFINITY, hi = -INFINITY;
+		int64_t x0 = (int64_t)(k % cols) * (w + 1), y0 = (int64_t)(k / cols) * (h + 1);
+
+		for (int64_t i = 0; i < (int64_t)h * w; i++) {
+			float v = hwc[i * c + k];
+			if (v < lo)
+				lo = v;
+			if (v > hi)
+				hi = v;
+		}
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++) {
+				float v = hwc[((int64_t)y * w + x) * c + k];
+				uint8_t px;
+
+				if (isnan(v))
+					px = 0;
+				else if (!(hi > lo) || !isfinite(hi - lo))
+					px = 128;
+				else
+					px = (uint8_t)lrintf((v - lo) / (hi - lo) * 255.0f);
+				g[(y0 + y) * W + x0 + x] = px;
+			}
+	}
+	*out = g;
+	*gw = (int)W;
+	*gh = (int)H;
+	return 0;
+}
+
 int tfev_text(tfev_writer *w, int64_t step, const char *tag, const char *text, char *err)
 {
 	size_t mark[2], m, p;

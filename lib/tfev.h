@@ -99,6 +99,16 @@ int tfev_png_info(const void *png, size_t len, int *width, int *height, int *col
 int tfev_image_png(tfev_writer *w, int64_t step, const char *tag, const void *png, size_t len,
 		   char *err);
 
+/* Raw 8-bit pixels (row-major, channels 1 gray, 3 RGB or 4 RGBA) encoded to PNG with
+ * imgenc_png (lib/imgenc.h) and written as an image summary. */
+int tfev_image(tfev_writer *w, int64_t step, const char *tag, const uint8_t *pix, int width,
+	       int height, int channels, char *err);
+/* One image's feature maps (h x w x c floats, HWC) tiled into a gray grid for an image
+ * summary: cols = ceil(sqrt(c)) tiles across, each channel scaled to 0..255 by its own min
+ * and max (a constant channel is mid-gray, NaN black), 1-pixel black lines between tiles.
+ * *out is malloc'ed, *gw x *gh bytes. */
+int tfev_grid(const float *hwc, int h, int w, int c, uint8_t **out, int *gw, int *gh, char *err);
+
 /* A text summary (markdown, rendered by TensorBoard's text plugin). */
 int tfev_text(tfev_writer *w, int64_t step, const char *tag, const char *text, char *err);
 
