@@ -334,6 +334,9 @@ int fetch_url(const char *url, const char *path, const fetch_opts *o, fetch_resu
 		rc = run(&x, url, part, path, res, err);
 		progress_end(&x.pg);
 	}
+	/* Keep a .part only when it holds something to resume. */
+	if (rc != 0 && x.have == 0 && x.fp)
+		unlink(part);
 	curl_easy_cleanup(x.c);
 	if (x.fp)
 		fclose(x.fp);
@@ -398,29 +401,36 @@ static size_t on_mem(char *p, size_t size, size_t n, void *user)
 	return len;
 }
 
-int fetch_small(const char *url, size_t max, long timeout, char **buf, size_t *len, char *err)
+int fetch_small(const char *url, size_t max, const fetch_opts *o, char **buf, size_t *len, char *err)
 {
-	fetch_opts o;
 	struct membuf m = { NULL, 0, max, 0 };
 	char cerr[CURL_ERROR_SIZE] = "";
 	CURL *c = curl_easy_init();
 	CURLcode r;
 	long status = 0;
+	double delay = o->retry_delay;
 
 	*buf = NULL;
 	*len = 0;
 	if (!c)
 		return err_set(err, "%s: cannot start libcurl", url);
-	fetch_opts_init(&o);
-	o.timeout = timeout;
-	if (setup(c, url, &o, cerr)) {
+	if (setup(c, url, o, cerr)) {
 		curl_easy_cleanup(c);
 		return err_set(err, "%s: cannot set up libcurl", url);
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_mem);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
-	r = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	for (int tries = 0;; tries++) {
+		m.len = 0;
+		m.over = 0;
+		cerr[0] = 0;
+		r = curl_easy_perform(c);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		if (r == CURLE_OK || !retryable(r, status) || tries >= o->retries)
+			break;
+		sleep_s(delay);
+		delay = delay * 2 > 60 ? 60 : delay * 2;
+	}
 	curl_easy_cleanup(c);
 	if (r == CURLE_OK && !m.p)
 		m.p = calloc(1, 1);

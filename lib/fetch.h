@@ -46,9 +46,11 @@ int fetch_url(const char *url, const char *path, const fetch_opts *o, fetch_resu
 int fetch_from_bases(const char *const *bases, int nbases, const char *name, const char *path,
 		     const fetch_opts *o, fetch_result *res, char *err);
 
-/* A small resource (at most max bytes) into a NUL-terminated malloc'd buffer. Returns 0,
- * 1 when the resource does not exist (HTTP 404/410, missing file://), -1 on error. */
-int fetch_small(const char *url, size_t max, long timeout, char **buf, size_t *len, char *err);
+/* A small resource (at most max bytes) into a NUL-terminated malloc'd buffer, with o's
+ * retries and timeout (size and digest ignored). Returns 0, 1 when the resource does not
+ * exist (HTTP 404/410, missing file://), -1 on error. */
+int fetch_small(const char *url, size_t max, const fetch_opts *o, char **buf, size_t *len,
+		char *err);
 
 /* Looks name up in sha256sum-format text ("HEX  NAME" or "HEX *NAME" per line, '#'
  * comments allowed); copies the lowercase digest to hex. Returns 0, or -1 if absent. */

@@ -7,7 +7,8 @@ ignores Range). Run with Debian's python3 (numpy, PIL).
   fetch_helper.py port                      a free TCP port on 127.0.0.1
   fetch_helper.py serve DIR PORT LOG MODE   MODE: drop (first GET of a file sends half the
                                             body, then honours Range) or norange (drops the
-                                            first GET too, then ignores Range: always 200)
+                                            first GET too, then ignores Range: always 200);
+                                            also answers as an HTTP proxy (logs "PROXY URL")
 """
 import hashlib
 import http.server
@@ -148,7 +149,11 @@ def serve(root, port, log, mode):
             pass
 
         def do_GET(self):
-            name = self.path.lstrip("/")
+            target = self.path
+            if target.startswith("http://"):  # asked as a proxy: serve the path
+                logf.write(f"PROXY {target}\n")
+                target = "/" + target.split("/", 3)[3]
+            name = target.lstrip("/")
             path = os.path.join(root, name)
             rng = self.headers.get("Range", "-")
             if "/" in name or not os.path.isfile(path):

@@ -181,7 +181,7 @@ static char *slurp(const char *path, int must)
 
 /* Fills want[] from the issue's table or --checksums FILE, or (network, only when asked)
  * from the mirror's SHA256SUMS. */
-static void resolve_wants(const struct opts *o, struct want *w, int network)
+static void resolve_wants(const struct opts *o, const fetch_opts *fo, struct want *w, int network)
 {
 	char err[ERR_MAX], *sums = NULL, *from;
 	size_t len;
@@ -198,10 +198,12 @@ static void resolve_wants(const struct opts *o, struct want *w, int network)
 			cli_die(PROG, "out of memory");
 		sums = slurp(o->checksums, 1);
 	} else {
+		size_t n = strlen(o->mirror);
+
 		from = path_join(o->mirror, "SHA256SUMS");
-		if (o->mirror[0] && o->mirror[strlen(o->mirror) - 1] == '/')
-			memmove(from + strlen(o->mirror) - 1, from + strlen(o->mirror), sizeof "SHA256SUMS");
-		rc = fetch_small(from, 1 << 20, o->timeout, &sums, &len, err);
+		if (n && o->mirror[n - 1] == '/')
+			memmove(from + n, from + n + 1, sizeof "SHA256SUMS");
+		rc = fetch_small(from, 1 << 20, fo, &sums, &len, err);
 		if (rc < 0)
 			cli_die(PROG, "%s", err);
 		if (rc > 0)
@@ -238,7 +240,8 @@ static void marker_save(const char *dir, char done[NFILES][HASH_HEX])
 }
 
 /* Leaves a verified archive at path: the one already there if it checks out, else a download. */
-static void obtain(const struct opts *o, int i, const struct want *w, const char *path, char sha[HASH_HEX])
+static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const struct want *w,
+		   const char *path, char sha[HASH_HEX])
 {
 	const char *mirror[1] = { o->mirror };
 	char err[ERR_MAX];
@@ -259,10 +262,7 @@ static void obtain(const struct opts *o, int i, const struct want *w, const char
 		if (unlink(path) != 0)
 			cli_die(PROG, "%s: cannot remove:", path);
 	}
-	fetch_opts_init(&fo);
-	fo.retries = o->retries;
-	fo.retry_delay = o->retry_delay;
-	fo.timeout = o->timeout;
+	fo = *base_fo;
 	fo.size = w->size;
 	fo.sha256 = w->sha[0] ? w->sha : NULL;
 	fo.progress = o->progress;
@@ -274,13 +274,14 @@ static void obtain(const struct opts *o, int i, const struct want *w, const char
 	memcpy(sha, res.sha256, HASH_HEX);
 	info(o, "%s: %lld bytes, sha256 %s (%s%s)", path, (long long)res.size, res.sha256,
 	     w->sha[0] ? "verified" : "not verified: no checksum known",
-	     res.resumed ? ", resumed" : "");
+	     res.restarted ? ", restarted from byte 0" : res.resumed ? ", resumed" : "");
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
 	struct want w[NFILES];
+	fetch_opts fo;
 	char err[ERR_MAX], done[NFILES][HASH_HEX], *marker, *mpath;
 	int need[NFILES], work = 0;
 
@@ -289,9 +290,14 @@ int main(int argc, char **argv)
 		cli_die(PROG, "%s: cannot create:", o.dir);
 	if (fetch_global_init(err))
 		cli_die(PROG, "%s", err);
+	fetch_opts_init(&fo);
+	fo.retries = o.retries;
+	fo.retry_delay = o.retry_delay;
+	fo.timeout = o.timeout;
+	fo.progress = o.progress;
 	mpath = path_join(o.dir, MARKER);
 	marker = slurp(mpath, 0);
-	resolve_wants(&o, w, 0);
+	resolve_wants(&o, &fo, w, 0);
 	for (int i = 0; i < NFILES; i++) {
 		marker_get(marker, NAMES[i], done[i]);
 		need[i] = o.no_extract || !done[i][0] || (w[i].sha[0] && strcmp(done[i], w[i].sha));
@@ -299,7 +305,7 @@ int main(int argc, char **argv)
 	}
 	/* A mirror's SHA256SUMS is only downloaded when there is something to verify. */
 	if (work)
-		resolve_wants(&o, w, 1);
+		resolve_wants(&o, &fo, w, 1);
 	for (int i = 0; i < NFILES; i++) {
 		char *path, sha[HASH_HEX];
 		extract_result er;
@@ -307,7 +313,7 @@ int main(int argc, char **argv)
 		if (!need[i])
 			continue;
 		path = path_join(o.dir, NAMES[i]);
-		obtain(&o, i, &w[i], path, sha);
+		obtain(&o, &fo, i, &w[i], path, sha);
 		if (!o.no_extract) {
 			if (extract_archive(path, o.dir, NAMES[i], o.progress, &er, err))
 				cli_die(PROG, "%s", err);
