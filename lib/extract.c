@@ -18,9 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Components of a relative path, '.' and empty ones skipped. Returns the number of normal
- * components before the first '..' in *lead_up (count of leading '..'), and whether a '..'
- * follows a normal component. */
+/* The shape of a relative path ('.' and empty components skipped): how many '..' lead it,
+ * how many names it has, and whether a '..' comes after a name. */
 struct walk {
 	int up_first;     /* leading '..' components */
 	int normal;       /* normal components */
