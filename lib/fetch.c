@@ -1,6 +1,7 @@
 /* fetch: resumable, verified downloads with libcurl.
  * The running SHA-256 always covers exactly the bytes in PATH.part, so a resumed transfer
  * is verified without reading the file twice. */
+#define _GNU_SOURCE /* sync_file_range */
 #include "fetch.h"
 
 #include "err.h"
@@ -24,6 +25,7 @@ void fetch_opts_init(fetch_opts *o)
 	o->size = -1;
 	o->progress = PROGRESS_AUTO;
 	o->label = "";
+	o->durable = 1;
 }
 
 int fetch_global_init(char *err)
@@ -40,11 +42,14 @@ void fetch_global_cleanup(void)
 	curl_global_cleanup();
 }
 
+enum { SYNC_STEP = 8 << 20 };
+
 /* The state of one call of fetch_url, shared by its attempts. */
 struct xfer {
-	FILE *fp;          /* PATH.part, appending */
-	hash_sha256 *h;    /* digest of the bytes in fp so far */
-	int64_t have;      /* bytes in fp so far */
+	int fd;            /* PATH.part, appending; -1 when closed */
+	hash_sha256 *h;    /* digest of the bytes in fd so far */
+	int64_t have;      /* bytes in fd so far */
+	int64_t synced;    /* bytes handed to the kernel's writeback so far */
 	int werrno;        /* errno of a failed write, 0 if none */
 	progress pg;
 	const fetch_opts *o;
@@ -64,12 +69,25 @@ static size_t on_data(char *p, size_t size, size_t n, void *user)
 			x->pg.total = x->have + cl;
 		x->sized = 1;
 	}
-	if (fwrite(p, 1, len, x->fp) != len) {
-		x->werrno = errno ? errno : EIO;
-		return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+	/* curl hands over up to CURLOPT_BUFFERSIZE at once: no stdio buffer needed. */
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(x->fd, p + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			x->werrno = w < 0 ? errno : EIO;
+			return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+		}
+		off += (size_t)w;
 	}
 	hash_sha256_update(x->h, p, len);
 	x->have += (int64_t)len;
+	/* Start writeback as we go, so the fsync before the rename has little left to do. */
+	if (x->o->durable && x->have - x->synced >= SYNC_STEP) {
+		sync_file_range(x->fd, x->synced, x->have - x->synced, SYNC_FILE_RANGE_WRITE);
+		x->synced = x->have;
+	}
 	progress_update(&x->pg, x->have, NULL);
 	return len;
 }
@@ -114,13 +132,13 @@ static int retryable(CURLcode c, long status)
 /* Discards the .part's content and the digest: the next attempt starts from byte 0. */
 static int restart(struct xfer *x, const char *part, char *err)
 {
-	if (fflush(x->fp) != 0 || ftruncate(fileno(x->fp), 0) != 0)
+	if (ftruncate(x->fd, 0) != 0)
 		return err_sys(err, "%s: cannot truncate", part);
 	hash_sha256_free(x->h);
 	x->h = hash_sha256_new();
 	if (!x->h)
 		return err_set(err, "%s: out of memory", part);
-	x->have = 0;
+	x->have = x->synced = 0;
 	return 0;
 }
 
@@ -128,30 +146,26 @@ static int restart(struct xfer *x, const char *part, char *err)
 static int open_part(struct xfer *x, const char *part, char *err)
 {
 	enum { BLOCK = 1 << 20 };
-	int fd = open(part, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	char *buf;
 	ssize_t n;
 
-	if (fd < 0)
+	x->fd = open(part, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (x->fd < 0)
 		return err_sys(err, "%s: cannot open", part);
-	x->fp = fdopen(fd, "a+b");
 	x->h = hash_sha256_new();
 	buf = malloc(BLOCK);
-	if (!x->fp || !x->h || !buf) {
-		if (!x->fp)
-			close(fd);
+	if (!x->h || !buf) {
 		free(buf);
 		return err_set(err, "%s: out of memory", part);
 	}
-	while ((n = pread(fd, buf, BLOCK, x->have)) > 0) {
+	while ((n = pread(x->fd, buf, BLOCK, x->have)) > 0) {
 		hash_sha256_update(x->h, buf, (size_t)n);
 		x->have += n;
 	}
 	free(buf);
 	if (n < 0)
 		return err_sys(err, "%s: read error", part);
-	/* Large blocks: curl hands over up to CURLOPT_BUFFERSIZE at a time. */
-	setvbuf(x->fp, NULL, _IOFBF, 1 << 20);
+	x->synced = x->have;
 	return 0;
 }
 
@@ -188,8 +202,6 @@ static CURLcode attempt(struct xfer *x, long *status)
 	curl_easy_setopt(x->c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->have);
 	r = curl_easy_perform(x->c);
 	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, status);
-	if (fflush(x->fp) != 0 && !x->werrno)
-		x->werrno = errno ? errno : EIO;
 	return r;
 }
 
@@ -217,7 +229,7 @@ static int verify(const struct xfer *x, const char *path, const char *url, char 
 
 static int finish(struct xfer *x, const char *part, const char *path, char *err)
 {
-	if (fflush(x->fp) != 0 || fsync(fileno(x->fp)) != 0)
+	if (x->o->durable && fsync(x->fd) != 0)
 		return err_sys(err, "%s: write error", part);
 	if (rename(part, path) != 0)
 		return err_sys(err, "%s: cannot rename to %s", part, path);
@@ -285,8 +297,8 @@ static int run(struct xfer *x, const char *url, const char *part, const char *pa
 				memcpy(err, keep, ERR_MAX);
 				continue;
 			}
-			fclose(x->fp);
-			x->fp = NULL;
+			close(x->fd);
+			x->fd = -1;
 			unlink(part);
 			return -1;
 		}
@@ -316,6 +328,7 @@ int fetch_url(const char *url, const char *path, const fetch_opts *o, fetch_resu
 		res = &dummy;
 	memset(res, 0, sizeof *res);
 	memset(&x, 0, sizeof x);
+	x.fd = -1;
 	x.o = o;
 	part = malloc(n);
 	if (!part)
@@ -335,11 +348,11 @@ int fetch_url(const char *url, const char *path, const fetch_opts *o, fetch_resu
 		progress_end(&x.pg);
 	}
 	/* Keep a .part only when it holds something to resume. */
-	if (rc != 0 && x.have == 0 && x.fp)
+	if (rc != 0 && x.have == 0 && x.fd >= 0)
 		unlink(part);
 	curl_easy_cleanup(x.c);
-	if (x.fp)
-		fclose(x.fp);
+	if (x.fd >= 0)
+		close(x.fd);
 	hash_sha256_free(x.h);
 	free(part);
 	return rc;

@@ -18,6 +18,8 @@ typedef struct {
 	const char *sha256;     /* expected lowercase hex digest, NULL when unknown */
 	enum progress_mode progress;
 	const char *label;      /* progress bar label */
+	int durable;            /* fsync before the rename (default 1); 0 for a file that is
+				 * about to be consumed and deleted, where the flush is wasted */
 } fetch_opts;
 
 typedef struct {
@@ -28,7 +30,8 @@ typedef struct {
 	int restarted;          /* times a .part was thrown away (range ignored, stale data) */
 } fetch_result;
 
-/* Defaults: 5 retries, 1 s first delay, 30 s timeout, nothing expected, progress AUTO. */
+/* Defaults: 5 retries, 1 s first delay, 30 s timeout, nothing expected, progress AUTO,
+ * durable. */
 void fetch_opts_init(fetch_opts *o);
 
 /* libcurl's process-wide set-up; call once before any transfer, cleanup at the end. */

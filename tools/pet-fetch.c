@@ -267,6 +267,9 @@ static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const
 	fo.sha256 = w->sha[0] ? w->sha : NULL;
 	fo.progress = o->progress;
 	fo.label = NAMES[i];
+	/* An archive deleted right after extraction needs no fsync: an interrupted run never
+	 * leaves it under its final name, and a later run re-verifies one that is there. */
+	fo.durable = o->keep || o->no_extract;
 	base = o->mirror ? fetch_from_bases(mirror, 1, NAMES[i], path, &fo, &res, err)
 			 : fetch_from_bases(OFFICIAL_BASES, 2, NAMES[i], path, &fo, &res, err);
 	if (base < 0)
