@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,9 @@ done:
 	return rc;
 }
 
+/* Temporary directories are TMP_PREFIX PID.XXXXXX: the pid tells a dead run's leftovers. */
+static const char TMP_PREFIX[] = ".petcnn-extract.";
+
 static int join(char *out, size_t n, const char *a, const char *b)
 {
 	int k = snprintf(out, n, "%s/%s", a, b);
@@ -280,7 +284,8 @@ int extract_archive(const char *archive, const char *dir, const char *label,
 	if (!res)
 		res = &dummy;
 	memset(res, 0, sizeof *res);
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s/.petcnn-extract.XXXXXX", dir) >= sizeof tmp - 8)
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s%ld.XXXXXX", dir, TMP_PREFIX, (long)getpid()) >=
+	    sizeof tmp - 8)
 		return err_set(err, "%s: path too long", dir);
 	fd = open(archive, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -322,5 +327,32 @@ out:
 		close(dirfd);
 	if (cwd >= 0)
 		close(cwd);
+	return rc;
+}
+
+int extract_clean_stale(const char *dir, char *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : err_sys(err, "%s: cannot open", dir);
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		char *end, p[4096];
+		long pid;
+
+		if (strncmp(n, TMP_PREFIX, sizeof TMP_PREFIX - 1) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(n + sizeof TMP_PREFIX - 1, &end, 10);
+		if (errno || pid <= 0 || *end != '.' || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (join(p, sizeof p, dir, n) == 0 && extract_remove_tree(p, err) != 0)
+			rc = -1;
+	}
+	closedir(d);
 	return rc;
 }

@@ -16,7 +16,7 @@ typedef struct {
 } extract_result;
 
 /* Extracts archive into dir (which must exist): first into a fresh temporary directory
- * dir/.petcnn-extract.XXXXXX, then each top-level entry is renamed into dir, replacing one
+ * dir/.petcnn-extract.PID.XXXXXX, then each top-level entry is renamed into dir, replacing one
  * of the same name. Refused, and the whole run fails naming the entry: absolute paths,
  * '..' components, symbolic links whose target could leave dir, hard links to absolute or
  * '..' paths, devices, fifos and sockets. On failure nothing in dir has changed.
@@ -28,6 +28,10 @@ int extract_archive(const char *archive, const char *dir, const char *label,
 /* The reason a path or link target of an entry is refused, or NULL if it is acceptable
  * (exposed for unit tests). link may be NULL; hard says whether it is a hard link. */
 const char *extract_check_path(const char *name, const char *link, int hard);
+
+/* Removes the temporary directories that interrupted runs (whose process is gone) left
+ * in dir; 0 or -1. */
+int extract_clean_stale(const char *dir, char *err);
 
 /* Removes a directory tree (also one whose directories are read-only); 0 or -1. */
 int extract_remove_tree(const char *path, char *err);

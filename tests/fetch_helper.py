@@ -8,7 +8,8 @@ ignores Range). Run with Debian's python3 (numpy, PIL).
   fetch_helper.py serve DIR PORT LOG MODE   MODE: drop (first GET of a file sends half the
                                             body, then honours Range) or norange (drops the
                                             first GET too, then ignores Range: always 200);
-                                            also answers as an HTTP proxy (logs "PROXY URL")
+                                            or stall (never answers); also answers as an
+                                            HTTP proxy (logs "PROXY URL")
 """
 import hashlib
 import http.server
@@ -17,6 +18,7 @@ import os
 import socket
 import sys
 import tarfile
+import time
 
 from PIL import Image
 
@@ -154,6 +156,10 @@ def serve(root, port, log, mode):
                 logf.write(f"PROXY {target}\n")
                 target = "/" + target.split("/", 3)[3]
             name = target.lstrip("/")
+            if mode == "stall":  # accept, then never answer
+                logf.write(f"GET /{name} stall\n")
+                time.sleep(60)
+                return
             path = os.path.join(root, name)
             rng = self.headers.get("Range", "-")
             if "/" in name or not os.path.isfile(path):

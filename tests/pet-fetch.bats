@@ -279,3 +279,33 @@ assert_dataset() {
 	[ ! -e "$T/data/images/stale.jpg" ]
 	assert_dataset "$T/data"
 }
+
+@test "pet-fetch: a stalled server is given up after --timeout, naming the URL" {
+	start_faulty "$MIRROR" stall
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL" --checksums "$MIRROR/SHA256SUMS" --timeout 1 --retries 0
+	assert_failure 1
+	[[ $stderr == "pet-fetch: $URL/images.tar.gz: "* ]] || fail "$stderr"
+	[ ! -e "$T/data/images.tar.gz" ] && [ ! -e "$T/data/images.tar.gz.part" ]
+}
+
+@test "pet-fetch: --progress draws bars on stderr; -q is silent" {
+	run --separate-stderr pet-fetch --progress -o "$T/a" --mirror "file://$MIRROR"
+	assert_success
+	[[ $stderr == *$'\r'"images.tar.gz ["*"/s"* ]] || fail "no progress bar: $stderr"
+	run --separate-stderr pet-fetch -q -o "$T/b" --mirror "file://$MIRROR"
+	assert_success
+	[ -z "$stderr" ]
+	assert_output ''
+}
+
+@test "pet-fetch: leftovers of an interrupted extraction are removed, a live run's are not" {
+	mkdir -p "$T/data/.petcnn-extract.999999999.AbCdEf/root/images" "$T/data/.petcnn-extract.$$.AbCdEf"
+	echo x >"$T/data/.petcnn-extract.999999999.AbCdEf/root/images/a.jpg"
+	chmod 555 "$T/data/.petcnn-extract.999999999.AbCdEf/root/images"
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "file://$MIRROR"
+	assert_success
+	[ ! -e "$T/data/.petcnn-extract.999999999.AbCdEf" ]
+	[ -d "$T/data/.petcnn-extract.$$.AbCdEf" ] # the bats shell is alive: not ours to remove
+	rmdir "$T/data/.petcnn-extract.$$.AbCdEf"
+	assert_dataset "$T/data"
+}

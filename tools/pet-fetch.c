@@ -298,6 +298,8 @@ int main(int argc, char **argv)
 	fo.retry_delay = o.retry_delay;
 	fo.timeout = o.timeout;
 	fo.progress = o.progress;
+	if (extract_clean_stale(o.dir, err))
+		cli_warn(PROG, "%s", err);
 	mpath = path_join(o.dir, MARKER);
 	marker = slurp(mpath, 0);
 	resolve_wants(&o, &fo, w, 0);
