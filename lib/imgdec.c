@@ -160,7 +160,10 @@ static void jpeg_on_message(j_common_ptr c, int level)
 	}
 }
 
-/* The smallest M/8 scale that still leaves the resize enough pixels (see imgdec_hint). */
+/* The smallest of 1/8, 1/4, 1/2 that still leaves the resize enough pixels (see imgdec_hint);
+ * 8 (full size) otherwise. Only these three: libjpeg-turbo has fast IDCTs for them, while
+ * 3/8, 5/8... are slower here than decoding at full size. "Enough" counts whole pixels, as
+ * Pillow's Image.draft() does, so both pick the same scale. */
 static int jpeg_pick_scale(int w, int h, const imgdec_hint *hint)
 {
 	int64_t nw, nh;
@@ -176,8 +179,8 @@ static int jpeg_pick_scale(int w, int h, const imgdec_hint *hint)
 		else
 			nw = ((int64_t)w * hint->th + h - 1) / h;
 	}
-	for (int m = 1; m < 8; m++)
-		if (((int64_t)w * m + 7) / 8 >= nw && ((int64_t)h * m + 7) / 8 >= nh)
+	for (int m = 1; m < 8; m *= 2)
+		if ((int64_t)w * m >= 8 * nw && (int64_t)h * m >= 8 * nh)
 			return m;
 	return 8;
 }

@@ -8,9 +8,9 @@
 
 enum imgdec_kind { IMGDEC_UNKNOWN, IMGDEC_JPEG, IMGDEC_PNG, IMGDEC_GIF };
 
-/* What the caller will make of the image, so a large JPEG can be decoded at M/8 of its size
- * (libjpeg's DCT scaling, much faster) while keeping at least as many pixels as the resize
- * needs. tw x th is the target; 0 x 0 (or IMGDEC_FULL) decodes at full size. */
+/* What the caller will make of the image, so a large JPEG can be decoded at 1/2, 1/4 or 1/8
+ * of its size (libjpeg's DCT scaling, faster) while keeping at least as many pixels as the
+ * resize needs. tw x th is the target; 0 x 0 (or IMGDEC_FULL) decodes at full size. */
 enum imgdec_need {
 	IMGDEC_FULL,   /* full size always */
 	IMGDEC_COVER,  /* the image will cover tw x th (stretch, crop): keep >= tw wide, >= th high */
