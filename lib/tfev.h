@@ -35,6 +35,7 @@
 #include <stdio.h>
 
 #include "pb.h"
+#include "tensor.h"
 
 #define TFEV_FLUSH_SECONDS 2.0
 #define TFEV_FILE_VERSION "brain.Event:2"
@@ -103,6 +104,12 @@ int tfev_image_png(tfev_writer *w, int64_t step, const char *tag, const void *pn
  * imgenc_png (lib/imgenc.h) and written as an image summary. */
 int tfev_image(tfev_writer *w, int64_t step, const char *tag, const uint8_t *pix, int width,
 	       int height, int channels, char *err);
+/* An array as an image: HxW, HxWx1, HxWx3 or HxWx4; uint8 as it is, float scaled from
+ * [0, 1] (values outside clamped, NaN black). */
+int tfev_image_tensor(tfev_writer *w, int64_t step, const char *tag, const tensor *t, char *err);
+/* Every element of a numeric array (any shape, any numeric dtype) as a histogram. */
+int tfev_histogram_tensor(tfev_writer *w, int64_t step, const char *tag, const tensor *t,
+			  tfev_nonfinite *skipped, char *err);
 /* One image's feature maps (h x w x c floats, HWC) tiled into a gray grid for an image
  * summary: cols = ceil(sqrt(c)) tiles across, each channel scaled to 0..255 by its own min
  * and max (a constant channel is mid-gray, NaN black), 1-pixel black lines between tiles.
