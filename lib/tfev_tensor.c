@@ -57,9 +57,16 @@ int tfev_image_tensor(tfev_writer *w, int64_t step, const char *tag, const tenso
 	int rc;
 
 	c = t->ndim == 3 ? t->shape[2] : 1;
-	if ((t->ndim != 2 && t->ndim != 3) || (c != 1 && c != 3 && c != 4))
-		return err_set(err, "an image array is HxW, HxWx1, HxWx3 or HxWx4 (%d dimensions)",
-			       t->ndim);
+	if ((t->ndim != 2 && t->ndim != 3) || (c != 1 && c != 3 && c != 4)) {
+		char shape[160] = "";
+		size_t k = 0;
+
+		for (int d = 0; d < t->ndim && k < sizeof shape - 24; d++)
+			k += (size_t)snprintf(shape + k, sizeof shape - k, "%s%lld", d ? "x" : "",
+					      (long long)t->shape[d]);
+		return err_set(err, "an image array is HxW, HxWx1, HxWx3 or HxWx4, not %s",
+			       t->ndim ? shape : "a scalar");
+	}
 	h = t->shape[0];
 	wd = t->shape[1];
 	if (h < 1 || wd < 1 || h > 65535 || wd > 65535)
