@@ -63,9 +63,10 @@ check:
 unit: $(UNITBINS)
 	@set -e; for t in $(UNITBINS); do echo "== $$t"; $$t; done
 
-bats: all
+# tests/formats.bats runs the unit binaries too (numpy checks the files they write).
+bats: all $(UNITBINS)
 	@./scripts/need bats
-	PETCNN_BIN=$(abspath $(BIN)) PETCNN_PYTHON=$(PYTHON) $(BATS) tests/*.bats
+	PETCNN_BIN=$(abspath $(BIN)) PETCNN_BUILD=$(abspath $(BUILD)) PETCNN_PYTHON=$(PYTHON) $(BATS) tests/*.bats
 
 # The same tests on binaries built with AddressSanitizer and UBSan (separate build tree).
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

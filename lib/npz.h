@@ -4,6 +4,7 @@
 #ifndef PETCNN_NPZ_H
 #define PETCNN_NPZ_H
 
+#include "npy.h"
 #include "tensor.h"
 
 typedef struct {
@@ -25,8 +26,12 @@ int npz_add_move(npz *z, const char *name, tensor *t, char *err);
 /* The entry's tensor, or NULL. */
 const tensor *npz_get(const npz *z, const char *name);
 
-/* Reads every member of path ("-": stdin) into z (which must be npz_init'ed). */
+/* Reads every member of path ("-": stdin) into z (which must be npz_init'ed). A member
+ * not named *.npy, not a valid .npy, with bytes after its array, or a duplicate is an
+ * error; z then holds the members read before it (npz_free it either way). */
 int npz_read(npz *z, const char *path, char *err);
+/* Reads every member from a source (e.g. stdin after its first bytes were sniffed). */
+int npz_read_src(npz *z, npy_src *src, const char *name, char *err);
 /* Writes z to path atomically (outfile); compress: 0 stored, 1 deflate. */
 int npz_write(const npz *z, const char *path, int compress, char *err);
 

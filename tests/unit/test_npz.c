@@ -1,0 +1,233 @@
+/* Unit tests for npz: round trips stored and deflated, through a file and a stream,
+ * byte-identical output for the same arrays, and the malformed archives we refuse. With
+ * a directory argument, also leaves model.npz and model_deflate.npz there for
+ * tests/formats.bats to check with numpy. */
+#include "check.h"
+#include "err.h"
+#include "npy.h"
+#include "npz.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/petcnn-npz-XXXXXX";
+
+/* The arrays tests/formats.bats expects, by the same formulas. */
+static void model(npz *z)
+{
+	char err[ERR_MAX];
+	tensor t;
+	int64_t w[4] = { 3, 3, 3, 32 }, b[1] = { 32 }, big[2] = { 300, 1000 };
+	static const char *const classes[] = { "samoyed", "shiba_inu" };
+
+	npz_init(z);
+	tensor_alloc(&t, DT_F4, 4, w, 0, err);
+	for (int i = 0; i < 864; i++)
+		((float *)t.data)[i] = (float)(i % 17 - 8) / 16.0f;
+	CHECK(npz_add_move(z, "conv1_1/weights1_1", &t, err) == 0, "%s", err);
+	tensor_alloc(&t, DT_F4, 1, b, 0, err);
+	for (int i = 0; i < 32; i++)
+		((float *)t.data)[i] = 0.5f;
+	CHECK(npz_add(z, "conv1_1/biases1_1", &t, err) == 0, "%s", err);
+	tensor_free(&t);
+	tensor_alloc(&t, DT_I8, 0, NULL, 0, err);
+	*(int64_t *)t.data = 1234567890123LL;
+	CHECK(npz_add_move(z, "step", &t, err) == 0, "%s", err);
+	tensor_from_strings(&t, classes, 2, err);
+	CHECK(npz_add_move(z, "classes", &t, err) == 0, "%s", err);
+	tensor_alloc(&t, DT_F8, 2, big, 0, err);
+	for (int i = 0; i < 300000; i++)
+		((double *)t.data)[i] = i * 0.5;
+	CHECK(npz_add_move(z, "big", &t, err) == 0, "%s", err);
+	tensor_alloc(&t, DT_U1, 2, big, 0, err);
+	CHECK(npz_add_move(z, "pool/zeros_u1", &t, err) == 0, "%s", err);
+}
+
+static int same(const tensor *a, const tensor *b)
+{
+	if (!a || !b || a->dtype != b->dtype || a->ndim != b->ndim || a->ulen != b->ulen)
+		return 0;
+	for (int i = 0; i < a->ndim; i++)
+		if (a->shape[i] != b->shape[i])
+			return 0;
+	return memcmp(a->data, b->data, (size_t)tensor_nbytes(a)) == 0;
+}
+
+static void check_same(const npz *a, const npz *b, const char *what)
+{
+	CHECK(a->n == b->n, "%s: %d vs %d arrays", what, a->n, b->n);
+	for (int i = 0; i < a->n; i++)
+		CHECK(same(&a->v[i].t, npz_get(b, a->v[i].name)), "%s: %s", what, a->v[i].name);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0;
+
+	*len = 0;
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (*len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			buf = realloc(buf, cap);
+		}
+		size_t n = fread(buf + *len, 1, cap - *len, f);
+		if (!n)
+			break;
+		*len += n;
+	}
+	fclose(f);
+	return buf;
+}
+
+static void test_roundtrip(const char *outdir)
+{
+	char err[ERR_MAX], path[512], again[512];
+	npz z, back;
+	size_t la, lb;
+
+	model(&z);
+	for (int compress = 0; compress < 2; compress++) {
+		snprintf(path, sizeof path, "%s/%s.npz", outdir ? outdir : dir, compress ? "model_deflate" : "model");
+		CHECK(npz_write(&z, path, compress, err) == 0, "write: %s", err);
+		npz_init(&back);
+		CHECK(npz_read(&back, path, err) == 0, "read: %s", err);
+		check_same(&z, &back, compress ? "deflate" : "store");
+		CHECK(back.n > 0 && !strcmp(back.v[0].name, "conv1_1/weights1_1"), "member order kept");
+		npz_free(&back);
+
+		/* The same arrays give the same bytes, whatever the time zone. */
+		snprintf(again, sizeof again, "%s/again.npz", dir);
+		setenv("TZ", "America/Los_Angeles", 1);
+		tzset();
+		CHECK(npz_write(&z, again, compress, err) == 0, "write again: %s", err);
+		unsetenv("TZ");
+		tzset();
+		char *a = slurp(path, &la), *b = slurp(again, &lb);
+		CHECK(a && b && la == lb && !memcmp(a, b, la), "byte-identical (%zu vs %zu bytes)", la, lb);
+		/* Streamed (not seekable) reading, as from stdin. */
+		FILE *f = fmemopen(a, la, "rb");
+		npy_src s;
+		npy_src_file(&s, f);
+		npz_init(&back);
+		CHECK(npz_read_src(&back, &s, "<pipe>", err) == 0, "streamed read: %s", err);
+		check_same(&z, &back, "streamed");
+		npz_free(&back);
+		fclose(f);
+		free(a);
+		free(b);
+	}
+	npz_free(&z);
+}
+
+/* A zip made directly with libarchive, members given as name/bytes pairs. */
+static void raw_zip(const char *path, int n, const char *const *names, const char *const *data,
+		    const size_t *lens)
+{
+	struct archive *a = archive_write_new();
+
+	archive_write_set_format_zip(a);
+	archive_write_open_filename(a, path);
+	for (int i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, names[i]);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)lens[i]);
+		archive_write_header(a, e);
+		archive_write_data(a, data[i], lens[i]);
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+}
+
+static size_t npy_bytes(char *out, const char *dict, size_t body)
+{
+	size_t hlen = strlen(dict) + 1;
+
+	hlen += (64 - (10 + hlen) % 64) % 64;
+	memcpy(out, "\x93NUMPY\x01\x00", 8);
+	out[8] = (char)(hlen & 0xff);
+	out[9] = (char)(hlen >> 8);
+	memset(out + 10, ' ', hlen);
+	memcpy(out + 10, dict, strlen(dict));
+	out[10 + hlen - 1] = '\n';
+	memset(out + 10 + hlen, 0, body);
+	return 10 + hlen + body;
+}
+
+static void expect_bad(int n, const char *const *names, const char *const *data, const size_t *lens,
+		       const char *what, const char *msg)
+{
+	char err[ERR_MAX] = "", path[512];
+	npz z;
+
+	snprintf(path, sizeof path, "%s/bad.npz", dir);
+	raw_zip(path, n, names, data, lens);
+	npz_init(&z);
+	CHECK(npz_read(&z, path, err) == -1, "%s: refused", what);
+	CHECK(strstr(err, path) == err, "%s: names the file: %s", what, err);
+	CHECK(strstr(err, msg) != NULL, "%s: says '%s': %s", what, msg, err);
+	npz_free(&z);
+}
+
+static void test_errors(void)
+{
+	char good[256], huge[256], longer[256];
+	size_t lg = npy_bytes(good, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 12);
+	size_t lh = npy_bytes(huge, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }", 12);
+	size_t ll = npy_bytes(longer, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 20);
+	const char *names[] = { "a.npy", "a.npy" }, *data[] = { good, good };
+	size_t lens[] = { lg, lg };
+
+	expect_bad(2, names, data, lens, "duplicate", "member 'a.npy': duplicate member");
+	names[1] = "README.txt";
+	expect_bad(2, names, data, lens, "not npy", "member 'README.txt': not a .npy member");
+	names[1] = "b.npy";
+	data[1] = "hello, world";
+	lens[1] = 12;
+	expect_bad(2, names, data, lens, "bad npy", "member 'b.npy': bad magic");
+	data[1] = huge;
+	lens[1] = lh;
+	expect_bad(2, names, data, lens, "huge claim", "member 'b.npy': truncated data: expected 8000000000000 bytes, got 12");
+	data[1] = longer;
+	lens[1] = ll;
+	expect_bad(2, names, data, lens, "trailing", "member 'b.npy': trailing bytes");
+
+	char err[ERR_MAX], path[512];
+	npz z;
+	snprintf(path, sizeof path, "%s/none.npz", dir);
+	npz_init(&z);
+	CHECK(npz_read(&z, path, err) == -1 && strstr(err, path), "missing file: %s", err);
+	snprintf(path, sizeof path, "%s/notzip.npz", dir);
+	FILE *f = fopen(path, "wb");
+	fputs("this is not a zip file at all\n", f);
+	fclose(f);
+	CHECK(npz_read(&z, path, err) == -1 && strstr(err, path), "not a zip: %s", err);
+	npz_free(&z);
+	snprintf(path, sizeof path, "%s/no/such/dir/x.npz", dir);
+	CHECK(npz_write(&z, path, 0, err) == -1 && strstr(err, "no/such/dir/x.npz"), "unwritable: %s", err);
+}
+
+int main(int argc, char **argv)
+{
+	char cmd[600];
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_roundtrip(argc > 1 ? argv[1] : NULL);
+	test_errors();
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CHECK(system(cmd) == 0, "cleanup");
+	return check_done("test_npz");
+}

@@ -1,0 +1,427 @@
+/* tensor-info: what is in a .npy stream or an .npz, one line per array, stats streamed. */
+#include "cli.h"
+#include "err.h"
+#include "npy.h"
+#include "npz.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char PROG[] = "tensor-info";
+static const char HELP[] =
+	"Usage: tensor-info [OPTION]... [FILE]...\n"
+	"Show the arrays in .npy streams and .npz archives: name, dtype, shape, min, max, mean.\n"
+	"\n"
+	"With no FILE, or when FILE is -, read standard input. A file that starts with the zip\n"
+	"magic is read as an .npz (one line per member, by name), anything else as a stream of\n"
+	".npy arrays (one line per array, by index 0, 1, ...). With several files each name is\n"
+	"prefixed by its file and a colon. Stream data is read in chunks, never whole.\n"
+	"\n"
+	"Each line is tab-separated: name, dtype (u1 i4 i8 f4 f8, or UN for strings of N code\n"
+	"points), shape as [d0,d1,...], then min=, max=, mean= (\"-\" for an empty array); for\n"
+	"strings, the first few values instead of stats.\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json     one JSON object per array per line, with keys file, name, dtype,\n"
+	"                 shape, min, max, mean (null when empty, NaN or infinite), and\n"
+	"                 strings (the first few) for string arrays\n"
+	"  -h, --help     show this help and exit\n"
+	"      --version  show the version and exit\n"
+	"\n"
+	"Exit status: 0 if every file was read, 1 if any was bad (after printing what it\n"
+	"could), 2 for a usage error.\n"
+	"\n"
+	"Example:\n"
+	"  tensor-info train.npy\n"
+	"  pet-pack --size 64 < lists/test.tsv | tensor-info --json\n"
+	"  tensor-info model.npz\n";
+
+#define CHUNK ((size_t)1 << 20)
+#define NSHOW 5       /* strings shown */
+#define SHOWLEN 40    /* code points shown per string */
+
+struct opts {
+	int json;
+	char **files;
+	int nfiles;
+};
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof *o);
+	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			cli_help(HELP);
+		case 'V':
+			cli_version(PROG);
+		default:
+			cli_usage(PROG, "unknown option");
+		}
+	}
+	o->files = argv + optind;
+	o->nfiles = argc - optind;
+}
+
+/* ---- statistics over data that arrives in pieces ---- */
+
+typedef struct {
+	tensor h;             /* dtype and shape; data unused */
+	size_t itemsize;
+	int64_t n;            /* elements seen */
+	int64_t imin, imax;   /* integer dtypes */
+	double fmin, fmax;    /* float dtypes */
+	int nan;
+	long double sum;
+	int64_t nstr;                            /* strings: how many shown */
+	uint32_t str[NSHOW][SHOWLEN + 1];        /* their first code points, 0-terminated */
+	int more;                                /* strings cut short */
+} stats;
+
+static void stats_init(stats *s, const tensor *h)
+{
+	memset(s, 0, sizeof *s);
+	s->h = *h;
+	s->h.data = NULL;
+	s->itemsize = tensor_itemsize(h);
+	s->imin = INT64_MAX;
+	s->imax = INT64_MIN;
+	s->fmin = INFINITY;
+	s->fmax = -INFINITY;
+	if (h->dtype == DT_U) {
+		int64_t numel = tensor_numel(h);
+		s->nstr = numel < NSHOW ? numel : NSHOW;
+		s->more = numel > NSHOW || h->ulen > SHOWLEN;
+	}
+}
+
+static void stats_int(stats *s, int64_t v)
+{
+	if (v < s->imin)
+		s->imin = v;
+	if (v > s->imax)
+		s->imax = v;
+	s->sum += v;
+}
+
+static void stats_float(stats *s, double v)
+{
+	if (v != v) {
+		s->nan = 1;
+		return;
+	}
+	if (v < s->fmin)
+		s->fmin = v;
+	if (v > s->fmax)
+		s->fmax = v;
+	s->sum += v;
+}
+
+/* Feeds bytes [off, off + len) of the array's data; off is a multiple of the item size
+ * for numbers (chunks are), anything for strings. */
+static void stats_add(stats *s, int64_t off, const unsigned char *p, size_t len)
+{
+	size_t k = len / (s->itemsize ? s->itemsize : 1);
+
+	switch (s->h.dtype) {
+	case DT_U1:
+		for (size_t i = 0; i < k; i++)
+			stats_int(s, p[i]);
+		break;
+	case DT_I4:
+		for (size_t i = 0; i < k; i++) {
+			int32_t v;
+			memcpy(&v, p + 4 * i, 4);
+			stats_int(s, v);
+		}
+		break;
+	case DT_I8:
+		for (size_t i = 0; i < k; i++) {
+			int64_t v;
+			memcpy(&v, p + 8 * i, 8);
+			stats_int(s, v);
+		}
+		break;
+	case DT_F4:
+		for (size_t i = 0; i < k; i++) {
+			float v;
+			memcpy(&v, p + 4 * i, 4);
+			stats_float(s, v);
+		}
+		break;
+	case DT_F8:
+		for (size_t i = 0; i < k; i++) {
+			double v;
+			memcpy(&v, p + 8 * i, 8);
+			stats_float(s, v);
+		}
+		break;
+	case DT_U:
+		/* Copy the shown code points of the first few strings that fall in this piece. */
+		for (int64_t e = 0; e < s->nstr; e++) {
+			int64_t lo = e * (int64_t)s->itemsize;
+			int64_t hi = lo + 4 * (s->h.ulen < SHOWLEN ? s->h.ulen : SHOWLEN);
+			for (int64_t b = lo > off ? lo : off; b < hi && b < off + (int64_t)len; b++) {
+				uint32_t *cp = &s->str[e][(b - lo) / 4];
+				*cp |= (uint32_t)p[b - off] << (8 * ((b - lo) % 4));
+			}
+		}
+		return;
+	}
+	s->n += (int64_t)k;
+}
+
+/* ---- output ---- */
+
+static void put_json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void put_string_value(const stats *s, int64_t e)
+{
+	tensor one = { .dtype = DT_U, .ndim = 0, .ulen = SHOWLEN + 1, .data = (void *)s->str[e] };
+	char buf[4 * SHOWLEN + 8];
+
+	/* str[] holds host-order code points: little-endian, as .npy data, on our hosts. */
+	tensor_get_string(&one, 0, buf, sizeof buf);
+	put_json_string(buf);
+}
+
+/* A number for the min, max or mean fields; JSON has no NaN or infinity, so null. */
+static void put_num(const stats *s, int which, int json)
+{
+	int is_float = s->h.dtype == DT_F4 || s->h.dtype == DT_F8;
+	double v;
+
+	if (s->n == 0) {
+		fputs(json ? "null" : "-", stdout);
+		return;
+	}
+	if (which == 2) {
+		v = s->nan ? NAN : (double)(s->sum / s->n);
+	} else if (!is_float) {
+		printf("%lld", (long long)(which == 0 ? s->imin : s->imax));
+		return;
+	} else {
+		v = s->nan ? NAN : which == 0 ? s->fmin : s->fmax;
+	}
+	/* min and max print exactly (9 digits round-trip a float, 17 a double); the mean,
+	 * an estimate anyway, gets 10 digits for people and 17 for scripts. */
+	if (json && !isfinite(v))
+		fputs("null", stdout);
+	else if (which == 2)
+		printf(json ? "%.17g" : "%.10g", v);
+	else
+		printf(s->h.dtype == DT_F4 ? "%.9g" : "%.17g", v);
+}
+
+static void report(const stats *s, const char *file, const char *name, int prefix, int json)
+{
+	static const char *const keys[] = { "min", "max", "mean" };
+	char dtype[32];
+
+	if (s->h.dtype == DT_U)
+		snprintf(dtype, sizeof dtype, "U%lld", (long long)s->h.ulen);
+	else
+		snprintf(dtype, sizeof dtype, "%s", tensor_dtype_name(s->h.dtype));
+	if (json) {
+		fputs("{\"file\": ", stdout);
+		put_json_string(file);
+		fputs(", \"name\": ", stdout);
+		put_json_string(name);
+		printf(", \"dtype\": \"%s\", \"shape\": [", dtype);
+	} else {
+		if (prefix)
+			printf("%s:", file);
+		printf("%s\t%s\t[", name, dtype);
+	}
+	for (int i = 0; i < s->h.ndim; i++)
+		printf("%s%lld", i ? (json ? ", " : ",") : "", (long long)s->h.shape[i]);
+	putchar(']');
+	if (s->h.dtype == DT_U) {
+		fputs(json ? ", \"min\": null, \"max\": null, \"mean\": null, \"strings\": [" : "\t", stdout);
+		for (int64_t e = 0; e < s->nstr; e++) {
+			fputs(e ? (json ? ", " : " ") : "", stdout);
+			put_string_value(s, e);
+		}
+		fputs(json ? "]}\n" : s->more ? " ...\n" : "\n", stdout);
+		return;
+	}
+	for (int k = 0; k < 3; k++) {
+		printf(json ? ", \"%s\": " : "\t%s=", keys[k]);
+		put_num(s, k, json);
+	}
+	fputs(json ? "}\n" : "\n", stdout);
+}
+
+/* ---- inputs ---- */
+
+/* A FILE* whose first bytes were already read to sniff the format. */
+typedef struct {
+	FILE *f;
+	unsigned char pre[4];
+	size_t npre, off;
+} sniffed;
+
+static ptrdiff_t sniffed_read(void *ctx, void *buf, size_t n, const char *name, char *err)
+{
+	sniffed *s = ctx;
+	size_t got;
+
+	if (s->off < s->npre) {
+		got = s->npre - s->off < n ? s->npre - s->off : n;
+		memcpy(buf, s->pre + s->off, got);
+		s->off += got;
+		return (ptrdiff_t)got;
+	}
+	got = fread(buf, 1, n, s->f);
+	if (got == 0 && ferror(s->f))
+		return err_sys(err, "%s: read error", name);
+	return (ptrdiff_t)got;
+}
+
+/* Every array of a .npy stream, its data read in chunks. */
+static int info_stream(npy_src *src, const char *file, const char *label, int prefix, int json,
+		       char *err)
+{
+	unsigned char *buf = malloc(CHUNK);
+	int rc = 0;
+
+	if (!buf)
+		return err_set(err, "%s: out of memory", label);
+	for (int64_t idx = 0;; idx++) {
+		tensor h;
+		stats s;
+		char name[32];
+		int64_t nbytes, off = 0;
+
+		rc = npy_src_header(src, label, &h, err);
+		if (rc <= 0)
+			break;
+		nbytes = tensor_nbytes(&h);
+		if (src->left >= 0 && nbytes > src->left) {
+			rc = err_set(err, "%s: truncated data: expected %lld bytes, got %lld (the file ends first)",
+				     label, (long long)nbytes, (long long)src->left);
+			break;
+		}
+		stats_init(&s, &h);
+		while (off < nbytes) {
+			size_t want = nbytes - off < (int64_t)CHUNK ? (size_t)(nbytes - off) : CHUNK;
+			int64_t got = npy_src_fill(src, buf, want, label, err);
+			if (got < 0) {
+				rc = -1;
+				break;
+			}
+			stats_add(&s, off, buf, (size_t)got);
+			off += got;
+			if ((size_t)got < want) {
+				rc = err_set(err, "%s: truncated data: expected %lld bytes, got %lld",
+					     label, (long long)nbytes, (long long)off);
+				break;
+			}
+		}
+		if (rc < 0)
+			break;
+		snprintf(name, sizeof name, "%lld", (long long)idx);
+		report(&s, file, name, prefix, json);
+	}
+	free(buf);
+	return rc < 0 ? -1 : 0;
+}
+
+static int info_npz(npz *z, const char *file, int prefix, int json)
+{
+	for (int i = 0; i < z->n; i++) {
+		stats s;
+		stats_init(&s, &z->v[i].t);
+		stats_add(&s, 0, z->v[i].t.data, (size_t)tensor_nbytes(&z->v[i].t));
+		report(&s, file, z->v[i].name, prefix, json);
+	}
+	return 0;
+}
+
+static int info_file(const char *path, int prefix, int json, char *err)
+{
+	int is_stdin = !strcmp(path, "-");
+	const char *label = is_stdin ? "<stdin>" : path;
+	sniffed sn = { 0 };
+	npy_src src;
+	npz z;
+	int rc;
+
+	sn.f = is_stdin ? stdin : fopen(path, "rb");
+	if (!sn.f)
+		return err_sys(err, "%s: cannot open", path);
+	sn.npre = fread(sn.pre, 1, sizeof sn.pre, sn.f);
+	if (sn.npre < sizeof sn.pre && ferror(sn.f)) {
+		rc = err_sys(err, "%s: read error", label);
+		goto out;
+	}
+	npy_src_file(&src, sn.f);
+	if (src.left >= 0)
+		src.left += (int64_t)sn.npre;
+	src.read = sniffed_read;
+	src.ctx = &sn;
+	if (sn.npre == 4 && (!memcmp(sn.pre, "PK\3\4", 4) || !memcmp(sn.pre, "PK\5\6", 4))) {
+		npz_init(&z);
+		/* A named file is read through its central directory; stdin is streamed. */
+		rc = is_stdin ? npz_read_src(&z, &src, label, err) : npz_read(&z, path, err);
+		/* What was read before a bad member is still worth showing. */
+		info_npz(&z, path, prefix, json);
+		npz_free(&z);
+	} else {
+		rc = info_stream(&src, path, label, prefix, json, err);
+	}
+out:
+	if (!is_stdin)
+		fclose(sn.f);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	char err[ERR_MAX];
+	char *dash[] = { "-" };
+	int status = CLI_OK;
+
+	parse_args(argc, argv, &o);
+	if (o.nfiles == 0) {
+		o.files = dash;
+		o.nfiles = 1;
+	}
+	for (int i = 0; i < o.nfiles; i++) {
+		if (info_file(o.files[i], o.nfiles > 1, o.json, err)) {
+			fflush(stdout);
+			cli_warn(PROG, "%s", err);
+			status = CLI_FAIL;
+		}
+	}
+	if (cli_close_stdout(PROG))
+		status = CLI_FAIL;
+	return status;
+}
