@@ -332,3 +332,32 @@ np.save("i.npy", np.zeros((2, 3), np.int32))'
 	assert_line --index 1 --partial $'\tscalar\tLoss\t0.800000012'
 	[ "$(ls runs)" = "$(printf 'test\ntrain')" ]
 }
+
+@test "tfevents-write: graph MODEL.npz and graph spec describe any model" {
+	# A checkpoint as numpy writes it (DESIGN.md's members), for a small spec at 8x8.
+	py '
+f = np.float32
+np.savez("m.npz", **{"model/spec": np.array(["a=conv:3x3:4 maxpool:2x2 f=dense:K"]),
+    "model/input": np.array([8, 8, 3]), "classes": np.array(["cat", "dog"]),
+    "a/weights1_1": np.zeros((3, 3, 3, 4), f), "a/biases1_1": np.zeros(4, f),
+    "f/weights2_1": np.zeros((64, 2), f), "f/biases2_1": np.zeros(2, f)})'
+	printf 'graph m.npz\ngraph spec 8 8 2 a=conv:3x3:4 maxpool:2x2 f=dense:K\n' | tfevents-write --logdir runs
+	run tfevents-cat "$(evfile runs)"
+	assert_success
+	assert_line --index 1 --regexp $'\tgraph\t-\t22 nodes: input/images .* a/weights1_1 a/biases1_1 a/Conv2D a/BiasAdd a/Relu pool/MaxPool f/Reshape f/weights2_1 f/biases2_1 f/MatMul f/logits f/Softmax '
+	[ "$(echo "${lines[1]}" | cut -f5)" = "$(echo "${lines[2]}" | cut -f5)" ]
+	# The default spec through the model code gives the very graph of 'graph default'.
+	printf 'graph default 64 3\n' | tfevents-write --logdir d1
+	printf 'graph spec 64 64 3 %s\n' "$(cnn-train --help | sed -n '/^Default model spec:/{n;p}' | sed 's/^ *//')" |
+		tfevents-write --logdir d2
+	"$PY" "$TOP/tests/tfrecord.py" "$(evfile d1)" p1
+	"$PY" "$TOP/tests/tfrecord.py" "$(evfile d2)" p2
+	# Same GraphDef bytes after the wall time (9 bytes: key + double).
+	cmp <(tail -c +10 p1/001.pb) <(tail -c +10 p2/001.pb)
+	for bad in 'graph spec 8 8 2 a=conv:3x3:4 bogus:1' 'graph missing.npz' 'graph spec 8 8'; do
+		echo "$bad" > in.txt
+		run --separate-stderr tfevents-write --logdir runs < in.txt
+		assert_failure 1
+		[[ $stderr == "tfevents-write: line 1: "* ]] || fail "'$bad': $stderr"
+	done
+}

@@ -1,8 +1,10 @@
 /* tfevents-write: text lines on stdin to a TensorBoard event file, live. */
+#include "ckpt.h"
 #include "cli.h"
 #include "err.h"
 #include "npy.h"
 #include "tfev.h"
+#include "tfev_model.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +32,8 @@ static const char HELP[] =
 	"  STEP TAG text WORDS...       text (markdown); the rest of the line, \\n for a newline\n"
 	"  graph default [SIZE [K]]     the graph of the default network (SIZE x SIZE x 3\n"
 	"                               inputs, default 224; K classes, default 2)\n"
+	"  graph MODEL.npz              the graph of a checkpoint's model (cnn-train -o)\n"
+	"  graph spec H W K SPEC...     the graph of a model spec (see cnn-train --help)\n"
 	"\n"
 	"STEP is an integer >= 0, TAG a word (slashes group tags in TensorBoard); fields are\n"
 	"separated by spaces or tabs. Blank lines and lines starting with # are skipped. NaN\n"
@@ -419,20 +423,47 @@ static int do_text(tfev_writer *w, int64_t step, const char *tag, char *rest, ch
 	return tfev_text(w, step, tag, rest, err);
 }
 
+/* graph default [SIZE [K]] | graph MODEL.npz | graph spec H W K SPEC... */
 static int do_graph(tfev_writer *w, char *rest, char *err)
 {
-	char *what = next_field(&rest), *s = next_field(&rest), *k = next_field(&rest);
-	int size = 224, nclass = 2;
+	char *what = next_field(&rest), *a, *b, *c;
+	int size = 224, h, wd, nclass = 2, rc;
 	tfev_node nodes[TFEV_DEFAULT_GRAPH_NODES];
-	size_t n;
+	model m;
 
-	if (!what || strcmp(what, "default"))
-		return err_set(err, "graph: only 'graph default [SIZE [K]]' is supported");
-	if (next_field(&rest) || (s && cli_parse_int(s, 4, 1 << 14, &size)) ||
-	    (k && cli_parse_int(k, 2, 1 << 20, &nclass)))
-		return err_set(err, "graph default: SIZE must be 4..16384 and K 2..1048576");
-	n = tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, size, size, nclass);
-	return tfev_graph(w, nodes, n, err);
+	if (what && !strcmp(what, "default")) {
+		a = next_field(&rest);
+		b = next_field(&rest);
+		if (next_field(&rest) || (a && cli_parse_int(a, 4, 1 << 14, &size)) ||
+		    (b && cli_parse_int(b, 2, 1 << 20, &nclass)))
+			return err_set(err, "graph default: SIZE must be 4..16384 and K 2..1048576");
+		size_t n = tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, size, size, nclass);
+		return tfev_graph(w, nodes, n, err);
+	}
+	if (what && !strcmp(what, "spec")) {
+		a = next_field(&rest);
+		b = next_field(&rest);
+		c = next_field(&rest);
+		while (*rest == ' ' || *rest == '\t')
+			rest++;
+		if (!c || !*rest || cli_parse_int(a, 1, 1 << 14, &h) ||
+		    cli_parse_int(b, 1, 1 << 14, &wd) || cli_parse_int(c, 2, 1 << 20, &nclass))
+			return err_set(err, "graph spec: expected H W K SPEC (H, W 1..16384, K >= 2)");
+		if (model_init(&m, rest, h, wd, nclass, 1, 0, err))
+			return -1;
+	} else if (what && ends_with(what, ".npz") && !next_field(&rest)) {
+		tensor classes;
+		ckpt_state st;
+
+		if (ckpt_load(what, &m, 1, 0, &classes, &st, err))
+			return -1;
+		tensor_free(&classes);
+	} else {
+		return err_set(err, "graph: expected 'default [SIZE [K]]', MODEL.npz or 'spec H W K SPEC'");
+	}
+	rc = tfev_model_graph(w, &m, err);
+	model_free(&m);
+	return rc;
 }
 
 static int do_line(runs *rs, char *line, long lineno, char *err)
