@@ -361,3 +361,27 @@ np.savez("m.npz", **{"model/spec": np.array(["a=conv:3x3:4 maxpool:2x2 f=dense:K
 		[[ $stderr == "tfevents-write: line 1: "* ]] || fail "'$bad': $stderr"
 	done
 }
+
+@test "tfevents-write: killed mid-stream, the file holds only complete records" {
+	mkfifo in.fifo
+	tfevents-write --logdir runs < in.fifo 3>&- &
+	pid=$!
+	exec 7> in.fifo
+	for s in $(seq 1 2000); do echo "$s Loss 0.$s"; done >&7
+	found=0
+	for _ in $(seq 30); do
+		f=$(ls runs/events.out.tfevents.* 2>/dev/null || true)
+		if [ -n "$f" ] && tfevents-cat "$f" 2>/dev/null | grep -q $'^2000\t'; then
+			found=1
+			break
+		fi
+		sleep 0.1
+	done
+	kill -9 "$pid"
+	exec 7>&-
+	wait "$pid" || true
+	[ "$found" = 1 ] || fail "records not on disk within 3 s"
+	run "$PY" "$TOP/tests/tfrecord.py" "$f" pl
+	assert_success
+	assert_output '2001 records'
+}
