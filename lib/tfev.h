@@ -23,10 +23,12 @@
  *   attr_value.proto AttrValue: list 1 (ListValue: shape 7), type 6, shape 7
  *   tensor_shape.proto TensorShapeProto: dim 2 (Dim: size 1, -1 unknown)
  *
- * Durability: records are built in memory and handed to the kernel whole, at the latest
- * TFEV_FLUSH_SECONDS after the previous flush (checked on every write and by
- * tfev_flush_if_due), so the file on disk is always a sequence of complete records and a
- * crash loses only the unflushed tail. */
+ * Durability: records are built in memory and handed to the kernel whole: a write flushes
+ * once TFEV_FLUSH_SECONDS have passed since the last flush (or 1 MiB is pending), and a
+ * caller that can go quiet calls tfev_flush_if_due from its loop (or tfev_flush before it
+ * blocks), so the file on disk is always a sequence of complete records and a crash loses
+ * only the unflushed tail. Images and histograms from arrays live in tfev_tensor.c, the
+ * graph of a model spec in tfev_model.{c,h}, so scalar-only users link neither. */
 #ifndef PETCNN_TFEV_H
 #define PETCNN_TFEV_H
 
