@@ -177,7 +177,9 @@ static double ell_at(const struct ell *e, double x, double y, double *u, double 
 
 struct animal {
 	const struct look *lk;
-	struct ell body, head, ears[2];
+	struct ell body, head, ears[2], tail;
+	int ring;                    /* tail curled into a ring over the back (spitz dogs) */
+	double ring_in;              /* inner radius of the ring, normalised */
 	double dir;                  /* +1 head to the right, -1 to the left */
 	double base[3], second[3];   /* jittered coat colours */
 	double fluff[3], fph[3];     /* outline wobble for fluffy coats */
@@ -198,12 +200,46 @@ static void jitter_colour(rng *r, const uint8_t in[3], double bright, double out
 		out[k] = clampd(in[k] * bright * unif(r, 0.92, 1.08), 0, 255);
 }
 
+/* Cats: a long thin tail rising from the rump. Spitz dogs (pointed ears): a tail curled
+ * into a ring over the back. Other dogs: a short tail. */
+static void make_tail(struct animal *an, int b, rng *r)
+{
+	const struct ell *bo = &an->body;
+	struct ell *t = &an->tail;
+	double rx = bo->cx - an->dir * bo->a * 0.9 * bo->c, ry = bo->cy - an->dir * bo->a * 0.9 * bo->s;
+	double tilt;
+
+	if (breeds[b].species == 1) {
+		t->a = bo->b * unif(r, 0.11, 0.15);
+		t->b = bo->b * unif(r, 0.8, 1.0);
+		tilt = -an->dir * unif(r, 0.3, 0.7);
+		t->cx = rx - an->dir * t->b * 0.45;
+		t->cy = ry - bo->b * 0.2 - t->b * 0.55;
+	} else if (an->lk->pointed) {
+		an->ring = 1;
+		an->ring_in = unif(r, 0.45, 0.55);
+		t->a = t->b = bo->b * unif(r, 0.42, 0.5);
+		tilt = 0;
+		t->cx = rx + an->dir * bo->b * 0.15;
+		t->cy = ry - bo->b * 0.75;
+	} else {
+		t->a = bo->b * 0.12;
+		t->b = bo->b * unif(r, 0.4, 0.55);
+		tilt = -an->dir * unif(r, 0.7, 1.1);
+		t->cx = rx - an->dir * t->b * 0.5;
+		t->cy = ry - bo->b * 0.35;
+	}
+	t->c = cos(tilt);
+	t->s = sin(tilt);
+}
+
 static void make_animal(struct animal *an, int b, rng *r, int w, int h)
 {
 	double m = w < h ? w : h, bright = unif(r, 0.8, 1.12);
 	double sb = m * unif(r, 0.2, 0.3), ang = unif(r, -0.45, 0.45);
 	struct ell *bo = &an->body, *he = &an->head;
 
+	memset(an, 0, sizeof *an);
 	an->lk = &looks[b];
 	an->dir = rng_below(r, 2) ? 1 : -1;
 	jitter_colour(r, an->lk->base, bright, an->base);
@@ -242,6 +278,7 @@ static void make_animal(struct animal *an, int b, rng *r, int w, int h)
 		ea->c = cos(t);
 		ea->s = sin(t);
 	}
+	make_tail(an, b, r);
 	for (int k = 0; k < 3; k++) {
 		an->fluff[k] = 0.05 * unif(r, 0.7, 1.3);
 		an->fph[k] = unif(r, 0, 2 * PI);
@@ -257,7 +294,7 @@ static void make_animal(struct animal *an, int b, rng *r, int w, int h)
 		an->fur[i] = unif(r, 0.6, 1.4);
 }
 
-/* Where (x, y) falls: 0 outside, 1 body, 2 head, 3 ear; u, v normalised part coords. */
+/* Where (x, y) falls: 0 outside, 1 body, 2 head, 3 ear, 4 tail; u, v normalised part coords. */
 static int animal_part(const struct animal *an, double x, double y, double *u, double *v)
 {
 	double q, th;
@@ -278,7 +315,10 @@ static int animal_part(const struct animal *an, double x, double y, double *u, d
 		q *= 1 - an->fluff[0] * sin(13 * th + an->fph[0]) - an->fluff[1] * sin(21 * th + an->fph[1]) -
 		     an->fluff[2] * sin(31 * th + an->fph[2]);
 	}
-	return q <= 1 ? 1 : 0;
+	if (q <= 1)
+		return 1;
+	q = ell_at(&an->tail, x, y, u, v);
+	return q <= 1 && (!an->ring || q >= an->ring_in) ? 4 : 0;
 }
 
 static void mix(const double a[3], const double b[3], double t, double out[3])
