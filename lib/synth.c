@@ -401,10 +401,9 @@ static void make_clutter(rng *r, int w, int h, struct clutter *c, int n)
 	}
 }
 
-static void background(const struct clutter *c, int nc, const double bg[2][3], int w, int h,
-		       int x, int y, double col[3])
+static void background(const struct clutter *c, int nc, const double bg[2][3], int h, int x,
+		       int y, double col[3])
 {
-	(void)w;
 	mix(bg[0], bg[1], (double)y / h, col);
 	for (int i = 0; i < nc; i++) {
 		const struct clutter *k = &c[i];
@@ -476,7 +475,7 @@ void synth_render(int b, rng *r, int w, int h, uint8_t *pix, uint8_t *trimap, in
 						col[0] = col[1] = col[2] = 20;
 				}
 			} else {
-				background(cl, nc, (const double(*)[3])bg, w, h, x, y, col);
+				background(cl, nc, (const double(*)[3])bg, h, x, y, col);
 			}
 			if (trimap)
 				trimap[(size_t)y * w + x] = part ? 1 : 2;
@@ -655,22 +654,67 @@ static const char list_header[] =
 	"#All images with 1st letter as captial are cat images\n"
 	"#images with small first letter are dog images\n";
 
-/* which: 0 list.txt, 1 trainval.txt, 2 test.txt */
-static void write_list(sbuf *s, const struct plan *p, int which)
+static void item_line(const struct item *it, char *buf, size_t n)
 {
-	char name[80];
+	const synth_breed *b = &breeds[it->breed];
 
+	snprintf(buf, n, "%s_%d %d %d %d", b->name, it->n, b->class_id, b->species, b->breed_id);
+}
+
+/* The real lists were sorted in a locale that ignores case and punctuation at first
+ * (Abyssinian_100 comes before Abyssinian_1): compare letters and digits only, lowered. */
+static void line_key(const struct item *it, char *key, size_t n)
+{
+	char line[128];
+	size_t k = 0;
+
+	item_line(it, line, sizeof line);
+	for (const char *p = line; *p && k + 1 < n; p++)
+		if (isalnum((unsigned char)*p))
+			key[k++] = (char)tolower((unsigned char)*p);
+	key[k] = 0;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	const struct item *x = *(const struct item *const *)a, *y = *(const struct item *const *)b;
+	char kx[128], ky[128];
+	int c;
+
+	line_key(x, kx, sizeof kx);
+	line_key(y, ky, sizeof ky);
+	c = strcmp(kx, ky);
+	if (c)
+		return c;
+	item_line(x, kx, sizeof kx);
+	item_line(y, ky, sizeof ky);
+	return strcmp(kx, ky);
+}
+
+/* which: 0 list.txt, 1 trainval.txt, 2 test.txt */
+static int write_list(sbuf *s, const struct plan *p, int which, char *err)
+{
+	const struct item **rows = malloc((size_t)p->n * sizeof *rows);
+	char line[128];
+	int n = 0;
+
+	if (!rows)
+		return err_set(err, "synth: out of memory");
 	if (which == 0)
 		sb_printf(s, "%s", list_header);
 	for (int i = 0; i < p->n; i++) {
 		const struct item *it = &p->it[i];
-		const synth_breed *b = &breeds[it->breed];
 
-		if (!it->listed || (which == 1 && !it->trainval) || (which == 2 && it->trainval))
-			continue;
-		item_name(it, name, sizeof name);
-		sb_printf(s, "%s %d %d %d\n", name, b->class_id, b->species, b->breed_id);
+		if (it->listed && (which == 0 || (which == 1) == it->trainval))
+			rows[n++] = it;
 	}
+	qsort(rows, (size_t)n, sizeof *rows, line_cmp);
+	for (int i = 0; i < n; i++) {
+		item_line(rows[i], line, sizeof line);
+		sb_printf(s, "%s\n", line);
+	}
+	free(rows);
+	return 0;
 }
 
 static void write_readme(sbuf *s, const struct plan *p, const synth_opts *o)
@@ -1004,8 +1048,7 @@ static int write_annotation_texts(struct job *j, char *err)
 	if (add_text(&j->ann, "annotations/README", &j->text, err))
 		return -1;
 	for (int k = 0; k < 3; k++) {
-		write_list(&j->text, &j->plan, k);
-		if (add_text(&j->ann, lists[k], &j->text, err))
+		if (write_list(&j->text, &j->plan, k, err) || add_text(&j->ann, lists[k], &j->text, err))
 			return -1;
 	}
 	if (tar_add(&j->ann, "annotations/trimaps/", NULL, 0, err) ||
@@ -1126,11 +1169,11 @@ static int write_sums(struct job *j, char *err)
 
 static char *join(const char *dir, const char *name)
 {
-	size_t n = strlen(dir) + strlen(name) + 2;
+	size_t d = strlen(dir), n = d + strlen(name) + 2;
 	char *p = malloc(n);
 
 	if (p)
-		snprintf(p, n, "%s/%s", dir, name);
+		snprintf(p, n, "%s%s%s", dir, d && dir[d - 1] == '/' ? "" : "/", name);
 	return p;
 }
 
