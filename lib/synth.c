@@ -294,28 +294,33 @@ static void make_animal(struct animal *an, int b, rng *r, int w, int h)
 		an->fur[i] = unif(r, 0.6, 1.4);
 }
 
+/* Fluffy outlines wobble by at most 3 * 0.065 of the radius, so only a band around
+ * q = 1 needs the (costly) angle. Returns the wobbled normalised radius. */
+static double fluff_q(const struct animal *an, double q, double u, double v, const int f[3])
+{
+	double th;
+
+	if (an->lk->coat != FLUFFY || q < 0.8 || q > 1.25)
+		return q;
+	th = atan2(v, u);
+	return q * (1 - an->fluff[0] * sin(f[0] * th + an->fph[0]) - an->fluff[1] * sin(f[1] * th + an->fph[1]) -
+		    an->fluff[2] * sin(f[2] * th + an->fph[2]));
+}
+
 /* Where (x, y) falls: 0 outside, 1 body, 2 head, 3 ear, 4 tail; u, v normalised part coords. */
 static int animal_part(const struct animal *an, double x, double y, double *u, double *v)
 {
-	double q, th;
+	static const int head_f[3] = { 9, 14, 23 }, body_f[3] = { 13, 21, 31 };
+	double q;
 
 	for (int e = 0; e < 2; e++)
 		if (ell_at(&an->ears[e], x, y, u, v) <= 1)
 			return 3;
 	q = ell_at(&an->head, x, y, u, v);
-	if (an->lk->coat == FLUFFY) {
-		th = atan2(*v, *u);
-		q *= 1 - an->fluff[0] * sin(9 * th + an->fph[0]) - an->fluff[1] * sin(14 * th + an->fph[1]);
-	}
-	if (q <= 1)
+	if (fluff_q(an, q, *u, *v, head_f) <= 1)
 		return 2;
 	q = ell_at(&an->body, x, y, u, v);
-	if (an->lk->coat == FLUFFY) {
-		th = atan2(*v, *u);
-		q *= 1 - an->fluff[0] * sin(13 * th + an->fph[0]) - an->fluff[1] * sin(21 * th + an->fph[1]) -
-		     an->fluff[2] * sin(31 * th + an->fph[2]);
-	}
-	if (q <= 1)
+	if (fluff_q(an, q, *u, *v, body_f) <= 1)
 		return 1;
 	q = ell_at(&an->tail, x, y, u, v);
 	return q <= 1 && (!an->ring || q >= an->ring_in) ? 4 : 0;
