@@ -286,3 +286,13 @@ True"
 		[ "$(cat "$d/SHA256SUMS")" = "$sum" ]
 	fi
 }
+
+@test "pet-synth: a write that fails midway leaves no file behind" {
+	d=$BATS_TEST_TMPDIR/full
+	mkdir "$d"
+	# A 200 KiB file size limit, with SIGXFSZ ignored so write(2) fails with EFBIG.
+	run --separate-stderr bash -c "trap '' XFSZ; ulimit -f 200; exec pet-synth -q -o '$d'"
+	assert_failure 1
+	[[ $stderr == "pet-synth: $d/images.tar.gz: "* ]] || fail "$stderr"
+	[ -z "$(ls -A "$d")" ] || fail "left behind: $(ls -A "$d")"
+}
