@@ -303,7 +303,8 @@ static double fluff_q(const struct animal *an, double q, double u, double v, con
 	if (an->lk->coat != FLUFFY || q < 0.8 || q > 1.25)
 		return q;
 	th = atan2(v, u);
-	return q * (1 - an->fluff[0] * sin(f[0] * th + an->fph[0]) - an->fluff[1] * sin(f[1] * th + an->fph[1]) -
+	return q * (1 - an->fluff[0] * sin(f[0] * th + an->fph[0]) -
+		    an->fluff[1] * sin(f[1] * th + an->fph[1]) -
 		    an->fluff[2] * sin(f[2] * th + an->fph[2]));
 }
 
@@ -382,7 +383,8 @@ static void coat_colour(const struct animal *an, int part, double u, double v, d
 		break;
 	case FLUFFY:
 		/* Fine wavy fur: strong texture at a few pixels' scale. */
-		t = sin(an->fur[0] * x + 1.8 * sin(an->fur[1] * 0.3 * y)) * sin(an->fur[2] * y + an->fur[3] * 0.5 * x);
+		t = sin(an->fur[0] * x + 1.8 * sin(an->fur[1] * 0.3 * y)) *
+		    sin(an->fur[2] * y + an->fur[3] * 0.5 * x);
 		mix(an->base, an->second, 0.5 + 0.5 * t, col);
 		break;
 	case SOLID:
@@ -816,7 +818,8 @@ static size_t appledouble(unsigned char *b)
  * version 0x0100 and the "IM" endian mark (little-endian writer). */
 static size_t matfile(unsigned char *b)
 {
-	static const char text[] = "MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Wed Jun  6 12:00:00 2012";
+	static const char text[] =
+		"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Wed Jun  6 12:00:00 2012";
 
 	memset(b, ' ', 116);
 	memcpy(b, text, sizeof text - 1);
