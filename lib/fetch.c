@@ -242,7 +242,7 @@ static int run(struct xfer *x, const char *url, const char *part, const char *pa
 	const fetch_opts *o = x->o;
 	char cerr[CURL_ERROR_SIZE], hex[HASH_HEX];
 	double delay = o->retry_delay;
-	int failures = 0, fresh_tried = 0;
+	int failures = 0, fresh_tried = 0, had_part = x->have > 0;
 	long status;
 	CURLcode r;
 
@@ -262,6 +262,7 @@ static int run(struct xfer *x, const char *url, const char *part, const char *pa
 			cerr[0] = 0;
 			res->attempts++;
 			res->resumed += from > 0;
+			had_part |= from > 0;
 			r = attempt(x, &status);
 		}
 		if (x->werrno) {
@@ -286,15 +287,11 @@ static int run(struct xfer *x, const char *url, const char *part, const char *pa
 				return finish(x, part, path, err);
 			}
 			/* A stale .part from another file can spoil a resumed download: one fresh try. */
-			if (res->resumed && !fresh_tried) {
-				char keep[ERR_MAX];
-
+			if (had_part && !fresh_tried) {
 				fresh_tried = 1;
-				memcpy(keep, err, ERR_MAX);
 				if (restart(x, part, err))
 					return -1;
 				res->restarted++;
-				memcpy(err, keep, ERR_MAX);
 				continue;
 			}
 			close(x->fd);
