@@ -311,3 +311,14 @@ assert_dataset() {
 	rmdir "$T/data/.petcnn-extract.$$.AbCdEf"
 	assert_dataset "$T/data"
 }
+
+@test "pet-fetch: a DIR whose images/ was removed is fetched again" {
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "file://$MIRROR"
+	assert_success
+	rm -rf "$T/data/images"
+	run --separate-stderr pet-fetch -o "$T/data" --mirror "file://$MIRROR"
+	assert_success
+	[[ $stderr == *"images.tar.gz: extracted"* ]] || fail "$stderr"
+	[[ $stderr != *"annotations.tar.gz"* ]] || fail "annotations fetched again: $stderr"
+	assert_dataset "$T/data"
+}
