@@ -96,7 +96,12 @@ const model_param *model_find_param(const model *m, const char *name);
  * count of correct argmax and prepares backward. probs land in m->probs [B, K]. */
 void model_forward(model *m, const uint8_t *images, const int *labels, int B, int train,
 		   float keep_conv, float keep_fc, rng *r, double *loss, int *correct);
-/* Gradients of the last forward's mean loss into m->grads (overwritten). */
+/* Gradients of the last forward's mean loss into m->grads (overwritten). It needs the
+ * activations of the forward just before it; any other forward (an inference pass on a
+ * test sample or one image for logging, any batch up to max_batch) is safe between steps:
+ * after model_backward or the optimiser step, before the next training forward. Nothing
+ * but the activations, probs and dlogits changes in a forward: parameters, gradients and
+ * optimiser state are untouched. */
 void model_backward(model *m);
 /* One Adam step (t counts from 1) / momentum step (momentum buffer in adam_m). */
 int model_adam_step(model *m, const optim_adam *o, int64_t t, int threads);

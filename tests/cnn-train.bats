@@ -159,3 +159,34 @@ with open(sys.argv[3], "wb") as f:
 	[ ! -e "$t/out.npz" ]
 	[ -z "$output" ]
 }
+
+@test "cnn-train: end to end on pet-synth data at 64x64 (pet-split, pet-pack): test accuracy reaches 90%" {
+	local t=$BATS_TEST_TMPDIR spec="c1=conv:3x3:16 p1=maxpool:2x2 c2=conv:3x3:32 p2=maxpool:2x2 drop:conv fc=dense:64 drop:fc out=dense:K"
+	for p in pet-synth pet-split pet-pack; do
+		command -v $p > /dev/null || skip "$p not built"
+	done
+	pet-synth -q -o "$t/mirror" -b samoyed,shiba_inu -n 80 --seed 1
+	mkdir "$t/data"
+	tar xzf "$t/mirror/images.tar.gz" -C "$t/data"
+	tar xzf "$t/mirror/annotations.tar.gz" -C "$t/data"
+	# pet-synth's quirk files (a truncated JPEG, a non-image) are skipped with a warning
+	pet-split -q "$t/data" -b samoyed,shiba_inu --test 0.25 --seed 1 -o "$t/lists" 2> /dev/null
+	pet-pack -q --size 64 --list "$t/lists/train.tsv" -o "$t/train.npy" 2> /dev/null
+	pet-pack -q --size 64 --list "$t/lists/test.tsv" -o "$t/test.npy" 2> /dev/null
+	run --separate-stderr cnn-train --train "$t/train.npy" --test "$t/test.npy" -o "$t/m.npz" --model "$spec" \
+		--init he --epochs 12 --lr 1e-3 --keep-conv 0.8 --keep-fc 0.8 --seed 1 -q
+	assert_success
+	run py '
+lines = [l.split() for l in open(sys.argv[1]).read().splitlines()]
+loss = [float(v) for s, t, v in lines if t == "test_epoch/Loss"]
+acc = [float(v) for s, t, v in lines if t == "test_epoch/Accuracy"]
+assert len(acc) == 12, acc
+assert loss[-1] < 0.5 * loss[0], ("loss did not fall", loss)
+assert max(acc) >= 0.9 and acc[-1] >= 0.8, ("accuracy", acc)
+print(acc)
+' <(echo "$output")
+	assert_success
+	run --separate-stderr cnn-eval -m "$t/m.npz" "$t/test.npy"
+	assert_success
+	assert_line --partial "samoyed"
+}
