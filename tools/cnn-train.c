@@ -251,7 +251,8 @@ static int train(trainer *t)
 {
 	struct opts *o = t->o;
 	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
-	int64_t epoch_ready = -1;
+	int64_t epoch_ready = -1, images = 0;
+	double t0 = progress_now();
 	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
 	progress p;
 	char extra[96];
@@ -295,8 +296,9 @@ static int train(trainer *t)
 			}
 			save(t);
 		}
-		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f", (long long)epoch + 1,
-			 o->epochs, loss, (double)c / b);
+		images += b;
+		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f %.1f img/s", (long long)epoch + 1,
+			 o->epochs, loss, (double)c / b, images / (progress_now() - t0 + 1e-9));
 		progress_update(&p, step, extra);
 	}
 	progress_end(&p);
