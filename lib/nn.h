@@ -60,9 +60,8 @@ void nn_dropout_forward(float *x, uint8_t *mask, size_t n, float keep, rng *r);
 /* dx [n] = dy [n] * mask / keep (dx may be dy). */
 void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t n, float keep);
 
-/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu.
- * A small batch over a large w (fc1: 200704 x 512) is memory-bound: it is computed by our
- * own kernel that streams w once for the whole batch, split over threads by columns. */
+/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu (sgemm;
+ * threads is for a future kernel of ours: unused). */
 void nn_dense_forward(float *out, const float *in, const float *w, const float *b,
 		      int B, int nin, int nout, int relu, int threads);
 /* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else
@@ -72,7 +71,7 @@ void nn_dense_forward(float *out, const float *in, const float *w, const float *
 void nn_dense_backward(float *din, float *dw, float *db, const float *dout,
 		       const float *in, const float *w, int B, int nin, int nout, int acc,
 		       int threads);
-/* Whether the two calls above take the streaming path for these sizes. */
+/* Whether nn_dense_backward takes the streaming path for these sizes. */
 int nn_dense_streams(int B, int nin, int nout);
 
 /* Softmax cross-entropy over logits [B, K] with labels [B] in [0, K): probs [B, K]

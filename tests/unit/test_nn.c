@@ -310,8 +310,8 @@ static void test_conv_tiled(void)
 	free(rdin), free(rdw);
 }
 
-/* The streaming dense kernels (small batch, large w) against a double reference, with
- * sizes that are not multiples of the SSE width or the column tile, and the same bits
+/* The dense layer with a small batch over a large w (the streaming backward) against a
+ * double reference, with sizes that are not multiples of the SSE width or the column tile, and the same bits
  * for the same thread count. Tolerance 1e-5 relative: float sums over 5001 terms. */
 static void test_dense_stream(void)
 {
