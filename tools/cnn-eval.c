@@ -129,8 +129,9 @@ static void report(const tally *t, const tensor *classes, int64_t n, int64_t ste
 	if (tsv) {
 		printf("%lld eval/Accuracy %.6g\n%lld eval/Loss %.6g\n", (long long)step, acc, (long long)step, loss);
 	} else {
-		printf("images %lld, scored %lld\naccuracy %.4f\nloss %.4f\n\nconfusion (rows true, columns predicted)\n%-16s",
-		       (long long)n, (long long)t->scored, acc, loss, "");
+		printf("images %lld, scored %lld\naccuracy %.4f\nloss %.4f\n\n", (long long)n,
+		       (long long)t->scored, acc, loss);
+		printf("confusion (rows true, columns predicted)\n%-16s", "");
 		for (int j = 0; j < t->k; j++) {
 			tensor_get_string(classes, j, name, sizeof name);
 			printf(" %12.12s", name);

@@ -87,8 +87,10 @@ static void test_init(void)
 
 	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 32, 32, 3, 2, 0, err) == 0, "%s", err);
 	model_init_params(&m, MODEL_INIT_SEED, 42);
-	const model_param *w = model_find_param(&m, "conv1_2/weights1_2"), *cb = model_find_param(&m, "conv1_2/biases1_2");
-	const model_param *fb = model_find_param(&m, "fc1/biases3_1"), *sb = model_find_param(&m, "softmax/biases3_2");
+	const model_param *w = model_find_param(&m, "conv1_2/weights1_2");
+	const model_param *cb = model_find_param(&m, "conv1_2/biases1_2");
+	const model_param *fb = model_find_param(&m, "fc1/biases3_1");
+	const model_param *sb = model_find_param(&m, "softmax/biases3_2");
 	double sq = 0, mx = 0;
 
 	for (size_t i = 0; i < w->n; i++) {

@@ -92,7 +92,8 @@ static int run_case(const parity_case *c, const char *dir, float *logits_out, ch
 	if (npz_add_move(&z, "x", &t, err) || npz_add_move(&z, "labels", &lt, err))
 		goto out;
 	memcpy(logits_out, m.layer[m.nlayer - 1].out, sizeof(float) * c->b * c->k);
-	if (add_f(&z, "logits", logits_out, 2, (int64_t[]){ c->b, c->k }, err) || add_scalar(&z, "loss", loss, err) ||
+	if (add_f(&z, "logits", logits_out, 2, (int64_t[]){ c->b, c->k }, err) ||
+	    add_scalar(&z, "loss", loss, err) ||
 	    add_scalar(&z, "train", c->train, err) || add_scalar(&z, "keep_conv", c->keep_conv, err) ||
 	    add_scalar(&z, "keep_fc", c->keep_fc, err))
 		goto out;
