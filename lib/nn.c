@@ -167,9 +167,15 @@ void nn_conv2d_forward(const nn_geom *g, float *out, const float *in, const floa
 
 		/* im2col only reads the input; the cast is for the shared col2im signature */
 		im2col(g, ws, (float *)in, m0, m1, 0);
+		/* the tile starts as the bias and sgemm adds into it (beta 1): OpenBLAS would
+		 * otherwise spend a pass zeroing it for beta 0, and another adding the bias */
+		if (b)
+			for (long r = 0; r < m1 - m0; r++)
+				memcpy(o + r * N, b, sizeof *b * N);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, K,
-			    1.0f, ws, K, w, N, 0.0f, o, N);
-		bias_relu(o, b, m1 - m0, N, relu);
+			    1.0f, ws, K, w, N, b ? 1.0f : 0.0f, o, N);
+		if (relu)
+			bias_relu(o, NULL, m1 - m0, N, relu);
 	}
 }
 
