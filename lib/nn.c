@@ -83,6 +83,18 @@ size_t nn_conv2d_workspace(const nn_geom *g)
 	return 2 * (size_t)tile_rows(g) * g->kh * g->kw * g->c;
 }
 
+/* y[0..n) += x[0..n), SSE by hand (-O2 leaves loops of unknown length scalar). */
+static void add_into(float *restrict y, const float *restrict x, long n)
+{
+	long i = 0;
+#if defined(__SSE2__)
+	for (; i + 4 <= n; i += 4)
+		_mm_storeu_ps(y + i, _mm_add_ps(_mm_loadu_ps(y + i), _mm_loadu_ps(x + i)));
+#endif
+	for (; i < n; i++)
+		y[i] += x[i];
+}
+
 /* Rows m0..m1 of the im2col matrix [B*oh*ow, kh*kw*c] (row: one output pixel, columns in
  * HWIO order ky, kx, ci so that it multiplies the weights directly). With add set, the
  * reverse: col's rows are summed back into the image (col2im). */
@@ -111,8 +123,7 @@ static void im2col(const nn_geom *g, float *col, float *in, long m0, long m1, in
 			long len = (long)(kx1 - kx0) * c;
 
 			if (add) {
-				for (long i = 0; i < len; i++)
-					src[i] += d[i];
+				add_into(src, d, len);
 				continue;
 			}
 			memset(dst, 0, sizeof *dst * kx0 * c);
@@ -182,8 +193,7 @@ void nn_conv2d_forward(const nn_geom *g, float *out, const float *in, const floa
 static void sum_rows(float *db, const float *d, long rows, int n)
 {
 	for (long i = 0; i < rows; i++, d += n)
-		for (int j = 0; j < n; j++)
-			db[j] += d[j];
+		add_into(db, d, n);
 }
 
 void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
