@@ -1,0 +1,39 @@
+#!/bin/sh
+# pet-pack beside Pillow: decode + antialiased resize of N photo-sized (500x375) JPEGs to
+# SIZE, one thread each, same files, same machine; prints images/s, the ratio and pet-pack's
+# peak RSS. Usage: bench/pack.sh [N] [SIZE]   (needs `make`, python3-pil, GNU time)
+set -eu
+N=${1:-300}
+SIZE=${2:-224}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PETCNN_PYTHON:-/usr/bin/python3}
+BIN=${PETCNN_BIN:-$TOP/bin}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+mkdir "$WORK/img"
+"$PY" "$TOP/bench/pack_pillow.py" make "$WORK/img" "$N"
+ls "$WORK"/img/*.jpg | sed 's/$/\t0\tx/' > "$WORK/list.tsv"
+cat "$WORK"/img/*.jpg > /dev/null   # both runs start from the page cache
+
+rate() {  # images/s of a pet-pack run
+	s=$(date +%s.%N)
+	"$BIN/pet-pack" -q -s "$SIZE" "$@" < "$WORK/list.tsv" > "$WORK/out.npy"
+	e=$(date +%s.%N)
+	echo "$N $s $e" | awk '{ printf "%.1f", $1 / ($3 - $2) }'
+}
+
+pil=$("$PY" "$TOP/bench/pack_pillow.py" run "$SIZE" < "$WORK/list.tsv")
+pil_draft=$("$PY" "$TOP/bench/pack_pillow.py" run "$SIZE" draft < "$WORK/list.tsv")
+one=$(rate -j 1)
+full=$(rate -j 1 --full-decode)
+all=$(rate)
+rss=$(/usr/bin/time -f %M "$BIN/pet-pack" -q -j 1 -s "$SIZE" < "$WORK/list.tsv" 2>&1 >/dev/null | tail -1)
+
+echo "decode + resize of $N 500x375 JPEGs to ${SIZE}x${SIZE}, images/s:"
+echo "  Pillow $(  "$PY" -c 'import PIL; print(PIL.__version__)') open/convert/resize, 1 thread: $pil"
+echo "  Pillow with draft(), 1 thread:            $pil_draft"
+echo "  pet-pack -j 1:                            $one  ($(echo "$one $pil" | awk '{ printf "%.2fx", $1 / $2 }') Pillow)"
+echo "  pet-pack -j 1 --full-decode:              $full  ($(echo "$full $pil" | awk '{ printf "%.2fx", $1 / $2 }') Pillow)"
+echo "  pet-pack -j $(nproc) (all cores):               $all"
+echo "  pet-pack -j 1 peak RSS: $rss KiB"
