@@ -91,7 +91,9 @@ static int taps_init(taps *t, int insize, double in0, double in1, int outsize, c
 			t->w[(size_t)i * t->ksize + k] = (int16_t)(0.5 + v * (1 << PREC));  /* v in [0, 1] */
 		}
 		t->first[i] = lo;
-		t->n[i] = hi - lo;
+		/* an odd count takes one more (zero-weight) pixel when there is one, so the SIMD
+		 * loops run on whole pairs: adding zero changes no result */
+		t->n[i] = hi - lo + ((hi - lo) % 2 && hi < insize && hi - lo < t->ksize);
 		for (int j = 0; j < t->ksize / 2; j++) {
 			const int16_t *w = t->w + (size_t)i * t->ksize + 2 * j;
 			t->pairs[(size_t)i * (t->ksize / 2) + j] = (int32_t)((uint32_t)(uint16_t)w[0] | (uint32_t)(uint16_t)w[1] << 16);
@@ -107,45 +109,66 @@ static inline uint8_t clip8(int32_t v)
 	return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* rows of RGBX src (stride sstride) -> rows of RGBX dst, resampled along x */
+#ifdef RESIZE_SSE2
+/* One output pixel of two rows s0, s1 (same taps): results packed as 8 bytes, s0's first. */
+static inline __m128i hpix2(const uint8_t *s0, const uint8_t *s1, int n, const int32_t *wp)
+{
+	const __m128i zero = _mm_setzero_si128();
+	__m128i a0 = _mm_set1_epi32(1 << (PREC - 1)), a1 = a0;
+	int k = 0;
+
+	for (; k + 1 < n; k += 2) {  /* pixels k, k+1 as r0 r1 g0 g1 b0 b1 x0 x1 */
+		__m128i w = _mm_set1_epi32(wp[k / 2]);
+		__m128i v0 = _mm_loadl_epi64((const __m128i *)(s0 + k * 4));
+		__m128i v1 = _mm_loadl_epi64((const __m128i *)(s1 + k * 4));
+		v0 = _mm_unpacklo_epi8(_mm_unpacklo_epi8(v0, _mm_srli_si128(v0, 4)), zero);
+		v1 = _mm_unpacklo_epi8(_mm_unpacklo_epi8(v1, _mm_srli_si128(v1, 4)), zero);
+		a0 = _mm_add_epi32(a0, _mm_madd_epi16(v0, w));
+		a1 = _mm_add_epi32(a1, _mm_madd_epi16(v1, w));
+	}
+	if (k < n) {  /* an odd last tap at the right edge: its pair's second weight is zero */
+		__m128i w = _mm_set1_epi32(wp[k / 2]);
+		int32_t p0, p1;
+		memcpy(&p0, s0 + k * 4, 4);
+		memcpy(&p1, s1 + k * 4, 4);
+		__m128i v0 = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(p0), zero), zero);
+		__m128i v1 = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(p1), zero), zero);
+		a0 = _mm_add_epi32(a0, _mm_madd_epi16(v0, w));
+		a1 = _mm_add_epi32(a1, _mm_madd_epi16(v1, w));
+	}
+	a0 = _mm_packs_epi32(_mm_srai_epi32(a0, PREC), _mm_srai_epi32(a1, PREC));
+	return _mm_packus_epi16(a0, a0);
+}
+#endif
+
+/* rows of RGBX src (stride sstride) -> rows of RGBX dst, resampled along x; two rows at a
+ * time so the taps' bookkeeping is shared */
 static void pass_h(const uint8_t *restrict src, size_t sstride, int rows, uint8_t *restrict dst,
 		   const taps *t, int dw)
 {
-	for (int y = 0; y < rows; y++) {
-		const uint8_t *s = src + y * sstride;
-		uint8_t *d = dst + (size_t)y * dw * 4;
+	for (int y = 0; y < rows; y += 2) {
+		const uint8_t *s0 = src + y * sstride, *s1 = y + 1 < rows ? s0 + sstride : s0;
+		uint8_t *d0 = dst + (size_t)y * dw * 4, *d1 = d0 + (size_t)dw * 4;
 		for (int x = 0; x < dw; x++) {
-			const uint8_t *p = s + (size_t)t->first[x] * 4;
-			int n = t->n[x], k = 0;
+			size_t off = (size_t)t->first[x] * 4;
+			int n = t->n[x];
 #ifdef RESIZE_SSE2
-			const int32_t *wp = t->pairs + (size_t)x * (t->ksize / 2);
-			const __m128i zero = _mm_setzero_si128();
-			__m128i acc = _mm_set1_epi32(1 << (PREC - 1));
-			for (; k + 1 < n; k += 2) {  /* pixels k, k+1 as r0 r1 g0 g1 b0 b1 x0 x1 */
-				__m128i v = _mm_loadl_epi64((const __m128i *)(p + k * 4));
-				v = _mm_unpacklo_epi8(v, _mm_srli_si128(v, 4));
-				v = _mm_unpacklo_epi8(v, zero);
-				acc = _mm_add_epi32(acc, _mm_madd_epi16(v, _mm_set1_epi32(wp[k / 2])));
-			}
-			if (k < n) {  /* the odd last tap: its pair's second weight is the zero pad */
-				int32_t px;
-				memcpy(&px, p + k * 4, 4);
-				__m128i v = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(px), zero), zero);
-				acc = _mm_add_epi32(acc, _mm_madd_epi16(v, _mm_set1_epi32(wp[k / 2])));
-			}
-			acc = _mm_srai_epi32(acc, PREC);
-			acc = _mm_packs_epi32(acc, acc);
-			acc = _mm_packus_epi16(acc, acc);
-			int32_t out = _mm_cvtsi128_si32(acc);
-			memcpy(d + x * 4, &out, 4);
+			__m128i r = hpix2(s0 + off, s1 + off, n, t->pairs + (size_t)x * (t->ksize / 2));
+			int32_t o0 = _mm_cvtsi128_si32(r), o1 = _mm_cvtsi128_si32(_mm_srli_si128(r, 4));
+			memcpy(d0 + x * 4, &o0, 4);
+			if (y + 1 < rows)
+				memcpy(d1 + x * 4, &o1, 4);
 #else
 			const int16_t *w = t->w + (size_t)x * t->ksize;
-			int32_t a[4] = { 1 << (PREC - 1), 1 << (PREC - 1), 1 << (PREC - 1), 1 << (PREC - 1) };
-			for (; k < n; k++)
+			for (int r = 0; r < 2 && y + r < rows; r++) {
+				const uint8_t *p = (r ? s1 : s0) + off;
+				int32_t a[4] = { 1 << (PREC - 1), 1 << (PREC - 1), 1 << (PREC - 1), 1 << (PREC - 1) };
+				for (int k = 0; k < n; k++)
+					for (int c = 0; c < 4; c++)
+						a[c] += p[k * 4 + c] * w[k];
 				for (int c = 0; c < 4; c++)
-					a[c] += p[k * 4 + c] * w[k];
-			for (int c = 0; c < 4; c++)
-				d[x * 4 + c] = clip8(a[c]);
+					(r ? d1 : d0)[x * 4 + c] = clip8(a[c]);
+			}
 #endif
 		}
 	}
