@@ -1,10 +1,12 @@
 #!/bin/sh
 # pet-pack beside Pillow: decode + antialiased resize of N photo-sized (500x375) JPEGs to
 # SIZE, one thread each, same files, same machine; prints images/s, the ratio and pet-pack's
-# peak RSS. Usage: bench/pack.sh [N] [SIZE]   (needs `make`, python3-pil, GNU time)
+# peak RSS. Usage: bench/pack.sh [N] [SIZE] [SRC_W SRC_H]  (needs `make`, python3-pil, GNU time)
 set -eu
 N=${1:-300}
 SIZE=${2:-224}
+SW=${3:-500}
+SH=${4:-375}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PETCNN_PYTHON:-/usr/bin/python3}
 BIN=${PETCNN_BIN:-$TOP/bin}
@@ -12,7 +14,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 mkdir "$WORK/img"
-"$PY" "$TOP/bench/pack_pillow.py" make "$WORK/img" "$N"
+"$PY" "$TOP/bench/pack_pillow.py" make "$WORK/img" "$N" "$SW" "$SH"
 ls "$WORK"/img/*.jpg | sed 's/$/\t0\tx/' > "$WORK/list.tsv"
 cat "$WORK"/img/*.jpg > /dev/null   # both runs start from the page cache
 
@@ -30,7 +32,7 @@ full=$(rate -j 1 --full-decode)
 all=$(rate)
 rss=$(/usr/bin/time -f %M "$BIN/pet-pack" -q -j 1 -s "$SIZE" < "$WORK/list.tsv" 2>&1 >/dev/null | tail -1)
 
-echo "decode + resize of $N 500x375 JPEGs to ${SIZE}x${SIZE}, images/s:"
+echo "decode + resize of $N ${SW}x${SH} JPEGs to ${SIZE}x${SIZE}, images/s:"
 echo "  Pillow $(  "$PY" -c 'import PIL; print(PIL.__version__)') open/convert/resize, 1 thread: $pil"
 echo "  Pillow with draft(), 1 thread:            $pil_draft"
 echo "  pet-pack -j 1:                            $one  ($(echo "$one $pil" | awk '{ printf "%.2fx", $1 / $2 }') Pillow)"
