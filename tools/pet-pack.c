@@ -11,6 +11,7 @@
 
 #include <getopt.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,17 +161,20 @@ static void load_list(const struct opts *o, petset_list *l)
  * would double the slowest step; keeping the images in memory would not be bounded. */
 static FILE *open_stage(const char *output)
 {
-	char path[4096], dir[4096];
+	char path[PATH_MAX], dir[PATH_MAX];
 	const char *tmpdir = getenv("TMPDIR");
 	FILE *f;
-	int fd;
+	int fd, n;
 
 	if (strcmp(output, "-")) {
-		snprintf(dir, sizeof dir, "%s", output);
-		snprintf(path, sizeof path, "%s/.pet-pack.XXXXXX", dirname(dir));
+		if ((size_t)snprintf(dir, sizeof dir, "%s", output) >= sizeof dir)
+			cli_die(PROG, "%s: path too long", output);
+		n = snprintf(path, sizeof path, "%s/.pet-pack.XXXXXX", dirname(dir));
 	} else {
-		snprintf(path, sizeof path, "%s/pet-pack.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+		n = snprintf(path, sizeof path, "%s/pet-pack.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
 	}
+	if (n < 0 || (size_t)n >= sizeof path)
+		cli_die(PROG, "staging file name too long");
 	fd = mkstemp(path);
 	if (fd < 0)
 		cli_die(PROG, "%s:", path);
@@ -216,6 +220,7 @@ static int write_stream(struct run *r, FILE *out, const char *name, char *err)
 	tensor classes;
 	char buf[1 << 16];
 	size_t n;
+	int rc;
 
 	if (npy_write_header(out, name, &images, err) < 0)
 		return -1;
@@ -230,9 +235,9 @@ static int write_stream(struct run *r, FILE *out, const char *name, char *err)
 		return -1;
 	if (tensor_from_strings(&classes, (const char *const *)r->l->classes, r->l->nclasses, err) < 0)
 		return -1;
-	n = npy_write(out, name, &classes, err) < 0;
+	rc = npy_write(out, name, &classes, err);
 	tensor_free(&classes);
-	return n ? -1 : 0;
+	return rc;
 }
 
 int main(int argc, char **argv)
