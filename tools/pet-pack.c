@@ -177,7 +177,7 @@ static FILE *open_stage(const char *output)
 		cli_die(PROG, "staging file name too long");
 	fd = mkstemp(path);
 	if (fd < 0)
-		cli_die(PROG, "%s:", path);
+		cli_die(PROG, "%s: cannot create a staging file there:", strcmp(output, "-") ? output : path);
 	unlink(path);
 	if (!(f = fdopen(fd, "w+b")))
 		cli_die(PROG, "%s:", path);
