@@ -154,6 +154,9 @@ assert np.abs(a[2] - up).mean() < 0.05, "orientation 6 means rotate 90 degrees c
 	[[ $stderr == *"<stdin>:1: bad label"* ]] || fail "$stderr"
 	run --separate-stderr pet-pack -q < /dev/null
 	assert_failure 1
+	run --separate-stderr pet-pack -q -o "$BATS_TEST_TMPDIR/no/such/x.npy" "$DATA/images/samoyed_1.jpg"
+	assert_failure 1
+	[[ $stderr == *"no/such/x.npy: cannot create a staging file there"* ]] || fail "$stderr"
 }
 
 @test "pet-pack: pet-synth's sample packs, with its truncated JPEG skipped" {
