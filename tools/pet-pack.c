@@ -131,6 +131,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage(PROG, "give a --list or IMAGE arguments, not both");
 	if (!o->list && !o->nimages)
 		o->list = "-";
+	if (!strcmp(o->output, "-") && isatty(STDOUT_FILENO))
+		cli_usage(PROG, "refusing to write a binary stream to a terminal: use -o FILE or a pipe");
 }
 
 static void load_list(const struct opts *o, petset_list *l)
