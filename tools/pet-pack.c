@@ -203,7 +203,8 @@ static int on_image(void *ctx, size_t i, const uint8_t *pix, const char *msg, ch
 	if (!pix) {
 		if (r->o->strict)
 			return err_set(err, "%s", msg);
-		fprintf(stderr, "%s: skipped %s\n", PROG, msg);
+		/* over the bar's line, which the next update redraws below */
+		fprintf(stderr, "%s%s: skipped %s\n", r->bar.enabled ? "\r\033[K" : "", PROG, msg);
 		r->skipped++;
 	} else {
 		if (fwrite(pix, 1, bytes, r->stage) != bytes)
