@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "tensor.h"
 
 /* Digits 0-9, 3 pixels wide and 5 high: one row per byte, bit 2 the left column. */
 static const uint8_t FONT[10][5] = {
@@ -176,5 +177,86 @@ int grid_draw(const grid_cells *c, const grid_opts *o, uint8_t **out, int *gw, i
 	*out = pix;
 	*gw = W;
 	*gh = H;
+	return 0;
+}
+
+int grid_cells_from(grid_cells *c, const float *data, int ndim, const int64_t *shape, int maps,
+		    int64_t index, const char *name, char *err)
+{
+	int64_t N = ndim == 4 ? shape[0] : 1, H, W, C = ndim == 2 ? 1 : shape[ndim - 1];
+
+	memset(c, 0, sizeof *c);
+	if (ndim < 2 || ndim > 4)
+		return err_set(err, "%s: %d dimensions: not images ([N, H, W, C], [H, W, C] or [H, W])",
+			       name, ndim);
+	H = shape[ndim == 4], W = shape[(ndim == 4) + 1];
+	if (N < 1 || H < 1 || W < 1 || C < 1)
+		return err_set(err, "%s: an empty array has nothing to draw", name);
+	if (H > GRID_MAX_SIDE || W > GRID_MAX_SIDE || C > INT32_MAX || N > INT32_MAX)
+		return err_set(err, "%s: %lldx%lld images are too large to draw", name,
+			       (long long)H, (long long)W);
+	if (index >= N)
+		return err_set(err, "%s: no image %lld in a batch of %lld", name, (long long)index,
+			       (long long)N);
+	c->data = data;
+	c->h = (int)H, c->w = (int)W;
+	c->sy = W * C, c->sx = C;
+	if (!maps && (C == 1 || C == 3)) {
+		c->n = index >= 0 ? 1 : (int)N;
+		c->ch = (int)C;
+		c->sn = H * W * C, c->sc = 1;
+		c->label0 = index >= 0 ? index : 0;
+		c->data += (index >= 0 ? index : 0) * c->sn;
+		return 0;
+	}
+	c->n = (int)C;
+	c->ch = 1;
+	c->sn = 1, c->sc = 0;
+	c->data += (index >= 0 ? index : 0) * H * W * C;
+	return 0;
+}
+
+int grid_floats(const void *raw, int dtype, int64_t n, float **out, char *err)
+{
+	const unsigned char *p = raw;
+	float *f;
+
+	if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof *f)
+		return err_set(err, "grid: array too large");
+	f = malloc(n ? (size_t)n * sizeof *f : 1);
+	if (!f)
+		return err_set(err, "grid: out of memory");
+	for (int64_t i = 0; i < n; i++) {
+		switch (dtype) {
+		case DT_U1:
+			f[i] = p[i];
+			break;
+		case DT_I4: {
+			int32_t v;
+			memcpy(&v, p + 4 * i, 4);
+			f[i] = (float)v;
+			break;
+		}
+		case DT_I8: {
+			int64_t v;
+			memcpy(&v, p + 8 * i, 8);
+			f[i] = (float)v;
+			break;
+		}
+		case DT_F4:
+			memcpy(f + i, p + 4 * i, 4);
+			break;
+		case DT_F8: {
+			double v;
+			memcpy(&v, p + 8 * i, 8);
+			f[i] = (float)v;
+			break;
+		}
+		default:
+			free(f);
+			return err_set(err, "grid: strings are not pictures");
+		}
+	}
+	*out = f;
 	return 0;
 }

@@ -32,6 +32,17 @@ typedef struct {
 	double lo, hi;      /* fixed range, lo < hi */
 } grid_opts;
 
+/* The cells of one array (data: its numel floats, shape[ndim], ndim 2 to 4; name labels
+ * errors): [N, H, W, 1|3] is a batch of N images (index >= 0: image index alone), [H, W, C]
+ * a batch of one, [H, W] one gray image; with maps set, or any other C, the cells are the
+ * C channels (feature maps) of image index (-1: 0) as gray pictures. */
+int grid_cells_from(grid_cells *c, const float *data, int ndim, const int64_t *shape, int maps,
+		    int64_t index, const char *name, char *err);
+
+/* The n elements of raw data of a numeric tensor dtype (tensor.h) as floats in *out
+ * (malloc'ed). */
+int grid_floats(const void *raw, int dtype, int64_t n, float **out, char *err);
+
 /* cols 0, scale 1, gap 2, labels on, per-cell range. */
 void grid_opts_default(grid_opts *o);
 
