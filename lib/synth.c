@@ -177,7 +177,9 @@ static double ell_at(const struct ell *e, double x, double y, double *u, double 
 
 struct animal {
 	const struct look *lk;
-	struct ell body, head, ears[2];
+	struct ell body, head, ears[2], tail;
+	int ring;                    /* tail curled into a ring over the back (spitz dogs) */
+	double ring_in;              /* inner radius of the ring, normalised */
 	double dir;                  /* +1 head to the right, -1 to the left */
 	double base[3], second[3];   /* jittered coat colours */
 	double fluff[3], fph[3];     /* outline wobble for fluffy coats */
@@ -198,12 +200,46 @@ static void jitter_colour(rng *r, const uint8_t in[3], double bright, double out
 		out[k] = clampd(in[k] * bright * unif(r, 0.92, 1.08), 0, 255);
 }
 
+/* Cats: a long thin tail rising from the rump. Spitz dogs (pointed ears): a tail curled
+ * into a ring over the back. Other dogs: a short tail. */
+static void make_tail(struct animal *an, int b, rng *r)
+{
+	const struct ell *bo = &an->body;
+	struct ell *t = &an->tail;
+	double rx = bo->cx - an->dir * bo->a * 0.9 * bo->c, ry = bo->cy - an->dir * bo->a * 0.9 * bo->s;
+	double tilt;
+
+	if (breeds[b].species == 1) {
+		t->a = bo->b * unif(r, 0.11, 0.15);
+		t->b = bo->b * unif(r, 0.8, 1.0);
+		tilt = -an->dir * unif(r, 0.3, 0.7);
+		t->cx = rx - an->dir * t->b * 0.45;
+		t->cy = ry - bo->b * 0.2 - t->b * 0.55;
+	} else if (an->lk->pointed) {
+		an->ring = 1;
+		an->ring_in = unif(r, 0.45, 0.55);
+		t->a = t->b = bo->b * unif(r, 0.42, 0.5);
+		tilt = 0;
+		t->cx = rx + an->dir * bo->b * 0.15;
+		t->cy = ry - bo->b * 0.75;
+	} else {
+		t->a = bo->b * 0.12;
+		t->b = bo->b * unif(r, 0.4, 0.55);
+		tilt = -an->dir * unif(r, 0.7, 1.1);
+		t->cx = rx - an->dir * t->b * 0.5;
+		t->cy = ry - bo->b * 0.35;
+	}
+	t->c = cos(tilt);
+	t->s = sin(tilt);
+}
+
 static void make_animal(struct animal *an, int b, rng *r, int w, int h)
 {
 	double m = w < h ? w : h, bright = unif(r, 0.8, 1.12);
 	double sb = m * unif(r, 0.2, 0.3), ang = unif(r, -0.45, 0.45);
 	struct ell *bo = &an->body, *he = &an->head;
 
+	memset(an, 0, sizeof *an);
 	an->lk = &looks[b];
 	an->dir = rng_below(r, 2) ? 1 : -1;
 	jitter_colour(r, an->lk->base, bright, an->base);
@@ -242,6 +278,7 @@ static void make_animal(struct animal *an, int b, rng *r, int w, int h)
 		ea->c = cos(t);
 		ea->s = sin(t);
 	}
+	make_tail(an, b, r);
 	for (int k = 0; k < 3; k++) {
 		an->fluff[k] = 0.05 * unif(r, 0.7, 1.3);
 		an->fph[k] = unif(r, 0, 2 * PI);
@@ -257,28 +294,37 @@ static void make_animal(struct animal *an, int b, rng *r, int w, int h)
 		an->fur[i] = unif(r, 0.6, 1.4);
 }
 
-/* Where (x, y) falls: 0 outside, 1 body, 2 head, 3 ear; u, v normalised part coords. */
+/* Fluffy outlines wobble by at most 3 * 0.065 of the radius, so only a band around
+ * q = 1 needs the (costly) angle. Returns the wobbled normalised radius. */
+static double fluff_q(const struct animal *an, double q, double u, double v, const int f[3])
+{
+	double th;
+
+	if (an->lk->coat != FLUFFY || q < 0.8 || q > 1.25)
+		return q;
+	th = atan2(v, u);
+	return q * (1 - an->fluff[0] * sin(f[0] * th + an->fph[0]) -
+		    an->fluff[1] * sin(f[1] * th + an->fph[1]) -
+		    an->fluff[2] * sin(f[2] * th + an->fph[2]));
+}
+
+/* Where (x, y) falls: 0 outside, 1 body, 2 head, 3 ear, 4 tail; u, v normalised part coords. */
 static int animal_part(const struct animal *an, double x, double y, double *u, double *v)
 {
-	double q, th;
+	static const int head_f[3] = { 9, 14, 23 }, body_f[3] = { 13, 21, 31 };
+	double q;
 
 	for (int e = 0; e < 2; e++)
 		if (ell_at(&an->ears[e], x, y, u, v) <= 1)
 			return 3;
 	q = ell_at(&an->head, x, y, u, v);
-	if (an->lk->coat == FLUFFY) {
-		th = atan2(*v, *u);
-		q *= 1 - an->fluff[0] * sin(9 * th + an->fph[0]) - an->fluff[1] * sin(14 * th + an->fph[1]);
-	}
-	if (q <= 1)
+	if (fluff_q(an, q, *u, *v, head_f) <= 1)
 		return 2;
 	q = ell_at(&an->body, x, y, u, v);
-	if (an->lk->coat == FLUFFY) {
-		th = atan2(*v, *u);
-		q *= 1 - an->fluff[0] * sin(13 * th + an->fph[0]) - an->fluff[1] * sin(21 * th + an->fph[1]) -
-		     an->fluff[2] * sin(31 * th + an->fph[2]);
-	}
-	return q <= 1 ? 1 : 0;
+	if (fluff_q(an, q, *u, *v, body_f) <= 1)
+		return 1;
+	q = ell_at(&an->tail, x, y, u, v);
+	return q <= 1 && (!an->ring || q >= an->ring_in) ? 4 : 0;
 }
 
 static void mix(const double a[3], const double b[3], double t, double out[3])
@@ -337,7 +383,8 @@ static void coat_colour(const struct animal *an, int part, double u, double v, d
 		break;
 	case FLUFFY:
 		/* Fine wavy fur: strong texture at a few pixels' scale. */
-		t = sin(an->fur[0] * x + 1.8 * sin(an->fur[1] * 0.3 * y)) * sin(an->fur[2] * y + an->fur[3] * 0.5 * x);
+		t = sin(an->fur[0] * x + 1.8 * sin(an->fur[1] * 0.3 * y)) *
+		    sin(an->fur[2] * y + an->fur[3] * 0.5 * x);
 		mix(an->base, an->second, 0.5 + 0.5 * t, col);
 		break;
 	case SOLID:
@@ -361,10 +408,9 @@ static void make_clutter(rng *r, int w, int h, struct clutter *c, int n)
 	}
 }
 
-static void background(const struct clutter *c, int nc, const double bg[2][3], int w, int h,
-		       int x, int y, double col[3])
+static void background(const struct clutter *c, int nc, const double bg[2][3], int h, int x,
+		       int y, double col[3])
 {
-	(void)w;
 	mix(bg[0], bg[1], (double)y / h, col);
 	for (int i = 0; i < nc; i++) {
 		const struct clutter *k = &c[i];
@@ -436,7 +482,7 @@ void synth_render(int b, rng *r, int w, int h, uint8_t *pix, uint8_t *trimap, in
 						col[0] = col[1] = col[2] = 20;
 				}
 			} else {
-				background(cl, nc, (const double(*)[3])bg, w, h, x, y, col);
+				background(cl, nc, (const double(*)[3])bg, h, x, y, col);
 			}
 			if (trimap)
 				trimap[(size_t)y * w + x] = part ? 1 : 2;
@@ -615,22 +661,67 @@ static const char list_header[] =
 	"#All images with 1st letter as captial are cat images\n"
 	"#images with small first letter are dog images\n";
 
-/* which: 0 list.txt, 1 trainval.txt, 2 test.txt */
-static void write_list(sbuf *s, const struct plan *p, int which)
+static void item_line(const struct item *it, char *buf, size_t n)
 {
-	char name[80];
+	const synth_breed *b = &breeds[it->breed];
 
+	snprintf(buf, n, "%s_%d %d %d %d", b->name, it->n, b->class_id, b->species, b->breed_id);
+}
+
+/* The real lists were sorted in a locale that ignores case and punctuation at first
+ * (Abyssinian_100 comes before Abyssinian_1): compare letters and digits only, lowered. */
+static void line_key(const struct item *it, char *key, size_t n)
+{
+	char line[128];
+	size_t k = 0;
+
+	item_line(it, line, sizeof line);
+	for (const char *p = line; *p && k + 1 < n; p++)
+		if (isalnum((unsigned char)*p))
+			key[k++] = (char)tolower((unsigned char)*p);
+	key[k] = 0;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	const struct item *x = *(const struct item *const *)a, *y = *(const struct item *const *)b;
+	char kx[128], ky[128];
+	int c;
+
+	line_key(x, kx, sizeof kx);
+	line_key(y, ky, sizeof ky);
+	c = strcmp(kx, ky);
+	if (c)
+		return c;
+	item_line(x, kx, sizeof kx);
+	item_line(y, ky, sizeof ky);
+	return strcmp(kx, ky);
+}
+
+/* which: 0 list.txt, 1 trainval.txt, 2 test.txt */
+static int write_list(sbuf *s, const struct plan *p, int which, char *err)
+{
+	const struct item **rows = malloc((size_t)p->n * sizeof *rows);
+	char line[128];
+	int n = 0;
+
+	if (!rows)
+		return err_set(err, "synth: out of memory");
 	if (which == 0)
 		sb_printf(s, "%s", list_header);
 	for (int i = 0; i < p->n; i++) {
 		const struct item *it = &p->it[i];
-		const synth_breed *b = &breeds[it->breed];
 
-		if (!it->listed || (which == 1 && !it->trainval) || (which == 2 && it->trainval))
-			continue;
-		item_name(it, name, sizeof name);
-		sb_printf(s, "%s %d %d %d\n", name, b->class_id, b->species, b->breed_id);
+		if (it->listed && (which == 0 || (which == 1) == it->trainval))
+			rows[n++] = it;
 	}
+	qsort(rows, (size_t)n, sizeof *rows, line_cmp);
+	for (int i = 0; i < n; i++) {
+		item_line(rows[i], line, sizeof line);
+		sb_printf(s, "%s\n", line);
+	}
+	free(rows);
+	return 0;
 }
 
 static void write_readme(sbuf *s, const struct plan *p, const synth_opts *o)
@@ -727,7 +818,8 @@ static size_t appledouble(unsigned char *b)
  * version 0x0100 and the "IM" endian mark (little-endian writer). */
 static size_t matfile(unsigned char *b)
 {
-	static const char text[] = "MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Wed Jun  6 12:00:00 2012";
+	static const char text[] =
+		"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Wed Jun  6 12:00:00 2012";
 
 	memset(b, ' ', 116);
 	memcpy(b, text, sizeof text - 1);
@@ -964,8 +1056,7 @@ static int write_annotation_texts(struct job *j, char *err)
 	if (add_text(&j->ann, "annotations/README", &j->text, err))
 		return -1;
 	for (int k = 0; k < 3; k++) {
-		write_list(&j->text, &j->plan, k);
-		if (add_text(&j->ann, lists[k], &j->text, err))
+		if (write_list(&j->text, &j->plan, k, err) || add_text(&j->ann, lists[k], &j->text, err))
 			return -1;
 	}
 	if (tar_add(&j->ann, "annotations/trimaps/", NULL, 0, err) ||
@@ -1086,11 +1177,11 @@ static int write_sums(struct job *j, char *err)
 
 static char *join(const char *dir, const char *name)
 {
-	size_t n = strlen(dir) + strlen(name) + 2;
+	size_t d = strlen(dir), n = d + strlen(name) + 2;
 	char *p = malloc(n);
 
 	if (p)
-		snprintf(p, n, "%s/%s", dir, name);
+		snprintf(p, n, "%s%s%s", dir, d && dir[d - 1] == '/' ? "" : "/", name);
 	return p;
 }
 

@@ -23,10 +23,12 @@
  *   attr_value.proto AttrValue: list 1 (ListValue: shape 7), type 6, shape 7
  *   tensor_shape.proto TensorShapeProto: dim 2 (Dim: size 1, -1 unknown)
  *
- * Durability: records are built in memory and handed to the kernel whole, at the latest
- * TFEV_FLUSH_SECONDS after the previous flush (checked on every write and by
- * tfev_flush_if_due), so the file on disk is always a sequence of complete records and a
- * crash loses only the unflushed tail. */
+ * Durability: records are built in memory and handed to the kernel whole: a write flushes
+ * once TFEV_FLUSH_SECONDS have passed since the last flush (or 1 MiB is pending), and a
+ * caller that can go quiet calls tfev_flush_if_due from its loop (or tfev_flush before it
+ * blocks), so the file on disk is always a sequence of complete records and a crash loses
+ * only the unflushed tail. Images and histograms from arrays live in tfev_tensor.c, the
+ * graph of a model spec in tfev_model.{c,h}, so scalar-only users link neither. */
 #ifndef PETCNN_TFEV_H
 #define PETCNN_TFEV_H
 
@@ -35,6 +37,7 @@
 #include <stdio.h>
 
 #include "pb.h"
+#include "tensor.h"
 
 #define TFEV_FLUSH_SECONDS 2.0
 #define TFEV_FILE_VERSION "brain.Event:2"
@@ -103,6 +106,12 @@ int tfev_image_png(tfev_writer *w, int64_t step, const char *tag, const void *pn
  * imgenc_png (lib/imgenc.h) and written as an image summary. */
 int tfev_image(tfev_writer *w, int64_t step, const char *tag, const uint8_t *pix, int width,
 	       int height, int channels, char *err);
+/* An array as an image: HxW, HxWx1, HxWx3 or HxWx4; uint8 as it is, float scaled from
+ * [0, 1] (values outside clamped, NaN black). */
+int tfev_image_tensor(tfev_writer *w, int64_t step, const char *tag, const tensor *t, char *err);
+/* Every element of a numeric array (any shape, any numeric dtype) as a histogram. */
+int tfev_histogram_tensor(tfev_writer *w, int64_t step, const char *tag, const tensor *t,
+			  tfev_nonfinite *skipped, char *err);
 /* One image's feature maps (h x w x c floats, HWC) tiled into a gray grid for an image
  * summary: cols = ceil(sqrt(c)) tiles across, each channel scaled to 0..255 by its own min
  * and max (a constant channel is mid-gray, NaN black), 1-pixel black lines between tiles.

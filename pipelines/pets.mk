@@ -50,7 +50,7 @@ $(WORK)/lists/train.tsv $(WORK)/lists/test.tsv &: $(WORK)/fetched $(SPLIT_ARGS)
 
 pack: $(WORK)/train.npy $(WORK)/test.npy
 $(WORK)/%.npy: $(WORK)/lists/%.tsv $(PACK_ARGS)
-	$(BIN)pet-pack --size $(SIZE) -o $@ $<
+	$(BIN)pet-pack -q --size $(SIZE) --list $< -o $@
 
 # Training starts afresh, so the old TensorBoard runs go with the old model.
 train: $(WORK)/model.npz

@@ -75,6 +75,16 @@ quirk() {
 	# 39 listed per breed (the 40th is unlisted), four columns everywhere.
 	[ "$(grep -v '^#' "$list" | wc -l)" -eq 117 ]
 	[ "$(grep -v '^#' "$list" | awk 'NF != 4' | wc -l)" -eq 0 ]
+	# Rows in the real files' order: collated ignoring case and punctuation, so that
+	# Abyssinian_10 comes before Abyssinian_1 (and Abyssinian_100 first in the real set).
+	run py '
+import re
+for f in sys.argv[1:]:
+    rows = [l for l in open(f).read().splitlines() if not l.startswith("#")]
+    key = lambda l: (re.sub("[^0-9a-z]", "", l.lower()), l)
+    print(rows == sorted(rows, key=key), rows[0])' "$list" "${list%/*}/trainval.txt"
+	assert_line --index 0 "True Abyssinian_10 1 1 1"
+	assert_line --index 1 --regexp "^True Abyssinian_"
 }
 
 @test "pet-synth: trainval and test split list.txt about half and half per class" {
@@ -275,4 +285,14 @@ True"
 		assert_failure 1
 		[ "$(cat "$d/SHA256SUMS")" = "$sum" ]
 	fi
+}
+
+@test "pet-synth: a write that fails midway leaves no file behind" {
+	d=$BATS_TEST_TMPDIR/full
+	mkdir "$d"
+	# A 200 KiB file size limit, with SIGXFSZ ignored so write(2) fails with EFBIG.
+	run --separate-stderr bash -c "trap '' XFSZ; ulimit -f 200; exec pet-synth -q -o '$d'"
+	assert_failure 1
+	[[ $stderr == "pet-synth: $d/images.tar.gz: "* ]] || fail "$stderr"
+	[ -z "$(ls -A "$d")" ] || fail "left behind: $(ls -A "$d")"
 }

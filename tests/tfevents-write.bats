@@ -251,3 +251,137 @@ assert Image.open(io.BytesIO(png)).mode == "L"'
 	assert_success
 	[ "${#lines[@]}" = 4 ]
 }
+
+@test "tfevents-write: hist FILE.npy takes every element of any numeric array" {
+	py '
+rng = np.random.default_rng(2)
+np.save("w.npy", rng.normal(0, 0.1, (3, 3, 3, 32)).astype(np.float32))
+np.save("i.npy", np.arange(10, dtype=np.int64).reshape(2, 5))
+np.save("u.npy", np.array([1, 1, 200], dtype=np.uint8))'
+	printf '5 weights1_1 hist w.npy\n6 ints hist i.npy\n7 bytes hist u.npy\n' | tfevents-write --logdir runs
+	tfevents-cat "$(evfile runs)" | grep $'\thistogram\t' | cut -f4,5 > h.txt
+	py '
+w = np.load("w.npy").astype(np.float64)
+want = {"weights1_1": w, "ints": np.arange(10.0), "bytes": np.array([1.0, 1, 200])}
+for line in open("h.txt"):
+    tag, val = line.rstrip("\n").split("\t")
+    f = val.split()
+    kv = dict(x.split("=") for x in f if "=" in x)
+    counts = [float(x.split(":")[1]) for x in f if ":" in x]
+    v = want.pop(tag)
+    assert float(kv["num"]) == v.size and sum(counts) == v.size, (tag, kv, sum(counts))
+    assert abs(float(kv["min"]) - v.min()) <= 1e-6 and abs(float(kv["max"]) - v.max()) <= 1e-6, (tag, kv)
+    assert abs(float(kv["sum"]) - v.sum()) <= 1e-5 * max(1, abs(v.sum())), (tag, kv)
+assert not want, want'
+}
+
+@test "tfevents-write: image FILE.npy (uint8 RGB, float gray) decodes to the same pixels" {
+	py '
+rgb = (np.arange(5 * 7 * 3) * 7 % 256).astype(np.uint8).reshape(5, 7, 3)
+np.save("rgb.npy", rgb)
+np.save("gray.npy", np.linspace(-0.5, 1.5, 6 * 4).reshape(6, 4, 1))'
+	printf '1 rgb image rgb.npy\n2 gray image gray.npy\n' | tfevents-write --logdir runs
+	f=$(evfile runs)
+	run tfevents-cat "$f"
+	assert_line --index 1 --regexp $'\timage\trgb\t7x5 colorspace=3 png [0-9]+ bytes$'
+	assert_line --index 2 --regexp $'\timage\tgray\t4x6 colorspace=1 png [0-9]+ bytes$'
+	"$PY" "$TOP/tests/tfrecord.py" "$f" pl
+	py '
+import io
+from PIL import Image
+def png(rec):
+    d = open(rec, "rb").read()
+    p = d[d.index(b"\x89PNG"):]
+    return Image.open(io.BytesIO(p[:p.index(b"IEND") + 8]))
+a = np.asarray(png("pl/001.pb"))
+assert a.shape == (5, 7, 3) and (a == np.load("rgb.npy")).all(), a.shape
+g = np.asarray(png("pl/002.pb"))
+want = np.rint(np.clip(np.load("gray.npy")[..., 0], 0, 1) * 255)
+assert g.shape == (6, 4) and (g == want).all(), (g, want)'
+}
+
+@test "tfevents-write: bad .npy inputs are named" {
+	py '
+np.save("s.npy", np.array(["a", "b"]))
+np.save("five.npy", np.zeros((2, 3, 5), np.uint8))
+np.save("i.npy", np.zeros((2, 3), np.int32))'
+	printf 'junk' > junk.npy
+	for bad in '1 s hist s.npy:string array' '1 f image five.npy:not 2x3x5' \
+		'1 i image i.npy:uint8' '1 j hist junk.npy:junk.npy' '1 m hist missing.npy:missing.npy' \
+		'1 j image junk.npy:junk.npy'; do
+		echo "${bad%%:*}" > in.txt
+		run --separate-stderr tfevents-write --logdir runs < in.txt
+		assert_failure 1
+		[[ $stderr == "tfevents-write: line 1: "*"${bad##*:}"* ]] || fail "'$bad': $stderr"
+	done
+}
+
+@test "tfevents-write: --split sends train/Loss and test/Loss to two runs" {
+	printf '5 train/Loss 0.7\n5 test/Loss 0.8\n10 train/Loss 0.6\n5 Other 1\ngraph default\n' |
+		tfevents-write --logdir runs --split --run train
+	run tfevents-cat --no-filename runs/train
+	assert_success
+	assert_line --index 1 --partial $'\tscalar\tLoss\t0.699999988'
+	assert_line --index 2 --partial $'\tscalar\tLoss\t0.600000024'
+	assert_line --index 3 --partial $'\tscalar\tOther\t1'
+	assert_line --index 4 --partial $'\tgraph\t-\t'
+	run tfevents-cat --no-filename runs/test
+	assert_success
+	[ "${#lines[@]}" = 2 ]
+	assert_line --index 1 --partial $'5\t'
+	assert_line --index 1 --partial $'\tscalar\tLoss\t0.800000012'
+	[ "$(ls runs)" = "$(printf 'test\ntrain')" ]
+}
+
+@test "tfevents-write: graph MODEL.npz and graph spec describe any model" {
+	# A checkpoint as numpy writes it (DESIGN.md's members), for a small spec at 8x8.
+	py '
+f = np.float32
+np.savez("m.npz", **{"model/spec": np.array(["a=conv:3x3:4 maxpool:2x2 f=dense:K"]),
+    "model/input": np.array([8, 8, 3]), "classes": np.array(["cat", "dog"]),
+    "a/weights1_1": np.zeros((3, 3, 3, 4), f), "a/biases1_1": np.zeros(4, f),
+    "f/weights2_1": np.zeros((64, 2), f), "f/biases2_1": np.zeros(2, f)})'
+	printf 'graph m.npz\ngraph spec 8 8 2 a=conv:3x3:4 maxpool:2x2 f=dense:K\n' | tfevents-write --logdir runs
+	run tfevents-cat "$(evfile runs)"
+	assert_success
+	assert_line --index 1 --regexp $'\tgraph\t-\t22 nodes: input/images .* a/weights1_1 a/biases1_1 a/Conv2D a/BiasAdd a/Relu pool/MaxPool f/Reshape f/weights2_1 f/biases2_1 f/MatMul f/logits f/Softmax '
+	[ "$(echo "${lines[1]}" | cut -f5)" = "$(echo "${lines[2]}" | cut -f5)" ]
+	# The default spec through the model code gives the very graph of 'graph default'.
+	printf 'graph default 64 3\n' | tfevents-write --logdir d1
+	printf 'graph spec 64 64 3 %s\n' "$(cnn-train --help | sed -n '/^Default model spec:/{n;p}' | sed 's/^ *//')" |
+		tfevents-write --logdir d2
+	"$PY" "$TOP/tests/tfrecord.py" "$(evfile d1)" p1
+	"$PY" "$TOP/tests/tfrecord.py" "$(evfile d2)" p2
+	# Same GraphDef bytes after the wall time (9 bytes: key + double).
+	cmp <(tail -c +10 p1/001.pb) <(tail -c +10 p2/001.pb)
+	for bad in 'graph spec 8 8 2 a=conv:3x3:4 bogus:1' 'graph missing.npz' 'graph spec 8 8'; do
+		echo "$bad" > in.txt
+		run --separate-stderr tfevents-write --logdir runs < in.txt
+		assert_failure 1
+		[[ $stderr == "tfevents-write: line 1: "* ]] || fail "'$bad': $stderr"
+	done
+}
+
+@test "tfevents-write: killed mid-stream, the file holds only complete records" {
+	mkfifo in.fifo
+	tfevents-write --logdir runs < in.fifo 3>&- &
+	pid=$!
+	exec 7> in.fifo
+	for s in $(seq 1 2000); do echo "$s Loss 0.$s"; done >&7
+	found=0
+	for _ in $(seq 30); do
+		f=$(ls runs/events.out.tfevents.* 2>/dev/null || true)
+		if [ -n "$f" ] && tfevents-cat "$f" 2>/dev/null | grep -q $'^2000\t'; then
+			found=1
+			break
+		fi
+		sleep 0.1
+	done
+	kill -9 "$pid"
+	exec 7>&-
+	wait "$pid" || true
+	[ "$found" = 1 ] || fail "records not on disk within 3 s"
+	run "$PY" "$TOP/tests/tfrecord.py" "$f" pl
+	assert_success
+	assert_output '2001 records'
+}

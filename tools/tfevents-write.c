@@ -1,7 +1,10 @@
 /* tfevents-write: text lines on stdin to a TensorBoard event file, live. */
+#include "ckpt.h"
 #include "cli.h"
 #include "err.h"
+#include "npy.h"
 #include "tfev.h"
+#include "tfev_model.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +32,8 @@ static const char HELP[] =
 	"  STEP TAG text WORDS...       text (markdown); the rest of the line, \\n for a newline\n"
 	"  graph default [SIZE [K]]     the graph of the default network (SIZE x SIZE x 3\n"
 	"                               inputs, default 224; K classes, default 2)\n"
+	"  graph MODEL.npz              the graph of a checkpoint's model (cnn-train -o)\n"
+	"  graph spec H W K SPEC...     the graph of a model spec (see cnn-train --help)\n"
 	"\n"
 	"STEP is an integer >= 0, TAG a word (slashes group tags in TensorBoard); fields are\n"
 	"separated by spaces or tabs. Blank lines and lines starting with # are skipped. NaN\n"
@@ -41,6 +46,10 @@ static const char HELP[] =
 	"Options:\n"
 	"  -l, --logdir DIR   the log folder (required)\n"
 	"  -r, --run NAME     the run's subfolder (default: none, files go in DIR itself)\n"
+	"  -s, --split        the tag's first component names the run: '5 train/Loss 0.7'\n"
+	"                     goes to DIR/train as Loss, '5 test/Loss 0.8' to DIR/test, so\n"
+	"                     TensorBoard draws both runs on one chart (tags without a /\n"
+	"                     and graph lines go to --run)\n"
 	"  -k, --keep-going   report a bad line, skip it and go on; exit 1 at the end\n"
 	"  -q, --quiet        no warnings about NaN/Inf left out of histograms\n"
 	"  -h, --help         show this help and exit\n"
@@ -48,11 +57,13 @@ static const char HELP[] =
 	"\n"
 	"Example:\n"
 	"  (echo 'graph default'; for s in 1 2 3; do echo \"$s Loss 0.$((9 - s))\"; done) |\n"
-	"      tfevents-write --logdir runs --run demo\n";
+	"      tfevents-write --logdir runs --run demo\n"
+	"  cnn-train --train train.npy --test test.npy -o model.npz |\n"
+	"      tfevents-write --logdir runs/pets --split --run train\n";
 
 struct opts {
 	const char *logdir, *run;
-	int keep_going, quiet;
+	int keep_going, quiet, split;
 };
 
 static void parse_args(int argc, char **argv, struct opts *o)
@@ -61,6 +72,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "logdir", required_argument, NULL, 'l' },
 		{ "run", required_argument, NULL, 'r' },
 		{ "keep-going", no_argument, NULL, 'k' },
+		{ "split", no_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -69,7 +81,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = getopt_long(argc, argv, "l:r:kqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:r:kqsh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			o->logdir = optarg;
@@ -82,6 +94,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'q':
 			o->quiet = 1;
+			break;
+		case 's':
+			o->split = 1;
 			break;
 		case 'h':
 			cli_help(HELP);
@@ -97,6 +112,65 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage(PROG, "--logdir DIR is required");
 }
 
+/* ---- the open event files, one per run ---- */
+
+#define MAXRUNS 64
+
+typedef struct {
+	const struct opts *o;
+	int n;
+	char *name[MAXRUNS];          /* the run folder under --logdir, "" for itself */
+	tfev_writer w[MAXRUNS];
+	int failed;                   /* a write failed: stop, even with --keep-going */
+} runs;
+
+/* The writer for run name (NULL: --run), opened on first use. A tag's run and --run
+ * naming the same folder share one file. */
+static tfev_writer *runs_get(runs *rs, const char *name, char *err)
+{
+	const char *dir = name ? name : rs->o->run ? rs->o->run : "";
+	char why[ERR_MAX];
+
+	for (int i = 0; i < rs->n; i++)
+		if (!strcmp(rs->name[i], dir))
+			return &rs->w[i];
+	if (rs->n == MAXRUNS)
+		return err_set(err, "more than %d runs", MAXRUNS), NULL;
+	if (name && (!strcmp(name, ".") || !strcmp(name, "..")))
+		return err_set(err, "'%s' is not a run name", name), NULL;
+	if (!(rs->name[rs->n] = strdup(dir)))
+		return err_set(err, "out of memory"), NULL;
+	if (tfev_open(&rs->w[rs->n], rs->o->logdir, dir, why)) {
+		free(rs->name[rs->n]);
+		rs->failed = 1;
+		return err_set(err, "%s", why), NULL;
+	}
+	return &rs->w[rs->n++];
+}
+
+static int runs_flush(runs *rs, char *err)
+{
+	for (int i = 0; i < rs->n; i++)
+		if (tfev_flush(&rs->w[i], err)) {
+			rs->failed = 1;
+			return -1;
+		}
+	return 0;
+}
+
+static int runs_close(runs *rs, char *err)
+{
+	int rc = 0;
+
+	for (int i = 0; i < rs->n; i++) {
+		if (tfev_close(&rs->w[i], rc ? NULL : err))
+			rc = -1;
+		free(rs->name[i]);
+	}
+	rs->n = 0;
+	return rc;
+}
+
 /* ---- lines from a file descriptor, flushing the writer before any read that may wait ---- */
 
 typedef struct {
@@ -106,9 +180,9 @@ typedef struct {
 } lines;
 
 /* The next line without its newline, NUL-terminated, or NULL at the end (0) or on a read
- * error (-1 in *rc). Before blocking it flushes w: whatever arrived is on disk while the
+ * error (-1 in *rc). Before blocking it flushes every run: whatever arrived is on disk while the
  * producer is quiet, which is what keeps a live TensorBoard current. */
-static char *lines_next(lines *l, tfev_writer *w, int *rc, char *err)
+static char *lines_next(lines *l, runs *rs, int *rc, char *err)
 {
 	for (;;) {
 		char *nl = l->len > l->start ? memchr(l->buf + l->start, '\n', l->len - l->start) : NULL;
@@ -143,7 +217,7 @@ static char *lines_next(lines *l, tfev_writer *w, int *rc, char *err)
 			l->buf = p;
 			l->cap = cap;
 		}
-		if (tfev_flush(w, err)) {
+		if (runs_flush(rs, err)) {
 			*rc = -1;
 			return NULL;
 		}
@@ -226,6 +300,21 @@ static int read_file(const char *path, unsigned char **data, size_t *len, char *
 	return 0;
 }
 
+/* The first array of a .npy file. */
+static int load_npy(const char *path, tensor *t, char *err)
+{
+	FILE *f = fopen(path, "rb");
+	int rc;
+
+	if (!f)
+		return err_sys(err, "%s", path);
+	rc = npy_read(f, path, t, err);
+	fclose(f);
+	if (rc == 0)
+		return err_set(err, "%s: no array in it", path);
+	return rc < 0 ? -1 : 0;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
@@ -243,8 +332,20 @@ static int do_hist(tfev_writer *w, int64_t step, const char *tag, char *rest,
 	int rc;
 
 	while ((f = next_field(&rest))) {
-		if (n == 0 && ends_with(f, ".npy"))
-			return err_set(err, "%s: .npy histograms are not supported in this build yet", f);
+		if (n == 0 && ends_with(f, ".npy")) {
+			tensor t;
+			char why[ERR_MAX];
+
+			if (next_field(&rest))
+				return err_set(err, "hist FILE.npy takes nothing after the file");
+			if (load_npy(f, &t, err))
+				return -1;
+			rc = tfev_histogram_tensor(w, step, tag, &t, &nf, why);
+			tensor_free(&t);
+			if (rc)
+				return w->failed ? err_set(err, "%s", why) : err_set(err, "%s: %s", f, why);
+			goto done;
+		}
 		if (n == cap) {
 			double *p = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof *v);
 			if (!p) {
@@ -262,6 +363,7 @@ static int do_hist(tfev_writer *w, int64_t step, const char *tag, char *rest,
 		return err_set(err, "hist needs numbers or a .npy file");
 	rc = tfev_histogram(w, step, tag, v, n, &nf, err);
 	free(v);
+done:
 	if (!rc && !o->quiet && (nf.nan || nf.posinf || nf.neginf))
 		cli_warn(PROG, "line %ld: %s: left out of the histogram: %lld NaN, %lld +Inf, %lld -Inf",
 			 lineno, tag, (long long)nf.nan, (long long)nf.posinf, (long long)nf.neginf);
@@ -277,8 +379,17 @@ static int do_image(tfev_writer *w, int64_t step, const char *tag, char *rest, c
 
 	if (!path || next_field(&rest))
 		return err_set(err, "image needs exactly one FILE.png or FILE.npy");
-	if (ends_with(path, ".npy"))
-		return err_set(err, "%s: .npy images are not supported in this build yet", path);
+	if (ends_with(path, ".npy")) {
+		tensor t;
+
+		if (load_npy(path, &t, err))
+			return -1;
+		rc = tfev_image_tensor(w, step, tag, &t, why);
+		tensor_free(&t);
+		if (rc)
+			return w->failed ? err_set(err, "%s", why) : err_set(err, "%s: %s", path, why);
+		return 0;
+	}
 	if (read_file(path, &data, &len, err))
 		return -1;
 	if (tfev_png_info(data, len, &width, &height, &cs, why)) {
@@ -312,40 +423,77 @@ static int do_text(tfev_writer *w, int64_t step, const char *tag, char *rest, ch
 	return tfev_text(w, step, tag, rest, err);
 }
 
+/* graph default [SIZE [K]] | graph MODEL.npz | graph spec H W K SPEC... */
 static int do_graph(tfev_writer *w, char *rest, char *err)
 {
-	char *what = next_field(&rest), *s = next_field(&rest), *k = next_field(&rest);
-	int size = 224, nclass = 2;
+	char *what = next_field(&rest), *a, *b, *c;
+	int size = 224, h, wd, nclass = 2, rc;
 	tfev_node nodes[TFEV_DEFAULT_GRAPH_NODES];
-	size_t n;
+	model m;
 
-	if (!what || strcmp(what, "default"))
-		return err_set(err, "graph: only 'graph default [SIZE [K]]' is supported");
-	if (next_field(&rest) || (s && cli_parse_int(s, 4, 1 << 14, &size)) ||
-	    (k && cli_parse_int(k, 2, 1 << 20, &nclass)))
-		return err_set(err, "graph default: SIZE must be 4..16384 and K 2..1048576");
-	n = tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, size, size, nclass);
-	return tfev_graph(w, nodes, n, err);
+	if (what && !strcmp(what, "default")) {
+		a = next_field(&rest);
+		b = next_field(&rest);
+		if (next_field(&rest) || (a && cli_parse_int(a, 4, 1 << 14, &size)) ||
+		    (b && cli_parse_int(b, 2, 1 << 20, &nclass)))
+			return err_set(err, "graph default: SIZE must be 4..16384 and K 2..1048576");
+		size_t n = tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, size, size, nclass);
+		return tfev_graph(w, nodes, n, err);
+	}
+	if (what && !strcmp(what, "spec")) {
+		a = next_field(&rest);
+		b = next_field(&rest);
+		c = next_field(&rest);
+		while (*rest == ' ' || *rest == '\t')
+			rest++;
+		if (!c || !*rest || cli_parse_int(a, 1, 1 << 14, &h) ||
+		    cli_parse_int(b, 1, 1 << 14, &wd) || cli_parse_int(c, 2, 1 << 20, &nclass))
+			return err_set(err, "graph spec: expected H W K SPEC (H, W 1..16384, K >= 2)");
+		if (model_init(&m, rest, h, wd, nclass, 1, 0, err))
+			return -1;
+	} else if (what && ends_with(what, ".npz") && !next_field(&rest)) {
+		tensor classes;
+		ckpt_state st;
+
+		if (ckpt_load(what, &m, 1, 0, &classes, &st, err))
+			return -1;
+		tensor_free(&classes);
+	} else {
+		return err_set(err, "graph: expected 'default [SIZE [K]]', MODEL.npz or 'spec H W K SPEC'");
+	}
+	rc = tfev_model_graph(w, &m, err);
+	model_free(&m);
+	return rc;
 }
 
-static int do_line(tfev_writer *w, char *line, const struct opts *o, long lineno, char *err)
+static int do_line(runs *rs, char *line, long lineno, char *err)
 {
-	char *rest = line, *first = next_field(&rest), *tag, *kind;
+	char *rest = line, *first = next_field(&rest), *tag, *kind, *slash;
+	tfev_writer *w;
 	int64_t step;
 	double v;
 
 	if (!first || first[0] == '#')
 		return 0;
 	if (!strcmp(first, "graph"))
-		return do_graph(w, rest, err);
+		return (w = runs_get(rs, NULL, err)) ? do_graph(w, rest, err) : -1;
 	if (cli_parse_i64(first, 0, INT64_MAX, &step))
 		return err_set(err, "'%s' is not a step (an integer >= 0) or 'graph'", first);
 	tag = next_field(&rest);
 	kind = next_field(&rest);
 	if (!tag || !kind)
 		return err_set(err, "expected STEP TAG VALUE");
+	if (rs->o->split && (slash = strchr(tag, '/')) && slash > tag && slash[1]) {
+		*slash = 0;
+		w = runs_get(rs, tag, err);
+		tag = slash + 1;
+	} else {
+		w = runs_get(rs, NULL, err);
+	}
+	if (!w)
+		return -1;
 	if (!strcmp(kind, "hist"))
-		return do_hist(w, step, tag, rest, o, lineno, err);
+		return do_hist(w, step, tag, rest, rs->o, lineno, err);
 	if (!strcmp(kind, "image"))
 		return do_image(w, step, tag, rest, err);
 	if (!strcmp(kind, "text"))
@@ -362,22 +510,28 @@ static int do_line(tfev_writer *w, char *line, const struct opts *o, long lineno
 int main(int argc, char **argv)
 {
 	struct opts o;
-	tfev_writer w;
+	runs rs = { 0 };
 	lines in = { .fd = 0 };
 	char err[ERR_MAX], *line;
 	long lineno = 0;
 	int rc = 0, bad = 0;
 
 	parse_args(argc, argv, &o);
-	if (tfev_open(&w, o.logdir, o.run, err))
+	rs.o = &o;
+	/* Without --split the one file exists from the start, even before any input. */
+	if (!o.split && !runs_get(&rs, NULL, err))
 		cli_die(PROG, "%s", err);
-	while ((line = lines_next(&in, &w, &rc, err))) {
+	while ((line = lines_next(&in, &rs, &rc, err))) {
 		char why[ERR_MAX];
+		int k;
+
 		lineno++;
-		if (do_line(&w, line, &o, lineno, why) == 0)
+		if (do_line(&rs, line, lineno, why) == 0)
 			continue;
-		/* A failed write to the event file is fatal even with --keep-going. */
-		if (w.failed) {
+		for (k = 0; k < rs.n; k++)
+			rs.failed |= rs.w[k].failed;
+		/* A failed event file is fatal even with --keep-going. */
+		if (rs.failed) {
 			rc = err_set(err, "%s", why);
 			break;
 		}
@@ -389,7 +543,7 @@ int main(int argc, char **argv)
 		cli_warn(PROG, "line %ld: %s (skipped)", lineno, why);
 	}
 	free(in.buf);
-	if (tfev_close(&w, rc ? NULL : err) && !rc)
+	if (runs_close(&rs, rc ? NULL : err) && !rc)
 		rc = -1;
 	if (rc)
 		cli_die(PROG, "%s", err);

@@ -4,6 +4,7 @@
 #include "crc32c.h"
 #include "err.h"
 #include "tfev.h"
+#include "tfev_model.h"
 
 #include <dirent.h>
 #include <float.h>
@@ -261,6 +262,117 @@ static void test_grid(void)
 	CHECK(tfev_grid(m, 0, 3, 5, &g, &gw, &gh, err) == -1, "empty refused");
 }
 
+/* Raw pixels and arrays through imgenc's PNG and the histogram, read back. */
+static void test_tensors(const char *tmp)
+{
+	tfev_writer w;
+	tfev_reader r;
+	tfev_iter it;
+	tfev_item item;
+	tensor img, ints, str;
+	char err[ERR_MAX], dir[512], path[1024];
+	const unsigned char *p;
+	size_t len;
+	int64_t off, shape3[3] = { 3, 5, 3 }, shape1[1] = { 6 };
+	uint8_t gray[4 * 2] = { 0, 50, 100, 150, 200, 250, 255, 1 };
+	const char *s[1] = { "x" };
+	int seen = 0;
+
+	CHECK(tensor_alloc(&img, DT_F4, 3, shape3, 0, err) == 0, "alloc");
+	CHECK(tensor_alloc(&ints, DT_I8, 1, shape1, 0, err) == 0, "alloc");
+	CHECK(tensor_from_strings(&str, s, 1, err) == 0, "alloc");
+	for (int i = 0; i < 6; i++)
+		((int64_t *)ints.data)[i] = i * i;
+	CHECK(tfev_open(&w, tmp, "tensors", err) == 0, "open: %s", err);
+	CHECK(tfev_image(&w, 1, "gray", gray, 4, 2, 1, err) == 0, "raw image: %s", err);
+	CHECK(tfev_image_tensor(&w, 2, "rgb", &img, err) == 0, "float image: %s", err);
+	CHECK(tfev_histogram_tensor(&w, 3, "ints", &ints, NULL, err) == 0, "int histogram: %s", err);
+	CHECK(tfev_histogram_tensor(&w, 4, "s", &str, NULL, err) == -1, "string histogram refused");
+	CHECK(tfev_image_tensor(&w, 4, "i", &ints, err) == -1 && strstr(err, "not 6"), "1-d image refused: %s", err);
+	CHECK(tfev_close(&w, err) == 0, "close");
+	snprintf(dir, sizeof dir, "%s/tensors", tmp);
+	find_event_file(dir, path, sizeof path);
+	CHECK(tfev_reader_open(&r, path, err) == 0, "reader");
+	while (tfev_reader_next(&r, &p, &len, &off, err) == TFEV_REC_OK) {
+		tfev_iter_init(&it, p, len, err);
+		while (tfev_iter_next(&it, &item, err) == 1) {
+			if (item.kind == TFEV_IMAGE && item.step == 1)
+				seen += item.width == 4 && item.height == 2 && item.colorspace == 1 &&
+					!memcmp(item.data, "\x89PNG", 4);
+			if (item.kind == TFEV_IMAGE && item.step == 2)
+				seen += item.width == 5 && item.height == 3 && item.colorspace == 3;
+			if (item.kind == TFEV_HISTOGRAM)
+				seen += item.num == 6 && item.sum == 55 && item.max == 25 && item.min == 0;
+		}
+	}
+	CHECK(seen == 3, "images and histogram read back (%d of 3)", seen);
+	tfev_reader_close(&r);
+	tensor_free(&img);
+	tensor_free(&ints);
+	tensor_free(&str);
+}
+
+/* The model's graph for the default spec is byte for byte the default graph. */
+static void test_model_graph(const char *tmp)
+{
+	tfev_writer w;
+	tfev_reader r;
+	tfev_iter it;
+	tfev_item item;
+	model m;
+	tfev_node nodes[TFEV_DEFAULT_GRAPH_NODES];
+	size_t n = tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, 40, 24, 3);
+	char err[ERR_MAX], dir[512], path[1024];
+	const unsigned char *p;
+	unsigned char *g[3] = { 0 };
+	size_t len, glen[3] = { 0 };
+	int64_t off;
+	int ng = 0;
+
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 40, 24, 3, 1, 0, err) == 0, "model: %s", err);
+	CHECK(tfev_open(&w, tmp, "model", err) == 0, "open: %s", err);
+	CHECK(tfev_graph(&w, nodes, n, err) == 0, "default graph: %s", err);
+	CHECK(tfev_model_graph(&w, &m, err) == 0, "model graph: %s", err);
+	model_free(&m);
+	/* Another spec: unnamed pools, a VALID strided conv, no dropout, two dense layers. */
+	CHECK(model_init(&m, "a=conv:5x5:8:s2:valid maxpool:2x2 b=conv:3x3:4 maxpool:2x2 d=dense:16 e=dense:K",
+			 40, 24, 3, 1, 0, err) == 0, "model 2: %s", err);
+	CHECK(tfev_model_graph(&w, &m, err) == 0, "model 2 graph: %s", err);
+	model_free(&m);
+	CHECK(tfev_close(&w, err) == 0, "close");
+	snprintf(dir, sizeof dir, "%s/model", tmp);
+	find_event_file(dir, path, sizeof path);
+	CHECK(tfev_reader_open(&r, path, err) == 0, "reader");
+	while (tfev_reader_next(&r, &p, &len, &off, err) == TFEV_REC_OK) {
+		tfev_iter_init(&it, p, len, err);
+		while (tfev_iter_next(&it, &item, err) == 1)
+			if (item.kind == TFEV_GRAPH && ng < 3 && (g[ng] = malloc(item.len))) {
+				memcpy(g[ng], item.data, item.len);
+				glen[ng++] = item.len;
+			}
+	}
+	tfev_reader_close(&r);
+	CHECK(ng == 3 && glen[0] == glen[1] && !memcmp(g[0], g[1], glen[0]),
+	      "default spec graph differs from tfev_default_graph (%zu vs %zu bytes)", glen[0], glen[1]);
+	if (ng == 3) {
+		pb_reader gr;
+		tfev_node_view nv;
+		const char *want[] = { "a/weights1_1", "a/Conv2D", "pool/MaxPool", "b/weights2_1",
+				       "pool_2/MaxPool", "d/Reshape", "d/weights3_1", "e/weights3_2",
+				       "e/logits", "e/Softmax" };
+		int found[10] = { 0 };
+
+		pb_reader_init(&gr, g[2], glen[2]);
+		while (tfev_graph_next(&gr, &nv) == 1)
+			for (int k = 0; k < 10; k++)
+				found[k] |= nv.name_len == strlen(want[k]) && !memcmp(nv.name, want[k], nv.name_len);
+		for (int k = 0; k < 10; k++)
+			CHECK(found[k], "node %s in the second model's graph", want[k]);
+	}
+	for (int k = 0; k < 3; k++)
+		free(g[k]);
+}
+
 static void test_errors(const char *tmp)
 {
 	tfev_writer w;
@@ -295,6 +407,8 @@ int main(void)
 	test_roundtrip(tmp);
 	test_default_graph();
 	test_grid();
+	test_tensors(tmp);
+	test_model_graph(tmp);
 	test_errors(tmp);
 	snprintf(cmd, sizeof cmd, "rm -r '%s'", tmp);
 	CHECK(system(cmd) == 0, "cleanup");
