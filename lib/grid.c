@@ -103,7 +103,29 @@ static void draw_label(uint8_t *pix, int gw, int ch, int x0, int y0, int64_t v)
 
 static float value(const grid_cells *c, int k, int y, int x, int ch)
 {
-	return c->data[k * c->sn + y * c->sy + x * c->sx + ch * c->sc];
+	int64_t i = c->base + k * c->sn + y * c->sy + x * c->sx + ch * c->sc;
+	const unsigned char *p = c->data;
+	int32_t i4;
+	int64_t i8;
+	float f4;
+	double f8;
+
+	switch (c->dtype) {
+	case DT_U1:
+		return p[i];
+	case DT_I4:
+		memcpy(&i4, p + 4 * i, 4);
+		return (float)i4;
+	case DT_I8:
+		memcpy(&i8, p + 8 * i, 8);
+		return (float)i8;
+	case DT_F4:
+		memcpy(&f4, p + 4 * i, 4);
+		return f4;
+	default:
+		memcpy(&f8, p + 8 * i, 8);
+		return (float)f8;
+	}
 }
 
 /* The range cell k is scaled from: fixed, or its finite min and max. */
@@ -180,12 +202,14 @@ int grid_draw(const grid_cells *c, const grid_opts *o, uint8_t **out, int *gw, i
 	return 0;
 }
 
-int grid_cells_from(grid_cells *c, const float *data, int ndim, const int64_t *shape, int maps,
+int grid_cells_from(grid_cells *c, const void *data, int dtype, int ndim, const int64_t *shape, int maps,
 		    int64_t index, const char *name, char *err)
 {
 	int64_t N = ndim == 4 ? shape[0] : 1, H, W, C = ndim == 2 ? 1 : shape[ndim - 1];
 
 	memset(c, 0, sizeof *c);
+	if (dtype != DT_U1 && dtype != DT_I4 && dtype != DT_I8 && dtype != DT_F4 && dtype != DT_F8)
+		return err_set(err, "%s: strings are not pictures", name);
 	if (ndim < 2 || ndim > 4)
 		return err_set(err, "%s: %d dimensions: not images ([N, H, W, C], [H, W, C] or [H, W])",
 			       name, ndim);
@@ -199,6 +223,7 @@ int grid_cells_from(grid_cells *c, const float *data, int ndim, const int64_t *s
 		return err_set(err, "%s: no image %lld in a batch of %lld", name, (long long)index,
 			       (long long)N);
 	c->data = data;
+	c->dtype = dtype;
 	c->h = (int)H, c->w = (int)W;
 	c->sy = W * C, c->sx = C;
 	if (!maps && (C == 1 || C == 3)) {
@@ -206,57 +231,12 @@ int grid_cells_from(grid_cells *c, const float *data, int ndim, const int64_t *s
 		c->ch = (int)C;
 		c->sn = H * W * C, c->sc = 1;
 		c->label0 = index >= 0 ? index : 0;
-		c->data += (index >= 0 ? index : 0) * c->sn;
+		c->base = (index >= 0 ? index : 0) * c->sn;
 		return 0;
 	}
 	c->n = (int)C;
 	c->ch = 1;
 	c->sn = 1, c->sc = 0;
-	c->data += (index >= 0 ? index : 0) * H * W * C;
-	return 0;
-}
-
-int grid_floats(const void *raw, int dtype, int64_t n, float **out, char *err)
-{
-	const unsigned char *p = raw;
-	float *f;
-
-	if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof *f)
-		return err_set(err, "grid: array too large");
-	f = malloc(n ? (size_t)n * sizeof *f : 1);
-	if (!f)
-		return err_set(err, "grid: out of memory");
-	for (int64_t i = 0; i < n; i++) {
-		switch (dtype) {
-		case DT_U1:
-			f[i] = p[i];
-			break;
-		case DT_I4: {
-			int32_t v;
-			memcpy(&v, p + 4 * i, 4);
-			f[i] = (float)v;
-			break;
-		}
-		case DT_I8: {
-			int64_t v;
-			memcpy(&v, p + 8 * i, 8);
-			f[i] = (float)v;
-			break;
-		}
-		case DT_F4:
-			memcpy(f + i, p + 4 * i, 4);
-			break;
-		case DT_F8: {
-			double v;
-			memcpy(&v, p + 8 * i, 8);
-			f[i] = (float)v;
-			break;
-		}
-		default:
-			free(f);
-			return err_set(err, "grid: strings are not pictures");
-		}
-	}
-	*out = f;
+	c->base = (index >= 0 ? index : 0) * H * W * C;
 	return 0;
 }

@@ -13,11 +13,14 @@
 #define GRID_MAX_SIDE 65535
 
 /* The values: n cells of h x w pixels with ch channels (1 gray, 3 RGB); value (k, y, x, c)
- * is data[k * sn + y * sy + x * sx + c * sc], so an image batch [N, H, W, C] and the C
- * channels of one feature map [H, W, C] are both views without a copy. */
+ * is element k * sn + y * sy + x * sx + c * sc of data, of a numeric tensor dtype (u1 i4
+ * i8 f4 f8, tensor.h), so an image batch [N, H, W, C] and the C channels of one feature
+ * map [H, W, C] are both views of the array as read, without a copy. */
 typedef struct {
-	const float *data;
+	const void *data;
+	int dtype;
 	int n, h, w, ch;
+	int64_t base;       /* element of cell 0's first value */
 	int64_t sn, sy, sx, sc;
 	int64_t label0;     /* cell k is labelled label0 + k */
 } grid_cells;
@@ -32,16 +35,12 @@ typedef struct {
 	double lo, hi;      /* fixed range, lo < hi */
 } grid_opts;
 
-/* The cells of one array (data: its numel floats, shape[ndim], ndim 2 to 4; name labels
+/* The cells of one array (data of a numeric dtype, shape[ndim], ndim 2 to 4; name labels
  * errors): [N, H, W, 1|3] is a batch of N images (index >= 0: image index alone), [H, W, C]
  * a batch of one, [H, W] one gray image; with maps set, or any other C, the cells are the
  * C channels (feature maps) of image index (-1: 0) as gray pictures. */
-int grid_cells_from(grid_cells *c, const float *data, int ndim, const int64_t *shape, int maps,
+int grid_cells_from(grid_cells *c, const void *data, int dtype, int ndim, const int64_t *shape, int maps,
 		    int64_t index, const char *name, char *err);
-
-/* The n elements of raw data of a numeric tensor dtype (tensor.h) as floats in *out
- * (malloc'ed). */
-int grid_floats(const void *raw, int dtype, int64_t n, float **out, char *err);
 
 /* cols 0, scale 1, gap 2, labels on, per-cell range. */
 void grid_opts_default(grid_opts *o);

@@ -172,20 +172,15 @@ static int draw(const struct opts *o, const tensor *t, int64_t idx, const char *
 	char name[ERR_MAX / 2];
 	grid_cells cells;
 	grid_opts g = o->g;
-	float *v;
 	uint8_t *pix;
 	int w, h, rc;
 
 	snprintf(name, sizeof name, "%s: array %lld", inname, (long long)idx);
 	if (!g.fixed && t->dtype == DT_U1)
 		g.fixed = 1, g.lo = 0, g.hi = 255;
-	if (grid_floats(t->data, t->dtype, tensor_numel(t), &v, err))
-		return -1;
-	rc = grid_cells_from(&cells, v, t->ndim, t->shape, o->maps, o->index, name, err);
-	if (rc == 0)
-		rc = grid_draw(&cells, &g, &pix, &w, &h, err);
-	free(v);
-	if (rc)
+	rc = grid_cells_from(&cells, t->data, t->dtype, t->ndim, t->shape, o->maps, o->index,
+			     name, err);
+	if (rc || grid_draw(&cells, &g, &pix, &w, &h, err))
 		return -1;
 	if (f->n && (w != f->w || h != f->h || cells.ch != f->ch)) {
 		free(pix);
@@ -207,8 +202,26 @@ static int draw(const struct opts *o, const tensor *t, int64_t idx, const char *
 	return 0;
 }
 
+/* Reads past n bytes of data we do not draw, so nothing unwanted is held in memory. */
+static int skip(npy_src *s, int64_t n, const char *name, char *err)
+{
+	unsigned char buf[16384];
+
+	while (n > 0) {
+		size_t k = n < (int64_t)sizeof buf ? (size_t)n : sizeof buf;
+		int64_t got = npy_src_fill(s, buf, k, name, err);
+		if (got < 0)
+			return -1;
+		if ((size_t)got < k)
+			return err_set(err, "%s: truncated data: the stream ends inside an array", name);
+		n -= got;
+	}
+	return 0;
+}
+
 /* Every array of the stream; the selected image arrays drawn into f. */
-static int read_stream(const struct opts *o, FILE *in, const char *inname, frames *f, char *err)
+static int read_stream(const struct opts *o, FILE *in, const char *inname, frames *f,
+		       int64_t *nimages, char *err)
 {
 	npy_src s;
 	int64_t nimg = 0;
@@ -218,17 +231,24 @@ static int read_stream(const struct opts *o, FILE *in, const char *inname, frame
 		tensor t;
 		int rc = npy_src_header(&s, inname, &t, err), want;
 
+		*nimages = nimg;
 		if (rc <= 0)
 			return rc;
-		if (npy_src_data(&s, inname, &t, err) < 0)
-			return -1;
-		if (t.dtype == DT_U || t.ndim <= 1) {
-			tensor_free(&t);
+		want = t.dtype != DT_U && t.ndim > 1 && nimg >= o->first &&
+		       (nimg - o->first) % o->every == 0 && (o->gif || f->n == 0);
+		nimg += t.dtype != DT_U && t.ndim > 1;
+		if (!want) {
+			if (s.left >= 0 && tensor_nbytes(&t) > s.left)
+				return err_set(err, "%s: truncated data: array %lld wants %lld bytes, %lld are left",
+					       inname, (long long)idx, (long long)tensor_nbytes(&t),
+					       (long long)s.left);
+			if (skip(&s, tensor_nbytes(&t), inname, err))
+				return -1;
 			continue;
 		}
-		want = nimg >= o->first && (nimg - o->first) % o->every == 0 && (o->gif || f->n == 0);
-		nimg++;
-		rc = want ? draw(o, &t, idx, inname, f, err) : 0;
+		if (npy_src_data(&s, inname, &t, err) < 0)
+			return -1;
+		rc = draw(o, &t, idx, inname, f, err);
 		tensor_free(&t);
 		if (rc)
 			return -1;
@@ -251,6 +271,7 @@ int main(int argc, char **argv)
 	const char *inname;
 	FILE *in;
 	frames f = { 0 };
+	int64_t nimg;
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	outfile out;
@@ -260,11 +281,11 @@ int main(int argc, char **argv)
 	in = strcmp(o.input, "-") ? fopen(o.input, "rb") : stdin;
 	if (!in)
 		cli_die(PROG, "%s: cannot open:", o.input);
-	if (read_stream(&o, in, inname, &f, err))
+	if (read_stream(&o, in, inname, &f, &nimg, err))
 		cli_die(PROG, "%s", err);
 	if (f.n == 0)
-		cli_die(PROG, "%s: no image array to draw (from array %lld of the images, every %d)",
-			inname, (long long)o.first, o.every);
+		cli_die(PROG, "%s: no image array to draw (%lld image array%s in the stream, --first %lld)",
+			inname, (long long)nimg, nimg == 1 ? "" : "s", (long long)o.first);
 	if (encode(&o, &f, &buf, &len, err))
 		cli_die(PROG, "%s", err);
 	if (outfile_open(&out, o.output, err))
