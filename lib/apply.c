@@ -1,6 +1,5 @@
 #include "apply.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
