@@ -99,6 +99,7 @@ int npz_add(npz *z, const char *name, const tensor *t, char *err)
 /* A zip member as an npy_src. */
 typedef struct {
 	struct archive *a;
+	int64_t done;   /* bytes read so far */
 } member;
 
 static ptrdiff_t member_read(void *ctx, void *buf, size_t n, const char *name, char *err)
@@ -108,6 +109,7 @@ static ptrdiff_t member_read(void *ctx, void *buf, size_t n, const char *name, c
 
 	if (r < 0)
 		return err_set(err, "%s: %s", name, archive_error_string(m->a));
+	m->done += r;
 	return (ptrdiff_t)r;
 }
 
@@ -117,7 +119,7 @@ static int read_member(npz *z, struct archive *a, struct archive_entry *e, const
 	const char *mname = archive_entry_pathname(e);
 	char label[ERR_MAX / 2], *name;
 	size_t len;
-	member m = { a };
+	member m = { a, 0 };
 	npy_src src = { member_read, &m, -1 };
 	tensor t;
 	unsigned char extra;
@@ -139,6 +141,12 @@ static int read_member(npz *z, struct archive *a, struct archive_entry *e, const
 	int rc = npy_src_header(&src, label, &t, err);
 	if (rc == 0)
 		err_set(err, "%s: empty member (not a .npy array)", label);
+	/* The zip's size is only a claim: a mismatch is an error, never an allocation. */
+	if (rc == 1 && archive_entry_size_is_set(e) &&
+	    archive_entry_size(e) - m.done != tensor_nbytes(&t)) {
+		rc = err_set(err, "%s: the zip claims %lld bytes, its .npy array takes %lld", label,
+			     (long long)archive_entry_size(e), (long long)(m.done + tensor_nbytes(&t)));
+	}
 	if (rc == 1)
 		rc = npy_src_data(&src, label, &t, err);
 	if (rc != 1) {
