@@ -1,0 +1,120 @@
+/* optim: memory-bound element-wise updates; the loops are kept simple enough for the
+ * compiler to vectorise, and threads take contiguous chunks so each streams its own. */
+#include "optim.h"
+
+#include <math.h>
+#include <pthread.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define OPTIM_MAX_THREADS 64
+/* Below this many elements a thread costs more than it saves. */
+#define OPTIM_MIN_CHUNK (1 << 16)
+
+typedef struct {
+	int adam;
+	float lr, b1, b2, eps, mu;
+	float *p, *m, *v;
+	const float *g;
+	size_t lo, hi;
+} job;
+
+static void run(const job *j)
+{
+	float *restrict p = j->p, *restrict m = j->m, *restrict v = j->v;
+	const float *restrict g = j->g;
+	float lr = j->lr, b1 = j->b1, b2 = j->b2, eps = j->eps, c1 = 1.0f - b1, c2 = 1.0f - b2;
+
+	if (!j->adam) {
+		for (size_t i = j->lo; i < j->hi; i++) {
+			m[i] = j->mu * m[i] + g[i];
+			p[i] -= lr * m[i];
+		}
+		return;
+	}
+	size_t i = j->lo;
+#if defined(__SSE2__)
+	/* -O2 leaves the scalar loop alone (sqrtf must be able to set errno); SSE's sqrt is
+	 * the same correctly rounded IEEE operation and there is no FMA contraction, so each
+	 * element gets exactly the scalar loop's bits and chunk boundaries do not matter. */
+	__m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vc1 = _mm_set1_ps(c1);
+	__m128 vc2 = _mm_set1_ps(c2), vlr = _mm_set1_ps(lr), veps = _mm_set1_ps(eps);
+
+	for (; i + 4 <= j->hi; i += 4) {
+		__m128 gi = _mm_loadu_ps(g + i);
+		__m128 mi = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + i)), _mm_mul_ps(vc1, gi));
+		__m128 vi = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + i)),
+				       _mm_mul_ps(_mm_mul_ps(vc2, gi), gi));
+		__m128 step = _mm_div_ps(_mm_mul_ps(vlr, mi), _mm_add_ps(_mm_sqrt_ps(vi), veps));
+
+		_mm_storeu_ps(m + i, mi);
+		_mm_storeu_ps(v + i, vi);
+		_mm_storeu_ps(p + i, _mm_sub_ps(_mm_loadu_ps(p + i), step));
+	}
+#endif
+	for (; i < j->hi; i++) {
+		float mi = b1 * m[i] + c1 * g[i], vi = b2 * v[i] + c2 * g[i] * g[i];
+
+		m[i] = mi;
+		v[i] = vi;
+		p[i] -= lr * mi / (sqrtf(vi) + eps);
+	}
+}
+
+static void *worker(void *arg)
+{
+	run(arg);
+	return NULL;
+}
+
+static int run_threads(const job *proto, size_t n, int threads)
+{
+	job jobs[OPTIM_MAX_THREADS];
+	pthread_t tid[OPTIM_MAX_THREADS];
+	int started = 0, rc = 0;
+
+	if (threads > OPTIM_MAX_THREADS)
+		threads = OPTIM_MAX_THREADS;
+	if ((size_t)threads > n / OPTIM_MIN_CHUNK)
+		threads = (int)(n / OPTIM_MIN_CHUNK);
+	if (threads < 1)
+		threads = 1;
+	for (int k = 0; k < threads; k++) {
+		jobs[k] = *proto;
+		jobs[k].lo = n / threads * k;
+		jobs[k].hi = k == threads - 1 ? n : n / threads * (k + 1);
+	}
+	for (int k = 1; k < threads; k++) {
+		if (pthread_create(&tid[k], NULL, worker, &jobs[k]) != 0) {
+			rc = -1;
+			break;
+		}
+		started = k;
+	}
+	run(&jobs[0]);
+	for (int k = 1; k <= started; k++)
+		pthread_join(tid[k], NULL);
+	/* chunks whose thread failed to start run here, so the update is still complete */
+	for (int k = started + 1; k < threads; k++)
+		run(&jobs[k]);
+	return rc;
+}
+
+int optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
+		    float *v, size_t n, int threads)
+{
+	double lr_t = o->lr * sqrt(1.0 - pow(o->beta2, (double)t)) / (1.0 - pow(o->beta1, (double)t));
+	job j = { .adam = 1, .lr = (float)lr_t, .b1 = (float)o->beta1, .b2 = (float)o->beta2,
+		  .eps = (float)o->eps, .p = p, .m = m, .v = v, .g = g };
+
+	return run_threads(&j, n, threads);
+}
+
+int optim_momentum_step(double lr, double mu, float *p, const float *g, float *acc,
+			size_t n, int threads)
+{
+	job j = { .adam = 0, .lr = (float)lr, .mu = (float)mu, .p = p, .m = acc, .g = g };
+
+	return run_threads(&j, n, threads);
+}

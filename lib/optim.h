@@ -1,0 +1,24 @@
+/* optim: parameter updates over one flat float buffer: Adam as tf.train.AdamOptimizer
+ * computes it, and SGD with momentum; one fused pass, split over threads by chunk. */
+#ifndef PETCNN_OPTIM_H
+#define PETCNN_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+	double lr, beta1, beta2, eps;  /* the seed's: 1e-5, 0.9, 0.999, 1e-8 */
+} optim_adam;
+
+/* Step t (1 for the first update): lr_t = lr*sqrt(1-beta2^t)/(1-beta1^t);
+ * m = beta1*m + (1-beta1)*g; v = beta2*v + (1-beta2)*g^2; p -= lr_t*m/(sqrt(v)+eps).
+ * p, g, m, v: [n]. threads >= 1; each element's result is independent of threads.
+ * Returns 0, or -1 if threads could not be started (then it ran on one thread). */
+int optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
+		    float *v, size_t n, int threads);
+
+/* tf.train.MomentumOptimizer: acc = mu*acc + g; p -= lr*acc. p, g, acc: [n]. */
+int optim_momentum_step(double lr, double mu, float *p, const float *g, float *acc,
+			size_t n, int threads);
+
+#endif

@@ -1,0 +1,28 @@
+# The offline demo: pet-synth makes a mirror of the dataset, pet-fetch fetches it over
+# file:// exactly as it fetches the real site, and pets.mk's pipeline runs at 64x64.
+# make -f pipelines/demo.mk [DEMO=dir] [EPOCHS=n] ...
+
+DEMO      ?= demo
+PER_BREED ?= 60
+SIZE      ?= 64
+EPOCHS    ?= 8
+LR        ?= 1e-4
+BATCH     ?= 10
+MIRROR_DIR := $(DEMO)/mirror
+MIRROR    := file://$(abspath $(MIRROR_DIR))
+DATA      := $(DEMO)/data
+WORK      := $(DEMO)
+RUNS      := $(DEMO)/runs
+FETCH_DEPS = $(MIRROR_DIR)/SHA256SUMS
+
+.DEFAULT_GOAL := demo
+include $(dir $(lastword $(MAKEFILE_LIST)))pets.mk
+
+$(MIRROR_DIR)/SHA256SUMS:
+	$(BIN)pet-synth -q -o $(MIRROR_DIR) --breeds $(BREEDS) --per-breed $(PER_BREED) --seed $(SEED)
+
+.PHONY: demo
+demo: $(WORK)/eval.txt
+	@echo
+	@echo "demo: $$(grep -i '^accuracy' $(WORK)/eval.txt | head -n 1)"
+	@echo "demo: TensorBoard logs in $(RUNS): tensorboard --logdir $(RUNS)"

@@ -1,0 +1,211 @@
+"""Fixtures for tests/pet-fetch.bats: archives in the real layout, hostile tarballs, a free
+port, and a small HTTP server that misbehaves on purpose (drops the connection mid-body,
+ignores Range). Run with Debian's python3 (numpy, PIL).
+
+  fetch_helper.py mirror DIR [tar|tar.gz]   images.tar.gz, annotations.tar.gz, SHA256SUMS
+  fetch_helper.py hostile KIND OUT          one refused entry kind in a .tar.gz
+  fetch_helper.py port                      a free TCP port on 127.0.0.1
+  fetch_helper.py serve DIR PORT LOG MODE   MODE: drop (first GET of a file sends half the
+                                            body, then honours Range) or norange (drops the
+                                            first GET too, then ignores Range: always 200);
+                                            or stall (never answers); also answers as an
+                                            HTTP proxy (logs "PROXY URL")
+"""
+import hashlib
+import http.server
+import io
+import os
+import socket
+import sys
+import tarfile
+import time
+
+from PIL import Image
+
+BREEDS = ["Abyssinian", "samoyed", "shiba_inu"]
+HEADER = [
+    "#Image CLASS-ID SPECIES BREED ID",
+    "#ID: 1:37 Class ids",
+    "#SPECIES: 1:Cat 2:Dog",
+    "#BREED ID: 1-12:Cat 1-25:Dog",
+    "#All images with 1st letter as captial are cat images",
+    "#images with small first letter are dog images",
+]
+
+
+def add(tar, name, data, mtime=1262304000):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = mtime
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def add_dir(tar, name):
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = 0o755
+    info.mtime = 1262304000
+    tar.addfile(info)
+
+
+def jpeg(i, size):
+    img = Image.new("RGB", size, ((i * 70) % 256, (i * 40) % 256, (i * 90) % 256))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def write_tar(path, fmt, fill):
+    mode = "w:gz" if fmt == "tar.gz" else "w"
+    with tarfile.open(path, mode, format=tarfile.GNU_FORMAT) as tar:
+        fill(tar)
+
+
+def mirror(d, fmt="tar.gz"):
+    os.makedirs(d, exist_ok=True)
+    names = [f"{b}_{n}" for b in BREEDS for n in range(1, 5)]
+
+    def images(tar):
+        add_dir(tar, "images")
+        for i, n in enumerate(names):
+            add(tar, f"images/{n}.jpg", jpeg(i, (40 + 8 * i, 30 + 4 * i)))
+        add(tar, "images/Abyssinian_100.mat", b"MATLAB 5.0 MAT-file" + bytes(100))
+        add(tar, "images/._samoyed_1.jpg", b"\x00\x05\x16\x07" + bytes(60))
+
+    def annotations(tar):
+        add_dir(tar, "annotations")
+        rows = []
+        for n in names[:-1]:  # the last image has no line, as 41 real ones have none
+            b = n.rsplit("_", 1)[0]
+            cls = BREEDS.index(b) + 1
+            rows.append(f"{n} {cls} {1 if b[0].isupper() else 2} {cls}")
+        add(tar, "annotations/README", b"Oxford-IIIT Pet Dataset (test mirror)\n")
+        add(tar, "annotations/list.txt", ("\n".join(HEADER + rows) + "\n").encode())
+        add(tar, "annotations/trainval.txt", ("\n".join(rows[::2]) + "\n").encode())
+        add(tar, "annotations/test.txt", ("\n".join(rows[1::2]) + "\n").encode())
+        add_dir(tar, "annotations/trimaps")
+        buf = io.BytesIO()
+        Image.new("L", (8, 8), 2).save(buf, "PNG")
+        add(tar, "annotations/trimaps/samoyed_1.png", buf.getvalue())
+        add(tar, "annotations/trimaps/._samoyed_1.png", b"\x00\x05\x16\x07" + bytes(60))
+
+    write_tar(os.path.join(d, "images.tar.gz"), fmt, images)
+    write_tar(os.path.join(d, "annotations.tar.gz"), fmt, annotations)
+    with open(os.path.join(d, "SHA256SUMS"), "w") as f:
+        for n in ("images.tar.gz", "annotations.tar.gz"):
+            h = hashlib.sha256(open(os.path.join(d, n), "rb").read()).hexdigest()
+            f.write(f"{h}  {n}\n")
+
+
+def hostile(kind, out):
+    """A tarball with a harmless entry first, then the one that must be refused."""
+
+    def fill(tar):
+        add_dir(tar, "images")
+        add(tar, "images/ok_1.jpg", jpeg(1, (8, 8)))
+        if kind == "absolute":
+            add(tar, "/tmp/petcnn-evil-absolute", b"evil\n")
+        elif kind == "dotdot":
+            add(tar, "images/../../evil-dotdot", b"evil\n")
+        elif kind == "symlink":
+            info = tarfile.TarInfo("images/escape")
+            info.type = tarfile.SYMTYPE
+            info.linkname = "../../outside"
+            tar.addfile(info)
+            add(tar, "images/escape/evil-symlink", b"evil\n")
+        elif kind == "hardlink":
+            info = tarfile.TarInfo("images/passwd")
+            info.type = tarfile.LNKTYPE
+            info.linkname = "../../victim"
+            tar.addfile(info)
+        elif kind == "device":
+            info = tarfile.TarInfo("images/null")
+            info.type = tarfile.CHRTYPE
+            info.devmajor, info.devminor = 1, 3
+            tar.addfile(info)
+        elif kind == "fifo":
+            info = tarfile.TarInfo("images/fifo")
+            info.type = tarfile.FIFOTYPE
+            tar.addfile(info)
+        else:
+            sys.exit(f"unknown kind {kind}")
+
+    write_tar(out, "tar.gz", fill)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(root, port, log, mode):
+    seen = set()
+    logf = open(log, "a", buffering=1)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):
+            pass
+
+        def do_GET(self):
+            target = self.path
+            if target.startswith("http://"):  # asked as a proxy: serve the path
+                logf.write(f"PROXY {target}\n")
+                target = "/" + target.split("/", 3)[3]
+            name = target.lstrip("/")
+            if mode == "stall":  # accept, then never answer
+                logf.write(f"GET /{name} stall\n")
+                time.sleep(60)
+                return
+            path = os.path.join(root, name)
+            rng = self.headers.get("Range", "-")
+            if "/" in name or not os.path.isfile(path):
+                logf.write(f"GET /{name} {rng} 404\n")
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = open(path, "rb").read()
+            first = name not in seen
+            seen.add(name)
+            start = 0
+            if rng.startswith("bytes=") and mode == "drop":
+                start = int(rng[6:].split("-")[0])
+            status = 206 if start else 200
+            logf.write(f"GET /{name} {rng} {status}{' drop' if first else ''}\n")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data) - start))
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Accept-Ranges", "bytes" if mode == "drop" else "none")
+            self.end_headers()
+            body = data[start:]
+            if first:
+                # Half the body, then hang up: the client sees a short transfer.
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(body)
+
+    http.server.HTTPServer.allow_reuse_address = True
+    srv = http.server.HTTPServer(("127.0.0.1", port), Handler)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "mirror":
+        mirror(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "tar.gz")
+    elif cmd == "hostile":
+        hostile(sys.argv[2], sys.argv[3])
+    elif cmd == "port":
+        print(free_port())
+    elif cmd == "serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    else:
+        sys.exit(__doc__)

@@ -1,0 +1,173 @@
+#!/usr/bin/env bats
+# pet-pack on a small Pet folder made by Pillow (tests/fixtures/mkpets.py: PNG and GIF under
+# .jpg names, grayscale, CMYK, EXIF-rotated, truncated, extraneous bytes), with Pillow as the
+# reference for every pixel.
+load helper
+
+setup_file() {
+	export DATA=$BATS_FILE_TMPDIR/pets
+	"$PY" "$FIXTURES/mkpets.py" "$DATA"
+	pet-split "$DATA" -q --breeds samoyed,shiba_inu,Abyssinian --test 0.25 --seed 1 -o "$BATS_FILE_TMPDIR/lists"
+	pet-split "$DATA" -q > "$BATS_FILE_TMPDIR/all.tsv"
+}
+
+# compare NPY IMAGE... [-- OPTIONS]: each packed image against Pillow (EXIF transposed,
+# convert RGB, resize BILINEAR, which is antialiased when reducing); prints "mad max".
+pillow_diff() {
+	py '
+import os
+from PIL import Image, ImageOps
+npy, w, h, fit, paths = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+f = open(npy, "rb"); a = np.load(f)
+assert a.shape == (len(paths), h, w, 3), a.shape
+d = []
+for i, p in enumerate(paths):
+    im = Image.open(p)
+    if os.environ.get("DRAFT") and im.format == "JPEG":
+        im.draft("RGB", (w, h) if im.getexif().get(0x0112, 1) < 5 else (h, w))
+    im = ImageOps.exif_transpose(im).convert("RGB")
+    sw, sh = im.size
+    if fit == "crop":
+        s = max(w / sw, h / sh); bw, bh = w / s, h / s
+        x0, y0 = (sw - bw) / 2, (sh - bh) / 2
+        box = (max(x0, 0), max(y0, 0), min(x0 + bw, sw), min(y0 + bh, sh))
+        ref = np.asarray(im.resize((w, h), Image.BILINEAR, box=box))
+    elif fit == "pad":
+        s = min(w / sw, h / sh); dw, dh = max(1, round(sw * s)), max(1, round(sh * s))
+        canvas = Image.new("RGB", (w, h)); canvas.paste(im.resize((dw, dh), Image.BILINEAR), ((w - dw) // 2, (h - dh) // 2))
+        ref = np.asarray(canvas)
+    else:
+        ref = np.asarray(im.resize((w, h), Image.BILINEAR))
+    d.append(np.abs(a[i].astype(int) - ref))
+d = np.stack(d)
+print("%.4f %d" % (d.mean(), d.max()))' "$@"
+}
+
+@test "pet-pack: --help, --version, bad option" {
+	check_conventions pet-pack
+	run --separate-stderr pet-pack --size 0 x.jpg
+	assert_failure 2
+	run --separate-stderr pet-pack --fit squash x.jpg
+	assert_failure 2
+}
+
+@test "pet-pack: numpy reads images u1 [N,H,W,3], labels i8, classes; skips reported" {
+	run --separate-stderr pet-pack -q -s 40x30 -o "$BATS_TEST_TMPDIR/all.npy" < "$BATS_FILE_TMPDIR/all.tsv"
+	assert_success
+	assert_output ''
+	# the truncated JPEG is the one skip; the PNG, GIF, gray, CMYK and odd JPEGs all pack
+	[[ $stderr == *"skipped $DATA/images/samoyed_9.jpg: truncated or corrupt JPEG"* ]] || fail "$stderr"
+	[[ $stderr == *"pet-pack: 1 of 47 images skipped"* ]] || fail "$stderr"
+	[ "$(grep -c skipped <<< "$stderr")" = 2 ]
+	py '
+f = open(sys.argv[1], "rb")
+a, l, c = np.load(f), np.load(f), np.load(f)
+assert f.read() == b""
+rows = [r.rstrip("\n").split("\t") for r in open(sys.argv[2]) if not r.startswith("#")]
+rows = [r for r in rows if not r[0].endswith("samoyed_9.jpg")]
+assert a.dtype == np.uint8 and a.shape == (len(rows), 30, 40, 3), (a.dtype, a.shape)
+assert l.dtype == np.int64 and list(l) == [int(r[1]) for r in rows]
+assert list(c) == ["Abyssinian", "Bengal", "samoyed", "shiba_inu"], c
+assert a.reshape(len(rows), -1).std(axis=1).min() > 5   # real pictures, not blanks
+' "$BATS_TEST_TMPDIR/all.npy" "$BATS_FILE_TMPDIR/all.tsv"
+}
+
+@test "pet-pack: list on stdin, --list FILE and -o FILE give the same bytes" {
+	pet-pack -q -s 32 < "$BATS_FILE_TMPDIR/lists/test.tsv" > "$BATS_TEST_TMPDIR/a.npy"
+	pet-pack -q -s 32 -l "$BATS_FILE_TMPDIR/lists/test.tsv" > "$BATS_TEST_TMPDIR/b.npy"
+	pet-pack -q -s 32 -l - -o "$BATS_TEST_TMPDIR/c.npy" < "$BATS_FILE_TMPDIR/lists/test.tsv"
+	cmp "$BATS_TEST_TMPDIR/a.npy" "$BATS_TEST_TMPDIR/b.npy"
+	cmp "$BATS_TEST_TMPDIR/a.npy" "$BATS_TEST_TMPDIR/c.npy"
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR" | grep pet-pack)" ]   # no staging file left
+}
+
+@test "pet-pack: -j 1, -j 2 and -j 3 give identical bytes" {
+	pet-pack -q -j 1 -s 48 < "$BATS_FILE_TMPDIR/all.tsv" > "$BATS_TEST_TMPDIR/1.npy" 2>/dev/null
+	pet-pack -q -j 2 -s 48 < "$BATS_FILE_TMPDIR/all.tsv" > "$BATS_TEST_TMPDIR/2.npy" 2>/dev/null
+	pet-pack -q -j 3 -s 48 < "$BATS_FILE_TMPDIR/all.tsv" > "$BATS_TEST_TMPDIR/3.npy" 2>/dev/null
+	cmp "$BATS_TEST_TMPDIR/1.npy" "$BATS_TEST_TMPDIR/2.npy"
+	cmp "$BATS_TEST_TMPDIR/1.npy" "$BATS_TEST_TMPDIR/3.npy"
+}
+
+@test "pet-pack: pixels agree with Pillow's antialiased resize (stretch, crop, pad)" {
+	# every usable image: JPEG, PNG and GIF under .jpg names, grayscale, CMYK, EXIF-rotated,
+	# extraneous bytes; reduced (to 48x40) and enlarged (to 300x280)
+	mapfile -t imgs < <(ls "$DATA"/images/*.jpg | grep -v samoyed_9)
+	for size in 48x40 300x280; do
+		for fit in stretch crop pad; do
+			pet-pack -q --full-decode -s $size --fit $fit "${imgs[@]}" > "$BATS_TEST_TMPDIR/p.npy"
+			read -r mad max < <(pillow_diff "$BATS_TEST_TMPDIR/p.npy" ${size%x*} ${size#*x} $fit "${imgs[@]}")
+			echo "$size $fit: mean abs diff $mad, max $max"
+			# full-size decoding uses Pillow's own arithmetic: tolerance 0.01 mean, 1 max
+			awk -v m=$mad -v x=$max 'BEGIN { exit !(m <= 0.01 && x <= 1) }' || fail "$size $fit: $mad $max"
+		done
+	done
+	# default: a JPEG at least twice the size is decoded at 1/2, 1/4 or 1/8 scale, as
+	# Pillow's Image.draft() does: against draft + resize, the same tolerance
+	pet-pack -q -s 24 "${imgs[@]}" > "$BATS_TEST_TMPDIR/p.npy"
+	read -r mad max < <(DRAFT=1 pillow_diff "$BATS_TEST_TMPDIR/p.npy" 24 24 stretch "${imgs[@]}")
+	echo "scaled decoding: mean abs diff $mad, max $max"
+	awk -v m=$mad -v x=$max 'BEGIN { exit !(m <= 0.01 && x <= 1) }' || fail "scaled decoding: $mad $max"
+}
+
+@test "pet-pack: grayscale, CMYK and EXIF-rotated JPEGs come out RGB and upright" {
+	pet-pack -q --full-decode -s 64 "$DATA/images/samoyed_2.jpg" "$DATA/images/shiba_inu_3.jpg" \
+		"$DATA/images/shiba_inu_6.jpg" > "$BATS_TEST_TMPDIR/p.npy"
+	py '
+from PIL import Image
+f = open(sys.argv[1], "rb"); a, l, c = np.load(f), np.load(f), np.load(f)
+assert a.shape == (3, 64, 64, 3) and list(l) == [-1, -1, -1] and c.shape == (0,)
+g = a[0].astype(int)
+assert (g[..., 0] == g[..., 1]).all() and (g[..., 1] == g[..., 2]).all()   # gray -> R = G = B
+ref = np.asarray(Image.open(sys.argv[2]).convert("RGB").resize((64, 64), Image.BILINEAR), dtype=int)
+assert np.abs(a[1] - ref).mean() < 0.01, "CMYK"
+assert np.abs(a[1].astype(int) - 255 + ref).mean() > 20, "CMYK not inverted twice"
+raw = Image.open(sys.argv[3]); assert raw.getexif()[0x0112] == 6
+up = np.asarray(raw.convert("RGB").transpose(Image.ROTATE_270).resize((64, 64), Image.BILINEAR), dtype=int)
+assert np.abs(a[2] - up).mean() < 0.01, "orientation 6 means rotate 90 degrees clockwise"
+' "$BATS_TEST_TMPDIR/p.npy" "$DATA/images/shiba_inu_3.jpg" "$DATA/images/shiba_inu_6.jpg"
+}
+
+@test "pet-pack: --strict, bad lists and unreadable files: errors naming the file, nothing written" {
+	run --separate-stderr pet-pack -q --strict -o "$BATS_TEST_TMPDIR/x.npy" < "$BATS_FILE_TMPDIR/all.tsv"
+	assert_failure 1
+	[[ $stderr == *"samoyed_9.jpg: truncated or corrupt JPEG"* ]] || fail "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/x.npy" ]
+	run --separate-stderr pet-pack -q --strict "$DATA/images/Abyssinian_100.mat"
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *"Abyssinian_100.mat: not an image"* ]] || fail "$stderr"
+	# nothing usable at all: an error, not an empty dataset
+	run --separate-stderr pet-pack -q "$DATA/images/samoyed_9.jpg" "$BATS_TEST_TMPDIR/none.jpg"
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *"none.jpg: No such file"* ]] || fail "$stderr"
+	printf '# classes: a b\n/x.jpg\t0\ta\n/y.jpg\t0\tb\n' > "$BATS_TEST_TMPDIR/clash.tsv"
+	run --separate-stderr pet-pack -q -l "$BATS_TEST_TMPDIR/clash.tsv"
+	assert_failure 1
+	[[ $stderr == *"clash.tsv:3: label 0 is 'a'"* ]] || fail "$stderr"
+	printf '/x.jpg\tzero\tb\n' > "$BATS_TEST_TMPDIR/bad.tsv"
+	run --separate-stderr pet-pack -q < "$BATS_TEST_TMPDIR/bad.tsv"
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *"<stdin>:1: bad label"* ]] || fail "$stderr"
+	run --separate-stderr pet-pack -q < /dev/null
+	assert_failure 1
+}
+
+@test "pet-pack: pet-synth's sample packs, with its truncated JPEG skipped" {
+	command -v pet-synth >/dev/null || skip "pet-synth not built"
+	pet-synth -q -o "$BATS_TEST_TMPDIR/s" --per-breed 12 --seed 2
+	mkdir "$BATS_TEST_TMPDIR/x"
+	tar -xzf "$BATS_TEST_TMPDIR/s/images.tar.gz" -C "$BATS_TEST_TMPDIR/x"
+	tar -xzf "$BATS_TEST_TMPDIR/s/annotations.tar.gz" -C "$BATS_TEST_TMPDIR/x"
+	pet-split "$BATS_TEST_TMPDIR/x" -q > "$BATS_TEST_TMPDIR/l.tsv"
+	run --separate-stderr pet-pack -q -s 32 -o "$BATS_TEST_TMPDIR/s.npy" < "$BATS_TEST_TMPDIR/l.tsv"
+	assert_success
+	[[ $stderr == *"truncated or corrupt JPEG"* && $stderr == *"1 of "*" images skipped"* ]] || fail "$stderr"
+	py '
+f = open(sys.argv[1], "rb"); a, l, c = np.load(f), np.load(f), np.load(f)
+n = sum(1 for r in open(sys.argv[2]) if not r.startswith("#"))
+assert a.shape == (n - 1, 32, 32, 3) and l.shape == (n - 1,) and len(c) == 3
+' "$BATS_TEST_TMPDIR/s.npy" "$BATS_TEST_TMPDIR/l.tsv"
+}

@@ -1,0 +1,200 @@
+/* Unit tests for lib/model: the spec grammar and its errors, the seed's variable names and
+ * shapes, initialisation, and a whole-network gradient check on a tiny spec. */
+#include "check.h"
+#include "err.h"
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void test_default_names(void)
+{
+	static const struct { const char *name; int ndim; int64_t shape[4]; } want[] = {
+		{ "conv1_1/weights1_1", 4, { 3, 3, 3, 32 } }, { "conv1_1/biases1_1", 1, { 32 } },
+		{ "conv1_2/weights1_2", 4, { 3, 3, 32, 32 } }, { "conv1_2/biases1_2", 1, { 32 } },
+		{ "conv2_1/weights2_1", 4, { 3, 3, 32, 64 } }, { "conv2_1/biases2_1", 1, { 64 } },
+		{ "conv2_2/weights2_2", 4, { 3, 3, 64, 64 } }, { "conv2_2/biases2_2", 1, { 64 } },
+		{ "fc1/weights3_1", 2, { 56 * 56 * 64, 512 } }, { "fc1/biases3_1", 1, { 512 } },
+		{ "softmax/weights3_2", 2, { 512, 2 } }, { "softmax/biases3_2", 1, { 2 } },
+	};
+	char err[ERR_MAX];
+	model m;
+
+	/* inference at 224 allocates fc1 (411 MB) lazily: calloc'd pages are never touched */
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 224, 224, 2, 1, 0, err) == 0, "default spec: %s", err);
+	CHECK(m.nparam == 12, "12 variables (%d)", m.nparam);
+	for (int i = 0; i < 12 && i < m.nparam; i++) {
+		const model_param *p = &m.param[i];
+		int same = !strcmp(p->name, want[i].name) && p->ndim == want[i].ndim;
+
+		for (int d = 0; same && d < p->ndim; d++)
+			same = p->shape[d] == want[i].shape[d];
+		CHECK(same, "variable %d is %s ndim %d, want %s", i, p->name, p->ndim, want[i].name);
+	}
+	CHECK(m.nparams == 864 + 32 + 9216 + 32 + 18432 + 64 + 36864 + 64 + 102760448 + 512 + 1024 + 2,
+	      "parameter count %zu", m.nparams);
+	CHECK(model_find_param(&m, "fc1/weights3_1") == &m.param[8], "find by name");
+	CHECK(model_find_param(&m, "fc1/weights") == NULL, "unknown name");
+	CHECK(!strcmp(m.spec, MODEL_DEFAULT_SPEC), "spec kept: %s", m.spec);
+	model_free(&m);
+
+	/* other specs derive names the same way; odd sizes pool SAME to ceil */
+	CHECK(model_init(&m, "  a=conv:5x5:8:s2   b=conv:1x1:4:linear\tpool=maxpool:3x3:s2:valid drop:conv "
+			 "c=conv:3x3:4 p2=maxpool:2x2 d1=dense:16 d2=dense:8 out=dense:K", 33, 31, 3, 2, 0, err) == 0,
+	      "custom spec: %s", err);
+	if (m.nparam == 12) {
+		CHECK(!strcmp(m.param[2].name, "b/weights1_2") && !strcmp(m.param[4].name, "c/weights2_1") &&
+		      !strcmp(m.param[6].name, "d1/weights3_1") && !strcmp(m.param[11].name, "out/biases3_3"),
+		      "derived names %s %s %s %s", m.param[2].name, m.param[4].name, m.param[6].name, m.param[11].name);
+		/* 33x31 -s2-> 17x16 -pool 3x3/2 VALID-> 8x7 -SAME-> 8x7 -pool 2x2-> 4x4 */
+		CHECK(m.param[6].shape[0] == 4 * 4 * 4, "d1 input %lld", (long long)m.param[6].shape[0]);
+	} else {
+		CHECK(0, "custom spec has %d variables", m.nparam);
+	}
+	CHECK(m.spec[0] == 'a' && !strstr(m.spec, "  ") && !strchr(m.spec, '\t'), "normalised: %s", m.spec);
+	model_free(&m);
+}
+
+static void test_bad_specs(void)
+{
+	static const char *bad[][2] = {
+		{ "", "no layers" },
+		{ "conv:3x3:8 out=dense:K", "needs a NAME" },
+		{ "a=conv:3x3 out=dense:K", "conv wants" },
+		{ "a=conv:3y3:8 out=dense:K", "conv wants" },
+		{ "a=conv:3x3:8:s0 out=dense:K", "unknown option" },
+		{ "a=conv:3x3:8", "last layer" },
+		{ "a=dense:K out=dense:K", "only the last" },
+		{ "a=blur:3 out=dense:K", "unknown layer kind" },
+		{ "drop:half out=dense:K", "drop wants" },
+		{ "a-b=dense:4 out=dense:K", "bad layer name" },
+		{ "a=conv:9x9:4:valid out=dense:K", "does not fit" },
+	};
+	char err[ERR_MAX];
+	model m;
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		err[0] = 0;
+		CHECK(model_init(&m, bad[i][0], 8, 8, 2, 1, 1, err) == -1 && strstr(err, bad[i][1]),
+		      "'%s' refused with '%s': got '%s'", bad[i][0], bad[i][1], err);
+	}
+}
+
+static void test_init(void)
+{
+	char err[ERR_MAX];
+	model m;
+
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 32, 32, 3, 2, 0, err) == 0, "%s", err);
+	model_init_params(&m, MODEL_INIT_SEED, 42);
+	const model_param *w = model_find_param(&m, "conv1_2/weights1_2"), *cb = model_find_param(&m, "conv1_2/biases1_2");
+	const model_param *fb = model_find_param(&m, "fc1/biases3_1"), *sb = model_find_param(&m, "softmax/biases3_2");
+	double sq = 0, mx = 0;
+
+	for (size_t i = 0; i < w->n; i++) {
+		double x = m.params[w->off + i];
+
+		sq += x * x;
+		mx = fmax(mx, fabs(x));
+	}
+	/* a normal truncated at 2 sd has sd 0.8796 of the untruncated one */
+	CHECK(fabs(sqrt(sq / w->n) - 0.08796) < 0.005, "trunc normal sd %.4f", sqrt(sq / w->n));
+	CHECK(mx <= 0.2 + 1e-6, "within 2 sd (%g)", mx);
+	CHECK(m.params[cb->off] == 0 && m.params[fb->off + 511] == 1 && m.params[sb->off] == 1,
+	      "conv biases 0, fc biases 1");
+	float first = m.params[w->off];
+	model_init_params(&m, MODEL_INIT_SEED, 42);
+	CHECK(m.params[w->off] == first, "same seed, same weights");
+	model_init_params(&m, MODEL_INIT_HE, 42);
+	CHECK(m.params[fb->off] == 0, "he: biases 0");
+	sq = 0;
+	for (size_t i = 0; i < w->n; i++)
+		sq += (double)m.params[w->off + i] * m.params[w->off + i];
+	CHECK(fabs(sqrt(sq / w->n) / sqrt(2.0 / 288) - 1) < 0.05, "he sd %.4f", sqrt(sq / w->n));
+
+	/* inference: probabilities, no dropout, independent of the rng */
+	uint8_t img[2 * 32 * 32 * 3];
+	float p0[6];
+	rng r;
+
+	for (size_t i = 0; i < sizeof img; i++)
+		img[i] = (uint8_t)(i * 7);
+	rng_seed(&r, 1);
+	model_forward(&m, img, NULL, 2, 0, 0.2f, 0.5f, &r, NULL, NULL);
+	memcpy(p0, m.probs, sizeof p0);
+	CHECK(fabs(p0[0] + p0[1] + p0[2] - 1) < 1e-5, "probs sum to 1");
+	rng_seed(&r, 2);
+	model_forward(&m, img, NULL, 2, 1, 0.2f, 0.5f, &r, NULL, NULL);
+	CHECK(!memcmp(p0, m.probs, sizeof p0), "an inference model never drops");
+	model_free(&m);
+}
+
+/* Whole network, dropout included (the same masks replayed by re-seeding), against
+ * central differences of the mean loss over every parameter. Reported as
+ * max |numeric - analytic| / max |analytic|, which must stay below 1e-2; parameters whose
+ * perturbation crosses a ReLU or max-pool kink (one-sided slopes disagree) are skipped,
+ * at most a tenth of them. */
+static void test_model_grad(void)
+{
+	const char *spec = "c1=conv:3x3:3 p=maxpool:2x2 drop:conv c2=conv:2x2:4:s2:valid "
+			   "fc=dense:5 drop:fc out=dense:K";
+	int B = 3, H = 6, W = 5, K = 3, labels[3] = { 0, 2, 1 }, skipped = 0;
+	uint8_t img[3 * 6 * 5 * 3];
+	char err[ERR_MAX];
+	model m;
+	rng r;
+	double L0, maxerr = 0, maxg = 0;
+	const float eps = 1e-3f;
+
+	for (size_t i = 0; i < sizeof img; i++)
+		img[i] = (uint8_t)((i * 37 + 11) % 256);
+	CHECK(model_init(&m, spec, H, W, K, B, 1, err) == 0, "tiny spec: %s", err);
+	if (!m.params)
+		return;
+	model_init_params(&m, MODEL_INIT_HE, 3);
+	for (size_t i = 0; i < m.nparams; i++)
+		m.params[i] += 0.05f; /* biases away from 0 keep units alive */
+	rng_stream(&r, 9, 1);
+	model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &L0, NULL);
+	model_backward(&m);
+	float *an = malloc(sizeof *an * m.nparams);
+	memcpy(an, m.grads, sizeof *an * m.nparams);
+	for (size_t i = 0; i < m.nparams; i++) {
+		float s = m.params[i];
+		double lp, lm;
+
+		m.params[i] = s + eps;
+		rng_stream(&r, 9, 1);
+		model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &lp, NULL);
+		m.params[i] = s - eps;
+		rng_stream(&r, 9, 1);
+		model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &lm, NULL);
+		m.params[i] = s;
+		if (fabs((lp - L0) - (L0 - lm)) > 1e-2 * fabs(lp - lm) + 1e-7) {
+			skipped++;
+			continue;
+		}
+		maxerr = fmax(maxerr, fabs((lp - lm) / (2 * eps) - an[i]));
+		maxg = fmax(maxg, fabs(an[i]));
+	}
+	CHECK(skipped * 10 < (int)m.nparams, "kinks skipped %d of %zu", skipped, m.nparams);
+	CHECK(maxg > 0 && maxerr / maxg < 1e-2, "model gradient rel err %.3g (max grad %.3g)", maxerr / maxg, maxg);
+	/* and a step of Adam lowers this batch's loss with the same masks */
+	optim_adam o = { 1e-2, 0.9, 0.999, 1e-8 };
+	double L1;
+	model_adam_step(&m, &o, 1, 2);
+	rng_stream(&r, 9, 1);
+	model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &L1, NULL);
+	CHECK(L1 < L0, "adam step lowers the loss: %g -> %g", L0, L1);
+	free(an);
+	model_free(&m);
+}
+
+int main(void)
+{
+	test_default_names();
+	test_bad_specs();
+	test_init();
+	test_model_grad();
+	return check_done("test_model");
+}

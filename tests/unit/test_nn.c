@@ -1,0 +1,471 @@
+/* Unit tests for lib/nn and lib/optim: every layer's backward against central finite
+ * differences, TensorFlow's SAME/VALID geometry, the tiled conv against a naive one,
+ * dropout statistics, and Adam/momentum against hand-computed steps. */
+#include "check.h"
+#include "err.h"
+#include "nn.h"
+#include "optim.h"
+#include "rng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Finite differences: L = sum(out * r) in double; gradients are compared as
+ * max |numeric - analytic| / max |analytic|, which must stay below GRAD_TOL. The layers are
+ * linear or piecewise linear between kinks kept further than FD_EPS away, so the only error
+ * is float rounding (typically ~1e-5). */
+#define FD_EPS 1e-2f
+#define GRAD_TOL 1e-2
+
+typedef struct {
+	int kind; /* 0 conv, 1 pool, 2 dense, 3 dropout */
+	nn_geom g;
+	float *in, *w, *b, *ws;
+	int32_t *amax;
+	uint8_t *mask;
+	int B, nin, nout, relu;
+	float keep;
+	uint8_t *pos;   /* ReLU pattern of the unperturbed output, to spot kink crossings */
+	int crossed;
+} layer;
+
+static void fwd(layer *l, float *out)
+{
+	switch (l->kind) {
+	case 0: nn_conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws); break;
+	case 1: nn_maxpool_forward(&l->g, out, l->amax, l->in, l->B); break;
+	case 2: nn_dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu); break;
+	default: {
+		size_t n = (size_t)l->B * l->nin;
+
+		/* replay the recorded mask so the function is deterministic */
+		for (size_t i = 0; i < n; i++)
+			out[i] = l->mask[i] ? l->in[i] / l->keep : 0;
+	}
+	}
+}
+
+static double loss(layer *l, float *out, const float *r, size_t nout)
+{
+	double s = 0;
+
+	fwd(l, out);
+	for (size_t i = 0; i < nout; i++) {
+		s += (double)out[i] * r[i];
+		if (l->pos && (out[i] > 0) != l->pos[i])
+			l->crossed = 1;
+	}
+	return s;
+}
+
+static double fd_err(layer *l, float *x, const float *an, size_t n, float *out,
+		     const float *r, size_t nout)
+{
+	double maxerr = 0, maxan = 1e-6;
+	size_t skipped = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		float s = x[i];
+		double lp, lm, num;
+
+		l->crossed = 0;
+		x[i] = s + FD_EPS;
+		lp = loss(l, out, r, nout);
+		x[i] = s - FD_EPS;
+		lm = loss(l, out, r, nout);
+		x[i] = s;
+		/* a ReLU input crossing zero within +-eps makes the difference meaningless */
+		if (l->crossed) {
+			skipped++;
+			continue;
+		}
+		num = (lp - lm) / (2.0 * FD_EPS);
+		if (fabs(num - an[i]) > maxerr)
+			maxerr = fabs(num - an[i]);
+		if (fabs(an[i]) > maxan)
+			maxan = fabs(an[i]);
+	}
+	/* most elements must still be checked */
+	if (skipped * 4 > n)
+		return 1.0 / 0.0;
+	return maxerr / maxan;
+}
+
+static float *randv(rng *r, size_t n, float lo, float hi)
+{
+	float *v = malloc(sizeof *v * (n ? n : 1));
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = lo + (hi - lo) * rng_uniformf(r);
+	return v;
+}
+
+/* Distinct values at least 0.05 apart, shuffled: no max-pool ties, no ReLU input within
+ * FD_EPS of zero. */
+static float *spaced(rng *r, size_t n)
+{
+	float *v = malloc(sizeof *v * n);
+	int64_t *idx = malloc(sizeof *idx * n);
+
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (int64_t)i;
+	rng_shuffle_i64(r, idx, n);
+	for (size_t i = 0; i < n; i++)
+		v[i] = 0.05f * ((float)idx[i] - (float)n / 2 + 0.5f);
+	free(idx);
+	return v;
+}
+
+static void test_geometry(void)
+{
+	/* in, k, stride, SAME?, expected out, expected pad before (TF's rules by hand) */
+	static const int cases[][6] = {
+		{ 5, 3, 2, 1, 3, 1 }, { 6, 3, 2, 1, 3, 0 }, { 4, 2, 2, 1, 2, 0 }, { 5, 2, 2, 1, 3, 0 },
+		{ 7, 3, 1, 1, 7, 1 }, { 6, 4, 1, 1, 6, 1 }, { 224, 2, 2, 1, 112, 0 }, { 1, 3, 2, 1, 1, 1 },
+		{ 5, 3, 2, 0, 2, 0 }, { 6, 3, 2, 0, 2, 0 }, { 7, 3, 1, 0, 5, 0 }, { 2, 3, 1, 0, 0, 0 },
+		{ 7, 2, 3, 0, 2, 0 },
+	};
+	char err[ERR_MAX];
+	nn_geom g;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const int *c = cases[i];
+		int pb = -1, out = nn_out_size(c[0], c[1], c[2], c[3] ? NN_SAME : NN_VALID, &pb);
+
+		CHECK(out == c[4] && (out == 0 || pb == c[5]), "in %d k %d s %d %s: out %d pad %d",
+		      c[0], c[1], c[2], c[3] ? "SAME" : "VALID", out, pb);
+	}
+	CHECK(nn_geom_init(&g, 2, 2, 1, 3, 3, 1, 1, NN_VALID, 1, err) == -1 && strstr(err, "fit"),
+	      "VALID window larger than input refused: %s", err);
+
+	/* Where SAME puts its padding, seen through a ones-conv: 6x6, 3x3, stride 2 pads one row
+	 * and column after only; 5x5 pads one on each side. */
+	float in[36], w[9], out[9];
+	static const float want6[9] = { 9, 9, 6, 9, 9, 6, 6, 6, 4 };
+	static const float want5[9] = { 4, 6, 4, 6, 9, 6, 4, 6, 4 };
+	float ws[4096];
+
+	for (int i = 0; i < 36; i++)
+		in[i] = 1;
+	for (int i = 0; i < 9; i++)
+		w[i] = 1;
+	nn_geom_init(&g, 6, 6, 1, 3, 3, 2, 2, NN_SAME, 1, err);
+	CHECK(nn_conv2d_workspace(&g) <= 1u << 20, "workspace");
+	float *big = malloc(sizeof *big * nn_conv2d_workspace(&g));
+	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big);
+	for (int i = 0; i < 9; i++)
+		CHECK(out[i] == want6[i], "6x6 SAME s2 out[%d] = %g, want %g", i, out[i], want6[i]);
+	nn_geom_init(&g, 5, 5, 1, 3, 3, 2, 2, NN_SAME, 1, err);
+	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big);
+	for (int i = 0; i < 9; i++)
+		CHECK(out[i] == want5[i], "5x5 SAME s2 out[%d] = %g, want %g", i, out[i], want5[i]);
+	free(big);
+	(void)ws;
+
+	/* Max-pool 5x5, 2x2 stride 2 SAME: the extra padding is after, and never wins even
+	 * against all-negative inputs. */
+	int32_t am[9];
+	for (int i = 0; i < 25; i++)
+		in[i] = -(float)i - 1;
+	nn_geom_init(&g, 5, 5, 1, 2, 2, 2, 2, NN_SAME, 1, err);
+	nn_maxpool_forward(&g, out, am, in, 1);
+	CHECK(out[0] == -1 && out[2] == -5 && out[8] == -25 && out[6] == -21,
+	      "pool SAME: %g %g %g %g", out[0], out[2], out[6], out[8]);
+}
+
+static void check_layer_grads(layer *l, size_t nin_total, size_t nout, const char *what,
+			      rng *r)
+{
+	float *rr = randv(r, nout, -1, 1), *out = malloc(sizeof *out * nout);
+	float *dout = malloc(sizeof *dout * nout), *din = calloc(nin_total, sizeof *din);
+	size_t nw = 0, nb = 0;
+	float *dw = NULL, *db = NULL;
+
+	fwd(l, out);
+	if (l->relu) {
+		l->pos = malloc(nout);
+		for (size_t i = 0; i < nout; i++)
+			l->pos[i] = out[i] > 0;
+	}
+	/* dL/dout = r, through the ReLU by the output */
+	if (l->relu)
+		nn_relu_backward(dout, rr, out, nout);
+	else
+		memcpy(dout, rr, sizeof *dout * nout);
+	if (l->kind == 0) {
+		nw = (size_t)l->g.kh * l->g.kw * l->g.c * l->g.oc, nb = (size_t)l->g.oc;
+		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
+		nn_conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, 1, l->ws);
+	} else if (l->kind == 1) {
+		nn_maxpool_backward(&l->g, din, dout, l->amax, l->B);
+	} else if (l->kind == 2) {
+		nw = (size_t)l->nin * l->nout, nb = (size_t)l->nout;
+		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
+		nn_dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1);
+	} else {
+		nn_dropout_backward(din, dout, l->mask, nin_total, l->keep);
+	}
+	double e = fd_err(l, l->in, din, nin_total, out, rr, nout);
+	CHECK(e < GRAD_TOL, "%s: d input rel err %.3g", what, e);
+	if (dw) {
+		e = fd_err(l, l->w, dw, nw, out, rr, nout);
+		CHECK(e < GRAD_TOL, "%s: d weights rel err %.3g", what, e);
+		e = fd_err(l, l->b, db, nb, out, rr, nout);
+		CHECK(e < GRAD_TOL, "%s: d bias rel err %.3g", what, e);
+	}
+	free(rr), free(out), free(dout), free(din), free(dw), free(db), free(l->pos);
+	l->pos = NULL;
+}
+
+static void test_conv_grads(void)
+{
+	/* h, w, cin, kh, kw, sh, sw, SAME?, cout, B, relu */
+	static const int cases[][11] = {
+		{ 5, 6, 2, 3, 3, 1, 1, 1, 3, 2, 0 }, { 7, 6, 3, 3, 2, 2, 2, 1, 2, 2, 1 },
+		{ 6, 7, 2, 3, 3, 2, 2, 0, 2, 1, 0 }, { 4, 5, 3, 1, 1, 1, 1, 1, 4, 2, 1 },
+		{ 6, 6, 2, 2, 2, 2, 2, 1, 3, 2, 0 }, { 5, 5, 1, 5, 5, 1, 3, 1, 2, 1, 1 },
+	};
+	rng r;
+	char err[ERR_MAX], what[96];
+
+	rng_seed(&r, 7);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const int *c = cases[i];
+		layer l = { .kind = 0, .B = c[9], .relu = c[10] };
+
+		CHECK(nn_geom_init(&l.g, c[0], c[1], c[2], c[3], c[4], c[5], c[6],
+				   c[7] ? NN_SAME : NN_VALID, c[8], err) == 0, "geom: %s", err);
+		size_t nin = (size_t)l.B * c[0] * c[1] * c[2], nout = (size_t)l.B * l.g.oh * l.g.ow * c[8];
+		size_t nw = (size_t)c[3] * c[4] * c[2] * c[8];
+
+		l.in = spaced(&r, nin);
+		l.w = randv(&r, nw, -1, 1);
+		l.b = randv(&r, (size_t)c[8], -0.5f, 0.5f);
+		l.ws = malloc(sizeof *l.ws * nn_conv2d_workspace(&l.g));
+		snprintf(what, sizeof what, "conv %dx%dx%d k%dx%d s%dx%d %s relu %d", c[0], c[1],
+			 c[2], c[3], c[4], c[5], c[6], c[7] ? "SAME" : "VALID", c[10]);
+		check_layer_grads(&l, nin, nout, what, &r);
+		free(l.in), free(l.w), free(l.b), free(l.ws);
+	}
+}
+
+/* A naive double-precision conv over an input big enough that the tiled im2col spans many
+ * tiles: forward, dw and din must agree to 1e-4 relative (float accumulation over K=576). */
+static void test_conv_tiled(void)
+{
+	int B = 2, H = 20, W = 23, C = 64, KH = 3, KW = 3, OC = 8, S = 1;
+	nn_geom g;
+	char err[ERR_MAX];
+	rng r;
+
+	rng_seed(&r, 3);
+	nn_geom_init(&g, H, W, C, KH, KW, S, S, NN_SAME, OC, err);
+	size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC, nw = (size_t)KH * KW * C * OC;
+	float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
+	float *out = malloc(sizeof *out * nout), *dout = randv(&r, nout, -1, 1);
+	float *din = malloc(sizeof *din * nin), *dw = calloc(nw, sizeof *dw), *db = calloc(OC, sizeof *db);
+	float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g));
+	double *rdin = calloc(nin, sizeof *rdin), *rdw = calloc(nw, sizeof *rdw);
+	double ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
+
+	CHECK((size_t)B * g.oh * g.ow > nn_conv2d_workspace(&g) / (2 * KH * KW * C),
+	      "test spans several tiles");
+	nn_conv2d_forward(&g, out, in, w, b, B, 0, ws);
+	/* acc 0 must overwrite whatever dw held */
+	for (size_t i = 0; i < nw; i++)
+		dw[i] = 1e6f;
+	nn_conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws);
+	for (int n = 0; n < B; n++)
+		for (int oy = 0; oy < g.oh; oy++)
+			for (int ox = 0; ox < g.ow; ox++)
+				for (int o = 0; o < OC; o++) {
+					size_t oi = (((size_t)n * g.oh + oy) * g.ow + ox) * OC + o;
+					double s = b[o];
+
+					for (int ky = 0; ky < KH; ky++)
+						for (int kx = 0; kx < KW; kx++) {
+							int iy = oy * S - g.pt + ky, ix = ox * S - g.pl + kx;
+
+							if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+								continue;
+							for (int c = 0; c < C; c++) {
+								size_t ii = (((size_t)n * H + iy) * W + ix) * C + c;
+								size_t wi = (((size_t)ky * KW + kx) * C + c) * OC + o;
+
+								s += (double)in[ii] * w[wi];
+								rdin[ii] += (double)dout[oi] * w[wi];
+								rdw[wi] += (double)dout[oi] * in[ii];
+							}
+						}
+					ef = fmax(ef, fabs(s - out[oi])), mf = fmax(mf, fabs(s));
+				}
+	for (size_t i = 0; i < nin; i++)
+		ei = fmax(ei, fabs(rdin[i] - din[i])), mi = fmax(mi, fabs(rdin[i]));
+	for (size_t i = 0; i < nw; i++)
+		ew = fmax(ew, fabs(rdw[i] - dw[i])), mw = fmax(mw, fabs(rdw[i]));
+	CHECK(ef / mf < 1e-4, "tiled conv forward rel err %.3g", ef / mf);
+	CHECK(ei / mi < 1e-4, "tiled conv din rel err %.3g", ei / mi);
+	CHECK(ew / mw < 1e-4, "tiled conv dw rel err %.3g", ew / mw);
+	free(in), free(w), free(b), free(out), free(dout), free(din), free(dw), free(db), free(ws);
+	free(rdin), free(rdw);
+}
+
+static void test_pool_dense_dropout_grads(void)
+{
+	rng r;
+	char err[ERR_MAX];
+
+	rng_seed(&r, 11);
+	/* max-pool: 2x2/2 SAME on odd sizes, 3x3/2 VALID, 3x3/1 SAME (overlapping windows) */
+	static const int pc[][6] = { { 5, 7, 3, 2, 2, 1 }, { 7, 6, 2, 3, 2, 0 }, { 4, 5, 2, 3, 1, 1 } };
+	for (size_t i = 0; i < sizeof pc / sizeof *pc; i++) {
+		const int *c = pc[i];
+		layer l = { .kind = 1, .B = 2 };
+		char what[64];
+
+		nn_geom_init(&l.g, c[0], c[1], c[2], c[3], c[3], c[4], c[4], c[5] ? NN_SAME : NN_VALID,
+			     c[2], err);
+		size_t nin = (size_t)2 * c[0] * c[1] * c[2], nout = (size_t)2 * l.g.oh * l.g.ow * c[2];
+
+		l.in = spaced(&r, nin);
+		l.amax = malloc(sizeof *l.amax * nout);
+		snprintf(what, sizeof what, "maxpool %dx%dx%d k%d s%d", c[0], c[1], c[2], c[3], c[4]);
+		check_layer_grads(&l, nin, nout, what, &r);
+		free(l.in), free(l.amax);
+	}
+	for (int relu = 0; relu <= 1; relu++) {
+		layer l = { .kind = 2, .B = 3, .nin = 7, .nout = 5, .relu = relu };
+
+		l.in = spaced(&r, 21);
+		l.w = randv(&r, 35, -1, 1);
+		l.b = randv(&r, 5, -0.5f, 0.5f);
+		check_layer_grads(&l, 21, 15, relu ? "dense relu" : "dense", &r);
+		free(l.in), free(l.w), free(l.b);
+	}
+	{
+		layer l = { .kind = 3, .B = 4, .nin = 50, .keep = 0.3f };
+		float *tmp = randv(&r, 200, -1, 1);
+
+		l.in = randv(&r, 200, -1, 1);
+		l.mask = malloc(200);
+		nn_dropout_forward(tmp, l.mask, 200, l.keep, &r);
+		check_layer_grads(&l, 200, 200, "dropout", &r);
+		free(l.in), free(l.mask), free(tmp);
+	}
+}
+
+static void test_dropout_stats(void)
+{
+	size_t n = 1000000, kept = 0;
+	float *x = malloc(sizeof *x * n), keep = 0.2f;
+	uint8_t *mask = malloc(n);
+	double sum = 0;
+	int exact = 1;
+	rng r, r2;
+
+	for (size_t i = 0; i < n; i++)
+		x[i] = 1.0f;
+	rng_stream(&r, 5, 1);
+	nn_dropout_forward(x, mask, n, keep, &r);
+	for (size_t i = 0; i < n; i++) {
+		kept += mask[i];
+		sum += x[i];
+		exact &= mask[i] ? x[i] == 1.0f / keep : x[i] == 0.0f;
+	}
+	/* binomial sd of the kept fraction is sqrt(.2*.8/1e6) = 4e-4: allow 5 sd */
+	CHECK(fabs((double)kept / n - keep) < 2e-3, "keep rate %.5f vs %.1f", (double)kept / n, keep);
+	CHECK(fabs(sum / n - 1.0) < 1e-2, "inverted dropout keeps the mean: %.5f", sum / n);
+	CHECK(exact, "kept scaled by exactly 1/keep, dropped zero");
+	/* same stream, same mask */
+	uint8_t *mask2 = malloc(n);
+	rng_stream(&r2, 5, 1);
+	for (size_t i = 0; i < n; i++)
+		x[i] = 1.0f;
+	nn_dropout_forward(x, mask2, n, keep, &r2);
+	CHECK(!memcmp(mask, mask2, n), "seeded dropout reproducible");
+	nn_dropout_forward(x, mask2, 1000, 1.0f, &r2);
+	CHECK(x[0] == 1.0f / keep || x[0] == 0, "keep 1 is identity");
+	free(x), free(mask), free(mask2);
+}
+
+static void test_softmax(void)
+{
+	float z[6] = { 1.0f, 2.0f, 0.5f, 1000.0f, 0.0f, -1000.0f }, p[6], d[6];
+	int y[2] = { 1, 1 }, correct = -1;
+	double L = nn_softmax_xent(p, d, &correct, z, y, 2, 3);
+	double e1 = exp(1.0), e2 = exp(2.0), e05 = exp(0.5), s = e1 + e2 + e05;
+	/* row 0 by hand; row 1: log-sum-exp ~ 1000, loss 1000 */
+	double want = (-(log(e2 / s)) + 1000.0) / 2;
+
+	CHECK_NEAR(L, want, 1e-6, "softmax xent loss");
+	CHECK(correct == 1, "one of two correct (%d)", correct);
+	CHECK(isfinite(d[3]) && isfinite(d[5]), "huge logits stay finite");
+	CHECK_NEAR(d[1], (e2 / s - 1) / 2, 1e-6, "dlogits at the label");
+	CHECK_NEAR(d[0], (e1 / s) / 2, 1e-6, "dlogits elsewhere");
+	CHECK_NEAR(p[3], 1.0, 1e-6, "probs row 1");
+	/* finite differences on the loss itself */
+	double maxerr = 0;
+	float z2[6] = { 0.3f, -0.2f, 0.9f, 0.1f, 0.4f, -0.7f };
+	nn_softmax_xent(NULL, d, NULL, z2, y, 2, 3);
+	for (int i = 0; i < 6; i++) {
+		float s0 = z2[i];
+		z2[i] = s0 + 1e-2f;
+		double lp = nn_softmax_xent(NULL, NULL, NULL, z2, y, 2, 3);
+		z2[i] = s0 - 1e-2f;
+		double lm = nn_softmax_xent(NULL, NULL, NULL, z2, y, 2, 3);
+		z2[i] = s0;
+		maxerr = fmax(maxerr, fabs((lp - lm) / 2e-2 - d[i]));
+	}
+	/* the loss is smooth: central-difference error is O(eps^2) ~ 1e-5 */
+	CHECK(maxerr < 1e-4, "softmax xent dlogits vs finite differences: %.3g", maxerr);
+}
+
+static void test_optim(void)
+{
+	optim_adam o = { .lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8 };
+	float p = 1, g = 0.5f, m = 0, v = 0;
+
+	/* by hand: m = .05, v = .00025, lr_t = .1*sqrt(.001)/.1, p = 1 - lr_t*.05/(.0158114+1e-8) */
+	optim_adam_step(&o, 1, &p, &g, &m, &v, 1, 1);
+	CHECK_NEAR(p, 0.9000000632455132, 1e-6, "adam step 1");
+	CHECK_NEAR(m, 0.05, 1e-7, "adam m");
+	CHECK_NEAR(v, 0.00025, 1e-8, "adam v (float beta2)");
+	g = -1;
+	optim_adam_step(&o, 2, &p, &g, &m, &v, 1, 1);
+	CHECK_NEAR(p, 0.9366104055930933, 1e-6, "adam step 2");
+
+	float q = 1, acc = 0;
+	g = 0.5f;
+	optim_momentum_step(0.1, 0.9, &q, &g, &acc, 1, 1);
+	CHECK_NEAR(q, 0.95, 1e-7, "momentum step 1");
+	g = -1;
+	optim_momentum_step(0.1, 0.9, &q, &g, &acc, 1, 1);
+	CHECK_NEAR(q, 1.005, 1e-6, "momentum step 2");
+
+	/* threads split the buffer; the result must not depend on their number */
+	size_t n = (1 << 20) + 37;
+	rng r;
+	rng_seed(&r, 1);
+	float *p1 = randv(&r, n, -1, 1), *gg = randv(&r, n, -1, 1), *p2 = malloc(sizeof *p2 * n);
+	float *m1 = calloc(n, 4), *v1 = calloc(n, 4), *m2 = calloc(n, 4), *v2 = calloc(n, 4);
+	memcpy(p2, p1, sizeof *p2 * n);
+	for (int t = 1; t <= 3; t++) {
+		optim_adam_step(&o, t, p1, gg, m1, v1, n, 1);
+		optim_adam_step(&o, t, p2, gg, m2, v2, n, 3);
+	}
+	CHECK(!memcmp(p1, p2, sizeof *p1 * n) && !memcmp(v1, v2, sizeof *v1 * n),
+	      "adam: 1 and 3 threads give the same bytes");
+	free(p1), free(gg), free(p2), free(m1), free(v1), free(m2), free(v2);
+}
+
+int main(void)
+{
+	test_geometry();
+	test_conv_grads();
+	test_conv_tiled();
+	test_pool_dense_dropout_grads();
+	test_dropout_stats();
+	test_softmax();
+	test_optim();
+	return check_done("test_nn");
+}

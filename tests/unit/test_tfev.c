@@ -1,0 +1,302 @@
+/* Unit tests for tfev: TensorFlow's default histogram buckets, NaN/Inf kept out, a file
+ * written and read back record by record, truncation and CRC damage, the default graph. */
+#include "check.h"
+#include "crc32c.h"
+#include "err.h"
+#include "tfev.h"
+
+#include <dirent.h>
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static void test_limits(void)
+{
+	size_t n = tfev_hist_default_limits(NULL, 0);
+	double *l = malloc(n * sizeof *l);
+	int inc = 1, sym = 1;
+
+	/* 1e-12 * 1.1^k < 1e20 for k = 0..773: 774 values, DBL_MAX, mirrored, and 0. */
+	CHECK(n == 1551, "limit count %zu", n);
+	CHECK(l && tfev_hist_default_limits(l, n) == n, "fill");
+	if (!l)
+		return;
+	for (size_t i = 1; i < n; i++)
+		inc &= l[i] > l[i - 1];
+	for (size_t i = 0; i < n; i++)
+		sym &= l[i] == -l[n - 1 - i];
+	CHECK(inc, "strictly increasing");
+	CHECK(sym, "symmetric about 0");
+	CHECK(l[775] == 0 && l[776] == 1e-12 && l[n - 1] == DBL_MAX && l[0] == -DBL_MAX, "anchors");
+	CHECK(l[n - 2] < 1e20 && l[n - 2] * 1.1 >= 1e20, "last finite limit just under 1e20");
+	free(l);
+}
+
+static void test_hist(void)
+{
+	double v[1000];
+	tfev_hist h;
+	char err[ERR_MAX];
+	size_t nl = tfev_hist_default_limits(NULL, 0);
+	double *lim = malloc(nl * sizeof *lim), *want = calloc(nl, sizeof *want);
+	double total = 0;
+	int zero_runs = 0, mismatch = 0;
+
+	for (int i = 0; i < 1000; i++)
+		v[i] = ((i * 7919) % 1000 - 500) / 1000.0;   /* -0.5 .. 0.499, 0 included */
+	v[10] = 0.0 / 0.0;
+	v[11] = 1.0 / 0.0;
+	v[12] = -1.0 / 0.0;
+	v[13] = 1e30;
+	CHECK(tfev_hist_compute(&h, v, NULL, 1000, err) == 0, "compute: %s", err);
+	CHECK(h.skipped.nan == 1 && h.skipped.posinf == 1 && h.skipped.neginf == 1, "non-finite counted apart");
+	CHECK(h.num == 997, "num %g", h.num);
+	CHECK(h.max == 1e30 && h.min == -0.5, "min %g max %g: not poisoned by inf", h.min, h.max);
+	/* Brute force: the first limit above each value, over the uncollapsed limits. */
+	tfev_hist_default_limits(lim, nl);
+	for (int i = 0; i < 1000; i++) {
+		if (i >= 10 && i <= 12)
+			continue;
+		size_t b = 0;
+		while (lim[b] <= v[i])
+			b++;
+		want[b]++;
+	}
+	for (size_t i = 0; i < h.nbuckets; i++) {
+		total += h.count[i];
+		zero_runs += i && h.count[i] == 0 && h.count[i - 1] == 0;
+		size_t b = 0;
+		while (lim[b] != h.limit[i])
+			b++;
+		mismatch += h.count[i] != want[b];
+	}
+	CHECK(total == h.num, "bucket counts add to num: %g vs %g", total, h.num);
+	CHECK(zero_runs == 0, "empty runs collapsed (%d adjacent empty buckets)", zero_runs);
+	CHECK(mismatch == 0, "%d buckets differ from brute force", mismatch);
+	tfev_hist_free(&h);
+
+	/* All NaN: an empty histogram, still one bucket, min = max = 0. */
+	float nanf[3] = { 0.0f / 0.0f, 0.0f / 0.0f, 0.0f / 0.0f };
+	CHECK(tfev_hist_compute(&h, NULL, nanf, 3, err) == 0, "compute nan");
+	CHECK(h.num == 0 && h.min == 0 && h.max == 0 && h.nbuckets == 1 && h.skipped.nan == 3, "empty histogram");
+	tfev_hist_free(&h);
+	free(lim);
+	free(want);
+}
+
+/* Smallest valid-looking PNG header: signature and IHDR of a 5x3 RGB image. */
+static const unsigned char png_head[33] = {
+	0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+	0, 0, 0, 5, 0, 0, 0, 3, 8, 2, 0, 0, 0, 0, 0, 0, 0,
+};
+
+static void find_event_file(const char *dir, char *out, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	out[0] = 0;
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, "events.out.tfevents.", 20) && strlen(dir) + strlen(e->d_name) + 2 <= n)
+			strcat(strcat(strcpy(out, dir), "/"), e->d_name);
+	if (d)
+		closedir(d);
+}
+
+static void test_roundtrip(const char *tmp)
+{
+	tfev_writer w;
+	tfev_reader r;
+	tfev_iter it;
+	tfev_item item;
+	char err[ERR_MAX], path[1024], cmd[3000];
+	const unsigned char *p;
+	size_t len;
+	int64_t off;
+	double vals[4] = { 1, 2, 3, 4 };
+	tfev_node nodes[TFEV_DEFAULT_GRAPH_NODES];
+	size_t nn = tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, 224, 224, 2);
+	double t0 = (double)time(NULL);
+	int kinds[16] = { 0 }, rc, nrec = 0;
+
+	CHECK(tfev_open(&w, tmp, "train", err) == 0, "open: %s", err);
+	CHECK(tfev_scalar(&w, 5, "Loss", 0.6931, err) == 0, "scalar: %s", err);
+	CHECK(tfev_histogram(&w, 5, "weights1_1", vals, 4, NULL, err) == 0, "hist: %s", err);
+	CHECK(tfev_text(&w, 7, "notes", "hello *world*", err) == 0, "text: %s", err);
+	CHECK(tfev_image_png(&w, 50, "features", png_head, sizeof png_head, err) == 0, "image: %s", err);
+	CHECK(tfev_image_png(&w, 50, "features", "GIF89a", 6, err) == -1 && strstr(err, "not a PNG"), "not a PNG: %s", err);
+	CHECK(tfev_graph(&w, nodes, nn, err) == 0, "graph: %s", err);
+	CHECK(tfev_scalar(&w, 1, "", 1, err) == -1, "empty tag refused");
+	CHECK(tfev_close(&w, err) == 0, "close: %s", err);
+
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/train", tmp);
+	find_event_file(dir, path, sizeof path);
+	CHECK(path[0], "event file created in the run folder");
+	CHECK(tfev_reader_open(&r, path, err) == 0, "reader: %s", err);
+	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) == TFEV_REC_OK) {
+		nrec++;
+		CHECK(tfev_iter_init(&it, p, len, err) == 0, "iter: %s", err);
+		while (tfev_iter_next(&it, &item, err) == 1) {
+			kinds[item.kind]++;
+			CHECK(item.wall_time >= t0 - 1 && item.wall_time < t0 + 60, "wall time %f", item.wall_time);
+			if (item.kind == TFEV_VERSION)
+				CHECK(nrec == 1 && item.len == 13 && !memcmp(item.data, "brain.Event:2", 13), "version first");
+			if (item.kind == TFEV_SCALAR)
+				CHECK(item.step == 5 && item.tag_len == 4 && !memcmp(item.tag, "Loss", 4) &&
+				      item.value == (double)0.6931f, "scalar back: %g", item.value);
+			if (item.kind == TFEV_HISTOGRAM) {
+				double total = 0;
+				for (size_t i = 0; i < pb_packed_count(&item.counts); i++)
+					total += pb_packed_double_at(&item.counts, i);
+				CHECK(item.num == 4 && item.min == 1 && item.max == 4 && item.sum == 10 &&
+				      item.sum_squares == 30 && total == 4, "histogram back");
+			}
+			if (item.kind == TFEV_TEXT)
+				CHECK(item.step == 7 && item.len == 13 && !memcmp(item.data, "hello *world*", 13), "text back");
+			if (item.kind == TFEV_IMAGE)
+				CHECK(item.width == 5 && item.height == 3 && item.colorspace == 3 &&
+				      item.len == sizeof png_head, "image back");
+			if (item.kind == TFEV_GRAPH) {
+				pb_reader g;
+				tfev_node_view nv;
+				size_t count = 0, found = 0;
+				pb_reader_init(&g, item.data, item.len);
+				while (tfev_graph_next(&g, &nv) == 1) {
+					count++;
+					found += nv.name_len == 18 && !memcmp(nv.name, "conv1_1/weights1_1", 18);
+				}
+				CHECK(count == nn && found == 1, "graph back: %zu nodes", count);
+			}
+		}
+	}
+	CHECK(rc == TFEV_REC_EOF, "clean end: %s", err);
+	CHECK(nrec == 6, "six records, got %d", nrec);
+	CHECK(kinds[TFEV_VERSION] == 1 && kinds[TFEV_SCALAR] == 1 && kinds[TFEV_HISTOGRAM] == 1 &&
+	      kinds[TFEV_TEXT] == 1 && kinds[TFEV_IMAGE] == 1 && kinds[TFEV_GRAPH] == 1, "one of each kind");
+	tfev_reader_close(&r);
+
+	/* Cut the last record short: the five before it still read, then "truncated". */
+	snprintf(cmd, sizeof cmd, "head -c -3 '%s' > '%s/cut'", path, tmp);
+	CHECK(system(cmd) == 0, "cut");
+	snprintf(cmd, sizeof cmd, "%s/cut", tmp);
+	CHECK(tfev_reader_open(&r, cmd, err) == 0, "open cut");
+	nrec = 0;
+	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) == TFEV_REC_OK)
+		nrec++;
+	CHECK(nrec == 5 && rc == TFEV_REC_FATAL && strstr(err, "truncated") && strstr(err, "cut"),
+	      "truncated tail: %d records, %s", nrec, err);
+	tfev_reader_close(&r);
+
+	/* Flip a payload byte of the second record: it alone is skipped. */
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s/flip' && printf 'X' | dd of='%s/flip' bs=1 seek=%d conv=notrunc 2>/dev/null",
+		 path, tmp, tmp, 40 + 12 + 5);  /* the version record is 16 + 24 bytes */
+	CHECK(system(cmd) == 0, "flip");
+	snprintf(cmd, sizeof cmd, "%s/flip", tmp);
+	CHECK(tfev_reader_open(&r, cmd, err) == 0, "open flip");
+	int ok = 0, bad = 0;
+	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) != TFEV_REC_EOF && rc != TFEV_REC_FATAL) {
+		ok += rc == TFEV_REC_OK;
+		if (rc == TFEV_REC_BADDATA)
+			CHECK(bad++ == 0 && strstr(err, "bad data CRC") && strstr(err, "offset 40"), "%s", err);
+	}
+	CHECK(ok == 5 && bad == 1 && rc == TFEV_REC_EOF, "bad CRC skips one record: ok %d bad %d", ok, bad);
+	tfev_reader_close(&r);
+}
+
+static void test_default_graph(void)
+{
+	tfev_node nodes[TFEV_DEFAULT_GRAPH_NODES];
+	size_t n = tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, 224, 224, 2);
+	int dangling = 0, scoped = 0;
+
+	CHECK(n > 30 && n <= TFEV_DEFAULT_GRAPH_NODES, "node count %zu", n);
+	CHECK(tfev_default_graph(nodes, 3, 224, 224, 2) == n, "count reported when cap is short");
+	for (size_t i = 0; i < n; i++) {
+		scoped += strchr(nodes[i].name, '/') != NULL;
+		for (int k = 0; k < TFEV_MAX_INPUTS; k++) {
+			int found = !nodes[i].input[k];
+			for (size_t j = 0; j < n && !found; j++)
+				found = !strcmp(nodes[i].input[k], nodes[j].name);
+			dangling += !found;
+		}
+		if (!strcmp(nodes[i].name, "fc1/weights3_1"))
+			CHECK(nodes[i].shape[0] == 56 * 56 * 64 && nodes[i].shape[1] == 512, "fc1 shape");
+		if (!strcmp(nodes[i].name, "pool1/MaxPool"))
+			CHECK(nodes[i].shape[1] == 112 && nodes[i].shape[3] == 32, "pool1 shape");
+	}
+	CHECK(dangling == 0, "%d inputs name no node", dangling);
+	CHECK(scoped == (int)n, "every node in a scope");
+	/* Odd sizes: SAME pooling rounds up. */
+	tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, 33, 17, 5);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(nodes[i].name, "fc1/weights3_1"))
+			CHECK(nodes[i].shape[0] == 9 * 5 * 64, "fc1 rows for 33x17: %lld", (long long)nodes[i].shape[0]);
+}
+
+static void test_grid(void)
+{
+	/* 2x3 maps, 5 channels: channel k holds k*100 + y*3 + x, except channel 4 constant. */
+	float m[2 * 3 * 5];
+	uint8_t *g;
+	int gw, gh;
+	char err[ERR_MAX];
+
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 3; x++)
+			for (int k = 0; k < 5; k++)
+				m[(y * 3 + x) * 5 + k] = k == 4 ? 7.0f : (float)(k * 100 + y * 3 + x);
+	CHECK(tfev_grid(m, 2, 3, 5, &g, &gw, &gh, err) == 0, "grid: %s", err);
+	/* ceil(sqrt(5)) = 3 columns, 2 rows: 3*3 + 2 wide, 2*2 + 1 high. */
+	CHECK(gw == 11 && gh == 5, "grid size %dx%d", gw, gh);
+	CHECK(g[0] == 0 && g[2] == 102, "tile 0 row 0 is 0, 2/5: %d %d", g[0], g[2]);
+	CHECK(g[1 * 11 + 2] == 255 && g[1 * 11 + 0] == 153, "tile 0 row 1: %d %d", g[13], g[11]);
+	CHECK(g[4] == 0 && g[6] == 102 && g[8] == 0, "tiles 1 and 2 at x=4, 8: %d %d", g[4], g[6]);
+	CHECK(g[3] == 0 && g[2 * 11 + 0] == 0, "separators are black");
+	CHECK(g[3 * 11 + 4] == 128 && g[4 * 11 + 6] == 128, "constant channel is mid-gray");
+	CHECK(g[3 * 11 + 8] == 0 && g[4 * 11 + 10] == 0, "unused tile black");
+	free(g);
+	CHECK(tfev_grid(m, 0, 3, 5, &g, &gw, &gh, err) == -1, "empty refused");
+}
+
+static void test_errors(const char *tmp)
+{
+	tfev_writer w;
+	char err[ERR_MAX], path[512];
+
+	snprintf(path, sizeof path, "%s/file", tmp);
+	CHECK(system("true") == 0, "shell");
+	FILE *f = fopen(path, "w");
+	if (f)
+		fclose(f);
+	CHECK(tfev_open(&w, path, "run", err) == -1 && strstr(err, "file"), "logdir is a file: %s", err);
+	tfev_reader r;
+	CHECK(tfev_reader_open(&r, tmp, err) == -1 && strstr(err, "directory"), "dir refused: %s", err);
+	snprintf(path, sizeof path, "%s/absent", tmp);
+	CHECK(tfev_reader_open(&r, path, err) == -1 && strstr(err, "absent"), "missing: %s", err);
+	/* Two writers in the same second and run: two files, neither clobbered. */
+	tfev_writer a, b;
+	CHECK(tfev_open(&a, tmp, "same", err) == 0 && tfev_open(&b, tmp, "same", err) == 0, "two writers");
+	CHECK(strcmp(a.path, b.path) != 0, "distinct names %s %s", a.path, b.path);
+	tfev_close(&a, err);
+	tfev_close(&b, err);
+}
+
+int main(void)
+{
+	char tmp[] = "/tmp/petcnn-tfev-XXXXXX", cmd[64];
+
+	if (!mkdtemp(tmp))
+		return 1;
+	test_limits();
+	test_hist();
+	test_roundtrip(tmp);
+	test_default_graph();
+	test_grid();
+	test_errors(tmp);
+	snprintf(cmd, sizeof cmd, "rm -r '%s'", tmp);
+	CHECK(system(cmd) == 0, "cleanup");
+	return check_done("test_tfev");
+}

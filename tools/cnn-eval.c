@@ -1,0 +1,221 @@
+/* cnn-eval: score a checkpoint on a dataset stream: accuracy, loss, confusion matrix. */
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "cli.h"
+#include "dataset.h"
+#include "err.h"
+#include "model.h"
+#include "outfile.h"
+#include "progress.h"
+
+static const char PROG[] = "cnn-eval";
+static const char HELP[] =
+	"Usage: cnn-eval -m MODEL.npz [OPTION]... [FILE]\n"
+	"Score a trained ConvNet checkpoint on a dataset stream (accuracy, loss, confusion matrix).\n"
+	"\n"
+	"  FILE                  dataset stream (images, labels, classes); - or none: stdin\n"
+	"  -m, --model FILE      checkpoint written by cnn-train\n"
+	"  -p, --predictions F   write a TSV: index, label, predicted, one probability per class\n"
+	"  --format FMT          text (default) or tsv: 'STEP TAG VALUE' lines for tfevents-write\n"
+	"  --batch N             images per forward pass (default 32)\n"
+	"  --threads N           BLAS threads (default 2)\n"
+	"  -q, --quiet           no progress on stderr\n"
+	"      --progress        progress on stderr even when it is not a terminal\n"
+	"  -h, --help            this help\n"
+	"      --version         version\n"
+	"\n"
+	"Images labelled -1 are predicted (see --predictions) but not scored. Per class it prints\n"
+	"precision, recall and F1; rows of the confusion matrix are true classes.\n"
+	"\n"
+	"Example:\n"
+	"  cnn-eval -m model.npz -p predictions.tsv test.npy\n";
+
+struct opts {
+	const char *model, *input, *pred;
+	int tsv, batch, threads;
+	enum progress_mode progress;
+};
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { O_FORMAT = 256, O_BATCH, O_THREADS, O_PROGRESS, O_VERSION };
+	static const struct option lo[] = {
+		{ "model", 1, 0, 'm' }, { "predictions", 1, 0, 'p' }, { "format", 1, 0, O_FORMAT },
+		{ "batch", 1, 0, O_BATCH }, { "threads", 1, 0, O_THREADS }, { "quiet", 0, 0, 'q' },
+		{ "progress", 0, 0, O_PROGRESS }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION },
+		{ 0, 0, 0, 0 },
+	};
+	int c;
+
+	*o = (struct opts){ .input = "-", .batch = 32, .threads = 2, .progress = PROGRESS_AUTO };
+	while ((c = getopt_long(argc, argv, "m:p:qh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm': o->model = optarg; break;
+		case 'p': o->pred = optarg; break;
+		case O_FORMAT:
+			if (strcmp(optarg, "text") && strcmp(optarg, "tsv"))
+				cli_usage(PROG, "--format: '%s' is neither text nor tsv", optarg);
+			o->tsv = !strcmp(optarg, "tsv");
+			break;
+		case O_BATCH: o->batch = cli_opt_int(PROG, "--batch", optarg, 1, 4096); break;
+		case O_THREADS: o->threads = cli_opt_int(PROG, "--threads", optarg, 1, 64); break;
+		case 'q': o->progress = PROGRESS_OFF; break;
+		case O_PROGRESS: o->progress = PROGRESS_ON; break;
+		case 'h': cli_help(HELP);
+		case O_VERSION: cli_version(PROG);
+		default: cli_usage(PROG, "unknown option");
+		}
+	}
+	if (optind + 1 < argc)
+		cli_usage(PROG, "one dataset at a time");
+	if (optind < argc)
+		o->input = argv[optind];
+	if (!o->model)
+		cli_usage(PROG, "-m MODEL.npz is required");
+}
+
+typedef struct {
+	int k;
+	int64_t scored, correct;
+	double loss;
+	int64_t *confusion;  /* [k, k]: true row, predicted column */
+} tally;
+
+/* Adds a batch: argmax of the probabilities, and the loss from the logits (log-sum-exp,
+ * so a confidently wrong image costs its true, finite loss). */
+static void score(tally *t, const model *m, const int *labels, int b, FILE *pred, int64_t first)
+{
+	const float *logits = m->layer[m->nlayer - 1].out;
+
+	for (int i = 0; i < b; i++) {
+		const float *p = m->probs + (size_t)i * t->k, *z = logits + (size_t)i * t->k;
+		int best = 0, y = labels[i];
+		double mx = z[0], s = 0;
+
+		for (int j = 1; j < t->k; j++) {
+			if (p[j] > p[best])
+				best = j;
+			if (z[j] > mx)
+				mx = z[j];
+		}
+		if (pred) {
+			fprintf(pred, "%lld\t%d\t%d", (long long)(first + i), y, best);
+			for (int j = 0; j < t->k; j++)
+				fprintf(pred, "\t%.6g", p[j]);
+			fputc('\n', pred);
+		}
+		if (y < 0)
+			continue;
+		for (int j = 0; j < t->k; j++)
+			s += exp(z[j] - mx);
+		t->loss += log(s) + mx - z[y];
+		t->scored++;
+		t->correct += best == y;
+		t->confusion[(size_t)y * t->k + best]++;
+	}
+}
+
+static void report(const tally *t, const tensor *classes, int64_t n, int64_t step, int tsv)
+{
+	double acc = t->scored ? (double)t->correct / t->scored : 0, loss = t->scored ? t->loss / t->scored : 0;
+	char name[128];
+
+	if (tsv) {
+		printf("%lld eval/Accuracy %.6g\n%lld eval/Loss %.6g\n", (long long)step, acc, (long long)step, loss);
+	} else {
+		printf("images %lld, scored %lld\naccuracy %.4f\nloss %.4f\n\nconfusion (rows true, columns predicted)\n%-16s",
+		       (long long)n, (long long)t->scored, acc, loss, "");
+		for (int j = 0; j < t->k; j++) {
+			tensor_get_string(classes, j, name, sizeof name);
+			printf(" %12.12s", name);
+		}
+		putchar('\n');
+		for (int i = 0; i < t->k; i++) {
+			tensor_get_string(classes, i, name, sizeof name);
+			printf("%-16.16s", name);
+			for (int j = 0; j < t->k; j++)
+				printf(" %12lld", (long long)t->confusion[(size_t)i * t->k + j]);
+			putchar('\n');
+		}
+		printf("\n%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
+	}
+	for (int c = 0; c < t->k; c++) {
+		int64_t tp = t->confusion[(size_t)c * t->k + c], pred = 0, real = 0;
+
+		for (int j = 0; j < t->k; j++)
+			pred += t->confusion[(size_t)j * t->k + c], real += t->confusion[(size_t)c * t->k + j];
+		double pr = pred ? (double)tp / pred : 0, rc = real ? (double)tp / real : 0;
+		double f1 = pr + rc > 0 ? 2 * pr * rc / (pr + rc) : 0;
+
+		tensor_get_string(classes, c, name, sizeof name);
+		if (tsv)
+			printf("%lld eval/precision/%s %.6g\n%lld eval/recall/%s %.6g\n%lld eval/f1/%s %.6g\n",
+			       (long long)step, name, pr, (long long)step, name, rc, (long long)step, name, f1);
+		else
+			printf("%-16.16s %9.4f %9.4f %9.4f %9lld\n", name, pr, rc, f1, (long long)real);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	char err[ERR_MAX];
+	model m;
+	dataset d;
+	tensor classes;
+	ckpt_state st;
+	outfile pf = { 0 };
+	progress p;
+
+	parse_args(argc, argv, &o);
+	openblas_set_num_threads(o.threads);
+	if (dataset_read(&d, o.input, 1, err))
+		cli_die(PROG, "%s", err);
+	if (ckpt_load(o.model, &m, o.batch, 0, &classes, &st, err))
+		cli_die(PROG, "%s", err);
+	if (dataset_same_classes(&classes, o.model, &d.classes, strcmp(o.input, "-") ? o.input : "<stdin>", err))
+		cli_die(PROG, "%s", err);
+	if (d.h != m.h || d.w != m.w)
+		cli_die(PROG, "%s: images are %dx%d but the model takes %dx%d", o.input, d.h, d.w, m.h, m.w);
+	if (o.pred && outfile_open(&pf, o.pred, err))
+		cli_die(PROG, "%s", err);
+
+	tally t = { .k = m.classes, .confusion = calloc((size_t)m.classes * m.classes, sizeof(int64_t)) };
+	if (!t.confusion)
+		cli_die(PROG, "out of memory");
+	if (pf.fp) {
+		fputs("index\tlabel\tpredicted", pf.fp);
+		for (int j = 0; j < m.classes; j++) {
+			char name[128];
+
+			tensor_get_string(&classes, j, name, sizeof name);
+			fprintf(pf.fp, "\tp_%s", name);
+		}
+		fputc('\n', pf.fp);
+	}
+	progress_init(&p, "eval", d.n, 0, o.progress);
+	progress_set_unit(&p, "img");
+	for (int64_t i = 0; i < d.n; i += o.batch) {
+		int b = (int)(d.n - i < o.batch ? d.n - i : o.batch);
+
+		model_forward(&m, (const uint8_t *)d.images.data + (size_t)i * m.h * m.w * 3, NULL, b, 0, 1, 1,
+			      NULL, NULL, NULL);
+		score(&t, &m, d.labels + i, b, pf.fp, i);
+		progress_update(&p, i + b, NULL);
+	}
+	progress_end(&p);
+	if (pf.fp && outfile_commit(&pf, err))
+		cli_die(PROG, "%s", err);
+	report(&t, &classes, d.n, st.step, o.tsv);
+	free(t.confusion);
+	tensor_free(&classes);
+	model_free(&m);
+	dataset_free(&d);
+	return cli_close_stdout(PROG) ? CLI_FAIL : CLI_OK;
+}

@@ -1,0 +1,329 @@
+/* cnn-train: train the ConvNet on a dataset stream with Adam, checkpointing as it goes. */
+#include <cblas.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "cli.h"
+#include "dataset.h"
+#include "err.h"
+#include "model.h"
+#include "progress.h"
+
+static const char PROG[] = "cnn-train";
+static const char HELP[] =
+	"Usage: cnn-train --train FILE [--test FILE] -o MODEL.npz [OPTION]...\n"
+	"Train the ConvNet on a dataset stream, log metrics, checkpoint as it goes.\n"
+	"\n"
+	"  --train FILE       training dataset stream (images, labels, classes; - for stdin)\n"
+	"  --test FILE        held-out dataset stream for the test metrics\n"
+	"  -o, --output FILE  checkpoint (.npz), written at every epoch end and on SIGINT/SIGTERM\n"
+	"  --resume FILE      continue from a checkpoint (its model, seed and batch size)\n"
+	"  --epochs N         passes over the training set (default 400)\n"
+	"  --batch N          images per step (default 10)\n"
+	"  --lr X             learning rate (default 1e-5)\n"
+	"  --keep-conv P      dropout keep probability after the pools (default 0.2)\n"
+	"  --keep-fc P        dropout keep probability after fc1 (default 0.5)\n"
+	"  --optimizer NAME   adam (default) or momentum\n"
+	"  --momentum X       momentum for --optimizer momentum (default 0.9)\n"
+	"  --model SPEC       architecture (default: the seed's network, see below)\n"
+	"  --init NAME        seed (truncated normal 0.1, default) or he\n"
+	"  --seed N           seed for initialisation, shuffling, dropout (default 1)\n"
+	"  --threads N        threads for BLAS and the optimiser (default 2)\n"
+	"  --log-every N      log train and test-sample metrics every N steps (default 5)\n"
+	"  --test-sample N    random test images per logged step (default 10)\n"
+	"  --stop-after N     stop (with a checkpoint) once N steps in total are done\n"
+	"  -q, --quiet        no progress on stderr\n"
+	"      --progress     progress on stderr even when it is not a terminal\n"
+	"  -h, --help         this help\n"
+	"      --version      version\n"
+	"\n"
+	"Metrics go to stdout as 'STEP TAG VALUE' lines (tfevents-write's input): train/Loss,\n"
+	"train/Accuracy (the training batch, dropout on), test/Loss, test/Accuracy (random test\n"
+	"images), and at each epoch end test_epoch/Loss, test_epoch/Accuracy (the whole test set).\n"
+	"On SIGINT or SIGTERM the checkpoint is written and the exit status is 128+signal.\n"
+	"\n"
+	"Default model spec:\n"
+	"  " MODEL_DEFAULT_SPEC "\n"
+	"\n"
+	"Example:\n"
+	"  cnn-train --train train.npy --test test.npy -o model.npz | tfevents-write --logdir runs/pets\n";
+
+struct opts {
+	const char *train, *test, *out, *resume, *spec;
+	int epochs, batch, threads, log_every, test_sample, optim;
+	int64_t seed, stop_after;
+	double lr, keep_conv, keep_fc, momentum;
+	enum model_init init;
+	enum progress_mode progress;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { O_TRAIN = 256, O_TEST, O_RESUME, O_EPOCHS, O_BATCH, O_LR, O_KC, O_KF, O_OPT, O_MOM,
+	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION };
+	static const struct option lo[] = {
+		{ "train", 1, 0, O_TRAIN }, { "test", 1, 0, O_TEST }, { "output", 1, 0, 'o' },
+		{ "resume", 1, 0, O_RESUME }, { "epochs", 1, 0, O_EPOCHS }, { "batch", 1, 0, O_BATCH },
+		{ "lr", 1, 0, O_LR }, { "keep-conv", 1, 0, O_KC }, { "keep-fc", 1, 0, O_KF },
+		{ "optimizer", 1, 0, O_OPT }, { "momentum", 1, 0, O_MOM }, { "model", 1, 0, O_MODEL },
+		{ "init", 1, 0, O_INIT }, { "seed", 1, 0, O_SEED }, { "threads", 1, 0, O_THREADS },
+		{ "log-every", 1, 0, O_LOG }, { "test-sample", 1, 0, O_SAMPLE },
+		{ "stop-after", 1, 0, O_STOP }, { "quiet", 0, 0, 'q' }, { "progress", 0, 0, O_PROGRESS },
+		{ "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
+	};
+	int c;
+
+	*o = (struct opts){ .epochs = 400, .batch = 10, .threads = 2, .log_every = 5, .test_sample = 10,
+			    .optim = CKPT_ADAM, .seed = 1, .lr = 1e-5, .keep_conv = 0.2, .keep_fc = 0.5,
+			    .momentum = 0.9, .spec = MODEL_DEFAULT_SPEC, .progress = PROGRESS_AUTO };
+	while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+		switch (c) {
+		case O_TRAIN: o->train = optarg; break;
+		case O_TEST: o->test = optarg; break;
+		case 'o': o->out = optarg; break;
+		case O_RESUME: o->resume = optarg; break;
+		case O_EPOCHS: o->epochs = cli_opt_int(PROG, "--epochs", optarg, 1, 1000000); break;
+		case O_BATCH: o->batch = cli_opt_int(PROG, "--batch", optarg, 1, 100000); break;
+		case O_LR: o->lr = cli_opt_double(PROG, "--lr", optarg, 0, 10); break;
+		case O_KC: o->keep_conv = cli_opt_double(PROG, "--keep-conv", optarg, 1e-6, 1); break;
+		case O_KF: o->keep_fc = cli_opt_double(PROG, "--keep-fc", optarg, 1e-6, 1); break;
+		case O_MOM: o->momentum = cli_opt_double(PROG, "--momentum", optarg, 0, 1); break;
+		case O_MODEL: o->spec = optarg; break;
+		case O_SEED: o->seed = cli_opt_i64(PROG, "--seed", optarg, 0, INT64_MAX); break;
+		case O_THREADS: o->threads = cli_opt_int(PROG, "--threads", optarg, 1, 64); break;
+		case O_LOG: o->log_every = cli_opt_int(PROG, "--log-every", optarg, 1, 1 << 30); break;
+		case O_SAMPLE: o->test_sample = cli_opt_int(PROG, "--test-sample", optarg, 0, 1 << 20); break;
+		case O_STOP: o->stop_after = cli_opt_i64(PROG, "--stop-after", optarg, 1, INT64_MAX); break;
+		case O_OPT:
+			if (strcmp(optarg, "adam") && strcmp(optarg, "momentum"))
+				cli_usage(PROG, "--optimizer: '%s' is neither adam nor momentum", optarg);
+			o->optim = !strcmp(optarg, "adam") ? CKPT_ADAM : CKPT_MOMENTUM;
+			break;
+		case O_INIT:
+			if (strcmp(optarg, "seed") && strcmp(optarg, "he"))
+				cli_usage(PROG, "--init: '%s' is neither seed nor he", optarg);
+			o->init = !strcmp(optarg, "he") ? MODEL_INIT_HE : MODEL_INIT_SEED;
+			break;
+		case 'q': o->progress = PROGRESS_OFF; break;
+		case O_PROGRESS: o->progress = PROGRESS_ON; break;
+		case 'h': cli_help(HELP);
+		case O_VERSION: cli_version(PROG);
+		default: cli_usage(PROG, "unknown option");
+		}
+	}
+	if (optind < argc)
+		cli_usage(PROG, "unexpected argument '%s'", argv[optind]);
+	if (!o->train || !o->out)
+		cli_usage(PROG, "--train and -o are required");
+}
+
+/* rng streams: each random choice is a function of (seed, purpose, epoch or step), so a
+ * resumed run draws exactly what an uninterrupted one would. */
+enum { STREAM_SHUFFLE = 1, STREAM_DROPOUT = 2, STREAM_SAMPLE = 3 };
+
+static void stream(rng *r, int64_t seed, int purpose, int64_t n)
+{
+	rng_stream(r, (uint64_t)seed, ((uint64_t)purpose << 48) ^ (uint64_t)n);
+}
+
+typedef struct {
+	struct opts *o;
+	model m;
+	dataset train, test;
+	ckpt_state st;
+	int64_t *perm, *idx;
+	uint8_t *img;
+	int *lab;
+} trainer;
+
+/* Mean loss and accuracy of the inference network over test images idx[0..n). */
+static void evaluate(trainer *t, const int64_t *idx, int64_t n, double *loss, double *acc)
+{
+	double sum = 0;
+	int64_t ok = 0;
+
+	for (int64_t i = 0; i < n; i += t->o->batch) {
+		int b = (int)(n - i < t->o->batch ? n - i : t->o->batch), c = 0;
+		double L = 0;
+
+		dataset_gather(&t->test, idx + i, b, t->img, t->lab);
+		model_forward(&t->m, t->img, t->lab, b, 0, 1, 1, NULL, &L, &c);
+		sum += L * b;
+		ok += c;
+	}
+	*loss = n ? sum / n : 0;
+	*acc = n ? (double)ok / n : 0;
+}
+
+static void metric(int64_t step, const char *tag, double v)
+{
+	printf("%lld %s %.6g\n", (long long)step, tag, v);
+}
+
+static void save(trainer *t)
+{
+	char err[ERR_MAX];
+
+	if (ckpt_save(t->o->out, &t->m, &t->train.classes, &t->st, err))
+		cli_die(PROG, "%s", err);
+}
+
+static void setup(trainer *t)
+{
+	struct opts *o = t->o;
+	char err[ERR_MAX];
+	tensor classes;
+
+	if (dataset_read(&t->train, o->train, 0, err))
+		cli_die(PROG, "%s", err);
+	if (t->train.n < 1)
+		cli_die(PROG, "%s: no images to train on", o->train);
+	if (o->test && (dataset_read(&t->test, o->test, 0, err) ||
+			dataset_same_classes(&t->train.classes, o->train, &t->test.classes, o->test, err)))
+		cli_die(PROG, "%s", err);
+	if (o->test && (t->test.h != t->train.h || t->test.w != t->train.w))
+		cli_die(PROG, "%s: images are %dx%d but %s has %dx%d", o->test, t->test.h, t->test.w,
+			o->train, t->train.h, t->train.w);
+	if (o->resume) {
+		if (ckpt_load(o->resume, &t->m, o->batch, 1, &classes, &t->st, err))
+			cli_die(PROG, "%s", err);
+		if (dataset_same_classes(&classes, o->resume, &t->train.classes, o->train, err))
+			cli_die(PROG, "%s", err);
+		tensor_free(&classes);
+		if (t->st.optim == CKPT_NONE)
+			cli_die(PROG, "%s: holds no training state to resume", o->resume);
+		if (t->st.optim != (enum ckpt_optim)o->optim || t->st.batch != o->batch ||
+		    t->st.examples != t->train.n)
+			cli_die(PROG, "%s: was trained with %s, batch %lld, %lld examples; resume with the same",
+				o->resume, t->st.optim == CKPT_ADAM ? "adam" : "momentum",
+				(long long)t->st.batch, (long long)t->st.examples);
+		o->seed = t->st.seed;
+	} else {
+		if (model_init(&t->m, o->spec, t->train.h, t->train.w, t->train.k, o->batch, 1, err))
+			cli_die(PROG, "%s", err);
+		model_init_params(&t->m, o->init, (uint64_t)o->seed);
+		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
+				      .optim = (enum ckpt_optim)o->optim };
+	}
+	if (t->m.h != t->train.h || t->m.w != t->train.w)
+		cli_die(PROG, "%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
+			t->train.w, t->m.h, t->m.w);
+	t->perm = malloc(sizeof *t->perm * (size_t)t->train.n);
+	t->idx = malloc(sizeof *t->idx * (size_t)(t->test.n > o->test_sample ? t->test.n : o->test_sample + 1));
+	t->img = malloc((size_t)o->batch * t->m.h * t->m.w * 3);
+	t->lab = malloc(sizeof *t->lab * (size_t)o->batch);
+	if (!t->perm || !t->idx || !t->img || !t->lab)
+		cli_die(PROG, "out of memory");
+}
+
+/* The step's metrics: the training batch's, and a random sample of the test set's. */
+static void log_step(trainer *t, int64_t step, double loss, double acc)
+{
+	metric(step, "train/Loss", loss);
+	metric(step, "train/Accuracy", acc);
+	if (t->test.n && t->o->test_sample) {
+		rng r;
+		double tl, ta;
+
+		stream(&r, t->o->seed, STREAM_SAMPLE, step);
+		for (int i = 0; i < t->o->test_sample; i++)
+			t->idx[i] = (int64_t)rng_below(&r, (uint64_t)t->test.n);
+		evaluate(t, t->idx, t->o->test_sample, &tl, &ta);
+		metric(step, "test/Loss", tl);
+		metric(step, "test/Accuracy", ta);
+	}
+	fflush(stdout);
+}
+
+static int train(trainer *t)
+{
+	struct opts *o = t->o;
+	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
+	int64_t epoch_ready = -1;
+	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
+	progress p;
+	char extra[96];
+
+	progress_init(&p, "train", total, 0, o->progress);
+	progress_set_unit(&p, "step");
+	while (t->st.step < total && !stop_signal && (!o->stop_after || t->st.step < o->stop_after)) {
+		int64_t step = t->st.step, epoch = step / spe, pos = step % spe;
+		int b = (int)(n - pos * o->batch < o->batch ? n - pos * o->batch : o->batch), c = 0;
+		double loss = 0;
+		rng r;
+
+		if (epoch != epoch_ready) {
+			for (int64_t i = 0; i < n; i++)
+				t->perm[i] = i;
+			stream(&r, o->seed, STREAM_SHUFFLE, epoch);
+			rng_shuffle_i64(&r, t->perm, (size_t)n);
+			epoch_ready = epoch;
+		}
+		dataset_gather(&t->train, t->perm + pos * o->batch, b, t->img, t->lab);
+		stream(&r, o->seed, STREAM_DROPOUT, step);
+		model_forward(&t->m, t->img, t->lab, b, 1, (float)o->keep_conv, (float)o->keep_fc, &r, &loss, &c);
+		model_backward(&t->m);
+		if (o->optim == CKPT_ADAM)
+			model_adam_step(&t->m, &adam, step + 1, o->threads);
+		else
+			model_momentum_step(&t->m, o->lr, o->momentum, o->threads);
+		t->st.step = ++step;
+		if (step % o->log_every == 0)
+			log_step(t, step, loss, (double)c / b);
+		if (step % spe == 0) {
+			if (t->test.n) {
+				double tl, ta;
+
+				for (int64_t i = 0; i < t->test.n; i++)
+					t->idx[i] = i;
+				evaluate(t, t->idx, t->test.n, &tl, &ta);
+				metric(step, "test_epoch/Loss", tl);
+				metric(step, "test_epoch/Accuracy", ta);
+				fflush(stdout);
+			}
+			save(t);
+		}
+		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f", (long long)epoch + 1,
+			 o->epochs, loss, (double)c / b);
+		progress_update(&p, step, extra);
+	}
+	progress_end(&p);
+	/* a run stopped between epoch ends keeps its place */
+	if (t->st.step % spe != 0 || t->st.step == 0)
+		save(t);
+	return stop_signal ? 128 + stop_signal : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	trainer t = { .o = &o };
+	struct sigaction sa = { .sa_handler = on_signal };
+	int rc;
+
+	parse_args(argc, argv, &o);
+	openblas_set_num_threads(o.threads);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	setup(&t);
+	rc = train(&t);
+	model_free(&t.m);
+	dataset_free(&t.train);
+	dataset_free(&t.test);
+	free(t.perm), free(t.idx), free(t.img), free(t.lab);
+	if (cli_close_stdout(PROG))
+		return CLI_FAIL;
+	return rc;
+}

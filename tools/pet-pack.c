@@ -1,0 +1,280 @@
+/* pet-pack: decode and resize a list of images into a dataset tensor stream
+ * (images u1 [N,H,W,3], labels i8 [N], classes <U [K]). */
+#include "cli.h"
+#include "err.h"
+#include "npy.h"
+#include "outfile.h"
+#include "pack.h"
+#include "petset.h"
+#include "progress.h"
+#include "tensor.h"
+
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char PROG[] = "pet-pack";
+
+static const char HELP[] =
+	"Usage: pet-pack [OPTION]... [IMAGE]...\n"
+	"Decode and resize images into a dataset tensor stream (images, labels, classes).\n"
+	"\n"
+	"Reads an image list (pet-split's TSV: path<TAB>label<TAB>class, '#' lines skipped, a\n"
+	"'# classes: NAME...' line naming the classes) from --list or standard input, or takes\n"
+	"IMAGE paths as arguments (label -1, no classes: for prediction). JPEG, PNG and GIF are\n"
+	"told apart by their bytes; grayscale and CMYK become RGB; EXIF orientation is applied.\n"
+	"Writes three .npy arrays back to back: images uint8 [N,H,W,3] (RGB), labels int64 [N],\n"
+	"classes unicode [K]. Unreadable, truncated or corrupt files are skipped with a line\n"
+	"each and a count on stderr, and N counts only the images packed.\n"
+	"\n"
+	"  -l, --list FILE      image list to read ('-': standard input, the default without IMAGE)\n"
+	"  -s, --size S|WxH     output size in pixels, 1..4096 (default 224)\n"
+	"  -f, --fit MODE       stretch: whole image to the size, aspect not kept (default);\n"
+	"                       crop: scale to cover the size, keep the centre;\n"
+	"                       pad: scale to fit inside the size, centred on black\n"
+	"  -j, --jobs N         decoding threads, 1..256 (default: all cores); the output does\n"
+	"                       not depend on it\n"
+	"  -o, --output FILE    write the stream to FILE ('-': standard output, the default)\n"
+	"      --strict         a file that cannot be used is an error, not a skip\n"
+	"      --full-decode    always decode JPEGs at full size (else a large JPEG is decoded at\n"
+	"                       1/2, 1/4 or 1/8 scale when that still leaves at least the output\n"
+	"                       size; faster, slightly different pixels)\n"
+	"  -q, --quiet          no progress bar\n"
+	"      --progress       progress bar even when stderr is not a terminal\n"
+	"  -h, --help           show this help and exit\n"
+	"      --version        show the version and exit\n"
+	"\n"
+	"Resizing is antialiased: a triangle filter as wide as the reduction, the same\n"
+	"arithmetic as Pillow's Image.resize(size, Image.BILINEAR). The images are staged in a\n"
+	"temporary file (beside FILE, else in $TMPDIR) because N is known only at the end.\n"
+	"\n"
+	"Example:\n"
+	"  pet-split data --breeds samoyed,shiba_inu -o lists\n"
+	"  pet-pack --size 224 < lists/train.tsv > train.npy\n"
+	"  pet-pack -s 64x48 --fit crop photo1.jpg photo2.png -o photos.npy\n";
+
+struct opts {
+	const char *list, *output;
+	pack_opts pack;
+	int strict;
+	enum progress_mode progress;
+	char **images;
+	int nimages;
+};
+
+static void parse_size(const char *s, int *w, int *h)
+{
+	char buf[32], *x;
+
+	if (strlen(s) >= sizeof buf)
+		cli_usage(PROG, "--size: expected S or WxH, not '%s'", s);
+	strcpy(buf, s);
+	x = strchr(buf, 'x');
+	if (x)
+		*x = 0;
+	*w = cli_opt_int(PROG, "--size", buf, 1, 4096);
+	*h = x ? cli_opt_int(PROG, "--size", x + 1, 1, 4096) : *w;
+}
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { OPT_STRICT = 256, OPT_FULL, OPT_PROGRESS, OPT_VERSION };
+	static const struct option longs[] = {
+		{ "list", required_argument, NULL, 'l' },
+		{ "size", required_argument, NULL, 's' },
+		{ "fit", required_argument, NULL, 'f' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "strict", no_argument, NULL, OPT_STRICT },
+		{ "full-decode", no_argument, NULL, OPT_FULL },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int c;
+
+	memset(o, 0, sizeof *o);
+	o->output = "-";
+	o->pack.w = o->pack.h = 224;
+	o->pack.fit = RESIZE_STRETCH;
+	o->pack.threads = cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
+	o->progress = PROGRESS_AUTO;
+	while ((c = getopt_long(argc, argv, "l:s:f:j:o:qh", longs, NULL)) != -1) {
+		switch (c) {
+		case 'l': o->list = optarg; break;
+		case 's': parse_size(optarg, &o->pack.w, &o->pack.h); break;
+		case 'f':
+			if (resize_fit_parse(optarg, &o->pack.fit) < 0)
+				cli_usage(PROG, "--fit: expected stretch, crop or pad, not '%s'", optarg);
+			break;
+		case 'j': o->pack.threads = cli_opt_int(PROG, "--jobs", optarg, 1, 256); break;
+		case 'o': o->output = optarg; break;
+		case OPT_STRICT: o->strict = 1; break;
+		case OPT_FULL: o->pack.full_decode = 1; break;
+		case 'q': o->progress = PROGRESS_OFF; break;
+		case OPT_PROGRESS: o->progress = PROGRESS_ON; break;
+		case 'h': cli_help(HELP);
+		case OPT_VERSION: cli_version(PROG);
+		default: cli_usage(PROG, "unknown option");
+		}
+	}
+	o->images = argv + optind;
+	o->nimages = argc - optind;
+	if (o->list && o->nimages)
+		cli_usage(PROG, "give a --list or IMAGE arguments, not both");
+	if (!o->list && !o->nimages)
+		o->list = "-";
+}
+
+static void load_list(const struct opts *o, petset_list *l)
+{
+	char err[ERR_MAX];
+	FILE *f;
+
+	if (!o->list) {
+		memset(l, 0, sizeof *l);
+		for (int i = 0; i < o->nimages; i++)
+			if (petset_list_add(l, o->images[i], -1, err) < 0)
+				cli_die(PROG, "%s", err);
+		return;
+	}
+	f = strcmp(o->list, "-") ? fopen(o->list, "r") : stdin;
+	if (!f)
+		cli_die(PROG, "%s:", o->list);
+	if (petset_list_read(f, strcmp(o->list, "-") ? o->list : "<stdin>", l, err) < 0)
+		cli_die(PROG, "%s", err);
+	if (f != stdin)
+		fclose(f);
+	if (!l->n)
+		cli_die(PROG, "%s: no images listed", strcmp(o->list, "-") ? o->list : "<stdin>");
+}
+
+/* Where packed images wait until N is known: an unlinked file, beside the output so a big
+ * dataset lands on the disk the user chose, else in $TMPDIR. Decoding twice to count first
+ * would double the slowest step; keeping the images in memory would not be bounded. */
+static FILE *open_stage(const char *output)
+{
+	char path[4096], dir[4096];
+	const char *tmpdir = getenv("TMPDIR");
+	FILE *f;
+	int fd;
+
+	if (strcmp(output, "-")) {
+		snprintf(dir, sizeof dir, "%s", output);
+		snprintf(path, sizeof path, "%s/.pet-pack.XXXXXX", dirname(dir));
+	} else {
+		snprintf(path, sizeof path, "%s/pet-pack.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	}
+	fd = mkstemp(path);
+	if (fd < 0)
+		cli_die(PROG, "%s:", path);
+	unlink(path);
+	if (!(f = fdopen(fd, "w+b")))
+		cli_die(PROG, "%s:", path);
+	return f;
+}
+
+struct run {
+	const struct opts *o;
+	const petset_list *l;
+	FILE *stage;
+	int64_t *labels, packed;
+	size_t skipped;
+	progress bar;
+};
+
+static int on_image(void *ctx, size_t i, const uint8_t *pix, const char *msg, char *err)
+{
+	struct run *r = ctx;
+	size_t bytes = (size_t)r->o->pack.w * r->o->pack.h * 3;
+
+	if (!pix) {
+		if (r->o->strict)
+			return err_set(err, "%s", msg);
+		fprintf(stderr, "%s: skipped %s\n", PROG, msg);
+		r->skipped++;
+	} else {
+		if (fwrite(pix, 1, bytes, r->stage) != bytes)
+			return err_sys(err, "staging file");
+		r->labels[r->packed++] = r->l->e[i].label;
+	}
+	progress_update(&r->bar, (int64_t)i + 1, NULL);
+	return 0;
+}
+
+/* header, the staged images, labels, classes */
+static int write_stream(struct run *r, FILE *out, const char *name, char *err)
+{
+	tensor images = { .dtype = DT_U1, .ndim = 4, .shape = { r->packed, r->o->pack.h, r->o->pack.w, 3 } };
+	tensor labels = { .dtype = DT_I8, .ndim = 1, .shape = { r->packed }, .data = r->labels };
+	tensor classes;
+	char buf[1 << 16];
+	size_t n;
+
+	if (npy_write_header(out, name, &images, err) < 0)
+		return -1;
+	if (fflush(r->stage) != 0 || fseek(r->stage, 0, SEEK_SET) != 0)
+		return err_sys(err, "staging file");
+	while ((n = fread(buf, 1, sizeof buf, r->stage)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			return err_sys(err, "%s", name);
+	if (ferror(r->stage))
+		return err_sys(err, "staging file");
+	if (npy_write(out, name, &labels, err) < 0)
+		return -1;
+	if (tensor_from_strings(&classes, (const char *const *)r->l->classes, r->l->nclasses, err) < 0)
+		return -1;
+	n = npy_write(out, name, &classes, err) < 0;
+	tensor_free(&classes);
+	return n ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	petset_list l;
+	struct run r = { 0 };
+	char err[ERR_MAX];
+	const char **paths;
+	outfile out;
+
+	parse_args(argc, argv, &o);
+	load_list(&o, &l);
+	r.o = &o;
+	r.l = &l;
+	r.stage = open_stage(o.output);
+	r.labels = malloc(sizeof *r.labels * l.n);
+	paths = malloc(sizeof *paths * l.n);
+	if (!r.labels || !paths)
+		cli_die(PROG, "out of memory");
+	for (size_t i = 0; i < l.n; i++)
+		paths[i] = l.e[i].path;
+	progress_init(&r.bar, PROG, (int64_t)l.n, 0, o.progress);
+	progress_set_unit(&r.bar, "img");
+	if (pack_run(paths, l.n, &o.pack, on_image, &r, err) < 0)
+		cli_die(PROG, "%s", err);
+	progress_end(&r.bar);
+	if (r.skipped)
+		cli_warn(PROG, "%zu of %zu images skipped", r.skipped, l.n);
+	if (!r.packed)
+		cli_die(PROG, "no image could be packed: nothing written");
+	if (outfile_open(&out, o.output, err) < 0)
+		cli_die(PROG, "%s", err);
+	if (write_stream(&r, out.fp, strcmp(o.output, "-") ? o.output : "<stdout>", err) < 0) {
+		outfile_abort(&out);
+		cli_die(PROG, "%s", err);
+	}
+	if (outfile_commit(&out, err) < 0)
+		cli_die(PROG, "%s", err);
+	fclose(r.stage);
+	free(paths);
+	free(r.labels);
+	petset_list_free(&l);
+	return cli_close_stdout(PROG);
+}
