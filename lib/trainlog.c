@@ -172,6 +172,11 @@ int trainlog_open(trainlog *tl, const char *logdir, const char *snapshots, const
 	return 0;
 }
 
+const char *trainlog_run_name(enum trainlog_run run)
+{
+	return RUN_NAME[run];
+}
+
 int trainlog_scalar(trainlog *tl, enum trainlog_run run, int64_t step, const char *tag,
 		    double value, char *err)
 {

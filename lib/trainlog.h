@@ -63,6 +63,9 @@ typedef struct {
 int trainlog_open(trainlog *tl, const char *logdir, const char *snapshots, const model *m,
 		  const uint8_t *image, const trainlog_opts *o, char *err);
 
+/* "train", "test", "test_epoch": the run's folder, and the prefix of cnn-train's stdout tags. */
+const char *trainlog_run_name(enum trainlog_run run);
+
 /* A scalar ("Loss", "Accuracy") in one run. */
 int trainlog_scalar(trainlog *tl, enum trainlog_run run, int64_t step, const char *tag,
 		    double value, char *err);
