@@ -72,7 +72,7 @@ static int snap_trim(trainlog *tl, const model *m, char *err)
 		fclose(f);
 		return 0;
 	}
-	if (tl->o.image_every > 0)
+	if (tl->o.image_every > 0 && tl->o.start_step / tl->o.image_every < INT64_MAX / tl->nmaps - 1)
 		keep = (tl->o.start_step / tl->o.image_every + 1) * tl->nmaps;
 	while (keep < 0 || count < keep) {
 		off_t pos = ftello(f);
@@ -147,6 +147,12 @@ int trainlog_open(trainlog *tl, const char *logdir, const char *snapshots, const
 	if (!(tl->image = malloc(npix)))
 		return err_set(err, "trainlog: out of memory");
 	memcpy(tl->image, image, npix);
+	/* The snapshot file first: its checks (a foreign file, another model's maps) then
+	 * fail before any run folder is created. */
+	if (snapshots && snap_open(tl, snapshots, m, err)) {
+		trainlog_close(tl, ignore);
+		return -1;
+	}
 	if (logdir) {
 		if (!(tl->logdir = strdup(logdir))) {
 			trainlog_close(tl, ignore);
@@ -165,10 +171,6 @@ int trainlog_open(trainlog *tl, const char *logdir, const char *snapshots, const
 			return -1;
 		}
 	}
-	if (snapshots && snap_open(tl, snapshots, m, err)) {
-		trainlog_close(tl, ignore);
-		return -1;
-	}
 	return 0;
 }
 
@@ -180,6 +182,8 @@ const char *trainlog_run_name(enum trainlog_run run)
 int trainlog_scalar(trainlog *tl, enum trainlog_run run, int64_t step, const char *tag,
 		    double value, char *err)
 {
+	if ((unsigned)run >= TRAINLOG_NRUN)
+		return err_set(err, "trainlog: no run %d", (int)run);
 	if (!tl->logdir)
 		return 0;
 	if (!tl->open[run]) {

@@ -8,7 +8,8 @@
  * LOGDIR/test_epoch (created at its first scalar): Loss and Accuracy over the whole test
  * set, the run `cnn-train | tfevents-write --split` makes of the test_epoch/ lines.
  * The maps are those of the last convolution of each block: a conv layer whose next layer,
- * dropout aside, is not a conv (conv1_2 before pool1, conv2_2 before pool2).
+ * dropout aside, is not a conv (conv1_2 before pool1, conv2_2 before pool2); at most
+ * TRAINLOG_MAX_MAPS of them.
  *
  * Snapshot stream: per snapshot, the maps in layer order (conv1_2 then conv2_2), each a
  * .npy array f4 [1, H, W, C] (lib/npy.h), back to back, so `np.load(f)` in a loop or

@@ -326,6 +326,10 @@ static void test_errors(const char *tmp)
 
 	CHECK(model_init(&m, SPEC, H, W, 2, 1, 1, err) == 0, "model: %s", err);
 	CHECK(trainlog_open(&tl, NULL, "-", &m, img, &o, err) == -1 && strstr(err, "stdout"), "stdout: %s", err);
+	/* A refused snapshot file fails before any run folder is made. */
+	snprintf(path, sizeof path, "%s/fresh-runs", tmp);
+	CHECK(trainlog_open(&tl, path, "-", &m, img, &o, err) == -1 && file_size(path) < 0,
+	      "no run folder left behind: %s", err);
 	/* A log directory that is a file. */
 	snprintf(path, sizeof path, "%s/afile", tmp);
 	f = fopen(path, "w");
