@@ -74,13 +74,14 @@ asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
 
-# libFuzzer over the .npy reader: `make fuzz FUZZ_SECONDS=600`.
+# libFuzzer over the .npy reader and the .npz glue: `make fuzz FUZZ_SECONDS=600`.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 fuzz:
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
-	    tests/fuzz/fuzz_npy.c lib/npy.c lib/tensor.c lib/err.c -o $(BUILD)/fuzz/fuzz_npy
+	    tests/fuzz/fuzz_npy.c lib/npy.c lib/npz.c lib/tensor.c lib/err.c lib/outfile.c \
+	    $$($(PKG_CONFIG) --cflags --libs libarchive) -o $(BUILD)/fuzz/fuzz_npy
 	$(BUILD)/fuzz/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    $(BUILD)/fuzz/corpus tests/fuzz/seeds
 

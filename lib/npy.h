@@ -52,7 +52,7 @@ int64_t npy_src_fill(npy_src *s, void *buf, size_t n, const char *name, char *er
 int npy_src_header(npy_src *s, const char *name, tensor *t, char *err);
 int npy_src_data(npy_src *s, const char *name, tensor *t, char *err);
 
-/* The header numpy 1.24 writes for t, into buf (NPY_HEADER_MAX bytes suffice); returns
+/* The header numpy 1.24 writes for t, into buf (1024 bytes always suffice); returns
  * its length (a multiple of 64), or -1 for a tensor that cannot be written. */
 int64_t npy_format_header(const tensor *t, unsigned char *buf, size_t size, const char *name,
 			  char *err);

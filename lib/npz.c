@@ -9,6 +9,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,7 @@ int npz_add(npz *z, const char *name, const tensor *t, char *err)
 /* A zip member as an npy_src. */
 typedef struct {
 	struct archive *a;
+	int64_t done;   /* bytes read so far */
 } member;
 
 static ptrdiff_t member_read(void *ctx, void *buf, size_t n, const char *name, char *err)
@@ -108,20 +110,55 @@ static ptrdiff_t member_read(void *ctx, void *buf, size_t n, const char *name, c
 
 	if (r < 0)
 		return err_set(err, "%s: %s", name, archive_error_string(m->a));
+	m->done += r;
 	return (ptrdiff_t)r;
 }
 
-static int read_member(npz *z, struct archive *a, struct archive_entry *e, const char *path,
-		       char *err)
+/* Names seen so far in one archive, to refuse duplicates. */
+typedef struct {
+	char **v;
+	int n, cap;
+} names;
+
+static int names_add(names *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], name))
+			return 1;
+	if (s->n == s->cap) {
+		int cap = s->cap ? s->cap * 2 : 16;
+		char **v = cap > s->cap && (size_t)cap <= SIZE_MAX / sizeof *v ?
+				   realloc(s->v, (size_t)cap * sizeof *v) : NULL;
+		if (!v)
+			return -1;
+		s->v = v;
+		s->cap = cap;
+	}
+	if (!(s->v[s->n] = strdup(name)))
+		return -1;
+	s->n++;
+	return 0;
+}
+
+static void names_free(names *s)
+{
+	for (int i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static int scan_member(struct archive *a, struct archive_entry *e, const char *path, names *seen,
+		       npz_visitor fn, void *ctx, char *err)
 {
 	const char *mname = archive_entry_pathname(e);
 	char label[ERR_MAX / 2], *name;
 	size_t len;
-	member m = { a };
+	member m = { a, 0 };
 	npy_src src = { member_read, &m, -1 };
 	tensor t;
 	unsigned char extra;
-	int64_t got;
+	int64_t got, hlen;
+	int rc;
 
 	if (!mname)
 		return err_set(err, "%s: a member without a name", path);
@@ -132,48 +169,45 @@ static int read_member(npz *z, struct archive *a, struct archive_entry *e, const
 	name = strndup(mname, len - 4);
 	if (!name)
 		return err_set(err, "%s: out of memory", label);
-	if (find(z, name) >= 0) {
+	rc = names_add(seen, name);
+	if (rc) {
 		free(name);
-		return err_set(err, "%s: duplicate member", label);
+		return err_set(err, rc < 0 ? "%s: out of memory" : "%s: duplicate member", label);
 	}
-	int rc = npy_src_header(&src, label, &t, err);
+	rc = npy_src_header(&src, label, &t, err);
 	if (rc == 0)
-		err_set(err, "%s: empty member (not a .npy array)", label);
+		rc = err_set(err, "%s: empty member (not a .npy array)", label);
+	hlen = m.done;
+	/* The zip's size is only a claim: a mismatch is an error, never an allocation. */
+	if (rc == 1 && archive_entry_size_is_set(e) && archive_entry_size(e) - hlen != tensor_nbytes(&t))
+		rc = err_set(err, "%s: the zip claims %lld bytes, its .npy array takes %lld", label,
+			     (long long)archive_entry_size(e), (long long)(hlen + tensor_nbytes(&t)));
 	if (rc == 1)
-		rc = npy_src_data(&src, label, &t, err);
-	if (rc != 1) {
-		free(name);
-		return -1;
-	}
-	got = npy_src_fill(&src, &extra, 1, label, err);
-	if (got != 0) {
-		if (got > 0)
-			err_set(err, "%s: trailing bytes after the array", label);
-		tensor_free(&t);
-		free(name);
-		return -1;
-	}
-	rc = npz_add_move(z, name, &t, err);
-	if (rc)
-		tensor_free(&t);
+		rc = fn(ctx, name, label, &t, &src, err);
 	free(name);
-	return rc;
+	if (rc < 0)
+		return -1;
+	assert(m.done - hlen == tensor_nbytes(&t) && "a visitor reads all of its data");
+	got = npy_src_fill(&src, &extra, 1, label, err);
+	if (got > 0)
+		return err_set(err, "%s: trailing bytes after the array", label);
+	return got < 0 ? -1 : 0;
 }
 
-static int read_all(npz *z, struct archive *a, const char *path, char *err)
+static int scan_all(struct archive *a, const char *path, npz_visitor fn, void *ctx, char *err)
 {
 	struct archive_entry *e;
-	int r;
+	names seen = { NULL, 0, 0 };
+	int r, rc = 0;
 
-	while ((r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
+	while (!rc && (r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
 		if (r < ARCHIVE_WARN)
-			return err_set(err, "%s: %s", path, archive_error_string(a));
-		if (archive_entry_filetype(e) == AE_IFDIR)
-			continue;
-		if (read_member(z, a, e, path, err))
-			return -1;
+			rc = err_set(err, "%s: %s", path, archive_error_string(a));
+		else if (archive_entry_filetype(e) != AE_IFDIR)
+			rc = scan_member(a, e, path, &seen, fn, ctx, err);
 	}
-	return 0;
+	names_free(&seen);
+	return rc;
 }
 
 /* libarchive pulling from an npy_src (stdin after a sniff, a pipe). */
@@ -197,56 +231,101 @@ static la_ssize_t pull_read(struct archive *a, void *ctx, const void **out)
 	return r;
 }
 
-static int read_opened(npz *z, struct archive *a, int rc, const char *path, char *err)
+int npz_scan(const char *path, npy_src *src, npz_visitor fn, void *ctx, char *err)
 {
+	struct archive *a = archive_read_new();
+	pull *p = NULL;
+	npy_src in;
+	int rc;
+
+	if (!src && !strcmp(path, "-")) {
+		npy_src_file(&in, stdin);
+		src = &in;
+		path = "<stdin>";
+	}
+	if (!a || (src && !(p = malloc(sizeof *p)))) {
+		if (a)
+			archive_read_free(a);
+		return err_set(err, "%s: out of memory", path);
+	}
+	archive_read_support_format_zip(a);
+	if (src) {
+		/* Streamed: members in the order of their local headers. */
+		p->src = src;
+		p->name = path;
+		rc = archive_read_open(a, p, NULL, pull_read, NULL);
+	} else {
+		/* A named file is read through its central directory. */
+		rc = archive_read_open_filename(a, path, CHUNK);
+	}
 	if (rc != ARCHIVE_OK)
-		err_set(err, "%s: %s", path, archive_error_string(a));
+		rc = err_set(err, "%s: %s", path, archive_error_string(a));
 	else
-		rc = read_all(z, a, path, err);
+		rc = scan_all(a, path, fn, ctx, err);
 	archive_read_free(a);
+	free(p);
 	return rc ? -1 : 0;
 }
 
-static struct archive *reader(void)
-{
-	struct archive *a = archive_read_new();
+/* npz_read's visitor. A member joins z only once the next one starts or the scan ends,
+ * because the scanner checks for trailing bytes after the visitor has read the array. */
+typedef struct {
+	npz *z;
+	char *name;     /* the member read last, not yet in z */
+	tensor t;
+} reading;
 
-	if (a)
-		archive_read_support_format_zip(a);
-	return a;
+static int commit(reading *r, char *err)
+{
+	int rc = 0;
+
+	if (r->name) {
+		rc = npz_add_move(r->z, r->name, &r->t, err);
+		tensor_free(&r->t);
+		free(r->name);
+		r->name = NULL;
+	}
+	return rc;
+}
+
+static int add_member(void *ctx, const char *name, const char *label, const tensor *hdr,
+		      npy_src *data, char *err)
+{
+	reading *r = ctx;
+
+	if (commit(r, err))
+		return -1;
+	r->t = *hdr;
+	if (npy_src_data(data, label, &r->t, err) != 1)
+		return -1;
+	r->name = strdup(name);
+	if (!r->name) {
+		tensor_free(&r->t);
+		return err_set(err, "%s: out of memory", label);
+	}
+	return 0;
+}
+
+static int read_into(npz *z, const char *path, npy_src *src, char *err)
+{
+	reading r = { z, NULL, { 0 } };
+	int rc = npz_scan(path, src, add_member, &r, err);
+
+	if (!rc)
+		rc = commit(&r, err);
+	tensor_free(&r.t);
+	free(r.name);
+	return rc;
 }
 
 int npz_read_src(npz *z, npy_src *src, const char *name, char *err)
 {
-	struct archive *a = reader();
-	pull *p = malloc(sizeof *p);
-
-	if (!a || !p) {
-		free(p);
-		if (a)
-			archive_read_free(a);
-		return err_set(err, "%s: out of memory", name);
-	}
-	p->src = src;
-	p->name = name;
-	int rc = read_opened(z, a, archive_read_open(a, p, NULL, pull_read, NULL), name, err);
-	free(p);
-	return rc;
+	return read_into(z, name, src, err);
 }
 
 int npz_read(npz *z, const char *path, char *err)
 {
-	struct archive *a;
-
-	if (!strcmp(path, "-")) {
-		npy_src s;
-		npy_src_file(&s, stdin);
-		return npz_read_src(z, &s, "<stdin>", err);
-	}
-	a = reader();
-	if (!a)
-		return err_set(err, "%s: out of memory", path);
-	return read_opened(z, a, archive_read_open_filename(a, path, CHUNK), path, err);
+	return read_into(z, path, NULL, err);
 }
 
 /* ---- writing ---- */

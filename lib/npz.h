@@ -32,6 +32,16 @@ const tensor *npz_get(const npz *z, const char *name);
 int npz_read(npz *z, const char *path, char *err);
 /* Reads every member from a source (e.g. stdin after its first bytes were sniffed). */
 int npz_read_src(npz *z, npy_src *src, const char *name, char *err);
+/* Sees one member of an archive being scanned: its name (without .npy), a label for
+ * messages ("file: member 'x.npy'"), its header (data NULL), and the source of its
+ * tensor_nbytes(hdr) data bytes, all of which the visitor reads. Returns 0 to go on,
+ * -1 (err set) to stop. */
+typedef int (*npz_visitor)(void *ctx, const char *name, const char *label, const tensor *hdr,
+			   npy_src *data, char *err);
+/* Visits the members of path ("-": stdin), or of src when not NULL (path then labels
+ * messages), in order, holding no more than the visitor does: the way to look at a
+ * checkpoint larger than memory. Same errors as npz_read. */
+int npz_scan(const char *path, npy_src *src, npz_visitor fn, void *ctx, char *err);
 /* Writes z to path atomically (outfile); compress: 0 stored, 1 deflate. */
 int npz_write(const npz *z, const char *path, int compress, char *err);
 

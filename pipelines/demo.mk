@@ -22,7 +22,9 @@ $(MIRROR_DIR)/SHA256SUMS:
 	$(BIN)pet-synth -q -o $(MIRROR_DIR) --breeds $(BREEDS) --per-breed $(PER_BREED) --seed $(SEED)
 
 .PHONY: demo
-demo: $(WORK)/eval.txt
+demo: $(WORK)/eval.txt figures
 	@echo
 	@echo "demo: $$(grep -i '^accuracy' $(WORK)/eval.txt | head -n 1)"
 	@echo "demo: TensorBoard logs in $(RUNS): tensorboard --logdir $(RUNS)"
+	@echo "demo: figures in $(FIGS):"
+	@cd $(FIGS) && ls *.png *.gif *.txt | sed 's/^/  /'

@@ -14,6 +14,8 @@ LR        ?= 1e-5
 KEEP_CONV ?= 0.2
 KEEP_FC   ?= 0.5
 THREADS   ?= $(shell nproc)
+MODEL     ?=
+INIT      ?= seed
 TRAIN_OPTS ?=
 # Where things go.
 DATA ?= data
@@ -28,7 +30,7 @@ FETCH_DEPS ?=
 .PHONY: all fetch split pack train eval
 .DELETE_ON_ERROR:
 
-all: $(WORK)/eval.txt
+all: $(WORK)/eval.txt figures
 
 # A step's knobs, written to WORK/NAME.args only when they change, so a changed knob makes
 # just the steps that read it out of date (and make -q stays quiet when nothing changed).
@@ -37,7 +39,7 @@ args = $(shell mkdir -p $(WORK) && f='$(WORK)/$(1).args' && printf '%s\n' '$(2)'
 FETCH_ARGS := $(call args,fetch,$(DATA) $(MIRROR))
 SPLIT_ARGS := $(call args,split,$(BREEDS) $(TEST) $(SEED))
 PACK_ARGS  := $(call args,pack,$(SIZE))
-TRAIN_ARGS := $(call args,train,$(EPOCHS) $(BATCH) $(LR) $(KEEP_CONV) $(KEEP_FC) $(SEED) $(THREADS) $(TRAIN_OPTS))
+TRAIN_ARGS := $(call args,train,$(EPOCHS) $(BATCH) $(LR) $(KEEP_CONV) $(KEEP_FC) $(SEED) $(THREADS) $(MODEL) $(INIT) $(TRAIN_OPTS))
 
 fetch: $(WORK)/fetched
 $(WORK)/fetched: $(FETCH_ARGS) $(FETCH_DEPS)
@@ -54,15 +56,22 @@ $(WORK)/%.npy: $(WORK)/lists/%.tsv $(PACK_ARGS)
 
 # Training starts afresh, so the old TensorBoard runs go with the old model.
 train: $(WORK)/model.npz
-$(WORK)/model.npz: $(WORK)/train.npy $(WORK)/test.npy $(TRAIN_ARGS)
+$(WORK)/model.npz $(WORK)/snapshots.npy &: $(WORK)/train.npy $(WORK)/test.npy $(TRAIN_ARGS)
 	rm -rf $(RUNS)
 	$(BIN)cnn-train --train $(WORK)/train.npy --test $(WORK)/test.npy \
 	    --epochs $(EPOCHS) --batch $(BATCH) --lr $(LR) --keep-conv $(KEEP_CONV) \
-	    --keep-fc $(KEEP_FC) --seed $(SEED) --threads $(THREADS) $(TRAIN_OPTS) \
-	    --logdir $(RUNS) -o $@ > $(WORK)/metrics.tsv
+	    --keep-fc $(KEEP_FC) --seed $(SEED) --threads $(THREADS) --init $(INIT) \
+	    $(if $(MODEL),--model '$(MODEL)') $(TRAIN_OPTS) \
+	    --logdir $(RUNS) --snapshots $(WORK)/snapshots.npy -o $(WORK)/model.npz \
+	    > $(WORK)/metrics.tsv
 
 eval: $(WORK)/eval.txt
 $(WORK)/eval.txt: $(WORK)/model.npz $(WORK)/test.npy
 	$(BIN)cnn-eval -m $(WORK)/model.npz --predictions $(WORK)/predictions.tsv \
 	    $(WORK)/test.npy > $@
 	cat $@
+
+# The tutorial's figures (filters, pooling, padding, feature maps, evolution GIFs).
+FIGS ?= $(WORK)/figures
+FIG_GIFS ?= $(FIGS)/evolution-conv1_2.gif $(FIGS)/evolution-conv2_2.gif
+include $(dir $(lastword $(MAKEFILE_LIST)))figures.mk

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "model.h"
 #include "progress.h"
+#include "trainlog.h"
 
 static const char PROG[] = "cnn-train";
 static const char HELP[] =
@@ -36,6 +37,9 @@ static const char HELP[] =
 	"  --log-every N      log train and test-sample metrics every N steps (default 5)\n"
 	"  --test-sample N    random test images per logged step (default 10)\n"
 	"  --stop-after N     stop (with a checkpoint) once N steps in total are done\n"
+	"  --logdir DIR       TensorBoard runs DIR/train and DIR/test (see below)\n"
+	"  --image-every N    feature maps of the first training image every N steps (default 50)\n"
+	"  --snapshots FILE   append those maps to FILE as a .npy stream (for tensor-png --gif)\n"
 	"  -q, --quiet        no progress on stderr\n"
 	"      --progress     progress on stderr even when it is not a terminal\n"
 	"  -h, --help         this help\n"
@@ -44,6 +48,11 @@ static const char HELP[] =
 	"Metrics go to stdout as 'STEP TAG VALUE' lines (tfevents-write's input): train/Loss,\n"
 	"train/Accuracy (the training batch, dropout on), test/Loss, test/Accuracy (random test\n"
 	"images), and at each epoch end test_epoch/Loss, test_epoch/Accuracy (the whole test set).\n"
+	"With --logdir they also go to TensorBoard as tags Loss and Accuracy of the runs train,\n"
+	"test and test_epoch, with the graph, the weights1_1 histogram (every --log-every steps)\n"
+	"and grid images conv1_2/maps, conv2_2/maps (every --image-every steps, from step 0).\n"
+	"--snapshots writes those maps as f4 [1, H, W, C] arrays, conv1_2 then conv2_2 per\n"
+	"snapshot (other specs: the last conv before each pool); with --resume it continues.\n"
 	"On SIGINT or SIGTERM the checkpoint is written and the exit status is 128+signal.\n"
 	"\n"
 	"Default model spec:\n"
@@ -53,8 +62,8 @@ static const char HELP[] =
 	"  cnn-train --train train.npy --test test.npy -o model.npz | tfevents-write --logdir runs/pets\n";
 
 struct opts {
-	const char *train, *test, *out, *resume, *spec;
-	int epochs, batch, threads, log_every, test_sample, optim;
+	const char *train, *test, *out, *resume, *spec, *logdir, *snapshots;
+	int epochs, batch, threads, log_every, test_sample, optim, image_every;
 	int64_t seed, stop_after;
 	double lr, keep_conv, keep_fc, momentum;
 	enum model_init init;
@@ -71,7 +80,8 @@ static void on_signal(int sig)
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_TRAIN = 256, O_TEST, O_RESUME, O_EPOCHS, O_BATCH, O_LR, O_KC, O_KF, O_OPT, O_MOM,
-	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION };
+	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION,
+	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS };
 	static const struct option lo[] = {
 		{ "train", 1, 0, O_TRAIN }, { "test", 1, 0, O_TEST }, { "output", 1, 0, 'o' },
 		{ "resume", 1, 0, O_RESUME }, { "epochs", 1, 0, O_EPOCHS }, { "batch", 1, 0, O_BATCH },
@@ -80,11 +90,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "init", 1, 0, O_INIT }, { "seed", 1, 0, O_SEED }, { "threads", 1, 0, O_THREADS },
 		{ "log-every", 1, 0, O_LOG }, { "test-sample", 1, 0, O_SAMPLE },
 		{ "stop-after", 1, 0, O_STOP }, { "quiet", 0, 0, 'q' }, { "progress", 0, 0, O_PROGRESS },
-		{ "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
+		{ "logdir", 1, 0, O_LOGDIR }, { "image-every", 1, 0, O_IMAGE_EVERY },
+		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
 	};
 	int c;
 
-	*o = (struct opts){ .epochs = 400, .batch = 10, .threads = 2, .log_every = 5, .test_sample = 10,
+	*o = (struct opts){ .epochs = 400, .batch = 10, .threads = 2, .log_every = 5, .test_sample = 10, .image_every = 50,
 			    .optim = CKPT_ADAM, .seed = 1, .lr = 1e-5, .keep_conv = 0.2, .keep_fc = 0.5,
 			    .momentum = 0.9, .spec = MODEL_DEFAULT_SPEC, .progress = PROGRESS_AUTO };
 	while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
@@ -115,6 +126,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 				cli_usage(PROG, "--init: '%s' is neither seed nor he", optarg);
 			o->init = !strcmp(optarg, "he") ? MODEL_INIT_HE : MODEL_INIT_SEED;
 			break;
+		case O_LOGDIR: o->logdir = optarg; break;
+		case O_IMAGE_EVERY: o->image_every = cli_opt_int(PROG, "--image-every", optarg, 1, 1 << 30); break;
+		case O_SNAPSHOTS: o->snapshots = optarg; break;
 		case 'q': o->progress = PROGRESS_OFF; break;
 		case O_PROGRESS: o->progress = PROGRESS_ON; break;
 		case 'h': cli_help(HELP);
@@ -145,6 +159,7 @@ typedef struct {
 	int64_t *perm, *idx;
 	uint8_t *img;
 	int *lab;
+	trainlog log;
 } trainer;
 
 /* Mean loss and accuracy of the inference network over test images idx[0..n). */
@@ -166,9 +181,23 @@ static void evaluate(trainer *t, const int64_t *idx, int64_t n, double *loss, do
 	*acc = n ? (double)ok / n : 0;
 }
 
-static void metric(int64_t step, const char *tag, double v)
+/* A metric on stdout as RUN/TAG, and with --logdir as TAG in the run's event file. */
+static void metric(trainer *t, int64_t step, enum trainlog_run run, const char *tag, double v)
 {
-	printf("%lld %s %.6g\n", (long long)step, tag, v);
+	char err[ERR_MAX];
+
+	printf("%lld %s/%s %.6g\n", (long long)step, trainlog_run_name(run), tag, v);
+	if (trainlog_scalar(&t->log, run, step, tag, v, err))
+		cli_die(PROG, "%s", err);
+}
+
+/* The weights histogram and feature maps when due, between steps (see trainlog.h). */
+static void log_model(trainer *t, int64_t step)
+{
+	char err[ERR_MAX];
+
+	if (trainlog_step(&t->log, step, &t->m, err) || trainlog_flush_if_due(&t->log, err))
+		cli_die(PROG, "%s", err);
 }
 
 static void save(trainer *t)
@@ -226,13 +255,17 @@ static void setup(trainer *t)
 	t->lab = malloc(sizeof *t->lab * (size_t)o->batch);
 	if (!t->perm || !t->idx || !t->img || !t->lab)
 		cli_die(PROG, "out of memory");
+	trainlog_opts lo = { .hist_every = o->log_every, .image_every = o->image_every,
+			     .resume = o->resume != NULL, .start_step = t->st.step };
+	if (trainlog_open(&t->log, o->logdir, o->snapshots, &t->m, t->train.images.data, &lo, err))
+		cli_die(PROG, "%s", err);
 }
 
 /* The step's metrics: the training batch's, and a random sample of the test set's. */
 static void log_step(trainer *t, int64_t step, double loss, double acc)
 {
-	metric(step, "train/Loss", loss);
-	metric(step, "train/Accuracy", acc);
+	metric(t, step, TRAINLOG_TRAIN, "Loss", loss);
+	metric(t, step, TRAINLOG_TRAIN, "Accuracy", acc);
 	if (t->test.n && t->o->test_sample) {
 		rng r;
 		double tl, ta;
@@ -241,8 +274,8 @@ static void log_step(trainer *t, int64_t step, double loss, double acc)
 		for (int i = 0; i < t->o->test_sample; i++)
 			t->idx[i] = (int64_t)rng_below(&r, (uint64_t)t->test.n);
 		evaluate(t, t->idx, t->o->test_sample, &tl, &ta);
-		metric(step, "test/Loss", tl);
-		metric(step, "test/Accuracy", ta);
+		metric(t, step, TRAINLOG_TEST, "Loss", tl);
+		metric(t, step, TRAINLOG_TEST, "Accuracy", ta);
 	}
 	fflush(stdout);
 }
@@ -259,6 +292,8 @@ static int train(trainer *t)
 
 	progress_init(&p, "train", total, 0, o->progress);
 	progress_set_unit(&p, "step");
+	if (t->st.step == 0)
+		log_model(t, 0);
 	while (t->st.step < total && !stop_signal && (!o->stop_after || t->st.step < o->stop_after)) {
 		int64_t step = t->st.step, epoch = step / spe, pos = step % spe;
 		int b = (int)(n - pos * o->batch < o->batch ? n - pos * o->batch : o->batch), c = 0;
@@ -283,6 +318,7 @@ static int train(trainer *t)
 		t->st.step = ++step;
 		if (step % o->log_every == 0)
 			log_step(t, step, loss, (double)c / b);
+		log_model(t, step);
 		if (step % spe == 0) {
 			if (t->test.n) {
 				double tl, ta;
@@ -290,8 +326,8 @@ static int train(trainer *t)
 				for (int64_t i = 0; i < t->test.n; i++)
 					t->idx[i] = i;
 				evaluate(t, t->idx, t->test.n, &tl, &ta);
-				metric(step, "test_epoch/Loss", tl);
-				metric(step, "test_epoch/Accuracy", ta);
+				metric(t, step, TRAINLOG_TEST_EPOCH, "Loss", tl);
+				metric(t, step, TRAINLOG_TEST_EPOCH, "Accuracy", ta);
 				fflush(stdout);
 			}
 			save(t);
@@ -313,6 +349,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	trainer t = { .o = &o };
 	struct sigaction sa = { .sa_handler = on_signal };
+	char err[ERR_MAX];
 	int rc;
 
 	parse_args(argc, argv, &o);
@@ -322,6 +359,8 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	setup(&t);
 	rc = train(&t);
+	if (trainlog_close(&t.log, err))
+		cli_die(PROG, "%s", err);
 	model_free(&t.m);
 	dataset_free(&t.train);
 	dataset_free(&t.test);

@@ -304,64 +304,59 @@ static ptrdiff_t sniffed_read(void *ctx, void *buf, size_t n, const char *name, 
 	return (ptrdiff_t)got;
 }
 
-/* Every array of a .npy stream, its data read in chunks. */
-static int info_stream(npy_src *src, const char *file, const char *label, int prefix, int json,
-		       char *err)
+/* Where lines go, and the buffer data passes through. */
+typedef struct {
+	const char *file;
+	int prefix, json;
+	unsigned char *buf;    /* CHUNK bytes */
+} sink;
+
+/* Reads the data of the array whose header is h in chunks, and prints its line. */
+static int summarise(sink *o, npy_src *src, const char *label, const tensor *h, const char *name,
+		     char *err)
 {
-	unsigned char *buf = malloc(CHUNK);
-	int rc = 0;
+	int64_t nbytes = tensor_nbytes(h), off = 0;
+	stats s;
 
-	if (!buf)
-		return err_set(err, "%s: out of memory", label);
-	for (int64_t idx = 0;; idx++) {
-		tensor h;
-		stats s;
-		char name[32];
-		int64_t nbytes, off = 0;
-
-		rc = npy_src_header(src, label, &h, err);
-		if (rc <= 0)
-			break;
-		nbytes = tensor_nbytes(&h);
-		if (src->left >= 0 && nbytes > src->left) {
-			rc = err_set(err, "%s: truncated data: expected %lld bytes, got %lld (the file ends first)",
-				     label, (long long)nbytes, (long long)src->left);
-			break;
-		}
-		stats_init(&s, &h);
-		while (off < nbytes) {
-			size_t want = nbytes - off < (int64_t)CHUNK ? (size_t)(nbytes - off) : CHUNK;
-			int64_t got = npy_src_fill(src, buf, want, label, err);
-			if (got < 0) {
-				rc = -1;
-				break;
-			}
-			stats_add(&s, off, buf, (size_t)got);
-			off += got;
-			if ((size_t)got < want) {
-				rc = err_set(err, "%s: truncated data: expected %lld bytes, got %lld",
-					     label, (long long)nbytes, (long long)off);
-				break;
-			}
-		}
-		if (rc < 0)
-			break;
-		snprintf(name, sizeof name, "%lld", (long long)idx);
-		report(&s, file, name, prefix, json);
+	if (src->left >= 0 && nbytes > src->left)
+		return err_set(err, "%s: truncated data: expected %lld bytes, got %lld (the file ends first)",
+			       label, (long long)nbytes, (long long)src->left);
+	stats_init(&s, h);
+	while (off < nbytes) {
+		size_t want = nbytes - off < (int64_t)CHUNK ? (size_t)(nbytes - off) : CHUNK;
+		int64_t got = npy_src_fill(src, o->buf, want, label, err);
+		if (got < 0)
+			return -1;
+		stats_add(&s, off, o->buf, (size_t)got);
+		off += got;
+		if ((size_t)got < want)
+			return err_set(err, "%s: truncated data: expected %lld bytes, got %lld", label,
+				       (long long)nbytes, (long long)off);
 	}
-	free(buf);
-	return rc < 0 ? -1 : 0;
+	report(&s, o->file, name, o->prefix, o->json);
+	return 0;
 }
 
-static int info_npz(npz *z, const char *file, int prefix, int json)
+/* Every array of a .npy stream, named by its index. */
+static int info_stream(sink *o, npy_src *src, const char *label, char *err)
 {
-	for (int i = 0; i < z->n; i++) {
-		stats s;
-		stats_init(&s, &z->v[i].t);
-		stats_add(&s, 0, z->v[i].t.data, (size_t)tensor_nbytes(&z->v[i].t));
-		report(&s, file, z->v[i].name, prefix, json);
+	for (int64_t idx = 0;; idx++) {
+		tensor h;
+		char name[32];
+		int rc = npy_src_header(src, label, &h, err);
+		if (rc <= 0)
+			return rc;
+		snprintf(name, sizeof name, "%lld", (long long)idx);
+		if (summarise(o, src, label, &h, name, err))
+			return -1;
 	}
-	return 0;
+}
+
+/* Every member of an .npz, one at a time, so a checkpoint need not fit in memory. */
+static int visit_member(void *ctx, const char *name, const char *label, const tensor *hdr,
+			npy_src *data, char *err)
+{
+	return summarise(ctx, data, label, hdr, name, err);
 }
 
 static int info_file(const char *path, int prefix, int json, char *err)
@@ -369,13 +364,18 @@ static int info_file(const char *path, int prefix, int json, char *err)
 	int is_stdin = !strcmp(path, "-");
 	const char *label = is_stdin ? "<stdin>" : path;
 	sniffed sn = { 0 };
+	sink o = { path, prefix, json, NULL };
 	npy_src src;
-	npz z;
 	int rc;
 
 	sn.f = is_stdin ? stdin : fopen(path, "rb");
 	if (!sn.f)
 		return err_sys(err, "%s: cannot open", path);
+	o.buf = malloc(CHUNK);
+	if (!o.buf) {
+		rc = err_set(err, "%s: out of memory", label);
+		goto out;
+	}
 	sn.npre = fread(sn.pre, 1, sizeof sn.pre, sn.f);
 	if (sn.npre < sizeof sn.pre && ferror(sn.f)) {
 		rc = err_sys(err, "%s: read error", label);
@@ -386,17 +386,13 @@ static int info_file(const char *path, int prefix, int json, char *err)
 		src.left += (int64_t)sn.npre;
 	src.read = sniffed_read;
 	src.ctx = &sn;
-	if (sn.npre == 4 && (!memcmp(sn.pre, "PK\3\4", 4) || !memcmp(sn.pre, "PK\5\6", 4))) {
-		npz_init(&z);
+	if (sn.npre == 4 && (!memcmp(sn.pre, "PK\3\4", 4) || !memcmp(sn.pre, "PK\5\6", 4)))
 		/* A named file is read through its central directory; stdin is streamed. */
-		rc = is_stdin ? npz_read_src(&z, &src, label, err) : npz_read(&z, path, err);
-		/* What was read before a bad member is still worth showing. */
-		info_npz(&z, path, prefix, json);
-		npz_free(&z);
-	} else {
-		rc = info_stream(&src, path, label, prefix, json, err);
-	}
+		rc = npz_scan(label, is_stdin ? &src : NULL, visit_member, &o, err);
+	else
+		rc = info_stream(&o, &src, label, err);
 out:
+	free(o.buf);
 	if (!is_stdin)
 		fclose(sn.f);
 	return rc;

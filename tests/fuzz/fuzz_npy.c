@@ -1,13 +1,25 @@
-/* libFuzzer harness for the .npy reader: arbitrary bytes through npy_parse_header, and
- * through npy_read on a memory stream until it reports the end or an error. */
+/* libFuzzer harness for our readers: arbitrary bytes through npy_parse_header, through
+ * npy_read on a memory stream until it reports the end or an error, and, when they look
+ * like a zip, through npz_read_src (our glue over libarchive's streaming zip reader). */
 #include "err.h"
 #include "npy.h"
+#include "npz.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Touches every byte so a buffer shorter than its tensor claims shows up under ASan. */
+static void touch(const tensor *t)
+{
+	int64_t n = tensor_nbytes(t);
+	volatile unsigned char sum = 0;
+
+	for (int64_t k = 0; k < n; k++)
+		sum ^= ((const unsigned char *)t->data)[k];
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,16 +35,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = fmemopen((void *)data, size, "rb");
 	if (!f)
 		return 0;
-	for (int i = 0; i < 64; i++) {
-		int rc = npy_read(f, "fuzz", &t, err);
-		if (rc != 1)
-			break;
-		/* Touch every byte so a short buffer shows up under ASan. */
-		int64_t n = tensor_nbytes(&t);
-		volatile unsigned char sum = 0;
-		for (int64_t k = 0; k < n; k++)
-			sum ^= ((unsigned char *)t.data)[k];
-		tensor_free(&t);
+	if (size >= 2 && data[0] == 'P' && data[1] == 'K') {
+		npy_src s;
+		npz z;
+		npy_src_file(&s, f);
+		npz_init(&z);
+		npz_read_src(&z, &s, "fuzz", err);
+		for (int i = 0; i < z.n; i++)
+			touch(&z.v[i].t);
+		npz_free(&z);
+	} else {
+		for (int i = 0; i < 64 && npy_read(f, "fuzz", &t, err) == 1; i++) {
+			touch(&t);
+			tensor_free(&t);
+		}
 	}
 	fclose(f);
 	return 0;

@@ -129,18 +129,22 @@ static void test_roundtrip(const char *outdir)
 
 /* A zip made directly with libarchive, members given as name/bytes pairs. */
 static void raw_zip(const char *path, int n, const char *const *names, const char *const *data,
-		    const size_t *lens)
+		    const size_t *lens, int sized)
 {
 	struct archive *a = archive_write_new();
 
 	archive_write_set_format_zip(a);
+	/* Unsized members are deflated with the sizes after the data, where a streaming
+	 * reader cannot see them in advance. */
+	archive_write_set_options(a, sized ? "zip:compression=store" : "zip:compression=deflate");
 	archive_write_open_filename(a, path);
 	for (int i = 0; i < n; i++) {
 		struct archive_entry *e = archive_entry_new();
 		archive_entry_set_pathname(e, names[i]);
 		archive_entry_set_filetype(e, AE_IFREG);
 		archive_entry_set_perm(e, 0644);
-		archive_entry_set_size(e, (la_int64_t)lens[i]);
+		if (sized)
+			archive_entry_set_size(e, (la_int64_t)lens[i]);
 		archive_write_header(a, e);
 		archive_write_data(a, data[i], lens[i]);
 		archive_entry_free(e);
@@ -171,7 +175,7 @@ static void expect_bad(int n, const char *const *names, const char *const *data,
 	npz z;
 
 	snprintf(path, sizeof path, "%s/bad.npz", dir);
-	raw_zip(path, n, names, data, lens);
+	raw_zip(path, n, names, data, lens, 1);
 	npz_init(&z);
 	CHECK(npz_read(&z, path, err) == -1, "%s: refused", what);
 	CHECK(strstr(err, path) == err, "%s: names the file: %s", what, err);
@@ -197,10 +201,38 @@ static void test_errors(void)
 	expect_bad(2, names, data, lens, "bad npy", "member 'b.npy': bad magic");
 	data[1] = huge;
 	lens[1] = lh;
-	expect_bad(2, names, data, lens, "huge claim", "member 'b.npy': truncated data: expected 8000000000000 bytes, got 12");
+	expect_bad(2, names, data, lens, "huge claim", "member 'b.npy': the zip claims 140 bytes, its .npy array takes 8000000000128");
 	data[1] = longer;
 	lens[1] = ll;
-	expect_bad(2, names, data, lens, "trailing", "member 'b.npy': trailing bytes");
+	expect_bad(2, names, data, lens, "zip size", "member 'b.npy': the zip claims 148 bytes, its .npy array takes 140");
+
+	/* Streamed, with no size ahead of the data: the reader must trust nothing and find out. */
+	static const struct {
+		const char *what, *msg;
+	} streamed[] = {
+		{ "huge claim", "<pipe>: member 'b.npy': truncated data: expected 8000000000000 bytes, got 12" },
+		{ "trailing", "<pipe>: member 'b.npy': trailing bytes after the array" },
+	};
+	for (int k = 0; k < 2; k++) {
+		char err[ERR_MAX] = "", path[512];
+		size_t len;
+		npz z;
+		data[1] = k ? longer : huge;
+		lens[1] = k ? ll : lh;
+		snprintf(path, sizeof path, "%s/unsized.npz", dir);
+		raw_zip(path, 2, names, data, lens, 0);
+		char *mem = slurp(path, &len);
+		FILE *f = fmemopen(mem, len, "rb");
+		npy_src s;
+		npy_src_file(&s, f);
+		npz_init(&z);
+		CHECK(npz_read_src(&z, &s, "<pipe>", err) == -1, "%s streamed: refused", streamed[k].what);
+		CHECK(!strcmp(err, streamed[k].msg), "%s streamed: '%s'", streamed[k].what, err);
+		CHECK(z.n == 1 && npz_get(&z, "a"), "%s streamed: the good member kept", streamed[k].what);
+		npz_free(&z);
+		fclose(f);
+		free(mem);
+	}
 
 	char err[ERR_MAX], path[512];
 	npz z;
