@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 
@@ -166,6 +167,15 @@ static int parse_spec(const char *spec, layer_spec *ls, int *n, char *err)
 			return err_set(err, "model spec: only the last layer may have K outputs");
 	}
 	return 0;
+}
+
+/* Monotonic seconds, for the per-layer profile (two clock reads per layer per step). */
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int mul_ok(size_t *r, size_t a, size_t b)
@@ -425,6 +435,7 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 		model_layer *l = &m->layer[i];
 		const float *w = l->wparam >= 0 ? m->params + m->param[l->wparam].off : NULL;
 		const float *b = l->bparam >= 0 ? m->params + m->param[l->bparam].off : NULL;
+		double t0 = now();
 
 		switch (l->kind) {
 		case MODEL_CONV:
@@ -441,6 +452,8 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 				nn_dropout_forward(l->out, l->mask, B * l->out_n, l->fc ? keep_fc : keep_conv, r);
 			break;
 		}
+		if (train)
+			l->t_fwd += now() - t0;
 		cur = l->out;
 	}
 	m->keep[0] = keep_conv, m->keep[1] = keep_fc;
@@ -467,6 +480,7 @@ void model_backward(model *m)
 		float *db = l->bparam >= 0 ? m->grads + m->param[l->bparam].off : NULL;
 		const float *w = l->wparam >= 0 ? m->params + m->param[l->wparam].off : NULL;
 		size_t n = (size_t)B * l->out_n;
+		double t0 = now();
 
 		if (l->relu)
 			nn_relu_backward(g, g, l->out, n);
@@ -489,6 +503,7 @@ void model_backward(model *m)
 			which ^= 1;
 			break;
 		}
+		l->t_bwd += now() - t0;
 		g = din;
 		which ^= 1;
 	}

@@ -54,6 +54,7 @@ typedef struct {
 	                         * its input's buffer and points there */
 	int32_t *argmax;        /* maxpool: [max_batch, oh, ow, oc] */
 	uint8_t *mask;          /* drop: [max_batch, oh, ow, oc] */
+	double t_fwd, t_bwd;    /* seconds spent in training forwards / backwards (profile) */
 } model_layer;
 
 typedef struct {

@@ -41,8 +41,12 @@ assert tr == list(range(5, 201, 5)), tr
 
 @test "cnn-train: the default network's checkpoint loads in numpy with the seed's names and shapes" {
 	local d=$BATS_FILE_TMPDIR m=$BATS_TEST_TMPDIR/m.npz
-	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$m" --epochs 1 --batch 10 -q
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$m" --epochs 1 --batch 10 -q --profile
 	assert_success
+	# --profile: a line per layer and the optimiser, in ms per step
+	[[ $stderr == *"profile over 2 steps"* ]] || fail "$stderr"
+	[[ $stderr =~ conv1_1\ +conv\ +16x16x32\ +[0-9.]+\ +[0-9.]+ ]] || fail "$stderr"
+	[[ $stderr =~ optimiser\ +[0-9.]+ ]] || fail "$stderr"
 	run py '
 z = np.load(sys.argv[1])
 want = {"conv1_1/weights1_1": (3, 3, 3, 32), "conv1_1/biases1_1": (32,),

@@ -37,6 +37,7 @@ static const char HELP[] =
 	"  --log-every N      log train and test-sample metrics every N steps (default 5)\n"
 	"  --test-sample N    random test images per logged step (default 10)\n"
 	"  --stop-after N     stop (with a checkpoint) once N steps in total are done\n"
+	"  --profile          at the end, time per step of each layer and phase on stderr\n"
 	"  --logdir DIR       TensorBoard runs DIR/train and DIR/test (see below)\n"
 	"  --image-every N    feature maps of the first training image every N steps (default 50)\n"
 	"  --snapshots FILE   append those maps to FILE as a .npy stream (for tensor-png --gif)\n"
@@ -63,7 +64,7 @@ static const char HELP[] =
 
 struct opts {
 	const char *train, *test, *out, *resume, *spec, *logdir, *snapshots;
-	int epochs, batch, threads, log_every, test_sample, optim, image_every;
+	int epochs, batch, threads, log_every, test_sample, optim, image_every, profile;
 	int64_t seed, stop_after;
 	double lr, keep_conv, keep_fc, momentum;
 	enum model_init init;
@@ -80,7 +81,7 @@ static void on_signal(int sig)
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_TRAIN = 256, O_TEST, O_RESUME, O_EPOCHS, O_BATCH, O_LR, O_KC, O_KF, O_OPT, O_MOM,
-	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION,
+	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION, O_PROFILE,
 	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS };
 	static const struct option lo[] = {
 		{ "train", 1, 0, O_TRAIN }, { "test", 1, 0, O_TEST }, { "output", 1, 0, 'o' },
@@ -89,7 +90,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "optimizer", 1, 0, O_OPT }, { "momentum", 1, 0, O_MOM }, { "model", 1, 0, O_MODEL },
 		{ "init", 1, 0, O_INIT }, { "seed", 1, 0, O_SEED }, { "threads", 1, 0, O_THREADS },
 		{ "log-every", 1, 0, O_LOG }, { "test-sample", 1, 0, O_SAMPLE },
-		{ "stop-after", 1, 0, O_STOP }, { "quiet", 0, 0, 'q' }, { "progress", 0, 0, O_PROGRESS },
+		{ "stop-after", 1, 0, O_STOP }, { "profile", 0, 0, O_PROFILE }, { "quiet", 0, 0, 'q' }, { "progress", 0, 0, O_PROGRESS },
 		{ "logdir", 1, 0, O_LOGDIR }, { "image-every", 1, 0, O_IMAGE_EVERY },
 		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
 	};
@@ -131,6 +132,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_SNAPSHOTS: o->snapshots = optarg; break;
 		case 'q': o->progress = PROGRESS_OFF; break;
 		case O_PROGRESS: o->progress = PROGRESS_ON; break;
+		case O_PROFILE: o->profile = 1; break;
 		case 'h': cli_help(HELP);
 		case O_VERSION: cli_version(PROG);
 		default: cli_usage(PROG, "unknown option");
@@ -280,12 +282,35 @@ static void log_step(trainer *t, int64_t step, double loss, double acc)
 	fflush(stdout);
 }
 
+/* --profile: milliseconds per step of each layer and of the optimiser; the rest of the
+ * wall time is data, metrics, logging and checkpoints. */
+static void profile(const trainer *t, int64_t steps, double t_opt, double wall)
+{
+	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
+	const char *kind[] = { "conv", "maxpool", "drop", "dense" };
+
+	fprintf(stderr, "%s: profile over %lld steps, ms per step (batch %d, %d threads)\n", PROG,
+		(long long)steps, t->o->batch, t->o->threads);
+	fprintf(stderr, "  %-12s %-8s %-14s %9s %9s\n", "layer", "kind", "output", "forward", "backward");
+	for (int i = 0; i < t->m.nlayer; i++) {
+		const model_layer *l = &t->m.layer[i];
+		char shape[32];
+
+		snprintf(shape, sizeof shape, "%dx%dx%d", l->oh, l->ow, l->oc);
+		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f\n", l->name, kind[l->kind], shape,
+			l->t_fwd * ms, l->t_bwd * ms);
+		sum += l->t_fwd + l->t_bwd;
+	}
+	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser", t_opt * ms,
+		"data, metrics, logging, checkpoints", (wall - sum) * ms, "total", wall * ms);
+}
+
 static int train(trainer *t)
 {
 	struct opts *o = t->o;
 	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
-	int64_t epoch_ready = -1, images = 0;
-	double t0 = progress_now();
+	int64_t epoch_ready = -1, images = 0, first = t->st.step;
+	double t0 = progress_now(), t_opt = 0, t1;
 	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
 	progress p;
 	char extra[96];
@@ -311,10 +336,12 @@ static int train(trainer *t)
 		stream(&r, o->seed, STREAM_DROPOUT, step);
 		model_forward(&t->m, t->img, t->lab, b, 1, (float)o->keep_conv, (float)o->keep_fc, &r, &loss, &c);
 		model_backward(&t->m);
+		t1 = progress_now();
 		if (o->optim == CKPT_ADAM)
 			model_adam_step(&t->m, &adam, step + 1, o->threads);
 		else
 			model_momentum_step(&t->m, o->lr, o->momentum, o->threads);
+		t_opt += progress_now() - t1;
 		t->st.step = ++step;
 		if (step % o->log_every == 0)
 			log_step(t, step, loss, (double)c / b);
@@ -338,6 +365,8 @@ static int train(trainer *t)
 		progress_update(&p, step, extra);
 	}
 	progress_end(&p);
+	if (o->profile)
+		profile(t, t->st.step - first, t_opt, progress_now() - t0);
 	/* a run stopped between epoch ends keeps its place */
 	if (t->st.step % spe != 0 || t->st.step == 0)
 		save(t);
