@@ -182,3 +182,28 @@ void outfile_abort(outfile *o)
 	drop_slot(o);
 	release(o);
 }
+
+int outfile_mkdirs(const char *dir, char *err)
+{
+	char *path = strdup(dir);
+
+	if (!path)
+		return err_set(err, "%s: out of memory", dir);
+	for (char *p = path + 1;; p++) {
+		char ch = *p;
+
+		if (ch && ch != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+			err_sys(err, "%s: cannot create directory", path);
+			free(path);
+			return -1;
+		}
+		*p = ch;
+		if (!ch)
+			break;
+	}
+	free(path);
+	return 0;
+}

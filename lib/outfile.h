@@ -22,4 +22,7 @@ int outfile_commit(outfile *o, char *err);
 /* Closes and removes the temporary; the target, if it existed, is untouched. */
 void outfile_abort(outfile *o);
 
+/* mkdir -p: creates dir and any missing parents (existing ones are fine). */
+int outfile_mkdirs(const char *dir, char *err);
+
 #endif

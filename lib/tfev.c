@@ -3,6 +3,7 @@
 
 #include "crc32c.h"
 #include "err.h"
+#include "outfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -127,24 +128,6 @@ static int event_finish(tfev_writer *w, char *err)
 	return tfev_flush_if_due(w, err);
 }
 
-static int mkdirs(char *path, char *err)
-{
-	for (char *p = path + 1;; p++) {
-		if (*p && *p != '/')
-			continue;
-		char c = *p;
-		*p = 0;
-		if (mkdir(path, 0777) && errno != EEXIST) {
-			err_sys(err, "%s: cannot create directory", path);
-			*p = c;
-			return -1;
-		}
-		*p = c;
-		if (!c)
-			return 0;
-	}
-}
-
 int tfev_open(tfev_writer *w, const char *logdir, const char *run, char *err)
 {
 	char host[256], *dir;
@@ -171,7 +154,7 @@ int tfev_open(tfev_writer *w, const char *logdir, const char *run, char *err)
 		return err_set(err, "%s: out of memory", logdir);
 	}
 	snprintf(dir, n, "%s%s%s", logdir, run && *run ? "/" : "", run && *run ? run : "");
-	if (mkdirs(dir, err)) {
+	if (outfile_mkdirs(dir, err)) {
 		free(dir);
 		free(w->path);
 		w->path = NULL;

@@ -327,8 +327,8 @@ int main(int argc, char **argv)
 	int need[NFILES], work = 0;
 
 	parse_args(argc, argv, &o);
-	if (mkdir(o.dir, 0777) != 0 && errno != EEXIST)
-		cli_die(PROG, "%s: cannot create:", o.dir);
+	if (outfile_mkdirs(o.dir, err))
+		cli_die(PROG, "%s", err);
 	if (fetch_global_init(err))
 		cli_die(PROG, "%s", err);
 	fetch_opts_init(&fo);

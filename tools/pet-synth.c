@@ -1,5 +1,6 @@
 /* pet-synth: write a small synthetic Oxford-IIIT Pet mirror for offline demos and tests. */
 #include "cli.h"
+#include "outfile.h"
 #include "err.h"
 #include "progress.h"
 #include "synth.h"
@@ -157,8 +158,8 @@ int main(int argc, char **argv)
 	progress p;
 
 	parse_args(argc, argv, &o);
-	if (mkdir(o.dir, 0777) != 0 && errno != EEXIST)
-		cli_die(PROG, "%s: cannot create directory:", o.dir);
+	if (outfile_mkdirs(o.dir, err))
+		cli_die(PROG, "%s", err);
 	progress_init(&p, "pet-synth", (int64_t)o.s.nbreeds * o.s.per_breed, 0, o.progress);
 	progress_set_unit(&p, "img");
 	o.s.progress = on_progress;

@@ -97,6 +97,11 @@ static void test_outfile(void)
 		fclose(f);
 	snprintf(path, sizeof path, "%s/no/such/dir/x", dir);
 	CHECK(outfile_open(&o, path, err) == -1 && strstr(err, "no/such/dir/x"), "error names the file: %s", err);
+	snprintf(path, sizeof path, "%s/a/b/c", dir);
+	CHECK(outfile_mkdirs(path, err) == 0 && access(path, W_OK) == 0, "mkdirs: %s", err);
+	CHECK(outfile_mkdirs(path, err) == 0, "mkdirs on existing: %s", err);
+	snprintf(path, sizeof path, "%s/out.bin/x", dir);
+	CHECK(outfile_mkdirs(path, err) == -1 && strstr(err, "out.bin"), "mkdirs through a file: %s", err);
 	snprintf(path, sizeof path, "rm -r %s", dir);
 	CHECK(system(path) == 0, "cleanup");
 }
