@@ -208,7 +208,7 @@ static int on_image(void *ctx, size_t i, const uint8_t *pix, const char *msg, ch
 		r->skipped++;
 	} else {
 		if (fwrite(pix, 1, bytes, r->stage) != bytes)
-			return err_sys(err, "staging file");
+			return err_sys(err, "%s: staging file", r->o->output);
 		r->labels[r->packed++] = r->l->e[i].label;
 	}
 	progress_update(&r->bar, (int64_t)i + 1, NULL);
@@ -228,12 +228,12 @@ static int write_stream(struct run *r, FILE *out, const char *name, char *err)
 	if (npy_write_header(out, name, &images, err) < 0)
 		return -1;
 	if (fflush(r->stage) != 0 || fseek(r->stage, 0, SEEK_SET) != 0)
-		return err_sys(err, "staging file");
+		return err_sys(err, "%s: staging file", r->o->output);
 	while ((n = fread(buf, 1, sizeof buf, r->stage)) > 0)
 		if (fwrite(buf, 1, n, out) != n)
 			return err_sys(err, "%s", name);
 	if (ferror(r->stage))
-		return err_sys(err, "staging file");
+		return err_sys(err, "%s: staging file", r->o->output);
 	if (npy_write(out, name, &labels, err) < 0)
 		return -1;
 	if (tensor_from_strings(&classes, (const char *const *)r->l->classes, r->l->nclasses, err) < 0)
