@@ -151,8 +151,9 @@ static int copy_data(struct archive *in, struct archive *out, int64_t *bytes)
 	la_int64_t off;
 	int r;
 
-	while ((r = archive_read_data_block(in, &buf, &n, &off)) == ARCHIVE_OK) {
-		if (archive_write_data_block(out, buf, n, off) < ARCHIVE_OK)
+	/* A warning (e.g. an odd pax attribute) is not worth failing the whole dataset for. */
+	while ((r = archive_read_data_block(in, &buf, &n, &off)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (archive_write_data_block(out, buf, n, off) < ARCHIVE_WARN)
 			return -1;
 		*bytes += (int64_t)n;
 	}
@@ -183,7 +184,7 @@ static int unpack(int fd, const char *archive, const char *label, enum progress_
 		rc = err_set(err, "%s: %s", archive, archive_error_string(in));
 		goto done;
 	}
-	while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
+	while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *why = check_entry(e);
 
 		if (why) {
@@ -191,9 +192,9 @@ static int unpack(int fd, const char *archive, const char *label, enum progress_
 				     archive_entry_pathname(e) ? archive_entry_pathname(e) : "", why);
 			break;
 		}
-		if (archive_write_header(out, e) < ARCHIVE_OK ||
+		if (archive_write_header(out, e) < ARCHIVE_WARN ||
 		    (archive_entry_size(e) > 0 && copy_data(in, out, &res->bytes) != 0) ||
-		    archive_write_finish_entry(out) < ARCHIVE_OK) {
+		    archive_write_finish_entry(out) < ARCHIVE_WARN) {
 			const char *m = archive_error_string(out) ? archive_error_string(out)
 								  : archive_error_string(in);
 			rc = err_set(err, "%s: entry '%s': %s", archive, archive_entry_pathname(e),
@@ -205,7 +206,7 @@ static int unpack(int fd, const char *archive, const char *label, enum progress_
 	}
 	if (rc == 0 && r != ARCHIVE_EOF)
 		rc = err_set(err, "%s: %s", archive, archive_error_string(in));
-	if (rc == 0 && archive_write_close(out) != ARCHIVE_OK)
+	if (rc == 0 && archive_write_close(out) < ARCHIVE_WARN)
 		rc = err_set(err, "%s: %s", archive, archive_error_string(out));
 	if (rc == 0 && res->entries == 0)
 		rc = err_set(err, "%s: empty archive", archive);

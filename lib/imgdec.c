@@ -34,7 +34,7 @@ void imgdec_free(imgdec_image *img)
 	img->pix = NULL;
 }
 
-static uint8_t *alloc_rgb(int w, int h, const char *name, char *err)
+static uint8_t *alloc_rgbx(int w, int h, const char *name, char *err)
 {
 	uint8_t *p;
 
@@ -42,7 +42,7 @@ static uint8_t *alloc_rgb(int w, int h, const char *name, char *err)
 		err_set(err, "%s: image size %dx%d out of range", name, w, h);
 		return NULL;
 	}
-	p = malloc((size_t)w * h * 3);
+	p = malloc((size_t)w * h * 4);
 	if (!p)
 		err_set(err, "%s: out of memory for a %dx%d image", name, w, h);
 	return p;
@@ -103,7 +103,7 @@ static int apply_orientation(imgdec_image *img, int o, const char *name, char *e
 
 	if (o <= 1)
 		return 0;
-	dst = alloc_rgb(ow, oh, name, err);
+	dst = alloc_rgbx(ow, oh, name, err);
 	if (!dst)
 		return -1;
 	for (int y = 0; y < oh; y++)
@@ -118,7 +118,7 @@ static int apply_orientation(imgdec_image *img, int o, const char *name, char *e
 			case 7: sx = w - 1 - y; sy = h - 1 - x; break;
 			default: sx = w - 1 - y; sy = x; break;
 			}
-			memcpy(dst + ((size_t)y * ow + x) * 3, img->pix + ((size_t)sy * w + sx) * 3, 3);
+			memcpy(dst + ((size_t)y * ow + x) * 4, img->pix + ((size_t)sy * w + sx) * 4, 4);
 		}
 	free(img->pix);
 	img->pix = dst;
@@ -188,7 +188,8 @@ static int jpeg_pick_scale(int w, int h, const imgdec_hint *hint)
 /* Pillow's CMYK -> RGB (R = (255-C)(255-K)/255 with its rounding), so we agree with it. */
 static void cmyk_row(uint8_t *rgb, const uint8_t *cmyk, int w, int inverted)
 {
-	for (int x = 0; x < w; x++, rgb += 3, cmyk += 4) {
+	for (int x = 0; x < w; x++, rgb += 4, cmyk += 4) {
+		rgb[3] = 255;
 		int k = inverted ? 255 - cmyk[3] : cmyk[3], nk = 255 - k;
 		for (int i = 0; i < 3; i++) {
 			int c = inverted ? 255 - cmyk[i] : cmyk[i], t = c * nk + 128;
@@ -222,7 +223,7 @@ static int jpeg_body(struct jpeg_job *j, const unsigned char *buf, size_t len, c
 		c->out_color_space = JCS_CMYK;
 		cmyk = 1;
 	} else if (c->num_components == 1 || c->num_components == 3) {
-		c->out_color_space = JCS_RGB;  /* libjpeg-turbo expands grayscale itself */
+		c->out_color_space = JCS_EXT_RGBX;  /* libjpeg-turbo expands grayscale itself */
 	} else {
 		return err_set(err, "%s: JPEG with %d colour components not supported", name, c->num_components);
 	}
@@ -234,13 +235,13 @@ static int jpeg_body(struct jpeg_job *j, const unsigned char *buf, size_t len, c
 	img->w = (int)c->output_width;
 	img->h = (int)c->output_height;
 	img->scale = (int)c->scale_num;
-	img->pix = alloc_rgb(img->w, img->h, name, err);
+	img->pix = alloc_rgbx(img->w, img->h, name, err);
 	if (!img->pix)
 		return -1;
 	if (cmyk && !(j->row4 = malloc((size_t)img->w * 4)))
 		return err_set(err, "%s: out of memory", name);
 	while (c->output_scanline < c->output_height && !j->fail.corrupt) {
-		uint8_t *row = img->pix + (size_t)c->output_scanline * img->w * 3;
+		uint8_t *row = img->pix + (size_t)c->output_scanline * img->w * 4;
 		JSAMPROW rp = cmyk ? j->row4 : row;
 		if (jpeg_read_scanlines(c, &rp, 1) != 1)
 			break;
@@ -288,38 +289,29 @@ static int decode_jpeg(const unsigned char *buf, size_t len, const char *name,
 static int decode_png(const unsigned char *buf, size_t len, const char *name, imgdec_image *img, char *err)
 {
 	png_image p;
-	uint8_t *rgba;
 
 	memset(&p, 0, sizeof p);
 	p.version = PNG_IMAGE_VERSION;
 	if (!png_image_begin_read_from_memory(&p, buf, len))
 		return err_set(err, "%s: bad PNG: %s", name, p.message);
-	/* Read RGBA and drop alpha, as Pillow's convert("RGB") does, rather than compositing. */
+	/* RGBA with alpha then ignored, as Pillow's convert("RGB") drops it, not composited */
 	p.format = PNG_FORMAT_RGBA;
 	if (p.width == 0 || p.height == 0 || (int64_t)p.width * p.height > IMGDEC_MAX_PIXELS) {
 		png_image_free(&p);
 		return err_set(err, "%s: image size %ux%u out of range", name, p.width, p.height);
 	}
-	rgba = malloc((size_t)p.width * p.height * 4);
-	img->pix = alloc_rgb((int)p.width, (int)p.height, name, err);
-	if (!rgba || !img->pix) {
-		free(rgba);
+	if (!(img->pix = alloc_rgbx((int)p.width, (int)p.height, name, err))) {
 		png_image_free(&p);
-		imgdec_free(img);
-		return err_set(err, "%s: out of memory", name);
+		return -1;
 	}
-	if (!png_image_finish_read(&p, NULL, rgba, 0, NULL)) {
+	if (!png_image_finish_read(&p, NULL, img->pix, 0, NULL)) {
 		err_set(err, "%s: bad PNG: %s", name, p.message);
-		free(rgba);
 		png_image_free(&p);
 		imgdec_free(img);
 		return -1;
 	}
 	img->w = (int)p.width;
 	img->h = (int)p.height;
-	for (size_t i = 0, n = (size_t)img->w * img->h; i < n; i++)
-		memcpy(img->pix + i * 3, rgba + i * 4, 3);
-	free(rgba);
 	png_image_free(&p);
 	return 0;
 }
@@ -388,18 +380,18 @@ static int gif_first_frame(GifFileType *g, const char *name, imgdec_image *img, 
 		sw = sw > d->Left + fw ? sw : d->Left + fw;
 		sh = sh > d->Top + fh ? sh : d->Top + fh;
 	}
-	img->pix = alloc_rgb(sw, sh, name, err);
+	img->pix = alloc_rgbx(sw, sh, name, err);
 	if (!img->pix)
 		return -1;
 	img->w = sw;
 	img->h = sh;
-	uint8_t bg[3] = { 0, 0, 0 };
+	uint8_t bg[4] = { 0, 0, 0, 255 };
 	if (g->SColorMap && g->SBackGroundColor < g->SColorMap->ColorCount) {
 		GifColorType c = g->SColorMap->Colors[g->SBackGroundColor];
 		bg[0] = c.Red, bg[1] = c.Green, bg[2] = c.Blue;
 	}
 	for (size_t i = 0, n = (size_t)sw * sh; i < n; i++)
-		memcpy(img->pix + i * 3, bg, 3);
+		memcpy(img->pix + i * 4, bg, 4);
 	line = malloc((size_t)fw);
 	if (!line)
 		return err_set(err, "%s: out of memory", name);
@@ -412,7 +404,7 @@ static int gif_first_frame(GifFileType *g, const char *name, imgdec_image *img, 
 				free(line);
 				return err_set(err, "%s: truncated or corrupt GIF: %s", name, GifErrorString(g->Error));
 			}
-			uint8_t *row = img->pix + ((size_t)(d->Top + y) * sw + d->Left) * 3;
+			uint8_t *row = img->pix + ((size_t)(d->Top + y) * sw + d->Left) * 4;
 			for (int x = 0; x < fw; x++) {
 				int v = line[x];
 				if (v == transparent)
@@ -421,9 +413,9 @@ static int gif_first_frame(GifFileType *g, const char *name, imgdec_image *img, 
 					free(line);
 					return err_set(err, "%s: bad GIF: colour index %d beyond its map", name, v);
 				}
-				row[x * 3] = cm->Colors[v].Red;
-				row[x * 3 + 1] = cm->Colors[v].Green;
-				row[x * 3 + 2] = cm->Colors[v].Blue;
+				row[x * 4] = cm->Colors[v].Red;
+				row[x * 4 + 1] = cm->Colors[v].Green;
+				row[x * 4 + 2] = cm->Colors[v].Blue;
 			}
 		}
 	free(line);

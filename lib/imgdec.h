@@ -24,7 +24,8 @@ typedef struct {
 
 typedef struct {
 	int w, h;
-	uint8_t *pix;            /* [h][w][3] RGB, row-major */
+	uint8_t *pix;            /* [h][w][4] RGBX, row-major; X is 255 (PNG: alpha), to be
+				  * ignored: 4-byte pixels let the resize use SIMD */
 	enum imgdec_kind kind;   /* what the bytes were */
 	int scale;               /* JPEG decoded at scale/8 of full size (8: full); 8 otherwise */
 } imgdec_image;

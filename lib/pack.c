@@ -19,7 +19,7 @@ int pack_one(const char *path, const pack_opts *o, uint8_t *out, char *err)
 
 	if (imgdec_file(path, &hint, &img, err) < 0)
 		return -1;
-	r = resize_rgb(img.pix, img.w, img.h, out, o->w, o->h, o->fit, err);
+	r = resize_rgbx(img.pix, img.w, img.h, out, o->w, o->h, o->fit, err);
 	if (r < 0) {  /* resize's messages do not know the file */
 		char why[ERR_MAX];
 		memcpy(why, err, ERR_MAX);

@@ -162,6 +162,11 @@ static int read_list(petset *s, const char *path, char *err)
 			err_set(err, "%s:%ld: expected 'Image CLASS-ID SPECIES BREED-ID'", path, lineno);
 			goto out;
 		}
+		/* names become folder names (--folders) and TSV fields: keep them plain */
+		if (stem[0] == '.' || strpbrk(stem, "/\\\t")) {
+			err_set(err, "%s:%ld: bad image name '%s'", path, lineno, stem);
+			goto out;
+		}
 		for (b = 0; b < s->nbreeds; b++)
 			if (strlen(s->breeds[b].name) == blen && !strncmp(s->breeds[b].name, stem, blen))
 				break;
@@ -360,6 +365,8 @@ int petset_load(petset *s, const char *dir, char *err)
 	memset(s, 0, sizeof *s);
 	if (!(s->dir = realpath(dir, NULL)))
 		return err_sys(err, "%s", dir);
+	if (strpbrk(s->dir, "\t\n"))
+		return err_set(err, "%s: a tab or newline in the path cannot go in a TSV list", dir);
 	if (snprintf(path, sizeof path, "%s/annotations/list.txt", s->dir) >= (int)sizeof path)
 		return err_set(err, "%s: path too long", dir);
 	if (read_list(s, path, err) < 0 || sort_set(s, err) < 0)

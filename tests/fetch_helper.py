@@ -1,8 +1,7 @@
-"""Fixtures for tests/pet-fetch.bats: archives in the real layout, hostile tarballs, a free
-port, and a small HTTP server that misbehaves on purpose (drops the connection mid-body,
-ignores Range). Run with Debian's python3 (numpy, PIL).
+"""Fixtures for tests/pet-fetch.bats (the mirror itself comes from pet-synth): hostile
+tarballs, a free port, and a small HTTP server that misbehaves on purpose (drops the
+connection mid-body, ignores Range, stalls). Run with Debian's python3 (PIL).
 
-  fetch_helper.py mirror DIR [tar|tar.gz]   images.tar.gz, annotations.tar.gz, SHA256SUMS
   fetch_helper.py hostile KIND OUT          one refused entry kind in a .tar.gz
   fetch_helper.py port                      a free TCP port on 127.0.0.1
   fetch_helper.py serve DIR PORT LOG MODE   MODE: drop (first GET of a file sends half the
@@ -11,7 +10,6 @@ ignores Range). Run with Debian's python3 (numpy, PIL).
                                             or stall (never answers); also answers as an
                                             HTTP proxy (logs "PROXY URL")
 """
-import hashlib
 import http.server
 import io
 import os
@@ -21,17 +19,6 @@ import tarfile
 import time
 
 from PIL import Image
-
-BREEDS = ["Abyssinian", "samoyed", "shiba_inu"]
-HEADER = [
-    "#Image CLASS-ID SPECIES BREED ID",
-    "#ID: 1:37 Class ids",
-    "#SPECIES: 1:Cat 2:Dog",
-    "#BREED ID: 1-12:Cat 1-25:Dog",
-    "#All images with 1st letter as captial are cat images",
-    "#images with small first letter are dog images",
-]
-
 
 def add(tar, name, data, mtime=1262304000):
     info = tarfile.TarInfo(name)
@@ -60,42 +47,6 @@ def write_tar(path, fmt, fill):
     mode = "w:gz" if fmt == "tar.gz" else "w"
     with tarfile.open(path, mode, format=tarfile.GNU_FORMAT) as tar:
         fill(tar)
-
-
-def mirror(d, fmt="tar.gz"):
-    os.makedirs(d, exist_ok=True)
-    names = [f"{b}_{n}" for b in BREEDS for n in range(1, 5)]
-
-    def images(tar):
-        add_dir(tar, "images")
-        for i, n in enumerate(names):
-            add(tar, f"images/{n}.jpg", jpeg(i, (40 + 8 * i, 30 + 4 * i)))
-        add(tar, "images/Abyssinian_100.mat", b"MATLAB 5.0 MAT-file" + bytes(100))
-        add(tar, "images/._samoyed_1.jpg", b"\x00\x05\x16\x07" + bytes(60))
-
-    def annotations(tar):
-        add_dir(tar, "annotations")
-        rows = []
-        for n in names[:-1]:  # the last image has no line, as 41 real ones have none
-            b = n.rsplit("_", 1)[0]
-            cls = BREEDS.index(b) + 1
-            rows.append(f"{n} {cls} {1 if b[0].isupper() else 2} {cls}")
-        add(tar, "annotations/README", b"Oxford-IIIT Pet Dataset (test mirror)\n")
-        add(tar, "annotations/list.txt", ("\n".join(HEADER + rows) + "\n").encode())
-        add(tar, "annotations/trainval.txt", ("\n".join(rows[::2]) + "\n").encode())
-        add(tar, "annotations/test.txt", ("\n".join(rows[1::2]) + "\n").encode())
-        add_dir(tar, "annotations/trimaps")
-        buf = io.BytesIO()
-        Image.new("L", (8, 8), 2).save(buf, "PNG")
-        add(tar, "annotations/trimaps/samoyed_1.png", buf.getvalue())
-        add(tar, "annotations/trimaps/._samoyed_1.png", b"\x00\x05\x16\x07" + bytes(60))
-
-    write_tar(os.path.join(d, "images.tar.gz"), fmt, images)
-    write_tar(os.path.join(d, "annotations.tar.gz"), fmt, annotations)
-    with open(os.path.join(d, "SHA256SUMS"), "w") as f:
-        for n in ("images.tar.gz", "annotations.tar.gz"):
-            h = hashlib.sha256(open(os.path.join(d, n), "rb").read()).hexdigest()
-            f.write(f"{h}  {n}\n")
 
 
 def hostile(kind, out):
@@ -199,9 +150,7 @@ def serve(root, port, log, mode):
 
 if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
-    if cmd == "mirror":
-        mirror(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "tar.gz")
-    elif cmd == "hostile":
+    if cmd == "hostile":
         hostile(sys.argv[2], sys.argv[3])
     elif cmd == "port":
         print(free_port())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # pet-fetch against real servers on loopback: lighttpd for the ordinary cases, a small
 # fault-injecting python server (tests/fetch_helper.py) for dropped connections, ignored
-# Range requests and proxying. The archives have the real layout, built by fetch_helper.py.
+# Range requests, stalls and proxying. The mirror is pet-synth's, in the real layout.
 load helper
 
 FH="$BATS_TEST_DIRNAME/fetch_helper.py"
@@ -9,7 +9,7 @@ FH="$BATS_TEST_DIRNAME/fetch_helper.py"
 setup() {
 	T=$BATS_TEST_TMPDIR
 	MIRROR=$T/mirror
-	"$PY" "$FH" mirror "$MIRROR"
+	pet-synth -q -o "$MIRROR" --per-breed 10 --min-size 32 --max-size 64
 	SERVER_PID=
 }
 
@@ -76,6 +76,8 @@ assert_dataset() {
 	diff -r "$T/ref/images" "$1/images" || fail "images differ from the archive"
 	diff -r "$T/ref/annotations" "$1/annotations" || fail "annotations differ from the archive"
 	[ -f "$1/images/._samoyed_1.jpg" ] || fail "AppleDouble file not extracted"
+	[ -f "$1/images/Abyssinian_100.mat" ] || fail ".mat file not extracted"
+	[ -f "$1/annotations/list.txt" ] && [ -d "$1/annotations/trimaps" ] || fail "annotations incomplete"
 	[ -z "$(find "$1" -name '*.part' -o -name '.petcnn-extract.*')" ] || fail "leftovers in $1"
 }
 
@@ -263,7 +265,7 @@ assert_dataset() {
 
 @test "pet-fetch: a plain tar served under the .tar.gz name" {
 	rm -rf "$MIRROR"
-	"$PY" "$FH" mirror "$MIRROR" tar
+	pet-synth -q -o "$MIRROR" --per-breed 10 --min-size 32 --max-size 64 --format tar
 	! gzip -t "$MIRROR/images.tar.gz" 2>/dev/null || fail "fixture is gzip"
 	start_lighttpd "$MIRROR"
 	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL"
@@ -307,5 +309,16 @@ assert_dataset() {
 	[ ! -e "$T/data/.petcnn-extract.999999999.AbCdEf" ]
 	[ -d "$T/data/.petcnn-extract.$$.AbCdEf" ] # the bats shell is alive: not ours to remove
 	rmdir "$T/data/.petcnn-extract.$$.AbCdEf"
+	assert_dataset "$T/data"
+}
+
+@test "pet-fetch: a DIR whose images/ was removed is fetched again" {
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "file://$MIRROR"
+	assert_success
+	rm -rf "$T/data/images"
+	run --separate-stderr pet-fetch -o "$T/data" --mirror "file://$MIRROR"
+	assert_success
+	[[ $stderr == *"images.tar.gz: extracted"* ]] || fail "$stderr"
+	[[ $stderr != *"annotations.tar.gz"* ]] || fail "annotations fetched again: $stderr"
 	assert_dataset "$T/data"
 }

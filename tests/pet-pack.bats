@@ -98,8 +98,9 @@ assert a.reshape(len(rows), -1).std(axis=1).min() > 5   # real pictures, not bla
 			pet-pack -q --full-decode -s $size --fit $fit "${imgs[@]}" > "$BATS_TEST_TMPDIR/p.npy"
 			read -r mad max < <(pillow_diff "$BATS_TEST_TMPDIR/p.npy" ${size%x*} ${size#*x} $fit "${imgs[@]}")
 			echo "$size $fit: mean abs diff $mad, max $max"
-			# full-size decoding uses Pillow's own arithmetic: tolerance 0.01 mean, 1 max
-			awk -v m=$mad -v x=$max 'BEGIN { exit !(m <= 0.01 && x <= 1) }' || fail "$size $fit: $mad $max"
+			# Pillow's filter with 14-bit weights where Pillow has 22: a rounding step
+			# flips now and then. Tolerance: mean abs diff <= 0.05 (of 255), max 2.
+			awk -v m=$mad -v x=$max 'BEGIN { exit !(m <= 0.05 && x <= 2) }' || fail "$size $fit: $mad $max"
 		done
 	done
 	# default: a JPEG at least twice the size is decoded at 1/2, 1/4 or 1/8 scale, as
@@ -107,7 +108,7 @@ assert a.reshape(len(rows), -1).std(axis=1).min() > 5   # real pictures, not bla
 	pet-pack -q -s 24 "${imgs[@]}" > "$BATS_TEST_TMPDIR/p.npy"
 	read -r mad max < <(DRAFT=1 pillow_diff "$BATS_TEST_TMPDIR/p.npy" 24 24 stretch "${imgs[@]}")
 	echo "scaled decoding: mean abs diff $mad, max $max"
-	awk -v m=$mad -v x=$max 'BEGIN { exit !(m <= 0.01 && x <= 1) }' || fail "scaled decoding: $mad $max"
+	awk -v m=$mad -v x=$max 'BEGIN { exit !(m <= 0.05 && x <= 2) }' || fail "scaled decoding: $mad $max"
 }
 
 @test "pet-pack: grayscale, CMYK and EXIF-rotated JPEGs come out RGB and upright" {
@@ -120,11 +121,11 @@ assert a.shape == (3, 64, 64, 3) and list(l) == [-1, -1, -1] and c.shape == (0,)
 g = a[0].astype(int)
 assert (g[..., 0] == g[..., 1]).all() and (g[..., 1] == g[..., 2]).all()   # gray -> R = G = B
 ref = np.asarray(Image.open(sys.argv[2]).convert("RGB").resize((64, 64), Image.BILINEAR), dtype=int)
-assert np.abs(a[1] - ref).mean() < 0.01, "CMYK"
+assert np.abs(a[1] - ref).mean() < 0.05, "CMYK"   # tolerance as for every resize below
 assert np.abs(a[1].astype(int) - 255 + ref).mean() > 20, "CMYK not inverted twice"
 raw = Image.open(sys.argv[3]); assert raw.getexif()[0x0112] == 6
 up = np.asarray(raw.convert("RGB").transpose(Image.ROTATE_270).resize((64, 64), Image.BILINEAR), dtype=int)
-assert np.abs(a[2] - up).mean() < 0.01, "orientation 6 means rotate 90 degrees clockwise"
+assert np.abs(a[2] - up).mean() < 0.05, "orientation 6 means rotate 90 degrees clockwise"
 ' "$BATS_TEST_TMPDIR/p.npy" "$DATA/images/shiba_inu_3.jpg" "$DATA/images/shiba_inu_6.jpg"
 }
 
@@ -153,6 +154,9 @@ assert np.abs(a[2] - up).mean() < 0.01, "orientation 6 means rotate 90 degrees c
 	[[ $stderr == *"<stdin>:1: bad label"* ]] || fail "$stderr"
 	run --separate-stderr pet-pack -q < /dev/null
 	assert_failure 1
+	run --separate-stderr pet-pack -q -o "$BATS_TEST_TMPDIR/no/such/x.npy" "$DATA/images/samoyed_1.jpg"
+	assert_failure 1
+	[[ $stderr == *"no/such/x.npy: cannot create a staging file there"* ]] || fail "$stderr"
 }
 
 @test "pet-pack: pet-synth's sample packs, with its truncated JPEG skipped" {

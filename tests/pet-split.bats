@@ -111,6 +111,13 @@ for split in ("train", "test"):
 	assert_failure 1
 	assert_output ''
 	[[ $stderr == *"annotations/list.txt:55:"* ]] || fail "$stderr"
+	# names become folder names: no way out of --folders DIR
+	cp "$DATA/annotations/list.txt" "$BATS_TEST_TMPDIR/bad/annotations/list.txt"
+	echo "../../evil_1 1 1 1" >> "$BATS_TEST_TMPDIR/bad/annotations/list.txt"
+	run --separate-stderr pet-split "$BATS_TEST_TMPDIR/bad" --folders "$BATS_TEST_TMPDIR/ff"
+	assert_failure 1
+	[[ $stderr == *"list.txt:55: bad image name '../../evil_1'"* ]] || fail "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/ff" ]
 	run --separate-stderr pet-split "$DATA" --species fish
 	assert_failure 2
 	run --separate-stderr pet-split "$DATA" --test 1.5

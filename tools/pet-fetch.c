@@ -280,6 +280,44 @@ static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const
 	     res.restarted ? ", restarted from byte 0" : res.resumed ? ", resumed" : "");
 }
 
+/* Downloads (or reuses) one archive, extracts it unless --no-extract, records it as done. */
+static void fetch_one(const struct opts *o, const fetch_opts *fo, int i, const struct want *w,
+		      char done[NFILES][HASH_HEX])
+{
+	char err[ERR_MAX], sha[HASH_HEX], *path = path_join(o->dir, NAMES[i]);
+	extract_result er;
+
+	obtain(o, fo, i, w, path, sha);
+	if (!o->no_extract) {
+		if (extract_archive(path, o->dir, NAMES[i], o->progress, &er, err))
+			cli_die(PROG, "%s", err);
+		memcpy(done[i], sha, HASH_HEX);
+		marker_save(o->dir, done);
+		info(o, "%s: extracted %lld entries (%lld bytes) into %s", NAMES[i],
+		     (long long)er.entries, (long long)er.bytes, o->dir);
+		if (!o->keep && unlink(path) != 0)
+			cli_die(PROG, "%s: cannot remove:", path);
+	}
+	free(path);
+}
+
+/* Whether the marker says archive i is extracted (with the digest we expect, if we know
+ * one) and its directory (images/, annotations/) is still there. */
+static int is_done(const struct opts *o, int i, const char *done_sha, const struct want *w)
+{
+	char stem[32], *p;
+	struct stat st;
+	int ok;
+
+	if (!done_sha[0] || (w->sha[0] && strcmp(done_sha, w->sha)))
+		return 0;
+	snprintf(stem, sizeof stem, "%.*s", (int)(strlen(NAMES[i]) - strlen(".tar.gz")), NAMES[i]);
+	p = path_join(o->dir, stem);
+	ok = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	free(p);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -297,7 +335,6 @@ int main(int argc, char **argv)
 	fo.retries = o.retries;
 	fo.retry_delay = o.retry_delay;
 	fo.timeout = o.timeout;
-	fo.progress = o.progress;
 	if (extract_clean_stale(o.dir, err))
 		cli_warn(PROG, "%s", err);
 	mpath = path_join(o.dir, MARKER);
@@ -305,32 +342,15 @@ int main(int argc, char **argv)
 	resolve_wants(&o, &fo, w, 0);
 	for (int i = 0; i < NFILES; i++) {
 		marker_get(marker, NAMES[i], done[i]);
-		need[i] = o.no_extract || !done[i][0] || (w[i].sha[0] && strcmp(done[i], w[i].sha));
+		need[i] = o.no_extract || !is_done(&o, i, done[i], &w[i]);
 		work |= need[i];
 	}
 	/* A mirror's SHA256SUMS is only downloaded when there is something to verify. */
 	if (work)
 		resolve_wants(&o, &fo, w, 1);
-	for (int i = 0; i < NFILES; i++) {
-		char *path, sha[HASH_HEX];
-		extract_result er;
-
-		if (!need[i])
-			continue;
-		path = path_join(o.dir, NAMES[i]);
-		obtain(&o, &fo, i, &w[i], path, sha);
-		if (!o.no_extract) {
-			if (extract_archive(path, o.dir, NAMES[i], o.progress, &er, err))
-				cli_die(PROG, "%s", err);
-			memcpy(done[i], sha, HASH_HEX);
-			marker_save(o.dir, done);
-			info(&o, "%s: extracted %lld entries (%lld bytes) into %s", NAMES[i],
-			     (long long)er.entries, (long long)er.bytes, o.dir);
-			if (!o.keep && unlink(path) != 0)
-				cli_die(PROG, "%s: cannot remove:", path);
-		}
-		free(path);
-	}
+	for (int i = 0; i < NFILES; i++)
+		if (need[i])
+			fetch_one(&o, &fo, i, &w[i], done);
 	if (!work)
 		info(&o, "%s: already complete (%s and %s extracted); nothing to download", o.dir,
 		     NAMES[0], NAMES[1]);

@@ -11,6 +11,7 @@
 
 #include <getopt.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,16 +40,16 @@ static const char HELP[] =
 	"                       not depend on it\n"
 	"  -o, --output FILE    write the stream to FILE ('-': standard output, the default)\n"
 	"      --strict         a file that cannot be used is an error, not a skip\n"
-	"      --full-decode    always decode JPEGs at full size (else a large JPEG is decoded at\n"
-	"                       1/2, 1/4 or 1/8 scale when that still leaves at least the output\n"
-	"                       size; faster, slightly different pixels)\n"
+	"      --full-decode    always decode JPEGs at full size (else a JPEG at least twice the\n"
+	"                       output size is decoded at 1/2, 1/4 or 1/8 scale, as Pillow's\n"
+	"                       Image.draft() does: faster, slightly different pixels)\n"
 	"  -q, --quiet          no progress bar\n"
 	"      --progress       progress bar even when stderr is not a terminal\n"
 	"  -h, --help           show this help and exit\n"
 	"      --version        show the version and exit\n"
 	"\n"
-	"Resizing is antialiased: a triangle filter as wide as the reduction, the same\n"
-	"arithmetic as Pillow's Image.resize(size, Image.BILINEAR). The images are staged in a\n"
+	"Resizing is antialiased: a triangle filter as wide as the reduction, Pillow's\n"
+	"Image.resize(size, Image.BILINEAR) in 14-bit fixed point. The images are staged in a\n"
 	"temporary file (beside FILE, else in $TMPDIR) because N is known only at the end.\n"
 	"\n"
 	"Example:\n"
@@ -130,6 +131,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage(PROG, "give a --list or IMAGE arguments, not both");
 	if (!o->list && !o->nimages)
 		o->list = "-";
+	if (!strcmp(o->output, "-") && isatty(STDOUT_FILENO))
+		cli_usage(PROG, "refusing to write a binary stream to a terminal: use -o FILE or a pipe");
 }
 
 static void load_list(const struct opts *o, petset_list *l)
@@ -160,20 +163,23 @@ static void load_list(const struct opts *o, petset_list *l)
  * would double the slowest step; keeping the images in memory would not be bounded. */
 static FILE *open_stage(const char *output)
 {
-	char path[4096], dir[4096];
+	char path[PATH_MAX], dir[PATH_MAX];
 	const char *tmpdir = getenv("TMPDIR");
 	FILE *f;
-	int fd;
+	int fd, n;
 
 	if (strcmp(output, "-")) {
-		snprintf(dir, sizeof dir, "%s", output);
-		snprintf(path, sizeof path, "%s/.pet-pack.XXXXXX", dirname(dir));
+		if ((size_t)snprintf(dir, sizeof dir, "%s", output) >= sizeof dir)
+			cli_die(PROG, "%s: path too long", output);
+		n = snprintf(path, sizeof path, "%s/.pet-pack.XXXXXX", dirname(dir));
 	} else {
-		snprintf(path, sizeof path, "%s/pet-pack.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+		n = snprintf(path, sizeof path, "%s/pet-pack.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
 	}
+	if (n < 0 || (size_t)n >= sizeof path)
+		cli_die(PROG, "staging file name too long");
 	fd = mkstemp(path);
 	if (fd < 0)
-		cli_die(PROG, "%s:", path);
+		cli_die(PROG, "%s: cannot create a staging file there:", strcmp(output, "-") ? output : path);
 	unlink(path);
 	if (!(f = fdopen(fd, "w+b")))
 		cli_die(PROG, "%s:", path);
@@ -197,7 +203,8 @@ static int on_image(void *ctx, size_t i, const uint8_t *pix, const char *msg, ch
 	if (!pix) {
 		if (r->o->strict)
 			return err_set(err, "%s", msg);
-		fprintf(stderr, "%s: skipped %s\n", PROG, msg);
+		/* over the bar's line, which the next update redraws below */
+		fprintf(stderr, "%s%s: skipped %s\n", r->bar.enabled ? "\r\033[K" : "", PROG, msg);
 		r->skipped++;
 	} else {
 		if (fwrite(pix, 1, bytes, r->stage) != bytes)
@@ -216,6 +223,7 @@ static int write_stream(struct run *r, FILE *out, const char *name, char *err)
 	tensor classes;
 	char buf[1 << 16];
 	size_t n;
+	int rc;
 
 	if (npy_write_header(out, name, &images, err) < 0)
 		return -1;
@@ -230,9 +238,9 @@ static int write_stream(struct run *r, FILE *out, const char *name, char *err)
 		return -1;
 	if (tensor_from_strings(&classes, (const char *const *)r->l->classes, r->l->nclasses, err) < 0)
 		return -1;
-	n = npy_write(out, name, &classes, err) < 0;
+	rc = npy_write(out, name, &classes, err);
 	tensor_free(&classes);
-	return n ? -1 : 0;
+	return rc;
 }
 
 int main(int argc, char **argv)

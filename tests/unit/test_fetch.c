@@ -252,6 +252,19 @@ static void test_fetch_file(void)
 	CHECK(fetch_url(url, dst, &o, &r, err) == 0, "stale part: %s", err);
 	CHECK(r.restarted == 1, "restarted %d", r.restarted);
 
+	/* A complete-looking .part of the right size but wrong bytes: refetched, not trusted. */
+	unlink(dst);
+	{
+		char head[10];
+
+		memcpy(head, data, sizeof head);
+		memset(data, 'x', sizeof head);
+		write_file(part, data, sizeof data);
+		memcpy(data, head, sizeof head);
+	}
+	CHECK(fetch_url(url, dst, &o, &r, err) == 0, "same-size stale part: %s", err);
+	CHECK(r.restarted == 1 && r.attempts == 1, "restarted %d attempts %d", r.restarted, r.attempts);
+
 	/* Wrong expectations: error names the file and both values; nothing kept. */
 	unlink(dst);
 	o.sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
