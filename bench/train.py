@@ -434,7 +434,7 @@ def main():
     a = ap.parse_args()
     if a.cmd == "run":
         if a.rounds is None:
-            a.rounds = 1 if a.quick else 2
+            a.rounds = 1 if a.quick else 3
         if a.work is None:
             a.work = tempfile.mkdtemp(prefix="petcnn-bench-train.")
         run(a)
