@@ -1,0 +1,452 @@
+#!/usr/bin/python3
+"""cnn-train and cnn-eval beside PyTorch on the seed network, on one machine, in one run.
+
+Usage (Debian's /usr/bin/python3, which has numpy and torch):
+  train.py run [--quick] [--rounds N] [--peak THREADS=GFLOPS]... [--bin DIR] [--work DIR]
+      the whole comparison; prints a table (bench/run calls this)
+  train.py data OUT SIZE N               random dataset stream (uint8 images, 2 classes)
+  train.py torch-train DATA CKPT THREADS BATCH STEPS
+  train.py torch-eval DATA CKPT THREADS BATCH
+      PyTorch's side: the seed network with the weights of our checkpoint; prints one
+      'step N' (train) or 'done N' (eval, images) line per batch, flushed
+  train.py torch-info THREADS            which kernels torch runs (op names, BLAS core)
+
+Method. Every run is a child process whose stdout (and, for cnn-eval, its --progress line
+on stderr) says when each batch is done; the driver timestamps those lines as they
+arrive. Start-up (importing torch, reading data, building or loading the model) and the
+end (cnn-train writes its checkpoint) are outside the window: the rate is the images
+done between the end of the warm-up batches and the last batch over the time between
+them. So one run gives a steady-state rate, measured the same way for both sides. Runs
+alternate, ours then theirs, for each configuration and round, so a load change on the
+shared machine hits both; the table shows the best round of each (the least disturbed),
+and every round is printed above it. Peak RSS is the child's ru_maxrss (wait4), i.e.
+VmHWM: for torch it includes the Python interpreter and the torch libraries.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+CONVS = [(3, 32), (32, 32), None, (32, 64), (64, 64), None]  # (cin, cout); None: pool 2x2
+FC = 512
+CLASSES = 2
+
+
+def flops(size, classes=CLASSES):
+    """FLOP per image (forward, training step) of the seed network at size x size.
+
+    A conv layer is h*w*cout*9*cin multiply-adds; fc1 (h/4*w/4*64)*512; softmax 512*K.
+    Forward is 2 FLOP per multiply-add. A training step adds the weight gradient (as much as
+    the forward) and the input gradient (as much again) of every layer except conv1_1, whose
+    input gradient nobody needs: train = 3 * forward - 2 * conv1_1. Everything scales with
+    h*w, so both are (size/224)^2 times the 224 figures. Bias, ReLU, pooling, dropout, the
+    loss and Adam are O(activations + parameters) and left out."""
+    h = w = size
+    macs, first = [], None
+    for layer in CONVS:
+        if layer is None:
+            h, w = (h + 1) // 2, (w + 1) // 2
+            continue
+        cin, cout = layer
+        macs.append(h * w * cout * 9 * cin)
+        if first is None:
+            first = macs[-1]
+    macs.append(h * w * 64 * FC)
+    macs.append(FC * classes)
+    fwd = 2 * sum(macs)
+    return fwd, 3 * fwd - 2 * first, macs
+
+
+# --------------------------------------------------------------------------- data
+
+
+def write_data(path, size, n, seed=1):
+    import numpy as np
+
+    r = np.random.default_rng(seed)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, r.integers(0, 256, (n, size, size, 3), dtype=np.uint8))
+        np.save(f, r.integers(0, CLASSES, n).astype(np.int64))
+        np.save(f, np.array(["samoyed", "shiba_inu"][:CLASSES]))
+    os.rename(tmp, path)
+
+
+def read_data(path):
+    import numpy as np
+
+    with open(path, "rb") as f:
+        images, labels, classes = np.load(f), np.load(f), np.load(f)
+    return images, labels, classes
+
+
+# --------------------------------------------------------------------------- torch side
+
+
+def torch_net(ckpt, size, classes):
+    """The seed network in PyTorch (NCHW), weights from our checkpoint (HWIO, [in, out])."""
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1_1 = nn.Conv2d(3, 32, 3, padding=1)  # 3x3 stride 1 SAME: pad 1 each side
+            self.conv1_2 = nn.Conv2d(32, 32, 3, padding=1)
+            self.conv2_1 = nn.Conv2d(32, 64, 3, padding=1)
+            self.conv2_2 = nn.Conv2d(64, 64, 3, padding=1)
+            self.fc1 = nn.Linear(size // 4 * (size // 4) * 64, FC)
+            self.softmax = nn.Linear(FC, classes)
+
+        def forward(self, x, keep_conv=1.0, keep_fc=1.0):
+            # 2x2/2 SAME pooling on even sizes pads nothing: plain max_pool2d
+            x = F.relu(self.conv1_2(F.relu(self.conv1_1(x))))
+            x = F.dropout(F.max_pool2d(x, 2), 1 - keep_conv, self.training)
+            x = F.relu(self.conv2_2(F.relu(self.conv2_1(x))))
+            x = F.dropout(F.max_pool2d(x, 2), 1 - keep_conv, self.training)
+            x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # flatten in NHWC order, as ours
+            x = F.dropout(F.relu(self.fc1(x)), 1 - keep_fc, self.training)
+            return self.softmax(x)
+
+    net = Net()
+    z = np.load(ckpt)
+    with torch.no_grad():
+        for name, mod in net.named_children():
+            wkey = next(k for k in z.files if k.startswith(name + "/weights"))
+            bkey = next(k for k in z.files if k.startswith(name + "/biases"))
+            w = torch.from_numpy(z[wkey])
+            w = w.permute(3, 2, 0, 1) if w.dim() == 4 else w.t()
+            mod.weight.copy_(w)
+            mod.bias.copy_(torch.from_numpy(z[bkey]))
+    return net
+
+
+def torch_setup(threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    return torch
+
+
+def batch_tensor(torch, images, i, b):
+    """uint8 NHWC images [i, i+b) as float NCHW in [0, 1]: the data phase of a step."""
+    x = torch.from_numpy(images[i:i + b]).float().div_(255)
+    return x.permute(0, 3, 1, 2).contiguous()
+
+
+def torch_train(data, ckpt, threads, batch, steps):
+    torch = torch_setup(threads)
+    import torch.nn.functional as F
+
+    images, labels, classes = read_data(data)
+    net = torch_net(ckpt, images.shape[1], len(classes))
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8)
+    torch.manual_seed(1)
+    n = images.shape[0]
+    for step in range(steps):
+        i = step * batch % (n - batch + 1)
+        x = batch_tensor(torch, images, i, batch)
+        y = torch.from_numpy(labels[i:i + batch])
+        loss = F.cross_entropy(net(x, 0.2, 0.5), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        print("step", step + 1, float(loss), flush=True)
+
+
+def torch_eval(data, ckpt, threads, batch):
+    torch = torch_setup(threads)
+
+    images, labels, classes = read_data(data)
+    net = torch_net(ckpt, images.shape[1], len(classes))
+    net.eval()
+    correct = 0
+    with torch.inference_mode():
+        for i in range(0, images.shape[0], batch):
+            b = min(batch, images.shape[0] - i)
+            probs = torch.softmax(net(batch_tensor(torch, images, i, b)), 1)
+            correct += int((probs.argmax(1) == torch.from_numpy(labels[i:i + b])).sum())
+            print("done", i + b, flush=True)
+    print("accuracy", correct / images.shape[0], flush=True)
+
+
+def torch_info(threads):
+    """The kernels torch runs for this network: op names from its profiler over one
+    training step, and the BLAS core (torch links Debian's OpenBLAS for Linear)."""
+    import ctypes
+    import numpy as np
+
+    torch = torch_setup(threads)
+    import torch.nn.functional as F
+
+    with tempfile.TemporaryDirectory() as d:
+        z = {}
+        for name, shape in [("conv1_1/weights1_1", (3, 3, 3, 32)), ("conv1_2/weights1_2", (3, 3, 32, 32)),
+                            ("conv2_1/weights2_1", (3, 3, 32, 64)), ("conv2_2/weights2_2", (3, 3, 64, 64)),
+                            ("fc1/weights3_1", (16 * 16 * 64, FC)), ("softmax/weights3_2", (FC, CLASSES))]:
+            z[name] = np.zeros(shape, np.float32) + 0.01
+            z[name.split("/")[0] + "/biases" + name.split("weights")[1]] = np.zeros(shape[-1], np.float32)
+        np.savez(os.path.join(d, "m.npz"), **z)
+        net = torch_net(os.path.join(d, "m.npz"), 64, CLASSES)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-5)
+    x, y = torch.rand(10, 3, 64, 64), torch.zeros(10, dtype=torch.long)
+    for _ in range(2):
+        with torch.autograd.profiler.profile() as prof:
+            loss = F.cross_entropy(net(x, 0.2, 0.5), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    print("torch", torch.__version__, "threads", torch.get_num_threads(),
+          "mkldnn", torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
+    print("ops", " ".join(e.key for e in ops[:8]))
+    try:
+        core = ctypes.CDLL("libopenblas.so.0").openblas_get_corename
+        core.restype = ctypes.c_char_p
+        print("openblas", core().decode())
+    except OSError:
+        print("openblas", "not loaded")
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def child_env(threads):
+    """Our environment (OPENBLAS_CORETYPE and the like pass through untouched) with the
+    thread count pinned for OpenMP and OpenBLAS, which torch uses for conv and Linear."""
+    env = dict(os.environ)
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[k] = str(threads)
+    return env
+
+
+def timed(cmd, env, pattern, stream="stdout"):
+    """Runs cmd, timestamps every match of pattern (group 1: a count of steps or images)
+    on stdout or stderr; returns ([(seconds, count)...], peak RSS in MiB, status)."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE if stream == "stderr" else subprocess.DEVNULL)
+    src = p.stdout if stream == "stdout" else p.stderr
+    other = p.stderr if stream == "stdout" else p.stdout
+    rx, marks, buf = re.compile(pattern.encode()), [], b""
+    fd = src.fileno()
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        t = time.monotonic()
+        buf += chunk
+        # progress lines end in \r redraws, metric lines in \n: split on both
+        *done, buf = re.split(rb"[\r\n]", buf)
+        for part in done:
+            m = rx.search(part)
+            if m:
+                marks.append((t, int(m.group(1))))
+    if other is not None:
+        other.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return marks, ru.ru_maxrss / 1024, code
+
+
+def rate(marks, warm, per):
+    """Units per second between the first mark at or past warm and the last mark."""
+    marks = [m for m in marks if m[1] >= warm]
+    if len(marks) < 2 or marks[-1][0] <= marks[0][0]:
+        return None
+    return (marks[-1][1] - marks[0][1]) * per / (marks[-1][0] - marks[0][0])
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.bin = a.bin
+        self.work = a.work
+        self.me = os.path.abspath(__file__)
+        self.py = sys.executable
+        self.rows = []
+        self.peak = {}
+        for p in a.peak:
+            t, g = p.split("=")
+            self.peak[int(t)] = float(g)
+
+    def log(self, *msg):
+        print(*msg, file=sys.stderr, flush=True)
+
+    def data(self, size, n):
+        path = os.path.join(self.work, f"data{size}_{n}.npy")
+        if not os.path.exists(path):
+            write_data(path, size, n)
+        return path
+
+    def ours_train(self, size, threads, steps, warm):
+        data = self.data(size, (steps + 1) * self.a.batch)  # no epoch end (test pass, checkpoint) in the window
+        ckpt = os.path.join(self.work, f"ours{size}.npz")
+        cmd = [os.path.join(self.bin, "cnn-train"), "--train", data, "-o", ckpt, "-q",
+               "--threads", str(threads), "--batch", str(self.a.batch), "--log-every", "1",
+               "--stop-after", str(steps), "--epochs", "1000"]
+        marks, rss, code = timed(cmd, dict(os.environ), r"^(\d+) train/Loss ")
+        if code != 0:
+            raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
+        return rate(marks, warm, self.a.batch), rss
+
+    def theirs_train(self, size, threads, steps, warm):
+        data = self.data(size, (steps + 1) * self.a.batch)
+        cmd = [self.py, self.me, "torch-train", data, self.ckpt(size), str(threads), str(self.a.batch), str(steps)]
+        marks, rss, code = timed(cmd, child_env(threads), r"^step (\d+) ")
+        if code != 0:
+            raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
+        return rate(marks, warm, self.a.batch), rss
+
+    def ckpt(self, size):
+        """Weights for every run at this size: the checkpoint of our first training run
+        (or a run of one step if there was none)."""
+        path = os.path.join(self.work, f"weights{size}.npz")
+        if not os.path.exists(path):
+            ours = os.path.join(self.work, f"ours{size}.npz")
+            if not os.path.exists(ours):
+                self.ours_train(size, 2, 1, 0)
+            os.rename(ours, path)
+        return path
+
+    def ours_eval(self, size, threads, n, warm):
+        data = self.data(size, n)
+        cmd = [os.path.join(self.bin, "cnn-eval"), "-m", self.ckpt(size), "--progress",
+               "--threads", str(threads), "--batch", str(self.a.eval_batch), data]
+        marks, rss, code = timed(cmd, dict(os.environ), r"\] (\d+)/\d+ ", "stderr")
+        if code != 0:
+            raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
+        return rate(marks, warm, 1), rss
+
+    def theirs_eval(self, size, threads, n, warm):
+        data = self.data(size, n)
+        cmd = [self.py, self.me, "torch-eval", data, self.ckpt(size), str(threads), str(self.a.eval_batch)]
+        marks, rss, code = timed(cmd, child_env(threads), r"^done (\d+)")
+        if code != 0:
+            raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
+        return rate(marks, warm, 1), rss
+
+    def compare(self, what, size, threads, count, warm):
+        """Ours then theirs, rounds times; keeps the best rate and the largest RSS."""
+        best = {"ours": (0, 0), "torch": (0, 0)}
+        for r in range(self.a.rounds):
+            for side in ("ours", "torch"):
+                fn = getattr(self, ("ours_" if side == "ours" else "theirs_") + what)
+                ips, rss = fn(size, threads, count, warm)
+                self.log(f"bench: {what} {size}x{size} threads {threads} round {r + 1} {side}: "
+                         f"{ips or 0:.2f} images/s, peak RSS {rss:.0f} MiB")
+                b = best[side]
+                best[side] = (max(b[0], ips or 0), max(b[1], rss))
+        self.rows.append((what, size, threads, best["ours"], best["torch"]))
+
+    def table(self):
+        out = []
+        out.append(f"{'what':<6} {'size':>4} {'thr':>3} | {'ours img/s':>10} {'torch img/s':>11} "
+                   f"{'ratio':>6} | {'ours GFLOP/s':>14} {'torch GFLOP/s':>14} | "
+                   f"{'ours RSS':>9} {'torch RSS':>9}")
+        out.append("-" * len(out[0]))
+        for what, size, thr, (oi, orss), (ti, trss) in self.rows:
+            fwd, train, _ = flops(size)
+            per = (train if what == "train" else fwd) / 1e9
+            peak = self.peak.get(thr)
+
+            def g(ips):
+                s = f"{ips * per:6.1f}"
+                return s + (f" ({100 * ips * per / peak:3.0f}%)" if peak else "       ")
+
+            ratio = oi / ti if ti else float("nan")
+            out.append(f"{what:<6} {size:>4} {thr:>3} | {oi:>10.2f} {ti:>11.2f} {ratio:>5.2f}x | "
+                       f"{g(oi):>14} {g(ti):>14} | {orss:>6.0f} MiB {trss:>5.0f} MiB")
+        return "\n".join(out)
+
+
+def run(a):
+    os.makedirs(a.work, exist_ok=True)
+    b = Bench(a)
+    fwd, train, macs = flops(224)
+    print("FLOP per image (seed network, 2 classes): forward = 2 * MACs, train = 3 * forward - 2 * conv1_1")
+    print("  MACs at 224: conv1_1 %d, conv1_2 %d, conv2_1 %d, conv2_2 %d, fc1 %d, softmax %d" % tuple(macs))
+    print(f"  forward {fwd / 1e9:.3f} GFLOP, train {train / 1e9:.3f} GFLOP at 224; times (S/224)^2 at S")
+    info = subprocess.run([b.py, b.me, "torch-info", "2"], env=child_env(2), capture_output=True, text=True)
+    for line in info.stdout.splitlines():
+        print("  " + line)
+    onednn = subprocess.run([b.py, b.me, "torch-info", "1"], capture_output=True, text=True,
+                            env=dict(child_env(1), ONEDNN_VERBOSE="1", DNNL_VERBOSE="1"))
+    isa = [ln for ln in onednn.stdout.splitlines() if ",isa:" in ln or "info,cpu,isa" in ln]
+    if isa:
+        print("  onednn " + isa[0].split(",")[-1])
+    print(f"  load average before: {open('/proc/loadavg').read().split()[:3]}", flush=True)
+    q = a.quick
+    # (what, size, threads, steps or images, warm-up steps or images)
+    plan = [("train", 224, 2, 5 if q else 10, 2)]
+    if not q:
+        plan += [("train", 224, 1, 6, 2), ("train", 128, 2, 24, 4), ("train", 128, 1, 16, 4)]
+    plan += [("train", 64, 2, 30 if q else 60, 10)]
+    if not q:
+        plan += [("train", 64, 1, 40, 10)]
+    plan += [("eval", 224, 2, 100 if q else 300, 20), ("eval", 64, 2, 1000 if q else 3000, 200)]
+    for what, size, thr, count, warm in plan:
+        b.compare(what, size, thr, count, warm)
+    print(f"  load average after: {open('/proc/loadavg').read().split()[:3]}")
+    print()
+    print(f"train: batch {a.batch}, Adam, keep 0.2/0.5; eval: batch {a.eval_batch}, forward only; "
+          f"best of {a.rounds} alternating round(s); ratio = ours / torch; "
+          "GFLOP/s (share of the sgemm peak at that thread count)")
+    print(b.table())
+    if not a.keep:
+        shutil.rmtree(a.work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="cnn-train/cnn-eval beside PyTorch")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--quick", action="store_true")
+    r.add_argument("--rounds", type=int, default=None)
+    r.add_argument("--batch", type=int, default=10)
+    r.add_argument("--eval-batch", type=int, default=10)
+    r.add_argument("--peak", action="append", default=[], help="THREADS=GFLOPS from sgemm_peak")
+    r.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bin"))
+    r.add_argument("--work", default=None)
+    r.add_argument("--keep", action="store_true", help="keep the work directory")
+    d = sub.add_parser("data")
+    d.add_argument("out")
+    d.add_argument("size", type=int)
+    d.add_argument("n", type=int)
+    t = sub.add_parser("torch-train")
+    for k in ("data", "ckpt"):
+        t.add_argument(k)
+    for k in ("threads", "batch", "steps"):
+        t.add_argument(k, type=int)
+    e = sub.add_parser("torch-eval")
+    for k in ("data", "ckpt"):
+        e.add_argument(k)
+    for k in ("threads", "batch"):
+        e.add_argument(k, type=int)
+    i = sub.add_parser("torch-info")
+    i.add_argument("threads", type=int)
+    a = ap.parse_args()
+    if a.cmd == "run":
+        if a.rounds is None:
+            a.rounds = 1 if a.quick else 3
+        if a.work is None:
+            a.work = tempfile.mkdtemp(prefix="petcnn-bench-train.")
+        run(a)
+    elif a.cmd == "data":
+        write_data(a.out, a.size, a.n)
+    elif a.cmd == "torch-train":
+        torch_train(a.data, a.ckpt, a.threads, a.batch, a.steps)
+    elif a.cmd == "torch-eval":
+        torch_eval(a.data, a.ckpt, a.threads, a.batch)
+    else:
+        torch_info(a.threads)
+
+
+if __name__ == "__main__":
+    main()
