@@ -266,11 +266,16 @@ True"
 }
 
 @test "pet-synth: an unwritable output is exit 1 naming it, an old set is kept" {
-	run --separate-stderr pet-synth -q -o /nonexistent/dir/x
-	assert_failure 1
-	[[ $stderr == "pet-synth: /nonexistent/dir/x"* ]] || fail "$stderr"
 	f=$BATS_TEST_TMPDIR/file
 	echo hello > "$f"
+	# A parent that is a file stops even root (missing parents would be created).
+	run --separate-stderr pet-synth -q -o "$f/dir/x"
+	assert_failure 1
+	[[ $stderr == "pet-synth: $f"* ]] || fail "$stderr"
+	[ "$(cat "$f")" = hello ]
+	run --separate-stderr pet-synth -q --per-breed 10 --min-size 40 --max-size 48 -o "$BATS_TEST_TMPDIR/a/b/c"
+	assert_success
+	[ -s "$BATS_TEST_TMPDIR/a/b/c/SHA256SUMS" ]
 	run --separate-stderr pet-synth -q -o "$f"
 	assert_failure 1
 	[[ $stderr == *"$f"* ]] || fail "$stderr"
