@@ -77,10 +77,32 @@ static long tile_rows(const nn_geom *g)
 	return tm > 0 ? tm : 1;
 }
 
+/* For stride 1, the input gradient is itself a convolution: of dout, by the kernel turned
+ * half a circle with cin and cout swapped, padded by kh-1-pt, kw-1-pl. This is its window. */
+static int transposed(const nn_geom *g, nn_geom *t)
+{
+	if (g->sh != 1 || g->sw != 1)
+		return 0;
+	*t = (nn_geom){ .h = g->oh, .w = g->ow, .c = g->oc, .kh = g->kh, .kw = g->kw, .sh = 1, .sw = 1,
+			.oh = g->h, .ow = g->w, .pt = g->kh - 1 - g->pt, .pl = g->kw - 1 - g->pl,
+			.oc = g->c };
+	return 1;
+}
+
 size_t nn_conv2d_workspace(const nn_geom *g)
 {
-	/* backward holds a tile of im2col and a tile of its gradient at once */
-	return 2 * (size_t)tile_rows(g) * g->kh * g->kw * g->c;
+	/* backward holds a tile of im2col and a tile of its gradient at once; or, for the
+	 * transposed convolution, a tile of dout's im2col and the turned kernel */
+	size_t n = 2 * (size_t)tile_rows(g) * g->kh * g->kw * g->c;
+	nn_geom t;
+
+	if (transposed(g, &t)) {
+		size_t kt = (size_t)t.kh * t.kw * t.c, nt = (size_t)tile_rows(&t) * kt + kt * t.oc;
+
+		if (nt > n)
+			n = nt;
+	}
+	return n;
 }
 
 /* y[0..n) += x[0..n), SSE by hand (-O2 leaves loops of unknown length scalar). */
@@ -196,10 +218,48 @@ static void sum_rows(float *db, const float *d, long rows, int n)
 		add_into(db, d, n);
 }
 
+/* din [B, h, w, cin] = the transposed convolution of dout by w, tile by tile with each
+ * tile complete when computed (no col2im scatter, no zeroing of din), the ReLU mask of
+ * relu_y applied while the tile is still in cache. The GEMM has the forward's shape:
+ * K = kh*kw*cout long, N = cin. */
+static void conv_din(const nn_geom *g, const nn_geom *t, float *din, const float *dout,
+		     const float *w, const float *relu_y, int B, float *ws)
+{
+	long M = (long)B * t->oh * t->ow, tm = tile_rows(t);
+	int K = t->kh * t->kw * t->c, N = t->oc;
+	float *col = ws, *wt = ws + tm * K;
+
+	/* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co] */
+	for (int j = 0; j < g->kh; j++)
+		for (int i = 0; i < g->kw; i++)
+			for (int co = 0; co < g->oc; co++)
+				for (int ci = 0; ci < g->c; ci++)
+					wt[(((long)j * g->kw + i) * g->oc + co) * g->c + ci] =
+						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
+	for (long m0 = 0; m0 < M; m0 += tm) {
+		long m1 = m0 + tm < M ? m0 + tm : M;
+		float *d = din + m0 * N;
+
+		im2col(t, col, (float *)dout, m0, m1, 0);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, K, 1.0f,
+			    col, K, wt, N, 0.0f, d, N);
+		if (relu_y)
+			nn_relu_backward(d, d, relu_y + m0 * N, (size_t)(m1 - m0) * N);
+	}
+}
+
 void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 			const float *dout, const float *in, const float *w, int B, int acc,
 			float *ws)
 {
+	nn_conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws);
+}
+
+void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
+			     const float *dout, const float *in, const float *w,
+			     const float *relu_y, int B, int acc, float *ws)
+{
+	nn_geom t;
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int K = g->kh * g->kw * g->c, N = g->oc;
 	float *col = ws, *dcol = ws + tm * K;
@@ -215,6 +275,20 @@ void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 		if (din)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, K, N, 1.0f,
 				    dout, N, w, N, 0.0f, din, K);
+		if (din && relu_y)
+			nn_relu_backward(din, din, relu_y, (size_t)M * K);
+		return;
+	}
+	if (din && transposed(g, &t)) {
+		/* dw first: its tiles use the workspace that conv_din then takes over */
+		for (long m0 = 0; m0 < M; m0 += tm) {
+			long m1 = m0 + tm < M ? m0 + tm : M;
+
+			im2col(g, col, (float *)in, m0, m1, 0);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
+				    col, K, dout + m0 * N, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
+		}
+		conv_din(g, &t, din, dout, w, relu_y, B, ws);
 		return;
 	}
 	if (din)
@@ -232,6 +306,8 @@ void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 			    d, N, w, N, 0.0f, dcol, K);
 		im2col(g, dcol, din, m0, m1, 1);
 	}
+	if (din && relu_y)
+		nn_relu_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c);
 }
 
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n)

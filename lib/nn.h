@@ -44,6 +44,13 @@ void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 			const float *dout, const float *in, const float *w, int B, int acc,
 			float *ws);
 
+/* The same, then din through the backward of a ReLU whose output was relu_y [B, h, w, cin]
+ * (the layer before; NULL: none), fused into the computation of din (same bits as
+ * nn_relu_backward after it). */
+void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
+			     const float *dout, const float *in, const float *w,
+			     const float *relu_y, int B, int acc, float *ws);
+
 /* dx [n] = dy [n] where y [n] > 0, else 0 (y is the ReLU's output; dx may be dy). */
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n);
 
