@@ -67,8 +67,9 @@ void nn_dropout_forward(float *x, uint8_t *mask, size_t n, float keep, rng *r);
 /* dx [n] = dy [n] * mask / keep (dx may be dy). */
 void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t n, float keep);
 
-/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu (sgemm;
- * threads is for a future kernel of ours: unused). */
+/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu. For a small
+ * batch over a large w, one pass over w split over threads by columns, skipping zero
+ * inputs (dropout's): the same bits whatever the thread count; else sgemm. */
 void nn_dense_forward(float *out, const float *in, const float *w, const float *b,
 		      int B, int nin, int nout, int relu, int threads);
 /* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else
