@@ -323,10 +323,71 @@ void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n)
 		dx[i] = y[i] > 0 ? dy[i] : 0;
 }
 
+/* out = a where take, else b (all lanes as masks). */
+#if defined(__SSE2__)
+static __m128 pick_ps(__m128 take, __m128 a, __m128 b)
+{
+	return _mm_or_ps(_mm_and_ps(take, a), _mm_andnot_ps(take, b));
+}
+#endif
+
+/* The 2x2 stride-2 pool over even sizes (every window whole), 4 channels at a time: the
+ * same comparisons in the same order as the general loop, so the same winners. */
+static void maxpool_2x2(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B)
+{
+	int c = g->c;
+	long isz = (long)g->h * g->w * c, row = (long)g->w * c;
+
+	for (long n = 0; n < B; n++)
+		for (int oy = 0; oy < g->oh; oy++)
+			for (int ox = 0; ox < g->ow; ox++) {
+				long o = ((n * g->oh + oy) * g->ow + ox) * c;
+				int32_t off[4];
+
+				off[0] = (int32_t)((2L * oy * g->w + 2L * ox) * c);
+				off[1] = off[0] + c, off[2] = (int32_t)(off[0] + row), off[3] = off[2] + c;
+				const float *img = in + n * isz;
+				int ch = 0;
+#if defined(__SSE2__)
+				for (; ch + 4 <= c; ch += 4) {
+					__m128 v = _mm_loadu_ps(img + off[0] + ch);
+					__m128i base = _mm_add_epi32(_mm_set1_epi32(ch), _mm_setr_epi32(0, 1, 2, 3));
+					__m128 a = _mm_castsi128_ps(_mm_add_epi32(base, _mm_set1_epi32(off[0])));
+
+					for (int k = 1; k < 4; k++) {
+						__m128 x = _mm_loadu_ps(img + off[k] + ch);
+						__m128 gt = _mm_cmpgt_ps(x, v);
+
+						v = pick_ps(gt, x, v);
+						a = pick_ps(gt, _mm_castsi128_ps(_mm_add_epi32(base, _mm_set1_epi32(off[k]))), a);
+					}
+					_mm_storeu_ps(out + o + ch, v);
+					_mm_storeu_si128((__m128i *)(argmax + o + ch), _mm_castps_si128(a));
+				}
+#endif
+				for (; ch < c; ch++) {
+					float v = img[off[0] + ch];
+					int32_t a = off[0] + ch;
+
+					for (int k = 1; k < 4; k++)
+						if (img[off[k] + ch] > v)
+							v = img[off[k] + ch], a = off[k] + ch;
+					out[o + ch] = v;
+					argmax[o + ch] = a;
+				}
+			}
+}
+
 void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B)
 {
 	int c = g->c;
 	long isz = (long)g->h * g->w * c;
+
+	if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0 &&
+	    g->h == 2 * g->oh && g->w == 2 * g->ow) {
+		maxpool_2x2(g, out, argmax, in, B);
+		return;
+	}
 
 	for (long n = 0; n < B; n++) {
 		const float *img = in + n * isz;

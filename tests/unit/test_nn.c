@@ -406,6 +406,56 @@ static void test_dense_forward_threads(void)
 	free(in), free(w), free(b), free(o1), free(o2), free(o3);
 }
 
+/* The 2x2 stride-2 pool's fast path against the rule of the general loop (the first
+ * in-bounds pixel seeds the max, a later one wins only if strictly greater; so ties go to
+ * the first and a seeded NaN stays), exactly: values and argmax, with ties, NaNs and 7
+ * channels (4 by SSE, 3 after); and an odd size (the general loop) agrees too. */
+static void test_pool_2x2(void)
+{
+	int B = 2, C = 7;
+	char err[ERR_MAX];
+	rng r;
+
+	rng_seed(&r, 29);
+	for (int H = 6; H <= 7; H++) {
+		nn_geom g;
+
+		CHECK(nn_geom_init(&g, H, 8, C, 2, 2, 2, 2, NN_SAME, C, err) == 0, "geom: %s", err);
+		size_t nin = (size_t)B * H * 8 * C, nout = (size_t)B * g.oh * g.ow * C;
+		float *in = randv(&r, nin, -2, 2), *out = malloc(sizeof *out * nout);
+		int32_t *am = malloc(sizeof *am * nout);
+		int bad = 0;
+
+		for (size_t i = 0; i < nin; i++)
+			in[i] = (float)(int)in[i]; /* few distinct values: many ties */
+		in[3] = NAN, in[8 * C + 5] = NAN;
+		nn_maxpool_forward(&g, out, am, in, B);
+		for (int n = 0; n < B; n++)
+			for (int oy = 0; oy < g.oh; oy++)
+				for (int ox = 0; ox < g.ow; ox++)
+					for (int ch = 0; ch < C; ch++) {
+						size_t o = (((size_t)n * g.oh + oy) * g.ow + ox) * C + ch;
+						const float *img = in + (size_t)n * H * 8 * C;
+						float v = 0;
+						int32_t a = -1;
+
+						for (int ky = 0; ky < 2; ky++)
+							for (int kx = 0; kx < 2; kx++) {
+								int iy = 2 * oy - g.pt + ky, ix = 2 * ox - g.pl + kx;
+								int32_t off = (iy * 8 + ix) * C + ch;
+
+								if (iy < 0 || iy >= H || ix < 0 || ix >= 8)
+									continue;
+								if (a < 0 || img[off] > v)
+									v = img[off], a = off;
+							}
+						bad += am[o] != a || memcmp(&out[o], &v, sizeof v);
+					}
+		CHECK(bad == 0, "2x2 pool over %dx8x%d: %d outputs differ from the rule", H, C, bad);
+		free(in), free(out), free(am);
+	}
+}
+
 /* The dense layer with a small batch over a large w (the streaming backward) against a
  * double reference, with sizes that are not multiples of the SSE width or the column tile, and the same bits
  * for the same thread count. Tolerance 1e-5 relative: float sums over 5001 terms. */
@@ -626,6 +676,7 @@ int main(void)
 	test_dense_stream();
 	test_dense_forward_threads();
 	test_pool_dense_dropout_grads();
+	test_pool_2x2();
 	test_dropout_stats();
 	test_softmax();
 	test_optim();
