@@ -105,8 +105,8 @@ static int get_i8(const npz *z, const char *path, const char *name, int64_t *v, 
 	return 0;
 }
 
-/* Moves member prefix+name into base (its slot for p), then frees the member so that
- * loading never holds two copies of a large layer. */
+/* Copies member prefix+name, left in z because it came before the metadata, into base
+ * (its slot for p), then frees it. */
 static int take(npz *z, const char *path, const char *prefix, const model_param *p, float *base,
 		char *err)
 {
@@ -130,67 +130,184 @@ static int take(npz *z, const char *path, const char *prefix, const model_param 
 	return 0;
 }
 
+/* Loading as the archive streams by: small members are kept in z; once the model's
+ * metadata has been seen (ckpt_save writes it first) each parameter and optimiser member
+ * is read straight into the model's buffers, and the optimiser members an inference load
+ * does not need are read past, so peak memory is the model's own, not the file's too. */
+typedef struct {
+	const char *path;
+	npz z;
+	model *m;
+	int max_batch, train, inited;
+	enum ckpt_optim optim;  /* once train/optimizer has been seen */
+	unsigned char *done;    /* [3 * nparam]: params, adam/m or momentum, adam/v read directly */
+} loading;
+
+static int prefixed(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* Reads and drops n bytes of a member. */
+static int skip_data(npy_src *data, int64_t n, const char *label, char *err)
+{
+	unsigned char buf[1 << 16];
+
+	while (n > 0) {
+		size_t want = n < (int64_t)sizeof buf ? (size_t)n : sizeof buf;
+		int64_t got = npy_src_fill(data, buf, want, label, err);
+
+		if (got < 0)
+			return -1;
+		if (got < (int64_t)want)
+			return err_set(err, "%s: truncated data", label);
+		n -= got;
+	}
+	return 0;
+}
+
+static void set_optim(loading *L)
+{
+	const tensor *opt_t = npz_get(&L->z, "train/optimizer");
+	char oname[32] = "none";
+
+	if (opt_t && opt_t->dtype == DT_U)
+		tensor_get_string(opt_t, 0, oname, sizeof oname);
+	L->optim = !strcmp(oname, "adam") ? CKPT_ADAM : !strcmp(oname, "momentum") ? CKPT_MOMENTUM : CKPT_NONE;
+}
+
+/* Builds the model once spec, input and classes are all at hand (now = 1: they must be). */
+static int init_model(loading *L, int now, char *err)
+{
+	const tensor *spec_t = npz_get(&L->z, "model/spec"), *in_t = npz_get(&L->z, "model/input");
+	const tensor *cl_t = npz_get(&L->z, "classes");
+	char spec[4096];
+	const int64_t *hw;
+
+	if (L->inited || (!now && (!spec_t || !in_t || !cl_t)))
+		return 0;
+	if (!spec_t || spec_t->dtype != DT_U || tensor_numel(spec_t) != 1 || !in_t || in_t->dtype != DT_I8 ||
+	    tensor_numel(in_t) != 3 || !cl_t || cl_t->dtype != DT_U || cl_t->ndim != 1 || cl_t->shape[0] < 1)
+		return err_set(err, "%s: not a petcnn checkpoint (model/spec, model/input, classes)", L->path);
+	if (tensor_get_string(spec_t, 0, spec, sizeof spec) < 0 || strlen(spec) + 1 >= sizeof spec)
+		return err_set(err, "%s: model spec too long", L->path);
+	hw = in_t->data;
+	if (hw[0] < 1 || hw[1] < 1 || hw[0] > 1 << 16 || hw[1] > 1 << 16 || hw[2] != 3)
+		return err_set(err, "%s: bad model/input", L->path);
+	if (model_init(L->m, spec, (int)hw[0], (int)hw[1], (int)cl_t->shape[0], L->max_batch, L->train, err)) {
+		char inner[ERR_MAX];
+
+		snprintf(inner, sizeof inner, "%s", err);
+		return err_set(err, "%s: %s", L->path, inner);
+	}
+	L->inited = 1;
+	if (!(L->done = calloc((size_t)L->m->nparam, 3)))
+		return err_set(err, "%s: out of memory", L->path);
+	return 0;
+}
+
+/* Reads member name straight into the model if it is one of its buffers' slots; 1 if it
+ * did, 0 if the member is not one (the caller keeps it), -1 on error. */
+static int read_direct(loading *L, const char *name, const char *label, const tensor *hdr,
+		       npy_src *data, char *err)
+{
+	static const char *const prefix[] = { "adam/m/", "adam/v/", "momentum/", "" };
+	model *m = L->m;
+	int k = 0;
+
+	while (k < 3 && !prefixed(name, prefix[k]))
+		k++;
+	/* with another optimiser's state (or none) the member is not ours */
+	if (k < 3 && (!L->train || L->optim != (k == 2 ? CKPT_MOMENTUM : CKPT_ADAM)))
+		return 0;
+	for (int i = 0; i < m->nparam; i++) {
+		const model_param *p = &m->param[i];
+		int slot = k == 3 ? 0 : k == 1 ? 2 : 1, ok = hdr->dtype == DT_F4 && hdr->ndim == p->ndim;
+		float *base = slot == 0 ? m->params : slot == 1 ? m->adam_m : m->adam_v;
+
+		if (strcmp(name + strlen(prefix[k]), p->name))
+			continue;
+		for (int d = 0; ok && d < p->ndim; d++)
+			ok = hdr->shape[d] == p->shape[d];
+		if (!ok)
+			return err_set(err, "%s: '%s' is not float32 of the shape the model spec gives",
+				       L->path, name);
+		int64_t got = npy_src_fill(data, base + p->off, sizeof(float) * p->n, label, err);
+
+		if (got < 0)
+			return -1;
+		if (got < (int64_t)(sizeof(float) * p->n))
+			return err_set(err, "%s: truncated data: expected %zu bytes, got %lld", label,
+				       sizeof(float) * p->n, (long long)got);
+		L->done[(size_t)slot * m->nparam + i] = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int visit(void *ctx, const char *name, const char *label, const tensor *hdr, npy_src *data,
+		 char *err)
+{
+	loading *L = ctx;
+	tensor t = *hdr;
+	int rc;
+
+	if (L->inited && (rc = read_direct(L, name, label, hdr, data, err)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (!L->train && (prefixed(name, "adam/") || prefixed(name, "momentum/")))
+		return skip_data(data, tensor_nbytes(hdr), label, err);
+	if (npy_src_data(data, label, &t, err) != 1)
+		return -1;
+	if (npz_add_move(&L->z, name, &t, err)) {
+		tensor_free(&t);
+		return -1;
+	}
+	if (!strcmp(name, "train/optimizer"))
+		set_optim(L);
+	return init_model(L, 0, err);
+}
+
 int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *classes,
 	      ckpt_state *st, char *err)
 {
-	const tensor *spec_t, *in_t, *cl_t, *opt_t;
-	char spec[4096], oname[32] = "none";
-	int64_t h, w;
-	npz z;
+	loading L = { .path = path, .m = m, .max_batch = max_batch, .train = train };
+	const tensor *cl_t;
 
 	memset(st, 0, sizeof *st);
 	memset(classes, 0, sizeof *classes);
 	memset(m, 0, sizeof *m);
-	npz_init(&z);
-	if (npz_read(&z, path, err))
+	npz_init(&L.z);
+	if (npz_scan(path, NULL, visit, &L, err) || init_model(&L, 1, err))
 		goto fail;
-	spec_t = npz_get(&z, "model/spec");
-	in_t = npz_get(&z, "model/input");
-	cl_t = npz_get(&z, "classes");
-	if (!spec_t || spec_t->dtype != DT_U || tensor_numel(spec_t) != 1 || !in_t || in_t->dtype != DT_I8 ||
-	    tensor_numel(in_t) != 3 || !cl_t || cl_t->dtype != DT_U || cl_t->ndim != 1 || cl_t->shape[0] < 1) {
-		err_set(err, "%s: not a petcnn checkpoint (model/spec, model/input, classes)", path);
-		goto fail;
-	}
-	if (tensor_get_string(spec_t, 0, spec, sizeof spec) < 0 || strlen(spec) + 1 >= sizeof spec) {
-		err_set(err, "%s: model spec too long", path);
-		goto fail;
-	}
-	h = ((const int64_t *)in_t->data)[0], w = ((const int64_t *)in_t->data)[1];
-	if (h < 1 || w < 1 || h > 1 << 16 || w > 1 << 16 || ((const int64_t *)in_t->data)[2] != 3) {
-		err_set(err, "%s: bad model/input", path);
-		goto fail;
-	}
-	if (model_init(m, spec, (int)h, (int)w, (int)cl_t->shape[0], max_batch, train, err)) {
-		char inner[ERR_MAX];
-
-		snprintf(inner, sizeof inner, "%s", err);
-		err_set(err, "%s: %s", path, inner);
-		goto fail;
-	}
+	cl_t = npz_get(&L.z, "classes");
 	if (tensor_alloc(classes, DT_U, 1, cl_t->shape, cl_t->ulen, err))
 		goto fail;
 	memcpy(classes->data, cl_t->data, (size_t)tensor_nbytes(cl_t));
 	for (int i = 0; i < m->nparam; i++)
-		if (take(&z, path, "", &m->param[i], m->params, err))
+		if (!L.done[i] && take(&L.z, path, "", &m->param[i], m->params, err))
 			goto fail;
-	if ((opt_t = npz_get(&z, "train/optimizer")) && opt_t->dtype == DT_U)
-		tensor_get_string(opt_t, 0, oname, sizeof oname);
-	st->optim = !strcmp(oname, "adam") ? CKPT_ADAM : !strcmp(oname, "momentum") ? CKPT_MOMENTUM : CKPT_NONE;
+	st->optim = L.optim;
 	if (st->optim != CKPT_NONE &&
-	    (get_i8(&z, path, "train/step", &st->step, err) || get_i8(&z, path, "train/seed", &st->seed, err) ||
-	     get_i8(&z, path, "train/batch", &st->batch, err) ||
-	     get_i8(&z, path, "train/examples", &st->examples, err)))
+	    (get_i8(&L.z, path, "train/step", &st->step, err) || get_i8(&L.z, path, "train/seed", &st->seed, err) ||
+	     get_i8(&L.z, path, "train/batch", &st->batch, err) ||
+	     get_i8(&L.z, path, "train/examples", &st->examples, err)))
 		goto fail;
-	for (int i = 0; train && st->optim != CKPT_NONE && i < m->nparam; i++)
-		if (st->optim == CKPT_ADAM ? take(&z, path, "adam/m/", &m->param[i], m->adam_m, err) ||
-						     take(&z, path, "adam/v/", &m->param[i], m->adam_v, err)
-					   : take(&z, path, "momentum/", &m->param[i], m->adam_m, err))
+	for (int i = 0; train && st->optim != CKPT_NONE && i < m->nparam; i++) {
+		const unsigned char *d = L.done + i;
+
+		if (st->optim == CKPT_ADAM
+			    ? (!d[m->nparam] && take(&L.z, path, "adam/m/", &m->param[i], m->adam_m, err)) ||
+				      (!d[2 * m->nparam] &&
+				       take(&L.z, path, "adam/v/", &m->param[i], m->adam_v, err))
+			    : !d[m->nparam] && take(&L.z, path, "momentum/", &m->param[i], m->adam_m, err))
 			goto fail;
-	npz_free(&z);
+	}
+	npz_free(&L.z);
+	free(L.done);
 	return 0;
 fail:
-	npz_free(&z);
+	npz_free(&L.z);
+	free(L.done);
 	tensor_free(classes);
 	model_free(m);
 	return -1;

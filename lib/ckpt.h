@@ -29,7 +29,10 @@ int ckpt_save(const char *path, const model *m, const tensor *classes, const ckp
 
 /* Builds *m from the checkpoint's spec and input size (model_init with max_batch and
  * train) and fills its parameters, classes (caller frees) and st (optim CKPT_NONE when the
- * file holds no training state). With train set, the optimiser buffers are restored too. */
+ * file holds no training state). With train set, the optimiser buffers are restored too;
+ * without, they are read past and never held. Members are read straight into the model
+ * once its metadata has been seen (ckpt_save writes it first), so loading needs about the
+ * model's own memory, not the file's too. */
 int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *classes,
 	      ckpt_state *st, char *err);
 

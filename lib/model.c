@@ -469,7 +469,7 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 
 void model_backward(model *m)
 {
-	int B = m->batch, which = 0;
+	int B = m->batch, which = 0, masked = 0;
 	float *g = m->dlogits;
 
 	for (int i = m->nlayer - 1; i >= 0 && g; i--) {
@@ -482,11 +482,17 @@ void model_backward(model *m)
 		size_t n = (size_t)B * l->out_n;
 		double t0 = now();
 
-		if (l->relu)
+		/* a conv after this layer may have applied its ReLU's backward already */
+		const float *relu_y = din && m->layer[i - 1].relu ? in : NULL;
+
+		if (l->relu && !masked)
 			nn_relu_backward(g, g, l->out, n);
+		masked = 0;
 		switch (l->kind) {
 		case MODEL_CONV:
-			nn_conv2d_backward(&l->g, din, dw, db, g, in, w, B, 0, m->ws);
+			/* the input of a conv after a ReLU is that ReLU's output: its mask */
+			nn_conv2d_backward_relu(&l->g, din, dw, db, g, in, w, relu_y, B, 0, m->ws);
+			masked = relu_y != NULL;
 			break;
 		case MODEL_DENSE:
 			nn_dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);

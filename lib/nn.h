@@ -44,6 +44,13 @@ void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 			const float *dout, const float *in, const float *w, int B, int acc,
 			float *ws);
 
+/* The same, then din through the backward of a ReLU whose output was relu_y [B, h, w, cin]
+ * (the layer before; NULL: none), fused into the computation of din (same bits as
+ * nn_relu_backward after it). */
+void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
+			     const float *dout, const float *in, const float *w,
+			     const float *relu_y, int B, int acc, float *ws);
+
 /* dx [n] = dy [n] where y [n] > 0, else 0 (y is the ReLU's output; dx may be dy). */
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n);
 
@@ -60,8 +67,9 @@ void nn_dropout_forward(float *x, uint8_t *mask, size_t n, float keep, rng *r);
 /* dx [n] = dy [n] * mask / keep (dx may be dy). */
 void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t n, float keep);
 
-/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu (sgemm;
- * threads is for a future kernel of ours: unused). */
+/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu. For a small
+ * batch over a large w, one pass over w split over threads by columns, skipping zero
+ * inputs (dropout's): the same bits whatever the thread count; else sgemm. */
 void nn_dense_forward(float *out, const float *in, const float *w, const float *b,
 		      int B, int nin, int nout, int relu, int threads);
 /* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else

@@ -124,3 +124,37 @@ with open(sys.argv[2], "wb") as f:
 	run --separate-stderr cnn-eval "$d/test.npy"
 	assert_failure 2
 }
+
+@test "cnn-eval: a checkpoint's members load in any order, and the optimiser state is never held" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	run --separate-stderr cnn-eval -m "$d/m.npz" -p "$t/a.tsv" "$d/test.npy"
+	assert_success
+	# parameters before the metadata, the Adam state between them
+	py '
+z = np.load(sys.argv[1]); names = sorted(z.files, key=lambda n: (not n.startswith(("adam/", "fc/", "c1/")), n))
+assert names[0].startswith(("adam/", "c1/", "fc/")) and names[-1] in ("train/step", "train/seed"), names
+np.savez(sys.argv[2], **{n: z[n] for n in names})' "$d/m.npz" "$t/reordered.npz"
+	run --separate-stderr cnn-eval -m "$t/reordered.npz" -p "$t/b.tsv" "$d/test.npy"
+	assert_success
+	cmp "$t/a.tsv" "$t/b.tsv"
+}
+
+@test "cnn-eval: peak memory stays below twice the parameters (Adam's m and v are skipped)" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	if ldd "$PETCNN_BIN/cnn-eval" | grep -q libasan; then
+		skip "AddressSanitizer's shadow memory is not the program's"
+	fi
+	# the seed's network at 64x64: fc1 alone is 16384x512, 34 MB of parameters and 101 MB
+	# of checkpoint with the optimiser's state
+	"$PY" "$BATS_TEST_DIRNAME/nn-shapes.py" 10 64 1 "$t/train64.npy"
+	cnn-train --train "$t/train64.npy" -o "$t/m64.npz" --stop-after 1 -q > /dev/null
+	local bytes
+	bytes=$(py 'z = np.load(sys.argv[1]); print(sum(z[n].nbytes for n in z.files if "/" in n and not n.startswith(("adam/", "train/", "model/"))))' "$t/m64.npz")
+	[ "$bytes" -gt 30000000 ]
+	run --separate-stderr /usr/bin/time -f 'peak %M' -o "$t/time" cnn-eval --batch 1 -m "$t/m64.npz" "$t/train64.npy"
+	assert_success
+	local kb
+	kb=$(awk '/^peak/ { print $2 }' "$t/time")
+	[ "$kb" -gt 0 ]
+	(( kb * 1024 < 2 * bytes )) || fail "peak RSS $kb KB against $bytes bytes of parameters"
+}

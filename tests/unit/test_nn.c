@@ -310,6 +310,152 @@ static void test_conv_tiled(void)
 	free(rdin), free(rdw);
 }
 
+/* Stride-1 convs compute din as a transposed convolution of dout, tile by tile, with the
+ * ReLU mask of the layer before fused in. Against a double reference (1e-4 relative: float
+ * sums over K = kh*kw*cout terms) on VALID, even-kernel SAME (padding after only) and a
+ * cin=3 -> cout=32 layer whose transposed im2col spans several tiles; and the fused mask
+ * gives the same bits as nn_relu_backward after the plain backward. */
+static void test_conv_transposed(void)
+{
+	/* h, w, cin, kh, kw, SAME?, cout, B */
+	static const int cases[][8] = {
+		{ 9, 7, 5, 3, 3, 0, 6, 2 }, { 8, 9, 4, 2, 2, 1, 7, 2 }, { 6, 5, 3, 4, 3, 1, 5, 1 },
+		{ 64, 60, 3, 3, 3, 1, 32, 2 },
+	};
+	char err[ERR_MAX];
+	rng r;
+
+	rng_seed(&r, 11);
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		const int *c = cases[k];
+		int H = c[0], W = c[1], C = c[2], KH = c[3], KW = c[4], OC = c[6], B = c[7];
+		nn_geom g;
+
+		CHECK(nn_geom_init(&g, H, W, C, KH, KW, 1, 1, c[5] ? NN_SAME : NN_VALID, OC, err) == 0,
+		      "geom: %s", err);
+		size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC, nw = (size_t)KH * KW * C * OC;
+		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *dout = randv(&r, nout, -1, 1);
+		float *din = malloc(sizeof *din * nin), *din2 = malloc(sizeof *din2 * nin);
+		float *dw = malloc(sizeof *dw * nw), *dw2 = malloc(sizeof *dw2 * nw), db[64], db2[64];
+		float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g));
+		double *rdin = calloc(nin, sizeof *rdin), ei = 0, mi = 0;
+		int same = 1;
+
+		if (k == 3)
+			CHECK((size_t)B * H * W * KH * KW * OC > nn_conv2d_workspace(&g),
+			      "the transposed im2col spans several tiles");
+		/* in plays the ReLU's output: about half its entries are masked */
+		nn_conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, B, 0, ws);
+		nn_conv2d_backward(&g, din2, dw2, db2, dout, in, w, B, 0, ws);
+		nn_relu_backward(din2, din2, in, nin);
+		same = !memcmp(din, din2, sizeof *din * nin) && !memcmp(dw, dw2, sizeof *dw * nw) &&
+		       !memcmp(db, db2, sizeof *db * OC);
+		CHECK(same, "case %zu: fused ReLU mask gives the unfused bits", k);
+		for (int n = 0; n < B; n++)
+			for (int oy = 0; oy < g.oh; oy++)
+				for (int ox = 0; ox < g.ow; ox++)
+					for (int ky = 0; ky < KH; ky++)
+						for (int kx = 0; kx < KW; kx++) {
+							int iy = oy - g.pt + ky, ix = ox - g.pl + kx;
+
+							if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+								continue;
+							for (int ci = 0; ci < C; ci++)
+								for (int o = 0; o < OC; o++) {
+									size_t ii = (((size_t)n * H + iy) * W + ix) * C + ci;
+									size_t oi = (((size_t)n * g.oh + oy) * g.ow + ox) * OC + o;
+
+									rdin[ii] += (double)dout[oi] * w[(((size_t)ky * KW + kx) * C + ci) * OC + o];
+								}
+						}
+		for (size_t i = 0; i < nin; i++) {
+			double want = in[i] > 0 ? rdin[i] : 0;
+
+			ei = fmax(ei, fabs(want - din[i])), mi = fmax(mi, fabs(want));
+		}
+		CHECK(mi > 0 && ei / mi < 1e-4, "case %zu: transposed conv din rel err %.3g", k, ei / mi);
+		free(in), free(w), free(dout), free(din), free(din2), free(dw), free(dw2), free(ws), free(rdin);
+	}
+}
+
+/* The streaming dense forward splits w's columns over threads, so 1, 2 and 3 threads give
+ * the same bits; and a batch of 16 takes it too (17 does not: sgemm), within 1e-5 relative
+ * of each other (float sums over 3001 terms). */
+static void test_dense_forward_threads(void)
+{
+	int nin = 3001, nout = 200;
+	rng r;
+
+	rng_seed(&r, 23);
+	float *in = randv(&r, (size_t)17 * nin, -1, 1), *w = randv(&r, (size_t)nin * nout, -1, 1);
+	float *b = randv(&r, nout, -1, 1), *o1 = malloc(sizeof *o1 * 17 * nout);
+	float *o2 = malloc(sizeof *o2 * 17 * nout), *o3 = malloc(sizeof *o3 * 17 * nout);
+	double e = 0, mx = 0;
+
+	for (int i = 0; i < 17 * nin; i += 2)
+		in[i] = 0;
+	nn_dense_forward(o1, in, w, b, 16, nin, nout, 0, 1);
+	nn_dense_forward(o2, in, w, b, 16, nin, nout, 0, 2);
+	nn_dense_forward(o3, in, w, b, 16, nin, nout, 0, 3);
+	CHECK(!memcmp(o1, o2, sizeof *o1 * 16 * nout) && !memcmp(o1, o3, sizeof *o1 * 16 * nout),
+	      "streaming forward: 1, 2, 3 threads give the same bits");
+	nn_dense_forward(o2, in, w, b, 17, nin, nout, 0, 2);
+	for (int i = 0; i < 16 * nout; i++)
+		e = fmax(e, fabs((double)o1[i] - o2[i])), mx = fmax(mx, fabs((double)o2[i]));
+	CHECK(e / mx < 1e-5, "streaming forward against sgemm: rel err %.3g", e / mx);
+	free(in), free(w), free(b), free(o1), free(o2), free(o3);
+}
+
+/* The 2x2 stride-2 pool's fast path against the rule of the general loop (the first
+ * in-bounds pixel seeds the max, a later one wins only if strictly greater; so ties go to
+ * the first and a seeded NaN stays), exactly: values and argmax, with ties, NaNs and 7
+ * channels (4 by SSE, 3 after); and an odd size (the general loop) agrees too. */
+static void test_pool_2x2(void)
+{
+	int B = 2, C = 7;
+	char err[ERR_MAX];
+	rng r;
+
+	rng_seed(&r, 29);
+	for (int H = 6; H <= 7; H++) {
+		nn_geom g;
+
+		CHECK(nn_geom_init(&g, H, 8, C, 2, 2, 2, 2, NN_SAME, C, err) == 0, "geom: %s", err);
+		size_t nin = (size_t)B * H * 8 * C, nout = (size_t)B * g.oh * g.ow * C;
+		float *in = randv(&r, nin, -2, 2), *out = malloc(sizeof *out * nout);
+		int32_t *am = malloc(sizeof *am * nout);
+		int bad = 0;
+
+		for (size_t i = 0; i < nin; i++)
+			in[i] = (float)(int)in[i]; /* few distinct values: many ties */
+		in[3] = NAN, in[8 * C + 5] = NAN;
+		nn_maxpool_forward(&g, out, am, in, B);
+		for (int n = 0; n < B; n++)
+			for (int oy = 0; oy < g.oh; oy++)
+				for (int ox = 0; ox < g.ow; ox++)
+					for (int ch = 0; ch < C; ch++) {
+						size_t o = (((size_t)n * g.oh + oy) * g.ow + ox) * C + ch;
+						const float *img = in + (size_t)n * H * 8 * C;
+						float v = 0;
+						int32_t a = -1;
+
+						for (int ky = 0; ky < 2; ky++)
+							for (int kx = 0; kx < 2; kx++) {
+								int iy = 2 * oy - g.pt + ky, ix = 2 * ox - g.pl + kx;
+								int32_t off = (iy * 8 + ix) * C + ch;
+
+								if (iy < 0 || iy >= H || ix < 0 || ix >= 8)
+									continue;
+								if (a < 0 || img[off] > v)
+									v = img[off], a = off;
+							}
+						bad += am[o] != a || memcmp(&out[o], &v, sizeof v);
+					}
+		CHECK(bad == 0, "2x2 pool over %dx8x%d: %d outputs differ from the rule", H, C, bad);
+		free(in), free(out), free(am);
+	}
+}
+
 /* The dense layer with a small batch over a large w (the streaming backward) against a
  * double reference, with sizes that are not multiples of the SSE width or the column tile, and the same bits
  * for the same thread count. Tolerance 1e-5 relative: float sums over 5001 terms. */
@@ -526,8 +672,11 @@ int main(void)
 	test_geometry();
 	test_conv_grads();
 	test_conv_tiled();
+	test_conv_transposed();
 	test_dense_stream();
+	test_dense_forward_threads();
 	test_pool_dense_dropout_grads();
+	test_pool_2x2();
 	test_dropout_stats();
 	test_softmax();
 	test_optim();
