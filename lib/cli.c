@@ -51,6 +51,12 @@ void cli_usage(const char *prog, const char *fmt, ...)
 	exit(CLI_USAGE);
 }
 
+void cli_try_help(const char *prog)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+	exit(CLI_USAGE);
+}
+
 void cli_help(const char *text)
 {
 	fputs(text, stdout);

@@ -16,6 +16,10 @@ _Noreturn void cli_die(const char *prog, const char *fmt, ...) __attribute__((fo
 /* "prog: message" and "Try 'prog --help' for more information.", then exit(CLI_USAGE). */
 _Noreturn void cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* For getopt's default case: getopt has already said what was wrong (as "prog: ..." when
+ * argv[0] is set to prog first); adds "Try 'prog --help'..." and exits CLI_USAGE. */
+_Noreturn void cli_try_help(const char *prog);
+
 /* --help text to stdout, exit 0. The text starts with "Usage:", its second line says
  * what the program does (the man page's NAME line), and it ends with an example. */
 _Noreturn void cli_help(const char *text);

@@ -94,6 +94,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->index = -1;
 	o->pm = PROGRESS_AUTO;
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "m:s:p:i:o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_GRAY:
@@ -143,7 +144,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_VERSION:
 			cli_version(PROG);
 		default:
-			cli_usage(PROG, "unknown option");
+			cli_try_help(PROG);
 		}
 	}
 	if (o->nops != 1)

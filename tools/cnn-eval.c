@@ -54,6 +54,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .input = "-", .batch = 32, .threads = 2, .progress = PROGRESS_AUTO };
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "m:p:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm': o->model = optarg; break;
@@ -69,7 +70,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_PROGRESS: o->progress = PROGRESS_ON; break;
 		case 'h': cli_help(HELP);
 		case O_VERSION: cli_version(PROG);
-		default: cli_usage(PROG, "unknown option");
+		default: cli_try_help(PROG);
 		}
 	}
 	if (optind + 1 < argc)

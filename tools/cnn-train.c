@@ -99,6 +99,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .epochs = 400, .batch = 10, .threads = 2, .log_every = 5, .test_sample = 10, .image_every = 50,
 			    .optim = CKPT_ADAM, .seed = 1, .lr = 1e-5, .keep_conv = 0.2, .keep_fc = 0.5,
 			    .momentum = 0.9, .spec = MODEL_DEFAULT_SPEC, .progress = PROGRESS_AUTO };
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case O_TRAIN: o->train = optarg; break;
@@ -135,7 +136,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_PROFILE: o->profile = 1; break;
 		case 'h': cli_help(HELP);
 		case O_VERSION: cli_version(PROG);
-		default: cli_usage(PROG, "unknown option");
+		default: cli_try_help(PROG);
 		}
 	}
 	if (optind < argc)

@@ -97,8 +97,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .retries = 5, .retry_delay = 1, .timeout = 30, .progress = PROGRESS_AUTO };
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:qh", lo, NULL)) != -1) {
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->dir = optarg; break;
 		case O_MIRROR: o->mirror = optarg; break;
@@ -112,8 +112,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_PROG: o->progress = PROGRESS_ON; break;
 		case 'h': cli_help(HELP);
 		case O_VER: cli_version(PROG);
-		case ':': cli_usage(PROG, "option '%s' needs a value", argv[optind - 1]);
-		default: cli_usage(PROG, "unknown option '%s'", argv[optind - 1]);
+		default: cli_try_help(PROG);
 		}
 	}
 	if (optind < argc)

@@ -106,6 +106,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->pack.fit = RESIZE_STRETCH;
 	o->pack.threads = cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
 	o->progress = PROGRESS_AUTO;
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "l:s:f:j:o:qh", longs, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->list = optarg; break;
@@ -122,7 +123,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_PROGRESS: o->progress = PROGRESS_ON; break;
 		case 'h': cli_help(HELP);
 		case OPT_VERSION: cli_version(PROG);
-		default: cli_usage(PROG, "unknown option");
+		default: cli_try_help(PROG);
 		}
 	}
 	o->images = argv + optind;

@@ -80,6 +80,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->test = 0.15;
 	o->seed = 1;
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "b:s:t:o:qh", longs, NULL)) != -1) {
 		switch (c) {
 		case 'b': o->breeds = optarg; break;
@@ -92,7 +93,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'q': o->quiet = 1; break;
 		case 'h': cli_help(HELP);
 		case OPT_VERSION: cli_version(PROG);
-		default: cli_usage(PROG, "unknown option");
+		default: cli_try_help(PROG);
 		}
 	}
 	if (optind != argc - 1)

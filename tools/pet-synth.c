@@ -94,6 +94,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	synth_opts_default(&o->s);
 	o->progress = PROGRESS_AUTO;
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "o:b:n:s:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -134,7 +135,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_VERSION:
 			cli_version(PROG);
 		default:
-			cli_usage(PROG, "unknown option");
+			cli_try_help(PROG);
 		}
 	}
 	if (optind < argc)

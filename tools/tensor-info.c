@@ -60,6 +60,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -70,7 +71,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'V':
 			cli_version(PROG);
 		default:
-			cli_usage(PROG, "unknown option");
+			cli_try_help(PROG);
 		}
 	}
 	o->files = argv + optind;

@@ -103,6 +103,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->delay = 50;
 	o->every = 1;
 	o->index = -1;
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "o:gd:i:mr:c:s:nh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -143,7 +144,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_VERSION:
 			cli_version(PROG);
 		default:
-			cli_usage(PROG, "unknown option");
+			cli_try_help(PROG);
 		}
 	}
 	if (argc - optind > 1)

@@ -69,6 +69,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->filename = -1;
+	argv[0] = (char *)PROG; /* so getopt names the program as we do */
 	while ((c = getopt_long(argc, argv, "Hh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -82,7 +83,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'V':
 			cli_version(PROG);
 		default:
-			cli_usage(PROG, "unknown option");
+			cli_try_help(PROG);
 		}
 	}
 	o->paths = argv + optind;
