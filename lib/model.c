@@ -517,10 +517,14 @@ void model_backward(model *m)
 
 int model_adam_step(model *m, const optim_adam *o, int64_t t, int threads)
 {
+	if (threads > 1)
+		nn_blas_park();
 	return optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, m->nparams, threads);
 }
 
 int model_momentum_step(model *m, double lr, double mu, int threads)
 {
+	if (threads > 1)
+		nn_blas_park();
 	return optim_momentum_step(lr, mu, m->params, m->grads, m->adam_m, m->nparams, threads);
 }

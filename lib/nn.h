@@ -82,6 +82,10 @@ void nn_dense_backward(float *din, float *dw, float *db, const float *dout,
 /* Whether nn_dense_backward takes the streaming path for these sizes. */
 int nn_dense_streams(int B, int nin, int nout);
 
+/* Stops OpenBLAS's idle worker threads (they restart with the next threaded GEMM), so
+ * threads of our own get the cores; call before such a phase. No-op without them. */
+void nn_blas_park(void);
+
 /* Softmax cross-entropy over logits [B, K] with labels [B] in [0, K): probs [B, K]
  * (may be NULL), dlogits [B, K] = d(mean loss)/d(logits) (may be NULL), *correct the count
  * of argmax == label (may be NULL). Returns the mean loss. Computed stably in double. */
