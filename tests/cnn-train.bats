@@ -167,7 +167,7 @@ with open(sys.argv[3], "wb") as f:
 @test "cnn-train: end to end on pet-synth data at 64x64 (pet-split, pet-pack): test accuracy reaches 90%" {
 	local t=$BATS_TEST_TMPDIR spec="c1=conv:3x3:16 p1=maxpool:2x2 c2=conv:3x3:32 p2=maxpool:2x2 drop:conv fc=dense:64 drop:fc out=dense:K"
 	for p in pet-synth pet-split pet-pack; do
-		command -v $p > /dev/null || skip "$p not built"
+		command -v $p > /dev/null || fail "$p not built"
 	done
 	pet-synth -q -o "$t/mirror" -b samoyed,shiba_inu -n 80 --seed 1
 	mkdir "$t/data"
