@@ -133,12 +133,6 @@ typedef struct {
 
 /* The graph (GraphDef in Event.graph_def, each node with an "_output_shapes" attr). */
 int tfev_graph(tfev_writer *w, const tfev_node *nodes, size_t n, char *err);
-/* DESIGN.md's default network for height x width x 3 inputs and nclass classes, with the
- * checkpoint's scopes and variable names (conv1_1/weights1_1 ... softmax/weights3_2).
- * Fills nodes[cap] and returns the node count; a count > cap means nothing useful was
- * written and cap must grow. TFEV_DEFAULT_GRAPH_NODES is always enough. */
-#define TFEV_DEFAULT_GRAPH_NODES 64
-size_t tfev_default_graph(tfev_node *nodes, size_t cap, int height, int width, int nclass);
 
 /* Reading: records one by one, every CRC checked. */
 enum {

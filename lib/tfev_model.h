@@ -9,7 +9,8 @@
 /* Writes m's graph: input placeholders, per layer its variables and ops (conv: Conv2D,
  * BiasAdd, Relu; pool: MaxPool; dropout in the scope before it; dense: Reshape when the
  * input is spatial, MatMul, BiasAdd or logits, Relu), then Softmax, loss, accuracy and
- * the Adam step. For MODEL_DEFAULT_SPEC it is exactly tfev_default_graph's graph. */
+ * the Adam step. For MODEL_DEFAULT_SPEC it equals the graph tests/unit/test_tfev.c writes
+ * out by hand, node by node. */
 int tfev_model_graph(tfev_writer *w, const model *m, char *err);
 
 #endif

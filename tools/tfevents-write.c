@@ -429,7 +429,6 @@ static int do_graph(tfev_writer *w, char *rest, char *err)
 {
 	char *what = next_field(&rest), *a, *b, *c;
 	int size = 224, h, wd, nclass = 2, rc;
-	tfev_node nodes[TFEV_DEFAULT_GRAPH_NODES];
 	model m;
 
 	if (what && !strcmp(what, "default")) {
@@ -438,10 +437,9 @@ static int do_graph(tfev_writer *w, char *rest, char *err)
 		if (next_field(&rest) || (a && cli_parse_int(a, 4, 1 << 14, &size)) ||
 		    (b && cli_parse_int(b, 2, 1 << 20, &nclass)))
 			return err_set(err, "graph default: SIZE must be 4..16384 and K 2..1048576");
-		size_t n = tfev_default_graph(nodes, TFEV_DEFAULT_GRAPH_NODES, size, size, nclass);
-		return tfev_graph(w, nodes, n, err);
-	}
-	if (what && !strcmp(what, "spec")) {
+		if (model_init(&m, MODEL_DEFAULT_SPEC, size, size, nclass, 1, 0, err))
+			return -1;
+	} else if (what && !strcmp(what, "spec")) {
 		a = next_field(&rest);
 		b = next_field(&rest);
 		c = next_field(&rest);

@@ -13,6 +13,101 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* DESIGN.md's default network written out by hand, node by node, with the checkpoint's
+ * scopes and names: the independent reference tfev_model_graph's output is compared with.
+ * Returns the node count; a count > cap means nodes[] was too small. */
+#define TFEV_DEFAULT_GRAPH_NODES 64
+/* Appends a node; shape given as up to 4 sizes (0 terminates, -1 is unknown). */
+static void add_node(tfev_node *nodes, size_t cap, size_t *n, const char *name, const char *op,
+		     const char *in0, const char *in1, int ndim, int64_t d0, int64_t d1,
+		     int64_t d2, int64_t d3)
+{
+	if (*n < cap) {
+		tfev_node *nd = &nodes[*n];
+
+		memset(nd, 0, sizeof *nd);
+		nd->name = name;
+		nd->op = op;
+		nd->input[0] = in0;
+		nd->input[1] = in1;
+		nd->ndim = ndim;
+		nd->shape[0] = d0;
+		nd->shape[1] = d1;
+		nd->shape[2] = d2;
+		nd->shape[3] = d3;
+	}
+	(*n)++;
+}
+
+static size_t tfev_default_graph(tfev_node *nodes, size_t cap, int height, int width, int nclass)
+{
+	/* SAME padding, stride 2: ceil(x / 2). */
+	int64_t h1 = height, w1 = width, h2 = (h1 + 1) / 2, w2 = (w1 + 1) / 2;
+	int64_t h3 = (h2 + 1) / 2, w3 = (w2 + 1) / 2, flat = h3 * w3 * 64;
+	size_t n = 0;
+
+#define NODE(name, op, a, b, nd, d0, d1, d2, d3) \
+	add_node(nodes, cap, &n, name, op, a, b, nd, d0, d1, d2, d3)
+	NODE("input/images", "Placeholder", NULL, NULL, 4, -1, h1, w1, 3);
+	NODE("input/labels", "Placeholder", NULL, NULL, 1, -1, 0, 0, 0);
+	NODE("input/keep_conv", "Placeholder", NULL, NULL, 0, 0, 0, 0, 0);
+	NODE("input/keep_fc", "Placeholder", NULL, NULL, 0, 0, 0, 0, 0);
+
+	NODE("conv1_1/weights1_1", "VariableV2", NULL, NULL, 4, 3, 3, 3, 32);
+	NODE("conv1_1/biases1_1", "VariableV2", NULL, NULL, 1, 32, 0, 0, 0);
+	NODE("conv1_1/Conv2D", "Conv2D", "input/images", "conv1_1/weights1_1", 4, -1, h1, w1, 32);
+	NODE("conv1_1/BiasAdd", "BiasAdd", "conv1_1/Conv2D", "conv1_1/biases1_1", 4, -1, h1, w1, 32);
+	NODE("conv1_1/Relu", "Relu", "conv1_1/BiasAdd", NULL, 4, -1, h1, w1, 32);
+
+	NODE("conv1_2/weights1_2", "VariableV2", NULL, NULL, 4, 3, 3, 32, 32);
+	NODE("conv1_2/biases1_2", "VariableV2", NULL, NULL, 1, 32, 0, 0, 0);
+	NODE("conv1_2/Conv2D", "Conv2D", "conv1_1/Relu", "conv1_2/weights1_2", 4, -1, h1, w1, 32);
+	NODE("conv1_2/BiasAdd", "BiasAdd", "conv1_2/Conv2D", "conv1_2/biases1_2", 4, -1, h1, w1, 32);
+	NODE("conv1_2/Relu", "Relu", "conv1_2/BiasAdd", NULL, 4, -1, h1, w1, 32);
+
+	NODE("pool1/MaxPool", "MaxPool", "conv1_2/Relu", NULL, 4, -1, h2, w2, 32);
+	NODE("pool1/dropout", "Dropout", "pool1/MaxPool", "input/keep_conv", 4, -1, h2, w2, 32);
+
+	NODE("conv2_1/weights2_1", "VariableV2", NULL, NULL, 4, 3, 3, 32, 64);
+	NODE("conv2_1/biases2_1", "VariableV2", NULL, NULL, 1, 64, 0, 0, 0);
+	NODE("conv2_1/Conv2D", "Conv2D", "pool1/dropout", "conv2_1/weights2_1", 4, -1, h2, w2, 64);
+	NODE("conv2_1/BiasAdd", "BiasAdd", "conv2_1/Conv2D", "conv2_1/biases2_1", 4, -1, h2, w2, 64);
+	NODE("conv2_1/Relu", "Relu", "conv2_1/BiasAdd", NULL, 4, -1, h2, w2, 64);
+
+	NODE("conv2_2/weights2_2", "VariableV2", NULL, NULL, 4, 3, 3, 64, 64);
+	NODE("conv2_2/biases2_2", "VariableV2", NULL, NULL, 1, 64, 0, 0, 0);
+	NODE("conv2_2/Conv2D", "Conv2D", "conv2_1/Relu", "conv2_2/weights2_2", 4, -1, h2, w2, 64);
+	NODE("conv2_2/BiasAdd", "BiasAdd", "conv2_2/Conv2D", "conv2_2/biases2_2", 4, -1, h2, w2, 64);
+	NODE("conv2_2/Relu", "Relu", "conv2_2/BiasAdd", NULL, 4, -1, h2, w2, 64);
+
+	NODE("pool2/MaxPool", "MaxPool", "conv2_2/Relu", NULL, 4, -1, h3, w3, 64);
+	NODE("pool2/dropout", "Dropout", "pool2/MaxPool", "input/keep_conv", 4, -1, h3, w3, 64);
+
+	NODE("fc1/Reshape", "Reshape", "pool2/dropout", NULL, 2, -1, flat, 0, 0);
+	NODE("fc1/weights3_1", "VariableV2", NULL, NULL, 2, flat, 512, 0, 0);
+	NODE("fc1/biases3_1", "VariableV2", NULL, NULL, 1, 512, 0, 0, 0);
+	NODE("fc1/MatMul", "MatMul", "fc1/Reshape", "fc1/weights3_1", 2, -1, 512, 0, 0);
+	NODE("fc1/BiasAdd", "BiasAdd", "fc1/MatMul", "fc1/biases3_1", 2, -1, 512, 0, 0);
+	NODE("fc1/Relu", "Relu", "fc1/BiasAdd", NULL, 2, -1, 512, 0, 0);
+	NODE("fc1/dropout", "Dropout", "fc1/Relu", "input/keep_fc", 2, -1, 512, 0, 0);
+
+	NODE("softmax/weights3_2", "VariableV2", NULL, NULL, 2, 512, nclass, 0, 0);
+	NODE("softmax/biases3_2", "VariableV2", NULL, NULL, 1, nclass, 0, 0, 0);
+	NODE("softmax/MatMul", "MatMul", "fc1/dropout", "softmax/weights3_2", 2, -1, nclass, 0, 0);
+	NODE("softmax/logits", "BiasAdd", "softmax/MatMul", "softmax/biases3_2", 2, -1, nclass, 0, 0);
+	NODE("softmax/Softmax", "Softmax", "softmax/logits", NULL, 2, -1, nclass, 0, 0);
+
+	NODE("loss/SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits",
+	     "softmax/logits", "input/labels", 1, -1, 0, 0, 0);
+	NODE("loss/Mean", "Mean", "loss/SoftmaxCrossEntropyWithLogits", NULL, 0, 0, 0, 0, 0);
+	NODE("accuracy/ArgMax", "ArgMax", "softmax/Softmax", NULL, 1, -1, 0, 0, 0);
+	NODE("accuracy/Equal", "Equal", "accuracy/ArgMax", "input/labels", 1, -1, 0, 0, 0);
+	NODE("accuracy/Mean", "Mean", "accuracy/Equal", NULL, 0, 0, 0, 0, 0);
+	NODE("train/Adam", "ApplyAdam", "loss/Mean", NULL, -1, 0, 0, 0, 0);
+#undef NODE
+	return n;
+}
+
 static void test_limits(void)
 {
 	size_t n = tfev_hist_default_limits(NULL, 0);
