@@ -1,11 +1,14 @@
 /* resize: separable antialiased resampling of 8-bit RGB. See resize.h.
- * Works on 4-byte pixels (RGBX) with 14-bit integer weights, so SSE2's pmaddwd does two taps
- * of four channels at once; the portable loops compute the very same integers, so the bytes
- * out never depend on the machine. */
+ * 14-bit integer weights, so pmaddwd does two taps of three channels at once; the portable,
+ * SSE2 and AVX2 loops compute the very same integers (in any order: integer sums are exact),
+ * so the bytes out never depend on the machine. Rows come in a few at a time: the horizontal
+ * pass runs on them while they are still in cache from the decoder, and the vertical pass
+ * follows as soon as an output row's source rows are in. */
 #include "resize.h"
 
 #include "err.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +16,15 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #define RESIZE_SSE2 1
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define RESIZE_AVX2 1
+#endif
 #endif
 
-#define PREC 14  /* weight bits: weights <= 1 fit int16, 255 * 2^14 * 1 fits int32 */
+#define PREC 14    /* weight bits: weights <= 1 fit int16, 255 * 2^14 * taps fits int32 */
+#define CHUNK 16   /* rows per push: 16 rows of a 500-pixel photo stay in L1 */
+#define SLACK 32   /* bytes after a row that SIMD loads and stores may touch */
 
 int resize_fit_parse(const char *s, enum resize_fit *fit)
 {
@@ -30,21 +39,46 @@ int resize_fit_parse(const char *s, enum resize_fit *fit)
 	return 0;
 }
 
-/* Taps of one axis: output i reads first[i] .. first[i] + n[i] - 1 with weights
- * w[i * ksize ..] in fixed point summing to about 1 << PREC (zero-padded to ksize). */
-typedef struct {
-	int ksize;
-	int *first, *n;
-	int16_t *w;
-	int32_t *pairs;  /* w[2j] | w[2j+1] << 16 for pmaddwd, ksize / 2 per output */
-} taps;
+void resize_plan_fit(resize_plan *p, int sw, int sh, int tw, int th, enum resize_fit fit)
+{
+	p->box[0] = p->box[1] = 0;
+	p->box[2] = sw;
+	p->box[3] = sh;
+	p->dx = p->dy = 0;
+	p->dw = tw;
+	p->dh = th;
+	if (sw <= 0 || sh <= 0 || tw <= 0 || th <= 0)
+		return;
+	if (fit == RESIZE_CROP) {
+		/* the largest centred box of the target's aspect ratio */
+		double s = fmax((double)tw / sw, (double)th / sh), bw = tw / s, bh = th / s;
+		p->box[0] = (sw - bw) / 2;
+		p->box[1] = (sh - bh) / 2;
+		p->box[2] = p->box[0] + bw;
+		p->box[3] = p->box[1] + bh;
+		p->box[0] = fmax(p->box[0], 0);
+		p->box[1] = fmax(p->box[1], 0);
+		p->box[2] = fmin(p->box[2], sw);
+		p->box[3] = fmin(p->box[3], sh);
+	} else if (fit == RESIZE_PAD) {
+		double s = fmin((double)tw / sw, (double)th / sh);
+		int dw = (int)lround(sw * s), dh = (int)lround(sh * s);
+		p->dw = dw < 1 ? 1 : dw > tw ? tw : dw;
+		p->dh = dh < 1 ? 1 : dh > th ? th : dh;
+		p->dx = (tw - p->dw) / 2;
+		p->dy = (th - p->dh) / 2;
+	}
+}
 
-static void taps_free(taps *t)
+/* --- taps ----------------------------------------------------------------------------- */
+
+static void taps_free(resize_taps *t)
 {
 	free(t->first);
 	free(t->n);
 	free(t->w);
 	free(t->pairs);
+	memset(t, 0, sizeof *t);
 }
 
 static double triangle(double x)
@@ -54,54 +88,71 @@ static double triangle(double x)
 }
 
 /* Pillow's coefficients: centre of output i at in0 + (i + 0.5) * scale, a triangle of
- * half-width max(1, scale) source pixels, normalised to sum 1. */
-static int taps_init(taps *t, int insize, double in0, double in1, int outsize, char *err)
+ * half-width max(1, scale) source pixels, normalised to sum 1. Kept when the geometry is
+ * the one they were made for (a dataset's photos often share their size). */
+static int taps_make(resize_taps *t, int insize, double in0, double in1, int outsize, char *err)
 {
 	double scale = (in1 - in0) / outsize, fscale = scale < 1 ? 1 : scale;
 	double support = fscale, inv = 1.0 / fscale;
+	int ksize = (int)ceil(support) * 2 + 2, nout = (outsize + 3) / 4 * 4;  /* +1 centre, +1 pairs */
 	double *tmp;
 
-	memset(t, 0, sizeof *t);
-	t->ksize = (int)ceil(support) * 2 + 2;  /* +1 for the centre, +1 to pad to pairs */
-	if ((size_t)outsize > SIZE_MAX / sizeof(int16_t) / (size_t)t->ksize)
-		return err_set(err, "resize: %d x %d taps overflow", outsize, t->ksize);
-	t->first = malloc(sizeof(int) * (size_t)outsize);
-	t->n = malloc(sizeof(int) * (size_t)outsize);
-	t->w = calloc((size_t)outsize * t->ksize, sizeof(int16_t));
-	t->pairs = malloc(sizeof(int32_t) * (size_t)outsize * (t->ksize / 2));
-	tmp = malloc(sizeof(double) * (size_t)t->ksize);
-	if (!t->first || !t->n || !t->w || !t->pairs || !tmp) {
-		free(tmp);
+	if (t->first && t->first[0] >= 0 && t->insize == insize && t->outsize == outsize && t->in0 == in0 && t->in1 == in1)
+		return 0;
+	if ((size_t)nout > SIZE_MAX / sizeof(int32_t) / (size_t)ksize)
+		return err_set(err, "resize: %d x %d taps overflow", outsize, ksize);
+	if (t->cap < (size_t)nout * ksize) {  /* first and n need only nout: ksize >= 4 */
 		taps_free(t);
-		return err_set(err, "resize: out of memory");
+		t->cap = (size_t)nout * ksize;
+		t->first = malloc(sizeof(int) * t->cap);
+		t->n = malloc(sizeof(int) * t->cap);
+		t->w = malloc(sizeof(int16_t) * t->cap);
+		t->pairs = malloc(sizeof(int32_t) * t->cap);
+		if (!t->first || !t->n || !t->w || !t->pairs) {
+			taps_free(t);
+			return err_set(err, "resize: out of memory");
+		}
 	}
-	for (int i = 0; i < outsize; i++) {
-		double center = in0 + (i + 0.5) * scale, sum = 0;
+	if (!(tmp = malloc(sizeof(double) * (size_t)ksize)))
+		return err_set(err, "resize: out of memory");
+	t->first[0] = -1;  /* not the old geometry's any more, should this fail half-way */
+	t->ksize = ksize;
+	t->nout = nout;
+	t->np = 0;
+	memset(t->w, 0, sizeof(int16_t) * (size_t)nout * ksize);
+	for (int i = 0; i < nout; i++) {
+		double center = in0 + ((i < outsize ? i : outsize - 1) + 0.5) * scale, sum = 0;
 		int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
+		int16_t *w = t->w + (size_t)i * ksize;
 		if (lo < 0)
 			lo = 0;
 		if (hi > insize)
 			hi = insize;
-		if (hi - lo > t->ksize)
-			hi = lo + t->ksize;
+		if (hi - lo > ksize)
+			hi = lo + ksize;
 		for (int k = 0; k < hi - lo; k++)
 			sum += tmp[k] = triangle((k + lo - center + 0.5) * inv);
 		for (int k = 0; k < hi - lo; k++) {
 			double v = sum != 0 ? tmp[k] / sum : 0;
-			t->w[(size_t)i * t->ksize + k] = (int16_t)(0.5 + v * (1 << PREC));  /* v in [0, 1] */
+			w[k] = (int16_t)(0.5 + v * (1 << PREC));  /* v in [0, 1] */
 		}
 		t->first[i] = lo;
-		/* an odd count takes one more (zero-weight) pixel when there is one, so the SIMD
-		 * loops run on whole pairs: adding zero changes no result */
-		t->n[i] = hi - lo + ((hi - lo) % 2 && hi < insize && hi - lo < t->ksize);
-		for (int j = 0; j < t->ksize / 2; j++) {
-			const int16_t *w = t->w + (size_t)i * t->ksize + 2 * j;
-			t->pairs[(size_t)i * (t->ksize / 2) + j] = (int32_t)((uint32_t)(uint16_t)w[0] | (uint32_t)(uint16_t)w[1] << 16);
-		}
+		t->n[i] = hi - lo;
+		if ((hi - lo + 1) / 2 > t->np)
+			t->np = (hi - lo + 1) / 2;
+		for (int j = 0; j < ksize / 2; j++)
+			t->pairs[(size_t)i * (ksize / 2) + j] =
+				(int32_t)((uint32_t)(uint16_t)w[2 * j] | (uint32_t)(uint16_t)w[2 * j + 1] << 16);
 	}
 	free(tmp);
+	t->insize = insize;
+	t->outsize = outsize;
+	t->in0 = in0;
+	t->in1 = in1;
 	return 0;
 }
+
+/* --- horizontal pass: RGB rows in, RGB rows out (each output row has SLACK bytes after) -- */
 
 static inline uint8_t clip8(int32_t v)
 {
@@ -109,85 +160,147 @@ static inline uint8_t clip8(int32_t v)
 	return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-#ifdef RESIZE_SSE2
-/* One output pixel of two rows s0, s1 (same taps): results packed as 8 bytes, s0's first. */
-static inline __m128i hpix2(const uint8_t *s0, const uint8_t *s1, int n, const int32_t *wp)
+static void hrow_c(const uint8_t *restrict s, uint8_t *restrict d, const resize_taps *t, int dw)
 {
-	const __m128i zero = _mm_setzero_si128();
-	__m128i a0 = _mm_set1_epi32(1 << (PREC - 1)), a1 = a0;
-	int k = 0;
-
-	for (; k + 1 < n; k += 2) {  /* pixels k, k+1 as r0 r1 g0 g1 b0 b1 x0 x1 */
-		__m128i w = _mm_set1_epi32(wp[k / 2]);
-		__m128i v0 = _mm_loadl_epi64((const __m128i *)(s0 + k * 4));
-		__m128i v1 = _mm_loadl_epi64((const __m128i *)(s1 + k * 4));
-		v0 = _mm_unpacklo_epi8(_mm_unpacklo_epi8(v0, _mm_srli_si128(v0, 4)), zero);
-		v1 = _mm_unpacklo_epi8(_mm_unpacklo_epi8(v1, _mm_srli_si128(v1, 4)), zero);
-		a0 = _mm_add_epi32(a0, _mm_madd_epi16(v0, w));
-		a1 = _mm_add_epi32(a1, _mm_madd_epi16(v1, w));
+	for (int x = 0; x < dw; x++) {
+		const uint8_t *p = s + (size_t)t->first[x] * 3;
+		const int16_t *w = t->w + (size_t)x * t->ksize;
+		int32_t a[3] = { 1 << (PREC - 1), 1 << (PREC - 1), 1 << (PREC - 1) };
+		for (int k = 0; k < t->n[x]; k++)
+			for (int c = 0; c < 3; c++)
+				a[c] += p[k * 3 + c] * w[k];
+		for (int c = 0; c < 3; c++)
+			d[x * 3 + c] = clip8(a[c]);
 	}
-	if (k < n) {  /* an odd last tap at the right edge: its pair's second weight is zero */
-		__m128i w = _mm_set1_epi32(wp[k / 2]);
-		int32_t p0, p1;
-		memcpy(&p0, s0 + k * 4, 4);
-		memcpy(&p1, s1 + k * 4, 4);
-		__m128i v0 = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(p0), zero), zero);
-		__m128i v1 = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(p1), zero), zero);
-		a0 = _mm_add_epi32(a0, _mm_madd_epi16(v0, w));
-		a1 = _mm_add_epi32(a1, _mm_madd_epi16(v1, w));
-	}
-	a0 = _mm_packs_epi32(_mm_srai_epi32(a0, PREC), _mm_srai_epi32(a1, PREC));
-	return _mm_packus_epi16(a0, a0);
 }
-#endif
 
-/* rows of RGBX src (stride sstride) -> rows of RGBX dst, resampled along x; two rows at a
- * time so the taps' bookkeeping is shared */
-static void pass_h(const uint8_t *restrict src, size_t sstride, int rows, uint8_t *restrict dst,
-		   const taps *t, int dw)
-{
-	for (int y = 0; y < rows; y += 2) {
-		const uint8_t *s0 = src + y * sstride, *s1 = y + 1 < rows ? s0 + sstride : s0;
-		uint8_t *d0 = dst + (size_t)y * dw * 4, *d1 = d0 + (size_t)dw * 4;
-		for (int x = 0; x < dw; x++) {
-			size_t off = (size_t)t->first[x] * 4;
-			int n = t->n[x];
 #ifdef RESIZE_SSE2
-			__m128i r = hpix2(s0 + off, s1 + off, n, t->pairs + (size_t)x * (t->ksize / 2));
-			int32_t o0 = _mm_cvtsi128_si32(r), o1 = _mm_cvtsi128_si32(_mm_srli_si128(r, 4));
-			memcpy(d0 + x * 4, &o0, 4);
-			if (y + 1 < rows)
-				memcpy(d1 + x * 4, &o1, 4);
-#else
-			const int16_t *w = t->w + (size_t)x * t->ksize;
-			for (int r = 0; r < 2 && y + r < rows; r++) {
-				const uint8_t *p = (r ? s1 : s0) + off;
-				int32_t a[4] = { 1 << (PREC - 1), 1 << (PREC - 1), 1 << (PREC - 1), 1 << (PREC - 1) };
-				for (int k = 0; k < n; k++)
-					for (int c = 0; c < 4; c++)
-						a[c] += p[k * 4 + c] * w[k];
-				for (int c = 0; c < 4; c++)
-					(r ? d1 : d0)[x * 4 + c] = clip8(a[c]);
-			}
-#endif
+/* Two rows sharing the taps. A pair of pixels p, q (6 bytes) becomes p.r q.r p.g q.g p.b q.b
+ * as 16-bit lanes, so one pmaddwd weighs both taps of three channels. Stores 4 bytes a pixel
+ * (the 4th is the next pixel's, rewritten next, or slack). */
+static void hrow2_sse2(const uint8_t *s0, const uint8_t *s1, uint8_t *d0, uint8_t *d1,
+		       const resize_taps *t, int dw)
+{
+	const __m128i zero = _mm_setzero_si128(), half = _mm_set1_epi32(1 << (PREC - 1));
+	int np = t->np, kp = t->ksize / 2;
+
+	for (int x = 0; x < dw; x++) {
+		size_t off = (size_t)t->first[x] * 3;
+		const uint8_t *p0 = s0 + off, *p1 = s1 + off;
+		const int32_t *wp = t->pairs + (size_t)x * kp;
+		__m128i a0 = half, a1 = half;
+		for (int j = 0; j < np; j++) {
+			__m128i w = _mm_set1_epi32(wp[j]);
+			__m128i v0 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(p0 + 6 * j)), zero);
+			__m128i v1 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(p1 + 6 * j)), zero);
+			v0 = _mm_unpacklo_epi16(v0, _mm_srli_si128(v0, 6));
+			v1 = _mm_unpacklo_epi16(v1, _mm_srli_si128(v1, 6));
+			a0 = _mm_add_epi32(a0, _mm_madd_epi16(v0, w));
+			a1 = _mm_add_epi32(a1, _mm_madd_epi16(v1, w));
 		}
+		a0 = _mm_packs_epi32(_mm_srai_epi32(a0, PREC), _mm_srai_epi32(a1, PREC));
+		a0 = _mm_packus_epi16(a0, a0);
+		int32_t o0 = _mm_cvtsi128_si32(a0), o1 = _mm_cvtsi128_si32(_mm_srli_si128(a0, 4));
+		memcpy(d0 + x * 3, &o0, 4);
+		if (d1)
+			memcpy(d1 + x * 3, &o1, 4);
+	}
+}
+#endif
+
+#ifdef RESIZE_AVX2
+/* Two rows in the two 128-bit lanes, four output pixels a round: the four sums pack to
+ * 4 x RGB0 per lane, squeezed to 12 bytes of RGB with one shuffle. */
+__attribute__((target("avx2")))
+static void hrow2_avx2(const uint8_t *s0, const uint8_t *s1, uint8_t *d0, uint8_t *d1,
+		       const resize_taps *t)
+{
+	const __m256i pick = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+					      0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+	const __m256i squeeze = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
+						 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+	const __m256i half = _mm256_set1_epi32(1 << (PREC - 1));
+	const int *first = t->first;
+	const int32_t *pairs = t->pairs;
+	int np = t->np, kp = t->ksize / 2, nout = t->nout;
+
+	for (int x = 0; x < nout; x += 4) {
+		size_t o0 = (size_t)first[x] * 3, o1 = (size_t)first[x + 1] * 3;
+		size_t o2 = (size_t)first[x + 2] * 3, o3 = (size_t)first[x + 3] * 3;
+		const int32_t *w = pairs + (size_t)x * kp;
+		__m256i c0 = half, c1 = half, c2 = half, c3 = half;
+		/* the four pixels' taps interleaved: four independent chains */
+		for (int j = 0; j < np; j++, w++) {
+#define TAP(c, o, wj)                                                                              \
+	c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_shuffle_epi8(_mm256_inserti128_si256(          \
+		_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(s0 + (o) + 6 * j))),        \
+		_mm_loadu_si128((const __m128i *)(s1 + (o) + 6 * j)), 1), pick), _mm256_set1_epi32(wj)))
+			TAP(c0, o0, w[0]);
+			TAP(c1, o1, w[kp]);
+			TAP(c2, o2, w[2 * kp]);
+			TAP(c3, o3, w[3 * kp]);
+#undef TAP
+		}
+		c0 = _mm256_packs_epi32(_mm256_srai_epi32(c0, PREC), _mm256_srai_epi32(c1, PREC));
+		c2 = _mm256_packs_epi32(_mm256_srai_epi32(c2, PREC), _mm256_srai_epi32(c3, PREC));
+		c0 = _mm256_shuffle_epi8(_mm256_packus_epi16(c0, c2), squeeze);
+		_mm_storeu_si128((__m128i *)(d0 + 3 * x), _mm256_castsi256_si128(c0));
+		if (d1)
+			_mm_storeu_si128((__m128i *)(d1 + 3 * x), _mm256_extracti128_si256(c0, 1));
+	}
+}
+#endif
+
+/* One or two rows (s1/d1 NULL for one) along x. */
+static void hpass(const resize_stream *rs, const uint8_t *s0, const uint8_t *s1, uint8_t *d0, uint8_t *d1)
+{
+	const resize_taps *t = &rs->tx;
+
+#ifdef RESIZE_AVX2
+	if (rs->simd >= 2) {
+		hrow2_avx2(s0, s1 ? s1 : s0, d0, d1, t);
+		return;
+	}
+#endif
+#ifdef RESIZE_SSE2
+	if (rs->simd >= 1) {
+		hrow2_sse2(s0, s1 ? s1 : s0, d0, d1, t, rs->dw);
+		return;
+	}
+#endif
+	hrow_c(s0, d0, t, rs->dw);
+	if (s1)
+		hrow_c(s1, d1, t, rs->dw);
+}
+
+/* --- vertical pass: n rows (s + k * ss) weighed into one row of bytes ------------------ */
+
+static void vrow_c(const uint8_t *restrict s, size_t ss, int n, const int16_t *w,
+		   uint8_t *restrict d, int x, int bytes)
+{
+	for (; x < bytes; x++) {
+		int32_t acc = 1 << (PREC - 1);
+		for (int k = 0; k < n; k++)
+			acc += s[k * ss + x] * w[k];
+		d[x] = clip8(acc);
 	}
 }
 
-/* One output row from n source rows (rows[k] = s + k * sstride) and weights w, over bytes. */
-static void vrow(const uint8_t *restrict s, size_t sstride, int n, const int16_t *w,
-		 uint8_t *restrict d, int bytes)
-{
-	int x = 0;
 #ifdef RESIZE_SSE2
+/* rows k and k+1 interleaved byte by byte, so one pmaddwd weighs both; returns bytes done */
+static int vrow_sse2(const uint8_t *restrict s, size_t ss, int n, const int16_t *w,
+		     uint8_t *restrict d, int x, int bytes)
+{
 	const __m128i zero = _mm_setzero_si128();
+
 	for (; x + 16 <= bytes; x += 16) {
 		__m128i a0 = _mm_set1_epi32(1 << (PREC - 1)), a1 = a0, a2 = a0, a3 = a0;
-		int k = 0;
-		for (; k < n; k += 2) {  /* rows k and k+1 interleaved: (r_k, r_k+1) pairs */
-			__m128i r0 = _mm_loadu_si128((const __m128i *)(s + k * sstride + x));
-			__m128i r1 = k + 1 < n ? _mm_loadu_si128((const __m128i *)(s + (k + 1) * sstride + x)) : zero;
-			__m128i wk = _mm_set1_epi32((uint16_t)w[k] | (k + 1 < n ? (int32_t)w[k + 1] << 16 : 0));
+		for (int k = 0; k < n; k += 2) {
+			int two = k + 1 < n;
+			__m128i r0 = _mm_loadu_si128((const __m128i *)(s + k * ss + x));
+			__m128i r1 = two ? _mm_loadu_si128((const __m128i *)(s + (k + 1) * ss + x)) : zero;
+			__m128i wk = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)w[k] |
+							      (two ? (uint32_t)(uint16_t)w[k + 1] << 16 : 0)));
 			__m128i lo = _mm_unpacklo_epi8(r0, r1), hi = _mm_unpackhi_epi8(r0, r1);
 			a0 = _mm_add_epi32(a0, _mm_madd_epi16(_mm_unpacklo_epi8(lo, zero), wk));
 			a1 = _mm_add_epi32(a1, _mm_madd_epi16(_mm_unpackhi_epi8(lo, zero), wk));
@@ -198,122 +311,242 @@ static void vrow(const uint8_t *restrict s, size_t sstride, int n, const int16_t
 		a2 = _mm_packs_epi32(_mm_srai_epi32(a2, PREC), _mm_srai_epi32(a3, PREC));
 		_mm_storeu_si128((__m128i *)(d + x), _mm_packus_epi16(a0, a2));
 	}
+	return x;
+}
 #endif
-	for (; x < bytes; x++) {
-		int32_t acc = 1 << (PREC - 1);
-		for (int k = 0; k < n; k++)
-			acc += s[k * sstride + x] * w[k];
-		d[x] = clip8(acc);
+
+#ifdef RESIZE_AVX2
+/* the same, 32 bytes a round (unpack and pack work within 128-bit lanes, so the bytes come
+ * back in order) */
+__attribute__((target("avx2")))
+static int vrow_avx2(const uint8_t *restrict s, size_t ss, int n, const int16_t *w,
+		     uint8_t *restrict d, int bytes)
+{
+	const __m256i zero = _mm256_setzero_si256();
+	int x = 0;
+
+	for (; x + 32 <= bytes; x += 32) {
+		__m256i a0 = _mm256_set1_epi32(1 << (PREC - 1)), a1 = a0, a2 = a0, a3 = a0;
+		for (int k = 0; k < n; k += 2) {
+			int two = k + 1 < n;
+			__m256i r0 = _mm256_loadu_si256((const __m256i *)(s + k * ss + x));
+			__m256i r1 = two ? _mm256_loadu_si256((const __m256i *)(s + (k + 1) * ss + x)) : zero;
+			__m256i wk = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)w[k] |
+								 (two ? (uint32_t)(uint16_t)w[k + 1] << 16 : 0)));
+			__m256i lo = _mm256_unpacklo_epi8(r0, r1), hi = _mm256_unpackhi_epi8(r0, r1);
+			a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi8(lo, zero), wk));
+			a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_unpackhi_epi8(lo, zero), wk));
+			a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_unpacklo_epi8(hi, zero), wk));
+			a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_unpackhi_epi8(hi, zero), wk));
+		}
+		a0 = _mm256_packs_epi32(_mm256_srai_epi32(a0, PREC), _mm256_srai_epi32(a1, PREC));
+		a2 = _mm256_packs_epi32(_mm256_srai_epi32(a2, PREC), _mm256_srai_epi32(a3, PREC));
+		_mm256_storeu_si256((__m256i *)(d + x), _mm256_packus_epi16(a0, a2));
+	}
+	return x;
+}
+#endif
+
+static void vpass(const resize_stream *rs, const uint8_t *s, int n, const int16_t *w, uint8_t *d)
+{
+	int x = 0, bytes = rs->dw * 3;
+
+#ifdef RESIZE_AVX2
+	if (rs->simd >= 2)
+		x = vrow_avx2(s, rs->mstride, n, w, d, bytes);
+#endif
+#ifdef RESIZE_SSE2
+	if (rs->simd >= 1)
+		x = vrow_sse2(s, rs->mstride, n, w, d, x, bytes);
+#endif
+	vrow_c(s, rs->mstride, n, w, d, x, bytes);
+}
+
+/* --- the stream ------------------------------------------------------------------------- */
+
+void resize_stream_init(resize_stream *rs)
+{
+	memset(rs, 0, sizeof *rs);
+#ifdef RESIZE_SSE2
+	rs->simd = 1;
+#endif
+#ifdef RESIZE_AVX2
+	if (__builtin_cpu_supports("avx2"))
+		rs->simd = 2;
+#endif
+}
+
+void resize_stream_free(resize_stream *rs)
+{
+	taps_free(&rs->tx);
+	taps_free(&rs->ty);
+	free(rs->in);
+	free(rs->mid);
+	rs->in = rs->mid = NULL;
+	rs->in_cap = rs->mid_cap = 0;
+}
+
+/* *buf holds at least bytes, growing (contents lost) when it must */
+static int reserve(uint8_t **buf, size_t *cap, size_t bytes, char *err)
+{
+	if (*cap >= bytes)
+		return 0;
+	free(*buf);
+	*cap = 0;
+	/* calloc: the slack SIMD loads read at zero weight is never uninitialised memory */
+	if (!(*buf = calloc(bytes, 1)))
+		return err_set(err, "resize: out of memory");
+	*cap = bytes;
+	return 0;
+}
+
+int resize_stream_start(resize_stream *rs, int sw, int sh, const double box[4], uint8_t *dst,
+			size_t dstride, int dw, int dh, char *err)
+{
+	if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0)
+		return err_set(err, "resize: empty image (%dx%d to %dx%d)", sw, sh, dw, dh);
+	if (!(box[0] >= 0 && box[1] >= 0 && box[2] <= sw && box[3] <= sh && box[2] > box[0] && box[3] > box[1]))
+		return err_set(err, "resize: box outside the %dx%d image", sw, sh);
+	if (sw > (1 << 24) || dw > (1 << 24))
+		return err_set(err, "resize: %d or %d pixels too wide", sw, dw);
+	rs->sw = sw;
+	rs->sh = sh;
+	rs->dw = dw;
+	rs->dh = dh;
+	rs->dst = dst;
+	rs->dstride = dstride;
+	rs->got = rs->next = 0;
+	rs->need_h = dw != sw || box[0] != 0 || box[2] != sw;
+	rs->need_v = dh != sh || box[1] != 0 || box[3] != sh;
+	if (rs->need_h && taps_make(&rs->tx, sw, box[0], box[2], dw, err) < 0)
+		return -1;
+	if (rs->need_v && taps_make(&rs->ty, sh, box[1], box[3], dh, err) < 0)
+		return -1;
+	rs->row0 = 0;
+	rs->rows = sh;
+	if (rs->need_v) {  /* only the source rows the vertical taps reach go through pass 1 */
+		int end = 0;
+		for (int y = 0; y < dh; y++)
+			if (rs->ty.first[y] + rs->ty.n[y] > end)
+				end = rs->ty.first[y] + rs->ty.n[y];
+		rs->row0 = rs->ty.first[0];
+		rs->rows = end - rs->row0;
+	}
+	rs->istride = (size_t)sw * 3 + (rs->need_h ? (size_t)rs->tx.ksize * 3 : 0) + SLACK;
+	rs->mstride = (size_t)dw * 3 + SLACK;
+	if ((size_t)rs->rows > SIZE_MAX / rs->mstride)
+		return err_set(err, "resize: %dx%d too large", dw, rs->rows);
+	if (reserve(&rs->in, &rs->in_cap, CHUNK * rs->istride, err) < 0 ||
+	    reserve(&rs->mid, &rs->mid_cap, (size_t)rs->rows * rs->mstride, err) < 0)
+		return -1;
+	return 0;
+}
+
+uint8_t *resize_stream_room(resize_stream *rs, int *max, size_t *stride)
+{
+	*max = CHUNK;
+	*stride = rs->istride;
+	return rs->in;
+}
+
+void resize_stream_push(resize_stream *rs, int n)
+{
+	int end = rs->row0 + rs->rows, y0 = rs->got;
+
+	assert(n >= 0 && n <= CHUNK && rs->got + n <= rs->sh);
+	for (int i = 0; i < n;) {
+		int y = y0 + i, two = i + 1 < n && y + 1 < end;
+		const uint8_t *s = rs->in + (size_t)i * rs->istride;
+		uint8_t *d = rs->mid + (size_t)(y - rs->row0) * rs->mstride;
+		if (y < rs->row0 || y >= end) {
+			i++;
+			continue;
+		}
+		if (!rs->need_h) {
+			memcpy(d, s, (size_t)rs->dw * 3);
+			i++;
+			continue;
+		}
+		hpass(rs, s, two ? s + rs->istride : NULL, d, two ? d + rs->mstride : NULL);
+		i += 1 + two;
+	}
+	rs->got += n;
+	for (; rs->next < rs->dh; rs->next++) {
+		int y = rs->next;
+		uint8_t *d = rs->dst + (size_t)y * rs->dstride;
+		if (!rs->need_v) {
+			if (y >= rs->got)
+				break;
+			memcpy(d, rs->mid + (size_t)y * rs->mstride, (size_t)rs->dw * 3);
+			continue;
+		}
+		if (rs->ty.first[y] + rs->ty.n[y] > rs->got)
+			break;
+		vpass(rs, rs->mid + (size_t)(rs->ty.first[y] - rs->row0) * rs->mstride, rs->ty.n[y],
+		      rs->ty.w + (size_t)y * rs->ty.ksize, d);
 	}
 }
 
-/* RGBX row -> RGB row */
-static void to_rgb(const uint8_t *restrict s, uint8_t *restrict d, int w)
+/* --- whole images ------------------------------------------------------------------------ */
+
+/* src rows of bpp-byte pixels (RGB or RGBX) through a stream */
+static int resize_whole(const uint8_t *src, int bpp, int sw, int sh, const double box[4],
+			uint8_t *dst, size_t dstride, int dw, int dh, char *err)
 {
-	for (int x = 0; x < w; x++)
-		memcpy(d + x * 3, s + x * 4, 3);
+	resize_stream rs;
+	int r;
+
+	resize_stream_init(&rs);
+	r = resize_stream_start(&rs, sw, sh, box, dst, dstride, dw, dh, err);
+	for (int y = 0; r == 0 && y < sh;) {
+		int max, n;
+		size_t stride;
+		uint8_t *room = resize_stream_room(&rs, &max, &stride);
+		n = sh - y < max ? sh - y : max;
+		for (int i = 0; i < n; i++) {
+			const uint8_t *s = src + ((size_t)(y + i) * sw) * bpp;
+			uint8_t *d = room + i * stride;
+			if (bpp == 3)
+				memcpy(d, s, (size_t)sw * 3);
+			else
+				for (int x = 0; x < sw; x++)
+					memcpy(d + x * 3, s + x * 4, 3);
+		}
+		resize_stream_push(&rs, n);
+		y += n;
+	}
+	resize_stream_free(&rs);
+	return r;
 }
 
 int resize_box(const uint8_t *src, int sw, int sh, const double box[4], uint8_t *dst,
 	       int dstride, int dw, int dh, char *err)
 {
-	taps tx, ty;
-	uint8_t *mid = NULL, *row = NULL;
-	int ok = 1, need_h, need_v, row0, rows;
-	size_t sstride = (size_t)sw * 4;
+	return resize_whole(src, 4, sw, sh, box, dst, (size_t)dstride, dw, dh, err);
+}
 
-	if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0)
-		return err_set(err, "resize: empty image (%dx%d to %dx%d)", sw, sh, dw, dh);
-	if (!(box[0] >= 0 && box[1] >= 0 && box[2] <= sw && box[3] <= sh && box[2] > box[0] && box[3] > box[1]))
-		return err_set(err, "resize: box outside the %dx%d image", sw, sh);
-	need_h = dw != sw || box[0] != 0 || box[2] != sw;
-	need_v = dh != sh || box[1] != 0 || box[3] != sh;
-	if (!need_h && !need_v) {
-		for (int y = 0; y < dh; y++)
-			to_rgb(src + y * sstride, dst + (size_t)y * dstride, sw);
-		return 0;
-	}
-	if (taps_init(&tx, sw, box[0], box[2], dw, err) < 0)
-		return -1;
-	if (taps_init(&ty, sh, box[1], box[3], dh, err) < 0) {
-		taps_free(&tx);
-		return -1;
-	}
-	/* only the source rows the vertical taps reach go through the horizontal pass */
-	row0 = need_v ? ty.first[0] : 0;
-	rows = need_v ? ty.first[dh - 1] + ty.n[dh - 1] - row0 : dh;
-	if ((need_h && !(mid = malloc((size_t)rows * dw * 4))) || !(row = malloc((size_t)dw * 4))) {
-		ok = 0;
-		err_set(err, "resize: out of memory");
-	} else {
-		const uint8_t *v = src + (size_t)row0 * sstride;
-		size_t vstride = sstride;
-		if (need_h) {
-			pass_h(v, sstride, rows, mid, &tx, dw);
-			v = mid;
-			vstride = (size_t)dw * 4;
-		}
-		for (int y = 0; y < dh; y++) {
-			if (need_v)
-				vrow(v + (size_t)(ty.first[y] - row0) * vstride, vstride, ty.n[y],
-				     ty.w + (size_t)y * ty.ksize, row, dw * 4);
-			to_rgb(need_v ? row : v + y * vstride, dst + (size_t)y * dstride, dw);
-		}
-	}
-	taps_free(&tx);
-	taps_free(&ty);
-	free(mid);
-	free(row);
-	return ok ? 0 : -1;
+static int resize_fit_whole(const uint8_t *src, int bpp, int sw, int sh, uint8_t *dst, int tw,
+			    int th, enum resize_fit fit, char *err)
+{
+	resize_plan p;
+
+	if (sw <= 0 || sh <= 0 || tw <= 0 || th <= 0)
+		return err_set(err, "resize: empty image (%dx%d to %dx%d)", sw, sh, tw, th);
+	resize_plan_fit(&p, sw, sh, tw, th, fit);
+	if (fit == RESIZE_PAD)
+		memset(dst, 0, (size_t)tw * th * 3);
+	return resize_whole(src, bpp, sw, sh, p.box, dst + ((size_t)p.dy * tw + p.dx) * 3,
+			    (size_t)tw * 3, p.dw, p.dh, err);
 }
 
 int resize_rgbx(const uint8_t *src, int sw, int sh, uint8_t *dst, int tw, int th,
 		enum resize_fit fit, char *err)
 {
-	double box[4] = { 0, 0, sw, sh };
-	int dw = tw, dh = th, dx = 0, dy = 0;
-
-	if (sw <= 0 || sh <= 0 || tw <= 0 || th <= 0)
-		return err_set(err, "resize: empty image (%dx%d to %dx%d)", sw, sh, tw, th);
-	if (fit == RESIZE_CROP) {
-		/* the largest centred box of the target's aspect ratio */
-		double s = fmax((double)tw / sw, (double)th / sh), bw = tw / s, bh = th / s;
-		box[0] = (sw - bw) / 2;
-		box[1] = (sh - bh) / 2;
-		box[2] = box[0] + bw;
-		box[3] = box[1] + bh;
-		box[0] = fmax(box[0], 0);
-		box[1] = fmax(box[1], 0);
-		box[2] = fmin(box[2], sw);
-		box[3] = fmin(box[3], sh);
-	} else if (fit == RESIZE_PAD) {
-		double s = fmin((double)tw / sw, (double)th / sh);
-		dw = (int)lround(sw * s);
-		dh = (int)lround(sh * s);
-		dw = dw < 1 ? 1 : dw > tw ? tw : dw;
-		dh = dh < 1 ? 1 : dh > th ? th : dh;
-		dx = (tw - dw) / 2;
-		dy = (th - dh) / 2;
-		memset(dst, 0, (size_t)tw * th * 3);
-	}
-	return resize_box(src, sw, sh, box, dst + ((size_t)dy * tw + dx) * 3, tw * 3, dw, dh, err);
+	return resize_fit_whole(src, 4, sw, sh, dst, tw, th, fit, err);
 }
 
 int resize_rgb(const uint8_t *src, int sw, int sh, uint8_t *dst, int tw, int th,
 	       enum resize_fit fit, char *err)
 {
-	uint8_t *x;
-	int r;
-
-	if (sw <= 0 || sh <= 0 || (size_t)sw * sh > SIZE_MAX / 4)
-		return err_set(err, "resize: bad source size %dx%d", sw, sh);
-	if (!(x = malloc((size_t)sw * sh * 4)))
-		return err_set(err, "resize: out of memory");
-	for (size_t i = 0, n = (size_t)sw * sh; i < n; i++) {
-		memcpy(x + i * 4, src + i * 3, 3);
-		x[i * 4 + 3] = 255;
-	}
-	r = resize_rgbx(x, sw, sh, dst, tw, th, fit, err);
-	free(x);
-	return r;
+	return resize_fit_whole(src, 3, sw, sh, dst, tw, th, fit, err);
 }

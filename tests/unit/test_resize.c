@@ -1,4 +1,5 @@
-/* Unit tests for resize: identities, constants, ramps, symmetry and the three fits. */
+/* Unit tests for resize: identities, constants, ramps, symmetry, the three fits, and the
+ * stream: every SIMD level and every way of feeding rows gives the portable loops' bytes. */
 #include "check.h"
 #include "err.h"
 #include "resize.h"
@@ -116,11 +117,84 @@ static void test_errors(void)
 	CHECK(resize_fit_parse("fill", &f) == -1, "unknown fit refused");
 }
 
+/* sw x sh noise through a stream at SIMD level simd, fed rows chunk at a time (0: as many
+ * as the room takes), into a dw x dh region with a 5-byte margin on the right */
+static void stream_run(const uint8_t *src, int sw, int sh, const double box[4], uint8_t *dst,
+		       int dw, int dh, int simd, int chunk)
+{
+	char err[ERR_MAX];
+	resize_stream rs;
+	size_t dstride = (size_t)dw * 3 + 5;
+
+	resize_stream_init(&rs);
+	if (simd > rs.simd)
+		simd = rs.simd;
+	rs.simd = simd;
+	memset(dst, 0xAB, dstride * dh);
+	CHECK(resize_stream_start(&rs, sw, sh, box, dst, dstride, dw, dh, err) == 0, "%s", err);
+	for (int y = 0; y < sh;) {
+		int max, n;
+		size_t stride;
+		uint8_t *room = resize_stream_room(&rs, &max, &stride);
+		n = chunk && chunk < max ? chunk : max;
+		n = n < sh - y ? n : sh - y;
+		for (int i = 0; i < n; i++)
+			memcpy(room + i * stride, src + (size_t)(y + i) * sw * 3, (size_t)sw * 3);
+		resize_stream_push(&rs, n);
+		y += n;
+	}
+	CHECK(rs.next == dh, "all %d output rows written: %d", dh, rs.next);
+	resize_stream_free(&rs);
+}
+
+static void test_stream_simd(void)
+{
+	/* reductions (odd and even tap counts, with crop boxes), enlargements, one axis only */
+	static const struct { int sw, sh, dw, dh; double box[4]; } cases[] = {
+		{ 500, 375, 224, 224, { 0, 0, 500, 375 } },
+		{ 375, 500, 224, 224, { 0, 0, 375, 500 } },
+		{ 97, 61, 13, 7, { 0, 0, 97, 61 } },
+		{ 97, 61, 13, 7, { 3.25, 1.5, 90.75, 60 } },
+		{ 31, 29, 70, 45, { 0, 0, 31, 29 } },
+		{ 31, 29, 31, 45, { 0, 0, 31, 29 } },
+		{ 31, 29, 70, 29, { 0, 0, 31, 29 } },
+		{ 1, 1, 5, 3, { 0, 0, 1, 1 } },
+		{ 300, 2, 1, 1, { 0, 0, 300, 2 } },
+		{ 1000, 9, 3, 9, { 0, 0, 1000, 9 } },
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		int sw = cases[c].sw, sh = cases[c].sh, dw = cases[c].dw, dh = cases[c].dh;
+		size_t bytes = ((size_t)dw * 3 + 5) * dh;
+		uint8_t *src = img(sw, sh), *ref = malloc(bytes), *out = malloc(bytes);
+		uint32_t r = 12345;
+		if (!ref || !out)
+			abort();
+		for (size_t i = 0; i < (size_t)sw * sh * 3; i++) {
+			r = r * 1103515245 + 12345;
+			src[i] = (uint8_t)(r >> 24) / 2 + (uint8_t)(i % 97);  /* noise on a ramp */
+		}
+		stream_run(src, sw, sh, cases[c].box, ref, dw, dh, 0, 0);
+		for (size_t y = 0; y < (size_t)dh; y++)
+			CHECK(!memcmp(ref + y * (dw * 3 + 5) + dw * 3, "\xAB\xAB\xAB\xAB\xAB", 5),
+			      "case %zu: row %zu's margin untouched", c, y);
+		for (int simd = 0; simd <= 2; simd++)
+			for (int chunk = 0; chunk <= 3; chunk += 1 + (chunk == 1)) {
+				stream_run(src, sw, sh, cases[c].box, out, dw, dh, simd, chunk);
+				CHECK(!memcmp(ref, out, bytes), "case %zu (%dx%d to %dx%d): simd %d, %d rows a push differ",
+				      c, sw, sh, dw, dh, simd, chunk);
+			}
+		free(src);
+		free(ref);
+		free(out);
+	}
+}
+
 int main(void)
 {
 	test_identity_and_constant();
 	test_ramp_and_symmetry();
 	test_fits();
 	test_errors();
+	test_stream_simd();
 	return check_done("test_resize");
 }
