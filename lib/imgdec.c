@@ -188,8 +188,7 @@ static int jpeg_pick_scale(int w, int h, const imgdec_hint *hint)
 /* Pillow's CMYK -> RGB (R = (255-C)(255-K)/255 with its rounding), so we agree with it. */
 static void cmyk_row(uint8_t *rgb, const uint8_t *cmyk, int w, int inverted)
 {
-	for (int x = 0; x < w; x++, rgb += 4, cmyk += 4) {
-		rgb[3] = 255;
+	for (int x = 0; x < w; x++, rgb += 3, cmyk += 4) {
 		int k = inverted ? 255 - cmyk[3] : cmyk[3], nk = 255 - k;
 		for (int i = 0; i < 3; i++) {
 			int c = inverted ? 255 - cmyk[i] : cmyk[i], t = c * nk + 128;
@@ -198,15 +197,133 @@ static void cmyk_row(uint8_t *rgb, const uint8_t *cmyk, int w, int inverted)
 	}
 }
 
+/* --- sinks ------------------------------------------------------------------------------- */
+
+/* The sink that builds a whole RGBX image (imgdec_mem, and orientation, which needs it all) */
+struct collect {
+	imgdec_image *img;
+	const char *name;
+	uint8_t *rows;  /* COLLECT_ROWS rows of RGB */
+	int y;
+};
+
+#define COLLECT_ROWS 16
+
+static int collect_begin(void *ctx, int w, int h, char *err)
+{
+	struct collect *c = ctx;
+
+	if (!(c->img->pix = alloc_rgbx(w, h, c->name, err)))
+		return -1;
+	c->img->w = w;
+	c->img->h = h;
+	c->y = 0;
+	if (!(c->rows = malloc((size_t)w * 3 * COLLECT_ROWS)))
+		return err_set(err, "%s: out of memory", c->name);
+	return 0;
+}
+
+static uint8_t *collect_room(void *ctx, int *max, size_t *stride)
+{
+	struct collect *c = ctx;
+
+	*max = COLLECT_ROWS;
+	*stride = (size_t)c->img->w * 3;
+	return c->rows;
+}
+
+static void collect_push(void *ctx, int n)
+{
+	struct collect *c = ctx;
+	size_t w = (size_t)c->img->w;
+
+	for (int i = 0; i < n && c->y < c->img->h; i++, c->y++) {
+		uint8_t *d = c->img->pix + (size_t)c->y * w * 4;
+		const uint8_t *s = c->rows + (size_t)i * w * 3;
+		for (size_t x = 0; x < w; x++, d += 4, s += 3) {
+			d[0] = s[0], d[1] = s[1], d[2] = s[2];
+			d[3] = 255;
+		}
+	}
+}
+
+static void collect_init(struct collect *c, imgdec_sink *s, imgdec_image *img, const char *name)
+{
+	memset(c, 0, sizeof *c);
+	c->img = img;
+	c->name = name;
+	s->ctx = c;
+	s->begin = collect_begin;
+	s->room = collect_room;
+	s->push = collect_push;
+}
+
+/* A whole RGBX image handed to a sink as RGB rows. */
+static int feed_rgbx(const imgdec_image *img, const imgdec_sink *sink, char *err)
+{
+	if (sink->begin(sink->ctx, img->w, img->h, err) < 0)
+		return -1;
+	for (int y = 0; y < img->h;) {
+		int max, n;
+		size_t stride;
+		uint8_t *room = sink->room(sink->ctx, &max, &stride);
+		n = img->h - y < max ? img->h - y : max;
+		for (int i = 0; i < n; i++) {
+			const uint8_t *s = img->pix + (size_t)(y + i) * img->w * 4;
+			uint8_t *d = room + (size_t)i * stride;
+			for (int x = 0; x < img->w; x++)
+				d[x * 3] = s[x * 4], d[x * 3 + 1] = s[x * 4 + 1], d[x * 3 + 2] = s[x * 4 + 2];
+		}
+		sink->push(sink->ctx, n);
+		y += n;
+	}
+	return 0;
+}
+
+/* --- JPEG, continued ------------------------------------------------------------------- */
+
 struct jpeg_job {
 	struct jpeg_decompress_struct cinfo;
 	struct jpeg_fail fail;
 	uint8_t *row4;    /* one CMYK row */
+	int orient;
+	/* an oriented JPEG is decoded whole into here, then turned upright */
+	imgdec_image whole;
+	struct collect collect;
+	imgdec_sink to_whole;
 };
+
+/* Up to max rows into room; libjpeg hands out one or two per call */
+static int jpeg_rows(struct jpeg_job *j, uint8_t *room, size_t stride, int max, int cmyk)
+{
+	struct jpeg_decompress_struct *c = &j->cinfo;
+	int n = 0;
+
+	while (n < max && c->output_scanline < c->output_height && !j->fail.corrupt) {
+		JSAMPROW rp[COLLECT_ROWS];
+		int k = max - n < COLLECT_ROWS ? max - n : COLLECT_ROWS, got;
+		if (cmyk) {
+			rp[0] = j->row4;
+			if (jpeg_read_scanlines(c, rp, 1) != 1)
+				break;
+			/* Adobe's (Photoshop's) CMYK JPEGs store inverted values */
+			cmyk_row(room + (size_t)n * stride, j->row4, (int)c->output_width, c->saw_Adobe_marker);
+			n++;
+			continue;
+		}
+		for (int i = 0; i < k; i++)
+			rp[i] = room + (size_t)(n + i) * stride;
+		got = (int)jpeg_read_scanlines(c, rp, (JDIMENSION)k);
+		if (got <= 0)
+			break;
+		n += got;
+	}
+	return n;
+}
 
 /* Everything libjpeg may longjmp out of; the setjmp is in jpeg_run so no local here is clobbered. */
 static int jpeg_body(struct jpeg_job *j, const unsigned char *buf, size_t len, const char *name,
-		     const imgdec_hint *hint, imgdec_image *img, char *err)
+		     const imgdec_hint *hint, const imgdec_sink *sink, int *scale, char *err)
 {
 	struct jpeg_decompress_struct *c = &j->cinfo;
 	int orient = 1, cmyk = 0, w, h;
@@ -223,7 +340,7 @@ static int jpeg_body(struct jpeg_job *j, const unsigned char *buf, size_t len, c
 		c->out_color_space = JCS_CMYK;
 		cmyk = 1;
 	} else if (c->num_components == 1 || c->num_components == 3) {
-		c->out_color_space = JCS_EXT_RGBX;  /* libjpeg-turbo expands grayscale itself */
+		c->out_color_space = JCS_EXT_RGB;  /* libjpeg-turbo expands grayscale itself */
 	} else {
 		return err_set(err, "%s: JPEG with %d colour components not supported", name, c->num_components);
 	}
@@ -231,40 +348,42 @@ static int jpeg_body(struct jpeg_job *j, const unsigned char *buf, size_t len, c
 	h = (int)c->image_height;
 	c->scale_num = (unsigned)(orient >= 5 ? jpeg_pick_scale(h, w, hint) : jpeg_pick_scale(w, h, hint));
 	c->scale_denom = 8;
+	j->orient = orient;
+	if (orient != 1) {
+		collect_init(&j->collect, &j->to_whole, &j->whole, name);
+		sink = &j->to_whole;
+	}
 	jpeg_start_decompress(c);
-	img->w = (int)c->output_width;
-	img->h = (int)c->output_height;
-	img->scale = (int)c->scale_num;
-	img->pix = alloc_rgbx(img->w, img->h, name, err);
-	if (!img->pix)
+	*scale = (int)c->scale_num;
+	if (sink->begin(sink->ctx, (int)c->output_width, (int)c->output_height, err) < 0)
 		return -1;
-	if (cmyk && !(j->row4 = malloc((size_t)img->w * 4)))
+	if (cmyk && !(j->row4 = malloc((size_t)c->output_width * 4)))
 		return err_set(err, "%s: out of memory", name);
 	while (c->output_scanline < c->output_height && !j->fail.corrupt) {
-		uint8_t *row = img->pix + (size_t)c->output_scanline * img->w * 4;
-		JSAMPROW rp = cmyk ? j->row4 : row;
-		if (jpeg_read_scanlines(c, &rp, 1) != 1)
+		int max, n;
+		size_t stride;
+		uint8_t *room = sink->room(sink->ctx, &max, &stride);
+		if ((n = jpeg_rows(j, room, stride, max, cmyk)) <= 0)
 			break;
-		if (cmyk)  /* Adobe's (Photoshop's) CMYK JPEGs store inverted values */
-			cmyk_row(row, j->row4, img->w, c->saw_Adobe_marker);
+		sink->push(sink->ctx, n);
 	}
 	if (!j->fail.corrupt)
 		jpeg_finish_decompress(c);
 	if (j->fail.corrupt)
 		return err_set(err, "%s: truncated or corrupt JPEG: %s", name, j->fail.msg);
-	return apply_orientation(img, orient, name, err);
+	return 0;
 }
 
 static int jpeg_run(struct jpeg_job *j, const unsigned char *buf, size_t len, const char *name,
-		    const imgdec_hint *hint, imgdec_image *img, char *err)
+		    const imgdec_hint *hint, const imgdec_sink *sink, int *scale, char *err)
 {
 	if (setjmp(j->fail.jb))
 		return err_set(err, "%s: bad JPEG: %s", name, j->fail.msg);
-	return jpeg_body(j, buf, len, name, hint, img, err);
+	return jpeg_body(j, buf, len, name, hint, sink, scale, err);
 }
 
 static int decode_jpeg(const unsigned char *buf, size_t len, const char *name,
-		       const imgdec_hint *hint, imgdec_image *img, char *err)
+		       const imgdec_hint *hint, const imgdec_sink *sink, int *scale, char *err)
 {
 	struct jpeg_job *j = calloc(1, sizeof *j);
 	int r;
@@ -275,12 +394,17 @@ static int decode_jpeg(const unsigned char *buf, size_t len, const char *name,
 	j->fail.pub.error_exit = jpeg_on_error;
 	j->fail.pub.emit_message = jpeg_on_message;
 	jpeg_create_decompress(&j->cinfo);
-	r = jpeg_run(j, buf, len, name, hint, img, err);
+	r = jpeg_run(j, buf, len, name, hint, sink, scale, err);
 	jpeg_destroy_decompress(&j->cinfo);
+	if (r == 0 && j->orient != 1) {
+		r = apply_orientation(&j->whole, j->orient, name, err);
+		if (r == 0)
+			r = feed_rgbx(&j->whole, sink, err);
+	}
+	imgdec_free(&j->whole);
+	free(j->collect.rows);
 	free(j->row4);
 	free(j);
-	if (r < 0)
-		imgdec_free(img);
 	return r;
 }
 
@@ -439,31 +563,63 @@ static int decode_gif(const unsigned char *buf, size_t len, const char *name, im
 
 /* --- entry points ------------------------------------------------------------------------ */
 
-int imgdec_mem(const unsigned char *buf, size_t len, const char *name, const imgdec_hint *hint,
-	       imgdec_image *img, char *err)
+static int not_an_image(size_t len, const char *name, char *err)
 {
-	memset(img, 0, sizeof *img);
-	img->scale = 8;
-	img->kind = imgdec_sniff(buf, len);
-	switch (img->kind) {
-	case IMGDEC_JPEG: return decode_jpeg(buf, len, name, hint, img, err);
-	case IMGDEC_PNG: return decode_png(buf, len, name, img, err);
-	case IMGDEC_GIF: return decode_gif(buf, len, name, img, err);
-	default: break;
-	}
 	if (len == 0)
 		return err_set(err, "%s: empty file", name);
 	return err_set(err, "%s: not an image (neither JPEG, PNG nor GIF)", name);
 }
 
-int imgdec_file(const char *path, const imgdec_hint *hint, imgdec_image *img, char *err)
+int imgdec_mem(const unsigned char *buf, size_t len, const char *name, const imgdec_hint *hint,
+	       imgdec_image *img, char *err)
 {
-	struct stat st;
-	unsigned char *buf;
-	size_t len = 0, cap;
-	int fd = open(path, O_RDONLY), r;
+	struct collect c;
+	imgdec_sink s;
+	int r;
 
 	memset(img, 0, sizeof *img);
+	img->scale = 8;
+	img->kind = imgdec_sniff(buf, len);
+	switch (img->kind) {
+	case IMGDEC_JPEG:
+		collect_init(&c, &s, img, name);
+		r = decode_jpeg(buf, len, name, hint, &s, &img->scale, err);
+		free(c.rows);
+		if (r < 0)
+			imgdec_free(img);
+		return r;
+	case IMGDEC_PNG: return decode_png(buf, len, name, img, err);
+	case IMGDEC_GIF: return decode_gif(buf, len, name, img, err);
+	default: break;
+	}
+	return not_an_image(len, name, err);
+}
+
+int imgdec_mem_sink(const unsigned char *buf, size_t len, const char *name, const imgdec_hint *hint,
+		    const imgdec_sink *sink, char *err)
+{
+	imgdec_image img;
+	int scale, r;
+
+	memset(&img, 0, sizeof img);
+	switch (imgdec_sniff(buf, len)) {
+	case IMGDEC_JPEG: return decode_jpeg(buf, len, name, hint, sink, &scale, err);
+	case IMGDEC_PNG: r = decode_png(buf, len, name, &img, err); break;
+	case IMGDEC_GIF: r = decode_gif(buf, len, name, &img, err); break;
+	default: return not_an_image(len, name, err);
+	}
+	if (r == 0)
+		r = feed_rgbx(&img, sink, err);
+	imgdec_free(&img);
+	return r;
+}
+
+int imgdec_read(const char *path, unsigned char **buf, size_t *cap, size_t *len, char *err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY);
+
+	*len = 0;
 	if (fd < 0)
 		return err_sys(err, "%s", path);
 	if (fstat(fd, &st) < 0) {
@@ -479,38 +635,55 @@ int imgdec_file(const char *path, const imgdec_hint *hint, imgdec_image *img, ch
 		close(fd);
 		return err_set(err, "%s: file too large (over %zu bytes)", path, IMGDEC_MAX_FILE);
 	}
-	cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16;
-	buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		return err_set(err, "%s: out of memory", path);
+	/* room for the whole regular file and one byte more, so one read() meets its end */
+	size_t want = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16;
+	if (*cap < want) {
+		unsigned char *nb = realloc(*buf, want);
+		if (!nb) {
+			close(fd);
+			return err_set(err, "%s: out of memory", path);
+		}
+		*buf = nb;
+		*cap = want;
 	}
 	for (;;) {
 		ssize_t n;
-		if (len == cap) {  /* a pipe or a file that grew: grow, within the limit */
+		if (*len == *cap) {  /* a pipe or a file that grew: grow, within the limit */
 			unsigned char *nb;
-			if (cap >= IMGDEC_MAX_FILE || !(nb = realloc(buf, cap * 2))) {
-				free(buf);
+			if (*cap >= IMGDEC_MAX_FILE || !(nb = realloc(*buf, *cap * 2))) {
 				close(fd);
 				return err_set(err, "%s: file too large or out of memory", path);
 			}
-			buf = nb;
-			cap *= 2;
+			*buf = nb;
+			*cap *= 2;
 		}
-		n = read(fd, buf + len, cap - len);
+		n = read(fd, *buf + *len, *cap - *len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			err_sys(err, "%s", path);
-			free(buf);
 			close(fd);
 			return -1;
 		}
 		if (n == 0)
 			break;
-		len += (size_t)n;
+		*len += (size_t)n;
 	}
 	close(fd);
+	return 0;
+}
+
+int imgdec_file(const char *path, const imgdec_hint *hint, imgdec_image *img, char *err)
+{
+	unsigned char *buf = NULL;
+	size_t cap = 0, len;
+	int r;
+
+	memset(img, 0, sizeof *img);
+	if (imgdec_read(path, &buf, &cap, &len, err) < 0) {
+		free(buf);
+		return -1;
+	}
 	r = imgdec_mem(buf, len, path, hint, img, err);
 	free(buf);
 	return r;

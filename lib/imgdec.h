@@ -1,5 +1,6 @@
 /* imgdec: any photo file to 8-bit RGB: JPEG (libjpeg-turbo; gray, CMYK/YCCK, EXIF orientation,
- * scaled decoding), PNG (libpng) and the first frame of a GIF (giflib), told apart by magic bytes. */
+ * scaled decoding), PNG (libpng) and the first frame of a GIF (giflib), told apart by magic bytes;
+ * as a whole image, or as rows handed to a consumer a few at a time (imgdec_sink). */
 #ifndef PETCNN_IMGDEC_H
 #define PETCNN_IMGDEC_H
 
@@ -41,6 +42,27 @@ int imgdec_mem(const unsigned char *buf, size_t len, const char *name, const img
 /* Reads the whole file (at most IMGDEC_MAX_FILE bytes) and decodes it. */
 int imgdec_file(const char *path, const imgdec_hint *hint, imgdec_image *img, char *err);
 void imgdec_free(imgdec_image *img);
+
+/* Where decoded rows go, a few at a time, so that a consumer (pet-pack's resize) takes them
+ * while they are still in cache instead of from a whole-image buffer. */
+typedef struct {
+	void *ctx;
+	/* the upright size, before any row; 0, or -1 with err set to stop the decoding */
+	int (*begin)(void *ctx, int w, int h, char *err);
+	/* room for the next *max (>= 1) rows of w RGB pixels (3 bytes each), *stride bytes apart */
+	uint8_t *(*room)(void *ctx, int *max, size_t *stride);
+	/* the next n rows, top to bottom, are in the room */
+	void (*push)(void *ctx, int n);
+} imgdec_sink;
+
+/* Decodes buf as imgdec_mem does, handing the upright rows to sink: all h of them on
+ * success; a corrupt file may fail after some rows were handed over. A JPEG without
+ * orientation goes straight from libjpeg to the sink; anything else is decoded whole first. */
+int imgdec_mem_sink(const unsigned char *buf, size_t len, const char *name, const imgdec_hint *hint,
+		    const imgdec_sink *sink, char *err);
+/* The whole file (at most IMGDEC_MAX_FILE bytes) into *buf, *len bytes: *buf (*cap bytes,
+ * NULL and 0 at first) grows as needed and is kept, to be reused for the next file. */
+int imgdec_read(const char *path, unsigned char **buf, size_t *cap, size_t *len, char *err);
 
 #define IMGDEC_MAX_FILE ((size_t)1 << 30)
 /* Largest image we agree to decode (pixels at full size): a "decompression bomb" beyond. */

@@ -10,22 +10,81 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pack_one(const char *path, const pack_opts *o, uint8_t *out, char *err)
+/* One decoding thread's state, kept from image to image: the file's bytes and the resize */
+struct packer {
+	const pack_opts *o;
+	const char *path;
+	unsigned char *file;
+	size_t cap;
+	resize_stream rs;
+	uint8_t *out;
+};
+
+static void packer_init(struct packer *p, const pack_opts *o)
 {
+	memset(p, 0, sizeof *p);
+	p->o = o;
+	resize_stream_init(&p->rs);
+}
+
+static void packer_free(struct packer *p)
+{
+	free(p->file);
+	resize_stream_free(&p->rs);
+}
+
+/* the decoder's rows go straight into the resize */
+static int sink_begin(void *ctx, int w, int h, char *err)
+{
+	struct packer *p = ctx;
+	const pack_opts *o = p->o;
+	resize_plan plan;
+
+	resize_plan_fit(&plan, w, h, o->w, o->h, o->fit);
+	if (o->fit == RESIZE_PAD)
+		memset(p->out, 0, (size_t)o->w * o->h * 3);
+	if (resize_stream_start(&p->rs, w, h, plan.box, p->out + ((size_t)plan.dy * o->w + plan.dx) * 3,
+				(size_t)o->w * 3, plan.dw, plan.dh, err) < 0) {
+		char why[ERR_MAX];  /* resize's messages do not know the file */
+		memcpy(why, err, ERR_MAX);
+		return err_set(err, "%s: %s", p->path, why);
+	}
+	return 0;
+}
+
+static uint8_t *sink_room(void *ctx, int *max, size_t *stride)
+{
+	return resize_stream_room(&((struct packer *)ctx)->rs, max, stride);
+}
+
+static void sink_push(void *ctx, int n)
+{
+	resize_stream_push(&((struct packer *)ctx)->rs, n);
+}
+
+static int packer_one(struct packer *p, const char *path, uint8_t *out, char *err)
+{
+	const pack_opts *o = p->o;
 	imgdec_hint hint = { o->full_decode ? IMGDEC_FULL : o->fit == RESIZE_PAD ? IMGDEC_INSIDE : IMGDEC_COVER,
 			     o->w, o->h };
-	imgdec_image img;
+	imgdec_sink sink = { p, sink_begin, sink_room, sink_push };
+	size_t len;
+
+	p->path = path;
+	p->out = out;
+	if (imgdec_read(path, &p->file, &p->cap, &len, err) < 0)
+		return -1;
+	return imgdec_mem_sink(p->file, len, path, &hint, &sink, err);
+}
+
+int pack_one(const char *path, const pack_opts *o, uint8_t *out, char *err)
+{
+	struct packer p;
 	int r;
 
-	if (imgdec_file(path, &hint, &img, err) < 0)
-		return -1;
-	r = resize_rgbx(img.pix, img.w, img.h, out, o->w, o->h, o->fit, err);
-	if (r < 0) {  /* resize's messages do not know the file */
-		char why[ERR_MAX];
-		memcpy(why, err, ERR_MAX);
-		err_set(err, "%s: %s", path, why);
-	}
-	imgdec_free(&img);
+	packer_init(&p, o);
+	r = packer_one(&p, path, out, err);
+	packer_free(&p);
 	return r;
 }
 
@@ -48,7 +107,9 @@ struct pipe {
 static void *worker(void *arg)
 {
 	struct pipe *p = arg;
+	struct packer k;
 
+	packer_init(&k, p->o);
 	for (;;) {
 		size_t i;
 		struct slot *s;
@@ -57,12 +118,13 @@ static void *worker(void *arg)
 			pthread_cond_wait(&p->space, &p->mu);
 		if (p->stop || p->next_take >= p->n) {
 			pthread_mutex_unlock(&p->mu);
+			packer_free(&k);
 			return NULL;
 		}
 		i = p->next_take++;
 		pthread_mutex_unlock(&p->mu);
 		s = &p->slots[i % p->window];
-		s->ok = pack_one(p->paths[i], p->o, s->pix, s->msg) == 0;
+		s->ok = packer_one(&k, p->paths[i], s->pix, s->msg) == 0;
 		pthread_mutex_lock(&p->mu);
 		s->done = 1;
 		pthread_cond_broadcast(&p->ready);
@@ -74,13 +136,16 @@ static int run_inline(const char *const *paths, size_t n, const pack_opts *o, pa
 		      void *ctx, uint8_t *buf, char *err)
 {
 	char msg[ERR_MAX];
+	struct packer k;
+	int r = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		int ok = pack_one(paths[i], o, buf, msg) == 0;
-		if (emit(ctx, i, ok ? buf : NULL, msg, err) < 0)
-			return -1;
+	packer_init(&k, o);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		int ok = packer_one(&k, paths[i], buf, msg) == 0;
+		r = emit(ctx, i, ok ? buf : NULL, msg, err);
 	}
-	return 0;
+	packer_free(&k);
+	return r < 0 ? -1 : 0;
 }
 
 int pack_run(const char *const *paths, size_t n, const pack_opts *o, pack_emit emit, void *ctx,

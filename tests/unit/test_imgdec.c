@@ -1,5 +1,6 @@
 /* Unit tests for imgdec: sniffing, JPEG (RGB, gray, Adobe CMYK, EXIF orientation, scaled
- * decoding, truncation), PNG and GIF, on images made in memory by imgenc. */
+ * decoding, truncation), PNG and GIF, on images made in memory by imgenc; rows through a sink
+ * are the whole image's, however many rows the sink takes at a time. */
 #include "check.h"
 #include "err.h"
 #include "imgdec.h"
@@ -192,11 +193,111 @@ static void test_png_gif(void)
 	free(rgb);
 }
 
+/* a sink keeping every row (RGB), taking at most max rows a push */
+struct rows_sink {
+	int max, w, h, begun, got, fail;
+	uint8_t *rgb, *room;
+};
+
+static int rs_begin(void *ctx, int w, int h, char *err)
+{
+	struct rows_sink *r = ctx;
+
+	r->begun++;
+	r->w = w;
+	r->h = h;
+	if (r->fail)
+		return err_set(err, "sink: no thanks");
+	r->rgb = malloc((size_t)w * h * 3);
+	r->room = malloc(((size_t)w * 3 + 7) * r->max);
+	return r->rgb && r->room ? 0 : err_set(err, "sink: out of memory");
+}
+
+static uint8_t *rs_room(void *ctx, int *max, size_t *stride)
+{
+	struct rows_sink *r = ctx;
+
+	*max = r->max;
+	*stride = (size_t)r->w * 3 + 7;  /* rows need not be packed */
+	return r->room;
+}
+
+static void rs_push(void *ctx, int n)
+{
+	struct rows_sink *r = ctx;
+
+	for (int i = 0; i < n && r->got < r->h; i++, r->got++)
+		memcpy(r->rgb + (size_t)r->got * r->w * 3, r->room + (size_t)i * (r->w * 3 + 7), (size_t)r->w * 3);
+}
+
+static void test_sink(void)
+{
+	char err[ERR_MAX];
+	int w = 67, h = 45, ok;
+	uint8_t *rgb = ramp(w, h), cmyk[16 * 16 * 4];
+	unsigned char *b[6], *cut;
+	size_t n[6];
+	imgdec_hint half = { IMGDEC_COVER, 30, 20 };
+	imgdec_image im;
+
+	for (int i = 0; i < 16 * 16 * 4; i++)
+		cmyk[i] = (uint8_t)(i * 13);
+	CHECK(imgenc_jpeg(rgb, w, h, 3, 90, &b[0], &n[0], err) == 0, "%s", err);
+	CHECK(imgenc_jpeg(rgb, w * h / 4, 4, 1, 90, &b[1], &n[1], err) == 0, "%s", err);  /* gray */
+	CHECK(imgenc_jpeg(cmyk, 16, 16, 4, 90, &b[2], &n[2], err) == 0, "%s", err);
+	b[3] = with_orientation(b[0], n[0], 6, 1, &n[3]);
+	CHECK(imgenc_png(rgb, w, h, 3, &b[4], &n[4], err) == 0, "%s", err);
+	const uint8_t *frames[1] = { rgb };
+	CHECK(imgenc_gif(frames, 1, w, h, 1, 10, &b[5], &n[5], err) == 0, "%s", err);
+	for (int f = 0; f < 6; f++)
+		for (int hinted = 0; hinted <= 1; hinted++)
+			for (int max = 1; max <= 100; max = max * 4 + 1) {
+				struct rows_sink r = { .max = max };
+				imgdec_sink s = { &r, rs_begin, rs_room, rs_push };
+				const imgdec_hint *hint = hinted ? &half : NULL;
+				CHECK(imgdec_mem(b[f], n[f], "x", hint, &im, err) == 0, "%s", err);
+				CHECK(imgdec_mem_sink(b[f], n[f], "x", hint, &s, err) == 0, "%s", err);
+				ok = r.begun == 1 && r.w == im.w && r.h == im.h && r.got == im.h;
+				for (int i = 0; ok && i < im.w * im.h; i++)
+					ok &= !memcmp(r.rgb + i * 3, im.pix + i * 4, 3);
+				CHECK(ok, "file %d, hint %d, %d rows a push: the whole image's rows (%dx%d, %d rows)",
+				      f, hinted, max, r.w, r.h, r.got);
+				imgdec_free(&im);
+				free(r.rgb);
+				free(r.room);
+			}
+
+	struct rows_sink r = { .max = 16 };
+	imgdec_sink s = { &r, rs_begin, rs_room, rs_push };
+	cut = b[0];
+	CHECK(imgdec_mem_sink(cut, n[0] - 40, "cut.jpg", NULL, &s, err) == -1 && strstr(err, "cut.jpg: truncated"),
+	      "truncated JPEG through a sink: %s", err);
+	free(r.rgb);
+	free(r.room);
+	r = (struct rows_sink){ .max = 16, .fail = 1 };
+	for (int f = 0; f < 6; f++) {
+		CHECK(imgdec_mem_sink(b[f], n[f], "x", NULL, &s, err) == -1 && !strcmp(err, "sink: no thanks"),
+		      "file %d: the sink's refusal stops the decoding: %s", f, err);
+		free(b[f]);
+	}
+	CHECK(r.got == 0, "and no row was pushed");
+
+	unsigned char *buf = NULL;
+	size_t cap = 0, len;
+	CHECK(imgdec_read("/nonexistent/y.jpg", &buf, &cap, &len, err) == -1 && strstr(err, "/nonexistent/y.jpg: No such file"),
+	      "%s", err);
+	CHECK(imgdec_read("/", &buf, &cap, &len, err) == -1 && strstr(err, "/: is a directory"), "%s", err);
+	CHECK(imgdec_read("/proc/self/stat", &buf, &cap, &len, err) == 0 && len > 0 && cap >= len, "%s", err);
+	free(buf);
+	free(rgb);
+}
+
 int main(void)
 {
 	test_sniff();
 	test_jpeg();
 	test_orientation();
 	test_png_gif();
+	test_sink();
 	return check_done("test_imgdec");
 }
