@@ -81,6 +81,24 @@ assert a.reshape(len(rows), -1).std(axis=1).min() > 5   # real pictures, not bla
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR" | grep pet-pack)" ]   # no staging file left
 }
 
+@test "pet-pack: a pipe, a file on stdout (even past other bytes, or appended) and -o give the same stream" {
+	# a regular file takes the images in place and their header last; a pipe is staged
+	pet-pack -q -s 24 < "$BATS_FILE_TMPDIR/all.tsv" 2>/dev/null | cat > "$BATS_TEST_TMPDIR/pipe.npy"
+	pet-pack -q -s 24 < "$BATS_FILE_TMPDIR/all.tsv" > "$BATS_TEST_TMPDIR/file.npy" 2>/dev/null
+	cmp "$BATS_TEST_TMPDIR/pipe.npy" "$BATS_TEST_TMPDIR/file.npy"
+	{ printf 'abc'; pet-pack -q -s 24 < "$BATS_FILE_TMPDIR/all.tsv" 2>/dev/null; } > "$BATS_TEST_TMPDIR/after.npy"
+	tail -c +4 "$BATS_TEST_TMPDIR/after.npy" | cmp - "$BATS_TEST_TMPDIR/file.npy"
+	printf 'abc' > "$BATS_TEST_TMPDIR/append.npy"
+	pet-pack -q -s 24 < "$BATS_FILE_TMPDIR/all.tsv" >> "$BATS_TEST_TMPDIR/append.npy" 2>/dev/null
+	tail -c +4 "$BATS_TEST_TMPDIR/append.npy" | cmp - "$BATS_TEST_TMPDIR/file.npy"
+	# a failure half-way leaves a file on stdout as it found it
+	{ printf "abc"; pet-pack -q -s 24 --strict < "$BATS_FILE_TMPDIR/all.tsv" || echo $? > "$BATS_TEST_TMPDIR/rc"; } \
+		> "$BATS_TEST_TMPDIR/strict.npy" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/rc")" = 1 ]
+	grep -q "samoyed_9.jpg: truncated or corrupt JPEG" "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/strict.npy")" = abc ]
+}
+
 @test "pet-pack: -j 1, -j 2 and -j 3 give identical bytes" {
 	pet-pack -q -j 1 -s 48 < "$BATS_FILE_TMPDIR/all.tsv" > "$BATS_TEST_TMPDIR/1.npy" 2>/dev/null
 	pet-pack -q -j 2 -s 48 < "$BATS_FILE_TMPDIR/all.tsv" > "$BATS_TEST_TMPDIR/2.npy" 2>/dev/null
