@@ -119,6 +119,7 @@ static int taps_make(resize_taps *t, int insize, double in0, double in1, int out
 	t->ksize = ksize;
 	t->nout = nout;
 	t->np = 0;
+	t->tailzero = 1;
 	memset(t->w, 0, sizeof(int16_t) * (size_t)nout * ksize);
 	for (int i = 0; i < nout; i++) {
 		double center = in0 + ((i < outsize ? i : outsize - 1) + 0.5) * scale, sum = 0;
@@ -145,6 +146,9 @@ static int taps_make(resize_taps *t, int insize, double in0, double in1, int out
 				(int32_t)((uint32_t)(uint16_t)w[2 * j] | (uint32_t)(uint16_t)w[2 * j + 1] << 16);
 	}
 	free(tmp);
+	for (int i = 0; i < nout; i++)  /* does any output weigh pixel 2 np - 1? */
+		if (t->np % 2 && t->n[i] >= 2 * t->np)
+			t->tailzero = 0;
 	t->insize = insize;
 	t->outsize = outsize;
 	t->in0 = in0;
@@ -209,68 +213,135 @@ static void hrow2_sse2(const uint8_t *s0, const uint8_t *s1, uint8_t *d0, uint8_
 #endif
 
 #ifdef RESIZE_AVX2
-/* Two rows in the two 128-bit lanes, four output pixels a round: the four sums pack to
- * 4 x RGB0 per lane, squeezed to 12 bytes of RGB with one shuffle. */
-__attribute__((target("avx2")))
-static void hrow2_avx2(const uint8_t *s0, const uint8_t *s1, uint8_t *d0, uint8_t *d1,
-		       const resize_taps *t)
+/* Four rows, two in the 128-bit lanes of each of two vectors, four output pixels a round.
+ * One 16-byte load per row covers four taps (pixels 0-1 and 2-3 shuffled out of it) and,
+ * when no output weighs the pixel after it, a fifth: loads, not multiplies, were the limit.
+ * The four sums of a row pack to 4 x RGB0, squeezed to 12 bytes of RGB by one shuffle.
+ * Inlined with the tap counts of the common reductions as constants, so the tap loop
+ * unrolls and the sums stay in registers. */
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
+#define CTRL(a, b, c, d, e, f) _mm256_setr_epi8(a, -1, b, -1, c, -1, d, -1, e, -1, f, -1, -1, -1, -1, -1, \
+						 a, -1, b, -1, c, -1, d, -1, e, -1, f, -1, -1, -1, -1, -1)
+#define LOAD2(p, q, off) _mm256_inserti128_si256(_mm256_castsi128_si256(                      \
+		_mm_loadu_si128((const __m128i *)((p) + (off)))), _mm_loadu_si128((const __m128i *)((q) + (off))), 1)
+#define MADD(acc, v, ctrl, wj) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(v, ctrl), wj))
+
+/* one output pixel of four rows: *a rows 0 and 1, *b rows 2 and 3 (32-bit R G B 0 each) */
+AVX2_INLINE void hpix4(const uint8_t *s0, const uint8_t *s1, const uint8_t *s2, const uint8_t *s3,
+		       size_t o, const int32_t *w, int nb, int odd, int tail, __m256i *a, __m256i *b)
 {
-	const __m256i pick = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
-					      0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+	const __m256i pa = CTRL(0, 3, 1, 4, 2, 5), pb = CTRL(6, 9, 7, 10, 8, 11), pc = CTRL(12, -1, 13, -1, 14, -1);
+	__m256i ai = _mm256_set1_epi32(1 << (PREC - 1)), bi = ai, v01 = ai, v23 = ai;
+
+	for (int k = 0; k < nb; k++) {
+		__m256i w0 = _mm256_set1_epi32(w[2 * k]), w1 = _mm256_set1_epi32(w[2 * k + 1]);
+		v01 = LOAD2(s0, s1, o + 12 * k);
+		v23 = LOAD2(s2, s3, o + 12 * k);
+		MADD(ai, v01, pa, w0);
+		MADD(bi, v23, pa, w0);
+		MADD(ai, v01, pb, w1);
+		MADD(bi, v23, pb, w1);
+	}
+	if (odd) {
+		__m256i wl = _mm256_set1_epi32(w[2 * nb]);
+		if (tail) {
+			MADD(ai, v01, pc, wl);
+			MADD(bi, v23, pc, wl);
+		} else {
+			v01 = LOAD2(s0, s1, o + 12 * nb);
+			v23 = LOAD2(s2, s3, o + 12 * nb);
+			MADD(ai, v01, pa, wl);
+			MADD(bi, v23, pa, wl);
+		}
+	}
+	*a = _mm256_srai_epi32(ai, PREC);
+	*b = _mm256_srai_epi32(bi, PREC);
+}
+
+AVX2_INLINE void hrow4_body(const uint8_t *const s[4], uint8_t *const d[4], const resize_taps *t,
+			    int nb, int odd, int tail)
+{
 	const __m256i squeeze = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
 						 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
-	const __m256i half = _mm256_set1_epi32(1 << (PREC - 1));
+	const uint8_t *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
+	uint8_t *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3];
 	const int *first = t->first;
 	const int32_t *pairs = t->pairs;
-	int np = t->np, kp = t->ksize / 2, nout = t->nout;
+	int kp = t->ksize / 2, nout = t->nout;
 
 	for (int x = 0; x < nout; x += 4) {
-		size_t o0 = (size_t)first[x] * 3, o1 = (size_t)first[x + 1] * 3;
-		size_t o2 = (size_t)first[x + 2] * 3, o3 = (size_t)first[x + 3] * 3;
 		const int32_t *w = pairs + (size_t)x * kp;
-		__m256i c0 = half, c1 = half, c2 = half, c3 = half;
-		/* the four pixels' taps interleaved: four independent chains */
-		for (int j = 0; j < np; j++, w++) {
-#define TAP(c, o, wj)                                                                              \
-	c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_shuffle_epi8(_mm256_inserti128_si256(          \
-		_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(s0 + (o) + 6 * j))),        \
-		_mm_loadu_si128((const __m128i *)(s1 + (o) + 6 * j)), 1), pick), _mm256_set1_epi32(wj)))
-			TAP(c0, o0, w[0]);
-			TAP(c1, o1, w[kp]);
-			TAP(c2, o2, w[2 * kp]);
-			TAP(c3, o3, w[3 * kp]);
-#undef TAP
-		}
-		c0 = _mm256_packs_epi32(_mm256_srai_epi32(c0, PREC), _mm256_srai_epi32(c1, PREC));
-		c2 = _mm256_packs_epi32(_mm256_srai_epi32(c2, PREC), _mm256_srai_epi32(c3, PREC));
-		c0 = _mm256_shuffle_epi8(_mm256_packus_epi16(c0, c2), squeeze);
-		_mm_storeu_si128((__m128i *)(d0 + 3 * x), _mm256_castsi256_si128(c0));
+		__m256i a0, a1, a2, a3, b0, b1, b2, b3;
+		hpix4(s0, s1, s2, s3, (size_t)first[x] * 3, w, nb, odd, tail, &a0, &b0);
+		hpix4(s0, s1, s2, s3, (size_t)first[x + 1] * 3, w + kp, nb, odd, tail, &a1, &b1);
+		hpix4(s0, s1, s2, s3, (size_t)first[x + 2] * 3, w + 2 * kp, nb, odd, tail, &a2, &b2);
+		hpix4(s0, s1, s2, s3, (size_t)first[x + 3] * 3, w + 3 * kp, nb, odd, tail, &a3, &b3);
+		a0 = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
+		b0 = _mm256_packus_epi16(_mm256_packs_epi32(b0, b1), _mm256_packs_epi32(b2, b3));
+		a0 = _mm256_shuffle_epi8(a0, squeeze);
+		b0 = _mm256_shuffle_epi8(b0, squeeze);
+		if (d0)
+			_mm_storeu_si128((__m128i *)(d0 + 3 * x), _mm256_castsi256_si128(a0));
 		if (d1)
-			_mm_storeu_si128((__m128i *)(d1 + 3 * x), _mm256_extracti128_si256(c0, 1));
+			_mm_storeu_si128((__m128i *)(d1 + 3 * x), _mm256_extracti128_si256(a0, 1));
+		if (d2)
+			_mm_storeu_si128((__m128i *)(d2 + 3 * x), _mm256_castsi256_si128(b0));
+		if (d3)
+			_mm_storeu_si128((__m128i *)(d3 + 3 * x), _mm256_extracti128_si256(b0, 1));
 	}
+}
+#undef MADD
+#undef LOAD2
+#undef CTRL
+
+__attribute__((target("avx2")))
+static void hrow4_avx2(const uint8_t *const s[4], uint8_t *const d[4], const resize_taps *t)
+{
+	int nb = t->np / 2, odd = t->np % 2, tail = odd && t->tailzero && nb > 0;
+
+	if (nb == 1 && tail)          /* 2:1 to 3:1 reductions, pet photos to 224 */
+		hrow4_body(s, d, t, 1, 1, 1);
+	else if (nb == 1 && !odd)     /* up to 2:1, and enlargements */
+		hrow4_body(s, d, t, 1, 0, 0);
+	else if (nb == 2 && tail)
+		hrow4_body(s, d, t, 2, 1, 1);
+	else
+		hrow4_body(s, d, t, nb, odd, tail);
 }
 #endif
 
-/* One or two rows (s1/d1 NULL for one) along x. */
-static void hpass(const resize_stream *rs, const uint8_t *s0, const uint8_t *s1, uint8_t *d0, uint8_t *d1)
+/* rows of the source (ss bytes apart) along x into rows of mid (ds apart) */
+static void hpass(const resize_stream *rs, const uint8_t *s, size_t ss, uint8_t *d, size_t ds, int rows)
 {
 	const resize_taps *t = &rs->tx;
+	int y = 0;
 
 #ifdef RESIZE_AVX2
 	if (rs->simd >= 2) {
-		hrow2_avx2(s0, s1 ? s1 : s0, d0, d1, t);
+		for (; y < rows; y += 4) {  /* a short last group repeats its last row, unstored */
+			const uint8_t *sp[4];
+			uint8_t *dp[4];
+			for (int i = 0; i < 4; i++) {
+				int k = y + i < rows ? y + i : rows - 1;
+				sp[i] = s + (size_t)k * ss;
+				dp[i] = y + i < rows ? d + (size_t)k * ds : NULL;
+			}
+			hrow4_avx2(sp, dp, t);
+		}
 		return;
 	}
 #endif
 #ifdef RESIZE_SSE2
 	if (rs->simd >= 1) {
-		hrow2_sse2(s0, s1 ? s1 : s0, d0, d1, t, rs->dw);
+		for (; y + 1 < rows; y += 2)
+			hrow2_sse2(s + y * ss, s + (y + 1) * ss, d + y * ds, d + (y + 1) * ds, t, rs->dw);
+		if (y < rows)
+			hrow2_sse2(s + y * ss, s + y * ss, d + y * ds, NULL, t, rs->dw);
 		return;
 	}
 #endif
-	hrow_c(s0, d0, t, rs->dw);
-	if (s1)
-		hrow_c(s1, d1, t, rs->dw);
+	for (; y < rows; y++)
+		hrow_c(s + y * ss, d + y * ds, t, rs->dw);
 }
 
 /* --- vertical pass: n rows (s + k * ss) weighed into one row of bytes ------------------ */
@@ -454,21 +525,16 @@ void resize_stream_push(resize_stream *rs, int n)
 	int end = rs->row0 + rs->rows, y0 = rs->got;
 
 	assert(n >= 0 && n <= CHUNK && rs->got + n <= rs->sh);
-	for (int i = 0; i < n;) {
-		int y = y0 + i, two = i + 1 < n && y + 1 < end;
-		const uint8_t *s = rs->in + (size_t)i * rs->istride;
-		uint8_t *d = rs->mid + (size_t)(y - rs->row0) * rs->mstride;
-		if (y < rs->row0 || y >= end) {
-			i++;
-			continue;
-		}
-		if (!rs->need_h) {
-			memcpy(d, s, (size_t)rs->dw * 3);
-			i++;
-			continue;
-		}
-		hpass(rs, s, two ? s + rs->istride : NULL, d, two ? d + rs->mstride : NULL);
-		i += 1 + two;
+	/* the rows of this push that reach the output */
+	int i0 = rs->row0 > y0 ? rs->row0 - y0 : 0, i1 = end - y0 < n ? end - y0 : n;
+	if (i1 > i0) {
+		const uint8_t *s = rs->in + (size_t)i0 * rs->istride;
+		uint8_t *d = rs->mid + (size_t)(y0 + i0 - rs->row0) * rs->mstride;
+		if (rs->need_h)
+			hpass(rs, s, rs->istride, d, rs->mstride, i1 - i0);
+		else
+			for (int i = 0; i < i1 - i0; i++)
+				memcpy(d + i * rs->mstride, s + i * rs->istride, (size_t)rs->dw * 3);
 	}
 	rs->got += n;
 	for (; rs->next < rs->dh; rs->next++) {

@@ -47,6 +47,7 @@ int resize_box(const uint8_t *src, int sw, int sh, const double box[4], uint8_t 
  * SIMD loops, which all run np pairs. Private to resize.c. */
 typedef struct {
 	int ksize, np, nout;  /* nout: outputs rounded up to 4, the last one repeated */
+	int tailzero;         /* np odd and no output has 2 np taps: the last pair's 2nd is 0 */
 	int *first, *n;
 	int16_t *w;
 	int32_t *pairs;

@@ -161,6 +161,9 @@ static void test_stream_simd(void)
 		{ 1, 1, 5, 3, { 0, 0, 1, 1 } },
 		{ 300, 2, 1, 1, { 0, 0, 300, 2 } },
 		{ 1000, 9, 3, 9, { 0, 0, 1000, 9 } },
+		{ 401, 50, 100, 20, { 0, 0, 401, 50 } },    /* up to 9 taps: 5 pairs, the last half zero */
+		{ 260, 40, 100, 20, { 0, 0, 260, 40 } },    /* up to 6 taps: 3 whole pairs */
+		{ 333, 17, 150, 17, { 0.5, 0, 333, 17 } },  /* up to 5 taps: 3 pairs, the last half zero */
 	};
 	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
 		int sw = cases[c].sw, sh = cases[c].sh, dw = cases[c].dw, dh = cases[c].dh;
