@@ -215,7 +215,8 @@ static void hrow2_sse2(const uint8_t *s0, const uint8_t *s1, uint8_t *d0, uint8_
 #ifdef RESIZE_AVX2
 /* Four rows, two in the 128-bit lanes of each of two vectors, four output pixels a round.
  * One 16-byte load per row covers four taps (pixels 0-1 and 2-3 shuffled out of it) and,
- * when no output weighs the pixel after it, a fifth: loads, not multiplies, were the limit.
+ * when no output weighs the pixel after it, a fifth: for a 2:1 to 3:1 reduction that is one
+ * load per row and pixel instead of three, and each weight serves four rows, not two.
  * The four sums of a row pack to 4 x RGB0, squeezed to 12 bytes of RGB by one shuffle.
  * Inlined with the tap counts of the common reductions as constants, so the tap loop
  * unrolls and the sums stay in registers. */
