@@ -219,7 +219,7 @@ int apply_prepare(apply *a, int h, int w, int c, enum tensor_dtype dt, const cha
 		goto oom;
 	if (a->op != APPLY_LAYER && !(a->in = alloc_n(a->batch * isz, sizeof(float))))
 		goto oom;
-	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)nn_conv2d_workspace(&a->g), sizeof(float))))
+	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)nn_conv2d_workspace(&a->g, 1), sizeof(float))))
 		goto oom;
 	if (a->op == APPLY_MAXPOOL && !(a->argmax = alloc_n(a->batch * osz, sizeof(int32_t))))
 		goto oom;
@@ -290,7 +290,7 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 		}
 		break;
 	case APPLY_CONV:
-		nn_conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws);
+		nn_conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1);
 		break;
 	case APPLY_MAXPOOL:
 		nn_maxpool_forward(&a->g, out, a->argmax, a->in, B);

@@ -17,6 +17,7 @@
 #define NN_AVX2 __attribute__((target("avx2,fma")))
 #endif
 
+#include "conv.h"
 #include "err.h"
 
 /* OpenBLAS's pthread build (0.3.x) exports this; its OpenMP and serial builds do not,
@@ -93,16 +94,31 @@ static int transposed(const nn_geom *g, nn_geom *t)
 	return 1;
 }
 
-size_t nn_conv2d_workspace(const nn_geom *g)
+/* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co]: the kernel of the transposed convolution */
+static void turn_kernel(const nn_geom *g, float *wt, const float *w)
+{
+	for (int j = 0; j < g->kh; j++)
+		for (int i = 0; i < g->kw; i++)
+			for (int co = 0; co < g->oc; co++)
+				for (int ci = 0; ci < g->c; ci++)
+					wt[(((long)j * g->kw + i) * g->oc + co) * g->c + ci] =
+						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
+}
+
+size_t nn_conv2d_workspace(const nn_geom *g, int threads)
 {
 	/* backward holds a tile of im2col and a tile of its gradient at once; or, for the
 	 * transposed convolution, a tile of dout's im2col and the turned kernel */
 	size_t n = 2 * (size_t)tile_rows(g) * g->kh * g->kw * g->c;
 	nn_geom t;
 
+	if (conv_fits(g) && conv_forward_workspace(g, threads) > n)
+		n = conv_forward_workspace(g, threads);
 	if (transposed(g, &t)) {
 		size_t kt = (size_t)t.kh * t.kw * t.c, nt = (size_t)tile_rows(&t) * kt + kt * t.oc;
 
+		if (conv_fits(&t) && kt * t.oc + conv_forward_workspace(&t, threads) > nt)
+			nt = kt * t.oc + conv_forward_workspace(&t, threads);
 		if (nt > n)
 			n = nt;
 	}
@@ -187,10 +203,17 @@ static void bias_relu(float *out, const float *b, long rows, int n, int relu)
 }
 
 void nn_conv2d_forward(const nn_geom *g, float *out, const float *in, const float *w,
-		       const float *b, int B, int relu, float *ws)
+		       const float *b, int B, int relu, float *ws, int threads)
 {
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int K = g->kh * g->kw * g->c, N = g->oc;
+
+	if (conv_fits(g)) {
+		if (threads > 1)
+			nn_blas_park();
+		conv_forward(g, out, in, w, b, relu, NULL, B, threads, ws);
+		return;
+	}
 
 	if (is_pointwise(g)) {
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, K, 1.0f,
@@ -233,13 +256,7 @@ static void conv_din(const nn_geom *g, const nn_geom *t, float *din, const float
 	int K = t->kh * t->kw * t->c, N = t->oc;
 	float *col = ws, *wt = ws + tm * K;
 
-	/* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co] */
-	for (int j = 0; j < g->kh; j++)
-		for (int i = 0; i < g->kw; i++)
-			for (int co = 0; co < g->oc; co++)
-				for (int ci = 0; ci < g->c; ci++)
-					wt[(((long)j * g->kw + i) * g->oc + co) * g->c + ci] =
-						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
+	turn_kernel(g, wt, w);
 	for (long m0 = 0; m0 < M; m0 += tm) {
 		long m1 = m0 + tm < M ? m0 + tm : M;
 		float *d = din + m0 * N;
@@ -254,14 +271,14 @@ static void conv_din(const nn_geom *g, const nn_geom *t, float *din, const float
 
 void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 			const float *dout, const float *in, const float *w, int B, int acc,
-			float *ws)
+			float *ws, int threads)
 {
-	nn_conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws);
+	nn_conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws, threads);
 }
 
 void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 			     const float *dout, const float *in, const float *w,
-			     const float *relu_y, int B, int acc, float *ws)
+			     const float *relu_y, int B, int acc, float *ws, int threads)
 {
 	nn_geom t;
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
@@ -283,8 +300,29 @@ void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 			nn_relu_backward(din, din, relu_y, (size_t)M * K);
 		return;
 	}
-	if (din && transposed(g, &t)) {
-		/* dw first: its tiles use the workspace that conv_din then takes over */
+	if (din && !transposed(g, &t)) {
+		/* strided: din by col2im, tile by tile beside dw's */
+		memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
+		for (long m0 = 0; m0 < M; m0 += tm) {
+			long m1 = m0 + tm < M ? m0 + tm : M;
+			const float *d = dout + m0 * N;
+
+			im2col(g, col, (float *)in, m0, m1, 0);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
+				    col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, N, 1.0f,
+				    d, N, w, N, 0.0f, dcol, K);
+			im2col(g, dcol, din, m0, m1, 1);
+		}
+		if (relu_y)
+			nn_relu_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c);
+		return;
+	}
+	if (threads > 1)
+		nn_blas_park();
+	if (conv_fits(g)) {
+		conv_wgrad(g, dw, dout, in, B, acc, threads);
+	} else {
 		for (long m0 = 0; m0 < M; m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;
 
@@ -292,26 +330,17 @@ void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
 				    col, K, dout + m0 * N, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
 		}
-		conv_din(g, &t, din, dout, w, relu_y, B, ws);
+	}
+	if (!din)
+		return;
+	/* stride 1: din is the convolution of dout by the turned kernel (t) */
+	if (conv_fits(&t)) {
+		turn_kernel(g, ws, w);
+		conv_forward(&t, din, dout, ws, NULL, 0, relu_y, B, threads,
+			     ws + (size_t)t.kh * t.kw * t.c * t.oc);
 		return;
 	}
-	if (din)
-		memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
-	for (long m0 = 0; m0 < M; m0 += tm) {
-		long m1 = m0 + tm < M ? m0 + tm : M;
-		const float *d = dout + m0 * N;
-
-		im2col(g, col, (float *)in, m0, m1, 0);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
-			    col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
-		if (!din)
-			continue;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, N, 1.0f,
-			    d, N, w, N, 0.0f, dcol, K);
-		im2col(g, dcol, din, m0, m1, 1);
-	}
-	if (din && relu_y)
-		nn_relu_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c);
+	conv_din(g, &t, din, dout, w, relu_y, B, ws);
 }
 
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n)
