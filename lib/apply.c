@@ -293,7 +293,7 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 		nn_conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1);
 		break;
 	case APPLY_MAXPOOL:
-		nn_maxpool_forward(&a->g, out, a->argmax, a->in, B);
+		nn_maxpool_forward(&a->g, out, a->argmax, a->in, B, 1);
 		break;
 	case APPLY_LAYER:
 		break;

@@ -214,9 +214,21 @@ CONV_AVX2 INLINE void wgrad_tile_nv(int nc, int nv, const float *in, int cin, co
 	}
 }
 
+/* db [cout] += the n pixels of d, in pixel order (as a row-by-row sum would). */
+CONV_AVX2 static void bias_row(float *db, const float *d, int cout, int n)
+{
+	for (int cb = 0; cb < cout; cb += 8) {
+		__m256 a = _mm256_loadu_ps(db + cb);
+
+		for (int p = 0; p < n; p++)
+			a = _mm256_add_ps(a, _mm256_loadu_ps(d + (long)p * cout + cb));
+		_mm256_storeu_ps(db + cb, a);
+	}
+}
+
 typedef struct {
 	const nn_geom *g;
-	float *dw;
+	float *dw, *db;
 	const float *dout, *in;
 	int B, acc;
 } wgrad_job;
@@ -230,7 +242,15 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 	int cin = g->c, cout = g->oc, ncb = (cin + CONV_CI - 1) / CONV_CI;
 	long lo, hi;
 
-	par_share((long)g->kh * g->kw * ncb, k, n, &lo, &hi);
+	long nparts = (long)g->kh * g->kw * ncb;   /* and db, the part after them */
+	int has_db = 0;
+
+	par_share(nparts + (j->db != NULL), k, n, &lo, &hi);
+	if (hi > nparts) {
+		has_db = 1, hi = nparts;
+		if (!j->acc)
+			memset(j->db, 0, sizeof *j->db * cout);
+	}
 	if (!j->acc)
 		for (long it = lo; it < hi; it++) {
 			int ci = (int)(it % ncb) * CONV_CI, nc = cin - ci < CONV_CI ? cin - ci : CONV_CI;
@@ -238,7 +258,9 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 			memset(j->dw + ((it / ncb) * cin + ci) * cout, 0, sizeof *j->dw * nc * cout);
 		}
 	for (long img = 0; img < j->B; img++)
-		for (int oy = 0; oy < g->oh; oy++)
+		for (int oy = 0; oy < g->oh; oy++) {
+			if (has_db)
+				bias_row(j->db, j->dout + (img * g->oh + oy) * g->ow * cout, cout, g->ow);
 			for (long it = lo; it < hi; it++) {
 				int kk = (int)(it / ncb), ky = kk / g->kw, kx = kk % g->kw;
 				int ci = (int)(it % ncb) * CONV_CI, nc = cin - ci < CONV_CI ? cin - ci : CONV_CI;
@@ -264,6 +286,7 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 					}
 				}
 			}
+		}
 }
 #endif
 
@@ -283,17 +306,17 @@ void conv_forward(const nn_geom *g, float *out, const float *in, const float *w,
 #endif
 }
 
-void conv_wgrad(const nn_geom *g, float *dw, const float *dout, const float *in, int B,
-		int acc, int threads)
+void conv_wgrad(const nn_geom *g, float *dw, float *db, const float *dout, const float *in,
+		int B, int acc, int threads)
 {
 #ifdef CONV_AVX2
-	wgrad_job j = { .g = g, .dw = dw, .dout = dout, .in = in, .B = B, .acc = acc };
-	long parts = (long)g->kh * g->kw * ((g->c + CONV_CI - 1) / CONV_CI);
+	wgrad_job j = { .g = g, .dw = dw, .db = db, .dout = dout, .in = in, .B = B, .acc = acc };
+	long parts = (long)g->kh * g->kw * ((g->c + CONV_CI - 1) / CONV_CI) + (db != NULL);
 
 	if (threads > parts)
 		threads = (int)parts;
 	par_run(threads, wgrad_worker, &j);
 #else
-	(void)g, (void)dw, (void)dout, (void)in, (void)B, (void)acc, (void)threads;
+	(void)g, (void)dw, (void)db, (void)dout, (void)in, (void)B, (void)acc, (void)threads;
 #endif
 }

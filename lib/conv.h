@@ -22,9 +22,10 @@ void conv_forward(const nn_geom *g, float *out, const float *in, const float *w,
 		  const float *b, int relu, const float *mask, int B, int threads, float *ws);
 
 /* dw [kh, kw, cin, cout] = (acc: dw +) the sum over the batch of in's windows times
- * dout [B, oh, ow, cout]; threads take disjoint parts of dw, so the bits do not depend on
- * their number. Needs no scratch. */
-void conv_wgrad(const nn_geom *g, float *dw, const float *dout, const float *in, int B,
-		int acc, int threads);
+ * dout [B, oh, ow, cout], and db [cout] likewise the sum of dout (NULL: skip); threads
+ * take disjoint parts of dw and db, so the bits do not depend on their number. Needs no
+ * scratch. */
+void conv_wgrad(const nn_geom *g, float *dw, float *db, const float *dout, const float *in,
+		int B, int acc, int threads);
 
 #endif

@@ -463,7 +463,7 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 			nn_conv2d_forward(&l->g, l->out, cur, w, b, B, l->relu, m->ws, m->threads);
 			break;
 		case MODEL_POOL:
-			nn_maxpool_forward(&l->g, l->out, l->argmax, cur, B);
+			nn_maxpool_forward(&l->g, l->out, l->argmax, cur, B, m->threads);
 			break;
 		case MODEL_DENSE:
 			nn_dense_forward(l->out, cur, w, b, B, l->nin, l->nout, l->relu, m->threads);
@@ -519,8 +519,11 @@ void model_backward(model *m)
 			nn_dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
 			break;
 		case MODEL_POOL:
+			/* pooling a ReLU's output: the pooled values are its mask */
 			if (din)
-				nn_maxpool_backward(&l->g, din, g, l->argmax, B);
+				nn_maxpool_backward_relu(&l->g, din, g, l->argmax, relu_y ? l->out : NULL, B,
+							 m->threads);
+			masked = relu_y != NULL;
 			break;
 		case MODEL_DROP:
 			if (m->drop_active)

@@ -19,6 +19,7 @@
 
 #include "conv.h"
 #include "err.h"
+#include "par.h"
 
 /* OpenBLAS's pthread build (0.3.x) exports this; its OpenMP and serial builds do not,
  * hence weak: absent, it is NULL and nn_blas_park does nothing. */
@@ -285,7 +286,7 @@ void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 	int K = g->kh * g->kw * g->c, N = g->oc;
 	float *col = ws, *dcol = ws + tm * K;
 
-	if (db) {
+	if (db && !conv_fits(g)) {
 		if (!acc)
 			memset(db, 0, sizeof *db * N);
 		sum_rows(db, dout, M, N);
@@ -321,7 +322,7 @@ void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 	if (threads > 1)
 		nn_blas_park();
 	if (conv_fits(g)) {
-		conv_wgrad(g, dw, dout, in, B, acc, threads);
+		conv_wgrad(g, dw, db, dout, in, B, acc, threads);
 	} else {
 		for (long m0 = 0; m0 < M; m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;
@@ -411,17 +412,21 @@ static void maxpool_2x2(const nn_geom *g, float *out, int32_t *argmax, const flo
 			}
 }
 
-void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B)
+static int is_2x2(const nn_geom *g)
+{
+	return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0 &&
+	       g->h == 2 * g->oh && g->w == 2 * g->ow;
+}
+
+static void maxpool_images(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B)
 {
 	int c = g->c;
 	long isz = (long)g->h * g->w * c;
 
-	if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0 &&
-	    g->h == 2 * g->oh && g->w == 2 * g->ow) {
+	if (is_2x2(g)) {
 		maxpool_2x2(g, out, argmax, in, B);
 		return;
 	}
-
 	for (long n = 0; n < B; n++) {
 		const float *img = in + n * isz;
 
@@ -457,20 +462,119 @@ void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const flo
 	}
 }
 
+typedef struct {
+	const nn_geom *g;
+	float *out, *din;
+	int32_t *argmax;
+	const float *in, *dout, *pooled;
+	const int32_t *amax;
+	int B;
+} pool_job;
+
+/* pooling is memory-bound: images split over threads, each output computed as alone */
+static void pool_fwd_worker(void *ctx, int k, int n)
+{
+	const pool_job *j = ctx;
+	const nn_geom *g = j->g;
+	long lo, hi, isz = (long)g->h * g->w * g->c, osz = (long)g->oh * g->ow * g->c;
+
+	par_share(j->B, k, n, &lo, &hi);
+	maxpool_images(g, j->out + lo * osz, j->argmax + lo * osz, j->in + lo * isz, (int)(hi - lo));
+}
+
+void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B,
+			int threads)
+{
+	pool_job j = { .g = g, .out = out, .argmax = argmax, .in = in, .B = B };
+
+	if (threads > 1)
+		nn_blas_park();
+	par_run(threads < B ? threads : B, pool_fwd_worker, &j);
+}
+
+/* The 2x2 pool's backward writes every input once, window by window (no zeroing pass):
+ * the winner gets the gradient, gated by the pooled value (a ReLU before the pool let the
+ * winner through iff it is > 0), the other three zero. SSE: 4 channels at a time. */
+static void unpool_2x2(const nn_geom *g, float *din, const float *dout, const int32_t *argmax,
+		       const float *pooled, int B)
+{
+	int c = g->c;
+	long isz = (long)g->h * g->w * c, row = (long)g->w * c;
+
+	for (long n = 0; n < B; n++)
+		for (int oy = 0; oy < g->oh; oy++)
+			for (int ox = 0; ox < g->ow; ox++) {
+				long o = ((n * g->oh + oy) * g->ow + ox) * c;
+				int32_t off[4];
+				float *img = din + n * isz;
+				int ch = 0;
+
+				off[0] = (int32_t)((2L * oy * g->w + 2L * ox) * c);
+				off[1] = off[0] + c, off[2] = (int32_t)(off[0] + row), off[3] = off[2] + c;
+#if defined(__SSE2__)
+				for (; ch + 4 <= c; ch += 4) {
+					__m128i a = _mm_loadu_si128((const __m128i *)(argmax + o + ch));
+					__m128i lane = _mm_add_epi32(_mm_set1_epi32(ch), _mm_setr_epi32(0, 1, 2, 3));
+					__m128 d = _mm_loadu_ps(dout + o + ch);
+
+					if (pooled)
+						d = _mm_and_ps(d, _mm_cmpgt_ps(_mm_loadu_ps(pooled + o + ch), _mm_setzero_ps()));
+					for (int k = 0; k < 4; k++) {
+						__m128i at = _mm_add_epi32(lane, _mm_set1_epi32(off[k]));
+
+						_mm_storeu_ps(img + off[k] + ch,
+							      _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, at)), d));
+					}
+				}
+#endif
+				for (; ch < c; ch++) {
+					int32_t a = argmax[o + ch];
+					float d = pooled && !(pooled[o + ch] > 0) ? 0.0f : dout[o + ch];
+
+					for (int k = 0; k < 4; k++)
+						img[off[k] + ch] = off[k] + ch == a ? d : 0.0f;
+				}
+			}
+}
+
+static void pool_bwd_worker(void *ctx, int k, int n)
+{
+	const pool_job *j = ctx;
+	const nn_geom *g = j->g;
+	long lo, hi, isz = (long)g->h * g->w * g->c, osz = (long)g->oh * g->ow * g->c;
+
+	par_share(j->B, k, n, &lo, &hi);
+	if (is_2x2(g)) {
+		unpool_2x2(g, j->din + lo * isz, j->dout + lo * osz, j->amax + lo * osz,
+			   j->pooled ? j->pooled + lo * osz : NULL, (int)(hi - lo));
+		return;
+	}
+	memset(j->din + lo * isz, 0, sizeof *j->din * (size_t)(hi - lo) * isz);
+	for (long b = lo; b < hi; b++) {
+		float *img = j->din + b * isz;
+		const float *d = j->dout + b * osz, *y = j->pooled ? j->pooled + b * osz : NULL;
+		const int32_t *a = j->amax + b * osz;
+
+		/* an input winning several windows gets their sum; a gated one only zeros */
+		for (long i = 0; i < osz; i++)
+			img[a[i]] += y && !(y[i] > 0) ? 0.0f : d[i];
+	}
+}
+
 void nn_maxpool_backward(const nn_geom *g, float *din, const float *dout,
 			 const int32_t *argmax, int B)
 {
-	long isz = (long)g->h * g->w * g->c, osz = (long)g->oh * g->ow * g->c;
+	nn_maxpool_backward_relu(g, din, dout, argmax, NULL, B, 1);
+}
 
-	memset(din, 0, sizeof *din * (size_t)B * isz);
-	for (long n = 0; n < B; n++) {
-		float *img = din + n * isz;
-		const float *d = dout + n * osz;
-		const int32_t *a = argmax + n * osz;
+void nn_maxpool_backward_relu(const nn_geom *g, float *din, const float *dout,
+			      const int32_t *argmax, const float *pooled, int B, int threads)
+{
+	pool_job j = { .g = g, .din = din, .dout = dout, .amax = argmax, .pooled = pooled, .B = B };
 
-		for (long i = 0; i < osz; i++)
-			img[a[i]] += d[i];
-	}
+	if (threads > 1)
+		nn_blas_park();
+	par_run(threads < B ? threads : B, pool_bwd_worker, &j);
 }
 
 void nn_dropout_forward(float *x, uint8_t *mask, size_t n, float keep, rng *r)

@@ -56,11 +56,18 @@ void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n);
 
 /* out [B, oh, ow, c] = max over each window of in [B, h, w, c] (padding never wins);
- * argmax [B, oh, ow, c] keeps the winner's offset within its image for backward. */
-void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B);
+ * argmax [B, oh, ow, c] keeps the winner's offset within its image for backward. Images
+ * are split over threads (same bits for any number). */
+void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B,
+			int threads);
 /* din [B, h, w, c] = dout [B, oh, ow, c] routed to the winners (din is overwritten). */
 void nn_maxpool_backward(const nn_geom *g, float *din, const float *dout,
 			 const int32_t *argmax, int B);
+/* The same, then through the backward of a ReLU before the pool, given pooled, this
+ * pool's output (NULL: no ReLU): a winner's gradient passes iff its pooled value is > 0.
+ * Same bits as nn_relu_backward after nn_maxpool_backward; images split over threads. */
+void nn_maxpool_backward_relu(const nn_geom *g, float *din, const float *dout,
+			      const int32_t *argmax, const float *pooled, int B, int threads);
 
 /* Inverted dropout in place on x [n]: each element kept with probability keep and scaled
  * by 1/keep, else zeroed; mask [n] records 1 for kept. keep >= 1 keeps all (mask all 1). */

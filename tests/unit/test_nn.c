@@ -34,7 +34,7 @@ static void fwd(layer *l, float *out)
 {
 	switch (l->kind) {
 	case 0: nn_conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws, l->threads); break;
-	case 1: nn_maxpool_forward(&l->g, out, l->amax, l->in, l->B); break;
+	case 1: nn_maxpool_forward(&l->g, out, l->amax, l->in, l->B, 1); break;
 	case 2: nn_dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu, 1); break;
 	default: {
 		size_t n = (size_t)l->B * l->nin;
@@ -169,7 +169,7 @@ static void test_geometry(void)
 	for (int i = 0; i < 25; i++)
 		in[i] = -(float)i - 1;
 	nn_geom_init(&g, 5, 5, 1, 2, 2, 2, 2, NN_SAME, 1, err);
-	nn_maxpool_forward(&g, out, am, in, 1);
+	nn_maxpool_forward(&g, out, am, in, 1, 1);
 	CHECK(out[0] == -1 && out[2] == -5 && out[8] == -25 && out[6] == -21,
 	      "pool SAME: %g %g %g %g", out[0], out[2], out[6], out[8]);
 }
@@ -410,7 +410,7 @@ static void test_conv_direct(void)
 		size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC;
 		size_t nw = (size_t)KH * KW * C * OC;
 		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
-		float *dout = randv(&r, nout, -1, 1), *out[3], *din[3], *dw[3], db[64];
+		float *dout = randv(&r, nout, -1, 1), *out[3], *din[3], *dw[3], db[3][64];
 		double *rout = calloc(nout, sizeof *rout), *rdin = calloc(nin, sizeof *rdin);
 		double *rdw = calloc(nw, sizeof *rdw), ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
 
@@ -422,15 +422,26 @@ static void test_conv_direct(void)
 			dw[t] = malloc(sizeof *dw[t] * nw);
 			nn_conv2d_forward(&g, out[t], in, w, b, B, 1, ws, t + 1);
 			/* in plays the ReLU output of the layer before: its mask */
-			nn_conv2d_backward_relu(&g, din[t], dw[t], db, dout, in, w, in, B, 0, ws, t + 1);
+			nn_conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, 0, ws, t + 1);
 			free(ws);
 		}
 		CHECK(!memcmp(out[0], out[1], sizeof *out[0] * nout) &&
 		      !memcmp(out[0], out[2], sizeof *out[0] * nout) &&
 		      !memcmp(din[0], din[1], sizeof *din[0] * nin) &&
 		      !memcmp(din[0], din[2], sizeof *din[0] * nin) &&
-		      !memcmp(dw[0], dw[1], sizeof *dw[0] * nw) && !memcmp(dw[0], dw[2], sizeof *dw[0] * nw),
+		      !memcmp(dw[0], dw[1], sizeof *dw[0] * nw) && !memcmp(dw[0], dw[2], sizeof *dw[0] * nw) &&
+		      !memcmp(db[0], db[1], sizeof *db[0] * OC) && !memcmp(db[0], db[2], sizeof *db[0] * OC),
 		      "case %zu: 1, 2 and 3 threads give the same bits", k);
+		double eb = 0, mb = 0;
+
+		for (int o = 0; o < OC; o++) {
+			double want = 0;
+
+			for (size_t i = (size_t)o; i < nout; i += (size_t)OC)
+				want += dout[i];
+			eb = fmax(eb, fabs(want - db[0][o])), mb = fmax(mb, fabs(want));
+		}
+		CHECK(mb > 0 && eb / mb < 1e-4, "case %zu: direct db rel err %.3g", k, eb / mb);
 		for (size_t i = 0; i < nout; i++)
 			rout[i] = b[i % OC];
 		for (int n = 0; n < B; n++)
@@ -525,7 +536,7 @@ static void test_pool_2x2(void)
 		for (size_t i = 0; i < nin; i++)
 			in[i] = (float)(int)in[i]; /* few distinct values: many ties */
 		in[3] = NAN, in[8 * C + 5] = NAN;
-		nn_maxpool_forward(&g, out, am, in, B);
+		nn_maxpool_forward(&g, out, am, in, B, 1);
 		for (int n = 0; n < B; n++)
 			for (int oy = 0; oy < g.oh; oy++)
 				for (int ox = 0; ox < g.ow; ox++)
@@ -548,7 +559,28 @@ static void test_pool_2x2(void)
 						bad += am[o] != a || memcmp(&out[o], &v, sizeof v);
 					}
 		CHECK(bad == 0, "2x2 pool over %dx8x%d: %d outputs differ from the rule", H, C, bad);
-		free(in), free(out), free(am);
+
+		/* 3 threads: the same bits; backward against the scatter rule then the ReLU mask
+		 * (in playing the ReLU's output), fused, every input overwritten, on 1 and 3 threads */
+		float *out3 = malloc(sizeof *out3 * nout), *dout = randv(&r, nout, -1, 1);
+		float *want = calloc(nin, sizeof *want), *din = malloc(sizeof *din * nin);
+		int32_t *am3 = malloc(sizeof *am3 * nout);
+		size_t isz = (size_t)H * 8 * C, osz = (size_t)g.oh * g.ow * C;
+
+		nn_maxpool_forward(&g, out3, am3, in, B, 3);
+		CHECK(!memcmp(out, out3, sizeof *out * nout) && !memcmp(am, am3, sizeof *am * nout),
+		      "pool %dx8 forward: 3 threads give the same bits", H);
+		for (size_t o = 0; o < nout; o++)
+			want[o / osz * isz + (size_t)am[o]] += dout[o];
+		for (size_t i = 0; i < nin; i++)
+			want[i] = in[i] > 0 ? want[i] : 0.0f;
+		for (int t = 1; t <= 3; t += 2) {
+			memset(din, 0x7f, sizeof *din * nin);
+			nn_maxpool_backward_relu(&g, din, dout, am, out, B, t);
+			CHECK(!memcmp(din, want, sizeof *din * nin),
+			      "pool %dx8 backward with the ReLU mask fused, %d threads: the rule's bits", H, t);
+		}
+		free(in), free(out), free(am), free(out3), free(dout), free(want), free(din), free(am3);
 	}
 }
 
