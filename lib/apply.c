@@ -233,39 +233,12 @@ fail:
 
 static void to_float(float *dst, const void *src, enum tensor_dtype dt, size_t n)
 {
-	const unsigned char *p = src;
-
-	for (size_t i = 0; i < n; i++) {
-		switch (dt) {
-		case DT_U1:
-			dst[i] = p[i];
-			break;
-		case DT_I4: {
-			int32_t v;
-			memcpy(&v, p + 4 * i, 4);
-			dst[i] = (float)v;
-			break;
-		}
-		case DT_I8: {
-			int64_t v;
-			memcpy(&v, p + 8 * i, 8);
-			dst[i] = (float)v;
-			break;
-		}
-		case DT_F4:
-			memcpy(dst + i, p + 4 * i, 4);
-			break;
-		case DT_F8: {
-			double v;
-			memcpy(&v, p + 8 * i, 8);
-			dst[i] = (float)v;
-			break;
-		}
-		case DT_U:
-			dst[i] = 0;    /* never: string arrays are dropped before this */
-			break;
-		}
+	if (dt == DT_F4) {
+		memcpy(dst, src, sizeof *dst * n);
+		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		dst[i] = tensor_elem_f4(src, dt, (int64_t)i);
 }
 
 void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *out)
