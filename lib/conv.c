@@ -32,9 +32,16 @@ static size_t pad_floats(const nn_geom *g)
 	return (size_t)(g->oh + g->kh - 1) * (g->ow + g->kw - 1) * g->c;
 }
 
+/* Above 32 output channels the weights are repacked block by block, each block's rows of
+ * 32 contiguous: a tile then reads one compact run of weights, not every other line. */
+static size_t packed_floats(const nn_geom *g)
+{
+	return g->oc > 32 ? (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c : 0;
+}
+
 size_t conv_forward_workspace(const nn_geom *g, int threads)
 {
-	return (size_t)(threads < 1 ? 1 : threads) * pad_floats(g);
+	return packed_floats(g) + (size_t)(threads < 1 ? 1 : threads) * pad_floats(g);
 }
 
 #ifdef CONV_AVX2
@@ -62,7 +69,7 @@ static void pad_rows(const nn_geom *g, float *dst, const float *img, int oy0, in
 /* np pixels x nv*8 channels of output: in at the tile's first window (padded rows of rs
  * floats), w and b at the tile's first channel. */
 CONV_AVX2 INLINE void fwd_tile(int np, int nv, const float *in, long rs, int kh, int kwc, int cin,
-			       const float *w, int cout, const float *b, float *out, int relu,
+			       const float *w, int wst, int cout, const float *b, float *out, int relu,
 			       const float *mask)
 {
 	__m256 acc[CONV_PX][4], zero = _mm256_setzero_ps();
@@ -73,9 +80,9 @@ CONV_AVX2 INLINE void fwd_tile(int np, int nv, const float *in, long rs, int kh,
 		for (int v = 0; v < nv; v++)
 			acc[p][v] = b ? _mm256_loadu_ps(b + 8 * v) : zero;
 	for (int ky = 0; ky < kh; ky++) {
-		const float *ip = in + ky * rs, *wp = w + (long)ky * kwc * cout;
+		const float *ip = in + ky * rs, *wp = w + (long)ky * kwc * wst;
 
-		for (int j = 0; j < kwc; j++, ip++, wp += cout) {
+		for (int j = 0; j < kwc; j++, ip++, wp += wst) {
 			__m256 x[CONV_PX];
 
 #pragma GCC unroll 4
@@ -107,14 +114,14 @@ CONV_AVX2 INLINE void fwd_tile(int np, int nv, const float *in, long rs, int kh,
 }
 
 CONV_AVX2 INLINE void fwd_tile_nv(int np, int nv, const float *in, long rs, int kh, int kwc,
-				  int cin, const float *w, int cout, const float *b, float *out,
-				  int relu, const float *mask)
+				  int cin, const float *w, int wst, int cout, const float *b,
+				  float *out, int relu, const float *mask)
 {
 	switch (nv) {
-	case 4: fwd_tile(np, 4, in, rs, kh, kwc, cin, w, cout, b, out, relu, mask); break;
-	case 3: fwd_tile(np, 3, in, rs, kh, kwc, cin, w, cout, b, out, relu, mask); break;
-	case 2: fwd_tile(np, 2, in, rs, kh, kwc, cin, w, cout, b, out, relu, mask); break;
-	default: fwd_tile(np, 1, in, rs, kh, kwc, cin, w, cout, b, out, relu, mask); break;
+	case 4: fwd_tile(np, 4, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
+	case 3: fwd_tile(np, 3, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
+	case 2: fwd_tile(np, 2, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
+	default: fwd_tile(np, 1, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
 	}
 }
 
@@ -122,17 +129,19 @@ CONV_AVX2 INLINE void fwd_tile_nv(int np, int nv, const float *in, long rs, int 
 CONV_AVX2 static void fwd_row(const nn_geom *g, const float *in, long rs, const float *w,
 			      const float *b, float *out, int relu, const float *mask)
 {
-	int cin = g->c, cout = g->oc, kwc = g->kw * cin;
+	int cin = g->c, cout = g->oc, kwc = g->kw * cin, packed = cout > 32;
+	int wst = packed ? 32 : cout;
 
 	for (int cb = 0; cb < cout; cb += 32) {
 		int nv = (cout - cb) / 8 < 4 ? (cout - cb) / 8 : 4, ox = 0;
 		const float *bc = b ? b + cb : NULL;
+		const float *wc = packed ? w + (long)cb * g->kh * kwc : w + cb;
 
 		for (; ox + CONV_PX <= g->ow; ox += CONV_PX)
-			fwd_tile_nv(CONV_PX, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, w + cb, cout, bc,
+			fwd_tile_nv(CONV_PX, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, wc, wst, cout, bc,
 				    out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL);
 		for (; ox < g->ow; ox++)
-			fwd_tile_nv(1, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, w + cb, cout, bc,
+			fwd_tile_nv(1, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, wc, wst, cout, bc,
 				    out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL);
 	}
 }
@@ -151,7 +160,7 @@ static void fwd_worker(void *ctx, int k, int n)
 	const fwd_job *j = ctx;
 	const nn_geom *g = j->g;
 	long lo, hi, rs = (long)(g->ow + g->kw - 1) * g->c, osz = (long)g->ow * g->oc;
-	float *buf = j->ws + (size_t)k * pad_floats(g);
+	float *buf = j->ws + packed_floats(g) + (size_t)k * pad_floats(g);
 
 	par_share((long)j->B * g->oh, k, n, &lo, &hi);
 	while (lo < hi) {
@@ -296,6 +305,15 @@ void conv_forward(const nn_geom *g, float *out, const float *in, const float *w,
 #ifdef CONV_AVX2
 	fwd_job j = { .g = g, .out = out, .ws = ws, .in = in, .w = w, .b = b, .mask = mask,
 		      .B = B, .relu = relu };
+	long K = (long)g->kh * g->kw * g->c;
+
+	if (packed_floats(g)) {
+		for (int cb = 0; cb < g->oc; cb += 32)
+			for (long k = 0; k < K; k++)
+				memcpy(ws + (cb * K + k * 32), w + k * g->oc + cb,
+				       sizeof *ws * (g->oc - cb < 32 ? g->oc - cb : 32));
+		j.w = ws;
+	}
 
 	if ((long)threads > (long)B * g->oh)
 		threads = (int)((long)B * g->oh);
