@@ -26,10 +26,21 @@ int conv_fits(const nn_geom *g)
 #endif
 }
 
-/* the padded copy of one image (or band of its rows): rows of ow + kw - 1 pixels */
+/* Floats of a padded band: small enough to stay in L2 between being written and read. */
+#define CONV_BAND_FLOATS (1 << 16)
+
+/* Output rows per padded band; the band holds them and the kh - 1 rows below. */
+static int band_rows(const nn_geom *g)
+{
+	long row = (long)(g->ow + g->kw - 1) * g->c, r = CONV_BAND_FLOATS / row - (g->kh - 1);
+
+	return r < 1 ? 1 : r > g->oh ? g->oh : (int)r;
+}
+
+/* a worker's padded copy of a band of rows: rows of ow + kw - 1 pixels */
 static size_t pad_floats(const nn_geom *g)
 {
-	return (size_t)(g->oh + g->kh - 1) * (g->ow + g->kw - 1) * g->c;
+	return (size_t)(band_rows(g) + g->kh - 1) * (g->ow + g->kw - 1) * g->c;
 }
 
 /* Above 32 output channels the weights are repacked block by block, each block's rows of
@@ -153,8 +164,8 @@ typedef struct {
 	int B, relu;
 } fwd_job;
 
-/* Worker k's share of the batch's output rows, image by image: pad the rows it reads,
- * then run each output row. */
+/* Worker k's share of the batch's output rows, image by image, band by band: pad the
+ * rows a band reads, then run each of its output rows. */
 static void fwd_worker(void *ctx, int k, int n)
 {
 	const fwd_job *j = ctx;
@@ -166,6 +177,9 @@ static void fwd_worker(void *ctx, int k, int n)
 	while (lo < hi) {
 		long img = lo / g->oh;
 		int oy0 = (int)(lo % g->oh), oy1 = hi - img * g->oh < g->oh ? (int)(hi - img * g->oh) : g->oh;
+
+		if (oy1 - oy0 > band_rows(g))
+			oy1 = oy0 + band_rows(g);
 
 		pad_rows(g, buf, j->in + img * g->h * g->w * g->c, oy0, oy1);
 		for (int oy = oy0; oy < oy1; oy++) {
