@@ -365,22 +365,28 @@ static __m128 pick_ps(__m128 take, __m128 a, __m128 b)
 }
 #endif
 
+/* The offsets within its image of the 2x2 window of output (oy, ox), channel 0. */
+static void window_2x2(const nn_geom *g, int oy, int ox, int32_t off[4])
+{
+	off[0] = (int32_t)((2L * oy * g->w + 2L * ox) * g->c);
+	off[1] = off[0] + g->c, off[2] = (int32_t)(off[0] + (long)g->w * g->c), off[3] = off[2] + g->c;
+}
+
 /* The 2x2 stride-2 pool over even sizes (every window whole), 4 channels at a time: the
  * same comparisons in the same order as the general loop, so the same winners. */
 static void maxpool_2x2(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B)
 {
 	int c = g->c;
-	long isz = (long)g->h * g->w * c, row = (long)g->w * c;
+	long isz = (long)g->h * g->w * c;
 
 	for (long n = 0; n < B; n++)
 		for (int oy = 0; oy < g->oh; oy++)
 			for (int ox = 0; ox < g->ow; ox++) {
 				long o = ((n * g->oh + oy) * g->ow + ox) * c;
 				int32_t off[4];
-
-				off[0] = (int32_t)((2L * oy * g->w + 2L * ox) * c);
-				off[1] = off[0] + c, off[2] = (int32_t)(off[0] + row), off[3] = off[2] + c;
 				const float *img = in + n * isz;
+
+				window_2x2(g, oy, ox, off);
 				int ch = 0;
 #if defined(__SSE2__)
 				for (; ch + 4 <= c; ch += 4) {
@@ -499,7 +505,7 @@ static void unpool_2x2(const nn_geom *g, float *din, const float *dout, const in
 		       const float *pooled, int B)
 {
 	int c = g->c;
-	long isz = (long)g->h * g->w * c, row = (long)g->w * c;
+	long isz = (long)g->h * g->w * c;
 
 	for (long n = 0; n < B; n++)
 		for (int oy = 0; oy < g->oh; oy++)
@@ -509,8 +515,7 @@ static void unpool_2x2(const nn_geom *g, float *din, const float *dout, const in
 				float *img = din + n * isz;
 				int ch = 0;
 
-				off[0] = (int32_t)((2L * oy * g->w + 2L * ox) * c);
-				off[1] = off[0] + c, off[2] = (int32_t)(off[0] + row), off[3] = off[2] + c;
+				window_2x2(g, oy, ox, off);
 #if defined(__SSE2__)
 				for (; ch + 4 <= c; ch += 4) {
 					__m128i a = _mm_loadu_si128((const __m128i *)(argmax + o + ch));

@@ -253,6 +253,38 @@ static void test_conv_grads(void)
 	}
 }
 
+/* The convolution by definition, in double: out [B, oh, ow, cout] += conv(in, w), din +=
+ * the transposed convolution of dout, dw += in's windows times dout (each may be NULL). */
+static void naive_conv(const nn_geom *g, int B, const float *in, const float *w, const float *dout,
+		       double *out, double *din, double *dw)
+{
+	int C = g->c, OC = g->oc;
+
+	for (int n = 0; n < B; n++)
+		for (int oy = 0; oy < g->oh; oy++)
+			for (int ox = 0; ox < g->ow; ox++)
+				for (int ky = 0; ky < g->kh; ky++)
+					for (int kx = 0; kx < g->kw; kx++) {
+						int iy = oy * g->sh - g->pt + ky, ix = ox * g->sw - g->pl + kx;
+
+						if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+							continue;
+						for (int ci = 0; ci < C; ci++)
+							for (int o = 0; o < OC; o++) {
+								size_t ii = (((size_t)n * g->h + iy) * g->w + ix) * C + ci;
+								size_t oi = (((size_t)n * g->oh + oy) * g->ow + ox) * OC + o;
+								size_t wi = (((size_t)ky * g->kw + kx) * C + ci) * OC + o;
+
+								if (out)
+									out[oi] += (double)in[ii] * w[wi];
+								if (din)
+									din[ii] += (double)dout[oi] * w[wi];
+								if (dw)
+									dw[wi] += (double)dout[oi] * in[ii];
+							}
+					}
+}
+
 /* A naive double-precision conv over an input big enough that the tiled im2col spans many
  * tiles (cout 6 keeps the GEMM path; din, with cin 64, is lib/conv's): forward, dw and din must agree to 1e-4 relative (float accumulation over K=576). */
 static void test_conv_tiled(void)
@@ -270,7 +302,7 @@ static void test_conv_tiled(void)
 	float *din = malloc(sizeof *din * nin), *dw = calloc(nw, sizeof *dw), *db = calloc(OC, sizeof *db);
 	float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g, 1));
 	double *rdin = calloc(nin, sizeof *rdin), *rdw = calloc(nw, sizeof *rdw);
-	double ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
+	double *rout = malloc(sizeof *rout * nout), ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
 
 	CHECK((size_t)B * g.oh * g.ow > nn_conv2d_workspace(&g, 1) / (2 * KH * KW * C),
 	      "test spans several tiles");
@@ -279,30 +311,11 @@ static void test_conv_tiled(void)
 	for (size_t i = 0; i < nw; i++)
 		dw[i] = 1e6f;
 	nn_conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws, 1);
-	for (int n = 0; n < B; n++)
-		for (int oy = 0; oy < g.oh; oy++)
-			for (int ox = 0; ox < g.ow; ox++)
-				for (int o = 0; o < OC; o++) {
-					size_t oi = (((size_t)n * g.oh + oy) * g.ow + ox) * OC + o;
-					double s = b[o];
-
-					for (int ky = 0; ky < KH; ky++)
-						for (int kx = 0; kx < KW; kx++) {
-							int iy = oy * S - g.pt + ky, ix = ox * S - g.pl + kx;
-
-							if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-								continue;
-							for (int c = 0; c < C; c++) {
-								size_t ii = (((size_t)n * H + iy) * W + ix) * C + c;
-								size_t wi = (((size_t)ky * KW + kx) * C + c) * OC + o;
-
-								s += (double)in[ii] * w[wi];
-								rdin[ii] += (double)dout[oi] * w[wi];
-								rdw[wi] += (double)dout[oi] * in[ii];
-							}
-						}
-					ef = fmax(ef, fabs(s - out[oi])), mf = fmax(mf, fabs(s));
-				}
+	for (size_t i = 0; i < nout; i++)
+		rout[i] = b[i % OC];
+	naive_conv(&g, B, in, w, dout, rout, rdin, rdw);
+	for (size_t i = 0; i < nout; i++)
+		ef = fmax(ef, fabs(rout[i] - out[i])), mf = fmax(mf, fabs(rout[i]));
 	for (size_t i = 0; i < nin; i++)
 		ei = fmax(ei, fabs(rdin[i] - din[i])), mi = fmax(mi, fabs(rdin[i]));
 	for (size_t i = 0; i < nw; i++)
@@ -311,7 +324,7 @@ static void test_conv_tiled(void)
 	CHECK(ei / mi < 1e-4, "tiled conv din rel err %.3g", ei / mi);
 	CHECK(ew / mw < 1e-4, "tiled conv dw rel err %.3g", ew / mw);
 	free(in), free(w), free(b), free(out), free(dout), free(din), free(dw), free(db), free(ws);
-	free(rdin), free(rdw);
+	free(rdin), free(rdw), free(rout);
 }
 
 /* Stride-1 convs compute din as a transposed convolution of dout, tile by tile, with the
@@ -355,23 +368,7 @@ static void test_conv_transposed(void)
 		same = !memcmp(din, din2, sizeof *din * nin) && !memcmp(dw, dw2, sizeof *dw * nw) &&
 		       !memcmp(db, db2, sizeof *db * OC);
 		CHECK(same, "case %zu: fused ReLU mask gives the unfused bits", k);
-		for (int n = 0; n < B; n++)
-			for (int oy = 0; oy < g.oh; oy++)
-				for (int ox = 0; ox < g.ow; ox++)
-					for (int ky = 0; ky < KH; ky++)
-						for (int kx = 0; kx < KW; kx++) {
-							int iy = oy - g.pt + ky, ix = ox - g.pl + kx;
-
-							if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-								continue;
-							for (int ci = 0; ci < C; ci++)
-								for (int o = 0; o < OC; o++) {
-									size_t ii = (((size_t)n * H + iy) * W + ix) * C + ci;
-									size_t oi = (((size_t)n * g.oh + oy) * g.ow + ox) * OC + o;
-
-									rdin[ii] += (double)dout[oi] * w[(((size_t)ky * KW + kx) * C + ci) * OC + o];
-								}
-						}
+		naive_conv(&g, B, in, w, dout, NULL, rdin, NULL);
 		for (size_t i = 0; i < nin; i++) {
 			double want = in[i] > 0 ? rdin[i] : 0;
 
@@ -445,26 +442,7 @@ static void test_conv_direct(void)
 		CHECK(mb > 0 && eb / mb < 1e-4, "case %zu: direct db rel err %.3g", k, eb / mb);
 		for (size_t i = 0; i < nout; i++)
 			rout[i] = b[i % OC];
-		for (int n = 0; n < B; n++)
-			for (int oy = 0; oy < g.oh; oy++)
-				for (int ox = 0; ox < g.ow; ox++)
-					for (int ky = 0; ky < KH; ky++)
-						for (int kx = 0; kx < KW; kx++) {
-							int iy = oy - g.pt + ky, ix = ox - g.pl + kx;
-
-							if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-								continue;
-							for (int ci = 0; ci < C; ci++)
-								for (int o = 0; o < OC; o++) {
-									size_t ii = (((size_t)n * H + iy) * W + ix) * C + ci;
-									size_t oi = (((size_t)n * g.oh + oy) * g.ow + ox) * OC + o;
-									size_t wi = (((size_t)ky * KW + kx) * C + ci) * OC + o;
-
-									rout[oi] += (double)in[ii] * w[wi];
-									rdin[ii] += (double)dout[oi] * w[wi];
-									rdw[wi] += (double)dout[oi] * in[ii];
-								}
-						}
+		naive_conv(&g, B, in, w, dout, rout, rdin, rdw);
 		for (size_t i = 0; i < nout; i++) {
 			double want = rout[i] > 0 ? rout[i] : 0;
 
