@@ -226,7 +226,7 @@ static void open_output(struct run *r)
 	if ((r->hlen = npy_format_header(&t, hdr, sizeof hdr, r->name, err)) < 0)
 		cli_die(PROG, "%s", err);
 	if (outfile_open(&r->out, r->o->output, err) < 0)
-		cli_die(PROG, "%s: cannot create a staging file there (%s)", r->o->output, err);
+		cli_die(PROG, "%s", err);
 	fd = fileno(r->out.fp);
 	r->direct = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !(fcntl(fd, F_GETFL) & O_APPEND) &&
 		    (r->base = lseek(fd, 0, SEEK_CUR)) >= 0;
