@@ -532,58 +532,83 @@ NN_AVX2 static float hsum8(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Backward, AVX2: for each row of w, 8 columns at a time, one load of w and of each dout
- * row feeds both dw (over the batch) and din (8 lanes per batch row, summed at the row's
- * end); batch rows in groups of 8 registers. */
-NN_AVX2 static void bwd_avx2(const dense_job *j)
+/* Batch rows per group in the AVX2 backward: a din accumulator each, plus w's, dout's and
+ * dw's vectors, is 15 of the 16 ymm registers (the broadcast inputs are read from memory). */
+#define NN_BWD_GROUP 12
+
+/* One row i of w for batch rows b0..b0+G of the backward, AVX2, G a constant once inlined
+ * (so the loops over the group unroll and the accumulators stay in registers): for each 8
+ * columns one load of w and of each dout row feeds both dw (summed over the group in batch
+ * order, onto dw's earlier groups) and din (8 lanes per batch row, summed at the row's end).
+ * Measured: skipping dw's zero inputs (a second pass over the row in L1) is slower, as are
+ * streaming stores of dw: at fc1's size the kernel is bound by memory, not FMAs. */
+NN_AVX2 static inline __attribute__((always_inline)) void
+bwd_group(const dense_job *j, long i, int b0, const int G, int fresh)
 {
 	long nin = j->nin;
 	int n = j->nout, nv = n / 8 * 8;
+	const float *wr = j->w + i * n, *d[NN_BWD_GROUP];
+	float *dwr = j->dw + i * n, xs[NN_BWD_GROUP], tail[NN_BWD_GROUP];
+	__m256 acc[NN_BWD_GROUP], xv[NN_BWD_GROUP];
 
-	for (long i = j->lo; i < j->hi; i++) {
-		const float *wr = j->w + i * n;
-		float *dwr = j->dw + i * n;
-
-		for (int b0 = 0; b0 < j->B; b0 += 8) {
-			const float *d[8];
-			float xs[8], tail[8] = { 0 };
-			__m256 acc[8], xv[8];
-
-			for (int b = 0; b < 8; b++) {
-				int real = b0 + b < j->B;
-
-				d[b] = j->dout + (long)(real ? b0 + b : b0) * n;
-				xs[b] = real ? j->in[(long)(b0 + b) * nin + i] : 0.0f;
-				xv[b] = _mm256_set1_ps(xs[b]);
-				acc[b] = _mm256_setzero_ps();
-			}
-			int fresh = b0 == 0 && !j->acc;
-
-			for (int s = 0; s < nv; s += 8) {
-				__m256 wv = _mm256_loadu_ps(wr + s);
-				__m256 g = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(dwr + s);
-
-				for (int b = 0; b < 8; b++) {
-					__m256 dv = _mm256_loadu_ps(d[b] + s);
-
-					g = _mm256_fmadd_ps(xv[b], dv, g);
-					acc[b] = _mm256_fmadd_ps(wv, dv, acc[b]);
-				}
-				_mm256_storeu_ps(dwr + s, g);
-			}
-			for (int s = nv; s < n; s++) {
-				float g = fresh ? 0.0f : dwr[s];
-
-				for (int b = 0; b < 8; b++) {
-					g += xs[b] * d[b][s];
-					tail[b] += wr[s] * d[b][s];
-				}
-				dwr[s] = g;
-			}
-			for (int b = 0; j->din && b < 8 && b0 + b < j->B; b++)
-				j->din[(long)(b0 + b) * nin + i] = hsum8(acc[b]) + tail[b];
-		}
+#pragma GCC unroll 12
+	for (int b = 0; b < G; b++) {
+		d[b] = j->dout + (long)(b0 + b) * n;
+		xs[b] = j->in[(long)(b0 + b) * nin + i];
+		xv[b] = _mm256_set1_ps(xs[b]);
+		acc[b] = _mm256_setzero_ps();
+		tail[b] = 0.0f;
 	}
+	for (int s = 0; s < nv; s += 8) {
+		__m256 wv = _mm256_loadu_ps(wr + s);
+		__m256 g = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(dwr + s);
+
+#pragma GCC unroll 12
+		for (int b = 0; b < G; b++) {
+			__m256 dv = _mm256_loadu_ps(d[b] + s);
+
+			g = _mm256_fmadd_ps(xv[b], dv, g);
+			acc[b] = _mm256_fmadd_ps(wv, dv, acc[b]);
+		}
+		_mm256_storeu_ps(dwr + s, g);
+	}
+	for (int s = nv; s < n; s++) {
+		float g = fresh ? 0.0f : dwr[s];
+
+#pragma GCC unroll 12
+		for (int b = 0; b < G; b++) {
+			g += xs[b] * d[b][s];
+			tail[b] += wr[s] * d[b][s];
+		}
+		dwr[s] = g;
+	}
+	if (!j->din)
+		return;
+#pragma GCC unroll 12
+	for (int b = 0; b < G; b++)
+		j->din[(long)(b0 + b) * nin + i] = hsum8(acc[b]) + tail[b];
+}
+
+/* Backward, AVX2: each row of w once, the batch in as few groups of at most NN_BWD_GROUP
+ * rows as cover it, of near equal sizes (10: one group; 16: 8 + 8), so no FMA is spent on
+ * padding rows. dw sums the batch in order whatever the grouping; each din is its own sum. */
+NN_AVX2 static void bwd_avx2(const dense_job *j)
+{
+	int ng = (j->B + NN_BWD_GROUP - 1) / NN_BWD_GROUP;
+
+	for (long i = j->lo; i < j->hi; i++)
+		for (int k = 0, b0 = 0; k < ng; k++) {
+			int G = j->B / ng + (k < j->B % ng), fresh = k == 0 && !j->acc;
+
+			switch (G) {
+#define NN_BWD_CASE(g) case g: bwd_group(j, i, b0, g, fresh); break;
+			NN_BWD_CASE(1) NN_BWD_CASE(2) NN_BWD_CASE(3) NN_BWD_CASE(4)
+			NN_BWD_CASE(5) NN_BWD_CASE(6) NN_BWD_CASE(7) NN_BWD_CASE(8)
+			NN_BWD_CASE(9) NN_BWD_CASE(10) NN_BWD_CASE(11) NN_BWD_CASE(12)
+#undef NN_BWD_CASE
+			}
+			b0 += G;
+		}
 }
 #endif
 

@@ -519,6 +519,55 @@ static void test_dense_stream(void)
 	free(in), free(w), free(b), free(dout), free(out), free(out3), free(din), free(din3), free(dw), free(dw3);
 }
 
+/* The streaming backward at every batch size that changes its grouping (the AVX2 kernel
+ * covers the batch with groups of at most 12 rows: 1, 12, 13 = 7 + 6, 25 = 9 + 8 + 8, 32),
+ * with acc adding onto dw and din skipped, against a double reference. Tolerance 1e-5
+ * relative: float sums of up to 259 terms. */
+static void test_dense_stream_batches(void)
+{
+	static const int sizes[] = { 1, 3, 8, 12, 13, 16, 25, 32 };
+	int nin = 4099, nout = 259;
+	size_t nw = (size_t)nin * nout;
+	rng r;
+
+	rng_seed(&r, 31);
+	float *w = randv(&r, nw, -1, 1), *dw = malloc(sizeof *dw * nw), *db = malloc(sizeof *db * nout);
+	float *in = randv(&r, (size_t)32 * nin, -1, 1), *dout = randv(&r, (size_t)32 * nout, -1, 1);
+	float *din = malloc(sizeof *din * 32 * nin);
+
+	for (size_t i = 0; i < (size_t)32 * nin; i += 2)
+		in[i] = 0;
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		int B = sizes[k], acc = k % 2;
+		double ew = 0, mw = 0, ei = 0, mi = 0;
+
+		CHECK(nn_dense_streams(B, nin, nout), "batch %d streams", B);
+		for (size_t i = 0; i < nw; i++)
+			dw[i] = acc ? (float)(i % 7) - 3.0f : NAN;
+		nn_dense_backward(B % 3 ? din : NULL, dw, db, dout, in, w, B, nin, nout, acc, 2);
+		for (int i = 0; i < nin; i++)
+			for (int o = 0; o < nout; o++) {
+				size_t at = (size_t)i * nout + o;
+				double s = acc ? (double)(at % 7) - 3.0 : 0;
+
+				for (int n = 0; n < B; n++)
+					s += (double)in[(size_t)n * nin + i] * dout[n * nout + o];
+				ew = fmax(ew, fabs(s - dw[at])), mw = fmax(mw, fabs(s));
+			}
+		for (int n = 0; B % 3 && n < B; n++)
+			for (int i = 0; i < nin; i++) {
+				double s = 0;
+
+				for (int o = 0; o < nout; o++)
+					s += (double)dout[n * nout + o] * w[(size_t)i * nout + o];
+				ei = fmax(ei, fabs(s - din[(size_t)n * nin + i])), mi = fmax(mi, fabs(s));
+			}
+		CHECK(ew / mw < 1e-5, "batch %d, acc %d: dw rel err %.3g", B, acc, ew / mw);
+		CHECK(!(B % 3) || ei / mi < 1e-5, "batch %d: din rel err %.3g", B, ei / mi);
+	}
+	free(w), free(dw), free(db), free(in), free(dout), free(din);
+}
+
 static void test_pool_dense_dropout_grads(void)
 {
 	rng r;
@@ -674,6 +723,7 @@ int main(void)
 	test_conv_tiled();
 	test_conv_transposed();
 	test_dense_stream();
+	test_dense_stream_batches();
 	test_dense_forward_threads();
 	test_pool_dense_dropout_grads();
 	test_pool_2x2();
