@@ -713,6 +713,23 @@ static void test_optim(void)
 	}
 	CHECK(!memcmp(p1, p2, sizeof *p1 * n) && !memcmp(v1, v2, sizeof *v1 * n),
 	      "adam: 1 and 3 threads give the same bytes");
+
+	/* the vector paths (AVX2, SSE, whichever this CPU takes) against the plain float
+	 * formula element by element, bit for bit: same operations, same rounding */
+	float lr = (float)(o.lr * sqrt(1.0 - pow(o.beta2, 4.0)) / (1.0 - pow(o.beta1, 4.0)));
+	float b1 = (float)o.beta1, b2 = (float)o.beta2, eps = (float)o.eps;
+	int bad = 0;
+
+	memcpy(p2, p1, sizeof *p2 * n), memcpy(m2, m1, sizeof *m2 * n), memcpy(v2, v1, sizeof *v2 * n);
+	optim_adam_step(&o, 4, p1, gg, m1, v1, n, 2);
+	for (size_t i = 0; i < n; i++) {
+		float mi = b1 * m2[i] + (1.0f - b1) * gg[i];
+		float vi = b2 * v2[i] + (1.0f - b2) * gg[i] * gg[i];
+		float pi = p2[i] - lr * mi / (sqrtf(vi) + eps);
+
+		bad += memcmp(&mi, &m1[i], 4) || memcmp(&vi, &v1[i], 4) || memcmp(&pi, &p1[i], 4);
+	}
+	CHECK(bad == 0, "adam: %d of %zu elements differ from the scalar formula's bits", bad, n);
 	free(p1), free(gg), free(p2), free(m1), free(v1), free(m2), free(v2);
 }
 
