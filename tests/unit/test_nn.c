@@ -643,7 +643,31 @@ static void test_dropout_stats(void)
 	CHECK(!memcmp(mask, mask2, n), "seeded dropout reproducible");
 	nn_dropout_forward(x, mask2, 1000, 1.0f, &r2);
 	CHECK(x[0] == 1.0f / keep || x[0] == 0, "keep 1 is identity");
-	free(x), free(mask), free(mask2);
+
+	/* the vector path against the rule element by element, over a length that is no
+	 * multiple of the vector, the chunk or the generator's round: element i is kept iff
+	 * the i-th 32-bit value of rng_x4 seeded from r is below keep * 2^32 */
+	size_t m = 5003;
+	uint32_t *u = malloc(sizeof *u * m);
+	float *y = randv(&r2, m, -3, 3);
+	rng_x4 q;
+	int bad = 0;
+
+	memcpy(x, y, sizeof *y * m);
+	rng_stream(&r, 6, 1), rng_stream(&r2, 6, 1);
+	nn_dropout_forward(x, mask, m, 0.3f, &r);
+	rng_x4_init(&q, &r2);
+	for (size_t i = 0; i < m; i += 1024)
+		rng_x4_u32(&q, u + i, m - i < 1024 ? m - i : 1024);
+	for (size_t i = 0; i < m; i++) {
+		int k = u[i] < (uint32_t)(0.3f * 4294967296.0);
+		float want = k ? y[i] * (1.0f / 0.3f) : 0.0f;
+
+		bad += mask[i] != k || memcmp(&x[i], &want, sizeof want);
+	}
+	CHECK(bad == 0, "dropout: %d of %zu elements break the rule", bad, m);
+	CHECK(r.s[0] == r2.s[0] && r.s[3] == r2.s[3], "dropout draws four values from r");
+	free(x), free(mask), free(mask2), free(u), free(y);
 }
 
 static void test_softmax(void)
