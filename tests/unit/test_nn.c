@@ -667,6 +667,18 @@ static void test_dropout_stats(void)
 	}
 	CHECK(bad == 0, "dropout: %d of %zu elements break the rule", bad, m);
 	CHECK(r.s[0] == r2.s[0] && r.s[3] == r2.s[3], "dropout draws four values from r");
+
+	/* backward, vector path and tail, in place too: dx = mask ? dy / keep : 0, bit for bit */
+	bad = 0;
+	for (size_t i = 0; i < m; i++)
+		mask[i] = (uint8_t)(u[i] % 3), x[i] = y[i];
+	nn_dropout_backward(x, x, mask, m, 0.3f);
+	for (size_t i = 0; i < m; i++) {
+		float want = mask[i] ? y[i] * (1.0f / 0.3f) : 0.0f;
+
+		bad += memcmp(&x[i], &want, sizeof want) != 0;
+	}
+	CHECK(bad == 0, "dropout backward: %d of %zu elements break the rule", bad, m);
 	free(x), free(mask), free(mask2), free(u), free(y);
 }
 
