@@ -219,7 +219,7 @@ int apply_prepare(apply *a, int h, int w, int c, enum tensor_dtype dt, const cha
 		goto oom;
 	if (a->op != APPLY_LAYER && !(a->in = alloc_n(a->batch * isz, sizeof(float))))
 		goto oom;
-	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)nn_conv2d_workspace(&a->g), sizeof(float))))
+	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)nn_conv2d_workspace(&a->g, 1), sizeof(float))))
 		goto oom;
 	if (a->op == APPLY_MAXPOOL && !(a->argmax = alloc_n(a->batch * osz, sizeof(int32_t))))
 		goto oom;
@@ -233,39 +233,12 @@ fail:
 
 static void to_float(float *dst, const void *src, enum tensor_dtype dt, size_t n)
 {
-	const unsigned char *p = src;
-
-	for (size_t i = 0; i < n; i++) {
-		switch (dt) {
-		case DT_U1:
-			dst[i] = p[i];
-			break;
-		case DT_I4: {
-			int32_t v;
-			memcpy(&v, p + 4 * i, 4);
-			dst[i] = (float)v;
-			break;
-		}
-		case DT_I8: {
-			int64_t v;
-			memcpy(&v, p + 8 * i, 8);
-			dst[i] = (float)v;
-			break;
-		}
-		case DT_F4:
-			memcpy(dst + i, p + 4 * i, 4);
-			break;
-		case DT_F8: {
-			double v;
-			memcpy(&v, p + 8 * i, 8);
-			dst[i] = (float)v;
-			break;
-		}
-		case DT_U:
-			dst[i] = 0;    /* never: string arrays are dropped before this */
-			break;
-		}
+	if (dt == DT_F4) {
+		memcpy(dst, src, sizeof *dst * n);
+		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		dst[i] = tensor_elem_f4(src, dt, (int64_t)i);
 }
 
 void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *out)
@@ -290,10 +263,10 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 		}
 		break;
 	case APPLY_CONV:
-		nn_conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws);
+		nn_conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1);
 		break;
 	case APPLY_MAXPOOL:
-		nn_maxpool_forward(&a->g, out, a->argmax, a->in, B);
+		nn_maxpool_forward(&a->g, out, a->argmax, a->in, B, 1);
 		break;
 	case APPLY_LAYER:
 		break;

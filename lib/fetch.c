@@ -314,6 +314,8 @@ static int setup(CURL *c, const char *url, const fetch_opts *o, char *cerr)
 	SET(CURLOPT_LOW_SPEED_TIME, o->timeout);
 	SET(CURLOPT_BUFFERSIZE, 512L * 1024);
 	SET(CURLOPT_USERAGENT, "petcnn-fetch/1");
+	if (o->cacert)
+		SET(CURLOPT_CAINFO, o->cacert);
 	/* Proxies: libcurl reads http_proxy, https_proxy and no_proxy itself; we keep that. */
 #undef SET
 	return r == CURLE_OK ? 0 : -1;

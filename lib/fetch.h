@@ -20,6 +20,8 @@ typedef struct {
 	const char *label;      /* progress bar label */
 	int durable;            /* fsync before the rename (default 1); 0 for a file that is
 				 * about to be consumed and deleted, where the flush is wasted */
+	const char *cacert;     /* PEM file of the CA certificates https trusts (NULL: the
+				 * system's) */
 } fetch_opts;
 
 typedef struct {

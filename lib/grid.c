@@ -103,29 +103,8 @@ static void draw_label(uint8_t *pix, int gw, int ch, int x0, int y0, int64_t v)
 
 static float value(const grid_cells *c, int k, int y, int x, int ch)
 {
-	int64_t i = c->base + k * c->sn + y * c->sy + x * c->sx + ch * c->sc;
-	const unsigned char *p = c->data;
-	int32_t i4;
-	int64_t i8;
-	float f4;
-	double f8;
-
-	switch (c->dtype) {
-	case DT_U1:
-		return p[i];
-	case DT_I4:
-		memcpy(&i4, p + 4 * i, 4);
-		return (float)i4;
-	case DT_I8:
-		memcpy(&i8, p + 8 * i, 8);
-		return (float)i8;
-	case DT_F4:
-		memcpy(&f4, p + 4 * i, 4);
-		return f4;
-	default:
-		memcpy(&f8, p + 8 * i, 8);
-		return (float)f8;
-	}
+	return tensor_elem_f4(c->data, (enum tensor_dtype)c->dtype,
+			      c->base + k * c->sn + y * c->sy + x * c->sx + ch * c->sc);
 }
 
 /* The range cell k is scaled from: fixed, or its finite min and max. */

@@ -317,8 +317,8 @@ static int alloc_buffers(model *m, char *err)
 
 		if (l->out_n > maxact)
 			maxact = l->out_n;
-		if (l->kind == MODEL_CONV && nn_conv2d_workspace(&l->g) > wsn)
-			wsn = nn_conv2d_workspace(&l->g);
+		if (l->kind == MODEL_CONV && nn_conv2d_workspace(&l->g, m->threads) > wsn)
+			wsn = nn_conv2d_workspace(&l->g, m->threads);
 		if (l->kind == MODEL_DROP) {
 			/* in place on its input */
 			l->out = i ? m->layer[i - 1].out : m->input;
@@ -331,6 +331,7 @@ static int alloc_buffers(model *m, char *err)
 		if (l->kind == MODEL_POOL && !(l->argmax = alloc_floats(n, sizeof(int32_t), err)))
 			return -1;
 	}
+	m->ws_n = wsn;
 	if (!(m->ws = alloc_floats(wsn, sizeof(float), err)) ||
 	    !(m->probs = alloc_floats(B * K, sizeof(float), err)))
 		return -1;
@@ -364,6 +365,26 @@ int model_init(model *m, const char *spec, int h, int w, int classes, int max_ba
 		model_free(m);
 		return -1;
 	}
+	return 0;
+}
+
+int model_set_threads(model *m, int threads, char *err)
+{
+	size_t wsn = 0;
+	float *ws;
+
+	if (threads < 1)
+		return err_set(err, "model: %d threads", threads);
+	for (int i = 0; i < m->nlayer; i++)
+		if (m->layer[i].kind == MODEL_CONV && nn_conv2d_workspace(&m->layer[i].g, threads) > wsn)
+			wsn = nn_conv2d_workspace(&m->layer[i].g, threads);
+	if (wsn > m->ws_n) {
+		if (!(ws = alloc_floats(wsn, sizeof(float), err)))
+			return -1;
+		free(m->ws);
+		m->ws = ws, m->ws_n = wsn;
+	}
+	m->threads = threads;
 	return 0;
 }
 
@@ -553,10 +574,10 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 
 		switch (l->kind) {
 		case MODEL_CONV:
-			nn_conv2d_forward(&l->g, l->out, cur, w, b, B, l->relu, m->ws);
+			nn_conv2d_forward(&l->g, l->out, cur, w, b, B, l->relu, m->ws, m->threads);
 			break;
 		case MODEL_POOL:
-			nn_maxpool_forward(&l->g, l->out, l->argmax, cur, B);
+			nn_maxpool_forward(&l->g, l->out, l->argmax, cur, B, m->threads);
 			break;
 		case MODEL_DENSE:
 			nn_dense_forward(l->out, cur, w, b, B, l->nin, l->nout, l->relu, m->threads);
@@ -605,15 +626,18 @@ void model_backward(model *m)
 		switch (l->kind) {
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
-			nn_conv2d_backward_relu(&l->g, din, dw, db, g, in, w, relu_y, B, 0, m->ws);
+			nn_conv2d_backward_relu(&l->g, din, dw, db, g, in, w, relu_y, B, 0, m->ws, m->threads);
 			masked = relu_y != NULL;
 			break;
 		case MODEL_DENSE:
 			nn_dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
 			break;
 		case MODEL_POOL:
+			/* pooling a ReLU's output: the pooled values are its mask */
 			if (din)
-				nn_maxpool_backward(&l->g, din, g, l->argmax, B);
+				nn_maxpool_backward_relu(&l->g, din, g, l->argmax, relu_y ? l->out : NULL, B,
+							 m->threads);
+			masked = relu_y != NULL;
 			break;
 		case MODEL_DROP:
 			if (m->drop_active)

@@ -71,11 +71,12 @@ typedef struct {
 	float *probs;           /* [max_batch, K] */
 	float *dlogits;         /* [max_batch, K] training only */
 	float *gbuf[2];         /* activation gradients, ping-pong, largest layer size */
-	float *ws;              /* conv im2col scratch */
+	float *ws;              /* conv scratch */
+	size_t ws_n;            /* ... of this many floats */
 	int drop_active;        /* the last forward applied dropout */
 	float keep[2];          /* ... at these keep rates: conv, fc */
 	int batch;              /* the last forward's batch size */
-	int threads;            /* for our own kernels (1 after model_init; BLAS has its own) */
+	int threads;            /* for our own kernels (1 after model_init: model_set_threads) */
 } model;
 
 /* Parses spec for H x W x 3 input and classes outputs and allocates everything for
@@ -84,6 +85,9 @@ typedef struct {
 int model_init(model *m, const char *spec, int h, int w, int classes, int max_batch,
 	       int train, char *err);
 void model_free(model *m);
+/* Our own kernels' threads from now on (OpenBLAS has its own setting); grows the scratch
+ * they need, so -1 if out of memory (the model is left as it was). */
+int model_set_threads(model *m, int threads, char *err);
 
 /* Seed: weights truncated normal stddev 0.1, conv biases 0, dense biases 1.
  * He: weights normal stddev sqrt(2 / fan_in), biases 0. One rng stream per fixed block of

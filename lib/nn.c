@@ -17,7 +17,9 @@
 #define NN_AVX2 __attribute__((target("avx2,fma")))
 #endif
 
+#include "conv.h"
 #include "err.h"
+#include "par.h"
 
 /* OpenBLAS's pthread build (0.3.x) exports this; its OpenMP and serial builds do not,
  * hence weak: absent, it is NULL and nn_blas_park does nothing. */
@@ -93,16 +95,31 @@ static int transposed(const nn_geom *g, nn_geom *t)
 	return 1;
 }
 
-size_t nn_conv2d_workspace(const nn_geom *g)
+/* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co]: the kernel of the transposed convolution */
+static void turn_kernel(const nn_geom *g, float *wt, const float *w)
+{
+	for (int j = 0; j < g->kh; j++)
+		for (int i = 0; i < g->kw; i++)
+			for (int co = 0; co < g->oc; co++)
+				for (int ci = 0; ci < g->c; ci++)
+					wt[(((long)j * g->kw + i) * g->oc + co) * g->c + ci] =
+						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
+}
+
+size_t nn_conv2d_workspace(const nn_geom *g, int threads)
 {
 	/* backward holds a tile of im2col and a tile of its gradient at once; or, for the
 	 * transposed convolution, a tile of dout's im2col and the turned kernel */
 	size_t n = 2 * (size_t)tile_rows(g) * g->kh * g->kw * g->c;
 	nn_geom t;
 
+	if (conv_fits(g) && conv_forward_workspace(g, threads) > n)
+		n = conv_forward_workspace(g, threads);
 	if (transposed(g, &t)) {
 		size_t kt = (size_t)t.kh * t.kw * t.c, nt = (size_t)tile_rows(&t) * kt + kt * t.oc;
 
+		if (conv_fits(&t) && kt * t.oc + conv_forward_workspace(&t, threads) > nt)
+			nt = kt * t.oc + conv_forward_workspace(&t, threads);
 		if (nt > n)
 			n = nt;
 	}
@@ -187,10 +204,17 @@ static void bias_relu(float *out, const float *b, long rows, int n, int relu)
 }
 
 void nn_conv2d_forward(const nn_geom *g, float *out, const float *in, const float *w,
-		       const float *b, int B, int relu, float *ws)
+		       const float *b, int B, int relu, float *ws, int threads)
 {
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int K = g->kh * g->kw * g->c, N = g->oc;
+
+	if (conv_fits(g)) {
+		if (threads > 1)
+			nn_blas_park();
+		conv_forward(g, out, in, w, b, relu, NULL, B, threads, ws);
+		return;
+	}
 
 	if (is_pointwise(g)) {
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, K, 1.0f,
@@ -233,13 +257,7 @@ static void conv_din(const nn_geom *g, const nn_geom *t, float *din, const float
 	int K = t->kh * t->kw * t->c, N = t->oc;
 	float *col = ws, *wt = ws + tm * K;
 
-	/* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co] */
-	for (int j = 0; j < g->kh; j++)
-		for (int i = 0; i < g->kw; i++)
-			for (int co = 0; co < g->oc; co++)
-				for (int ci = 0; ci < g->c; ci++)
-					wt[(((long)j * g->kw + i) * g->oc + co) * g->c + ci] =
-						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
+	turn_kernel(g, wt, w);
 	for (long m0 = 0; m0 < M; m0 += tm) {
 		long m1 = m0 + tm < M ? m0 + tm : M;
 		float *d = din + m0 * N;
@@ -254,21 +272,21 @@ static void conv_din(const nn_geom *g, const nn_geom *t, float *din, const float
 
 void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 			const float *dout, const float *in, const float *w, int B, int acc,
-			float *ws)
+			float *ws, int threads)
 {
-	nn_conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws);
+	nn_conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws, threads);
 }
 
 void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 			     const float *dout, const float *in, const float *w,
-			     const float *relu_y, int B, int acc, float *ws)
+			     const float *relu_y, int B, int acc, float *ws, int threads)
 {
 	nn_geom t;
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int K = g->kh * g->kw * g->c, N = g->oc;
 	float *col = ws, *dcol = ws + tm * K;
 
-	if (db) {
+	if (db && !conv_fits(g)) {
 		if (!acc)
 			memset(db, 0, sizeof *db * N);
 		sum_rows(db, dout, M, N);
@@ -283,8 +301,29 @@ void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 			nn_relu_backward(din, din, relu_y, (size_t)M * K);
 		return;
 	}
-	if (din && transposed(g, &t)) {
-		/* dw first: its tiles use the workspace that conv_din then takes over */
+	if (din && !transposed(g, &t)) {
+		/* strided: din by col2im, tile by tile beside dw's */
+		memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
+		for (long m0 = 0; m0 < M; m0 += tm) {
+			long m1 = m0 + tm < M ? m0 + tm : M;
+			const float *d = dout + m0 * N;
+
+			im2col(g, col, (float *)in, m0, m1, 0);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
+				    col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, N, 1.0f,
+				    d, N, w, N, 0.0f, dcol, K);
+			im2col(g, dcol, din, m0, m1, 1);
+		}
+		if (relu_y)
+			nn_relu_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c);
+		return;
+	}
+	if (threads > 1)
+		nn_blas_park();
+	if (conv_fits(g)) {
+		conv_wgrad(g, dw, db, dout, in, B, acc, threads);
+	} else {
 		for (long m0 = 0; m0 < M; m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;
 
@@ -292,26 +331,17 @@ void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
 				    col, K, dout + m0 * N, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
 		}
-		conv_din(g, &t, din, dout, w, relu_y, B, ws);
+	}
+	if (!din)
+		return;
+	/* stride 1: din is the convolution of dout by the turned kernel (t) */
+	if (conv_fits(&t)) {
+		turn_kernel(g, ws, w);
+		conv_forward(&t, din, dout, ws, NULL, 0, relu_y, B, threads,
+			     ws + (size_t)t.kh * t.kw * t.c * t.oc);
 		return;
 	}
-	if (din)
-		memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
-	for (long m0 = 0; m0 < M; m0 += tm) {
-		long m1 = m0 + tm < M ? m0 + tm : M;
-		const float *d = dout + m0 * N;
-
-		im2col(g, col, (float *)in, m0, m1, 0);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
-			    col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
-		if (!din)
-			continue;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, N, 1.0f,
-			    d, N, w, N, 0.0f, dcol, K);
-		im2col(g, dcol, din, m0, m1, 1);
-	}
-	if (din && relu_y)
-		nn_relu_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c);
+	conv_din(g, &t, din, dout, w, relu_y, B, ws);
 }
 
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n)
@@ -335,22 +365,28 @@ static __m128 pick_ps(__m128 take, __m128 a, __m128 b)
 }
 #endif
 
+/* The offsets within its image of the 2x2 window of output (oy, ox), channel 0. */
+static void window_2x2(const nn_geom *g, int oy, int ox, int32_t off[4])
+{
+	off[0] = (int32_t)((2L * oy * g->w + 2L * ox) * g->c);
+	off[1] = off[0] + g->c, off[2] = (int32_t)(off[0] + (long)g->w * g->c), off[3] = off[2] + g->c;
+}
+
 /* The 2x2 stride-2 pool over even sizes (every window whole), 4 channels at a time: the
  * same comparisons in the same order as the general loop, so the same winners. */
 static void maxpool_2x2(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B)
 {
 	int c = g->c;
-	long isz = (long)g->h * g->w * c, row = (long)g->w * c;
+	long isz = (long)g->h * g->w * c;
 
 	for (long n = 0; n < B; n++)
 		for (int oy = 0; oy < g->oh; oy++)
 			for (int ox = 0; ox < g->ow; ox++) {
 				long o = ((n * g->oh + oy) * g->ow + ox) * c;
 				int32_t off[4];
-
-				off[0] = (int32_t)((2L * oy * g->w + 2L * ox) * c);
-				off[1] = off[0] + c, off[2] = (int32_t)(off[0] + row), off[3] = off[2] + c;
 				const float *img = in + n * isz;
+
+				window_2x2(g, oy, ox, off);
 				int ch = 0;
 #if defined(__SSE2__)
 				for (; ch + 4 <= c; ch += 4) {
@@ -382,17 +418,21 @@ static void maxpool_2x2(const nn_geom *g, float *out, int32_t *argmax, const flo
 			}
 }
 
-void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B)
+static int is_2x2(const nn_geom *g)
+{
+	return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0 &&
+	       g->h == 2 * g->oh && g->w == 2 * g->ow;
+}
+
+static void maxpool_images(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B)
 {
 	int c = g->c;
 	long isz = (long)g->h * g->w * c;
 
-	if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0 &&
-	    g->h == 2 * g->oh && g->w == 2 * g->ow) {
+	if (is_2x2(g)) {
 		maxpool_2x2(g, out, argmax, in, B);
 		return;
 	}
-
 	for (long n = 0; n < B; n++) {
 		const float *img = in + n * isz;
 
@@ -428,20 +468,118 @@ void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const flo
 	}
 }
 
+typedef struct {
+	const nn_geom *g;
+	float *out, *din;
+	int32_t *argmax;
+	const float *in, *dout, *pooled;
+	const int32_t *amax;
+	int B;
+} pool_job;
+
+/* pooling is memory-bound: images split over threads, each output computed as alone */
+static void pool_fwd_worker(void *ctx, int k, int n)
+{
+	const pool_job *j = ctx;
+	const nn_geom *g = j->g;
+	long lo, hi, isz = (long)g->h * g->w * g->c, osz = (long)g->oh * g->ow * g->c;
+
+	par_share(j->B, k, n, &lo, &hi);
+	maxpool_images(g, j->out + lo * osz, j->argmax + lo * osz, j->in + lo * isz, (int)(hi - lo));
+}
+
+void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B,
+			int threads)
+{
+	pool_job j = { .g = g, .out = out, .argmax = argmax, .in = in, .B = B };
+
+	if (threads > 1)
+		nn_blas_park();
+	par_run(threads < B ? threads : B, pool_fwd_worker, &j);
+}
+
+/* The 2x2 pool's backward writes every input once, window by window (no zeroing pass):
+ * the winner gets the gradient, gated by the pooled value (a ReLU before the pool let the
+ * winner through iff it is > 0), the other three zero. SSE: 4 channels at a time. */
+static void unpool_2x2(const nn_geom *g, float *din, const float *dout, const int32_t *argmax,
+		       const float *pooled, int B)
+{
+	int c = g->c;
+	long isz = (long)g->h * g->w * c;
+
+	for (long n = 0; n < B; n++)
+		for (int oy = 0; oy < g->oh; oy++)
+			for (int ox = 0; ox < g->ow; ox++) {
+				long o = ((n * g->oh + oy) * g->ow + ox) * c;
+				int32_t off[4];
+				float *img = din + n * isz;
+				int ch = 0;
+
+				window_2x2(g, oy, ox, off);
+#if defined(__SSE2__)
+				for (; ch + 4 <= c; ch += 4) {
+					__m128i a = _mm_loadu_si128((const __m128i *)(argmax + o + ch));
+					__m128i lane = _mm_add_epi32(_mm_set1_epi32(ch), _mm_setr_epi32(0, 1, 2, 3));
+					__m128 d = _mm_loadu_ps(dout + o + ch);
+
+					if (pooled)
+						d = _mm_and_ps(d, _mm_cmpgt_ps(_mm_loadu_ps(pooled + o + ch), _mm_setzero_ps()));
+					for (int k = 0; k < 4; k++) {
+						__m128i at = _mm_add_epi32(lane, _mm_set1_epi32(off[k]));
+
+						_mm_storeu_ps(img + off[k] + ch,
+							      _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, at)), d));
+					}
+				}
+#endif
+				for (; ch < c; ch++) {
+					int32_t a = argmax[o + ch];
+					float d = pooled && !(pooled[o + ch] > 0) ? 0.0f : dout[o + ch];
+
+					for (int k = 0; k < 4; k++)
+						img[off[k] + ch] = off[k] + ch == a ? d : 0.0f;
+				}
+			}
+}
+
+static void pool_bwd_worker(void *ctx, int k, int n)
+{
+	const pool_job *j = ctx;
+	const nn_geom *g = j->g;
+	long lo, hi, isz = (long)g->h * g->w * g->c, osz = (long)g->oh * g->ow * g->c;
+
+	par_share(j->B, k, n, &lo, &hi);
+	if (is_2x2(g)) {
+		unpool_2x2(g, j->din + lo * isz, j->dout + lo * osz, j->amax + lo * osz,
+			   j->pooled ? j->pooled + lo * osz : NULL, (int)(hi - lo));
+		return;
+	}
+	memset(j->din + lo * isz, 0, sizeof *j->din * (size_t)(hi - lo) * isz);
+	for (long b = lo; b < hi; b++) {
+		float *img = j->din + b * isz;
+		const float *d = j->dout + b * osz, *y = j->pooled ? j->pooled + b * osz : NULL;
+		const int32_t *a = j->amax + b * osz;
+
+		/* an input winning several windows gets their sum; a gated one only zeros */
+		for (long i = 0; i < osz; i++)
+			img[a[i]] += y && !(y[i] > 0) ? 0.0f : d[i];
+	}
+}
+
 void nn_maxpool_backward(const nn_geom *g, float *din, const float *dout,
 			 const int32_t *argmax, int B)
 {
-	long isz = (long)g->h * g->w * g->c, osz = (long)g->oh * g->ow * g->c;
+	nn_maxpool_backward_relu(g, din, dout, argmax, NULL, B, 1);
+}
 
-	memset(din, 0, sizeof *din * (size_t)B * isz);
-	for (long n = 0; n < B; n++) {
-		float *img = din + n * isz;
-		const float *d = dout + n * osz;
-		const int32_t *a = argmax + n * osz;
+void nn_maxpool_backward_relu(const nn_geom *g, float *din, const float *dout,
+			      const int32_t *argmax, const float *pooled, int B, int threads)
+{
+	pool_job j = { .g = g, .din = din, .dout = dout, .amax = argmax, .pooled = pooled, .B = B };
 
-		for (long i = 0; i < osz; i++)
-			img[a[i]] += d[i];
-	}
+	if (threads > 1)
+		nn_blas_park();
+	par_run(threads < B ? threads : B, pool_bwd_worker, &j);
 }
 
 /* Random values per chunk of dropout: a multiple of 8 (rng_x4's round), small enough for L1. */

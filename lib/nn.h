@@ -29,37 +29,45 @@ typedef struct {
 int nn_geom_init(nn_geom *g, int h, int w, int c, int kh, int kw, int sh, int sw,
 		 nn_pad pad, int oc, char *err);
 
-/* Floats of scratch conv2d forward and backward need (im2col tiles); the same buffer
- * serves every layer of any batch size. */
-size_t nn_conv2d_workspace(const nn_geom *g);
+/* Floats of scratch conv2d forward and backward need with that many threads (im2col
+ * tiles, or padded rows per thread); the same buffer serves every batch size. */
+size_t nn_conv2d_workspace(const nn_geom *g, int threads);
 
 /* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin, cout]) + b [cout],
- * then ReLU if relu. ws: nn_conv2d_workspace(g) floats. */
+ * then ReLU if relu. ws: nn_conv2d_workspace(g, threads) floats; threads: workers of our
+ * own for the direct kernels (lib/conv), whose bits do not depend on their number. */
 void nn_conv2d_forward(const nn_geom *g, float *out, const float *in, const float *w,
-		       const float *b, int B, int relu, float *ws);
+		       const float *b, int B, int relu, float *ws, int threads);
 /* Given dout [B, oh, ow, cout] (already through the ReLU's backward), computes
  * dw [kh, kw, cin, cout] and db [cout] (added to them if acc, else overwriting them, which
  * spares a pass over a large dw), and sets din [B, h, w, cin] (NULL: skip). */
 void nn_conv2d_backward(const nn_geom *g, float *din, float *dw, float *db,
 			const float *dout, const float *in, const float *w, int B, int acc,
-			float *ws);
+			float *ws, int threads);
 
 /* The same, then din through the backward of a ReLU whose output was relu_y [B, h, w, cin]
  * (the layer before; NULL: none), fused into the computation of din (same bits as
  * nn_relu_backward after it). */
 void nn_conv2d_backward_relu(const nn_geom *g, float *din, float *dw, float *db,
 			     const float *dout, const float *in, const float *w,
-			     const float *relu_y, int B, int acc, float *ws);
+			     const float *relu_y, int B, int acc, float *ws, int threads);
 
 /* dx [n] = dy [n] where y [n] > 0, else 0 (y is the ReLU's output; dx may be dy). */
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n);
 
 /* out [B, oh, ow, c] = max over each window of in [B, h, w, c] (padding never wins);
- * argmax [B, oh, ow, c] keeps the winner's offset within its image for backward. */
-void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B);
+ * argmax [B, oh, ow, c] keeps the winner's offset within its image for backward. Images
+ * are split over threads (same bits for any number). */
+void nn_maxpool_forward(const nn_geom *g, float *out, int32_t *argmax, const float *in, int B,
+			int threads);
 /* din [B, h, w, c] = dout [B, oh, ow, c] routed to the winners (din is overwritten). */
 void nn_maxpool_backward(const nn_geom *g, float *din, const float *dout,
 			 const int32_t *argmax, int B);
+/* The same, then through the backward of a ReLU before the pool, given pooled, this
+ * pool's output (NULL: no ReLU): a winner's gradient passes iff its pooled value is > 0.
+ * Same bits as nn_relu_backward after nn_maxpool_backward; images split over threads. */
+void nn_maxpool_backward_relu(const nn_geom *g, float *din, const float *dout,
+			      const int32_t *argmax, const float *pooled, int B, int threads);
 
 /* Inverted dropout in place on x [n]: each element kept with probability keep and scaled
  * by 1/keep, else zeroed; mask [n] records 1 for kept. keep >= 1 keeps all (mask all 1). */

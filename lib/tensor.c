@@ -53,6 +53,35 @@ int64_t tensor_nbytes(const tensor *t)
 	return n * (int64_t)size;
 }
 
+float tensor_elem_f4(const void *data, enum tensor_dtype d, int64_t i)
+{
+	const unsigned char *p = data;
+	int32_t i4;
+	int64_t i8;
+	float f4;
+	double f8;
+
+	/* memcpy: the data of a .npy may sit at any alignment */
+	switch (d) {
+	case DT_U1:
+		return p[i];
+	case DT_I4:
+		memcpy(&i4, p + 4 * i, 4);
+		return (float)i4;
+	case DT_I8:
+		memcpy(&i8, p + 8 * i, 8);
+		return (float)i8;
+	case DT_F4:
+		memcpy(&f4, p + 4 * i, 4);
+		return f4;
+	case DT_F8:
+		memcpy(&f8, p + 8 * i, 8);
+		return (float)f8;
+	default:
+		return 0;
+	}
+}
+
 const char *tensor_dtype_name(enum tensor_dtype d)
 {
 	switch (d) {

@@ -32,6 +32,8 @@ int64_t tensor_numel(const tensor *t);
 /* Total bytes; -1 if it overflows. */
 int64_t tensor_nbytes(const tensor *t);
 const char *tensor_dtype_name(enum tensor_dtype d); /* "u1", "i4", "i8", "f4", "f8", "U" */
+/* Element i of numeric data of that dtype, as float (0 for DT_U, which has no number). */
+float tensor_elem_f4(const void *data, enum tensor_dtype d, int64_t i);
 
 /* Allocates zeroed data for the given shape (ulen used for DT_U only). */
 int tensor_alloc(tensor *t, enum tensor_dtype dtype, int ndim, const int64_t *shape,

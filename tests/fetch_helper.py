@@ -4,16 +4,19 @@ connection mid-body, ignores Range, stalls). Run with Debian's python3 (PIL).
 
   fetch_helper.py hostile KIND OUT          one refused entry kind in a .tar.gz
   fetch_helper.py port                      a free TCP port on 127.0.0.1
-  fetch_helper.py serve DIR PORT LOG MODE   MODE: drop (first GET of a file sends half the
+  fetch_helper.py serve DIR PORT LOG MODE [CERT KEY]
+                                            MODE: drop (first GET of a file sends half the
                                             body, then honours Range) or norange (drops the
                                             first GET too, then ignores Range: always 200);
-                                            or stall (never answers); also answers as an
-                                            HTTP proxy (logs "PROXY URL")
+                                            or stall (never answers); or plain (behaves);
+                                            also answers as an HTTP proxy (logs "PROXY
+                                            URL"); with CERT and KEY (PEM), over TLS
 """
 import http.server
 import io
 import os
 import socket
+import ssl
 import sys
 import tarfile
 import time
@@ -91,7 +94,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve(root, port, log, mode):
+def serve(root, port, log, mode, cert=None, key=None):
     seen = set()
     logf = open(log, "a", buffering=1)
 
@@ -120,10 +123,10 @@ def serve(root, port, log, mode):
                 self.end_headers()
                 return
             data = open(path, "rb").read()
-            first = name not in seen
+            first = name not in seen and mode != "plain"
             seen.add(name)
             start = 0
-            if rng.startswith("bytes=") and mode == "drop":
+            if rng.startswith("bytes=") and mode in ("drop", "plain"):
                 start = int(rng[6:].split("-")[0])
             status = 206 if start else 200
             logf.write(f"GET /{name} {rng} {status}{' drop' if first else ''}\n")
@@ -131,7 +134,7 @@ def serve(root, port, log, mode):
             self.send_header("Content-Length", str(len(data) - start))
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            self.send_header("Accept-Ranges", "bytes" if mode == "drop" else "none")
+            self.send_header("Accept-Ranges", "bytes" if mode in ("drop", "plain") else "none")
             self.end_headers()
             body = data[start:]
             if first:
@@ -145,6 +148,10 @@ def serve(root, port, log, mode):
 
     http.server.HTTPServer.allow_reuse_address = True
     srv = http.server.HTTPServer(("127.0.0.1", port), Handler)
+    if cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.serve_forever()
 
 
@@ -155,6 +162,6 @@ if __name__ == "__main__":
     elif cmd == "port":
         print(free_port())
     elif cmd == "serve":
-        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], *sys.argv[6:8])
     else:
         sys.exit(__doc__)

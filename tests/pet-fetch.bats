@@ -61,6 +61,18 @@ start_faulty() {
 	URL=http://127.0.0.1:$PORT
 }
 
+# start_tls ROOT: the python server, well-behaved, over TLS with a self-signed certificate
+# for 127.0.0.1 ($T/cert.pem, its own CA).
+start_tls() {
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null
+	PORT=$("$PY" "$FH" port)
+	"$PY" "$FH" serve "$1" "$PORT" "$T/server.log" plain "$T/cert.pem" "$T/key.pem" 3>&- &
+	SERVER_PID=$!
+	wait_port "$PORT"
+	URL=https://127.0.0.1:$PORT
+}
+
 # The reference: what python's tarfile extracts from the mirror's archives.
 reference() {
 	mkdir -p "$T/ref"
@@ -160,6 +172,26 @@ assert_dataset() {
 	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL/old/"
 	assert_success
 	assert_dataset "$T/data"
+}
+
+@test "pet-fetch: https: a certificate nobody vouches for is refused; --cacert trusts its CA" {
+	start_tls "$MIRROR"
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL/" --retry-delay 0
+	assert_failure 1
+	[[ $stderr == *"$URL/"*"certificate"* ]] || fail "$stderr"
+	[ -z "$(ls -A "$T/data")" ] || fail "written: $(ls -A "$T/data")"
+	! grep -q '^GET /images.tar.gz' "$T/server.log"
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL/" --cacert "$T/cert.pem"
+	assert_success
+	grep -q '^GET /images.tar.gz - 200$' "$T/server.log" || fail "$(cat "$T/server.log")"
+	assert_dataset "$T/data"
+}
+
+@test "pet-fetch: --cacert naming a missing file is exit 1 naming it, before anything is done" {
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "file://$MIRROR/" --cacert "$T/nope.pem"
+	assert_failure 1
+	[[ $stderr == "pet-fetch: $T/nope.pem: cannot read the CA certificates: No such file or directory" ]] || fail "$stderr"
+	[ ! -e "$T/data" ]
 }
 
 @test "pet-fetch: resumes with a Range request after the server drops the connection" {

@@ -183,7 +183,8 @@ int main(int argc, char **argv)
 		cli_die(PROG, "%s", err);
 	if (dataset_same_classes(&classes, o.model, &d.classes, strcmp(o.input, "-") ? o.input : "<stdin>", err))
 		cli_die(PROG, "%s", err);
-	m.threads = o.threads;
+	if (model_set_threads(&m, o.threads, err))
+		cli_die(PROG, "%s", err);
 	if (d.h != m.h || d.w != m.w)
 		cli_die(PROG, "%s: images are %dx%d but the model takes %dx%d", o.input, d.h, d.w, m.h, m.w);
 	if (o.pred && outfile_open(&pf, o.pred, err))

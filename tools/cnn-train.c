@@ -33,7 +33,7 @@ static const char HELP[] =
 	"  --model SPEC       architecture (default: the seed's network, see below)\n"
 	"  --init NAME        seed (truncated normal 0.1, default) or he\n"
 	"  --seed N           seed for initialisation, shuffling, dropout (default 1)\n"
-	"  --threads N        threads for BLAS and the optimiser (default 2)\n"
+	"  --threads N        threads for BLAS, the convolutions and the optimiser (default 2)\n"
 	"  --log-every N      log train and test-sample metrics every N steps (default 5)\n"
 	"  --test-sample N    random test images per logged step (default 10)\n"
 	"  --stop-after N     stop (with a checkpoint) once N steps in total are done\n"
@@ -248,7 +248,8 @@ static void setup(trainer *t)
 		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
 				      .optim = (enum ckpt_optim)o->optim };
 	}
-	t->m.threads = o->threads;
+	if (model_set_threads(&t->m, o->threads, err))
+		cli_die(PROG, "%s", err);
 	if (t->m.h != t->train.h || t->m.w != t->train.w)
 		cli_die(PROG, "%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
 			t->train.w, t->m.h, t->m.w);

@@ -35,6 +35,8 @@ static const char HELP[] =
 	"      --retries N       retry a failed transfer N times, with backoff (default 5)\n"
 	"      --retry-delay S   seconds before the first retry; doubles each time (default 1)\n"
 	"      --timeout S       connect timeout, and give up when stalled S seconds (default 30)\n"
+	"      --cacert FILE     trust the CA certificates in PEM FILE for https instead of\n"
+	"                        the system's (a mirror with its own certificate authority)\n"
 	"      --keep-archives   keep the archives in DIR after extracting them\n"
 	"      --no-extract      only download and verify the archives into DIR\n"
 	"  -q, --quiet           no progress bars and no messages except errors\n"
@@ -63,7 +65,7 @@ static const char *const OFFICIAL_BASES[] = {
 static const char MARKER[] = ".petcnn-fetch";
 
 struct opts {
-	const char *dir, *mirror, *checksums;
+	const char *dir, *mirror, *checksums, *cacert;
 	int retries, keep, no_extract, quiet;
 	double retry_delay;
 	long timeout;
@@ -78,7 +80,7 @@ struct want {
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_MIRROR = 256, O_SUMS, O_RETRIES, O_DELAY, O_TIMEOUT, O_KEEP, O_NOEXT, O_PROG, O_VER };
+	enum { O_MIRROR = 256, O_SUMS, O_RETRIES, O_DELAY, O_TIMEOUT, O_CACERT, O_KEEP, O_NOEXT, O_PROG, O_VER };
 	static const struct option lo[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "mirror", required_argument, NULL, O_MIRROR },
@@ -86,6 +88,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "retries", required_argument, NULL, O_RETRIES },
 		{ "retry-delay", required_argument, NULL, O_DELAY },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "cacert", required_argument, NULL, O_CACERT },
 		{ "keep-archives", no_argument, NULL, O_KEEP },
 		{ "no-extract", no_argument, NULL, O_NOEXT },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -106,6 +109,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_RETRIES: o->retries = cli_opt_int(PROG, "--retries", optarg, 0, 100); break;
 		case O_DELAY: o->retry_delay = cli_opt_double(PROG, "--retry-delay", optarg, 0, 600); break;
 		case O_TIMEOUT: o->timeout = cli_opt_int(PROG, "--timeout", optarg, 1, 86400); break;
+		case O_CACERT: o->cacert = optarg; break;
 		case O_KEEP: o->keep = 1; break;
 		case O_NOEXT: o->no_extract = 1; break;
 		case 'q': o->quiet = 1; o->progress = PROGRESS_OFF; break;
@@ -326,6 +330,8 @@ int main(int argc, char **argv)
 	int need[NFILES], work = 0;
 
 	parse_args(argc, argv, &o);
+	if (o.cacert && access(o.cacert, R_OK) != 0)
+		cli_die(PROG, "%s: cannot read the CA certificates:", o.cacert);
 	if (outfile_mkdirs(o.dir, err))
 		cli_die(PROG, "%s", err);
 	if (fetch_global_init(err))
@@ -334,6 +340,7 @@ int main(int argc, char **argv)
 	fo.retries = o.retries;
 	fo.retry_delay = o.retry_delay;
 	fo.timeout = o.timeout;
+	fo.cacert = o.cacert;
 	if (extract_clean_stale(o.dir, err))
 		cli_warn(PROG, "%s", err);
 	mpath = path_join(o.dir, MARKER);

@@ -3,6 +3,7 @@
 #include "err.h"
 #include "npy.h"
 #include "npz.h"
+#include "tstat.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -40,8 +41,6 @@ static const char HELP[] =
 	"  tensor-info model.npz\n";
 
 #define CHUNK ((size_t)1 << 20)
-#define NSHOW 5       /* strings shown */
-#define SHOWLEN 40    /* code points shown per string */
 
 struct opts {
 	int json;
@@ -78,114 +77,6 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->nfiles = argc - optind;
 }
 
-/* ---- statistics over data that arrives in pieces ---- */
-
-typedef struct {
-	tensor h;             /* dtype and shape; data unused */
-	size_t itemsize;
-	int64_t n;            /* elements seen */
-	int64_t imin, imax;   /* integer dtypes */
-	double fmin, fmax;    /* float dtypes */
-	int nan;
-	long double sum;
-	int64_t nstr;                            /* strings: how many shown */
-	uint32_t str[NSHOW][SHOWLEN + 1];        /* their first code points, 0-terminated */
-	int more;                                /* strings cut short */
-} stats;
-
-static void stats_init(stats *s, const tensor *h)
-{
-	memset(s, 0, sizeof *s);
-	s->h = *h;
-	s->h.data = NULL;
-	s->itemsize = tensor_itemsize(h);
-	s->imin = INT64_MAX;
-	s->imax = INT64_MIN;
-	s->fmin = INFINITY;
-	s->fmax = -INFINITY;
-	if (h->dtype == DT_U) {
-		int64_t numel = tensor_numel(h);
-		s->nstr = numel < NSHOW ? numel : NSHOW;
-		s->more = numel > NSHOW || h->ulen > SHOWLEN;
-	}
-}
-
-static void stats_int(stats *s, int64_t v)
-{
-	if (v < s->imin)
-		s->imin = v;
-	if (v > s->imax)
-		s->imax = v;
-	s->sum += v;
-}
-
-static void stats_float(stats *s, double v)
-{
-	if (v != v) {
-		s->nan = 1;
-		return;
-	}
-	if (v < s->fmin)
-		s->fmin = v;
-	if (v > s->fmax)
-		s->fmax = v;
-	s->sum += v;
-}
-
-/* Feeds bytes [off, off + len) of the array's data; off is a multiple of the item size
- * for numbers (chunks are), anything for strings. */
-static void stats_add(stats *s, int64_t off, const unsigned char *p, size_t len)
-{
-	size_t k = len / (s->itemsize ? s->itemsize : 1);
-
-	switch (s->h.dtype) {
-	case DT_U1:
-		for (size_t i = 0; i < k; i++)
-			stats_int(s, p[i]);
-		break;
-	case DT_I4:
-		for (size_t i = 0; i < k; i++) {
-			int32_t v;
-			memcpy(&v, p + 4 * i, 4);
-			stats_int(s, v);
-		}
-		break;
-	case DT_I8:
-		for (size_t i = 0; i < k; i++) {
-			int64_t v;
-			memcpy(&v, p + 8 * i, 8);
-			stats_int(s, v);
-		}
-		break;
-	case DT_F4:
-		for (size_t i = 0; i < k; i++) {
-			float v;
-			memcpy(&v, p + 4 * i, 4);
-			stats_float(s, v);
-		}
-		break;
-	case DT_F8:
-		for (size_t i = 0; i < k; i++) {
-			double v;
-			memcpy(&v, p + 8 * i, 8);
-			stats_float(s, v);
-		}
-		break;
-	case DT_U:
-		/* Copy the shown code points of the first few strings that fall in this piece. */
-		for (int64_t e = 0; e < s->nstr; e++) {
-			int64_t lo = e * (int64_t)s->itemsize;
-			int64_t hi = lo + 4 * (s->h.ulen < SHOWLEN ? s->h.ulen : SHOWLEN);
-			for (int64_t b = lo > off ? lo : off; b < hi && b < off + (int64_t)len; b++) {
-				uint32_t *cp = &s->str[e][(b - lo) / 4];
-				*cp |= (uint32_t)p[b - off] << (8 * ((b - lo) % 4));
-			}
-		}
-		return;
-	}
-	s->n += (int64_t)k;
-}
-
 /* ---- output ---- */
 
 static void put_json_string(const char *s)
@@ -202,10 +93,10 @@ static void put_json_string(const char *s)
 	putchar('"');
 }
 
-static void put_string_value(const stats *s, int64_t e)
+static void put_string_value(const tstat *s, int64_t e)
 {
-	tensor one = { .dtype = DT_U, .ndim = 0, .ulen = SHOWLEN + 1, .data = (void *)s->str[e] };
-	char buf[4 * SHOWLEN + 8];
+	tensor one = { .dtype = DT_U, .ndim = 0, .ulen = TSTAT_SHOWLEN + 1, .data = (void *)s->str[e] };
+	char buf[4 * TSTAT_SHOWLEN + 8];
 
 	/* str[] holds host-order code points: little-endian, as .npy data, on our hosts. */
 	tensor_get_string(&one, 0, buf, sizeof buf);
@@ -213,7 +104,7 @@ static void put_string_value(const stats *s, int64_t e)
 }
 
 /* A number for the min, max or mean fields; JSON has no NaN or infinity, so null. */
-static void put_num(const stats *s, int which, int json)
+static void put_num(const tstat *s, int which, int json)
 {
 	int is_float = s->h.dtype == DT_F4 || s->h.dtype == DT_F8;
 	double v;
@@ -240,7 +131,7 @@ static void put_num(const stats *s, int which, int json)
 		printf(s->h.dtype == DT_F4 ? "%.9g" : "%.17g", v);
 }
 
-static void report(const stats *s, const char *file, const char *name, int prefix, int json)
+static void report(const tstat *s, const char *file, const char *name, int prefix, int json)
 {
 	static const char *const keys[] = { "min", "max", "mean" };
 	char dtype[32];
@@ -317,18 +208,18 @@ static int summarise(sink *o, npy_src *src, const char *label, const tensor *h, 
 		     char *err)
 {
 	int64_t nbytes = tensor_nbytes(h), off = 0;
-	stats s;
+	tstat s;
 
 	if (src->left >= 0 && nbytes > src->left)
 		return err_set(err, "%s: truncated data: expected %lld bytes, got %lld (the file ends first)",
 			       label, (long long)nbytes, (long long)src->left);
-	stats_init(&s, h);
+	tstat_init(&s, h);
 	while (off < nbytes) {
 		size_t want = nbytes - off < (int64_t)CHUNK ? (size_t)(nbytes - off) : CHUNK;
 		int64_t got = npy_src_fill(src, o->buf, want, label, err);
 		if (got < 0)
 			return -1;
-		stats_add(&s, off, o->buf, (size_t)got);
+		tstat_add(&s, off, o->buf, (size_t)got);
 		off += got;
 		if ((size_t)got < want)
 			return err_set(err, "%s: truncated data: expected %lld bytes, got %lld", label,

@@ -1,14 +1,10 @@
 /* tfevents-write: text lines on stdin to a TensorBoard event file, live. */
-#include "ckpt.h"
 #include "cli.h"
 #include "err.h"
-#include "npy.h"
-#include "tfev.h"
-#include "tfev_model.h"
+#include "evline.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,65 +109,6 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage(PROG, "--logdir DIR is required");
 }
 
-/* ---- the open event files, one per run ---- */
-
-#define MAXRUNS 64
-
-typedef struct {
-	const struct opts *o;
-	int n;
-	char *name[MAXRUNS];          /* the run folder under --logdir, "" for itself */
-	tfev_writer w[MAXRUNS];
-	int failed;                   /* a write failed: stop, even with --keep-going */
-} runs;
-
-/* The writer for run name (NULL: --run), opened on first use. A tag's run and --run
- * naming the same folder share one file. */
-static tfev_writer *runs_get(runs *rs, const char *name, char *err)
-{
-	const char *dir = name ? name : rs->o->run ? rs->o->run : "";
-	char why[ERR_MAX];
-
-	for (int i = 0; i < rs->n; i++)
-		if (!strcmp(rs->name[i], dir))
-			return &rs->w[i];
-	if (rs->n == MAXRUNS)
-		return err_set(err, "more than %d runs", MAXRUNS), NULL;
-	if (name && (!strcmp(name, ".") || !strcmp(name, "..")))
-		return err_set(err, "'%s' is not a run name", name), NULL;
-	if (!(rs->name[rs->n] = strdup(dir)))
-		return err_set(err, "out of memory"), NULL;
-	if (tfev_open(&rs->w[rs->n], rs->o->logdir, dir, why)) {
-		free(rs->name[rs->n]);
-		rs->failed = 1;
-		return err_set(err, "%s", why), NULL;
-	}
-	return &rs->w[rs->n++];
-}
-
-static int runs_flush(runs *rs, char *err)
-{
-	for (int i = 0; i < rs->n; i++)
-		if (tfev_flush(&rs->w[i], err)) {
-			rs->failed = 1;
-			return -1;
-		}
-	return 0;
-}
-
-static int runs_close(runs *rs, char *err)
-{
-	int rc = 0;
-
-	for (int i = 0; i < rs->n; i++) {
-		if (tfev_close(&rs->w[i], rc ? NULL : err))
-			rc = -1;
-		free(rs->name[i]);
-	}
-	rs->n = 0;
-	return rc;
-}
-
 /* ---- lines from a file descriptor, flushing the writer before any read that may wait ---- */
 
 typedef struct {
@@ -183,7 +120,7 @@ typedef struct {
 /* The next line without its newline, NUL-terminated, or NULL at the end (0) or on a read
  * error (-1 in *rc). Before blocking it flushes every run: whatever arrived is on disk while the
  * producer is quiet, which is what keeps a live TensorBoard current. */
-static char *lines_next(lines *l, runs *rs, int *rc, char *err)
+static char *lines_next(lines *l, evline *ev, int *rc, char *err)
 {
 	for (;;) {
 		char *nl = l->len > l->start ? memchr(l->buf + l->start, '\n', l->len - l->start) : NULL;
@@ -218,7 +155,7 @@ static char *lines_next(lines *l, runs *rs, int *rc, char *err)
 			l->buf = p;
 			l->cap = cap;
 		}
-		if (runs_flush(rs, err)) {
+		if (evline_flush(ev, err)) {
 			*rc = -1;
 			return NULL;
 		}
@@ -235,302 +172,29 @@ static char *lines_next(lines *l, runs *rs, int *rc, char *err)
 	}
 }
 
-/* ---- one line ---- */
-
-#define MAXTOK 8
-
-/* Splits off the next field; returns NULL when none is left. */
-static char *next_field(char **s)
-{
-	char *p = *s, *start;
-
-	while (*p == ' ' || *p == '\t' || *p == '\r')
-		p++;
-	if (!*p)
-		return *s = p, NULL;
-	start = p;
-	while (*p && *p != ' ' && *p != '\t' && *p != '\r')
-		p++;
-	if (*p)
-		*p++ = 0;
-	*s = p;
-	return start;
-}
-
-static int parse_number(const char *s, double *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtod(s, &end);
-	return end == s || *end || (errno == ERANGE && isinf(*v)) ? -1 : 0;
-}
-
-static int read_file(const char *path, unsigned char **data, size_t *len, char *err)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	if (!f)
-		return err_sys(err, "%s", path);
-	for (;;) {
-		if (cap - n < 65536) {
-			unsigned char *p = cap > ((size_t)1 << 30) ? NULL : realloc(buf, cap ? 2 * cap : 65536);
-			if (!p) {
-				free(buf);
-				fclose(f);
-				return err_set(err, "%s: too large or out of memory", path);
-			}
-			buf = p;
-			cap = cap ? 2 * cap : 65536;
-		}
-		size_t k = fread(buf + n, 1, cap - n, f);
-		n += k;
-		if (k == 0)
-			break;
-	}
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		return err_sys(err, "%s: read", path);
-	}
-	fclose(f);
-	*data = buf;
-	*len = n;
-	return 0;
-}
-
-/* The first array of a .npy file. */
-static int load_npy(const char *path, tensor *t, char *err)
-{
-	FILE *f = fopen(path, "rb");
-	int rc;
-
-	if (!f)
-		return err_sys(err, "%s", path);
-	rc = npy_read(f, path, t, err);
-	fclose(f);
-	if (rc == 0)
-		return err_set(err, "%s: no array in it", path);
-	return rc < 0 ? -1 : 0;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && !strcmp(s + n - k, suffix);
-}
-
-static int do_hist(tfev_writer *w, int64_t step, const char *tag, char *rest,
-		   const struct opts *o, long lineno, char *err)
-{
-	double *v = NULL;
-	size_t n = 0, cap = 0;
-	tfev_nonfinite nf;
-	char *f;
-	int rc;
-
-	while ((f = next_field(&rest))) {
-		if (n == 0 && ends_with(f, ".npy")) {
-			tensor t;
-			char why[ERR_MAX];
-
-			if (next_field(&rest))
-				return err_set(err, "hist FILE.npy takes nothing after the file");
-			if (load_npy(f, &t, err))
-				return -1;
-			rc = tfev_histogram_tensor(w, step, tag, &t, &nf, why);
-			tensor_free(&t);
-			if (rc)
-				return w->failed ? err_set(err, "%s", why) : err_set(err, "%s: %s", f, why);
-			goto done;
-		}
-		if (n == cap) {
-			double *p = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof *v);
-			if (!p) {
-				free(v);
-				return err_set(err, "out of memory");
-			}
-			v = p;
-		}
-		if (parse_number(f, &v[n++])) {
-			free(v);
-			return err_set(err, "histogram value '%s' is not a number", f);
-		}
-	}
-	if (!n)
-		return err_set(err, "hist needs numbers or a .npy file");
-	rc = tfev_histogram(w, step, tag, v, n, &nf, err);
-	free(v);
-done:
-	if (!rc && !o->quiet && (nf.nan || nf.posinf || nf.neginf))
-		cli_warn(PROG, "line %ld: %s: left out of the histogram: %lld NaN, %lld +Inf, %lld -Inf",
-			 lineno, tag, (long long)nf.nan, (long long)nf.posinf, (long long)nf.neginf);
-	return rc;
-}
-
-static int do_image(tfev_writer *w, int64_t step, const char *tag, char *rest, char *err)
-{
-	char *path = next_field(&rest), why[ERR_MAX];
-	unsigned char *data = NULL;
-	size_t len = 0;
-	int rc, width, height, cs;
-
-	if (!path || next_field(&rest))
-		return err_set(err, "image needs exactly one FILE.png or FILE.npy");
-	if (ends_with(path, ".npy")) {
-		tensor t;
-
-		if (load_npy(path, &t, err))
-			return -1;
-		rc = tfev_image_tensor(w, step, tag, &t, why);
-		tensor_free(&t);
-		if (rc)
-			return w->failed ? err_set(err, "%s", why) : err_set(err, "%s: %s", path, why);
-		return 0;
-	}
-	if (read_file(path, &data, &len, err))
-		return -1;
-	if (tfev_png_info(data, len, &width, &height, &cs, why)) {
-		free(data);
-		return err_set(err, "%s: %s", path, why);
-	}
-	rc = tfev_image_png(w, step, tag, data, len, err);
-	free(data);
-	return rc;
-}
-
-/* "text" then the rest of the line, leading blanks dropped, \n \t \\ unescaped. */
-static int do_text(tfev_writer *w, int64_t step, const char *tag, char *rest, char *err)
-{
-	char *out;
-
-	while (*rest == ' ' || *rest == '\t')
-		rest++;
-	out = rest;
-	for (char *p = rest; *p; p++) {
-		if (*p == '\\' && (p[1] == 'n' || p[1] == '\\' || p[1] == 't')) {
-			p++;
-			*out++ = *p == 'n' ? '\n' : *p == 't' ? '\t' : '\\';
-		} else {
-			*out++ = *p;
-		}
-	}
-	*out = 0;
-	while (out > rest && out[-1] == '\r')
-		*--out = 0;
-	return tfev_text(w, step, tag, rest, err);
-}
-
-/* graph default [SIZE [K]] | graph MODEL.npz | graph spec H W K SPEC... */
-static int do_graph(tfev_writer *w, char *rest, char *err)
-{
-	char *what = next_field(&rest), *a, *b, *c;
-	int size = 224, h, wd, nclass = 2, rc;
-	model m;
-
-	if (what && !strcmp(what, "default")) {
-		a = next_field(&rest);
-		b = next_field(&rest);
-		if (next_field(&rest) || (a && cli_parse_int(a, 4, 1 << 14, &size)) ||
-		    (b && cli_parse_int(b, 2, 1 << 20, &nclass)))
-			return err_set(err, "graph default: SIZE must be 4..16384 and K 2..1048576");
-		if (model_init(&m, MODEL_DEFAULT_SPEC, size, size, nclass, 1, 0, err))
-			return -1;
-	} else if (what && !strcmp(what, "spec")) {
-		a = next_field(&rest);
-		b = next_field(&rest);
-		c = next_field(&rest);
-		while (*rest == ' ' || *rest == '\t')
-			rest++;
-		if (!c || !*rest || cli_parse_int(a, 1, 1 << 14, &h) ||
-		    cli_parse_int(b, 1, 1 << 14, &wd) || cli_parse_int(c, 2, 1 << 20, &nclass))
-			return err_set(err, "graph spec: expected H W K SPEC (H, W 1..16384, K >= 2)");
-		if (model_init(&m, rest, h, wd, nclass, 1, 0, err))
-			return -1;
-	} else if (what && ends_with(what, ".npz") && !next_field(&rest)) {
-		tensor classes;
-		ckpt_state st;
-
-		if (ckpt_load(what, &m, 1, 0, &classes, &st, err))
-			return -1;
-		tensor_free(&classes);
-	} else {
-		return err_set(err, "graph: expected 'default [SIZE [K]]', MODEL.npz or 'spec H W K SPEC'");
-	}
-	rc = tfev_model_graph(w, &m, err);
-	model_free(&m);
-	return rc;
-}
-
-static int do_line(runs *rs, char *line, long lineno, char *err)
-{
-	char *rest = line, *first = next_field(&rest), *tag, *kind, *slash;
-	tfev_writer *w;
-	int64_t step;
-	double v;
-
-	if (!first || first[0] == '#')
-		return 0;
-	if (!strcmp(first, "graph"))
-		return (w = runs_get(rs, NULL, err)) ? do_graph(w, rest, err) : -1;
-	if (cli_parse_i64(first, 0, INT64_MAX, &step))
-		return err_set(err, "'%s' is not a step (an integer >= 0) or 'graph'", first);
-	tag = next_field(&rest);
-	kind = next_field(&rest);
-	if (!tag || !kind)
-		return err_set(err, "expected STEP TAG VALUE");
-	if (rs->o->split && (slash = strchr(tag, '/')) && slash > tag && slash[1]) {
-		*slash = 0;
-		w = runs_get(rs, tag, err);
-		tag = slash + 1;
-	} else {
-		w = runs_get(rs, NULL, err);
-	}
-	if (!w)
-		return -1;
-	if (!strcmp(kind, "hist"))
-		return do_hist(w, step, tag, rest, rs->o, lineno, err);
-	if (!strcmp(kind, "image"))
-		return do_image(w, step, tag, rest, err);
-	if (!strcmp(kind, "text"))
-		return do_text(w, step, tag, rest, err);
-	if (!strcmp(kind, "scalar") && !(kind = next_field(&rest)))
-		return err_set(err, "scalar needs a VALUE");
-	if (parse_number(kind, &v))
-		return err_set(err, "'%s' is not a number nor one of hist, image, text, scalar", kind);
-	if (next_field(&rest))
-		return err_set(err, "unexpected text after the value");
-	return tfev_scalar(w, step, tag, v, err);
-}
-
 int main(int argc, char **argv)
 {
 	struct opts o;
-	runs rs = { 0 };
+	evline ev;
 	lines in = { .fd = 0 };
 	char err[ERR_MAX], *line;
 	long lineno = 0;
 	int rc = 0, bad = 0;
 
 	parse_args(argc, argv, &o);
-	rs.o = &o;
-	/* Without --split the one file exists from the start, even before any input. */
-	if (!o.split && !runs_get(&rs, NULL, err))
+	if (evline_open(&ev, o.logdir, o.run, o.split, err))
 		cli_die(PROG, "%s", err);
-	while ((line = lines_next(&in, &rs, &rc, err))) {
+	while ((line = lines_next(&in, &ev, &rc, err))) {
 		char why[ERR_MAX];
-		int k;
 
 		lineno++;
-		if (do_line(&rs, line, lineno, why) == 0)
+		if (evline_do(&ev, line, why) == 0) {
+			if (ev.warning[0] && !o.quiet)
+				cli_warn(PROG, "line %ld: %s", lineno, ev.warning);
 			continue;
-		for (k = 0; k < rs.n; k++)
-			rs.failed |= rs.w[k].failed;
+		}
 		/* A failed event file is fatal even with --keep-going. */
-		if (rs.failed) {
+		if (ev.failed) {
 			rc = err_set(err, "%s", why);
 			break;
 		}
@@ -542,7 +206,7 @@ int main(int argc, char **argv)
 		cli_warn(PROG, "line %ld: %s (skipped)", lineno, why);
 	}
 	free(in.buf);
-	if (runs_close(&rs, rc ? NULL : err) && !rc)
+	if (evline_close(&ev, rc ? NULL : err) && !rc)
 		rc = -1;
 	if (rc)
 		cli_die(PROG, "%s", err);

@@ -2,6 +2,7 @@
  * differences, TensorFlow's SAME/VALID geometry, the tiled conv against a naive one,
  * dropout statistics, and Adam/momentum against hand-computed steps. */
 #include "check.h"
+#include "conv.h"
 #include "err.h"
 #include "nn.h"
 #include "optim.h"
@@ -23,7 +24,7 @@ typedef struct {
 	float *in, *w, *b, *ws;
 	int32_t *amax;
 	uint8_t *mask;
-	int B, nin, nout, relu;
+	int B, nin, nout, relu, threads;
 	float keep;
 	uint8_t *pos;   /* ReLU pattern of the unperturbed output, to spot kink crossings */
 	int crossed;
@@ -32,8 +33,8 @@ typedef struct {
 static void fwd(layer *l, float *out)
 {
 	switch (l->kind) {
-	case 0: nn_conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws); break;
-	case 1: nn_maxpool_forward(&l->g, out, l->amax, l->in, l->B); break;
+	case 0: nn_conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws, l->threads); break;
+	case 1: nn_maxpool_forward(&l->g, out, l->amax, l->in, l->B, 1); break;
 	case 2: nn_dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu, 1); break;
 	default: {
 		size_t n = (size_t)l->B * l->nin;
@@ -150,13 +151,13 @@ static void test_geometry(void)
 	for (int i = 0; i < 9; i++)
 		w[i] = 1;
 	nn_geom_init(&g, 6, 6, 1, 3, 3, 2, 2, NN_SAME, 1, err);
-	CHECK(nn_conv2d_workspace(&g) >= 2 * 9, "workspace holds a row of im2col and its gradient");
-	float *big = malloc(sizeof *big * nn_conv2d_workspace(&g));
-	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big);
+	CHECK(nn_conv2d_workspace(&g, 1) >= 2 * 9, "workspace holds a row of im2col and its gradient");
+	float *big = malloc(sizeof *big * nn_conv2d_workspace(&g, 1));
+	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1);
 	for (int i = 0; i < 9; i++)
 		CHECK(out[i] == want6[i], "6x6 SAME s2 out[%d] = %g, want %g", i, out[i], want6[i]);
 	nn_geom_init(&g, 5, 5, 1, 3, 3, 2, 2, NN_SAME, 1, err);
-	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big);
+	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1);
 	for (int i = 0; i < 9; i++)
 		CHECK(out[i] == want5[i], "5x5 SAME s2 out[%d] = %g, want %g", i, out[i], want5[i]);
 	free(big);
@@ -168,7 +169,7 @@ static void test_geometry(void)
 	for (int i = 0; i < 25; i++)
 		in[i] = -(float)i - 1;
 	nn_geom_init(&g, 5, 5, 1, 2, 2, 2, 2, NN_SAME, 1, err);
-	nn_maxpool_forward(&g, out, am, in, 1);
+	nn_maxpool_forward(&g, out, am, in, 1, 1);
 	CHECK(out[0] == -1 && out[2] == -5 && out[8] == -25 && out[6] == -21,
 	      "pool SAME: %g %g %g %g", out[0], out[2], out[6], out[8]);
 }
@@ -195,7 +196,7 @@ static void check_layer_grads(layer *l, size_t nin_total, size_t nout, const cha
 	if (l->kind == 0) {
 		nw = (size_t)l->g.kh * l->g.kw * l->g.c * l->g.oc, nb = (size_t)l->g.oc;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		nn_conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, 1, l->ws);
+		nn_conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, 1, l->ws, l->threads);
 	} else if (l->kind == 1) {
 		nn_maxpool_backward(&l->g, din, dout, l->amax, l->B);
 	} else if (l->kind == 2) {
@@ -224,6 +225,9 @@ static void test_conv_grads(void)
 		{ 5, 6, 2, 3, 3, 1, 1, 1, 3, 2, 0 }, { 7, 6, 3, 3, 2, 2, 2, 1, 2, 2, 1 },
 		{ 6, 7, 2, 3, 3, 2, 2, 0, 2, 1, 0 }, { 4, 5, 3, 1, 1, 1, 1, 1, 4, 2, 1 },
 		{ 6, 6, 2, 2, 2, 2, 2, 1, 3, 2, 0 }, { 5, 5, 1, 5, 5, 1, 3, 1, 2, 1, 1 },
+		/* cout a multiple of 8: lib/conv's direct kernels (din too when cin is) */
+		{ 5, 7, 3, 3, 3, 1, 1, 1, 8, 2, 1 }, { 6, 5, 8, 2, 2, 1, 1, 1, 16, 1, 0 },
+		{ 4, 6, 8, 3, 2, 1, 1, 0, 8, 2, 1 },
 	};
 	rng r;
 	char err[ERR_MAX], what[96];
@@ -231,7 +235,7 @@ static void test_conv_grads(void)
 	rng_seed(&r, 7);
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		const int *c = cases[i];
-		layer l = { .kind = 0, .B = c[9], .relu = c[10] };
+		layer l = { .kind = 0, .B = c[9], .relu = c[10], .threads = 2 };
 
 		CHECK(nn_geom_init(&l.g, c[0], c[1], c[2], c[3], c[4], c[5], c[6],
 				   c[7] ? NN_SAME : NN_VALID, c[8], err) == 0, "geom: %s", err);
@@ -241,7 +245,7 @@ static void test_conv_grads(void)
 		l.in = spaced(&r, nin);
 		l.w = randv(&r, nw, -1, 1);
 		l.b = randv(&r, (size_t)c[8], -0.5f, 0.5f);
-		l.ws = malloc(sizeof *l.ws * nn_conv2d_workspace(&l.g));
+		l.ws = malloc(sizeof *l.ws * nn_conv2d_workspace(&l.g, 2));
 		snprintf(what, sizeof what, "conv %dx%dx%d k%dx%d s%dx%d %s relu %d", c[0], c[1],
 			 c[2], c[3], c[4], c[5], c[6], c[7] ? "SAME" : "VALID", c[10]);
 		check_layer_grads(&l, nin, nout, what, &r);
@@ -249,11 +253,43 @@ static void test_conv_grads(void)
 	}
 }
 
+/* The convolution by definition, in double: out [B, oh, ow, cout] += conv(in, w), din +=
+ * the transposed convolution of dout, dw += in's windows times dout (each may be NULL). */
+static void naive_conv(const nn_geom *g, int B, const float *in, const float *w, const float *dout,
+		       double *out, double *din, double *dw)
+{
+	int C = g->c, OC = g->oc;
+
+	for (int n = 0; n < B; n++)
+		for (int oy = 0; oy < g->oh; oy++)
+			for (int ox = 0; ox < g->ow; ox++)
+				for (int ky = 0; ky < g->kh; ky++)
+					for (int kx = 0; kx < g->kw; kx++) {
+						int iy = oy * g->sh - g->pt + ky, ix = ox * g->sw - g->pl + kx;
+
+						if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+							continue;
+						for (int ci = 0; ci < C; ci++)
+							for (int o = 0; o < OC; o++) {
+								size_t ii = (((size_t)n * g->h + iy) * g->w + ix) * C + ci;
+								size_t oi = (((size_t)n * g->oh + oy) * g->ow + ox) * OC + o;
+								size_t wi = (((size_t)ky * g->kw + kx) * C + ci) * OC + o;
+
+								if (out)
+									out[oi] += (double)in[ii] * w[wi];
+								if (din)
+									din[ii] += (double)dout[oi] * w[wi];
+								if (dw)
+									dw[wi] += (double)dout[oi] * in[ii];
+							}
+					}
+}
+
 /* A naive double-precision conv over an input big enough that the tiled im2col spans many
- * tiles: forward, dw and din must agree to 1e-4 relative (float accumulation over K=576). */
+ * tiles (cout 6 keeps the GEMM path; din, with cin 64, is lib/conv's): forward, dw and din must agree to 1e-4 relative (float accumulation over K=576). */
 static void test_conv_tiled(void)
 {
-	int B = 2, H = 40, W = 45, C = 64, KH = 3, KW = 3, OC = 8, S = 1;
+	int B = 2, H = 40, W = 45, C = 64, KH = 3, KW = 3, OC = 6, S = 1;  /* OC: not lib/conv's */
 	nn_geom g;
 	char err[ERR_MAX];
 	rng r;
@@ -264,41 +300,22 @@ static void test_conv_tiled(void)
 	float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
 	float *out = malloc(sizeof *out * nout), *dout = randv(&r, nout, -1, 1);
 	float *din = malloc(sizeof *din * nin), *dw = calloc(nw, sizeof *dw), *db = calloc(OC, sizeof *db);
-	float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g));
+	float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g, 1));
 	double *rdin = calloc(nin, sizeof *rdin), *rdw = calloc(nw, sizeof *rdw);
-	double ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
+	double *rout = malloc(sizeof *rout * nout), ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
 
-	CHECK((size_t)B * g.oh * g.ow > nn_conv2d_workspace(&g) / (2 * KH * KW * C),
+	CHECK((size_t)B * g.oh * g.ow > nn_conv2d_workspace(&g, 1) / (2 * KH * KW * C),
 	      "test spans several tiles");
-	nn_conv2d_forward(&g, out, in, w, b, B, 0, ws);
+	nn_conv2d_forward(&g, out, in, w, b, B, 0, ws, 1);
 	/* acc 0 must overwrite whatever dw held */
 	for (size_t i = 0; i < nw; i++)
 		dw[i] = 1e6f;
-	nn_conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws);
-	for (int n = 0; n < B; n++)
-		for (int oy = 0; oy < g.oh; oy++)
-			for (int ox = 0; ox < g.ow; ox++)
-				for (int o = 0; o < OC; o++) {
-					size_t oi = (((size_t)n * g.oh + oy) * g.ow + ox) * OC + o;
-					double s = b[o];
-
-					for (int ky = 0; ky < KH; ky++)
-						for (int kx = 0; kx < KW; kx++) {
-							int iy = oy * S - g.pt + ky, ix = ox * S - g.pl + kx;
-
-							if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-								continue;
-							for (int c = 0; c < C; c++) {
-								size_t ii = (((size_t)n * H + iy) * W + ix) * C + c;
-								size_t wi = (((size_t)ky * KW + kx) * C + c) * OC + o;
-
-								s += (double)in[ii] * w[wi];
-								rdin[ii] += (double)dout[oi] * w[wi];
-								rdw[wi] += (double)dout[oi] * in[ii];
-							}
-						}
-					ef = fmax(ef, fabs(s - out[oi])), mf = fmax(mf, fabs(s));
-				}
+	nn_conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws, 1);
+	for (size_t i = 0; i < nout; i++)
+		rout[i] = b[i % OC];
+	naive_conv(&g, B, in, w, dout, rout, rdin, rdw);
+	for (size_t i = 0; i < nout; i++)
+		ef = fmax(ef, fabs(rout[i] - out[i])), mf = fmax(mf, fabs(rout[i]));
 	for (size_t i = 0; i < nin; i++)
 		ei = fmax(ei, fabs(rdin[i] - din[i])), mi = fmax(mi, fabs(rdin[i]));
 	for (size_t i = 0; i < nw; i++)
@@ -307,7 +324,7 @@ static void test_conv_tiled(void)
 	CHECK(ei / mi < 1e-4, "tiled conv din rel err %.3g", ei / mi);
 	CHECK(ew / mw < 1e-4, "tiled conv dw rel err %.3g", ew / mw);
 	free(in), free(w), free(b), free(out), free(dout), free(din), free(dw), free(db), free(ws);
-	free(rdin), free(rdw);
+	free(rdin), free(rdw), free(rout);
 }
 
 /* Stride-1 convs compute din as a transposed convolution of dout, tile by tile, with the
@@ -337,37 +354,21 @@ static void test_conv_transposed(void)
 		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *dout = randv(&r, nout, -1, 1);
 		float *din = malloc(sizeof *din * nin), *din2 = malloc(sizeof *din2 * nin);
 		float *dw = malloc(sizeof *dw * nw), *dw2 = malloc(sizeof *dw2 * nw), db[64], db2[64];
-		float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g));
+		float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g, 1));
 		double *rdin = calloc(nin, sizeof *rdin), ei = 0, mi = 0;
 		int same = 1;
 
 		if (k == 3)
-			CHECK((size_t)B * H * W * KH * KW * OC > nn_conv2d_workspace(&g),
+			CHECK((size_t)B * H * W * KH * KW * OC > nn_conv2d_workspace(&g, 1),
 			      "the transposed im2col spans several tiles");
 		/* in plays the ReLU's output: about half its entries are masked */
-		nn_conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, B, 0, ws);
-		nn_conv2d_backward(&g, din2, dw2, db2, dout, in, w, B, 0, ws);
+		nn_conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, B, 0, ws, 1);
+		nn_conv2d_backward(&g, din2, dw2, db2, dout, in, w, B, 0, ws, 1);
 		nn_relu_backward(din2, din2, in, nin);
 		same = !memcmp(din, din2, sizeof *din * nin) && !memcmp(dw, dw2, sizeof *dw * nw) &&
 		       !memcmp(db, db2, sizeof *db * OC);
 		CHECK(same, "case %zu: fused ReLU mask gives the unfused bits", k);
-		for (int n = 0; n < B; n++)
-			for (int oy = 0; oy < g.oh; oy++)
-				for (int ox = 0; ox < g.ow; ox++)
-					for (int ky = 0; ky < KH; ky++)
-						for (int kx = 0; kx < KW; kx++) {
-							int iy = oy - g.pt + ky, ix = ox - g.pl + kx;
-
-							if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-								continue;
-							for (int ci = 0; ci < C; ci++)
-								for (int o = 0; o < OC; o++) {
-									size_t ii = (((size_t)n * H + iy) * W + ix) * C + ci;
-									size_t oi = (((size_t)n * g.oh + oy) * g.ow + ox) * OC + o;
-
-									rdin[ii] += (double)dout[oi] * w[(((size_t)ky * KW + kx) * C + ci) * OC + o];
-								}
-						}
+		naive_conv(&g, B, in, w, dout, NULL, rdin, NULL);
 		for (size_t i = 0; i < nin; i++) {
 			double want = in[i] > 0 ? rdin[i] : 0;
 
@@ -375,6 +376,91 @@ static void test_conv_transposed(void)
 		}
 		CHECK(mi > 0 && ei / mi < 1e-4, "case %zu: transposed conv din rel err %.3g", k, ei / mi);
 		free(in), free(w), free(dout), free(din), free(din2), free(dw), free(dw2), free(ws), free(rdin);
+	}
+}
+
+/* lib/conv's direct kernels against a double reference (1e-4 relative: float sums of up to
+ * kh*kw*cin terms), over every tile shape (output channels 8..64 in blocks of 32, rows
+ * whose width leaves 0, 1, 2 pixels after the 3-pixel tiles, 1..5 input channels and 32),
+ * SAME with odd and even kernels and VALID; with bias, ReLU and the fused ReLU mask of the
+ * layer before; and 1, 2 and 3 threads giving the same bits. */
+static void test_conv_direct(void)
+{
+	/* h, w, cin, kh, kw, SAME?, cout, B */
+	static const int cases[][8] = {
+		{ 7, 9, 3, 3, 3, 1, 32, 2 }, { 5, 7, 1, 3, 3, 1, 8, 3 }, { 6, 8, 2, 2, 2, 1, 16, 1 },
+		{ 9, 10, 5, 5, 3, 0, 24, 2 }, { 8, 11, 32, 3, 3, 1, 64, 2 }, { 4, 5, 4, 3, 3, 1, 40, 1 },
+		{ 3, 3, 8, 3, 3, 0, 8, 2 },
+		{ 23, 200, 32, 3, 3, 1, 32, 1 },   /* rows padded in several bands per image */
+	};
+	char err[ERR_MAX];
+	rng r;
+
+	rng_seed(&r, 31);
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		const int *c = cases[k];
+		int H = c[0], W = c[1], C = c[2], KH = c[3], KW = c[4], OC = c[6], B = c[7];
+		nn_geom g;
+
+		CHECK(nn_geom_init(&g, H, W, C, KH, KW, 1, 1, c[5] ? NN_SAME : NN_VALID, OC, err) == 0,
+		      "geom: %s", err);
+		CHECK(conv_fits(&g), "case %zu takes the direct kernels", k);
+		size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC;
+		size_t nw = (size_t)KH * KW * C * OC;
+		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
+		float *dout = randv(&r, nout, -1, 1), *out[3], *din[3], *dw[3], db[3][64];
+		double *rout = calloc(nout, sizeof *rout), *rdin = calloc(nin, sizeof *rdin);
+		double *rdw = calloc(nw, sizeof *rdw), ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
+
+		for (int t = 0; t < 3; t++) {
+			float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g, t + 1));
+
+			out[t] = malloc(sizeof *out[t] * nout);
+			din[t] = malloc(sizeof *din[t] * nin);
+			dw[t] = malloc(sizeof *dw[t] * nw);
+			nn_conv2d_forward(&g, out[t], in, w, b, B, 1, ws, t + 1);
+			/* in plays the ReLU output of the layer before: its mask */
+			nn_conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, 0, ws, t + 1);
+			free(ws);
+		}
+		CHECK(!memcmp(out[0], out[1], sizeof *out[0] * nout) &&
+		      !memcmp(out[0], out[2], sizeof *out[0] * nout) &&
+		      !memcmp(din[0], din[1], sizeof *din[0] * nin) &&
+		      !memcmp(din[0], din[2], sizeof *din[0] * nin) &&
+		      !memcmp(dw[0], dw[1], sizeof *dw[0] * nw) && !memcmp(dw[0], dw[2], sizeof *dw[0] * nw) &&
+		      !memcmp(db[0], db[1], sizeof *db[0] * OC) && !memcmp(db[0], db[2], sizeof *db[0] * OC),
+		      "case %zu: 1, 2 and 3 threads give the same bits", k);
+		double eb = 0, mb = 0;
+
+		for (int o = 0; o < OC; o++) {
+			double want = 0;
+
+			for (size_t i = (size_t)o; i < nout; i += (size_t)OC)
+				want += dout[i];
+			eb = fmax(eb, fabs(want - db[0][o])), mb = fmax(mb, fabs(want));
+		}
+		CHECK(mb > 0 && eb / mb < 1e-4, "case %zu: direct db rel err %.3g", k, eb / mb);
+		for (size_t i = 0; i < nout; i++)
+			rout[i] = b[i % OC];
+		naive_conv(&g, B, in, w, dout, rout, rdin, rdw);
+		for (size_t i = 0; i < nout; i++) {
+			double want = rout[i] > 0 ? rout[i] : 0;
+
+			ef = fmax(ef, fabs(want - out[0][i])), mf = fmax(mf, fabs(want));
+		}
+		for (size_t i = 0; i < nin; i++) {
+			double want = in[i] > 0 ? rdin[i] : 0;
+
+			ei = fmax(ei, fabs(want - din[0][i])), mi = fmax(mi, fabs(want));
+		}
+		for (size_t i = 0; i < nw; i++)
+			ew = fmax(ew, fabs(rdw[i] - dw[0][i])), mw = fmax(mw, fabs(rdw[i]));
+		CHECK(mf > 0 && ef / mf < 1e-4, "case %zu: direct forward rel err %.3g", k, ef / mf);
+		CHECK(mi > 0 && ei / mi < 1e-4, "case %zu: direct din rel err %.3g", k, ei / mi);
+		CHECK(mw > 0 && ew / mw < 1e-4, "case %zu: direct dw rel err %.3g", k, ew / mw);
+		for (int t = 0; t < 3; t++)
+			free(out[t]), free(din[t]), free(dw[t]);
+		free(in), free(w), free(b), free(dout), free(rout), free(rdin), free(rdw);
 	}
 }
 
@@ -429,7 +515,7 @@ static void test_pool_2x2(void)
 		for (size_t i = 0; i < nin; i++)
 			in[i] = (float)(int)in[i]; /* few distinct values: many ties */
 		in[3] = NAN, in[8 * C + 5] = NAN;
-		nn_maxpool_forward(&g, out, am, in, B);
+		nn_maxpool_forward(&g, out, am, in, B, 1);
 		for (int n = 0; n < B; n++)
 			for (int oy = 0; oy < g.oh; oy++)
 				for (int ox = 0; ox < g.ow; ox++)
@@ -452,7 +538,28 @@ static void test_pool_2x2(void)
 						bad += am[o] != a || memcmp(&out[o], &v, sizeof v);
 					}
 		CHECK(bad == 0, "2x2 pool over %dx8x%d: %d outputs differ from the rule", H, C, bad);
-		free(in), free(out), free(am);
+
+		/* 3 threads: the same bits; backward against the scatter rule then the ReLU mask
+		 * (in playing the ReLU's output), fused, every input overwritten, on 1 and 3 threads */
+		float *out3 = malloc(sizeof *out3 * nout), *dout = randv(&r, nout, -1, 1);
+		float *want = calloc(nin, sizeof *want), *din = malloc(sizeof *din * nin);
+		int32_t *am3 = malloc(sizeof *am3 * nout);
+		size_t isz = (size_t)H * 8 * C, osz = (size_t)g.oh * g.ow * C;
+
+		nn_maxpool_forward(&g, out3, am3, in, B, 3);
+		CHECK(!memcmp(out, out3, sizeof *out * nout) && !memcmp(am, am3, sizeof *am * nout),
+		      "pool %dx8 forward: 3 threads give the same bits", H);
+		for (size_t o = 0; o < nout; o++)
+			want[o / osz * isz + (size_t)am[o]] += dout[o];
+		for (size_t i = 0; i < nin; i++)
+			want[i] = in[i] > 0 ? want[i] : 0.0f;
+		for (int t = 1; t <= 3; t += 2) {
+			memset(din, 0x7f, sizeof *din * nin);
+			nn_maxpool_backward_relu(&g, din, dout, am, out, B, t);
+			CHECK(!memcmp(din, want, sizeof *din * nin),
+			      "pool %dx8 backward with the ReLU mask fused, %d threads: the rule's bits", H, t);
+		}
+		free(in), free(out), free(am), free(out3), free(dout), free(want), free(din), free(am3);
 	}
 }
 
@@ -775,6 +882,7 @@ int main(void)
 	test_conv_grads();
 	test_conv_tiled();
 	test_conv_transposed();
+	test_conv_direct();
 	test_dense_stream();
 	test_dense_stream_batches();
 	test_dense_forward_threads();

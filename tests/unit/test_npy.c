@@ -328,8 +328,32 @@ static void test_numpy_bytes(void)
 	tensor_free(&t);
 }
 
+/* tensor_elem_f4 reads every numeric dtype at any alignment (npy data may be unaligned). */
+static void test_elem_f4(void)
+{
+	unsigned char buf[1 + 2 * 8];
+	int32_t i4 = -7;
+	int64_t i8 = 1LL << 40;
+	float f4 = 2.5f;
+	double f8 = -0.125;
+
+	buf[0] = 0xAA;
+	memcpy(buf + 1 + 4, &i4, 4);
+	CHECK(tensor_elem_f4(buf + 1, DT_I4, 1) == -7.0f, "i4");
+	memcpy(buf + 1 + 8, &i8, 8);
+	CHECK(tensor_elem_f4(buf + 1, DT_I8, 1) == 1099511627776.0f, "i8");
+	memcpy(buf + 1 + 4, &f4, 4);
+	CHECK(tensor_elem_f4(buf + 1, DT_F4, 1) == 2.5f, "f4");
+	memcpy(buf + 1 + 8, &f8, 8);
+	CHECK(tensor_elem_f4(buf + 1, DT_F8, 1) == -0.125f, "f8");
+	buf[3] = 200;
+	CHECK(tensor_elem_f4(buf + 1, DT_U1, 2) == 200.0f, "u1");
+	CHECK(tensor_elem_f4(buf + 1, DT_U, 0) == 0.0f, "U has no number");
+}
+
 int main(int argc, char **argv)
 {
+	test_elem_f4();
 	test_roundtrip(argc > 1 ? argv[1] : NULL);
 	test_strings();
 	test_headers();
