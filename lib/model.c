@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "err.h"
 
@@ -299,6 +301,23 @@ static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 	return 0;
 }
 
+/* Faults in a fresh buffer that training writes in full at its first step anyway (the
+ * parameters, gradients, Adam's m and v): in bulk here, at 224 ~170 ms for all four against
+ * ~900 ms of one-page faults in the first step's backward and optimiser. Advice only: a
+ * kernel without MADV_POPULATE_WRITE (before 5.14) leaves them to fault as before. */
+static void prefault(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), hi = (uintptr_t)p + bytes;
+	uintptr_t lo = ((uintptr_t)p + page - 1) / page * page;
+
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+	(void)p, (void)bytes;
+#endif
+}
+
 static int alloc_buffers(model *m, char *err)
 {
 	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * 3, wsn = 0, K = (size_t)m->classes;
@@ -309,6 +328,12 @@ static int alloc_buffers(model *m, char *err)
 			 !(m->adam_m = alloc_floats(m->nparams, sizeof(float), err)) ||
 			 !(m->adam_v = alloc_floats(m->nparams, sizeof(float), err))))
 		return -1;
+	if (m->train) {
+		prefault(m->params, m->nparams * sizeof(float));
+		prefault(m->grads, m->nparams * sizeof(float));
+		prefault(m->adam_m, m->nparams * sizeof(float));
+		prefault(m->adam_v, m->nparams * sizeof(float));
+	}
 	if (!(m->input = alloc_floats(B * maxact, sizeof(float), err)))
 		return -1;
 	for (int i = 0; i < m->nlayer; i++) {
