@@ -90,7 +90,8 @@ void model_free(model *m);
 int model_set_threads(model *m, int threads, char *err);
 
 /* Seed: weights truncated normal stddev 0.1, conv biases 0, dense biases 1.
- * He: weights normal stddev sqrt(2 / fan_in), biases 0. One rng stream per tensor. */
+ * He: weights normal stddev sqrt(2 / fan_in), biases 0. One rng stream per fixed block of
+ * each tensor, the blocks shared by m->threads threads: the same values for any count. */
 void model_init_params(model *m, enum model_init how, uint64_t seed);
 
 /* The parameter of that name (e.g. "fc1/weights3_1"), or NULL. */

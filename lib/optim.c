@@ -20,6 +20,37 @@ typedef struct {
 	size_t lo, hi;
 } job;
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define OPTIM_AVX2 __attribute__((target("avx2")))
+
+/* Adam over [lo, hi), AVX2, 8 floats at a time: the SSE loop's operations in the same
+ * order (no FMA: separate multiply and add, as the scalar loop rounds), so the same bits;
+ * returns where it stopped (the caller finishes the tail). */
+OPTIM_AVX2 static size_t adam_avx2(const job *j)
+{
+	float *restrict p = j->p, *restrict m = j->m, *restrict v = j->v;
+	const float *restrict g = j->g;
+	__m256 vb1 = _mm256_set1_ps(j->b1), vb2 = _mm256_set1_ps(j->b2);
+	__m256 vc1 = _mm256_set1_ps(1.0f - j->b1), vc2 = _mm256_set1_ps(1.0f - j->b2);
+	__m256 vlr = _mm256_set1_ps(j->lr), veps = _mm256_set1_ps(j->eps);
+	size_t i = j->lo;
+
+	for (; i + 8 <= j->hi; i += 8) {
+		__m256 gi = _mm256_loadu_ps(g + i);
+		__m256 mi = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(vc1, gi));
+		__m256 vi = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(v + i)),
+					  _mm256_mul_ps(_mm256_mul_ps(vc2, gi), gi));
+		__m256 step = _mm256_div_ps(_mm256_mul_ps(vlr, mi), _mm256_add_ps(_mm256_sqrt_ps(vi), veps));
+
+		_mm256_storeu_ps(m + i, mi);
+		_mm256_storeu_ps(v + i, vi);
+		_mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), step));
+	}
+	return i;
+}
+#endif
+
 static void run(const job *j)
 {
 	float *restrict p = j->p, *restrict m = j->m, *restrict v = j->v;
@@ -34,6 +65,10 @@ static void run(const job *j)
 		return;
 	}
 	size_t i = j->lo;
+#ifdef OPTIM_AVX2
+	if (__builtin_cpu_supports("avx2"))
+		i = adam_avx2(j);
+#endif
 #if defined(__SSE2__)
 	/* -O2 leaves the scalar loop alone (sqrtf must be able to set errno); SSE's sqrt is
 	 * the same correctly rounded IEEE operation and there is no FMA contraction, so each

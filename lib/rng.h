@@ -27,4 +27,18 @@ double rng_trunc_normal(rng *r, double stddev);
 /* Fisher-Yates shuffle of n int64 indices. */
 void rng_shuffle_i64(rng *r, int64_t *a, size_t n);
 
+/* Four xoshiro256** generators side by side, for bulk draws (dropout masks) that a vector
+ * unit makes four at a time, with the same values on any CPU. */
+typedef struct {
+	uint64_t s[4][4];  /* [state word][lane] */
+} rng_x4;
+
+/* Lane k is the generator rng_seed would make from the k-th of four draws of r. */
+void rng_x4_init(rng_x4 *q, rng *r);
+/* out [n] = uniform 32-bit values. A round draws once from each lane in order and gives
+ * 8 values: lane 0's low and high halves, then lane 1's, ... A call takes ceil(n/8)
+ * rounds (the extra values of the last one are discarded), so calls of multiples of 8
+ * continue one sequence. */
+void rng_x4_u32(rng_x4 *q, uint32_t *out, size_t n);
+
 #endif

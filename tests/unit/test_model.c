@@ -107,6 +107,49 @@ static void test_init(void)
 	float first = m.params[w->off];
 	model_init_params(&m, MODEL_INIT_SEED, 42);
 	CHECK(m.params[w->off] == first, "same seed, same weights");
+
+	/* fc1's 2M weights against the exact truncated normal: mean, sd, and the empirical CDF
+	 * at 41 points (its sd is at most 0.5/sqrt(2M) = 3.5e-4; allow 2e-3) */
+	const model_param *f = model_find_param(&m, "fc1/weights3_1");
+	double lo = 0.5 * erfc(2.0 / sqrt(2.0)), span = 1.0 - 2.0 * lo, sum = 0, dev = 0;
+	size_t below[41] = { 0 };
+
+	sq = mx = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		double x = m.params[f->off + i];
+
+		sum += x, sq += x * x, mx = fmax(mx, fabs(x));
+		for (int k = 0; k < 41; k++)
+			below[k] += x <= -0.2 + 0.01 * k;
+	}
+	for (int k = 0; k < 41; k++) {
+		double x = (-0.2 + 0.01 * k) / 0.1, want = (0.5 * erfc(-x / sqrt(2.0)) - lo) / span;
+
+		dev = fmax(dev, fabs((double)below[k] / f->n - want));
+	}
+	CHECK(fabs(sum / f->n) < 3e-4, "fc1 mean %.2g", sum / f->n);
+	CHECK(fabs(sqrt(sq / f->n) - 0.0879626) < 5e-4, "fc1 sd %.5f (0.0879626)", sqrt(sq / f->n));
+	CHECK(mx <= 0.2 && dev < 2e-3, "fc1 within 2 sd (%g), CDF off by %.2g", mx, dev);
+
+	/* blocks with their own streams: any thread count, the same bytes */
+	float *one = malloc(sizeof *one * m.nparams);
+
+	memcpy(one, m.params, sizeof *one * m.nparams);
+	m.threads = 3;
+	model_init_params(&m, MODEL_INIT_SEED, 42);
+	CHECK(!memcmp(one, m.params, sizeof *one * m.nparams), "seed init: 1 and 3 threads, same bytes");
+	model_init_params(&m, MODEL_INIT_HE, 42);
+	memcpy(one, m.params, sizeof *one * m.nparams);
+	m.threads = 1;
+	model_init_params(&m, MODEL_INIT_HE, 42);
+	CHECK(!memcmp(one, m.params, sizeof *one * m.nparams), "he init: 1 and 3 threads, same bytes");
+	free(one);
+	sum = sq = 0;
+	for (size_t i = 0; i < f->n; i++)
+		sum += m.params[f->off + i], sq += (double)m.params[f->off + i] * m.params[f->off + i];
+	CHECK(fabs(sum / f->n) < 5 * sqrt(2.0 / 4096) / sqrt((double)f->n) &&
+	      fabs(sqrt(sq / f->n) / sqrt(2.0 / 4096) - 1) < 3e-3, "he fc1 mean %.2g sd %.5f (%.5f)",
+	      sum / f->n, sqrt(sq / f->n), sqrt(2.0 / 4096));
 	model_init_params(&m, MODEL_INIT_HE, 42);
 	CHECK(m.params[fb->off] == 0, "he: biases 0");
 	sq = 0;

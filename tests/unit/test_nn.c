@@ -626,6 +626,55 @@ static void test_dense_stream(void)
 	free(in), free(w), free(b), free(dout), free(out), free(out3), free(din), free(din3), free(dw), free(dw3);
 }
 
+/* The streaming backward at every batch size that changes its grouping (the AVX2 kernel
+ * covers the batch with groups of at most 12 rows: 1, 12, 13 = 7 + 6, 25 = 9 + 8 + 8, 32),
+ * with acc adding onto dw and din skipped, against a double reference. Tolerance 1e-5
+ * relative: float sums of up to 259 terms. */
+static void test_dense_stream_batches(void)
+{
+	static const int sizes[] = { 1, 3, 8, 12, 13, 16, 25, 32 };
+	int nin = 4099, nout = 259;
+	size_t nw = (size_t)nin * nout;
+	rng r;
+
+	rng_seed(&r, 31);
+	float *w = randv(&r, nw, -1, 1), *dw = malloc(sizeof *dw * nw), *db = malloc(sizeof *db * nout);
+	float *in = randv(&r, (size_t)32 * nin, -1, 1), *dout = randv(&r, (size_t)32 * nout, -1, 1);
+	float *din = malloc(sizeof *din * 32 * nin);
+
+	for (size_t i = 0; i < (size_t)32 * nin; i += 2)
+		in[i] = 0;
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		int B = sizes[k], acc = k % 2;
+		double ew = 0, mw = 0, ei = 0, mi = 0;
+
+		CHECK(nn_dense_streams(B, nin, nout), "batch %d streams", B);
+		for (size_t i = 0; i < nw; i++)
+			dw[i] = acc ? (float)(i % 7) - 3.0f : NAN;
+		nn_dense_backward(B % 3 ? din : NULL, dw, db, dout, in, w, B, nin, nout, acc, 2);
+		for (int i = 0; i < nin; i++)
+			for (int o = 0; o < nout; o++) {
+				size_t at = (size_t)i * nout + o;
+				double s = acc ? (double)(at % 7) - 3.0 : 0;
+
+				for (int n = 0; n < B; n++)
+					s += (double)in[(size_t)n * nin + i] * dout[n * nout + o];
+				ew = fmax(ew, fabs(s - dw[at])), mw = fmax(mw, fabs(s));
+			}
+		for (int n = 0; B % 3 && n < B; n++)
+			for (int i = 0; i < nin; i++) {
+				double s = 0;
+
+				for (int o = 0; o < nout; o++)
+					s += (double)dout[n * nout + o] * w[(size_t)i * nout + o];
+				ei = fmax(ei, fabs(s - din[(size_t)n * nin + i])), mi = fmax(mi, fabs(s));
+			}
+		CHECK(ew / mw < 1e-5, "batch %d, acc %d: dw rel err %.3g", B, acc, ew / mw);
+		CHECK(!(B % 3) || ei / mi < 1e-5, "batch %d: din rel err %.3g", B, ei / mi);
+	}
+	free(w), free(dw), free(db), free(in), free(dout), free(din);
+}
+
 static void test_pool_dense_dropout_grads(void)
 {
 	rng r;
@@ -701,7 +750,43 @@ static void test_dropout_stats(void)
 	CHECK(!memcmp(mask, mask2, n), "seeded dropout reproducible");
 	nn_dropout_forward(x, mask2, 1000, 1.0f, &r2);
 	CHECK(x[0] == 1.0f / keep || x[0] == 0, "keep 1 is identity");
-	free(x), free(mask), free(mask2);
+
+	/* the vector path against the rule element by element, over a length that is no
+	 * multiple of the vector, the chunk or the generator's round: element i is kept iff
+	 * the i-th 32-bit value of rng_x4 seeded from r is below keep * 2^32 */
+	size_t m = 5003;
+	uint32_t *u = malloc(sizeof *u * m);
+	float *y = randv(&r2, m, -3, 3);
+	rng_x4 q;
+	int bad = 0;
+
+	memcpy(x, y, sizeof *y * m);
+	rng_stream(&r, 6, 1), rng_stream(&r2, 6, 1);
+	nn_dropout_forward(x, mask, m, 0.3f, &r);
+	rng_x4_init(&q, &r2);
+	for (size_t i = 0; i < m; i += 1024)
+		rng_x4_u32(&q, u + i, m - i < 1024 ? m - i : 1024);
+	for (size_t i = 0; i < m; i++) {
+		int k = u[i] < (uint32_t)(0.3f * 4294967296.0);
+		float want = k ? y[i] * (1.0f / 0.3f) : 0.0f;
+
+		bad += mask[i] != k || memcmp(&x[i], &want, sizeof want);
+	}
+	CHECK(bad == 0, "dropout: %d of %zu elements break the rule", bad, m);
+	CHECK(r.s[0] == r2.s[0] && r.s[3] == r2.s[3], "dropout draws four values from r");
+
+	/* backward, vector path and tail, in place too: dx = mask ? dy / keep : 0, bit for bit */
+	bad = 0;
+	for (size_t i = 0; i < m; i++)
+		mask[i] = (uint8_t)(u[i] % 3), x[i] = y[i];
+	nn_dropout_backward(x, x, mask, m, 0.3f);
+	for (size_t i = 0; i < m; i++) {
+		float want = mask[i] ? y[i] * (1.0f / 0.3f) : 0.0f;
+
+		bad += memcmp(&x[i], &want, sizeof want) != 0;
+	}
+	CHECK(bad == 0, "dropout backward: %d of %zu elements break the rule", bad, m);
+	free(x), free(mask), free(mask2), free(u), free(y);
 }
 
 static void test_softmax(void)
@@ -771,6 +856,23 @@ static void test_optim(void)
 	}
 	CHECK(!memcmp(p1, p2, sizeof *p1 * n) && !memcmp(v1, v2, sizeof *v1 * n),
 	      "adam: 1 and 3 threads give the same bytes");
+
+	/* the vector paths (AVX2, SSE, whichever this CPU takes) against the plain float
+	 * formula element by element, bit for bit: same operations, same rounding */
+	float lr = (float)(o.lr * sqrt(1.0 - pow(o.beta2, 4.0)) / (1.0 - pow(o.beta1, 4.0)));
+	float b1 = (float)o.beta1, b2 = (float)o.beta2, eps = (float)o.eps;
+	int bad = 0;
+
+	memcpy(p2, p1, sizeof *p2 * n), memcpy(m2, m1, sizeof *m2 * n), memcpy(v2, v1, sizeof *v2 * n);
+	optim_adam_step(&o, 4, p1, gg, m1, v1, n, 2);
+	for (size_t i = 0; i < n; i++) {
+		float mi = b1 * m2[i] + (1.0f - b1) * gg[i];
+		float vi = b2 * v2[i] + (1.0f - b2) * gg[i] * gg[i];
+		float pi = p2[i] - lr * mi / (sqrtf(vi) + eps);
+
+		bad += memcmp(&mi, &m1[i], 4) || memcmp(&vi, &v1[i], 4) || memcmp(&pi, &p1[i], 4);
+	}
+	CHECK(bad == 0, "adam: %d of %zu elements differ from the scalar formula's bits", bad, n);
 	free(p1), free(gg), free(p2), free(m1), free(v1), free(m2), free(v2);
 }
 
@@ -782,6 +884,7 @@ int main(void)
 	test_conv_transposed();
 	test_conv_direct();
 	test_dense_stream();
+	test_dense_stream_batches();
 	test_dense_forward_threads();
 	test_pool_dense_dropout_grads();
 	test_pool_2x2();

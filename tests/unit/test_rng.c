@@ -1,0 +1,53 @@
+/* Unit tests for lib/rng's bulk generators: rng_x4 against four ordinary generators, value
+ * for value, whichever path (AVX2 or scalar) this CPU takes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "rng.h"
+
+/* Lane k is rng_seed(k-th draw of r); a round is lane 0's low, high halves, lane 1's, ...;
+ * calls of multiples of 8 continue the sequence, a tail discards the rest of its round. */
+static void test_x4_lanes(void)
+{
+	enum { N = 8 * 300 };
+	uint32_t *got = malloc(sizeof *got * (N + 8)), want[N + 8];
+	rng r, r2, lane[4];
+	rng_x4 q;
+	int bad = 0;
+
+	rng_stream(&r, 9, 4), rng_stream(&r2, 9, 4);
+	rng_x4_init(&q, &r);
+	for (int k = 0; k < 4; k++)
+		rng_seed(&lane[k], rng_u64(&r2));
+	CHECK(!memcmp(&r, &r2, sizeof r), "init draws four values from r");
+	for (int i = 0; i < N + 8; i += 8)
+		for (int k = 0; k < 4; k++) {
+			uint64_t v = rng_u64(&lane[k]);
+
+			want[i + 2 * k] = (uint32_t)v, want[i + 2 * k + 1] = (uint32_t)(v >> 32);
+		}
+	rng_x4_u32(&q, got, 8);
+	rng_x4_u32(&q, got + 8, 1000);
+	rng_x4_u32(&q, got + 1008, N - 1008 - 3);  /* ends 3 short of a round */
+	rng_x4_u32(&q, got + N - 3, 5);             /* the next round's first 5 */
+	for (int i = 0; i < N - 3; i++)
+		bad += got[i] != want[i];
+	for (int i = 0; i < 5; i++)
+		bad += got[N - 3 + i] != want[N + i];
+	CHECK(bad == 0, "rng_x4: %d of %d values differ from the four scalar lanes", bad, N + 2);
+
+	/* roughly uniform: the mean of 2400 values within 5 sd of 2^31 */
+	double s = 0;
+
+	for (int i = 0; i < N; i++)
+		s += got[i];
+	CHECK(fabs(s / N / 4294967296.0 - 0.5) < 5 * 0.2887 / sqrt(N), "rng_x4 mean %.4f", s / N / 4294967296.0);
+	free(got);
+}
+
+int main(void)
+{
+	test_x4_lanes();
+	return check_done("test_rng");
+}
