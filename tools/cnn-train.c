@@ -242,7 +242,9 @@ static void setup(trainer *t)
 				(long long)t->st.batch, (long long)t->st.examples);
 		o->seed = t->st.seed;
 	} else {
-		if (model_init(&t->m, o->spec, t->train.h, t->train.w, t->train.k, o->batch, 1, err))
+		/* threads first: the initialisation shares them (same values for any number) */
+		if (model_init(&t->m, o->spec, t->train.h, t->train.w, t->train.k, o->batch, 1, err) ||
+		    model_set_threads(&t->m, o->threads, err))
 			cli_die(PROG, "%s", err);
 		model_init_params(&t->m, o->init, (uint64_t)o->seed);
 		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
