@@ -627,10 +627,32 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 	}
 }
 
-void model_backward(model *m)
+/* Adam applied to a dense layer's weights row by row, as its backward makes each row of
+ * their gradient: the row never goes to memory (model_backward_adam). */
+typedef struct {
+	model *m;
+	const model_param *p;
+	optim_adam_row_k k;
+} adam_rows;
+
+static void adam_row(void *ctx, long i, const float *g)
+{
+	const adam_rows *a = ctx;
+	size_t n = (size_t)a->p->shape[1], at = a->p->off + (size_t)i * n;
+
+	optim_adam_row(&a->k, a->m->params + at, g, a->m->adam_m + at, a->m->adam_v + at, n);
+}
+
+/* The backward; with fused, a streaming dense layer's weights are updated by fused->k as
+ * their gradient is made (their grads left as they were) and fused->p names them (NULL if
+ * no layer did). */
+static void backward(model *m, adam_rows *fused)
 {
 	int B = m->batch, which = 0, masked = 0;
 	float *g = m->dlogits;
+
+	if (fused)
+		fused->p = NULL;
 
 	for (int i = m->nlayer - 1; i >= 0 && g; i--) {
 		model_layer *l = &m->layer[i];
@@ -655,6 +677,14 @@ void model_backward(model *m)
 			masked = relu_y != NULL;
 			break;
 		case MODEL_DENSE:
+			/* the first streaming dense layer going backwards: fc1 in the seed network */
+			if (fused && !fused->p) {
+				fused->p = &m->param[l->wparam];
+				if (nn_dense_backward_rows(din, db, g, in, w, B, l->nin, l->nout, adam_row,
+							   fused, m->threads) == 0)
+					break;
+				fused->p = NULL;
+			}
 			nn_dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
 			break;
 		case MODEL_POOL:
@@ -676,6 +706,32 @@ void model_backward(model *m)
 		g = din;
 		which ^= 1;
 	}
+}
+
+void model_backward(model *m)
+{
+	backward(m, NULL);
+}
+
+int model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads)
+{
+	adam_rows a = { .m = m };
+	size_t lo, hi;
+	int rc;
+
+	optim_adam_row_init(&a.k, o, t);
+	backward(m, &a);
+	if (!a.p)
+		return model_adam_step(m, o, t, threads);
+	/* the rest: the parameters before and after the updated weights */
+	lo = a.p->off, hi = a.p->off + a.p->n;
+	if (threads > 1)
+		nn_blas_park();
+	rc = optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, lo, threads);
+	if (optim_adam_step(o, t, m->params + hi, m->grads + hi, m->adam_m + hi, m->adam_v + hi,
+			    m->nparams - hi, threads))
+		rc = -1;
+	return rc;
 }
 
 int model_adam_step(model *m, const optim_adam *o, int64_t t, int threads)

@@ -676,6 +676,8 @@ typedef struct {
 	const float *in, *w, *dout;
 	int B, nin, nout, acc;
 	long lo, hi;   /* rows of w */
+	nn_row_fn row; /* not NULL: dw's rows go to it, not to dw */
+	void *ctx;
 } dense_job;
 
 /* y[0..n) += a * x[0..n) */
@@ -736,12 +738,12 @@ NN_AVX2 static float hsum8(__m256 v)
  * Measured: skipping dw's zero inputs (a second pass over the row in L1) is slower, as are
  * streaming stores of dw: at fc1's size the kernel is bound by memory, not FMAs. */
 NN_AVX2 static inline __attribute__((always_inline)) void
-bwd_group(const dense_job *j, long i, int b0, const int G, int fresh)
+bwd_group(const dense_job *j, long i, int b0, const int G, int fresh, float *dwr)
 {
 	long nin = j->nin;
 	int n = j->nout, nv = n / 8 * 8;
 	const float *wr = j->w + i * n, *d[NN_BWD_GROUP];
-	float *dwr = j->dw + i * n, xs[NN_BWD_GROUP], tail[NN_BWD_GROUP];
+	float xs[NN_BWD_GROUP], tail[NN_BWD_GROUP];
 	__m256 acc[NN_BWD_GROUP], xv[NN_BWD_GROUP];
 
 #pragma GCC unroll 12
@@ -785,16 +787,18 @@ bwd_group(const dense_job *j, long i, int b0, const int G, int fresh)
 /* Backward, AVX2: each row of w once, the batch in as few groups of at most NN_BWD_GROUP
  * rows as cover it, of near equal sizes (10: one group; 16: 8 + 8), so no FMA is spent on
  * padding rows. dw sums the batch in order whatever the grouping; each din is its own sum. */
-NN_AVX2 static void bwd_avx2(const dense_job *j)
+NN_AVX2 static void bwd_avx2(const dense_job *j, float *row)
 {
 	int ng = (j->B + NN_BWD_GROUP - 1) / NN_BWD_GROUP;
 
-	for (long i = j->lo; i < j->hi; i++)
+	for (long i = j->lo; i < j->hi; i++) {
+		float *dwr = j->row ? row : j->dw + i * j->nout;
+
 		for (int k = 0, b0 = 0; k < ng; k++) {
-			int G = j->B / ng + (k < j->B % ng), fresh = k == 0 && !j->acc;
+			int G = j->B / ng + (k < j->B % ng), fresh = k == 0 && (!j->acc || j->row);
 
 			switch (G) {
-#define NN_BWD_CASE(g) case g: bwd_group(j, i, b0, g, fresh); break;
+#define NN_BWD_CASE(g) case g: bwd_group(j, i, b0, g, fresh, dwr); break;
 			NN_BWD_CASE(1) NN_BWD_CASE(2) NN_BWD_CASE(3) NN_BWD_CASE(4)
 			NN_BWD_CASE(5) NN_BWD_CASE(6) NN_BWD_CASE(7) NN_BWD_CASE(8)
 			NN_BWD_CASE(9) NN_BWD_CASE(10) NN_BWD_CASE(11) NN_BWD_CASE(12)
@@ -802,6 +806,9 @@ NN_AVX2 static void bwd_avx2(const dense_job *j)
 			}
 			b0 += G;
 		}
+		if (j->row)
+			j->row(j->ctx, i, dwr);
+	}
 }
 #endif
 
@@ -929,18 +936,19 @@ static void *dense_bwd_job(void *arg)
 {
 	const dense_job *j = arg;
 	int n = j->nout;
+	float row[NN_ROW_MAX];   /* dw's row, when it goes to j->row */
 
 #ifdef NN_AVX2
 	if (have_avx2()) {
-		bwd_avx2(j);
+		bwd_avx2(j, row);
 		return NULL;
 	}
 #endif
 	for (long i = j->lo; i < j->hi; i++) {
 		const float *wr = j->w + i * n;
-		float *dwr = j->dw + i * n;
+		float *dwr = j->row ? row : j->dw + i * n;
 
-		if (!j->acc)
+		if (!j->acc || j->row)
 			memset(dwr, 0, sizeof *dwr * n);
 		for (int b = 0; b < j->B; b++) {
 			float a = j->in[(long)b * j->nin + i];
@@ -950,6 +958,8 @@ static void *dense_bwd_job(void *arg)
 			if (j->din)
 				j->din[(long)b * j->nin + i] = dot(wr, j->dout + (long)b * n, n);
 		}
+		if (j->row)
+			j->row(j->ctx, i, dwr);
 	}
 	return NULL;
 }
@@ -1037,6 +1047,23 @@ void nn_dense_backward(float *din, float *dw, float *db, const float *dout,
 	if (din)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, nin, nout, 1.0f,
 			    dout, nout, w, nout, 0.0f, din, nin);
+}
+
+int nn_dense_backward_rows(float *din, float *db, const float *dout, const float *in,
+			   const float *w, int B, int nin, int nout, nn_row_fn row, void *ctx,
+			   int threads)
+{
+	dense_job j = { .din = din, .in = in, .w = w, .dout = dout, .B = B, .nin = nin,
+			.nout = nout, .row = row, .ctx = ctx };
+
+	if (!nn_dense_streams(B, nin, nout) || nout > NN_ROW_MAX)
+		return -1;
+	if (db) {
+		memset(db, 0, sizeof *db * nout);
+		sum_rows(db, dout, B, nout);
+	}
+	run_split(dense_bwd_job, &j, nin, 1, threads);
+	return 0;
 }
 
 double nn_softmax_xent(float *probs, float *dlogits, int *correct, const float *logits,

@@ -90,6 +90,17 @@ void nn_dense_backward(float *din, float *dw, float *db, const float *dout,
 /* Whether nn_dense_backward takes the streaming path for these sizes. */
 int nn_dense_streams(int B, int nin, int nout);
 
+/* The streaming backward (nn_dense_streams, and nout <= NN_ROW_MAX) handing each row i of
+ * dw to row(ctx, i, dw_row) as soon as it is complete and row i of w is no longer needed,
+ * instead of storing dw: the optimiser can update w's row while both are in cache. rows
+ * are split over threads (row is called on them, for disjoint i). -1 (nothing done) if
+ * the layer does not stream. */
+#define NN_ROW_MAX 4096
+typedef void (*nn_row_fn)(void *ctx, long i, const float *dw_row);
+int nn_dense_backward_rows(float *din, float *db, const float *dout, const float *in,
+			   const float *w, int B, int nin, int nout, nn_row_fn row, void *ctx,
+			   int threads);
+
 /* Stops OpenBLAS's idle worker threads (they restart with the next threaded GEMM), so
  * threads of our own get the cores; call before such a phase. No-op without them. */
 void nn_blas_park(void);

@@ -136,13 +136,32 @@ static int run_threads(const job *proto, size_t n, int threads)
 	return rc;
 }
 
+void optim_adam_row_init(optim_adam_row_k *k, const optim_adam *o, int64_t t)
+{
+	double lr_t = o->lr * sqrt(1.0 - pow(o->beta2, (double)t)) / (1.0 - pow(o->beta1, (double)t));
+
+	*k = (optim_adam_row_k){ .lr = (float)lr_t, .b1 = (float)o->beta1, .b2 = (float)o->beta2,
+				 .eps = (float)o->eps };
+}
+
+void optim_adam_row(const optim_adam_row_k *k, float *p, const float *g, float *m, float *v,
+		    size_t n)
+{
+	job j = { .adam = 1, .lr = k->lr, .b1 = k->b1, .b2 = k->b2, .eps = k->eps, .p = p, .m = m,
+		  .v = v, .g = g, .lo = 0, .hi = n };
+
+	run(&j);
+}
+
 int optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
 		    float *v, size_t n, int threads)
 {
-	double lr_t = o->lr * sqrt(1.0 - pow(o->beta2, (double)t)) / (1.0 - pow(o->beta1, (double)t));
-	job j = { .adam = 1, .lr = (float)lr_t, .b1 = (float)o->beta1, .b2 = (float)o->beta2,
-		  .eps = (float)o->eps, .p = p, .m = m, .v = v, .g = g };
+	optim_adam_row_k k;
+	job j;
 
+	optim_adam_row_init(&k, o, t);
+	j = (job){ .adam = 1, .lr = k.lr, .b1 = k.b1, .b2 = k.b2, .eps = k.eps, .p = p, .m = m,
+		   .v = v, .g = g };
 	return run_threads(&j, n, threads);
 }
 

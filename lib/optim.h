@@ -14,6 +14,16 @@ typedef struct {
  * m = beta1*m + (1-beta1)*g; v = beta2*v + (1-beta2)*g^2; p -= lr_t*m/(sqrt(v)+eps).
  * p, g, m, v: [n]. threads >= 1; each element's result is independent of threads.
  * Returns 0, or -1 if threads could not be started (then it ran on one thread). */
+/* The same update applied by a caller that holds a gradient in hand (a row of it, say,
+ * still in cache): optim_adam_row_init fixes step t's constants, optim_adam_row updates
+ * p, m, v [n] from g [n], each element exactly as optim_adam_step would. */
+typedef struct {
+	float lr, b1, b2, eps;
+} optim_adam_row_k;
+void optim_adam_row_init(optim_adam_row_k *k, const optim_adam *o, int64_t t);
+void optim_adam_row(const optim_adam_row_k *k, float *p, const float *g, float *m, float *v,
+		    size_t n);
+
 int optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
 		    float *v, size_t n, int threads);
 

@@ -288,6 +288,15 @@ static void log_step(trainer *t, int64_t step, double loss, double acc)
 
 /* --profile: milliseconds per step of each layer and of the optimiser; the rest of the
  * wall time is data, metrics, logging and checkpoints. */
+static double backward_seconds(const model *m)
+{
+	double s = 0;
+
+	for (int i = 0; i < m->nlayer; i++)
+		s += m->layer[i].t_bwd;
+	return s;
+}
+
 static void profile(const trainer *t, int64_t steps, double t_opt, double wall)
 {
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
@@ -314,7 +323,7 @@ static int train(trainer *t)
 	struct opts *o = t->o;
 	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
 	int64_t epoch_ready = -1, images = 0, first = t->st.step;
-	double t0 = progress_now(), t_opt = 0, t1;
+	double t0 = progress_now(), t_opt = 0, t1, b0;
 	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
 	progress p;
 	char extra[96];
@@ -339,13 +348,17 @@ static int train(trainer *t)
 		dataset_gather(&t->train, t->perm + pos * o->batch, b, t->img, t->lab);
 		stream(&r, o->seed, STREAM_DROPOUT, step);
 		model_forward(&t->m, t->img, t->lab, b, 1, (float)o->keep_conv, (float)o->keep_fc, &r, &loss, &c);
-		model_backward(&t->m);
+		/* the optimiser's time: the step's, less the layers' backward (fc1's includes its
+		 * own weights' Adam update, fused into it) */
+		b0 = backward_seconds(&t->m);
 		t1 = progress_now();
-		if (o->optim == CKPT_ADAM)
-			model_adam_step(&t->m, &adam, step + 1, o->threads);
-		else
+		if (o->optim == CKPT_ADAM) {
+			model_backward_adam(&t->m, &adam, step + 1, o->threads);
+		} else {
+			model_backward(&t->m);
 			model_momentum_step(&t->m, o->lr, o->momentum, o->threads);
-		t_opt += progress_now() - t1;
+		}
+		t_opt += progress_now() - t1 - (backward_seconds(&t->m) - b0);
 		t->st.step = ++step;
 		if (step % o->log_every == 0)
 			log_step(t, step, loss, (double)c / b);
