@@ -289,5 +289,5 @@ int main(void)
 	test_staged();
 	test_abort();
 	rmdir(dir);
-	return check_done("packout");
+	return check_done("test_packout");
 }
