@@ -153,7 +153,9 @@ static void test_file(void)
 	free(ref);
 }
 
-static void test_stdout_file(void)
+/* stdout onto a file that holds "abc", opened with flags (O_TRUNC, O_APPEND): packed through
+ * "-", in place (direct) or staged, the file ends as "abc" and the stream */
+static void stdout_file(const char *name, int flags, int direct)
 {
 	char err[ERR_MAX], path[256];
 	unsigned char *ref, got[8192];
@@ -161,27 +163,27 @@ static void test_stdout_file(void)
 	size_t rlen, len;
 	int saved, fd;
 
-	/* stdout redirected to a file after "abc": the stream starts at byte 3, in place */
-	snprintf(path, sizeof path, "%s/stdout.npy", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | flags, 0644);
 	CHECK(fd >= 0 && write(fd, "abc", 3) == 3, "%s", path);
 	saved = stdout_to(fd);
 	CHECK(packout_open(&p, "-", W, H, N, err) == 0, "%s", err);
-	CHECK(p.direct && p.base == 3, "in place from byte 3: direct %d base %lld", p.direct, (long long)p.base);
+	CHECK(p.direct == direct && (!direct || p.base == 3), "%s: direct %d (not %d) base %lld", name,
+	      p.direct, direct, (long long)p.base);
 	add(&p, N);
 	CHECK(packout_finish(&p, classes, 2, err) == 0, "%s", err);
 	stdout_back(saved);
 	rlen = reference(N, &ref);
 	len = slurp(path, got, sizeof got);
 	CHECK(len == rlen + 3 && !memcmp(got, "abc", 3) && !memcmp(got + 3, ref, rlen),
-	      "stdout file: %zu bytes, %zu expected", len, rlen + 3);
+	      "%s: %zu bytes, %zu expected", name, len, rlen + 3);
 	unlink(path);
 	free(ref);
 }
 
 static void test_staged(void)
 {
-	char err[ERR_MAX], path[256];
+	char err[ERR_MAX];
 	unsigned char *ref, got[8192];
 	packout p;
 	size_t rlen = reference(N, &ref), len = 0;
@@ -208,19 +210,7 @@ static void test_staged(void)
 	CHECK(len == rlen && !memcmp(got, ref, rlen), "pipe stream: %zu bytes, %zu expected", len, rlen);
 
 	/* stdout opened O_APPEND cannot seek back to the header: staged too */
-	snprintf(path, sizeof path, "%s/append.npy", dir);
-	n = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	CHECK(n >= 0 && write((int)n, "abc", 3) == 3, "%s", path);
-	saved = stdout_to((int)n);
-	CHECK(packout_open(&p, "-", W, H, N, err) == 0, "%s", err);
-	CHECK(!p.direct, "an O_APPEND file is staged");
-	add(&p, N);
-	CHECK(packout_finish(&p, classes, 2, err) == 0, "%s", err);
-	stdout_back(saved);
-	len = slurp(path, got, sizeof got);
-	CHECK(len == rlen + 3 && !memcmp(got, "abc", 3) && !memcmp(got + 3, ref, rlen),
-	      "appended stream: %zu bytes, %zu expected", len, rlen + 3);
-	unlink(path);
+	stdout_file("append.npy", O_APPEND, 0);
 	unsetenv("TMPDIR");
 	free(ref);
 }
@@ -285,7 +275,8 @@ int main(void)
 		return 1;
 	}
 	test_file();
-	test_stdout_file();
+	/* stdout redirected to a file after "abc": the stream starts at byte 3, in place */
+	stdout_file("stdout.npy", O_TRUNC, 1);
 	test_staged();
 	test_abort();
 	rmdir(dir);
