@@ -177,6 +177,18 @@ assert np.abs(a[2] - up).mean() < 0.05, "orientation 6 means rotate 90 degrees c
 	[[ $stderr == *"no/such/x.npy: cannot create: No such file"* ]] || fail "$stderr"
 }
 
+@test "pet-pack: a pipe with nowhere to stage: an error naming the place, nothing written" {
+	{ TMPDIR=$BATS_TEST_TMPDIR/missing pet-pack -q -s 24 "$DATA/images/samoyed_1.jpg" || echo $? > "$BATS_TEST_TMPDIR/rc"; } \
+		2> "$BATS_TEST_TMPDIR/err" | cat > "$BATS_TEST_TMPDIR/out"
+	[ "$(cat "$BATS_TEST_TMPDIR/rc")" = 1 ]
+	grep -q "^pet-pack: $BATS_TEST_TMPDIR/missing/pet-pack\..*: cannot create a staging file there: No such file" \
+		"$BATS_TEST_TMPDIR/err" || fail "$(cat "$BATS_TEST_TMPDIR/err")"
+	[ ! -s "$BATS_TEST_TMPDIR/out" ]
+	# an empty TMPDIR means /tmp, as for mktemp
+	TMPDIR= pet-pack -q -s 24 "$DATA/images/samoyed_1.jpg" | cat > "$BATS_TEST_TMPDIR/out"
+	py 'assert np.load(open(sys.argv[1], "rb")).shape == (1, 24, 24, 3)' "$BATS_TEST_TMPDIR/out"
+}
+
 @test "pet-pack: pet-synth's sample packs, with its truncated JPEG skipped" {
 	command -v pet-synth >/dev/null || skip "pet-synth not built"
 	pet-synth -q -o "$BATS_TEST_TMPDIR/s" --per-breed 12 --seed 2
