@@ -83,6 +83,17 @@ assert np.abs(w).max() <= 0.2 + 1e-4 and w.std() > 0.05
 	! cmp -s "$t/a.npz" "$t/c.npz"
 }
 
+@test "cnn-train: the same bytes whatever --threads (the default network at 32x32: every fast kernel)" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	# 32x32: the direct conv kernels, and fc1 (4096 x 512) streaming with Adam fused in
+	for n in 1 2 3; do
+		run --separate-stderr cnn-train --train "$d/train.npy" -o "$t/t$n.npz" --stop-after 3 -q --threads "$n"
+		assert_success
+	done
+	cmp "$t/t1.npz" "$t/t2.npz"
+	cmp "$t/t1.npz" "$t/t3.npz"
+}
+
 @test "cnn-train: an interrupted and resumed run ends with the uninterrupted run's bytes" {
 	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
 	local args=(--train "$d/train.npy" --test "$d/test.npy" --model "$SMALL" --epochs 2 --lr 1e-3 -q)
