@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "par.h"
 
 #define MODEL_MAX_LAYERS 64
 
@@ -444,14 +444,12 @@ void model_free(model *m)
  * is off by at most 3e-7 sd (at the 2 sd edges, where the curve bends most). */
 #define MODEL_TN_BITS 14
 #define MODEL_TN_KNOTS ((1 << MODEL_TN_BITS) + 1)
-#define MODEL_MAX_THREADS 64
 
 typedef struct {
 	const model *m;
 	enum model_init how;
 	uint64_t seed;
 	const double *tn;       /* [MODEL_TN_KNOTS] */
-	int k, threads;         /* this thread takes blocks k, k + threads, ... */
 } init_job;
 
 /* Standard normal CDF. */
@@ -516,11 +514,12 @@ static void init_block(const init_job *j, const model_layer *l, uint64_t blk, fl
 	}
 }
 
-static void *init_run(void *arg)
+/* Worker k of n takes blocks k, k + n, ... counted over all tensors. */
+static void init_worker(void *ctx, int k, int nthreads)
 {
-	const init_job *j = arg;
+	const init_job *j = ctx;
 	const model *m = j->m;
-	uint64_t n = 0; /* blocks seen over all tensors, dealt round-robin to the threads */
+	uint64_t n = 0;
 
 	for (int i = 0; i < m->nlayer; i++) {
 		const model_layer *l = &m->layer[i];
@@ -530,36 +529,20 @@ static void *init_run(void *arg)
 		const model_param *pw = &m->param[l->wparam];
 
 		for (size_t lo = 0, blk = 0; lo < pw->n; lo += MODEL_INIT_BLOCK, blk++, n++)
-			if (n % (uint64_t)j->threads == (uint64_t)j->k)
+			if (n % (uint64_t)nthreads == (uint64_t)k)
 				init_block(j, l, blk, m->params + pw->off, lo,
 					   pw->n - lo < MODEL_INIT_BLOCK ? pw->n : lo + MODEL_INIT_BLOCK);
 	}
-	return NULL;
 }
 
 void model_init_params(model *m, enum model_init how, uint64_t seed)
 {
 	double tn[MODEL_TN_KNOTS];  /* 128 KB */
-	init_job jobs[MODEL_MAX_THREADS];
-	pthread_t tid[MODEL_MAX_THREADS];
-	int started[MODEL_MAX_THREADS] = { 0 }, threads = m->threads;
+	init_job j = { .m = m, .how = how, .seed = seed, .tn = tn };
 
 	if (how == MODEL_INIT_SEED)
 		tn_table(tn);
-	if (threads > MODEL_MAX_THREADS)
-		threads = MODEL_MAX_THREADS;
-	if (threads < 1)
-		threads = 1;
-	for (int k = 0; k < threads; k++)
-		jobs[k] = (init_job){ .m = m, .how = how, .seed = seed, .tn = tn, .k = k, .threads = threads };
-	for (int k = 1; k < threads; k++)
-		started[k] = pthread_create(&tid[k], NULL, init_run, &jobs[k]) == 0;
-	init_run(&jobs[0]);
-	for (int k = 1; k < threads; k++)
-		if (started[k])
-			pthread_join(tid[k], NULL);
-		else
-			init_run(&jobs[k]);
+	par_run(m->threads, init_worker, &j);
 	for (int i = 0; i < m->nlayer; i++) {
 		const model_layer *l = &m->layer[i];
 
@@ -713,37 +696,36 @@ void model_backward(model *m)
 	backward(m, NULL);
 }
 
-int model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads)
+void model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads)
 {
 	adam_rows a = { .m = m };
 	size_t lo, hi;
-	int rc;
 
 	optim_adam_row_init(&a.k, o, t);
 	backward(m, &a);
-	if (!a.p)
-		return model_adam_step(m, o, t, threads);
+	if (!a.p) {
+		model_adam_step(m, o, t, threads);
+		return;
+	}
 	/* the rest: the parameters before and after the updated weights */
 	lo = a.p->off, hi = a.p->off + a.p->n;
 	if (threads > 1)
 		nn_blas_park();
-	rc = optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, lo, threads);
-	if (optim_adam_step(o, t, m->params + hi, m->grads + hi, m->adam_m + hi, m->adam_v + hi,
-			    m->nparams - hi, threads))
-		rc = -1;
-	return rc;
+	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, lo, threads);
+	optim_adam_step(o, t, m->params + hi, m->grads + hi, m->adam_m + hi, m->adam_v + hi,
+			m->nparams - hi, threads);
 }
 
-int model_adam_step(model *m, const optim_adam *o, int64_t t, int threads)
+void model_adam_step(model *m, const optim_adam *o, int64_t t, int threads)
 {
 	if (threads > 1)
 		nn_blas_park();
-	return optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, m->nparams, threads);
+	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, m->nparams, threads);
 }
 
-int model_momentum_step(model *m, double lr, double mu, int threads)
+void model_momentum_step(model *m, double lr, double mu, int threads)
 {
 	if (threads > 1)
 		nn_blas_park();
-	return optim_momentum_step(lr, mu, m->params, m->grads, m->adam_m, m->nparams, threads);
+	optim_momentum_step(lr, mu, m->params, m->grads, m->adam_m, m->nparams, threads);
 }

@@ -110,12 +110,12 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
  * optimiser state are untouched. */
 void model_backward(model *m);
 /* One Adam step (t counts from 1) / momentum step (momentum buffer in adam_m). */
-int model_adam_step(model *m, const optim_adam *o, int64_t t, int threads);
+void model_adam_step(model *m, const optim_adam *o, int64_t t, int threads);
 /* model_backward then model_adam_step, to the same bits in parameters and Adam state, in
  * fewer passes over memory: a large dense layer (fc1) has its weights updated row by row
  * as their gradient is made, which then never goes to memory; its part of m->grads is
  * left as it was. For training loops that read no gradients. */
-int model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads);
-int model_momentum_step(model *m, double lr, double mu, int threads);
+void model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads);
+void model_momentum_step(model *m, double lr, double mu, int threads);
 
 #endif

@@ -5,7 +5,6 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -663,7 +662,6 @@ void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, size_t
  * sgemm's two calls (dw, din) each stream w or dw through its packing. */
 #define NN_STREAM_MAX_B 32
 #define NN_STREAM_MIN_W (1 << 20)
-#define NN_MAX_THREADS 64
 #define NN_FWD_MAX_B 16
 
 int nn_dense_streams(int B, int nin, int nout)
@@ -977,35 +975,33 @@ void nn_blas_park(void)
 		blas_thread_shutdown_();
 }
 
+typedef struct {
+	void *(*fn)(void *);
+	const dense_job *proto;
+	long n, align;
+} split;
+
+/* Worker k of n runs fn over its share of [0, s->n), bounds multiples of s->align. */
+static void split_worker(void *ctx, int k, int n)
+{
+	const split *s = ctx;
+	dense_job j = *s->proto;
+	long per = (s->n + n - 1) / n;
+
+	per = (per + s->align - 1) / s->align * s->align;
+	j.lo = per * k < s->n ? per * k : s->n;
+	j.hi = per * (k + 1) < s->n ? per * (k + 1) : s->n;
+	if (j.lo < j.hi)
+		s->fn(&j);
+}
+
 static void run_split(void *(*fn)(void *), const dense_job *proto, long n, long align, int threads)
 {
-	dense_job jobs[NN_MAX_THREADS];
-	pthread_t tid[NN_MAX_THREADS];
-	int started[NN_MAX_THREADS] = { 0 };
-	long per;
+	split s = { fn, proto, n, align };
 
-	if (threads > NN_MAX_THREADS)
-		threads = NN_MAX_THREADS;
-	if (threads < 1)
-		threads = 1;
 	if (threads > 1)
 		nn_blas_park();
-	per = (n + threads - 1) / threads;
-	per = (per + align - 1) / align * align;
-	for (int k = 0; k < threads; k++) {
-		jobs[k] = *proto;
-		jobs[k].lo = per * k < n ? per * k : n;
-		jobs[k].hi = per * (k + 1) < n ? per * (k + 1) : n;
-	}
-	for (int k = 1; k < threads; k++)
-		started[k] = jobs[k].lo < jobs[k].hi && pthread_create(&tid[k], NULL, fn, &jobs[k]) == 0;
-	fn(&jobs[0]);
-	for (int k = 1; k < threads; k++) {
-		if (started[k])
-			pthread_join(tid[k], NULL);
-		else if (jobs[k].lo < jobs[k].hi)
-			fn(&jobs[k]);
-	}
+	par_run(threads, split_worker, &s);
 }
 
 void nn_dense_forward(float *out, const float *in, const float *w, const float *b,

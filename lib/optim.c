@@ -3,12 +3,12 @@
 #include "optim.h"
 
 #include <math.h>
-#include <pthread.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
-#define OPTIM_MAX_THREADS 64
+#include "par.h"
+
 /* Below this many elements a thread costs more than it saves. */
 #define OPTIM_MIN_CHUNK (1 << 16)
 
@@ -97,43 +97,25 @@ static void run(const job *j)
 	}
 }
 
-static void *worker(void *arg)
+/* Worker k of n updates its contiguous share: every element's result is the same
+ * whichever thread computes it. */
+static void worker(void *ctx, int k, int n)
 {
-	run(arg);
-	return NULL;
+	job j = *(const job *)ctx;
+	long lo, hi;
+
+	par_share((long)j.hi, k, n, &lo, &hi);
+	j.lo = (size_t)lo, j.hi = (size_t)hi;
+	run(&j);
 }
 
-static int run_threads(const job *proto, size_t n, int threads)
+static void run_threads(job *j, size_t n, int threads)
 {
-	job jobs[OPTIM_MAX_THREADS];
-	pthread_t tid[OPTIM_MAX_THREADS];
-	int started = 0, rc = 0;
-
-	if (threads > OPTIM_MAX_THREADS)
-		threads = OPTIM_MAX_THREADS;
+	/* below OPTIM_MIN_CHUNK elements a thread costs more than it saves */
 	if ((size_t)threads > n / OPTIM_MIN_CHUNK)
 		threads = (int)(n / OPTIM_MIN_CHUNK);
-	if (threads < 1)
-		threads = 1;
-	for (int k = 0; k < threads; k++) {
-		jobs[k] = *proto;
-		jobs[k].lo = n / threads * k;
-		jobs[k].hi = k == threads - 1 ? n : n / threads * (k + 1);
-	}
-	for (int k = 1; k < threads; k++) {
-		if (pthread_create(&tid[k], NULL, worker, &jobs[k]) != 0) {
-			rc = -1;
-			break;
-		}
-		started = k;
-	}
-	run(&jobs[0]);
-	for (int k = 1; k <= started; k++)
-		pthread_join(tid[k], NULL);
-	/* chunks whose thread failed to start run here, so the update is still complete */
-	for (int k = started + 1; k < threads; k++)
-		run(&jobs[k]);
-	return rc;
+	j->hi = n;
+	par_run(threads, worker, j);
 }
 
 void optim_adam_row_init(optim_adam_row_k *k, const optim_adam *o, int64_t t)
@@ -153,8 +135,8 @@ void optim_adam_row(const optim_adam_row_k *k, float *p, const float *g, float *
 	run(&j);
 }
 
-int optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
-		    float *v, size_t n, int threads)
+void optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
+		     float *v, size_t n, int threads)
 {
 	optim_adam_row_k k;
 	job j;
@@ -162,13 +144,13 @@ int optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, fl
 	optim_adam_row_init(&k, o, t);
 	j = (job){ .adam = 1, .lr = k.lr, .b1 = k.b1, .b2 = k.b2, .eps = k.eps, .p = p, .m = m,
 		   .v = v, .g = g };
-	return run_threads(&j, n, threads);
+	run_threads(&j, n, threads);
 }
 
-int optim_momentum_step(double lr, double mu, float *p, const float *g, float *acc,
-			size_t n, int threads)
+void optim_momentum_step(double lr, double mu, float *p, const float *g, float *acc,
+			 size_t n, int threads)
 {
 	job j = { .adam = 0, .lr = (float)lr, .mu = (float)mu, .p = p, .m = acc, .g = g };
 
-	return run_threads(&j, n, threads);
+	run_threads(&j, n, threads);
 }

@@ -12,8 +12,10 @@ typedef struct {
 
 /* Step t (1 for the first update): lr_t = lr*sqrt(1-beta2^t)/(1-beta1^t);
  * m = beta1*m + (1-beta1)*g; v = beta2*v + (1-beta2)*g^2; p -= lr_t*m/(sqrt(v)+eps).
- * p, g, m, v: [n]. threads >= 1; each element's result is independent of threads.
- * Returns 0, or -1 if threads could not be started (then it ran on one thread). */
+ * p, g, m, v: [n]. threads >= 1; each element's result is independent of threads. */
+void optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
+		     float *v, size_t n, int threads);
+
 /* The same update applied by a caller that holds a gradient in hand (a row of it, say,
  * still in cache): optim_adam_row_init fixes step t's constants, optim_adam_row updates
  * p, m, v [n] from g [n], each element exactly as optim_adam_step would. */
@@ -24,11 +26,8 @@ void optim_adam_row_init(optim_adam_row_k *k, const optim_adam *o, int64_t t);
 void optim_adam_row(const optim_adam_row_k *k, float *p, const float *g, float *m, float *v,
 		    size_t n);
 
-int optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
-		    float *v, size_t n, int threads);
-
 /* tf.train.MomentumOptimizer: acc = mu*acc + g; p -= lr*acc. p, g, acc: [n]. */
-int optim_momentum_step(double lr, double mu, float *p, const float *g, float *acc,
-			size_t n, int threads);
+void optim_momentum_step(double lr, double mu, float *p, const float *g, float *acc,
+			 size_t n, int threads);
 
 #endif

@@ -275,7 +275,7 @@ static void test_backward_adam(void)
 			model_forward(&b, img, labels, B, 1, 0.8f, 0.5f, &rb, NULL, NULL);
 			model_backward(&a);
 			model_adam_step(&a, &o, t, threads);
-			CHECK(model_backward_adam(&b, &o, t, threads) == 0, "fused step");
+			model_backward_adam(&b, &o, t, threads);
 		}
 		same = !memcmp(a.params, b.params, sizeof *a.params * a.nparams) &&
 		       !memcmp(a.adam_m, b.adam_m, sizeof *a.adam_m * a.nparams) &&
