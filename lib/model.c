@@ -320,9 +320,20 @@ static void prefault(void *p, size_t bytes)
 #endif
 }
 
+/* Floats of scratch the conv layers need with that many threads: one buffer serves all. */
+static size_t conv_scratch(const model *m, int threads)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < m->nlayer; i++)
+		if (m->layer[i].kind == MODEL_CONV && nn_conv2d_workspace(&m->layer[i].g, threads) > n)
+			n = nn_conv2d_workspace(&m->layer[i].g, threads);
+	return n;
+}
+
 static int alloc_buffers(model *m, char *err)
 {
-	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * 3, wsn = 0, K = (size_t)m->classes;
+	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * 3, wsn, K = (size_t)m->classes;
 
 	if (!(m->params = alloc_floats(m->nparams, sizeof(float), err)))
 		return -1;
@@ -342,8 +353,6 @@ static int alloc_buffers(model *m, char *err)
 
 		if (l->out_n > maxact)
 			maxact = l->out_n;
-		if (l->kind == MODEL_CONV && nn_conv2d_workspace(&l->g, m->threads) > wsn)
-			wsn = nn_conv2d_workspace(&l->g, m->threads);
 		if (l->kind == MODEL_DROP) {
 			/* in place on its input */
 			l->out = i ? m->layer[i - 1].out : m->input;
@@ -356,7 +365,7 @@ static int alloc_buffers(model *m, char *err)
 		if (l->kind == MODEL_POOL && !(l->argmax = alloc_floats(n, sizeof(int32_t), err)))
 			return -1;
 	}
-	m->ws_n = wsn;
+	m->ws_n = wsn = conv_scratch(m, m->threads);
 	if (!(m->ws = alloc_floats(wsn, sizeof(float), err)) ||
 	    !(m->probs = alloc_floats(B * K, sizeof(float), err)))
 		return -1;
@@ -395,14 +404,12 @@ int model_init(model *m, const char *spec, int h, int w, int classes, int max_ba
 
 int model_set_threads(model *m, int threads, char *err)
 {
-	size_t wsn = 0;
+	size_t wsn;
 	float *ws;
 
 	if (threads < 1)
 		return err_set(err, "model: %d threads", threads);
-	for (int i = 0; i < m->nlayer; i++)
-		if (m->layer[i].kind == MODEL_CONV && nn_conv2d_workspace(&m->layer[i].g, threads) > wsn)
-			wsn = nn_conv2d_workspace(&m->layer[i].g, threads);
+	wsn = conv_scratch(m, threads);
 	if (wsn > m->ws_n) {
 		if (!(ws = alloc_floats(wsn, sizeof(float), err)))
 			return -1;

@@ -242,16 +242,16 @@ static void setup(trainer *t)
 				(long long)t->st.batch, (long long)t->st.examples);
 		o->seed = t->st.seed;
 	} else {
-		/* threads first: the initialisation shares them (same values for any number) */
-		if (model_init(&t->m, o->spec, t->train.h, t->train.w, t->train.k, o->batch, 1, err) ||
-		    model_set_threads(&t->m, o->threads, err))
+		if (model_init(&t->m, o->spec, t->train.h, t->train.w, t->train.k, o->batch, 1, err))
 			cli_die(PROG, "%s", err);
-		model_init_params(&t->m, o->init, (uint64_t)o->seed);
 		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
 				      .optim = (enum ckpt_optim)o->optim };
 	}
 	if (model_set_threads(&t->m, o->threads, err))
 		cli_die(PROG, "%s", err);
+	/* after the threads: the initialisation shares them (same values for any number) */
+	if (!o->resume)
+		model_init_params(&t->m, o->init, (uint64_t)o->seed);
 	if (t->m.h != t->train.h || t->m.w != t->train.w)
 		cli_die(PROG, "%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
 			t->train.w, t->m.h, t->m.w);
