@@ -107,18 +107,18 @@ static void turn_kernel(const nn_geom *g, float *wt, const float *w)
 
 size_t nn_conv2d_workspace(const nn_geom *g, int threads)
 {
-	/* backward holds a tile of im2col and a tile of its gradient at once; or, for the
-	 * transposed convolution, a tile of dout's im2col and the turned kernel */
-	size_t n = 2 * (size_t)tile_rows(g) * g->kh * g->kw * g->c;
+	size_t K = (size_t)g->kh * g->kw * g->c, n;
 	nn_geom t;
 
-	if (conv_fits(g) && conv_forward_workspace(g, threads) > n)
-		n = conv_forward_workspace(g, threads);
+	/* forward and dw: lib/conv's padded bands, or a tile of im2col and (backward) one of
+	 * its gradient */
+	n = conv_fits(g) ? conv_forward_workspace(g, threads) : 2 * (size_t)tile_rows(g) * K;
 	if (transposed(g, &t)) {
-		size_t kt = (size_t)t.kh * t.kw * t.c, nt = (size_t)tile_rows(&t) * kt + kt * t.oc;
+		/* din: the turned kernel, and lib/conv's bands or a tile of dout's im2col */
+		size_t kt = (size_t)t.kh * t.kw * t.c;
+		size_t nt = kt * t.oc + (conv_fits(&t) ? conv_forward_workspace(&t, threads)
+						       : (size_t)tile_rows(&t) * kt);
 
-		if (conv_fits(&t) && kt * t.oc + conv_forward_workspace(&t, threads) > nt)
-			nt = kt * t.oc + conv_forward_workspace(&t, threads);
 		if (nt > n)
 			n = nt;
 	}
