@@ -30,11 +30,11 @@ mk() { make -s -C "$TOP" BUILD="$BUILD_DIR" BIN="$PETCNN_BIN" "$@"; }
 
 @test "build: a header change rebuilds what includes it, and only that" {
 	# Dry runs only (make -n -W: as if the header were newer), so the tree is not touched.
-	run make -n -C "$TOP" BUILD="$BUILD_DIR" BIN="$PETCNN_BIN" -W lib/npy.h all
+	run make -n -C "$TOP" BUILD="$BUILD_DIR" BIN="$PETCNN_BIN" -W lib/array/npy.h all
 	assert_success
-	assert_output --partial "lib/npy.c"
+	assert_output --partial "lib/array/npy.c"
 	assert_output --partial "tools/tensor-info.c"
-	refute_output --partial "lib/rng.c"
+	refute_output --partial "lib/util/rng.c"
 	run make -n -C "$TOP" BUILD="$BUILD_DIR" BIN="$PETCNN_BIN" all
 	assert_success
 	refute_output --partial " -c "

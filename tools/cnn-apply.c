@@ -1,8 +1,8 @@
 /* cnn-apply: one operation (gray, conv, max-pool, a trained layer) over an image stream. */
-#include "apply.h"
-#include "cli.h"
-#include "err.h"
-#include "outfile.h"
+#include "nn/apply.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "util/outfile.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -94,7 +94,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->index = -1;
 	o->pm = PROGRESS_AUTO;
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "m:s:p:i:o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_GRAY:
@@ -106,7 +106,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_MAXPOOL:
 			set_op(o, APPLY_MAXPOOL);
-			o->k = cli_opt_int(PROG, "--maxpool", optarg, 1, 65536);
+			o->k = cli_opt_int("--maxpool", optarg, 1, 65536);
 			break;
 		case OPT_LAYER:
 			set_op(o, APPLY_LAYER);
@@ -116,7 +116,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->model = optarg;
 			break;
 		case 's':
-			o->stride = cli_opt_int(PROG, "--stride", optarg, 1, 65536);
+			o->stride = cli_opt_int("--stride", optarg, 1, 65536);
 			break;
 		case 'p':
 			if (!strcasecmp(optarg, "same"))
@@ -124,11 +124,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			else if (!strcasecmp(optarg, "valid"))
 				o->pad = NN_VALID;
 			else
-				cli_usage(PROG, "--padding: '%s' is neither SAME nor VALID", optarg);
+				cli_usage("--padding: '%s' is neither SAME nor VALID", optarg);
 			o->padding_given = 1;
 			break;
 		case 'i':
-			o->index = cli_opt_i64(PROG, "--index", optarg, 0, INT64_MAX);
+			o->index = cli_opt_i64("--index", optarg, 0, INT64_MAX);
 			break;
 		case 'o':
 			o->output = optarg;
@@ -142,19 +142,19 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			cli_help(HELP);
 		case OPT_VERSION:
-			cli_version(PROG);
+			cli_version();
 		default:
-			cli_try_help(PROG);
+			cli_try_help();
 		}
 	}
 	if (o->nops != 1)
-		cli_usage(PROG, "give exactly one of --gray, --conv, --maxpool, --layer");
+		cli_usage("give exactly one of --gray, --conv, --maxpool, --layer");
 	if ((o->op == APPLY_LAYER) != (o->model != NULL))
-		cli_usage(PROG, "--layer and -m/--model go together");
+		cli_usage("--layer and -m/--model go together");
 	if ((o->stride || o->padding_given) && o->op != APPLY_CONV && o->op != APPLY_MAXPOOL)
-		cli_usage(PROG, "--stride and --padding apply to --conv and --maxpool only");
+		cli_usage("--stride and --padding apply to --conv and --maxpool only");
 	if (argc - optind > 1)
-		cli_usage(PROG, "one input file at most");
+		cli_usage("one input file at most");
 	o->input = optind < argc ? argv[optind] : "-";
 }
 
@@ -188,20 +188,20 @@ int main(int argc, char **argv)
 	inname = strcmp(o.input, "-") ? o.input : "<stdin>";
 	in = strcmp(o.input, "-") ? fopen(o.input, "rb") : stdin;
 	if (!in)
-		cli_die(PROG, "%s: cannot open:", o.input);
+		cli_die("%s: cannot open:", o.input);
 	if (init_op(&a, &o, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (outfile_open(&out, o.output, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (apply_stream(&a, in, inname, out.fp, o.output ? o.output : "<stdout>", o.index, o.pm,
 			 &n, err)) {
 		outfile_abort(&out);
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	}
 	if (outfile_commit(&out, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	apply_free(&a);
 	if (in != stdin)
 		fclose(in);
-	return cli_close_stdout(PROG) ? CLI_FAIL : CLI_OK;
+	return cli_close_stdout() ? CLI_FAIL : CLI_OK;
 }

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt.h"
-#include "cli.h"
-#include "dataset.h"
-#include "err.h"
-#include "model.h"
-#include "outfile.h"
-#include "progress.h"
+#include "nn/ckpt.h"
+#include "util/cli.h"
+#include "nn/dataset.h"
+#include "util/errmsg.h"
+#include "nn/model.h"
+#include "util/outfile.h"
+#include "util/progress.h"
 
 static const char PROG[] = "cnn-eval";
 static const char HELP[] =
@@ -54,31 +54,31 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .input = "-", .batch = 32, .threads = 2, .progress = PROGRESS_AUTO };
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "m:p:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'p': o->pred = optarg; break;
 		case O_FORMAT:
 			if (strcmp(optarg, "text") && strcmp(optarg, "tsv"))
-				cli_usage(PROG, "--format: '%s' is neither text nor tsv", optarg);
+				cli_usage("--format: '%s' is neither text nor tsv", optarg);
 			o->tsv = !strcmp(optarg, "tsv");
 			break;
-		case O_BATCH: o->batch = cli_opt_int(PROG, "--batch", optarg, 1, 4096); break;
-		case O_THREADS: o->threads = cli_opt_int(PROG, "--threads", optarg, 1, 64); break;
+		case O_BATCH: o->batch = cli_opt_int("--batch", optarg, 1, 4096); break;
+		case O_THREADS: o->threads = cli_opt_int("--threads", optarg, 1, 64); break;
 		case 'q': o->progress = PROGRESS_OFF; break;
 		case O_PROGRESS: o->progress = PROGRESS_ON; break;
 		case 'h': cli_help(HELP);
-		case O_VERSION: cli_version(PROG);
-		default: cli_try_help(PROG);
+		case O_VERSION: cli_version();
+		default: cli_try_help();
 		}
 	}
 	if (optind + 1 < argc)
-		cli_usage(PROG, "one dataset at a time");
+		cli_usage("one dataset at a time");
 	if (optind < argc)
 		o->input = argv[optind];
 	if (!o->model)
-		cli_usage(PROG, "-m MODEL.npz is required");
+		cli_usage("-m MODEL.npz is required");
 }
 
 typedef struct {
@@ -178,21 +178,21 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	openblas_set_num_threads(o.threads);
 	if (dataset_read(&d, o.input, 1, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (ckpt_load(o.model, &m, o.batch, 0, &classes, &st, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (dataset_same_classes(&classes, o.model, &d.classes, strcmp(o.input, "-") ? o.input : "<stdin>", err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (model_set_threads(&m, o.threads, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (d.h != m.h || d.w != m.w)
-		cli_die(PROG, "%s: images are %dx%d but the model takes %dx%d", o.input, d.h, d.w, m.h, m.w);
+		cli_die("%s: images are %dx%d but the model takes %dx%d", o.input, d.h, d.w, m.h, m.w);
 	if (o.pred && outfile_open(&pf, o.pred, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 
 	tally t = { .k = m.classes, .confusion = calloc((size_t)m.classes * m.classes, sizeof(int64_t)) };
 	if (!t.confusion)
-		cli_die(PROG, "out of memory");
+		cli_die("out of memory");
 	if (pf.fp) {
 		fputs("index\tlabel\tpredicted", pf.fp);
 		for (int j = 0; j < m.classes; j++) {
@@ -215,11 +215,11 @@ int main(int argc, char **argv)
 	}
 	progress_end(&p);
 	if (pf.fp && outfile_commit(&pf, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	report(&t, &classes, d.n, st.step, o.tsv);
 	free(t.confusion);
 	tensor_free(&classes);
 	model_free(&m);
 	dataset_free(&d);
-	return cli_close_stdout(PROG) ? CLI_FAIL : CLI_OK;
+	return cli_close_stdout() ? CLI_FAIL : CLI_OK;
 }

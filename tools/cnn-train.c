@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt.h"
-#include "cli.h"
-#include "dataset.h"
-#include "err.h"
-#include "model.h"
-#include "progress.h"
-#include "trainlog.h"
+#include "nn/ckpt.h"
+#include "util/cli.h"
+#include "nn/dataset.h"
+#include "util/errmsg.h"
+#include "nn/model.h"
+#include "util/progress.h"
+#include "tb/trainlog.h"
 
 static const char PROG[] = "cnn-train";
 static const char HELP[] =
@@ -99,50 +99,50 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .epochs = 400, .batch = 10, .threads = 2, .log_every = 5, .test_sample = 10, .image_every = 50,
 			    .optim = CKPT_ADAM, .seed = 1, .lr = 1e-5, .keep_conv = 0.2, .keep_fc = 0.5,
 			    .momentum = 0.9, .spec = MODEL_DEFAULT_SPEC, .progress = PROGRESS_AUTO };
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case O_TRAIN: o->train = optarg; break;
 		case O_TEST: o->test = optarg; break;
 		case 'o': o->out = optarg; break;
 		case O_RESUME: o->resume = optarg; break;
-		case O_EPOCHS: o->epochs = cli_opt_int(PROG, "--epochs", optarg, 1, 1000000); break;
-		case O_BATCH: o->batch = cli_opt_int(PROG, "--batch", optarg, 1, 100000); break;
-		case O_LR: o->lr = cli_opt_double(PROG, "--lr", optarg, 0, 10); break;
-		case O_KC: o->keep_conv = cli_opt_double(PROG, "--keep-conv", optarg, 1e-6, 1); break;
-		case O_KF: o->keep_fc = cli_opt_double(PROG, "--keep-fc", optarg, 1e-6, 1); break;
-		case O_MOM: o->momentum = cli_opt_double(PROG, "--momentum", optarg, 0, 1); break;
+		case O_EPOCHS: o->epochs = cli_opt_int("--epochs", optarg, 1, 1000000); break;
+		case O_BATCH: o->batch = cli_opt_int("--batch", optarg, 1, 100000); break;
+		case O_LR: o->lr = cli_opt_double("--lr", optarg, 0, 10); break;
+		case O_KC: o->keep_conv = cli_opt_double("--keep-conv", optarg, 1e-6, 1); break;
+		case O_KF: o->keep_fc = cli_opt_double("--keep-fc", optarg, 1e-6, 1); break;
+		case O_MOM: o->momentum = cli_opt_double("--momentum", optarg, 0, 1); break;
 		case O_MODEL: o->spec = optarg; break;
-		case O_SEED: o->seed = cli_opt_i64(PROG, "--seed", optarg, 0, INT64_MAX); break;
-		case O_THREADS: o->threads = cli_opt_int(PROG, "--threads", optarg, 1, 64); break;
-		case O_LOG: o->log_every = cli_opt_int(PROG, "--log-every", optarg, 1, 1 << 30); break;
-		case O_SAMPLE: o->test_sample = cli_opt_int(PROG, "--test-sample", optarg, 0, 1 << 20); break;
-		case O_STOP: o->stop_after = cli_opt_i64(PROG, "--stop-after", optarg, 1, INT64_MAX); break;
+		case O_SEED: o->seed = cli_opt_i64("--seed", optarg, 0, INT64_MAX); break;
+		case O_THREADS: o->threads = cli_opt_int("--threads", optarg, 1, 64); break;
+		case O_LOG: o->log_every = cli_opt_int("--log-every", optarg, 1, 1 << 30); break;
+		case O_SAMPLE: o->test_sample = cli_opt_int("--test-sample", optarg, 0, 1 << 20); break;
+		case O_STOP: o->stop_after = cli_opt_i64("--stop-after", optarg, 1, INT64_MAX); break;
 		case O_OPT:
 			if (strcmp(optarg, "adam") && strcmp(optarg, "momentum"))
-				cli_usage(PROG, "--optimizer: '%s' is neither adam nor momentum", optarg);
+				cli_usage("--optimizer: '%s' is neither adam nor momentum", optarg);
 			o->optim = !strcmp(optarg, "adam") ? CKPT_ADAM : CKPT_MOMENTUM;
 			break;
 		case O_INIT:
 			if (strcmp(optarg, "seed") && strcmp(optarg, "he"))
-				cli_usage(PROG, "--init: '%s' is neither seed nor he", optarg);
+				cli_usage("--init: '%s' is neither seed nor he", optarg);
 			o->init = !strcmp(optarg, "he") ? MODEL_INIT_HE : MODEL_INIT_SEED;
 			break;
 		case O_LOGDIR: o->logdir = optarg; break;
-		case O_IMAGE_EVERY: o->image_every = cli_opt_int(PROG, "--image-every", optarg, 1, 1 << 30); break;
+		case O_IMAGE_EVERY: o->image_every = cli_opt_int("--image-every", optarg, 1, 1 << 30); break;
 		case O_SNAPSHOTS: o->snapshots = optarg; break;
 		case 'q': o->progress = PROGRESS_OFF; break;
 		case O_PROGRESS: o->progress = PROGRESS_ON; break;
 		case O_PROFILE: o->profile = 1; break;
 		case 'h': cli_help(HELP);
-		case O_VERSION: cli_version(PROG);
-		default: cli_try_help(PROG);
+		case O_VERSION: cli_version();
+		default: cli_try_help();
 		}
 	}
 	if (optind < argc)
-		cli_usage(PROG, "unexpected argument '%s'", argv[optind]);
+		cli_usage("unexpected argument '%s'", argv[optind]);
 	if (!o->train || !o->out)
-		cli_usage(PROG, "--train and -o are required");
+		cli_usage("--train and -o are required");
 }
 
 /* rng streams: each random choice is a function of (seed, purpose, epoch or step), so a
@@ -191,7 +191,7 @@ static void metric(trainer *t, int64_t step, enum trainlog_run run, const char *
 
 	printf("%lld %s/%s %.6g\n", (long long)step, trainlog_run_name(run), tag, v);
 	if (trainlog_scalar(&t->log, run, step, tag, v, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 }
 
 /* The weights histogram and feature maps when due, between steps (see trainlog.h). */
@@ -200,7 +200,7 @@ static void log_model(trainer *t, int64_t step)
 	char err[ERR_MAX];
 
 	if (trainlog_step(&t->log, step, &t->m, err) || trainlog_flush_if_due(&t->log, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 }
 
 static void save(trainer *t)
@@ -208,7 +208,7 @@ static void save(trainer *t)
 	char err[ERR_MAX];
 
 	if (ckpt_save(t->o->out, &t->m, &t->train.classes, &t->st, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 }
 
 static void setup(trainer *t)
@@ -218,53 +218,53 @@ static void setup(trainer *t)
 	tensor classes;
 
 	if (dataset_read(&t->train, o->train, 0, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (t->train.n < 1)
-		cli_die(PROG, "%s: no images to train on", o->train);
+		cli_die("%s: no images to train on", o->train);
 	if (o->test && (dataset_read(&t->test, o->test, 0, err) ||
 			dataset_same_classes(&t->train.classes, o->train, &t->test.classes, o->test, err)))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (o->test && (t->test.h != t->train.h || t->test.w != t->train.w))
-		cli_die(PROG, "%s: images are %dx%d but %s has %dx%d", o->test, t->test.h, t->test.w,
+		cli_die("%s: images are %dx%d but %s has %dx%d", o->test, t->test.h, t->test.w,
 			o->train, t->train.h, t->train.w);
 	if (o->resume) {
 		if (ckpt_load(o->resume, &t->m, o->batch, 1, &classes, &t->st, err))
-			cli_die(PROG, "%s", err);
+			cli_die("%s", err);
 		if (dataset_same_classes(&classes, o->resume, &t->train.classes, o->train, err))
-			cli_die(PROG, "%s", err);
+			cli_die("%s", err);
 		tensor_free(&classes);
 		if (t->st.optim == CKPT_NONE)
-			cli_die(PROG, "%s: holds no training state to resume", o->resume);
+			cli_die("%s: holds no training state to resume", o->resume);
 		if (t->st.optim != (enum ckpt_optim)o->optim || t->st.batch != o->batch ||
 		    t->st.examples != t->train.n)
-			cli_die(PROG, "%s: was trained with %s, batch %lld, %lld examples; resume with the same",
+			cli_die("%s: was trained with %s, batch %lld, %lld examples; resume with the same",
 				o->resume, t->st.optim == CKPT_ADAM ? "adam" : "momentum",
 				(long long)t->st.batch, (long long)t->st.examples);
 		o->seed = t->st.seed;
 	} else {
 		if (model_init(&t->m, o->spec, t->train.h, t->train.w, t->train.k, o->batch, 1, err))
-			cli_die(PROG, "%s", err);
+			cli_die("%s", err);
 		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
 				      .optim = (enum ckpt_optim)o->optim };
 	}
 	if (model_set_threads(&t->m, o->threads, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	/* after the threads: the initialisation shares them (same values for any number) */
 	if (!o->resume)
 		model_init_params(&t->m, o->init, (uint64_t)o->seed);
 	if (t->m.h != t->train.h || t->m.w != t->train.w)
-		cli_die(PROG, "%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
+		cli_die("%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
 			t->train.w, t->m.h, t->m.w);
 	t->perm = malloc(sizeof *t->perm * (size_t)t->train.n);
 	t->idx = malloc(sizeof *t->idx * (size_t)(t->test.n > o->test_sample ? t->test.n : o->test_sample + 1));
 	t->img = malloc((size_t)o->batch * t->m.h * t->m.w * 3);
 	t->lab = malloc(sizeof *t->lab * (size_t)o->batch);
 	if (!t->perm || !t->idx || !t->img || !t->lab)
-		cli_die(PROG, "out of memory");
+		cli_die("out of memory");
 	trainlog_opts lo = { .hist_every = o->log_every, .image_every = o->image_every,
 			     .resume = o->resume != NULL, .start_step = t->st.step };
 	if (trainlog_open(&t->log, o->logdir, o->snapshots, &t->m, t->train.images.data, &lo, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 }
 
 /* The step's metrics: the training batch's, and a random sample of the test set's. */
@@ -406,12 +406,12 @@ int main(int argc, char **argv)
 	setup(&t);
 	rc = train(&t);
 	if (trainlog_close(&t.log, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	model_free(&t.m);
 	dataset_free(&t.train);
 	dataset_free(&t.test);
 	free(t.perm), free(t.idx), free(t.img), free(t.lab);
-	if (cli_close_stdout(PROG))
+	if (cli_close_stdout())
 		return CLI_FAIL;
 	return rc;
 }

@@ -1,11 +1,11 @@
 /* pet-fetch: download the Oxford-IIIT Pet archives, verify them, extract them safely. */
-#include "cli.h"
-#include "err.h"
-#include "extract.h"
-#include "fetch.h"
-#include "hash.h"
-#include "outfile.h"
-#include "progress.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "pets/extract.h"
+#include "pets/fetch.h"
+#include "util/hash.h"
+#include "util/outfile.h"
+#include "util/progress.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -100,33 +100,33 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .retries = 5, .retry_delay = 1, .timeout = 30, .progress = PROGRESS_AUTO };
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->dir = optarg; break;
 		case O_MIRROR: o->mirror = optarg; break;
 		case O_SUMS: o->checksums = optarg; break;
-		case O_RETRIES: o->retries = cli_opt_int(PROG, "--retries", optarg, 0, 100); break;
-		case O_DELAY: o->retry_delay = cli_opt_double(PROG, "--retry-delay", optarg, 0, 600); break;
-		case O_TIMEOUT: o->timeout = cli_opt_int(PROG, "--timeout", optarg, 1, 86400); break;
+		case O_RETRIES: o->retries = cli_opt_int("--retries", optarg, 0, 100); break;
+		case O_DELAY: o->retry_delay = cli_opt_double("--retry-delay", optarg, 0, 600); break;
+		case O_TIMEOUT: o->timeout = cli_opt_int("--timeout", optarg, 1, 86400); break;
 		case O_CACERT: o->cacert = optarg; break;
 		case O_KEEP: o->keep = 1; break;
 		case O_NOEXT: o->no_extract = 1; break;
 		case 'q': o->quiet = 1; o->progress = PROGRESS_OFF; break;
 		case O_PROG: o->progress = PROGRESS_ON; break;
 		case 'h': cli_help(HELP);
-		case O_VER: cli_version(PROG);
-		default: cli_try_help(PROG);
+		case O_VER: cli_version();
+		default: cli_try_help();
 		}
 	}
 	if (optind < argc)
-		cli_usage(PROG, "unexpected argument '%s'", argv[optind]);
+		cli_usage("unexpected argument '%s'", argv[optind]);
 	if (!o->dir)
-		cli_usage(PROG, "-o DIR is required");
+		cli_usage("-o DIR is required");
 	if (o->checksums && !o->mirror)
-		cli_usage(PROG, "--checksums verifies a --mirror; the official files have known digests");
+		cli_usage("--checksums verifies a --mirror; the official files have known digests");
 	if (o->keep && o->no_extract)
-		cli_usage(PROG, "--keep-archives and --no-extract do not go together");
+		cli_usage("--keep-archives and --no-extract do not go together");
 }
 
 static void info(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -149,7 +149,7 @@ static char *path_join(const char *dir, const char *name)
 	char *p = malloc(n);
 
 	if (!p)
-		cli_die(PROG, "out of memory");
+		cli_die("out of memory");
 	snprintf(p, n, "%s/%s", dir, name);
 	return p;
 }
@@ -163,20 +163,20 @@ static char *slurp(const char *path, int must)
 
 	if (!f) {
 		if (must || errno != ENOENT)
-			cli_die(PROG, "%s:", path);
+			cli_die("%s:", path);
 		return NULL;
 	}
 	do {
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 8192;
 			if (cap > (1u << 24) || !(buf = realloc(buf, cap)))
-				cli_die(PROG, "%s: too large or out of memory", path);
+				cli_die("%s: too large or out of memory", path);
 		}
 		n = fread(buf + len, 1, cap - len - 1, f);
 		len += n;
 	} while (n > 0);
 	if (ferror(f))
-		cli_die(PROG, "%s: read error:", path);
+		cli_die("%s: read error:", path);
 	fclose(f);
 	buf[len] = 0;
 	return buf;
@@ -198,7 +198,7 @@ static void resolve_wants(const struct opts *o, const fetch_opts *fo, struct wan
 		return;
 	if (o->checksums) {
 		if (!(from = strdup(o->checksums)))
-			cli_die(PROG, "out of memory");
+			cli_die("out of memory");
 		sums = slurp(o->checksums, 1);
 	} else {
 		size_t n = strlen(o->mirror);
@@ -208,13 +208,13 @@ static void resolve_wants(const struct opts *o, const fetch_opts *fo, struct wan
 			memmove(from + n, from + n + 1, sizeof "SHA256SUMS");
 		rc = fetch_small(from, 1 << 20, fo, &sums, &len, err);
 		if (rc < 0)
-			cli_die(PROG, "%s", err);
+			cli_die("%s", err);
 		if (rc > 0)
 			info(o, "%s: not found; the archives will not be verified", from);
 	}
 	for (int i = 0; sums && i < NFILES; i++)
 		if (fetch_sums_lookup(sums, NAMES[i], w[i].sha) != 0)
-			cli_die(PROG, "%s: no checksum for %s", from, NAMES[i]);
+			cli_die("%s: no checksum for %s", from, NAMES[i]);
 	free(from);
 	free(sums);
 }
@@ -232,13 +232,13 @@ static void marker_save(const char *dir, char done[NFILES][HASH_HEX])
 	outfile f;
 
 	if (outfile_open(&f, path, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	fprintf(f.fp, "# pet-fetch: these archives are completely extracted here (sha256sum format)\n");
 	for (int i = 0; i < NFILES; i++)
 		if (done[i][0])
 			fprintf(f.fp, "%s  %s\n", done[i], NAMES[i]);
 	if (outfile_commit(&f, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	free(path);
 }
 
@@ -255,7 +255,7 @@ static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const
 
 	if (stat(path, &st) == 0) {
 		if (hash_file_sha256(path, sha, err))
-			cli_die(PROG, "%s", err);
+			cli_die("%s", err);
 		if ((w->size < 0 || st.st_size == w->size) && (!w->sha[0] || !strcmp(sha, w->sha))) {
 			info(o, "%s: already downloaded (%lld bytes, sha256 %s)", path,
 			     (long long)st.st_size, sha);
@@ -263,7 +263,7 @@ static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const
 		}
 		info(o, "%s: does not match its checksum; downloading it again", path);
 		if (unlink(path) != 0)
-			cli_die(PROG, "%s: cannot remove:", path);
+			cli_die("%s: cannot remove:", path);
 	}
 	fo = *base_fo;
 	fo.size = w->size;
@@ -276,7 +276,7 @@ static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const
 	base = o->mirror ? fetch_from_bases(mirror, 1, NAMES[i], path, &fo, &res, err)
 			 : fetch_from_bases(OFFICIAL_BASES, 2, NAMES[i], path, &fo, &res, err);
 	if (base < 0)
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	memcpy(sha, res.sha256, HASH_HEX);
 	info(o, "%s: %lld bytes, sha256 %s (%s%s)", path, (long long)res.size, res.sha256,
 	     w->sha[0] ? "verified" : "not verified: no checksum known",
@@ -293,13 +293,13 @@ static void fetch_one(const struct opts *o, const fetch_opts *fo, int i, const s
 	obtain(o, fo, i, w, path, sha);
 	if (!o->no_extract) {
 		if (extract_archive(path, o->dir, NAMES[i], o->progress, &er, err))
-			cli_die(PROG, "%s", err);
+			cli_die("%s", err);
 		memcpy(done[i], sha, HASH_HEX);
 		marker_save(o->dir, done);
 		info(o, "%s: extracted %lld entries (%lld bytes) into %s", NAMES[i],
 		     (long long)er.entries, (long long)er.bytes, o->dir);
 		if (!o->keep && unlink(path) != 0)
-			cli_die(PROG, "%s: cannot remove:", path);
+			cli_die("%s: cannot remove:", path);
 	}
 	free(path);
 }
@@ -331,18 +331,18 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	if (o.cacert && access(o.cacert, R_OK) != 0)
-		cli_die(PROG, "%s: cannot read the CA certificates:", o.cacert);
+		cli_die("%s: cannot read the CA certificates:", o.cacert);
 	if (outfile_mkdirs(o.dir, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (fetch_global_init(err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	fetch_opts_init(&fo);
 	fo.retries = o.retries;
 	fo.retry_delay = o.retry_delay;
 	fo.timeout = o.timeout;
 	fo.cacert = o.cacert;
 	if (extract_clean_stale(o.dir, err))
-		cli_warn(PROG, "%s", err);
+		cli_warn("%s", err);
 	mpath = path_join(o.dir, MARKER);
 	marker = slurp(mpath, 0);
 	resolve_wants(&o, &fo, w, 0);
@@ -363,5 +363,5 @@ int main(int argc, char **argv)
 	free(marker);
 	free(mpath);
 	fetch_global_cleanup();
-	return cli_close_stdout(PROG);
+	return cli_close_stdout();
 }

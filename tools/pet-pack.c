@@ -1,11 +1,11 @@
 /* pet-pack: decode and resize a list of images into a dataset tensor stream
  * (images u1 [N,H,W,3], labels i8 [N], classes <U [K]). */
-#include "cli.h"
-#include "err.h"
-#include "pack.h"
-#include "packout.h"
-#include "petset.h"
-#include "progress.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "pets/pack.h"
+#include "pets/packout.h"
+#include "pets/petset.h"
+#include "util/progress.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -68,13 +68,13 @@ static void parse_size(const char *s, int *w, int *h)
 	char buf[32], *x;
 
 	if (strlen(s) >= sizeof buf)
-		cli_usage(PROG, "--size: expected S or WxH, not '%s'", s);
+		cli_usage("--size: expected S or WxH, not '%s'", s);
 	strcpy(buf, s);
 	x = strchr(buf, 'x');
 	if (x)
 		*x = 0;
-	*w = cli_opt_int(PROG, "--size", buf, 1, 4096);
-	*h = x ? cli_opt_int(PROG, "--size", x + 1, 1, 4096) : *w;
+	*w = cli_opt_int("--size", buf, 1, 4096);
+	*h = x ? cli_opt_int("--size", x + 1, 1, 4096) : *w;
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
@@ -103,34 +103,34 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->pack.fit = RESIZE_STRETCH;
 	o->pack.threads = cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
 	o->progress = PROGRESS_AUTO;
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "l:s:f:j:o:qh", longs, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->list = optarg; break;
 		case 's': parse_size(optarg, &o->pack.w, &o->pack.h); break;
 		case 'f':
 			if (resize_fit_parse(optarg, &o->pack.fit) < 0)
-				cli_usage(PROG, "--fit: expected stretch, crop or pad, not '%s'", optarg);
+				cli_usage("--fit: expected stretch, crop or pad, not '%s'", optarg);
 			break;
-		case 'j': o->pack.threads = cli_opt_int(PROG, "--jobs", optarg, 1, 256); break;
+		case 'j': o->pack.threads = cli_opt_int("--jobs", optarg, 1, 256); break;
 		case 'o': o->output = optarg; break;
 		case OPT_STRICT: o->strict = 1; break;
 		case OPT_FULL: o->pack.full_decode = 1; break;
 		case 'q': o->progress = PROGRESS_OFF; break;
 		case OPT_PROGRESS: o->progress = PROGRESS_ON; break;
 		case 'h': cli_help(HELP);
-		case OPT_VERSION: cli_version(PROG);
-		default: cli_try_help(PROG);
+		case OPT_VERSION: cli_version();
+		default: cli_try_help();
 		}
 	}
 	o->images = argv + optind;
 	o->nimages = argc - optind;
 	if (o->list && o->nimages)
-		cli_usage(PROG, "give a --list or IMAGE arguments, not both");
+		cli_usage("give a --list or IMAGE arguments, not both");
 	if (!o->list && !o->nimages)
 		o->list = "-";
 	if (!strcmp(o->output, "-") && isatty(STDOUT_FILENO))
-		cli_usage(PROG, "refusing to write a binary stream to a terminal: use -o FILE or a pipe");
+		cli_usage("refusing to write a binary stream to a terminal: use -o FILE or a pipe");
 }
 
 static void load_list(const struct opts *o, petset_list *l)
@@ -142,18 +142,18 @@ static void load_list(const struct opts *o, petset_list *l)
 		memset(l, 0, sizeof *l);
 		for (int i = 0; i < o->nimages; i++)
 			if (petset_list_add(l, o->images[i], -1, err) < 0)
-				cli_die(PROG, "%s", err);
+				cli_die("%s", err);
 		return;
 	}
 	f = strcmp(o->list, "-") ? fopen(o->list, "r") : stdin;
 	if (!f)
-		cli_die(PROG, "%s:", o->list);
+		cli_die("%s:", o->list);
 	if (petset_list_read(f, strcmp(o->list, "-") ? o->list : "<stdin>", l, err) < 0)
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (f != stdin)
 		fclose(f);
 	if (!l->n)
-		cli_die(PROG, "%s: no images listed", strcmp(o->list, "-") ? o->list : "<stdin>");
+		cli_die("%s: no images listed", strcmp(o->list, "-") ? o->list : "<stdin>");
 }
 
 struct run {
@@ -170,8 +170,8 @@ static _Noreturn void fail(struct run *r, const char *msg)
 	char err[ERR_MAX];
 
 	if (packout_abort(&r->out, err) < 0)
-		cli_warn(PROG, "%s", err);
-	cli_die(PROG, "%s", msg);
+		cli_warn("%s", err);
+	cli_die("%s", msg);
 }
 
 static int on_image(void *ctx, size_t i, const uint8_t *pix, const char *msg, char *err)
@@ -204,23 +204,23 @@ int main(int argc, char **argv)
 	r.o = &o;
 	r.l = &l;
 	if (!(paths = malloc(sizeof *paths * l.n)))
-		cli_die(PROG, "out of memory");
+		cli_die("out of memory");
 	for (size_t i = 0; i < l.n; i++)
 		paths[i] = l.e[i].path;
 	if (packout_open(&r.out, o.output, o.pack.w, o.pack.h, l.n, err) < 0)
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	progress_init(&r.bar, PROG, (int64_t)l.n, 0, o.progress);
 	progress_set_unit(&r.bar, "img");
 	if (pack_run(paths, l.n, &o.pack, on_image, &r, err) < 0)
 		fail(&r, err);
 	progress_end(&r.bar);
 	if (r.skipped)
-		cli_warn(PROG, "%zu of %zu images skipped", r.skipped, l.n);
+		cli_warn("%zu of %zu images skipped", r.skipped, l.n);
 	if (!r.out.packed)
 		fail(&r, "no image could be packed: nothing written");
 	if (packout_finish(&r.out, (const char *const *)l.classes, l.nclasses, err) < 0)
 		fail(&r, err);
 	free(paths);
 	petset_list_free(&l);
-	return cli_close_stdout(PROG);
+	return cli_close_stdout();
 }

@@ -1,9 +1,9 @@
 /* pet-split: choose breeds of an extracted Oxford-IIIT Pet folder and split them into
  * train/test image lists (TSV), optionally laid out as ImageFolder symlinks. */
-#include "cli.h"
-#include "err.h"
-#include "outfile.h"
-#include "petset.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "util/outfile.h"
+#include "pets/petset.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -80,31 +80,31 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	o->test = 0.15;
 	o->seed = 1;
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "b:s:t:o:qh", longs, NULL)) != -1) {
 		switch (c) {
 		case 'b': o->breeds = optarg; break;
 		case 's': o->species = optarg; break;
-		case 't': o->test = cli_opt_double(PROG, "--test", optarg, 0, 1); test_given = 1; break;
-		case OPT_SEED: o->seed = (uint64_t)cli_opt_i64(PROG, "--seed", optarg, 0, INT64_MAX); break;
+		case 't': o->test = cli_opt_double("--test", optarg, 0, 1); test_given = 1; break;
+		case OPT_SEED: o->seed = (uint64_t)cli_opt_i64("--seed", optarg, 0, INT64_MAX); break;
 		case OPT_OFFICIAL: o->official = 1; break;
 		case 'o': o->output = optarg; break;
 		case OPT_FOLDERS: o->folders = optarg; break;
 		case 'q': o->quiet = 1; break;
 		case 'h': cli_help(HELP);
-		case OPT_VERSION: cli_version(PROG);
-		default: cli_try_help(PROG);
+		case OPT_VERSION: cli_version();
+		default: cli_try_help();
 		}
 	}
 	if (optind != argc - 1)
-		cli_usage(PROG, optind == argc ? "missing dataset folder" : "one dataset folder only");
+		cli_usage(optind == argc ? "missing dataset folder" : "one dataset folder only");
 	o->dir = argv[optind];
 	if (o->breeds && o->species)
-		cli_usage(PROG, "--breeds and --species are exclusive");
+		cli_usage("--breeds and --species are exclusive");
 	if (o->species && strcmp(o->species, "dog") && strcmp(o->species, "cat"))
-		cli_usage(PROG, "--species: expected dog or cat, not '%s'", o->species);
+		cli_usage("--species: expected dog or cat, not '%s'", o->species);
 	if (o->official && test_given)
-		cli_usage(PROG, "--official and --test are exclusive");
+		cli_usage("--official and --test are exclusive");
 }
 
 /* The class list: breed indices in class order. */
@@ -118,24 +118,24 @@ static int choose_classes(const struct opts *o, const petset *s, int *classes)
 			if (!want || s->breeds[b].species == want)
 				classes[k++] = b;
 		if (!k)
-			cli_die(PROG, "no %s breeds in %s/annotations/list.txt", o->species ? o->species : "", s->dir);
+			cli_die("no %s breeds in %s/annotations/list.txt", o->species ? o->species : "", s->dir);
 		return k;
 	}
 	char *list = strdup(o->breeds), *save;
 	if (!list)
-		cli_die(PROG, "out of memory");
+		cli_die("out of memory");
 	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		int b = petset_find_breed(s, t);
 		if (b < 0)
-			cli_die(PROG, "unknown breed '%s' (not in %s/annotations/list.txt)", t, s->dir);
+			cli_die("unknown breed '%s' (not in %s/annotations/list.txt)", t, s->dir);
 		for (int i = 0; i < k; i++)
 			if (classes[i] == b)
-				cli_die(PROG, "breed '%s' given twice", t);
+				cli_die("breed '%s' given twice", t);
 		classes[k++] = b;
 	}
 	free(list);
 	if (!k)
-		cli_usage(PROG, "--breeds: no breed given");
+		cli_usage("--breeds: no breed given");
 	return k;
 }
 
@@ -177,7 +177,7 @@ __attribute__((format(printf, 2, 3))) static char *pathf(char *buf, const char *
 	n = vsnprintf(buf, PATH_MAX, fmt, ap);
 	va_end(ap);
 	if (n < 0 || n >= PATH_MAX)
-		cli_die(PROG, "path too long: %.60s...", buf);
+		cli_die("path too long: %.60s...", buf);
 	return buf;
 }
 
@@ -189,21 +189,21 @@ static void write_outputs(const struct opts *o, const petset *s, const int *clas
 
 	if (!o->output) {
 		if (write_list(stdout, s, classes, k, PETSET_NONE) < 0)
-			cli_die(PROG, "write error on stdout:");
+			cli_die("write error on stdout:");
 		return;
 	}
 	if (mkdir(o->output, 0777) < 0 && errno != EEXIST)
-		cli_die(PROG, "%s:", o->output);
+		cli_die("%s:", o->output);
 	for (int i = 0; i < 2; i++) {
 		pathf(path, "%s/%s.tsv", o->output, names[i]);
 		if (outfile_open(&of, path, err) < 0)
-			cli_die(PROG, "%s", err);
+			cli_die("%s", err);
 		if (write_list(of.fp, s, classes, k, i == 0 ? PETSET_TRAIN : PETSET_TEST) < 0) {
 			outfile_abort(&of);
-			cli_die(PROG, "%s: write error", path);
+			cli_die("%s: write error", path);
 		}
 		if (outfile_commit(&of, err) < 0)
-			cli_die(PROG, "%s", err);
+			cli_die("%s", err);
 	}
 }
 
@@ -216,21 +216,21 @@ static void write_folders(const char *dir, const petset *s, const int *classes, 
 	struct stat st;
 
 	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-		cli_die(PROG, "%s:", dir);
+		cli_die("%s:", dir);
 	for (int i = 1; i <= 2; i++) {
 		pathf(to, "%s/%s", dir, names[i]);
 		if (lstat(to, &st) == 0)
-			cli_die(PROG, "%s already exists: remove it first", to);
+			cli_die("%s already exists: remove it first", to);
 	}
 	pathf(tmp, "%s/.pet-split.XXXXXX", dir);
 	if (!mkdtemp(tmp))
-		cli_die(PROG, "%s:", dir);
+		cli_die("%s:", dir);
 	for (int i = 1; i <= 2; i++) {
 		if (mkdir(pathf(to, "%s/%s", tmp, names[i]), 0777) < 0)
-			cli_die(PROG, "%s:", tmp);
+			cli_die("%s:", tmp);
 		for (int c = 0; c < k; c++)
 			if (mkdir(pathf(to, "%s/%s/%s", tmp, names[i], s->breeds[classes[c]].name), 0777) < 0)
-				cli_die(PROG, "%s:", tmp);
+				cli_die("%s:", tmp);
 	}
 	for (size_t i = 0; i < s->nitems; i++) {
 		const petset_item *it = &s->items[i];
@@ -240,16 +240,16 @@ static void write_folders(const char *dir, const petset *s, const int *classes, 
 		pathf(img, "%s/images/%s", s->dir, it->file);
 		pathf(from, "%s/%s/%s/%s", tmp, names[it->split], s->breeds[it->breed].name, it->file);
 		if (symlink(img, from) < 0)
-			cli_die(PROG, "%s:", from);
+			cli_die("%s:", from);
 	}
 	for (int i = 1; i <= 2; i++) {
 		pathf(from, "%s/%s", tmp, names[i]);
 		pathf(to, "%s/%s", dir, names[i]);
 		if (rename(from, to) < 0)
-			cli_die(PROG, "%s:", to);
+			cli_die("%s:", to);
 	}
 	if (rmdir(tmp) < 0)
-		cli_die(PROG, "%s:", tmp);
+		cli_die("%s:", tmp);
 }
 
 static void report(const struct opts *o, const petset *s, const int *classes, int k, size_t neither)
@@ -261,17 +261,17 @@ static void report(const struct opts *o, const petset *s, const int *classes, in
 		for (size_t i = 0; i < s->nitems; i++)
 			if (s->items[i].breed == classes[c] && s->items[i].file)
 				n[s->items[i].split]++;
-		fprintf(stderr, "%s: class %d %s: %zu train, %zu test\n", PROG, c, s->breeds[classes[c]].name,
+		cli_warn("class %d %s: %zu train, %zu test", c, s->breeds[classes[c]].name,
 			n[PETSET_TRAIN], n[PETSET_TEST]);
 	}
 	if (s->nmissing)
-		fprintf(stderr, "%s: %zu images in list.txt missing from images/ (skipped)\n", PROG, s->nmissing);
+		cli_warn("%zu images in list.txt missing from images/ (skipped)", s->nmissing);
 	if (s->nunlisted)
-		fprintf(stderr, "%s: %zu images not in list.txt, e.g. %s (not used)\n", PROG, s->nunlisted, s->unlisted[0]);
+		cli_warn("%zu images not in list.txt, e.g. %s (not used)", s->nunlisted, s->unlisted[0]);
 	if (s->nunusable)
-		fprintf(stderr, "%s: %zu unusable files in images/, e.g. %s (not images)\n", PROG, s->nunusable, s->unusable[0]);
+		cli_warn("%zu unusable files in images/, e.g. %s (not images)", s->nunusable, s->unusable[0]);
 	if (neither)
-		fprintf(stderr, "%s: %zu images in neither trainval.txt nor test.txt (not used)\n", PROG, neither);
+		cli_warn("%zu images in neither trainval.txt nor test.txt (not used)", neither);
 }
 
 int main(int argc, char **argv)
@@ -284,9 +284,9 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	if (petset_load(&s, o.dir, err) < 0)
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (!(classes = malloc(sizeof(int) * (size_t)s.nbreeds)))
-		cli_die(PROG, "out of memory");
+		cli_die("out of memory");
 	k = choose_classes(&o, &s, classes);
 	if (o.official)
 		neither = petset_split_official(&s, classes, k);
@@ -298,5 +298,5 @@ int main(int argc, char **argv)
 	report(&o, &s, classes, k, neither);
 	free(classes);
 	petset_free(&s);
-	return cli_close_stdout(PROG);
+	return cli_close_stdout();
 }

@@ -1,9 +1,9 @@
 /* pet-synth: write a small synthetic Oxford-IIIT Pet mirror for offline demos and tests. */
-#include "cli.h"
-#include "outfile.h"
-#include "err.h"
-#include "progress.h"
-#include "synth.h"
+#include "util/cli.h"
+#include "util/outfile.h"
+#include "util/errmsg.h"
+#include "util/progress.h"
+#include "pets/synth.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -68,7 +68,7 @@ static _Noreturn void list_breeds(void)
 {
 	for (int i = 0; i < SYNTH_NBREEDS; i++)
 		printf("%s\n", synth_breed_at(i)->name);
-	exit(cli_close_stdout(PROG));
+	exit(cli_close_stdout());
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
@@ -94,7 +94,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof *o);
 	synth_opts_default(&o->s);
 	o->progress = PROGRESS_AUTO;
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "o:b:n:s:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -103,23 +103,23 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'b':
 			o->s.nbreeds = synth_parse_breeds(optarg, o->s.breeds, err);
 			if (o->s.nbreeds < 0)
-				cli_usage(PROG, "%s (see --list-breeds)", err);
+				cli_usage("%s (see --list-breeds)", err);
 			break;
 		case 'n':
-			o->s.per_breed = cli_opt_int(PROG, "--per-breed", optarg, SYNTH_MIN_PER_BREED, 100000);
+			o->s.per_breed = cli_opt_int("--per-breed", optarg, SYNTH_MIN_PER_BREED, 100000);
 			break;
 		case OPT_MIN:
-			o->s.min_size = cli_opt_int(PROG, "--min-size", optarg, 32, 4096);
+			o->s.min_size = cli_opt_int("--min-size", optarg, 32, 4096);
 			break;
 		case OPT_MAX:
-			o->s.max_size = cli_opt_int(PROG, "--max-size", optarg, 32, 4096);
+			o->s.max_size = cli_opt_int("--max-size", optarg, 32, 4096);
 			break;
 		case 's':
-			o->s.seed = (uint64_t)cli_opt_i64(PROG, "--seed", optarg, 0, INT64_MAX);
+			o->s.seed = (uint64_t)cli_opt_i64("--seed", optarg, 0, INT64_MAX);
 			break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "tar") && strcmp(optarg, "tar.gz"))
-				cli_usage(PROG, "--format: '%s' is not tar or tar.gz", optarg);
+				cli_usage("--format: '%s' is not tar or tar.gz", optarg);
 			o->s.gzip = !strcmp(optarg, "tar.gz");
 			break;
 		case OPT_LIST:
@@ -133,17 +133,17 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			cli_help(HELP);
 		case OPT_VERSION:
-			cli_version(PROG);
+			cli_version();
 		default:
-			cli_try_help(PROG);
+			cli_try_help();
 		}
 	}
 	if (optind < argc)
-		cli_usage(PROG, "unexpected argument '%s'", argv[optind]);
+		cli_usage("unexpected argument '%s'", argv[optind]);
 	if (!o->dir)
-		cli_usage(PROG, "-o DIR is required");
+		cli_usage("-o DIR is required");
 	if (o->s.min_size > o->s.max_size)
-		cli_usage(PROG, "--min-size %d is larger than --max-size %d", o->s.min_size, o->s.max_size);
+		cli_usage("--min-size %d is larger than --max-size %d", o->s.min_size, o->s.max_size);
 }
 
 static void on_progress(void *ctx, int done, int total)
@@ -160,13 +160,13 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	if (outfile_mkdirs(o.dir, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	progress_init(&p, "pet-synth", (int64_t)o.s.nbreeds * o.s.per_breed, 0, o.progress);
 	progress_set_unit(&p, "img");
 	o.s.progress = on_progress;
 	o.s.progress_ctx = &p;
 	if (synth_write(&o.s, o.dir, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	progress_end(&p);
-	return cli_close_stdout(PROG);
+	return cli_close_stdout();
 }

@@ -1,9 +1,9 @@
 /* tensor-info: what is in a .npy stream or an .npz, one line per array, stats streamed. */
-#include "cli.h"
-#include "err.h"
-#include "npy.h"
-#include "npz.h"
-#include "tstat.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "array/npy.h"
+#include "array/npz.h"
+#include "array/tstat.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -59,7 +59,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -68,9 +68,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			cli_help(HELP);
 		case 'V':
-			cli_version(PROG);
+			cli_version();
 		default:
-			cli_try_help(PROG);
+			cli_try_help();
 		}
 	}
 	o->files = argv + optind;
@@ -305,11 +305,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < o.nfiles; i++) {
 		if (info_file(o.files[i], o.nfiles > 1, o.json, err)) {
 			fflush(stdout);
-			cli_warn(PROG, "%s", err);
+			cli_warn("%s", err);
 			status = CLI_FAIL;
 		}
 	}
-	if (cli_close_stdout(PROG))
+	if (cli_close_stdout())
 		status = CLI_FAIL;
 	return status;
 }

@@ -1,10 +1,10 @@
 /* tensor-png: image batches and feature maps as labelled grid PNGs, and animated GIFs. */
-#include "cli.h"
-#include "err.h"
-#include "grid.h"
-#include "imgenc.h"
-#include "npy.h"
-#include "outfile.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "img/grid.h"
+#include "img/imgenc.h"
+#include "array/npy.h"
+#include "util/outfile.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -67,13 +67,13 @@ static void parse_range(const char *s, grid_opts *g)
 	const char *comma = strchr(s, ',');
 
 	if (!comma || (size_t)(comma - s) >= sizeof lo)
-		cli_usage(PROG, "--range wants LO,HI, got '%s'", s);
+		cli_usage("--range wants LO,HI, got '%s'", s);
 	memcpy(lo, s, (size_t)(comma - s));
 	lo[comma - s] = '\0';
-	g->lo = cli_opt_double(PROG, "--range", lo, -1e300, 1e300);
-	g->hi = cli_opt_double(PROG, "--range", comma + 1, -1e300, 1e300);
+	g->lo = cli_opt_double("--range", lo, -1e300, 1e300);
+	g->hi = cli_opt_double("--range", comma + 1, -1e300, 1e300);
 	if (!(g->lo < g->hi))
-		cli_usage(PROG, "--range: LO must be below HI, got '%s'", s);
+		cli_usage("--range: LO must be below HI, got '%s'", s);
 	g->fixed = 1;
 }
 
@@ -103,7 +103,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->delay = 50;
 	o->every = 1;
 	o->index = -1;
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "o:gd:i:mr:c:s:nh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -113,16 +113,16 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->gif = 1;
 			break;
 		case 'd':
-			o->delay = cli_opt_int(PROG, "--delay", optarg, 0, 65535);
+			o->delay = cli_opt_int("--delay", optarg, 0, 65535);
 			break;
 		case OPT_FIRST:
-			o->first = cli_opt_i64(PROG, "--first", optarg, 0, INT64_MAX);
+			o->first = cli_opt_i64("--first", optarg, 0, INT64_MAX);
 			break;
 		case OPT_EVERY:
-			o->every = cli_opt_int(PROG, "--every", optarg, 1, 1 << 30);
+			o->every = cli_opt_int("--every", optarg, 1, 1 << 30);
 			break;
 		case 'i':
-			o->index = cli_opt_i64(PROG, "--index", optarg, 0, INT64_MAX);
+			o->index = cli_opt_i64("--index", optarg, 0, INT64_MAX);
 			break;
 		case 'm':
 			o->maps = 1;
@@ -131,10 +131,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			parse_range(optarg, &o->g);
 			break;
 		case 'c':
-			o->g.cols = cli_opt_int(PROG, "--cols", optarg, 1, GRID_MAX_SIDE);
+			o->g.cols = cli_opt_int("--cols", optarg, 1, GRID_MAX_SIDE);
 			break;
 		case 's':
-			o->g.scale = cli_opt_int(PROG, "--scale", optarg, 1, 256);
+			o->g.scale = cli_opt_int("--scale", optarg, 1, 256);
 			break;
 		case 'n':
 			o->g.labels = 0;
@@ -142,16 +142,16 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			cli_help(HELP);
 		case OPT_VERSION:
-			cli_version(PROG);
+			cli_version();
 		default:
-			cli_try_help(PROG);
+			cli_try_help();
 		}
 	}
 	if (argc - optind > 1)
-		cli_usage(PROG, "one input file at most");
+		cli_usage("one input file at most");
 	o->input = optind < argc ? argv[optind] : "-";
 	if (!o->output && isatty(STDOUT_FILENO))
-		cli_usage(PROG, "refusing to write a picture to a terminal: use -o FILE or redirect");
+		cli_usage("refusing to write a picture to a terminal: use -o FILE or redirect");
 }
 
 /* The frames drawn so far: each w x h x ch bytes. */
@@ -282,25 +282,25 @@ int main(int argc, char **argv)
 	inname = strcmp(o.input, "-") ? o.input : "<stdin>";
 	in = strcmp(o.input, "-") ? fopen(o.input, "rb") : stdin;
 	if (!in)
-		cli_die(PROG, "%s: cannot open:", o.input);
+		cli_die("%s: cannot open:", o.input);
 	if (read_stream(&o, in, inname, &f, &nimg, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (f.n == 0)
-		cli_die(PROG, "%s: no image array to draw (%lld image array%s in the stream, --first %lld)",
+		cli_die("%s: no image array to draw (%lld image array%s in the stream, --first %lld)",
 			inname, (long long)nimg, nimg == 1 ? "" : "s", (long long)o.first);
 	if (encode(&o, &f, &buf, &len, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (outfile_open(&out, o.output, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	if (fwrite(buf, 1, len, out.fp) != len) {
 		outfile_abort(&out);
-		cli_die(PROG, "%s: write error:", o.output ? o.output : "<stdout>");
+		cli_die("%s: write error:", o.output ? o.output : "<stdout>");
 	}
 	if (outfile_commit(&out, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	free(buf);
 	frames_free(&f);
 	if (in != stdin)
 		fclose(in);
-	return cli_close_stdout(PROG) ? CLI_FAIL : CLI_OK;
+	return cli_close_stdout() ? CLI_FAIL : CLI_OK;
 }

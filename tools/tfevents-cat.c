@@ -1,7 +1,7 @@
 /* tfevents-cat: TensorBoard event files back to text, one line per value, every CRC checked. */
-#include "cli.h"
-#include "err.h"
-#include "tfev.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "tb/tfev.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -69,7 +69,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->filename = -1;
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "Hh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -81,9 +81,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			cli_help(HELP);
 		case 'V':
-			cli_version(PROG);
+			cli_version();
 		default:
-			cli_try_help(PROG);
+			cli_try_help();
 		}
 	}
 	o->paths = argv + optind;
@@ -201,7 +201,7 @@ static int cat_file(const char *path, int show_name)
 	int rc, bad = 0;
 
 	if (tfev_reader_open(&r, path, err)) {
-		cli_warn(PROG, "%s", err);
+		cli_warn("%s", err);
 		return -1;
 	}
 	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) != TFEV_REC_EOF) {
@@ -212,7 +212,7 @@ static int cat_file(const char *path, int show_name)
 		if (rc == TFEV_REC_FATAL || rc == TFEV_REC_BADDATA) {
 			/* stdout first, so the report follows what was printed before it. */
 			fflush(stdout);
-			cli_warn(PROG, "%s", err);
+			cli_warn("%s", err);
 			bad = 1;
 			if (rc == TFEV_REC_FATAL)
 				break;
@@ -239,7 +239,7 @@ static int cat_file(const char *path, int show_name)
 				continue;
 		}
 		fflush(stdout);
-		cli_warn(PROG, "%s: record at offset %lld: %s", r.name, (long long)off, err);
+		cli_warn("%s: record at offset %lld: %s", r.name, (long long)off, err);
 		bad = 1;
 	}
 	tfev_reader_close(&r);
@@ -270,19 +270,19 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (tfev_find_files(o.paths[i], &files, &n, err)) {
-			cli_warn(PROG, "%s", err);
+			cli_warn("%s", err);
 			fail = 1;
 			continue;
 		}
 		if (!n) {
-			cli_warn(PROG, "%s: no event files (named *tfevents*) in it", o.paths[i]);
+			cli_warn("%s: no event files (named *tfevents*) in it", o.paths[i]);
 			fail = 1;
 		}
 		for (size_t k = 0; k < n; k++)
 			fail |= cat_file(files[k], show);
 		tfev_files_free(files, n);
 	}
-	if (cli_close_stdout(PROG))
+	if (cli_close_stdout())
 		return CLI_FAIL;
 	return fail ? CLI_FAIL : CLI_OK;
 }

@@ -1,7 +1,7 @@
 /* tfevents-write: text lines on stdin to a TensorBoard event file, live. */
-#include "cli.h"
-#include "err.h"
-#include "evline.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "tb/evline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -77,7 +77,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	argv[0] = (char *)PROG; /* so getopt names the program as we do */
+	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "l:r:kqsh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -98,15 +98,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			cli_help(HELP);
 		case 'V':
-			cli_version(PROG);
+			cli_version();
 		default:
-			cli_try_help(PROG);
+			cli_try_help();
 		}
 	}
 	if (optind < argc)
-		cli_usage(PROG, "unexpected argument '%s' (lines come on standard input)", argv[optind]);
+		cli_usage("unexpected argument '%s' (lines come on standard input)", argv[optind]);
 	if (!o->logdir || !*o->logdir)
-		cli_usage(PROG, "--logdir DIR is required");
+		cli_usage("--logdir DIR is required");
 }
 
 /* ---- lines from a file descriptor, flushing the writer before any read that may wait ---- */
@@ -183,14 +183,14 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	if (evline_open(&ev, o.logdir, o.run, o.split, err))
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	while ((line = lines_next(&in, &ev, &rc, err))) {
 		char why[ERR_MAX];
 
 		lineno++;
 		if (evline_do(&ev, line, why) == 0) {
 			if (ev.warning[0] && !o.quiet)
-				cli_warn(PROG, "line %ld: %s", lineno, ev.warning);
+				cli_warn("line %ld: %s", lineno, ev.warning);
 			continue;
 		}
 		/* A failed event file is fatal even with --keep-going. */
@@ -203,12 +203,12 @@ int main(int argc, char **argv)
 			rc = err_set(err, "line %ld: %s", lineno, why);
 			break;
 		}
-		cli_warn(PROG, "line %ld: %s (skipped)", lineno, why);
+		cli_warn("line %ld: %s (skipped)", lineno, why);
 	}
 	free(in.buf);
 	if (evline_close(&ev, rc ? NULL : err) && !rc)
 		rc = -1;
 	if (rc)
-		cli_die(PROG, "%s", err);
+		cli_die("%s", err);
 	return bad ? CLI_FAIL : CLI_OK;
 }

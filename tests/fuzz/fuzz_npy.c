@@ -1,9 +1,9 @@
 /* libFuzzer harness for our readers: arbitrary bytes through npy_parse_header, through
  * npy_read on a memory stream until it reports the end or an error, and, when they look
  * like a zip, through npz_read_src (our glue over libarchive's streaming zip reader). */
-#include "err.h"
-#include "npy.h"
-#include "npz.h"
+#include "util/errmsg.h"
+#include "array/npy.h"
+#include "array/npz.h"
 
 #include <stdint.h>
 #include <stdio.h>

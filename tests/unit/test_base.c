@@ -1,10 +1,10 @@
 /* Unit tests for the program-support modules: rng, cli number parsing, outfile. */
 #include "check.h"
-#include "cli.h"
-#include "err.h"
-#include "hash.h"
-#include "outfile.h"
-#include "rng.h"
+#include "util/cli.h"
+#include "util/errmsg.h"
+#include "util/hash.h"
+#include "util/outfile.h"
+#include "util/rng.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* Unit tests for crc32c: RFC 3720 vectors, both paths against a bitwise reference on
  * random lengths and alignments, TFRecord masking. */
 #include "check.h"
-#include "crc32c.h"
-#include "rng.h"
+#include "tb/crc32c.h"
+#include "util/rng.h"
 
 #include <string.h>
 

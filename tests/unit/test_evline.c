@@ -3,7 +3,7 @@
  * the tag's first component. The bytes themselves are checked by tests/tfevents-write.bats
  * (protoc); here, the files' sizes grow and their folders appear. */
 #include "check.h"
-#include "evline.h"
+#include "tb/evline.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 /* Unit tests for lib/fetch (file:// URLs, resume, verification, SHA256SUMS parsing) and
  * lib/extract (the entry checks, all-or-nothing extraction). No network needed. */
 #include "check.h"
-#include "err.h"
-#include "extract.h"
-#include "fetch.h"
-#include "hash.h"
+#include "util/errmsg.h"
+#include "pets/extract.h"
+#include "pets/fetch.h"
+#include "util/hash.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -3,9 +3,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "err.h"
-#include "grid.h"
-#include "tensor.h"
+#include "util/errmsg.h"
+#include "img/grid.h"
+#include "array/tensor.h"
 
 static void test_layout(void)
 {

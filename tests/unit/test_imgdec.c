@@ -2,9 +2,9 @@
  * decoding, truncation), PNG and GIF, on images made in memory by imgenc; rows through a sink
  * are the whole image's, however many rows the sink takes at a time. */
 #include "check.h"
-#include "err.h"
-#include "imgdec.h"
-#include "imgenc.h"
+#include "util/errmsg.h"
+#include "img/imgdec.h"
+#include "img/imgenc.h"
 
 #include <stdlib.h>
 #include <string.h>

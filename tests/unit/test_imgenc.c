@@ -1,8 +1,8 @@
 /* Unit tests for imgenc: encode to memory, decode back with the reference libraries
  * (libjpeg, libpng, giflib's DGifSlurp) and check sizes, channels, frames and pixel error. */
 #include "check.h"
-#include "err.h"
-#include "imgenc.h"
+#include "util/errmsg.h"
+#include "img/imgenc.h"
 
 #include <setjmp.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* Unit tests for lib/model: the spec grammar and its errors, the seed's variable names and
  * shapes, initialisation, and a whole-network gradient check on a tiny spec. */
 #include "check.h"
-#include "err.h"
-#include "model.h"
+#include "util/errmsg.h"
+#include "nn/model.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,11 +2,11 @@
  * differences, TensorFlow's SAME/VALID geometry, the tiled conv against a naive one,
  * dropout statistics, and Adam/momentum against hand-computed steps. */
 #include "check.h"
-#include "conv.h"
-#include "err.h"
-#include "nn.h"
-#include "optim.h"
-#include "rng.h"
+#include "nn/conv.h"
+#include "util/errmsg.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
+#include "util/rng.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,9 +2,9 @@
  * and every malformed input we promise to refuse. With a directory argument, also leaves
  * stream.npy (+ manifest.txt) there for tests/formats.bats to check with numpy. */
 #include "check.h"
-#include "err.h"
-#include "npy.h"
-#include "tensor.h"
+#include "util/errmsg.h"
+#include "array/npy.h"
+#include "array/tensor.h"
 
 #include <stdlib.h>
 #include <string.h>

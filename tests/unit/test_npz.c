@@ -3,9 +3,9 @@
  * a directory argument, also leaves model.npz and model_deflate.npz there for
  * tests/formats.bats to check with numpy. */
 #include "check.h"
-#include "err.h"
-#include "npy.h"
-#include "npz.h"
+#include "util/errmsg.h"
+#include "array/npy.h"
+#include "array/npz.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -3,9 +3,9 @@
  * stdout's file at its original length and no -o temporary. The reference stream is the
  * three arrays written whole by npy_write (tests/formats.bats checks npy against numpy). */
 #include "check.h"
-#include "err.h"
-#include "npy.h"
-#include "packout.h"
+#include "util/errmsg.h"
+#include "array/npy.h"
+#include "pets/packout.h"
 
 #include <dirent.h>
 #include <errno.h>

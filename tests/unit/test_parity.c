@@ -5,10 +5,10 @@
  *   test_parity             (make unit) write the tiny case to a temporary directory and
  *                           check that the checkpoint reloads to the same logits. */
 #include "check.h"
-#include "ckpt.h"
-#include "err.h"
-#include "model.h"
-#include "npz.h"
+#include "nn/ckpt.h"
+#include "util/errmsg.h"
+#include "nn/model.h"
+#include "array/npz.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Unit tests for pb: encodings checked byte for byte against the protobuf encoding guide's
  * examples, nested lengths that need two bytes, the reader round trip, malformed input. */
 #include "check.h"
-#include "pb.h"
+#include "tb/pb.h"
 
 #include <string.h>
 

@@ -1,8 +1,8 @@
 /* Unit tests for resize: identities, constants, ramps, symmetry, the three fits, and the
  * stream: every SIMD level and every way of feeding rows gives the portable loops' bytes. */
 #include "check.h"
-#include "err.h"
-#include "resize.h"
+#include "util/errmsg.h"
+#include "img/resize.h"
 
 #include <stdlib.h>
 #include <string.h>

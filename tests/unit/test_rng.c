@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "rng.h"
+#include "util/rng.h"
 
 /* Lane k is rng_seed(k-th draw of r); a round is lane 0's low, high halves, lane 1's, ...;
  * calls of multiples of 8 continue the sequence, a tail discards the rest of its round. */

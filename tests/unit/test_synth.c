@@ -1,8 +1,8 @@
 /* Unit tests for synth: the breed table, breed parsing, rendering, and what libjpeg itself
  * says about the quirk files of a written set (warnings, colour space, Adobe marker). */
 #include "check.h"
-#include "err.h"
-#include "synth.h"
+#include "util/errmsg.h"
+#include "pets/synth.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,10 +1,10 @@
 /* Unit tests for tfev: TensorFlow's default histogram buckets, NaN/Inf kept out, a file
  * written and read back record by record, truncation and CRC damage, the default graph. */
 #include "check.h"
-#include "crc32c.h"
-#include "err.h"
-#include "tfev.h"
-#include "tfev_model.h"
+#include "tb/crc32c.h"
+#include "util/errmsg.h"
+#include "tb/tfev.h"
+#include "tb/tfev_model.h"
 
 #include <dirent.h>
 #include <float.h>

@@ -3,11 +3,11 @@
  * (shapes, and the values of an independent inference forward), logging leaving training
  * bit-identical, resuming (tail cut, foreign file refused) and bad paths. */
 #include "check.h"
-#include "err.h"
-#include "npy.h"
-#include "rng.h"
-#include "tfev.h"
-#include "trainlog.h"
+#include "util/errmsg.h"
+#include "array/npy.h"
+#include "util/rng.h"
+#include "tb/tfev.h"
+#include "tb/trainlog.h"
 
 #include <stdlib.h>
 #include <string.h>

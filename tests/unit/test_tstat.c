@@ -1,7 +1,7 @@
 /* Unit tests for lib/tstat: statistics fed in uneven pieces equal those of the whole array
  * (floats with NaN, int64 extremes exactly), and strings split across pieces come out whole. */
 #include "check.h"
-#include "tstat.h"
+#include "array/tstat.h"
 
 #include <string.h>
 

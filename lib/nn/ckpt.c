@@ -1,0 +1,314 @@
+/* ckpt: mapping a model's one parameter buffer to and from named npz members. */
+#include "nn/ckpt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/errmsg.h"
+#include "array/npz.h"
+
+static int add_i8(npz *z, const char *name, int64_t v, char *err)
+{
+	tensor t;
+
+	if (tensor_alloc(&t, DT_I8, 0, NULL, 0, err))
+		return -1;
+	*(int64_t *)t.data = v;
+	if (npz_add_move(z, name, &t, err)) {
+		tensor_free(&t);
+		return -1;
+	}
+	return 0;
+}
+
+static int add_str(npz *z, const char *name, const char *s, char *err)
+{
+	tensor t;
+
+	if (tensor_from_strings(&t, &s, 1, err))
+		return -1;
+	if (npz_add_move(z, name, &t, err)) {
+		tensor_free(&t);
+		return -1;
+	}
+	return 0;
+}
+
+/* An entry whose data is the model's own memory: released (not freed) after writing. */
+static int lend(npz *z, const char *prefix, const model_param *p, float *base, char *err)
+{
+	char name[2 * MODEL_NAME_MAX];
+	tensor t;
+
+	memset(&t, 0, sizeof t);
+	t.dtype = DT_F4;
+	t.ndim = p->ndim;
+	memcpy(t.shape, p->shape, sizeof p->shape);
+	t.data = base + p->off;
+	snprintf(name, sizeof name, "%s%s", prefix, p->name);
+	return npz_add_move(z, name, &t, err);
+}
+
+static const char *optim_name(enum ckpt_optim o)
+{
+	return o == CKPT_ADAM ? "adam" : o == CKPT_MOMENTUM ? "momentum" : "none";
+}
+
+int ckpt_save(const char *path, const model *m, const tensor *classes, const ckpt_state *st,
+	      char *err)
+{
+	tensor in;
+	npz z;
+	int rc = -1, lent0;
+
+	npz_init(&z);
+	if (add_str(&z, "model/spec", m->spec, err) || tensor_alloc(&in, DT_I8, 1, (int64_t[]){ 3 }, 0, err))
+		goto out;
+	((int64_t *)in.data)[0] = m->h, ((int64_t *)in.data)[1] = m->w, ((int64_t *)in.data)[2] = 3;
+	if (npz_add_move(&z, "model/input", &in, err)) {
+		tensor_free(&in);
+		goto out;
+	}
+	if (npz_add(&z, "classes", classes, err))
+		goto out;
+	if (st->optim != CKPT_NONE &&
+	    (add_i8(&z, "train/step", st->step, err) || add_i8(&z, "train/seed", st->seed, err) ||
+	     add_i8(&z, "train/batch", st->batch, err) || add_i8(&z, "train/examples", st->examples, err) ||
+	     add_str(&z, "train/optimizer", optim_name(st->optim), err)))
+		goto out;
+	lent0 = z.n;
+	for (int i = 0; i < m->nparam; i++)
+		if (lend(&z, "", &m->param[i], m->params, err))
+			goto unlend;
+	for (int i = 0; st->optim != CKPT_NONE && i < m->nparam; i++)
+		if (st->optim == CKPT_ADAM ? lend(&z, "adam/m/", &m->param[i], m->adam_m, err) ||
+						     lend(&z, "adam/v/", &m->param[i], m->adam_v, err)
+					   : lend(&z, "momentum/", &m->param[i], m->adam_m, err))
+			goto unlend;
+	rc = npz_write(&z, path, 0, err);
+unlend:
+	for (int i = lent0; i < z.n; i++)
+		z.v[i].t.data = NULL;
+out:
+	npz_free(&z);
+	return rc;
+}
+
+static int get_i8(const npz *z, const char *path, const char *name, int64_t *v, char *err)
+{
+	const tensor *t = npz_get(z, name);
+
+	if (!t || t->dtype != DT_I8 || tensor_numel(t) != 1)
+		return err_set(err, "%s: no int64 scalar '%s'", path, name);
+	*v = *(const int64_t *)t->data;
+	return 0;
+}
+
+/* Copies member prefix+name, left in z because it came before the metadata, into base
+ * (its slot for p), then frees it. */
+static int take(npz *z, const char *path, const char *prefix, const model_param *p, float *base,
+		char *err)
+{
+	char name[2 * MODEL_NAME_MAX];
+	int i;
+
+	snprintf(name, sizeof name, "%s%s", prefix, p->name);
+	for (i = 0; i < z->n && strcmp(z->v[i].name, name); i++)
+		;
+	if (i == z->n)
+		return err_set(err, "%s: no array '%s'", path, name);
+	tensor *t = &z->v[i].t;
+	int ok = t->dtype == DT_F4 && t->ndim == p->ndim;
+
+	for (int d = 0; ok && d < p->ndim; d++)
+		ok = t->shape[d] == p->shape[d];
+	if (!ok)
+		return err_set(err, "%s: '%s' is not float32 of the shape the model spec gives", path, name);
+	memcpy(base + p->off, t->data, sizeof(float) * p->n);
+	tensor_free(t);
+	return 0;
+}
+
+/* Loading as the archive streams by: small members are kept in z; once the model's
+ * metadata has been seen (ckpt_save writes it first) each parameter and optimiser member
+ * is read straight into the model's buffers, and the optimiser members an inference load
+ * does not need are read past, so peak memory is the model's own, not the file's too. */
+typedef struct {
+	const char *path;
+	npz z;
+	model *m;
+	int max_batch, train, inited;
+	enum ckpt_optim optim;  /* once train/optimizer has been seen */
+	unsigned char *done;    /* [3 * nparam]: params, adam/m or momentum, adam/v read directly */
+} loading;
+
+static int prefixed(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* Reads and drops n bytes of a member. */
+static int skip_data(npy_src *data, int64_t n, const char *label, char *err)
+{
+	unsigned char buf[1 << 16];
+
+	while (n > 0) {
+		size_t want = n < (int64_t)sizeof buf ? (size_t)n : sizeof buf;
+		int64_t got = npy_src_fill(data, buf, want, label, err);
+
+		if (got < 0)
+			return -1;
+		if (got < (int64_t)want)
+			return err_set(err, "%s: truncated data", label);
+		n -= got;
+	}
+	return 0;
+}
+
+static void set_optim(loading *L)
+{
+	const tensor *opt_t = npz_get(&L->z, "train/optimizer");
+	char oname[32] = "none";
+
+	if (opt_t && opt_t->dtype == DT_U)
+		tensor_get_string(opt_t, 0, oname, sizeof oname);
+	L->optim = !strcmp(oname, "adam") ? CKPT_ADAM : !strcmp(oname, "momentum") ? CKPT_MOMENTUM : CKPT_NONE;
+}
+
+/* Builds the model once spec, input and classes are all at hand (now = 1: they must be). */
+static int init_model(loading *L, int now, char *err)
+{
+	const tensor *spec_t = npz_get(&L->z, "model/spec"), *in_t = npz_get(&L->z, "model/input");
+	const tensor *cl_t = npz_get(&L->z, "classes");
+	char spec[4096];
+	const int64_t *hw;
+
+	if (L->inited || (!now && (!spec_t || !in_t || !cl_t)))
+		return 0;
+	if (!spec_t || spec_t->dtype != DT_U || tensor_numel(spec_t) != 1 || !in_t || in_t->dtype != DT_I8 ||
+	    tensor_numel(in_t) != 3 || !cl_t || cl_t->dtype != DT_U || cl_t->ndim != 1 || cl_t->shape[0] < 1)
+		return err_set(err, "%s: not a petcnn checkpoint (model/spec, model/input, classes)", L->path);
+	if (tensor_get_string(spec_t, 0, spec, sizeof spec) < 0 || strlen(spec) + 1 >= sizeof spec)
+		return err_set(err, "%s: model spec too long", L->path);
+	hw = in_t->data;
+	if (hw[0] < 1 || hw[1] < 1 || hw[0] > 1 << 16 || hw[1] > 1 << 16 || hw[2] != 3)
+		return err_set(err, "%s: bad model/input", L->path);
+	if (model_init(L->m, spec, (int)hw[0], (int)hw[1], (int)cl_t->shape[0], L->max_batch, L->train, err)) {
+		char inner[ERR_MAX];
+
+		snprintf(inner, sizeof inner, "%s", err);
+		return err_set(err, "%s: %s", L->path, inner);
+	}
+	L->inited = 1;
+	if (!(L->done = calloc((size_t)L->m->nparam, 3)))
+		return err_set(err, "%s: out of memory", L->path);
+	return 0;
+}
+
+/* Reads member name straight into the model if it is one of its buffers' slots; 1 if it
+ * did, 0 if the member is not one (the caller keeps it), -1 on error. */
+static int read_direct(loading *L, const char *name, const char *label, const tensor *hdr,
+		       npy_src *data, char *err)
+{
+	static const char *const prefix[] = { "adam/m/", "adam/v/", "momentum/", "" };
+	model *m = L->m;
+	int k = 0;
+
+	while (k < 3 && !prefixed(name, prefix[k]))
+		k++;
+	/* with another optimiser's state (or none) the member is not ours */
+	if (k < 3 && (!L->train || L->optim != (k == 2 ? CKPT_MOMENTUM : CKPT_ADAM)))
+		return 0;
+	for (int i = 0; i < m->nparam; i++) {
+		const model_param *p = &m->param[i];
+		int slot = k == 3 ? 0 : k == 1 ? 2 : 1, ok = hdr->dtype == DT_F4 && hdr->ndim == p->ndim;
+		float *base = slot == 0 ? m->params : slot == 1 ? m->adam_m : m->adam_v;
+
+		if (strcmp(name + strlen(prefix[k]), p->name))
+			continue;
+		for (int d = 0; ok && d < p->ndim; d++)
+			ok = hdr->shape[d] == p->shape[d];
+		if (!ok)
+			return err_set(err, "%s: '%s' is not float32 of the shape the model spec gives",
+				       L->path, name);
+		int64_t got = npy_src_fill(data, base + p->off, sizeof(float) * p->n, label, err);
+
+		if (got < 0)
+			return -1;
+		if (got < (int64_t)(sizeof(float) * p->n))
+			return err_set(err, "%s: truncated data: expected %zu bytes, got %lld", label,
+				       sizeof(float) * p->n, (long long)got);
+		L->done[(size_t)slot * m->nparam + i] = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int visit(void *ctx, const char *name, const char *label, const tensor *hdr, npy_src *data,
+		 char *err)
+{
+	loading *L = ctx;
+	tensor t = *hdr;
+	int rc;
+
+	if (L->inited && (rc = read_direct(L, name, label, hdr, data, err)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (!L->train && (prefixed(name, "adam/") || prefixed(name, "momentum/")))
+		return skip_data(data, tensor_nbytes(hdr), label, err);
+	if (npy_src_data(data, label, &t, err) != 1)
+		return -1;
+	if (npz_add_move(&L->z, name, &t, err)) {
+		tensor_free(&t);
+		return -1;
+	}
+	if (!strcmp(name, "train/optimizer"))
+		set_optim(L);
+	return init_model(L, 0, err);
+}
+
+int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *classes,
+	      ckpt_state *st, char *err)
+{
+	loading L = { .path = path, .m = m, .max_batch = max_batch, .train = train };
+	const tensor *cl_t;
+
+	memset(st, 0, sizeof *st);
+	memset(classes, 0, sizeof *classes);
+	memset(m, 0, sizeof *m);
+	npz_init(&L.z);
+	if (npz_scan(path, NULL, visit, &L, err) || init_model(&L, 1, err))
+		goto fail;
+	cl_t = npz_get(&L.z, "classes");
+	if (tensor_alloc(classes, DT_U, 1, cl_t->shape, cl_t->ulen, err))
+		goto fail;
+	memcpy(classes->data, cl_t->data, (size_t)tensor_nbytes(cl_t));
+	for (int i = 0; i < m->nparam; i++)
+		if (!L.done[i] && take(&L.z, path, "", &m->param[i], m->params, err))
+			goto fail;
+	st->optim = L.optim;
+	if (st->optim != CKPT_NONE &&
+	    (get_i8(&L.z, path, "train/step", &st->step, err) || get_i8(&L.z, path, "train/seed", &st->seed, err) ||
+	     get_i8(&L.z, path, "train/batch", &st->batch, err) ||
+	     get_i8(&L.z, path, "train/examples", &st->examples, err)))
+		goto fail;
+	for (int i = 0; train && st->optim != CKPT_NONE && i < m->nparam; i++) {
+		const unsigned char *d = L.done + i;
+
+		if (st->optim == CKPT_ADAM
+			    ? (!d[m->nparam] && take(&L.z, path, "adam/m/", &m->param[i], m->adam_m, err)) ||
+				      (!d[2 * m->nparam] &&
+				       take(&L.z, path, "adam/v/", &m->param[i], m->adam_v, err))
+			    : !d[m->nparam] && take(&L.z, path, "momentum/", &m->param[i], m->adam_m, err))
+			goto fail;
+	}
+	npz_free(&L.z);
+	free(L.done);
+	return 0;
+fail:
+	npz_free(&L.z);
+	free(L.done);
+	tensor_free(classes);
+	model_free(m);
+	return -1;
+}

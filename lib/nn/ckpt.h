@@ -1,0 +1,39 @@
+/* ckpt: a model and its training state as a self-describing .npz checkpoint (DESIGN.md).
+ * Members: "model/spec" <U [1] the model spec; "model/input" i8 [3] H, W, 3; "classes"
+ * <U [K]; every parameter f4 under its name in TensorFlow's layout ("conv1_1/weights1_1"
+ * [3, 3, 3, 32], ..., "fc1/weights3_1" [in, 512]); with training state also
+ * "train/step", "train/seed", "train/batch", "train/examples" i8 [] (steps done, the
+ * --seed, batch size and training-set size, which fix the epoch and position in it) and
+ * "train/optimizer" <U [1] ("adam": "adam/m/NAME" and "adam/v/NAME" f4 per parameter;
+ * "momentum": "momentum/NAME"). */
+#ifndef PETCNN_CKPT_H
+#define PETCNN_CKPT_H
+
+#include <stdint.h>
+
+#include "nn/model.h"
+#include "array/tensor.h"
+
+enum ckpt_optim { CKPT_NONE, CKPT_ADAM, CKPT_MOMENTUM };
+
+typedef struct {
+	int64_t step, seed, batch, examples;
+	enum ckpt_optim optim;   /* CKPT_NONE: no training state saved / found */
+} ckpt_state;
+
+/* Writes m's parameters (and, if st->optim != CKPT_NONE, the training state and the
+ * optimiser buffers) to path atomically. Lends the model's buffers to the writer: no
+ * copy of the 400 MB layers is made. */
+int ckpt_save(const char *path, const model *m, const tensor *classes, const ckpt_state *st,
+	      char *err);
+
+/* Builds *m from the checkpoint's spec and input size (model_init with max_batch and
+ * train) and fills its parameters, classes (caller frees) and st (optim CKPT_NONE when the
+ * file holds no training state). With train set, the optimiser buffers are restored too;
+ * without, they are read past and never held. Members are read straight into the model
+ * once its metadata has been seen (ckpt_save writes it first), so loading needs about the
+ * model's own memory, not the file's too. */
+int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *classes,
+	      ckpt_state *st, char *err);
+
+#endif

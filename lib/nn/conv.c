@@ -1,0 +1,354 @@
+/* conv: register tiles of 3 output pixels x 32 output channels (12 of AVX2's 16 registers
+ * accumulating) over a zero-padded copy of the input rows, so the innermost loop has no
+ * bounds: for a window row, kw*cin input floats and the matching weights are contiguous. */
+#include "nn/conv.h"
+
+#include <string.h>
+
+#include "util/par.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CONV_AVX2 __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+#define CONV_PX 3   /* output pixels per tile */
+#define CONV_CI 3   /* input channels per weight-gradient tile */
+#endif
+
+int conv_fits(const nn_geom *g)
+{
+#ifdef CONV_AVX2
+	return g->sh == 1 && g->sw == 1 && g->oc % 8 == 0 && (g->kh > 1 || g->kw > 1) &&
+	       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+	(void)g;
+	return 0;
+#endif
+}
+
+/* Floats of a padded band: small enough to stay in L2 between being written and read. */
+#define CONV_BAND_FLOATS (1 << 16)
+
+/* Output rows per padded band; the band holds them and the kh - 1 rows below. */
+static int band_rows(const nn_geom *g)
+{
+	long row = (long)(g->ow + g->kw - 1) * g->c, r = CONV_BAND_FLOATS / row - (g->kh - 1);
+
+	return r < 1 ? 1 : r > g->oh ? g->oh : (int)r;
+}
+
+/* a worker's padded copy of a band of rows: rows of ow + kw - 1 pixels */
+static size_t pad_floats(const nn_geom *g)
+{
+	return (size_t)(band_rows(g) + g->kh - 1) * (g->ow + g->kw - 1) * g->c;
+}
+
+/* Above 32 output channels the weights are repacked block by block, each block's rows of
+ * 32 contiguous: a tile then reads one compact run of weights, not every other line. */
+static size_t packed_floats(const nn_geom *g)
+{
+	return g->oc > 32 ? (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c : 0;
+}
+
+size_t conv_forward_workspace(const nn_geom *g, int threads)
+{
+	return packed_floats(g) + (size_t)(threads < 1 ? 1 : threads) * pad_floats(g);
+}
+
+#ifdef CONV_AVX2
+/* Output rows oy0..oy1 of one image read padded rows oy0..oy1+kh-1: row r is input row
+ * oy0+r-pt, column x input column x-pl, zero outside the image. */
+static void pad_rows(const nn_geom *g, float *dst, const float *img, int oy0, int oy1)
+{
+	int wp = g->ow + g->kw - 1, c = g->c;
+	int x0 = g->pl > 0 ? g->pl : 0, x1 = g->w + g->pl < wp ? g->w + g->pl : wp;
+
+	for (int r = 0; r < oy1 - oy0 + g->kh - 1; r++, dst += (long)wp * c) {
+		int iy = oy0 + r - g->pt;
+
+		if (iy < 0 || iy >= g->h || x0 >= x1) {
+			memset(dst, 0, sizeof *dst * wp * c);
+			continue;
+		}
+		memset(dst, 0, sizeof *dst * x0 * c);
+		memcpy(dst + (long)x0 * c, img + ((long)iy * g->w + x0 - g->pl) * c,
+		       sizeof *dst * (x1 - x0) * c);
+		memset(dst + (long)x1 * c, 0, sizeof *dst * (wp - x1) * c);
+	}
+}
+
+/* np pixels x nv*8 channels of output: in at the tile's first window (padded rows of rs
+ * floats), w and b at the tile's first channel. */
+CONV_AVX2 INLINE void fwd_tile(int np, int nv, const float *in, long rs, int kh, int kwc, int cin,
+			       const float *w, int wst, int cout, const float *b, float *out, int relu,
+			       const float *mask)
+{
+	__m256 acc[CONV_PX][4], zero = _mm256_setzero_ps();
+
+#pragma GCC unroll 4
+	for (int p = 0; p < np; p++)
+#pragma GCC unroll 4
+		for (int v = 0; v < nv; v++)
+			acc[p][v] = b ? _mm256_loadu_ps(b + 8 * v) : zero;
+	for (int ky = 0; ky < kh; ky++) {
+		const float *ip = in + ky * rs, *wp = w + (long)ky * kwc * wst;
+
+		for (int j = 0; j < kwc; j++, ip++, wp += wst) {
+			__m256 x[CONV_PX];
+
+#pragma GCC unroll 4
+			for (int p = 0; p < np; p++)
+				x[p] = _mm256_broadcast_ss(ip + p * cin);
+#pragma GCC unroll 4
+			for (int v = 0; v < nv; v++) {
+				__m256 wv = _mm256_loadu_ps(wp + 8 * v);
+
+#pragma GCC unroll 4
+				for (int p = 0; p < np; p++)
+					acc[p][v] = _mm256_fmadd_ps(x[p], wv, acc[p][v]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int p = 0; p < np; p++)
+#pragma GCC unroll 4
+		for (int v = 0; v < nv; v++) {
+			__m256 a = acc[p][v];
+
+			if (relu)
+				a = _mm256_max_ps(a, zero);
+			if (mask)
+				a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(mask + p * cout + 8 * v),
+								   zero, _CMP_GT_OQ));
+			_mm256_storeu_ps(out + p * cout + 8 * v, a);
+		}
+}
+
+CONV_AVX2 INLINE void fwd_tile_nv(int np, int nv, const float *in, long rs, int kh, int kwc,
+				  int cin, const float *w, int wst, int cout, const float *b,
+				  float *out, int relu, const float *mask)
+{
+	switch (nv) {
+	case 4: fwd_tile(np, 4, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
+	case 3: fwd_tile(np, 3, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
+	case 2: fwd_tile(np, 2, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
+	default: fwd_tile(np, 1, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
+	}
+}
+
+/* One output row: in at its first window's top-left in the padded rows. */
+CONV_AVX2 static void fwd_row(const nn_geom *g, const float *in, long rs, const float *w,
+			      const float *b, float *out, int relu, const float *mask)
+{
+	int cin = g->c, cout = g->oc, kwc = g->kw * cin, packed = cout > 32;
+	int wst = packed ? 32 : cout;
+
+	for (int cb = 0; cb < cout; cb += 32) {
+		int nv = (cout - cb) / 8 < 4 ? (cout - cb) / 8 : 4, ox = 0;
+		const float *bc = b ? b + cb : NULL;
+		const float *wc = packed ? w + (long)cb * g->kh * kwc : w + cb;
+
+		for (; ox + CONV_PX <= g->ow; ox += CONV_PX)
+			fwd_tile_nv(CONV_PX, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, wc, wst, cout, bc,
+				    out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL);
+		for (; ox < g->ow; ox++)
+			fwd_tile_nv(1, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, wc, wst, cout, bc,
+				    out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL);
+	}
+}
+
+typedef struct {
+	const nn_geom *g;
+	float *out, *ws;
+	const float *in, *w, *b, *mask;
+	int B, relu;
+} fwd_job;
+
+/* Worker k's share of the batch's output rows, image by image, band by band: pad the
+ * rows a band reads, then run each of its output rows. */
+static void fwd_worker(void *ctx, int k, int n)
+{
+	const fwd_job *j = ctx;
+	const nn_geom *g = j->g;
+	long lo, hi, rs = (long)(g->ow + g->kw - 1) * g->c, osz = (long)g->ow * g->oc;
+	float *buf = j->ws + packed_floats(g) + (size_t)k * pad_floats(g);
+
+	par_share((long)j->B * g->oh, k, n, &lo, &hi);
+	while (lo < hi) {
+		long img = lo / g->oh;
+		int oy0 = (int)(lo % g->oh), oy1 = hi - img * g->oh < g->oh ? (int)(hi - img * g->oh) : g->oh;
+
+		if (oy1 - oy0 > band_rows(g))
+			oy1 = oy0 + band_rows(g);
+
+		pad_rows(g, buf, j->in + img * g->h * g->w * g->c, oy0, oy1);
+		for (int oy = oy0; oy < oy1; oy++) {
+			long o = (img * g->oh + oy) * osz;
+
+			fwd_row(g, buf + (oy - oy0) * rs, rs, j->w, j->b, j->out + o, j->relu,
+				j->mask ? j->mask + o : NULL);
+		}
+		lo += oy1 - oy0;
+	}
+}
+
+/* nc input channels x nv*8 output channels of dw, summed over n output pixels of a row:
+ * in at the first pixel's input (channel ci), d at its dout (channel cb). */
+CONV_AVX2 INLINE void wgrad_tile(int nc, int nv, const float *in, int cin, const float *d,
+				 int cout, int n, float *dw)
+{
+	__m256 acc[CONV_CI][4];
+
+#pragma GCC unroll 4
+	for (int c = 0; c < nc; c++)
+#pragma GCC unroll 4
+		for (int v = 0; v < nv; v++)
+			acc[c][v] = _mm256_loadu_ps(dw + (long)c * cout + 8 * v);
+	for (int p = 0; p < n; p++, in += cin, d += cout) {
+		__m256 x[CONV_CI];
+
+#pragma GCC unroll 4
+		for (int c = 0; c < nc; c++)
+			x[c] = _mm256_broadcast_ss(in + c);
+#pragma GCC unroll 4
+		for (int v = 0; v < nv; v++) {
+			__m256 dv = _mm256_loadu_ps(d + 8 * v);
+
+#pragma GCC unroll 4
+			for (int c = 0; c < nc; c++)
+				acc[c][v] = _mm256_fmadd_ps(x[c], dv, acc[c][v]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int c = 0; c < nc; c++)
+#pragma GCC unroll 4
+		for (int v = 0; v < nv; v++)
+			_mm256_storeu_ps(dw + (long)c * cout + 8 * v, acc[c][v]);
+}
+
+CONV_AVX2 INLINE void wgrad_tile_nv(int nc, int nv, const float *in, int cin, const float *d,
+				    int cout, int n, float *dw)
+{
+	switch (nv) {
+	case 4: wgrad_tile(nc, 4, in, cin, d, cout, n, dw); break;
+	case 3: wgrad_tile(nc, 3, in, cin, d, cout, n, dw); break;
+	case 2: wgrad_tile(nc, 2, in, cin, d, cout, n, dw); break;
+	default: wgrad_tile(nc, 1, in, cin, d, cout, n, dw); break;
+	}
+}
+
+/* db [cout] += the n pixels of d, in pixel order (as a row-by-row sum would). */
+CONV_AVX2 static void bias_row(float *db, const float *d, int cout, int n)
+{
+	for (int cb = 0; cb < cout; cb += 8) {
+		__m256 a = _mm256_loadu_ps(db + cb);
+
+		for (int p = 0; p < n; p++)
+			a = _mm256_add_ps(a, _mm256_loadu_ps(d + (long)p * cout + cb));
+		_mm256_storeu_ps(db + cb, a);
+	}
+}
+
+typedef struct {
+	const nn_geom *g;
+	float *dw, *db;
+	const float *dout, *in;
+	int B, acc;
+} wgrad_job;
+
+/* Worker k owns a contiguous share of the (ky, kx, block of CONV_CI input channels) parts
+ * of dw and sums every pixel of the batch into them, in the same order for any k and n. */
+CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
+{
+	const wgrad_job *j = ctx;
+	const nn_geom *g = j->g;
+	int cin = g->c, cout = g->oc, ncb = (cin + CONV_CI - 1) / CONV_CI;
+	long lo, hi;
+
+	long nparts = (long)g->kh * g->kw * ncb;   /* and db, the part after them */
+	int has_db = 0;
+
+	par_share(nparts + (j->db != NULL), k, n, &lo, &hi);
+	if (hi > nparts) {
+		has_db = 1, hi = nparts;
+		if (!j->acc)
+			memset(j->db, 0, sizeof *j->db * cout);
+	}
+	if (!j->acc)
+		for (long it = lo; it < hi; it++) {
+			int ci = (int)(it % ncb) * CONV_CI, nc = cin - ci < CONV_CI ? cin - ci : CONV_CI;
+
+			memset(j->dw + ((it / ncb) * cin + ci) * cout, 0, sizeof *j->dw * nc * cout);
+		}
+	for (long img = 0; img < j->B; img++)
+		for (int oy = 0; oy < g->oh; oy++) {
+			if (has_db)
+				bias_row(j->db, j->dout + (img * g->oh + oy) * g->ow * cout, cout, g->ow);
+			for (long it = lo; it < hi; it++) {
+				int kk = (int)(it / ncb), ky = kk / g->kw, kx = kk % g->kw;
+				int ci = (int)(it % ncb) * CONV_CI, nc = cin - ci < CONV_CI ? cin - ci : CONV_CI;
+				int iy = oy + ky - g->pt, ox0 = g->pl - kx, ox1 = g->w + g->pl - kx;
+
+				if (iy < 0 || iy >= g->h)
+					continue;
+				ox0 = ox0 > 0 ? ox0 : 0;
+				ox1 = ox1 < g->ow ? ox1 : g->ow;
+				if (ox0 >= ox1)
+					continue;
+				const float *in = j->in + ((img * g->h + iy) * g->w + ox0 + kx - g->pl) * cin + ci;
+				const float *d = j->dout + ((img * g->oh + oy) * g->ow + ox0) * cout;
+				float *dw = j->dw + ((long)kk * cin + ci) * cout;
+
+				for (int cb = 0; cb < cout; cb += 32) {
+					int nv = (cout - cb) / 8 < 4 ? (cout - cb) / 8 : 4;
+
+					switch (nc) {
+					case 3: wgrad_tile_nv(3, nv, in, cin, d + cb, cout, ox1 - ox0, dw + cb); break;
+					case 2: wgrad_tile_nv(2, nv, in, cin, d + cb, cout, ox1 - ox0, dw + cb); break;
+					default: wgrad_tile_nv(1, nv, in, cin, d + cb, cout, ox1 - ox0, dw + cb); break;
+					}
+				}
+			}
+		}
+}
+#endif
+
+void conv_forward(const nn_geom *g, float *out, const float *in, const float *w,
+		  const float *b, int relu, const float *mask, int B, int threads, float *ws)
+{
+#ifdef CONV_AVX2
+	fwd_job j = { .g = g, .out = out, .ws = ws, .in = in, .w = w, .b = b, .mask = mask,
+		      .B = B, .relu = relu };
+	long K = (long)g->kh * g->kw * g->c;
+
+	if (packed_floats(g)) {
+		for (int cb = 0; cb < g->oc; cb += 32)
+			for (long k = 0; k < K; k++)
+				memcpy(ws + (cb * K + k * 32), w + k * g->oc + cb,
+				       sizeof *ws * (g->oc - cb < 32 ? g->oc - cb : 32));
+		j.w = ws;
+	}
+
+	if ((long)threads > (long)B * g->oh)
+		threads = (int)((long)B * g->oh);
+	par_run(threads, fwd_worker, &j);
+#else
+	(void)g, (void)out, (void)in, (void)w, (void)b, (void)relu, (void)mask, (void)B;
+	(void)threads, (void)ws;
+#endif
+}
+
+void conv_wgrad(const nn_geom *g, float *dw, float *db, const float *dout, const float *in,
+		int B, int acc, int threads)
+{
+#ifdef CONV_AVX2
+	wgrad_job j = { .g = g, .dw = dw, .db = db, .dout = dout, .in = in, .B = B, .acc = acc };
+	long parts = (long)g->kh * g->kw * ((g->c + CONV_CI - 1) / CONV_CI) + (db != NULL);
+
+	if (threads > parts)
+		threads = (int)parts;
+	par_run(threads, wgrad_worker, &j);
+#else
+	(void)g, (void)dw, (void)db, (void)dout, (void)in, (void)B, (void)acc, (void)threads;
+#endif
+}

@@ -1,0 +1,89 @@
+/* trainlog: everything cnn-train records while it trains: the tutorial's TensorBoard runs
+ * (LOGDIR/train, LOGDIR/test) and a stream of feature-map snapshots for the evolution GIFs.
+ *
+ * LOGDIR/train: the graph (once, at open), scalars Loss and Accuracy, the histogram of the
+ * first layer's weights (tag "weights1_1" for the default spec: the variable's name after
+ * its scope), and the feature maps of one fixed image as gray grid images (tfev_grid),
+ * tag "<layer>/maps" ("conv1_2/maps", "conv2_2/maps"). LOGDIR/test: Loss and Accuracy.
+ * LOGDIR/test_epoch (created at its first scalar): Loss and Accuracy over the whole test
+ * set, the run `cnn-train | tfevents-write --split` makes of the test_epoch/ lines.
+ * The maps are those of the last convolution of each block: a conv layer whose next layer,
+ * dropout aside, is not a conv (conv1_2 before pool1, conv2_2 before pool2); at most
+ * TRAINLOG_MAX_MAPS of them.
+ *
+ * Snapshot stream: per snapshot, the maps in layer order (conv1_2 then conv2_2), each a
+ * .npy array f4 [1, H, W, C] (lib/array/npy.h), back to back, so `np.load(f)` in a loop or
+ * `tensor-png --gif` reads them. Snapshot k is of step k * image_every (step 0 included
+ * when the caller logs it). The stream is not an outfile (temp + rename): it is meant to
+ * be read while training runs and to survive a crash, so each array is built in memory
+ * and handed to the kernel with write() as soon as it is complete (no fsync: a killed
+ * process loses nothing written, a power cut may). A resumed run appends: the arrays
+ * already there are checked against the model's maps, and a torn array at the end or
+ * snapshots of steps after the resumed step (a crash after the last checkpoint) are cut. */
+#ifndef PETCNN_TRAINLOG_H
+#define PETCNN_TRAINLOG_H
+
+#include <stdint.h>
+
+#include "nn/model.h"
+#include "tb/tfev.h"
+
+#define TRAINLOG_MAX_MAPS 8
+
+enum trainlog_run { TRAINLOG_TRAIN, TRAINLOG_TEST, TRAINLOG_TEST_EPOCH, TRAINLOG_NRUN };
+
+typedef struct {
+	int hist_every;      /* weights histogram every N steps (cnn-train's --log-every); 0: never */
+	int image_every;     /* feature-map images and snapshots every N steps; 0: never */
+	int resume;          /* keep an existing snapshot stream up to start_step, append to it */
+	int64_t start_step;  /* the step training starts from (resume) */
+} trainlog_opts;
+
+typedef struct {
+	trainlog_opts o;
+	char *logdir;                     /* NULL: no TensorBoard runs */
+	tfev_writer run[TRAINLOG_NRUN];
+	int open[TRAINLOG_NRUN];
+	uint8_t *image;                   /* the fixed image, [h, w, 3] */
+	int h, w;
+	int hist_param;                   /* index into model.param, -1: none */
+	const char *hist_tag;             /* points into model.param[hist_param].name */
+	int nmaps;
+	int map_layer[TRAINLOG_MAX_MAPS]; /* indices into model.layer */
+	char map_tag[TRAINLOG_MAX_MAPS][MODEL_NAME_MAX + 8];
+	char *snap_path;                  /* NULL: no snapshots */
+	int snap_fd;
+	int64_t snapshots;                /* complete snapshots in the stream */
+	unsigned char *buf;               /* one snapshot array, header and data */
+	size_t cap;
+} trainlog;
+
+/* Opens what is asked for: logdir (NULL: no event files) and snapshots (NULL: none).
+ * image is the fixed image, m->h x m->w x 3 uint8, copied. Writes m's graph to the
+ * train run. With neither logdir nor snapshots every call below does nothing. */
+int trainlog_open(trainlog *tl, const char *logdir, const char *snapshots, const model *m,
+		  const uint8_t *image, const trainlog_opts *o, char *err);
+
+/* "train", "test", "test_epoch": the run's folder, and the prefix of cnn-train's stdout tags. */
+const char *trainlog_run_name(enum trainlog_run run);
+
+/* A scalar ("Loss", "Accuracy") in one run. */
+int trainlog_scalar(trainlog *tl, enum trainlog_run run, int64_t step, const char *tag,
+		    double value, char *err);
+
+/* Called after every training step (and at step 0 before training, for the initial
+ * state): the weights histogram when step is a multiple of hist_every; the feature maps
+ * (images and snapshot) when a multiple of image_every. The maps come from running the
+ * fixed image through m itself (batch 1, no dropout): m's buffers are only scratch
+ * between steps (a forward rebuilds everything backward uses, and parameters and Adam
+ * state are not touched), as cnn-train's own test evaluation relies on, so no second
+ * model's memory is needed. Never call it between a forward and its backward. */
+int trainlog_step(trainlog *tl, int64_t step, model *m, char *err);
+
+/* Event records to the kernel if TFEV_FLUSH_SECONDS have passed (snapshots are never
+ * held back). */
+int trainlog_flush_if_due(trainlog *tl, char *err);
+/* Flushes and closes everything; frees even on failure; the first error is reported. */
+int trainlog_close(trainlog *tl, char *err);
+
+#endif
