@@ -34,7 +34,7 @@ PROGS    := $(addprefix $(BIN)/,$(TOOLS))
 UNITBINS := $(addprefix $(BUILD)/tests/,$(UNITS))
 LIBA     := $(BUILD)/libpetcnn.a
 
-.PHONY: all check unit bats asan fuzz bench demo install uninstall clean man setup
+.PHONY: all check unit unitbins bats asan mutate fuzz bench demo install uninstall clean man setup
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -70,6 +70,8 @@ check:
 	@./scripts/setup
 	$(MAKE) WERROR=-Werror unit bats
 
+unitbins: $(UNITBINS)
+
 unit: $(UNITBINS)
 	@set -e; for t in $(UNITBINS); do echo "== $$t"; $$t; done
 
@@ -83,6 +85,11 @@ SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poi
 asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
+
+# Deliberate bugs (tests/mutations.txt), each alone; the tests named for each must fail.
+mutate:
+	@./scripts/setup
+	$(PYTHON) tests/mutate.py
 
 # libFuzzer over the .npy reader and the .npz glue: `make fuzz FUZZ_SECONDS=600`.
 FUZZ_SECONDS ?= 60

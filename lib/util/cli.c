@@ -85,13 +85,13 @@ void cli_try_help(void)
 void cli_help(const char *text)
 {
 	fputs(text, stdout);
-	exit(fflush(stdout) || ferror(stdout) ? CLI_FAIL : CLI_OK);
+	exit(cli_close_stdout());
 }
 
 void cli_version(void)
 {
 	printf("%s (petcnn) %s\n", prog_name, PETCNN_VERSION);
-	exit(fflush(stdout) || ferror(stdout) ? CLI_FAIL : CLI_OK);
+	exit(cli_close_stdout());
 }
 
 int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)

@@ -1,5 +1,7 @@
 /* outfile: atomic output through a temporary file and rename(2).
  * The only mutable file-scope state in lib/ is here: a signal handler can reach nothing else. */
+/* O_TMPFILE is Linux's own. */
+#define _GNU_SOURCE
 #include "util/outfile.h"
 
 #include "util/errmsg.h"
@@ -84,12 +86,84 @@ static void release(outfile *o)
 	free(o->tmp);
 	o->path = o->tmp = NULL;
 	o->fp = NULL;
+	o->anon = 0;
+}
+
+/* "DIR/.BASE.XXXXXX" beside target; BASE is cut so the name stays within NAME_MAX
+ * (a 250-byte target name must not make its temporary unnameable). */
+static char *temp_name(const char *target)
+{
+	const char *slash = strrchr(target, '/'), *base = slash ? slash + 1 : target;
+	int dirlen = (int)(base - target), baselen = (int)strlen(base);
+	size_t n = strlen(target) + 16;
+	char *t = malloc(n);
+
+	if (baselen > NAME_MAX - 8)
+		baselen = NAME_MAX - 8;
+	if (t)
+		snprintf(t, n, "%.*s.%.*s.XXXXXX", dirlen, target, baselen, base);
+	return t;
+}
+
+/* An anonymous file (O_TMPFILE) in target's directory, named only at commit: a run killed
+ * by SIGKILL, or a crash, leaves nothing behind. -1 where the file system or kernel lacks
+ * it, or /proc (which commit needs to name it) is not mounted. */
+static int anon_open(const char *target, mode_t mode)
+{
+#ifdef O_TMPFILE
+	const char *slash = strrchr(target, '/');
+	char dir[PATH_MAX];
+
+	if (access("/proc/self/fd", X_OK) != 0)
+		return -1;
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == target)
+		snprintf(dir, sizeof dir, "/");
+	else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - target), target) >= (int)sizeof dir)
+		return -1;
+	return open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+#else
+	(void)target;
+	(void)mode;
+	return -1;
+#endif
+}
+
+/* Gives the anonymous file a temporary name (o->tmp), ready for the rename. */
+static int anon_link(outfile *o, char *err)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(o->fp));
+	for (int tries = 0; tries < 100; tries++) {
+		int fd;
+
+		free(o->tmp);
+		if (!(o->tmp = temp_name(o->path)))
+			return err_set(err, "%s: out of memory", o->path);
+		/* mkstemp picks a free name; the empty file it makes is then replaced by the link. */
+		fd = mkstemp(o->tmp);
+		if (fd < 0)
+			return err_sys(err, "%s: cannot create a temporary name", o->path);
+		close(fd);
+		unlink(o->tmp);
+		o->slot = take_slot(o->tmp);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, o->tmp, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		drop_slot(o);
+		if (errno != EEXIST)
+			break;
+	}
+	err_sys(err, "%s: cannot name the output", o->path);
+	free(o->tmp);
+	o->tmp = NULL;
+	return -1;
 }
 
 int outfile_open(outfile *o, const char *path, char *err)
 {
-	const char *slash, *base;
-	size_t dirlen, n;
+	struct stat st;
 	mode_t mask;
 	int fd;
 
@@ -99,34 +173,56 @@ int outfile_open(outfile *o, const char *path, char *err)
 		o->fp = stdout;
 		return 0;
 	}
-	slash = strrchr(path, '/');
-	base = slash ? slash + 1 : path;
-	dirlen = (size_t)(base - path);
-	n = strlen(path) + 16;
-	o->path = strdup(path);
-	o->tmp = malloc(n);
-	if (!o->path || !o->tmp) {
-		release(o);
-		return err_set(err, "%s: out of memory", path);
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return err_set(err, "%s: is a directory", path);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* A device, FIFO or socket (often reached through a symlink such as
+		 * /proc/self/fd/1): written in place, since renaming a file over /dev/null
+		 * would replace the device; no atomicity is possible there. */
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || !(o->fp = fdopen(fd, "wb"))) {
+			err_sys(err, "%s: cannot open", path);
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		o->path = strdup(path);
+		o->inplace = 1;
+		return 0;
 	}
-	/* Hidden and beside the target, so rename stays within one file system. */
-	snprintf(o->tmp, n, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
-	install_handlers();
-	fd = mkstemp(o->tmp);
-	if (fd < 0) {
-		err_sys(err, "%s: cannot create", path);
-		release(o);
-		return -1;
-	}
-	o->slot = take_slot(o->tmp);
+	/* A symlink to a regular file: the file it points to is replaced, the link kept. */
+	o->path = realpath(path, NULL);
+	if (!o->path && errno == ENOENT)
+		o->path = strdup(path);
+	if (!o->path)
+		return err_sys(err, "%s: cannot resolve", path);
 	mask = umask(0);
 	umask(mask);
-	fchmod(fd, 0666 & ~mask);
+	install_handlers();
+	fd = anon_open(o->path, 0666 & ~mask);
+	if (fd >= 0) {
+		o->anon = 1;
+	} else {
+		/* Hidden and beside the target, so rename stays within one file system. */
+		if (!(o->tmp = temp_name(o->path))) {
+			release(o);
+			return err_set(err, "%s: out of memory", path);
+		}
+		fd = mkstemp(o->tmp);
+		if (fd < 0) {
+			err_sys(err, "%s: cannot create", path);
+			release(o);
+			return -1;
+		}
+		o->slot = take_slot(o->tmp);
+		fchmod(fd, 0666 & ~mask);
+	}
 	o->fp = fdopen(fd, "wb");
 	if (!o->fp) {
 		err_sys(err, "%s: cannot open", path);
 		close(fd);
-		unlink(o->tmp);
+		if (o->tmp)
+			unlink(o->tmp);
 		drop_slot(o);
 		release(o);
 		return -1;
@@ -138,16 +234,20 @@ int outfile_commit(outfile *o, char *err)
 {
 	int bad;
 
-	if (!o->tmp) {
+	if (!o->path) {
 		if (fflush(o->fp) || ferror(o->fp))
 			return err_sys(err, "standard output: write error");
 		return 0;
 	}
 	bad = fflush(o->fp) != 0 || ferror(o->fp);
-	if (!bad)
+	if (!bad && !o->inplace)
 		bad = fsync(fileno(o->fp)) != 0 && errno != EINVAL;
 	if (bad) {
 		err_sys(err, "%s: write error", o->path);
+		outfile_abort(o);
+		return -1;
+	}
+	if (o->anon && anon_link(o, err)) {
 		outfile_abort(o);
 		return -1;
 	}
@@ -158,7 +258,7 @@ int outfile_commit(outfile *o, char *err)
 		return -1;
 	}
 	o->fp = NULL;
-	if (rename(o->tmp, o->path) != 0) {
+	if (!o->inplace && rename(o->tmp, o->path) != 0) {
 		err_sys(err, "%s: cannot rename into place", o->path);
 		outfile_abort(o);
 		return -1;
@@ -170,7 +270,7 @@ int outfile_commit(outfile *o, char *err)
 
 void outfile_abort(outfile *o)
 {
-	if (!o->tmp) {
+	if (!o->path) {
 		if (o->fp)
 			fflush(o->fp);
 		o->fp = NULL;
@@ -178,7 +278,8 @@ void outfile_abort(outfile *o)
 	}
 	if (o->fp)
 		fclose(o->fp);
-	unlink(o->tmp);
+	if (o->tmp)
+		unlink(o->tmp);
 	drop_slot(o);
 	release(o);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static void test_rng(void)
@@ -106,6 +107,85 @@ static void test_outfile(void)
 	CHECK(system(path) == 0, "cleanup");
 }
 
+/* Count of entries in dir other than . and .. */
+static int entries(const char *dir)
+{
+	char cmd[512];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+	if ((p = popen(cmd, "r"))) {
+		if (fscanf(p, "%d", &n) != 1)
+			n = -1;
+		pclose(p);
+	}
+	return n;
+}
+
+static void test_outfile_targets(void)
+{
+	char dir[] = "/tmp/petcnn-outfile-XXXXXX", path[600], link[300], err[ERR_MAX], got[16] = { 0 };
+	struct stat st;
+	outfile o;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	/* Nothing is visible in the directory before commit (the data is in an anonymous file
+	 * or a hidden temporary; either way the target does not exist yet). */
+	snprintf(path, sizeof path, "%s/real", dir);
+	CHECK(outfile_open(&o, path, err) == 0, "open: %s", err);
+	fputs("one", o.fp);
+	CHECK(access(path, F_OK) != 0, "no target before commit");
+	CHECK(outfile_commit(&o, err) == 0 && entries(dir) == 1, "commit leaves just the target: %s", err);
+
+	/* A symlink to a regular file: the file is replaced, the link stays a link. */
+	snprintf(link, sizeof link, "%s/link", dir);
+	CHECK(symlink("real", link) == 0, "symlink");
+	CHECK(outfile_open(&o, link, err) == 0, "open through a link: %s", err);
+	fputs("two", o.fp);
+	CHECK(outfile_commit(&o, err) == 0, "commit through a link: %s", err);
+	CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link is still a link");
+	f = fopen(path, "rb");
+	CHECK(f && fread(got, 1, sizeof got, f) == 3 && !strcmp(got, "two"), "its target was replaced");
+	if (f)
+		fclose(f);
+
+	/* A device is written in place, never replaced by a file. Our own nodes when we may
+	 * make them (root), so a broken outfile replaces a test file, not the system's. */
+	{
+		char null[400], full[400];
+
+		snprintf(null, sizeof null, "%s/null", dir);
+		snprintf(full, sizeof full, "%s/full", dir);
+		if (mknod(null, S_IFCHR | 0666, makedev(1, 3)) || mknod(full, S_IFCHR | 0666, makedev(1, 7))) {
+			snprintf(null, sizeof null, "/dev/null");
+			snprintf(full, sizeof full, "/dev/full");
+		}
+		CHECK(outfile_open(&o, null, err) == 0, "open %s: %s", null, err);
+		fputs("x", o.fp);
+		CHECK(outfile_commit(&o, err) == 0, "commit %s: %s", null, err);
+		CHECK(stat(null, &st) == 0 && S_ISCHR(st.st_mode), "%s is still a device", null);
+		CHECK(outfile_open(&o, full, err) == 0, "open %s: %s", full, err);
+		fputs("x", o.fp);
+		CHECK(outfile_commit(&o, err) == -1 && strstr(err, "full: write error"), "full device: %s", err);
+		CHECK(stat(full, &st) == 0 && S_ISCHR(st.st_mode), "%s is still a device", full);
+	}
+	CHECK(outfile_open(&o, dir, err) == -1 && strstr(err, "is a directory"), "a directory: %s", err);
+
+	/* A 250-byte name (NAME_MAX is 255) still gets its temporary. */
+	{
+		int n = snprintf(path, sizeof path, "%s/", dir);
+		memset(path + n, 'n', 250);
+		path[n + 250] = 0;
+	}
+	CHECK(outfile_open(&o, path, err) == 0, "open a 250-byte name: %s", err);
+	fputs("long", o.fp);
+	CHECK(outfile_commit(&o, err) == 0 && access(path, F_OK) == 0, "commit a 250-byte name: %s", err);
+	snprintf(path, sizeof path, "rm -r %s", dir);
+	CHECK(system(path) == 0, "cleanup");
+}
+
 static void test_hash(void)
 {
 	char hex[HASH_HEX];
@@ -123,5 +203,6 @@ int main(void)
 	test_rng();
 	test_parse();
 	test_outfile();
+	test_outfile_targets();
 	return check_done("test_base");
 }

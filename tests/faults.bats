@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# Faults and hostile conditions that cut across programs: outputs that are not regular
+# files, closed standard descriptors, a full stdout, a run killed at any moment.
+
+load helper
+
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	"$PY" -c '
+import numpy as np
+r = np.random.default_rng(5)
+with open("ds.npy", "wb") as f:
+    np.save(f, r.integers(0, 256, (6, 12, 10, 3), dtype=np.uint8))
+    np.save(f, np.array([0, 1, 0, 1, 0, 1], dtype=np.int64))
+    np.save(f, np.array(["cat", "dog"]))
+'
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	D=$BATS_FILE_TMPDIR
+}
+
+# A null device of our own when we may make one (root), so a regression replaces a test
+# file and not the machine's /dev/null.
+null_device() {
+	mknod "$1" c 1 3 2>/dev/null || ln -s /dev/null "$1"
+}
+
+@test "faults: -o on a device writes into it and never replaces it" {
+	mkdir w
+	null_device w/dev
+	run --separate-stderr cnn-apply --gray -o w/dev "$D/ds.npy"
+	assert_success
+	[ -c w/dev ] || [ -L w/dev ] || fail "the device was replaced: $(ls -l w/dev)"
+	[ -c "$(readlink -f w/dev)" ] || fail "not a device any more: $(ls -lL w/dev)"
+	[ "$(ls -A w)" = dev ] || fail "left behind: $(ls -A w)"
+}
+
+@test "faults: -o on a FIFO writes into it (a reader gets the data)" {
+	mkfifo fifo
+	cat fifo > got.npy &
+	run --separate-stderr cnn-apply --gray -o fifo "$D/ds.npy"
+	assert_success
+	wait
+	[ -p fifo ] || fail "the FIFO was replaced"
+	run py 'a = np.load(sys.argv[1]); assert a.shape == (6, 12, 10, 1), a.shape' got.npy
+	assert_success
+}
+
+@test "faults: -o through a symlink replaces the file it points to and keeps the link" {
+	echo old > real
+	ln -s real link
+	run --separate-stderr cnn-apply --gray -o link "$D/ds.npy"
+	assert_success
+	[ -L link ] || fail "the link was replaced by a file"
+	run py 'a = np.load(sys.argv[1]); assert a.shape == (6, 12, 10, 1)' real
+	assert_success
+}
+
+@test "faults: -o on a directory is one clear error" {
+	mkdir d
+	run --separate-stderr cnn-apply --gray -o d "$D/ds.npy"
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == "cnn-apply: d: is a directory"* ]] || fail "$stderr"
+}
+
+@test "faults: a 250-byte output name works (its temporary stays within NAME_MAX)" {
+	local name
+	name=w/$(printf 'n%.0s' {1..250})
+	mkdir w
+	run --separate-stderr cnn-apply --gray -o "$name" "$D/ds.npy"
+	assert_success
+	[ -s "$name" ]
+	[ "$(ls -A w | wc -l)" = 1 ] || fail "left behind: $(ls -A w)"
+}
+
+@test "faults: SIGKILL at any moment of a checkpoint save leaves no temporary behind" {
+	# A model whose checkpoint takes a while to write, killed at several moments.
+	local model="c1=conv:3x3:8 fc=dense:4096 out=dense:K"
+	mkdir w
+	for delay in 0.3 0.6 0.9 1.2 1.5; do
+		cnn-train -q --train "$D/ds.npy" -o w/m.npz --epochs 1000 --batch 3 --model "$model" >/dev/null 2>&1 &
+		sleep "$delay"
+		kill -KILL $! 2>/dev/null || true
+		wait $! 2>/dev/null || true
+		[ -z "$(ls -A w | grep -v '^m\.npz$')" ] || fail "after SIGKILL at ${delay}s: $(ls -A w)"
+	done
+	# And what is there is a whole checkpoint.
+	[ -e w/m.npz ] || fail "no checkpoint was ever completed"
+	run py 'd = np.load(sys.argv[1]); assert any(k.startswith("fc/") for k in d.files), d.files' w/m.npz
+	assert_success
+}
+
+@test "faults: a closed stdout is an error, never data lost" {
+	run --separate-stderr bash -c 'tensor-info "$1" >&-' _ "$D/ds.npy"
+	assert_failure 1
+	[[ $stderr == *"tensor-info: write error on standard output"* ]] || fail "$stderr"
+	run --separate-stderr bash -c 'cnn-apply --gray "$1" >&-' _ "$D/ds.npy"
+	assert_failure 1
+	[[ $stderr == *"cnn-apply: "* ]] || fail "$stderr"
+}
+
+@test "faults: with stdout closed, cnn-train's metrics never land in a file it opens" {
+	run --separate-stderr bash -c 'cnn-train -q --train "$1" --epochs 5 --batch 3 --logdir runs -o m.npz --model "c1=conv:3x3:4 out=dense:K" >&-' _ "$D/ds.npy"
+	assert_failure 1
+	[[ $stderr == *"write error on standard output"* ]] || fail "$stderr"
+	for f in runs/*/events.*; do
+		run --separate-stderr tfevents-cat "$f"
+		assert_success
+	done
+	[ -s m.npz ]
+}
+
+@test "faults: with stderr closed, messages never land in the data" {
+	# One good JPEG and one truncated: pet-pack says "skipped" on stderr while writing -o.
+	"$PY" -c '
+from PIL import Image
+Image.new("RGB", (20, 16), (200, 10, 10)).save("good.jpg", quality=90)
+b = open("good.jpg", "rb").read()
+open("bad.jpg", "wb").write(b[: len(b) // 2])
+'
+	printf '# classes: a b\n%s\t0\ta\n%s\t1\tb\n' "$PWD/good.jpg" "$PWD/bad.jpg" > list.tsv
+	bash -c 'pet-pack -q -s 8 -l list.tsv -o out.npy 2>&-'
+	run py 'f = open(sys.argv[1], "rb"); x = np.load(f); np.load(f); np.load(f)
+assert x.shape == (1, 8, 8, 3), x.shape
+assert f.read() == b"", "trailing bytes"' out.npy
+	assert_success
+}
+
+@test "faults: --help and --version to a full device fail with a message" {
+	for prog in tensor-info cnn-train pet-fetch; do
+		run --separate-stderr "$prog" --help
+		assert_success
+		run --separate-stderr bash -c '"$1" --help > /dev/full' _ "$prog"
+		assert_failure 1
+		[[ $stderr == "$prog: write error on standard output"* ]] || fail "$prog: $stderr"
+		run --separate-stderr bash -c '"$1" --version > /dev/full' _ "$prog"
+		assert_failure 1
+	done
+}

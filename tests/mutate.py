@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""make mutate: deliberate bugs the test suite must catch (tests/mutations.txt).
+
+Copies the tree once, then for each mutation alone: replaces its `from` text (which must
+occur exactly once, so a stale mutation is an error, never a silent pass), rebuilds, and
+runs its tests, which must fail. The same tests run first on the unmutated copy and must
+pass there, so a broken test cannot "catch" everything. Exit 1 if any mutation survives.
+Usage: tests/mutate.py [NAME-SUBSTRING...]   (only the matching mutations)
+"""
+import os, shlex, shutil, subprocess, sys, time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+WORK = os.path.join(TOP, 'build', 'mutate')
+TREE = os.path.join(WORK, 'tree')
+PY = os.environ.get('PETCNN_PYTHON', '/usr/bin/python3')
+
+
+def unescape(s):
+    return s.replace('\\t', '\t').replace('\\n', '\n').replace('\\\\', '\\')
+
+
+def parse(path):
+    muts, cur = [], {}
+    with open(path) as f:
+        for no, line in enumerate(f, 1):
+            line = line.rstrip('\n')
+            if line.startswith('#'):
+                continue
+            if not line.strip():
+                if cur:
+                    muts.append(cur)
+                cur = {}
+                continue
+            key, sep, val = line.partition(':')
+            if not sep or key not in ('name', 'file', 'from', 'to', 'test'):
+                sys.exit(f'mutate: {path}:{no}: expected name:, file:, from:, to: or test:')
+            val = val[1:] if val.startswith(' ') else val
+            if key == 'test':
+                cur.setdefault('tests', []).append(val.strip())
+            elif key in cur:
+                sys.exit(f'mutate: {path}:{no}: a second {key}: in one block')
+            else:
+                cur[key] = val if key in ('from', 'to') else val.strip()
+            cur.setdefault('line', no)
+    if cur:
+        muts.append(cur)
+    for m in muts:
+        for k in ('name', 'file', 'from', 'to', 'tests'):
+            if k not in m:
+                sys.exit(f"mutate: {path}:{m['line']}: block lacks {k}:")
+    return muts
+
+
+def run_test(t, log):
+    """0 if the test passes, non-zero if it fails."""
+    kind, _, rest = t.partition(' ')
+    env = dict(os.environ, PETCNN_BIN=os.path.join(TREE, 'bin'),
+               PETCNN_BUILD=os.path.join(TREE, 'build'), PETCNN_PYTHON=PY)
+    if kind == 'unit':
+        cmd = [os.path.join(TREE, 'build', 'tests', rest.strip())]
+    elif kind == 'bats':
+        cmd = ['bats'] + shlex.split(rest)
+    else:
+        sys.exit(f'mutate: unknown test kind in "{t}" (unit or bats)')
+    try:
+        return subprocess.run(cmd, cwd=TREE, env=env, stdout=log, stderr=log,
+                              timeout=600).returncode
+    except subprocess.TimeoutExpired:
+        return 124
+
+
+def build(log):
+    return subprocess.run(['make', '-s', '-j2', 'WERROR=-Werror', 'all', 'unitbins'],
+                          cwd=TREE, stdout=log, stderr=log).returncode
+
+
+def main():
+    muts = parse(os.path.join(TOP, 'tests', 'mutations.txt'))
+    if len(sys.argv) > 1:
+        muts = [m for m in muts if any(a in m['name'] for a in sys.argv[1:])]
+    if not muts:
+        sys.exit('mutate: no mutations selected')
+    os.makedirs(WORK, exist_ok=True)
+    # A copy of the tracked files (and the new ones not yet committed), built in place.
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=TOP,
+                           capture_output=True, text=True, check=True).stdout.split('\n')
+    for rel in filter(None, files):
+        src, dst = os.path.join(TOP, rel), os.path.join(TREE, rel)
+        if not os.path.isfile(src):
+            continue
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if not os.path.exists(dst) or open(src, 'rb').read() != open(dst, 'rb').read():
+            shutil.copy2(src, dst)
+    logpath = os.path.join(WORK, 'log')
+    log = open(logpath, 'w')
+    if build(log):
+        sys.exit(f'mutate: the unmutated tree does not build (see {logpath})')
+    tests = sorted({t for m in muts for t in m['tests']})
+    for t in tests:
+        if run_test(t, log):
+            sys.exit(f'mutate: "{t}" fails on the unmutated tree (see {logpath})')
+    survived = 0
+    for m in muts:
+        path = os.path.join(TREE, m['file'])
+        orig = open(path).read()
+        old, new = unescape(m['from']), unescape(m['to'])
+        n = orig.count(old)
+        if n != 1:
+            sys.exit(f"mutate: {m['name']}: '{m['from']}' occurs {n} times in {m['file']} "
+                     f"(tests/mutations.txt:{m['line']} is stale)")
+        t0 = time.time()
+        try:
+            open(path, 'w').write(orig.replace(old, new))
+            print(f"== {m['name']}", file=log, flush=True)
+            if build(log):
+                verdict, caught = 'does not build', True
+            else:
+                failing = [t for t in m['tests'] if run_test(t, log)]
+                caught = bool(failing)
+                verdict = 'caught by ' + ', '.join(failing) if failing else 'SURVIVED'
+        finally:
+            open(path, 'w').write(orig)
+        survived += not caught
+        print(f"mutate: {m['name']}: {verdict} ({time.time() - t0:.0f} s)", flush=True)
+    build(log)
+    print(f'mutate: {len(muts) - survived} passed, {survived} failed')
+    return 1 if survived else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
