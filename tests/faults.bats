@@ -140,3 +140,116 @@ assert f.read() == b"", "trailing bytes"' out.npy
 		assert_failure 1
 	done
 }
+
+# A checkpoint of 3 steps on ds.npy (6 images, batch 2) to resume from, and a variant of it
+# with members replaced by python.
+small_ckpt() {
+	cnn-train -q --train "$D/ds.npy" -o m.npz --epochs 1 --batch 2 --lr 1e-3 --keep-conv 0.9 \
+		--model "c1=conv:3x3:4 out=dense:K" > /dev/null
+}
+
+edit_ckpt() { # OUT 'python statements on dict d'
+	py "d = dict(np.load(sys.argv[1]))
+$2
+np.savez(sys.argv[2], **d)" m.npz "$1"
+}
+
+@test "faults: --resume validates every number the checkpoint holds" {
+	small_ckpt
+	edit_ckpt neg.npz 'd["train/step"] = np.array(-5)'
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o out.npz --resume neg.npz --batch 2
+	assert_failure 1
+	[[ $stderr == "cnn-train: neg.npz: 'train/step' is -5, not in [0, "* ]] || fail "$stderr"
+	edit_ckpt huge.npz 'd["train/step"] = np.array(2**62 - 1)'
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o out.npz --resume huge.npz --batch 2
+	assert_failure 1
+	[[ $stderr == *"huge.npz: has done 4611686018427387903 steps, more than --epochs 400 gives (1200)"* ]] || fail "$stderr"
+	edit_ckpt lr.npz 'd["train/lr"] = np.array(float("nan"))'
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o out.npz --resume lr.npz --batch 2
+	assert_failure 1
+	[[ $stderr == *"lr.npz: 'train/lr' is nan, not in [0, 10]"* ]] || fail "$stderr"
+	[ ! -e out.npz ]
+}
+
+@test "faults: a checkpoint declaring a huge input is refused before anything is allocated" {
+	small_ckpt
+	edit_ckpt big.npz 'd["model/input"] = np.array([16384, 16384, 3])'
+	run --separate-stderr /usr/bin/time -f '%M' cnn-train -q --train "$D/ds.npy" -o out.npz --resume big.npz --batch 2
+	assert_failure 1
+	[[ $stderr == *"big.npz: the model takes 16384x16384 images, these are 12x10"* ]] || fail "$stderr"
+	(( ${stderr##*$'\n'} < 100000 )) || fail "peak RSS ${stderr##*$'\n'} KB"
+}
+
+@test "faults: members no loader needs are skipped, not held (a zip bomb costs nothing)" {
+	small_ckpt
+	# 400 MB of zeros, deflated to about 400 KB, after the model's members.
+	py 'import zipfile
+z = zipfile.ZipFile(sys.argv[1], "a", zipfile.ZIP_DEFLATED)
+with z.open("junk.npy", "w", force_zip64=True) as f:
+    np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (400000000,)})
+    for _ in range(400): f.write(bytes(1 << 20)[:1000000])
+' m.npz
+	run --separate-stderr /usr/bin/time -f '%M' cnn-eval -m m.npz "$D/ds.npy"
+	assert_success
+	(( ${stderr##*$'\n'} < 100000 )) || fail "peak RSS ${stderr##*$'\n'} KB"
+	run --separate-stderr /usr/bin/time -f '%M' cnn-train -q --train "$D/ds.npy" -o out.npz --resume m.npz --batch 2 --epochs 2
+	assert_success
+	(( ${stderr##*$'\n'} < 100000 )) || fail "peak RSS ${stderr##*$'\n'} KB"
+}
+
+@test "faults: --resume refuses other settings or another training set, unless --allow-changes" {
+	small_ckpt
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o out.npz --resume m.npz --batch 2 --lr 0.5
+	assert_failure 1
+	[[ $stderr == *"m.npz: was trained with --lr 0.001, not 0.5"* ]] || fail "$stderr"
+	[[ $stderr == *"add --allow-changes"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o out.npz --resume m.npz --batch 2 --seed 9
+	assert_failure 1
+	[[ $stderr == *"was trained with --seed 1, not 9"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o out.npz --resume m.npz --batch 2 --model "c1=conv:3x3:8 out=dense:K"
+	assert_failure 1
+	[[ $stderr == *"a model cannot change on resume"* ]] || fail "$stderr"
+	# Another training set of the same size and shape.
+	py 'f = open(sys.argv[1], "rb"); x = np.load(f); y = np.load(f); c = np.load(f)
+with open(sys.argv[2], "wb") as g:
+    np.save(g, 255 - x); np.save(g, y); np.save(g, c)' "$D/ds.npy" other.npy
+	run --separate-stderr cnn-train -q --train other.npy -o out.npz --resume m.npz --batch 2
+	assert_failure 1
+	[[ $stderr == *"was trained on another training set than other.npy"* ]] || fail "$stderr"
+	[ ! -e out.npz ]
+	# Options not given take the checkpoint's values: the same bytes as an uninterrupted run.
+	cnn-train -q --train "$D/ds.npy" -o full.npz --epochs 3 --batch 2 --lr 1e-3 --keep-conv 0.9 \
+		--model "c1=conv:3x3:4 out=dense:K" > /dev/null
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o m.npz --resume m.npz --batch 2 --epochs 3
+	assert_success
+	cmp full.npz m.npz
+	# --allow-changes goes on with the new value, and says so.
+	run --separate-stderr cnn-train -q --train other.npy -o out.npz --resume m.npz --batch 2 --epochs 4 --lr 0.5 --allow-changes
+	assert_success
+	[[ $stderr == *"resuming with --lr 0.5 (it was 0.001)"* && $stderr == *"resuming on another training set"* ]] || fail "$stderr"
+	run py 'd = np.load(sys.argv[1]); assert float(d["train/lr"]) == 0.5' out.npz
+	assert_success
+}
+
+@test "faults: --batch above the training set's size is clamped (buffers sized for the set)" {
+	run --separate-stderr /usr/bin/time -f '%M' cnn-train -q --train "$D/ds.npy" -o m.npz --epochs 2 --batch 100000 \
+		--model "c1=conv:3x3:4 out=dense:K"
+	assert_success
+	[[ $stderr == *"--batch 100000 is more than the 6 training images: using 6"* ]] || fail "$stderr"
+	(( ${stderr##*$'\n'} < 100000 )) || fail "peak RSS ${stderr##*$'\n'} KB"
+}
+
+@test "faults: a closed metrics pipe (SIGPIPE) or SIGHUP stops training with a checkpoint" {
+	bash -c 'cnn-train -q --train "$1" -o p.npz --epochs 100000 --batch 2 --log-every 1 --model "c1=conv:3x3:4 out=dense:K" | head -n 3 > /dev/null; echo "${PIPESTATUS[0]}" > rc' _ "$D/ds.npy"
+	[ "$(cat rc)" = 141 ] || fail "exit status $(cat rc)"
+	run py 'z = np.load(sys.argv[1]); assert int(z["train/step"]) >= 1' p.npz
+	assert_success
+	cnn-train -q --train "$D/ds.npy" -o h.npz --epochs 100000 --batch 2 --model "c1=conv:3x3:4 out=dense:K" > /dev/null &
+	local pid=$! rc=0
+	for _ in $(seq 100); do [ -e h.npz ] && break; sleep 0.1; done
+	kill -HUP $pid
+	wait $pid || rc=$?
+	[ "$rc" = 129 ] || fail "exit status $rc"
+	run py 'z = np.load(sys.argv[1]); assert int(z["train/step"]) >= 3' h.npz
+	assert_success
+}

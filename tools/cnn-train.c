@@ -8,6 +8,7 @@
 
 #include "nn/ckpt.h"
 #include "util/cli.h"
+#include "util/hash.h"
 #include "nn/dataset.h"
 #include "util/errmsg.h"
 #include "nn/model.h"
@@ -21,8 +22,10 @@ static const char HELP[] =
 	"\n"
 	"  --train FILE       training dataset stream (images, labels, classes; - for stdin)\n"
 	"  --test FILE        held-out dataset stream for the test metrics\n"
-	"  -o, --output FILE  checkpoint (.npz), written at every epoch end and on SIGINT/SIGTERM\n"
-	"  --resume FILE      continue from a checkpoint (its model, seed and batch size)\n"
+	"  -o, --output FILE  checkpoint (.npz), written at every epoch end and when stopped\n"
+	"  --resume FILE      continue from a checkpoint: its model, seed, batch size, rates and\n"
+	"                     training set; an option given that differs is refused\n"
+	"  --allow-changes    with --resume: continue with the differing options (said on stderr)\n"
 	"  --epochs N         passes over the training set (default 400)\n"
 	"  --batch N          images per step (default 10)\n"
 	"  --lr X             learning rate (default 1e-5)\n"
@@ -54,7 +57,8 @@ static const char HELP[] =
 	"and grid images conv1_2/maps, conv2_2/maps (every --image-every steps, from step 0).\n"
 	"--snapshots writes those maps as f4 [1, H, W, C] arrays, conv1_2 then conv2_2 per\n"
 	"snapshot (other specs: the last conv before each pool); with --resume it continues.\n"
-	"On SIGINT or SIGTERM the checkpoint is written and the exit status is 128+signal.\n"
+	"On SIGINT, SIGTERM, SIGHUP or SIGPIPE (a closed metrics pipe) the checkpoint is written\n"
+	"and the exit status is 128+signal.\n"
 	"\n"
 	"Default model spec:\n"
 	"  " MODEL_DEFAULT_SPEC "\n"
@@ -69,7 +73,11 @@ struct opts {
 	double lr, keep_conv, keep_fc, momentum;
 	enum model_init init;
 	enum progress_mode progress;
+	int allow_changes;
+	unsigned given;   /* GIVEN_* bits: options set on the command line */
 };
+
+enum { GIVEN_LR = 1, GIVEN_KC = 2, GIVEN_KF = 4, GIVEN_MOM = 8, GIVEN_SEED = 16, GIVEN_MODEL = 32 };
 
 static volatile sig_atomic_t stop_signal;
 
@@ -82,7 +90,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_TRAIN = 256, O_TEST, O_RESUME, O_EPOCHS, O_BATCH, O_LR, O_KC, O_KF, O_OPT, O_MOM,
 	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION, O_PROFILE,
-	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS };
+	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS, O_ALLOW };
 	static const struct option lo[] = {
 		{ "train", 1, 0, O_TRAIN }, { "test", 1, 0, O_TEST }, { "output", 1, 0, 'o' },
 		{ "resume", 1, 0, O_RESUME }, { "epochs", 1, 0, O_EPOCHS }, { "batch", 1, 0, O_BATCH },
@@ -92,7 +100,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "log-every", 1, 0, O_LOG }, { "test-sample", 1, 0, O_SAMPLE },
 		{ "stop-after", 1, 0, O_STOP }, { "profile", 0, 0, O_PROFILE }, { "quiet", 0, 0, 'q' }, { "progress", 0, 0, O_PROGRESS },
 		{ "logdir", 1, 0, O_LOGDIR }, { "image-every", 1, 0, O_IMAGE_EVERY },
-		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
+		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "allow-changes", 0, 0, O_ALLOW }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -108,12 +116,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_RESUME: o->resume = optarg; break;
 		case O_EPOCHS: o->epochs = cli_opt_int("--epochs", optarg, 1, 1000000); break;
 		case O_BATCH: o->batch = cli_opt_int("--batch", optarg, 1, 100000); break;
-		case O_LR: o->lr = cli_opt_double("--lr", optarg, 0, 10); break;
-		case O_KC: o->keep_conv = cli_opt_double("--keep-conv", optarg, 1e-6, 1); break;
-		case O_KF: o->keep_fc = cli_opt_double("--keep-fc", optarg, 1e-6, 1); break;
-		case O_MOM: o->momentum = cli_opt_double("--momentum", optarg, 0, 1); break;
-		case O_MODEL: o->spec = optarg; break;
-		case O_SEED: o->seed = cli_opt_i64("--seed", optarg, 0, INT64_MAX); break;
+		case O_LR: o->lr = cli_opt_double("--lr", optarg, 0, 10), o->given |= GIVEN_LR; break;
+		case O_KC: o->keep_conv = cli_opt_double("--keep-conv", optarg, 1e-6, 1), o->given |= GIVEN_KC; break;
+		case O_KF: o->keep_fc = cli_opt_double("--keep-fc", optarg, 1e-6, 1), o->given |= GIVEN_KF; break;
+		case O_MOM: o->momentum = cli_opt_double("--momentum", optarg, 0, 1), o->given |= GIVEN_MOM; break;
+		case O_MODEL: o->spec = optarg, o->given |= GIVEN_MODEL; break;
+		case O_SEED: o->seed = cli_opt_i64("--seed", optarg, 0, INT64_MAX), o->given |= GIVEN_SEED; break;
+		case O_ALLOW: o->allow_changes = 1; break;
 		case O_THREADS: o->threads = cli_opt_int("--threads", optarg, 1, 64); break;
 		case O_LOG: o->log_every = cli_opt_int("--log-every", optarg, 1, 1 << 30); break;
 		case O_SAMPLE: o->test_sample = cli_opt_int("--test-sample", optarg, 0, 1 << 20); break;
@@ -143,6 +152,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage("unexpected argument '%s'", argv[optind]);
 	if (!o->train || !o->out)
 		cli_usage("--train and -o are required");
+	if (o->allow_changes && !o->resume)
+		cli_usage("--allow-changes goes with --resume");
 }
 
 /* rng streams: each random choice is a function of (seed, purpose, epoch or step), so a
@@ -211,10 +222,83 @@ static void save(trainer *t)
 		cli_die("%s", err);
 }
 
+/* SHA-256 of the training images then labels: what --resume checks "the same training
+ * set" against (the size alone let another set of the same size through). */
+static void dataset_sha256(const dataset *d, char hex[HASH_HEX])
+{
+	hash_sha256 *h = hash_sha256_new();
+
+	if (!h)
+		cli_die("out of memory");
+	hash_sha256_update(h, d->images.data, (size_t)tensor_nbytes(&d->images));
+	hash_sha256_update(h, d->labels, sizeof *d->labels * (size_t)d->n);
+	hash_sha256_hex(h, hex);
+	hash_sha256_free(h);
+}
+
+/* One setting of a resumed run: an option not given takes the checkpoint's value; one
+ * given that differs is refused, or with --allow-changes used and said. */
+static int resume_setting(const struct opts *o, unsigned bit, const char *opt, double *now,
+			  double was)
+{
+	if (!(o->given & bit) || *now == was) {
+		*now = was;
+		return 0;
+	}
+	if (o->allow_changes) {
+		cli_warn("%s: resuming with %s %g (it was %g)", o->resume, opt, *now, was);
+		return 0;
+	}
+	cli_warn("%s: was trained with %s %g, not %g", o->resume, opt, was, *now);
+	return 1;
+}
+
+/* The checkpoint's settings against the command line's and the training set. */
+static void check_resume(trainer *t, const char *data_sha)
+{
+	struct opts *o = t->o;
+	ckpt_state *st = &t->st;
+	int bad = 0;
+
+	if ((o->given & GIVEN_MODEL) && strcmp(o->spec, t->m.spec))
+		cli_die("%s: holds the model '%s', not '%s' (a model cannot change on resume)",
+			o->resume, t->m.spec, o->spec);
+	if ((o->given & GIVEN_SEED) && o->seed != st->seed) {
+		if (!o->allow_changes) {
+			cli_warn("%s: was trained with --seed %lld, not %lld", o->resume,
+				 (long long)st->seed, (long long)o->seed);
+			bad = 1;
+		} else {
+			cli_warn("%s: resuming with --seed %lld (it was %lld)", o->resume,
+				 (long long)o->seed, (long long)st->seed);
+			st->seed = o->seed;
+		}
+	}
+	o->seed = st->seed;
+	if (st->has_settings) {
+		bad |= resume_setting(o, GIVEN_LR, "--lr", &o->lr, st->lr);
+		bad |= resume_setting(o, GIVEN_KC, "--keep-conv", &o->keep_conv, st->keep_conv);
+		bad |= resume_setting(o, GIVEN_KF, "--keep-fc", &o->keep_fc, st->keep_fc);
+		bad |= resume_setting(o, GIVEN_MOM, "--momentum", &o->momentum, st->momentum);
+		if (strcmp(st->data_sha256, data_sha)) {
+			if (o->allow_changes)
+				cli_warn("%s: resuming on another training set (%s)", o->resume, o->train);
+			else
+				cli_warn("%s: was trained on another training set than %s (SHA-256 differs)",
+					 o->resume, o->train), bad = 1;
+		}
+	} else {
+		cli_warn("%s: holds no settings (made before petcnn 0.2): --lr, keep rates and the "
+			 "training set are not checked", o->resume);
+	}
+	if (bad)
+		cli_die("%s: resume with the same settings, or add --allow-changes", o->resume);
+}
+
 static void setup(trainer *t)
 {
 	struct opts *o = t->o;
-	char err[ERR_MAX];
+	char err[ERR_MAX], data_sha[HASH_HEX];
 	tensor classes;
 
 	if (dataset_read(&t->train, o->train, 0, err))
@@ -227,8 +311,15 @@ static void setup(trainer *t)
 	if (o->test && (t->test.h != t->train.h || t->test.w != t->train.w))
 		cli_die("%s: images are %dx%d but %s has %dx%d", o->test, t->test.h, t->test.w,
 			o->train, t->train.h, t->train.w);
+	/* A batch larger than the set is the whole set in one step: buffers sized for it. */
+	if (o->batch > t->train.n) {
+		cli_warn("--batch %d is more than the %lld training images: using %lld", o->batch,
+			 (long long)t->train.n, (long long)t->train.n);
+		o->batch = (int)t->train.n;
+	}
+	dataset_sha256(&t->train, data_sha);
 	if (o->resume) {
-		if (ckpt_load(o->resume, &t->m, o->batch, 1, &classes, &t->st, err))
+		if (ckpt_load_sized(o->resume, t->train.h, t->train.w, &t->m, o->batch, 1, &classes, &t->st, err))
 			cli_die("%s", err);
 		if (dataset_same_classes(&classes, o->resume, &t->train.classes, o->train, err))
 			cli_die("%s", err);
@@ -240,13 +331,22 @@ static void setup(trainer *t)
 			cli_die("%s: was trained with %s, batch %lld, %lld examples; resume with the same",
 				o->resume, t->st.optim == CKPT_ADAM ? "adam" : "momentum",
 				(long long)t->st.batch, (long long)t->st.examples);
-		o->seed = t->st.seed;
+		check_resume(t, data_sha);
+		if (t->st.step > (t->train.n + o->batch - 1) / o->batch * o->epochs)
+			cli_die("%s: has done %lld steps, more than --epochs %d gives (%lld)", o->resume,
+				(long long)t->st.step, o->epochs,
+				(long long)((t->train.n + o->batch - 1) / o->batch * o->epochs));
 	} else {
 		if (model_init(&t->m, o->spec, t->train.h, t->train.w, t->train.k, o->batch, 1, err))
 			cli_die("%s", err);
 		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
 				      .optim = (enum ckpt_optim)o->optim };
 	}
+	/* what the checkpoint records (and a resume with --allow-changes now continues with) */
+	t->st.has_settings = 1;
+	t->st.lr = o->lr, t->st.keep_conv = o->keep_conv, t->st.keep_fc = o->keep_fc;
+	t->st.momentum = o->momentum;
+	memcpy(t->st.data_sha256, data_sha, sizeof t->st.data_sha256);
 	if (model_set_threads(&t->m, o->threads, err))
 		cli_die("%s", err);
 	/* after the threads: the initialisation shares them (same values for any number) */
@@ -401,8 +501,11 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	openblas_set_num_threads(o.threads);
 	sigemptyset(&sa.sa_mask);
+	/* A closed terminal or metrics pipe stops the run like SIGTERM: checkpoint, then exit. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
 	setup(&t);
 	rc = train(&t);
 	if (trainlog_close(&t.log, err))
@@ -411,7 +514,7 @@ int main(int argc, char **argv)
 	dataset_free(&t.train);
 	dataset_free(&t.test);
 	free(t.perm), free(t.idx), free(t.img), free(t.lab);
-	if (cli_close_stdout())
+	if (cli_close_stdout() && !rc)
 		return CLI_FAIL;
 	return rc;
 }

@@ -22,6 +22,20 @@ static int add_i8(npz *z, const char *name, int64_t v, char *err)
 	return 0;
 }
 
+static int add_f8(npz *z, const char *name, double v, char *err)
+{
+	tensor t;
+
+	if (tensor_alloc(&t, DT_F8, 0, NULL, 0, err))
+		return -1;
+	*(double *)t.data = v;
+	if (npz_add_move(z, name, &t, err)) {
+		tensor_free(&t);
+		return -1;
+	}
+	return 0;
+}
+
 static int add_str(npz *z, const char *name, const char *s, char *err)
 {
 	tensor t;
@@ -77,6 +91,11 @@ int ckpt_save(const char *path, const model *m, const tensor *classes, const ckp
 	     add_i8(&z, "train/batch", st->batch, err) || add_i8(&z, "train/examples", st->examples, err) ||
 	     add_str(&z, "train/optimizer", optim_name(st->optim), err)))
 		goto out;
+	if (st->optim != CKPT_NONE && st->has_settings &&
+	    (add_f8(&z, "train/lr", st->lr, err) || add_f8(&z, "train/keep_conv", st->keep_conv, err) ||
+	     add_f8(&z, "train/keep_fc", st->keep_fc, err) || add_f8(&z, "train/momentum", st->momentum, err) ||
+	     add_str(&z, "train/data_sha256", st->data_sha256, err)))
+		goto out;
 	lent0 = z.n;
 	for (int i = 0; i < m->nparam; i++)
 		if (lend(&z, "", &m->param[i], m->params, err))
@@ -95,13 +114,52 @@ out:
 	return rc;
 }
 
-static int get_i8(const npz *z, const char *path, const char *name, int64_t *v, char *err)
+/* An int64 scalar member within [min, max]. */
+static int get_i8(const npz *z, const char *path, const char *name, int64_t min, int64_t max,
+		  int64_t *v, char *err)
 {
 	const tensor *t = npz_get(z, name);
 
 	if (!t || t->dtype != DT_I8 || tensor_numel(t) != 1)
 		return err_set(err, "%s: no int64 scalar '%s'", path, name);
 	*v = *(const int64_t *)t->data;
+	if (*v < min || *v > max)
+		return err_set(err, "%s: '%s' is %lld, not in [%lld, %lld]", path, name, (long long)*v,
+			       (long long)min, (long long)max);
+	return 0;
+}
+
+/* A float64 scalar member within [min, max] (so never NaN). */
+static int get_f8(const npz *z, const char *path, const char *name, double min, double max,
+		  double *v, char *err)
+{
+	const tensor *t = npz_get(z, name);
+
+	if (!t || t->dtype != DT_F8 || tensor_numel(t) != 1)
+		return err_set(err, "%s: no float64 scalar '%s'", path, name);
+	*v = *(const double *)t->data;
+	if (!(*v >= min && *v <= max))
+		return err_set(err, "%s: '%s' is %g, not in [%g, %g]", path, name, *v, min, max);
+	return 0;
+}
+
+/* The run's settings, when the checkpoint has them (all or none). */
+static int get_settings(const npz *z, const char *path, ckpt_state *st, char *err)
+{
+	const tensor *h = npz_get(z, "train/data_sha256");
+
+	if (!h && !npz_get(z, "train/lr"))
+		return 0;
+	if (get_f8(z, path, "train/lr", 0, 10, &st->lr, err) ||
+	    get_f8(z, path, "train/keep_conv", 1e-6, 1, &st->keep_conv, err) ||
+	    get_f8(z, path, "train/keep_fc", 1e-6, 1, &st->keep_fc, err) ||
+	    get_f8(z, path, "train/momentum", 0, 1, &st->momentum, err))
+		return -1;
+	if (!h || h->dtype != DT_U || tensor_numel(h) != 1 ||
+	    tensor_get_string(h, 0, st->data_sha256, sizeof st->data_sha256) < 0 || strlen(st->data_sha256) != 64 ||
+	    strspn(st->data_sha256, "0123456789abcdef") != 64)
+		return err_set(err, "%s: 'train/data_sha256' is not a SHA-256 in hex", path);
+	st->has_settings = 1;
 	return 0;
 }
 
@@ -138,6 +196,7 @@ typedef struct {
 	const char *path;
 	npz z;
 	model *m;
+	int want_h, want_w;     /* 0: any input size */
 	int max_batch, train, inited;
 	enum ckpt_optim optim;  /* once train/optimizer has been seen */
 	unsigned char *done;    /* [3 * nparam]: params, adam/m or momentum, adam/v read directly */
@@ -194,6 +253,9 @@ static int init_model(loading *L, int now, char *err)
 	hw = in_t->data;
 	if (hw[0] < 1 || hw[1] < 1 || hw[0] > 1 << 16 || hw[1] > 1 << 16 || hw[2] != 3)
 		return err_set(err, "%s: bad model/input", L->path);
+	if (L->want_h && (hw[0] != L->want_h || hw[1] != L->want_w))
+		return err_set(err, "%s: the model takes %lldx%lld images, these are %dx%d", L->path,
+			       (long long)hw[0], (long long)hw[1], L->want_h, L->want_w);
 	if (model_init(L->m, spec, (int)hw[0], (int)hw[1], (int)cl_t->shape[0], L->max_batch, L->train, err)) {
 		char inner[ERR_MAX];
 
@@ -256,6 +318,10 @@ static int visit(void *ctx, const char *name, const char *label, const tensor *h
 		return rc < 0 ? -1 : 0;
 	if (!L->train && (prefixed(name, "adam/") || prefixed(name, "momentum/")))
 		return skip_data(data, tensor_nbytes(hdr), label, err);
+	/* Past the metadata, a member that is not one of the model's buffers is nothing a
+	 * loader needs: read past, never held (a junk member may be hundreds of MB). */
+	if (L->inited && !(prefixed(name, "train/") && tensor_nbytes(hdr) <= 4096))
+		return skip_data(data, tensor_nbytes(hdr), label, err);
 	if (npy_src_data(data, label, &t, err) != 1)
 		return -1;
 	if (npz_add_move(&L->z, name, &t, err)) {
@@ -270,7 +336,14 @@ static int visit(void *ctx, const char *name, const char *label, const tensor *h
 int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *classes,
 	      ckpt_state *st, char *err)
 {
-	loading L = { .path = path, .m = m, .max_batch = max_batch, .train = train };
+	return ckpt_load_sized(path, 0, 0, m, max_batch, train, classes, st, err);
+}
+
+int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int train,
+		    tensor *classes, ckpt_state *st, char *err)
+{
+	loading L = { .path = path, .m = m, .want_h = h, .want_w = w, .max_batch = max_batch,
+		      .train = train };
 	const tensor *cl_t;
 
 	memset(st, 0, sizeof *st);
@@ -288,9 +361,11 @@ int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *clas
 			goto fail;
 	st->optim = L.optim;
 	if (st->optim != CKPT_NONE &&
-	    (get_i8(&L.z, path, "train/step", &st->step, err) || get_i8(&L.z, path, "train/seed", &st->seed, err) ||
-	     get_i8(&L.z, path, "train/batch", &st->batch, err) ||
-	     get_i8(&L.z, path, "train/examples", &st->examples, err)))
+	    (get_i8(&L.z, path, "train/step", 0, INT64_MAX / 2, &st->step, err) ||
+	     get_i8(&L.z, path, "train/seed", 0, INT64_MAX, &st->seed, err) ||
+	     get_i8(&L.z, path, "train/batch", 1, 100000, &st->batch, err) ||
+	     get_i8(&L.z, path, "train/examples", 1, INT64_C(1) << 40, &st->examples, err) ||
+	     get_settings(&L.z, path, st, err)))
 		goto fail;
 	for (int i = 0; train && st->optim != CKPT_NONE && i < m->nparam; i++) {
 		const unsigned char *d = L.done + i;

@@ -5,7 +5,11 @@
  * "train/step", "train/seed", "train/batch", "train/examples" i8 [] (steps done, the
  * --seed, batch size and training-set size, which fix the epoch and position in it) and
  * "train/optimizer" <U [1] ("adam": "adam/m/NAME" and "adam/v/NAME" f4 per parameter;
- * "momentum": "momentum/NAME"). */
+ * "momentum": "momentum/NAME"), and the run's settings, checked on --resume: "train/lr",
+ * "train/keep_conv", "train/keep_fc", "train/momentum" f8 [] and "train/data_sha256" <U [1]
+ * (SHA-256 of the training images then labels; absent in checkpoints made before 0.2).
+ * Every number read is checked against what it can be; members no loader needs are
+ * skipped while streaming, never held. */
 #ifndef PETCNN_CKPT_H
 #define PETCNN_CKPT_H
 
@@ -19,6 +23,10 @@ enum ckpt_optim { CKPT_NONE, CKPT_ADAM, CKPT_MOMENTUM };
 typedef struct {
 	int64_t step, seed, batch, examples;
 	enum ckpt_optim optim;   /* CKPT_NONE: no training state saved / found */
+	/* The settings a resumed run must share; has_settings 0 in older checkpoints. */
+	int has_settings;
+	double lr, keep_conv, keep_fc, momentum;
+	char data_sha256[65];
 } ckpt_state;
 
 /* Writes m's parameters (and, if st->optim != CKPT_NONE, the training state and the
@@ -35,5 +43,9 @@ int ckpt_save(const char *path, const model *m, const tensor *classes, const ckp
  * model's own memory, not the file's too. */
 int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *classes,
 	      ckpt_state *st, char *err);
+/* ckpt_load for images of h x w: a checkpoint whose model/input differs is refused before
+ * anything is allocated for it (a 1 KB file may declare a 1024x1024 input). */
+int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int train,
+		    tensor *classes, ckpt_state *st, char *err);
 
 #endif
