@@ -59,7 +59,7 @@ struct opts {
 	const char *filters, *model, *layer, *input, *output;
 	int k, stride;          /* stride 0: the operation's default */
 	int padding_given;
-	nn_pad pad;
+	geom_pad pad;
 	int64_t index;          /* -1: every image */
 	enum progress_mode pm;
 };
@@ -120,9 +120,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'p':
 			if (!strcasecmp(optarg, "same"))
-				o->pad = NN_SAME;
+				o->pad = GEOM_SAME;
 			else if (!strcasecmp(optarg, "valid"))
-				o->pad = NN_VALID;
+				o->pad = GEOM_VALID;
 			else
 				cli_usage("--padding: '%s' is neither SAME nor VALID", optarg);
 			o->padding_given = 1;

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "nn/ckpt.h"
+#include "nn/conv2d.h"
+#include "nn/maxpool.h"
 #include "util/errmsg.h"
 #include "array/npy.h"
 
@@ -67,7 +69,7 @@ static int to_f4(tensor *t, const char *name, char *err)
 	return 0;
 }
 
-int apply_init_conv(apply *a, const char *path, int stride, nn_pad pad, char *err)
+int apply_init_conv(apply *a, const char *path, int stride, geom_pad pad, char *err)
 {
 	FILE *f;
 	int rc;
@@ -106,7 +108,7 @@ fail:
 	return -1;
 }
 
-int apply_init_maxpool(apply *a, int k, int stride, nn_pad pad, char *err)
+int apply_init_maxpool(apply *a, int k, int stride, geom_pad pad, char *err)
 {
 	init_common(a, APPLY_MAXPOOL);
 	if (k < 1 || stride < 1)
@@ -156,12 +158,12 @@ void apply_free(apply *a)
 	a->has_model = 0;
 }
 
-/* nn_geom_init's message, prefixed by the input's name. */
-static int geom(apply *a, int kh, int kw, int oc, const char *name, char *err)
+/* geom_init's message, prefixed by the input's name. */
+static int set_geom(apply *a, int kh, int kw, int oc, const char *name, char *err)
 {
 	char e[ERR_MAX];
 
-	if (nn_geom_init(&a->g, a->h, a->w, a->c, kh, kw, a->stride, a->stride, a->pad, oc, e))
+	if (geom_init(&a->g, a->h, a->w, a->c, kh, kw, a->stride, a->stride, a->pad, oc, e))
 		return err_set(err, "%s: %s", name, e);
 	a->oh = a->g.oh, a->ow = a->g.ow, a->oc = a->g.oc;
 	return 0;
@@ -179,10 +181,10 @@ static int shape_for_op(apply *a, enum tensor_dtype dt, const char *name, char *
 		if (a->c != a->filters.shape[2])
 			return err_set(err, "%s: images have %d channels but the filters in %s want %lld (cin)",
 				       name, a->c, a->source, (long long)a->filters.shape[2]);
-		return geom(a, (int)a->filters.shape[0], (int)a->filters.shape[1],
-			    (int)a->filters.shape[3], name, err);
+		return set_geom(a, (int)a->filters.shape[0], (int)a->filters.shape[1],
+				(int)a->filters.shape[3], name, err);
 	case APPLY_MAXPOOL:
-		return geom(a, a->k, a->k, a->c, name, err);
+		return set_geom(a, a->k, a->k, a->c, name, err);
 	case APPLY_LAYER:
 		if (dt != DT_U1)
 			return err_set(err, "%s: --layer wants uint8 images (the model scales them itself), got %s",
@@ -219,7 +221,7 @@ int apply_prepare(apply *a, int h, int w, int c, enum tensor_dtype dt, const cha
 		goto oom;
 	if (a->op != APPLY_LAYER && !(a->in = alloc_n(a->batch * isz, sizeof(float))))
 		goto oom;
-	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)nn_conv2d_workspace(&a->g, 1), sizeof(float))))
+	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)conv2d_workspace(&a->g, 1), sizeof(float))))
 		goto oom;
 	if (a->op == APPLY_MAXPOOL && !(a->argmax = alloc_n(a->batch * osz, sizeof(int32_t))))
 		goto oom;
@@ -263,10 +265,10 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 		}
 		break;
 	case APPLY_CONV:
-		nn_conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1);
+		conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1);
 		break;
 	case APPLY_MAXPOOL:
-		nn_maxpool_forward(&a->g, out, a->argmax, a->in, B, 1);
+		maxpool_forward(&a->g, out, a->argmax, a->in, B, 1);
 		break;
 	case APPLY_LAYER:
 		break;

@@ -5,7 +5,7 @@
  * [H', W', C'] on the output, one image at a time (a batch at a time for a model), so a
  * stream larger than memory passes through. Strings and 1-d arrays (a dataset stream's
  * labels and classes) are dropped; any other array is an error. Window geometry (output
- * size, where SAME puts its padding) is TensorFlow's, from nn_geom_init. */
+ * size, where SAME puts its padding) is TensorFlow's, from geom_init. */
 #ifndef PETCNN_APPLY_H
 #define PETCNN_APPLY_H
 
@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "nn/model.h"
-#include "nn/nn.h"
+#include "nn/geom.h"
 #include "util/progress.h"
 #include "array/tensor.h"
 
@@ -27,14 +27,14 @@ enum apply_op {
 typedef struct {
 	enum apply_op op;
 	int k, stride;          /* maxpool window; conv and maxpool stride */
-	nn_pad pad;
+	geom_pad pad;
 	tensor filters;         /* conv: f4 [kh, kw, cin, cout] */
 	model m;                /* layer */
 	int layer, has_model;   /* layer: index into m.layer */
 	char source[256];       /* the filter or model file, for messages */
 	/* for the current input size (apply_prepare) */
 	int h, w, c, oh, ow, oc, batch;
-	nn_geom g;
+	geom g;
 	float *in;              /* [batch, h, w, c] */
 	float *out;             /* [batch, oh, ow, oc] */
 	float *ws;              /* conv im2col scratch */
@@ -45,8 +45,8 @@ typedef struct {
 
 void apply_init_gray(apply *a);
 /* Filters from a .npy file: f4 or f8 [kh, kw, cin, cout] (TensorFlow's conv2d layout). */
-int apply_init_conv(apply *a, const char *filters_path, int stride, nn_pad pad, char *err);
-int apply_init_maxpool(apply *a, int k, int stride, nn_pad pad, char *err);
+int apply_init_conv(apply *a, const char *filters_path, int stride, geom_pad pad, char *err);
+int apply_init_maxpool(apply *a, int k, int stride, geom_pad pad, char *err);
 /* The checkpoint's model, for the feature maps of the layer named name (cnn-train's names:
  * conv1_1, pool1, ...); max_batch images go through it at once. */
 int apply_init_layer(apply *a, const char *model_path, const char *name, int max_batch,

@@ -1,0 +1,15 @@
+/* softmax: class probabilities from logits, and the softmax cross-entropy (the one place
+ * the loss is computed: training, cnn-train's test metrics and cnn-eval all come here). */
+#ifndef PETCNN_SOFTMAX_H
+#define PETCNN_SOFTMAX_H
+
+
+/* Softmax cross-entropy over logits [B, K] with labels [B] in [0, K): probs [B, K]
+ * (may be NULL), dlogits [B, K] = d(mean loss)/d(logits) (may be NULL), *correct the count
+ * of argmax == label (may be NULL). Returns the mean loss. Computed stably in double. */
+double softmax_xent(float *probs, float *dlogits, int *correct, const float *logits,
+		    const int *labels, int B, int K);
+/* probs [B, K] = softmax(logits [B, K]) only (no labels). */
+void softmax_probs(float *probs, const float *logits, int B, int K);
+
+#endif
