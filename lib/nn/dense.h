@@ -3,7 +3,6 @@
 #ifndef PETCNN_DENSE_H
 #define PETCNN_DENSE_H
 
-
 /* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu. For a small
  * batch over a large w, one pass over w split over threads by columns, skipping zero
  * inputs (dropout's): the same bits whatever the thread count; else sgemm. */

@@ -3,7 +3,6 @@
 #ifndef PETCNN_GEOM_H
 #define PETCNN_GEOM_H
 
-
 typedef enum { GEOM_SAME, GEOM_VALID } geom_pad;
 
 /* Output length along one axis as TensorFlow defines it. SAME: ceil(in/stride), padded

@@ -810,6 +810,16 @@ static void test_softmax(void)
 	CHECK_NEAR(d[1], (e2 / s - 1) / 2, 1e-6, "dlogits at the label");
 	CHECK_NEAR(d[0], (e1 / s) / 2, 1e-6, "dlogits elsewhere");
 	CHECK_NEAR(p[3], 1.0, 1e-6, "probs row 1");
+	/* per row, as evaluate uses it: the same losses (their mean is softmax_xent's to the
+	 * bit), the argmax, and no loss for an unknown label */
+	double rl[2];
+	int pred[2], y2[2] = { 1, -1 };
+	softmax_xent_rows(rl, pred, z, y, 2, 3);
+	CHECK((rl[0] + rl[1]) / 2 == L, "row losses %.17g %.17g average to %.17g", rl[0], rl[1], L);
+	CHECK(pred[0] == 1 && pred[1] == 0, "row argmax %d %d", pred[0], pred[1]);
+	softmax_xent_rows(rl, NULL, z, y2, 2, 3);
+	CHECK(rl[1] == 0, "label -1: no loss (%g)", rl[1]);
+	CHECK_NEAR(rl[0], -log(e2 / s), 1e-12, "row 0's loss by hand");
 	/* finite differences on the loss itself */
 	double maxerr = 0;
 	float z2[6] = { 0.3f, -0.2f, 0.9f, 0.1f, 0.4f, -0.7f };
