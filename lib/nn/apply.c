@@ -149,6 +149,12 @@ int apply_init_layer(apply *a, const char *path, const char *name, int max_batch
 	return 0;
 }
 
+void apply_set_progress(apply *a, apply_progress_fn fn, void *ctx)
+{
+	a->progress = fn;
+	a->progress_ctx = ctx;
+}
+
 void apply_free(apply *a)
 {
 	clear_buffers(a);
@@ -313,15 +319,13 @@ static void shape_str(const tensor *t, char *buf, size_t size)
 
 /* One image array: header read, data next on s. */
 static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const char *inname,
-		       FILE *out, const char *outname, int64_t index, enum progress_mode pm,
-		       char *err)
+		       FILE *out, const char *outname, int64_t index, char *err)
 {
 	int r4 = h->ndim == 4;
 	int64_t N = r4 ? h->shape[0] : 1, first = 0, count = N;
 	int64_t H = h->shape[r4], W = h->shape[r4 + 1], C = h->shape[r4 + 2];
 	size_t isz, osz;
 	tensor o = { .dtype = DT_F4 };
-	progress p;
 
 	/* An empty batch says nothing about H * W * C's size: bound it before multiplying. */
 	if (H < 1 || W < 1 || C < 1 || W > INT32_MAX / H || C > INT32_MAX / (H * W))
@@ -346,8 +350,8 @@ static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const
 		return -1;
 	if (skip(s, first * (int64_t)isz, inname, err))
 		return -1;
-	progress_init(&p, "cnn-apply", count, 0, pm);
-	progress_set_unit(&p, "img");
+	if (a->progress && a->progress(a->progress_ctx, 0, count))
+		return err_set(err, "%s: array %lld: stopped", inname, (long long)idx);
 	for (int64_t i = 0; i < count;) {
 		int B = count - i < a->batch ? (int)(count - i) : a->batch;
 
@@ -357,14 +361,15 @@ static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const
 		if (fwrite(a->out, sizeof(float) * osz, (size_t)B, out) != (size_t)B)
 			return err_sys(err, "%s: write error", outname);
 		i += B;
-		progress_update(&p, i, NULL);
+		if (a->progress && a->progress(a->progress_ctx, i, count))
+			return err_set(err, "%s: array %lld: stopped after %lld images", inname,
+				       (long long)idx, (long long)i);
 	}
-	progress_end(&p);
 	return skip(s, (N - first - count) * (int64_t)isz, inname, err);
 }
 
 int apply_stream(apply *a, FILE *in, const char *inname, FILE *out, const char *outname,
-		 int64_t index, enum progress_mode pm, int64_t *nout, char *err)
+		 int64_t index, int64_t *nout, char *err)
 {
 	npy_src s;
 
@@ -394,7 +399,7 @@ int apply_stream(apply *a, FILE *in, const char *inname, FILE *out, const char *
 			return err_set(err, "%s: array %lld has shape %s: not images ([N, H, W, C] or [H, W, C])",
 				       inname, (long long)idx, shape);
 		}
-		if (apply_array(a, &s, &h, idx, inname, out, outname, index, pm, err))
+		if (apply_array(a, &s, &h, idx, inname, out, outname, index, err))
 			return -1;
 		++*nout;
 	}

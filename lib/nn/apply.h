@@ -14,7 +14,6 @@
 
 #include "nn/model.h"
 #include "nn/geom.h"
-#include "util/progress.h"
 #include "array/tensor.h"
 
 enum apply_op {
@@ -23,6 +22,11 @@ enum apply_op {
 	APPLY_MAXPOOL,  /* C' = C: max over k x k windows (padding never wins) */
 	APPLY_LAYER,    /* C' = the layer's: uint8 images through the model up to that layer */
 };
+
+/* Progress through an image array of total images: called with done 0 as it starts, then
+ * after each batch (as curl's XFERINFOFUNCTION: the library reports, the tool draws).
+ * Non-zero stops the stream with an error. */
+typedef int (*apply_progress_fn)(void *ctx, int64_t done, int64_t total);
 
 typedef struct {
 	enum apply_op op;
@@ -41,6 +45,8 @@ typedef struct {
 	int32_t *argmax;        /* maxpool: [oh, ow, c] */
 	uint8_t *raw;           /* [batch, h, w, c] input bytes as read */
 	size_t raw_cap;
+	apply_progress_fn progress;     /* NULL: none (apply_set_progress) */
+	void *progress_ctx;
 } apply;
 
 void apply_init_gray(apply *a);
@@ -52,6 +58,8 @@ int apply_init_maxpool(apply *a, int k, int stride, geom_pad pad, char *err);
 int apply_init_layer(apply *a, const char *model_path, const char *name, int max_batch,
 		     char *err);
 void apply_free(apply *a);
+/* Reports progress through fn(ctx, ...) from now on (after an apply_init_*). */
+void apply_set_progress(apply *a, apply_progress_fn fn, void *ctx);
 
 /* Sets up for inputs of h x w x c with dtype dt; fills the output size. Errors (filter
  * channels, model input size, window larger than a VALID input) name the input. */
@@ -64,6 +72,6 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 /* Reads every array of in, writes the results to out. index >= 0 keeps only image index
  * of each array (the output keeps a batch axis of 1). *nout counts arrays written. */
 int apply_stream(apply *a, FILE *in, const char *inname, FILE *out, const char *outname,
-		 int64_t index, enum progress_mode pm, int64_t *nout, char *err);
+		 int64_t index, int64_t *nout, char *err);
 
 #endif
