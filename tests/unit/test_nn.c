@@ -150,8 +150,6 @@ static void test_geometry(void)
 	float in[36], w[9], out[9];
 	static const float want6[9] = { 9, 9, 6, 9, 9, 6, 6, 6, 4 };
 	static const float want5[9] = { 4, 6, 4, 6, 9, 6, 4, 6, 4 };
-	float ws[4096];
-
 	for (int i = 0; i < 36; i++)
 		in[i] = 1;
 	for (int i = 0; i < 9; i++)
@@ -167,7 +165,6 @@ static void test_geometry(void)
 	for (int i = 0; i < 9; i++)
 		CHECK(out[i] == want5[i], "5x5 SAME s2 out[%d] = %g, want %g", i, out[i], want5[i]);
 	free(big);
-	(void)ws;
 
 	/* Max-pool 5x5, 2x2 stride 2 SAME: the extra padding is after, and never wins even
 	 * against all-negative inputs. */
@@ -754,8 +751,21 @@ static void test_dropout_stats(void)
 		x[i] = 1.0f;
 	dropout_forward(x, mask2, n, keep, &r2);
 	CHECK(!memcmp(mask, mask2, n), "seeded dropout reproducible");
+	/* keep 1: every value through untouched, every mask byte 1 (over varied values, some
+	 * zero, and a mask that held zeros: a dropout that zeroes or scales anything fails) */
+	float *y1 = randv(&r2, 1000, -3, 3);
+	size_t kept1 = 0;
+
+	for (size_t i = 0; i < 1000; i += 7)
+		y1[i] = 0;
+	memcpy(x, y1, sizeof *y1 * 1000);
+	memset(mask2, 0, 1000);
 	dropout_forward(x, mask2, 1000, 1.0f, &r2);
-	CHECK(x[0] == 1.0f / keep || x[0] == 0, "keep 1 is identity");
+	for (size_t i = 0; i < 1000; i++)
+		kept1 += mask2[i] == 1;
+	CHECK(!memcmp(x, y1, sizeof *y1 * 1000) && kept1 == 1000, "keep 1 is the identity (%zu kept)",
+	      kept1);
+	free(y1);
 
 	/* the vector path against the rule element by element, over a length that is no
 	 * multiple of the vector, the chunk or the generator's round: element i is kept iff
