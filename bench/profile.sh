@@ -27,9 +27,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 cp "$BIN/cnn-train" "$W/cnn-train" # probes are on a private copy: nobody else's run is traced
-FUNCS="model_forward model_backward optim_adam_step dataset_gather nn_conv2d_forward
-nn_conv2d_backward nn_dense_forward nn_dense_backward nn_maxpool_forward nn_maxpool_backward
-nn_dropout_forward nn_dropout_backward nn_relu_backward nn_softmax_xent"
+FUNCS="model_forward model_backward optim_adam_step dataset_gather conv2d_forward
+conv2d_backward dense_forward dense_backward maxpool_forward maxpool_backward
+dropout_forward dropout_backward vec_relu_backward softmax_xent"
 for f in $FUNCS; do
 	perf probe -q -x "$W/cnn-train" -a "$G:$f=$f+0" -a "$G:${f}_ret=$f%return" 2>/dev/null ||
 		echo "profile: no probe on $f (renamed or inlined?)" >&2
@@ -55,14 +55,14 @@ import collections, re, sys
 
 # default spec: the n-th call of a function within one step is this layer
 NAMES = {
-    "nn_conv2d_forward": ["conv1_1", "conv1_2", "conv2_1", "conv2_2"],
-    "nn_conv2d_backward": ["conv2_2", "conv2_1", "conv1_2", "conv1_1 (no dX)"],
-    "nn_maxpool_forward": ["pool1", "pool2"], "nn_maxpool_backward": ["pool2", "pool1"],
-    "nn_dropout_forward": ["pool1", "pool2", "fc1"], "nn_dropout_backward": ["fc1", "pool2", "pool1"],
-    "nn_dense_forward": ["fc1", "softmax"], "nn_dense_backward": ["softmax", "fc1 (dX, dW)"],
+    "conv2d_forward": ["conv1_1", "conv1_2", "conv2_1", "conv2_2"],
+    "conv2d_backward": ["conv2_2", "conv2_1", "conv1_2", "conv1_1 (no dX)"],
+    "maxpool_forward": ["pool1", "pool2"], "maxpool_backward": ["pool2", "pool1"],
+    "dropout_forward": ["pool1", "pool2", "fc1"], "dropout_backward": ["fc1", "pool2", "pool1"],
+    "dense_forward": ["fc1", "softmax"], "dense_backward": ["softmax", "fc1 (dX, dW)"],
     # every layer but the last has relu set, pool and dropout layers too
-    "nn_relu_backward": ["drop fc1", "fc1", "drop pool2", "pool2", "conv2_2", "conv2_1",
-                         "drop pool1", "pool1", "conv1_2", "conv1_1"],
+    "vec_relu_backward": ["drop fc1", "fc1", "drop pool2", "pool2", "conv2_2", "conv2_1",
+                          "drop pool1", "pool1", "conv1_2", "conv1_1"],
 }
 PHASE = {"model_forward": "forward", "model_backward": "backward",
          "optim_adam_step": "optimiser (Adam)", "dataset_gather": "data (gather)"}

@@ -122,6 +122,17 @@ assert shapes == [(2, 9, 8, 1), (6, 12, 10, 1), (2, 9, 8, 1)], shapes
 assert not f.read(1)'
 }
 
+@test "cnn-apply: --progress draws one finished bar per image array (lib/apply reports, the tool draws); -q none" {
+	cat "$D/x1010.npy" "$D/ds.npy" "$D/x98.npy" > multi.npy
+	run --separate-stderr cnn-apply --gray --progress -o out.npy multi.npy
+	assert_success
+	# each array's bar, as last drawn before its newline, ends at the array's count
+	[ "$(printf '%s\n' "$stderr" | awk -F '\r' '{ print $NF }' | grep -o '] [0-9]*/[0-9]*' | tr -d '\n')" = "] 3/3] 6/6] 2/2" ]
+	run --separate-stderr cnn-apply --gray -q -o out.npy multi.npy
+	assert_success
+	[ -z "$stderr" ]
+}
+
 @test "cnn-apply: chained gray | conv with the shipped 7x7 filters | maxpool" {
 	cnn-apply --gray "$D/ds.npy" | cnn-apply --conv "$TOP/pipelines/filters7x7.npy" |
 		cnn-apply --maxpool 2 > chain.npy

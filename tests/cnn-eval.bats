@@ -158,3 +158,13 @@ np.savez(sys.argv[2], **{n: z[n] for n in names})' "$d/m.npz" "$t/reordered.npz"
 	[ "$kb" -gt 0 ]
 	(( kb * 1024 < 2 * bytes )) || fail "peak RSS $kb KB against $bytes bytes of parameters"
 }
+
+@test "cnn-eval: --progress draws the bar from lib/evaluate's reports, to the last image; -q none" {
+	local d=$BATS_FILE_TMPDIR
+	run --separate-stderr cnn-eval -m "$d/m.npz" --batch 8 --progress "$d/test.npy"
+	assert_success
+	[ "$(printf '%s\n' "$stderr" | awk -F '\r' 'NF > 1 { print $NF }' | grep -o '] [0-9]*/[0-9]*')" = "] 37/37" ]
+	run --separate-stderr cnn-eval -m "$d/m.npz" --batch 8 -q "$d/test.npy"
+	assert_success
+	[ -z "$stderr" ]
+}

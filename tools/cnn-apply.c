@@ -3,6 +3,7 @@
 #include "util/cli.h"
 #include "util/errmsg.h"
 #include "util/outfile.h"
+#include "util/progress.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ struct opts {
 	const char *filters, *model, *layer, *input, *output;
 	int k, stride;          /* stride 0: the operation's default */
 	int padding_given;
-	nn_pad pad;
+	geom_pad pad;
 	int64_t index;          /* -1: every image */
 	enum progress_mode pm;
 };
@@ -120,9 +121,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'p':
 			if (!strcasecmp(optarg, "same"))
-				o->pad = NN_SAME;
+				o->pad = GEOM_SAME;
 			else if (!strcasecmp(optarg, "valid"))
-				o->pad = NN_VALID;
+				o->pad = GEOM_VALID;
 			else
 				cli_usage("--padding: '%s' is neither SAME nor VALID", optarg);
 			o->padding_given = 1;
@@ -158,6 +159,27 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->input = optind < argc ? argv[optind] : "-";
 }
 
+/* A bar per image array, drawn from apply's reports (see apply_progress_fn). */
+typedef struct {
+	enum progress_mode mode;
+	progress bar;
+} bar_ctx;
+
+static int draw_progress(void *ctx, int64_t done, int64_t total)
+{
+	bar_ctx *b = ctx;
+
+	if (done == 0) {
+		progress_init(&b->bar, PROG, total, 0, b->mode);
+		progress_set_unit(&b->bar, "img");
+	} else {
+		progress_update(&b->bar, done, NULL);
+	}
+	if (done == total)
+		progress_end(&b->bar);
+	return 0;
+}
+
 static int init_op(apply *a, const struct opts *o, char *err)
 {
 	switch (o->op) {
@@ -183,6 +205,7 @@ int main(int argc, char **argv)
 	apply a;
 	outfile out;
 	int64_t n;
+	bar_ctx bar;
 
 	parse_args(argc, argv, &o);
 	inname = strcmp(o.input, "-") ? o.input : "<stdin>";
@@ -191,10 +214,12 @@ int main(int argc, char **argv)
 		cli_die("%s: cannot open:", o.input);
 	if (init_op(&a, &o, err))
 		cli_die("%s", err);
+	bar.mode = o.pm;
+	apply_set_progress(&a, draw_progress, &bar);
 	if (outfile_open(&out, o.output, err))
 		cli_die("%s", err);
-	if (apply_stream(&a, in, inname, out.fp, o.output ? o.output : "<stdout>", o.index, o.pm,
-			 &n, err)) {
+	if (apply_stream(&a, in, inname, out.fp, o.output ? o.output : "<stdout>", o.index, &n,
+			 err)) {
 		outfile_abort(&out);
 		cli_die("%s", err);
 	}

@@ -1,7 +1,6 @@
 /* cnn-eval: score a checkpoint on a dataset stream: accuracy, loss, confusion matrix. */
 #include <cblas.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include "nn/ckpt.h"
 #include "util/cli.h"
 #include "nn/dataset.h"
+#include "nn/evaluate.h"
 #include "util/errmsg.h"
 #include "nn/model.h"
 #include "util/outfile.h"
@@ -81,77 +81,78 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage("-m MODEL.npz is required");
 }
 
+/* cnn-eval's context for evaluate_run's callbacks */
 typedef struct {
-	int k;
-	int64_t scored, correct;
-	double loss;
-	int64_t *confusion;  /* [k, k]: true row, predicted column */
-} tally;
+	FILE *pred;      /* --predictions, or NULL */
+	int k;           /* classes */
+	progress bar;
+} eval_ctx;
 
-/* Adds a batch: argmax of the probabilities, and the loss from the logits (log-sum-exp,
- * so a confidently wrong image costs its true, finite loss). */
-static void score(tally *t, const model *m, const int *labels, int b, FILE *pred, int64_t first)
+/* The header of --predictions: index, label, predicted, p_CLASS per class. */
+static void write_header(FILE *f, const tensor *classes, int k)
 {
-	const float *logits = m->layer[m->nlayer - 1].out;
+	char name[128];
 
-	for (int i = 0; i < b; i++) {
-		const float *p = m->probs + (size_t)i * t->k, *z = logits + (size_t)i * t->k;
-		int best = 0, y = labels[i];
-		double mx = z[0], s = 0;
-
-		for (int j = 1; j < t->k; j++) {
-			if (p[j] > p[best])
-				best = j;
-			if (z[j] > mx)
-				mx = z[j];
-		}
-		if (pred) {
-			fprintf(pred, "%lld\t%d\t%d", (long long)(first + i), y, best);
-			for (int j = 0; j < t->k; j++)
-				fprintf(pred, "\t%.6g", p[j]);
-			fputc('\n', pred);
-		}
-		if (y < 0)
-			continue;
-		for (int j = 0; j < t->k; j++)
-			s += exp(z[j] - mx);
-		t->loss += log(s) + mx - z[y];
-		t->scored++;
-		t->correct += best == y;
-		t->confusion[(size_t)y * t->k + best]++;
+	fputs("index\tlabel\tpredicted", f);
+	for (int j = 0; j < k; j++) {
+		tensor_get_string(classes, j, name, sizeof name);
+		fprintf(f, "\tp_%s", name);
 	}
+	fputc('\n', f);
 }
 
-static void report(const tally *t, const tensor *classes, int64_t n, int64_t step, int tsv)
+/* A row of --predictions: index, label, predicted, one probability per class. */
+static int write_prediction(void *ctx, int64_t index, int label, int pred, const float *probs)
 {
-	double acc = t->scored ? (double)t->correct / t->scored : 0, loss = t->scored ? t->loss / t->scored : 0;
+	eval_ctx *c = ctx;
+
+	if (!c->pred)
+		return 0;
+	fprintf(c->pred, "%lld\t%d\t%d", (long long)index, label, pred);
+	for (int j = 0; j < c->k; j++)
+		fprintf(c->pred, "\t%.6g", probs[j]);
+	fputc('\n', c->pred);
+	return 0;
+}
+
+static int draw_progress(void *ctx, int64_t done, int64_t total)
+{
+	(void)total;
+	progress_update(&((eval_ctx *)ctx)->bar, done, NULL);
+	return 0;
+}
+
+static void report(const evaluate_result *r, const int64_t *confusion, int k,
+		   const tensor *classes, int64_t step, int tsv)
+{
+	double acc = r->accuracy, loss = r->loss;
 	char name[128];
 
 	if (tsv) {
 		printf("%lld eval/Accuracy %.6g\n%lld eval/Loss %.6g\n", (long long)step, acc, (long long)step, loss);
 	} else {
-		printf("images %lld, scored %lld\naccuracy %.4f\nloss %.4f\n\n", (long long)n,
-		       (long long)t->scored, acc, loss);
+		printf("images %lld, scored %lld\naccuracy %.4f\nloss %.4f\n\n", (long long)r->images,
+		       (long long)r->scored, acc, loss);
 		printf("confusion (rows true, columns predicted)\n%-16s", "");
-		for (int j = 0; j < t->k; j++) {
+		for (int j = 0; j < k; j++) {
 			tensor_get_string(classes, j, name, sizeof name);
 			printf(" %12.12s", name);
 		}
 		putchar('\n');
-		for (int i = 0; i < t->k; i++) {
+		for (int i = 0; i < k; i++) {
 			tensor_get_string(classes, i, name, sizeof name);
 			printf("%-16.16s", name);
-			for (int j = 0; j < t->k; j++)
-				printf(" %12lld", (long long)t->confusion[(size_t)i * t->k + j]);
+			for (int j = 0; j < k; j++)
+				printf(" %12lld", (long long)confusion[(size_t)i * k + j]);
 			putchar('\n');
 		}
 		printf("\n%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
 	}
-	for (int c = 0; c < t->k; c++) {
-		int64_t tp = t->confusion[(size_t)c * t->k + c], pred = 0, real = 0;
+	for (int c = 0; c < k; c++) {
+		int64_t tp = confusion[(size_t)c * k + c], pred = 0, real = 0;
 
-		for (int j = 0; j < t->k; j++)
-			pred += t->confusion[(size_t)j * t->k + c], real += t->confusion[(size_t)c * t->k + j];
+		for (int j = 0; j < k; j++)
+			pred += confusion[(size_t)j * k + c], real += confusion[(size_t)c * k + j];
 		double pr = pred ? (double)tp / pred : 0, rc = real ? (double)tp / real : 0;
 		double f1 = pr + rc > 0 ? 2 * pr * rc / (pr + rc) : 0;
 
@@ -173,7 +174,6 @@ int main(int argc, char **argv)
 	tensor classes;
 	ckpt_state st;
 	outfile pf = { 0 };
-	progress p;
 
 	parse_args(argc, argv, &o);
 	openblas_set_num_threads(o.threads);
@@ -190,34 +190,25 @@ int main(int argc, char **argv)
 	if (o.pred && outfile_open(&pf, o.pred, err))
 		cli_die("%s", err);
 
-	tally t = { .k = m.classes, .confusion = calloc((size_t)m.classes * m.classes, sizeof(int64_t)) };
-	if (!t.confusion)
+	int64_t *confusion = calloc((size_t)m.classes * m.classes, sizeof *confusion);
+	eval_ctx c = { .pred = pf.fp, .k = m.classes };
+	evaluate_opts eo = { .confusion = confusion, .image = write_prediction,
+			     .progress = draw_progress, .ctx = &c };
+	evaluate_result r;
+
+	if (!confusion)
 		cli_die("out of memory");
-	if (pf.fp) {
-		fputs("index\tlabel\tpredicted", pf.fp);
-		for (int j = 0; j < m.classes; j++) {
-			char name[128];
-
-			tensor_get_string(&classes, j, name, sizeof name);
-			fprintf(pf.fp, "\tp_%s", name);
-		}
-		fputc('\n', pf.fp);
-	}
-	progress_init(&p, "eval", d.n, 0, o.progress);
-	progress_set_unit(&p, "img");
-	for (int64_t i = 0; i < d.n; i += o.batch) {
-		int b = (int)(d.n - i < o.batch ? d.n - i : o.batch);
-
-		model_forward(&m, (const uint8_t *)d.images.data + (size_t)i * m.h * m.w * 3, NULL, b, 0, 1, 1,
-			      NULL, NULL, NULL);
-		score(&t, &m, d.labels + i, b, pf.fp, i);
-		progress_update(&p, i + b, NULL);
-	}
-	progress_end(&p);
+	if (pf.fp)
+		write_header(pf.fp, &classes, m.classes);
+	progress_init(&c.bar, "eval", d.n, 0, o.progress);
+	progress_set_unit(&c.bar, "img");
+	if (evaluate_run(&m, &d, &eo, &r, err))
+		cli_die("%s", err);
+	progress_end(&c.bar);
 	if (pf.fp && outfile_commit(&pf, err))
 		cli_die("%s", err);
-	report(&t, &classes, d.n, st.step, o.tsv);
-	free(t.confusion);
+	report(&r, confusion, m.classes, &classes, st.step, o.tsv);
+	free(confusion);
 	tensor_free(&classes);
 	model_free(&m);
 	dataset_free(&d);

@@ -10,6 +10,7 @@
 #include "util/cli.h"
 #include "util/hash.h"
 #include "nn/dataset.h"
+#include "nn/evaluate.h"
 #include "util/errmsg.h"
 #include "nn/model.h"
 #include "util/progress.h"
@@ -179,20 +180,14 @@ typedef struct {
 /* Mean loss and accuracy of the inference network over test images idx[0..n). */
 static void evaluate(trainer *t, const int64_t *idx, int64_t n, double *loss, double *acc)
 {
-	double sum = 0;
-	int64_t ok = 0;
+	evaluate_opts eo = { .idx = idx, .n = n };
+	evaluate_result r;
+	char err[ERR_MAX];
 
-	for (int64_t i = 0; i < n; i += t->o->batch) {
-		int b = (int)(n - i < t->o->batch ? n - i : t->o->batch), c = 0;
-		double L = 0;
-
-		dataset_gather(&t->test, idx + i, b, t->img, t->lab);
-		model_forward(&t->m, t->img, t->lab, b, 0, 1, 1, NULL, &L, &c);
-		sum += L * b;
-		ok += c;
-	}
-	*loss = n ? sum / n : 0;
-	*acc = n ? (double)ok / n : 0;
+	if (evaluate_run(&t->m, &t->test, &eo, &r, err))
+		cli_die("%s", err);
+	*loss = r.loss;
+	*acc = r.accuracy;
 }
 
 /* A metric on stdout as RUN/TAG, and with --logdir as TAG in the run's event file. */

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "nn/ckpt.h"
+#include "nn/conv2d.h"
+#include "nn/maxpool.h"
 #include "util/errmsg.h"
 #include "array/npy.h"
 
@@ -67,7 +69,7 @@ static int to_f4(tensor *t, const char *name, char *err)
 	return 0;
 }
 
-int apply_init_conv(apply *a, const char *path, int stride, nn_pad pad, char *err)
+int apply_init_conv(apply *a, const char *path, int stride, geom_pad pad, char *err)
 {
 	FILE *f;
 	int rc;
@@ -106,7 +108,7 @@ fail:
 	return -1;
 }
 
-int apply_init_maxpool(apply *a, int k, int stride, nn_pad pad, char *err)
+int apply_init_maxpool(apply *a, int k, int stride, geom_pad pad, char *err)
 {
 	init_common(a, APPLY_MAXPOOL);
 	if (k < 1 || stride < 1)
@@ -147,6 +149,12 @@ int apply_init_layer(apply *a, const char *path, const char *name, int max_batch
 	return 0;
 }
 
+void apply_set_progress(apply *a, apply_progress_fn fn, void *ctx)
+{
+	a->progress = fn;
+	a->progress_ctx = ctx;
+}
+
 void apply_free(apply *a)
 {
 	clear_buffers(a);
@@ -156,12 +164,12 @@ void apply_free(apply *a)
 	a->has_model = 0;
 }
 
-/* nn_geom_init's message, prefixed by the input's name. */
-static int geom(apply *a, int kh, int kw, int oc, const char *name, char *err)
+/* geom_init's message, prefixed by the input's name. */
+static int set_geom(apply *a, int kh, int kw, int oc, const char *name, char *err)
 {
 	char e[ERR_MAX];
 
-	if (nn_geom_init(&a->g, a->h, a->w, a->c, kh, kw, a->stride, a->stride, a->pad, oc, e))
+	if (geom_init(&a->g, a->h, a->w, a->c, kh, kw, a->stride, a->stride, a->pad, oc, e))
 		return err_set(err, "%s: %s", name, e);
 	a->oh = a->g.oh, a->ow = a->g.ow, a->oc = a->g.oc;
 	return 0;
@@ -179,10 +187,10 @@ static int shape_for_op(apply *a, enum tensor_dtype dt, const char *name, char *
 		if (a->c != a->filters.shape[2])
 			return err_set(err, "%s: images have %d channels but the filters in %s want %lld (cin)",
 				       name, a->c, a->source, (long long)a->filters.shape[2]);
-		return geom(a, (int)a->filters.shape[0], (int)a->filters.shape[1],
-			    (int)a->filters.shape[3], name, err);
+		return set_geom(a, (int)a->filters.shape[0], (int)a->filters.shape[1],
+				(int)a->filters.shape[3], name, err);
 	case APPLY_MAXPOOL:
-		return geom(a, a->k, a->k, a->c, name, err);
+		return set_geom(a, a->k, a->k, a->c, name, err);
 	case APPLY_LAYER:
 		if (dt != DT_U1)
 			return err_set(err, "%s: --layer wants uint8 images (the model scales them itself), got %s",
@@ -219,7 +227,7 @@ int apply_prepare(apply *a, int h, int w, int c, enum tensor_dtype dt, const cha
 		goto oom;
 	if (a->op != APPLY_LAYER && !(a->in = alloc_n(a->batch * isz, sizeof(float))))
 		goto oom;
-	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)nn_conv2d_workspace(&a->g, 1), sizeof(float))))
+	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)conv2d_workspace(&a->g, 1), sizeof(float))))
 		goto oom;
 	if (a->op == APPLY_MAXPOOL && !(a->argmax = alloc_n(a->batch * osz, sizeof(int32_t))))
 		goto oom;
@@ -263,10 +271,10 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 		}
 		break;
 	case APPLY_CONV:
-		nn_conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1);
+		conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1);
 		break;
 	case APPLY_MAXPOOL:
-		nn_maxpool_forward(&a->g, out, a->argmax, a->in, B, 1);
+		maxpool_forward(&a->g, out, a->argmax, a->in, B, 1);
 		break;
 	case APPLY_LAYER:
 		break;
@@ -311,15 +319,13 @@ static void shape_str(const tensor *t, char *buf, size_t size)
 
 /* One image array: header read, data next on s. */
 static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const char *inname,
-		       FILE *out, const char *outname, int64_t index, enum progress_mode pm,
-		       char *err)
+		       FILE *out, const char *outname, int64_t index, char *err)
 {
 	int r4 = h->ndim == 4;
 	int64_t N = r4 ? h->shape[0] : 1, first = 0, count = N;
 	int64_t H = h->shape[r4], W = h->shape[r4 + 1], C = h->shape[r4 + 2];
 	size_t isz, osz;
 	tensor o = { .dtype = DT_F4 };
-	progress p;
 
 	/* An empty batch says nothing about H * W * C's size: bound it before multiplying. */
 	if (H < 1 || W < 1 || C < 1 || W > INT32_MAX / H || C > INT32_MAX / (H * W))
@@ -344,8 +350,8 @@ static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const
 		return -1;
 	if (skip(s, first * (int64_t)isz, inname, err))
 		return -1;
-	progress_init(&p, "cnn-apply", count, 0, pm);
-	progress_set_unit(&p, "img");
+	if (a->progress && a->progress(a->progress_ctx, 0, count))
+		return err_set(err, "%s: array %lld: stopped", inname, (long long)idx);
 	for (int64_t i = 0; i < count;) {
 		int B = count - i < a->batch ? (int)(count - i) : a->batch;
 
@@ -355,14 +361,15 @@ static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const
 		if (fwrite(a->out, sizeof(float) * osz, (size_t)B, out) != (size_t)B)
 			return err_sys(err, "%s: write error", outname);
 		i += B;
-		progress_update(&p, i, NULL);
+		if (a->progress && a->progress(a->progress_ctx, i, count))
+			return err_set(err, "%s: array %lld: stopped after %lld images", inname,
+				       (long long)idx, (long long)i);
 	}
-	progress_end(&p);
 	return skip(s, (N - first - count) * (int64_t)isz, inname, err);
 }
 
 int apply_stream(apply *a, FILE *in, const char *inname, FILE *out, const char *outname,
-		 int64_t index, enum progress_mode pm, int64_t *nout, char *err)
+		 int64_t index, int64_t *nout, char *err)
 {
 	npy_src s;
 
@@ -392,7 +399,7 @@ int apply_stream(apply *a, FILE *in, const char *inname, FILE *out, const char *
 			return err_set(err, "%s: array %lld has shape %s: not images ([N, H, W, C] or [H, W, C])",
 				       inname, (long long)idx, shape);
 		}
-		if (apply_array(a, &s, &h, idx, inname, out, outname, index, pm, err))
+		if (apply_array(a, &s, &h, idx, inname, out, outname, index, err))
 			return -1;
 		++*nout;
 	}

@@ -5,7 +5,7 @@
  * [H', W', C'] on the output, one image at a time (a batch at a time for a model), so a
  * stream larger than memory passes through. Strings and 1-d arrays (a dataset stream's
  * labels and classes) are dropped; any other array is an error. Window geometry (output
- * size, where SAME puts its padding) is TensorFlow's, from nn_geom_init. */
+ * size, where SAME puts its padding) is TensorFlow's, from geom_init. */
 #ifndef PETCNN_APPLY_H
 #define PETCNN_APPLY_H
 
@@ -13,8 +13,7 @@
 #include <stdio.h>
 
 #include "nn/model.h"
-#include "nn/nn.h"
-#include "util/progress.h"
+#include "nn/geom.h"
 #include "array/tensor.h"
 
 enum apply_op {
@@ -24,34 +23,43 @@ enum apply_op {
 	APPLY_LAYER,    /* C' = the layer's: uint8 images through the model up to that layer */
 };
 
+/* Progress through an image array of total images: called with done 0 as it starts, then
+ * after each batch (as curl's XFERINFOFUNCTION: the library reports, the tool draws).
+ * Non-zero stops the stream with an error. */
+typedef int (*apply_progress_fn)(void *ctx, int64_t done, int64_t total);
+
 typedef struct {
 	enum apply_op op;
 	int k, stride;          /* maxpool window; conv and maxpool stride */
-	nn_pad pad;
+	geom_pad pad;
 	tensor filters;         /* conv: f4 [kh, kw, cin, cout] */
 	model m;                /* layer */
 	int layer, has_model;   /* layer: index into m.layer */
 	char source[256];       /* the filter or model file, for messages */
 	/* for the current input size (apply_prepare) */
 	int h, w, c, oh, ow, oc, batch;
-	nn_geom g;
+	geom g;
 	float *in;              /* [batch, h, w, c] */
 	float *out;             /* [batch, oh, ow, oc] */
 	float *ws;              /* conv im2col scratch */
 	int32_t *argmax;        /* maxpool: [oh, ow, c] */
 	uint8_t *raw;           /* [batch, h, w, c] input bytes as read */
 	size_t raw_cap;
+	apply_progress_fn progress;     /* NULL: none (apply_set_progress) */
+	void *progress_ctx;
 } apply;
 
 void apply_init_gray(apply *a);
 /* Filters from a .npy file: f4 or f8 [kh, kw, cin, cout] (TensorFlow's conv2d layout). */
-int apply_init_conv(apply *a, const char *filters_path, int stride, nn_pad pad, char *err);
-int apply_init_maxpool(apply *a, int k, int stride, nn_pad pad, char *err);
+int apply_init_conv(apply *a, const char *filters_path, int stride, geom_pad pad, char *err);
+int apply_init_maxpool(apply *a, int k, int stride, geom_pad pad, char *err);
 /* The checkpoint's model, for the feature maps of the layer named name (cnn-train's names:
  * conv1_1, pool1, ...); max_batch images go through it at once. */
 int apply_init_layer(apply *a, const char *model_path, const char *name, int max_batch,
 		     char *err);
 void apply_free(apply *a);
+/* Reports progress through fn(ctx, ...) from now on (after an apply_init_*). */
+void apply_set_progress(apply *a, apply_progress_fn fn, void *ctx);
 
 /* Sets up for inputs of h x w x c with dtype dt; fills the output size. Errors (filter
  * channels, model input size, window larger than a VALID input) name the input. */
@@ -64,6 +72,6 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 /* Reads every array of in, writes the results to out. index >= 0 keeps only image index
  * of each array (the output keeps a batch axis of 1). *nout counts arrays written. */
 int apply_stream(apply *a, FILE *in, const char *inname, FILE *out, const char *outname,
-		 int64_t index, enum progress_mode pm, int64_t *nout, char *err);
+		 int64_t index, int64_t *nout, char *err);
 
 #endif

@@ -12,6 +12,13 @@
 #include <unistd.h>
 
 #include "util/errmsg.h"
+#include "nn/blas.h"
+#include "nn/conv2d.h"
+#include "nn/dense.h"
+#include "nn/dropout.h"
+#include "nn/maxpool.h"
+#include "nn/softmax.h"
+#include "nn/vec.h"
 #include "util/par.h"
 
 #define MODEL_MAX_LAYERS 64
@@ -260,7 +267,7 @@ static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 		if (s->kind == MODEL_POOL) {
 			int sh = s->stride ? s->stride : s->kh, sw = s->stride ? s->stride : s->kw;
 
-			if (nn_geom_init(&l->g, h, w, c, s->kh, s->kw, sh, sw, s->valid ? NN_VALID : NN_SAME, c, err))
+			if (geom_init(&l->g, h, w, c, s->kh, s->kw, sh, sw, s->valid ? GEOM_VALID : GEOM_SAME, c, err))
 				return -1;
 			h = l->g.oh, w = l->g.ow;
 			if (idx > 0)
@@ -268,8 +275,8 @@ static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 		} else if (s->kind == MODEL_CONV) {
 			int64_t ws[4] = { s->kh, s->kw, c, s->count }, bs[1] = { s->count };
 
-			if (nn_geom_init(&l->g, h, w, c, s->kh, s->kw, s->stride, s->stride,
-					 s->valid ? NN_VALID : NN_SAME, s->count, err))
+			if (geom_init(&l->g, h, w, c, s->kh, s->kw, s->stride, s->stride,
+				      s->valid ? GEOM_VALID : GEOM_SAME, s->count, err))
 				return -1;
 			h = l->g.oh, w = l->g.ow, c = s->count;
 			idx++;
@@ -326,8 +333,8 @@ static size_t conv_scratch(const model *m, int threads)
 	size_t n = 0;
 
 	for (int i = 0; i < m->nlayer; i++)
-		if (m->layer[i].kind == MODEL_CONV && nn_conv2d_workspace(&m->layer[i].g, threads) > n)
-			n = nn_conv2d_workspace(&m->layer[i].g, threads);
+		if (m->layer[i].kind == MODEL_CONV && conv2d_workspace(&m->layer[i].g, threads) > n)
+			n = conv2d_workspace(&m->layer[i].g, threads);
 	return n;
 }
 
@@ -589,17 +596,17 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 
 		switch (l->kind) {
 		case MODEL_CONV:
-			nn_conv2d_forward(&l->g, l->out, cur, w, b, B, l->relu, m->ws, m->threads);
+			conv2d_forward(&l->g, l->out, cur, w, b, B, l->relu, m->ws, m->threads);
 			break;
 		case MODEL_POOL:
-			nn_maxpool_forward(&l->g, l->out, l->argmax, cur, B, m->threads);
+			maxpool_forward(&l->g, l->out, l->argmax, cur, B, m->threads);
 			break;
 		case MODEL_DENSE:
-			nn_dense_forward(l->out, cur, w, b, B, l->nin, l->nout, l->relu, m->threads);
+			dense_forward(l->out, cur, w, b, B, l->nin, l->nout, l->relu, m->threads);
 			break;
 		case MODEL_DROP:
 			if (m->drop_active)
-				nn_dropout_forward(l->out, l->mask, B * l->out_n, l->fc ? keep_fc : keep_conv, r);
+				dropout_forward(l->out, l->mask, B * l->out_n, l->fc ? keep_fc : keep_conv, r);
 			break;
 		}
 		if (train)
@@ -608,12 +615,12 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 	}
 	m->keep[0] = keep_conv, m->keep[1] = keep_fc;
 	if (labels) {
-		double L = nn_softmax_xent(m->probs, m->dlogits, correct, cur, labels, B, m->classes);
+		double L = softmax_xent(m->probs, m->dlogits, correct, cur, labels, B, m->classes);
 
 		if (loss)
 			*loss = L;
 	} else {
-		nn_softmax(m->probs, cur, B, m->classes);
+		softmax_probs(m->probs, cur, B, m->classes);
 	}
 }
 
@@ -658,35 +665,35 @@ static void backward(model *m, adam_rows *fused)
 		const float *relu_y = din && m->layer[i - 1].relu ? in : NULL;
 
 		if (l->relu && !masked)
-			nn_relu_backward(g, g, l->out, n);
+			vec_relu_backward(g, g, l->out, n);
 		masked = 0;
 		switch (l->kind) {
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
-			nn_conv2d_backward_relu(&l->g, din, dw, db, g, in, w, relu_y, B, 0, m->ws, m->threads);
+			conv2d_backward_relu(&l->g, din, dw, db, g, in, w, relu_y, B, 0, m->ws, m->threads);
 			masked = relu_y != NULL;
 			break;
 		case MODEL_DENSE:
 			/* the first streaming dense layer going backwards: fc1 in the seed network */
 			if (fused && !fused->p) {
 				fused->p = &m->param[l->wparam];
-				if (nn_dense_backward_rows(din, db, g, in, w, B, l->nin, l->nout, adam_row,
-							   fused, m->threads) == 0)
+				if (dense_backward_rows(din, db, g, in, w, B, l->nin, l->nout, adam_row,
+							fused, m->threads) == 0)
 					break;
 				fused->p = NULL;
 			}
-			nn_dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
+			dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
 			break;
 		case MODEL_POOL:
 			/* pooling a ReLU's output: the pooled values are its mask */
 			if (din)
-				nn_maxpool_backward_relu(&l->g, din, g, l->argmax, relu_y ? l->out : NULL, B,
-							 m->threads);
+				maxpool_backward_relu(&l->g, din, g, l->argmax, relu_y ? l->out : NULL, B,
+						      m->threads);
 			masked = relu_y != NULL;
 			break;
 		case MODEL_DROP:
 			if (m->drop_active)
-				nn_dropout_backward(g, g, l->mask, n, m->keep[l->fc]);
+				dropout_backward(g, g, l->mask, n, m->keep[l->fc]);
 			/* in place: the gradient stays where it is */
 			din = i ? g : NULL;
 			which ^= 1;
@@ -717,7 +724,7 @@ void model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads)
 	/* the rest: the parameters before and after the updated weights */
 	lo = a.p->off, hi = a.p->off + a.p->n;
 	if (threads > 1)
-		nn_blas_park();
+		blas_park();
 	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, lo, threads);
 	optim_adam_step(o, t, m->params + hi, m->grads + hi, m->adam_m + hi, m->adam_v + hi,
 			m->nparams - hi, threads);
@@ -726,13 +733,13 @@ void model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads)
 void model_adam_step(model *m, const optim_adam *o, int64_t t, int threads)
 {
 	if (threads > 1)
-		nn_blas_park();
+		blas_park();
 	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, m->nparams, threads);
 }
 
 void model_momentum_step(model *m, double lr, double mu, int threads)
 {
 	if (threads > 1)
-		nn_blas_park();
+		blas_park();
 	optim_momentum_step(lr, mu, m->params, m->grads, m->adam_m, m->nparams, threads);
 }

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn/nn.h"
+#include "nn/geom.h"
 #include "nn/optim.h"
 #include "util/rng.h"
 
@@ -45,7 +45,7 @@ typedef struct {
 	enum model_kind kind;
 	char name[MODEL_NAME_MAX];
 	int relu, fc;           /* fc: drop at keep-fc (else keep-conv) */
-	nn_geom g;              /* conv, maxpool */
+	geom g;              /* conv, maxpool */
 	int nin, nout;          /* dense */
 	int oh, ow, oc;         /* output per image */
 	size_t out_n;           /* floats of output per image */

@@ -2,6 +2,7 @@
  * shapes, initialisation, and a whole-network gradient check on a tiny spec. */
 #include "check.h"
 #include "util/errmsg.h"
+#include "nn/dense.h"
 #include "nn/model.h"
 
 #include <stdlib.h>
@@ -259,7 +260,7 @@ static void test_backward_adam(void)
 		model_init_params(&a, MODEL_INIT_SEED, 5);
 		model_init_params(&b, MODEL_INIT_SEED, 5);
 		fc1 = model_find_param(&a, "fc1/weights3_1");
-		CHECK(fc1 && nn_dense_streams(B, (int)fc1->shape[0], (int)fc1->shape[1]),
+		CHECK(fc1 && dense_streams(B, (int)fc1->shape[0], (int)fc1->shape[1]),
 		      "fc1 streams here, so the fused path is taken");
 		if (!fc1)
 			return;

@@ -2,10 +2,16 @@
  * differences, TensorFlow's SAME/VALID geometry, the tiled conv against a naive one,
  * dropout statistics, and Adam/momentum against hand-computed steps. */
 #include "check.h"
-#include "nn/conv.h"
+#include "nn/conv2d.h"
+#include "nn/convdirect.h"
+#include "nn/dense.h"
+#include "nn/dropout.h"
 #include "util/errmsg.h"
-#include "nn/nn.h"
+#include "nn/geom.h"
+#include "nn/maxpool.h"
 #include "nn/optim.h"
+#include "nn/softmax.h"
+#include "nn/vec.h"
 #include "util/rng.h"
 
 #include <stdlib.h>
@@ -20,7 +26,7 @@
 
 typedef struct {
 	int kind; /* 0 conv, 1 pool, 2 dense, 3 dropout */
-	nn_geom g;
+	geom g;
 	float *in, *w, *b, *ws;
 	int32_t *amax;
 	uint8_t *mask;
@@ -33,9 +39,9 @@ typedef struct {
 static void fwd(layer *l, float *out)
 {
 	switch (l->kind) {
-	case 0: nn_conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws, l->threads); break;
-	case 1: nn_maxpool_forward(&l->g, out, l->amax, l->in, l->B, 1); break;
-	case 2: nn_dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu, 1); break;
+	case 0: conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws, l->threads); break;
+	case 1: maxpool_forward(&l->g, out, l->amax, l->in, l->B, 1); break;
+	case 2: dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu, 1); break;
 	default: {
 		size_t n = (size_t)l->B * l->nin;
 
@@ -127,16 +133,16 @@ static void test_geometry(void)
 		{ 7, 2, 3, 0, 2, 0 },
 	};
 	char err[ERR_MAX];
-	nn_geom g;
+	geom g;
 
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		const int *c = cases[i];
-		int pb = -1, out = nn_out_size(c[0], c[1], c[2], c[3] ? NN_SAME : NN_VALID, &pb);
+		int pb = -1, out = geom_out_size(c[0], c[1], c[2], c[3] ? GEOM_SAME : GEOM_VALID, &pb);
 
 		CHECK(out == c[4] && (out == 0 || pb == c[5]), "in %d k %d s %d %s: out %d pad %d",
 		      c[0], c[1], c[2], c[3] ? "SAME" : "VALID", out, pb);
 	}
-	CHECK(nn_geom_init(&g, 2, 2, 1, 3, 3, 1, 1, NN_VALID, 1, err) == -1 && strstr(err, "fit"),
+	CHECK(geom_init(&g, 2, 2, 1, 3, 3, 1, 1, GEOM_VALID, 1, err) == -1 && strstr(err, "fit"),
 	      "VALID window larger than input refused: %s", err);
 
 	/* Where SAME puts its padding, seen through a ones-conv: 6x6, 3x3, stride 2 pads one row
@@ -144,32 +150,29 @@ static void test_geometry(void)
 	float in[36], w[9], out[9];
 	static const float want6[9] = { 9, 9, 6, 9, 9, 6, 6, 6, 4 };
 	static const float want5[9] = { 4, 6, 4, 6, 9, 6, 4, 6, 4 };
-	float ws[4096];
-
 	for (int i = 0; i < 36; i++)
 		in[i] = 1;
 	for (int i = 0; i < 9; i++)
 		w[i] = 1;
-	nn_geom_init(&g, 6, 6, 1, 3, 3, 2, 2, NN_SAME, 1, err);
-	CHECK(nn_conv2d_workspace(&g, 1) >= 2 * 9, "workspace holds a row of im2col and its gradient");
-	float *big = malloc(sizeof *big * nn_conv2d_workspace(&g, 1));
-	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1);
+	geom_init(&g, 6, 6, 1, 3, 3, 2, 2, GEOM_SAME, 1, err);
+	CHECK(conv2d_workspace(&g, 1) >= 2 * 9, "workspace holds a row of im2col and its gradient");
+	float *big = malloc(sizeof *big * conv2d_workspace(&g, 1));
+	conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1);
 	for (int i = 0; i < 9; i++)
 		CHECK(out[i] == want6[i], "6x6 SAME s2 out[%d] = %g, want %g", i, out[i], want6[i]);
-	nn_geom_init(&g, 5, 5, 1, 3, 3, 2, 2, NN_SAME, 1, err);
-	nn_conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1);
+	geom_init(&g, 5, 5, 1, 3, 3, 2, 2, GEOM_SAME, 1, err);
+	conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1);
 	for (int i = 0; i < 9; i++)
 		CHECK(out[i] == want5[i], "5x5 SAME s2 out[%d] = %g, want %g", i, out[i], want5[i]);
 	free(big);
-	(void)ws;
 
 	/* Max-pool 5x5, 2x2 stride 2 SAME: the extra padding is after, and never wins even
 	 * against all-negative inputs. */
 	int32_t am[9];
 	for (int i = 0; i < 25; i++)
 		in[i] = -(float)i - 1;
-	nn_geom_init(&g, 5, 5, 1, 2, 2, 2, 2, NN_SAME, 1, err);
-	nn_maxpool_forward(&g, out, am, in, 1, 1);
+	geom_init(&g, 5, 5, 1, 2, 2, 2, 2, GEOM_SAME, 1, err);
+	maxpool_forward(&g, out, am, in, 1, 1);
 	CHECK(out[0] == -1 && out[2] == -5 && out[8] == -25 && out[6] == -21,
 	      "pool SAME: %g %g %g %g", out[0], out[2], out[6], out[8]);
 }
@@ -190,21 +193,21 @@ static void check_layer_grads(layer *l, size_t nin_total, size_t nout, const cha
 	}
 	/* dL/dout = r, through the ReLU by the output */
 	if (l->relu)
-		nn_relu_backward(dout, rr, out, nout);
+		vec_relu_backward(dout, rr, out, nout);
 	else
 		memcpy(dout, rr, sizeof *dout * nout);
 	if (l->kind == 0) {
 		nw = (size_t)l->g.kh * l->g.kw * l->g.c * l->g.oc, nb = (size_t)l->g.oc;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		nn_conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, 1, l->ws, l->threads);
+		conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, 1, l->ws, l->threads);
 	} else if (l->kind == 1) {
-		nn_maxpool_backward(&l->g, din, dout, l->amax, l->B);
+		maxpool_backward(&l->g, din, dout, l->amax, l->B);
 	} else if (l->kind == 2) {
 		nw = (size_t)l->nin * l->nout, nb = (size_t)l->nout;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		nn_dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1, 1);
+		dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1, 1);
 	} else {
-		nn_dropout_backward(din, dout, l->mask, nin_total, l->keep);
+		dropout_backward(din, dout, l->mask, nin_total, l->keep);
 	}
 	double e = fd_err(l, l->in, din, nin_total, out, rr, nout);
 	CHECK(e < GRAD_TOL, "%s: d input rel err %.3g", what, e);
@@ -225,7 +228,7 @@ static void test_conv_grads(void)
 		{ 5, 6, 2, 3, 3, 1, 1, 1, 3, 2, 0 }, { 7, 6, 3, 3, 2, 2, 2, 1, 2, 2, 1 },
 		{ 6, 7, 2, 3, 3, 2, 2, 0, 2, 1, 0 }, { 4, 5, 3, 1, 1, 1, 1, 1, 4, 2, 1 },
 		{ 6, 6, 2, 2, 2, 2, 2, 1, 3, 2, 0 }, { 5, 5, 1, 5, 5, 1, 3, 1, 2, 1, 1 },
-		/* cout a multiple of 8: lib/conv's direct kernels (din too when cin is) */
+		/* cout a multiple of 8: convdirect's direct kernels (din too when cin is) */
 		{ 5, 7, 3, 3, 3, 1, 1, 1, 8, 2, 1 }, { 6, 5, 8, 2, 2, 1, 1, 1, 16, 1, 0 },
 		{ 4, 6, 8, 3, 2, 1, 1, 0, 8, 2, 1 },
 	};
@@ -237,15 +240,15 @@ static void test_conv_grads(void)
 		const int *c = cases[i];
 		layer l = { .kind = 0, .B = c[9], .relu = c[10], .threads = 2 };
 
-		CHECK(nn_geom_init(&l.g, c[0], c[1], c[2], c[3], c[4], c[5], c[6],
-				   c[7] ? NN_SAME : NN_VALID, c[8], err) == 0, "geom: %s", err);
+		CHECK(geom_init(&l.g, c[0], c[1], c[2], c[3], c[4], c[5], c[6],
+				c[7] ? GEOM_SAME : GEOM_VALID, c[8], err) == 0, "geom: %s", err);
 		size_t nin = (size_t)l.B * c[0] * c[1] * c[2], nout = (size_t)l.B * l.g.oh * l.g.ow * c[8];
 		size_t nw = (size_t)c[3] * c[4] * c[2] * c[8];
 
 		l.in = spaced(&r, nin);
 		l.w = randv(&r, nw, -1, 1);
 		l.b = randv(&r, (size_t)c[8], -0.5f, 0.5f);
-		l.ws = malloc(sizeof *l.ws * nn_conv2d_workspace(&l.g, 2));
+		l.ws = malloc(sizeof *l.ws * conv2d_workspace(&l.g, 2));
 		snprintf(what, sizeof what, "conv %dx%dx%d k%dx%d s%dx%d %s relu %d", c[0], c[1],
 			 c[2], c[3], c[4], c[5], c[6], c[7] ? "SAME" : "VALID", c[10]);
 		check_layer_grads(&l, nin, nout, what, &r);
@@ -255,7 +258,7 @@ static void test_conv_grads(void)
 
 /* The convolution by definition, in double: out [B, oh, ow, cout] += conv(in, w), din +=
  * the transposed convolution of dout, dw += in's windows times dout (each may be NULL). */
-static void naive_conv(const nn_geom *g, int B, const float *in, const float *w, const float *dout,
+static void naive_conv(const geom *g, int B, const float *in, const float *w, const float *dout,
 		       double *out, double *din, double *dw)
 {
 	int C = g->c, OC = g->oc;
@@ -286,31 +289,31 @@ static void naive_conv(const nn_geom *g, int B, const float *in, const float *w,
 }
 
 /* A naive double-precision conv over an input big enough that the tiled im2col spans many
- * tiles (cout 6 keeps the GEMM path; din, with cin 64, is lib/conv's): forward, dw and din must agree to 1e-4 relative (float accumulation over K=576). */
+ * tiles (cout 6 keeps the GEMM path; din, with cin 64, is convdirect's): forward, dw and din must agree to 1e-4 relative (float accumulation over K=576). */
 static void test_conv_tiled(void)
 {
-	int B = 2, H = 40, W = 45, C = 64, KH = 3, KW = 3, OC = 6, S = 1;  /* OC: not lib/conv's */
-	nn_geom g;
+	int B = 2, H = 40, W = 45, C = 64, KH = 3, KW = 3, OC = 6, S = 1;  /* OC: not convdirect's */
+	geom g;
 	char err[ERR_MAX];
 	rng r;
 
 	rng_seed(&r, 3);
-	nn_geom_init(&g, H, W, C, KH, KW, S, S, NN_SAME, OC, err);
+	geom_init(&g, H, W, C, KH, KW, S, S, GEOM_SAME, OC, err);
 	size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC, nw = (size_t)KH * KW * C * OC;
 	float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
 	float *out = malloc(sizeof *out * nout), *dout = randv(&r, nout, -1, 1);
 	float *din = malloc(sizeof *din * nin), *dw = calloc(nw, sizeof *dw), *db = calloc(OC, sizeof *db);
-	float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g, 1));
+	float *ws = malloc(sizeof *ws * conv2d_workspace(&g, 1));
 	double *rdin = calloc(nin, sizeof *rdin), *rdw = calloc(nw, sizeof *rdw);
 	double *rout = malloc(sizeof *rout * nout), ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
 
-	CHECK((size_t)B * g.oh * g.ow > nn_conv2d_workspace(&g, 1) / (2 * KH * KW * C),
+	CHECK((size_t)B * g.oh * g.ow > conv2d_workspace(&g, 1) / (2 * KH * KW * C),
 	      "test spans several tiles");
-	nn_conv2d_forward(&g, out, in, w, b, B, 0, ws, 1);
+	conv2d_forward(&g, out, in, w, b, B, 0, ws, 1);
 	/* acc 0 must overwrite whatever dw held */
 	for (size_t i = 0; i < nw; i++)
 		dw[i] = 1e6f;
-	nn_conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws, 1);
+	conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws, 1);
 	for (size_t i = 0; i < nout; i++)
 		rout[i] = b[i % OC];
 	naive_conv(&g, B, in, w, dout, rout, rdin, rdw);
@@ -331,7 +334,7 @@ static void test_conv_tiled(void)
  * ReLU mask of the layer before fused in. Against a double reference (1e-4 relative: float
  * sums over K = kh*kw*cout terms) on VALID, even-kernel SAME (padding after only) and a
  * cin=3 -> cout=32 layer whose transposed im2col spans several tiles; and the fused mask
- * gives the same bits as nn_relu_backward after the plain backward. */
+ * gives the same bits as vec_relu_backward after the plain backward. */
 static void test_conv_transposed(void)
 {
 	/* h, w, cin, kh, kw, SAME?, cout, B */
@@ -346,25 +349,25 @@ static void test_conv_transposed(void)
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
 		const int *c = cases[k];
 		int H = c[0], W = c[1], C = c[2], KH = c[3], KW = c[4], OC = c[6], B = c[7];
-		nn_geom g;
+		geom g;
 
-		CHECK(nn_geom_init(&g, H, W, C, KH, KW, 1, 1, c[5] ? NN_SAME : NN_VALID, OC, err) == 0,
+		CHECK(geom_init(&g, H, W, C, KH, KW, 1, 1, c[5] ? GEOM_SAME : GEOM_VALID, OC, err) == 0,
 		      "geom: %s", err);
 		size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC, nw = (size_t)KH * KW * C * OC;
 		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *dout = randv(&r, nout, -1, 1);
 		float *din = malloc(sizeof *din * nin), *din2 = malloc(sizeof *din2 * nin);
 		float *dw = malloc(sizeof *dw * nw), *dw2 = malloc(sizeof *dw2 * nw), db[64], db2[64];
-		float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g, 1));
+		float *ws = malloc(sizeof *ws * conv2d_workspace(&g, 1));
 		double *rdin = calloc(nin, sizeof *rdin), ei = 0, mi = 0;
 		int same = 1;
 
 		if (k == 3)
-			CHECK((size_t)B * H * W * KH * KW * OC > nn_conv2d_workspace(&g, 1),
+			CHECK((size_t)B * H * W * KH * KW * OC > conv2d_workspace(&g, 1),
 			      "the transposed im2col spans several tiles");
 		/* in plays the ReLU's output: about half its entries are masked */
-		nn_conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, B, 0, ws, 1);
-		nn_conv2d_backward(&g, din2, dw2, db2, dout, in, w, B, 0, ws, 1);
-		nn_relu_backward(din2, din2, in, nin);
+		conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, B, 0, ws, 1);
+		conv2d_backward(&g, din2, dw2, db2, dout, in, w, B, 0, ws, 1);
+		vec_relu_backward(din2, din2, in, nin);
 		same = !memcmp(din, din2, sizeof *din * nin) && !memcmp(dw, dw2, sizeof *dw * nw) &&
 		       !memcmp(db, db2, sizeof *db * OC);
 		CHECK(same, "case %zu: fused ReLU mask gives the unfused bits", k);
@@ -379,7 +382,7 @@ static void test_conv_transposed(void)
 	}
 }
 
-/* lib/conv's direct kernels against a double reference (1e-4 relative: float sums of up to
+/* convdirect's direct kernels against a double reference (1e-4 relative: float sums of up to
  * kh*kw*cin terms), over every tile shape (output channels 8..64 in blocks of 32, rows
  * whose width leaves 0, 1, 2 pixels after the 3-pixel tiles, 1..5 input channels and 32),
  * SAME with odd and even kernels and VALID; with bias, ReLU and the fused ReLU mask of the
@@ -400,11 +403,11 @@ static void test_conv_direct(void)
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
 		const int *c = cases[k];
 		int H = c[0], W = c[1], C = c[2], KH = c[3], KW = c[4], OC = c[6], B = c[7];
-		nn_geom g;
+		geom g;
 
-		CHECK(nn_geom_init(&g, H, W, C, KH, KW, 1, 1, c[5] ? NN_SAME : NN_VALID, OC, err) == 0,
+		CHECK(geom_init(&g, H, W, C, KH, KW, 1, 1, c[5] ? GEOM_SAME : GEOM_VALID, OC, err) == 0,
 		      "geom: %s", err);
-		CHECK(conv_fits(&g), "case %zu takes the direct kernels", k);
+		CHECK(convdirect_fits(&g), "case %zu takes the direct kernels", k);
 		size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC;
 		size_t nw = (size_t)KH * KW * C * OC;
 		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
@@ -413,14 +416,14 @@ static void test_conv_direct(void)
 		double *rdw = calloc(nw, sizeof *rdw), ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
 
 		for (int t = 0; t < 3; t++) {
-			float *ws = malloc(sizeof *ws * nn_conv2d_workspace(&g, t + 1));
+			float *ws = malloc(sizeof *ws * conv2d_workspace(&g, t + 1));
 
 			out[t] = malloc(sizeof *out[t] * nout);
 			din[t] = malloc(sizeof *din[t] * nin);
 			dw[t] = malloc(sizeof *dw[t] * nw);
-			nn_conv2d_forward(&g, out[t], in, w, b, B, 1, ws, t + 1);
+			conv2d_forward(&g, out[t], in, w, b, B, 1, ws, t + 1);
 			/* in plays the ReLU output of the layer before: its mask */
-			nn_conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, 0, ws, t + 1);
+			conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, 0, ws, t + 1);
 			free(ws);
 		}
 		CHECK(!memcmp(out[0], out[1], sizeof *out[0] * nout) &&
@@ -480,12 +483,12 @@ static void test_dense_forward_threads(void)
 
 	for (int i = 0; i < 17 * nin; i += 2)
 		in[i] = 0;
-	nn_dense_forward(o1, in, w, b, 16, nin, nout, 0, 1);
-	nn_dense_forward(o2, in, w, b, 16, nin, nout, 0, 2);
-	nn_dense_forward(o3, in, w, b, 16, nin, nout, 0, 3);
+	dense_forward(o1, in, w, b, 16, nin, nout, 0, 1);
+	dense_forward(o2, in, w, b, 16, nin, nout, 0, 2);
+	dense_forward(o3, in, w, b, 16, nin, nout, 0, 3);
 	CHECK(!memcmp(o1, o2, sizeof *o1 * 16 * nout) && !memcmp(o1, o3, sizeof *o1 * 16 * nout),
 	      "streaming forward: 1, 2, 3 threads give the same bits");
-	nn_dense_forward(o2, in, w, b, 17, nin, nout, 0, 2);
+	dense_forward(o2, in, w, b, 17, nin, nout, 0, 2);
 	for (int i = 0; i < 16 * nout; i++)
 		e = fmax(e, fabs((double)o1[i] - o2[i])), mx = fmax(mx, fabs((double)o2[i]));
 	CHECK(e / mx < 1e-5, "streaming forward against sgemm: rel err %.3g", e / mx);
@@ -504,9 +507,9 @@ static void test_pool_2x2(void)
 
 	rng_seed(&r, 29);
 	for (int H = 6; H <= 7; H++) {
-		nn_geom g;
+		geom g;
 
-		CHECK(nn_geom_init(&g, H, 8, C, 2, 2, 2, 2, NN_SAME, C, err) == 0, "geom: %s", err);
+		CHECK(geom_init(&g, H, 8, C, 2, 2, 2, 2, GEOM_SAME, C, err) == 0, "geom: %s", err);
 		size_t nin = (size_t)B * H * 8 * C, nout = (size_t)B * g.oh * g.ow * C;
 		float *in = randv(&r, nin, -2, 2), *out = malloc(sizeof *out * nout);
 		int32_t *am = malloc(sizeof *am * nout);
@@ -515,7 +518,7 @@ static void test_pool_2x2(void)
 		for (size_t i = 0; i < nin; i++)
 			in[i] = (float)(int)in[i]; /* few distinct values: many ties */
 		in[3] = NAN, in[8 * C + 5] = NAN;
-		nn_maxpool_forward(&g, out, am, in, B, 1);
+		maxpool_forward(&g, out, am, in, B, 1);
 		for (int n = 0; n < B; n++)
 			for (int oy = 0; oy < g.oh; oy++)
 				for (int ox = 0; ox < g.ow; ox++)
@@ -546,7 +549,7 @@ static void test_pool_2x2(void)
 		int32_t *am3 = malloc(sizeof *am3 * nout);
 		size_t isz = (size_t)H * 8 * C, osz = (size_t)g.oh * g.ow * C;
 
-		nn_maxpool_forward(&g, out3, am3, in, B, 3);
+		maxpool_forward(&g, out3, am3, in, B, 3);
 		CHECK(!memcmp(out, out3, sizeof *out * nout) && !memcmp(am, am3, sizeof *am * nout),
 		      "pool %dx8 forward: 3 threads give the same bits", H);
 		for (size_t o = 0; o < nout; o++)
@@ -555,7 +558,7 @@ static void test_pool_2x2(void)
 			want[i] = in[i] > 0 ? want[i] : 0.0f;
 		for (int t = 1; t <= 3; t += 2) {
 			memset(din, 0x7f, sizeof *din * nin);
-			nn_maxpool_backward_relu(&g, din, dout, am, out, B, t);
+			maxpool_backward_relu(&g, din, dout, am, out, B, t);
 			CHECK(!memcmp(din, want, sizeof *din * nin),
 			      "pool %dx8 backward with the ReLU mask fused, %d threads: the rule's bits", H, t);
 		}
@@ -572,7 +575,7 @@ static void test_dense_stream(void)
 	rng r;
 
 	rng_seed(&r, 21);
-	CHECK(nn_dense_streams(B, nin, nout) && !nn_dense_streams(B, 7, 5) && !nn_dense_streams(64, nin, nout),
+	CHECK(dense_streams(B, nin, nout) && !dense_streams(B, 7, 5) && !dense_streams(64, nin, nout),
 	      "streaming chosen for small batches over large weights only");
 	size_t nw = (size_t)nin * nout;
 	float *in = randv(&r, (size_t)B * nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, nout, -1, 1);
@@ -584,14 +587,14 @@ static void test_dense_stream(void)
 
 	for (int i = 0; i < nin; i += 3)
 		in[i] = 0; /* zeros take the skip path */
-	nn_dense_forward(out, in, w, b, B, nin, nout, 1, 2);
-	nn_dense_forward(out3, in, w, b, B, nin, nout, 1, 2);
+	dense_forward(out, in, w, b, B, nin, nout, 1, 2);
+	dense_forward(out3, in, w, b, B, nin, nout, 1, 2);
 	CHECK(!memcmp(out, out3, sizeof *out * B * nout), "forward: same threads, same bits");
-	nn_dense_forward(out3, in, w, b, B, nin, nout, 1, 3);
+	dense_forward(out3, in, w, b, B, nin, nout, 1, 3);
 	for (size_t i = 0; i < nw; i++)
 		dw[i] = 5.0f;
-	nn_dense_backward(din, dw, db, dout, in, w, B, nin, nout, 0, 2);
-	nn_dense_backward(din3, dw3, db, dout, in, w, B, nin, nout, 0, 3);
+	dense_backward(din, dw, db, dout, in, w, B, nin, nout, 0, 2);
+	dense_backward(din3, dw3, db, dout, in, w, B, nin, nout, 0, 3);
 	CHECK(!memcmp(dw, dw3, sizeof *dw * nw) && !memcmp(din, din3, sizeof *din * B * nin),
 	      "backward: split by rows, so thread count does not change the bits");
 	for (int n = 0; n < B; n++)
@@ -648,10 +651,10 @@ static void test_dense_stream_batches(void)
 		int B = sizes[k], acc = k % 2;
 		double ew = 0, mw = 0, ei = 0, mi = 0;
 
-		CHECK(nn_dense_streams(B, nin, nout), "batch %d streams", B);
+		CHECK(dense_streams(B, nin, nout), "batch %d streams", B);
 		for (size_t i = 0; i < nw; i++)
 			dw[i] = acc ? (float)(i % 7) - 3.0f : NAN;
-		nn_dense_backward(B % 3 ? din : NULL, dw, db, dout, in, w, B, nin, nout, acc, 2);
+		dense_backward(B % 3 ? din : NULL, dw, db, dout, in, w, B, nin, nout, acc, 2);
 		for (int i = 0; i < nin; i++)
 			for (int o = 0; o < nout; o++) {
 				size_t at = (size_t)i * nout + o;
@@ -688,8 +691,8 @@ static void test_pool_dense_dropout_grads(void)
 		layer l = { .kind = 1, .B = 2 };
 		char what[64];
 
-		nn_geom_init(&l.g, c[0], c[1], c[2], c[3], c[3], c[4], c[4], c[5] ? NN_SAME : NN_VALID,
-			     c[2], err);
+		geom_init(&l.g, c[0], c[1], c[2], c[3], c[3], c[4], c[4], c[5] ? GEOM_SAME : GEOM_VALID,
+			  c[2], err);
 		size_t nin = (size_t)2 * c[0] * c[1] * c[2], nout = (size_t)2 * l.g.oh * l.g.ow * c[2];
 
 		l.in = spaced(&r, nin);
@@ -713,7 +716,7 @@ static void test_pool_dense_dropout_grads(void)
 
 		l.in = randv(&r, 200, -1, 1);
 		l.mask = malloc(200);
-		nn_dropout_forward(tmp, l.mask, 200, l.keep, &r);
+		dropout_forward(tmp, l.mask, 200, l.keep, &r);
 		check_layer_grads(&l, 200, 200, "dropout", &r);
 		free(l.in), free(l.mask), free(tmp);
 	}
@@ -731,7 +734,7 @@ static void test_dropout_stats(void)
 	for (size_t i = 0; i < n; i++)
 		x[i] = 1.0f;
 	rng_stream(&r, 5, 1);
-	nn_dropout_forward(x, mask, n, keep, &r);
+	dropout_forward(x, mask, n, keep, &r);
 	for (size_t i = 0; i < n; i++) {
 		kept += mask[i];
 		sum += x[i];
@@ -746,10 +749,23 @@ static void test_dropout_stats(void)
 	rng_stream(&r2, 5, 1);
 	for (size_t i = 0; i < n; i++)
 		x[i] = 1.0f;
-	nn_dropout_forward(x, mask2, n, keep, &r2);
+	dropout_forward(x, mask2, n, keep, &r2);
 	CHECK(!memcmp(mask, mask2, n), "seeded dropout reproducible");
-	nn_dropout_forward(x, mask2, 1000, 1.0f, &r2);
-	CHECK(x[0] == 1.0f / keep || x[0] == 0, "keep 1 is identity");
+	/* keep 1: every value through untouched, every mask byte 1 (over varied values, some
+	 * zero, and a mask that held zeros: a dropout that zeroes or scales anything fails) */
+	float *y1 = randv(&r2, 1000, -3, 3);
+	size_t kept1 = 0;
+
+	for (size_t i = 0; i < 1000; i += 7)
+		y1[i] = 0;
+	memcpy(x, y1, sizeof *y1 * 1000);
+	memset(mask2, 0, 1000);
+	dropout_forward(x, mask2, 1000, 1.0f, &r2);
+	for (size_t i = 0; i < 1000; i++)
+		kept1 += mask2[i] == 1;
+	CHECK(!memcmp(x, y1, sizeof *y1 * 1000) && kept1 == 1000, "keep 1 is the identity (%zu kept)",
+	      kept1);
+	free(y1);
 
 	/* the vector path against the rule element by element, over a length that is no
 	 * multiple of the vector, the chunk or the generator's round: element i is kept iff
@@ -762,7 +778,7 @@ static void test_dropout_stats(void)
 
 	memcpy(x, y, sizeof *y * m);
 	rng_stream(&r, 6, 1), rng_stream(&r2, 6, 1);
-	nn_dropout_forward(x, mask, m, 0.3f, &r);
+	dropout_forward(x, mask, m, 0.3f, &r);
 	rng_x4_init(&q, &r2);
 	for (size_t i = 0; i < m; i += 1024)
 		rng_x4_u32(&q, u + i, m - i < 1024 ? m - i : 1024);
@@ -779,7 +795,7 @@ static void test_dropout_stats(void)
 	bad = 0;
 	for (size_t i = 0; i < m; i++)
 		mask[i] = (uint8_t)(u[i] % 3), x[i] = y[i];
-	nn_dropout_backward(x, x, mask, m, 0.3f);
+	dropout_backward(x, x, mask, m, 0.3f);
 	for (size_t i = 0; i < m; i++) {
 		float want = mask[i] ? y[i] * (1.0f / 0.3f) : 0.0f;
 
@@ -793,7 +809,7 @@ static void test_softmax(void)
 {
 	float z[6] = { 1.0f, 2.0f, 0.5f, 1000.0f, 0.0f, -1000.0f }, p[6], d[6];
 	int y[2] = { 1, 1 }, correct = -1;
-	double L = nn_softmax_xent(p, d, &correct, z, y, 2, 3);
+	double L = softmax_xent(p, d, &correct, z, y, 2, 3);
 	double e1 = exp(1.0), e2 = exp(2.0), e05 = exp(0.5), s = e1 + e2 + e05;
 	/* row 0 by hand; row 1: log-sum-exp ~ 1000, loss 1000 */
 	double want = (-(log(e2 / s)) + 1000.0) / 2;
@@ -804,16 +820,26 @@ static void test_softmax(void)
 	CHECK_NEAR(d[1], (e2 / s - 1) / 2, 1e-6, "dlogits at the label");
 	CHECK_NEAR(d[0], (e1 / s) / 2, 1e-6, "dlogits elsewhere");
 	CHECK_NEAR(p[3], 1.0, 1e-6, "probs row 1");
+	/* per row, as evaluate uses it: the same losses (their mean is softmax_xent's to the
+	 * bit), the argmax, and no loss for an unknown label */
+	double rl[2];
+	int pred[2], y2[2] = { 1, -1 };
+	softmax_xent_rows(rl, pred, z, y, 2, 3);
+	CHECK((rl[0] + rl[1]) / 2 == L, "row losses %.17g %.17g average to %.17g", rl[0], rl[1], L);
+	CHECK(pred[0] == 1 && pred[1] == 0, "row argmax %d %d", pred[0], pred[1]);
+	softmax_xent_rows(rl, NULL, z, y2, 2, 3);
+	CHECK(rl[1] == 0, "label -1: no loss (%g)", rl[1]);
+	CHECK_NEAR(rl[0], -log(e2 / s), 1e-12, "row 0's loss by hand");
 	/* finite differences on the loss itself */
 	double maxerr = 0;
 	float z2[6] = { 0.3f, -0.2f, 0.9f, 0.1f, 0.4f, -0.7f };
-	nn_softmax_xent(NULL, d, NULL, z2, y, 2, 3);
+	softmax_xent(NULL, d, NULL, z2, y, 2, 3);
 	for (int i = 0; i < 6; i++) {
 		float s0 = z2[i];
 		z2[i] = s0 + 1e-2f;
-		double lp = nn_softmax_xent(NULL, NULL, NULL, z2, y, 2, 3);
+		double lp = softmax_xent(NULL, NULL, NULL, z2, y, 2, 3);
 		z2[i] = s0 - 1e-2f;
-		double lm = nn_softmax_xent(NULL, NULL, NULL, z2, y, 2, 3);
+		double lm = softmax_xent(NULL, NULL, NULL, z2, y, 2, 3);
 		z2[i] = s0;
 		maxerr = fmax(maxerr, fabs((lp - lm) / 2e-2 - d[i]));
 	}

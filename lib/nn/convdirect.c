@@ -1,7 +1,7 @@
-/* conv: register tiles of 3 output pixels x 32 output channels (12 of AVX2's 16 registers
+/* convdirect: register tiles of 3 output pixels x 32 output channels (12 of AVX2's 16 registers
  * accumulating) over a zero-padded copy of the input rows, so the innermost loop has no
  * bounds: for a window row, kw*cin input floats and the matching weights are contiguous. */
-#include "nn/conv.h"
+#include "nn/convdirect.h"
 
 #include <string.h>
 
@@ -15,7 +15,7 @@
 #define CONV_CI 3   /* input channels per weight-gradient tile */
 #endif
 
-int conv_fits(const nn_geom *g)
+int convdirect_fits(const geom *g)
 {
 #ifdef CONV_AVX2
 	return g->sh == 1 && g->sw == 1 && g->oc % 8 == 0 && (g->kh > 1 || g->kw > 1) &&
@@ -30,7 +30,7 @@ int conv_fits(const nn_geom *g)
 #define CONV_BAND_FLOATS (1 << 16)
 
 /* Output rows per padded band; the band holds them and the kh - 1 rows below. */
-static int band_rows(const nn_geom *g)
+static int band_rows(const geom *g)
 {
 	long row = (long)(g->ow + g->kw - 1) * g->c, r = CONV_BAND_FLOATS / row - (g->kh - 1);
 
@@ -38,19 +38,19 @@ static int band_rows(const nn_geom *g)
 }
 
 /* a worker's padded copy of a band of rows: rows of ow + kw - 1 pixels */
-static size_t pad_floats(const nn_geom *g)
+static size_t pad_floats(const geom *g)
 {
 	return (size_t)(band_rows(g) + g->kh - 1) * (g->ow + g->kw - 1) * g->c;
 }
 
 /* Above 32 output channels the weights are repacked block by block, each block's rows of
  * 32 contiguous: a tile then reads one compact run of weights, not every other line. */
-static size_t packed_floats(const nn_geom *g)
+static size_t packed_floats(const geom *g)
 {
 	return g->oc > 32 ? (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c : 0;
 }
 
-size_t conv_forward_workspace(const nn_geom *g, int threads)
+size_t convdirect_workspace(const geom *g, int threads)
 {
 	return packed_floats(g) + (size_t)(threads < 1 ? 1 : threads) * pad_floats(g);
 }
@@ -58,7 +58,7 @@ size_t conv_forward_workspace(const nn_geom *g, int threads)
 #ifdef CONV_AVX2
 /* Output rows oy0..oy1 of one image read padded rows oy0..oy1+kh-1: row r is input row
  * oy0+r-pt, column x input column x-pl, zero outside the image. */
-static void pad_rows(const nn_geom *g, float *dst, const float *img, int oy0, int oy1)
+static void pad_rows(const geom *g, float *dst, const float *img, int oy0, int oy1)
 {
 	int wp = g->ow + g->kw - 1, c = g->c;
 	int x0 = g->pl > 0 ? g->pl : 0, x1 = g->w + g->pl < wp ? g->w + g->pl : wp;
@@ -137,7 +137,7 @@ CONV_AVX2 INLINE void fwd_tile_nv(int np, int nv, const float *in, long rs, int 
 }
 
 /* One output row: in at its first window's top-left in the padded rows. */
-CONV_AVX2 static void fwd_row(const nn_geom *g, const float *in, long rs, const float *w,
+CONV_AVX2 static void fwd_row(const geom *g, const float *in, long rs, const float *w,
 			      const float *b, float *out, int relu, const float *mask)
 {
 	int cin = g->c, cout = g->oc, kwc = g->kw * cin, packed = cout > 32;
@@ -158,7 +158,7 @@ CONV_AVX2 static void fwd_row(const nn_geom *g, const float *in, long rs, const 
 }
 
 typedef struct {
-	const nn_geom *g;
+	const geom *g;
 	float *out, *ws;
 	const float *in, *w, *b, *mask;
 	int B, relu;
@@ -169,7 +169,7 @@ typedef struct {
 static void fwd_worker(void *ctx, int k, int n)
 {
 	const fwd_job *j = ctx;
-	const nn_geom *g = j->g;
+	const geom *g = j->g;
 	long lo, hi, rs = (long)(g->ow + g->kw - 1) * g->c, osz = (long)g->ow * g->oc;
 	float *buf = j->ws + packed_floats(g) + (size_t)k * pad_floats(g);
 
@@ -250,7 +250,7 @@ CONV_AVX2 static void bias_row(float *db, const float *d, int cout, int n)
 }
 
 typedef struct {
-	const nn_geom *g;
+	const geom *g;
 	float *dw, *db;
 	const float *dout, *in;
 	int B, acc;
@@ -261,7 +261,7 @@ typedef struct {
 CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 {
 	const wgrad_job *j = ctx;
-	const nn_geom *g = j->g;
+	const geom *g = j->g;
 	int cin = g->c, cout = g->oc, ncb = (cin + CONV_CI - 1) / CONV_CI;
 	long lo, hi;
 
@@ -313,8 +313,8 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 }
 #endif
 
-void conv_forward(const nn_geom *g, float *out, const float *in, const float *w,
-		  const float *b, int relu, const float *mask, int B, int threads, float *ws)
+void convdirect_forward(const geom *g, float *out, const float *in, const float *w,
+			const float *b, int relu, const float *mask, int B, int threads, float *ws)
 {
 #ifdef CONV_AVX2
 	fwd_job j = { .g = g, .out = out, .ws = ws, .in = in, .w = w, .b = b, .mask = mask,
@@ -338,8 +338,8 @@ void conv_forward(const nn_geom *g, float *out, const float *in, const float *w,
 #endif
 }
 
-void conv_wgrad(const nn_geom *g, float *dw, float *db, const float *dout, const float *in,
-		int B, int acc, int threads)
+void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, const float *in,
+		      int B, int acc, int threads)
 {
 #ifdef CONV_AVX2
 	wgrad_job j = { .g = g, .dw = dw, .db = db, .dout = dout, .in = in, .B = B, .acc = acc };

@@ -1,0 +1,243 @@
+/* conv2d: convolution as tiled im2col + sgemm (batch folded into the GEMM's M, tiles sized
+ * to stay near cache), bias and ReLU fused into one pass over each tile; convdirect where it fits. */
+#include "nn/conv2d.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#include "nn/blas.h"
+#include "nn/convdirect.h"
+#include "nn/vec.h"
+
+/* Floats per im2col tile: large enough that sgemm sees a tall M, small enough that the
+ * tile is still in L2/L3 when the GEMM reads it. */
+#define CONV2D_TILE_FLOATS (1 << 20)
+
+/* 1x1 stride-1 convolutions need no im2col: the input already is the [M, cin] matrix. */
+static int is_pointwise(const geom *g)
+{
+	return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->oh == g->h && g->ow == g->w;
+}
+
+static long tile_rows(const geom *g)
+{
+	long K = (long)g->kh * g->kw * g->c, tm = CONV2D_TILE_FLOATS / K;
+
+	return tm > 0 ? tm : 1;
+}
+
+/* For stride 1, the input gradient is itself a convolution: of dout, by the kernel turned
+ * half a circle with cin and cout swapped, padded by kh-1-pt, kw-1-pl. This is its window. */
+static int transposed(const geom *g, geom *t)
+{
+	if (g->sh != 1 || g->sw != 1)
+		return 0;
+	*t = (geom){ .h = g->oh, .w = g->ow, .c = g->oc, .kh = g->kh, .kw = g->kw, .sh = 1, .sw = 1,
+			.oh = g->h, .ow = g->w, .pt = g->kh - 1 - g->pt, .pl = g->kw - 1 - g->pl,
+			.oc = g->c };
+	return 1;
+}
+
+/* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co]: the kernel of the transposed convolution */
+static void turn_kernel(const geom *g, float *wt, const float *w)
+{
+	for (int j = 0; j < g->kh; j++)
+		for (int i = 0; i < g->kw; i++)
+			for (int co = 0; co < g->oc; co++)
+				for (int ci = 0; ci < g->c; ci++)
+					wt[(((long)j * g->kw + i) * g->oc + co) * g->c + ci] =
+						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
+}
+
+size_t conv2d_workspace(const geom *g, int threads)
+{
+	size_t K = (size_t)g->kh * g->kw * g->c, n;
+	geom t;
+
+	/* forward and dw: convdirect's padded bands, or a tile of im2col and (backward) one of
+	 * its gradient */
+	n = convdirect_fits(g) ? convdirect_workspace(g, threads) : 2 * (size_t)tile_rows(g) * K;
+	if (transposed(g, &t)) {
+		/* din: the turned kernel, and convdirect's bands or a tile of dout's im2col */
+		size_t kt = (size_t)t.kh * t.kw * t.c;
+		size_t nt = kt * t.oc + (convdirect_fits(&t) ? convdirect_workspace(&t, threads)
+						       : (size_t)tile_rows(&t) * kt);
+
+		if (nt > n)
+			n = nt;
+	}
+	return n;
+}
+
+/* Rows m0..m1 of the im2col matrix [B*oh*ow, kh*kw*c] (row: one output pixel, columns in
+ * HWIO order ky, kx, ci so that it multiplies the weights directly). With add set, the
+ * reverse: col's rows are summed back into the image (col2im). */
+static void im2col(const geom *g, float *col, float *in, long m0, long m1, int add)
+{
+	long hw = (long)g->oh * g->ow, isz = (long)g->h * g->w * g->c;
+	int c = g->c, K = g->kh * g->kw * c;
+
+	for (long m = m0; m < m1; m++) {
+		long n = m / hw, r = m % hw;
+		int oy = (int)(r / g->ow), ox = (int)(r % g->ow);
+		int iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+		int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = g->w - ix0 < g->kw ? g->w - ix0 : g->kw;
+		float *dst = col + (m - m0) * K, *img = in + n * isz;
+
+		for (int ky = 0; ky < g->kh; ky++, dst += g->kw * c) {
+			int iy = iy0 + ky;
+
+			if (iy < 0 || iy >= g->h || kx0 >= kx1) {
+				if (!add)
+					memset(dst, 0, sizeof *dst * g->kw * c);
+				continue;
+			}
+			/* the in-bounds columns of a window row are contiguous in NHWC */
+			float *src = img + ((long)iy * g->w + ix0 + kx0) * c, *d = dst + kx0 * c;
+			long len = (long)(kx1 - kx0) * c;
+
+			if (add) {
+				vec_add(src, d, len);
+				continue;
+			}
+			memset(dst, 0, sizeof *dst * kx0 * c);
+			memcpy(d, src, sizeof *d * len);
+			memset(dst + kx1 * c, 0, sizeof *dst * (g->kw - kx1) * c);
+		}
+	}
+}
+
+void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
+		    const float *b, int B, int relu, float *ws, int threads)
+{
+	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
+	int K = g->kh * g->kw * g->c, N = g->oc;
+
+	if (convdirect_fits(g)) {
+		if (threads > 1)
+			blas_park();
+		convdirect_forward(g, out, in, w, b, relu, NULL, B, threads, ws);
+		return;
+	}
+
+	if (is_pointwise(g)) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, K, 1.0f,
+			    in, K, w, N, 0.0f, out, N);
+		vec_bias_relu(out, b, M, N, relu);
+		return;
+	}
+	for (long m0 = 0; m0 < M; m0 += tm) {
+		long m1 = m0 + tm < M ? m0 + tm : M;
+		float *o = out + m0 * N;
+
+		/* im2col only reads the input; the cast is for the shared col2im signature */
+		im2col(g, ws, (float *)in, m0, m1, 0);
+		/* the tile starts as the bias and sgemm adds into it (beta 1): OpenBLAS would
+		 * otherwise spend a pass zeroing it for beta 0, and another adding the bias */
+		if (b)
+			for (long r = 0; r < m1 - m0; r++)
+				memcpy(o + r * N, b, sizeof *b * N);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, K,
+			    1.0f, ws, K, w, N, b ? 1.0f : 0.0f, o, N);
+		if (relu)
+			vec_bias_relu(o, NULL, m1 - m0, N, relu);
+	}
+}
+
+/* din [B, h, w, cin] = the transposed convolution of dout by w, tile by tile with each
+ * tile complete when computed (no col2im scatter, no zeroing of din), the ReLU mask of
+ * relu_y applied while the tile is still in cache. The GEMM has the forward's shape:
+ * K = kh*kw*cout long, N = cin. */
+static void conv_din(const geom *g, const geom *t, float *din, const float *dout,
+		     const float *w, const float *relu_y, int B, float *ws)
+{
+	long M = (long)B * t->oh * t->ow, tm = tile_rows(t);
+	int K = t->kh * t->kw * t->c, N = t->oc;
+	float *col = ws, *wt = ws + tm * K;
+
+	turn_kernel(g, wt, w);
+	for (long m0 = 0; m0 < M; m0 += tm) {
+		long m1 = m0 + tm < M ? m0 + tm : M;
+		float *d = din + m0 * N;
+
+		im2col(t, col, (float *)dout, m0, m1, 0);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, K, 1.0f,
+			    col, K, wt, N, 0.0f, d, N);
+		if (relu_y)
+			vec_relu_backward(d, d, relu_y + m0 * N, (size_t)(m1 - m0) * N);
+	}
+}
+
+void conv2d_backward(const geom *g, float *din, float *dw, float *db,
+		     const float *dout, const float *in, const float *w, int B, int acc,
+		     float *ws, int threads)
+{
+	conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws, threads);
+}
+
+void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
+			  const float *dout, const float *in, const float *w,
+			  const float *relu_y, int B, int acc, float *ws, int threads)
+{
+	geom t;
+	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
+	int K = g->kh * g->kw * g->c, N = g->oc;
+	float *col = ws, *dcol = ws + tm * K;
+
+	if (db && !convdirect_fits(g)) {
+		if (!acc)
+			memset(db, 0, sizeof *db * N);
+		vec_sum_rows(db, dout, M, N);
+	}
+	if (is_pointwise(g)) {
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)M, 1.0f,
+			    in, K, dout, N, acc ? 1.0f : 0.0f, dw, N);
+		if (din)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, K, N, 1.0f,
+				    dout, N, w, N, 0.0f, din, K);
+		if (din && relu_y)
+			vec_relu_backward(din, din, relu_y, (size_t)M * K);
+		return;
+	}
+	if (din && !transposed(g, &t)) {
+		/* strided: din by col2im, tile by tile beside dw's */
+		memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
+		for (long m0 = 0; m0 < M; m0 += tm) {
+			long m1 = m0 + tm < M ? m0 + tm : M;
+			const float *d = dout + m0 * N;
+
+			im2col(g, col, (float *)in, m0, m1, 0);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
+				    col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, N, 1.0f,
+				    d, N, w, N, 0.0f, dcol, K);
+			im2col(g, dcol, din, m0, m1, 1);
+		}
+		if (relu_y)
+			vec_relu_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c);
+		return;
+	}
+	if (threads > 1)
+		blas_park();
+	if (convdirect_fits(g)) {
+		convdirect_wgrad(g, dw, db, dout, in, B, acc, threads);
+	} else {
+		for (long m0 = 0; m0 < M; m0 += tm) {
+			long m1 = m0 + tm < M ? m0 + tm : M;
+
+			im2col(g, col, (float *)in, m0, m1, 0);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
+				    col, K, dout + m0 * N, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
+		}
+	}
+	if (!din)
+		return;
+	/* stride 1: din is the convolution of dout by the turned kernel (t) */
+	if (convdirect_fits(&t)) {
+		turn_kernel(g, ws, w);
+		convdirect_forward(&t, din, dout, ws, NULL, 0, relu_y, B, threads,
+			     ws + (size_t)t.kh * t.kw * t.c * t.oc);
+		return;
+	}
+	conv_din(g, &t, din, dout, w, relu_y, B, ws);
+}

@@ -1,0 +1,32 @@
+/* conv2d: the convolution layer, forward and backward, on NHWC float32 batches; weights
+ * TensorFlow's HWIO [kh, kw, cin, cout]. convdirect's kernels where they fit, else sgemm. */
+#ifndef PETCNN_CONV2D_H
+#define PETCNN_CONV2D_H
+
+#include <stddef.h>
+
+#include "nn/geom.h"
+
+/* Floats of scratch conv2d forward and backward need with that many threads (im2col
+ * tiles, or padded rows per thread); the same buffer serves every batch size. */
+size_t conv2d_workspace(const geom *g, int threads);
+
+/* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin, cout]) + b [cout],
+ * then ReLU if relu. ws: conv2d_workspace(g, threads) floats; threads: workers of our
+ * own for the direct kernels (convdirect), whose bits do not depend on their number. */
+void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
+		    const float *b, int B, int relu, float *ws, int threads);
+/* Given dout [B, oh, ow, cout] (already through the ReLU's backward), computes
+ * dw [kh, kw, cin, cout] and db [cout] (added to them if acc, else overwriting them, which
+ * spares a pass over a large dw), and sets din [B, h, w, cin] (NULL: skip). */
+void conv2d_backward(const geom *g, float *din, float *dw, float *db, const float *dout,
+		     const float *in, const float *w, int B, int acc, float *ws, int threads);
+
+/* The same, then din through the backward of a ReLU whose output was relu_y [B, h, w, cin]
+ * (the layer before; NULL: none), fused into the computation of din (same bits as
+ * vec_relu_backward after it). */
+void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
+			  const float *dout, const float *in, const float *w,
+			  const float *relu_y, int B, int acc, float *ws, int threads);
+
+#endif

@@ -1,0 +1,31 @@
+/* dense: fully connected layers, forward and backward, weights [in, out]; a small batch
+ * over a large w (fc1) streams w once per pass, split over threads, else sgemm. */
+#ifndef PETCNN_DENSE_H
+#define PETCNN_DENSE_H
+
+/* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu. For a small
+ * batch over a large w, one pass over w split over threads by columns, skipping zero
+ * inputs (dropout's): the same bits whatever the thread count; else sgemm. */
+void dense_forward(float *out, const float *in, const float *w, const float *b, int B,
+		   int nin, int nout, int relu, int threads);
+/* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else
+ * overwritten); din [B, nin] = dout @ w^T (NULL: skip). dout [B, nout] is already through
+ * the ReLU's backward. For a small batch over a large w, dw and din come from one pass
+ * over w, split over threads by rows. Same threads, same bits. */
+void dense_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+		    const float *w, int B, int nin, int nout, int acc, int threads);
+/* Whether dense_backward takes the streaming path for these sizes. */
+int dense_streams(int B, int nin, int nout);
+
+/* The streaming backward (dense_streams, and nout <= DENSE_ROW_MAX) handing each row i of
+ * dw to row(ctx, i, dw_row) as soon as it is complete and row i of w is no longer needed,
+ * instead of storing dw: the optimiser can update w's row while both are in cache. rows
+ * are split over threads (row is called on them, for disjoint i). -1 (nothing done) if
+ * the layer does not stream. */
+#define DENSE_ROW_MAX 4096
+typedef void (*dense_row_fn)(void *ctx, long i, const float *dw_row);
+int dense_backward_rows(float *din, float *db, const float *dout, const float *in,
+			const float *w, int B, int nin, int nout, dense_row_fn row, void *ctx,
+			int threads);
+
+#endif
