@@ -108,7 +108,7 @@ with open(sys.argv[2], "wb") as f:
 	[[ $stderr == *"classes.npy: class 0 is 'cat'"* ]] || fail "$stderr"
 	run --separate-stderr cnn-eval -m "$d/m.npz" -p "$t/p.tsv" "$t/size.npy"
 	assert_failure 1
-	[[ $stderr == *"size.npy: images are 16x16 but the model takes 24x24"* ]] || fail "$stderr"
+	[[ $stderr == *"the model takes 24x24 images, these are 16x16"* ]] || fail "$stderr"
 	run --separate-stderr cnn-eval -m "$d/test.npy" -p "$t/p.tsv" "$d/test.npy"
 	assert_failure 1
 	[[ $stderr == "cnn-eval: $d/test.npy"* ]] || fail "$stderr"

@@ -253,3 +253,24 @@ with open(sys.argv[2], "wb") as g:
 	run py 'z = np.load(sys.argv[1]); assert int(z["train/step"]) >= 3' h.npz
 	assert_success
 }
+
+@test "faults: cnn-eval on no images is an error; on no labelled image it says so, never 'accuracy 0'" {
+	small_ckpt
+	py 'with open(sys.argv[1], "wb") as f:
+    np.save(f, np.zeros((0, 12, 10, 3), np.uint8)); np.save(f, np.zeros(0, np.int64)); np.save(f, np.array(["cat", "dog"]))
+with open(sys.argv[2], "wb") as f:
+    np.save(f, np.zeros((3, 12, 10, 3), np.uint8)); np.save(f, np.full(3, -1, np.int64)); np.save(f, np.array(["cat", "dog"]))' none.npy unlabelled.npy
+	run --separate-stderr cnn-eval -m m.npz none.npy
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == "cnn-eval: none.npy: no images to evaluate" ]] || fail "$stderr"
+	run --separate-stderr cnn-eval -m m.npz --predictions p.tsv unlabelled.npy
+	assert_success
+	[[ $stderr == *"unlabelled.npy: no image is labelled: predictions only, no accuracy"* ]] || fail "$stderr"
+	assert_line 'accuracy -'
+	refute_output --partial 'accuracy 0'
+	[ "$(grep -vc '^#' p.tsv)" -ge 3 ]
+	run --separate-stderr cnn-eval -m m.npz --format tsv unlabelled.npy
+	assert_success
+	refute_output --partial 'eval/Accuracy'
+}

@@ -128,8 +128,13 @@ static void report(const evaluate_result *r, const int64_t *confusion, int k,
 	double acc = r->accuracy, loss = r->loss;
 	char name[128];
 
+	/* With no labelled image there is no accuracy or loss to give: none is printed as 0. */
 	if (tsv) {
-		printf("%lld eval/Accuracy %.6g\n%lld eval/Loss %.6g\n", (long long)step, acc, (long long)step, loss);
+		if (r->scored)
+			printf("%lld eval/Accuracy %.6g\n%lld eval/Loss %.6g\n", (long long)step, acc,
+			       (long long)step, loss);
+	} else if (!r->scored) {
+		printf("images %lld, scored 0\naccuracy -\nloss -\n\n", (long long)r->images);
 	} else {
 		printf("images %lld, scored %lld\naccuracy %.4f\nloss %.4f\n\n", (long long)r->images,
 		       (long long)r->scored, acc, loss);
@@ -179,7 +184,9 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(o.threads);
 	if (dataset_read(&d, o.input, 1, err))
 		cli_die("%s", err);
-	if (ckpt_load(o.model, &m, o.batch, 0, &classes, &st, err))
+	if (d.n == 0)
+		cli_die("%s: no images to evaluate", strcmp(o.input, "-") ? o.input : "<stdin>");
+	if (ckpt_load_sized(o.model, d.h, d.w, &m, o.batch < d.n ? o.batch : (int)d.n, 0, &classes, &st, err))
 		cli_die("%s", err);
 	if (dataset_same_classes(&classes, o.model, &d.classes, strcmp(o.input, "-") ? o.input : "<stdin>", err))
 		cli_die("%s", err);
@@ -207,6 +214,9 @@ int main(int argc, char **argv)
 	progress_end(&c.bar);
 	if (pf.fp && outfile_commit(&pf, err))
 		cli_die("%s", err);
+	if (!r.scored)
+		cli_warn("%s: no image is labelled: predictions only, no accuracy",
+			 strcmp(o.input, "-") ? o.input : "<stdin>");
 	report(&r, confusion, m.classes, &classes, st.step, o.tsv);
 	free(confusion);
 	tensor_free(&classes);
