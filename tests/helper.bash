@@ -27,6 +27,9 @@ check_conventions() {
 	assert_success
 	assert_line --index 0 --regexp "^Usage: $prog "
 	assert_output --partial "Example"
+	# one wording for the options every program shares
+	assert_output --regexp "-h, --help +show this help and exit"
+	assert_output --regexp "--version +show the version and exit"
 	[ -z "$stderr" ]
 	run --separate-stderr "$prog" --version
 	assert_success
