@@ -295,6 +295,7 @@ int tfev_hist_compute(tfev_hist *h, const double *vd, const float *vf, size_t n,
 	h->max = -DBL_MAX;
 	for (size_t i = 0; i < n; i++) {
 		double x = vd ? vd[i] : (double)vf[i];
+		size_t b;
 
 		if (isnan(x)) {
 			h->skipped.nan++;
@@ -307,8 +308,10 @@ int tfev_hist_compute(tfev_hist *h, const double *vd, const float *vf, size_t n,
 				h->skipped.neginf++;
 			continue;
 		}
-		/* x <= DBL_MAX, so the index is always < nl (TensorFlow overruns on +Inf). */
-		cnt[upper_bound(lim, nl, x)] += 1;
+		/* The last limit is DBL_MAX itself, which no limit exceeds: the last bucket
+		 * holds it too (TensorFlow's upper_bound writes one past its buckets there). */
+		b = upper_bound(lim, nl, x);
+		cnt[b < nl ? b : nl - 1] += 1;
 		if (x < h->min)
 			h->min = x;
 		if (x > h->max)

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -172,6 +173,33 @@ static void test_hist(void)
 	CHECK(zero_runs == 0, "empty runs collapsed (%d adjacent empty buckets)", zero_runs);
 	CHECK(mismatch == 0, "%d buckets differ from brute force", mismatch);
 	tfev_hist_free(&h);
+
+	/* Every finite double has a bucket: DBL_MAX shares the last one (no limit exceeds
+	 * it), -DBL_MAX is in the second, a value on a limit in the bucket above it. */
+	{
+		size_t k = nl / 3;
+		double ext[5] = { DBL_MAX, -DBL_MAX, lim[k], nextafter(lim[k], -INFINITY), DBL_MAX };
+		double lo_of[5] = { lim[nl - 2], -DBL_MAX, lim[k], lim[k - 1], lim[nl - 2] };
+
+		CHECK(tfev_hist_compute(&h, ext, NULL, 5, err) == 0, "compute extremes: %s", err);
+		CHECK(h.num == 5 && h.max == DBL_MAX && h.min == -DBL_MAX, "extremes: num %g", h.num);
+		for (int i = 0; i < 5; i++) {
+			double seen = 0;
+			/* The bucket ending at lim[b] holds [lim[b-1], lim[b]); count those whose
+			 * lower end (the previous limit, collapsed or not) is lo_of[i]. */
+			for (size_t j = 0; j < h.nbuckets; j++)
+				if (h.count[j] > 0 && (j ? h.limit[j - 1] : -DBL_MAX) <= lo_of[i] &&
+				    lo_of[i] < h.limit[j])
+					seen = h.count[j];
+			CHECK(seen > 0, "extreme %d (%g) not in the bucket above %g", i, ext[i], lo_of[i]);
+		}
+		CHECK(h.count[h.nbuckets - 1] == 2 && h.limit[h.nbuckets - 1] == DBL_MAX,
+		      "DBL_MAX twice in the last bucket (%g)", h.count[h.nbuckets - 1]);
+		tfev_hist_free(&h);
+		float fmax[2] = { FLT_MAX, -FLT_MAX };
+		CHECK(tfev_hist_compute(&h, NULL, fmax, 2, err) == 0 && h.num == 2, "FLT_MAX");
+		tfev_hist_free(&h);
+	}
 
 	/* All NaN: an empty histogram, still one bucket, min = max = 0. */
 	float nanf[3] = { 0.0f / 0.0f, 0.0f / 0.0f, 0.0f / 0.0f };

@@ -1,0 +1,26 @@
+#!/usr/bin/env bats
+# Hostile inputs: values at the edge of a type, files that are not files, empty streams,
+# a disk that fills up. Each must be a clear error or a correct result, never a crash.
+
+load helper
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+}
+
+@test "tfevents-write: a histogram of +-DBL_MAX (line or .npy) puts them in the outer buckets" {
+	echo '1 h hist 1.7976931348623157e308 -1.7976931348623157e308 1' > in.txt
+	py 'np.save(sys.argv[1], np.array([np.finfo(np.float64).max, -np.finfo(np.float64).max, 1.0]))' big.npy
+	echo '2 h hist big.npy' >> in.txt
+	run --separate-stderr tfevents-write --logdir runs < in.txt
+	assert_success
+	run --separate-stderr tfevents-cat runs
+	assert_success
+	[ "$(echo "$output" | grep -c $'\thistogram\t')" = 2 ] || fail "$output"
+	# The last bucket ends at DBL_MAX and holds it; -DBL_MAX is in the one below -1e20*0.99.
+	echo "$output" | grep $'\thistogram\t' | while read -r line; do
+		[[ $line == *"num=3 min=-1.79769313e+308 max=1.79769313e+308 "* ]] || fail "$line"
+		[[ $line == *" -9.92077562e+19:1 "* ]] || fail "-DBL_MAX not in the first bucket: $line"
+		[[ $line == *" 1.79769313e+308:1" ]] || fail "DBL_MAX not in the last bucket: $line"
+	done
+}
