@@ -69,9 +69,9 @@ static int frame_event(tfev_writer *w, char *err)
 		head[i] = (unsigned char)(n >> (8 * i));
 	put_u32le(head + 8, crc32c_mask(crc32c(0, head, 8)));
 	put_u32le(tail, crc32c_mask(crc32c(0, w->event.data, w->event.len)));
-	pb_raw(&w->pending, head, sizeof head);
-	pb_raw(&w->pending, w->event.data, w->event.len);
-	pb_raw(&w->pending, tail, sizeof tail);
+	buf_add(&w->pending, head, sizeof head);
+	buf_add(&w->pending, w->event.data, w->event.len);
+	buf_add(&w->pending, tail, sizeof tail);
 	if (w->pending.oom) {
 		w->failed = 1;
 		return err_set(err, "%s: out of memory queueing an event", w->path);
@@ -98,7 +98,7 @@ int tfev_flush(tfev_writer *w, char *err)
 		}
 		off += (size_t)k;
 	}
-	pb_reset(&w->pending);
+	buf_reset(&w->pending);
 	w->last_flush = now_mono();
 	return 0;
 }
@@ -115,7 +115,7 @@ int tfev_flush_if_due(tfev_writer *w, char *err)
 /* Starts an Event with the current wall time and the step. */
 static void event_begin(tfev_writer *w, int64_t step)
 {
-	pb_reset(&w->event);
+	buf_reset(&w->event);
 	pb_double(&w->event, EV_WALL_TIME, now_real());
 	if (step)
 		pb_int(&w->event, EV_STEP, step);
@@ -176,8 +176,8 @@ int tfev_open(tfev_writer *w, const char *logdir, const char *run, char *err)
 		w->path = NULL;
 		return -1;
 	}
-	pb_init(&w->event);
-	pb_init(&w->pending);
+	buf_init(&w->event);
+	buf_init(&w->pending);
 	w->last_flush = now_mono();
 	event_begin(w, 0);
 	pb_string(&w->event, EV_FILE_VERSION, TFEV_FILE_VERSION);
@@ -200,8 +200,8 @@ int tfev_close(tfev_writer *w, char *err)
 		if (close(w->fd) && !rc)
 			rc = err_sys(err, "%s: close", w->path);
 	}
-	pb_free(&w->event);
-	pb_free(&w->pending);
+	buf_free(&w->event);
+	buf_free(&w->pending);
 	free(w->path);
 	w->path = NULL;
 	w->fd = -1;
@@ -515,7 +515,7 @@ int tfev_text(tfev_writer *w, int64_t step, const char *tag, const char *text, c
 	return value_end(w, mark, err);
 }
 
-static void put_shape(pb_buf *b, int field, const tfev_node *nd)
+static void put_shape(struct buf *b, int field, const tfev_node *nd)
 {
 	size_t s = pb_begin(b, field);
 
@@ -527,7 +527,7 @@ static void put_shape(pb_buf *b, int field, const tfev_node *nd)
 	pb_end(b, s);
 }
 
-static void put_attr_begin(pb_buf *b, const char *key, size_t *entry, size_t *val)
+static void put_attr_begin(struct buf *b, const char *key, size_t *entry, size_t *val)
 {
 	*entry = pb_begin(b, NODE_ATTR);
 	pb_string(b, MAP_KEY, key);
@@ -536,16 +536,16 @@ static void put_attr_begin(pb_buf *b, const char *key, size_t *entry, size_t *va
 
 int tfev_graph(tfev_writer *w, const tfev_node *nodes, size_t n, char *err)
 {
-	pb_buf g;
+	struct buf g;
 	int rc;
 
-	pb_init(&g);
+	buf_init(&g);
 	for (size_t i = 0; i < n; i++) {
 		const tfev_node *nd = &nodes[i];
 		size_t m = pb_begin(&g, GR_NODE), e, v, l;
 
 		if (!nd->name || !*nd->name || !nd->op || nd->ndim > 8) {
-			pb_free(&g);
+			buf_free(&g);
 			return err_set(err, "%s: graph node %zu has no name or op", w->path, i);
 		}
 		pb_string(&g, NODE_NAME, nd->name);
@@ -571,12 +571,12 @@ int tfev_graph(tfev_writer *w, const tfev_node *nodes, size_t n, char *err)
 	pb_int(&g, VER_PRODUCER, 22);
 	pb_end(&g, vm);
 	if (g.oom) {
-		pb_free(&g);
+		buf_free(&g);
 		return err_set(err, "%s: out of memory building the graph", w->path);
 	}
 	event_begin(w, 0);
 	pb_bytes(&w->event, EV_GRAPH_DEF, g.data, g.len);
-	pb_free(&g);
+	buf_free(&g);
 	rc = event_finish(w, err);
 	return rc;
 }

@@ -45,8 +45,8 @@
 typedef struct {
 	int fd;
 	char *path;         /* the event file */
-	pb_buf event;       /* scratch: the Event being built */
-	pb_buf pending;     /* complete records not yet written */
+	struct buf event;       /* scratch: the Event being built */
+	struct buf pending;     /* complete records not yet written */
 	double last_flush;  /* monotonic seconds */
 	int64_t records;
 	int failed;         /* a write to the file failed: later writes are pointless */
