@@ -1,7 +1,8 @@
 /* tfevents-cat: TensorBoard event files back to text, one line per value, every CRC checked. */
 #include "util/cli.h"
 #include "util/errmsg.h"
-#include "tb/tfev.h"
+#include "tb/tfev_read.h"
+#include "tb/tfrecord.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -193,28 +194,28 @@ static int print_value(const tfev_item *it)
 /* Prints one file's records; 0 if all were good, -1 after reporting a problem. */
 static int cat_file(const char *path, int show_name)
 {
-	tfev_reader r;
+	tfrecord_reader r;
 	const unsigned char *p;
 	size_t len;
 	int64_t off;
 	char err[ERR_MAX];
 	int rc, bad = 0;
 
-	if (tfev_reader_open(&r, path, err)) {
+	if (tfrecord_reader_open(&r, path, err)) {
 		cli_warn("%s", err);
 		return -1;
 	}
-	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) != TFEV_REC_EOF) {
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) != TFRECORD_EOF) {
 		tfev_iter it;
 		tfev_item item;
 		int k;
 
-		if (rc == TFEV_REC_FATAL || rc == TFEV_REC_BADDATA) {
+		if (rc == TFRECORD_FATAL || rc == TFRECORD_BADDATA) {
 			/* stdout first, so the report follows what was printed before it. */
 			fflush(stdout);
 			cli_warn("%s", err);
 			bad = 1;
-			if (rc == TFEV_REC_FATAL)
+			if (rc == TFRECORD_FATAL)
 				break;
 			continue;
 		}
@@ -242,7 +243,7 @@ static int cat_file(const char *path, int show_name)
 		cli_warn("%s: record at offset %lld: %s", r.name, (long long)off, err);
 		bad = 1;
 	}
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 	return bad ? -1 : 0;
 }
 

@@ -11,6 +11,8 @@
 #include "nn/ckpt.h"
 #include "util/cli.h"
 #include "array/npy.h"
+#include "tb/tfev_hist.h"
+#include "tb/tfev_image.h"
 #include "tb/tfev_model.h"
 
 /* The writer for run name (NULL: --run), opened on first use. A tag's run and --run
@@ -172,7 +174,7 @@ static int do_hist(evline *e, tfev_writer *w, int64_t step, const char *tag, cha
 			rc = tfev_histogram_tensor(w, step, tag, &t, &nf, why);
 			tensor_free(&t);
 			if (rc)
-				return w->failed ? err_set(err, "%s", why) : err_set(err, "%s: %s", f, why);
+				return tfev_failed(w) ? err_set(err, "%s", why) : err_set(err, "%s: %s", f, why);
 			goto done;
 		}
 		if (n == cap) {
@@ -217,7 +219,7 @@ static int do_image(tfev_writer *w, int64_t step, const char *tag, char *rest, c
 		rc = tfev_image_tensor(w, step, tag, &t, why);
 		tensor_free(&t);
 		if (rc)
-			return w->failed ? err_set(err, "%s", why) : err_set(err, "%s: %s", path, why);
+			return tfev_failed(w) ? err_set(err, "%s", why) : err_set(err, "%s: %s", path, why);
 		return 0;
 	}
 	if (read_file(path, &data, &len, err))
@@ -341,6 +343,6 @@ int evline_do(evline *e, char *line, char *err)
 	if (do_line(e, line, err) == 0)
 		return 0;
 	for (int k = 0; k < e->n; k++)
-		e->failed |= e->w[k].failed;
+		e->failed |= tfev_failed(&e->w[k]);
 	return -1;
 }

@@ -4,7 +4,7 @@
 #define PETCNN_EVLINE_H
 
 #include "util/errmsg.h"
-#include "tb/tfev.h"
+#include "tb/tfev_write.h"
 
 #define EVLINE_MAXRUNS 64
 

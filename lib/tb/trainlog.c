@@ -11,6 +11,8 @@
 
 #include "util/errmsg.h"
 #include "array/npy.h"
+#include "tb/tfev_hist.h"
+#include "tb/tfev_image.h"
 #include "tb/tfev_model.h"
 
 /* A [1, H, W, C] f4 header is under 200 bytes; this leaves room to spare. */

@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "nn/model.h"
-#include "tb/tfev.h"
+#include "tb/tfev_write.h"
 
 #define TRAINLOG_MAX_MAPS 8
 
@@ -80,7 +80,7 @@ int trainlog_scalar(trainlog *tl, enum trainlog_run run, int64_t step, const cha
  * model's memory is needed. Never call it between a forward and its backward. */
 int trainlog_step(trainlog *tl, int64_t step, model *m, char *err);
 
-/* Event records to the kernel if TFEV_FLUSH_SECONDS have passed (snapshots are never
+/* Event records to the kernel if TFRECORD_FLUSH_SECONDS have passed (snapshots are never
  * held back). */
 int trainlog_flush_if_due(trainlog *tl, char *err);
 /* Flushes and closes everything; frees even on failure; the first error is reported. */

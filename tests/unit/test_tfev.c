@@ -3,7 +3,10 @@
 #include "check.h"
 #include "tb/crc32c.h"
 #include "util/errmsg.h"
-#include "tb/tfev.h"
+#include "tb/tfev_hist.h"
+#include "tb/tfev_image.h"
+#include "tb/tfev_read.h"
+#include "tb/tfrecord.h"
 #include "tb/tfev_model.h"
 
 #include <dirent.h>
@@ -232,7 +235,7 @@ static void find_event_file(const char *dir, char *out, size_t n)
 static void test_roundtrip(const char *tmp)
 {
 	tfev_writer w;
-	tfev_reader r;
+	tfrecord_reader r;
 	tfev_iter it;
 	tfev_item item;
 	char err[ERR_MAX], path[1024], cmd[3000];
@@ -259,8 +262,8 @@ static void test_roundtrip(const char *tmp)
 	snprintf(dir, sizeof dir, "%s/train", tmp);
 	find_event_file(dir, path, sizeof path);
 	CHECK(path[0], "event file created in the run folder");
-	CHECK(tfev_reader_open(&r, path, err) == 0, "reader: %s", err);
-	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) == TFEV_REC_OK) {
+	CHECK(tfrecord_reader_open(&r, path, err) == 0, "reader: %s", err);
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) == TFRECORD_OK) {
 		nrec++;
 		CHECK(tfev_iter_init(&it, p, len, err) == 0, "iter: %s", err);
 		while (tfev_iter_next(&it, &item, err) == 1) {
@@ -296,38 +299,38 @@ static void test_roundtrip(const char *tmp)
 			}
 		}
 	}
-	CHECK(rc == TFEV_REC_EOF, "clean end: %s", err);
+	CHECK(rc == TFRECORD_EOF, "clean end: %s", err);
 	CHECK(nrec == 6, "six records, got %d", nrec);
 	CHECK(kinds[TFEV_VERSION] == 1 && kinds[TFEV_SCALAR] == 1 && kinds[TFEV_HISTOGRAM] == 1 &&
 	      kinds[TFEV_TEXT] == 1 && kinds[TFEV_IMAGE] == 1 && kinds[TFEV_GRAPH] == 1, "one of each kind");
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 
 	/* Cut the last record short: the five before it still read, then "truncated". */
 	snprintf(cmd, sizeof cmd, "head -c -3 '%s' > '%s/cut'", path, tmp);
 	CHECK(system(cmd) == 0, "cut");
 	snprintf(cmd, sizeof cmd, "%s/cut", tmp);
-	CHECK(tfev_reader_open(&r, cmd, err) == 0, "open cut");
+	CHECK(tfrecord_reader_open(&r, cmd, err) == 0, "open cut");
 	nrec = 0;
-	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) == TFEV_REC_OK)
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) == TFRECORD_OK)
 		nrec++;
-	CHECK(nrec == 5 && rc == TFEV_REC_FATAL && strstr(err, "truncated") && strstr(err, "cut"),
+	CHECK(nrec == 5 && rc == TFRECORD_FATAL && strstr(err, "truncated") && strstr(err, "cut"),
 	      "truncated tail: %d records, %s", nrec, err);
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 
 	/* Flip a payload byte of the second record: it alone is skipped. */
 	snprintf(cmd, sizeof cmd, "cp '%s' '%s/flip' && printf 'X' | dd of='%s/flip' bs=1 seek=%d conv=notrunc 2>/dev/null",
 		 path, tmp, tmp, 40 + 12 + 5);  /* the version record is 16 + 24 bytes */
 	CHECK(system(cmd) == 0, "flip");
 	snprintf(cmd, sizeof cmd, "%s/flip", tmp);
-	CHECK(tfev_reader_open(&r, cmd, err) == 0, "open flip");
+	CHECK(tfrecord_reader_open(&r, cmd, err) == 0, "open flip");
 	int ok = 0, bad = 0;
-	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) != TFEV_REC_EOF && rc != TFEV_REC_FATAL) {
-		ok += rc == TFEV_REC_OK;
-		if (rc == TFEV_REC_BADDATA)
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) != TFRECORD_EOF && rc != TFRECORD_FATAL) {
+		ok += rc == TFRECORD_OK;
+		if (rc == TFRECORD_BADDATA)
 			CHECK(bad++ == 0 && strstr(err, "bad data CRC") && strstr(err, "offset 40"), "%s", err);
 	}
-	CHECK(ok == 5 && bad == 1 && rc == TFEV_REC_EOF, "bad CRC skips one record: ok %d bad %d", ok, bad);
-	tfev_reader_close(&r);
+	CHECK(ok == 5 && bad == 1 && rc == TFRECORD_EOF, "bad CRC skips one record: ok %d bad %d", ok, bad);
+	tfrecord_reader_close(&r);
 }
 
 static void test_default_graph(void)
@@ -389,7 +392,7 @@ static void test_grid(void)
 static void test_tensors(const char *tmp)
 {
 	tfev_writer w;
-	tfev_reader r;
+	tfrecord_reader r;
 	tfev_iter it;
 	tfev_item item;
 	tensor img, ints, str;
@@ -415,8 +418,8 @@ static void test_tensors(const char *tmp)
 	CHECK(tfev_close(&w, err) == 0, "close");
 	snprintf(dir, sizeof dir, "%s/tensors", tmp);
 	find_event_file(dir, path, sizeof path);
-	CHECK(tfev_reader_open(&r, path, err) == 0, "reader");
-	while (tfev_reader_next(&r, &p, &len, &off, err) == TFEV_REC_OK) {
+	CHECK(tfrecord_reader_open(&r, path, err) == 0, "reader");
+	while (tfrecord_reader_next(&r, &p, &len, &off, err) == TFRECORD_OK) {
 		tfev_iter_init(&it, p, len, err);
 		while (tfev_iter_next(&it, &item, err) == 1) {
 			if (item.kind == TFEV_IMAGE && item.step == 1)
@@ -429,7 +432,7 @@ static void test_tensors(const char *tmp)
 		}
 	}
 	CHECK(seen == 3, "images and histogram read back (%d of 3)", seen);
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 	tensor_free(&img);
 	tensor_free(&ints);
 	tensor_free(&str);
@@ -439,7 +442,7 @@ static void test_tensors(const char *tmp)
 static void test_model_graph(const char *tmp)
 {
 	tfev_writer w;
-	tfev_reader r;
+	tfrecord_reader r;
 	tfev_iter it;
 	tfev_item item;
 	model m;
@@ -465,8 +468,8 @@ static void test_model_graph(const char *tmp)
 	CHECK(tfev_close(&w, err) == 0, "close");
 	snprintf(dir, sizeof dir, "%s/model", tmp);
 	find_event_file(dir, path, sizeof path);
-	CHECK(tfev_reader_open(&r, path, err) == 0, "reader");
-	while (tfev_reader_next(&r, &p, &len, &off, err) == TFEV_REC_OK) {
+	CHECK(tfrecord_reader_open(&r, path, err) == 0, "reader");
+	while (tfrecord_reader_next(&r, &p, &len, &off, err) == TFRECORD_OK) {
 		tfev_iter_init(&it, p, len, err);
 		while (tfev_iter_next(&it, &item, err) == 1)
 			if (item.kind == TFEV_GRAPH && ng < 3 && (g[ng] = malloc(item.len))) {
@@ -474,7 +477,7 @@ static void test_model_graph(const char *tmp)
 				glen[ng++] = item.len;
 			}
 	}
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 	CHECK(ng == 3 && glen[0] == glen[1] && !memcmp(g[0], g[1], glen[0]),
 	      "default spec graph differs from tfev_default_graph (%zu vs %zu bytes)", glen[0], glen[1]);
 	if (ng == 3) {
@@ -507,14 +510,14 @@ static void test_errors(const char *tmp)
 	if (f)
 		fclose(f);
 	CHECK(tfev_open(&w, path, "run", err) == -1 && strstr(err, "file"), "logdir is a file: %s", err);
-	tfev_reader r;
-	CHECK(tfev_reader_open(&r, tmp, err) == -1 && strstr(err, "directory"), "dir refused: %s", err);
+	tfrecord_reader r;
+	CHECK(tfrecord_reader_open(&r, tmp, err) == -1 && strstr(err, "directory"), "dir refused: %s", err);
 	snprintf(path, sizeof path, "%s/absent", tmp);
-	CHECK(tfev_reader_open(&r, path, err) == -1 && strstr(err, "absent"), "missing: %s", err);
+	CHECK(tfrecord_reader_open(&r, path, err) == -1 && strstr(err, "absent"), "missing: %s", err);
 	/* Two writers in the same second and run: two files, neither clobbered. */
 	tfev_writer a, b;
 	CHECK(tfev_open(&a, tmp, "same", err) == 0 && tfev_open(&b, tmp, "same", err) == 0, "two writers");
-	CHECK(strcmp(a.path, b.path) != 0, "distinct names %s %s", a.path, b.path);
+	CHECK(strcmp(a.out.path, b.out.path) != 0, "distinct names %s %s", a.out.path, b.out.path);
 	tfev_close(&a, err);
 	tfev_close(&b, err);
 }
