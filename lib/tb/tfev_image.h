@@ -22,10 +22,5 @@ int tfev_image(tfev_writer *w, int64_t step, const char *tag, const uint8_t *pix
 /* An array as an image: HxW, HxWx1, HxWx3 or HxWx4; uint8 as it is, float scaled from
  * [0, 1] (values outside clamped, NaN black). */
 int tfev_image_tensor(tfev_writer *w, int64_t step, const char *tag, const tensor *t, char *err);
-/* One image's feature maps (h x w x c floats, HWC) tiled into a gray grid for an image
- * summary: cols = ceil(sqrt(c)) tiles across, each channel scaled to 0..255 by its own min
- * and max (a constant channel is mid-gray, NaN black), 1-pixel black lines between tiles.
- * *out is malloc'ed, *gw x *gh bytes. */
-int tfev_grid(const float *hwc, int h, int w, int c, uint8_t **out, int *gw, int *gh, char *err);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "util/errmsg.h"
 #include "array/npy.h"
+#include "img/grid.h"
 #include "tb/tfev_hist.h"
 #include "tb/tfev_image.h"
 #include "tb/tfev_model.h"
@@ -230,6 +231,23 @@ static int snap_append(trainlog *tl, const float *map, const int64_t shape[4], c
 	return 0;
 }
 
+/* A layer's feature maps (one image, oh x ow x oc) as tensor-png --maps draws them, but
+ * without index labels and with 1-pixel gaps: a compact gray grid for TensorBoard. */
+static int map_grid(const model_layer *l, const char *tag, uint8_t **grid, int *gw, int *gh,
+		    char *err)
+{
+	int64_t shape[3] = { l->oh, l->ow, l->oc };
+	grid_cells cells;
+	grid_opts o;
+
+	grid_opts_default(&o);
+	o.gap = 1;
+	o.labels = 0;
+	if (grid_cells_from(&cells, l->out, DT_F4, 3, shape, 1, -1, tag, err))
+		return -1;
+	return grid_draw(&cells, &o, grid, gw, gh, err);
+}
+
 static int log_maps(trainlog *tl, int64_t step, model *m, char *err)
 {
 	tfev_writer *w = tl->open[TRAINLOG_TRAIN] ? &tl->run[TRAINLOG_TRAIN] : NULL;
@@ -243,7 +261,7 @@ static int log_maps(trainlog *tl, int64_t step, model *m, char *err)
 			uint8_t *grid;
 			int gw, gh, rc;
 
-			if (tfev_grid(l->out, l->oh, l->ow, l->oc, &grid, &gw, &gh, err))
+			if (map_grid(l, tl->map_tag[k], &grid, &gw, &gh, err))
 				return -1;
 			rc = tfev_image(w, step, tl->map_tag[k], grid, gw, gh, 1, err);
 			free(grid);

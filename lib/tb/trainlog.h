@@ -3,7 +3,7 @@
  *
  * LOGDIR/train: the graph (once, at open), scalars Loss and Accuracy, the histogram of the
  * first layer's weights (tag "weights1_1" for the default spec: the variable's name after
- * its scope), and the feature maps of one fixed image as gray grid images (tfev_grid),
+ * its scope), and the feature maps of one fixed image as gray grid images (img/grid.h),
  * tag "<layer>/maps" ("conv1_2/maps", "conv2_2/maps"). LOGDIR/test: Loss and Accuracy.
  * LOGDIR/test_epoch (created at its first scalar): Loss and Accuracy over the whole test
  * set, the run `cnn-train | tfevents-write --split` makes of the test_epoch/ lines.

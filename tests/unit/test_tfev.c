@@ -363,31 +363,6 @@ static void test_default_graph(void)
 			CHECK(nodes[i].shape[0] == 9 * 5 * 64, "fc1 rows for 33x17: %lld", (long long)nodes[i].shape[0]);
 }
 
-static void test_grid(void)
-{
-	/* 2x3 maps, 5 channels: channel k holds k*100 + y*3 + x, except channel 4 constant. */
-	float m[2 * 3 * 5];
-	uint8_t *g;
-	int gw, gh;
-	char err[ERR_MAX];
-
-	for (int y = 0; y < 2; y++)
-		for (int x = 0; x < 3; x++)
-			for (int k = 0; k < 5; k++)
-				m[(y * 3 + x) * 5 + k] = k == 4 ? 7.0f : (float)(k * 100 + y * 3 + x);
-	CHECK(tfev_grid(m, 2, 3, 5, &g, &gw, &gh, err) == 0, "grid: %s", err);
-	/* ceil(sqrt(5)) = 3 columns, 2 rows: 3*3 + 2 wide, 2*2 + 1 high. */
-	CHECK(gw == 11 && gh == 5, "grid size %dx%d", gw, gh);
-	CHECK(g[0] == 0 && g[2] == 102, "tile 0 row 0 is 0, 2/5: %d %d", g[0], g[2]);
-	CHECK(g[1 * 11 + 2] == 255 && g[1 * 11 + 0] == 153, "tile 0 row 1: %d %d", g[13], g[11]);
-	CHECK(g[4] == 0 && g[6] == 102 && g[8] == 0, "tiles 1 and 2 at x=4, 8: %d %d", g[4], g[6]);
-	CHECK(g[3] == 0 && g[2 * 11 + 0] == 0, "separators are black");
-	CHECK(g[3 * 11 + 4] == 128 && g[4 * 11 + 6] == 128, "constant channel is mid-gray");
-	CHECK(g[3 * 11 + 8] == 0 && g[4 * 11 + 10] == 0, "unused tile black");
-	free(g);
-	CHECK(tfev_grid(m, 0, 3, 5, &g, &gw, &gh, err) == -1, "empty refused");
-}
-
 /* Raw pixels and arrays through imgenc's PNG and the histogram, read back. */
 static void test_tensors(const char *tmp)
 {
@@ -532,7 +507,6 @@ int main(void)
 	test_hist();
 	test_roundtrip(tmp);
 	test_default_graph();
-	test_grid();
 	test_tensors(tmp);
 	test_model_graph(tmp);
 	test_errors(tmp);
