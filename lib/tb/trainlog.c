@@ -207,20 +207,15 @@ static int snap_append(trainlog *tl, const float *map, const int64_t shape[4], c
 
 	if (nbytes < 0 || (uint64_t)nbytes > SIZE_MAX - HEADER_ROOM)
 		return err_set(err, "%s: map too large", tl->snap_path);
-	if (tl->cap < (size_t)nbytes + HEADER_ROOM) {
-		unsigned char *b = realloc(tl->buf, (size_t)nbytes + HEADER_ROOM);
-
-		if (!b)
-			return err_set(err, "%s: out of memory", tl->snap_path);
-		tl->buf = b;
-		tl->cap = (size_t)nbytes + HEADER_ROOM;
-	}
-	if ((hdr = npy_format_header(&t, tl->buf, HEADER_ROOM, tl->snap_path, err)) < 0)
+	buf_reset(&tl->snap);
+	if (buf_reserve(&tl->snap, (size_t)nbytes + HEADER_ROOM))
+		return err_set(err, "%s: out of memory", tl->snap_path);
+	if ((hdr = npy_format_header(&t, tl->snap.data, HEADER_ROOM, tl->snap_path, err)) < 0)
 		return -1;
-	memcpy(tl->buf + hdr, map, (size_t)nbytes);
+	memcpy(tl->snap.data + hdr, map, (size_t)nbytes);
 	total = (size_t)hdr + (size_t)nbytes;
 	for (size_t done = 0; done < total;) {
-		ssize_t n = write(tl->snap_fd, tl->buf + done, total - done);
+		ssize_t n = write(tl->snap_fd, tl->snap.data + done, total - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -314,7 +309,7 @@ int trainlog_close(trainlog *tl, char *err)
 	free(tl->logdir);
 	free(tl->image);
 	free(tl->snap_path);
-	free(tl->buf);
+	buf_free(&tl->snap);
 	memset(tl, 0, sizeof *tl);
 	tl->snap_fd = -1;
 	return rc;

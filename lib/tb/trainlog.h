@@ -27,6 +27,7 @@
 
 #include "nn/model.h"
 #include "tb/tfev_write.h"
+#include "util/buf.h"
 
 #define TRAINLOG_MAX_MAPS 8
 
@@ -54,8 +55,7 @@ typedef struct {
 	char *snap_path;                  /* NULL: no snapshots */
 	int snap_fd;
 	int64_t snapshots;                /* complete snapshots in the stream */
-	unsigned char *buf;               /* one snapshot array, header and data */
-	size_t cap;
+	struct buf snap;                  /* one snapshot array, header and data */
 } trainlog;
 
 /* Opens what is asked for: logdir (NULL: no event files) and snapshots (NULL: none).
