@@ -24,3 +24,23 @@ setup() {
 		[[ $line == *" 1.79769313e+308:1" ]] || fail "DBL_MAX not in the last bucket: $line"
 	done
 }
+
+@test "tfevents-write: a file named on a line must be a regular file: /dev/zero, a FIFO refused at once" {
+	mkfifo fifo
+	ln -s fifo fifo.npy
+	for line in '1 i image /dev/zero' '1 i image fifo' '1 h hist fifo.npy'; do
+		echo "$line" > in.txt
+		# No writer ever opens the FIFO: a reader that waited would hang until the timeout.
+		run --separate-stderr timeout 20 tfevents-write --logdir runs < in.txt
+		assert_failure 1
+		[[ $stderr == "tfevents-write: line 1: "*": not a regular file" ]] || fail "'$line': $stderr"
+	done
+}
+
+@test "tfevents-write: a file over the 1 GiB cap is refused before it is read" {
+	truncate -s 1100M big.png
+	echo '1 i image big.png' > in.txt
+	run --separate-stderr timeout 20 tfevents-write --logdir runs < in.txt
+	assert_failure 1
+	[[ $stderr == *"big.png: larger than 1073741824 bytes"* ]] || fail "$stderr"
+}

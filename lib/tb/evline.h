@@ -7,6 +7,8 @@
 #include "tb/tfev_write.h"
 
 #define EVLINE_MAXRUNS 64
+/* Largest file a line may name (a PNG, a .npy): read whole, so bounded. */
+#define EVLINE_FILE_MAX ((size_t)1 << 30)
 
 typedef struct {
 	const char *logdir, *run;     /* borrowed; run NULL: files in logdir itself */
