@@ -36,7 +36,8 @@ static const char HELP[] =
 	"\n"
 	"A record whose data CRC is wrong is reported (file and offset) and skipped; a bad\n"
 	"length CRC or a truncated record ends that file, after everything before it was\n"
-	"printed. Either way the exit status is 1.\n"
+	"printed. Either way the exit status is 1, as it is for a file or input that holds\n"
+	"no record at all (empty), which is named on stderr.\n"
 	"\n"
 	"Options:\n"
 	"  -H, --with-filename  start every line with the file name, even for one file\n"
@@ -199,7 +200,7 @@ static int cat_file(const char *path, int show_name)
 	size_t len;
 	int64_t off;
 	char err[ERR_MAX];
-	int rc, bad = 0;
+	int rc, bad = 0, nrec = 0;
 
 	if (tfrecord_reader_open(&r, path, err)) {
 		cli_warn("%s", err);
@@ -219,6 +220,7 @@ static int cat_file(const char *path, int show_name)
 				break;
 			continue;
 		}
+		nrec++;
 		if (tfev_iter_init(&it, p, len, err) == 0) {
 			while ((k = tfev_iter_next(&it, &item, err)) == 1) {
 				if (show_name)
@@ -241,6 +243,11 @@ static int cat_file(const char *path, int show_name)
 		}
 		fflush(stdout);
 		cli_warn("%s: record at offset %lld: %s", r.name, (long long)off, err);
+		bad = 1;
+	}
+	/* An empty file or stream is not an event file: say so rather than print nothing. */
+	if (!nrec && !bad) {
+		cli_warn("%s: empty: no event records in it", r.name);
 		bad = 1;
 	}
 	tfrecord_reader_close(&r);
