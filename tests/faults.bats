@@ -8,6 +8,10 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 }
 
+teardown() {
+	! mountpoint -q "$BATS_TEST_TMPDIR/mnt" || umount "$BATS_TEST_TMPDIR/mnt"
+}
+
 @test "tfevents-write: a histogram of +-DBL_MAX (line or .npy) puts them in the outer buckets" {
 	echo '1 h hist 1.7976931348623157e308 -1.7976931348623157e308 1' > in.txt
 	py 'np.save(sys.argv[1], np.array([np.finfo(np.float64).max, -np.finfo(np.float64).max, 1.0]))' big.npy
@@ -43,4 +47,37 @@ setup() {
 	run --separate-stderr timeout 20 tfevents-write --logdir runs < in.txt
 	assert_failure 1
 	[[ $stderr == *"big.png: larger than 1073741824 bytes"* ]] || fail "$stderr"
+}
+
+# Lines of 3 kB text until the writer fails; then the file must end on a whole record.
+full_disk_check() {
+	local dir=$1
+	assert_failure 1
+	[[ $stderr == "tfevents-write: $dir/events.out.tfevents."*": write: $2"* ]] || fail "$stderr"
+	f=$(ls "$dir"/events.out.tfevents.*)
+	"$PY" "$TOP/tests/tfrecord.py" "$f" recs || fail "torn record left in $f"
+	run --separate-stderr tfevents-cat "$f"
+	assert_success
+	[ "$(echo "$output" | grep -c $'\ttext\t')" -ge 2 ] || fail "records before the failure lost: $output"
+}
+
+@test "tfevents-write: past a file-size limit the event file is cut back to its last whole record" {
+	x=$(printf '%03000d' 0)
+	for i in $(seq 1 40); do echo "$i t text $x"; done > in.txt
+	# 16 kB: a few records fit, one is torn by the limit (EFBIG, SIGXFSZ ignored).
+	run --separate-stderr bash -c 'ulimit -f 16; exec tfevents-write --logdir runs < in.txt'
+	full_disk_check runs "File too large"
+}
+
+@test "tfevents-write: on a full file system the event file is cut back to its last whole record" {
+	[ "$(id -u)" = 0 ] || skip "mounting a small tmpfs needs root"
+	mkdir mnt
+	mount -t tmpfs -o size=64k tmpfs mnt || skip "cannot mount a tmpfs here"
+	x=$(printf '%03000d' 0)
+	for i in $(seq 1 100); do echo "$i t text $x"; done > in.txt
+	run --separate-stderr tfevents-write --logdir mnt < in.txt
+	cp mnt/events.out.tfevents.* . 2>/dev/null
+	umount mnt
+	mv events.out.tfevents.* mnt/
+	full_disk_check mnt "No space left on device"
 }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@ static const char HELP[] =
 	"\n"
 	"Everything read is in the file within 2 seconds, so a live TensorBoard follows a\n"
 	"pipe. A bad line is an error naming its line number (exit 1); everything before it\n"
-	"stays in the file, complete.\n"
+	"stays in the file, complete. So does a failed write (a full disk): the file is cut\n"
+	"back to its last complete record.\n"
 	"\n"
 	"Options:\n"
 	"  -l, --logdir DIR   the log folder (required)\n"
@@ -181,6 +183,9 @@ int main(int argc, char **argv)
 	int rc = 0, bad = 0;
 
 	parse_args(argc, argv, &o);
+	/* Past a file-size limit (ulimit -f) write() then fails with EFBIG, which the writer
+	 * reports after cutting the torn record, instead of SIGXFSZ killing us mid-record. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (evline_open(&ev, o.logdir, o.run, o.split, err))
 		cli_die("%s", err);
 	while ((line = lines_next(&in, &ev, &rc, err))) {

@@ -14,6 +14,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -497,6 +499,47 @@ static void test_errors(const char *tmp)
 	tfev_close(&b, err);
 }
 
+/* A full disk (here a file-size limit, EFBIG) mid-record: the file is cut back to its last
+ * whole record, the error names the file, and every record before it reads back. */
+static void test_full(const char *tmp)
+{
+	tfev_writer w;
+	tfrecord_reader r;
+	struct rlimit old, lim;
+	char err[ERR_MAX], text[3000], path[512];
+	const unsigned char *p;
+	size_t len;
+	int64_t off;
+	int n = 0, nread = 0, rc, failed = 0;
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct stat st;
+
+	memset(text, 'x', sizeof text - 1);
+	text[sizeof text - 1] = 0;
+	CHECK(tfev_open(&w, tmp, "full", err) == 0, "open: %s", err);
+	snprintf(path, sizeof path, "%s", tfev_path(&w));
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+	lim = old;
+	lim.rlim_cur = 10000;     /* three 3 kB records fit, the fourth is torn */
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+	for (n = 0; n < 10 && !failed; n++) {
+		failed = tfev_text(&w, n, "t", text, err) || tfev_flush(&w, err);
+		if (failed)
+			CHECK(strstr(err, path) && strstr(err, "too large"), "error names the file: %s", err);
+	}
+	CHECK(failed && tfev_failed(&w), "the limit is hit");
+	CHECK(stat(path, &st) == 0 && st.st_size < 10000, "size %lld", (long long)st.st_size);
+	CHECK(tfev_close(&w, err) == -1, "close retries and fails again");
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, prev);
+	CHECK(tfrecord_reader_open(&r, path, err) == 0, "reader: %s", err);
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) == TFRECORD_OK)
+		nread++;
+	CHECK(rc == TFRECORD_EOF, "the file ends on a whole record: %s", err);
+	CHECK(nread == 4, "the version and three text records read back: %d", nread);
+	tfrecord_reader_close(&r);
+}
+
 int main(void)
 {
 	char tmp[] = "/tmp/petcnn-tfev-XXXXXX", cmd[64];
@@ -510,6 +553,7 @@ int main(void)
 	test_tensors(tmp);
 	test_model_graph(tmp);
 	test_errors(tmp);
+	test_full(tmp);
 	snprintf(cmd, sizeof cmd, "rm -r '%s'", tmp);
 	CHECK(system(cmd) == 0, "cleanup");
 	return check_done("test_tfev");
