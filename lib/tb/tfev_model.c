@@ -1,5 +1,5 @@
 /* tfev_model: the graph of any model spec (lib/nn/model.h) for TensorBoard's graph view, with
- * the checkpoint's scopes and variable names. Apart from tfev.c so that only programs that
+ * the checkpoint's scopes and variable names. Apart from tfev_write.c so that only programs that
  * describe a model link the model code. See tfev_model.h. */
 #include "tb/tfev_model.h"
 
