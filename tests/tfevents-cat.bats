@@ -139,7 +139,7 @@ EOF
 	assert_line --index 0 $'ev.tfevents\t0\t1700000000.25\tfile_version\t-\tbrain.Event:2'
 }
 
-@test "tfevents-cat: missing files, empty folders and garbage are errors, the rest still read" {
+@test "tfevents-cat: missing files, empty files and folders, and garbage are errors, the rest still read" {
 	mkdir empty
 	run --separate-stderr tfevents-cat missing.tfevents ev.tfevents
 	assert_failure 1
@@ -153,10 +153,16 @@ EOF
 	assert_failure 1
 	assert_output ''
 	[[ $stderr == "tfevents-cat: junk: "*"offset 0"* ]] || fail "$stderr"
+	# Nothing read is not silence: an empty file or stream is named on stderr, exit 1.
 	: > zero
 	run --separate-stderr tfevents-cat zero
-	assert_success
+	assert_failure 1
 	assert_output ''
+	[ "$stderr" = "tfevents-cat: zero: empty: no event records in it" ] || fail "$stderr"
+	run --separate-stderr tfevents-cat < /dev/null
+	assert_failure 1
+	assert_output ''
+	[ "$stderr" = "tfevents-cat: <stdin>: empty: no event records in it" ] || fail "$stderr"
 }
 
 @test "tfevents-cat: a record whose payload is not an Event is reported, not a crash" {

@@ -1,4 +1,5 @@
 /* tensor-png: image batches and feature maps as labelled grid PNGs, and animated GIFs. */
+#include "util/buf.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
 #include "img/grid.h"
@@ -7,6 +8,7 @@
 #include "util/outfile.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,7 +159,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 /* The frames drawn so far: each w x h x ch bytes. */
 typedef struct {
 	uint8_t **pix;
-	int n, cap, w, h, ch;
+	size_t cap;
+	int n, w, h, ch;
 } frames;
 
 static void frames_free(frames *f)
@@ -190,14 +193,9 @@ static int draw(const struct opts *o, const tensor *t, int64_t idx, const char *
 			       "GIF frames must match", name, w, h, cells.ch == 3 ? "RGB" : "gray",
 			       f->w, f->h, f->ch == 3 ? "RGB" : "gray");
 	}
-	if (f->n == f->cap) {
-		int cap = f->cap ? 2 * f->cap : 16;
-		uint8_t **p = realloc(f->pix, sizeof *p * (size_t)cap);
-		if (!p) {
-			free(pix);
-			return err_set(err, "%s: out of memory", name);
-		}
-		f->pix = p, f->cap = cap;
+	if (f->n == INT_MAX || buf_grow_array(&f->pix, &f->cap, (size_t)f->n + 1, sizeof *f->pix)) {
+		free(pix);
+		return err_set(err, "%s: out of memory", name);
 	}
 	f->pix[f->n++] = pix;
 	f->w = w, f->h = h, f->ch = cells.ch;

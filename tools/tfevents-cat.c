@@ -1,7 +1,8 @@
 /* tfevents-cat: TensorBoard event files back to text, one line per value, every CRC checked. */
 #include "util/cli.h"
 #include "util/errmsg.h"
-#include "tb/tfev.h"
+#include "tb/tfev_read.h"
+#include "tb/tfrecord.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -35,7 +36,8 @@ static const char HELP[] =
 	"\n"
 	"A record whose data CRC is wrong is reported (file and offset) and skipped; a bad\n"
 	"length CRC or a truncated record ends that file, after everything before it was\n"
-	"printed. Either way the exit status is 1.\n"
+	"printed. Either way the exit status is 1, as it is for a file or input that holds\n"
+	"no record at all (empty), which is named on stderr.\n"
 	"\n"
 	"Options:\n"
 	"  -H, --with-filename  start every line with the file name, even for one file\n"
@@ -193,31 +195,32 @@ static int print_value(const tfev_item *it)
 /* Prints one file's records; 0 if all were good, -1 after reporting a problem. */
 static int cat_file(const char *path, int show_name)
 {
-	tfev_reader r;
+	tfrecord_reader r;
 	const unsigned char *p;
 	size_t len;
 	int64_t off;
 	char err[ERR_MAX];
-	int rc, bad = 0;
+	int rc, bad = 0, nrec = 0;
 
-	if (tfev_reader_open(&r, path, err)) {
+	if (tfrecord_reader_open(&r, path, err)) {
 		cli_warn("%s", err);
 		return -1;
 	}
-	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) != TFEV_REC_EOF) {
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) != TFRECORD_EOF) {
 		tfev_iter it;
 		tfev_item item;
 		int k;
 
-		if (rc == TFEV_REC_FATAL || rc == TFEV_REC_BADDATA) {
+		if (rc == TFRECORD_FATAL || rc == TFRECORD_BADDATA) {
 			/* stdout first, so the report follows what was printed before it. */
 			fflush(stdout);
 			cli_warn("%s", err);
 			bad = 1;
-			if (rc == TFEV_REC_FATAL)
+			if (rc == TFRECORD_FATAL)
 				break;
 			continue;
 		}
+		nrec++;
 		if (tfev_iter_init(&it, p, len, err) == 0) {
 			while ((k = tfev_iter_next(&it, &item, err)) == 1) {
 				if (show_name)
@@ -242,7 +245,12 @@ static int cat_file(const char *path, int show_name)
 		cli_warn("%s: record at offset %lld: %s", r.name, (long long)off, err);
 		bad = 1;
 	}
-	tfev_reader_close(&r);
+	/* An empty file or stream is not an event file: say so rather than print nothing. */
+	if (!nrec && !bad) {
+		cli_warn("%s: empty: no event records in it", r.name);
+		bad = 1;
+	}
+	tfrecord_reader_close(&r);
 	return bad ? -1 : 0;
 }
 

@@ -1,10 +1,12 @@
 /* tfevents-write: text lines on stdin to a TensorBoard event file, live. */
+#include "util/buf.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
 #include "tb/evline.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +35,13 @@ static const char HELP[] =
 	"\n"
 	"STEP is an integer >= 0, TAG a word (slashes group tags in TensorBoard); fields are\n"
 	"separated by spaces or tabs. Blank lines and lines starting with # are skipped. NaN\n"
-	"and infinite values are left out of a histogram and reported on stderr.\n"
+	"and infinite values are left out of a histogram and reported on stderr. A FILE must\n"
+	"be a regular file of at most 1 GiB (not a FIFO or device).\n"
 	"\n"
 	"Everything read is in the file within 2 seconds, so a live TensorBoard follows a\n"
 	"pipe. A bad line is an error naming its line number (exit 1); everything before it\n"
-	"stays in the file, complete.\n"
+	"stays in the file, complete. So does a failed write (a full disk): the file is cut\n"
+	"back to its last complete record.\n"
 	"\n"
 	"Options:\n"
 	"  -l, --logdir DIR   the log folder (required)\n"
@@ -113,8 +117,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 typedef struct {
 	int fd, eof;
-	char *buf;
-	size_t start, len, cap;
+	struct buf buf;     /* buf.data[start, len) is what is read and not yet returned */
+	size_t start;
 } lines;
 
 /* The next line without its newline, NUL-terminated, or NULL at the end (0) or on a read
@@ -122,17 +126,19 @@ typedef struct {
  * producer is quiet, which is what keeps a live TensorBoard current. */
 static char *lines_next(lines *l, evline *ev, int *rc, char *err)
 {
-	for (;;) {
-		char *nl = l->len > l->start ? memchr(l->buf + l->start, '\n', l->len - l->start) : NULL;
+	struct buf *b = &l->buf;
 
-		if (nl || (l->eof && l->len > l->start)) {
-			char *line = l->buf + l->start;
+	for (;;) {
+		char *p = (char *)b->data, *nl = b->len > l->start ?
+			memchr(p + l->start, '\n', b->len - l->start) : NULL;
+
+		if (nl || (l->eof && b->len > l->start)) {
+			char *line = p + l->start;
 			if (nl) {
 				*nl = 0;
-				l->start = (size_t)(nl - l->buf) + 1;
+				l->start = (size_t)(nl - p) + 1;
 			} else {
-				l->buf[l->len] = 0;   /* room kept below */
-				l->start = l->len;
+				l->start = b->len;   /* buf keeps data NUL-terminated */
 			}
 			return line;
 		}
@@ -141,25 +147,19 @@ static char *lines_next(lines *l, evline *ev, int *rc, char *err)
 			return NULL;
 		}
 		if (l->start) {
-			memmove(l->buf, l->buf + l->start, l->len - l->start);
-			l->len -= l->start;
+			memmove(p, p + l->start, b->len - l->start);
+			b->len -= l->start;
 			l->start = 0;
 		}
-		if (l->cap - l->len < 4096) {
-			size_t cap = l->cap ? 2 * l->cap : 65536;
-			char *p = realloc(l->buf, cap);
-			if (!p) {
-				*rc = err_set(err, "out of memory for a line");
-				return NULL;
-			}
-			l->buf = p;
-			l->cap = cap;
+		if (buf_reserve(b, 65536)) {
+			*rc = err_set(err, "out of memory for a line");
+			return NULL;
 		}
 		if (evline_flush(ev, err)) {
 			*rc = -1;
 			return NULL;
 		}
-		ssize_t k = read(l->fd, l->buf + l->len, l->cap - l->len - 1);
+		ssize_t k = read(l->fd, b->data + b->len, b->cap - b->len - 1);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0) {
@@ -168,7 +168,8 @@ static char *lines_next(lines *l, evline *ev, int *rc, char *err)
 		}
 		if (k == 0)
 			l->eof = 1;
-		l->len += (size_t)k;
+		b->len += (size_t)k;
+		b->data[b->len] = 0;
 	}
 }
 
@@ -182,6 +183,9 @@ int main(int argc, char **argv)
 	int rc = 0, bad = 0;
 
 	parse_args(argc, argv, &o);
+	/* Past a file-size limit (ulimit -f) write() then fails with EFBIG, which the writer
+	 * reports after cutting the torn record, instead of SIGXFSZ killing us mid-record. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (evline_open(&ev, o.logdir, o.run, o.split, err))
 		cli_die("%s", err);
 	while ((line = lines_next(&in, &ev, &rc, err))) {
@@ -205,7 +209,7 @@ int main(int argc, char **argv)
 		}
 		cli_warn("line %ld: %s (skipped)", lineno, why);
 	}
-	free(in.buf);
+	buf_free(&in.buf);
 	if (evline_close(&ev, rc ? NULL : err) && !rc)
 		rc = -1;
 	if (rc)

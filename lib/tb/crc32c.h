@@ -1,5 +1,6 @@
 /* crc32c: CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), the checksum TFRecord
- * frames carry; SSE4.2's crc32 instruction where the CPU has it, slicing-by-8 elsewhere. */
+ * frames carry; SSE4.2's crc32 instruction where the CPU has it (every x86-64 since
+ * 2008), a byte-at-a-time table elsewhere. */
 #ifndef PETCNN_CRC32C_H
 #define PETCNN_CRC32C_H
 

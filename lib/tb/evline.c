@@ -9,8 +9,11 @@
 #include <string.h>
 
 #include "nn/ckpt.h"
+#include "util/buf.h"
 #include "util/cli.h"
 #include "array/npy.h"
+#include "tb/tfev_hist.h"
+#include "tb/tfev_image.h"
 #include "tb/tfev_model.h"
 
 /* The writer for run name (NULL: --run), opened on first use. A tag's run and --run
@@ -94,51 +97,39 @@ static int parse_number(const char *s, double *v)
 	return end == s || *end || (errno == ERANGE && isinf(*v)) ? -1 : 0;
 }
 
-static int read_file(const char *path, unsigned char **data, size_t *len, char *err)
+/* A file named on a line, whole: a regular file of at most EVLINE_FILE_MAX bytes (a FIFO
+ * or device such as /dev/zero is refused, never waited on or read forever). "-" is a file
+ * of that name here, not stdin, which carries the lines themselves. */
+static int slurp(const char *path, struct buf *b, char *err)
 {
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	if (!f)
-		return err_sys(err, "%s", path);
-	for (;;) {
-		if (cap - n < 65536) {
-			unsigned char *p = cap > ((size_t)1 << 30) ? NULL : realloc(buf, cap ? 2 * cap : 65536);
-			if (!p) {
-				free(buf);
-				fclose(f);
-				return err_set(err, "%s: too large or out of memory", path);
-			}
-			buf = p;
-			cap = cap ? 2 * cap : 65536;
-		}
-		size_t k = fread(buf + n, 1, cap - n, f);
-		n += k;
-		if (k == 0)
-			break;
+	buf_init(b);
+	if (buf_slurp(b, strcmp(path, "-") ? path : "./-", EVLINE_FILE_MAX, err)) {
+		buf_free(b);
+		return -1;
 	}
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		return err_sys(err, "%s: read", path);
-	}
-	fclose(f);
-	*data = buf;
-	*len = n;
 	return 0;
 }
 
 /* The first array of a .npy file. */
 static int load_npy(const char *path, tensor *t, char *err)
 {
-	FILE *f = fopen(path, "rb");
+	struct buf b;
+	FILE *f;
 	int rc;
 
-	if (!f)
+	if (slurp(path, &b, err))
+		return -1;
+	if (!b.len) {
+		buf_free(&b);
+		return err_set(err, "%s: empty file, no array in it", path);
+	}
+	if (!(f = fmemopen(b.data, b.len, "rb"))) {
+		buf_free(&b);
 		return err_sys(err, "%s", path);
+	}
 	rc = npy_read(f, path, t, err);
 	fclose(f);
+	buf_free(&b);
 	if (rc == 0)
 		return err_set(err, "%s: no array in it", path);
 	return rc < 0 ? -1 : 0;
@@ -172,16 +163,12 @@ static int do_hist(evline *e, tfev_writer *w, int64_t step, const char *tag, cha
 			rc = tfev_histogram_tensor(w, step, tag, &t, &nf, why);
 			tensor_free(&t);
 			if (rc)
-				return w->failed ? err_set(err, "%s", why) : err_set(err, "%s: %s", f, why);
+				return tfev_failed(w) ? err_set(err, "%s", why) : err_set(err, "%s: %s", f, why);
 			goto done;
 		}
-		if (n == cap) {
-			double *p = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof *v);
-			if (!p) {
-				free(v);
-				return err_set(err, "out of memory");
-			}
-			v = p;
+		if (buf_grow_array(&v, &cap, n + 1, sizeof *v)) {
+			free(v);
+			return err_set(err, "out of memory");
 		}
 		if (parse_number(f, &v[n++])) {
 			free(v);
@@ -203,8 +190,7 @@ done:
 static int do_image(tfev_writer *w, int64_t step, const char *tag, char *rest, char *err)
 {
 	char *path = next_field(&rest), why[ERR_MAX];
-	unsigned char *data = NULL;
-	size_t len = 0;
+	struct buf png;
 	int rc, width, height, cs;
 
 	if (!path || next_field(&rest))
@@ -217,17 +203,17 @@ static int do_image(tfev_writer *w, int64_t step, const char *tag, char *rest, c
 		rc = tfev_image_tensor(w, step, tag, &t, why);
 		tensor_free(&t);
 		if (rc)
-			return w->failed ? err_set(err, "%s", why) : err_set(err, "%s: %s", path, why);
+			return tfev_failed(w) ? err_set(err, "%s", why) : err_set(err, "%s: %s", path, why);
 		return 0;
 	}
-	if (read_file(path, &data, &len, err))
+	if (slurp(path, &png, err))
 		return -1;
-	if (tfev_png_info(data, len, &width, &height, &cs, why)) {
-		free(data);
+	if (tfev_png_info(png.data, png.len, &width, &height, &cs, why)) {
+		buf_free(&png);
 		return err_set(err, "%s: %s", path, why);
 	}
-	rc = tfev_image_png(w, step, tag, data, len, err);
-	free(data);
+	rc = tfev_image_png(w, step, tag, png.data, png.len, err);
+	buf_free(&png);
 	return rc;
 }
 
@@ -341,6 +327,6 @@ int evline_do(evline *e, char *line, char *err)
 	if (do_line(e, line, err) == 0)
 		return 0;
 	for (int k = 0; k < e->n; k++)
-		e->failed |= e->w[k].failed;
+		e->failed |= tfev_failed(&e->w[k]);
 	return -1;
 }

@@ -4,9 +4,11 @@
 #define PETCNN_EVLINE_H
 
 #include "util/errmsg.h"
-#include "tb/tfev.h"
+#include "tb/tfev_write.h"
 
 #define EVLINE_MAXRUNS 64
+/* Largest file a line may name (a PNG, a .npy): read whole, so bounded. */
+#define EVLINE_FILE_MAX ((size_t)1 << 30)
 
 typedef struct {
 	const char *logdir, *run;     /* borrowed; run NULL: files in logdir itself */

@@ -4,59 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pb_init(pb_buf *b)
-{
-	memset(b, 0, sizeof *b);
-}
-
-void pb_free(pb_buf *b)
-{
-	free(b->data);
-	pb_init(b);
-}
-
-void pb_reset(pb_buf *b)
-{
-	b->len = 0;
-	b->oom = 0;
-}
-
-/* Makes room for n more bytes; 0 on success. */
-static int reserve(pb_buf *b, size_t n)
-{
-	size_t cap;
-	unsigned char *p;
-
-	if (b->oom)
-		return -1;
-	if (n <= b->cap - b->len)
-		return 0;
-	if (n > SIZE_MAX / 2 - b->len) {
-		b->oom = 1;
-		return -1;
-	}
-	cap = b->cap ? b->cap : 256;
-	while (cap - b->len < n)
-		cap *= 2;
-	p = realloc(b->data, cap);
-	if (!p) {
-		b->oom = 1;
-		return -1;
-	}
-	b->data = p;
-	b->cap = cap;
-	return 0;
-}
-
-void pb_raw(pb_buf *b, const void *p, size_t n)
-{
-	if (reserve(b, n))
-		return;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
 static size_t varint_encode(unsigned char *out, uint64_t v)
 {
 	size_t n = 0;
@@ -69,39 +16,39 @@ static size_t varint_encode(unsigned char *out, uint64_t v)
 	return n;
 }
 
-void pb_raw_varint(pb_buf *b, uint64_t v)
+void pb_raw_varint(struct buf *b, uint64_t v)
 {
 	unsigned char tmp[10];
 
-	pb_raw(b, tmp, varint_encode(tmp, v));
+	buf_add(b, tmp, varint_encode(tmp, v));
 }
 
-void pb_key(pb_buf *b, int field, int wire)
+void pb_key(struct buf *b, int field, int wire)
 {
 	pb_raw_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
 }
 
-void pb_uint(pb_buf *b, int field, uint64_t v)
+void pb_uint(struct buf *b, int field, uint64_t v)
 {
 	pb_key(b, field, PB_VARINT);
 	pb_raw_varint(b, v);
 }
 
-void pb_int(pb_buf *b, int field, int64_t v)
+void pb_int(struct buf *b, int field, int64_t v)
 {
 	pb_uint(b, field, (uint64_t)v);
 }
 
-static void put_le(pb_buf *b, uint64_t bits, int n)
+static void put_le(struct buf *b, uint64_t bits, int n)
 {
 	unsigned char tmp[8];
 
 	for (int i = 0; i < n; i++)
 		tmp[i] = (unsigned char)(bits >> (8 * i));
-	pb_raw(b, tmp, (size_t)n);
+	buf_add(b, tmp, (size_t)n);
 }
 
-void pb_double(pb_buf *b, int field, double v)
+void pb_double(struct buf *b, int field, double v)
 {
 	uint64_t bits;
 
@@ -110,7 +57,7 @@ void pb_double(pb_buf *b, int field, double v)
 	put_le(b, bits, 8);
 }
 
-void pb_float(pb_buf *b, int field, float v)
+void pb_float(struct buf *b, int field, float v)
 {
 	uint32_t bits;
 
@@ -119,19 +66,19 @@ void pb_float(pb_buf *b, int field, float v)
 	put_le(b, bits, 4);
 }
 
-void pb_bytes(pb_buf *b, int field, const void *p, size_t n)
+void pb_bytes(struct buf *b, int field, const void *p, size_t n)
 {
 	pb_key(b, field, PB_LEN);
 	pb_raw_varint(b, n);
-	pb_raw(b, p, n);
+	buf_add(b, p, n);
 }
 
-void pb_string(pb_buf *b, int field, const char *s)
+void pb_string(struct buf *b, int field, const char *s)
 {
 	pb_bytes(b, field, s, strlen(s));
 }
 
-void pb_packed_double(pb_buf *b, int field, const double *v, size_t n)
+void pb_packed_double(struct buf *b, int field, const double *v, size_t n)
 {
 	if (n > SIZE_MAX / 8) {
 		b->oom = 1;
@@ -139,7 +86,7 @@ void pb_packed_double(pb_buf *b, int field, const double *v, size_t n)
 	}
 	pb_key(b, field, PB_LEN);
 	pb_raw_varint(b, (uint64_t)n * 8);
-	if (reserve(b, n * 8))
+	if (buf_reserve(b, n * 8))
 		return;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t bits;
@@ -149,26 +96,19 @@ void pb_packed_double(pb_buf *b, int field, const double *v, size_t n)
 	}
 }
 
-size_t pb_begin(pb_buf *b, int field)
+size_t pb_begin(struct buf *b, int field)
 {
 	pb_key(b, field, PB_LEN);
 	return b->len;
 }
 
-void pb_end(pb_buf *b, size_t mark)
+void pb_end(struct buf *b, size_t mark)
 {
 	unsigned char tmp[10];
-	size_t body, n;
 
 	if (b->oom)
 		return;
-	body = b->len - mark;
-	n = varint_encode(tmp, body);
-	if (reserve(b, n))
-		return;
-	memmove(b->data + mark + n, b->data + mark, body);
-	memcpy(b->data + mark, tmp, n);
-	b->len += n;
+	buf_insert(b, mark, tmp, varint_encode(tmp, b->len - mark));
 }
 
 void pb_reader_init(pb_reader *r, const void *p, size_t n)

@@ -1,6 +1,6 @@
 /* pb: the small part of Protocol Buffers that event files need: a writer (varint, fixed64
  * double, fixed32 float, length-delimited bytes and nested messages, packed doubles) into a
- * growable buffer, and a reader that walks the fields of an encoded message.
+ * struct buf, and a reader that walks the fields of an encoded message.
  * Wire format: each field is a key varint (field_number << 3 | wire_type) then its value;
  * wire types 0 varint, 1 fixed64 (little-endian), 2 length-delimited (varint length, bytes),
  * 5 fixed32. Varints are little-endian base-128, 7 bits per byte, high bit = more. */
@@ -10,36 +10,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
+
 enum { PB_VARINT = 0, PB_FIXED64 = 1, PB_LEN = 2, PB_FIXED32 = 5 };
 
-/* A growable output buffer. Writers never fail loudly: an allocation failure sets oom and
- * makes every later write a no-op, so a caller checks once, at the end. */
-typedef struct {
-	unsigned char *data;
-	size_t len, cap;
-	int oom;
-} pb_buf;
+/* Writers append to a struct buf (util/buf.h): they never fail loudly, an allocation
+ * failure sets its oom flag and makes every later write a no-op, so a caller checks once,
+ * at the end. */
+void pb_raw_varint(struct buf *b, uint64_t v);
+void pb_key(struct buf *b, int field, int wire);
 
-void pb_init(pb_buf *b);
-void pb_free(pb_buf *b);
-void pb_reset(pb_buf *b);           /* len = 0, memory kept */
-
-void pb_raw(pb_buf *b, const void *p, size_t n);
-void pb_raw_varint(pb_buf *b, uint64_t v);
-void pb_key(pb_buf *b, int field, int wire);
-
-void pb_uint(pb_buf *b, int field, uint64_t v);   /* uint32/uint64/enum/bool */
-void pb_int(pb_buf *b, int field, int64_t v);     /* int32/int64: negatives take 10 bytes */
-void pb_double(pb_buf *b, int field, double v);
-void pb_float(pb_buf *b, int field, float v);
-void pb_bytes(pb_buf *b, int field, const void *p, size_t n);
-void pb_string(pb_buf *b, int field, const char *s);
-void pb_packed_double(pb_buf *b, int field, const double *v, size_t n);
+void pb_uint(struct buf *b, int field, uint64_t v);   /* uint32/uint64/enum/bool */
+void pb_int(struct buf *b, int field, int64_t v);     /* int32/int64: negatives take 10 bytes */
+void pb_double(struct buf *b, int field, double v);
+void pb_float(struct buf *b, int field, float v);
+void pb_bytes(struct buf *b, int field, const void *p, size_t n);
+void pb_string(struct buf *b, int field, const char *s);
+void pb_packed_double(struct buf *b, int field, const double *v, size_t n);
 
 /* Nested message: pb_begin writes the key and returns a mark; the fields that follow are
  * the message's; pb_end(b, mark) inserts their length after the key. Nest freely. */
-size_t pb_begin(pb_buf *b, int field);
-void pb_end(pb_buf *b, size_t mark);
+size_t pb_begin(struct buf *b, int field);
+void pb_end(struct buf *b, size_t mark);
 
 /* Reader: walks one message's fields in order. */
 typedef struct {

@@ -1,5 +1,5 @@
 /* tfev_model: the graph of any model spec (lib/nn/model.h) for TensorBoard's graph view, with
- * the checkpoint's scopes and variable names. Apart from tfev.c so that only programs that
+ * the checkpoint's scopes and variable names. Apart from tfev_write.c so that only programs that
  * describe a model link the model code. See tfev_model.h. */
 #include "tb/tfev_model.h"
 
@@ -81,7 +81,7 @@ int tfev_model_graph(tfev_writer *w, const model *m, char *err)
 	if (!ns.b || !out) {
 		free(ns.b);
 		free(out);
-		return err_set(err, "%s: out of memory building the graph", w->path);
+		return err_set(err, "%s: out of memory building the graph", tfev_path(w));
 	}
 	add(&ns, "input", "images", "Placeholder", NULL, NULL, 4, -1, m->h, m->w, 3);
 	add(&ns, "input", "labels", "Placeholder", NULL, NULL, 1, -1, 0, 0, 0);

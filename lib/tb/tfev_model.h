@@ -4,7 +4,7 @@
 #define PETCNN_TFEV_MODEL_H
 
 #include "nn/model.h"
-#include "tb/tfev.h"
+#include "tb/tfev_write.h"
 
 /* Writes m's graph: input placeholders, per layer its variables and ops (conv: Conv2D,
  * BiasAdd, Relu; pool: MaxPool; dropout in the scope before it; dense: Reshape when the

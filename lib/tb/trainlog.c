@@ -11,6 +11,9 @@
 
 #include "util/errmsg.h"
 #include "array/npy.h"
+#include "img/grid.h"
+#include "tb/tfev_hist.h"
+#include "tb/tfev_image.h"
 #include "tb/tfev_model.h"
 
 /* A [1, H, W, C] f4 header is under 200 bytes; this leaves room to spare. */
@@ -204,20 +207,15 @@ static int snap_append(trainlog *tl, const float *map, const int64_t shape[4], c
 
 	if (nbytes < 0 || (uint64_t)nbytes > SIZE_MAX - HEADER_ROOM)
 		return err_set(err, "%s: map too large", tl->snap_path);
-	if (tl->cap < (size_t)nbytes + HEADER_ROOM) {
-		unsigned char *b = realloc(tl->buf, (size_t)nbytes + HEADER_ROOM);
-
-		if (!b)
-			return err_set(err, "%s: out of memory", tl->snap_path);
-		tl->buf = b;
-		tl->cap = (size_t)nbytes + HEADER_ROOM;
-	}
-	if ((hdr = npy_format_header(&t, tl->buf, HEADER_ROOM, tl->snap_path, err)) < 0)
+	buf_reset(&tl->snap);
+	if (buf_reserve(&tl->snap, (size_t)nbytes + HEADER_ROOM))
+		return err_set(err, "%s: out of memory", tl->snap_path);
+	if ((hdr = npy_format_header(&t, tl->snap.data, HEADER_ROOM, tl->snap_path, err)) < 0)
 		return -1;
-	memcpy(tl->buf + hdr, map, (size_t)nbytes);
+	memcpy(tl->snap.data + hdr, map, (size_t)nbytes);
 	total = (size_t)hdr + (size_t)nbytes;
 	for (size_t done = 0; done < total;) {
-		ssize_t n = write(tl->snap_fd, tl->buf + done, total - done);
+		ssize_t n = write(tl->snap_fd, tl->snap.data + done, total - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -226,6 +224,23 @@ static int snap_append(trainlog *tl, const float *map, const int64_t shape[4], c
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+/* A layer's feature maps (one image, oh x ow x oc) as tensor-png --maps draws them, but
+ * without index labels and with 1-pixel gaps: a compact gray grid for TensorBoard. */
+static int map_grid(const model_layer *l, const char *tag, uint8_t **grid, int *gw, int *gh,
+		    char *err)
+{
+	int64_t shape[3] = { l->oh, l->ow, l->oc };
+	grid_cells cells;
+	grid_opts o;
+
+	grid_opts_default(&o);
+	o.gap = 1;
+	o.labels = 0;
+	if (grid_cells_from(&cells, l->out, DT_F4, 3, shape, 1, -1, tag, err))
+		return -1;
+	return grid_draw(&cells, &o, grid, gw, gh, err);
 }
 
 static int log_maps(trainlog *tl, int64_t step, model *m, char *err)
@@ -241,7 +256,7 @@ static int log_maps(trainlog *tl, int64_t step, model *m, char *err)
 			uint8_t *grid;
 			int gw, gh, rc;
 
-			if (tfev_grid(l->out, l->oh, l->ow, l->oc, &grid, &gw, &gh, err))
+			if (map_grid(l, tl->map_tag[k], &grid, &gw, &gh, err))
 				return -1;
 			rc = tfev_image(w, step, tl->map_tag[k], grid, gw, gh, 1, err);
 			free(grid);
@@ -294,7 +309,7 @@ int trainlog_close(trainlog *tl, char *err)
 	free(tl->logdir);
 	free(tl->image);
 	free(tl->snap_path);
-	free(tl->buf);
+	buf_free(&tl->snap);
 	memset(tl, 0, sizeof *tl);
 	tl->snap_fd = -1;
 	return rc;

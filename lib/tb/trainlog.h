@@ -3,7 +3,7 @@
  *
  * LOGDIR/train: the graph (once, at open), scalars Loss and Accuracy, the histogram of the
  * first layer's weights (tag "weights1_1" for the default spec: the variable's name after
- * its scope), and the feature maps of one fixed image as gray grid images (tfev_grid),
+ * its scope), and the feature maps of one fixed image as gray grid images (img/grid.h),
  * tag "<layer>/maps" ("conv1_2/maps", "conv2_2/maps"). LOGDIR/test: Loss and Accuracy.
  * LOGDIR/test_epoch (created at its first scalar): Loss and Accuracy over the whole test
  * set, the run `cnn-train | tfevents-write --split` makes of the test_epoch/ lines.
@@ -26,7 +26,8 @@
 #include <stdint.h>
 
 #include "nn/model.h"
-#include "tb/tfev.h"
+#include "tb/tfev_write.h"
+#include "util/buf.h"
 
 #define TRAINLOG_MAX_MAPS 8
 
@@ -54,8 +55,7 @@ typedef struct {
 	char *snap_path;                  /* NULL: no snapshots */
 	int snap_fd;
 	int64_t snapshots;                /* complete snapshots in the stream */
-	unsigned char *buf;               /* one snapshot array, header and data */
-	size_t cap;
+	struct buf snap;                  /* one snapshot array, header and data */
 } trainlog;
 
 /* Opens what is asked for: logdir (NULL: no event files) and snapshots (NULL: none).
@@ -80,7 +80,7 @@ int trainlog_scalar(trainlog *tl, enum trainlog_run run, int64_t step, const cha
  * model's memory is needed. Never call it between a forward and its backward. */
 int trainlog_step(trainlog *tl, int64_t step, model *m, char *err);
 
-/* Event records to the kernel if TFEV_FLUSH_SECONDS have passed (snapshots are never
+/* Event records to the kernel if TFRECORD_FLUSH_SECONDS have passed (snapshots are never
  * held back). */
 int trainlog_flush_if_due(trainlog *tl, char *err);
 /* Flushes and closes everything; frees even on failure; the first error is reported. */

@@ -89,10 +89,54 @@ static void test_scaling(void)
 	free(pix);
 }
 
+/* The feature-map grid of cnn-train's TensorBoard images (lib/tb/trainlog.c): the channels
+ * of one HxWxC map, 1-pixel gaps, no labels. */
+static void test_maps(void)
+{
+	/* 2x3 maps, 5 channels: channel k holds k*100 + y*3 + x, except channel 4 constant. */
+	float m[2 * 3 * 5];
+	int64_t shape[3] = { 2, 3, 5 };
+	grid_cells c;
+	grid_opts o;
+	uint8_t *g;
+	int gw, gh;
+	char err[ERR_MAX];
+
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 3; x++)
+			for (int k = 0; k < 5; k++)
+				m[(y * 3 + x) * 5 + k] = k == 4 ? 7.0f : (float)(k * 100 + y * 3 + x);
+	grid_opts_default(&o);
+	o.gap = 1;
+	o.labels = 0;
+	CHECK(grid_cells_from(&c, m, DT_F4, 3, shape, 1, -1, "m", err) == 0, "%s", err);
+	CHECK(grid_draw(&c, &o, &g, &gw, &gh, err) == 0, "grid: %s", err);
+	/* ceil(sqrt(5)) = 3 columns, 2 rows: 3*3 + 2 wide, 2*2 + 1 high. */
+	CHECK(gw == 11 && gh == 5, "grid size %dx%d", gw, gh);
+	CHECK(g[0] == 0 && g[2] == 102, "tile 0 row 0 is 0, 2/5: %d %d", g[0], g[2]);
+	CHECK(g[1 * 11 + 2] == 255 && g[1 * 11 + 0] == 153, "tile 0 row 1: %d %d", g[13], g[11]);
+	CHECK(g[4] == 0 && g[6] == 102 && g[8] == 0, "tiles 1 and 2 at x=4, 8: %d %d", g[4], g[6]);
+	CHECK(g[3] == 0 && g[2 * 11 + 0] == 0, "separators are black");
+	CHECK(g[3 * 11 + 4] == 128 && g[4 * 11 + 6] == 128, "constant channel is mid-gray");
+	CHECK(g[3 * 11 + 8] == 0 && g[4 * 11 + 10] == 0, "unused tile black");
+	free(g);
+	/* An infinity is drawn at the end of the scale, not allowed to flatten its channel. */
+	m[0] = INFINITY;
+	m[1] = -INFINITY;
+	CHECK(grid_draw(&c, &o, &g, &gw, &gh, err) == 0, "grid: %s", err);
+	CHECK(g[0] == 255 && g[4] == 0 && g[1 * 11 + 2] == 255 && g[1 * 11 + 6] == 255,
+	      "+inf white, -inf black, the rest scaled by the finite range: %d %d %d %d", g[0],
+	      g[4], g[13], g[17]);
+	free(g);
+	shape[0] = 0;
+	CHECK(grid_cells_from(&c, m, DT_F4, 3, shape, 1, -1, "m", err) == -1, "empty refused");
+}
+
 int main(void)
 {
 	test_layout();
 	test_views();
 	test_scaling();
+	test_maps();
 	return check_done("test_grid");
 }

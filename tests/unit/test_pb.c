@@ -5,14 +5,14 @@
 
 #include <string.h>
 
-static int same(const pb_buf *b, const unsigned char *want, size_t n)
+static int same(const struct buf *b, const unsigned char *want, size_t n)
 {
 	return !b->oom && b->len == n && !memcmp(b->data, want, n);
 }
 
 static void test_writer(void)
 {
-	pb_buf b;
+	struct buf b;
 	static const unsigned char v150[] = { 0x08, 0x96, 0x01 };
 	static const unsigned char str[] = { 0x12, 0x07, 't', 'e', 's', 't', 'i', 'n', 'g' };
 	static const unsigned char nested[] = { 0x1a, 0x03, 0x08, 0x96, 0x01 };
@@ -24,31 +24,31 @@ static void test_writer(void)
 	const double two[2] = { 1.0, 2.0 };
 	size_t m;
 
-	pb_init(&b);
+	buf_init(&b);
 	pb_uint(&b, 1, 150);
 	CHECK(same(&b, v150, sizeof v150), "varint 150");
-	pb_reset(&b);
+	buf_reset(&b);
 	pb_string(&b, 2, "testing");
 	CHECK(same(&b, str, sizeof str), "string");
-	pb_reset(&b);
+	buf_reset(&b);
 	m = pb_begin(&b, 3);
 	pb_uint(&b, 1, 150);
 	pb_end(&b, m);
 	CHECK(same(&b, nested, sizeof nested), "nested message");
-	pb_reset(&b);
+	buf_reset(&b);
 	pb_int(&b, 1, -1);
 	CHECK(same(&b, neg, sizeof neg), "int64 -1 takes ten bytes");
-	pb_reset(&b);
+	buf_reset(&b);
 	pb_double(&b, 1, 1.0);
 	CHECK(same(&b, dbl, sizeof dbl), "double 1.0");
-	pb_reset(&b);
+	buf_reset(&b);
 	pb_float(&b, 2, 1.0f);
 	CHECK(same(&b, flt, sizeof flt), "float 1.0");
-	pb_reset(&b);
+	buf_reset(&b);
 	pb_packed_double(&b, 6, two, 2);
 	CHECK(same(&b, packed, sizeof packed), "packed doubles");
 	/* Two levels of nesting, the inner one 200 bytes long: both lengths need 2 bytes. */
-	pb_reset(&b);
+	buf_reset(&b);
 	size_t outer = pb_begin(&b, 1);
 	size_t inner = pb_begin(&b, 2);
 	for (int i = 0; i < 100; i++)
@@ -60,18 +60,18 @@ static void test_writer(void)
 	      "outer length 203 as varint");
 	CHECK(b.data[3] == 0x12 && b.data[4] == ((200 & 0x7f) | 0x80) && b.data[5] == 1,
 	      "inner length 200 as varint");
-	pb_free(&b);
+	buf_free(&b);
 }
 
 static void test_reader(void)
 {
-	pb_buf b;
+	struct buf b;
 	pb_reader r, in;
 	pb_field f;
 	const double lim[3] = { -1.5, 0, 1e300 };
 	int n = 0;
 
-	pb_init(&b);
+	buf_init(&b);
 	pb_double(&b, 1, 1764270000.123456);
 	pb_int(&b, 2, 123456789012LL);
 	size_t m = pb_begin(&b, 5);
@@ -114,7 +114,7 @@ static void test_reader(void)
 		pb_reader_init(&r, bad[i], badn[i]);
 		CHECK(pb_next(&r, &f) == -1, "malformed case %d", i);
 	}
-	pb_free(&b);
+	buf_free(&b);
 }
 
 int main(void)

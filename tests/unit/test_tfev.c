@@ -3,13 +3,19 @@
 #include "check.h"
 #include "tb/crc32c.h"
 #include "util/errmsg.h"
-#include "tb/tfev.h"
+#include "tb/tfev_hist.h"
+#include "tb/tfev_image.h"
+#include "tb/tfev_read.h"
+#include "tb/tfrecord.h"
 #include "tb/tfev_model.h"
 
 #include <dirent.h>
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -173,6 +179,33 @@ static void test_hist(void)
 	CHECK(mismatch == 0, "%d buckets differ from brute force", mismatch);
 	tfev_hist_free(&h);
 
+	/* Every finite double has a bucket: DBL_MAX shares the last one (no limit exceeds
+	 * it), -DBL_MAX is in the second, a value on a limit in the bucket above it. */
+	{
+		size_t k = nl / 3;
+		double ext[5] = { DBL_MAX, -DBL_MAX, lim[k], nextafter(lim[k], -INFINITY), DBL_MAX };
+		double lo_of[5] = { lim[nl - 2], -DBL_MAX, lim[k], lim[k - 1], lim[nl - 2] };
+
+		CHECK(tfev_hist_compute(&h, ext, NULL, 5, err) == 0, "compute extremes: %s", err);
+		CHECK(h.num == 5 && h.max == DBL_MAX && h.min == -DBL_MAX, "extremes: num %g", h.num);
+		for (int i = 0; i < 5; i++) {
+			double seen = 0;
+			/* The bucket ending at lim[b] holds [lim[b-1], lim[b]); count those whose
+			 * lower end (the previous limit, collapsed or not) is lo_of[i]. */
+			for (size_t j = 0; j < h.nbuckets; j++)
+				if (h.count[j] > 0 && (j ? h.limit[j - 1] : -DBL_MAX) <= lo_of[i] &&
+				    lo_of[i] < h.limit[j])
+					seen = h.count[j];
+			CHECK(seen > 0, "extreme %d (%g) not in the bucket above %g", i, ext[i], lo_of[i]);
+		}
+		CHECK(h.count[h.nbuckets - 1] == 2 && h.limit[h.nbuckets - 1] == DBL_MAX,
+		      "DBL_MAX twice in the last bucket (%g)", h.count[h.nbuckets - 1]);
+		tfev_hist_free(&h);
+		float fmax[2] = { FLT_MAX, -FLT_MAX };
+		CHECK(tfev_hist_compute(&h, NULL, fmax, 2, err) == 0 && h.num == 2, "FLT_MAX");
+		tfev_hist_free(&h);
+	}
+
 	/* All NaN: an empty histogram, still one bucket, min = max = 0. */
 	float nanf[3] = { 0.0f / 0.0f, 0.0f / 0.0f, 0.0f / 0.0f };
 	CHECK(tfev_hist_compute(&h, NULL, nanf, 3, err) == 0, "compute nan");
@@ -204,7 +237,7 @@ static void find_event_file(const char *dir, char *out, size_t n)
 static void test_roundtrip(const char *tmp)
 {
 	tfev_writer w;
-	tfev_reader r;
+	tfrecord_reader r;
 	tfev_iter it;
 	tfev_item item;
 	char err[ERR_MAX], path[1024], cmd[3000];
@@ -231,8 +264,8 @@ static void test_roundtrip(const char *tmp)
 	snprintf(dir, sizeof dir, "%s/train", tmp);
 	find_event_file(dir, path, sizeof path);
 	CHECK(path[0], "event file created in the run folder");
-	CHECK(tfev_reader_open(&r, path, err) == 0, "reader: %s", err);
-	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) == TFEV_REC_OK) {
+	CHECK(tfrecord_reader_open(&r, path, err) == 0, "reader: %s", err);
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) == TFRECORD_OK) {
 		nrec++;
 		CHECK(tfev_iter_init(&it, p, len, err) == 0, "iter: %s", err);
 		while (tfev_iter_next(&it, &item, err) == 1) {
@@ -268,38 +301,38 @@ static void test_roundtrip(const char *tmp)
 			}
 		}
 	}
-	CHECK(rc == TFEV_REC_EOF, "clean end: %s", err);
+	CHECK(rc == TFRECORD_EOF, "clean end: %s", err);
 	CHECK(nrec == 6, "six records, got %d", nrec);
 	CHECK(kinds[TFEV_VERSION] == 1 && kinds[TFEV_SCALAR] == 1 && kinds[TFEV_HISTOGRAM] == 1 &&
 	      kinds[TFEV_TEXT] == 1 && kinds[TFEV_IMAGE] == 1 && kinds[TFEV_GRAPH] == 1, "one of each kind");
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 
 	/* Cut the last record short: the five before it still read, then "truncated". */
 	snprintf(cmd, sizeof cmd, "head -c -3 '%s' > '%s/cut'", path, tmp);
 	CHECK(system(cmd) == 0, "cut");
 	snprintf(cmd, sizeof cmd, "%s/cut", tmp);
-	CHECK(tfev_reader_open(&r, cmd, err) == 0, "open cut");
+	CHECK(tfrecord_reader_open(&r, cmd, err) == 0, "open cut");
 	nrec = 0;
-	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) == TFEV_REC_OK)
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) == TFRECORD_OK)
 		nrec++;
-	CHECK(nrec == 5 && rc == TFEV_REC_FATAL && strstr(err, "truncated") && strstr(err, "cut"),
+	CHECK(nrec == 5 && rc == TFRECORD_FATAL && strstr(err, "truncated") && strstr(err, "cut"),
 	      "truncated tail: %d records, %s", nrec, err);
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 
 	/* Flip a payload byte of the second record: it alone is skipped. */
 	snprintf(cmd, sizeof cmd, "cp '%s' '%s/flip' && printf 'X' | dd of='%s/flip' bs=1 seek=%d conv=notrunc 2>/dev/null",
 		 path, tmp, tmp, 40 + 12 + 5);  /* the version record is 16 + 24 bytes */
 	CHECK(system(cmd) == 0, "flip");
 	snprintf(cmd, sizeof cmd, "%s/flip", tmp);
-	CHECK(tfev_reader_open(&r, cmd, err) == 0, "open flip");
+	CHECK(tfrecord_reader_open(&r, cmd, err) == 0, "open flip");
 	int ok = 0, bad = 0;
-	while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) != TFEV_REC_EOF && rc != TFEV_REC_FATAL) {
-		ok += rc == TFEV_REC_OK;
-		if (rc == TFEV_REC_BADDATA)
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) != TFRECORD_EOF && rc != TFRECORD_FATAL) {
+		ok += rc == TFRECORD_OK;
+		if (rc == TFRECORD_BADDATA)
 			CHECK(bad++ == 0 && strstr(err, "bad data CRC") && strstr(err, "offset 40"), "%s", err);
 	}
-	CHECK(ok == 5 && bad == 1 && rc == TFEV_REC_EOF, "bad CRC skips one record: ok %d bad %d", ok, bad);
-	tfev_reader_close(&r);
+	CHECK(ok == 5 && bad == 1 && rc == TFRECORD_EOF, "bad CRC skips one record: ok %d bad %d", ok, bad);
+	tfrecord_reader_close(&r);
 }
 
 static void test_default_graph(void)
@@ -332,36 +365,11 @@ static void test_default_graph(void)
 			CHECK(nodes[i].shape[0] == 9 * 5 * 64, "fc1 rows for 33x17: %lld", (long long)nodes[i].shape[0]);
 }
 
-static void test_grid(void)
-{
-	/* 2x3 maps, 5 channels: channel k holds k*100 + y*3 + x, except channel 4 constant. */
-	float m[2 * 3 * 5];
-	uint8_t *g;
-	int gw, gh;
-	char err[ERR_MAX];
-
-	for (int y = 0; y < 2; y++)
-		for (int x = 0; x < 3; x++)
-			for (int k = 0; k < 5; k++)
-				m[(y * 3 + x) * 5 + k] = k == 4 ? 7.0f : (float)(k * 100 + y * 3 + x);
-	CHECK(tfev_grid(m, 2, 3, 5, &g, &gw, &gh, err) == 0, "grid: %s", err);
-	/* ceil(sqrt(5)) = 3 columns, 2 rows: 3*3 + 2 wide, 2*2 + 1 high. */
-	CHECK(gw == 11 && gh == 5, "grid size %dx%d", gw, gh);
-	CHECK(g[0] == 0 && g[2] == 102, "tile 0 row 0 is 0, 2/5: %d %d", g[0], g[2]);
-	CHECK(g[1 * 11 + 2] == 255 && g[1 * 11 + 0] == 153, "tile 0 row 1: %d %d", g[13], g[11]);
-	CHECK(g[4] == 0 && g[6] == 102 && g[8] == 0, "tiles 1 and 2 at x=4, 8: %d %d", g[4], g[6]);
-	CHECK(g[3] == 0 && g[2 * 11 + 0] == 0, "separators are black");
-	CHECK(g[3 * 11 + 4] == 128 && g[4 * 11 + 6] == 128, "constant channel is mid-gray");
-	CHECK(g[3 * 11 + 8] == 0 && g[4 * 11 + 10] == 0, "unused tile black");
-	free(g);
-	CHECK(tfev_grid(m, 0, 3, 5, &g, &gw, &gh, err) == -1, "empty refused");
-}
-
 /* Raw pixels and arrays through imgenc's PNG and the histogram, read back. */
 static void test_tensors(const char *tmp)
 {
 	tfev_writer w;
-	tfev_reader r;
+	tfrecord_reader r;
 	tfev_iter it;
 	tfev_item item;
 	tensor img, ints, str;
@@ -387,8 +395,8 @@ static void test_tensors(const char *tmp)
 	CHECK(tfev_close(&w, err) == 0, "close");
 	snprintf(dir, sizeof dir, "%s/tensors", tmp);
 	find_event_file(dir, path, sizeof path);
-	CHECK(tfev_reader_open(&r, path, err) == 0, "reader");
-	while (tfev_reader_next(&r, &p, &len, &off, err) == TFEV_REC_OK) {
+	CHECK(tfrecord_reader_open(&r, path, err) == 0, "reader");
+	while (tfrecord_reader_next(&r, &p, &len, &off, err) == TFRECORD_OK) {
 		tfev_iter_init(&it, p, len, err);
 		while (tfev_iter_next(&it, &item, err) == 1) {
 			if (item.kind == TFEV_IMAGE && item.step == 1)
@@ -401,7 +409,7 @@ static void test_tensors(const char *tmp)
 		}
 	}
 	CHECK(seen == 3, "images and histogram read back (%d of 3)", seen);
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 	tensor_free(&img);
 	tensor_free(&ints);
 	tensor_free(&str);
@@ -411,7 +419,7 @@ static void test_tensors(const char *tmp)
 static void test_model_graph(const char *tmp)
 {
 	tfev_writer w;
-	tfev_reader r;
+	tfrecord_reader r;
 	tfev_iter it;
 	tfev_item item;
 	model m;
@@ -437,8 +445,8 @@ static void test_model_graph(const char *tmp)
 	CHECK(tfev_close(&w, err) == 0, "close");
 	snprintf(dir, sizeof dir, "%s/model", tmp);
 	find_event_file(dir, path, sizeof path);
-	CHECK(tfev_reader_open(&r, path, err) == 0, "reader");
-	while (tfev_reader_next(&r, &p, &len, &off, err) == TFEV_REC_OK) {
+	CHECK(tfrecord_reader_open(&r, path, err) == 0, "reader");
+	while (tfrecord_reader_next(&r, &p, &len, &off, err) == TFRECORD_OK) {
 		tfev_iter_init(&it, p, len, err);
 		while (tfev_iter_next(&it, &item, err) == 1)
 			if (item.kind == TFEV_GRAPH && ng < 3 && (g[ng] = malloc(item.len))) {
@@ -446,7 +454,7 @@ static void test_model_graph(const char *tmp)
 				glen[ng++] = item.len;
 			}
 	}
-	tfev_reader_close(&r);
+	tfrecord_reader_close(&r);
 	CHECK(ng == 3 && glen[0] == glen[1] && !memcmp(g[0], g[1], glen[0]),
 	      "default spec graph differs from tfev_default_graph (%zu vs %zu bytes)", glen[0], glen[1]);
 	if (ng == 3) {
@@ -479,16 +487,57 @@ static void test_errors(const char *tmp)
 	if (f)
 		fclose(f);
 	CHECK(tfev_open(&w, path, "run", err) == -1 && strstr(err, "file"), "logdir is a file: %s", err);
-	tfev_reader r;
-	CHECK(tfev_reader_open(&r, tmp, err) == -1 && strstr(err, "directory"), "dir refused: %s", err);
+	tfrecord_reader r;
+	CHECK(tfrecord_reader_open(&r, tmp, err) == -1 && strstr(err, "directory"), "dir refused: %s", err);
 	snprintf(path, sizeof path, "%s/absent", tmp);
-	CHECK(tfev_reader_open(&r, path, err) == -1 && strstr(err, "absent"), "missing: %s", err);
+	CHECK(tfrecord_reader_open(&r, path, err) == -1 && strstr(err, "absent"), "missing: %s", err);
 	/* Two writers in the same second and run: two files, neither clobbered. */
 	tfev_writer a, b;
 	CHECK(tfev_open(&a, tmp, "same", err) == 0 && tfev_open(&b, tmp, "same", err) == 0, "two writers");
-	CHECK(strcmp(a.path, b.path) != 0, "distinct names %s %s", a.path, b.path);
+	CHECK(strcmp(a.out.path, b.out.path) != 0, "distinct names %s %s", a.out.path, b.out.path);
 	tfev_close(&a, err);
 	tfev_close(&b, err);
+}
+
+/* A full disk (here a file-size limit, EFBIG) mid-record: the file is cut back to its last
+ * whole record, the error names the file, and every record before it reads back. */
+static void test_full(const char *tmp)
+{
+	tfev_writer w;
+	tfrecord_reader r;
+	struct rlimit old, lim;
+	char err[ERR_MAX], text[3000], path[512];
+	const unsigned char *p;
+	size_t len;
+	int64_t off;
+	int n = 0, nread = 0, rc, failed = 0;
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct stat st;
+
+	memset(text, 'x', sizeof text - 1);
+	text[sizeof text - 1] = 0;
+	CHECK(tfev_open(&w, tmp, "full", err) == 0, "open: %s", err);
+	snprintf(path, sizeof path, "%s", tfev_path(&w));
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+	lim = old;
+	lim.rlim_cur = 10000;     /* three 3 kB records fit, the fourth is torn */
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+	for (n = 0; n < 10 && !failed; n++) {
+		failed = tfev_text(&w, n, "t", text, err) || tfev_flush(&w, err);
+		if (failed)
+			CHECK(strstr(err, path) && strstr(err, "too large"), "error names the file: %s", err);
+	}
+	CHECK(failed && tfev_failed(&w), "the limit is hit");
+	CHECK(stat(path, &st) == 0 && st.st_size < 10000, "size %lld", (long long)st.st_size);
+	CHECK(tfev_close(&w, err) == -1, "close retries and fails again");
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, prev);
+	CHECK(tfrecord_reader_open(&r, path, err) == 0, "reader: %s", err);
+	while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) == TFRECORD_OK)
+		nread++;
+	CHECK(rc == TFRECORD_EOF, "the file ends on a whole record: %s", err);
+	CHECK(nread == 4, "the version and three text records read back: %d", nread);
+	tfrecord_reader_close(&r);
 }
 
 int main(void)
@@ -501,10 +550,10 @@ int main(void)
 	test_hist();
 	test_roundtrip(tmp);
 	test_default_graph();
-	test_grid();
 	test_tensors(tmp);
 	test_model_graph(tmp);
 	test_errors(tmp);
+	test_full(tmp);
 	snprintf(cmd, sizeof cmd, "rm -r '%s'", tmp);
 	CHECK(system(cmd) == 0, "cleanup");
 	return check_done("test_tfev");

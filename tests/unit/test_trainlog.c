@@ -6,7 +6,10 @@
 #include "util/errmsg.h"
 #include "array/npy.h"
 #include "util/rng.h"
-#include "tb/tfev.h"
+#include "tb/tfev_hist.h"
+#include "tb/tfev_image.h"
+#include "tb/tfev_read.h"
+#include "tb/tfrecord.h"
 #include "tb/trainlog.h"
 
 #include <stdlib.h>
@@ -43,14 +46,14 @@ static void read_run(const char *dir, run_seen *s)
 	}
 	s->files = (int)n;
 	for (size_t f = 0; f < n; f++) {
-		tfev_reader r;
+		tfrecord_reader r;
 		const unsigned char *p;
 		size_t len;
 		int64_t off;
 		int rc;
 
-		CHECK(tfev_reader_open(&r, paths[f], err) == 0, "open %s: %s", paths[f], err);
-		while ((rc = tfev_reader_next(&r, &p, &len, &off, err)) == TFEV_REC_OK) {
+		CHECK(tfrecord_reader_open(&r, paths[f], err) == 0, "open %s: %s", paths[f], err);
+		while ((rc = tfrecord_reader_next(&r, &p, &len, &off, err)) == TFRECORD_OK) {
 			tfev_iter it;
 			tfev_item item;
 
@@ -108,8 +111,8 @@ static void read_run(const char *dir, run_seen *s)
 				}
 			}
 		}
-		CHECK(rc == TFEV_REC_EOF, "%s reads to a clean end: %s", paths[f], err);
-		tfev_reader_close(&r);
+		CHECK(rc == TFRECORD_EOF, "%s reads to a clean end: %s", paths[f], err);
+		tfrecord_reader_close(&r);
 	}
 	tfev_files_free(paths, n);
 }
