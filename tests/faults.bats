@@ -83,3 +83,38 @@ for f in ("a.png", "b.gif", "c.jpg"):
 	run --separate-stderr pet-pack --max-pixels 0 a.png -o out.npy
 	assert_failure 2
 }
+
+# A checkpoint-like .npz whose second member is 256 MB of zeros deflated to about 256 KB.
+make_npz_bomb() {
+	py '
+import io, zipfile
+def npy(a):
+    b = io.BytesIO(); np.save(b, a); return b.getvalue()
+n = 256 << 20
+hdr = npy(np.zeros(0, np.uint8)).replace(b"(0,)", b"(%d,)" % n)[:128]
+hdr = hdr[:127] + b"\n"
+with zipfile.ZipFile("bomb.npz", "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("a.npy", npy(np.arange(6, dtype=np.float32)))
+    with z.open("junk.npy", "w", force_zip64=True) as m:
+        m.write(hdr)
+        zero = bytes(1 << 20)
+        for _ in range(256):
+            m.write(zero)
+    z.writestr("b.npy", npy(np.arange(3, dtype=np.int64)))
+assert np.load("bomb.npz")["junk"].shape == (n,)'
+	[ "$(stat -c %s bomb.npz)" -lt 400000 ]
+}
+
+@test "faults: an unneeded 256 MB member of a 300 KB .npz is skipped unread, in under 32 MB" {
+	UNIT=${PETCNN_BUILD:-$TOP/build}/tests
+	make_npz_bomb
+	run --separate-stderr /usr/bin/time -o rss -f %M "$UNIT/test_npz" --only bomb.npz a b
+	assert_success
+	assert_output $'a f4 6\nb i8 3'
+	[ "$(peak_rss_kb rss)" -lt 32768 ] || fail "file: peak RSS $(peak_rss_kb rss) KB"
+	# streamed (stdin: local headers only, no central directory) the same
+	run --separate-stderr /usr/bin/time -o rss -f %M "$UNIT/test_npz" --only - b < bomb.npz
+	assert_success
+	assert_output 'b i8 3'
+	[ "$(peak_rss_kb rss)" -lt 32768 ] || fail "stdin: peak RSS $(peak_rss_kb rss) KB"
+}
