@@ -100,7 +100,7 @@ fuzz:
 	@set -e; for f in $(FUZZERS); do \
 	    mkdir -p build/fuzz/corpus/$$f; echo "== fuzz_$$f ($(FUZZ_SECONDS) s)"; \
 	    build/fuzz/fuzzers/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
-	        -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$f tests/fuzz/seeds/$$f; done
+	        -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$f $$(ls -d tests/fuzz/seeds/$$f 2>/dev/null); done
 
 $(BUILD)/fuzzers/%: $(BUILD)/tests/fuzz/%.o $(LIBA)
 	@mkdir -p $(@D)
