@@ -72,8 +72,9 @@ int imgdec_read(const char *path, unsigned char **buf, size_t *cap, size_t *len,
 
 #define IMGDEC_MAX_FILE ((size_t)1 << 30)
 /* Largest image decoded by default (pixels at full size): 32 Mi, so 8192x4096, any camera
- * up to 32 megapixels, at most 128 MB (4 bytes a pixel) for an image decoded whole, where a
- * 35-byte GIF or a 32 KB PNG can claim 16384x16384 (1 GB); the pets photos are under 4 Mi. */
+ * up to 32 megapixels, at most 128 MB for an image decoded whole (4 bytes a pixel), 192 MB
+ * for a progressive 4:4:4 JPEG's coefficients in libjpeg, where a 35-byte GIF or a 32 KB PNG
+ * can claim 16384x16384 (1 GB); the pets photos are under 4 Mi. */
 #define IMGDEC_MAX_PIXELS ((int64_t)1 << 25)
 
 #endif
