@@ -4,14 +4,10 @@
 #include "util/buf.h"
 #include "util/errmsg.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <gif_lib.h>
 #include <jerror.h>
