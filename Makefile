@@ -91,17 +91,27 @@ mutate:
 	@./scripts/setup
 	$(PYTHON) tests/mutate.py
 
-# libFuzzer over the .npy reader and the .npz glue: `make fuzz FUZZ_SECONDS=600`.
+# libFuzzer, one harness per parser of outside input: tests/fuzz/fuzz_NAME.c, seeds in
+# tests/fuzz/seeds/NAME/ (a new parser needs only those two). The library is rebuilt with
+# the fuzzer's instrumentation in its own tree; each harness runs FUZZ_SECONDS, in turn.
+# `make fuzz FUZZ_SECONDS=600`, or one: `make fuzz FUZZERS=npy`.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
+FUZZ_MAX_LEN ?= 65536
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZERS      ?= $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 fuzz:
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
-	    tests/fuzz/fuzz_npy.c lib/array/npy.c lib/array/npz.c lib/array/tensor.c \
-	    lib/util/errmsg.c lib/util/outfile.c \
-	    $$($(PKG_CONFIG) --cflags --libs libarchive) -o $(BUILD)/fuzz/fuzz_npy
-	$(BUILD)/fuzz/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	    $(BUILD)/fuzz/corpus tests/fuzz/seeds
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz BIN=build/fuzz/bin WERROR= \
+	    CFLAGS="-g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN)" LDFLAGS="-fsanitize=fuzzer $(FUZZ_SAN)" \
+	    $(FUZZERS:%=build/fuzz/fuzzers/fuzz_%)
+	@set -e; for f in $(FUZZERS); do \
+	    mkdir -p build/fuzz/corpus/$$f; echo "== fuzz_$$f ($(FUZZ_SECONDS) s)"; \
+	    build/fuzz/fuzzers/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
+	        -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$f $$(ls -d tests/fuzz/seeds/$$f 2>/dev/null); done
+
+$(BUILD)/fuzzers/%: $(BUILD)/tests/fuzz/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBA) $(ALL_LIBS) -o $@
 
 bench: all
 	./bench/run

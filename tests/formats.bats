@@ -74,3 +74,35 @@ print("ok", sorted(comp))
 		if [ $f = model.npz ]; then assert_output "ok [0]"; else assert_output "ok [8]"; fi
 	done
 }
+
+@test "formats: 16-bit PNGs, gray and RGB, give their high byte, as Pillow does" {
+	py '
+import struct, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+def png16(path, a):  # uint16 [h, w] gray or [h, w, 3] RGB, written big-endian as PNG wants
+    h, w = a.shape[:2]
+    raw = b"".join(b"\0" + a[y].astype(">u2").tobytes() for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 0 if a.ndim == 2 else 2, 0, 0, 0)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+rng = np.random.default_rng(7)
+g = rng.integers(0, 65536, (6, 10)).astype(np.uint16)
+g[0, :3] = (0x8000, 0x80ff, 0x7fff)
+c = rng.integers(0, 65536, (6, 10, 3)).astype(np.uint16)
+c[0, 0] = (0x8000, 0x00ff, 0xff00)
+png16("g16.png", g)
+png16("rgb16.png", c)'
+	# the output size is the input size: no resampling, the decoded pixels themselves
+	run --separate-stderr pet-pack -s 10x6 g16.png rgb16.png -o out.npy
+	assert_success
+	py '
+from PIL import Image
+im = np.load("out.npy")
+# RGB: Pillow keeps the high byte. Gray: Pillow opens it as 32-bit "I" (exact values, which
+# its convert("RGB") clips at 255); the high byte of those values is what we must give.
+rgb = np.asarray(Image.open("rgb16.png").convert("RGB"))
+assert im[1][0, 0].tolist() == [128, 0, 255], im[1][0, 0]
+assert np.array_equal(im[1], rgb), (im[1], rgb)
+g = np.asarray(Image.open("g16.png"))
+assert g[0, 0] == 0x8000 and im[0][0, 0].tolist() == [128, 128, 128], im[0][0, 0]
+assert np.array_equal(im[0], np.repeat((g >> 8).astype(np.uint8)[..., None], 3, axis=2)), (im[0], g >> 8)'
+}

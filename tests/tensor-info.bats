@@ -292,8 +292,24 @@ for comp in (0, 8):
 	[[ $stderr == "tensor-info: no-such.npy: cannot open: No such file or directory" ]] || fail "$stderr"
 	: > empty.npy
 	run --separate-stderr tensor-info empty.npy
-	assert_success
+	assert_failure 1
 	assert_output ''
+	[[ $stderr == "tensor-info: empty.npy: empty: no array in it" ]] || fail "$stderr"
+	run --separate-stderr tensor-info < empty.npy
+	assert_failure 1
+	[[ $stderr == "tensor-info: <stdin>: empty: no array in it" ]] || fail "$stderr"
+	run --separate-stderr tensor-info < /dev/null
+	assert_failure 1
+	[[ $stderr == "tensor-info: <stdin>: empty: no array in it" ]] || fail "$stderr"
+	py 'np.savez("none.npz")'
+	run --separate-stderr tensor-info none.npz
+	assert_failure 1
+	[[ $stderr == "tensor-info: none.npz: no array in the archive" ]] || fail "$stderr"
+	# the others are still described, the status tells of the empty one
+	py 'np.save("one.npy", np.arange(3))'
+	run --separate-stderr tensor-info one.npy empty.npy
+	assert_failure 1
+	assert_output --partial 'one.npy:0	i8	[3]'
 	printf 'PK\003\004 this is not really a zip' > fake.npz
 	run --separate-stderr tensor-info fake.npz
 	assert_failure 1

@@ -39,6 +39,9 @@ static const char HELP[] =
 	"      --full-decode    always decode JPEGs at full size (else a JPEG at least twice the\n"
 	"                       output size is decoded at 1/2, 1/4 or 1/8 scale, as Pillow's\n"
 	"                       Image.draft() does: faster, slightly different pixels)\n"
+	"      --max-pixels N   skip an image of more than N pixels (width x height at full size),\n"
+	"                       seen from its header before any decoding (default 33554432, 32 Mi;\n"
+	"                       an image decoded whole takes up to 6 bytes a pixel in its thread)\n"
 	"  -q, --quiet          no progress bar\n"
 	"      --progress       progress bar even when stderr is not a terminal\n"
 	"  -h, --help           show this help and exit\n"
@@ -79,7 +82,7 @@ static void parse_size(const char *s, int *w, int *h)
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_STRICT = 256, OPT_FULL, OPT_PROGRESS, OPT_VERSION };
+	enum { OPT_STRICT = 256, OPT_FULL, OPT_MAXPIX, OPT_PROGRESS, OPT_VERSION };
 	static const struct option longs[] = {
 		{ "list", required_argument, NULL, 'l' },
 		{ "size", required_argument, NULL, 's' },
@@ -88,6 +91,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "output", required_argument, NULL, 'o' },
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "full-decode", no_argument, NULL, OPT_FULL },
+		{ "max-pixels", required_argument, NULL, OPT_MAXPIX },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "help", no_argument, NULL, 'h' },
@@ -116,6 +120,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'o': o->output = optarg; break;
 		case OPT_STRICT: o->strict = 1; break;
 		case OPT_FULL: o->pack.full_decode = 1; break;
+		case OPT_MAXPIX: o->pack.max_pixels = cli_opt_i64("--max-pixels", optarg, 1, (int64_t)1 << 40); break;
 		case 'q': o->progress = PROGRESS_OFF; break;
 		case OPT_PROGRESS: o->progress = PROGRESS_ON; break;
 		case 'h': cli_help(HELP);

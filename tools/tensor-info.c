@@ -32,8 +32,8 @@ static const char HELP[] =
 	"  -h, --help     show this help and exit\n"
 	"      --version  show the version and exit\n"
 	"\n"
-	"Exit status: 0 if every file was read, 1 if any was bad (after printing what it\n"
-	"could), 2 for a usage error.\n"
+	"Exit status: 0 if every file was read, 1 if any was bad or held no array at all\n"
+	"(after printing what it could), 2 for a usage error.\n"
 	"\n"
 	"Example:\n"
 	"  tensor-info train.npy\n"
@@ -201,6 +201,7 @@ typedef struct {
 	const char *file;
 	int prefix, json;
 	unsigned char *buf;    /* CHUNK bytes */
+	int64_t arrays;        /* lines printed */
 } sink;
 
 /* Reads the data of the array whose header is h in chunks, and prints its line. */
@@ -226,6 +227,7 @@ static int summarise(sink *o, npy_src *src, const char *label, const tensor *h, 
 				       (long long)nbytes, (long long)off);
 	}
 	report(&s, o->file, name, o->prefix, o->json);
+	o->arrays++;
 	return 0;
 }
 
@@ -256,7 +258,7 @@ static int info_file(const char *path, int prefix, int json, char *err)
 	int is_stdin = !strcmp(path, "-");
 	const char *label = is_stdin ? "<stdin>" : path;
 	sniffed sn = { 0 };
-	sink o = { path, prefix, json, NULL };
+	sink o = { path, prefix, json, NULL, 0 };
 	npy_src src;
 	int rc;
 
@@ -283,6 +285,10 @@ static int info_file(const char *path, int prefix, int json, char *err)
 		rc = npz_scan(label, is_stdin ? &src : NULL, visit_member, &o, err);
 	else
 		rc = info_stream(&o, &src, label, err);
+	/* a silent exit 0 would pass an empty file (a failed download, a producer that died
+	 * before writing) as an empty dataset */
+	if (rc == 0 && o.arrays == 0)
+		rc = err_set(err, "%s: %s", label, sn.npre ? "no array in the archive" : "empty: no array in it");
 out:
 	free(o.buf);
 	if (!is_stdin)

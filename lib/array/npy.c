@@ -3,6 +3,7 @@
  * numpy writes (any key order, either quote, trailing comma, padding), nothing more. */
 #include "array/npy.h"
 
+#include "util/buf.h"
 #include "util/errmsg.h"
 
 #include <errno.h>
@@ -331,45 +332,50 @@ int npy_src_header(npy_src *s, const char *name, tensor *t, char *err)
 
 int npy_src_data(npy_src *s, const char *name, tensor *t, char *err)
 {
-	int64_t nbytes = tensor_nbytes(t), got = 0;
-	size_t cap;
-	unsigned char *buf = NULL;
+	int64_t nbytes = tensor_nbytes(t), got;
+	struct buf b;
+	size_t step;
 
 	t->data = NULL;
-	if (nbytes < 0 || (uint64_t)nbytes > SIZE_MAX - 1)
+	if (nbytes < 0 || (uint64_t)nbytes > SIZE_MAX / 4)
 		return err_set(err, "%s: array too large", name);
 	if (s->left >= 0 && nbytes > s->left)
 		return err_set(err, "%s: truncated data: expected %" PRId64 " bytes, got %" PRId64
 			       " (the file ends first)", name, nbytes, s->left);
-	/* A size we could check is allocated at once; otherwise the buffer doubles only as
-	 * data really arrives, so a lying header cannot make us allocate what is not there. */
-	cap = s->left >= 0 || nbytes <= (int64_t)GROW_START ? (size_t)nbytes : GROW_START;
-	buf = malloc(cap ? cap : 1);
-	if (!buf)
-		return err_set(err, "%s: out of memory (%zu bytes)", name, cap);
+	/* A size we could check is read in one go; otherwise the buffer doubles only as data
+	 * really arrives, so a lying header cannot make us allocate what is not there. */
+	step = s->left >= 0 || nbytes <= (int64_t)GROW_START ? (size_t)nbytes : GROW_START;
+	buf_init(&b);
 	for (;;) {
-		int64_t r = npy_src_fill(s, buf + got, cap - (size_t)got, name, err);
-		if (r < 0) {
-			free(buf);
+		size_t want = (size_t)nbytes - b.len < step ? (size_t)nbytes - b.len : step;
+		if (buf_reserve(&b, want)) {
+			size_t len = b.len;
+			buf_free(&b);
+			return err_set(err, "%s: out of memory (%zu bytes)", name, len + want);
+		}
+		got = npy_src_fill(s, b.data + b.len, want, name, err);
+		if (got < 0) {
+			buf_free(&b);
 			return -1;
 		}
-		got += r;
-		if (got < (int64_t)cap || got == nbytes)
+		b.len += (size_t)got;
+		if ((size_t)got < want || b.len == (size_t)nbytes)
 			break;
-		cap = (uint64_t)nbytes - cap < cap ? (size_t)nbytes : cap * 2;
-		unsigned char *nb = realloc(buf, cap);
-		if (!nb) {
-			free(buf);
-			return err_set(err, "%s: out of memory (%zu bytes)", name, cap);
-		}
-		buf = nb;
+		step = b.len;  /* as much again as has arrived */
 	}
-	if (got < nbytes) {
-		free(buf);
-		return err_set(err, "%s: truncated data: expected %" PRId64 " bytes, got %" PRId64, name,
-			       nbytes, got);
+	if (b.len < (size_t)nbytes) {
+		size_t len = b.len;
+		buf_free(&b);
+		return err_set(err, "%s: truncated data: expected %" PRId64 " bytes, got %zu", name,
+			       nbytes, len);
 	}
-	t->data = buf;
+	/* buf doubles its room: give the slack back, a dataset can be gigabytes */
+	if (b.cap > b.len + 4096) {
+		void *p = realloc(b.data, b.len + 1);
+		if (p)
+			b.data = p;
+	}
+	t->data = b.data;
 	return 1;
 }
 

@@ -3,13 +3,14 @@
  * member claims never trusted: the buffer grows only as decompressed bytes arrive. */
 #include "array/npz.h"
 
+#include "util/buf.h"
 #include "util/errmsg.h"
 #include "array/npy.h"
 #include "util/outfile.h"
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <assert.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,17 +59,8 @@ int npz_add_move(npz *z, const char *name, tensor *t, char *err)
 		t->data = NULL;
 		return 0;
 	}
-	if (z->n == z->cap) {
-		int cap = z->cap ? z->cap * 2 : 16;
-		npz_entry *v;
-		if (cap <= z->cap || (size_t)cap > SIZE_MAX / sizeof *v)
-			return err_set(err, "%s: too many arrays", name);
-		v = realloc(z->v, (size_t)cap * sizeof *v);
-		if (!v)
-			return err_set(err, "%s: out of memory", name);
-		z->v = v;
-		z->cap = cap;
-	}
+	if (z->n == INT_MAX || buf_grow_array(&z->v, &z->cap, (size_t)z->n + 1, sizeof *z->v))
+		return err_set(err, "%s: out of memory", name);
 	z->v[z->n].name = strdup(name);
 	if (!z->v[z->n].name)
 		return err_set(err, "%s: out of memory", name);
@@ -117,24 +109,15 @@ static ptrdiff_t member_read(void *ctx, void *buf, size_t n, const char *name, c
 /* Names seen so far in one archive, to refuse duplicates. */
 typedef struct {
 	char **v;
-	int n, cap;
+	size_t n, cap;
 } names;
 
 static int names_add(names *s, const char *name)
 {
-	for (int i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++)
 		if (!strcmp(s->v[i], name))
 			return 1;
-	if (s->n == s->cap) {
-		int cap = s->cap ? s->cap * 2 : 16;
-		char **v = cap > s->cap && (size_t)cap <= SIZE_MAX / sizeof *v ?
-				   realloc(s->v, (size_t)cap * sizeof *v) : NULL;
-		if (!v)
-			return -1;
-		s->v = v;
-		s->cap = cap;
-	}
-	if (!(s->v[s->n] = strdup(name)))
+	if (buf_grow_array(&s->v, &s->cap, s->n + 1, sizeof *s->v) || !(s->v[s->n] = strdup(name)))
 		return -1;
 	s->n++;
 	return 0;
@@ -142,7 +125,7 @@ static int names_add(names *s, const char *name)
 
 static void names_free(names *s)
 {
-	for (int i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
 	free(s->v);
 }
@@ -187,7 +170,12 @@ static int scan_member(struct archive *a, struct archive_entry *e, const char *p
 	free(name);
 	if (rc < 0)
 		return -1;
-	assert(m.done - hlen == tensor_nbytes(&t) && "a visitor reads all of its data");
+	if (m.done - hlen < tensor_nbytes(&t)) {
+		/* left unread: passed over, never held (a zip bomb the caller has no use for) */
+		if (archive_read_data_skip(a) < ARCHIVE_WARN)
+			return err_set(err, "%s: %s", label, archive_error_string(a));
+		return 0;
+	}
 	got = npy_src_fill(&src, &extra, 1, label, err);
 	if (got > 0)
 		return err_set(err, "%s: trailing bytes after the array", label);
@@ -271,6 +259,8 @@ int npz_scan(const char *path, npy_src *src, npz_visitor fn, void *ctx, char *er
  * because the scanner checks for trailing bytes after the visitor has read the array. */
 typedef struct {
 	npz *z;
+	npz_want want;
+	void *ctx;
 	char *name;     /* the member read last, not yet in z */
 	tensor t;
 } reading;
@@ -295,6 +285,11 @@ static int add_member(void *ctx, const char *name, const char *label, const tens
 
 	if (commit(r, err))
 		return -1;
+	if (r->want) {
+		int w = r->want(r->ctx, name, label, hdr, err);
+		if (w <= 0)
+			return w;  /* 0: the scanner skips the member unread */
+	}
 	r->t = *hdr;
 	if (npy_src_data(data, label, &r->t, err) != 1)
 		return -1;
@@ -306,9 +301,9 @@ static int add_member(void *ctx, const char *name, const char *label, const tens
 	return 0;
 }
 
-static int read_into(npz *z, const char *path, npy_src *src, char *err)
+int npz_read_want(npz *z, const char *path, npy_src *src, npz_want want, void *ctx, char *err)
 {
-	reading r = { z, NULL, { 0 } };
+	reading r = { z, want, ctx, NULL, { 0 } };
 	int rc = npz_scan(path, src, add_member, &r, err);
 
 	if (!rc)
@@ -320,12 +315,23 @@ static int read_into(npz *z, const char *path, npy_src *src, char *err)
 
 int npz_read_src(npz *z, npy_src *src, const char *name, char *err)
 {
-	return read_into(z, name, src, err);
+	return npz_read_want(z, name, src, NULL, NULL, err);
 }
 
 int npz_read(npz *z, const char *path, char *err)
 {
-	return read_into(z, path, NULL, err);
+	return npz_read_want(z, path, NULL, NULL, NULL, err);
+}
+
+int npz_want_names(void *ctx, const char *name, const char *label, const tensor *hdr, char *err)
+{
+	(void)label, (void)hdr, (void)err;
+	for (const char *const *w = ctx; *w; w++) {
+		size_t n = strlen(*w);
+		if (n && (*w)[n - 1] == '/' ? !strncmp(name, *w, n) : !strcmp(name, *w))
+			return 1;
+	}
+	return 0;
 }
 
 /* ---- writing ---- */

@@ -14,7 +14,8 @@ typedef struct {
 
 typedef struct {
 	npz_entry *v;
-	int n, cap;
+	int n;
+	size_t cap;
 } npz;
 
 void npz_init(npz *z);
@@ -32,10 +33,24 @@ const tensor *npz_get(const npz *z, const char *name);
 int npz_read(npz *z, const char *path, char *err);
 /* Reads every member from a source (e.g. stdin after its first bytes were sniffed). */
 int npz_read_src(npz *z, npy_src *src, const char *name, char *err);
+/* Which members a reader takes, asked of each member from its name and header (dtype and
+ * shape; no data read yet) before anything is allocated for it: 1 reads it; 0 skips it
+ * unread (libarchive passes over its bytes, nothing of it is held in memory, so an unneeded
+ * member of any size costs nothing); -1 with err set stops the read, the way to refuse a
+ * member whose dtype or shape is not what the caller can use. label is for messages. */
+typedef int (*npz_want)(void *ctx, const char *name, const char *label, const tensor *hdr,
+			char *err);
+/* npz_read (src NULL) or npz_read_src (src given; path then labels messages) keeping only
+ * the members want takes (every member if want is NULL). */
+int npz_read_want(npz *z, const char *path, npy_src *src, npz_want want, void *ctx, char *err);
+/* A ready npz_want: ctx is a NULL-terminated array of names; a name ending in '/' takes
+ * every member under it. */
+int npz_want_names(void *ctx, const char *name, const char *label, const tensor *hdr, char *err);
 /* Sees one member of an archive being scanned: its name (without .npy), a label for
  * messages ("file: member 'x.npy'"), its header (data NULL), and the source of its
- * tensor_nbytes(hdr) data bytes, all of which the visitor reads. Returns 0 to go on,
- * -1 (err set) to stop. */
+ * tensor_nbytes(hdr) data bytes, which the visitor reads all of, or none: a member left
+ * unread is skipped (archive_read_data_skip), never decompressed into memory. Returns 0 to
+ * go on, -1 (err set) to stop. */
 typedef int (*npz_visitor)(void *ctx, const char *name, const char *label, const tensor *hdr,
 			   npy_src *data, char *err);
 /* Visits the members of path ("-": stdin), or of src when not NULL (path then labels

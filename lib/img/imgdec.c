@@ -1,16 +1,13 @@
 /* imgdec: decoding JPEG, PNG and GIF to RGB. See imgdec.h. */
 #include "img/imgdec.h"
 
+#include "util/buf.h"
 #include "util/errmsg.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <gif_lib.h>
 #include <jerror.h>
@@ -34,14 +31,28 @@ void imgdec_free(imgdec_image *img)
 	img->pix = NULL;
 }
 
-static uint8_t *alloc_rgbx(int w, int h, const char *name, char *err)
+static int64_t max_pixels(const imgdec_hint *hint)
+{
+	return hint && hint->max_pixels > 0 ? hint->max_pixels : IMGDEC_MAX_PIXELS;
+}
+
+/* Every size a header claims passes here before anything is allocated for it. */
+static int check_size(int64_t w, int64_t h, int64_t max, const char *name, char *err)
+{
+	if (w <= 0 || h <= 0)
+		return err_set(err, "%s: image size %lldx%lld out of range", name, (long long)w, (long long)h);
+	if (w * h > max)
+		return err_set(err, "%s: image of %lldx%lld pixels is over the limit of %lld pixels",
+			       name, (long long)w, (long long)h, (long long)max);
+	return 0;
+}
+
+static uint8_t *alloc_rgbx(int w, int h, int64_t max, const char *name, char *err)
 {
 	uint8_t *p;
 
-	if (w <= 0 || h <= 0 || (int64_t)w * h > IMGDEC_MAX_PIXELS) {
-		err_set(err, "%s: image size %dx%d out of range", name, w, h);
+	if (check_size(w, h, max, name, err))
 		return NULL;
-	}
 	p = malloc((size_t)w * h * 4);
 	if (!p)
 		err_set(err, "%s: out of memory for a %dx%d image", name, w, h);
@@ -95,36 +106,23 @@ static int exif_orientation(const unsigned char *d, size_t len)
 	return 1;
 }
 
-/* Turns the decoded pixels upright. Orientations 5-8 swap width and height. */
-static int apply_orientation(imgdec_image *img, int o, const char *name, char *err)
+/* Where pixel x of row y of the upright image comes from in the w x h decoded one.
+ * Orientations 5-8 swap width and height. */
+static const uint8_t *oriented_src(const imgdec_image *img, int o, int x, int y)
 {
-	int w = img->w, h = img->h, ow = o >= 5 ? h : w, oh = o >= 5 ? w : h;
-	uint8_t *dst;
+	int w = img->w, h = img->h, sx, sy;
 
-	if (o <= 1)
-		return 0;
-	dst = alloc_rgbx(ow, oh, name, err);
-	if (!dst)
-		return -1;
-	for (int y = 0; y < oh; y++)
-		for (int x = 0; x < ow; x++) {
-			int sx, sy;
-			switch (o) {
-			case 2: sx = w - 1 - x; sy = y; break;
-			case 3: sx = w - 1 - x; sy = h - 1 - y; break;
-			case 4: sx = x; sy = h - 1 - y; break;
-			case 5: sx = y; sy = x; break;
-			case 6: sx = y; sy = h - 1 - x; break;
-			case 7: sx = w - 1 - y; sy = h - 1 - x; break;
-			default: sx = w - 1 - y; sy = x; break;
-			}
-			memcpy(dst + ((size_t)y * ow + x) * 4, img->pix + ((size_t)sy * w + sx) * 4, 4);
-		}
-	free(img->pix);
-	img->pix = dst;
-	img->w = ow;
-	img->h = oh;
-	return 0;
+	switch (o) {
+	case 2: sx = w - 1 - x; sy = y; break;
+	case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+	case 4: sx = x; sy = h - 1 - y; break;
+	case 5: sx = y; sy = x; break;
+	case 6: sx = y; sy = h - 1 - x; break;
+	case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+	case 8: sx = w - 1 - y; sy = x; break;
+	default: sx = x; sy = y; break;
+	}
+	return img->pix + ((size_t)sy * w + sx) * 4;
 }
 
 /* --- JPEG -------------------------------------------------------------------------------- */
@@ -203,6 +201,7 @@ static void cmyk_row(uint8_t *rgb, const uint8_t *cmyk, int w, int inverted)
 struct collect {
 	imgdec_image *img;
 	const char *name;
+	int64_t max;    /* pixels */
 	uint8_t *rows;  /* COLLECT_ROWS rows of RGB */
 	int y;
 };
@@ -213,7 +212,7 @@ static int collect_begin(void *ctx, int w, int h, char *err)
 {
 	struct collect *c = ctx;
 
-	if (!(c->img->pix = alloc_rgbx(w, h, c->name, err)))
+	if (!(c->img->pix = alloc_rgbx(w, h, c->max, c->name, err)))
 		return -1;
 	c->img->w = w;
 	c->img->h = h;
@@ -247,32 +246,44 @@ static void collect_push(void *ctx, int n)
 	}
 }
 
-static void collect_init(struct collect *c, imgdec_sink *s, imgdec_image *img, const char *name)
+static void collect_init(struct collect *c, imgdec_sink *s, imgdec_image *img, const char *name,
+			 int64_t max)
 {
 	memset(c, 0, sizeof *c);
 	c->img = img;
 	c->name = name;
+	c->max = max;
 	s->ctx = c;
 	s->begin = collect_begin;
 	s->room = collect_room;
 	s->push = collect_push;
 }
 
-/* A whole RGBX image handed to a sink as RGB rows. */
-static int feed_rgbx(const imgdec_image *img, const imgdec_sink *sink, char *err)
+/* A whole RGBX image handed to a sink as RGB rows, turned upright (orientation o) on the
+ * way, so that no second whole image is needed. */
+static int feed_rgbx(const imgdec_image *img, int o, const imgdec_sink *sink, char *err)
 {
-	if (sink->begin(sink->ctx, img->w, img->h, err) < 0)
+	int ow = o >= 5 ? img->h : img->w, oh = o >= 5 ? img->w : img->h;
+
+	if (sink->begin(sink->ctx, ow, oh, err) < 0)
 		return -1;
-	for (int y = 0; y < img->h;) {
+	for (int y = 0; y < oh;) {
 		int max, n;
 		size_t stride;
 		uint8_t *room = sink->room(sink->ctx, &max, &stride);
-		n = img->h - y < max ? img->h - y : max;
+		n = oh - y < max ? oh - y : max;
 		for (int i = 0; i < n; i++) {
-			const uint8_t *s = img->pix + (size_t)(y + i) * img->w * 4;
 			uint8_t *d = room + (size_t)i * stride;
-			for (int x = 0; x < img->w; x++)
-				d[x * 3] = s[x * 4], d[x * 3 + 1] = s[x * 4 + 1], d[x * 3 + 2] = s[x * 4 + 2];
+			if (o <= 1) {
+				const uint8_t *s = img->pix + (size_t)(y + i) * img->w * 4;
+				for (int x = 0; x < ow; x++)
+					d[x * 3] = s[x * 4], d[x * 3 + 1] = s[x * 4 + 1], d[x * 3 + 2] = s[x * 4 + 2];
+				continue;
+			}
+			for (int x = 0; x < ow; x++) {
+				const uint8_t *s = oriented_src(img, o, x, y + i);
+				d[x * 3] = s[0], d[x * 3 + 1] = s[1], d[x * 3 + 2] = s[2];
+			}
 		}
 		sink->push(sink->ctx, n);
 		y += n;
@@ -334,8 +345,8 @@ static int jpeg_body(struct jpeg_job *j, const unsigned char *buf, size_t len, c
 	for (jpeg_saved_marker_ptr m = c->marker_list; m; m = m->next)
 		if (m->marker == JPEG_APP0 + 1 && (orient = exif_orientation(m->data, m->data_length)) != 1)
 			break;
-	if ((int64_t)c->image_width * c->image_height > IMGDEC_MAX_PIXELS)
-		return err_set(err, "%s: image size %ux%u out of range", name, c->image_width, c->image_height);
+	if (check_size(c->image_width, c->image_height, max_pixels(hint), name, err))
+		return -1;
 	if (c->jpeg_color_space == JCS_CMYK || c->jpeg_color_space == JCS_YCCK) {
 		c->out_color_space = JCS_CMYK;
 		cmyk = 1;
@@ -350,7 +361,7 @@ static int jpeg_body(struct jpeg_job *j, const unsigned char *buf, size_t len, c
 	c->scale_denom = 8;
 	j->orient = orient;
 	if (orient != 1) {
-		collect_init(&j->collect, &j->to_whole, &j->whole, name);
+		collect_init(&j->collect, &j->to_whole, &j->whole, name, max_pixels(hint));
 		sink = &j->to_whole;
 	}
 	jpeg_start_decompress(c);
@@ -396,11 +407,8 @@ static int decode_jpeg(const unsigned char *buf, size_t len, const char *name,
 	jpeg_create_decompress(&j->cinfo);
 	r = jpeg_run(j, buf, len, name, hint, sink, scale, err);
 	jpeg_destroy_decompress(&j->cinfo);
-	if (r == 0 && j->orient != 1) {
-		r = apply_orientation(&j->whole, j->orient, name, err);
-		if (r == 0)
-			r = feed_rgbx(&j->whole, sink, err);
-	}
+	if (r == 0 && j->orient != 1)
+		r = feed_rgbx(&j->whole, j->orient, sink, err);
 	imgdec_free(&j->whole);
 	free(j->collect.rows);
 	free(j->row4);
@@ -410,34 +418,125 @@ static int decode_jpeg(const unsigned char *buf, size_t len, const char *name,
 
 /* --- PNG --------------------------------------------------------------------------------- */
 
-static int decode_png(const unsigned char *buf, size_t len, const char *name, imgdec_image *img, char *err)
-{
-	png_image p;
+/* libpng's full interface rather than its simplified one, for two reasons: rows go to the
+ * sink as they are decoded (the simplified one wants the whole image), and no gamma is
+ * applied: the simplified one takes 16-bit samples as linear light and re-encodes them
+ * (0x8000 became 186), where Pillow, like us now, keeps the high byte (128). */
+struct png_job {
+	const unsigned char *p;
+	size_t left;
+	char msg[256];
+	uint8_t *whole;   /* an interlaced image, RGB, and its row pointers */
+	png_bytep *rows;
+};
 
-	memset(&p, 0, sizeof p);
-	p.version = PNG_IMAGE_VERSION;
-	if (!png_image_begin_read_from_memory(&p, buf, len))
-		return err_set(err, "%s: bad PNG: %s", name, p.message);
-	/* RGBA with alpha then ignored, as Pillow's convert("RGB") drops it, not composited */
-	p.format = PNG_FORMAT_RGBA;
-	if (p.width == 0 || p.height == 0 || (int64_t)p.width * p.height > IMGDEC_MAX_PIXELS) {
-		png_image_free(&p);
-		return err_set(err, "%s: image size %ux%u out of range", name, p.width, p.height);
-	}
-	if (!(img->pix = alloc_rgbx((int)p.width, (int)p.height, name, err))) {
-		png_image_free(&p);
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+	struct png_job *j = png_get_error_ptr(png);
+
+	snprintf(j->msg, sizeof j->msg, "%s", msg);
+	png_longjmp(png, 1);
+}
+
+/* lib/ never prints; what libpng only warns about (a bad ancillary chunk) costs nothing */
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
+static void png_on_read(png_structp png, png_bytep out, size_t n)
+{
+	struct png_job *j = png_get_io_ptr(png);
+
+	if (n > j->left)
+		png_error(png, "truncated file");
+	memcpy(out, j->p, n);
+	j->p += n;
+	j->left -= n;
+}
+
+/* Everything libpng may longjmp out of; the setjmp is in png_run. */
+static int png_body(struct png_job *j, png_structp png, png_infop info, const char *name,
+		    const imgdec_hint *hint, const imgdec_sink *sink, char *err)
+{
+	png_uint_32 w, h;
+	int depth, ctype, interlace, passes;
+
+	png_read_info(png, info);
+	png_get_IHDR(png, info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);
+	if (check_size(w, h, max_pixels(hint), name, err))
 		return -1;
+	/* 8-bit RGB whatever the file holds, as Pillow's convert("RGB"): 16-bit samples keep
+	 * their high byte, palettes and grey expand, alpha and tRNS are dropped, not composited */
+	if (depth == 16)
+		png_set_strip_16(png);
+	if (ctype == PNG_COLOR_TYPE_PALETTE)
+		png_set_palette_to_rgb(png);
+	if (!(ctype & PNG_COLOR_MASK_COLOR)) {
+		if (depth < 8)
+			png_set_expand_gray_1_2_4_to_8(png);
+		png_set_gray_to_rgb(png);
 	}
-	if (!png_image_finish_read(&p, NULL, img->pix, 0, NULL)) {
-		err_set(err, "%s: bad PNG: %s", name, p.message);
-		png_image_free(&p);
-		imgdec_free(img);
+	if (ctype & PNG_COLOR_MASK_ALPHA)
+		png_set_strip_alpha(png);
+	passes = png_set_interlace_handling(png);
+	png_read_update_info(png, info);
+	if (png_get_rowbytes(png, info) != (size_t)w * 3)
+		return err_set(err, "%s: bad PNG: unexpected row layout", name);
+	if (sink->begin(sink->ctx, (int)w, (int)h, err) < 0)
 		return -1;
+	if (passes > 1) {  /* Adam7: each pass revisits every row, so the rows wait in one buffer */
+		if (!(j->whole = malloc((size_t)w * h * 3)) || !(j->rows = malloc(sizeof *j->rows * h)))
+			return err_set(err, "%s: out of memory for a %ux%u image", name, w, h);
+		for (png_uint_32 y = 0; y < h; y++)
+			j->rows[y] = j->whole + (size_t)y * w * 3;
+		png_read_image(png, j->rows);
 	}
-	img->w = (int)p.width;
-	img->h = (int)p.height;
-	png_image_free(&p);
+	for (png_uint_32 y = 0; y < h;) {
+		int max;
+		size_t stride;
+		uint8_t *room = sink->room(sink->ctx, &max, &stride);
+		png_uint_32 n = h - y < (png_uint_32)max ? h - y : (png_uint_32)max;
+		for (png_uint_32 i = 0; i < n; i++) {
+			if (j->whole)
+				memcpy(room + i * stride, j->rows[y + i], (size_t)w * 3);
+			else
+				png_read_row(png, room + i * stride, NULL);
+		}
+		sink->push(sink->ctx, (int)n);
+		y += n;
+	}
+	png_read_end(png, NULL);
 	return 0;
+}
+
+static int png_run(struct png_job *j, png_structp png, png_infop info, const char *name,
+		   const imgdec_hint *hint, const imgdec_sink *sink, char *err)
+{
+	if (setjmp(png_jmpbuf(png)))
+		return err_set(err, "%s: bad PNG: %s", name, j->msg);
+	return png_body(j, png, info, name, hint, sink, err);
+}
+
+static int decode_png(const unsigned char *buf, size_t len, const char *name,
+		      const imgdec_hint *hint, const imgdec_sink *sink, char *err)
+{
+	struct png_job j = { buf, len, "", NULL, NULL };
+	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &j, png_on_error, png_on_warning);
+	png_infop info = png ? png_create_info_struct(png) : NULL;
+	int r;
+
+	if (!info) {
+		png_destroy_read_struct(&png, NULL, NULL);
+		return err_set(err, "%s: out of memory", name);
+	}
+	png_set_read_fn(png, &j, png_on_read);
+	r = png_run(&j, png, info, name, hint, sink, err);
+	png_destroy_read_struct(&png, &info, NULL);
+	free(j.whole);
+	free(j.rows);
+	return r;
 }
 
 /* --- GIF --------------------------------------------------------------------------------- */
@@ -462,7 +561,7 @@ static int gif_read(GifFileType *g, GifByteType *dst, int n)
 
 /* The first frame drawn on the logical screen (background colour, then the frame with its
  * transparent pixels left alone), as a viewer shows the still image. */
-static int gif_first_frame(GifFileType *g, const char *name, imgdec_image *img, char *err)
+static int gif_first_frame(GifFileType *g, const char *name, int64_t max, imgdec_image *img, char *err)
 {
 	GifRecordType rt;
 	int transparent = -1, sw = g->SWidth, sh = g->SHeight;
@@ -498,13 +597,14 @@ static int gif_first_frame(GifFileType *g, const char *name, imgdec_image *img, 
 
 	if (!cm)
 		return err_set(err, "%s: bad GIF: no colour map", name);
-	if (fw <= 0 || fh <= 0 || (int64_t)fw * fh > IMGDEC_MAX_PIXELS)
+	if (fw <= 0 || fh <= 0 || d->Left < 0 || d->Top < 0)
 		return err_set(err, "%s: GIF frame size %dx%d out of range", name, fw, fh);
 	if (sw < d->Left + fw || sh < d->Top + fh) {  /* a screen smaller than its frame */
 		sw = sw > d->Left + fw ? sw : d->Left + fw;
 		sh = sh > d->Top + fh ? sh : d->Top + fh;
 	}
-	img->pix = alloc_rgbx(sw, sh, name, err);
+	/* the screen is what gets allocated: a tiny frame far out claims a huge one */
+	img->pix = alloc_rgbx(sw, sh, max, name, err);
 	if (!img->pix)
 		return -1;
 	img->w = sw;
@@ -546,7 +646,8 @@ static int gif_first_frame(GifFileType *g, const char *name, imgdec_image *img, 
 	return 0;
 }
 
-static int decode_gif(const unsigned char *buf, size_t len, const char *name, imgdec_image *img, char *err)
+static int decode_gif(const unsigned char *buf, size_t len, const char *name, int64_t max,
+		      imgdec_image *img, char *err)
 {
 	struct gif_src s = { buf, len };
 	int e = 0, r;
@@ -554,7 +655,7 @@ static int decode_gif(const unsigned char *buf, size_t len, const char *name, im
 
 	if (!g)
 		return err_set(err, "%s: bad GIF: %s", name, GifErrorString(e));
-	r = gif_first_frame(g, name, img, err);
+	r = gif_first_frame(g, name, max, img, err);
 	DGifCloseFile(g, &e);
 	if (r < 0)
 		imgdec_free(img);
@@ -570,6 +671,28 @@ static int not_an_image(size_t len, const char *name, char *err)
 	return err_set(err, "%s: not an image (neither JPEG, PNG nor GIF)", name);
 }
 
+/* Any format to the sink; *scale as in imgdec_image. */
+static int decode_sink(const unsigned char *buf, size_t len, const char *name, const imgdec_hint *hint,
+		       const imgdec_sink *sink, int *scale, char *err)
+{
+	imgdec_image img;
+	int r;
+
+	*scale = 8;
+	switch (imgdec_sniff(buf, len)) {
+	case IMGDEC_JPEG: return decode_jpeg(buf, len, name, hint, sink, scale, err);
+	case IMGDEC_PNG: return decode_png(buf, len, name, hint, sink, err);
+	case IMGDEC_GIF: break;
+	default: return not_an_image(len, name, err);
+	}
+	memset(&img, 0, sizeof img);
+	r = decode_gif(buf, len, name, max_pixels(hint), &img, err);
+	if (r == 0)
+		r = feed_rgbx(&img, 1, sink, err);
+	imgdec_free(&img);
+	return r;
+}
+
 int imgdec_mem(const unsigned char *buf, size_t len, const char *name, const imgdec_hint *hint,
 	       imgdec_image *img, char *err)
 {
@@ -578,99 +701,32 @@ int imgdec_mem(const unsigned char *buf, size_t len, const char *name, const img
 	int r;
 
 	memset(img, 0, sizeof *img);
-	img->scale = 8;
 	img->kind = imgdec_sniff(buf, len);
-	switch (img->kind) {
-	case IMGDEC_JPEG:
-		collect_init(&c, &s, img, name);
-		r = decode_jpeg(buf, len, name, hint, &s, &img->scale, err);
-		free(c.rows);
-		if (r < 0)
-			imgdec_free(img);
-		return r;
-	case IMGDEC_PNG: return decode_png(buf, len, name, img, err);
-	case IMGDEC_GIF: return decode_gif(buf, len, name, img, err);
-	default: break;
-	}
-	return not_an_image(len, name, err);
+	collect_init(&c, &s, img, name, max_pixels(hint));
+	r = decode_sink(buf, len, name, hint, &s, &img->scale, err);
+	free(c.rows);
+	if (r < 0)
+		imgdec_free(img);
+	return r;
 }
 
 int imgdec_mem_sink(const unsigned char *buf, size_t len, const char *name, const imgdec_hint *hint,
 		    const imgdec_sink *sink, char *err)
 {
-	imgdec_image img;
-	int scale, r;
+	int scale;
 
-	memset(&img, 0, sizeof img);
-	switch (imgdec_sniff(buf, len)) {
-	case IMGDEC_JPEG: return decode_jpeg(buf, len, name, hint, sink, &scale, err);
-	case IMGDEC_PNG: r = decode_png(buf, len, name, &img, err); break;
-	case IMGDEC_GIF: r = decode_gif(buf, len, name, &img, err); break;
-	default: return not_an_image(len, name, err);
-	}
-	if (r == 0)
-		r = feed_rgbx(&img, sink, err);
-	imgdec_free(&img);
-	return r;
+	return decode_sink(buf, len, name, hint, sink, &scale, err);
 }
 
 int imgdec_read(const char *path, unsigned char **buf, size_t *cap, size_t *len, char *err)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY);
+	struct buf b = { *buf, 0, *cap, 0 };
+	int r = buf_slurp(&b, path, IMGDEC_MAX_FILE, err);
 
-	*len = 0;
-	if (fd < 0)
-		return err_sys(err, "%s", path);
-	if (fstat(fd, &st) < 0) {
-		err_sys(err, "%s", path);
-		close(fd);
-		return -1;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(fd);
-		return err_set(err, "%s: is a directory", path);
-	}
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > IMGDEC_MAX_FILE) {
-		close(fd);
-		return err_set(err, "%s: file too large (over %zu bytes)", path, IMGDEC_MAX_FILE);
-	}
-	/* room for the whole regular file and one byte more, so one read() meets its end */
-	size_t want = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16;
-	if (*cap < want) {
-		unsigned char *nb = realloc(*buf, want);
-		if (!nb) {
-			close(fd);
-			return err_set(err, "%s: out of memory", path);
-		}
-		*buf = nb;
-		*cap = want;
-	}
-	for (;;) {
-		ssize_t n;
-		if (*len == *cap) {  /* a pipe or a file that grew: grow, within the limit */
-			unsigned char *nb;
-			if (*cap >= IMGDEC_MAX_FILE || !(nb = realloc(*buf, *cap * 2))) {
-				close(fd);
-				return err_set(err, "%s: file too large or out of memory", path);
-			}
-			*buf = nb;
-			*cap *= 2;
-		}
-		n = read(fd, *buf + *len, *cap - *len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_sys(err, "%s", path);
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		*len += (size_t)n;
-	}
-	close(fd);
-	return 0;
+	*buf = b.data;
+	*cap = b.cap;
+	*len = b.len;
+	return r;
 }
 
 int imgdec_file(const char *path, const imgdec_hint *hint, imgdec_image *img, char *err)

@@ -21,12 +21,15 @@ enum imgdec_need {
 typedef struct {
 	enum imgdec_need need;
 	int tw, th;
+	/* An image of more pixels than this at full size is refused from its header, before
+	 * anything is allocated; 0 (or a NULL hint): IMGDEC_MAX_PIXELS. */
+	int64_t max_pixels;
 } imgdec_hint;
 
 typedef struct {
 	int w, h;
-	uint8_t *pix;            /* [h][w][4] RGBX, row-major; X is 255 (PNG: alpha), to be
-				  * ignored: 4-byte pixels let the resize use SIMD */
+	uint8_t *pix;            /* [h][w][4] RGBX, row-major; X is 255, to be ignored:
+				  * 4-byte pixels let the resize use SIMD */
 	enum imgdec_kind kind;   /* what the bytes were */
 	int scale;               /* JPEG decoded at scale/8 of full size (8: full); 8 otherwise */
 } imgdec_image;
@@ -57,15 +60,21 @@ typedef struct {
 
 /* Decodes buf as imgdec_mem does, handing the upright rows to sink: all h of them on
  * success; a corrupt file may fail after some rows were handed over. A JPEG without
- * orientation goes straight from libjpeg to the sink; anything else is decoded whole first. */
+ * orientation and a non-interlaced PNG go straight from the decoder to the sink, a few rows
+ * of memory whatever their size; an interlaced PNG (3 bytes a pixel), a GIF and an
+ * EXIF-rotated JPEG (4) are decoded whole first, so hint->max_pixels bounds their memory. */
 int imgdec_mem_sink(const unsigned char *buf, size_t len, const char *name, const imgdec_hint *hint,
 		    const imgdec_sink *sink, char *err);
-/* The whole file (at most IMGDEC_MAX_FILE bytes) into *buf, *len bytes: *buf (*cap bytes,
- * NULL and 0 at first) grows as needed and is kept, to be reused for the next file. */
+/* The whole file (at most IMGDEC_MAX_FILE bytes; a regular file, never a FIFO or device)
+ * into *buf, *len bytes: *buf (*cap bytes, NULL and 0 at first) grows as needed and is kept,
+ * to be reused for the next file. */
 int imgdec_read(const char *path, unsigned char **buf, size_t *cap, size_t *len, char *err);
 
 #define IMGDEC_MAX_FILE ((size_t)1 << 30)
-/* Largest image we agree to decode (pixels at full size): a "decompression bomb" beyond. */
-#define IMGDEC_MAX_PIXELS ((int64_t)1 << 28)
+/* Largest image decoded by default (pixels at full size): 32 Mi, so 8192x4096, any camera
+ * up to 32 megapixels, at most 128 MB for an image decoded whole (4 bytes a pixel), 192 MB
+ * for a progressive 4:4:4 JPEG's coefficients in libjpeg, where a 35-byte GIF or a 32 KB PNG
+ * can claim 16384x16384 (1 GB); the pets photos are under 4 Mi. */
+#define IMGDEC_MAX_PIXELS ((int64_t)1 << 25)
 
 #endif

@@ -7,6 +7,7 @@
  * the largest per-channel error is half a step (26 for red and blue, 21 for green). */
 #include "img/imgenc.h"
 
+#include "util/buf.h"
 #include "util/errmsg.h"
 
 #include <setjmp.h>
@@ -20,43 +21,11 @@
 #include <jpeglib.h>
 #include <png.h>
 
-/* Growable output buffer shared by the PNG and GIF writers. */
-typedef struct {
-	unsigned char *p;
-	size_t n, cap;
-	int oom;
-} membuf;
-
-static int membuf_put(membuf *m, const void *src, size_t len)
+/* The encoders' output grows in a buf; a failed append is reported to the library at once */
+static int membuf_put(struct buf *m, const void *src, size_t len)
 {
-	if (m->oom)
-		return -1;
-	if (len > SIZE_MAX - m->n) {
-		m->oom = 1;
-		return -1;
-	}
-	if (m->n + len > m->cap) {
-		size_t cap = m->cap ? m->cap : 4096;
-		unsigned char *q;
-
-		while (cap < m->n + len) {
-			if (cap > SIZE_MAX / 2) {
-				cap = m->n + len;
-				break;
-			}
-			cap *= 2;
-		}
-		q = realloc(m->p, cap);
-		if (!q) {
-			m->oom = 1;
-			return -1;
-		}
-		m->p = q;
-		m->cap = cap;
-	}
-	memcpy(m->p + m->n, src, len);
-	m->n += len;
-	return 0;
+	buf_add(m, src, len);
+	return m->oom ? -1 : 0;
 }
 
 static int check_dims(const char *what, int w, int h, int maxdim, char *err)
@@ -88,11 +57,11 @@ static void jerr_output(j_common_ptr c)
 	(void)c;
 }
 
-/* Our own destination manager over membuf: libjpeg's jpeg_mem_dest frees and replaces
+/* Our own destination manager over a buf: libjpeg's jpeg_mem_dest frees and replaces
  * its buffer as it grows, so after an error longjmp the caller could not free it safely. */
 struct jdest {
 	struct jpeg_destination_mgr pub;
-	membuf m;
+	struct buf m;
 	unsigned char block[16384];
 };
 
@@ -151,7 +120,7 @@ int imgenc_jpeg(const uint8_t *pix, int w, int h, int channels, int quality,
 	je.msg[0] = 0;
 	if (setjmp(je.jb)) {
 		jpeg_destroy_compress(&cinfo);
-		free(dest->m.p);
+		free(dest->m.data);
 		free(dest);
 		return err_set(err, "jpeg: %s", je.msg);
 	}
@@ -171,8 +140,8 @@ int imgenc_jpeg(const uint8_t *pix, int w, int h, int channels, int quality,
 	}
 	jpeg_finish_compress(&cinfo);
 	jpeg_destroy_compress(&cinfo);
-	*out = dest->m.p;
-	*outlen = dest->m.n;
+	*out = dest->m.data;
+	*outlen = dest->m.len;
 	free(dest);
 	return 0;
 }
@@ -180,7 +149,7 @@ int imgenc_jpeg(const uint8_t *pix, int w, int h, int channels, int quality,
 /* ---- PNG ---- */
 
 struct pngctx {
-	membuf m;
+	struct buf m;
 	char msg[200];
 };
 
@@ -237,7 +206,7 @@ int imgenc_png(const uint8_t *pix, int w, int h, int channels,
 	}
 	if (setjmp(png_jmpbuf(png))) {
 		png_destroy_write_struct(&png, &info);
-		free(ctx.m.p);
+		free(ctx.m.data);
 		return err_set(err, "png: %s", ctx.msg);
 	}
 	png_set_write_fn(png, &ctx, png_on_write, png_on_flush);
@@ -248,8 +217,8 @@ int imgenc_png(const uint8_t *pix, int w, int h, int channels,
 		png_write_row(png, pix + (size_t)y * (size_t)w * (size_t)channels);
 	png_write_end(png, info);
 	png_destroy_write_struct(&png, &info);
-	*out = ctx.m.p;
-	*outlen = ctx.m.n;
+	*out = ctx.m.data;
+	*outlen = ctx.m.len;
 	return 0;
 }
 
@@ -257,7 +226,7 @@ int imgenc_png(const uint8_t *pix, int w, int h, int channels,
 
 static int gif_on_write(GifFileType *gif, const GifByteType *data, int len)
 {
-	membuf *m = gif->UserData;
+	struct buf *m = gif->UserData;
 
 	if (len < 0 || membuf_put(m, data, (size_t)len))
 		return 0;
@@ -327,7 +296,7 @@ static int gif_frames(GifFileType *gif, const uint8_t *const *frames, int nframe
 int imgenc_gif(const uint8_t *const *frames, int nframes, int w, int h, int channels,
 	       int delay_cs, unsigned char **out, size_t *outlen, char *err)
 {
-	membuf m = { 0 };
+	struct buf m = { 0 };
 	GifFileType *gif;
 	ColorMapObject *cm = NULL;
 	GifPixelType *line = NULL;
@@ -367,10 +336,10 @@ done:
 	GifFreeMapObject(cm);
 	free(line);
 	if (rc) {
-		free(m.p);
+		free(m.data);
 		return -1;
 	}
-	*out = m.p;
-	*outlen = m.n;
+	*out = m.data;
+	*outlen = m.len;
 	return 0;
 }

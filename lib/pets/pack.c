@@ -66,7 +66,7 @@ static int packer_one(struct packer *p, const char *path, uint8_t *out, char *er
 {
 	const pack_opts *o = p->o;
 	imgdec_hint hint = { o->full_decode ? IMGDEC_FULL : o->fit == RESIZE_PAD ? IMGDEC_INSIDE : IMGDEC_COVER,
-			     o->w, o->h };
+			     o->w, o->h, o->max_pixels };
 	imgdec_sink sink = { p, sink_begin, sink_room, sink_push };
 	size_t len;
 

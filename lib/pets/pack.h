@@ -13,6 +13,7 @@ typedef struct {
 	enum resize_fit fit;
 	int threads;            /* decoding threads; 1 decodes on the calling thread */
 	int full_decode;        /* never use JPEG DCT scaling */
+	int64_t max_pixels;     /* larger images are refused (imgdec_hint); 0: the default */
 } pack_opts;
 
 /* Called on the calling thread for item 0, 1, ... n-1 in order: pix is [h][w][3] RGB, or

@@ -249,9 +249,88 @@ static void test_errors(void)
 	CHECK(npz_write(&z, path, 0, err) == -1 && strstr(err, "no/such/dir/x.npz"), "unwritable: %s", err);
 }
 
+/* a want that takes every member but refuses a "b" that is not float32 */
+static int want_checked(void *ctx, const char *name, const char *label, const tensor *hdr, char *err)
+{
+	int *asked = ctx;
+
+	(*asked)++;
+	if (!strcmp(name, "b") && hdr->dtype != DT_F4)
+		return err_set(err, "%s: not float32", label);
+	return 1;
+}
+
+static void test_want(void)
+{
+	char err[ERR_MAX], path[512];
+	const char *only[] = { "step", "conv1_1/", NULL };
+	npz z, got;
+	int asked = 0;
+
+	model(&z);
+	snprintf(path, sizeof path, "%s/want.npz", dir);
+	for (int compress = 0; compress <= 1; compress++) {
+		CHECK(npz_write(&z, path, compress, err) == 0, "%s", err);
+		for (int streamed = 0; streamed <= 1; streamed++) {
+			FILE *f = streamed ? fopen(path, "rb") : NULL;
+			npy_src s;
+			if (f)
+				npy_src_file(&s, f);
+			npz_init(&got);
+			CHECK(npz_read_want(&got, path, f ? &s : NULL, npz_want_names, only, err) == 0, "%s", err);
+			CHECK(got.n == 3 && npz_get(&got, "step") && npz_get(&got, "conv1_1/weights1_1") &&
+				      npz_get(&got, "conv1_1/biases1_1") && !npz_get(&got, "big"),
+			      "compress %d, streamed %d: only the members asked for (%d)", compress, streamed, got.n);
+			CHECK(same(npz_get(&got, "conv1_1/weights1_1"), npz_get(&z, "conv1_1/weights1_1")),
+			      "and those whole");
+			npz_free(&got);
+			if (f)
+				fclose(f);
+		}
+	}
+	npz_init(&got);
+	CHECK(npz_read_want(&got, path, NULL, want_checked, &asked, err) == 0 && got.n == z.n && asked == z.n,
+	      "a want asked once a member, all taken: %s", err);
+	npz_free(&got);
+	tensor bad;
+	int64_t one = 1;
+	tensor_alloc(&bad, DT_I4, 1, &one, 0, err);
+	CHECK(npz_add_move(&z, "b", &bad, err) == 0, "%s", err);
+	CHECK(npz_write(&z, path, 1, err) == 0, "%s", err);
+	CHECK(npz_read_want(&got, path, NULL, want_checked, &asked, err) == -1 && strstr(err, "member 'b.npy': not float32"),
+	      "a want's refusal stops the read: %s", err);
+	npz_free(&got);
+	npz_free(&z);
+}
+
+/* test_npz --only FILE NAME...: reads FILE ("-": stdin) keeping the members named (a name
+ * ending in '/' keeps those under it), prints "name dtype numel" for each, for
+ * tests/faults.bats to measure the memory a skipped member costs. */
+static int only(int argc, char **argv)
+{
+	char err[ERR_MAX];
+	npz z;
+
+	npz_init(&z);
+	if (npz_read_want(&z, argv[2], NULL, npz_want_names, argv + 3, err)) {
+		fprintf(stderr, "test_npz: %s\n", err);
+		npz_free(&z);
+		return 1;
+	}
+	for (int i = 0; i < z.n; i++)
+		printf("%s %s %lld\n", z.v[i].name, tensor_dtype_name(z.v[i].t.dtype),
+		       (long long)tensor_numel(&z.v[i].t));
+	npz_free(&z);
+	(void)argc;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char cmd[600];
+
+	if (argc >= 3 && !strcmp(argv[1], "--only"))
+		return only(argc, argv);
 
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -259,6 +338,7 @@ int main(int argc, char **argv)
 	}
 	test_roundtrip(argc > 1 ? argv[1] : NULL);
 	test_errors();
+	test_want();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	CHECK(system(cmd) == 0, "cleanup");
 	return check_done("test_npz");
