@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,15 +160,15 @@ static int copy_data(struct archive *in, struct archive *out, int64_t *bytes)
 }
 
 /* Reads every entry of the archive on fd into the current directory. */
-static int unpack(int fd, const char *archive, const char *label, enum progress_mode mode,
-		  extract_result *res, char *err)
+static int unpack(int fd, const char *archive, const extract_progress *pr, extract_result *res,
+		  char *err)
 {
 	const int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 			  ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
 	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
 	struct archive_entry *e;
 	struct stat st;
-	progress pg;
+	int64_t total;
 	int r, rc = 0;
 
 	if (!in || !out) {
@@ -179,7 +178,7 @@ static int unpack(int fd, const char *archive, const char *label, enum progress_
 	archive_read_support_format_all(in);
 	archive_read_support_filter_all(in);
 	archive_write_disk_set_options(out, flags);
-	progress_init(&pg, label, fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0, 1, mode);
+	total = fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
 	if (archive_read_open_fd(in, fd, 1 << 20) != ARCHIVE_OK) {
 		rc = err_set(err, "%s: %s", archive, archive_error_string(in));
 		goto done;
@@ -202,7 +201,8 @@ static int unpack(int fd, const char *archive, const char *label, enum progress_
 			break;
 		}
 		res->entries++;
-		progress_update(&pg, archive_filter_bytes(in, -1), NULL);
+		if (pr && pr->fn)
+			pr->fn(pr->ctx, archive_filter_bytes(in, -1), total);
 	}
 	if (rc == 0 && r != ARCHIVE_EOF)
 		rc = err_set(err, "%s: %s", archive, archive_error_string(in));
@@ -210,14 +210,13 @@ static int unpack(int fd, const char *archive, const char *label, enum progress_
 		rc = err_set(err, "%s: %s", archive, archive_error_string(out));
 	if (rc == 0 && res->entries == 0)
 		rc = err_set(err, "%s: empty archive", archive);
-	progress_end(&pg);
 done:
 	archive_read_free(in);
 	archive_write_free(out);
 	return rc;
 }
 
-/* Temporary directories are TMP_PREFIX PID.XXXXXX: the pid tells a dead run's leftovers. */
+/* Temporary directories are TMP_PREFIX PID.XXXXXX; the pid only says who made one. */
 static const char TMP_PREFIX[] = ".petcnn-extract.";
 
 static int join(char *out, size_t n, const char *a, const char *b)
@@ -275,8 +274,8 @@ out:
 	return rc;
 }
 
-int extract_archive(const char *archive, const char *dir, const char *label,
-		    enum progress_mode mode, extract_result *res, char *err)
+int extract_archive(const char *archive, const char *dir, const extract_progress *progress,
+		    extract_result *res, char *err)
 {
 	extract_result dummy;
 	char tmp[4096], sub[4096];
@@ -310,7 +309,7 @@ int extract_archive(const char *archive, const char *dir, const char *label,
 		err_sys(err, "%s: cannot create", sub);
 		goto out;
 	}
-	rc = unpack(fd, archive, label, mode, res, err);
+	rc = unpack(fd, archive, progress, res, err);
 	if (fchdir(cwd) != 0 && rc == 0)
 		rc = err_sys(err, "cannot return to the working directory");
 	if (rc == 0)
@@ -341,15 +340,11 @@ int extract_clean_stale(const char *dir, char *err)
 		return errno == ENOENT ? 0 : err_sys(err, "%s: cannot open", dir);
 	while ((de = readdir(d)) != NULL) {
 		const char *n = de->d_name;
-		char *end, p[4096];
-		long pid;
+		char p[4096];
 
+		/* Not "is its pid still alive": pids are reused, and a run killed in a container
+		 * comes back as the same small pid, so its leftovers would stay for ever. */
 		if (strncmp(n, TMP_PREFIX, sizeof TMP_PREFIX - 1) != 0)
-			continue;
-		errno = 0;
-		pid = strtol(n + sizeof TMP_PREFIX - 1, &end, 10);
-		if (errno || pid <= 0 || *end != '.' || pid == (long)getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		if (join(p, sizeof p, dir, n) == 0 && extract_remove_tree(p, err) != 0)
 			rc = -1;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,8 +24,6 @@ void fetch_opts_init(fetch_opts *o)
 	o->retry_delay = 1;
 	o->timeout = 30;
 	o->size = -1;
-	o->progress = PROGRESS_AUTO;
-	o->label = "";
 	o->durable = 1;
 }
 
@@ -56,10 +55,10 @@ struct xfer {
 	int64_t have;      /* bytes in fd so far */
 	int64_t synced;    /* bytes handed to the kernel's writeback so far */
 	int werrno;        /* errno of a failed write, 0 if none */
-	progress pg;
+	int64_t total;     /* what progress reports expect in all, -1 if unknown */
 	const fetch_opts *o;
 	CURL *c;
-	int sized;         /* progress total taken from Content-Length */
+	int sized;         /* total looked up for this attempt */
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *user)
@@ -70,8 +69,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *user)
 	if (!x->sized && x->o->size < 0) {
 		curl_off_t cl = -1;
 
+		/* Content-Length counts what this attempt sends, after the Range's offset. */
 		if (curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0)
-			x->pg.total = x->have + cl;
+			x->total = x->have + cl;
 		x->sized = 1;
 	}
 	/* curl hands over up to CURLOPT_BUFFERSIZE at once: no stdio buffer needed. */
@@ -93,7 +93,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *user)
 		sync_file_range(x->fd, x->synced, x->have - x->synced, SYNC_FILE_RANGE_WRITE);
 		x->synced = x->have;
 	}
-	progress_update(&x->pg, x->have, NULL);
+	if (x->o->progress)
+		x->o->progress(x->o->progress_ctx, x->have, x->total);
 	return len;
 }
 
@@ -342,11 +343,10 @@ int fetch_url(const char *url, const char *path, const fetch_opts *o, fetch_resu
 			rc = err_set(err, "%s: cannot start libcurl", url);
 	}
 	if (rc == 0) {
-		progress_init(&x.pg, o->label, o->size, 1, o->progress);
+		x.total = o->size;
 		curl_easy_setopt(x.c, CURLOPT_WRITEFUNCTION, on_data);
 		curl_easy_setopt(x.c, CURLOPT_WRITEDATA, &x);
 		rc = run(&x, url, part, path, res, err);
-		progress_end(&x.pg);
 	}
 	/* Keep a .part only when it holds something to resume. */
 	if (rc != 0 && x.have == 0 && x.fd >= 0)
@@ -389,43 +389,36 @@ int fetch_from_bases(const char *const *bases, int nbases, const char *name, con
 	return -1;
 }
 
-struct membuf {
-	char *p;
-	size_t len, max;
+/* fetch_small's sink: at most max bytes into a buf. */
+struct capped {
+	struct buf *b;
+	size_t max;
 	int over;
 };
 
 static size_t on_mem(char *p, size_t size, size_t n, void *user)
 {
-	struct membuf *m = user;
+	struct capped *m = user;
 	size_t len = size * n;
-	char *q;
 
-	if (len > m->max - m->len) {
+	if (len > m->max - m->b->len) {
 		m->over = 1;
 		return 0;
 	}
-	q = realloc(m->p, m->len + len + 1);
-	if (!q)
-		return 0;
-	m->p = q;
-	memcpy(m->p + m->len, p, len);
-	m->len += len;
-	m->p[m->len] = 0;
-	return len;
+	buf_add(m->b, p, len);
+	return m->b->oom ? 0 : len;
 }
 
-int fetch_small(const char *url, size_t max, const fetch_opts *o, char **buf, size_t *len, char *err)
+int fetch_small(const char *url, size_t max, const fetch_opts *o, struct buf *out, char *err)
 {
-	struct membuf m = { NULL, 0, max, 0 };
+	struct capped m = { out, max, 0 };
 	char cerr[CURL_ERROR_SIZE] = "";
 	CURL *c = curl_easy_init();
 	CURLcode r;
 	long status = 0;
 	double delay = o->retry_delay;
 
-	*buf = NULL;
-	*len = 0;
+	buf_reset(out);
 	if (!c)
 		return err_set(err, "%s: cannot start libcurl", url);
 	if (setup(c, url, o, cerr)) {
@@ -435,7 +428,7 @@ int fetch_small(const char *url, size_t max, const fetch_opts *o, char **buf, si
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_mem);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
 	for (int tries = 0;; tries++) {
-		m.len = 0;
+		buf_reset(out);
 		m.over = 0;
 		cerr[0] = 0;
 		r = curl_easy_perform(c);
@@ -446,14 +439,9 @@ int fetch_small(const char *url, size_t max, const fetch_opts *o, char **buf, si
 		delay = delay * 2 > 60 ? 60 : delay * 2;
 	}
 	curl_easy_cleanup(c);
-	if (r == CURLE_OK && !m.p)
-		m.p = calloc(1, 1);
-	if (r == CURLE_OK && m.p) {
-		*buf = m.p;
-		*len = m.len;
+	/* An empty reply is an empty string: data must exist for the caller to read it. */
+	if (r == CURLE_OK && buf_reserve(out, 0) == 0)
 		return 0;
-	}
-	free(m.p);
 	if (r == CURLE_FILE_COULDNT_READ_FILE ||
 	    (r == CURLE_HTTP_RETURNED_ERROR && (status == 404 || status == 410)))
 		return 1;
@@ -463,6 +451,36 @@ int fetch_small(const char *url, size_t max, const fetch_opts *o, char **buf, si
 		return err_set(err, "%s: out of memory", url);
 	describe(err, url, r, status, cerr);
 	return -1;
+}
+
+int fetch_lock_dir(const char *dir, char *err)
+{
+	struct buf p;
+	int fd, e;
+
+	buf_init(&p);
+	buf_printf(&p, "%s/%s", dir, FETCH_LOCK_NAME);
+	if (p.oom)
+		return err_set(err, "%s: out of memory", dir);
+	fd = open((char *)p.data, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* A complete dataset on a read-only mount still has its lock file to take. */
+	if (fd < 0 && (errno == EROFS || errno == EACCES))
+		fd = open((char *)p.data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_sys(err, "%s: cannot open the lock file", (char *)p.data);
+	} else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		e = errno;
+		close(fd);
+		fd = -1;
+		errno = e;
+		if (e == EWOULDBLOCK)
+			err_set(err, "%s: another pet-fetch is using this directory (it holds %s)", dir,
+				(char *)p.data);
+		else
+			err_sys(err, "%s: cannot lock", (char *)p.data);
+	}
+	buf_free(&p);
+	return fd;
 }
 
 static int is_hex64(const char *s)

@@ -172,7 +172,7 @@ static void test_extract(void)
 	path(dir, sizeof dir, "out");
 	mkdir(dir, 0755);
 	make_tar(ar, good, 5);
-	CHECK(extract_archive(ar, dir, "t", PROGRESS_OFF, &r, err) == 0, "good: %s", err);
+	CHECK(extract_archive(ar, dir, NULL, &r, err) == 0, "good: %s", err);
 	CHECK(r.entries == 5 && r.ntop == 1 && !strcmp(r.top[0], "images"), "entries %lld top %d",
 	      (long long)r.entries, r.ntop);
 	snprintf(p, sizeof p, "%s/images/b.jpg", dir);
@@ -187,7 +187,7 @@ static void test_extract(void)
 	/* Refused: nothing changes in dir, the earlier extraction stays whole. */
 	path(ar, sizeof ar, "chain.tar.gz");
 	make_tar(ar, chain, 4);
-	CHECK(extract_archive(ar, dir, "t", PROGRESS_OFF, &r, err) == -1, "chain refused");
+	CHECK(extract_archive(ar, dir, NULL, &r, err) == -1, "chain refused");
 	CHECK(strstr(err, "refused entry 'images/l3'") != NULL, "names the entry: %s", err);
 	CHECK(count_entries(dir) == 6, "dir unchanged: %d", count_entries(dir));
 
@@ -214,7 +214,7 @@ static void test_extract(void)
 			fclose(in);
 		if (out)
 			fclose(out);
-		CHECK(extract_archive(cut, dir, "t", PROGRESS_OFF, &r, err) == -1, "truncated fails");
+		CHECK(extract_archive(cut, dir, NULL, &r, err) == -1, "truncated fails");
 		CHECK(count_entries(dir) == 6, "dir unchanged: %d (%s)", count_entries(dir), err);
 	}
 }
@@ -235,7 +235,6 @@ static void test_fetch_file(void)
 	snprintf(url, sizeof url, "file://%s", src);
 	write_file(src, data, sizeof data);
 	fetch_opts_init(&o);
-	o.progress = PROGRESS_OFF;
 	o.retry_delay = 0;
 
 	/* Resume: the first third is already there. */
