@@ -3,6 +3,9 @@ tarballs, a free port, and a small HTTP server that misbehaves on purpose (drops
 connection mid-body, ignores Range, stalls). Run with Debian's python3 (PIL).
 
   fetch_helper.py hostile KIND OUT          one refused entry kind in a .tar.gz
+  fetch_helper.py bulky OUT KIB              images/bulk_N.bin, 64 KiB of noise each, KIB
+                                            KiB in all, in a .tar.gz that hardly shrinks
+  fetch_helper.py evil OUT                  one file whose name holds control bytes
   fetch_helper.py port                      a free TCP port on 127.0.0.1
   fetch_helper.py killwhen DIR PREFIX CMD... runs CMD and SIGKILLs it as soon as an entry
                                             named PREFIX* appears in DIR (exit 0), or
@@ -89,6 +92,29 @@ def hostile(kind, out):
             tar.addfile(info)
         else:
             sys.exit(f"unknown kind {kind}")
+
+    write_tar(out, "tar.gz", fill)
+
+
+def bulky(out, kib):
+    import random
+
+    rnd = random.Random(1)
+
+    def fill(tar):
+        add_dir(tar, "images")
+        for i in range(kib // 64):
+            add(tar, f"images/bulk_{i}.bin", rnd.randbytes(64 * 1024))
+
+    write_tar(out, "tar.gz", fill)
+
+
+def evil(out):
+    """A refused entry whose name would clear the screen and fake a line if echoed raw."""
+
+    def fill(tar):
+        add_dir(tar, "images")
+        add(tar, "images/../\x1b[2J\rpet-fetch: all good\x9b31m", b"evil\n")
 
     write_tar(out, "tar.gz", fill)
 
@@ -189,6 +215,10 @@ if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "hostile":
         hostile(sys.argv[2], sys.argv[3])
+    elif cmd == "bulky":
+        bulky(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "evil":
+        evil(sys.argv[2])
     elif cmd == "port":
         print(free_port())
     elif cmd == "killwhen":

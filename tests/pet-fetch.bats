@@ -15,6 +15,7 @@ setup() {
 
 teardown() {
 	stop_server
+	if [ -n "${MOUNTED:-}" ]; then umount "$MOUNTED" || true; fi
 }
 
 stop_server() {
@@ -400,4 +401,35 @@ assert_dataset() {
 	[[ $stderr == *"images.tar.gz: extracted"* ]] || fail "$stderr"
 	[[ $stderr != *"annotations.tar.gz"* ]] || fail "annotations fetched again: $stderr"
 	assert_dataset "$T/data"
+}
+
+@test "pet-fetch: a full file system fails the extraction, naming the entry and the error; nothing looks complete" {
+	# 1 MiB of room: the 640 KiB archive fits, its extracted copy does not.
+	mkdir -p "$T/m" "$T/full"
+	"$PY" "$FH" bulky "$T/m/images.tar.gz" 640
+	cp "$MIRROR/annotations.tar.gz" "$T/m/"
+	mount -t tmpfs -o size=1m tmpfs "$T/full" || skip "cannot mount a tmpfs here"
+	MOUNTED=$T/full
+	run --separate-stderr pet-fetch -q -o "$T/full/data" --mirror "file://$T/m"
+	assert_failure 1
+	[[ $stderr == "pet-fetch: $T/full/data/images.tar.gz: entry 'images/bulk_"*"': "*": No space left on device" ]] ||
+		fail "$stderr"
+	[ -z "$(find "$T/full/data" -name '.petcnn-extract.*')" ] || fail "temporary tree left"
+	[ ! -e "$T/full/data/images" ] && [ ! -e "$T/full/data/.petcnn-fetch" ]
+	# The next run does not take it as done: it fails the same way.
+	run --separate-stderr pet-fetch -q -o "$T/full/data" --mirror "file://$T/m"
+	assert_failure 1
+	[[ $stderr == *"No space left on device" ]] || fail "$stderr"
+	[ ! -e "$T/full/data/images" ]
+}
+
+@test "pet-fetch: control bytes in an entry's name are escaped in the message" {
+	mkdir -p "$T/m"
+	"$PY" "$FH" evil "$T/m/images.tar.gz"
+	cp "$MIRROR/annotations.tar.gz" "$T/m/"
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "file://$T/m"
+	assert_failure 1
+	[[ $stderr == *"refused entry 'images/../\\x1b[2J\\x0dpet-fetch: all good\\xc2\\x9b31m': '..' in path" ]] ||
+		fail "$(printf '%q' "$stderr")"
+	[[ $stderr != *$'\e'* && $stderr != *$'\r'* && $stderr != *$'\xc2\x9b'* ]] || fail "raw control bytes"
 }

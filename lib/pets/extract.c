@@ -5,6 +5,7 @@
 #include "pets/extract.h"
 
 #include "util/errmsg.h"
+#include "util/esc.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -150,13 +151,33 @@ static int copy_data(struct archive *in, struct archive *out, int64_t *bytes)
 	la_int64_t off;
 	int r;
 
-	/* A warning (e.g. an odd pax attribute) is not worth failing the whole dataset for. */
+	/* A warning when reading (e.g. an odd pax attribute) is not worth failing the whole
+	 * dataset for; when writing it is not a warning at all: libarchive reports a failed
+	 * write(2) (ENOSPC, EFBIG) as ARCHIVE_WARN and goes on, leaving a hole in the file. */
 	while ((r = archive_read_data_block(in, &buf, &n, &off)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		if (archive_write_data_block(out, buf, n, off) < ARCHIVE_WARN)
+		if (archive_write_data_block(out, buf, n, off) < ARCHIVE_OK)
 			return -1;
 		*bytes += (int64_t)n;
 	}
 	return r == ARCHIVE_EOF ? 0 : -1;
+}
+
+/* The message for an entry that could not be extracted: libarchive's reason (the writer's
+ * if it has one), with strerror when it gives an errno. Names are escaped: they come from
+ * the archive. */
+static int entry_error(char *err, const char *archive, struct archive_entry *e,
+		       struct archive *in, struct archive *out)
+{
+	struct archive *a = archive_error_string(out) ? out : in;
+	const char *m = archive_error_string(a);
+	int eno = archive_errno(a);
+	char name[ERR_MAX / 2], why[ERR_MAX / 2];
+
+	esc_str(name, sizeof name, archive_entry_pathname(e));
+	esc_str(why, sizeof why, m ? m : "cannot extract");
+	if (eno > 0)
+		return err_set(err, "%s: entry '%s': %s: %s", archive, name, why, strerror(eno));
+	return err_set(err, "%s: entry '%s': %s", archive, name, why);
 }
 
 /* Reads every entry of the archive on fd into the current directory. */
@@ -169,6 +190,7 @@ static int unpack(int fd, const char *archive, const extract_progress *pr, extra
 	struct archive_entry *e;
 	struct stat st;
 	int64_t total;
+	char msg[ERR_MAX / 2];
 	int r, rc = 0;
 
 	if (!in || !out) {
@@ -180,24 +202,23 @@ static int unpack(int fd, const char *archive, const extract_progress *pr, extra
 	archive_write_disk_set_options(out, flags);
 	total = fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
 	if (archive_read_open_fd(in, fd, 1 << 20) != ARCHIVE_OK) {
-		rc = err_set(err, "%s: %s", archive, archive_error_string(in));
+		rc = err_set(err, "%s: %s", archive, esc_str(msg, sizeof msg, archive_error_string(in)));
 		goto done;
 	}
 	while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *why = check_entry(e);
 
 		if (why) {
+			char name[ERR_MAX];
+
 			rc = err_set(err, "%s: refused entry '%s': %s", archive,
-				     archive_entry_pathname(e) ? archive_entry_pathname(e) : "", why);
+				     esc_str(name, sizeof name, archive_entry_pathname(e)), why);
 			break;
 		}
 		if (archive_write_header(out, e) < ARCHIVE_WARN ||
 		    (archive_entry_size(e) > 0 && copy_data(in, out, &res->bytes) != 0) ||
 		    archive_write_finish_entry(out) < ARCHIVE_WARN) {
-			const char *m = archive_error_string(out) ? archive_error_string(out)
-								  : archive_error_string(in);
-			rc = err_set(err, "%s: entry '%s': %s", archive, archive_entry_pathname(e),
-				     m ? m : "cannot extract");
+			rc = entry_error(err, archive, e, in, out);
 			break;
 		}
 		res->entries++;
@@ -205,9 +226,9 @@ static int unpack(int fd, const char *archive, const extract_progress *pr, extra
 			pr->fn(pr->ctx, archive_filter_bytes(in, -1), total);
 	}
 	if (rc == 0 && r != ARCHIVE_EOF)
-		rc = err_set(err, "%s: %s", archive, archive_error_string(in));
+		rc = err_set(err, "%s: %s", archive, esc_str(msg, sizeof msg, archive_error_string(in)));
 	if (rc == 0 && archive_write_close(out) < ARCHIVE_WARN)
-		rc = err_set(err, "%s: %s", archive, archive_error_string(out));
+		rc = err_set(err, "%s: %s", archive, esc_str(msg, sizeof msg, archive_error_string(out)));
 	if (rc == 0 && res->entries == 0)
 		rc = err_set(err, "%s: empty archive", archive);
 done:

@@ -5,6 +5,7 @@
 #include "pets/fetch.h"
 
 #include "util/errmsg.h"
+#include "util/esc.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -212,25 +213,33 @@ static CURLcode attempt(struct xfer *x, long *status)
 	return r;
 }
 
+/* A URL, or what curl says (which may quote what a server sent), fit to print. */
+#define ESC(buf, s) esc_str(buf, sizeof buf, s)
+typedef char escbuf[ERR_MAX / 2];
+
 static void describe(char *err, const char *url, CURLcode r, long status, const char *cerr)
 {
+	escbuf u, c;
+
 	if (r == CURLE_HTTP_RETURNED_ERROR && status)
-		err_set(err, "%s: HTTP status %ld", url, status);
+		err_set(err, "%s: HTTP status %ld", ESC(u, url), status);
 	else
-		err_set(err, "%s: %s", url, *cerr ? cerr : curl_easy_strerror(r));
+		err_set(err, "%s: %s", ESC(u, url), ESC(c, *cerr ? cerr : curl_easy_strerror(r)));
 }
 
 /* Size and digest against what the caller expects. 0 matches, -1 otherwise (err says how). */
 static int verify(const struct xfer *x, const char *path, const char *url, char *hex, char *err)
 {
 	const fetch_opts *o = x->o;
+	escbuf u, want;
 
 	if (o->size >= 0 && x->have != o->size)
 		return err_set(err, "%s: size mismatch (from %s): expected %lld bytes, got %lld",
-			       path, url, (long long)o->size, (long long)x->have);
-	if (o->sha256 && strcmp(o->sha256, hex) != 0)
-		return err_set(err, "%s: sha256 mismatch (from %s): expected %s, got %s", path, url,
-			       o->sha256, hex);
+			       path, ESC(u, url), (long long)o->size, (long long)x->have);
+	/* All 64 digits and the terminator: a digest cut short never matches. */
+	if (o->sha256 && strncmp(o->sha256, hex, HASH_HEX) != 0)
+		return err_set(err, "%s: sha256 mismatch (from %s): expected %s, got %s", path,
+			       ESC(u, url), ESC(want, o->sha256), hex);
 	return 0;
 }
 
@@ -248,13 +257,14 @@ static int run(struct xfer *x, const char *url, const char *part, const char *pa
 {
 	const fetch_opts *o = x->o;
 	char cerr[CURL_ERROR_SIZE], hex[HASH_HEX];
+	escbuf u;
 	double delay = o->retry_delay;
 	int failures = 0, fresh_tried = 0, had_part = x->have > 0;
 	long status;
 	CURLcode r;
 
 	if (setup(x->c, url, o, cerr))
-		return err_set(err, "%s: cannot set up libcurl", url);
+		return err_set(err, "%s: cannot set up libcurl", ESC(u, url));
 	for (;;) {
 		int64_t from = x->have;
 
@@ -319,6 +329,7 @@ int fetch_url(const char *url, const char *path, const fetch_opts *o, fetch_resu
 	fetch_result dummy;
 	struct xfer x;
 	char *part;
+	escbuf u;
 	size_t n = strlen(path) + sizeof ".part";
 	int rc;
 
@@ -340,7 +351,7 @@ int fetch_url(const char *url, const char *path, const fetch_opts *o, fetch_resu
 	if (rc == 0) {
 		x.c = curl_easy_init();
 		if (!x.c)
-			rc = err_set(err, "%s: cannot start libcurl", url);
+			rc = err_set(err, "%s: cannot start libcurl", ESC(u, url));
 	}
 	if (rc == 0) {
 		x.total = o->size;
@@ -413,6 +424,7 @@ int fetch_small(const char *url, size_t max, const fetch_opts *o, struct buf *ou
 {
 	struct capped m = { out, max, 0 };
 	char cerr[CURL_ERROR_SIZE] = "";
+	escbuf u;
 	CURL *c = curl_easy_init();
 	CURLcode r;
 	long status = 0;
@@ -420,10 +432,10 @@ int fetch_small(const char *url, size_t max, const fetch_opts *o, struct buf *ou
 
 	buf_reset(out);
 	if (!c)
-		return err_set(err, "%s: cannot start libcurl", url);
+		return err_set(err, "%s: cannot start libcurl", ESC(u, url));
 	if (setup(c, url, o, cerr)) {
 		curl_easy_cleanup(c);
-		return err_set(err, "%s: cannot set up libcurl", url);
+		return err_set(err, "%s: cannot set up libcurl", ESC(u, url));
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_mem);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
@@ -446,9 +458,9 @@ int fetch_small(const char *url, size_t max, const fetch_opts *o, struct buf *ou
 	    (r == CURLE_HTTP_RETURNED_ERROR && (status == 404 || status == 410)))
 		return 1;
 	if (m.over)
-		return err_set(err, "%s: larger than %zu bytes", url, max);
+		return err_set(err, "%s: larger than %zu bytes", ESC(u, url), max);
 	if (r == CURLE_OK || r == CURLE_WRITE_ERROR)
-		return err_set(err, "%s: out of memory", url);
+		return err_set(err, "%s: out of memory", ESC(u, url));
 	describe(err, url, r, status, cerr);
 	return -1;
 }
