@@ -205,11 +205,21 @@ static void resolve_wants(const struct opts *o, const fetch_opts *fo, struct wan
 	buf_free(&sums);
 }
 
-/* The digest the marker records for name, "" if none. */
-static void marker_get(const char *text, const char *name, char sha[HASH_HEX])
+/* The digests the marker in dir records as extracted, "" for an archive it does not name. */
+static void marker_load(const char *dir, char done[NFILES][HASH_HEX])
 {
-	if (!text || fetch_sums_lookup(text, name, sha) != 0)
-		sha[0] = 0;
+	char err[ERR_MAX], *path = path_join(dir, MARKER);
+	struct buf text;
+	struct stat st;
+
+	buf_init(&text);
+	if ((stat(path, &st) == 0 || errno != ENOENT) && buf_slurp(&text, path, SUMS_MAX, err))
+		cli_die("%s", err);
+	for (int i = 0; i < NFILES; i++)
+		if (!text.data || fetch_sums_lookup((char *)text.data, NAMES[i], done[i]) != 0)
+			done[i][0] = 0;
+	buf_free(&text);
+	free(path);
 }
 
 static void marker_save(const char *dir, char done[NFILES][HASH_HEX])
@@ -352,9 +362,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	struct want w[NFILES];
 	fetch_opts fo;
-	char err[ERR_MAX], done[NFILES][HASH_HEX], *mpath;
-	struct buf marker;
-	struct stat st;
+	char err[ERR_MAX], done[NFILES][HASH_HEX];
 	int need[NFILES], work = 0, lock;
 
 	parse_args(argc, argv, &o);
@@ -372,13 +380,9 @@ int main(int argc, char **argv)
 	fo.retry_delay = o.retry_delay;
 	fo.timeout = o.timeout;
 	fo.cacert = o.cacert;
-	mpath = path_join(o.dir, MARKER);
-	buf_init(&marker);
-	if ((stat(mpath, &st) == 0 || errno != ENOENT) && buf_slurp(&marker, mpath, SUMS_MAX, err))
-		cli_die("%s", err);
+	marker_load(o.dir, done);
 	resolve_wants(&o, &fo, w, 0);
 	for (int i = 0; i < NFILES; i++) {
-		marker_get((char *)marker.data, NAMES[i], done[i]);
 		need[i] = o.no_extract || !is_done(&o, i, done[i], &w[i]);
 		work |= need[i];
 	}
@@ -391,8 +395,6 @@ int main(int argc, char **argv)
 	if (!work)
 		info(&o, "%s: already complete (%s and %s extracted); nothing to download", o.dir,
 		     NAMES[0], NAMES[1]);
-	buf_free(&marker);
-	free(mpath);
 	fetch_global_cleanup();
 	close(lock);
 	return cli_close_stdout();
