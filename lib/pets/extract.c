@@ -250,7 +250,7 @@ static int join(char *out, size_t n, const char *a, const char *b)
 /* Moves every top-level entry of tmp/root into dir; what it replaces goes to tmp/old. */
 static int move_into_place(const char *tmp, int dirfd, extract_result *res, char *err)
 {
-	char root[4096], old[4096];
+	char root[4096], old[4096], name[ERR_MAX / 2];
 	DIR *d;
 	struct dirent *de;
 	int rootfd, oldfd, rc = 0;
@@ -269,12 +269,15 @@ static int move_into_place(const char *tmp, int dirfd, extract_result *res, char
 
 		if (!strcmp(n, ".") || !strcmp(n, ".."))
 			continue;
+		/* n comes from the archive: escaped in messages (esc_str keeps errno). */
 		if (renameat(dirfd, n, oldfd, n) != 0 && errno != ENOENT) {
-			rc = err_sys(err, "%s: cannot move the old '%s' aside", tmp, n);
+			rc = err_sys(err, "%s: cannot move the old '%s' aside", tmp,
+				     esc_str(name, sizeof name, n));
 			break;
 		}
 		if (renameat(rootfd, n, dirfd, n) != 0) {
-			rc = err_sys(err, "%s: cannot move '%s' into place", tmp, n);
+			rc = err_sys(err, "%s: cannot move '%s' into place", tmp,
+				     esc_str(name, sizeof name, n));
 			break;
 		}
 		if (res->ntop < 4) {
