@@ -3,12 +3,20 @@ tarballs, a free port, and a small HTTP server that misbehaves on purpose (drops
 connection mid-body, ignores Range, stalls). Run with Debian's python3 (PIL).
 
   fetch_helper.py hostile KIND OUT          one refused entry kind in a .tar.gz
+  fetch_helper.py bulky OUT KIB              images/bulk_N.bin, 64 KiB of noise each, KIB
+                                            KiB in all, in a .tar.gz that hardly shrinks
+  fetch_helper.py evil OUT                  one file whose name holds control bytes
   fetch_helper.py port                      a free TCP port on 127.0.0.1
+  fetch_helper.py killwhen DIR PREFIX CMD... runs CMD and SIGKILLs it as soon as an entry
+                                            named PREFIX* appears in DIR (exit 0), or
+                                            exit 1 if CMD ended first
   fetch_helper.py serve DIR PORT LOG MODE [CERT KEY]
                                             MODE: drop (first GET of a file sends half the
                                             body, then honours Range) or norange (drops the
                                             first GET too, then ignores Range: always 200);
                                             or stall (never answers); or plain (behaves);
+                                            or slow (behaves, but sends each body in 20
+                                            pieces 0.05 s apart);
                                             also answers as an HTTP proxy (logs "PROXY
                                             URL"); with CERT and KEY (PEM), over TLS
 """
@@ -88,6 +96,29 @@ def hostile(kind, out):
     write_tar(out, "tar.gz", fill)
 
 
+def bulky(out, kib):
+    import random
+
+    rnd = random.Random(1)
+
+    def fill(tar):
+        add_dir(tar, "images")
+        for i in range(kib // 64):
+            add(tar, f"images/bulk_{i}.bin", rnd.randbytes(64 * 1024))
+
+    write_tar(out, "tar.gz", fill)
+
+
+def evil(out):
+    """A refused entry whose name would clear the screen and fake a line if echoed raw."""
+
+    def fill(tar):
+        add_dir(tar, "images")
+        add(tar, "images/../\x1b[2J\rpet-fetch: all good\x9b31m", b"evil\n")
+
+    write_tar(out, "tar.gz", fill)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,10 +154,10 @@ def serve(root, port, log, mode, cert=None, key=None):
                 self.end_headers()
                 return
             data = open(path, "rb").read()
-            first = name not in seen and mode != "plain"
+            first = name not in seen and mode in ("drop", "norange")
             seen.add(name)
             start = 0
-            if rng.startswith("bytes=") and mode in ("drop", "plain"):
+            if rng.startswith("bytes=") and mode in ("drop", "plain", "slow"):
                 start = int(rng[6:].split("-")[0])
             status = 206 if start else 200
             logf.write(f"GET /{name} {rng} {status}{' drop' if first else ''}\n")
@@ -134,7 +165,7 @@ def serve(root, port, log, mode, cert=None, key=None):
             self.send_header("Content-Length", str(len(data) - start))
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            self.send_header("Accept-Ranges", "bytes" if mode in ("drop", "plain") else "none")
+            self.send_header("Accept-Ranges", "bytes" if mode != "norange" else "none")
             self.end_headers()
             body = data[start:]
             if first:
@@ -143,6 +174,13 @@ def serve(root, port, log, mode, cert=None, key=None):
                 self.wfile.flush()
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if mode == "slow":
+                step = len(body) // 20 + 1
+                for i in range(0, len(body), step):
+                    self.wfile.write(body[i : i + step])
+                    self.wfile.flush()
+                    time.sleep(0.05)
                 return
             self.wfile.write(body)
 
@@ -155,12 +193,36 @@ def serve(root, port, log, mode, cert=None, key=None):
     srv.serve_forever()
 
 
+def kill_when(d, prefix, cmd):
+    """Polls d as fast as it can: an extraction's temporary tree lives for milliseconds."""
+    import signal
+    import subprocess
+
+    p = subprocess.Popen(cmd)
+    while p.poll() is None:
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            continue
+        if any(n.startswith(prefix) for n in names):
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            return 0
+    return 1
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "hostile":
         hostile(sys.argv[2], sys.argv[3])
+    elif cmd == "bulky":
+        bulky(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "evil":
+        evil(sys.argv[2])
     elif cmd == "port":
         print(free_port())
+    elif cmd == "killwhen":
+        sys.exit(kill_when(sys.argv[2], sys.argv[3], sys.argv[4:]))
     elif cmd == "serve":
         serve(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], *sys.argv[6:8])
     else:

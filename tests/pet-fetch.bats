@@ -15,6 +15,7 @@ setup() {
 
 teardown() {
 	stop_server
+	if [ -n "${MOUNTED:-}" ]; then umount "$MOUNTED" || true; fi
 }
 
 stop_server() {
@@ -71,6 +72,11 @@ start_tls() {
 	SERVER_PID=$!
 	wait_port "$PORT"
 	URL=https://127.0.0.1:$PORT
+}
+
+# written DIR: what DIR holds besides the lock file every run takes.
+written() {
+	ls -A "$1" | grep -vx '.petcnn-fetch.lock' || true
 }
 
 # The reference: what python's tarfile extracts from the mirror's archives.
@@ -179,7 +185,7 @@ assert_dataset() {
 	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL/" --retry-delay 0
 	assert_failure 1
 	[[ $stderr == *"$URL/"*"certificate"* ]] || fail "$stderr"
-	[ -z "$(ls -A "$T/data")" ] || fail "written: $(ls -A "$T/data")"
+	[ -z "$(written "$T/data")" ] || fail "written: $(written "$T/data")"
 	! grep -q '^GET /images.tar.gz' "$T/server.log"
 	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL/" --cacert "$T/cert.pem"
 	assert_success
@@ -242,7 +248,7 @@ assert_dataset() {
 	assert_failure 1
 	assert_output ''
 	[[ $stderr == "pet-fetch: $URL/missing/images.tar.gz: HTTP status 404" ]] || fail "$stderr"
-	[ -z "$(ls -A "$T/data")" ] || fail "written: $(ls -A "$T/data")"
+	[ -z "$(written "$T/data")" ] || fail "written: $(written "$T/data")"
 }
 
 @test "pet-fetch: a wrong checksum is exit 1 naming the file and both digests; nothing kept" {
@@ -253,13 +259,13 @@ assert_dataset() {
 	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL" --checksums "$T/sums"
 	assert_failure 1
 	[[ $stderr == *"$T/data/images.tar.gz: sha256 mismatch"*"expected $bad, got $good"* ]] || fail "$stderr"
-	[ -z "$(ls -A "$T/data")" ] || fail "written: $(ls -A "$T/data")"
+	[ -z "$(written "$T/data")" ] || fail "written: $(written "$T/data")"
 	# Same through the mirror's own SHA256SUMS.
 	cp "$T/sums" "$MIRROR/SHA256SUMS"
 	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "$URL"
 	assert_failure 1
 	[[ $stderr == *"expected $bad, got $good"* ]] || fail "$stderr"
-	[ -z "$(ls -A "$T/data")" ]
+	[ -z "$(written "$T/data")" ]
 }
 
 @test "pet-fetch: a checksums file without the archive's name is an error" {
@@ -285,7 +291,7 @@ assert_dataset() {
 		[ ! -e "$m/outside" ] && [ ! -e "$m/data/outside" ]
 		[ "$(cat "$m/victim")" = "keep me" ] && [ "$(stat -c %h "$m/victim")" = 1 ]
 		# Nothing extracted, not even the harmless entry before the refused one.
-		[ "$(ls -A "$m/data/x")" = images.tar.gz ] || fail "$k: $(ls -A "$m/data/x")"
+		[ "$(written "$m/data/x")" = images.tar.gz ] || fail "$k: $(written "$m/data/x")"
 	done
 }
 
@@ -332,16 +338,58 @@ assert_dataset() {
 	assert_output ''
 }
 
-@test "pet-fetch: leftovers of an interrupted extraction are removed, a live run's are not" {
-	mkdir -p "$T/data/.petcnn-extract.999999999.AbCdEf/root/images" "$T/data/.petcnn-extract.$$.AbCdEf"
-	echo x >"$T/data/.petcnn-extract.999999999.AbCdEf/root/images/a.jpg"
-	chmod 555 "$T/data/.petcnn-extract.999999999.AbCdEf/root/images"
+@test "pet-fetch: leftovers of interrupted runs are removed, whatever pid made them" {
+	# Held by the lock, a run knows no other is using DIR; a pid that is alive again (the
+	# bats shell here, a killed run's in a new container) does not keep its leftovers.
+	for pid in 999999999 $$; do
+		mkdir -p "$T/data/.petcnn-extract.$pid.AbCdEf/root/images"
+		echo x >"$T/data/.petcnn-extract.$pid.AbCdEf/root/images/a.jpg"
+		chmod 555 "$T/data/.petcnn-extract.$pid.AbCdEf/root/images"
+	done
+	echo half >"$T/data/..petcnn-fetch.AbC123" # the marker's temporary
 	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "file://$MIRROR"
 	assert_success
-	[ ! -e "$T/data/.petcnn-extract.999999999.AbCdEf" ]
-	[ -d "$T/data/.petcnn-extract.$$.AbCdEf" ] # the bats shell is alive: not ours to remove
-	rmdir "$T/data/.petcnn-extract.$$.AbCdEf"
+	[ ! -e "$T/data/.petcnn-extract.999999999.AbCdEf" ] && [ ! -e "$T/data/.petcnn-extract.$$.AbCdEf" ]
+	[ ! -e "$T/data/..petcnn-fetch.AbC123" ]
 	assert_dataset "$T/data"
+}
+
+@test "pet-fetch: a run killed with SIGKILL while extracting leaves nothing the next run keeps" {
+	rm -rf "$MIRROR"
+	pet-synth -q -o "$MIRROR" --per-breed 40 --min-size 32 --max-size 64
+	"$PY" "$FH" killwhen "$T/data" .petcnn-extract. pet-fetch -q -o "$T/data" --mirror "file://$MIRROR" ||
+		fail "pet-fetch ended before it was killed"
+	[ -n "$(find "$T/data" -maxdepth 1 -name '.petcnn-extract.*')" ] || fail "nothing left to clean"
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "file://$MIRROR"
+	assert_success
+	assert_dataset "$T/data"
+}
+
+@test "pet-fetch: a second run into the same DIR fails at once, naming DIR; the first completes" {
+	start_faulty "$MIRROR" slow
+	pet-fetch -q -o "$T/data" --mirror "$URL" --checksums "$MIRROR/SHA256SUMS" 2>"$T/first.err" &
+	first=$!
+	for _ in $(seq 200); do grep -q '^GET /images.tar.gz' "$T/server.log" 2>/dev/null && break; sleep 0.05; done
+	run --separate-stderr timeout 5 pet-fetch -q -o "$T/data" --mirror "$URL" --checksums "$MIRROR/SHA256SUMS"
+	assert_failure 1
+	[[ $stderr == "pet-fetch: $T/data: another pet-fetch is using this directory"* ]] || fail "$stderr"
+	wait "$first" || fail "the first run failed: $(cat "$T/first.err")"
+	[ "$(grep -c '^GET /images.tar.gz' "$T/server.log")" = 1 ] || fail "$(cat "$T/server.log")"
+	assert_dataset "$T/data"
+}
+
+@test "pet-fetch: a --mirror that is not http, https or file is a usage error; nothing created" {
+	cd "$T"
+	for u in ftp://example.org/pets/ example.org/pets /tmp/pets; do
+		run --separate-stderr pet-fetch -o d --mirror "$u"
+		assert_failure 2
+		assert_output ''
+		[[ $stderr == "pet-fetch: --mirror '$u' is not an http://, https:// or file:// URL"* ]] || fail "$stderr"
+		[ ! -e d ]
+	done
+	run --separate-stderr pet-fetch -o d --mirror "$(printf 'ftp://x\033[2J')"
+	assert_failure 2
+	[[ $stderr == *"'ftp://x\\x1b[2J'"* ]] || fail "$stderr"
 }
 
 @test "pet-fetch: a DIR whose images/ was removed is fetched again" {
@@ -353,4 +401,35 @@ assert_dataset() {
 	[[ $stderr == *"images.tar.gz: extracted"* ]] || fail "$stderr"
 	[[ $stderr != *"annotations.tar.gz"* ]] || fail "annotations fetched again: $stderr"
 	assert_dataset "$T/data"
+}
+
+@test "pet-fetch: a full file system fails the extraction, naming the entry and the error; nothing looks complete" {
+	# 1 MiB of room: the 640 KiB archive fits, its extracted copy does not.
+	mkdir -p "$T/m" "$T/full"
+	"$PY" "$FH" bulky "$T/m/images.tar.gz" 640
+	cp "$MIRROR/annotations.tar.gz" "$T/m/"
+	mount -t tmpfs -o size=1m tmpfs "$T/full" || skip "cannot mount a tmpfs here"
+	MOUNTED=$T/full
+	run --separate-stderr pet-fetch -q -o "$T/full/data" --mirror "file://$T/m"
+	assert_failure 1
+	[[ $stderr == "pet-fetch: $T/full/data/images.tar.gz: entry 'images/bulk_"*"': "*": No space left on device" ]] ||
+		fail "$stderr"
+	[ -z "$(find "$T/full/data" -name '.petcnn-extract.*')" ] || fail "temporary tree left"
+	[ ! -e "$T/full/data/images" ] && [ ! -e "$T/full/data/.petcnn-fetch" ]
+	# The next run does not take it as done: it fails the same way.
+	run --separate-stderr pet-fetch -q -o "$T/full/data" --mirror "file://$T/m"
+	assert_failure 1
+	[[ $stderr == *"No space left on device" ]] || fail "$stderr"
+	[ ! -e "$T/full/data/images" ]
+}
+
+@test "pet-fetch: control bytes in an entry's name are escaped in the message" {
+	mkdir -p "$T/m"
+	"$PY" "$FH" evil "$T/m/images.tar.gz"
+	cp "$MIRROR/annotations.tar.gz" "$T/m/"
+	run --separate-stderr pet-fetch -q -o "$T/data" --mirror "file://$T/m"
+	assert_failure 1
+	[[ $stderr == *"refused entry 'images/../\\x1b[2J\\x0dpet-fetch: all good\\xc2\\x9b31m': '..' in path" ]] ||
+		fail "$(printf '%q' "$stderr")"
+	[[ $stderr != *$'\e'* && $stderr != *$'\r'* && $stderr != *$'\xc2\x9b'* ]] || fail "raw control bytes"
 }

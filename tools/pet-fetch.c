@@ -1,18 +1,22 @@
 /* pet-fetch: download the Oxford-IIIT Pet archives, verify them, extract them safely. */
+#include "util/buf.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
+#include "util/esc.h"
 #include "pets/extract.h"
 #include "pets/fetch.h"
 #include "util/hash.h"
 #include "util/outfile.h"
 #include "util/progress.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,7 +28,8 @@ static const char HELP[] =
 	"Fetches images.tar.gz and annotations.tar.gz, resuming partial downloads (kept as\n"
 	"DIR/NAME.part), checks their size and SHA-256, and extracts them into DIR/images and\n"
 	"DIR/annotations. Entries with absolute paths, '..', links leaving DIR or device files\n"
-	"are refused. A second run on a complete DIR downloads and writes nothing.\n"
+	"are refused. A second run on a complete DIR downloads and writes nothing; a run\n"
+	"started while another works in DIR fails at once (DIR/.petcnn-fetch.lock).\n"
 	"\n"
 	"Options:\n"
 	"  -o, --output DIR      where the dataset goes (created if missing; required)\n"
@@ -63,6 +68,7 @@ static const char *const OFFICIAL_BASES[] = {
 	"https://thor.robots.ox.ac.uk/~vgg/data/pets/",
 };
 static const char MARKER[] = ".petcnn-fetch";
+enum { SUMS_MAX = 1 << 20 }; /* a SHA256SUMS or --checksums file: two lines expected */
 
 struct opts {
 	const char *dir, *mirror, *checksums, *cacert;
@@ -127,6 +133,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage("--checksums verifies a --mirror; the official files have known digests");
 	if (o->keep && o->no_extract)
 		cli_usage("--keep-archives and --no-extract do not go together");
+	if (o->mirror && strncasecmp(o->mirror, "http://", 7) && strncasecmp(o->mirror, "https://", 8) &&
+	    strncasecmp(o->mirror, "file://", 7)) {
+		char e[ERR_MAX];
+
+		cli_usage("--mirror '%s' is not an http://, https:// or file:// URL",
+			  esc_str(e, sizeof e, o->mirror));
+	}
 }
 
 static void info(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -154,41 +167,13 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
-/* A whole small file as a NUL-terminated string; NULL (errno ENOENT) if it is missing. */
-static char *slurp(const char *path, int must)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f) {
-		if (must || errno != ENOENT)
-			cli_die("%s:", path);
-		return NULL;
-	}
-	do {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 8192;
-			if (cap > (1u << 24) || !(buf = realloc(buf, cap)))
-				cli_die("%s: too large or out of memory", path);
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	if (ferror(f))
-		cli_die("%s: read error:", path);
-	fclose(f);
-	buf[len] = 0;
-	return buf;
-}
-
 /* Fills want[] from the issue's table or --checksums FILE, or (network, only when asked)
  * from the mirror's SHA256SUMS. */
 static void resolve_wants(const struct opts *o, const fetch_opts *fo, struct want *w, int network)
 {
-	char err[ERR_MAX], *sums = NULL, *from;
-	size_t len;
-	int rc;
+	char err[ERR_MAX], e[ERR_MAX], *from;
+	struct buf sums;
+	int rc = 0;
 
 	for (int i = 0; i < NFILES && !network; i++) {
 		w[i].size = o->mirror ? -1 : OFFICIAL_SIZE[i];
@@ -196,34 +181,46 @@ static void resolve_wants(const struct opts *o, const fetch_opts *fo, struct wan
 	}
 	if (!o->mirror || (!network && !o->checksums) || (network && o->checksums))
 		return;
+	buf_init(&sums);
 	if (o->checksums) {
 		if (!(from = strdup(o->checksums)))
 			cli_die("out of memory");
-		sums = slurp(o->checksums, 1);
+		if (buf_slurp(&sums, o->checksums, SUMS_MAX, err))
+			cli_die("%s", err);
 	} else {
 		size_t n = strlen(o->mirror);
 
 		from = path_join(o->mirror, "SHA256SUMS");
 		if (n && o->mirror[n - 1] == '/')
 			memmove(from + n, from + n + 1, sizeof "SHA256SUMS");
-		rc = fetch_small(from, 1 << 20, fo, &sums, &len, err);
+		rc = fetch_small(from, SUMS_MAX, fo, &sums, err);
 		if (rc < 0)
 			cli_die("%s", err);
 		if (rc > 0)
-			info(o, "%s: not found; the archives will not be verified", from);
+			info(o, "%s: not found; the archives will not be verified", esc_str(e, sizeof e, from));
 	}
-	for (int i = 0; sums && i < NFILES; i++)
-		if (fetch_sums_lookup(sums, NAMES[i], w[i].sha) != 0)
-			cli_die("%s: no checksum for %s", from, NAMES[i]);
+	for (int i = 0; rc == 0 && i < NFILES; i++)
+		if (fetch_sums_lookup((char *)sums.data, NAMES[i], w[i].sha) != 0)
+			cli_die("%s: no checksum for %s", esc_str(e, sizeof e, from), NAMES[i]);
 	free(from);
-	free(sums);
+	buf_free(&sums);
 }
 
-/* The digest the marker records for name, "" if none. */
-static void marker_get(const char *text, const char *name, char sha[HASH_HEX])
+/* The digests the marker in dir records as extracted, "" for an archive it does not name. */
+static void marker_load(const char *dir, char done[NFILES][HASH_HEX])
 {
-	if (!text || fetch_sums_lookup(text, name, sha) != 0)
-		sha[0] = 0;
+	char err[ERR_MAX], *path = path_join(dir, MARKER);
+	struct buf text;
+	struct stat st;
+
+	buf_init(&text);
+	if ((stat(path, &st) == 0 || errno != ENOENT) && buf_slurp(&text, path, SUMS_MAX, err))
+		cli_die("%s", err);
+	for (int i = 0; i < NFILES; i++)
+		if (!text.data || fetch_sums_lookup((char *)text.data, NAMES[i], done[i]) != 0)
+			done[i][0] = 0;
+	buf_free(&text);
+	free(path);
 }
 
 static void marker_save(const char *dir, char done[NFILES][HASH_HEX])
@@ -242,6 +239,16 @@ static void marker_save(const char *dir, char done[NFILES][HASH_HEX])
 	free(path);
 }
 
+/* Draws what lib/ reports: fetch and extract only count. */
+static void draw(void *ctx, int64_t done, int64_t total)
+{
+	progress *p = ctx;
+
+	if (total > 0)
+		p->total = total;
+	progress_update(p, done, NULL);
+}
+
 /* Leaves a verified archive at path: the one already there if it checks out, else a download. */
 static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const struct want *w,
 		   const char *path, char sha[HASH_HEX])
@@ -251,6 +258,7 @@ static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const
 	fetch_opts fo;
 	fetch_result res;
 	struct stat st;
+	progress bar;
 	int base;
 
 	if (stat(path, &st) == 0) {
@@ -268,13 +276,15 @@ static void obtain(const struct opts *o, const fetch_opts *base_fo, int i, const
 	fo = *base_fo;
 	fo.size = w->size;
 	fo.sha256 = w->sha[0] ? w->sha : NULL;
-	fo.progress = o->progress;
-	fo.label = NAMES[i];
+	progress_init(&bar, NAMES[i], w->size, 1, o->progress);
+	fo.progress = draw;
+	fo.progress_ctx = &bar;
 	/* An archive deleted right after extraction needs no fsync: an interrupted run never
 	 * leaves it under its final name, and a later run re-verifies one that is there. */
 	fo.durable = o->keep || o->no_extract;
 	base = o->mirror ? fetch_from_bases(mirror, 1, NAMES[i], path, &fo, &res, err)
 			 : fetch_from_bases(OFFICIAL_BASES, 2, NAMES[i], path, &fo, &res, err);
+	progress_end(&bar);
 	if (base < 0)
 		cli_die("%s", err);
 	memcpy(sha, res.sha256, HASH_HEX);
@@ -289,11 +299,15 @@ static void fetch_one(const struct opts *o, const fetch_opts *fo, int i, const s
 {
 	char err[ERR_MAX], sha[HASH_HEX], *path = path_join(o->dir, NAMES[i]);
 	extract_result er;
+	progress bar;
+	extract_progress pr = { draw, &bar };
 
 	obtain(o, fo, i, w, path, sha);
 	if (!o->no_extract) {
-		if (extract_archive(path, o->dir, NAMES[i], o->progress, &er, err))
+		progress_init(&bar, NAMES[i], 0, 1, o->progress);
+		if (extract_archive(path, o->dir, &pr, &er, err))
 			cli_die("%s", err);
+		progress_end(&bar);
 		memcpy(done[i], sha, HASH_HEX);
 		marker_save(o->dir, done);
 		info(o, "%s: extracted %lld entries (%lld bytes) into %s", NAMES[i],
@@ -302,6 +316,29 @@ static void fetch_one(const struct opts *o, const fetch_opts *fo, int i, const s
 			cli_die("%s: cannot remove:", path);
 	}
 	free(path);
+}
+
+/* Removes what killed runs left in dir, other than the .part files that are resumed: the
+ * extraction trees and the marker's temporary files. The lock says no run is using them. */
+static void clean_leftovers(const char *dir)
+{
+	char err[ERR_MAX], tmpname[64];
+	DIR *d;
+	struct dirent *de;
+
+	if (extract_clean_stale(dir, err))
+		cli_warn("%s", err);
+	/* outfile's temporaries of the marker: "." MARKER ".XXXXXX" */
+	snprintf(tmpname, sizeof tmpname, ".%s.", MARKER);
+	if (!(d = opendir(dir)))
+		cli_die("%s: cannot open:", dir);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, tmpname, strlen(tmpname)) || strlen(de->d_name) != strlen(tmpname) + 6)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT)
+			cli_warn("%s/%s: cannot remove:", dir, de->d_name);
+	}
+	closedir(d);
 }
 
 /* Whether the marker says archive i is extracted (with the digest we expect, if we know
@@ -326,14 +363,17 @@ int main(int argc, char **argv)
 	struct opts o;
 	struct want w[NFILES];
 	fetch_opts fo;
-	char err[ERR_MAX], done[NFILES][HASH_HEX], *marker, *mpath;
-	int need[NFILES], work = 0;
+	char err[ERR_MAX], done[NFILES][HASH_HEX];
+	int need[NFILES], work = 0, lock;
 
 	parse_args(argc, argv, &o);
 	if (o.cacert && access(o.cacert, R_OK) != 0)
 		cli_die("%s: cannot read the CA certificates:", o.cacert);
 	if (outfile_mkdirs(o.dir, err))
 		cli_die("%s", err);
+	if ((lock = fetch_lock_dir(o.dir, err)) < 0)
+		cli_die("%s", err);
+	clean_leftovers(o.dir);
 	if (fetch_global_init(err))
 		cli_die("%s", err);
 	fetch_opts_init(&fo);
@@ -341,13 +381,9 @@ int main(int argc, char **argv)
 	fo.retry_delay = o.retry_delay;
 	fo.timeout = o.timeout;
 	fo.cacert = o.cacert;
-	if (extract_clean_stale(o.dir, err))
-		cli_warn("%s", err);
-	mpath = path_join(o.dir, MARKER);
-	marker = slurp(mpath, 0);
+	marker_load(o.dir, done);
 	resolve_wants(&o, &fo, w, 0);
 	for (int i = 0; i < NFILES; i++) {
-		marker_get(marker, NAMES[i], done[i]);
 		need[i] = o.no_extract || !is_done(&o, i, done[i], &w[i]);
 		work |= need[i];
 	}
@@ -360,8 +396,7 @@ int main(int argc, char **argv)
 	if (!work)
 		info(&o, "%s: already complete (%s and %s extracted); nothing to download", o.dir,
 		     NAMES[0], NAMES[1]);
-	free(marker);
-	free(mpath);
 	fetch_global_cleanup();
+	close(lock);
 	return cli_close_stdout();
 }

@@ -5,13 +5,13 @@
 #include "pets/extract.h"
 
 #include "util/errmsg.h"
+#include "util/esc.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,25 +151,46 @@ static int copy_data(struct archive *in, struct archive *out, int64_t *bytes)
 	la_int64_t off;
 	int r;
 
-	/* A warning (e.g. an odd pax attribute) is not worth failing the whole dataset for. */
+	/* A warning when reading (e.g. an odd pax attribute) is not worth failing the whole
+	 * dataset for; when writing it is not a warning at all: libarchive reports a failed
+	 * write(2) (ENOSPC, EFBIG) as ARCHIVE_WARN and goes on, leaving a hole in the file. */
 	while ((r = archive_read_data_block(in, &buf, &n, &off)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		if (archive_write_data_block(out, buf, n, off) < ARCHIVE_WARN)
+		if (archive_write_data_block(out, buf, n, off) < ARCHIVE_OK)
 			return -1;
 		*bytes += (int64_t)n;
 	}
 	return r == ARCHIVE_EOF ? 0 : -1;
 }
 
+/* The message for an entry that could not be extracted: libarchive's reason (the writer's
+ * if it has one), with strerror when it gives an errno. Names are escaped: they come from
+ * the archive. */
+static int entry_error(char *err, const char *archive, struct archive_entry *e,
+		       struct archive *in, struct archive *out)
+{
+	struct archive *a = archive_error_string(out) ? out : in;
+	const char *m = archive_error_string(a);
+	int eno = archive_errno(a);
+	char name[ERR_MAX / 2], why[ERR_MAX / 2];
+
+	esc_str(name, sizeof name, archive_entry_pathname(e));
+	esc_str(why, sizeof why, m ? m : "cannot extract");
+	if (eno > 0)
+		return err_set(err, "%s: entry '%s': %s: %s", archive, name, why, strerror(eno));
+	return err_set(err, "%s: entry '%s': %s", archive, name, why);
+}
+
 /* Reads every entry of the archive on fd into the current directory. */
-static int unpack(int fd, const char *archive, const char *label, enum progress_mode mode,
-		  extract_result *res, char *err)
+static int unpack(int fd, const char *archive, const extract_progress *pr, extract_result *res,
+		  char *err)
 {
 	const int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 			  ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
 	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
 	struct archive_entry *e;
 	struct stat st;
-	progress pg;
+	int64_t total;
+	char msg[ERR_MAX / 2];
 	int r, rc = 0;
 
 	if (!in || !out) {
@@ -179,45 +200,44 @@ static int unpack(int fd, const char *archive, const char *label, enum progress_
 	archive_read_support_format_all(in);
 	archive_read_support_filter_all(in);
 	archive_write_disk_set_options(out, flags);
-	progress_init(&pg, label, fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0, 1, mode);
+	total = fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
 	if (archive_read_open_fd(in, fd, 1 << 20) != ARCHIVE_OK) {
-		rc = err_set(err, "%s: %s", archive, archive_error_string(in));
+		rc = err_set(err, "%s: %s", archive, esc_str(msg, sizeof msg, archive_error_string(in)));
 		goto done;
 	}
 	while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *why = check_entry(e);
 
 		if (why) {
+			char name[ERR_MAX];
+
 			rc = err_set(err, "%s: refused entry '%s': %s", archive,
-				     archive_entry_pathname(e) ? archive_entry_pathname(e) : "", why);
+				     esc_str(name, sizeof name, archive_entry_pathname(e)), why);
 			break;
 		}
 		if (archive_write_header(out, e) < ARCHIVE_WARN ||
 		    (archive_entry_size(e) > 0 && copy_data(in, out, &res->bytes) != 0) ||
 		    archive_write_finish_entry(out) < ARCHIVE_WARN) {
-			const char *m = archive_error_string(out) ? archive_error_string(out)
-								  : archive_error_string(in);
-			rc = err_set(err, "%s: entry '%s': %s", archive, archive_entry_pathname(e),
-				     m ? m : "cannot extract");
+			rc = entry_error(err, archive, e, in, out);
 			break;
 		}
 		res->entries++;
-		progress_update(&pg, archive_filter_bytes(in, -1), NULL);
+		if (pr && pr->fn)
+			pr->fn(pr->ctx, archive_filter_bytes(in, -1), total);
 	}
 	if (rc == 0 && r != ARCHIVE_EOF)
-		rc = err_set(err, "%s: %s", archive, archive_error_string(in));
+		rc = err_set(err, "%s: %s", archive, esc_str(msg, sizeof msg, archive_error_string(in)));
 	if (rc == 0 && archive_write_close(out) < ARCHIVE_WARN)
-		rc = err_set(err, "%s: %s", archive, archive_error_string(out));
+		rc = err_set(err, "%s: %s", archive, esc_str(msg, sizeof msg, archive_error_string(out)));
 	if (rc == 0 && res->entries == 0)
 		rc = err_set(err, "%s: empty archive", archive);
-	progress_end(&pg);
 done:
 	archive_read_free(in);
 	archive_write_free(out);
 	return rc;
 }
 
-/* Temporary directories are TMP_PREFIX PID.XXXXXX: the pid tells a dead run's leftovers. */
+/* Temporary directories are TMP_PREFIX PID.XXXXXX; the pid only says who made one. */
 static const char TMP_PREFIX[] = ".petcnn-extract.";
 
 static int join(char *out, size_t n, const char *a, const char *b)
@@ -230,7 +250,7 @@ static int join(char *out, size_t n, const char *a, const char *b)
 /* Moves every top-level entry of tmp/root into dir; what it replaces goes to tmp/old. */
 static int move_into_place(const char *tmp, int dirfd, extract_result *res, char *err)
 {
-	char root[4096], old[4096];
+	char root[4096], old[4096], name[ERR_MAX / 2];
 	DIR *d;
 	struct dirent *de;
 	int rootfd, oldfd, rc = 0;
@@ -249,12 +269,15 @@ static int move_into_place(const char *tmp, int dirfd, extract_result *res, char
 
 		if (!strcmp(n, ".") || !strcmp(n, ".."))
 			continue;
+		/* n comes from the archive: escaped in messages (esc_str keeps errno). */
 		if (renameat(dirfd, n, oldfd, n) != 0 && errno != ENOENT) {
-			rc = err_sys(err, "%s: cannot move the old '%s' aside", tmp, n);
+			rc = err_sys(err, "%s: cannot move the old '%s' aside", tmp,
+				     esc_str(name, sizeof name, n));
 			break;
 		}
 		if (renameat(rootfd, n, dirfd, n) != 0) {
-			rc = err_sys(err, "%s: cannot move '%s' into place", tmp, n);
+			rc = err_sys(err, "%s: cannot move '%s' into place", tmp,
+				     esc_str(name, sizeof name, n));
 			break;
 		}
 		if (res->ntop < 4) {
@@ -275,8 +298,8 @@ out:
 	return rc;
 }
 
-int extract_archive(const char *archive, const char *dir, const char *label,
-		    enum progress_mode mode, extract_result *res, char *err)
+int extract_archive(const char *archive, const char *dir, const extract_progress *progress,
+		    extract_result *res, char *err)
 {
 	extract_result dummy;
 	char tmp[4096], sub[4096];
@@ -310,7 +333,7 @@ int extract_archive(const char *archive, const char *dir, const char *label,
 		err_sys(err, "%s: cannot create", sub);
 		goto out;
 	}
-	rc = unpack(fd, archive, label, mode, res, err);
+	rc = unpack(fd, archive, progress, res, err);
 	if (fchdir(cwd) != 0 && rc == 0)
 		rc = err_sys(err, "cannot return to the working directory");
 	if (rc == 0)
@@ -341,15 +364,11 @@ int extract_clean_stale(const char *dir, char *err)
 		return errno == ENOENT ? 0 : err_sys(err, "%s: cannot open", dir);
 	while ((de = readdir(d)) != NULL) {
 		const char *n = de->d_name;
-		char *end, p[4096];
-		long pid;
+		char p[4096];
 
+		/* Not "is its pid still alive": pids are reused, and a run killed in a container
+		 * comes back as the same small pid, so its leftovers would stay for ever. */
 		if (strncmp(n, TMP_PREFIX, sizeof TMP_PREFIX - 1) != 0)
-			continue;
-		errno = 0;
-		pid = strtol(n + sizeof TMP_PREFIX - 1, &end, 10);
-		if (errno || pid <= 0 || *end != '.' || pid == (long)getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		if (join(p, sizeof p, dir, n) == 0 && extract_remove_tree(p, err) != 0)
 			rc = -1;

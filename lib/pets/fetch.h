@@ -4,8 +4,8 @@
 #ifndef PETCNN_FETCH_H
 #define PETCNN_FETCH_H
 
+#include "util/buf.h"
 #include "util/hash.h"
-#include "util/progress.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,8 +16,10 @@ typedef struct {
 	long timeout;           /* seconds: connect timeout, and abort when stalled this long */
 	int64_t size;           /* expected bytes, -1 when unknown */
 	const char *sha256;     /* expected lowercase hex digest, NULL when unknown */
-	enum progress_mode progress;
-	const char *label;      /* progress bar label */
+	/* Called as data arrives, for the caller to draw: done counts the bytes of a resumed
+	 * .part too; total is size, else what the server announced, else -1. NULL: silent. */
+	void (*progress)(void *ctx, int64_t done, int64_t total);
+	void *progress_ctx;
 	int durable;            /* fsync before the rename (default 1); 0 for a file that is
 				 * about to be consumed and deleted, where the flush is wasted */
 	const char *cacert;     /* PEM file of the CA certificates https trusts (NULL: the
@@ -32,8 +34,8 @@ typedef struct {
 	int restarted;          /* times a .part was thrown away (range ignored, stale data) */
 } fetch_result;
 
-/* Defaults: 5 retries, 1 s first delay, 30 s timeout, nothing expected, progress AUTO,
- * durable. */
+/* Defaults: 5 retries, 1 s first delay, 30 s timeout, nothing expected, no progress
+ * reports, durable. */
 void fetch_opts_init(fetch_opts *o);
 
 /* libcurl's process-wide set-up; call once before any transfer, cleanup at the end. */
@@ -51,11 +53,19 @@ int fetch_url(const char *url, const char *path, const fetch_opts *o, fetch_resu
 int fetch_from_bases(const char *const *bases, int nbases, const char *name, const char *path,
 		     const fetch_opts *o, fetch_result *res, char *err);
 
-/* A small resource (at most max bytes) into a NUL-terminated malloc'd buffer, with o's
- * retries and timeout (size and digest ignored). Returns 0, 1 when the resource does not
- * exist (HTTP 404/410, missing file://), -1 on error. */
-int fetch_small(const char *url, size_t max, const fetch_opts *o, char **buf, size_t *len,
-		char *err);
+/* A small resource (at most max bytes) into out (emptied first; NUL-terminated, as every
+ * buf), with o's retries and timeout (size, digest and progress ignored). Returns 0, 1
+ * when the resource does not exist (HTTP 404/410, missing file://), -1 on error. */
+int fetch_small(const char *url, size_t max, const fetch_opts *o, struct buf *out, char *err);
+
+/* The file in a download directory whose lock keeps a second run out. */
+#define FETCH_LOCK_NAME ".petcnn-fetch.lock"
+
+/* Takes dir's lock (an flock on dir/FETCH_LOCK_NAME, created if missing), without waiting:
+ * two runs sharing dir would append to the same .part files. Returns the descriptor that
+ * holds it (closing it, or exiting, releases it), or -1 with err naming dir and saying that
+ * another pet-fetch holds it. */
+int fetch_lock_dir(const char *dir, char *err);
 
 /* Looks name up in sha256sum-format text ("HEX  NAME" or "HEX *NAME" per line, '#'
  * comments allowed); copies the lowercase digest to hex. Returns 0, or -1 if absent. */

@@ -6,6 +6,8 @@
 #include "pets/fetch.h"
 #include "util/hash.h"
 
+#include <fcntl.h>
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
@@ -148,6 +150,24 @@ static int count_entries(const char *dir)
 	return n;
 }
 
+/* What a progress callback saw. */
+struct seen {
+	int calls;
+	int64_t first, last, total;
+	int backwards;
+};
+
+static void count(void *ctx, int64_t done, int64_t total)
+{
+	struct seen *s = ctx;
+
+	if (s->calls++ == 0)
+		s->first = done;
+	s->backwards |= done < s->last;
+	s->last = done;
+	s->total = total;
+}
+
 static void test_extract(void)
 {
 	static const struct ent good[] = {
@@ -172,7 +192,15 @@ static void test_extract(void)
 	path(dir, sizeof dir, "out");
 	mkdir(dir, 0755);
 	make_tar(ar, good, 5);
-	CHECK(extract_archive(ar, dir, "t", PROGRESS_OFF, &r, err) == 0, "good: %s", err);
+	{
+		struct seen sn = { 0 };
+		extract_progress pr = { count, &sn };
+
+		CHECK(extract_archive(ar, dir, &pr, &r, err) == 0, "good: %s", err);
+		CHECK(sn.calls == 5 && !sn.backwards && sn.last > 0 && sn.last <= sn.total &&
+			      sn.total == file_size(ar),
+		      "progress: %d calls, %lld of %lld", sn.calls, (long long)sn.last, (long long)sn.total);
+	}
 	CHECK(r.entries == 5 && r.ntop == 1 && !strcmp(r.top[0], "images"), "entries %lld top %d",
 	      (long long)r.entries, r.ntop);
 	snprintf(p, sizeof p, "%s/images/b.jpg", dir);
@@ -187,7 +215,7 @@ static void test_extract(void)
 	/* Refused: nothing changes in dir, the earlier extraction stays whole. */
 	path(ar, sizeof ar, "chain.tar.gz");
 	make_tar(ar, chain, 4);
-	CHECK(extract_archive(ar, dir, "t", PROGRESS_OFF, &r, err) == -1, "chain refused");
+	CHECK(extract_archive(ar, dir, NULL, &r, err) == -1, "chain refused");
 	CHECK(strstr(err, "refused entry 'images/l3'") != NULL, "names the entry: %s", err);
 	CHECK(count_entries(dir) == 6, "dir unchanged: %d", count_entries(dir));
 
@@ -214,7 +242,7 @@ static void test_extract(void)
 			fclose(in);
 		if (out)
 			fclose(out);
-		CHECK(extract_archive(cut, dir, "t", PROGRESS_OFF, &r, err) == -1, "truncated fails");
+		CHECK(extract_archive(cut, dir, NULL, &r, err) == -1, "truncated fails");
 		CHECK(count_entries(dir) == 6, "dir unchanged: %d (%s)", count_entries(dir), err);
 	}
 }
@@ -235,14 +263,24 @@ static void test_fetch_file(void)
 	snprintf(url, sizeof url, "file://%s", src);
 	write_file(src, data, sizeof data);
 	fetch_opts_init(&o);
-	o.progress = PROGRESS_OFF;
 	o.retry_delay = 0;
 
 	/* Resume: the first third is already there. */
 	write_file(part, data, sizeof data / 3);
 	o.size = sizeof data;
 	o.sha256 = hex;
-	CHECK(fetch_url(url, dst, &o, &r, err) == 0, "resume: %s", err);
+	{
+		struct seen sn = { 0 };
+
+		o.progress = count;
+		o.progress_ctx = &sn;
+		CHECK(fetch_url(url, dst, &o, &r, err) == 0, "resume: %s", err);
+		CHECK(sn.calls > 0 && !sn.backwards && sn.first > (int64_t)sizeof data / 3 &&
+			      sn.last == (int64_t)sizeof data && sn.total == (int64_t)sizeof data,
+		      "progress: %d calls, %lld..%lld of %lld", sn.calls, (long long)sn.first,
+		      (long long)sn.last, (long long)sn.total);
+		o.progress = NULL;
+	}
 	CHECK(r.resumed == 1 && r.restarted == 0 && !strcmp(r.sha256, hex), "resumed %d", r.resumed);
 	CHECK(file_size(dst) == (long)sizeof data && access(part, F_OK) != 0, "renamed into place");
 
@@ -272,6 +310,21 @@ static void test_fetch_file(void)
 	CHECK(strstr(err, dst) && strstr(err, "sha256 mismatch") && strstr(err, o.sha256) && strstr(err, hex),
 	      "message: %s", err);
 	CHECK(access(dst, F_OK) != 0 && access(part, F_OK) != 0, "nothing kept");
+	/* Every digit counts: the last one wrong, or a digest cut short, is a mismatch. */
+	{
+		char near[HASH_HEX];
+
+		memcpy(near, hex, HASH_HEX);
+		near[63] = near[63] == '0' ? '1' : '0';
+		o.sha256 = near;
+		CHECK(fetch_url(url, dst, &o, &r, err) == -1 && strstr(err, "sha256 mismatch"),
+		      "last digit wrong: %s", err);
+		near[63] = 0;
+		memcpy(near, hex, 63);
+		CHECK(fetch_url(url, dst, &o, &r, err) == -1 && strstr(err, "sha256 mismatch"),
+		      "63 digits: %s", err);
+		CHECK(access(dst, F_OK) != 0, "nothing kept");
+	}
 	o.sha256 = NULL;
 	o.size = 12345;
 	CHECK(fetch_url(url, dst, &o, &r, err) == -1 && strstr(err, "expected 12345 bytes, got 300000"),
@@ -285,6 +338,12 @@ static void test_fetch_file(void)
 	CHECK(fetch_url(url, dst, &o, &r, err) == -1 && strstr(err, url), "missing: %s", err);
 	CHECK(access(part, F_OK) != 0, "no empty .part");
 
+	/* A URL with control bytes is escaped in the message. */
+	snprintf(url, sizeof url, "file://%s/no\033[2Jpe\r", tmp);
+	CHECK(fetch_url(url, dst, &o, &r, err) == -1 && strstr(err, "/no\\x1b[2Jpe\\x0d") &&
+		      !strchr(err, '\033') && !strchr(err, '\r'),
+	      "escaped: %s", err);
+
 	/* Bases: the first is missing, the second has it. */
 	{
 		char b1[600], b2[600];
@@ -295,6 +354,25 @@ static void test_fetch_file(void)
 		CHECK(fetch_from_bases(bases, 2, "src.bin", dst, &o, &r, err) == 1, "second base: %s", err);
 		CHECK(file_size(dst) == (long)sizeof data, "fetched from base 2");
 	}
+}
+
+static void test_lock(void)
+{
+	char err[ERR_MAX];
+	int a, b;
+
+	a = fetch_lock_dir(tmp, err);
+	CHECK(a >= 0, "lock: %s", err);
+	/* flock belongs to the open file: a second open conflicts even in this process. */
+	b = fetch_lock_dir(tmp, err);
+	CHECK(b == -1 && strstr(err, tmp) && strstr(err, "another pet-fetch is using this directory"),
+	      "second lock: %s", err);
+	if (a >= 0)
+		close(a);
+	b = fetch_lock_dir(tmp, err);
+	CHECK(b >= 0, "free again: %s", err);
+	if (b >= 0)
+		close(b);
 }
 
 int main(void)
@@ -310,6 +388,7 @@ int main(void)
 	test_check_path();
 	test_extract();
 	test_fetch_file();
+	test_lock();
 	fetch_global_cleanup();
 	rc = check_done("test_fetch");
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
