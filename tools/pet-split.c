@@ -122,20 +122,23 @@ static int choose_classes(const struct opts *o, const petset *s, int *classes)
 			cli_die("no %s breeds in %s/annotations/list.txt", o->species ? o->species : "", s->dir);
 		return k;
 	}
-	char *list = strdup(o->breeds), *save;
+	char *list = strdup(o->breeds), *save, msg[ERR_MAX] = "";
 	char *given = calloc((size_t)s->nbreeds, 1);  /* per breed: already a class */
 	if (!list || !given)
 		cli_die("out of memory");
-	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	for (char *t = strtok_r(list, ",", &save); t && !msg[0]; t = strtok_r(NULL, ",", &save)) {
 		int b = petset_find_breed(s, t);
 		if (b < 0)
-			cli_die("unknown breed '%s' (not in %s/annotations/list.txt)", t, s->dir);
-		if (given[b]++)
-			cli_die("breed '%s' given twice", t);
-		classes[k++] = b;
+			err_set(msg, "unknown breed '%s' (not in %s/annotations/list.txt)", t, s->dir);
+		else if (given[b]++)
+			err_set(msg, "breed '%s' given twice", t);
+		else
+			classes[k++] = b;
 	}
 	free(given);
 	free(list);
+	if (msg[0])
+		cli_die("%s", msg);
 	if (!k)
 		cli_usage("--breeds: no breed given");
 	return k;

@@ -398,9 +398,12 @@ static int scan_images(petset *s, petset_item **by_stem, const char *dir, char *
 		return -1;
 	}
 	closedir(d);
-	/* readdir's order is the file system's: sort so messages are reproducible */
-	qsort(s->unusable, s->nunusable, sizeof *s->unusable, cmp_str);
-	qsort(s->unlisted, s->nunlisted, sizeof *s->unlisted, cmp_str);
+	/* readdir's order is the file system's: sort so messages are reproducible (qsort
+	 * wants an array even for none) */
+	if (s->nunusable)
+		qsort(s->unusable, s->nunusable, sizeof *s->unusable, cmp_str);
+	if (s->nunlisted)
+		qsort(s->unlisted, s->nunlisted, sizeof *s->unlisted, cmp_str);
 	for (size_t i = 0; i < s->nitems; i++)
 		s->nmissing += !s->items[i].file;
 	return 0;
