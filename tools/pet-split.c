@@ -259,7 +259,6 @@ static void prepare_folders(struct out *u, const petset *s, const struct classes
 	const char *dir = u->o->folders;
 	char path[PATH_MAX], img[PATH_MAX], made[PATH_MAX];
 	struct stat st;
-	int *class_of;
 
 	if (make_dir(dir, &u->made_folders) < 0)
 		fail(u, "%s: %s", dir, strerror(errno));
@@ -277,22 +276,18 @@ static void prepare_folders(struct out *u, const petset *s, const struct classes
 			if (mkdir(pathf(path, "%s/%s/%s", u->tmp, split_name[i], cl->name[c]), 0777) < 0)
 				fail(u, "%s: %s", path, strerror(errno));
 	}
-	if (!(class_of = malloc(sizeof *class_of * (size_t)s->nbreeds)))
-		fail(u, "out of memory");
-	for (int b = 0; b < s->nbreeds; b++)
-		class_of[b] = -1;
-	for (int c = 0; c < cl->k; c++)
-		class_of[cl->breed[c]] = c;
-	for (size_t i = 0; i < s->nitems; i++) {
-		const petset_item *it = &s->items[i];
-		if (class_of[it->breed] < 0 || it->split == PETSET_NONE)
-			continue;
-		pathf(img, "%s/images/%s", s->dir, it->file);
-		pathf(path, "%s/%s/%s/%s", u->tmp, split_name[it->split], s->breeds[it->breed].name, it->file);
-		if (symlink(img, path) < 0)
-			fail(u, "%s: %s", path, strerror(errno));
+	for (int c = 0; c < cl->k; c++) {
+		const petset_breed *b = &s->breeds[cl->breed[c]];
+		for (size_t i = b->first; i < b->first + b->n; i++) {
+			const petset_item *it = &s->items[i];
+			if (it->split == PETSET_NONE)
+				continue;
+			pathf(img, "%s/images/%s", s->dir, it->file);
+			pathf(path, "%s/%s/%s/%s", u->tmp, split_name[it->split], b->name, it->file);
+			if (symlink(img, path) < 0)
+				fail(u, "%s: %s", path, strerror(errno));
+		}
 	}
-	free(class_of);
 }
 
 /* The lists: stdout, or DIR/train.tsv and DIR/test.tsv written to temporary files. */
