@@ -190,7 +190,7 @@ assert np.abs(a[2] - up).mean() < 0.05, "orientation 6 means rotate 90 degrees c
 }
 
 @test "pet-pack: pet-synth's sample packs, with its truncated JPEG skipped" {
-	command -v pet-synth >/dev/null || skip "pet-synth not built"
+	command -v pet-synth >/dev/null || fail "pet-synth not built"
 	pet-synth -q -o "$BATS_TEST_TMPDIR/s" --per-breed 12 --seed 2
 	mkdir "$BATS_TEST_TMPDIR/x"
 	tar -xzf "$BATS_TEST_TMPDIR/s/images.tar.gz" -C "$BATS_TEST_TMPDIR/x"
@@ -204,4 +204,41 @@ f = open(sys.argv[1], "rb"); a, l, c = np.load(f), np.load(f), np.load(f)
 n = sum(1 for r in open(sys.argv[2]) if not r.startswith("#"))
 assert a.shape == (n - 1, 32, 32, 3) and l.shape == (n - 1,) and len(c) == 3
 ' "$BATS_TEST_TMPDIR/s.npy" "$BATS_TEST_TMPDIR/l.tsv"
+}
+
+@test "pet-pack: a FIFO named .jpg is skipped with a line, an error under --strict, never waited on" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo.jpg"
+	run --separate-stderr timeout 20 pet-pack -q -s 16 -o "$BATS_TEST_TMPDIR/p.npy" "$DATA/images/samoyed_1.jpg" \
+		"$BATS_TEST_TMPDIR/fifo.jpg"
+	assert_success
+	[[ $stderr == *"skipped $BATS_TEST_TMPDIR/fifo.jpg: not a regular file"* ]] || fail "$stderr"
+	py 'assert np.load(open(sys.argv[1], "rb")).shape == (1, 16, 16, 3)' "$BATS_TEST_TMPDIR/p.npy"
+	printf '# classes: a\n%s\t0\ta\n' "$BATS_TEST_TMPDIR/fifo.jpg" > "$BATS_TEST_TMPDIR/l.tsv"
+	run --separate-stderr timeout 20 pet-pack -q -s 16 --strict -l "$BATS_TEST_TMPDIR/l.tsv" -o "$BATS_TEST_TMPDIR/q.npy"
+	assert_failure 1
+	[[ $stderr == "pet-pack: $BATS_TEST_TMPDIR/fifo.jpg: not a regular file"* ]] || fail "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/q.npy" ]
+}
+
+@test "pet-pack: lists: a path starting with '#' is written './#...'; undeclared labels and twice-used names are errors" {
+	cp "$DATA/images/samoyed_1.jpg" "$BATS_TEST_TMPDIR/#1.jpg"
+	cd "$BATS_TEST_TMPDIR"
+	printf '# classes: a b\n./#1.jpg\t1\tb\n' > ok.tsv
+	run --separate-stderr pet-pack -q -s 8 -l ok.tsv -o ok.npy
+	assert_success
+	py 'f = open(sys.argv[1], "rb"); a, l, c = np.load(f), np.load(f), np.load(f); assert list(l) == [1] and list(c) == ["a", "b"]' ok.npy
+	# unescaped it reads as a comment: an error, not a row lost
+	printf '# classes: a b\n#1.jpg\t1\tb\n' > hash.tsv
+	run --separate-stderr pet-pack -q -s 8 -l hash.tsv -o x.npy
+	assert_failure 1
+	[[ $stderr == "pet-pack: hash.tsv:2: "*"'./#...'"* ]] || fail "$stderr"
+	printf '# classes: a b\n./#1.jpg\t2\tc\n' > above.tsv
+	run --separate-stderr pet-pack -q -s 8 -l above.tsv -o x.npy
+	assert_failure 1
+	[[ $stderr == "pet-pack: above.tsv:2: label 2, but the classes line declares 2 classes"* ]] || fail "$stderr"
+	printf '# classes: a b a\n./#1.jpg\t1\tb\n' > twice.tsv
+	run --separate-stderr pet-pack -q -s 8 -l twice.tsv -o x.npy
+	assert_failure 1
+	[[ $stderr == "pet-pack: twice.tsv:1: class 'a' is label 0 and label 2"* ]] || fail "$stderr"
+	[ ! -e x.npy ]
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # pet-split on a small Pet folder made by Pillow (tests/fixtures/mkpets.py) with the real
 # set's quirks, checked against python reading the same annotation files; and on pet-synth's
-# sample when pet-synth is built.
+# sample (pet-synth is part of the build: missing, the test fails).
 load helper
 
 setup_file() {
@@ -44,7 +44,7 @@ assert len(rows) == len({r[0] for r in rows})
 	pet-split "$DATA" --seed 5 -q > "$BATS_TEST_TMPDIR/b"
 	pet-split "$DATA" --seed 6 -q > "$BATS_TEST_TMPDIR/c"
 	cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
-	! cmp -s "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/c"
+	cmp -s "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/c" && fail "seeds 5 and 6 gave the same split"
 	# every breed, sorted case-insensitively as the CLASS-IDs are
 	run head -1 "$BATS_TEST_TMPDIR/a"
 	assert_output '# classes: Abyssinian Bengal samoyed shiba_inu'
@@ -125,7 +125,7 @@ for split in ("train", "test"):
 }
 
 @test "pet-split: pet-synth's sample, every quirk in it" {
-	command -v pet-synth >/dev/null || skip "pet-synth not built"
+	command -v pet-synth >/dev/null || fail "pet-synth not built"
 	pet-synth -q -o "$BATS_TEST_TMPDIR/s" --per-breed 12 --seed 2
 	mkdir "$BATS_TEST_TMPDIR/x"
 	tar -xzf "$BATS_TEST_TMPDIR/s/images.tar.gz" -C "$BATS_TEST_TMPDIR/x"
@@ -141,4 +141,66 @@ for b in {r[2] for r in rows}:
     n = c[(b, "train")] + c[(b, "test")]
     assert c[(b, "test")] == int(0.25 * n + 0.5), (b, c)
 ' <<< "$output"
+}
+
+@test "pet-split: --folders that cannot be made: fails before any list is written" {
+	# as root a read-only folder does not stop writes; a path under a regular file does
+	touch "$BATS_TEST_TMPDIR/file"
+	run --separate-stderr pet-split "$DATA" -q -o "$BATS_TEST_TMPDIR/lists" --folders "$BATS_TEST_TMPDIR/file/f"
+	assert_failure 1
+	[[ $stderr == "pet-split: $BATS_TEST_TMPDIR/file/f: Not a directory"* ]] || fail "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/lists" ] || fail "lists written: $(ls "$BATS_TEST_TMPDIR/lists")"
+	# the other way round: lists that cannot be written leave no layout behind, and no
+	# folder this run made
+	run --separate-stderr pet-split "$DATA" -q -o "$BATS_TEST_TMPDIR/file/lists" --folders "$BATS_TEST_TMPDIR/f"
+	assert_failure 1
+	[[ $stderr == *"file/lists"* ]] || fail "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/f" ] || fail "layout left: $(find "$BATS_TEST_TMPDIR/f")"
+	mkdir "$BATS_TEST_TMPDIR/g"
+	run --separate-stderr pet-split "$DATA" -q -o "$BATS_TEST_TMPDIR/file/lists" --folders "$BATS_TEST_TMPDIR/g"
+	assert_failure 1
+	[ -d "$BATS_TEST_TMPDIR/g" ] && [ -z "$(ls -A "$BATS_TEST_TMPDIR/g")" ] || fail "$(find "$BATS_TEST_TMPDIR/g")"
+}
+
+@test "pet-split: a FIFO named .jpg is unusable, not waited on" {
+	cp -r "$DATA" "$BATS_TEST_TMPDIR/d"
+	rm "$BATS_TEST_TMPDIR/d/images/samoyed_1.jpg"
+	mkfifo "$BATS_TEST_TMPDIR/d/images/samoyed_1.jpg"
+	run --separate-stderr timeout 20 pet-split "$BATS_TEST_TMPDIR/d" --breeds samoyed
+	assert_success
+	[[ $stderr == *"3 unusable files"* && $stderr == *"2 images in list.txt missing"* ]] || fail "$stderr"
+	refute_output --partial samoyed_1.jpg
+}
+
+@test "pet-split: many breeds, each its own class, in CLASS-ID order" {
+	mkdir -p "$BATS_TEST_TMPDIR/m/annotations" "$BATS_TEST_TMPDIR/m/images"
+	py '
+import os
+d = sys.argv[1]
+names = ["Br%04d" % i if i % 3 == 0 else "br%04d" % i for i in range(3000)][::-1]
+with open(d + "/annotations/list.txt", "w") as f:
+    for k in (1, 2):
+        for n in names:
+            f.write(f"{n}_{k} 1 {2 if n[0] == chr(98) else 1} 1\n")
+            open(f"{d}/images/{n}_{k}.jpg", "wb").write(b"\xff\xd8\xff\xe0")
+open(d + "/annotations/trainval.txt", "w").close(); open(d + "/annotations/test.txt", "w").close()
+' "$BATS_TEST_TMPDIR/m"
+	run --separate-stderr pet-split "$BATS_TEST_TMPDIR/m" --test 0.5 --breeds br0002,Br2997,BR0003
+	assert_success
+	assert_line --index 0 '# classes: br0002 Br2997 Br0003'
+	[ "$(grep -vc '^#' <<< "$output")" = 6 ]
+	run --separate-stderr pet-split "$BATS_TEST_TMPDIR/m" --test 0.5 -q
+	assert_success
+	py '
+rows = [l.rstrip("\n").split("\t") for l in sys.stdin]
+names = rows[0][0][len("# classes: "):].split()
+assert names == sorted(names, key=str.lower) and len(names) == 3000, names[:5]
+rows = [r for r in rows if not r[0].startswith("#")]
+assert len(rows) == 6000
+for i, r in enumerate(rows):
+    assert r[2] == names[int(r[1])] and r[2] == names[i // 2] and r[0].endswith("/%s_%d.jpg" % (r[2], i % 2 + 1)), r
+assert sum(r[3] == "test" for r in rows) == 3000
+' <<< "$output"
+	run --separate-stderr pet-split "$BATS_TEST_TMPDIR/m" --species cat -q
+	[ "$(head -1 <<< "$output" | wc -w)" = $((2 + 1000)) ]
 }

@@ -45,8 +45,9 @@ static const char HELP[] =
 	"  class   class (breed) name\n"
 	"  split   train or test (stdout only)\n"
 	"Rows go by class, then image number. Images listed in list.txt but missing, image files\n"
-	"not in list.txt (not used) and unusable files ('._*', .mat, non-images) are counted on\n"
-	"stderr.\n"
+	"not in list.txt (not used) and unusable files ('._*', .mat, non-images, FIFOs) are\n"
+	"counted on stderr. The layout and the lists are made under temporary names and renamed\n"
+	"into place only when all are complete: a failure leaves neither.\n"
 	"\n"
 	"Example:\n"
 	"  pet-split data --breeds samoyed,shiba_inu --test 0.15 --seed 1 -o lists\n"
@@ -121,50 +122,26 @@ static int choose_classes(const struct opts *o, const petset *s, int *classes)
 			cli_die("no %s breeds in %s/annotations/list.txt", o->species ? o->species : "", s->dir);
 		return k;
 	}
-	char *list = strdup(o->breeds), *save;
-	if (!list)
+	char *list = strdup(o->breeds), *save, msg[ERR_MAX] = "";
+	char *given = calloc((size_t)s->nbreeds, 1);  /* per breed: already a class */
+	if (!list || !given)
 		cli_die("out of memory");
-	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	for (char *t = strtok_r(list, ",", &save); t && !msg[0]; t = strtok_r(NULL, ",", &save)) {
 		int b = petset_find_breed(s, t);
 		if (b < 0)
-			cli_die("unknown breed '%s' (not in %s/annotations/list.txt)", t, s->dir);
-		for (int i = 0; i < k; i++)
-			if (classes[i] == b)
-				cli_die("breed '%s' given twice", t);
-		classes[k++] = b;
+			err_set(msg, "unknown breed '%s' (not in %s/annotations/list.txt)", t, s->dir);
+		else if (given[b]++)
+			err_set(msg, "breed '%s' given twice", t);
+		else
+			classes[k++] = b;
 	}
+	free(given);
 	free(list);
+	if (msg[0])
+		cli_die("%s", msg);
 	if (!k)
 		cli_usage("--breeds: no breed given");
 	return k;
-}
-
-static int class_of(const int *classes, int k, int breed)
-{
-	for (int c = 0; c < k; c++)
-		if (classes[c] == breed)
-			return c;
-	return -1;
-}
-
-/* Rows of one split (or both, with the split column, when split is PETSET_NONE). */
-static int write_list(FILE *f, const petset *s, const int *classes, int k, int split)
-{
-	fputs("# classes:", f);
-	for (int c = 0; c < k; c++)
-		fprintf(f, " %s", s->breeds[classes[c]].name);
-	fprintf(f, "\n# path\tlabel\tclass%s\n", split == PETSET_NONE ? "\tsplit" : "");
-	for (int c = 0; c < k; c++)
-		for (size_t i = 0; i < s->nitems; i++) {
-			const petset_item *it = &s->items[i];
-			if (it->breed != classes[c] || it->split == PETSET_NONE || (split && it->split != split))
-				continue;
-			fprintf(f, "%s/images/%s\t%d\t%s", s->dir, it->file, c, s->breeds[classes[c]].name);
-			if (split == PETSET_NONE)
-				fprintf(f, "\t%s", it->split == PETSET_TEST ? "test" : "train");
-			fputc('\n', f);
-		}
-	return ferror(f) ? -1 : 0;
 }
 
 /* A path from a format into buf[PATH_MAX]; too long is fatal, never silently cut. */
@@ -181,88 +158,199 @@ __attribute__((format(printf, 2, 3))) static char *pathf(char *buf, const char *
 	return buf;
 }
 
-static void write_outputs(const struct opts *o, const petset *s, const int *classes, int k)
-{
-	static const char *const names[] = { "train", "test" };
-	char err[ERR_MAX], path[PATH_MAX];
-	outfile of;
+/* The chosen classes: breed indices and their names, in label order. */
+struct classes {
+	int *breed, k;
+	const char **name;
+};
 
-	if (!o->output) {
-		if (write_list(stdout, s, classes, k, PETSET_NONE) < 0)
-			cli_die("write error on stdout:");
-		return;
-	}
-	if (mkdir(o->output, 0777) < 0 && errno != EEXIST)
-		cli_die("%s:", o->output);
-	for (int i = 0; i < 2; i++) {
-		pathf(path, "%s/%s.tsv", o->output, names[i]);
-		if (outfile_open(&of, path, err) < 0)
-			cli_die("%s", err);
-		if (write_list(of.fp, s, classes, k, i == 0 ? PETSET_TRAIN : PETSET_TEST) < 0) {
-			outfile_abort(&of);
-			cli_die("%s: write error", path);
+/* Rows of one split (or both, with the split column, when split is PETSET_NONE). */
+static int write_list(FILE *f, const char *name, const petset *s, const struct classes *cl, int split,
+		      char *err)
+{
+	char path[PATH_MAX];
+	petset_writer w;
+
+	if (petset_list_write_start(&w, f, name, cl->name, cl->k, split == PETSET_NONE, err) < 0)
+		return -1;
+	for (int c = 0; c < cl->k; c++) {
+		const petset_breed *b = &s->breeds[cl->breed[c]];
+		for (size_t i = b->first; i < b->first + b->n; i++) {
+			const petset_item *it = &s->items[i];
+			if (it->split == PETSET_NONE || (split && it->split != split))
+				continue;
+			pathf(path, "%s/images/%s", s->dir, it->file);
+			if (petset_list_write_row(&w, path, c,
+						  split ? NULL : it->split == PETSET_TEST ? "test" : "train", err) < 0)
+				return -1;
 		}
-		if (outfile_commit(&of, err) < 0)
-			cli_die("%s", err);
 	}
+	return 0;
 }
 
-/* Built in a temporary folder inside DIR, then renamed to DIR/train and DIR/test, so an
- * interrupted run leaves no half layout under the final names. */
-static void write_folders(const char *dir, const petset *s, const int *classes, int k)
+/* Everything that may fail is done before anything takes a final name: the layout is built
+ * under a temporary name, the lists go to temporary files, and only then are they renamed
+ * into place. A folder this run created is removed again on failure. */
+struct out {
+	const struct opts *o;
+	const petset *s;
+	const struct classes *cl;
+	char tmp[PATH_MAX];      /* the layout being built, "" when none */
+	int made_output, made_folders;
+	outfile lists[2];
+	int nlists;
+};
+
+static const char *const split_name[] = { "", "train", "test" };
+
+/* Undoes prepare_folders, however far it got (what is missing fails harmlessly). */
+static void remove_layout(struct out *u)
 {
-	static const char *const names[] = { "", "train", "test" };
-	char tmp[PATH_MAX], from[PATH_MAX], to[PATH_MAX], img[PATH_MAX];
+	const petset *s = u->s;
+	char path[PATH_MAX];
+
+	for (int c = 0; c < u->cl->k; c++) {
+		const petset_breed *b = &s->breeds[u->cl->breed[c]];
+		for (size_t i = b->first; i < b->first + b->n; i++)
+			if (s->items[i].split != PETSET_NONE) {
+				pathf(path, "%s/%s/%s/%s", u->tmp, split_name[s->items[i].split], b->name,
+				      s->items[i].file);
+				unlink(path);
+			}
+		for (int i = 1; i <= 2; i++)
+			rmdir(pathf(path, "%s/%s/%s", u->tmp, split_name[i], b->name));
+	}
+	for (int i = 1; i <= 2; i++)
+		rmdir(pathf(path, "%s/%s", u->tmp, split_name[i]));
+	rmdir(u->tmp);
+}
+
+static _Noreturn void fail(struct out *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static _Noreturn void fail(struct out *u, const char *fmt, ...)
+{
+	char msg[ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	for (int i = 0; i < u->nlists; i++)
+		outfile_abort(&u->lists[i]);
+	if (u->tmp[0])
+		remove_layout(u);
+	if (u->made_folders)
+		rmdir(u->o->folders);
+	if (u->made_output)
+		rmdir(u->o->output);
+	cli_die("%s", msg);
+}
+
+/* mkdir that says whether it made the folder. */
+static int make_dir(const char *dir, int *made)
+{
+	*made = mkdir(dir, 0777) == 0;
+	return *made || errno == EEXIST ? 0 : -1;
+}
+
+/* Builds DIR/.pet-split.XXXXXX/{train,test}/<class>/ with symbolic links to the images. */
+static void prepare_folders(struct out *u, const petset *s, const struct classes *cl)
+{
+	const char *dir = u->o->folders;
+	char path[PATH_MAX], img[PATH_MAX], made[PATH_MAX];
 	struct stat st;
 
-	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-		cli_die("%s:", dir);
+	if (make_dir(dir, &u->made_folders) < 0)
+		fail(u, "%s: %s", dir, strerror(errno));
+	for (int i = 1; i <= 2; i++)
+		if (lstat(pathf(path, "%s/%s", dir, split_name[i]), &st) == 0)
+			fail(u, "%s already exists: remove it first", path);
+	pathf(made, "%s/.pet-split.XXXXXX", dir);
+	if (!mkdtemp(made))
+		fail(u, "%s: %s", dir, strerror(errno));
+	memcpy(u->tmp, made, sizeof made);
 	for (int i = 1; i <= 2; i++) {
-		pathf(to, "%s/%s", dir, names[i]);
-		if (lstat(to, &st) == 0)
-			cli_die("%s already exists: remove it first", to);
+		if (mkdir(pathf(path, "%s/%s", u->tmp, split_name[i]), 0777) < 0)
+			fail(u, "%s: %s", path, strerror(errno));
+		for (int c = 0; c < cl->k; c++)
+			if (mkdir(pathf(path, "%s/%s/%s", u->tmp, split_name[i], cl->name[c]), 0777) < 0)
+				fail(u, "%s: %s", path, strerror(errno));
 	}
-	pathf(tmp, "%s/.pet-split.XXXXXX", dir);
-	if (!mkdtemp(tmp))
-		cli_die("%s:", dir);
-	for (int i = 1; i <= 2; i++) {
-		if (mkdir(pathf(to, "%s/%s", tmp, names[i]), 0777) < 0)
-			cli_die("%s:", tmp);
-		for (int c = 0; c < k; c++)
-			if (mkdir(pathf(to, "%s/%s/%s", tmp, names[i], s->breeds[classes[c]].name), 0777) < 0)
-				cli_die("%s:", tmp);
+	for (int c = 0; c < cl->k; c++) {
+		const petset_breed *b = &s->breeds[cl->breed[c]];
+		for (size_t i = b->first; i < b->first + b->n; i++) {
+			const petset_item *it = &s->items[i];
+			if (it->split == PETSET_NONE)
+				continue;
+			pathf(img, "%s/images/%s", s->dir, it->file);
+			pathf(path, "%s/%s/%s/%s", u->tmp, split_name[it->split], b->name, it->file);
+			if (symlink(img, path) < 0)
+				fail(u, "%s: %s", path, strerror(errno));
+		}
 	}
-	for (size_t i = 0; i < s->nitems; i++) {
-		const petset_item *it = &s->items[i];
-		int c = class_of(classes, k, it->breed);
-		if (c < 0 || it->split == PETSET_NONE)
-			continue;
-		pathf(img, "%s/images/%s", s->dir, it->file);
-		pathf(from, "%s/%s/%s/%s", tmp, names[it->split], s->breeds[it->breed].name, it->file);
-		if (symlink(img, from) < 0)
-			cli_die("%s:", from);
-	}
-	for (int i = 1; i <= 2; i++) {
-		pathf(from, "%s/%s", tmp, names[i]);
-		pathf(to, "%s/%s", dir, names[i]);
-		if (rename(from, to) < 0)
-			cli_die("%s:", to);
-	}
-	if (rmdir(tmp) < 0)
-		cli_die("%s:", tmp);
 }
 
-static void report(const struct opts *o, const petset *s, const int *classes, int k, size_t neither)
+/* The lists: stdout, or DIR/train.tsv and DIR/test.tsv written to temporary files. */
+static void write_lists(struct out *u, const petset *s, const struct classes *cl)
+{
+	char err[ERR_MAX], path[PATH_MAX];
+
+	if (!u->o->output) {
+		if (write_list(stdout, "<stdout>", s, cl, PETSET_NONE, err) < 0)
+			fail(u, "%s", err);
+		return;
+	}
+	if (make_dir(u->o->output, &u->made_output) < 0)
+		fail(u, "%s: %s", u->o->output, strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		pathf(path, "%s/%s.tsv", u->o->output, split_name[i + 1]);
+		if (outfile_open(&u->lists[i], path, err) < 0)
+			fail(u, "%s", err);
+		u->nlists++;
+		if (write_list(u->lists[i].fp, path, s, cl, i + 1, err) < 0)
+			fail(u, "%s", err);
+	}
+}
+
+/* The final names, last. */
+static void commit(struct out *u)
+{
+	char err[ERR_MAX], from[PATH_MAX], to[PATH_MAX];
+
+	for (int i = 0; i < u->nlists; i++)
+		if (outfile_commit(&u->lists[i], err) < 0) {
+			u->nlists = 0;  /* committed or removed already */
+			fail(u, "%s", err);
+		}
+	u->nlists = 0;
+	if (!u->tmp[0])
+		return;
+	for (int i = 1; i <= 2; i++) {
+		pathf(from, "%s/%s", u->tmp, split_name[i]);
+		pathf(to, "%s/%s", u->o->folders, split_name[i]);
+		if (rename(from, to) < 0) {
+			int e = errno;
+			if (i == 2)  /* back into the temporary folder, which fail() removes */
+				rename(pathf(to, "%s/%s", u->o->folders, split_name[1]),
+				       pathf(from, "%s/%s", u->tmp, split_name[1]));
+			fail(u, "%s: %s", to, strerror(e));
+		}
+	}
+	if (rmdir(u->tmp) < 0)
+		cli_die("%s:", u->tmp);
+}
+
+static void report(const struct opts *o, const petset *s, const struct classes *cl, size_t neither)
 {
 	if (o->quiet)
 		return;
-	for (int c = 0; c < k; c++) {
+	for (int c = 0; c < cl->k; c++) {
+		const petset_breed *b = &s->breeds[cl->breed[c]];
 		size_t n[3] = { 0, 0, 0 };
-		for (size_t i = 0; i < s->nitems; i++)
-			if (s->items[i].breed == classes[c] && s->items[i].file)
+		for (size_t i = b->first; i < b->first + b->n; i++)
+			if (s->items[i].file)
 				n[s->items[i].split]++;
-		cli_warn("class %d %s: %zu train, %zu test", c, s->breeds[classes[c]].name,
-			n[PETSET_TRAIN], n[PETSET_TEST]);
+		cli_warn("class %d %s: %zu train, %zu test", c, b->name, n[PETSET_TRAIN], n[PETSET_TEST]);
 	}
 	if (s->nmissing)
 		cli_warn("%zu images in list.txt missing from images/ (skipped)", s->nmissing);
@@ -277,26 +365,37 @@ static void report(const struct opts *o, const petset *s, const int *classes, in
 int main(int argc, char **argv)
 {
 	struct opts o;
+	struct out u;
+	struct classes cl;
 	petset s;
 	char err[ERR_MAX];
-	int *classes, k;
 	size_t neither = 0;
 
 	parse_args(argc, argv, &o);
 	if (petset_load(&s, o.dir, err) < 0)
 		cli_die("%s", err);
-	if (!(classes = malloc(sizeof(int) * (size_t)s.nbreeds)))
+	cl.breed = malloc(sizeof *cl.breed * (size_t)s.nbreeds);
+	cl.name = malloc(sizeof *cl.name * (size_t)s.nbreeds);
+	if (!cl.breed || !cl.name)
 		cli_die("out of memory");
-	k = choose_classes(&o, &s, classes);
+	cl.k = choose_classes(&o, &s, cl.breed);
+	for (int c = 0; c < cl.k; c++)
+		cl.name[c] = s.breeds[cl.breed[c]].name;
 	if (o.official)
-		neither = petset_split_official(&s, classes, k);
-	else
-		petset_split_fraction(&s, classes, k, o.test, o.seed);
-	write_outputs(&o, &s, classes, k);
+		neither = petset_split_official(&s, cl.breed, cl.k);
+	else if (petset_split_fraction(&s, cl.breed, cl.k, o.test, o.seed, err) < 0)
+		cli_die("%s", err);
+	memset(&u, 0, sizeof u);
+	u.o = &o;
+	u.s = &s;
+	u.cl = &cl;
 	if (o.folders)
-		write_folders(o.folders, &s, classes, k);
-	report(&o, &s, classes, k, neither);
-	free(classes);
+		prepare_folders(&u, &s, &cl);
+	write_lists(&u, &s, &cl);
+	commit(&u);
+	report(&o, &s, &cl, neither);
+	free(cl.breed);
+	free(cl.name);
 	petset_free(&s);
 	return cli_close_stdout();
 }

@@ -7,6 +7,7 @@
 #include "img/imgdec.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,10 +69,14 @@ static int packer_one(struct packer *p, const char *path, uint8_t *out, char *er
 	imgdec_hint hint = { o->full_decode ? IMGDEC_FULL : o->fit == RESIZE_PAD ? IMGDEC_INSIDE : IMGDEC_COVER,
 			     o->w, o->h, o->max_pixels };
 	imgdec_sink sink = { p, sink_begin, sink_room, sink_push };
+	struct stat st;
 	size_t len;
 
 	p->path = path;
 	p->out = out;
+	/* a FIFO (or device) named .jpg would block the read for ever: only files are images */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return err_set(err, "%s: not a regular file", path);
 	if (imgdec_read(path, &p->file, &p->cap, &len, err) < 0)
 		return -1;
 	return imgdec_mem_sink(p->file, len, path, &hint, &sink, err);

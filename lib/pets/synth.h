@@ -16,13 +16,12 @@
  *   <every breed>_N.jpg is not listed in list.txt/trainval.txt/test.txt (unlisted)
  *   Abyssinian_100.mat (or b0_100.mat) a MATLAB 5.0 MAT-file stub inside images/
  *   images/._<breed>_1.jpg, annotations/trimaps/._<breed>_1.png: AppleDouble files
- * The annotations README ends with a QUIRKS table naming the files ("kind<TAB>paths"). */
+ * The annotations README ends with a QUIRKS table naming the files ("kind<TAB>paths").
+ * The pictures are synth_draw's, the archives synth_tar's. */
 #ifndef PETCNN_SYNTH_H
 #define PETCNN_SYNTH_H
 
 #include <stdint.h>
-
-#include "util/rng.h"
 
 #define SYNTH_NBREEDS 37
 #define SYNTH_MIN_PER_BREED 10 /* room for every quirk and a non-empty trainval and test */
@@ -60,10 +59,5 @@ void synth_opts_default(synth_opts *o);
 /* Writes the three files into dir (which must exist), each atomically; the archives are
  * renamed into place only when both are complete. */
 int synth_write(const synth_opts *o, const char *dir, char *err);
-
-/* Renders one w x h RGB picture of breed b (pix: h*w*3) and its trimap (h*w, may be NULL:
- * 1 pet, 2 background, 3 border); box (may be NULL) gets the head's xmin, ymin, xmax, ymax
- * (0-based, inclusive). */
-void synth_render(int b, rng *r, int w, int h, uint8_t *pix, uint8_t *trimap, int box[4]);
 
 #endif

@@ -3,6 +3,7 @@
 #include "check.h"
 #include "util/errmsg.h"
 #include "pets/synth.h"
+#include "pets/synth_draw.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -53,8 +54,8 @@ static void test_render(void)
 
 	rng_seed(&r1, 7);
 	rng_seed(&r2, 7);
-	synth_render(29, &r1, W, H, a, tri, box);
-	synth_render(29, &r2, W, H, b, NULL, NULL);
+	synth_draw(29, &r1, W, H, a, tri, box);
+	synth_draw(29, &r2, W, H, b, NULL, NULL);
 	CHECK(!memcmp(a, b, sizeof a), "same rng, same pixels (trimap or not)");
 	for (int i = 0; i < W * H; i++)
 		seen[tri[i] < 4 ? tri[i] : 0]++;
@@ -63,7 +64,7 @@ static void test_render(void)
 	CHECK(box[0] >= 0 && box[0] <= box[2] && box[2] < W && box[1] >= 0 && box[1] <= box[3] && box[3] < H,
 	      "head box %d,%d..%d,%d inside", box[0], box[1], box[2], box[3]);
 	rng_seed(&r2, 8);
-	synth_render(29, &r2, W, H, b, NULL, NULL);
+	synth_draw(29, &r2, W, H, b, NULL, NULL);
 	CHECK(memcmp(a, b, sizeof a) != 0, "another seed, other pixels");
 }
 
