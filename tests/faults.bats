@@ -461,3 +461,28 @@ assert np.load("bomb.npz")["junk"].shape == (n,)'
 	assert_output 'b i8 3'
 	[ "$(peak_rss_kb rss)" -lt 65536 ] || fail "stdin: peak RSS $(peak_rss_kb rss) KB"
 }
+
+@test "faults: a full disk under --snapshots leaves whole arrays only, and no empty file" {
+	mkdir mnt
+	mount -t tmpfs -o size=64k tmpfs mnt || skip "cannot mount a tmpfs here"
+	# Every step's maps (about 2 KB each) fill 64 KB within a few dozen steps.
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o m.npz --epochs 1000 --batch 2 \
+		--image-every 1 --snapshots mnt/s.npy --model "c1=conv:3x3:4 p1=maxpool:2x2 out=dense:K"
+	assert_failure 1
+	[[ $stderr == *"mnt/s.npy: write error: No space left on device"* ]] || fail "$stderr"
+	run py 'f = open(sys.argv[1], "rb"); n = 0
+import os
+end = os.path.getsize(sys.argv[1])
+while f.tell() < end:
+    a = np.load(f); assert a.ndim == 4 and a.dtype == np.float32; n += 1
+assert n >= 2, n
+print(n)' mnt/s.npy
+	assert_success
+	# The disk already full: the first write fails, and no empty stream is left behind.
+	rm mnt/s.npy
+	dd if=/dev/zero of=mnt/fill bs=1k count=64 2>/dev/null || true
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o m2.npz --epochs 2 --batch 2 \
+		--image-every 1 --snapshots mnt/s.npy --model "c1=conv:3x3:4 p1=maxpool:2x2 out=dense:K"
+	assert_failure 1
+	[ ! -e mnt/s.npy ] || fail "left: $(ls -l mnt/s.npy)"
+}

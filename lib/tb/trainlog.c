@@ -204,6 +204,7 @@ static int snap_append(trainlog *tl, const float *map, const int64_t shape[4], c
 	tensor t = { .dtype = DT_F4, .ndim = 4, .shape = { shape[0], shape[1], shape[2], shape[3] } };
 	int64_t hdr, nbytes = tensor_nbytes(&t);
 	size_t total;
+	struct stat st;
 
 	if (nbytes < 0 || (uint64_t)nbytes > SIZE_MAX - HEADER_ROOM)
 		return err_set(err, "%s: map too large", tl->snap_path);
@@ -214,13 +215,23 @@ static int snap_append(trainlog *tl, const float *map, const int64_t shape[4], c
 		return -1;
 	memcpy(tl->snap.data + hdr, map, (size_t)nbytes);
 	total = (size_t)hdr + (size_t)nbytes;
+	if (fstat(tl->snap_fd, &st))
+		return err_sys(err, "%s: cannot stat", tl->snap_path);
 	for (size_t done = 0; done < total;) {
 		ssize_t n = write(tl->snap_fd, tl->snap.data + done, total - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			int e = n < 0 ? errno : ENOSPC;
+
+			/* A full disk: cut back to the last whole array, and take away a file
+			 * this run made that holds none, so no torn or empty stream is left. */
+			if (ftruncate(tl->snap_fd, st.st_size) == 0 && st.st_size == 0 && !tl->o.resume)
+				unlink(tl->snap_path);
+			errno = e;
 			return err_sys(err, "%s: write error", tl->snap_path);
+		}
 		done += (size_t)n;
 	}
 	return 0;
