@@ -39,3 +39,18 @@ mk() { make -s -C "$TOP" BUILD="$BUILD_DIR" BIN="$PETCNN_BIN" "$@"; }
 	assert_success
 	refute_output --partial " -c "
 }
+
+@test "build: lib/ keeps its layering (a folder includes only its own and lower folders)" {
+	# util <- array <- img, nn <- tb; pets over util, array and img (README, Working on petcnn).
+	declare -A may=([util]="util" [array]="util array" [img]="util array img"
+		[nn]="util array nn" [tb]="util array img nn tb" [pets]="util array img pets")
+	local bad="" f dir inc
+	for f in "$TOP"/lib/*/*.[ch]; do
+		dir=$(basename "$(dirname "$f")")
+		[ -n "${may[$dir]:-}" ] || bad+=" $f(unknown folder)"
+		for inc in $(sed -n 's/^#include "\([a-z]*\)\/.*/\1/p' "$f"); do
+			[[ " ${may[$dir]} " == *" $inc "* ]] || bad+=" ${f#$TOP/}->$inc"
+		done
+	done
+	[ -z "$bad" ] || fail "includes across the layering:$bad"
+}

@@ -91,6 +91,16 @@ def main():
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if not os.path.exists(dst) or open(src, 'rb').read() != open(dst, 'rb').read():
             shutil.copy2(src, dst)
+    # Files the tree no longer has go from the copy too (a stale one would still build).
+    keep = set(filter(None, files))
+    for root, dirs, names in os.walk(TREE):
+        rel_root = os.path.relpath(root, TREE)
+        if rel_root == '.':
+            dirs[:] = [d for d in dirs if d not in ('build', 'bin')]
+        for n in names:
+            rel = os.path.normpath(os.path.join(rel_root, n))
+            if rel not in keep:
+                os.remove(os.path.join(root, n))
     logpath = os.path.join(WORK, 'log')
     log = open(logpath, 'w')
     if build(log):
