@@ -8,13 +8,14 @@
 #include "util/errmsg.h"
 #include "array/npz.h"
 
-static int add_i8(npz *z, const char *name, int64_t v, char *err)
+/* A scalar member of dtype (DT_I8 or DT_F8) holding the 8 bytes at v. */
+static int add_scalar(npz *z, const char *name, enum tensor_dtype dtype, const void *v, char *err)
 {
 	tensor t;
 
-	if (tensor_alloc(&t, DT_I8, 0, NULL, 0, err))
+	if (tensor_alloc(&t, dtype, 0, NULL, 0, err))
 		return -1;
-	*(int64_t *)t.data = v;
+	memcpy(t.data, v, 8);
 	if (npz_add_move(z, name, &t, err)) {
 		tensor_free(&t);
 		return -1;
@@ -22,18 +23,14 @@ static int add_i8(npz *z, const char *name, int64_t v, char *err)
 	return 0;
 }
 
+static int add_i8(npz *z, const char *name, int64_t v, char *err)
+{
+	return add_scalar(z, name, DT_I8, &v, err);
+}
+
 static int add_f8(npz *z, const char *name, double v, char *err)
 {
-	tensor t;
-
-	if (tensor_alloc(&t, DT_F8, 0, NULL, 0, err))
-		return -1;
-	*(double *)t.data = v;
-	if (npz_add_move(z, name, &t, err)) {
-		tensor_free(&t);
-		return -1;
-	}
-	return 0;
+	return add_scalar(z, name, DT_F8, &v, err);
 }
 
 static int add_str(npz *z, const char *name, const char *s, char *err)
