@@ -16,6 +16,7 @@
  *   FMA units: peak / (threads x clock x lanes x 2), rounded.
  * Built by bench/run against build/libpetcnn.a. */
 #define _DEFAULT_SOURCE
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "conv_bench: bad threads or seconds\n");
 		return 2;
 	}
+	/* the generic path's sgemm on as many threads as ours */
+	openblas_set_num_threads(threads);
 	if (!strcmp(argv[1], "peak"))
 		peak(threads, secs);
 	else if (atoi(argv[1]) >= 8)
