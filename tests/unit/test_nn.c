@@ -509,6 +509,33 @@ static void test_conv_direct(void)
 	}
 }
 
+/* PETCNN_ISA: unset or empty is the widest path; each name this CPU has is taken; an
+ * unknown name, or one the CPU lacks, is an error with a message. */
+static void test_isa_env(void)
+{
+	static const isa_kind all[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
+	char err[ERR_MAX];
+	isa_kind k;
+
+	CHECK(isa_supported(ISA_GENERIC) && isa_supported(isa_best()), "the best path is supported");
+	unsetenv("PETCNN_ISA");
+	CHECK(isa_from_env(&k, err) == 0 && k == isa_best(), "unset: the widest path");
+	setenv("PETCNN_ISA", "", 1);
+	CHECK(isa_from_env(&k, err) == 0 && k == isa_best(), "empty: the widest path");
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+		setenv("PETCNN_ISA", isa_name(all[i]), 1);
+		err[0] = 0;
+		if (isa_supported(all[i]))
+			CHECK(isa_from_env(&k, err) == 0 && k == all[i], "%s is taken", isa_name(all[i]));
+		else
+			CHECK(isa_from_env(&k, err) == -1 && strstr(err, "lacks"), "%s: %s", isa_name(all[i]), err);
+	}
+	setenv("PETCNN_ISA", "AVX2", 1);
+	CHECK(isa_from_env(&k, err) == -1 && strstr(err, "PETCNN_ISA=AVX2: not generic, avx2 or avx512"),
+	      "a wrong name: %s", err);
+	unsetenv("PETCNN_ISA");
+}
+
 /* The streaming dense forward splits w's columns over threads, so 1, 2 and 3 threads give
  * the same bits; and a batch of 16 takes it too (17 does not: sgemm), within 1e-5 relative
  * of each other (float sums over 3001 terms). */
@@ -951,6 +978,7 @@ int main(void)
 	test_conv_tiled();
 	test_conv_transposed();
 	test_conv_direct();
+	test_isa_env();
 	test_dense_stream();
 	test_dense_stream_batches();
 	test_dense_forward_threads();
