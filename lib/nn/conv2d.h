@@ -33,7 +33,8 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa);
 
 /* The kernels g runs on with isa: "avx512" or "avx2" (the direct kernels; ", din sgemm"
- * when the input gradient's turned convolution does not fit them), or "sgemm". */
+ * when the input gradient's turned convolution does not fit them), or "sgemm". Under 4
+ * input channels, "avx512"'s weight gradient runs AVX2's tiles (faster there, same bits). */
 const char *conv2d_path(const geom *g, isa_kind isa);
 
 #endif
