@@ -83,15 +83,55 @@ assert np.abs(w).max() <= 0.2 + 1e-4 and w.std() > 0.05
 	! cmp -s "$t/a.npz" "$t/c.npz"
 }
 
-@test "cnn-train: the same bytes whatever --threads (the default network at 32x32: every fast kernel)" {
-	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+@test "cnn-train: the same bytes whatever --threads, on every path the CPU has (PETCNN_ISA)" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR isa
 	# 32x32: the direct conv kernels, and fc1 (4096 x 512) streaming with Adam fused in
-	for n in 1 2 3; do
-		run --separate-stderr cnn-train --train "$d/train.npy" -o "$t/t$n.npz" --stop-after 3 -q --threads "$n"
-		assert_success
+	for isa in $(isa_paths); do
+		for n in 1 2 3; do
+			PETCNN_ISA=$isa run --separate-stderr cnn-train --train "$d/train.npy" -o "$t/$isa$n.npz" \
+				--stop-after 3 -q --threads "$n" --profile
+			assert_success
+			# the path asked for is the path taken
+			[[ $stderr == *"threads, $isa)"* ]] || fail "$isa: $stderr"
+		done
+		if [ "$isa" != generic ]; then
+			cmp "$t/${isa}1.npz" "$t/${isa}2.npz"
+			cmp "$t/${isa}1.npz" "$t/${isa}3.npz"
+		fi
 	done
-	cmp "$t/t1.npz" "$t/t2.npz"
-	cmp "$t/t1.npz" "$t/t3.npz"
+	# generic hands the convolutions to OpenBLAS, whose threaded sgemm's bits depend on its
+	# thread count: there, only 3 Adam steps of lr 1e-5 apart at most
+	run py '
+a = np.load(sys.argv[1])
+for f in sys.argv[2:]:
+    b = np.load(f)
+    for k in a.files:
+        if a[k].dtype == np.float32 and not k.startswith(("adam/", "train/")):
+            d = float(np.abs(a[k] - b[k]).max())
+            assert d < 1e-4, (f, k, d)
+' "$t/generic1.npz" "$t/generic2.npz" "$t/generic3.npz"
+	assert_success
+	# AVX-512's tiles sum in AVX2's order: the same bits
+	if [ -f "$t/avx5121.npz" ]; then cmp "$t/avx21.npz" "$t/avx5121.npz"; fi
+	isa_paths | grep -qx avx512 || echo "# the avx512 path was not tested: this CPU lacks it" >&3
+}
+
+@test "cnn-train: PETCNN_ISA names a path; another value is an error, and --profile says each conv's kernels" {
+	local d=$BATS_FILE_TMPDIR
+	PETCNN_ISA=sse9 run --separate-stderr cnn-train --train "$d/train16.npy" -o "$BATS_TEST_TMPDIR/m.npz" --epochs 1 -q
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == "cnn-train: PETCNN_ISA=sse9: not generic, avx2 or avx512"* ]] || fail "$stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/m.npz" ]
+	PETCNN_ISA=generic run --separate-stderr cnn-train --train "$d/train16.npy" -o "$BATS_TEST_TMPDIR/m.npz" \
+		--epochs 1 -q --profile
+	assert_success
+	[[ $stderr =~ conv1_2\ +conv\ +16x16x32\ +[0-9.]+\ +[0-9.]+\ +sgemm ]] || fail "$stderr"
+	if ! isa_paths | grep -qx avx512; then
+		PETCNN_ISA=avx512 run --separate-stderr cnn-train --train "$d/train16.npy" -o "$BATS_TEST_TMPDIR/m.npz" --epochs 1 -q
+		assert_failure 1
+		[[ $stderr == *"this CPU lacks avx512"* ]] || fail "$stderr"
+	fi
 }
 
 @test "cnn-train: an interrupted and resumed run ends with the uninterrupted run's bytes" {

@@ -40,3 +40,16 @@ check_conventions() {
 	[[ $stderr == "$prog: "* ]] || fail "stderr does not start with '$prog: ': $stderr"
 	[[ $stderr == *"Try '$prog --help'"* ]] || fail "no 'Try --help' hint: $stderr"
 }
+
+# isa_paths: the PETCNN_ISA values this CPU supports (from /proc/cpuinfo, not from our own
+# code, so a bug in its detection cannot hide a path): generic, then avx2, then avx512.
+isa_paths() {
+	local flags
+	flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+	echo generic
+	if [[ " $flags " == *" avx2 "* && " $flags " == *" fma "* ]]; then
+		echo avx2
+		[[ " $flags " == *" avx512f "* ]] && echo avx512
+	fi
+	return 0
+}

@@ -32,7 +32,7 @@ def parse(path):
                 cur = {}
                 continue
             key, sep, val = line.partition(':')
-            if not sep or key not in ('name', 'file', 'from', 'to', 'test'):
+            if not sep or key not in ('name', 'file', 'from', 'to', 'test', 'needs'):
                 sys.exit(f'mutate: {path}:{no}: expected name:, file:, from:, to: or test:')
             val = val[1:] if val.startswith(' ') else val
             if key == 'test':
@@ -105,12 +105,24 @@ def main():
     log = open(logpath, 'w')
     if build(log):
         sys.exit(f'mutate: the unmutated tree does not build (see {logpath})')
-    tests = sorted({t for m in muts for t in m['tests']})
+    tests = sorted({t for m in muts for t in m['tests']})  # all, so none goes stale unseen
     for t in tests:
         if run_test(t, log):
             sys.exit(f'mutate: "{t}" fails on the unmutated tree (see {logpath})')
-    survived = 0
+    flags = set()
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('flags'):
+                flags = set(line.split(':', 1)[1].split())
+                break
+    except OSError:
+        pass
+    survived = skipped = 0
     for m in muts:
+        if m.get('needs') and m['needs'] not in flags:
+            skipped += 1
+            print(f"mutate: {m['name']}: not run: this CPU lacks {m['needs']}", flush=True)
+            continue
         path = os.path.join(TREE, m['file'])
         orig = open(path).read()
         old, new = unescape(m['from']), unescape(m['to'])
@@ -134,7 +146,9 @@ def main():
         survived += not caught
         print(f"mutate: {m['name']}: {verdict} ({time.time() - t0:.0f} s)", flush=True)
     build(log)
-    print(f'mutate: {len(muts) - survived} passed, {survived} failed')
+    ran = len(muts) - skipped
+    print(f'mutate: {ran - survived} passed, {survived} failed' +
+          (f', {skipped} skipped' if skipped else ''))
     return 1 if survived else 0
 
 

@@ -10,23 +10,30 @@ setup_file() {
 	[ -x "$TEST_PARITY" ] || make -C "$TOP" build/tests/test_parity >&2
 }
 
-@test "nn-parity: a tiny network of every layer kind and the default network at 64x64, dropout included" {
-	run --separate-stderr "${PETCNN_TEST_PARITY:-$TOP/build/tests/test_parity}" "$BATS_TEST_TMPDIR"
-	assert_success
-	run --separate-stderr "$PY" "$TOP/tests/parity.py" "$BATS_TEST_TMPDIR/tiny" "$BATS_TEST_TMPDIR/default64"
-	assert_success
-	assert_line --partial "tiny: 13 tensors"
-	assert_line --partial "default64: 15 tensors"
+@test "nn-parity: a tiny network of every layer kind and the default network at 64x64, dropout included, on every path the CPU has" {
+	local isa
+	for isa in $(isa_paths); do
+		PETCNN_ISA=$isa run --separate-stderr "${PETCNN_TEST_PARITY:-$TOP/build/tests/test_parity}" "$BATS_TEST_TMPDIR"
+		assert_success
+		run --separate-stderr "$PY" "$TOP/tests/parity.py" "$BATS_TEST_TMPDIR/tiny" "$BATS_TEST_TMPDIR/default64"
+		assert_success
+		assert_line --partial "tiny: 13 tensors"
+		assert_line --partial "default64: 15 tensors"
+		rm -r "$BATS_TEST_TMPDIR/tiny" "$BATS_TEST_TMPDIR/default64"
+	done
 }
 
-@test "nn-parity: the default network's forward pass at 224x224" {
-	run --separate-stderr "${PETCNN_TEST_PARITY:-$TOP/build/tests/test_parity}" "$BATS_TEST_TMPDIR" 224
-	assert_success
-	rm -r "$BATS_TEST_TMPDIR/tiny" "$BATS_TEST_TMPDIR/default64"
-	run --separate-stderr "$PY" "$TOP/tests/parity.py" "$BATS_TEST_TMPDIR/default224"
-	assert_success
-	assert_line --partial "default224: 3 tensors"
-	rm -r "$BATS_TEST_TMPDIR/default224"
+@test "nn-parity: the default network's forward pass at 224x224, on every path the CPU has" {
+	local isa
+	for isa in $(isa_paths); do
+		PETCNN_ISA=$isa run --separate-stderr "${PETCNN_TEST_PARITY:-$TOP/build/tests/test_parity}" "$BATS_TEST_TMPDIR" 224
+		assert_success
+		rm -r "$BATS_TEST_TMPDIR/tiny" "$BATS_TEST_TMPDIR/default64"
+		run --separate-stderr "$PY" "$TOP/tests/parity.py" "$BATS_TEST_TMPDIR/default224"
+		assert_success
+		assert_line --partial "default224: 3 tensors"
+		rm -r "$BATS_TEST_TMPDIR/default224"
+	done
 }
 
 @test "nn-parity: the comparison fails when a gradient is wrong" {

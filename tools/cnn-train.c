@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/ckpt.h"
+#include "nn/conv2d.h"
 #include "util/cli.h"
 #include "util/hash.h"
 #include "nn/dataset.h"
@@ -41,7 +42,8 @@ static const char HELP[] =
 	"  --log-every N      log train and test-sample metrics every N steps (default 5)\n"
 	"  --test-sample N    random test images per logged step (default 10)\n"
 	"  --stop-after N     stop (with a checkpoint) once N steps in total are done\n"
-	"  --profile          at the end, time per step of each layer and phase on stderr\n"
+	"  --profile          at the end, time per step of each layer and phase on stderr, and\n"
+	"                     the kernels each convolution ran on\n"
 	"  --logdir DIR       TensorBoard runs DIR/train and DIR/test (see below)\n"
 	"  --image-every N    feature maps of the first training image every N steps (default 50)\n"
 	"  --snapshots FILE   append those maps to FILE as a .npy stream (for tensor-png --gif)\n"
@@ -60,6 +62,8 @@ static const char HELP[] =
 	"snapshot (other specs: the last conv before each pool); with --resume it continues.\n"
 	"On SIGINT, SIGTERM, SIGHUP or SIGPIPE (a closed metrics pipe) the checkpoint is written\n"
 	"and the exit status is 128+signal.\n"
+	"PETCNN_ISA=avx512|avx2|generic forces the convolutions' path (default: the widest this\n"
+	"CPU has; one it lacks is an error).\n"
 	"\n"
 	"Default model spec:\n"
 	"  " MODEL_DEFAULT_SPEC "\n"
@@ -397,16 +401,18 @@ static void profile(const trainer *t, int64_t steps, double t_opt, double wall)
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
 	const char *kind[] = { "conv", "maxpool", "drop", "dense" };
 
-	fprintf(stderr, "%s: profile over %lld steps, ms per step (batch %d, %d threads)\n", PROG,
-		(long long)steps, t->o->batch, t->o->threads);
-	fprintf(stderr, "  %-12s %-8s %-14s %9s %9s\n", "layer", "kind", "output", "forward", "backward");
+	fprintf(stderr, "%s: profile over %lld steps, ms per step (batch %d, %d threads, %s)\n", PROG,
+		(long long)steps, t->o->batch, t->o->threads, isa_name(t->m.isa));
+	fprintf(stderr, "  %-12s %-8s %-14s %9s %9s  %s\n", "layer", "kind", "output", "forward",
+		"backward", "kernels");
 	for (int i = 0; i < t->m.nlayer; i++) {
 		const model_layer *l = &t->m.layer[i];
 		char shape[32];
 
 		snprintf(shape, sizeof shape, "%dx%dx%d", l->oh, l->ow, l->oc);
-		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f\n", l->name, kind[l->kind], shape,
-			l->t_fwd * ms, l->t_bwd * ms);
+		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f%s%s\n", l->name, kind[l->kind], shape,
+			l->t_fwd * ms, l->t_bwd * ms, l->kind == MODEL_CONV ? "  " : "",
+			l->kind == MODEL_CONV ? conv2d_path(&l->g, t->m.isa) : "");
 		sum += l->t_fwd + l->t_bwd;
 	}
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser", t_opt * ms,

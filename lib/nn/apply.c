@@ -78,6 +78,8 @@ int apply_init_conv(apply *a, const char *path, int stride, geom_pad pad, char *
 	a->stride = stride;
 	a->pad = pad;
 	snprintf(a->source, sizeof a->source, "%s", path);
+	if (isa_from_env(&a->isa, err))
+		return -1;
 	if (!strcmp(path, "-"))
 		return err_set(err, "-: the filters cannot come from standard input (the images do)");
 	f = fopen(path, "rb");
@@ -271,7 +273,7 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 		}
 		break;
 	case APPLY_CONV:
-		conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1);
+		conv2d_forward(&a->g, out, a->in, a->filters.data, NULL, B, 0, a->ws, 1, a->isa);
 		break;
 	case APPLY_MAXPOOL:
 		maxpool_forward(&a->g, out, a->argmax, a->in, B, 1);

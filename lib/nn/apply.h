@@ -42,6 +42,7 @@ typedef struct {
 	float *in;              /* [batch, h, w, c] */
 	float *out;             /* [batch, oh, ow, oc] */
 	float *ws;              /* conv im2col scratch */
+	isa_kind isa;           /* conv: its path (PETCNN_ISA, isa_from_env) */
 	int32_t *argmax;        /* maxpool: [oh, ow, c] */
 	uint8_t *raw;           /* [batch, h, w, c] input bytes as read */
 	size_t raw_cap;

@@ -55,13 +55,18 @@ size_t conv2d_workspace(const geom *g, int threads)
 	geom t;
 
 	/* forward and dw: convdirect's padded bands, or a tile of im2col and (backward) one of
-	 * its gradient */
-	n = convdirect_fits(g) ? convdirect_workspace(g, threads) : 2 * (size_t)tile_rows(g) * K;
+	 * its gradient; room for either, so one buffer serves every path */
+	n = 2 * (size_t)tile_rows(g) * K;
+	if (convdirect_fits(g, ISA_AVX2) && convdirect_workspace(g, threads) > n)
+		n = convdirect_workspace(g, threads);
 	if (transposed(g, &t)) {
 		/* din: the turned kernel, and convdirect's bands or a tile of dout's im2col */
-		size_t kt = (size_t)t.kh * t.kw * t.c;
-		size_t nt = kt * t.oc + (convdirect_fits(&t) ? convdirect_workspace(&t, threads)
-						       : (size_t)tile_rows(&t) * kt);
+		size_t kt = (size_t)t.kh * t.kw * t.c, nd = (size_t)tile_rows(&t) * kt;
+		size_t nt;
+
+		if (convdirect_fits(&t, ISA_AVX2) && convdirect_workspace(&t, threads) > nd)
+			nd = convdirect_workspace(&t, threads);
+		nt = kt * t.oc + nd;
 
 		if (nt > n)
 			n = nt;
@@ -108,15 +113,15 @@ static void im2col(const geom *g, float *col, float *in, long m0, long m1, int a
 }
 
 void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
-		    const float *b, int B, int relu, float *ws, int threads)
+		    const float *b, int B, int relu, float *ws, int threads, isa_kind isa)
 {
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int K = g->kh * g->kw * g->c, N = g->oc;
 
-	if (convdirect_fits(g)) {
+	if (convdirect_fits(g, isa)) {
 		if (threads > 1)
 			blas_park();
-		convdirect_forward(g, out, in, w, b, relu, NULL, B, threads, ws);
+		convdirect_forward(g, out, in, w, b, relu, NULL, B, threads, ws, isa);
 		return;
 	}
 
@@ -170,21 +175,21 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 
 void conv2d_backward(const geom *g, float *din, float *dw, float *db,
 		     const float *dout, const float *in, const float *w, int B, int acc,
-		     float *ws, int threads)
+		     float *ws, int threads, isa_kind isa)
 {
-	conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws, threads);
+	conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws, threads, isa);
 }
 
 void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 			  const float *dout, const float *in, const float *w,
-			  const float *relu_y, int B, int acc, float *ws, int threads)
+			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa)
 {
 	geom t;
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int K = g->kh * g->kw * g->c, N = g->oc;
 	float *col = ws, *dcol = ws + tm * K;
 
-	if (db && !convdirect_fits(g)) {
+	if (db && !convdirect_fits(g, isa)) {
 		if (!acc)
 			memset(db, 0, sizeof *db * N);
 		vec_sum_rows(db, dout, M, N);
@@ -219,8 +224,8 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 	}
 	if (threads > 1)
 		blas_park();
-	if (convdirect_fits(g)) {
-		convdirect_wgrad(g, dw, db, dout, in, B, acc, threads);
+	if (convdirect_fits(g, isa)) {
+		convdirect_wgrad(g, dw, db, dout, in, B, acc, threads, isa);
 	} else {
 		for (long m0 = 0; m0 < M; m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;
@@ -233,11 +238,23 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 	if (!din)
 		return;
 	/* stride 1: din is the convolution of dout by the turned kernel (t) */
-	if (convdirect_fits(&t)) {
+	if (convdirect_fits(&t, isa)) {
 		turn_kernel(g, ws, w);
 		convdirect_forward(&t, din, dout, ws, NULL, 0, relu_y, B, threads,
-			     ws + (size_t)t.kh * t.kw * t.c * t.oc);
+			     ws + (size_t)t.kh * t.kw * t.c * t.oc, isa);
 		return;
 	}
 	conv_din(g, &t, din, dout, w, relu_y, B, ws);
+}
+
+const char *conv2d_path(const geom *g, isa_kind isa)
+{
+	geom t;
+	int fwd = convdirect_fits(g, isa), din = transposed(g, &t) && convdirect_fits(&t, isa);
+
+	if (fwd && isa == ISA_AVX512 && isa_supported(ISA_AVX512))
+		return din ? "avx512" : "avx512, din sgemm";
+	if (fwd)
+		return din ? "avx2" : "avx2, din sgemm";
+	return "sgemm";
 }

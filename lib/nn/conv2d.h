@@ -6,27 +6,35 @@
 #include <stddef.h>
 
 #include "nn/geom.h"
+#include "nn/isa.h"
 
 /* Floats of scratch conv2d forward and backward need with that many threads (im2col
- * tiles, or padded rows per thread); the same buffer serves every batch size. */
+ * tiles, or padded rows per thread); the same buffer serves every batch size and path. */
 size_t conv2d_workspace(const geom *g, int threads);
 
 /* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin, cout]) + b [cout],
  * then ReLU if relu. ws: conv2d_workspace(g, threads) floats; threads: workers of our
- * own for the direct kernels (convdirect), whose bits do not depend on their number. */
+ * own for the direct kernels (convdirect), whose bits do not depend on their number;
+ * isa: the path (conv2d_path says which one g takes on it). */
 void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
-		    const float *b, int B, int relu, float *ws, int threads);
+		    const float *b, int B, int relu, float *ws, int threads, isa_kind isa);
 /* Given dout [B, oh, ow, cout] (already through the ReLU's backward), computes
  * dw [kh, kw, cin, cout] and db [cout] (added to them if acc, else overwriting them, which
  * spares a pass over a large dw), and sets din [B, h, w, cin] (NULL: skip). */
 void conv2d_backward(const geom *g, float *din, float *dw, float *db, const float *dout,
-		     const float *in, const float *w, int B, int acc, float *ws, int threads);
+		     const float *in, const float *w, int B, int acc, float *ws, int threads,
+		     isa_kind isa);
 
 /* The same, then din through the backward of a ReLU whose output was relu_y [B, h, w, cin]
  * (the layer before; NULL: none), fused into the computation of din (same bits as
  * vec_relu_backward after it). */
 void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 			  const float *dout, const float *in, const float *w,
-			  const float *relu_y, int B, int acc, float *ws, int threads);
+			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa);
+
+/* The kernels g runs on with isa: "avx512" or "avx2" (the direct kernels; ", din sgemm"
+ * when the input gradient's turned convolution does not fit them), or "sgemm". Under 4
+ * input channels, "avx512"'s weight gradient runs AVX2's tiles (faster there, same bits). */
+const char *conv2d_path(const geom *g, isa_kind isa);
 
 #endif

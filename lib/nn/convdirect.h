@@ -1,31 +1,35 @@
 /* convdirect: direct convolution for stride-1 NHWC layers whose output channels are a
- * multiple of 8: AVX2+FMA register tiles, no im2col; conv2d uses it where it fits. */
+ * multiple of 8: AVX2+FMA or AVX-512 register tiles, no im2col; conv2d uses it where it fits. */
 #ifndef PETCNN_CONVDIRECT_H
 #define PETCNN_CONVDIRECT_H
 
 #include <stddef.h>
 
 #include "nn/geom.h"
+#include "nn/isa.h"
 
-/* Whether the direct kernels serve g on this CPU: stride 1, cout a multiple of 8, AVX2
- * and FMA present, not a 1x1 (a plain GEMM already does that best). */
-int convdirect_fits(const geom *g);
+/* Whether the direct kernels serve g on the path isa (AVX2 or AVX-512, which this CPU
+ * must have): stride 1, cout a multiple of 8, not a 1x1 (a plain GEMM already does that
+ * best). The kernels below run on isa's registers; asked for AVX-512 on a CPU without it,
+ * they run AVX2's. Both give the same bits: the tiles differ, each sum's order does not. */
+int convdirect_fits(const geom *g, isa_kind isa);
 
-/* Floats of scratch convdirect_forward needs with that many threads: each thread's zero-padded
- * copy of the input rows it reads. */
+/* Floats of scratch convdirect_forward needs with that many threads on any path: each
+ * thread's zero-padded copy of the input rows it reads. */
 size_t convdirect_workspace(const geom *g, int threads);
 
 /* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin, cout]) + b (NULL: none),
  * then ReLU if relu, then zero where mask [B, oh, ow, cout] <= 0 (NULL: no mask). Every
  * output is summed in one fixed order: the same bits whatever the thread count. */
 void convdirect_forward(const geom *g, float *out, const float *in, const float *w,
-			const float *b, int relu, const float *mask, int B, int threads, float *ws);
+			const float *b, int relu, const float *mask, int B, int threads, float *ws,
+			isa_kind isa);
 
 /* dw [kh, kw, cin, cout] = (acc: dw +) the sum over the batch of in's windows times
  * dout [B, oh, ow, cout], and db [cout] likewise the sum of dout (NULL: skip); threads
  * take disjoint parts of dw and db, so the bits do not depend on their number. Needs no
  * scratch. */
 void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, const float *in,
-		      int B, int acc, int threads);
+		      int B, int acc, int threads, isa_kind isa);
 
 #endif

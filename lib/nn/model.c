@@ -392,7 +392,7 @@ int model_init(model *m, const char *spec, int h, int w, int classes, int max_ba
 	memset(m, 0, sizeof *m);
 	if (h < 1 || w < 1 || classes < 1 || max_batch < 1)
 		return err_set(err, "model: bad size %dx%d, %d classes, batch %d", h, w, classes, max_batch);
-	if (parse_spec(spec, ls, &n, err))
+	if (parse_spec(spec, ls, &n, err) || isa_from_env(&m->isa, err))
 		return -1;
 	m->h = h, m->w = w, m->classes = classes, m->max_batch = max_batch, m->train = train;
 	m->threads = 1;
@@ -596,7 +596,7 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
 
 		switch (l->kind) {
 		case MODEL_CONV:
-			conv2d_forward(&l->g, l->out, cur, w, b, B, l->relu, m->ws, m->threads);
+			conv2d_forward(&l->g, l->out, cur, w, b, B, l->relu, m->ws, m->threads, m->isa);
 			break;
 		case MODEL_POOL:
 			maxpool_forward(&l->g, l->out, l->argmax, cur, B, m->threads);
@@ -670,7 +670,8 @@ static void backward(model *m, adam_rows *fused)
 		switch (l->kind) {
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
-			conv2d_backward_relu(&l->g, din, dw, db, g, in, w, relu_y, B, 0, m->ws, m->threads);
+			conv2d_backward_relu(&l->g, din, dw, db, g, in, w, relu_y, B, 0, m->ws, m->threads,
+					     m->isa);
 			masked = relu_y != NULL;
 			break;
 		case MODEL_DENSE:

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "nn/geom.h"
+#include "nn/isa.h"
 #include "nn/optim.h"
 #include "util/rng.h"
 
@@ -77,11 +78,13 @@ typedef struct {
 	float keep[2];          /* ... at these keep rates: conv, fc */
 	int batch;              /* the last forward's batch size */
 	int threads;            /* for our own kernels (1 after model_init: model_set_threads) */
+	isa_kind isa;           /* ... on this path: PETCNN_ISA or the widest the CPU has */
 } model;
 
 /* Parses spec for H x W x 3 input and classes outputs and allocates everything for
  * batches up to max_batch (train: also gradients, Adam state, dropout masks). Parameters
- * are zero until model_init_params or a load. */
+ * are zero until model_init_params or a load. Reads PETCNN_ISA (isa_from_env): a path
+ * this CPU lacks is an error. */
 int model_init(model *m, const char *spec, int h, int w, int classes, int max_batch,
 	       int train, char *err);
 void model_free(model *m);

@@ -8,6 +8,7 @@
 #include "nn/dropout.h"
 #include "util/errmsg.h"
 #include "nn/geom.h"
+#include "nn/isa.h"
 #include "nn/maxpool.h"
 #include "nn/optim.h"
 #include "nn/softmax.h"
@@ -39,7 +40,8 @@ typedef struct {
 static void fwd(layer *l, float *out)
 {
 	switch (l->kind) {
-	case 0: conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws, l->threads); break;
+	case 0: conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws, l->threads,
+			       isa_best()); break;
 	case 1: maxpool_forward(&l->g, out, l->amax, l->in, l->B, 1); break;
 	case 2: dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu, 1); break;
 	default: {
@@ -157,11 +159,11 @@ static void test_geometry(void)
 	geom_init(&g, 6, 6, 1, 3, 3, 2, 2, GEOM_SAME, 1, err);
 	CHECK(conv2d_workspace(&g, 1) >= 2 * 9, "workspace holds a row of im2col and its gradient");
 	float *big = malloc(sizeof *big * conv2d_workspace(&g, 1));
-	conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1);
+	conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1, isa_best());
 	for (int i = 0; i < 9; i++)
 		CHECK(out[i] == want6[i], "6x6 SAME s2 out[%d] = %g, want %g", i, out[i], want6[i]);
 	geom_init(&g, 5, 5, 1, 3, 3, 2, 2, GEOM_SAME, 1, err);
-	conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1);
+	conv2d_forward(&g, out, in, w, NULL, 1, 0, big, 1, isa_best());
 	for (int i = 0; i < 9; i++)
 		CHECK(out[i] == want5[i], "5x5 SAME s2 out[%d] = %g, want %g", i, out[i], want5[i]);
 	free(big);
@@ -199,7 +201,8 @@ static void check_layer_grads(layer *l, size_t nin_total, size_t nout, const cha
 	if (l->kind == 0) {
 		nw = (size_t)l->g.kh * l->g.kw * l->g.c * l->g.oc, nb = (size_t)l->g.oc;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, 1, l->ws, l->threads);
+		conv2d_backward(&l->g, din, dw, db, dout, l->in, l->w, l->B, 1, l->ws, l->threads,
+					isa_best());
 	} else if (l->kind == 1) {
 		maxpool_backward(&l->g, din, dout, l->amax, l->B);
 	} else if (l->kind == 2) {
@@ -309,11 +312,11 @@ static void test_conv_tiled(void)
 
 	CHECK((size_t)B * g.oh * g.ow > conv2d_workspace(&g, 1) / (2 * KH * KW * C),
 	      "test spans several tiles");
-	conv2d_forward(&g, out, in, w, b, B, 0, ws, 1);
+	conv2d_forward(&g, out, in, w, b, B, 0, ws, 1, isa_best());
 	/* acc 0 must overwrite whatever dw held */
 	for (size_t i = 0; i < nw; i++)
 		dw[i] = 1e6f;
-	conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws, 1);
+	conv2d_backward(&g, din, dw, db, dout, in, w, B, 0, ws, 1, isa_best());
 	for (size_t i = 0; i < nout; i++)
 		rout[i] = b[i % OC];
 	naive_conv(&g, B, in, w, dout, rout, rdin, rdw);
@@ -365,8 +368,8 @@ static void test_conv_transposed(void)
 			CHECK((size_t)B * H * W * KH * KW * OC > conv2d_workspace(&g, 1),
 			      "the transposed im2col spans several tiles");
 		/* in plays the ReLU's output: about half its entries are masked */
-		conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, B, 0, ws, 1);
-		conv2d_backward(&g, din2, dw2, db2, dout, in, w, B, 0, ws, 1);
+		conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, B, 0, ws, 1, isa_best());
+		conv2d_backward(&g, din2, dw2, db2, dout, in, w, B, 0, ws, 1, isa_best());
 		vec_relu_backward(din2, din2, in, nin);
 		same = !memcmp(din, din2, sizeof *din * nin) && !memcmp(dw, dw2, sizeof *dw * nw) &&
 		       !memcmp(db, db2, sizeof *db * OC);
@@ -383,10 +386,15 @@ static void test_conv_transposed(void)
 }
 
 /* convdirect's direct kernels against a double reference (1e-4 relative: float sums of up to
- * kh*kw*cin terms), over every tile shape (output channels 8..64 in blocks of 32, rows
- * whose width leaves 0, 1, 2 pixels after the 3-pixel tiles, 1..5 input channels and 32),
- * SAME with odd and even kernels and VALID; with bias, ReLU and the fused ReLU mask of the
- * layer before; and 1, 2 and 3 threads giving the same bits. */
+ * kh*kw*cin terms), on every path this CPU has (generic: im2col + sgemm), over every tile
+ * shape: output channels 8..64 (AVX2 blocks of 32 in vectors of 8; AVX-512 blocks of 32 in
+ * vectors of 16, a masked last one where a block ends at 8, 24, 40 or 56), row widths that
+ * leave every remainder after AVX2's 3-pixel and AVX-512's 12- and 4-pixel tiles, 1..32
+ * input channels (AVX-512's weight gradient takes them 12, 8, 4, then 3, 2 or 1), SAME
+ * with odd and even kernels and VALID; with bias, ReLU and the fused ReLU mask of the layer
+ * before; 1, 2 and 3 threads giving the same bits; and AVX2 and AVX-512 the same bits as
+ * each other (each sum's order is the same, only the tiles differ). A path this CPU lacks
+ * is said on stdout, not passed silently. */
 static void test_conv_direct(void)
 {
 	/* h, w, cin, kh, kw, SAME?, cout, B */
@@ -395,76 +403,137 @@ static void test_conv_direct(void)
 		{ 9, 10, 5, 5, 3, 0, 24, 2 }, { 8, 11, 32, 3, 3, 1, 64, 2 }, { 4, 5, 4, 3, 3, 1, 40, 1 },
 		{ 3, 3, 8, 3, 3, 0, 8, 2 },
 		{ 23, 200, 32, 3, 3, 1, 32, 1 },   /* rows padded in several bands per image */
+		{ 5, 27, 23, 3, 3, 1, 56, 1 },     /* 2 x 12 + 3 pixels; 12+8+3 channels in */
+		{ 4, 17, 13, 3, 3, 1, 48, 2 },     /* 12 + 4 + 1 pixels; 12+1 channels in */
+		{ 3, 40, 7, 3, 3, 1, 8, 1 },       /* 3 x 12 + 4 pixels; 4+3 channels in */
+		{ 4, 6, 14, 3, 3, 1, 24, 1 },      /* 4 + 1 + 1 pixels; 12+2 channels in */
+		{ 6, 29, 24, 3, 3, 1, 16, 1 },     /* din: 24 channels out of 29 = 2 x 12 + 4 + 1 */
 	};
+	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
 	char err[ERR_MAX];
-	rng r;
 
-	rng_seed(&r, 31);
-	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-		const int *c = cases[k];
-		int H = c[0], W = c[1], C = c[2], KH = c[3], KW = c[4], OC = c[6], B = c[7];
-		geom g;
+	for (size_t pi = 0; pi < sizeof paths / sizeof *paths; pi++) {
+		isa_kind isa = paths[pi];
+		rng r;
 
-		CHECK(geom_init(&g, H, W, C, KH, KW, 1, 1, c[5] ? GEOM_SAME : GEOM_VALID, OC, err) == 0,
-		      "geom: %s", err);
-		CHECK(convdirect_fits(&g), "case %zu takes the direct kernels", k);
-		size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC;
-		size_t nw = (size_t)KH * KW * C * OC;
-		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
-		float *dout = randv(&r, nout, -1, 1), *out[3], *din[3], *dw[3], db[3][64];
-		double *rout = calloc(nout, sizeof *rout), *rdin = calloc(nin, sizeof *rdin);
-		double *rdw = calloc(nw, sizeof *rdw), ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
-
-		for (int t = 0; t < 3; t++) {
-			float *ws = malloc(sizeof *ws * conv2d_workspace(&g, t + 1));
-
-			out[t] = malloc(sizeof *out[t] * nout);
-			din[t] = malloc(sizeof *din[t] * nin);
-			dw[t] = malloc(sizeof *dw[t] * nw);
-			conv2d_forward(&g, out[t], in, w, b, B, 1, ws, t + 1);
-			/* in plays the ReLU output of the layer before: its mask */
-			conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, 0, ws, t + 1);
-			free(ws);
+		if (!isa_supported(isa)) {
+			printf("test_nn: the %s convolution path was not tested: this CPU lacks it\n",
+			       isa_name(isa));
+			continue;
 		}
-		CHECK(!memcmp(out[0], out[1], sizeof *out[0] * nout) &&
-		      !memcmp(out[0], out[2], sizeof *out[0] * nout) &&
-		      !memcmp(din[0], din[1], sizeof *din[0] * nin) &&
-		      !memcmp(din[0], din[2], sizeof *din[0] * nin) &&
-		      !memcmp(dw[0], dw[1], sizeof *dw[0] * nw) && !memcmp(dw[0], dw[2], sizeof *dw[0] * nw) &&
-		      !memcmp(db[0], db[1], sizeof *db[0] * OC) && !memcmp(db[0], db[2], sizeof *db[0] * OC),
-		      "case %zu: 1, 2 and 3 threads give the same bits", k);
-		double eb = 0, mb = 0;
+		rng_seed(&r, 31);
+		for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+			const int *c = cases[k];
+			int H = c[0], W = c[1], C = c[2], KH = c[3], KW = c[4], OC = c[6], B = c[7];
+			const char *pn = isa_name(isa);
+			geom g;
 
-		for (int o = 0; o < OC; o++) {
-			double want = 0;
+			CHECK(geom_init(&g, H, W, C, KH, KW, 1, 1, c[5] ? GEOM_SAME : GEOM_VALID, OC, err) == 0,
+			      "geom: %s", err);
+			CHECK(convdirect_fits(&g, isa) == (isa != ISA_GENERIC),
+			      "%s case %zu takes the direct kernels unless generic", pn, k);
+			/* din takes the direct kernels only if cin is a multiple of 8 */
+			CHECK(!strcmp(conv2d_path(&g, isa), isa == ISA_GENERIC ? "sgemm" : C % 8 ? (
+				isa == ISA_AVX2 ? "avx2, din sgemm" : "avx512, din sgemm") : pn),
+			      "%s case %zu: path %s", pn, k, conv2d_path(&g, isa));
+			size_t nin = (size_t)B * H * W * C, nout = (size_t)B * g.oh * g.ow * OC;
+			size_t nw = (size_t)KH * KW * C * OC;
+			float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
+			float *dout = randv(&r, nout, -1, 1), *out[3], *din[3], *dw[3], db[3][64];
+			double *rout = calloc(nout, sizeof *rout), *rdin = calloc(nin, sizeof *rdin);
+			double *rdw = calloc(nw, sizeof *rdw), ef = 0, mf = 0, ei = 0, mi = 0, ew = 0, mw = 0;
 
-			for (size_t i = (size_t)o; i < nout; i += (size_t)OC)
-				want += dout[i];
-			eb = fmax(eb, fabs(want - db[0][o])), mb = fmax(mb, fabs(want));
+			for (int t = 0; t < 3; t++) {
+				float *ws = malloc(sizeof *ws * conv2d_workspace(&g, t + 1));
+
+				out[t] = malloc(sizeof *out[t] * nout);
+				din[t] = malloc(sizeof *din[t] * nin);
+				dw[t] = malloc(sizeof *dw[t] * nw);
+				conv2d_forward(&g, out[t], in, w, b, B, 1, ws, t + 1, isa);
+				/* in plays the ReLU output of the layer before: its mask */
+				conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, 0, ws, t + 1, isa);
+				free(ws);
+			}
+			CHECK(!memcmp(out[0], out[1], sizeof *out[0] * nout) &&
+			      !memcmp(out[0], out[2], sizeof *out[0] * nout) &&
+			      !memcmp(din[0], din[1], sizeof *din[0] * nin) &&
+			      !memcmp(din[0], din[2], sizeof *din[0] * nin) &&
+			      !memcmp(dw[0], dw[1], sizeof *dw[0] * nw) && !memcmp(dw[0], dw[2], sizeof *dw[0] * nw) &&
+			      !memcmp(db[0], db[1], sizeof *db[0] * OC) && !memcmp(db[0], db[2], sizeof *db[0] * OC),
+			      "%s case %zu: 1, 2 and 3 threads give the same bits", pn, k);
+			if (isa == ISA_AVX512 && isa_supported(ISA_AVX2)) {
+				/* the AVX2 kernels on the same data: the same bits */
+				float *o2 = malloc(sizeof *o2 * nout), *di2 = malloc(sizeof *di2 * nin);
+				float *dw2 = malloc(sizeof *dw2 * nw), db2[64];
+				float *ws = malloc(sizeof *ws * conv2d_workspace(&g, 2));
+
+				conv2d_forward(&g, o2, in, w, b, B, 1, ws, 2, ISA_AVX2);
+				conv2d_backward_relu(&g, di2, dw2, db2, dout, in, w, in, B, 0, ws, 2, ISA_AVX2);
+				CHECK(!memcmp(o2, out[0], sizeof *o2 * nout) && !memcmp(di2, din[0], sizeof *di2 * nin) &&
+				      !memcmp(dw2, dw[0], sizeof *dw2 * nw) && !memcmp(db2, db[0], sizeof *db2 * OC),
+				      "case %zu: AVX-512 and AVX2 give the same bits", k);
+				free(o2), free(di2), free(dw2), free(ws);
+			}
+			double eb = 0, mb = 0;
+
+			for (int o = 0; o < OC; o++) {
+				double want = 0;
+
+				for (size_t i = (size_t)o; i < nout; i += (size_t)OC)
+					want += dout[i];
+				eb = fmax(eb, fabs(want - db[0][o])), mb = fmax(mb, fabs(want));
+			}
+			CHECK(mb > 0 && eb / mb < 1e-4, "%s case %zu: direct db rel err %.3g", pn, k, eb / mb);
+			for (size_t i = 0; i < nout; i++)
+				rout[i] = b[i % OC];
+			naive_conv(&g, B, in, w, dout, rout, rdin, rdw);
+			for (size_t i = 0; i < nout; i++) {
+				double want = rout[i] > 0 ? rout[i] : 0;
+
+				ef = fmax(ef, fabs(want - out[0][i])), mf = fmax(mf, fabs(want));
+			}
+			for (size_t i = 0; i < nin; i++) {
+				double want = in[i] > 0 ? rdin[i] : 0;
+
+				ei = fmax(ei, fabs(want - din[0][i])), mi = fmax(mi, fabs(want));
+			}
+			for (size_t i = 0; i < nw; i++)
+				ew = fmax(ew, fabs(rdw[i] - dw[0][i])), mw = fmax(mw, fabs(rdw[i]));
+			CHECK(mf > 0 && ef / mf < 1e-4, "%s case %zu: forward rel err %.3g", pn, k, ef / mf);
+			CHECK(mi > 0 && ei / mi < 1e-4, "%s case %zu: din rel err %.3g", pn, k, ei / mi);
+			CHECK(mw > 0 && ew / mw < 1e-4, "%s case %zu: dw rel err %.3g", pn, k, ew / mw);
+			for (int t = 0; t < 3; t++)
+				free(out[t]), free(din[t]), free(dw[t]);
+			free(in), free(w), free(b), free(dout), free(rout), free(rdin), free(rdw);
 		}
-		CHECK(mb > 0 && eb / mb < 1e-4, "case %zu: direct db rel err %.3g", k, eb / mb);
-		for (size_t i = 0; i < nout; i++)
-			rout[i] = b[i % OC];
-		naive_conv(&g, B, in, w, dout, rout, rdin, rdw);
-		for (size_t i = 0; i < nout; i++) {
-			double want = rout[i] > 0 ? rout[i] : 0;
-
-			ef = fmax(ef, fabs(want - out[0][i])), mf = fmax(mf, fabs(want));
-		}
-		for (size_t i = 0; i < nin; i++) {
-			double want = in[i] > 0 ? rdin[i] : 0;
-
-			ei = fmax(ei, fabs(want - din[0][i])), mi = fmax(mi, fabs(want));
-		}
-		for (size_t i = 0; i < nw; i++)
-			ew = fmax(ew, fabs(rdw[i] - dw[0][i])), mw = fmax(mw, fabs(rdw[i]));
-		CHECK(mf > 0 && ef / mf < 1e-4, "case %zu: direct forward rel err %.3g", k, ef / mf);
-		CHECK(mi > 0 && ei / mi < 1e-4, "case %zu: direct din rel err %.3g", k, ei / mi);
-		CHECK(mw > 0 && ew / mw < 1e-4, "case %zu: direct dw rel err %.3g", k, ew / mw);
-		for (int t = 0; t < 3; t++)
-			free(out[t]), free(din[t]), free(dw[t]);
-		free(in), free(w), free(b), free(dout), free(rout), free(rdin), free(rdw);
 	}
+}
+
+/* PETCNN_ISA: unset or empty is the widest path; each name this CPU has is taken; an
+ * unknown name, or one the CPU lacks, is an error with a message. */
+static void test_isa_env(void)
+{
+	static const isa_kind all[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
+	char err[ERR_MAX];
+	isa_kind k;
+
+	CHECK(isa_supported(ISA_GENERIC) && isa_supported(isa_best()), "the best path is supported");
+	unsetenv("PETCNN_ISA");
+	CHECK(isa_from_env(&k, err) == 0 && k == isa_best(), "unset: the widest path");
+	setenv("PETCNN_ISA", "", 1);
+	CHECK(isa_from_env(&k, err) == 0 && k == isa_best(), "empty: the widest path");
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+		setenv("PETCNN_ISA", isa_name(all[i]), 1);
+		err[0] = 0;
+		if (isa_supported(all[i]))
+			CHECK(isa_from_env(&k, err) == 0 && k == all[i], "%s is taken", isa_name(all[i]));
+		else
+			CHECK(isa_from_env(&k, err) == -1 && strstr(err, "lacks"), "%s: %s", isa_name(all[i]), err);
+	}
+	setenv("PETCNN_ISA", "AVX2", 1);
+	CHECK(isa_from_env(&k, err) == -1 && strstr(err, "PETCNN_ISA=AVX2: not generic, avx2 or avx512"),
+	      "a wrong name: %s", err);
+	unsetenv("PETCNN_ISA");
 }
 
 /* The streaming dense forward splits w's columns over threads, so 1, 2 and 3 threads give
@@ -909,6 +978,7 @@ int main(void)
 	test_conv_tiled();
 	test_conv_transposed();
 	test_conv_direct();
+	test_isa_env();
 	test_dense_stream();
 	test_dense_stream_batches();
 	test_dense_forward_threads();

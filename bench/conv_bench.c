@@ -1,0 +1,317 @@
+/* conv_bench: GFLOP/s of the convolution kernels (forward, input gradient, weight gradient)
+ * on the default network's four conv layers, per path, beside the machine's FMA peak as
+ * measured here (not assumed: AVX-512 may run at a lower clock than AVX2).
+ *
+ * Usage: conv_bench SIZE THREADS [SECONDS]     e.g. conv_bench 224 2
+ *        conv_bench peak THREADS [SECONDS]
+ * The first prints, for each path this CPU has (PETCNN_ISA set: that one only), one line
+ * per layer and phase: 'conv PATH LAYER PHASE GFLOPS ...' at batch 10, best of several
+ * trials by wall time, and by CPU time / threads (what an idle machine would give if the
+ * threads are balanced: a shared machine's other jobs cost us wall time, not CPU time).
+ * The second prints the clock and the FMA peak, found as:
+ *   clock: a chain of dependent integer adds, one per cycle on every x86-64 core;
+ *   peak per width: 12 independent FMA chains per thread (enough to hide the latency on
+ *   every core we know), FLOP/s summed over the threads;
+ *   both over each thread's CPU time, so that other jobs' turns on the cores do not count;
+ *   FMA units: peak / (threads x clock x lanes x 2), rounded.
+ * Built by bench/run against build/libpetcnn.a. */
+#define _DEFAULT_SOURCE
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/conv2d.h"
+#include "nn/convdirect.h"
+#include "nn/isa.h"
+#include "util/errmsg.h"
+#include "util/par.h"
+
+#define BATCH 10
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of this thread, or (process) of all threads: on a machine shared with other
+ * jobs, the time we actually ran, where wall time would count their turns too. */
+static double cpu(int process)
+{
+	struct timespec ts;
+
+	clock_gettime(process ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (!p) {
+		fprintf(stderr, "conv_bench: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static float *randf(size_t n)
+{
+	float *p = xmalloc(n * sizeof *p);
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (float)(rand() % 2001 - 1000) / 1000.0f;
+	return p;
+}
+
+/* ---- peak ---- */
+
+typedef struct {
+	long iters;
+	int width;        /* 0: clock loop, 8 or 16: FMA lanes */
+	double sink[PAR_MAX_THREADS], secs[PAR_MAX_THREADS];
+} peak_job;
+
+__attribute__((noinline)) static long add_chain(long n)
+{
+	long x = 0;
+
+	/* each add waits on the one before: one per cycle */
+	for (long i = 0; i < n; i++)
+		__asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+	return x;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* Twelve named accumulators, not an array: an array is kept in memory and each FMA would
+ * then wait on a store. */
+#define FMA12(T, set1, fma, add)                                                           \
+	T m = set1(0.999999f), c = set1(1e-7f), a0 = set1(0), a1 = set1(1), a2 = set1(2),   \
+	  a3 = set1(3), a4 = set1(4), a5 = set1(5), a6 = set1(6), a7 = set1(7), a8 = set1(8), \
+	  a9 = set1(9), a10 = set1(10), a11 = set1(11);                                      \
+	for (long i = 0; i < n; i++) {                                                     \
+		a0 = fma(a0, m, c), a1 = fma(a1, m, c), a2 = fma(a2, m, c);                  \
+		a3 = fma(a3, m, c), a4 = fma(a4, m, c), a5 = fma(a5, m, c);                  \
+		a6 = fma(a6, m, c), a7 = fma(a7, m, c), a8 = fma(a8, m, c);                  \
+		a9 = fma(a9, m, c), a10 = fma(a10, m, c), a11 = fma(a11, m, c);              \
+	}                                                                                  \
+	a0 = add(add(add(a0, a1), add(a2, a3)), add(add(a4, a5), add(a6, a7)));             \
+	a0 = add(a0, add(add(a8, a9), add(a10, a11)));
+
+__attribute__((target("avx2,fma"), noinline)) static double fma8(long n)
+{
+	float t[8];
+
+	FMA12(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps)
+	_mm256_storeu_ps(t, a0);
+	return t[0];
+}
+
+__attribute__((target("avx512f"), noinline)) static double fma16(long n)
+{
+	float t[16];
+
+	FMA12(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
+	_mm512_storeu_ps(t, a0);
+	return t[0];
+}
+#endif
+
+static void peak_worker(void *ctx, int k, int n)
+{
+	peak_job *j = ctx;
+	double t0 = cpu(0);
+
+	(void)n;
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (j->width == 16)
+		j->sink[k] = fma16(j->iters);
+	else if (j->width == 8)
+		j->sink[k] = fma8(j->iters);
+	else
+#endif
+		j->sink[k] = (double)add_chain(j->iters);
+	j->secs[k] = cpu(0) - t0;
+}
+
+/* Operations per second summed over threads, each over its own CPU time: adds (width 0)
+ * or FLOPs (2 per FMA lane). */
+static double peak_rate(int width, int threads, double secs)
+{
+	peak_job j = { .iters = 1 << 20, .width = width };
+	double best = 0, per = width ? 12.0 * 2 * width : 4.0;
+
+	for (;;) {
+		double t0 = now();
+
+		par_run(threads, peak_worker, &j);
+		double dt = now() - t0;
+
+		if (dt > secs / 6)
+			break;
+		j.iters *= 2;
+	}
+	for (int r = 0; r < 5; r++) {
+		double rate = 0;
+
+		par_run(threads, peak_worker, &j);
+		for (int k = 0; k < threads; k++)
+			rate += per * j.iters / j.secs[k];
+
+		best = rate > best ? rate : best;
+	}
+	return best;
+}
+
+static void peak(int threads, double secs)
+{
+	double hz = peak_rate(0, 1, secs);
+	static const struct { isa_kind isa; int lanes; } w[] = { { ISA_AVX2, 8 }, { ISA_AVX512, 16 } };
+
+	printf("clock %.2f GHz (dependent integer adds, 1 thread, per CPU second)\n", hz / 1e9);
+	for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
+		if (!isa_supported(w[i].isa))
+			continue;
+		double r = peak_rate(w[i].lanes, threads, secs), per = r / threads / (w[i].lanes * 2);
+		double thz = peak_rate(0, threads, secs) / threads;
+
+		printf("peak %s %d threads: %.1f GFLOP/s per CPU second; = %d x %.2f GHz x %d lanes x %.2f"
+		       " FMA/cycle x 2 (clock with every thread adding: %.2f GHz)\n", isa_name(w[i].isa),
+		       threads, r / 1e9, threads, hz / 1e9, w[i].lanes, per / hz, thz / 1e9);
+	}
+}
+
+/* ---- convolutions ---- */
+
+struct layer {
+	const char *name;
+	int div, cin, cout;   /* input size = SIZE / div */
+};
+
+static const struct layer layers[] = {
+	{ "conv1_1", 1, 3, 32 }, { "conv1_2", 1, 32, 32 }, { "conv2_1", 2, 32, 64 }, { "conv2_2", 2, 64, 64 },
+};
+
+typedef struct {
+	geom g, t;
+	float *in, *w, *wt, *b, *out, *dout, *din, *dw, *db, *ws;
+	int threads;
+	isa_kind isa;
+} conv_case;
+
+static void run_phase(conv_case *c, int phase)
+{
+	switch (phase) {
+	case 0:
+		conv2d_forward(&c->g, c->out, c->in, c->w, c->b, BATCH, 1, c->ws, c->threads, c->isa);
+		break;
+	case 1:
+		/* din alone: the turned kernel's convolution (as conv2d_backward runs it) */
+		if (convdirect_fits(&c->t, c->isa))
+			convdirect_forward(&c->t, c->din, c->dout, c->wt, NULL, 0, c->in, BATCH, c->threads,
+					   c->ws, c->isa);
+		else
+			conv2d_forward(&c->t, c->din, c->dout, c->wt, NULL, BATCH, 0, c->ws, c->threads, c->isa);
+		break;
+	default:
+		conv2d_backward(&c->g, NULL, c->dw, c->db, c->dout, c->in, c->w, BATCH, 0, c->ws,
+				c->threads, c->isa);
+	}
+}
+
+static void convs(int size, int threads, double secs)
+{
+	static const char *phase[] = { "fwd", "din", "dw" };
+	static const isa_kind paths[] = { ISA_AVX512, ISA_AVX2, ISA_GENERIC };
+	char err[ERR_MAX];
+	isa_kind forced;
+	int env = getenv("PETCNN_ISA") && *getenv("PETCNN_ISA");
+
+	if (isa_from_env(&forced, err)) {
+		fprintf(stderr, "conv_bench: %s\n", err);
+		exit(2);
+	}
+	for (size_t l = 0; l < sizeof layers / sizeof *layers; l++) {
+		const struct layer *L = &layers[l];
+		int s = size / L->div;
+		conv_case c = { .threads = threads };
+
+		if (geom_init(&c.g, s, s, L->cin, 3, 3, 1, 1, GEOM_SAME, L->cout, err)) {
+			fprintf(stderr, "conv_bench: %s\n", err);
+			exit(2);
+		}
+		c.t = (geom){ .h = s, .w = s, .c = L->cout, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .oh = s,
+			      .ow = s, .pt = 2 - c.g.pt, .pl = 2 - c.g.pl, .oc = L->cin };
+		size_t nin = (size_t)BATCH * s * s * L->cin, nout = (size_t)BATCH * s * s * L->cout;
+		size_t nw = (size_t)9 * L->cin * L->cout, nws = conv2d_workspace(&c.g, threads);
+
+		if (conv2d_workspace(&c.t, threads) > nws)
+			nws = conv2d_workspace(&c.t, threads);
+		c.in = randf(nin), c.w = randf(nw), c.wt = randf(nw), c.b = randf(L->cout);
+		c.out = randf(nout), c.dout = randf(nout), c.din = randf(nin), c.dw = randf(nw);
+		c.db = randf(L->cout), c.ws = randf(nws);
+		double flops = 2.0 * nout * 9 * L->cin;
+
+		for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+			c.isa = paths[p];
+			if (!isa_supported(c.isa) || (env && c.isa != forced))
+				continue;
+			for (int ph = 0; ph < 3; ph++) {
+				double best = 1e30, bestc = 1e30, spent = 0;
+				int n = 0;
+
+				if (ph == 1 && l == 0)
+					continue;   /* the first layer has no input gradient */
+				while (n < 3 || (spent < secs && n < 50)) {
+					double t0 = now(), c0 = cpu(1);
+
+					run_phase(&c, ph);
+					double dt = now() - t0, dc = (cpu(1) - c0) / threads;
+
+					best = dt < best ? dt : best, spent += dt, n++;
+					bestc = dc < bestc ? dc : bestc;
+				}
+				printf("conv %-7s %s %-3s %7.1f GFLOP/s %7.2f ms wall, %7.1f per CPU second"
+				       " (%s)\n", isa_name(c.isa), L->name, phase[ph], flops / best / 1e9,
+				       best * 1e3, flops / bestc / 1e9,
+				       ph == 1 ? (convdirect_fits(&c.t, c.isa) ? "direct" : "sgemm")
+					       : conv2d_path(&c.g, c.isa));
+			}
+		}
+		free(c.in), free(c.w), free(c.wt), free(c.b), free(c.out), free(c.dout);
+		free(c.din), free(c.dw), free(c.db), free(c.ws);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int threads;
+	double secs;
+
+	if (argc < 3 || argc > 4) {
+		fprintf(stderr, "usage: conv_bench SIZE|peak THREADS [SECONDS]\n");
+		return 2;
+	}
+	threads = atoi(argv[2]);
+	secs = argc > 3 ? atof(argv[3]) : 1.0;
+	if (threads < 1 || threads > PAR_MAX_THREADS || !(secs > 0)) {
+		fprintf(stderr, "conv_bench: bad threads or seconds\n");
+		return 2;
+	}
+	/* the generic path's sgemm on as many threads as ours */
+	openblas_set_num_threads(threads);
+	if (!strcmp(argv[1], "peak"))
+		peak(threads, secs);
+	else if (atoi(argv[1]) >= 8)
+		convs(atoi(argv[1]), threads, secs);
+	else {
+		fprintf(stderr, "conv_bench: bad size %s\n", argv[1]);
+		return 2;
+	}
+	return 0;
+}
