@@ -114,7 +114,8 @@ void pb_end(struct buf *b, size_t mark)
 void pb_reader_init(pb_reader *r, const void *p, size_t n)
 {
 	r->p = p;
-	r->end = r->p + n;
+	/* An empty field may have no bytes at all (NULL): NULL + 0 is undefined in C. */
+	r->end = p ? r->p + n : r->p;
 }
 
 static int read_varint(pb_reader *r, uint64_t *v)

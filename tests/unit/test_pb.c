@@ -117,9 +117,21 @@ static void test_reader(void)
 	buf_free(&b);
 }
 
+/* Found by fuzz_events: an empty graph field has no bytes at all, and reading it must not
+ * compute NULL + 0 (UBSan stops the asan build there). */
+static void test_empty_null(void)
+{
+	pb_reader r;
+	pb_field f;
+
+	pb_reader_init(&r, NULL, 0);
+	CHECK(pb_next(&r, &f) == 0, "no bytes, no field");
+}
+
 int main(void)
 {
 	test_writer();
 	test_reader();
+	test_empty_null();
 	return check_done("test_pb");
 }
