@@ -1,9 +1,18 @@
 /* ckpt: mapping a model's one parameter buffer to and from named npz members. */
+/* pipe2 is Linux's own (a close-on-exec pipe without a window). */
+#define _GNU_SOURCE
 #include "nn/ckpt.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util/errmsg.h"
 #include "array/npz.h"
@@ -386,4 +395,93 @@ fail:
 	tensor_free(classes);
 	model_free(m);
 	return -1;
+}
+
+/* The child: signals are the parent's to act on, its death is ours, its error goes up the
+ * pipe; _exit, so that nothing the parent buffered (stdout's metrics, event files) is
+ * flushed twice and no atexit handler of the parent runs. */
+static _Noreturn void writer_child(int fd, pid_t parent, const sigset_t *mask, const char *path,
+				   const model *m, const tensor *classes, const ckpt_state *st)
+{
+	const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	char err[ERR_MAX];
+	int rc;
+
+	/* dispositions set while every signal is blocked: none reaches the parent's handlers */
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		signal(sigs[i], SIG_IGN);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(2);
+	rc = ckpt_save(path, m, classes, st, err);
+	if (rc && write(fd, err, strlen(err)) < 0)
+		_exit(3);
+	_exit(rc ? 1 : 0);
+}
+
+int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
+		    const ckpt_state *st, char *err)
+{
+	struct stat sb;
+	sigset_t all, old;
+	pid_t parent = getpid(), pid;
+	int fd[2];
+
+	w->pid = 0;
+	w->fd = -1;
+	w->step = st->step;
+	snprintf(w->path, sizeof w->path, "%s", path);
+	if (!strcmp(path, "-") || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)))
+		return ckpt_save(path, m, classes, st, err);
+	if (pipe2(fd, O_CLOEXEC) != 0)
+		return err_sys(err, "%s: cannot start the checkpoint writer", path);
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		close(fd[0]);
+		writer_child(fd[1], parent, &old, path, m, classes, st);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(fd[1]);
+	if (pid < 0) {
+		close(fd[0]);
+		return err_sys(err, "%s: cannot start the checkpoint writer", path);
+	}
+	w->pid = (int)pid;
+	w->fd = fd[0];
+	return 0;
+}
+
+int ckpt_writer_wait(ckpt_writer *w, int block, char *err)
+{
+	char msg[ERR_MAX];
+	ssize_t n;
+	pid_t got;
+	int status;
+
+	if (!w->pid)
+		return 0;
+	/* EINTR: a stop signal while waiting; the parent's handler noted it, go on waiting */
+	while ((got = waitpid(w->pid, &status, block ? 0 : WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (got == 0)
+		return 1;
+	w->pid = 0;
+	n = got < 0 ? -1 : read(w->fd, msg, sizeof msg - 1);
+	close(w->fd);
+	w->fd = -1;
+	if (got < 0)
+		return err_sys(err, "%s: lost the checkpoint writer", w->path);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (n > 0) {
+		msg[n] = 0;
+		return err_set(err, "%s", msg);
+	}
+	if (WIFSIGNALED(status))
+		return err_set(err, "%s: the checkpoint writer (step %lld) was killed by signal %d",
+			       w->path, (long long)w->step, WTERMSIG(status));
+	return err_set(err, "%s: the checkpoint writer (step %lld) failed with status %d", w->path,
+		       (long long)w->step, WEXITSTATUS(status));
 }

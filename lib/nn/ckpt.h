@@ -48,4 +48,28 @@ int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *clas
 int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int train,
 		    tensor *classes, ckpt_state *st, char *err);
 
+/* A checkpoint written in the background: a forked child writes the copy-on-write
+ * snapshot of the process taken at the fork (the model and optimiser state of that step,
+ * exactly) through ckpt_save, so training goes on while 1.2 GB go to disk. The file is
+ * named only once complete and fsynced (outfile), as with ckpt_save. The child ignores
+ * SIGINT, SIGTERM, SIGHUP and SIGPIPE (stopping is the parent's decision: it reaps or
+ * waits for the child) and is killed if the parent dies, so a killed run stops writing
+ * and leaves the last complete checkpoint. Copy-on-write costs the parent a copy of each
+ * page it modifies while the child writes: up to the parameters and optimiser state. */
+typedef struct {
+	int pid;         /* the writer, 0 when none is running */
+	int fd;          /* read end of the pipe its error message comes through */
+	int64_t step;    /* the step its snapshot holds */
+	char path[512];  /* for messages */
+} ckpt_writer;
+
+/* Starts a writer for (m, classes, st) to path; w must hold none (ckpt_writer_wait first).
+ * A path that is not a regular file ("-", a FIFO, a device) is written before returning,
+ * since its bytes would interleave with the parent's: w then holds no writer. */
+int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
+		    const ckpt_state *st, char *err);
+/* Reaps the writer if it has finished (block: waits for it). 1: still running (block 0);
+ * 0: none, or it succeeded; -1: it failed, err says why and names the file. */
+int ckpt_writer_wait(ckpt_writer *w, int block, char *err);
+
 #endif
