@@ -212,6 +212,7 @@ typedef struct {
 	int64_t saved_step;   /* the step of the last checkpoint started, -1: none */
 	double saved_at;      /* when it was started */
 	double t_ckpt;        /* seconds the training loop spent on checkpoints */
+	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
 } trainer;
 
 /* Mean loss and accuracy of the inference network over test images idx[0..n). */
@@ -363,6 +364,8 @@ static void setup(trainer *t)
 	char err[ERR_MAX], data_sha[HASH_HEX];
 	tensor classes;
 
+	double t0 = progress_now();
+
 	if (dataset_read(&t->train, o->train, 0, err))
 		cli_die("%s", err);
 	if (t->train.n < 1)
@@ -379,7 +382,11 @@ static void setup(trainer *t)
 			 (long long)t->train.n, (long long)t->train.n);
 		o->batch = (int)t->train.n;
 	}
+	t->t_read = progress_now() - t0;
+	t0 = progress_now();
 	dataset_sha256(&t->train, data_sha);
+	t->t_hash = progress_now() - t0;
+	t0 = progress_now();
 	if (o->resume) {
 		if (ckpt_load_sized(o->resume, t->train.h, t->train.w, &t->m, o->batch, 1, &classes, &t->st, err))
 			cli_die("%s", err);
@@ -417,6 +424,7 @@ static void setup(trainer *t)
 	if (t->m.h != t->train.h || t->m.w != t->train.w)
 		cli_die("%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
 			t->train.w, t->m.h, t->m.w);
+	t->t_model = progress_now() - t0;
 	t->perm = malloc(sizeof *t->perm * (size_t)t->train.n);
 	t->idx = malloc(sizeof *t->idx * (size_t)(t->test.n > o->test_sample ? t->test.n : o->test_sample + 1));
 	t->img = malloc((size_t)o->batch * t->m.h * t->m.w * 3);
@@ -459,7 +467,7 @@ static double backward_seconds(const model *m)
 	return s;
 }
 
-static void profile(const trainer *t, int64_t steps, double t_opt, double wall)
+static void profile(const trainer *t, int64_t steps, double t_opt, double t0, double wall)
 {
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
 	const char *kind[] = { "conv", "maxpool", "drop", "dense" };
@@ -479,6 +487,10 @@ static void profile(const trainer *t, int64_t steps, double t_opt, double wall)
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser",
 		t_opt * ms, "checkpoints (fork, waits, the last)", t->t_ckpt * ms,
 		"data, metrics, logging", (wall - sum - t->t_ckpt) * ms, "total", wall * ms);
+	fprintf(stderr, "%s: the whole run %.2f s: start-up %.2f s (reading the data %.2f, its SHA-256 "
+		"%.2f, the model %.2f), %lld steps and checkpoints %.2f s\n", PROG,
+		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
+		(long long)steps, wall);
 }
 
 static int train(trainer *t)
@@ -555,7 +567,7 @@ static int train(trainer *t)
 	if (t->saved_step != t->st.step)
 		save(t, 0);
 	if (o->profile)
-		profile(t, t->st.step - first, t_opt, progress_now() - t0);
+		profile(t, t->st.step - first, t_opt, t0, progress_now() - t0);
 	return stop_signal ? 128 + stop_signal : 0;
 }
 
@@ -567,6 +579,7 @@ int main(int argc, char **argv)
 	char err[ERR_MAX];
 	int rc;
 
+	t.t_start = progress_now();
 	parse_args(argc, argv, &o);
 	openblas_set_num_threads(o.threads);
 	sigemptyset(&sa.sa_mask);
