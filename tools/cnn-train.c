@@ -60,7 +60,7 @@ static const char HELP[] =
 	"and grid images conv1_2/maps, conv2_2/maps (every --image-every steps, from step 0).\n"
 	"--snapshots writes those maps as f4 [1, H, W, C] arrays, conv1_2 then conv2_2 per\n"
 	"snapshot (other specs: the last conv before each pool); with --resume it continues.\n"
-	"Checkpoints during the run are written by a forked child from a copy-on-write snapshot\n"
+	"Checkpoints during the run are written by a thread from a copy of the step's state\n"
 	"while training goes on; each is named only once complete and on disk, so a run killed\n"
 	"at any moment leaves the last complete one. The last is written before exiting.\n"
 	"On SIGINT, SIGTERM, SIGHUP or SIGPIPE (a closed metrics pipe) the checkpoint is written\n"
@@ -208,7 +208,7 @@ typedef struct {
 	uint8_t *img;
 	int *lab;
 	trainlog log;
-	ckpt_writer writer;   /* the background checkpoint being written, if any */
+	ckpt_writer writer;   /* the background checkpoint (all zero: ckpt_writer_init's state) */
 	int64_t saved_step;   /* the step of the last checkpoint started, -1: none */
 	double saved_at;      /* when it was started */
 	double t_ckpt;        /* seconds the training loop spent on checkpoints */
@@ -485,7 +485,7 @@ static void profile(const trainer *t, int64_t steps, double t_opt, double t0, do
 		sum += l->t_fwd + l->t_bwd;
 	}
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser",
-		t_opt * ms, "checkpoints (fork, waits, the last)", t->t_ckpt * ms,
+		t_opt * ms, "checkpoints (copies, waits, the last)", t->t_ckpt * ms,
 		"data, metrics, logging", (wall - sum - t->t_ckpt) * ms, "total", wall * ms);
 	fprintf(stderr, "%s: the whole run %.2f s: start-up %.2f s (reading the data %.2f, its SHA-256 "
 		"%.2f, the model %.2f), %lld steps and checkpoints %.2f s\n", PROG,
@@ -592,6 +592,7 @@ int main(int argc, char **argv)
 	rc = train(&t);
 	if (trainlog_close(&t.log, err))
 		cli_die("%s", err);
+	ckpt_writer_free(&t.writer);
 	model_free(&t.m);
 	dataset_free(&t.train);
 	dataset_free(&t.test);

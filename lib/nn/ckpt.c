@@ -1,18 +1,14 @@
 /* ckpt: mapping a model's one parameter buffer to and from named npz members. */
-/* pipe2 is Linux's own (a close-on-exec pipe without a window). */
-#define _GNU_SOURCE
 #include "nn/ckpt.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "util/errmsg.h"
 #include "array/npz.h"
@@ -397,26 +393,52 @@ fail:
 	return -1;
 }
 
-/* The child: signals are the parent's to act on, its death is ours, its error goes up the
- * pipe; _exit, so that nothing the parent buffered (stdout's metrics, event files) is
- * flushed twice and no atexit handler of the parent runs. */
-static _Noreturn void writer_child(int fd, pid_t parent, const sigset_t *mask, const char *path,
-				   const model *m, const tensor *classes, const ckpt_state *st)
+void ckpt_writer_init(ckpt_writer *w)
 {
-	const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
-	char err[ERR_MAX];
-	int rc;
+	memset(w, 0, sizeof *w);
+}
 
-	/* dispositions set while every signal is blocked: none reaches the parent's handlers */
-	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-		signal(sigs[i], SIG_IGN);
-	sigprocmask(SIG_SETMASK, mask, NULL);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-		_exit(2);
-	rc = ckpt_save(path, m, classes, st, err);
-	if (rc && write(fd, err, strlen(err)) < 0)
-		_exit(3);
-	_exit(rc ? 1 : 0);
+static void *writer_main(void *arg)
+{
+	ckpt_writer *w = arg;
+
+	w->rc = ckpt_save(w->path, &w->view, w->classes, &w->st, w->err);
+	w->done = 1;
+	return NULL;
+}
+
+/* The staging buffer holds params, then the optimiser buffers st saves: the view's
+ * pointers go there, its layout (names, shapes, offsets) stays the model's. */
+static int stage(ckpt_writer *w, const char *path, const model *m, const ckpt_state *st,
+		 char *err)
+{
+	size_t bufs = st->optim == CKPT_ADAM ? 3 : st->optim == CKPT_MOMENTUM ? 2 : 1;
+	float *p;
+
+	if (m->nparams > SIZE_MAX / sizeof(float) / 3)
+		return err_set(err, "%s: model too large", path);
+	if (w->stage_n < bufs * m->nparams) {
+		free(w->stage);
+		w->stage_n = 0;
+		if (!(w->stage = malloc(sizeof(float) * bufs * m->nparams)))
+			return err_set(err, "%s: out of memory for the %zu MB staging copy", path,
+				       sizeof(float) * bufs * m->nparams >> 20);
+		w->stage_n = bufs * m->nparams;
+	}
+	w->view = *m;
+	p = w->stage;
+	memcpy(p, m->params, sizeof(float) * m->nparams);
+	w->view.params = p;
+	w->view.grads = w->view.adam_m = w->view.adam_v = NULL;
+	if (bufs > 1) {
+		memcpy(p += m->nparams, m->adam_m, sizeof(float) * m->nparams);
+		w->view.adam_m = p;
+	}
+	if (bufs > 2) {
+		memcpy(p += m->nparams, m->adam_v, sizeof(float) * m->nparams);
+		w->view.adam_v = p;
+	}
+	return 0;
 }
 
 int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
@@ -424,64 +446,54 @@ int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tens
 {
 	struct stat sb;
 	sigset_t all, old;
-	pid_t parent = getpid(), pid;
-	int fd[2];
+	int rc;
 
-	w->pid = 0;
-	w->fd = -1;
-	w->step = st->step;
-	snprintf(w->path, sizeof w->path, "%s", path);
+	if (w->running)
+		return err_set(err, "%s: a checkpoint is still being written", path);
 	if (!strcmp(path, "-") || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)))
 		return ckpt_save(path, m, classes, st, err);
-	if (pipe2(fd, O_CLOEXEC) != 0)
-		return err_sys(err, "%s: cannot start the checkpoint writer", path);
+	if (stage(w, path, m, st, err))
+		return -1;
+	free(w->path);
+	if (!(w->path = strdup(path)))
+		return err_set(err, "%s: out of memory", path);
+	w->classes = classes;
+	w->st = *st;
+	w->step = st->step;
+	w->rc = 0;
+	w->err[0] = 0;
+	w->done = 0;
+	/* the thread starts with every signal blocked: handlers run in the program's threads */
 	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0) {
-		close(fd[0]);
-		writer_child(fd[1], parent, &old, path, m, classes, st);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(fd[1]);
-	if (pid < 0) {
-		close(fd[0]);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&w->thread, NULL, writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		errno = rc;
 		return err_sys(err, "%s: cannot start the checkpoint writer", path);
 	}
-	w->pid = (int)pid;
-	w->fd = fd[0];
+	w->running = 1;
 	return 0;
 }
 
 int ckpt_writer_wait(ckpt_writer *w, int block, char *err)
 {
-	char msg[ERR_MAX];
-	ssize_t n;
-	pid_t got;
-	int status;
-
-	if (!w->pid)
+	if (!w->running)
 		return 0;
-	/* EINTR: a stop signal while waiting; the parent's handler noted it, go on waiting */
-	while ((got = waitpid(w->pid, &status, block ? 0 : WNOHANG)) < 0 && errno == EINTR)
-		;
-	if (got == 0)
+	if (!block && !w->done)
 		return 1;
-	w->pid = 0;
-	n = got < 0 ? -1 : read(w->fd, msg, sizeof msg - 1);
-	close(w->fd);
-	w->fd = -1;
-	if (got < 0)
-		return err_sys(err, "%s: lost the checkpoint writer", w->path);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (n > 0) {
-		msg[n] = 0;
-		return err_set(err, "%s", msg);
-	}
-	if (WIFSIGNALED(status))
-		return err_set(err, "%s: the checkpoint writer (step %lld) was killed by signal %d",
-			       w->path, (long long)w->step, WTERMSIG(status));
-	return err_set(err, "%s: the checkpoint writer (step %lld) failed with status %d", w->path,
-		       (long long)w->step, WEXITSTATUS(status));
+	pthread_join(w->thread, NULL);
+	w->running = 0;
+	if (w->rc)
+		return err_set(err, "%s", w->err);
+	return 0;
+}
+
+void ckpt_writer_free(ckpt_writer *w)
+{
+	if (w->running)
+		pthread_join(w->thread, NULL);
+	free(w->stage);
+	free(w->path);
+	ckpt_writer_init(w);
 }
