@@ -212,7 +212,10 @@ typedef struct {
 	int64_t saved_step;   /* the step of the last checkpoint started, -1: none */
 	double saved_at;      /* when it was started */
 	double t_ckpt;        /* seconds the training loop spent on checkpoints */
+	int n_bg;             /* background checkpoints done, and their seconds to disk */
+	double bg_sum, bg_max;
 	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
+	double *step_s;       /* --profile: each step's wall time, checkpoints included */
 } trainer;
 
 /* Mean loss and accuracy of the inference network over test images idx[0..n). */
@@ -252,10 +255,17 @@ static void reap(trainer *t, int block)
 {
 	char err[ERR_MAX];
 	double t0 = progress_now();
+	int was = t->writer.running;
 
 	if (ckpt_writer_wait(&t->writer, block, err) < 0)
 		cli_die("%s", err);
 	t->t_ckpt += progress_now() - t0;
+	if (was && !t->writer.running) {
+		t->n_bg++;
+		t->bg_sum += t->writer.seconds;
+		if (t->writer.seconds > t->bg_max)
+			t->bg_max = t->writer.seconds;
+	}
 }
 
 /* The checkpoint of this step: in the background during the run (after the previous one
@@ -467,7 +477,14 @@ static double backward_seconds(const model *m)
 	return s;
 }
 
-static void profile(const trainer *t, int64_t steps, double t_opt, double t0, double wall)
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void profile(trainer *t, int64_t steps, double t_opt, double t0, double wall)
 {
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
 	const char *kind[] = { "conv", "maxpool", "drop", "dense" };
@@ -491,6 +508,19 @@ static void profile(const trainer *t, int64_t steps, double t_opt, double t0, do
 		"%.2f, the model %.2f), %lld steps and checkpoints %.2f s\n", PROG,
 		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
 		(long long)steps, wall);
+	if (steps && t->step_s) {
+		double med, run = progress_now() - t->t_start;
+
+		qsort(t->step_s, (size_t)steps, sizeof *t->step_s, cmp_double);
+		med = t->step_s[steps / 2];
+		fprintf(stderr, "%s: steady-state step (the median) %.1f ms; x %lld steps = %.2f s; the whole "
+			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)steps, med * steps,
+			100 * (run / (med * steps) - 1));
+	}
+	if (t->n_bg)
+		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
+			"named) %.2f s after its step on average, %.2f s at most\n", PROG, t->n_bg,
+			t->bg_sum / t->n_bg, t->bg_max);
 }
 
 static int train(trainer *t)
@@ -499,12 +529,14 @@ static int train(trainer *t)
 	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
 	int64_t epoch_ready = -1, images = 0, first = t->st.step;
 	int64_t last = o->stop_after && o->stop_after < total ? o->stop_after : total;
-	double t0 = progress_now(), t_opt = 0, t1, b0;
+	double t0 = progress_now(), t_opt = 0, t1, b0, ts = t0;
 	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
 	progress p;
 	char extra[96];
 
 	t->saved_at = t0;
+	if (o->profile && total > first && !(t->step_s = calloc((size_t)(total - first), sizeof *t->step_s)))
+		cli_die("out of memory");
 	progress_init(&p, "train", total, 0, o->progress);
 	progress_set_unit(&p, "step");
 	if (t->st.step == 0)
@@ -560,6 +592,9 @@ static int train(trainer *t)
 		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f %.1f img/s", (long long)epoch + 1,
 			 o->epochs, loss, (double)c / b, images / (progress_now() - t0 + 1e-9));
 		progress_update(&p, step, extra);
+		if (t->step_s)
+			t->step_s[step - 1 - first] = progress_now() - ts;
+		ts = progress_now();
 	}
 	progress_end(&p);
 	/* the end's checkpoint, unless a background one holds this very step */
@@ -596,7 +631,7 @@ int main(int argc, char **argv)
 	model_free(&t.m);
 	dataset_free(&t.train);
 	dataset_free(&t.test);
-	free(t.perm), free(t.idx), free(t.img), free(t.lab);
+	free(t.perm), free(t.idx), free(t.img), free(t.lab), free(t.step_s);
 	if (cli_close_stdout() && !rc)
 		return CLI_FAIL;
 	return rc;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "util/errmsg.h"
 #include "array/npz.h"
@@ -398,11 +399,21 @@ void ckpt_writer_init(ckpt_writer *w)
 	memset(w, 0, sizeof *w);
 }
 
+static double seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void *writer_main(void *arg)
 {
 	ckpt_writer *w = arg;
+	double t0 = seconds();
 
 	w->rc = ckpt_save(w->path, &w->view, w->classes, &w->st, w->err);
+	w->seconds = seconds() - t0;
 	w->done = 1;
 	return NULL;
 }

@@ -71,6 +71,7 @@ typedef struct {
 	ckpt_state st;
 	char *path;
 	int rc;               /* the write's result, once done */
+	double seconds;       /* how long it took, from its start to its file named in place */
 	char err[ERR_MAX];
 	pthread_t thread;
 	_Atomic int done;     /* set by the thread as it finishes */
