@@ -213,7 +213,8 @@ typedef struct {
 	double saved_at;      /* when it was started */
 	double t_ckpt;        /* seconds the training loop spent on checkpoints */
 	int n_bg;             /* background checkpoints done, and their seconds to disk */
-	double bg_sum, bg_max;
+	double bg_sum, bg_max, bg_cpu;
+	double t_copy, t_wait, t_last;   /* t_ckpt's parts: staging copies, waits, the last */
 	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
 	double *step_s;       /* --profile: each step's wall time, checkpoints included */
 } trainer;
@@ -260,8 +261,10 @@ static void reap(trainer *t, int block)
 	if (ckpt_writer_wait(&t->writer, block, err) < 0)
 		cli_die("%s", err);
 	t->t_ckpt += progress_now() - t0;
+	t->t_wait += progress_now() - t0;
 	if (was && !t->writer.running) {
 		t->n_bg++;
+		t->bg_cpu += t->writer.cpu_seconds;
 		t->bg_sum += t->writer.seconds;
 		if (t->writer.seconds > t->bg_max)
 			t->bg_max = t->writer.seconds;
@@ -283,6 +286,7 @@ static void save(trainer *t, int background)
 	t->saved_step = t->st.step;
 	t->saved_at = t0;
 	t->t_ckpt += progress_now() - t0;
+	*(background ? &t->t_copy : &t->t_last) += progress_now() - t0;
 }
 
 /* Whether --checkpoint-every makes the step just done (of spe per epoch) a checkpoint's. */
@@ -519,8 +523,11 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 	}
 	if (t->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
-			"named) %.2f s after its step on average, %.2f s at most\n", PROG, t->n_bg,
-			t->bg_sum / t->n_bg, t->bg_max);
+			"named) %.2f s after its step on average, %.2f s at most; each cost the training "
+			"loop %.3f s (its copy) and %.3f s of waits, and the writer %.2f s of CPU\n",
+			PROG, t->n_bg, t->bg_sum / t->n_bg, t->bg_max, t->t_copy / t->n_bg,
+			t->t_wait / t->n_bg, t->bg_cpu / t->n_bg);
+	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, t->t_last);
 }
 
 static int train(trainer *t)

@@ -399,21 +399,22 @@ void ckpt_writer_init(ckpt_writer *w)
 	memset(w, 0, sizeof *w);
 }
 
-static double seconds(void)
+static double seconds(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static void *writer_main(void *arg)
 {
 	ckpt_writer *w = arg;
-	double t0 = seconds();
+	double t0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
 
 	w->rc = ckpt_save(w->path, &w->view, w->classes, &w->st, w->err);
-	w->seconds = seconds() - t0;
+	w->seconds = seconds(CLOCK_MONOTONIC) - t0;
+	w->cpu_seconds = seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
 	w->done = 1;
 	return NULL;
 }

@@ -72,6 +72,7 @@ typedef struct {
 	char *path;
 	int rc;               /* the write's result, once done */
 	double seconds;       /* how long it took, from its start to its file named in place */
+	double cpu_seconds;   /* the CPU time it took (the share it took from training) */
 	char err[ERR_MAX];
 	pthread_t thread;
 	_Atomic int done;     /* set by the thread as it finishes */
