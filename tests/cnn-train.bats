@@ -250,11 +250,14 @@ print(acc)
 		--checkpoint-every 1s > /dev/null 2> "$t/err" &
 	local pid=$! rc=0
 	for _ in $(seq 200); do [ -e "$t/out/m.npz" ] && break; sleep 0.02; done
-	# the directory goes away: the next writer cannot create its file
-	rm -rf "$t/out"
+	# the directory goes away (a rename: rm -rf can lose a race with a file being named in
+	# it): the next writer cannot create or name its file
+	mv "$t/out" "$t/gone"
 	for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
-	kill -0 $pid 2>/dev/null && { kill -KILL $pid; fail "still running"; }
+	local alive=0
+	kill -0 $pid 2>/dev/null && alive=1 && kill -KILL $pid
 	wait $pid || rc=$?
+	[ "$alive" = 0 ] || fail "still running"
 	[ "$rc" = 1 ] || fail "exit status $rc: $(cat "$t/err")"
 	grep -q "^cnn-train: $t/out/m.npz: " "$t/err" || fail "$(cat "$t/err")"
 }
