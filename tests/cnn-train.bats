@@ -245,3 +245,59 @@ print(acc)
 	assert_success
 	assert_line --partial "samoyed"
 }
+
+@test "cnn-train: --checkpoint-every: a background checkpoint holds its step's state exactly (killed, resumed: the uninterrupted bytes)" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	local args=(--train "$d/train.npy" --model "$SMALL" --epochs 40 --lr 1e-3 -q)
+	run --separate-stderr cnn-train "${args[@]}" -o "$t/full.npz"
+	assert_success
+	# checkpoints every 7 steps, written by the child; killed once one exists, so what is on
+	# disk can only be a background one (a killed run writes no last checkpoint)
+	cnn-train "${args[@]}" -o "$t/part.npz" --checkpoint-every 7s --checkpoint-background > /dev/null &
+	local pid=$!
+	for _ in $(seq 200); do [ -e "$t/part.npz" ] && break; sleep 0.02; done
+	kill -KILL $pid
+	wait $pid || true
+	run py 'z = np.load(sys.argv[1]); s = int(z["train/step"]); assert s % 7 == 0 and 0 < s < 800, s; print(s)' "$t/part.npz"
+	assert_success
+	run --separate-stderr cnn-train "${args[@]}" -o "$t/part.npz" --resume "$t/part.npz"
+	assert_success
+	cmp "$t/full.npz" "$t/part.npz"
+}
+
+@test "cnn-train: --checkpoint-every takes epochs, steps or minutes, and refuses anything else" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	for bad in 0 -1 1x e 1.5s 1.5e 2em '' 0m; do
+		run --separate-stderr cnn-train --train "$d/train.npy" -o "$t/m.npz" --checkpoint-every "$bad"
+		assert_failure 2
+		[[ $stderr == *"--checkpoint-every"* ]] || fail "'$bad': $stderr"
+		[ ! -e "$t/m.npz" ]
+	done
+	# a checkpoint every 2 epochs of 20 steps, and every 0.001 minutes: both run to the end
+	for every in 2 2e 15s 0.001m; do
+		run --separate-stderr cnn-train --train "$d/train.npy" -o "$t/m.npz" --model "$SMALL" --epochs 3 -q \
+			--checkpoint-every "$every"
+		assert_success
+		run py 'z = np.load(sys.argv[1]); assert int(z["train/step"]) == 60' "$t/m.npz"
+		assert_success
+	done
+}
+
+@test "cnn-train: a background checkpoint that fails is the run's failure, naming the file" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	mkdir "$t/out"
+	cnn-train --train "$d/train.npy" -o "$t/out/m.npz" --model "$SMALL" --epochs 100000 -q \
+		--checkpoint-every 1s --checkpoint-background > /dev/null 2> "$t/err" &
+	local pid=$! rc=0
+	for _ in $(seq 200); do [ -e "$t/out/m.npz" ] && break; sleep 0.02; done
+	# the directory goes away (a rename: rm -rf can lose a race with a file being named in
+	# it): the next writer cannot create or name its file
+	mv "$t/out" "$t/gone"
+	for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+	local alive=0
+	kill -0 $pid 2>/dev/null && alive=1 && kill -KILL $pid
+	wait $pid || rc=$?
+	[ "$alive" = 0 ] || fail "still running"
+	[ "$rc" = 1 ] || fail "exit status $rc: $(cat "$t/err")"
+	grep -q "^cnn-train: $t/out/m.npz: " "$t/err" || fail "$(cat "$t/err")"
+}

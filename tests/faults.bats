@@ -485,4 +485,37 @@ print(n)' mnt/s.npy
 		--image-every 1 --snapshots mnt/s.npy --model "c1=conv:3x3:4 p1=maxpool:2x2 out=dense:K"
 	assert_failure 1
 	[ ! -e mnt/s.npy ] || fail "left: $(ls -l mnt/s.npy)"
+
+@test "faults: background checkpoints: SIGKILL at any moment leaves a complete checkpoint of some step, and the writing stops" {
+	# a checkpoint after every step, each ~50 MB with Adam's moments, so the writer is
+	# caught at work; the file is replaced only by a complete one
+	local model="c1=conv:3x3:8 fc=dense:4096 out=dense:K" steps=""
+	mkdir w
+	for delay in 0.4 0.7 1.0 1.3 1.6 1.9; do
+		cnn-train -q --train "$D/ds.npy" -o w/m.npz --epochs 100000 --batch 3 --model "$model" \
+			--checkpoint-every 1s --checkpoint-background >/dev/null 2>&1 &
+		sleep "$delay"
+		kill -KILL $! 2>/dev/null || true
+		wait $! 2>/dev/null || true
+		local before
+		before=$(stat -c '%i %Y' w/m.npz 2>/dev/null || true)
+		# the writer dies with the run: nothing lands after the kill
+		sleep 0.5
+		[ "$(stat -c '%i %Y' w/m.npz 2>/dev/null || true)" = "$before" ] || fail "written after SIGKILL at ${delay}s"
+		[ -z "$(ls -A w | grep -v '^m\.npz$')" ] || fail "after SIGKILL at ${delay}s: $(ls -A w)"
+		[ -e w/m.npz ] || continue
+		run py '
+z = np.load(sys.argv[1])
+names = [k for k in z.files if not k.startswith(("adam/", "train/", "model/", "classes"))]
+assert names and all("adam/m/" + k in z.files and "adam/v/" + k in z.files for k in names), z.files
+for k in z.files: z[k]
+print(int(z["train/step"]))' w/m.npz
+		assert_success
+		steps="$steps $output"
+	done
+	[ -n "$steps" ] || fail "no checkpoint was ever completed"
+	# and the last one resumes
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o w/m.npz --epochs 100000 --batch 3 --model "$model" \
+		--resume w/m.npz --stop-after $(( ${steps##* } + 1 ))
+	assert_success
 }

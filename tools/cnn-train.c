@@ -24,7 +24,11 @@ static const char HELP[] =
 	"\n"
 	"  --train FILE       training dataset stream (images, labels, classes; - for stdin)\n"
 	"  --test FILE        held-out dataset stream for the test metrics\n"
-	"  -o, --output FILE  checkpoint (.npz), written at every epoch end and when stopped\n"
+	"  -o, --output FILE  checkpoint (.npz), written as --checkpoint-every says and at the end\n"
+	"  --checkpoint-every N[e|s|m]  a checkpoint every N epochs (e, the default: 1e), steps\n"
+	"                     (s) or minutes (m, e.g. 30m or 0.5m)\n"
+	"  --checkpoint-background  write them from a copy while training goes on (a second\n"
+	"                     copy of the parameters and optimiser state in memory)\n"
 	"  --resume FILE      continue from a checkpoint: its model, seed, batch size, rates and\n"
 	"                     training set; an option given that differs is refused\n"
 	"  --allow-changes    with --resume: continue with the differing options (said on stderr)\n"
@@ -60,6 +64,9 @@ static const char HELP[] =
 	"and grid images conv1_2/maps, conv2_2/maps (every --image-every steps, from step 0).\n"
 	"--snapshots writes those maps as f4 [1, H, W, C] arrays, conv1_2 then conv2_2 per\n"
 	"snapshot (other specs: the last conv before each pool); with --resume it continues.\n"
+	"Checkpoints during the run are written by a thread from a copy of the step's state\n"
+	"while training goes on; each is named only once complete and on disk, so a run killed\n"
+	"at any moment leaves the last complete one. The last is written before exiting.\n"
 	"On SIGINT, SIGTERM, SIGHUP or SIGPIPE (a closed metrics pipe) the checkpoint is written\n"
 	"and the exit status is 128+signal.\n"
 	"PETCNN_ISA=avx512|avx2|generic forces the convolutions' path (default: the widest this\n"
@@ -76,6 +83,9 @@ struct opts {
 	int epochs, batch, threads, log_every, test_sample, optim, image_every, profile;
 	int64_t seed, stop_after;
 	double lr, keep_conv, keep_fc, momentum;
+	int ckpt_bg;         /* --checkpoint-background */
+	char ckpt_unit;      /* --checkpoint-every: 'e'pochs, 's'teps or 'm'inutes */
+	double ckpt_every;   /* how many (whole for e and s) */
 	enum model_init init;
 	enum progress_mode progress;
 	int allow_changes;
@@ -91,11 +101,34 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
+/* --checkpoint-every N[e|s|m]: a count of epochs or steps, or minutes (fractions too). */
+static void parse_every(const char *s, struct opts *o)
+{
+	size_t n = strlen(s);
+	char num[64], unit = n ? s[n - 1] : 0;
+
+	if (n && unit >= '0' && unit <= '9')
+		unit = 'e';
+	else if (n && strchr("esm", unit))
+		n--;
+	else
+		cli_usage("--checkpoint-every: '%s' does not end in e (epochs), s (steps) or m (minutes)", s);
+	if (n == 0 || n >= sizeof num)
+		cli_usage("--checkpoint-every: '%s' is not a number of epochs, steps or minutes", s);
+	memcpy(num, s, n);
+	num[n] = 0;
+	o->ckpt_unit = unit;
+	if (unit == 'm')
+		o->ckpt_every = cli_opt_double("--checkpoint-every", num, 1e-3, 1e7);
+	else
+		o->ckpt_every = cli_opt_i64("--checkpoint-every", num, 1, INT64_C(1) << 40);
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_TRAIN = 256, O_TEST, O_RESUME, O_EPOCHS, O_BATCH, O_LR, O_KC, O_KF, O_OPT, O_MOM,
 	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION, O_PROFILE,
-	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS, O_ALLOW };
+	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS, O_ALLOW, O_CKPT_EVERY, O_CKPT_BG };
 	static const struct option lo[] = {
 		{ "train", 1, 0, O_TRAIN }, { "test", 1, 0, O_TEST }, { "output", 1, 0, 'o' },
 		{ "resume", 1, 0, O_RESUME }, { "epochs", 1, 0, O_EPOCHS }, { "batch", 1, 0, O_BATCH },
@@ -105,13 +138,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "log-every", 1, 0, O_LOG }, { "test-sample", 1, 0, O_SAMPLE },
 		{ "stop-after", 1, 0, O_STOP }, { "profile", 0, 0, O_PROFILE }, { "quiet", 0, 0, 'q' }, { "progress", 0, 0, O_PROGRESS },
 		{ "logdir", 1, 0, O_LOGDIR }, { "image-every", 1, 0, O_IMAGE_EVERY },
-		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "allow-changes", 0, 0, O_ALLOW }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
+		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "allow-changes", 0, 0, O_ALLOW },
+		{ "checkpoint-every", 1, 0, O_CKPT_EVERY }, { "checkpoint-background", 0, 0, O_CKPT_BG }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
 	};
 	int c;
 
 	*o = (struct opts){ .epochs = 400, .batch = 10, .threads = 2, .log_every = 5, .test_sample = 10, .image_every = 50,
 			    .optim = CKPT_ADAM, .seed = 1, .lr = 1e-5, .keep_conv = 0.2, .keep_fc = 0.5,
-			    .momentum = 0.9, .spec = MODEL_DEFAULT_SPEC, .progress = PROGRESS_AUTO };
+			    .momentum = 0.9, .spec = MODEL_DEFAULT_SPEC, .progress = PROGRESS_AUTO,
+			    .ckpt_unit = 'e', .ckpt_every = 1 };
 	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
 		switch (c) {
@@ -128,6 +163,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_MODEL: o->spec = optarg, o->given |= GIVEN_MODEL; break;
 		case O_SEED: o->seed = cli_opt_i64("--seed", optarg, 0, INT64_MAX), o->given |= GIVEN_SEED; break;
 		case O_ALLOW: o->allow_changes = 1; break;
+		case O_CKPT_EVERY: parse_every(optarg, o); break;
+		case O_CKPT_BG: o->ckpt_bg = 1; break;
 		case O_THREADS: o->threads = cli_opt_int("--threads", optarg, 1, 64); break;
 		case O_LOG: o->log_every = cli_opt_int("--log-every", optarg, 1, 1 << 30); break;
 		case O_SAMPLE: o->test_sample = cli_opt_int("--test-sample", optarg, 0, 1 << 20); break;
@@ -179,6 +216,15 @@ typedef struct {
 	uint8_t *img;
 	int *lab;
 	trainlog log;
+	ckpt_writer writer;   /* the background checkpoint (all zero: ckpt_writer_init's state) */
+	int64_t saved_step;   /* the step of the last checkpoint started, -1: none */
+	double saved_at;      /* when it was started */
+	double t_ckpt;        /* seconds the training loop spent on checkpoints */
+	int n_bg;             /* background checkpoints done, and their seconds to disk */
+	double bg_sum, bg_max, bg_cpu;
+	double t_copy, t_wait, t_last;   /* t_ckpt's parts: staging copies, waits, the last */
+	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
+	double *step_s;       /* --profile: each step's wall time, checkpoints included */
 } trainer;
 
 /* Mean loss and accuracy of the inference network over test images idx[0..n). */
@@ -213,12 +259,52 @@ static void log_model(trainer *t, int64_t step)
 		cli_die("%s", err);
 }
 
-static void save(trainer *t)
+/* Reaps a finished background checkpoint (block: waits for it); its failure is the run's. */
+static void reap(trainer *t, int block)
 {
 	char err[ERR_MAX];
+	double t0 = progress_now();
+	int was = t->writer.running;
 
-	if (ckpt_save(t->o->out, &t->m, &t->train.classes, &t->st, err))
+	if (ckpt_writer_wait(&t->writer, block, err) < 0)
 		cli_die("%s", err);
+	t->t_ckpt += progress_now() - t0;
+	t->t_wait += progress_now() - t0;
+	if (was && !t->writer.running) {
+		t->n_bg++;
+		t->bg_cpu += t->writer.cpu_seconds;
+		t->bg_sum += t->writer.seconds;
+		if (t->writer.seconds > t->bg_max)
+			t->bg_max = t->writer.seconds;
+	}
+}
+
+/* The checkpoint of this step: in the background during the run (after the previous one
+ * is done), in the foreground at the end, so that exit means written. */
+static void save(trainer *t, int background)
+{
+	char err[ERR_MAX];
+	double t0;
+
+	reap(t, 1);
+	t0 = progress_now();
+	if (background ? ckpt_save_start(&t->writer, t->o->out, &t->m, &t->train.classes, &t->st, err)
+		       : ckpt_save(t->o->out, &t->m, &t->train.classes, &t->st, err))
+		cli_die("%s", err);
+	t->saved_step = t->st.step;
+	t->saved_at = t0;
+	t->t_ckpt += progress_now() - t0;
+	*(background ? &t->t_copy : &t->t_last) += progress_now() - t0;
+}
+
+/* Whether --checkpoint-every makes the step just done (of spe per epoch) a checkpoint's. */
+static int checkpoint_due(const trainer *t, int64_t step, int64_t spe)
+{
+	const struct opts *o = t->o;
+
+	if (o->ckpt_unit == 'm')
+		return progress_now() - t->saved_at >= o->ckpt_every * 60;
+	return step % (o->ckpt_unit == 's' ? (int64_t)o->ckpt_every : spe * (int64_t)o->ckpt_every) == 0;
 }
 
 /* SHA-256 of the training images then labels: what --resume checks "the same training
@@ -300,6 +386,8 @@ static void setup(trainer *t)
 	char err[ERR_MAX], data_sha[HASH_HEX];
 	tensor classes;
 
+	double t0 = progress_now();
+
 	if (dataset_read(&t->train, o->train, 0, err))
 		cli_die("%s", err);
 	if (t->train.n < 1)
@@ -316,7 +404,11 @@ static void setup(trainer *t)
 			 (long long)t->train.n, (long long)t->train.n);
 		o->batch = (int)t->train.n;
 	}
+	t->t_read = progress_now() - t0;
+	t0 = progress_now();
 	dataset_sha256(&t->train, data_sha);
+	t->t_hash = progress_now() - t0;
+	t0 = progress_now();
 	if (o->resume) {
 		if (ckpt_load_sized(o->resume, t->train.h, t->train.w, &t->m, o->batch, 1, &classes, &t->st, err))
 			cli_die("%s", err);
@@ -354,6 +446,7 @@ static void setup(trainer *t)
 	if (t->m.h != t->train.h || t->m.w != t->train.w)
 		cli_die("%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
 			t->train.w, t->m.h, t->m.w);
+	t->t_model = progress_now() - t0;
 	t->perm = malloc(sizeof *t->perm * (size_t)t->train.n);
 	t->idx = malloc(sizeof *t->idx * (size_t)(t->test.n > o->test_sample ? t->test.n : o->test_sample + 1));
 	t->img = malloc((size_t)o->batch * t->m.h * t->m.w * 3);
@@ -396,7 +489,14 @@ static double backward_seconds(const model *m)
 	return s;
 }
 
-static void profile(const trainer *t, int64_t steps, double t_opt, double wall)
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void profile(trainer *t, int64_t steps, double t_opt, double t0, double wall)
 {
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
 	const char *kind[] = { "conv", "maxpool", "drop", "dense" };
@@ -415,8 +515,29 @@ static void profile(const trainer *t, int64_t steps, double t_opt, double wall)
 			l->kind == MODEL_CONV ? conv2d_path(&l->g, t->m.isa) : "");
 		sum += l->t_fwd + l->t_bwd;
 	}
-	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser", t_opt * ms,
-		"data, metrics, logging, checkpoints", (wall - sum) * ms, "total", wall * ms);
+	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser",
+		t_opt * ms, "checkpoints (copies, waits, the last)", t->t_ckpt * ms,
+		"data, metrics, logging", (wall - sum - t->t_ckpt) * ms, "total", wall * ms);
+	fprintf(stderr, "%s: the whole run %.2f s: start-up %.2f s (reading the data %.2f, its SHA-256 "
+		"%.2f, the model %.2f), %lld steps and checkpoints %.2f s\n", PROG,
+		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
+		(long long)steps, wall);
+	if (steps && t->step_s) {
+		double med, run = progress_now() - t->t_start;
+
+		qsort(t->step_s, (size_t)steps, sizeof *t->step_s, cmp_double);
+		med = t->step_s[steps / 2];
+		fprintf(stderr, "%s: steady-state step (the median) %.1f ms; x %lld steps = %.2f s; the whole "
+			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)steps, med * steps,
+			100 * (run / (med * steps) - 1));
+	}
+	if (t->n_bg)
+		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
+			"named) %.2f s after its step on average, %.2f s at most; each cost the training "
+			"loop %.3f s (its copy) and %.3f s of waits, and the writer %.2f s of CPU\n",
+			PROG, t->n_bg, t->bg_sum / t->n_bg, t->bg_max, t->t_copy / t->n_bg,
+			t->t_wait / t->n_bg, t->bg_cpu / t->n_bg);
+	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, t->t_last);
 }
 
 static int train(trainer *t)
@@ -424,11 +545,15 @@ static int train(trainer *t)
 	struct opts *o = t->o;
 	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
 	int64_t epoch_ready = -1, images = 0, first = t->st.step;
-	double t0 = progress_now(), t_opt = 0, t1, b0;
+	int64_t last = o->stop_after && o->stop_after < total ? o->stop_after : total;
+	double t0 = progress_now(), t_opt = 0, t1, b0, ts = t0;
 	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
 	progress p;
 	char extra[96];
 
+	t->saved_at = t0;
+	if (o->profile && total > first && !(t->step_s = calloc((size_t)(total - first), sizeof *t->step_s)))
+		cli_die("out of memory");
 	progress_init(&p, "train", total, 0, o->progress);
 	progress_set_unit(&p, "step");
 	if (t->st.step == 0)
@@ -475,30 +600,38 @@ static int train(trainer *t)
 				metric(t, step, TRAINLOG_TEST_EPOCH, "Accuracy", ta);
 				fflush(stdout);
 			}
-			save(t);
 		}
+		/* the last step's checkpoint is the foreground one below */
+		reap(t, 0);
+		if (step < last && !stop_signal && checkpoint_due(t, step, spe))
+			save(t, o->ckpt_bg);
 		images += b;
 		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f %.1f img/s", (long long)epoch + 1,
 			 o->epochs, loss, (double)c / b, images / (progress_now() - t0 + 1e-9));
 		progress_update(&p, step, extra);
+		if (t->step_s)
+			t->step_s[step - 1 - first] = progress_now() - ts;
+		ts = progress_now();
 	}
 	progress_end(&p);
+	/* the end's checkpoint, unless a background one holds this very step */
+	reap(t, 1);
+	if (t->saved_step != t->st.step)
+		save(t, 0);
 	if (o->profile)
-		profile(t, t->st.step - first, t_opt, progress_now() - t0);
-	/* a run stopped between epoch ends keeps its place */
-	if (t->st.step % spe != 0 || t->st.step == 0)
-		save(t);
+		profile(t, t->st.step - first, t_opt, t0, progress_now() - t0);
 	return stop_signal ? 128 + stop_signal : 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
-	trainer t = { .o = &o };
+	trainer t = { .o = &o, .saved_step = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[ERR_MAX];
 	int rc;
 
+	t.t_start = progress_now();
 	parse_args(argc, argv, &o);
 	openblas_set_num_threads(o.threads);
 	sigemptyset(&sa.sa_mask);
@@ -511,10 +644,11 @@ int main(int argc, char **argv)
 	rc = train(&t);
 	if (trainlog_close(&t.log, err))
 		cli_die("%s", err);
+	ckpt_writer_free(&t.writer);
 	model_free(&t.m);
 	dataset_free(&t.train);
 	dataset_free(&t.test);
-	free(t.perm), free(t.idx), free(t.img), free(t.lab);
+	free(t.perm), free(t.idx), free(t.img), free(t.lab), free(t.step_s);
 	if (cli_close_stdout() && !rc)
 		return CLI_FAIL;
 	return rc;

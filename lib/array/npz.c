@@ -400,6 +400,9 @@ int npz_write(const npz *z, const char *path, int compress, char *err)
 	if (archive_write_set_format_zip(a) != ARCHIVE_OK ||
 	    archive_write_set_options(a, compress ? "zip:compression=deflate"
 						  : "zip:compression=store") != ARCHIVE_OK ||
+	    /* 1 MiB blocks, not 10 KiB: half the CPU and wall time of writing a 1.2 GB
+	     * checkpoint (0.6-1.0 s of CPU, not 1.3-1.4); no padding, so the same bytes */
+	    archive_write_set_bytes_per_block(a, 1 << 20) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
 	    archive_write_open_FILE(a, o.fp) != ARCHIVE_OK)
 		rc = err_set(err, "%s: %s", path, archive_error_string(a));

@@ -1,9 +1,15 @@
 /* ckpt: mapping a model's one parameter buffer to and from named npz members. */
 #include "nn/ckpt.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "util/errmsg.h"
 #include "array/npz.h"
@@ -383,4 +389,120 @@ fail:
 	tensor_free(classes);
 	model_free(m);
 	return -1;
+}
+
+void ckpt_writer_init(ckpt_writer *w)
+{
+	memset(w, 0, sizeof *w);
+}
+
+static double seconds(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *writer_main(void *arg)
+{
+	ckpt_writer *w = arg;
+	double t0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
+
+	w->rc = ckpt_save(w->path, &w->view, w->classes, &w->st, w->err);
+	w->seconds = seconds(CLOCK_MONOTONIC) - t0;
+	w->cpu_seconds = seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+	w->done = 1;
+	return NULL;
+}
+
+/* The staging buffer holds params, then the optimiser buffers st saves: the view's
+ * pointers go there, its layout (names, shapes, offsets) stays the model's. */
+static int stage(ckpt_writer *w, const char *path, const model *m, const ckpt_state *st,
+		 char *err)
+{
+	size_t bufs = st->optim == CKPT_ADAM ? 3 : st->optim == CKPT_MOMENTUM ? 2 : 1;
+	float *p;
+
+	if (m->nparams > SIZE_MAX / sizeof(float) / 3)
+		return err_set(err, "%s: model too large", path);
+	if (w->stage_n < bufs * m->nparams) {
+		free(w->stage);
+		w->stage_n = 0;
+		if (!(w->stage = malloc(sizeof(float) * bufs * m->nparams)))
+			return err_set(err, "%s: out of memory for the %zu MB staging copy", path,
+				       sizeof(float) * bufs * m->nparams >> 20);
+		w->stage_n = bufs * m->nparams;
+	}
+	w->view = *m;
+	p = w->stage;
+	memcpy(p, m->params, sizeof(float) * m->nparams);
+	w->view.params = p;
+	w->view.grads = w->view.adam_m = w->view.adam_v = NULL;
+	if (bufs > 1) {
+		memcpy(p += m->nparams, m->adam_m, sizeof(float) * m->nparams);
+		w->view.adam_m = p;
+	}
+	if (bufs > 2) {
+		memcpy(p += m->nparams, m->adam_v, sizeof(float) * m->nparams);
+		w->view.adam_v = p;
+	}
+	return 0;
+}
+
+int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
+		    const ckpt_state *st, char *err)
+{
+	struct stat sb;
+	sigset_t all, old;
+	int rc;
+
+	if (w->running)
+		return err_set(err, "%s: a checkpoint is still being written", path);
+	if (!strcmp(path, "-") || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)))
+		return ckpt_save(path, m, classes, st, err);
+	if (stage(w, path, m, st, err))
+		return -1;
+	free(w->path);
+	if (!(w->path = strdup(path)))
+		return err_set(err, "%s: out of memory", path);
+	w->classes = classes;
+	w->st = *st;
+	w->step = st->step;
+	w->rc = 0;
+	w->err[0] = 0;
+	w->done = 0;
+	/* the thread starts with every signal blocked: handlers run in the program's threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&w->thread, NULL, writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		errno = rc;
+		return err_sys(err, "%s: cannot start the checkpoint writer", path);
+	}
+	w->running = 1;
+	return 0;
+}
+
+int ckpt_writer_wait(ckpt_writer *w, int block, char *err)
+{
+	if (!w->running)
+		return 0;
+	if (!block && !w->done)
+		return 1;
+	pthread_join(w->thread, NULL);
+	w->running = 0;
+	if (w->rc)
+		return err_set(err, "%s", w->err);
+	return 0;
+}
+
+void ckpt_writer_free(ckpt_writer *w)
+{
+	if (w->running)
+		pthread_join(w->thread, NULL);
+	free(w->stage);
+	free(w->path);
+	ckpt_writer_init(w);
 }

@@ -13,10 +13,12 @@
 #ifndef PETCNN_CKPT_H
 #define PETCNN_CKPT_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "nn/model.h"
 #include "array/tensor.h"
+#include "util/errmsg.h"
 
 enum ckpt_optim { CKPT_NONE, CKPT_ADAM, CKPT_MOMENTUM };
 
@@ -47,5 +49,46 @@ int ckpt_load(const char *path, model *m, int max_batch, int train, tensor *clas
  * anything is allocated for it (a 1 KB file may declare a 1024x1024 input). */
 int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int train,
 		    tensor *classes, ckpt_state *st, char *err);
+
+/* A checkpoint written in the background: the model's parameters and optimiser state are
+ * copied (a memcpy, ~0.1 s for 1.2 GB) into a staging buffer that the writer keeps, and a
+ * thread writes that copy through ckpt_save while training goes on, so the file holds
+ * exactly the state of the step it claims and is named only once complete and fsynced
+ * (outfile). A thread, not a forked child: after a fork every page the trainer writes
+ * (the 1.2 GB of parameters and moments at the next step, and the activations) is copied
+ * on a fault, 0.8-2.6 s per GB measured on a KVM guest, against 0.1 s for the memcpy.
+ * The thread blocks every signal, so the program's handlers run where they did; a killed
+ * process stops writing with it and leaves the last complete checkpoint. The staging
+ * buffer is the cost: the size of the parameters and optimiser state, kept until
+ * ckpt_writer_free. */
+typedef struct {
+	int running;          /* a write was started and not yet waited for */
+	int64_t step;         /* the step its copy holds */
+	float *stage;         /* [stage_n]: params, then adam_m, then adam_v as needed */
+	size_t stage_n;
+	model view;           /* the model's layout over the staging buffer */
+	const tensor *classes;
+	ckpt_state st;
+	char *path;
+	int rc;               /* the write's result, once done */
+	double seconds;       /* how long it took, from its start to its file named in place */
+	double cpu_seconds;   /* the CPU time it took (the share it took from training) */
+	char err[ERR_MAX];
+	pthread_t thread;
+	_Atomic int done;     /* set by the thread as it finishes */
+} ckpt_writer;
+
+void ckpt_writer_init(ckpt_writer *w);
+/* Starts writing (m, classes, st) to path; w must have no write running (ckpt_writer_wait
+ * first); classes and m's layout must stay as they are until it is waited for. A path
+ * that is not a regular file ("-", a FIFO, a device) is written before returning, since
+ * its bytes would interleave with the program's own output. */
+int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
+		    const ckpt_state *st, char *err);
+/* Waits for the write (block 0: only if it is done). 1: still running (block 0); 0: none
+ * running, or it succeeded; -1: it failed, err says why and names the file. */
+int ckpt_writer_wait(ckpt_writer *w, int block, char *err);
+/* Waits for a running write, ignoring its result, and frees the staging buffer. */
+void ckpt_writer_free(ckpt_writer *w);
 
 #endif
