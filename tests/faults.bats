@@ -485,6 +485,7 @@ print(n)' mnt/s.npy
 		--image-every 1 --snapshots mnt/s.npy --model "c1=conv:3x3:4 p1=maxpool:2x2 out=dense:K"
 	assert_failure 1
 	[ ! -e mnt/s.npy ] || fail "left: $(ls -l mnt/s.npy)"
+}
 
 @test "faults: background checkpoints: SIGKILL at any moment leaves a complete checkpoint of some step, and the writing stops" {
 	# a checkpoint after every step, each ~50 MB with Adam's moments, so the writer is
