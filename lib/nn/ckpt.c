@@ -210,24 +210,6 @@ static int prefixed(const char *s, const char *prefix)
 	return !strncmp(s, prefix, strlen(prefix));
 }
 
-/* Reads and drops n bytes of a member. */
-static int skip_data(npy_src *data, int64_t n, const char *label, char *err)
-{
-	unsigned char buf[1 << 16];
-
-	while (n > 0) {
-		size_t want = n < (int64_t)sizeof buf ? (size_t)n : sizeof buf;
-		int64_t got = npy_src_fill(data, buf, want, label, err);
-
-		if (got < 0)
-			return -1;
-		if (got < (int64_t)want)
-			return err_set(err, "%s: truncated data", label);
-		n -= got;
-	}
-	return 0;
-}
-
 static void set_optim(loading *L)
 {
 	const tensor *opt_t = npz_get(&L->z, "train/optimizer");
@@ -319,12 +301,13 @@ static int visit(void *ctx, const char *name, const char *label, const tensor *h
 
 	if (L->inited && (rc = read_direct(L, name, label, hdr, data, err)) != 0)
 		return rc < 0 ? -1 : 0;
+	/* A member left unread is skipped by npz_scan, never held. */
 	if (!L->train && (prefixed(name, "adam/") || prefixed(name, "momentum/")))
-		return skip_data(data, tensor_nbytes(hdr), label, err);
+		return 0;
 	/* Past the metadata, a member that is not one of the model's buffers is nothing a
 	 * loader needs: read past, never held (a junk member may be hundreds of MB). */
 	if (L->inited && !(prefixed(name, "train/") && tensor_nbytes(hdr) <= 4096))
-		return skip_data(data, tensor_nbytes(hdr), label, err);
+		return 0;
 	if (npy_src_data(data, label, &t, err) != 1)
 		return -1;
 	if (npz_add_move(&L->z, name, &t, err)) {

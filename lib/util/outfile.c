@@ -165,7 +165,7 @@ int outfile_open(outfile *o, const char *path, char *err)
 {
 	struct stat st;
 	mode_t mask;
-	int fd;
+	int fd, exists;
 
 	memset(o, 0, sizeof *o);
 	o->slot = -1;
@@ -173,9 +173,10 @@ int outfile_open(outfile *o, const char *path, char *err)
 		o->fp = stdout;
 		return 0;
 	}
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	exists = stat(path, &st) == 0;
+	if (exists && S_ISDIR(st.st_mode))
 		return err_set(err, "%s: is a directory", path);
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+	if (exists && !S_ISREG(st.st_mode)) {
 		/* A device, FIFO or socket (often reached through a symlink such as
 		 * /proc/self/fd/1): written in place, since renaming a file over /dev/null
 		 * would replace the device; no atomicity is possible there. */
