@@ -339,9 +339,9 @@ full_disk_check() {
 }
 
 @test "tfevents-write: on a full file system the event file is cut back to its last whole record" {
-	[ "$(id -u)" = 0 ] || skip "mounting a small tmpfs needs root"
+	[ "$(id -u)" = 0 ] || fail "mounting a small tmpfs needs root"
 	mkdir mnt
-	mount -t tmpfs -o size=64k tmpfs mnt || skip "cannot mount a tmpfs here"
+	mount -t tmpfs -o size=64k tmpfs mnt || fail "cannot mount a tmpfs here (the test needs root and mount)"
 	x=$(printf '%03000d' 0)
 	for i in $(seq 1 100); do echo "$i t text $x"; done > in.txt
 	run --separate-stderr tfevents-write --logdir mnt < in.txt
@@ -464,7 +464,7 @@ assert np.load("bomb.npz")["junk"].shape == (n,)'
 
 @test "faults: a full disk under --snapshots leaves whole arrays only, and no empty file" {
 	mkdir mnt
-	mount -t tmpfs -o size=64k tmpfs mnt || skip "cannot mount a tmpfs here"
+	mount -t tmpfs -o size=64k tmpfs mnt || fail "cannot mount a tmpfs here (the test needs root and mount)"
 	# Every step's maps (about 2 KB each) fill 64 KB within a few dozen steps.
 	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o m.npz --epochs 1000 --batch 2 \
 		--image-every 1 --snapshots mnt/s.npy --model "c1=conv:3x3:4 p1=maxpool:2x2 out=dense:K"

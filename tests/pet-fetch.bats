@@ -408,7 +408,7 @@ assert_dataset() {
 	mkdir -p "$T/m" "$T/full"
 	"$PY" "$FH" bulky "$T/m/images.tar.gz" 640
 	cp "$MIRROR/annotations.tar.gz" "$T/m/"
-	mount -t tmpfs -o size=1m tmpfs "$T/full" || skip "cannot mount a tmpfs here"
+	mount -t tmpfs -o size=1m tmpfs "$T/full" || fail "cannot mount a tmpfs here (the test needs root and mount)"
 	MOUNTED=$T/full
 	run --separate-stderr pet-fetch -q -o "$T/full/data" --mirror "file://$T/m"
 	assert_failure 1
