@@ -3,20 +3,12 @@
 #include "util/errmsg.h"
 #include "array/npy.h"
 
+#include "touch.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Touches every byte so a buffer shorter than its tensor claims shows up under ASan. */
-static void touch(const tensor *t)
-{
-	int64_t n = tensor_nbytes(t);
-	volatile unsigned char sum = 0;
-
-	for (int64_t k = 0; k < n; k++)
-		sum ^= ((const unsigned char *)t->data)[k];
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

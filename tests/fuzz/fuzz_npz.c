@@ -4,19 +4,12 @@
 #include "util/errmsg.h"
 #include "array/npz.h"
 
+#include "touch.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void touch(const tensor *t)
-{
-	int64_t n = tensor_nbytes(t);
-	volatile unsigned char sum = 0;
-
-	for (int64_t k = 0; k < n; k++)
-		sum ^= ((const unsigned char *)t->data)[k];
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
