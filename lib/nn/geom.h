@@ -18,7 +18,10 @@ typedef struct {
 	int oh, ow;     /* output height, width */
 	int pt, pl;     /* padding before (top, left) */
 	int oc;         /* output channels (conv: cout; pool: c) */
+	int pb, pr;
+	int groups;
 } geom;
+int geom_init_pads(geom *g, int h, int w, int c, int kh, int kw, int sh, int sw, const int pads[4], int ceil_mode, int groups, int oc, char *err);
 
 /* Fills g; -1 if the window does not fit (VALID with in < k) or a size is out of range. */
 int geom_init(geom *g, int h, int w, int c, int kh, int kw, int sh, int sw, geom_pad pad,
