@@ -22,7 +22,7 @@ static void test_default_names(void)
 	model m;
 
 	/* inference at 224 allocates fc1 (411 MB) lazily: calloc'd pages are never touched */
-	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 224, 224, 2, 1, 0, err) == 0, "default spec: %s", err);
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = 224, .w = 224, .classes = 2, .max_batch = 1, .train = 0 }, err) == 0, "default spec: %s", err);
 	CHECK(m.nparam == 12, "12 variables (%d)", m.nparam);
 	for (int i = 0; i < 12 && i < m.nparam; i++) {
 		const model_param *p = &m.param[i];
@@ -41,7 +41,7 @@ static void test_default_names(void)
 
 	/* other specs derive names the same way; odd sizes pool SAME to ceil */
 	CHECK(model_init(&m, "  a=conv:5x5:8:s2   b=conv:1x1:4:linear\tpool=maxpool:3x3:s2:valid drop:conv "
-			 "c=conv:3x3:4 p2=maxpool:2x2 d1=dense:16 d2=dense:8 out=dense:K", 33, 31, 3, 2, 0, err) == 0,
+			 "c=conv:3x3:4 p2=maxpool:2x2 d1=dense:16 d2=dense:8 out=dense:K", (model_size){ .h = 33, .w = 31, .classes = 3, .max_batch = 2, .train = 0 }, err) == 0,
 	      "custom spec: %s", err);
 	if (m.nparam == 12) {
 		CHECK(!strcmp(m.param[2].name, "b/weights1_2") && !strcmp(m.param[4].name, "c/weights2_1") &&
@@ -65,7 +65,7 @@ static void test_bad_specs(void)
 		{ "a=conv:3y3:8 out=dense:K", "conv wants" },
 		{ "a=conv:3x3:8:s0 out=dense:K", "unknown option" },
 		{ "a=conv:3x3:8", "last layer" },
-		{ "a=dense:K out=dense:K", "only the last" },
+		{ "a=dense:K out=dense:K", "only one layer may have K" },
 		{ "a=blur:3 out=dense:K", "unknown layer kind" },
 		{ "drop:half out=dense:K", "drop wants" },
 		{ "a-b=dense:4 out=dense:K", "bad layer name" },
@@ -76,7 +76,7 @@ static void test_bad_specs(void)
 
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		err[0] = 0;
-		CHECK(model_init(&m, bad[i][0], 8, 8, 2, 1, 1, err) == -1 && strstr(err, bad[i][1]),
+		CHECK(model_init(&m, bad[i][0], (model_size){ .h = 8, .w = 8, .classes = 2, .max_batch = 1, .train = 1 }, err) == -1 && strstr(err, bad[i][1]),
 		      "'%s' refused with '%s': got '%s'", bad[i][0], bad[i][1], err);
 	}
 }
@@ -86,7 +86,7 @@ static void test_init(void)
 	char err[ERR_MAX];
 	model m;
 
-	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 32, 32, 3, 2, 0, err) == 0, "%s", err);
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = 32, .w = 32, .classes = 3, .max_batch = 2, .train = 0 }, err) == 0, "%s", err);
 	model_init_params(&m, MODEL_INIT_SEED, 42);
 	const model_param *w = model_find_param(&m, "conv1_2/weights1_2");
 	const model_param *cb = model_find_param(&m, "conv1_2/biases1_2");
@@ -166,11 +166,13 @@ static void test_init(void)
 	for (size_t i = 0; i < sizeof img; i++)
 		img[i] = (uint8_t)(i * 7);
 	rng_seed(&r, 1);
-	model_forward(&m, img, NULL, 2, 0, 0.2f, 0.5f, &r, NULL, NULL);
+	model_eval(&m);
+	model_forward(&m, img, NULL, 2);
 	memcpy(p0, m.probs, sizeof p0);
 	CHECK(fabs(p0[0] + p0[1] + p0[2] - 1) < 1e-5, "probs sum to 1");
 	rng_seed(&r, 2);
-	model_forward(&m, img, NULL, 2, 1, 0.2f, 0.5f, &r, NULL, NULL);
+	model_train(&m, 0.2f, 0.5f, &r);
+	model_forward(&m, img, NULL, 2);
 	CHECK(!memcmp(p0, m.probs, sizeof p0), "an inference model never drops");
 	model_free(&m);
 }
@@ -194,14 +196,16 @@ static void test_model_grad(void)
 
 	for (size_t i = 0; i < sizeof img; i++)
 		img[i] = (uint8_t)((i * 37 + 11) % 256);
-	CHECK(model_init(&m, spec, H, W, K, B, 1, err) == 0, "tiny spec: %s", err);
+	CHECK(model_init(&m, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B, .train = 1 }, err) == 0, "tiny spec: %s", err);
 	if (!m.params)
 		return;
 	model_init_params(&m, MODEL_INIT_HE, 3);
 	for (size_t i = 0; i < m.nparams; i++)
 		m.params[i] += 0.05f; /* biases away from 0 keep units alive */
 	rng_stream(&r, 9, 1);
-	model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &L0, NULL);
+	model_train(&m, 0.7f, 0.8f, &r);
+	model_forward(&m, img, labels, B);
+	L0 = m.loss;
 	model_backward(&m);
 	float *an = malloc(sizeof *an * m.nparams);
 	memcpy(an, m.grads, sizeof *an * m.nparams);
@@ -211,10 +215,12 @@ static void test_model_grad(void)
 
 		m.params[i] = s + eps;
 		rng_stream(&r, 9, 1);
-		model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &lp, NULL);
+		model_forward(&m, img, labels, B);
+		lp = m.loss;
 		m.params[i] = s - eps;
 		rng_stream(&r, 9, 1);
-		model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &lm, NULL);
+		model_forward(&m, img, labels, B);
+		lm = m.loss;
 		m.params[i] = s;
 		if (fabs((lp - L0) - (L0 - lm)) > 1e-2 * fabs(lp - lm) + 1e-7) {
 			skipped++;
@@ -228,9 +234,10 @@ static void test_model_grad(void)
 	/* and a step of Adam lowers this batch's loss with the same masks */
 	optim_adam o = { 1e-2, 0.9, 0.999, 1e-8 };
 	double L1;
-	model_adam_step(&m, &o, 1, 2);
+	model_adam_step(&m, &o, 1);
 	rng_stream(&r, 9, 1);
-	model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &L1, NULL);
+	model_forward(&m, img, labels, B);
+	L1 = m.loss;
 	CHECK(L1 < L0, "adam step lowers the loss: %g -> %g", L0, L1);
 	free(an);
 	model_free(&m);
@@ -253,8 +260,8 @@ static void test_backward_adam(void)
 		const model_param *fc1;
 		int same = 1;
 
-		CHECK(model_init(&a, MODEL_DEFAULT_SPEC, S, S, K, B, 1, err) == 0 &&
-		      model_init(&b, MODEL_DEFAULT_SPEC, S, S, K, B, 1, err) == 0, "init: %s", err);
+		CHECK(model_init(&a, MODEL_DEFAULT_SPEC, (model_size){ .h = S, .w = S, .classes = K, .max_batch = B, .train = 1 }, err) == 0 &&
+		      model_init(&b, MODEL_DEFAULT_SPEC, (model_size){ .h = S, .w = S, .classes = K, .max_batch = B, .train = 1 }, err) == 0, "init: %s", err);
 		model_set_threads(&a, threads, err);
 		model_set_threads(&b, threads, err);
 		model_init_params(&a, MODEL_INIT_SEED, 5);
@@ -272,11 +279,13 @@ static void test_backward_adam(void)
 
 			rng_stream(&ra, 4, (uint64_t)t);
 			rng_stream(&rb, 4, (uint64_t)t);
-			model_forward(&a, img, labels, B, 1, 0.8f, 0.5f, &ra, NULL, NULL);
-			model_forward(&b, img, labels, B, 1, 0.8f, 0.5f, &rb, NULL, NULL);
+			model_train(&a, 0.8f, 0.5f, &ra);
+			model_train(&b, 0.8f, 0.5f, &rb);
+			model_forward(&a, img, labels, B);
+			model_forward(&b, img, labels, B);
 			model_backward(&a);
-			model_adam_step(&a, &o, t, threads);
-			model_backward_adam(&b, &o, t, threads);
+			model_adam_step(&a, &o, t);
+			model_backward_adam(&b, &o, t);
 		}
 		same = !memcmp(a.params, b.params, sizeof *a.params * a.nparams) &&
 		       !memcmp(a.adam_m, b.adam_m, sizeof *a.adam_m * a.nparams) &&
