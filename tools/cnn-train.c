@@ -74,6 +74,8 @@ static const char HELP[] =
 	"\n"
 	"Default model spec:\n"
 	"  " MODEL_DEFAULT_SPEC "\n"
+	"A spec is a graph of [NAME=]KIND[:OPT...][@IN,...] tokens; kinds: conv maxpool avgpool\n"
+	"gap dense drop add concat relu clip leaky bn lrn (README.md, \"The network\").\n"
 	"\n"
 	"Example:\n"
 	"  cnn-train --train train.npy --test test.npy -o model.npz | tfevents-write --logdir runs/pets\n";
