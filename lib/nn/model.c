@@ -493,8 +493,6 @@ static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 			break;
 		case MODEL_GAP:
 			h = w = 1;
-			if (idx > 0)
-				blk++, idx = 0;
 			break;
 		case MODEL_CONV: {
 			int cout = s->count < 0 ? m->classes : s->count;
