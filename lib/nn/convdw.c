@@ -5,11 +5,89 @@
 #include "nn/convdw.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "util/par.h"
 
 /* Output channels per part of dw a worker owns in the weight gradient. */
 #define DW_CHANNELS 64
+
+/* o[i] += a[i] * b[i], 4 channels at a time where SSE2 is there: a multiply then an add,
+ * rounded as the scalar loop rounds them (no FMA), so the same bits either way. */
+static inline void madd(float *o, const float *a, const float *b, int n)
+{
+	int i = 0;
+
+#if defined(__SSE2__)
+	for (; i + 4 <= n; i += 4)
+		_mm_storeu_ps(o + i, _mm_add_ps(_mm_loadu_ps(o + i),
+						_mm_mul_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i))));
+#endif
+	for (; i < n; i++)
+		o[i] += a[i] * b[i];
+}
+
+/* The window positions [*k0, *k1) of output o that fall inside an input of n. */
+static void inside(int o, int s, int before, int k, int n, int *k0, int *k1)
+{
+	int i0 = o * s - before;
+
+	*k0 = i0 < 0 ? -i0 : 0;
+	*k1 = n - i0 < k ? n - i0 : k;
+}
+
+/* One output pixel of a multiplier-1 layer: channels 8 at a time held in registers while
+ * the window's positions are added in the scalar loop's order (bias, then row by row). */
+static void fwd_pixel(const geom *g, float *o, const float *im, const float *w, const float *b,
+		      int oy, int ox, int relu)
+{
+	int c = g->c, ky0, ky1, kx0, kx1, ch = 0;
+
+	inside(oy, g->sh, g->pt, g->kh, g->h, &ky0, &ky1);
+	inside(ox, g->sw, g->pl, g->kw, g->w, &kx0, &kx1);
+	/* x0, w0: the first inside position's input pixel and weights (none: the bias alone) */
+	const float *x0 = im, *w0 = w;
+
+	if (ky1 <= ky0 || kx1 <= kx0) {
+		ky0 = ky1 = kx0 = kx1 = 0;
+	} else {
+		x0 += ((long)(oy * g->sh - g->pt + ky0) * g->w + ox * g->sw - g->pl + kx0) * c;
+		w0 += ((long)ky0 * g->kw + kx0) * c;
+	}
+	ky1 -= ky0, kx1 -= kx0;
+
+#if defined(__SSE2__)
+	for (; ch + 8 <= c; ch += 8) {
+		__m128 a0 = b ? _mm_loadu_ps(b + ch) : _mm_setzero_ps();
+		__m128 a1 = b ? _mm_loadu_ps(b + ch + 4) : _mm_setzero_ps();
+
+		for (int ky = 0; ky < ky1; ky++)
+			for (int kx = 0; kx < kx1; kx++) {
+				const float *x = x0 + ((long)ky * g->w + kx) * c + ch;
+				const float *wk = w0 + ((long)ky * g->kw + kx) * c + ch;
+
+				a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(x), _mm_loadu_ps(wk)));
+				a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(x + 4), _mm_loadu_ps(wk + 4)));
+			}
+		if (relu) {
+			a0 = _mm_max_ps(a0, _mm_setzero_ps());
+			a1 = _mm_max_ps(a1, _mm_setzero_ps());
+		}
+		_mm_storeu_ps(o + ch, a0);
+		_mm_storeu_ps(o + ch + 4, a1);
+	}
+#endif
+	for (; ch < c; ch++) {
+		float a = b ? b[ch] : 0.0f;
+
+		for (int ky = 0; ky < ky1; ky++)
+			for (int kx = 0; kx < kx1; kx++)
+				a += x0[((long)ky * g->w + kx) * c + ch] * w0[((long)ky * g->kw + kx) * c + ch];
+		o[ch] = relu && !(a > 0) ? 0.0f : a;
+	}
+}
 
 int convdw_fits(const geom *g)
 {
@@ -41,6 +119,10 @@ static void fwd_worker(void *ctx, int k, int n)
 		for (int ox = 0; ox < g->ow; ox++) {
 			float *o = j->out + (r * g->ow + ox) * oc;
 
+			if (mult == 1) {
+				fwd_pixel(g, o, im, j->w, j->b, oy, ox, j->relu);
+				continue;
+			}
 			if (j->b)
 				memcpy(o, j->b, sizeof *o * oc);
 			else
@@ -58,12 +140,8 @@ static void fwd_worker(void *ctx, int k, int n)
 					const float *x = im + ((long)iy * g->w + ix) * c;
 					const float *wk = j->w + ((long)ky * g->kw + kx) * oc;
 
-					if (mult == 1)
-						for (int ch = 0; ch < oc; ch++)
-							o[ch] += x[ch] * wk[ch];
-					else
-						for (int ch = 0; ch < oc; ch++)
-							o[ch] += x[ch / mult] * wk[ch];
+					for (int ch = 0; ch < oc; ch++)
+						o[ch] += x[ch / mult] * wk[ch];
 				}
 			}
 			if (j->relu)
@@ -116,8 +194,7 @@ static void din_worker(void *ctx, int k, int n)
 					const float *wk = j->w + ((long)ky * g->kw + kx) * oc;
 
 					if (mult == 1)
-						for (int ch = 0; ch < c; ch++)
-							d[ch] += dy[ch] * wk[ch];
+						madd(d, dy, wk, c);
 					else
 						for (int ch = 0; ch < c; ch++)
 							for (int m = 0; m < mult; m++)
@@ -180,8 +257,7 @@ static void wgrad_worker(void *ctx, int k, int n)
 					const float *x = irow + (long)ix * c, *dy = drow + (long)ox * oc;
 
 					if (mult == 1)
-						for (int ch = c0; ch < c1; ch++)
-							dwk[ch] += x[ch] * dy[ch];
+						madd(dwk + c0, x + c0, dy + c0, c1 - c0);
 					else
 						for (int ch = c0; ch < c1; ch++)
 							dwk[ch] += x[ch / mult] * dy[ch];

@@ -46,6 +46,7 @@ static const wcase cases[] = {
 	{ "dw_mult2", K_CONV, 6, 7, 3, 3, 3, 1, 1, { 1, 1, 1, 1 }, 0, 3, 6, 2, "depthwise" },
 	{ "dw_wide", K_CONV, 5, 4, 70, 3, 3, 1, 2, { 2, 0, 0, 1 }, 0, 70, 70, 1, "depthwise" },
 	{ "dw_bigpad", K_CONV, 4, 5, 2, 2, 3, 1, 1, { 3, 0, 1, 4 }, 0, 2, 4, 2, "depthwise" },
+	{ "dw_allpad", K_CONV, 3, 4, 9, 2, 2, 1, 1, { 2, 0, 0, 3 }, 0, 9, 9, 2, "depthwise" },
 	/* one group, explicit pads: convdirect (din too: cin 8) with asymmetric pads and pads
 	 * past k-1 (the turned kernel's pad before goes negative), sgemm strided, a padded 1x1 */
 	{ "direct_asym", K_CONV, 6, 7, 8, 3, 3, 1, 1, { 0, 2, 1, 0 }, 0, 1, 8, 2, NULL },
