@@ -261,6 +261,10 @@ static void test_model_grad(void)
 	grad_check("a=conv:3x3:4 d=drop:conv@a b=conv:1x1:3@a c=conv:3x3:2:linear@input "
 		   "k=concat@d,b,c n=bn:relu m=clip:-0.5:0.7 l=leaky:0.1@n s=add@m,l g=gap out=dense:K",
 		   5, 6, 3);
+	/* depthwise with asymmetric pads and stride, an average pool rounding up and counting
+	 * pads, a grouped 1x1, a max pool rounding up over explicit pads */
+	grad_check("a=conv:3x3:4 d=conv:3x3:4:g4:p1,0,1,1:s2 q=avgpool:3x3:s2:p1:ceil:incl g=conv:1x1:4:g2 "
+		   "m=maxpool:2x2:s2:p0,0,1,1:ceil out=dense:K", 7, 7, 3);
 	/* SqueezeNet's head: a conv to K channels, then global pooling gives the logits */
 	grad_check("a=conv:3x3:4:s2 f=conv:1x1:K:relu gap", 6, 6, 3);
 }
