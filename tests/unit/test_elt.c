@@ -1,0 +1,347 @@
+/* Unit tests for lib/nn/elt and lib/nn/lrn: every backward against central finite
+ * differences in double, the clip's boundary rule (and clip 0..inf being our ReLU), the
+ * affine's parameter gradients with and without acc, a concat round trip, LRN against its
+ * ONNX formula, and the same bits from the vector body and the scalar tail.
+ *   test_elt DIR   also write DIR/elt.npz for tests/elt_parity.py (PyTorch, float64). */
+#include "check.h"
+#include "array/npz.h"
+#include "nn/elt.h"
+#include "nn/lrn.h"
+#include "nn/vec.h"
+#include "util/errmsg.h"
+#include "util/rng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* L = sum(out * r) in double; gradients compared as max |numeric - analytic| / max
+ * |analytic|. The pointwise layers are linear between kinks that the data keeps further
+ * than FD_EPS away, so only float rounding is left (~1e-5); LRN is smooth, its central
+ * difference off by ~eps^2 (measured ~1e-4 at eps 1e-2 with the parameters below). */
+#define FD_EPS 1e-2f
+#define GRAD_TOL 1e-3
+
+typedef struct {
+	int kind; /* 0 clip, 1 leaky, 2 affine, 3 lrn */
+	float *x, *scale, *shift, *den;
+	size_t rows;
+	int c, size;
+	float lo, hi, alpha, beta, bias;
+} fd_layer;
+
+static void fwd(fd_layer *l, float *out)
+{
+	size_t n = l->rows * l->c;
+
+	switch (l->kind) {
+	case 0: elt_clip_forward(out, l->x, n, l->lo, l->hi); break;
+	case 1: elt_leaky_forward(out, l->x, n, l->alpha); break;
+	case 2: elt_affine_forward(out, l->x, l->scale, l->shift, l->rows, l->c, 0); break;
+	default: lrn_forward(out, l->den, l->x, l->rows, l->c, l->size, l->alpha, l->beta, l->bias);
+	}
+}
+
+static double loss(fd_layer *l, float *out, const float *r, size_t nout)
+{
+	double s = 0;
+
+	fwd(l, out);
+	for (size_t i = 0; i < nout; i++)
+		s += (double)out[i] * r[i];
+	return s;
+}
+
+/* d loss / d p[i] for every i < n, numerically, against an [n] */
+static double fd_err(fd_layer *l, float *p, const float *an, size_t n, const float *r, size_t nout)
+{
+	float *out = malloc(sizeof *out * nout);
+	double maxerr = 0, maxan = 1e-6;
+
+	for (size_t i = 0; i < n; i++) {
+		float s = p[i];
+		double lp, lm, num;
+
+		p[i] = s + FD_EPS;
+		lp = loss(l, out, r, nout);
+		p[i] = s - FD_EPS;
+		lm = loss(l, out, r, nout);
+		p[i] = s;
+		num = (lp - lm) / (2.0 * FD_EPS);
+		if (fabs(num - an[i]) > maxerr)
+			maxerr = fabs(num - an[i]);
+		if (fabs(an[i]) > maxan)
+			maxan = fabs(an[i]);
+	}
+	free(out);
+	return maxerr / maxan;
+}
+
+static float *randv(rng *r, size_t n, float lo, float hi)
+{
+	float *v = malloc(sizeof *v * (n ? n : 1));
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = lo + (hi - lo) * rng_uniformf(r);
+	return v;
+}
+
+/* random in [lo, hi], each at least 3 * FD_EPS from every kink k[0..nk) */
+static float *away(rng *r, size_t n, float lo, float hi, const float *k, int nk)
+{
+	float *v = randv(r, n, lo, hi);
+
+	for (size_t i = 0; i < n; i++)
+		for (int j = 0; j < nk; j++)
+			if (fabsf(v[i] - k[j]) < 3 * FD_EPS)
+				v[i] = k[j] + (v[i] < k[j] ? -3 : 3) * FD_EPS;
+	return v;
+}
+
+static void test_add(rng *r)
+{
+	enum { N = 37 };
+	float *a = randv(r, N, -1, 1), *b = randv(r, N, -1, 1), out[N], one;
+	int ok = 1, okr = 1, bits = 1;
+
+	elt_add(out, a, b, N, 0);
+	for (int i = 0; i < N; i++)
+		ok &= out[i] == a[i] + b[i];
+	elt_add(out, a, b, N, 1);
+	for (int i = 0; i < N; i++) {
+		okr &= out[i] == (a[i] + b[i] > 0 ? a[i] + b[i] : 0);
+		elt_add(&one, a + i, b + i, 1, 1);
+		bits &= !memcmp(&one, out + i, sizeof one);
+	}
+	CHECK(ok, "add: a + b");
+	CHECK(okr, "add:relu: max(a + b, 0)");
+	CHECK(bits, "add:relu: the vector body and the scalar tail agree bit for bit");
+	/* in place, into either operand */
+	elt_add(a, a, b, N, 1);
+	CHECK(!memcmp(a, out, sizeof out), "add in place into a");
+	free(a);
+	free(b);
+}
+
+/* n elements of f at once and one at a time (the scalar tail only): the same bits */
+static int same_bits_1(void (*f)(float *, const float *, size_t, float), const float *x,
+		       size_t n, float p)
+{
+	float *all = malloc(sizeof *all * n), one;
+	int ok = 1;
+
+	f(all, x, n, p);
+	for (size_t i = 0; i < n; i++) {
+		f(&one, x + i, 1, p);
+		ok &= !memcmp(&one, all + i, sizeof one);
+	}
+	free(all);
+	return ok;
+}
+
+static void clip_6(float *y, const float *x, size_t n, float p)
+{
+	elt_clip_forward(y, x, n, -p, 6);
+}
+
+static void test_clip(rng *r)
+{
+	enum { N = 61 };
+	static const float kinks[] = { -1, 1.5f };
+	float *x = away(r, N, -3, 3, kinks, 2), *dy = randv(r, N, -1, 1), *rr = randv(r, N, -1, 1);
+	float y[N], dx[N];
+	fd_layer l = { .kind = 0, .x = x, .rows = N, .c = 1, .lo = -1, .hi = 1.5f };
+	int ok = 1;
+
+	elt_clip_forward(y, x, N, -1, 1.5f);
+	for (int i = 0; i < N; i++)
+		ok &= y[i] == (x[i] < -1 ? -1 : x[i] > 1.5f ? 1.5f : x[i]);
+	CHECK(ok, "clip: min(max(x, lo), hi)");
+	elt_clip_backward(dx, rr, x, N, -1, 1.5f);
+	double e = fd_err(&l, x, dx, N, rr, N);
+	CHECK(e < GRAD_TOL, "clip: dx off by %g (relative)", e);
+
+	/* the boundary: exactly lo or hi blocks (PyTorch's hardtanh, ReLU6); an infinite bound
+	 * blocks nothing */
+	float b[4] = { -1, 1.5f, 0, 1 }, g[4] = { 1, 2, 3, 4 }, db[4];
+	elt_clip_backward(db, g, b, 4, -1, 1.5f);
+	CHECK(db[0] == 0 && db[1] == 0 && db[2] == 3 && db[3] == 4, "clip at lo, hi: %g %g %g %g",
+	      db[0], db[1], db[2], db[3]);
+	for (int i = 0; i < 4; i++)
+		elt_clip_backward(db + i, g + i, b + i, 1, -1, 1.5f);
+	CHECK(db[0] == 0 && db[1] == 0 && db[2] == 3 && db[3] == 4,
+	      "clip at lo, hi, one at a time: %g %g %g %g", db[0], db[1], db[2], db[3]);
+	float inf[2] = { INFINITY, -INFINITY };
+	elt_clip_backward(db, g, inf, 2, -INFINITY, INFINITY);
+	CHECK(db[0] == 1 && db[1] == 2, "clip -inf..inf passes everything: %g %g", db[0], db[1]);
+
+	/* clip 0..inf is our ReLU: forward values, and the backward bits */
+	float relu[N], gr[N], gc[N];
+	memcpy(relu, x, sizeof relu);
+	vec_bias_relu(relu, NULL, 1, N, 1);
+	elt_clip_forward(y, x, N, 0, INFINITY);
+	ok = 1;
+	for (int i = 0; i < N; i++)
+		ok &= y[i] == relu[i];
+	CHECK(ok, "clip 0..inf forward is ReLU");
+	vec_relu_backward(gr, dy, relu, N);
+	elt_clip_backward(gc, dy, x, N, 0, INFINITY);
+	CHECK(!memcmp(gr, gc, sizeof gr), "clip 0..inf backward is ReLU's");
+	/* dx may be dy */
+	memcpy(gc, dy, sizeof gc);
+	elt_clip_backward(gc, gc, x, N, 0, INFINITY);
+	CHECK(!memcmp(gr, gc, sizeof gr), "clip backward in place");
+
+	CHECK(same_bits_1(clip_6, x, N, 0.5f), "clip: vector body and scalar tail agree");
+	free(x);
+	free(dy);
+	free(rr);
+}
+
+static void test_leaky(rng *r)
+{
+	enum { N = 45 };
+	static const float kinks[] = { 0 };
+	float *x = away(r, N, -2, 2, kinks, 1), *rr = randv(r, N, -1, 1);
+	float y[N], dx[N];
+	fd_layer l = { .kind = 1, .x = x, .rows = N, .c = 1, .alpha = 0.2f };
+	int ok = 1;
+
+	elt_leaky_forward(y, x, N, 0.2f);
+	for (int i = 0; i < N; i++)
+		ok &= y[i] == (x[i] > 0 ? x[i] : 0.2f * x[i]);
+	CHECK(ok, "leaky: x or alpha x");
+	elt_leaky_backward(dx, rr, x, N, 0.2f);
+	double e = fd_err(&l, x, dx, N, rr, N);
+	CHECK(e < GRAD_TOL, "leaky: dx off by %g (relative)", e);
+	/* x = 0 takes the alpha side, as in PyTorch */
+	float z = 0, g = 5, dz;
+	elt_leaky_backward(&dz, &g, &z, 1, 0.2f);
+	CHECK(dz == 1.0f, "leaky at 0: %g", dz);
+	CHECK(same_bits_1(elt_leaky_forward, x, N, 0.2f), "leaky: vector body and scalar tail agree");
+	memcpy(y, rr, sizeof y);
+	elt_leaky_backward(y, y, x, N, 0.2f);
+	CHECK(!memcmp(y, dx, sizeof y), "leaky backward in place");
+	free(x);
+	free(rr);
+}
+
+static void test_affine_c(rng *r, size_t rows, int c)
+{
+	size_t n = rows * c;
+	float *x = randv(r, n, -2, 2), *sc = randv(r, c, -1.5f, 1.5f), *sh = randv(r, c, -1, 1);
+	float *rr = randv(r, n, -1, 1), *y = malloc(sizeof *y * n), *yr = malloc(sizeof *yr * n);
+	float *dx = malloc(sizeof *dx * n), *ds = malloc(sizeof *ds * c), *db = malloc(sizeof *db * c);
+	float *ds2 = malloc(sizeof *ds2 * c), *db2 = malloc(sizeof *db2 * c), *dx2 = malloc(sizeof *dx2 * n);
+	fd_layer l = { .kind = 2, .x = x, .scale = sc, .shift = sh, .rows = rows, .c = c };
+	char what[64];
+	int ok = 1;
+
+	elt_affine_forward(y, x, sc, sh, rows, c, 0);
+	elt_affine_forward(yr, x, sc, sh, rows, c, 1);
+	for (size_t i = 0; i < n; i++)
+		ok &= y[i] == x[i] * sc[i % c] + sh[i % c] && yr[i] == (y[i] > 0 ? y[i] : 0);
+	snprintf(what, sizeof what, "affine %zux%d", rows, c);
+	CHECK(ok, "%s: forward x * scale + shift, then ReLU", what);
+
+	elt_affine_backward(dx, ds, db, rr, x, sc, rows, c, 0);
+	double ex = fd_err(&l, x, dx, n, rr, n), es = fd_err(&l, sc, ds, c, rr, n);
+	double eb = fd_err(&l, sh, db, c, rr, n);
+	CHECK(ex < GRAD_TOL && es < GRAD_TOL && eb < GRAD_TOL, "%s: dx %g dscale %g dshift %g", what,
+	      ex, es, eb);
+
+	/* acc adds; NULL skips; dx may be dy */
+	for (int j = 0; j < c; j++)
+		ds2[j] = db2[j] = 0.25f * j;
+	elt_affine_backward(NULL, ds2, db2, rr, x, sc, rows, c, 1);
+	ok = 1;
+	for (int j = 0; j < c; j++)
+		ok &= fabsf(ds2[j] - (0.25f * j + ds[j])) <= 1e-5f * (1 + fabsf(ds2[j])) &&
+		      fabsf(db2[j] - (0.25f * j + db[j])) <= 1e-5f * (1 + fabsf(db2[j]));
+	CHECK(ok, "%s: acc adds the parameter gradients", what);
+	memcpy(ds2, ds, sizeof *ds * c);
+	elt_affine_backward(NULL, ds2, NULL, rr, x, sc, rows, c, 0);
+	CHECK(!memcmp(ds2, ds, sizeof *ds * c), "%s: dshift NULL leaves dscale the same", what);
+	memcpy(dx2, rr, sizeof *dx2 * n);
+	elt_affine_backward(dx2, ds2, db2, dx2, x, sc, rows, c, 0);
+	CHECK(!memcmp(dx2, dx, sizeof *dx * n) && !memcmp(ds2, ds, sizeof *ds * c) &&
+	      !memcmp(db2, db, sizeof *db * c), "%s: dx = dy in place, the sums from dy first", what);
+	free(x), free(sc), free(sh), free(rr), free(y), free(yr), free(dx), free(ds), free(db);
+	free(ds2), free(db2), free(dx2);
+}
+
+static void test_concat(rng *r)
+{
+	enum { R = 6, CA = 3, CB = 5, CO = 10 };
+	float *a = randv(r, R * CA, -1, 1), *b = randv(r, R * CB, -1, 1), out[R * CO];
+	float da[R * CA], dbk[R * CB];
+	int ok = 1;
+
+	for (int i = 0; i < R * CO; i++)
+		out[i] = 99;
+	elt_concat_forward(out, a, R, CA, CO, 0);
+	elt_concat_forward(out, b, R, CB, CO, CA);
+	for (int i = 0; i < R; i++)
+		for (int j = 0; j < CO; j++)
+			ok &= out[i * CO + j] == (j < CA ? a[i * CA + j] : j < CA + CB ? b[i * CB + j - CA] : 99);
+	CHECK(ok, "concat: a then b along channels, the rest untouched");
+	elt_concat_backward(da, out, R, CA, CO, 0);
+	elt_concat_backward(dbk, out, R, CB, CO, CA);
+	CHECK(!memcmp(da, a, sizeof da) && !memcmp(dbk, b, sizeof dbk), "concat backward: the slices back");
+	free(a);
+	free(b);
+}
+
+/* LRN by its ONNX definition, in double, from the spec's floor and ceil */
+static double lrn_ref(const float *x, int c, int i, int size, double alpha, double beta, double bias)
+{
+	int lo = (int)fmax(0, i - floor((size - 1) / 2.0)), hi = (int)fmin(c - 1, i + ceil((size - 1) / 2.0));
+	double sq = 0;
+
+	for (int j = lo; j <= hi; j++)
+		sq += (double)x[j] * x[j];
+	return x[i] * pow(bias + alpha / size * sq, -beta);
+}
+
+static void test_lrn(rng *r)
+{
+	static const int cases[][3] = { { 1, 7, 4 }, { 2, 7, 4 }, { 3, 7, 4 }, { 5, 7, 4 }, { 5, 3, 3 },
+					{ 4, 9, 2 } }; /* size, c, rows */
+
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		int size = cases[k][0], c = cases[k][1];
+		size_t rows = cases[k][2], n = rows * c;
+		float *x = randv(r, n, -2, 2), *rr = randv(r, n, -1, 1), *y = malloc(sizeof *y * n);
+		float *den = malloc(sizeof *den * n), *dx = malloc(sizeof *dx * n);
+		fd_layer l = { .kind = 3, .x = x, .den = malloc(sizeof *den * n), .rows = rows, .c = c,
+			       .size = size, .alpha = 1.5f, .beta = 0.75f, .bias = 1.25f };
+		double maxe = 0;
+
+		lrn_forward(y, den, x, rows, c, size, l.alpha, l.beta, l.bias);
+		for (size_t i = 0; i < n; i++) {
+			double want = lrn_ref(x + i / c * c, c, i % c, size, l.alpha, l.beta, l.bias);
+
+			maxe = fmax(maxe, fabs(y[i] - want) / fmax(1e-3, fabs(want)));
+		}
+		CHECK(maxe < 1e-6, "lrn size %d c %d: forward off the ONNX formula by %g", size, c, maxe);
+		lrn_backward(dx, rr, x, y, den, rows, c, size, l.alpha, l.beta, l.bias);
+		double e = fd_err(&l, x, dx, n, rr, n);
+		CHECK(e < GRAD_TOL, "lrn size %d c %d: dx off by %g (relative)", size, c, e);
+		free(x), free(rr), free(y), free(den), free(dx), free(l.den);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	rng r;
+
+	rng_seed(&r, 16);
+	test_add(&r);
+	test_clip(&r);
+	test_leaky(&r);
+	test_affine_c(&r, 7, 5);
+	test_affine_c(&r, 3, 133);
+	test_concat(&r);
+	test_lrn(&r);
+	(void)argc, (void)argv;
+	return check_done("test_elt");
+}
