@@ -330,11 +330,137 @@ static void test_lrn(rng *r)
 	}
 }
 
+/* Parity data for tests/elt_parity.py: per case NAME, NAME/x [2,3,2,C] (NHWC), NAME/dy,
+ * NAME/y and NAME/dx as our kernels give them, NAME/p the layer's numbers (f8), and for the
+ * affine NAME/scale, NAME/shift, NAME/dscale, NAME/dshift. */
+typedef struct {
+	const char *name;
+	int kind; /* 0 clip, 1 leaky, 2 affine (then ReLU if p[0]), 3 lrn */
+	int c;
+	float xlo, xhi;
+	double p[4]; /* clip: lo, hi; leaky: alpha; affine: relu; lrn: size, alpha, beta, bias */
+} parity_case;
+
+static int add_f(npz *z, const char *pre, const char *what, const float *v, int ndim,
+		 const int64_t *shape, char *err)
+{
+	char name[64];
+	tensor t;
+
+	snprintf(name, sizeof name, "%s/%s", pre, what);
+	if (tensor_alloc(&t, DT_F4, ndim, shape, 0, err))
+		return -1;
+	memcpy(t.data, v, (size_t)tensor_nbytes(&t));
+	return npz_add_move(z, name, &t, err);
+}
+
+static int parity_case_run(npz *z, const parity_case *pc, rng *r, char *err)
+{
+	enum { B = 2, H = 3, W = 2 };
+	int c = pc->c, rc = -1;
+	size_t rows = B * H * W, n = rows * c;
+	int64_t shp[4] = { B, H, W, c }, cs[1] = { c }, ps[1] = { 4 };
+	float *x = randv(r, n, pc->xlo, pc->xhi), *dy = randv(r, n, -1, 1);
+	float *y = malloc(sizeof *y * n), *dx = malloc(sizeof *dx * n), *tmp = malloc(sizeof *tmp * n);
+	float *sc = randv(r, c, -1.5f, 1.5f), *sh = randv(r, c, -1, 1);
+	float ds[64], db[64];
+	float lo = (float)pc->p[0], hi = (float)pc->p[1];
+	tensor t;
+
+	/* values right on a kink, where the convention shows: clip's bounds, leaky's 0 */
+	if (pc->kind == 0)
+		x[1] = lo, x[2] = hi, x[n - 1] = hi;
+	if (pc->kind == 1)
+		x[1] = 0, x[n - 2] = 0;
+	switch (pc->kind) {
+	case 0:
+		elt_clip_forward(y, x, n, lo, hi);
+		elt_clip_backward(dx, dy, x, n, lo, hi);
+		break;
+	case 1:
+		elt_leaky_forward(y, x, n, lo);
+		elt_leaky_backward(dx, dy, x, n, lo);
+		break;
+	case 2:
+		/* as a graph runs bn:relu: the ReLU's backward by the output, then the affine's */
+		elt_affine_forward(y, x, sc, sh, rows, c, pc->p[0] != 0);
+		if (pc->p[0] != 0)
+			vec_relu_backward(tmp, dy, y, n);
+		else
+			memcpy(tmp, dy, sizeof *tmp * n);
+		elt_affine_backward(dx, ds, db, tmp, x, sc, rows, c, 0);
+		break;
+	default:
+		lrn_forward(y, tmp, x, rows, c, (int)pc->p[0], (float)pc->p[1], (float)pc->p[2],
+			    (float)pc->p[3]);
+		lrn_backward(dx, dy, x, y, tmp, rows, c, (int)pc->p[0], (float)pc->p[1],
+			     (float)pc->p[2], (float)pc->p[3]);
+	}
+	if (tensor_alloc(&t, DT_F8, 1, ps, 0, err))
+		goto out;
+	memcpy(t.data, pc->p, sizeof pc->p);
+	char name[64];
+	snprintf(name, sizeof name, "%s/p", pc->name);
+	if (npz_add_move(z, name, &t, err) || add_f(z, pc->name, "x", x, 4, shp, err) ||
+	    add_f(z, pc->name, "dy", dy, 4, shp, err) || add_f(z, pc->name, "y", y, 4, shp, err) ||
+	    add_f(z, pc->name, "dx", dx, 4, shp, err))
+		goto out;
+	if (pc->kind == 2 &&
+	    (add_f(z, pc->name, "scale", sc, 1, cs, err) || add_f(z, pc->name, "shift", sh, 1, cs, err) ||
+	     add_f(z, pc->name, "dscale", ds, 1, cs, err) || add_f(z, pc->name, "dshift", db, 1, cs, err)))
+		goto out;
+	rc = 0;
+out:
+	free(x), free(dy), free(y), free(dx), free(tmp), free(sc), free(sh);
+	return rc;
+}
+
+static int write_parity(const char *dir, rng *r, char *err)
+{
+	static const parity_case cases[] = {
+		{ "clip6", 0, 5, -8, 8, { 0, 6 } },
+		{ "clip", 0, 7, -2, 2, { -0.5, 1.25 } },
+		{ "leaky", 1, 6, -2, 2, { 0.1 } },
+		{ "affine", 2, 6, -2, 2, { 0 } },
+		{ "affine_relu", 2, 13, -2, 2, { 1 } },
+		{ "lrn1", 3, 7, -2, 2, { 1, 1.5, 0.75, 1.25 } },
+		{ "lrn2", 3, 7, -2, 2, { 2, 1.5, 0.75, 1.25 } },
+		{ "lrn3", 3, 7, -2, 2, { 3, 1.5, 0.75, 1.25 } },
+		{ "lrn4", 3, 9, -2, 2, { 4, 2.0, 0.6, 0.5 } },
+		{ "lrn5", 3, 7, -2, 2, { 5, 1.5, 0.75, 1.25 } },
+		{ "lrn5_c3", 3, 3, -2, 2, { 5, 1.5, 0.75, 1.25 } },
+		/* AlexNet's and GoogLeNet's numbers on ReLU outputs of their size */
+		{ "lrn_alexnet", 3, 16, 0, 60, { 5, 1e-4, 0.75, 2 } },
+		{ "lrn_googlenet", 3, 16, 0, 60, { 5, 1e-4, 0.75, 1 } },
+	};
+	char path[512];
+	npz z;
+	int rc = -1;
+
+	npz_init(&z);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		if (parity_case_run(&z, &cases[i], r, err))
+			goto out;
+	snprintf(path, sizeof path, "%s/elt.npz", dir);
+	rc = npz_write(&z, path, 0, err);
+out:
+	npz_free(&z);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	char err[ERR_MAX];
 	rng r;
 
 	rng_seed(&r, 16);
+	if (argc > 1) {
+		if (write_parity(argv[1], &r, err)) {
+			fprintf(stderr, "test_elt: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
 	test_add(&r);
 	test_clip(&r);
 	test_leaky(&r);
@@ -342,6 +468,5 @@ int main(int argc, char **argv)
 	test_affine_c(&r, 3, 133);
 	test_concat(&r);
 	test_lrn(&r);
-	(void)argc, (void)argv;
 	return check_done("test_elt");
 }
