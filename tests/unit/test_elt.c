@@ -302,10 +302,35 @@ static double lrn_ref(const float *x, int c, int i, int size, double alpha, doub
 	return x[i] * pow(bias + alpha / size * sq, -beta);
 }
 
+/* A channel inside a long row (SSE, four at a time) gives the bits it gives as the middle
+ * of a row of just its window (the scalar code for channels near an edge). */
+static void test_lrn_bits(rng *r, int size, float beta)
+{
+	enum { C = 29 };
+	int before = (size - 1) / 2, after = size / 2, okf = 1, okb = 1;
+	float *x = randv(r, C, -2, 2), *dy = randv(r, C, -1, 1), y[C], den[C], dx[C];
+	float ys[16], ds[16], dxs[16];
+
+	lrn_forward(y, den, x, 1, C, size, 1.5f, beta, 1.25f);
+	lrn_backward(dx, dy, x, y, den, 1, C, size, 1.5f, beta, 1.25f);
+	for (int i = size; i + size < C; i++) {
+		/* forward: x over i's window; backward: dy, y, den over the windows holding i */
+		lrn_forward(ys, ds, x + i - before, 1, size, size, 1.5f, beta, 1.25f);
+		okf &= !memcmp(&ys[before], &y[i], sizeof *y) && !memcmp(&ds[before], &den[i], sizeof *den);
+		lrn_backward(dxs, dy + i - after, x + i - after, y + i - after, den + i - after, 1, size,
+			     size, 1.5f, beta, 1.25f);
+		okb &= !memcmp(&dxs[after], &dx[i], sizeof *dx);
+	}
+	CHECK(okf, "lrn size %d beta %g: forward, the same bits in and out of SSE", size, beta);
+	CHECK(okb, "lrn size %d beta %g: backward, the same bits in and out of SSE", size, beta);
+	free(x);
+	free(dy);
+}
+
 static void test_lrn(rng *r)
 {
 	static const int cases[][3] = { { 1, 7, 4 }, { 2, 7, 4 }, { 3, 7, 4 }, { 5, 7, 4 }, { 5, 3, 3 },
-					{ 4, 9, 2 } }; /* size, c, rows */
+					{ 4, 9, 2 }, { 5, 17, 2 }, { 2, 14, 2 } }; /* size, c, rows */
 
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
 		int size = cases[k][0], c = cases[k][1];
@@ -328,6 +353,9 @@ static void test_lrn(rng *r)
 		CHECK(e < GRAD_TOL, "lrn size %d c %d: dx off by %g (relative)", size, c, e);
 		free(x), free(rr), free(y), free(den), free(dx), free(l.den);
 	}
+	test_lrn_bits(r, 5, 0.75f);
+	test_lrn_bits(r, 4, 0.75f);
+	test_lrn_bits(r, 3, 0.6f);
 }
 
 /* Parity data for tests/elt_parity.py: per case NAME, NAME/x [2,3,2,C] (NHWC), NAME/dy,
