@@ -265,6 +265,8 @@ static void test_model_grad(void)
 	 * pads, a grouped 1x1, a max pool rounding up over explicit pads */
 	grad_check("a=conv:3x3:4 d=conv:3x3:4:g4:p1,0,1,1:s2 q=avgpool:3x3:s2:p1:ceil:incl g=conv:1x1:4:g2 "
 		   "m=maxpool:2x2:s2:p0,0,1,1:ceil out=dense:K", 7, 7, 3);
+	/* GoogLeNet's local response normalisation */
+	grad_check("a=conv:3x3:5 n=lrn:3:0.01:0.75:1 p=maxpool:2x2 out=dense:K", 6, 6, 3);
 	/* SqueezeNet's head: a conv to K channels, then global pooling gives the logits */
 	grad_check("a=conv:3x3:4:s2 f=conv:1x1:K:relu gap", 6, 6, 3);
 }
