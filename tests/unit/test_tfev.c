@@ -440,14 +440,13 @@ static void test_model_graph(const char *tmp)
 	int64_t off;
 	int ng = 0;
 
-	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 40, 24, 3, 1, 0, err) == 0, "model: %s", err);
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = 40, .w = 24, .classes = 3, .max_batch = 1, .train = 0 }, err) == 0, "model: %s", err);
 	CHECK(tfev_open(&w, tmp, "model", err) == 0, "open: %s", err);
 	CHECK(tfev_graph(&w, nodes, n, err) == 0, "default graph: %s", err);
 	CHECK(tfev_model_graph(&w, &m, err) == 0, "model graph: %s", err);
 	model_free(&m);
 	/* Another spec: unnamed pools, a VALID strided conv, no dropout, two dense layers. */
-	CHECK(model_init(&m, "a=conv:5x5:8:s2:valid maxpool:2x2 b=conv:3x3:4 maxpool:2x2 d=dense:16 e=dense:K",
-			 40, 24, 3, 1, 0, err) == 0, "model 2: %s", err);
+	CHECK(model_init(&m, "a=conv:5x5:8:s2:valid maxpool:2x2 b=conv:3x3:4 maxpool:2x2 d=dense:16 e=dense:K", (model_size){ .h = 40, .w = 24, .classes = 3, .max_batch = 1, .train = 0 }, err) == 0, "model 2: %s", err);
 	CHECK(tfev_model_graph(&w, &m, err) == 0, "model 2 graph: %s", err);
 	model_free(&m);
 	CHECK(tfev_close(&w, err) == 0, "close");
