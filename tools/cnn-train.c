@@ -515,7 +515,7 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 		snprintf(shape, sizeof shape, "%dx%dx%d", l->oh, l->ow, l->oc);
 		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f%s%s\n", l->name, kind[l->kind], shape,
 			l->t_fwd * ms, l->t_bwd * ms, l->kind == MODEL_CONV ? "  " : "",
-			l->kind == MODEL_CONV ? conv2d_path(&l->g, t->m.isa) : "");
+			l->kind == MODEL_CONV ? conv2d_plan_path(&l->plan) : "");
 		sum += l->t_fwd + l->t_bwd;
 	}
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser",

@@ -687,6 +687,14 @@ static size_t conv_scratch(const model *m, int threads)
 	return n;
 }
 
+/* Every conv layer's kernels, decided once for m->isa and m->threads. */
+static void plan_convs(model *m)
+{
+	for (int i = 0; i < m->nlayer; i++)
+		if (m->layer[i].kind == MODEL_CONV)
+			conv2d_plan_init(&m->layer[i].plan, &m->layer[i].g, m->isa, m->threads);
+}
+
 static int alloc_buffers(model *m, char *err)
 {
 	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c, K = (size_t)m->classes;
@@ -724,6 +732,7 @@ static int alloc_buffers(model *m, char *err)
 		if (l->kind == MODEL_LRN && !(l->aux = alloc_floats(n, sizeof(float), err)))
 			return -1;
 	}
+	plan_convs(m);
 	m->ws_n = conv_scratch(m, m->threads);
 	if (!(m->ws = alloc_floats(m->ws_n, sizeof(float), err)) ||
 	    !(m->probs = alloc_floats(B * (K ? K : last), sizeof(float), err)))
@@ -814,6 +823,7 @@ int model_set_threads(model *m, int threads, char *err)
 		m->ws = ws, m->ws_n = wsn;
 	}
 	m->threads = threads;
+	plan_convs(m);
 	openblas_set_num_threads(threads);
 	return 0;
 }
@@ -1035,7 +1045,7 @@ static void forward_layer(model *m, model_layer *l, int B)
 
 	switch (l->kind) {
 	case MODEL_CONV:
-		conv2d_forward(&l->g, l->out, in, w, b, B, l->relu, m->ws, m->threads, m->isa);
+		conv2d_run_forward(&l->plan, l->out, in, w, b, B, l->relu, m->ws);
 		break;
 	case MODEL_POOL:
 		maxpool_forward(&l->g, l->out, l->argmax, in, B, m->threads);
@@ -1231,8 +1241,7 @@ static void backward(model *m, adam_rows *fused)
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
 			t = din_for(m, l, 0, started, masked);
-			conv2d_backward_relu(&l->g, t.to, dw, db, g, in, w, t.relu_y, B, 0, m->ws, m->threads,
-					     m->isa);
+			conv2d_run_backward(&l->plan, t.to, dw, db, g, in, w, t.relu_y, B, 0, m->ws);
 			din_done(&t, nin);
 			break;
 		case MODEL_DENSE:

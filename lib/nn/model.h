@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/conv2d.h"
 #include "nn/geom.h"
 #include "nn/isa.h"
 #include "nn/optim.h"
@@ -64,6 +65,7 @@ typedef struct {
 	int incl;               /* avgpool: pads count */
 	float a[4];             /* clip: lo, hi; leaky: alpha; lrn: size, alpha, beta, bias */
 	geom g;                 /* conv, pools */
+	conv2d_plan plan;       /* conv: its kernels and scratch, for m->threads and m->isa */
 	int nin, nout;          /* dense */
 	int *src, nsrc;         /* the layers it reads (MODEL_INPUT: the image) */
 	int nuse;               /* how many layers read it */
