@@ -226,7 +226,7 @@ int finetune_cache_init(finetune_cache *c, const model *m, int64_t n, float keep
 	note[0] = 0;
 	int cut = model_cache_cut(m, keep_conv, keep_fc);
 
-	if (cut < 0 || n < 1)
+	if (cut < 0 || n < 1 || !limit)
 		return 0;
 	c->per = m->layer[cut].out_n;
 	bytes = sizeof(float) * c->per;
