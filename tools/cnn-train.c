@@ -622,8 +622,6 @@ static int cmp_double(const void *a, const void *b)
 static void profile(trainer *t, int64_t steps, double t_opt, double t0, double wall)
 {
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
-	const char *kind[] = { "conv", "maxpool", "drop", "dense" };
-
 	fprintf(stderr, "%s: profile over %lld steps, ms per step (batch %d, %d threads, %s)\n", PROG,
 		(long long)steps, t->o->batch, t->o->threads, isa_name(t->m.isa));
 	fprintf(stderr, "  %-12s %-8s %-14s %9s %9s  %s\n", "layer", "kind", "output", "forward",
@@ -633,7 +631,7 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 		char shape[32];
 
 		snprintf(shape, sizeof shape, "%dx%dx%d", l->oh, l->ow, l->oc);
-		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f%s%s\n", l->name, kind[l->kind], shape,
+		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f%s%s\n", l->name, model_kind_name(l->kind), shape,
 			l->t_fwd * ms, l->t_bwd * ms, l->kind == MODEL_CONV ? "  " : "",
 			l->kind == MODEL_CONV ? conv2d_plan_path(&l->plan) : "");
 		sum += l->t_fwd + l->t_bwd;

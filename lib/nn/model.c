@@ -791,7 +791,7 @@ static int alloc_buffers(model *m, char *err)
 	return alloc_grads(m, err);
 }
 
-static const char *layer_word(enum model_kind k)
+const char *model_kind_name(enum model_kind k)
 {
 	for (int i = 0; i < (int)(sizeof kinds / sizeof *kinds); i++)
 		if (kinds[i].kind == k)
@@ -836,7 +836,7 @@ int model_init(model *m, const char *spec, model_size s, char *err)
 	for (int i = 0; i < n; i++)
 		snprintf(m->layer[i].name, sizeof m->layer[i].name, "%s",
 			 ls[i].named ? ls[i].name : ls[i].kind == MODEL_DROP ? "dropout" :
-			 ls[i].kind == MODEL_POOL ? "pool" : layer_word(ls[i].kind));
+			 ls[i].kind == MODEL_POOL ? "pool" : model_kind_name(ls[i].kind));
 	if (normalise_spec(m, spec, err) || build_layers(m, ls, n, err) || alloc_buffers(m, err))
 		goto out;
 	rc = 0;

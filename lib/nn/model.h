@@ -148,6 +148,9 @@ int model_norm_default(const model *m);
  * values for any count. */
 void model_init_params(model *m, enum model_init how, uint64_t seed);
 
+/* The spec's word for a kind ("conv", "maxpool", ...). */
+const char *model_kind_name(enum model_kind k);
+
 /* The parameter of that name (e.g. "fc1/weights3_1"), or NULL. */
 const model_param *model_find_param(const model *m, const char *name);
 /* The layer of that name, or -1. */
