@@ -15,7 +15,7 @@ LDFLAGS    ?=
 BUILD      ?= build
 BIN        ?= bin
 
-PKGS      := libarchive libcurl libjpeg openblas libpng zlib libcrypto
+PKGS      := libarchive libcurl libjpeg openblas libpng zlib libcrypto libprotobuf-c
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS))
 GIF_LIBS  ?= -lgif
@@ -24,10 +24,17 @@ GIF_LIBS  ?= -lgif
 # compiler may warn about something new, and that should not break their build.
 WERROR    ?=
 ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra $(WERROR) \
-             -pthread -Ilib $(PKG_CFLAGS) $(CFLAGS)
+             -pthread -Ilib -I$(GEN) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LIBS   = $(PKG_LIBS) $(GIF_LIBS) -pthread -lm
 
-LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard lib/*/*.c))
+# ONNX is read with protobuf-c over the onnx.proto Debian's libonnx-dev ships, its C
+# generated here at build time (never committed: it follows the installed proto).
+PROTOC_C   ?= protoc-c
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+GEN        := $(BUILD)/gen
+GEN_OBJ    := $(GEN)/onnx.pb-c.o
+
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard lib/*/*.c)) $(GEN_OBJ)
 TOOLS    := $(sort $(notdir $(basename $(wildcard tools/*.c))))
 UNITS    := $(sort $(notdir $(basename $(wildcard tests/unit/test_*.c))))
 PROGS    := $(addprefix $(BIN)/,$(TOOLS))
@@ -50,6 +57,21 @@ $(shell mkdir -p $(BUILD) && { echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS) || echo '
 $(BUILD)/%.o: %.c $(FLAGS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# One rule makes both files (a pattern rule with two targets is run once for both).
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: $(dir $(ONNX_PROTO))%.proto
+	@mkdir -p $(@D)
+	$(PROTOC_C) -I$(dir $(ONNX_PROTO)) --c_out=$(GEN) $<
+
+# Generated code is compiled without $(WERROR): it is protoc-c's, not ours, and a newer
+# protoc-c may warn where 1.4 does not (1.4.1's output is clean under -Wall -Wextra).
+$(GEN_OBJ): $(GEN)/onnx.pb-c.c $(FLAGS)
+	$(CC) $(filter-out $(WERROR),$(ALL_CFLAGS)) -MMD -MP -c $< -o $@
+
+# What includes the generated header needs it before its first compile (afterwards the
+# .d files track it): lib/onnx and its unit tests and fuzzers.
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard lib/onnx/*.c tests/unit/test_onnx*.c tests/fuzz/fuzz_onnx*.c)): \
+    | $(GEN)/onnx.pb-c.h
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@

@@ -41,9 +41,11 @@ mk() { make -s -C "$TOP" BUILD="$BUILD_DIR" BIN="$PETCNN_BIN" "$@"; }
 }
 
 @test "build: lib/ keeps its layering (a folder includes only its own and lower folders)" {
-	# util <- array <- img, nn <- tb; pets over util, array and img (README, Working on petcnn).
+	# util <- array <- img, nn <- tb, onnx; pets over util, array and img (README, Working on
+	# petcnn).
 	declare -A may=([util]="util" [array]="util array" [img]="util array img"
-		[nn]="util array nn" [tb]="util array img nn tb" [pets]="util array img pets")
+		[nn]="util array nn" [tb]="util array img nn tb" [pets]="util array img pets"
+		[onnx]="util array nn onnx")
 	local bad="" f dir inc
 	for f in "$TOP"/lib/*/*.[ch]; do
 		dir=$(basename "$(dirname "$f")")
