@@ -26,6 +26,7 @@ export_cases() {
 	assert_line --regexp '^squeeze: checker ok, 6 shapes ok, OpenCV max abs diff '
 	assert_line --regexp '^dense2d: checker ok, 6 shapes ok, OpenCV max abs diff '
 	assert_line --regexp '^ops: checker ok, 7 shapes ok, OpenCV runs it'
+	assert_line --regexp '^ops2: checker ok, 7 shapes ok, OpenCV max abs diff '
 }
 
 @test "onnx-export: the comparison fails when a weight is laid out wrong" {
