@@ -394,6 +394,9 @@ static int fold_constant(onnx_graph *g, int node, Onnx__NodeProto *np, char *err
 	Onnx__AttributeProto *a = np->attribute[0];
 	const char *name = str(a->name);
 	int type = attr_type(a);
+	/* the declared type is no promise that its field is there */
+	if (!strcmp(name, "value") && type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR && !a->t)
+		return node_err(g, node, err, "attribute 'value' holds no tensor");
 	if (!strcmp(name, "value") && type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR)
 		return tensor_from_proto(&v->data, a->t, what, err) ? -1 : (v->has_data = 1, 0);
 	if (!strcmp(name, "value_float") && type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT) {

@@ -356,6 +356,10 @@ static void test_constant(void)
 
 	a->name = "sparse_value";
 	refused(&b, "constant kind", "'k' (Constant)", "sparse_value");
+	/* found by fuzz_onnx: typed TENSOR, no tensor */
+	a->name = "value";
+	a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR, a->n_floats = 0;
+	refused(&b, "constant without its tensor", "'k' (Constant)", "holds no tensor");
 }
 
 static void test_files(void)
