@@ -675,17 +675,37 @@ static int build(onnx_graph *g, char *err)
 			g->nodes[i].in[k] = v;
 		}
 
-	/* Constants become data (all first: a failure leaves the nodes as they were); the
-	 * rest is sorted */
+	/* Constants become data (all first: a failure leaves the nodes as they were), and so
+	 * does an Identity of data (torch.onnx.export writes one per shared weight); the rest
+	 * is sorted */
 	for (int i = 0; i < g->nnodes; i++)
 		if (!strcmp(g->nodes[i].op, "Constant") && !g->nodes[i].domain[0] &&
 		    fold_constant(g, i, gp->node[i], err))
 			goto out;
+	for (int changed = 1; changed;) {
+		changed = 0;
+		for (int i = 0; i < g->nnodes; i++) {
+			onnx_node *n = &g->nodes[i];
+			onnx_value *src, *dst;
+			if (strcmp(n->op, "Identity") || n->domain[0] || n->nin != 1 || n->nout != 1 ||
+			    n->in[0] < 0 || n->out[0] < 0)
+				continue;
+			src = &g->values[n->in[0]], dst = &g->values[n->out[0]];
+			if (!src->has_data || dst->has_data)
+				continue;
+			if (tensor_alloc(&dst->data, src->data.dtype, src->data.ndim, src->data.shape, 0, err))
+				goto out;
+			memcpy(dst->data.data, src->data.data, (size_t)tensor_nbytes(&src->data));
+			dst->has_data = 1;
+			changed = 1;
+		}
+	}
 	{
 		int kept = 0;
 		for (int i = 0; i < g->nnodes; i++) {
 			onnx_node n = g->nodes[i];
-			if (!strcmp(n.op, "Constant") && !n.domain[0]) {
+			if ((!strcmp(n.op, "Constant") || !strcmp(n.op, "Identity")) && !n.domain[0] &&
+			    n.nout == 1 && n.out[0] >= 0 && g->values[n.out[0]].has_data) {
 				g->values[n.out[0]].producer = -1;
 				free(n.in);
 				continue;

@@ -12,7 +12,8 @@
  * typed field with exactly numel entries; external data refused); graph input dims.
  * Initializers and Constant nodes become float32 or int64 tensors (array/tensor.h, shapes
  * as ONNX has them, e.g. OIHW); any other data type is refused with its name. Constant
- * nodes are folded away: their output is a value with data and they are not in nodes[]. */
+ * nodes, and Identity nodes of data (torch writes one per shared weight), are folded away:
+ * their output is a value with data and they are not in nodes[]. */
 #ifndef PETCNN_ONNX_GRAPH_H
 #define PETCNN_ONNX_GRAPH_H
 

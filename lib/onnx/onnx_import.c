@@ -69,18 +69,26 @@ static void layer_name(struct ctx *x, int node, struct layer *L)
 {
 	const onnx_node *n = &x->g->nodes[node];
 	const char *src = n->name[0] ? n->name : n->nout && n->out[0] >= 0 ? x->g->values[n->out[0]].name : "";
-	char base[32];
+	char clean[256], base[32];
 	int k = 0;
 
-	for (const char *p = src; *p && k < 31; p++) {
+	for (const char *p = src; *p && k < (int)sizeof clean - 1; p++) {
 		char ch = isalnum((unsigned char)*p) ? *p : '_';
-		if (ch == '_' && (k == 0 || base[k - 1] == '_'))
+		if (ch == '_' && (k == 0 || clean[k - 1] == '_'))
 			continue;  /* "/layer1/layer1.0/conv1/Conv" -> "layer1_layer1_0_conv1_Conv" */
-		base[k++] = ch;
+		clean[k++] = ch;
 	}
-	while (k > 0 && base[k - 1] == '_')
+	while (k > 0 && clean[k - 1] == '_')
 		k--;
-	base[k] = 0;
+	clean[k] = 0;
+	/* too long: the end of a path names the layer best */
+	src = k > 31 ? clean + k - 31 : clean;
+	if (src > clean && src[-1] != '_' && strchr(src, '_') && strchr(src, '_')[1])
+		src = strchr(src, '_');  /* whole words only */
+	while (*src == '_')
+		src++;
+	snprintf(base, sizeof base, "%.31s", src);
+	k = (int)strlen(base);
 	if (!k || !strcmp(base, "input"))
 		snprintf(base, sizeof base, "%s", kind_name[L->kind]);
 	snprintf(L->name, sizeof L->name, "%s", base);
