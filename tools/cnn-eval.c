@@ -181,7 +181,6 @@ int main(int argc, char **argv)
 	outfile pf = { 0 };
 
 	parse_args(argc, argv, &o);
-	openblas_set_num_threads(o.threads);
 	if (dataset_read(&d, o.input, 1, err))
 		cli_die("%s", err);
 	if (d.n == 0)

@@ -74,6 +74,8 @@ static const char HELP[] =
 	"\n"
 	"Default model spec:\n"
 	"  " MODEL_DEFAULT_SPEC "\n"
+	"A spec is a graph of [NAME=]KIND[:OPT...][@IN,...] tokens; kinds: conv maxpool avgpool\n"
+	"gap dense drop add concat relu clip leaky bn lrn (README.md, \"The network\").\n"
 	"\n"
 	"Example:\n"
 	"  cnn-train --train train.npy --test test.npy -o model.npz | tfevents-write --logdir runs/pets\n";
@@ -428,7 +430,8 @@ static void setup(trainer *t)
 				(long long)t->st.step, o->epochs,
 				(long long)((t->train.n + o->batch - 1) / o->batch * o->epochs));
 	} else {
-		if (model_init(&t->m, o->spec, t->train.h, t->train.w, t->train.k, o->batch, 1, err))
+		if (model_init(&t->m, o->spec, (model_size){ .h = t->train.h, .w = t->train.w, .classes = t->train.k,
+						     .max_batch = o->batch, .train = 1 }, err))
 			cli_die("%s", err);
 		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
 				      .optim = (enum ckpt_optim)o->optim };
@@ -573,16 +576,18 @@ static int train(trainer *t)
 		}
 		dataset_gather(&t->train, t->perm + pos * o->batch, b, t->img, t->lab);
 		stream(&r, o->seed, STREAM_DROPOUT, step);
-		model_forward(&t->m, t->img, t->lab, b, 1, (float)o->keep_conv, (float)o->keep_fc, &r, &loss, &c);
+		model_train(&t->m, (float)o->keep_conv, (float)o->keep_fc, &r);
+		model_forward(&t->m, t->img, t->lab, b);
+		loss = t->m.loss, c = t->m.correct;
 		/* the optimiser's time: the step's, less the layers' backward (fc1's includes its
 		 * own weights' Adam update, fused into it) */
 		b0 = backward_seconds(&t->m);
 		t1 = progress_now();
 		if (o->optim == CKPT_ADAM) {
-			model_backward_adam(&t->m, &adam, step + 1, o->threads);
+			model_backward_adam(&t->m, &adam, step + 1);
 		} else {
 			model_backward(&t->m);
-			model_momentum_step(&t->m, o->lr, o->momentum, o->threads);
+			model_momentum_step(&t->m, o->lr, o->momentum);
 		}
 		t_opt += progress_now() - t1 - (backward_seconds(&t->m) - b0);
 		t->st.step = ++step;
@@ -633,7 +638,6 @@ int main(int argc, char **argv)
 
 	t.t_start = progress_now();
 	parse_args(argc, argv, &o);
-	openblas_set_num_threads(o.threads);
 	sigemptyset(&sa.sa_mask);
 	/* A closed terminal or metrics pipe stops the run like SIGTERM: checkpoint, then exit. */
 	sigaction(SIGINT, &sa, NULL);

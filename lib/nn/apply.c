@@ -258,7 +258,7 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 	if (a->op == APPLY_LAYER) {
 		const model_layer *l = &a->m.layer[a->layer];
 
-		model_forward(&a->m, raw, NULL, B, 0, 1.0f, 1.0f, NULL, NULL, NULL);
+		model_forward(&a->m, raw, NULL, B);
 		memcpy(out, l->out, sizeof *out * B * l->out_n);
 		return;
 	}

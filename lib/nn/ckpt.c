@@ -39,6 +39,24 @@ static int add_f8(npz *z, const char *name, double v, char *err)
 	return add_scalar(z, name, DT_F8, &v, err);
 }
 
+/* "model/mean", "model/std" f4 [3] and "model/bgr" i8 []: written only when not the
+ * default, so a default model's checkpoint keeps its bytes. */
+static int add_norm(npz *z, const model *m, char *err)
+{
+	tensor t;
+
+	for (int k = 0; k < 2; k++) {
+		if (tensor_alloc(&t, DT_F4, 1, (int64_t[]){ 3 }, 0, err))
+			return -1;
+		memcpy(t.data, k ? m->std : m->mean, sizeof(float) * 3);
+		if (npz_add_move(z, k ? "model/std" : "model/mean", &t, err)) {
+			tensor_free(&t);
+			return -1;
+		}
+	}
+	return add_i8(z, "model/bgr", m->bgr, err);
+}
+
 static int add_str(npz *z, const char *name, const char *s, char *err)
 {
 	tensor t;
@@ -87,6 +105,8 @@ int ckpt_save(const char *path, const model *m, const tensor *classes, const ckp
 		tensor_free(&in);
 		goto out;
 	}
+	if (!model_norm_default(m) && add_norm(&z, m, err))
+		goto out;
 	if (npz_add(&z, "classes", classes, err))
 		goto out;
 	if (st->optim != CKPT_NONE &&
@@ -147,6 +167,25 @@ static int get_f8(const npz *z, const char *path, const char *name, double min, 
 }
 
 /* The run's settings, when the checkpoint has them (all or none). */
+/* The input normalisation, if the checkpoint has one (else the default stays). */
+static int get_norm(const npz *z, const char *path, model *m, char *err)
+{
+	const tensor *mean = npz_get(z, "model/mean"), *sd = npz_get(z, "model/std");
+	int64_t bgr = 0;
+	char inner[ERR_MAX];
+
+	if (!mean && !sd && !npz_get(z, "model/bgr"))
+		return 0;
+	if (!mean || !sd || mean->dtype != DT_F4 || sd->dtype != DT_F4 || tensor_numel(mean) != 3 ||
+	    tensor_numel(sd) != 3)
+		return err_set(err, "%s: 'model/mean' and 'model/std' must both be float32 [3]", path);
+	if (get_i8(z, path, "model/bgr", 0, 1, &bgr, err))
+		return -1;
+	if (model_set_norm(m, mean->data, sd->data, (int)bgr, inner))
+		return err_set(err, "%s: %s", path, inner);
+	return 0;
+}
+
 static int get_settings(const npz *z, const char *path, ckpt_state *st, char *err)
 {
 	const tensor *h = npz_get(z, "train/data_sha256");
@@ -225,23 +264,32 @@ static int init_model(loading *L, int now, char *err)
 {
 	const tensor *spec_t = npz_get(&L->z, "model/spec"), *in_t = npz_get(&L->z, "model/input");
 	const tensor *cl_t = npz_get(&L->z, "classes");
-	char spec[4096];
+	char *spec;
 	const int64_t *hw;
+	int rc;
 
 	if (L->inited || (!now && (!spec_t || !in_t || !cl_t)))
 		return 0;
 	if (!spec_t || spec_t->dtype != DT_U || tensor_numel(spec_t) != 1 || !in_t || in_t->dtype != DT_I8 ||
 	    tensor_numel(in_t) != 3 || !cl_t || cl_t->dtype != DT_U || cl_t->ndim != 1 || cl_t->shape[0] < 1)
 		return err_set(err, "%s: not a petcnn checkpoint (model/spec, model/input, classes)", L->path);
-	if (tensor_get_string(spec_t, 0, spec, sizeof spec) < 0 || strlen(spec) + 1 >= sizeof spec)
-		return err_set(err, "%s: model spec too long", L->path);
 	hw = in_t->data;
 	if (hw[0] < 1 || hw[1] < 1 || hw[0] > 1 << 16 || hw[1] > 1 << 16 || hw[2] != 3)
 		return err_set(err, "%s: bad model/input", L->path);
 	if (L->want_h && (hw[0] != L->want_h || hw[1] != L->want_w))
 		return err_set(err, "%s: the model takes %lldx%lld images, these are %dx%d", L->path,
 			       (long long)hw[0], (long long)hw[1], L->want_h, L->want_w);
-	if (model_init(L->m, spec, (int)hw[0], (int)hw[1], (int)cl_t->shape[0], L->max_batch, L->train, err)) {
+	/* UTF-8 takes at most 4 bytes per code point */
+	if (spec_t->ulen > 1 << 20 || !(spec = malloc((size_t)spec_t->ulen * 4 + 1)))
+		return err_set(err, "%s: model spec too long", L->path);
+	if (tensor_get_string(spec_t, 0, spec, (size_t)spec_t->ulen * 4 + 1) < 0) {
+		free(spec);
+		return err_set(err, "%s: model spec is not text", L->path);
+	}
+	rc = model_init(L->m, spec, (model_size){ .h = (int)hw[0], .w = (int)hw[1], .c = 3, .classes = (int)cl_t->shape[0],
+						   .max_batch = L->max_batch, .train = L->train }, err);
+	free(spec);
+	if (rc) {
 		char inner[ERR_MAX];
 
 		snprintf(inner, sizeof inner, "%s", err);
@@ -306,7 +354,7 @@ static int visit(void *ctx, const char *name, const char *label, const tensor *h
 		return 0;
 	/* Past the metadata, a member that is not one of the model's buffers is nothing a
 	 * loader needs: read past, never held (a junk member may be hundreds of MB). */
-	if (L->inited && !(prefixed(name, "train/") && tensor_nbytes(hdr) <= 4096))
+	if (L->inited && !((prefixed(name, "train/") || prefixed(name, "model/")) && tensor_nbytes(hdr) <= 4096))
 		return 0;
 	if (npy_src_data(data, label, &t, err) != 1)
 		return -1;
@@ -337,6 +385,8 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
 	memset(m, 0, sizeof *m);
 	npz_init(&L.z);
 	if (npz_scan(path, NULL, visit, &L, err) || init_model(&L, 1, err))
+		goto fail;
+	if (get_norm(&L.z, path, m, err))
 		goto fail;
 	cl_t = npz_get(&L.z, "classes");
 	if (tensor_alloc(classes, DT_U, 1, cl_t->shape, cl_t->ulen, err))

@@ -1,5 +1,7 @@
 /* ckpt: a model and its training state as a self-describing .npz checkpoint (DESIGN.md).
- * Members: "model/spec" <U [1] the model spec; "model/input" i8 [3] H, W, 3; "classes"
+ * Members: "model/spec" <U [1] the model spec; "model/input" i8 [3] H, W, 3; when the input
+ * normalisation is not the default, "model/mean" and "model/std" f4 [3] and "model/bgr" i8 [];
+ * "classes"
  * <U [K]; every parameter f4 under its name in TensorFlow's layout ("conv1_1/weights1_1"
  * [3, 3, 3, 32], ..., "fc1/weights3_1" [in, 512]); with training state also
  * "train/step", "train/seed", "train/batch", "train/examples" i8 [] (steps done, the

@@ -1,5 +1,6 @@
 /* conv2d: convolution as tiled im2col + sgemm (batch folded into the GEMM's M, tiles sized
- * to stay near cache), bias and ReLU fused into one pass over each tile; convdirect where it fits. */
+ * to stay near cache), bias and ReLU fused into one pass over each tile; convdirect where it
+ * fits, convdw for depthwise layers, one GEMM per group (on the shared tile) for grouped ones. */
 #include "nn/conv2d.h"
 
 #include <cblas.h>
@@ -7,34 +8,48 @@
 
 #include "nn/blas.h"
 #include "nn/convdirect.h"
+#include "nn/convdw.h"
 #include "nn/vec.h"
 
 /* Floats per im2col tile: large enough that sgemm sees a tall M, small enough that the
  * tile is still in L2/L3 when the GEMM reads it. */
 #define CONV2D_TILE_FLOATS (1 << 20)
 
+/* a geom written by hand may leave groups 0: one group */
+static int groups(const geom *g)
+{
+	return g->groups > 1 ? g->groups : 1;
+}
+
 /* 1x1 stride-1 convolutions need no im2col: the input already is the [M, cin] matrix. */
 static int is_pointwise(const geom *g)
 {
-	return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->oh == g->h && g->ow == g->w;
+	return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->oh == g->h &&
+	       g->ow == g->w && g->pt == 0 && g->pl == 0 && groups(g) == 1;
 }
 
+/* im2col rows per tile; a group's columns (K = kh*kw*cin/groups) are what one tile holds */
 static long tile_rows(const geom *g)
 {
-	long K = (long)g->kh * g->kw * g->c, tm = CONV2D_TILE_FLOATS / K;
+	long K = (long)g->kh * g->kw * (g->c / groups(g)), tm = CONV2D_TILE_FLOATS / K;
 
 	return tm > 0 ? tm : 1;
 }
 
-/* For stride 1, the input gradient is itself a convolution: of dout, by the kernel turned
- * half a circle with cin and cout swapped, padded by kh-1-pt, kw-1-pl. This is its window. */
+/* For stride 1 and one group, the input gradient is itself a convolution: of dout, by the
+ * kernel turned half a circle with cin and cout swapped, padded by kh-1-pt, kw-1-pl before
+ * (negative, when pt > kh-1: rows of dout no input reaches are skipped) and kh-1-pb,
+ * kw-1-pr after. This is its window. The kernels bound their reads by t's input (dout),
+ * so the after-pads are implied by t's output size (the input's) and any pads work. */
 static int transposed(const geom *g, geom *t)
 {
-	if (g->sh != 1 || g->sw != 1)
+	if (g->sh != 1 || g->sw != 1 || groups(g) > 1)
 		return 0;
 	*t = (geom){ .h = g->oh, .w = g->ow, .c = g->oc, .kh = g->kh, .kw = g->kw, .sh = 1, .sw = 1,
 			.oh = g->h, .ow = g->w, .pt = g->kh - 1 - g->pt, .pl = g->kw - 1 - g->pl,
-			.oc = g->c };
+			.oc = g->c, .groups = 1 };
+	t->pb = g->kh - 1 - g->pb > 0 ? g->kh - 1 - g->pb : 0;
+	t->pr = g->kw - 1 - g->pr > 0 ? g->kw - 1 - g->pr : 0;
 	return 1;
 }
 
@@ -51,8 +66,11 @@ static void turn_kernel(const geom *g, float *wt, const float *w)
 
 size_t conv2d_workspace(const geom *g, int threads)
 {
-	size_t K = (size_t)g->kh * g->kw * g->c, n;
+	size_t K = (size_t)g->kh * g->kw * (g->c / groups(g)), n;
 	geom t;
+
+	if (convdw_fits(g))
+		return 1;   /* direct loops, no scratch (1: callers may allocate it) */
 
 	/* forward and dw: convdirect's padded bands, or a tile of im2col and (backward) one of
 	 * its gradient; room for either, so one buffer serves every path */
@@ -74,13 +92,52 @@ size_t conv2d_workspace(const geom *g, int threads)
 	return n;
 }
 
-/* Rows m0..m1 of the im2col matrix [B*oh*ow, kh*kw*c] (row: one output pixel, columns in
- * HWIO order ky, kx, ci so that it multiplies the weights directly). With add set, the
- * reverse: col's rows are summed back into the image (col2im). */
-static void im2col(const geom *g, float *col, float *in, long m0, long m1, int add)
+/* Rows m0..m1 of the im2col matrix [B*oh*ow, kh*kw*cg] of input channels ci0..ci0+cg-1
+ * (row: one output pixel, columns in HWIO order ky, kx, ci so that it multiplies the
+ * weights directly). With add set, the reverse: col's rows are summed back into the image
+ * (col2im). */
+/* im2col for a group: a window row's channels are not contiguous, so pixel by pixel. */
+static void im2col_group(const geom *g, float *col, float *in, long m0, long m1, int ci0,
+			 int cg, int add)
 {
 	long hw = (long)g->oh * g->ow, isz = (long)g->h * g->w * g->c;
-	int c = g->c, K = g->kh * g->kw * c;
+	int K = g->kh * g->kw * cg;
+
+	for (long m = m0; m < m1; m++) {
+		long n = m / hw, r = m % hw;
+		int oy = (int)(r / g->ow), ox = (int)(r % g->ow);
+		float *dst = col + (m - m0) * K, *img = in + n * isz + ci0;
+
+		for (int ky = 0; ky < g->kh; ky++) {
+			int iy = oy * g->sh - g->pt + ky;
+
+			for (int kx = 0; kx < g->kw; kx++, dst += cg) {
+				int ix = ox * g->sw - g->pl + kx;
+				float *src = img + ((long)iy * g->w + ix) * g->c;
+
+				if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
+					if (!add)
+						memset(dst, 0, sizeof *dst * cg);
+				} else if (add) {
+					vec_add(src, dst, cg);
+				} else {
+					memcpy(dst, src, sizeof *dst * cg);
+				}
+			}
+		}
+	}
+}
+
+static void im2col(const geom *g, float *col, float *in, long m0, long m1, int ci0, int cg,
+		   int add)
+{
+	long hw = (long)g->oh * g->ow, isz = (long)g->h * g->w * g->c;
+	int c = g->c, K = g->kh * g->kw * cg;
+
+	if (cg < c) {
+		im2col_group(g, col, in, m0, m1, ci0, cg, add);
+		return;
+	}
 
 	for (long m = m0; m < m1; m++) {
 		long n = m / hw, r = m % hw;
@@ -112,12 +169,49 @@ static void im2col(const geom *g, float *col, float *in, long m0, long m1, int a
 	}
 }
 
+/* Groups share each tile's rows: the tile starts as the bias, and each group's im2col and
+ * GEMM add its outputs' columns (weights [kh*kw*cg, cout] read group by group, ld cout). */
+static void forward_grouped(const geom *g, float *out, const float *in, const float *w,
+			    const float *b, int B, int relu, float *ws)
+{
+	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
+	int G = groups(g), cg = g->c / G, N = g->oc, ng = N / G, K = g->kh * g->kw * cg;
+
+	for (long m0 = 0; m0 < M; m0 += tm) {
+		long m1 = m0 + tm < M ? m0 + tm : M;
+		float *o = out + m0 * N;
+
+		for (long r = 0; r < m1 - m0; r++)
+			if (b)
+				memcpy(o + r * N, b, sizeof *b * N);
+			else
+				memset(o + r * N, 0, sizeof *o * N);
+		for (int gi = 0; gi < G; gi++) {
+			im2col(g, ws, (float *)in, m0, m1, gi * cg, cg, 0);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), ng, K,
+				    1.0f, ws, K, w + gi * ng, N, 1.0f, o + gi * ng, N);
+		}
+		if (relu)
+			vec_bias_relu(o, NULL, m1 - m0, N, relu);
+	}
+}
+
 void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
 		    const float *b, int B, int relu, float *ws, int threads, isa_kind isa)
 {
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int K = g->kh * g->kw * g->c, N = g->oc;
 
+	if (convdw_fits(g)) {
+		if (threads > 1)
+			blas_park();
+		convdw_forward(g, out, in, w, b, B, relu, threads);
+		return;
+	}
+	if (groups(g) > 1) {
+		forward_grouped(g, out, in, w, b, B, relu, ws);
+		return;
+	}
 	if (convdirect_fits(g, isa)) {
 		if (threads > 1)
 			blas_park();
@@ -136,7 +230,7 @@ void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
 		float *o = out + m0 * N;
 
 		/* im2col only reads the input; the cast is for the shared col2im signature */
-		im2col(g, ws, (float *)in, m0, m1, 0);
+		im2col(g, ws, (float *)in, m0, m1, 0, g->c, 0);
 		/* the tile starts as the bias and sgemm adds into it (beta 1): OpenBLAS would
 		 * otherwise spend a pass zeroing it for beta 0, and another adding the bias */
 		if (b)
@@ -165,7 +259,7 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 		long m1 = m0 + tm < M ? m0 + tm : M;
 		float *d = din + m0 * N;
 
-		im2col(t, col, (float *)dout, m0, m1, 0);
+		im2col(t, col, (float *)dout, m0, m1, 0, t->c, 0);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, K, 1.0f,
 			    col, K, wt, N, 0.0f, d, N);
 		if (relu_y)
@@ -186,9 +280,16 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 {
 	geom t;
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
-	int K = g->kh * g->kw * g->c, N = g->oc;
+	int G = groups(g), cg = g->c / G, ng = g->oc / G;
+	int K = g->kh * g->kw * cg, N = g->oc;
 	float *col = ws, *dcol = ws + tm * K;
 
+	if (convdw_fits(g)) {
+		if (threads > 1)
+			blas_park();
+		convdw_backward(g, din, dw, db, dout, in, w, relu_y, B, acc, threads);
+		return;
+	}
 	if (db && !convdirect_fits(g, isa)) {
 		if (!acc)
 			memset(db, 0, sizeof *db * N);
@@ -204,21 +305,28 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 			vec_relu_backward(din, din, relu_y, (size_t)M * K);
 		return;
 	}
-	if (din && !transposed(g, &t)) {
-		/* strided: din by col2im, tile by tile beside dw's */
-		memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
+	if ((din && !transposed(g, &t)) || G > 1) {
+		/* strided or grouped: din by col2im, tile by tile beside dw's, group by group
+		 * (a group's dw and w are columns gi*ng.. of [K, cout]) */
+		if (din)
+			memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
 		for (long m0 = 0; m0 < M; m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;
-			const float *d = dout + m0 * N;
 
-			im2col(g, col, (float *)in, m0, m1, 0);
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
-				    col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, N, 1.0f,
-				    d, N, w, N, 0.0f, dcol, K);
-			im2col(g, dcol, din, m0, m1, 1);
+			for (int gi = 0; gi < G; gi++) {
+				const float *d = dout + m0 * N + gi * ng;
+
+				im2col(g, col, (float *)in, m0, m1, gi * cg, cg, 0);
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ng, (int)(m1 - m0),
+					    1.0f, col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw + gi * ng, N);
+				if (!din)
+					continue;
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, ng,
+					    1.0f, d, N, w + gi * ng, N, 0.0f, dcol, K);
+				im2col(g, dcol, din, m0, m1, gi * cg, cg, 1);
+			}
 		}
-		if (relu_y)
+		if (din && relu_y)
 			vec_relu_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c);
 		return;
 	}
@@ -230,7 +338,7 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 		for (long m0 = 0; m0 < M; m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;
 
-			im2col(g, col, (float *)in, m0, m1, 0);
+			im2col(g, col, (float *)in, m0, m1, 0, g->c, 0);
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
 				    col, K, dout + m0 * N, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
 		}
@@ -252,6 +360,10 @@ const char *conv2d_path(const geom *g, isa_kind isa)
 	geom t;
 	int fwd = convdirect_fits(g, isa), din = transposed(g, &t) && convdirect_fits(&t, isa);
 
+	if (convdw_fits(g))
+		return "depthwise";
+	if (groups(g) > 1)
+		return "grouped sgemm";
 	if (fwd && isa == ISA_AVX512 && isa_supported(ISA_AVX512))
 		return din ? "avx512" : "avx512, din sgemm";
 	if (fwd)

@@ -1,5 +1,6 @@
 /* conv2d: the convolution layer, forward and backward, on NHWC float32 batches; weights
- * TensorFlow's HWIO [kh, kw, cin, cout]. convdirect's kernels where they fit, else sgemm. */
+ * TensorFlow's HWIO [kh, kw, cin/groups, cout]. Any geom (SAME/VALID, explicit pads, groups):
+ * convdirect's kernels where they fit, convdw's for depthwise layers, else sgemm. */
 #ifndef PETCNN_CONV2D_H
 #define PETCNN_CONV2D_H
 
@@ -12,14 +13,15 @@
  * tiles, or padded rows per thread); the same buffer serves every batch size and path. */
 size_t conv2d_workspace(const geom *g, int threads);
 
-/* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin, cout]) + b [cout],
- * then ReLU if relu. ws: conv2d_workspace(g, threads) floats; threads: workers of our
+/* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin/groups, cout]) + b [cout]
+ * (NULL: none), then ReLU if relu; output channel o of group o / (cout/groups) reads that
+ * group's cin/groups input channels. ws: conv2d_workspace(g, threads) floats; threads: workers of our
  * own for the direct kernels (convdirect), whose bits do not depend on their number;
  * isa: the path (conv2d_path says which one g takes on it). */
 void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
 		    const float *b, int B, int relu, float *ws, int threads, isa_kind isa);
 /* Given dout [B, oh, ow, cout] (already through the ReLU's backward), computes
- * dw [kh, kw, cin, cout] and db [cout] (added to them if acc, else overwriting them, which
+ * dw [kh, kw, cin/groups, cout] and db [cout] (added to them if acc, else overwriting them, which
  * spares a pass over a large dw), and sets din [B, h, w, cin] (NULL: skip). */
 void conv2d_backward(const geom *g, float *din, float *dw, float *db, const float *dout,
 		     const float *in, const float *w, int B, int acc, float *ws, int threads,
@@ -33,8 +35,9 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa);
 
 /* The kernels g runs on with isa: "avx512" or "avx2" (the direct kernels; ", din sgemm"
- * when the input gradient's turned convolution does not fit them), or "sgemm". Under 4
- * input channels, "avx512"'s weight gradient runs AVX2's tiles (faster there, same bits). */
+ * when the input gradient's turned convolution does not fit them), "sgemm", "depthwise"
+ * (convdw's loops) or "grouped sgemm" (a GEMM per group). Under 4 input channels,
+ * "avx512"'s weight gradient runs AVX2's tiles (faster there, same bits). */
 const char *conv2d_path(const geom *g, isa_kind isa);
 
 #endif

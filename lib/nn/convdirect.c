@@ -24,7 +24,7 @@ int convdirect_fits(const geom *g, isa_kind isa)
 {
 #ifdef CONV_AVX2
 	return g->sh == 1 && g->sw == 1 && g->oc % 8 == 0 && (g->kh > 1 || g->kw > 1) &&
-	       isa >= ISA_AVX2 && isa_supported(ISA_AVX2);
+	       g->groups <= 1 && isa >= ISA_AVX2 && isa_supported(ISA_AVX2);
 #else
 	(void)g, (void)isa;
 	return 0;

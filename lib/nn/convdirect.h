@@ -10,7 +10,8 @@
 
 /* Whether the direct kernels serve g on the path isa (AVX2 or AVX-512, which this CPU
  * must have): stride 1, cout a multiple of 8, not a 1x1 (a plain GEMM already does that
- * best). The kernels below run on isa's registers; asked for AVX-512 on a CPU without it,
+ * best), one group. Any pads (asymmetric, or past k-1, even negative): reads are bounded by
+ * the input. The kernels below run on isa's registers; asked for AVX-512 on a CPU without it,
  * they run AVX2's. Both give the same bits: the tiles differ, each sum's order does not. */
 int convdirect_fits(const geom *g, isa_kind isa);
 

@@ -46,9 +46,11 @@ int evaluate_run(model *m, const dataset *d, const evaluate_opts *o, evaluate_re
 	const float *logits = m->layer[m->nlayer - 1].out;
 	double sum = 0;
 	batch_bufs b;
-	int rc = 0, K = m->classes;
+	int rc = 0, K = m->classes, training = m->training;
 
 	*r = (evaluate_result){ 0 };
+	/* no dropout here, whatever mode the trainer left the model in (restored below) */
+	model_eval(m);
 	if (bufs_init(&b, m, o->idx != NULL))
 		return err_set(err, "evaluate: out of memory for a batch of %d", m->max_batch);
 	for (int64_t i = 0; i < n && !rc; i += m->max_batch) {
@@ -60,7 +62,7 @@ int evaluate_run(model *m, const dataset *d, const evaluate_opts *o, evaluate_re
 			dataset_gather(d, o->idx + i, B, b.img, b.labels);
 			img = b.img, labels = b.labels;
 		}
-		model_forward(m, img, NULL, B, 0, 1, 1, NULL, NULL, NULL);
+		model_forward(m, img, NULL, B);
 		softmax_xent_rows(b.loss, b.pred, logits, labels, B, K);
 		for (int k = 0; k < B && !rc; k++) {
 			int y = labels[k], p = b.pred[k];
@@ -81,6 +83,7 @@ int evaluate_run(model *m, const dataset *d, const evaluate_opts *o, evaluate_re
 			rc = err_set(err, "evaluate: stopped after %lld images", (long long)(i + B));
 	}
 	bufs_free(&b);
+	m->training = training;
 	r->loss = r->scored ? sum / r->scored : 0;
 	r->accuracy = r->scored ? (double)r->correct / r->scored : 0;
 	return rc;

@@ -1,5 +1,5 @@
-/* geom: TensorFlow's output sizes and padding for a window over an NHWC image, shared by
- * the convolution and max-pool layers. */
+/* geom: output sizes and padding for a window over an NHWC image (TensorFlow's SAME/VALID,
+ * or explicit ONNX/PyTorch pads and ceil mode), shared by the convolution and pool layers. */
 #ifndef PETCNN_GEOM_H
 #define PETCNN_GEOM_H
 
@@ -10,7 +10,9 @@ typedef enum { GEOM_SAME, GEOM_VALID } geom_pad;
  * ceil((in-k+1)/stride), no padding. Returns the length (<= 0 if none fits). */
 int geom_out_size(int in, int k, int stride, geom_pad pad, int *pad_before);
 
-/* A window over an NHWC image: the geometry shared by conv2d and max-pool. */
+/* A window over an NHWC image: the geometry shared by conv2d and the pools. Kernels
+ * bound every read by h and w, so a ceil-mode window reaching past pb/pr reads zeros (conv)
+ * or nothing (pools); pb and pr matter only to avgpool's count_include_pad divisor. */
 typedef struct {
 	int h, w, c;    /* input height, width, channels */
 	int kh, kw;     /* window */
@@ -18,10 +20,21 @@ typedef struct {
 	int oh, ow;     /* output height, width */
 	int pt, pl;     /* padding before (top, left) */
 	int oc;         /* output channels (conv: cout; pool: c) */
+	int pb, pr;     /* padding after (bottom, right); never negative */
+	int groups;     /* conv: c and oc split into this many groups (1: none; 0 counts as 1) */
 } geom;
 
-/* Fills g; -1 if the window does not fit (VALID with in < k) or a size is out of range. */
+/* Fills g with TensorFlow's SAME or VALID geometry, groups 1, pb/pr what SAME pads after
+ * (VALID: 0, the rows no window reaches simply unread); -1 if the window does not fit
+ * (VALID with in < k) or a size is out of range. */
 int geom_init(geom *g, int h, int w, int c, int kh, int kw, int sh, int sw, geom_pad pad,
 	      int oc, char *err);
+
+/* Fills g with explicit pads (top, left, bottom, right; ONNX/PyTorch, may be asymmetric):
+ * out = floor((in + before + after - k) / s) + 1, or with ceil_mode the ceiling, less a last
+ * window that would start in the after-padding (PyTorch's and ONNX's rule). groups must
+ * divide c and oc. -1 with a message if a size or pad is out of range or nothing fits. */
+int geom_init_pads(geom *g, int h, int w, int c, int kh, int kw, int sh, int sw,
+		   const int pads[4], int ceil_mode, int groups, int oc, char *err);
 
 #endif

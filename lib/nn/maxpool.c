@@ -117,6 +117,10 @@ static void maxpool_images(const geom *g, float *out, int32_t *argmax, const flo
 						first = 0;
 					}
 				}
+				/* explicit pads as large as the window: nothing to take */
+				if (first)
+					for (int ch = 0; ch < c; ch++)
+						po[ch] = 0.0f, pa[ch] = -1;
 			}
 	}
 }
@@ -215,7 +219,8 @@ static void pool_bwd_worker(void *ctx, int k, int n)
 
 		/* an input winning several windows gets their sum; a gated one only zeros */
 		for (long i = 0; i < osz; i++)
-			img[a[i]] += y && !(y[i] > 0) ? 0.0f : d[i];
+			if (a[i] >= 0)
+				img[a[i]] += y && !(y[i] > 0) ? 0.0f : d[i];
 	}
 }
 

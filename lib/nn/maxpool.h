@@ -7,9 +7,11 @@
 
 #include "nn/geom.h"
 
-/* out [B, oh, ow, c] = max over each window of in [B, h, w, c] (padding never wins);
- * argmax [B, oh, ow, c] keeps the winner's offset within its image for backward. Images
- * are split over threads (same bits for any number). */
+/* out [B, oh, ow, c] = max over each window of in [B, h, w, c] (padding never wins; any
+ * geometry: SAME/VALID, explicit pads, ceil mode); argmax [B, oh, ow, c] keeps the winner's
+ * offset within its image for backward. A window wholly in the padding (pads >= window)
+ * gives 0 and argmax -1, which backward skips. Images are split over threads (same bits
+ * for any number). */
 void maxpool_forward(const geom *g, float *out, int32_t *argmax, const float *in, int B,
 		     int threads);
 /* din [B, h, w, c] = dout [B, oh, ow, c] routed to the winners (din is overwritten). */

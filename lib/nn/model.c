@@ -1,32 +1,47 @@
-/* model: parsing the spec, laying out one parameter buffer, and running the layers of
- * lib/nn over buffers allocated once for the largest batch (nothing allocated per step). */
+/* model: parsing the spec into a graph, laying out one parameter buffer, and running the
+ * layers of lib/nn over buffers allocated once for the largest batch (nothing per step). */
 #include "nn/model.h"
 
+#include <cblas.h>
 #include <ctype.h>
-#include <stdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "util/errmsg.h"
+#include "nn/avgpool.h"
 #include "nn/blas.h"
 #include "nn/conv2d.h"
 #include "nn/dense.h"
 #include "nn/dropout.h"
+#include "nn/elt.h"
+#include "nn/lrn.h"
 #include "nn/maxpool.h"
 #include "nn/softmax.h"
 #include "nn/vec.h"
+#include "util/errmsg.h"
 #include "util/par.h"
 
-#define MODEL_MAX_LAYERS 64
+/* A spec longer than this is not a network anyone writes or converts (GoogLeNet's is
+ * ~6 KB); the cap keeps every count below in int. */
+#define MODEL_SPEC_MAX (1 << 20)
+#define MODEL_MAX_LAYERS 4096
+#define MODEL_GRAD_DLOGITS (-2)
+
+enum { PAD_SAME, PAD_VALID, PAD_EXPLICIT };
 
 typedef struct {
 	enum model_kind kind;
 	char name[MODEL_NAME_MAX / 2];
-	int kh, kw, stride, valid, linear, count, fc; /* count -1: the class count K */
+	int named;              /* given a NAME= (only those can be read by name) */
+	int kh, kw, sh, sw, pad, pads[4], ceil, groups, incl;
+	int act;                /* -1: the kind's default; 0 linear; 1 relu */
+	int count, fc;          /* count -1: the class count K */
+	float a[4];
+	char *ins;              /* the text after '@' (NULL: the token before) */
 } layer_spec;
 
 static int valid_name(const char *s)
@@ -39,143 +54,247 @@ static int valid_name(const char *s)
 	return 1;
 }
 
+static int parse_int(const char *s, char **end, long lo, long hi, int *out)
+{
+	long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	v = strtol(s, end, 10);
+	if (v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* "AxB" */
 static int parse_kxk(const char *s, int *kh, int *kw)
 {
 	char *end;
-	long a = strtol(s, &end, 10), b;
 
-	if (end == s || *end != 'x' || a < 1 || a > 4096)
+	if (parse_int(s, &end, 1, 4096, kh) || *end != 'x' || parse_int(end + 1, &end, 1, 4096, kw) || *end)
 		return -1;
-	s = end + 1;
-	b = strtol(s, &end, 10);
-	if (end == s || *end || b < 1 || b > 4096)
-		return -1;
-	*kh = (int)a, *kw = (int)b;
 	return 0;
 }
 
 static int parse_count(const char *s, int *out)
 {
 	char *end;
-	long v;
 
 	if (!strcmp(s, "K")) {
 		*out = -1;
 		return 0;
 	}
-	v = strtol(s, &end, 10);
-	if (end == s || *end || v < 1 || v > 1 << 20)
+	return parse_int(s, &end, 1, 1 << 20, out) || *end ? -1 : 0;
+}
+
+static int parse_float(const char *s, float *out)
+{
+	char *end;
+	float v;
+
+	if (!*s)
 		return -1;
-	*out = (int)v;
+	v = strtof(s, &end);
+	if (*end || isnan(v))
+		return -1;
+	*out = v;
 	return 0;
 }
 
-/* One token: [NAME=]kind:arg:arg... */
+/* "pN" or "pT,L,B,R" */
+static int parse_pads(const char *s, int pads[4])
+{
+	char *end;
+	int n = 0;
+
+	for (s++;; s = end + 1) {
+		if (n == 4 || parse_int(s, &end, 0, 4096, &pads[n++]))
+			return -1;
+		if (!*end)
+			break;
+		if (*end != ',')
+			return -1;
+	}
+	if (n == 1)
+		pads[1] = pads[2] = pads[3] = pads[0];
+	return n == 1 || n == 4 ? 0 : -1;
+}
+
+static int is_window(enum model_kind k)
+{
+	return k == MODEL_CONV || k == MODEL_POOL || k == MODEL_AVGPOOL;
+}
+
+/* One option of a layer; 0 if it took it. */
+static int parse_option(layer_spec *ls, const char *a)
+{
+	char *end;
+	enum model_kind k = ls->kind;
+
+	if (is_window(k) && !strcmp(a, "same"))
+		return ls->pad = PAD_SAME, 0;
+	if (is_window(k) && !strcmp(a, "valid"))
+		return ls->pad = PAD_VALID, 0;
+	if (is_window(k) && a[0] == 'p' && !parse_pads(a, ls->pads))
+		return ls->pad = PAD_EXPLICIT, 0;
+	if (is_window(k) && a[0] == 's') {
+		if (parse_int(a + 1, &end, 1, 4096, &ls->sh))
+			return -1;
+		ls->sw = ls->sh;
+		if (*end == 'x' && parse_int(end + 1, &end, 1, 4096, &ls->sw))
+			return -1;
+		return *end ? -1 : 0;
+	}
+	if (k == MODEL_CONV && a[0] == 'g')
+		return parse_int(a + 1, &end, 1, 1 << 20, &ls->groups) || *end ? -1 : 0;
+	if ((k == MODEL_POOL || k == MODEL_AVGPOOL) && !strcmp(a, "ceil"))
+		return ls->ceil = 1, 0;
+	if (k == MODEL_AVGPOOL && !strcmp(a, "incl"))
+		return ls->incl = 1, 0;
+	if ((k == MODEL_CONV || k == MODEL_DENSE) && !strcmp(a, "linear"))
+		return ls->act = 0, 0;
+	if ((k == MODEL_CONV || k == MODEL_DENSE || k == MODEL_ADD || k == MODEL_BN) && !strcmp(a, "relu"))
+		return ls->act = 1, 0;
+	return -1;
+}
+
+static const struct {
+	const char *word;
+	enum model_kind kind;
+	int need_name, nargs;   /* nargs: fixed arguments after the kind */
+} kinds[] = {
+	{ "conv", MODEL_CONV, 1, 2 },   { "maxpool", MODEL_POOL, 0, 1 }, { "avgpool", MODEL_AVGPOOL, 0, 1 },
+	{ "gap", MODEL_GAP, 0, 0 },     { "dense", MODEL_DENSE, 1, 1 },  { "drop", MODEL_DROP, 0, 1 },
+	{ "add", MODEL_ADD, 0, 0 },     { "concat", MODEL_CONCAT, 0, 0 }, { "relu", MODEL_RELU, 0, 0 },
+	{ "clip", MODEL_CLIP, 0, 2 },   { "leaky", MODEL_LEAKY, 0, 1 },  { "bn", MODEL_BN, 1, 0 },
+	{ "lrn", MODEL_LRN, 0, 4 },
+};
+
+/* The fixed arguments of ls's kind: args[1..] */
+static int parse_args(layer_spec *ls, char **args, int nargs, char *err)
+{
+	switch (ls->kind) {
+	case MODEL_CONV:
+		if (nargs < 3 || parse_kxk(args[1], &ls->kh, &ls->kw) || parse_count(args[2], &ls->count))
+			return err_set(err, "model spec: conv wants conv:KHxKW:COUT, got '%s'", args[0]);
+		return 0;
+	case MODEL_POOL:
+	case MODEL_AVGPOOL:
+		if (nargs < 2 || parse_kxk(args[1], &ls->kh, &ls->kw))
+			return err_set(err, "model spec: %s wants %s:KHxKW", args[0], args[0]);
+		return 0;
+	case MODEL_DENSE:
+		if (nargs < 2 || parse_count(args[1], &ls->count))
+			return err_set(err, "model spec: dense wants dense:N or dense:K");
+		return 0;
+	case MODEL_DROP:
+		if (nargs != 2 || (strcmp(args[1], "conv") && strcmp(args[1], "fc")))
+			return err_set(err, "model spec: drop wants drop:conv or drop:fc");
+		ls->fc = !strcmp(args[1], "fc");
+		return 0;
+	case MODEL_CLIP:
+		if (nargs != 3 || parse_float(args[1], &ls->a[0]) || parse_float(args[2], &ls->a[1]) ||
+		    ls->a[0] > ls->a[1])
+			return err_set(err, "model spec: clip wants clip:LO:HI with LO <= HI");
+		return 0;
+	case MODEL_LEAKY:
+		if (nargs != 2 || parse_float(args[1], &ls->a[0]) || !isfinite(ls->a[0]))
+			return err_set(err, "model spec: leaky wants leaky:ALPHA");
+		return 0;
+	case MODEL_LRN: {
+		int size;
+		char *end;
+
+		if (nargs != 5 || parse_int(args[1], &end, 1, 1 << 16, &size) || *end ||
+		    parse_float(args[2], &ls->a[1]) || parse_float(args[3], &ls->a[2]) ||
+		    parse_float(args[4], &ls->a[3]) || !isfinite(ls->a[1]) || !isfinite(ls->a[2]) ||
+		    !(ls->a[3] > 0) || !isfinite(ls->a[3]))
+			return err_set(err, "model spec: lrn wants lrn:SIZE:ALPHA:BETA:BIAS (BIAS > 0)");
+		ls->a[0] = (float)size;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+/* One token: [NAME=]kind[:arg...][@in,...]; tok is modified (and ls->ins points into it). */
 static int parse_token(char *tok, layer_spec *ls, char *err)
 {
-	char *eq = strchr(tok, '='), *body = tok, *args[8];
-	int nargs = 0;
+	char *eq = strchr(tok, '='), *at = strchr(tok, '@'), *body = tok, *args[16], *save = NULL;
+	int nargs = 0, k;
 
 	memset(ls, 0, sizeof *ls);
-	if (eq) {
+	ls->act = -1, ls->groups = 1;
+	if (at) {
+		*at = 0;
+		ls->ins = at + 1;
+	}
+	if (eq && (!at || eq < at)) {
 		*eq = 0;
 		body = eq + 1;
 		if (!valid_name(tok) || strlen(tok) >= sizeof ls->name)
 			return err_set(err, "model spec: bad layer name '%s'", tok);
 		strcpy(ls->name, tok);
+		ls->named = 1;
 	}
-	char *save = NULL;
-
 	for (char *p = strtok_r(body, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-		if (nargs == 8)
+		if (nargs == 16)
 			return err_set(err, "model spec: too many fields in '%s'", body);
 		args[nargs++] = p;
 	}
 	if (!nargs)
 		return err_set(err, "model spec: empty layer");
-	int need_name = 1, i = 2;
-
-	if (!strcmp(args[0], "conv")) {
-		ls->kind = MODEL_CONV;
-		if (nargs < 3 || parse_kxk(args[1], &ls->kh, &ls->kw) || parse_count(args[2], &ls->count) ||
-		    ls->count < 0)
-			return err_set(err, "model spec: conv wants conv:KHxKW:COUT, got '%s'", args[0]);
-		i = 3;
-	} else if (!strcmp(args[0], "maxpool")) {
-		ls->kind = MODEL_POOL;
-		need_name = 0;
-		if (nargs < 2 || parse_kxk(args[1], &ls->kh, &ls->kw))
-			return err_set(err, "model spec: maxpool wants maxpool:KHxKW");
-	} else if (!strcmp(args[0], "dense")) {
-		ls->kind = MODEL_DENSE;
-		if (nargs < 2 || parse_count(args[1], &ls->count))
-			return err_set(err, "model spec: dense wants dense:N or dense:K");
-	} else if (!strcmp(args[0], "drop")) {
-		ls->kind = MODEL_DROP;
-		need_name = 0;
-		if (nargs != 2 || (strcmp(args[1], "conv") && strcmp(args[1], "fc")))
-			return err_set(err, "model spec: drop wants drop:conv or drop:fc");
-		ls->fc = !strcmp(args[1], "fc");
-		i = 2;
-	} else {
+	for (k = 0; k < (int)(sizeof kinds / sizeof *kinds); k++)
+		if (!strcmp(args[0], kinds[k].word))
+			break;
+	if (k == (int)(sizeof kinds / sizeof *kinds))
 		return err_set(err, "model spec: unknown layer kind '%s'", args[0]);
-	}
-	if (need_name && !eq)
+	ls->kind = kinds[k].kind;
+	if (parse_args(ls, args, nargs, err))
+		return -1;
+	if (kinds[k].need_name && !ls->named)
 		return err_set(err, "model spec: %s layer needs a NAME= (its variable scope)", args[0]);
-	for (; i < nargs; i++) {
-		const char *a = args[i];
-		char *end;
-		long s;
-
-		if (!strcmp(a, "valid") && ls->kind != MODEL_DENSE) {
-			ls->valid = 1;
-		} else if (!strcmp(a, "same") && ls->kind != MODEL_DENSE) {
-			ls->valid = 0;
-		} else if (!strcmp(a, "linear") && ls->kind != MODEL_POOL) {
-			ls->linear = 1;
-		} else if (a[0] == 's' && ls->kind != MODEL_DENSE && (s = strtol(a + 1, &end, 10), end != a + 1) &&
-			   !*end && s >= 1 && s <= 4096) {
-			ls->stride = (int)s;
-		} else {
-			return err_set(err, "model spec: unknown option '%s' for %s", a, args[0]);
-		}
-	}
-	if (ls->kind == MODEL_CONV && !ls->stride)
-		ls->stride = 1;
-	if (ls->kind == MODEL_POOL && !ls->stride)
-		ls->stride = 0; /* = kernel, resolved per axis */
+	if (ls->ins && ls->kind != MODEL_ADD && ls->kind != MODEL_CONCAT && strchr(ls->ins, ','))
+		return err_set(err, "model spec: only add and concat read more than one layer ('%s')",
+			       ls->ins);
+	if ((ls->kind == MODEL_ADD || ls->kind == MODEL_CONCAT) && !ls->ins)
+		return err_set(err, "model spec: %s wants the layers it reads: %s@A,B", args[0], args[0]);
+	for (int i = 1 + kinds[k].nargs; i < nargs; i++)
+		if (parse_option(ls, args[i]))
+			return err_set(err, "model spec: unknown option '%s' for %s", args[i], args[0]);
+	if (ls->kind == MODEL_CONV && !ls->sh)
+		ls->sh = ls->sw = 1;
+	if (ls->ceil && ls->pad == PAD_SAME)
+		return err_set(err, "model spec: ceil wants explicit pads or valid, not same");
 	return 0;
 }
 
-static int parse_spec(const char *spec, layer_spec *ls, int *n, char *err)
+/* Splits spec into ls (allocated, *n of them); copy keeps the text ls->ins points into. */
+static int parse_spec(const char *spec, char *copy, layer_spec **out, int *n, char *err)
 {
-	char *copy = strdup(spec), *save = NULL;
+	char *save = NULL;
+	int cap = 1;
+	layer_spec *ls;
 
-	if (!copy)
+	for (const char *p = spec; *p; p++)
+		cap += isspace((unsigned char)*p) != 0;
+	if (cap > MODEL_MAX_LAYERS)
+		cap = MODEL_MAX_LAYERS + 1;
+	if (!(ls = calloc((size_t)cap, sizeof *ls)))
 		return err_set(err, "out of memory");
+	*out = ls;
 	*n = 0;
-	for (char *tok = strtok_r(copy, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
-		if (*n == MODEL_MAX_LAYERS) {
-			free(copy);
+	for (char *tok = strtok_r(copy, " \t\n\r", &save); tok; tok = strtok_r(NULL, " \t\n\r", &save)) {
+		if (*n == MODEL_MAX_LAYERS)
 			return err_set(err, "model spec: more than %d layers", MODEL_MAX_LAYERS);
-		}
-		if (parse_token(tok, &ls[*n], err)) {
-			free(copy);
+		if (parse_token(tok, &ls[*n], err))
 			return -1;
-		}
 		(*n)++;
 	}
-	free(copy);
 	if (!*n)
 		return err_set(err, "model spec: no layers");
-	for (int i = 0; i < *n; i++) {
-		int last = i == *n - 1;
-
-		if (last && (ls[i].kind != MODEL_DENSE || ls[i].count != -1))
-			return err_set(err, "model spec: the last layer must be NAME=dense:K (the logits)");
-		if (!last && ls[i].count == -1)
-			return err_set(err, "model spec: only the last layer may have K outputs");
-	}
 	return 0;
 }
 
@@ -208,19 +327,28 @@ static void *alloc_floats(size_t n, size_t each, char *err)
 	return p;
 }
 
-static int add_param(model *m, const char *scope, const char *what, int blk, int idx,
-		     int ndim, const int64_t *shape, char *err)
+/* Adds a parameter NAME/WHAT (with "B_I" when blk > 0) of that shape to layer li. */
+static int add_param(model *m, int li, const char *what, int blk, int idx, int ndim,
+		     const int64_t *shape, char *err)
 {
 	model_param *p = &m->param[m->nparam];
+	char scope[MODEL_NAME_MAX / 2];
 	size_t n = 1;
 
+	/* spec names are shorter than this (parse_token) */
+	snprintf(scope, sizeof scope, "%.*s", (int)sizeof scope - 1, m->layer[li].name);
+
 	p->ndim = ndim;
+	p->layer = li;
 	for (int i = 0; i < ndim; i++) {
 		p->shape[i] = shape[i];
 		if (!mul_ok(&n, n, (size_t)shape[i]))
 			return err_set(err, "model: layer %s too large", scope);
 	}
-	snprintf(p->name, sizeof p->name, "%s/%s%d_%d", scope, what, blk, idx);
+	if (blk)
+		snprintf(p->name, sizeof p->name, "%s/%s%d_%d", scope, what, blk, idx);
+	else
+		snprintf(p->name, sizeof p->name, "%s/%s", scope, what);
 	p->off = m->nparams;
 	p->n = n;
 	if (m->nparams > SIZE_MAX / 4 - n)
@@ -250,61 +378,282 @@ static int normalise_spec(model *m, const char *spec, char *err)
 	return 0;
 }
 
-/* Shapes, names and parameter offsets for every layer. */
+/* The layers layer i reads: the names after its '@' (the latest earlier layer of that
+ * name), else the one before it. */
+static int resolve_sources(model *m, const layer_spec *ls, int i, char *err)
+{
+	model_layer *l = &m->layer[i];
+	char names[MODEL_SPEC_MAX > 4096 ? 4096 : MODEL_SPEC_MAX], *save = NULL;
+	int n = 1;
+
+	if (!ls[i].ins) {
+		if (!(l->src = malloc(sizeof *l->src)))
+			return err_set(err, "out of memory");
+		l->src[0] = i ? i - 1 : MODEL_INPUT;
+		l->nsrc = 1;
+		return 0;
+	}
+	if (strlen(ls[i].ins) >= sizeof names)
+		return err_set(err, "model spec: %s reads too many layers", l->name);
+	strcpy(names, ls[i].ins);
+	for (const char *p = names; *p; p++)
+		n += *p == ',';
+	if (!(l->src = malloc(sizeof *l->src * (size_t)n)))
+		return err_set(err, "out of memory");
+	for (char *t = strtok_r(names, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int j = i - 1;
+
+		if (!strcmp(t, "input")) {
+			l->src[l->nsrc++] = MODEL_INPUT;
+			continue;
+		}
+		while (j >= 0 && !(ls[j].named && !strcmp(ls[j].name, t)))
+			j--;
+		if (j < 0)
+			return err_set(err, "model spec: %s reads '%s', which is no earlier layer's name",
+				       l->name, t);
+		l->src[l->nsrc++] = j;
+	}
+	if (!l->nsrc)
+		return err_set(err, "model spec: %s reads no layer", l->name);
+	if (l->kind == MODEL_ADD && l->nsrc != 2)
+		return err_set(err, "model spec: add reads two layers, %s names %d", l->name, l->nsrc);
+	return 0;
+}
+
+/* The window of a conv or pool layer over an h x w x c input. */
+static int window(geom *g, const layer_spec *s, int h, int w, int c, int oc, char *err)
+{
+	int sh = s->sh ? s->sh : s->kh, sw = s->sw ? s->sw : s->kw;
+
+	if (s->pad == PAD_EXPLICIT || s->ceil || s->groups > 1) {
+		int pads[4] = { 0, 0, 0, 0 };
+
+		if (s->pad == PAD_EXPLICIT) {
+			memcpy(pads, s->pads, sizeof pads);
+		} else if (s->pad == PAD_SAME) {
+			int ph, pw;
+			int oh = geom_out_size(h, s->kh, sh, GEOM_SAME, &ph), ow = geom_out_size(w, s->kw, sw, GEOM_SAME, &pw);
+
+			pads[0] = ph, pads[1] = pw;
+			pads[2] = (oh - 1) * sh + s->kh - h - ph, pads[3] = (ow - 1) * sw + s->kw - w - pw;
+			pads[2] = pads[2] < 0 ? 0 : pads[2], pads[3] = pads[3] < 0 ? 0 : pads[3];
+		}
+		return geom_init_pads(g, h, w, c, s->kh, s->kw, sh, sw, pads, s->ceil, s->groups, oc, err);
+	}
+	return geom_init(g, h, w, c, s->kh, s->kw, sh, sw, s->pad == PAD_VALID ? GEOM_VALID : GEOM_SAME, oc, err);
+}
+
+static void shape_of(const model *m, int src, int *h, int *w, int *c)
+{
+	if (src == MODEL_INPUT) {
+		*h = m->h, *w = m->w, *c = m->c;
+	} else {
+		*h = m->layer[src].oh, *w = m->layer[src].ow, *c = m->layer[src].oc;
+	}
+}
+
+/* Shapes, names, sources and parameter offsets for every layer. */
 static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 {
-	int h = m->h, w = m->w, c = 3, blk = 1, idx = 0, last_param = -1;
+	int blk = 1, idx = 0, last_param = -1, nk = 0;
+	char inner[ERR_MAX];
 
 	for (int i = 0; i < n; i++) {
 		model_layer *l = &m->layer[i];
 		const layer_spec *s = &ls[i];
+		int h, w, c, last = i == n - 1;
 
 		l->kind = s->kind;
-		l->relu = !s->linear && i != n - 1;
-		l->fc = s->fc;
+		l->fc = s->fc, l->incl = s->incl;
+		memcpy(l->a, s->a, sizeof l->a);
 		l->wparam = l->bparam = -1;
-		snprintf(l->name, sizeof l->name, "%s", s->name[0] ? s->name : s->kind == MODEL_DROP ? "dropout" : "pool");
-		if (s->kind == MODEL_POOL) {
-			int sh = s->stride ? s->stride : s->kh, sw = s->stride ? s->stride : s->kw;
-
-			if (geom_init(&l->g, h, w, c, s->kh, s->kw, sh, sw, s->valid ? GEOM_VALID : GEOM_SAME, c, err))
-				return -1;
+		if (resolve_sources(m, ls, i, err))
+			return -1;
+		shape_of(m, l->src[0], &h, &w, &c);
+		for (int k = 0; k < l->nsrc; k++)
+			if (l->src[k] != MODEL_INPUT)
+				m->layer[l->src[k]].nuse++;
+		if (s->count == -1) {
+			if (!m->classes)
+				return err_set(err, "model spec: %s has K outputs, but no class count is given", l->name);
+			if (nk++)
+				return err_set(err, "model spec: only one layer may have K outputs (the logits)");
+		}
+		/* a ReLU after, by default for conv and dense but the last */
+		l->relu = s->act == 1 || (s->act == -1 && !last && (s->kind == MODEL_CONV || s->kind == MODEL_DENSE));
+		switch (s->kind) {
+		case MODEL_POOL:
+		case MODEL_AVGPOOL:
+			if (window(&l->g, s, h, w, c, c, inner))
+				return err_set(err, "model spec: %s: %s", l->name, inner);
 			h = l->g.oh, w = l->g.ow;
 			if (idx > 0)
 				blk++, idx = 0;
-		} else if (s->kind == MODEL_CONV) {
-			int64_t ws[4] = { s->kh, s->kw, c, s->count }, bs[1] = { s->count };
+			break;
+		case MODEL_GAP:
+			h = w = 1;
+			break;
+		case MODEL_CONV: {
+			int cout = s->count < 0 ? m->classes : s->count;
 
-			if (geom_init(&l->g, h, w, c, s->kh, s->kw, s->stride, s->stride,
-				      s->valid ? GEOM_VALID : GEOM_SAME, s->count, err))
-				return -1;
-			h = l->g.oh, w = l->g.ow, c = s->count;
+			if (c % s->groups || cout % s->groups)
+				return err_set(err, "model spec: %s: %d groups do not divide %d inputs and %d outputs",
+					       l->name, s->groups, c, cout);
+			if (window(&l->g, s, h, w, c, cout, inner))
+				return err_set(err, "model spec: %s: %s", l->name, inner);
+			int64_t ws[4] = { s->kh, s->kw, c / s->groups, cout }, bs[1] = { cout };
+
+			h = l->g.oh, w = l->g.ow, c = cout;
 			idx++;
-			if ((l->wparam = add_param(m, s->name, "weights", blk, idx, 4, ws, err)) < 0 ||
-			    (l->bparam = add_param(m, s->name, "biases", blk, idx, 1, bs, err)) < 0)
+			if ((l->wparam = add_param(m, i, "weights", blk, idx, 4, ws, err)) < 0 ||
+			    (l->bparam = add_param(m, i, "biases", blk, idx, 1, bs, err)) < 0)
 				return -1;
 			last_param = MODEL_CONV;
-		} else if (s->kind == MODEL_DENSE) {
+			break;
+		}
+		case MODEL_DENSE: {
 			int nout = s->count < 0 ? m->classes : s->count;
 			int64_t nin = (int64_t)h * w * c;
 
 			if (nin > INT32_MAX)
-				return err_set(err, "model: %s input too large", s->name);
+				return err_set(err, "model: %s input too large", l->name);
 			if (last_param == MODEL_CONV && idx > 0)
 				blk++, idx = 0;
 			idx++;
 			int64_t ws[2] = { nin, nout }, bs[1] = { nout };
 
 			l->nin = (int)nin, l->nout = nout;
-			if ((l->wparam = add_param(m, s->name, "weights", blk, idx, 2, ws, err)) < 0 ||
-			    (l->bparam = add_param(m, s->name, "biases", blk, idx, 1, bs, err)) < 0)
+			if ((l->wparam = add_param(m, i, "weights", blk, idx, 2, ws, err)) < 0 ||
+			    (l->bparam = add_param(m, i, "biases", blk, idx, 1, bs, err)) < 0)
 				return -1;
 			h = 1, w = 1, c = nout;
 			last_param = MODEL_DENSE;
+			break;
 		}
+		case MODEL_BN: {
+			int64_t cs[1] = { c };
+
+			if ((l->wparam = add_param(m, i, "scale", 0, 0, 1, cs, err)) < 0 ||
+			    (l->bparam = add_param(m, i, "shift", 0, 0, 1, cs, err)) < 0)
+				return -1;
+			break;
+		}
+		case MODEL_ADD:
+		case MODEL_CONCAT: {
+			int sum = 0;
+
+			for (int k = 0; k < l->nsrc; k++) {
+				int h2, w2, c2;
+
+				shape_of(m, l->src[k], &h2, &w2, &c2);
+				if (h2 != h || w2 != w || (s->kind == MODEL_ADD && c2 != c))
+					return err_set(err, "model spec: %s: its inputs are %dx%dx%d and %dx%dx%d",
+						       l->name, h, w, c, h2, w2, c2);
+				if (sum > INT32_MAX - c2)
+					return err_set(err, "model: %s too large", l->name);
+				sum += c2;
+			}
+			if (s->kind == MODEL_CONCAT)
+				c = sum;
+			break;
+		}
+		case MODEL_DROP:
+			/* a dropped ReLU output is still one: backward may mask by it */
+			l->relu = l->src[0] != MODEL_INPUT && m->layer[l->src[0]].relu;
+			break;
+		case MODEL_RELU:
+			l->relu = 1;
+			break;
+		case MODEL_CLIP:
+		case MODEL_LEAKY:
+		case MODEL_LRN:
+			break;
+		}
+		/* a max of ReLU outputs is one too */
+		if (s->kind == MODEL_POOL)
+			l->relu = l->src[0] != MODEL_INPUT && m->layer[l->src[0]].relu;
+		if ((int64_t)h * w * c > INT32_MAX)
+			return err_set(err, "model: %s output too large", l->name);
 		l->oh = h, l->ow = w, l->oc = c;
 		l->out_n = (size_t)h * w * c;
 	}
+	for (int i = 0; i < n - 1; i++)
+		if (!m->layer[i].nuse)
+			return err_set(err, "model spec: the output of %s is never read", m->layer[i].name);
+	if (m->classes) {
+		const model_layer *l = &m->layer[n - 1];
+
+		if (l->oh != 1 || l->ow != 1 || l->oc != m->classes)
+			return err_set(err, "model spec: the last layer must give the %d logits (1x1x%d), not %dx%dx%d",
+				       m->classes, m->classes, l->oh, l->ow, l->oc);
+	}
+	return 0;
+}
+
+/* Whether each layer's output gradient is needed: it has parameters, or a layer it reads
+ * does (need [nlayer]). */
+static void needs_grad(const model *m, char *need)
+{
+	for (int i = 0; i < m->nlayer; i++) {
+		const model_layer *l = &m->layer[i];
+
+		need[i] = l->wparam >= 0;
+		for (int k = 0; k < l->nsrc; k++)
+			if (l->src[k] != MODEL_INPUT && need[l->src[k]])
+				need[i] = 1;
+	}
+}
+
+/* A drop layer works in place on its input when nothing else reads that. */
+static int in_place(const model *m, const model_layer *l)
+{
+	return l->kind == MODEL_DROP && l->src && l->src[0] != MODEL_INPUT && m->layer[l->src[0]].nuse == 1;
+}
+
+/* Plans backward's gradient buffers: a layer's output gradient gets a buffer when its
+ * last reader (the first met going backwards) writes it, and gives it back once the
+ * layer's own backward has used it, so a chain needs two and each branch one more.
+ * Later readers add theirs through gtmp. Sets every layer's grad, *ngbuf and *tmp. */
+static int plan_grads(model *m, int *ngbuf, int *tmp, char *err)
+{
+	int n = m->nlayer, nfree = 0, total = 0, *freel = malloc(sizeof(int) * (size_t)(n + 1));
+	char *need = malloc((size_t)n);
+
+	if (!freel || !need) {
+		free(freel), free(need);
+		return err_set(err, "out of memory");
+	}
+	needs_grad(m, need);
+	*tmp = 0;
+	for (int i = 0; i < n; i++)
+		m->layer[i].grad = -1;
+	m->layer[n - 1].grad = MODEL_GRAD_DLOGITS;
+	for (int i = n - 1; i >= 0; i--) {
+		model_layer *l = &m->layer[i];
+		int passed = 0;
+
+		if (!need[i] || l->grad == -1)
+			continue;
+		for (int k = 0; k < l->nsrc; k++) {
+			int s = l->src[k];
+
+			if (s == MODEL_INPUT || !need[s])
+				continue;
+			if (in_place(m, l) && l->grad >= 0) {
+				m->layer[s].grad = l->grad;
+				passed = 1;
+			} else if (m->layer[s].grad == -1) {
+				m->layer[s].grad = nfree ? freel[--nfree] : total++;
+			} else {
+				*tmp = 1;
+			}
+		}
+		if (l->grad >= 0 && !passed)
+			freel[nfree++] = l->grad;
+	}
+	*ngbuf = total;
+	free(freel), free(need);
 	return 0;
 }
 
@@ -340,7 +689,9 @@ static size_t conv_scratch(const model *m, int threads)
 
 static int alloc_buffers(model *m, char *err)
 {
-	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * 3, wsn, K = (size_t)m->classes;
+	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c, K = (size_t)m->classes;
+	size_t last = m->layer[m->nlayer - 1].out_n;
+	int tmp = 0;
 
 	if (!(m->params = alloc_floats(m->nparams, sizeof(float), err)))
 		return -1;
@@ -360,53 +711,92 @@ static int alloc_buffers(model *m, char *err)
 
 		if (l->out_n > maxact)
 			maxact = l->out_n;
-		if (l->kind == MODEL_DROP) {
-			/* in place on its input */
-			l->out = i ? m->layer[i - 1].out : m->input;
-			if (m->train && !(l->mask = alloc_floats(n, 1, err)))
-				return -1;
+		if (l->kind == MODEL_DROP && m->train && !(l->mask = alloc_floats(n, 1, err)))
+			return -1;
+		if (in_place(m, l)) {
+			l->out = m->layer[l->src[0]].out;
 			continue;
 		}
 		if (!(l->out = alloc_floats(n, sizeof(float), err)))
 			return -1;
 		if (l->kind == MODEL_POOL && !(l->argmax = alloc_floats(n, sizeof(int32_t), err)))
 			return -1;
+		if (l->kind == MODEL_LRN && !(l->aux = alloc_floats(n, sizeof(float), err)))
+			return -1;
 	}
-	m->ws_n = wsn = conv_scratch(m, m->threads);
-	if (!(m->ws = alloc_floats(wsn, sizeof(float), err)) ||
-	    !(m->probs = alloc_floats(B * K, sizeof(float), err)))
+	m->ws_n = conv_scratch(m, m->threads);
+	if (!(m->ws = alloc_floats(m->ws_n, sizeof(float), err)) ||
+	    !(m->probs = alloc_floats(B * (K ? K : last), sizeof(float), err)))
 		return -1;
-	if (m->train && (!(m->dlogits = alloc_floats(B * K, sizeof(float), err)) ||
-			 !(m->gbuf[0] = alloc_floats(B * maxact, sizeof(float), err)) ||
-			 !(m->gbuf[1] = alloc_floats(B * maxact, sizeof(float), err))))
+	if (!m->train)
+		return 0;
+	if (!(m->dlogits = alloc_floats(B * K, sizeof(float), err)) || plan_grads(m, &m->ngbuf, &tmp, err))
+		return -1;
+	if (!(m->gbuf = calloc((size_t)m->ngbuf + 1, sizeof *m->gbuf)))
+		return err_set(err, "out of memory");
+	for (int i = 0; i < m->ngbuf; i++)
+		if (!(m->gbuf[i] = alloc_floats(B * maxact, sizeof(float), err)))
+			return -1;
+	if (tmp && !(m->gtmp = alloc_floats(B * maxact, sizeof(float), err)))
 		return -1;
 	return 0;
 }
 
-int model_init(model *m, const char *spec, int h, int w, int classes, int max_batch,
-	       int train, char *err)
+static const char *layer_word(enum model_kind k)
 {
-	layer_spec ls[MODEL_MAX_LAYERS];
-	int n = 0;
+	for (int i = 0; i < (int)(sizeof kinds / sizeof *kinds); i++)
+		if (kinds[i].kind == k)
+			return kinds[i].word;
+	return "?";
+}
+
+int model_init(model *m, const char *spec, model_size s, char *err)
+{
+	layer_spec *ls = NULL;
+	char *copy = NULL;
+	int n = 0, rc = -1;
 
 	memset(m, 0, sizeof *m);
-	if (h < 1 || w < 1 || classes < 1 || max_batch < 1)
-		return err_set(err, "model: bad size %dx%d, %d classes, batch %d", h, w, classes, max_batch);
-	if (parse_spec(spec, ls, &n, err) || isa_from_env(&m->isa, err))
+	if (!s.c)
+		s.c = 3;
+	if (s.h < 1 || s.w < 1 || s.c < 1 || s.classes < 0 || s.max_batch < 1 || (s.train && !s.classes))
+		return err_set(err, "model: bad size %dx%dx%d, %d classes, batch %d%s", s.h, s.w, s.c,
+			       s.classes, s.max_batch, s.train && !s.classes ? " (training needs classes)" : "");
+	if (strlen(spec) > MODEL_SPEC_MAX)
+		return err_set(err, "model spec: longer than %d bytes", MODEL_SPEC_MAX);
+	if (isa_from_env(&m->isa, err))
 		return -1;
-	m->h = h, m->w = w, m->classes = classes, m->max_batch = max_batch, m->train = train;
+	m->h = s.h, m->w = s.w, m->c = s.c, m->classes = s.classes, m->max_batch = s.max_batch;
+	m->train = s.train;
 	m->threads = 1;
+	m->keep[0] = m->keep[1] = 1;
+	for (int c = 0; c < 3; c++)
+		m->mean[c] = 0, m->std[c] = 1;
+	if (!(copy = strdup(spec))) {
+		err_set(err, "out of memory");
+		goto out;
+	}
+	if (parse_spec(spec, copy, &ls, &n, err))
+		goto out;
 	if (!(m->layer = calloc((size_t)n, sizeof *m->layer)) ||
 	    !(m->param = calloc((size_t)n * 2, sizeof *m->param))) {
-		model_free(m);
-		return err_set(err, "out of memory");
+		err_set(err, "out of memory");
+		goto out;
 	}
 	m->nlayer = n;
-	if (normalise_spec(m, spec, err) || build_layers(m, ls, n, err) || alloc_buffers(m, err)) {
+	for (int i = 0; i < n; i++)
+		snprintf(m->layer[i].name, sizeof m->layer[i].name, "%s",
+			 ls[i].named ? ls[i].name : ls[i].kind == MODEL_DROP ? "dropout" :
+			 ls[i].kind == MODEL_POOL ? "pool" : layer_word(ls[i].kind));
+	if (normalise_spec(m, spec, err) || build_layers(m, ls, n, err) || alloc_buffers(m, err))
+		goto out;
+	rc = 0;
+out:
+	free(copy);
+	free(ls);
+	if (rc)
 		model_free(m);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int model_set_threads(model *m, int threads, char *err)
@@ -424,17 +814,46 @@ int model_set_threads(model *m, int threads, char *err)
 		m->ws = ws, m->ws_n = wsn;
 	}
 	m->threads = threads;
+	openblas_set_num_threads(threads);
 	return 0;
+}
+
+int model_set_norm(model *m, const float mean[3], const float std[3], int bgr, char *err)
+{
+	for (int c = 0; c < 3; c++)
+		if (!isfinite(mean[c]) || !isfinite(std[c]) || !(std[c] > 0))
+			return err_set(err, "model: normalisation mean %g std %g (channel %d): std must be "
+				       "positive and both finite", mean[c], std[c], c);
+	memcpy(m->mean, mean, sizeof m->mean);
+	memcpy(m->std, std, sizeof m->std);
+	m->bgr = bgr != 0;
+	return 0;
+}
+
+int model_norm_default(const model *m)
+{
+	for (int c = 0; c < 3; c++)
+		if (m->mean[c] != 0 || m->std[c] != 1)
+			return 0;
+	return !m->bgr;
 }
 
 void model_free(model *m)
 {
-	for (int i = 0; i < m->nlayer; i++) {
-		if (m->layer[i].kind != MODEL_DROP)
-			free(m->layer[i].out);
-		free(m->layer[i].argmax);
-		free(m->layer[i].mask);
+	for (int i = 0; m->layer && i < m->nlayer; i++) {
+		model_layer *l = &m->layer[i];
+
+		if (!in_place(m, l))
+			free(l->out);
+		free(l->argmax);
+		free(l->mask);
+		free(l->aux);
+		free(l->src);
 	}
+	for (int i = 0; m->gbuf && i < m->ngbuf; i++)
+		free(m->gbuf[i]);
+	free(m->gbuf);
+	free(m->gtmp);
 	free(m->layer);
 	free(m->param);
 	free(m->spec);
@@ -445,12 +864,9 @@ void model_free(model *m)
 	free(m->input);
 	free(m->probs);
 	free(m->dlogits);
-	free(m->gbuf[0]);
-	free(m->gbuf[1]);
 	free(m->ws);
 	memset(m, 0, sizeof *m);
 }
-
 /* Initialisation runs over fixed blocks of each weight tensor, each block from its own rng
  * stream, so the values depend on the seed only, not on how many threads share the blocks. */
 #define MODEL_INIT_BLOCK (1 << 14)
@@ -516,7 +932,7 @@ static void init_block(const init_job *j, const model_layer *l, uint64_t blk, fl
 		}
 		return;
 	}
-	double fan_in = l->kind == MODEL_CONV ? (double)l->g.kh * l->g.kw * l->g.c : l->nin;
+	double fan_in = l->kind == MODEL_CONV ? (double)l->g.kh * l->g.kw * (l->g.c / l->g.groups) : l->nin;
 	double sd = sqrt(2.0 / fan_in);
 
 	for (size_t i = lo; i < hi; i += 2) {
@@ -538,7 +954,7 @@ static void init_worker(void *ctx, int k, int nthreads)
 	for (int i = 0; i < m->nlayer; i++) {
 		const model_layer *l = &m->layer[i];
 
-		if (l->wparam < 0)
+		if (l->wparam < 0 || l->kind == MODEL_BN)
 			continue;
 		const model_param *pw = &m->param[l->wparam];
 
@@ -567,8 +983,12 @@ void model_init_params(model *m, enum model_init how, uint64_t seed)
 
 		for (size_t k = 0; k < pb->n; k++)
 			m->params[pb->off + k] = bias;
+		/* batch norm starts as the identity */
+		for (size_t k = 0; l->kind == MODEL_BN && k < pb->n; k++)
+			m->params[m->param[l->wparam].off + k] = 1.0f;
 	}
 }
+
 
 const model_param *model_find_param(const model *m, const char *name)
 {
@@ -578,50 +998,147 @@ const model_param *model_find_param(const model *m, const char *name)
 	return NULL;
 }
 
-void model_forward(model *m, const uint8_t *images, const int *labels, int B, int train,
-		   float keep_conv, float keep_fc, rng *r, double *loss, int *correct)
+int model_find_layer(const model *m, const char *name)
 {
-	size_t npix = (size_t)B * m->h * m->w * 3;
-	const float *cur = m->input;
+	for (int i = m->nlayer - 1; i >= 0; i--)
+		if (!strcmp(m->layer[i].name, name))
+			return i;
+	return -1;
+}
 
-	for (size_t i = 0; i < npix; i++)
-		m->input[i] = images[i] * (1.0f / 255.0f);
+void model_train(model *m, float keep_conv, float keep_fc, rng *r)
+{
+	m->training = 1;
+	m->keep[0] = keep_conv, m->keep[1] = keep_fc;
+	m->drop_rng = r;
+}
+
+void model_eval(model *m)
+{
+	m->training = 0;
+}
+
+static const float *layer_in(const model *m, int src)
+{
+	return src == MODEL_INPUT ? m->input : m->layer[src].out;
+}
+
+static const float *param(const model *m, int p)
+{
+	return p >= 0 ? m->params + m->param[p].off : NULL;
+}
+
+static void forward_layer(model *m, model_layer *l, int B)
+{
+	const float *in = layer_in(m, l->src[0]), *w = param(m, l->wparam), *b = param(m, l->bparam);
+	size_t n = (size_t)B * l->out_n, rows = (size_t)B * l->oh * l->ow;
+
+	switch (l->kind) {
+	case MODEL_CONV:
+		conv2d_forward(&l->g, l->out, in, w, b, B, l->relu, m->ws, m->threads, m->isa);
+		break;
+	case MODEL_POOL:
+		maxpool_forward(&l->g, l->out, l->argmax, in, B, m->threads);
+		break;
+	case MODEL_AVGPOOL:
+		avgpool_forward(&l->g, l->out, in, B, l->incl, m->threads);
+		break;
+	case MODEL_GAP: {
+		const model_layer *s = l->src[0] == MODEL_INPUT ? NULL : &m->layer[l->src[0]];
+
+		gap_forward(l->out, in, B, s ? (long)s->oh * s->ow : (long)m->h * m->w, l->oc, m->threads);
+		break;
+	}
+	case MODEL_DENSE:
+		dense_forward(l->out, in, w, b, B, l->nin, l->nout, l->relu, m->threads);
+		break;
+	case MODEL_DROP:
+		if (l->out != in)
+			memcpy(l->out, in, sizeof *in * n);
+		if (m->drop_active)
+			dropout_forward(l->out, l->mask, n, m->keep[l->fc], m->drop_rng);
+		break;
+	case MODEL_ADD:
+		elt_add(l->out, in, layer_in(m, l->src[1]), n, l->relu);
+		break;
+	case MODEL_CONCAT:
+		for (int k = 0, off = 0; k < l->nsrc; k++) {
+			int c = l->src[k] == MODEL_INPUT ? m->c : m->layer[l->src[k]].oc;
+
+			elt_concat_forward(l->out, layer_in(m, l->src[k]), rows, c, l->oc, off);
+			off += c;
+		}
+		break;
+	case MODEL_RELU:
+		elt_clip_forward(l->out, in, n, 0.0f, INFINITY);
+		break;
+	case MODEL_CLIP:
+		elt_clip_forward(l->out, in, n, l->a[0], l->a[1]);
+		break;
+	case MODEL_LEAKY:
+		elt_leaky_forward(l->out, in, n, l->a[0]);
+		break;
+	case MODEL_BN:
+		elt_affine_forward(l->out, in, w, b, rows, l->oc, l->relu);
+		break;
+	case MODEL_LRN:
+		lrn_forward(l->out, l->aux, in, rows, l->oc, (int)l->a[0], l->a[1], l->a[2], l->a[3]);
+		break;
+	}
+}
+
+static void forward(model *m, const int *labels, int B)
+{
+	const model_layer *last = &m->layer[m->nlayer - 1];
+
 	m->batch = B;
-	m->drop_active = train && m->train;
+	m->drop_active = m->training && m->train;
 	for (int i = 0; i < m->nlayer; i++) {
 		model_layer *l = &m->layer[i];
-		const float *w = l->wparam >= 0 ? m->params + m->param[l->wparam].off : NULL;
-		const float *b = l->bparam >= 0 ? m->params + m->param[l->bparam].off : NULL;
 		double t0 = now();
 
-		switch (l->kind) {
-		case MODEL_CONV:
-			conv2d_forward(&l->g, l->out, cur, w, b, B, l->relu, m->ws, m->threads, m->isa);
-			break;
-		case MODEL_POOL:
-			maxpool_forward(&l->g, l->out, l->argmax, cur, B, m->threads);
-			break;
-		case MODEL_DENSE:
-			dense_forward(l->out, cur, w, b, B, l->nin, l->nout, l->relu, m->threads);
-			break;
-		case MODEL_DROP:
-			if (m->drop_active)
-				dropout_forward(l->out, l->mask, B * l->out_n, l->fc ? keep_fc : keep_conv, r);
-			break;
-		}
-		if (train)
+		forward_layer(m, l, B);
+		if (m->training)
 			l->t_fwd += now() - t0;
-		cur = l->out;
 	}
-	m->keep[0] = keep_conv, m->keep[1] = keep_fc;
-	if (labels) {
-		double L = softmax_xent(m->probs, m->dlogits, correct, cur, labels, B, m->classes);
+	m->loss = 0, m->correct = 0;
+	if (!m->classes)
+		return;
+	if (labels)
+		m->loss = softmax_xent(m->probs, m->dlogits, &m->correct, last->out, labels, B, m->classes);
+	else
+		softmax_probs(m->probs, last->out, B, m->classes);
+}
 
-		if (loss)
-			*loss = L;
-	} else {
-		softmax_probs(m->probs, cur, B, m->classes);
+void model_forward(model *m, const uint8_t *images, const int *labels, int B)
+{
+	size_t npix = (size_t)B * m->h * m->w, C = (size_t)m->c;
+	float a[3], b[3];
+
+	/* x = p * a + b: for the seed's /255, a is 1/255 and b 0, the bits of p * (1 / 255) */
+	for (int c = 0; c < 3; c++) {
+		a[c] = m->std[c] == 1.0f ? 1.0f / 255.0f : 1.0f / (255.0f * m->std[c]);
+		b[c] = -m->mean[c] / m->std[c];
 	}
+	if (C == 3 && m->bgr) {
+		for (size_t i = 0; i < npix; i++)
+			for (int c = 0; c < 3; c++)
+				m->input[i * 3 + c] = images[i * 3 + 2 - c] * a[c] + b[c];
+	} else if (C == 3) {
+		for (size_t i = 0; i < npix; i++)
+			for (int c = 0; c < 3; c++)
+				m->input[i * 3 + c] = images[i * 3 + c] * a[c] + b[c];
+	} else {
+		for (size_t i = 0; i < npix * C; i++)
+			m->input[i] = images[i] * (1.0f / 255.0f);
+	}
+	forward(m, labels, B);
+}
+
+void model_forward_float(model *m, const float *x, const int *labels, int B)
+{
+	memcpy(m->input, x, sizeof *x * (size_t)B * m->h * m->w * m->c);
+	forward(m, labels, B);
 }
 
 /* Adam applied to a dense layer's weights row by row, as its backward makes each row of
@@ -640,70 +1157,183 @@ static void adam_row(void *ctx, long i, const float *g)
 	optim_adam_row(&a->k, a->m->params + at, g, a->m->adam_m + at, a->m->adam_v + at, n);
 }
 
+static float *grad_of(const model *m, int layer)
+{
+	int g = m->layer[layer].grad;
+
+	return g == MODEL_GRAD_DLOGITS ? m->dlogits : g >= 0 ? m->gbuf[g] : NULL;
+}
+
+/* Where layer l's backward writes the gradient of its k-th input: straight into that
+ * input's buffer if l is its last reader (met first going backwards), else into gtmp to
+ * be added (sum_into). NULL: not needed. */
+typedef struct {
+	float *to;              /* where to write */
+	float *sum_into;        /* then add it here (NULL: written in place) */
+	const float *relu_y;    /* the input's ReLU output, when l may apply its mask */
+	int src;
+} din_target;
+
+static din_target din_for(model *m, const model_layer *l, int k, char *started, char *masked)
+{
+	din_target t = { .src = l->src[k] };
+	int s = l->src[k];
+
+	if (s == MODEL_INPUT || m->layer[s].grad < 0)
+		return t;
+	t.to = grad_of(m, s);
+	if (started[s]) {
+		t.sum_into = t.to;
+		t.to = m->gtmp;
+	} else if (m->layer[s].relu && m->layer[s].nuse == 1) {
+		/* the only reader applies the input's ReLU mask as it writes */
+		t.relu_y = m->layer[s].out;
+		masked[s] = 1;
+	}
+	started[s] = 1;
+	return t;
+}
+
+static void din_done(const din_target *t, size_t n)
+{
+	if (t->sum_into)
+		vec_add(t->sum_into, t->to, (long)n);
+}
+
 /* The backward; with fused, a streaming dense layer's weights are updated by fused->k as
  * their gradient is made (their grads left as they were) and fused->p names them (NULL if
  * no layer did). */
 static void backward(model *m, adam_rows *fused)
 {
-	int B = m->batch, which = 0, masked = 0;
-	float *g = m->dlogits;
+	int B = m->batch, n = m->nlayer;
+	char *started = calloc((size_t)n * 2, 1), *masked = started + n;
 
 	if (fused)
 		fused->p = NULL;
-
-	for (int i = m->nlayer - 1; i >= 0 && g; i--) {
+	if (!started)
+		return;
+	for (int i = n - 1; i >= 0; i--) {
 		model_layer *l = &m->layer[i];
-		const float *in = i ? m->layer[i - 1].out : m->input;
-		float *din = i ? m->gbuf[which] : NULL;
-		float *dw = l->wparam >= 0 ? m->grads + m->param[l->wparam].off : NULL;
+		float *g = grad_of(m, i), *dw = l->wparam >= 0 ? m->grads + m->param[l->wparam].off : NULL;
 		float *db = l->bparam >= 0 ? m->grads + m->param[l->bparam].off : NULL;
-		const float *w = l->wparam >= 0 ? m->params + m->param[l->wparam].off : NULL;
-		size_t n = (size_t)B * l->out_n;
+		const float *w = param(m, l->wparam), *in = layer_in(m, l->src[0]);
+		size_t nout = (size_t)B * l->out_n, rows = (size_t)B * l->oh * l->ow;
+		size_t nin = l->src[0] == MODEL_INPUT ? (size_t)B * m->h * m->w * m->c
+						       : (size_t)B * m->layer[l->src[0]].out_n;
 		double t0 = now();
+		din_target t;
 
-		/* a conv after this layer may have applied its ReLU's backward already */
-		const float *relu_y = din && m->layer[i - 1].relu ? in : NULL;
-
-		if (l->relu && !masked)
-			vec_relu_backward(g, g, l->out, n);
-		masked = 0;
+		if (!g)
+			continue;
+		if (l->relu && !masked[i])
+			vec_relu_backward(g, g, l->out, nout);
 		switch (l->kind) {
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
-			conv2d_backward_relu(&l->g, din, dw, db, g, in, w, relu_y, B, 0, m->ws, m->threads,
+			t = din_for(m, l, 0, started, masked);
+			conv2d_backward_relu(&l->g, t.to, dw, db, g, in, w, t.relu_y, B, 0, m->ws, m->threads,
 					     m->isa);
-			masked = relu_y != NULL;
+			din_done(&t, nin);
 			break;
 		case MODEL_DENSE:
+			t = din_for(m, l, 0, started, masked);
+			if (t.relu_y)
+				masked[t.src] = 0;
 			/* the first streaming dense layer going backwards: fc1 in the seed network */
 			if (fused && !fused->p) {
 				fused->p = &m->param[l->wparam];
-				if (dense_backward_rows(din, db, g, in, w, B, l->nin, l->nout, adam_row,
-							fused, m->threads) == 0)
+				if (dense_backward_rows(t.to, db, g, in, w, B, l->nin, l->nout, adam_row, fused,
+							m->threads) == 0) {
+					din_done(&t, nin);
 					break;
+				}
 				fused->p = NULL;
 			}
-			dense_backward(din, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
+			dense_backward(t.to, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
+			din_done(&t, nin);
 			break;
 		case MODEL_POOL:
 			/* pooling a ReLU's output: the pooled values are its mask */
-			if (din)
-				maxpool_backward_relu(&l->g, din, g, l->argmax, relu_y ? l->out : NULL, B,
+			t = din_for(m, l, 0, started, masked);
+			if (t.to)
+				maxpool_backward_relu(&l->g, t.to, g, l->argmax, t.relu_y ? l->out : NULL, B,
 						      m->threads);
-			masked = relu_y != NULL;
+			din_done(&t, nin);
+			break;
+		case MODEL_AVGPOOL:
+			t = din_for(m, l, 0, started, masked);
+			if (t.relu_y)
+				masked[t.src] = 0;
+			if (t.to)
+				avgpool_backward(&l->g, t.to, g, B, l->incl, m->threads);
+			din_done(&t, nin);
+			break;
+		case MODEL_GAP:
+			t = din_for(m, l, 0, started, masked);
+			if (t.relu_y)
+				masked[t.src] = 0;
+			if (t.to)
+				gap_backward(t.to, g, B, (long)(nin / (size_t)B / (size_t)l->oc), l->oc, m->threads);
+			din_done(&t, nin);
 			break;
 		case MODEL_DROP:
-			if (m->drop_active)
-				dropout_backward(g, g, l->mask, n, m->keep[l->fc]);
-			/* in place: the gradient stays where it is */
-			din = i ? g : NULL;
-			which ^= 1;
+			t = din_for(m, l, 0, started, masked);
+			if (t.relu_y)
+				masked[t.src] = 0;
+			/* in place, the gradient stays where it is (and is its input's) */
+			if (t.to && m->drop_active)
+				dropout_backward(t.to, g, l->mask, nout, m->keep[l->fc]);
+			else if (t.to && t.to != g)
+				memcpy(t.to, g, sizeof *g * nout);
+			din_done(&t, nin);
+			break;
+		case MODEL_ADD:
+		case MODEL_RELU:
+			/* the ReLU's backward is done above; the rest passes the gradient on */
+			for (int k = 0; k < l->nsrc; k++) {
+				t = din_for(m, l, k, started, masked);
+				if (t.relu_y)
+					masked[t.src] = 0;
+				if (t.to)
+					memcpy(t.to, g, sizeof *g * nout);
+				din_done(&t, nout);
+			}
+			break;
+		case MODEL_CONCAT:
+			for (int k = 0, off = 0; k < l->nsrc; k++) {
+				int c = l->src[k] == MODEL_INPUT ? m->c : m->layer[l->src[k]].oc;
+
+				t = din_for(m, l, k, started, masked);
+				if (t.relu_y)
+					masked[t.src] = 0;
+				if (t.to)
+					elt_concat_backward(t.to, g, rows, c, l->oc, off);
+				din_done(&t, rows * (size_t)c);
+				off += c;
+			}
+			break;
+		case MODEL_CLIP:
+		case MODEL_LEAKY:
+		case MODEL_BN:
+		case MODEL_LRN:
+			t = din_for(m, l, 0, started, masked);
+			if (t.relu_y)
+				masked[t.src] = 0;
+			if (l->kind == MODEL_CLIP && t.to)
+				elt_clip_backward(t.to, g, in, nout, l->a[0], l->a[1]);
+			else if (l->kind == MODEL_LEAKY && t.to)
+				elt_leaky_backward(t.to, g, in, nout, l->a[0]);
+			else if (l->kind == MODEL_BN)
+				elt_affine_backward(t.to, dw, db, g, in, w, rows, l->oc, 0);
+			else if (l->kind == MODEL_LRN && t.to)
+				lrn_backward(t.to, g, in, l->out, l->aux, rows, l->oc, (int)l->a[0], l->a[1],
+					     l->a[2], l->a[3]);
+			din_done(&t, nin);
 			break;
 		}
 		l->t_bwd += now() - t0;
-		g = din;
-		which ^= 1;
 	}
+	free(started);
 }
 
 void model_backward(model *m)
@@ -711,7 +1341,7 @@ void model_backward(model *m)
 	backward(m, NULL);
 }
 
-void model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads)
+void model_backward_adam(model *m, const optim_adam *o, int64_t t)
 {
 	adam_rows a = { .m = m };
 	size_t lo, hi;
@@ -719,28 +1349,28 @@ void model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads)
 	optim_adam_row_init(&a.k, o, t);
 	backward(m, &a);
 	if (!a.p) {
-		model_adam_step(m, o, t, threads);
+		model_adam_step(m, o, t);
 		return;
 	}
 	/* the rest: the parameters before and after the updated weights */
 	lo = a.p->off, hi = a.p->off + a.p->n;
-	if (threads > 1)
+	if (m->threads > 1)
 		blas_park();
-	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, lo, threads);
+	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, lo, m->threads);
 	optim_adam_step(o, t, m->params + hi, m->grads + hi, m->adam_m + hi, m->adam_v + hi,
-			m->nparams - hi, threads);
+			m->nparams - hi, m->threads);
 }
 
-void model_adam_step(model *m, const optim_adam *o, int64_t t, int threads)
+void model_adam_step(model *m, const optim_adam *o, int64_t t)
 {
-	if (threads > 1)
+	if (m->threads > 1)
 		blas_park();
-	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, m->nparams, threads);
+	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, m->nparams, m->threads);
 }
 
-void model_momentum_step(model *m, double lr, double mu, int threads)
+void model_momentum_step(model *m, double lr, double mu)
 {
-	if (threads > 1)
+	if (m->threads > 1)
 		blas_park();
-	optim_momentum_step(lr, mu, m->params, m->grads, m->adam_m, m->nparams, threads);
+	optim_momentum_step(lr, mu, m->params, m->grads, m->adam_m, m->nparams, m->threads);
 }

@@ -1,19 +1,28 @@
-/* model: a ConvNet built from a short text spec, its parameters in one buffer split into
- * the seed's named tensors, with forward, backward and optimiser steps over a batch.
+/* model: a ConvNet graph built from a short text spec, its parameters in one buffer split
+ * into named tensors, with forward, backward and optimiser steps over a batch.
  *
- * Spec: layers separated by spaces, applied in order to an H x W x 3 image:
- *   NAME=conv:KHxKW:COUT[:sS][:valid][:linear]  convolution with bias, then ReLU
- *                                                (stride 1 and SAME unless given)
- *   [NAME=]maxpool:KHxKW[:sS][:valid]          max-pool (stride = kernel, SAME unless given)
- *   [NAME=]drop:conv | drop:fc                 inverted dropout at keep-conv or keep-fc
- *                                                while training, nothing at inference
- *   NAME=dense:N[:linear]                       fully connected on the flattened NHWC
- *                                                input, bias, then ReLU
- * The last layer must be dense with N the letter K (the class count): it gives the logits
- * and has no ReLU. Names are letters, digits and '_'. Variables are NAME/weightsB_I and
- * NAME/biasesB_I: B counts blocks (a maxpool after a parametrised layer closes a block, and
- * so does the first dense after convolutions), I counts layers within a block.
- * MODEL_DEFAULT_SPEC is exactly the seed's network and its names. */
+ * Spec: tokens separated by white space, [NAME=]KIND[:OPT...][@IN[,IN...]]. A layer reads
+ * the layers named after '@' ("input": the normalised image), else the token before it
+ * (the image, for the first). Every output but the last token's must be read by a later
+ * layer; the last one's is the logits, 1x1xK (K the class count).
+ *   NAME=conv:KHxKW:COUT[:sS|:sSHxSW][:same|:valid|:pT,L,B,R][:gG][:linear|:relu]
+ *                 convolution (G groups) with bias, then ReLU; stride 1 and SAME unless
+ *                 given; pT,L,B,R are explicit pads (top, left, bottom, right)
+ *   [NAME=]maxpool:KHxKW[:sS|:sSHxSW][PADS][:ceil]   stride = kernel unless given
+ *   [NAME=]avgpool:KHxKW[:sS|:sSHxSW][PADS][:ceil][:incl]   incl: pads count
+ *   [NAME=]gap                  global average pool to 1x1xC
+ *   NAME=dense:N[:linear|:relu] fully connected on the flattened NHWC input, bias, ReLU
+ *   [NAME=]drop:conv | drop:fc  inverted dropout at keep-conv or keep-fc while training
+ *   [NAME=]add[:relu]@A,B       sum of two outputs of one shape
+ *   [NAME=]concat@A,B,...       along channels (same height and width)
+ *   [NAME=]relu | clip:LO:HI | leaky:ALPHA
+ *   NAME=bn[:relu]              batch norm with fixed statistics: x * scale + shift per channel
+ *   [NAME=]lrn:SIZE:ALPHA:BETA:BIAS   local response normalisation across channels (ONNX's)
+ * K may stand for one conv's or dense's count (the class count); the last token has no
+ * ReLU unless it says :relu. Names are letters, digits and '_' (31 at most). Variables are
+ * NAME/weightsB_I and NAME/biasesB_I (bn: NAME/scale, NAME/shift): B counts blocks (a pool
+ * after a parametrised layer closes one, and so does the first dense after convolutions),
+ * I counts layers within a block. MODEL_DEFAULT_SPEC is exactly the seed's network. */
 #ifndef PETCNN_MODEL_H
 #define PETCNN_MODEL_H
 
@@ -31,8 +40,12 @@
 	"fc1=dense:512 drop:fc softmax=dense:K"
 
 #define MODEL_NAME_MAX 64
+#define MODEL_INPUT (-1)        /* a source index: the normalised image */
 
-enum model_kind { MODEL_CONV, MODEL_POOL, MODEL_DROP, MODEL_DENSE };
+enum model_kind {
+	MODEL_CONV, MODEL_POOL, MODEL_DROP, MODEL_DENSE, MODEL_AVGPOOL, MODEL_GAP, MODEL_ADD,
+	MODEL_CONCAT, MODEL_RELU, MODEL_CLIP, MODEL_LEAKY, MODEL_BN, MODEL_LRN
+};
 enum model_init { MODEL_INIT_SEED, MODEL_INIT_HE };
 
 typedef struct {
@@ -40,27 +53,46 @@ typedef struct {
 	int ndim;                   /* 4: conv weights HWIO; 2: dense weights [in, out]; 1: bias */
 	int64_t shape[4];
 	size_t off, n;              /* floats into params, grads, adam_m, adam_v */
+	int layer;                  /* the layer it belongs to */
 } model_param;
 
 typedef struct {
 	enum model_kind kind;
 	char name[MODEL_NAME_MAX];
-	int relu, fc;           /* fc: drop at keep-fc (else keep-conv) */
-	geom g;              /* conv, maxpool */
+	int relu;               /* a ReLU after (conv, dense, add, bn) */
+	int fc;                 /* drop: at keep-fc (else keep-conv) */
+	int incl;               /* avgpool: pads count */
+	float a[4];             /* clip: lo, hi; leaky: alpha; lrn: size, alpha, beta, bias */
+	geom g;                 /* conv, pools */
 	int nin, nout;          /* dense */
+	int *src, nsrc;         /* the layers it reads (MODEL_INPUT: the image) */
+	int nuse;               /* how many layers read it */
 	int oh, ow, oc;         /* output per image */
 	size_t out_n;           /* floats of output per image */
-	int wparam, bparam;     /* indices into params[] (-1 if none) */
-	float *out;             /* [max_batch, oh, ow, oc]; a drop layer works in place on
-	                         * its input's buffer and points there */
+	int wparam, bparam;     /* indices into params[] (-1 if none); bn: scale, shift */
+	float *out;             /* [max_batch, oh, ow, oc]; a drop layer that is its input's
+	                         * only reader works in place on that buffer and points there */
 	int32_t *argmax;        /* maxpool: [max_batch, oh, ow, oc] */
 	uint8_t *mask;          /* drop: [max_batch, oh, ow, oc] */
+	float *aux;             /* lrn: its denominators [max_batch, oh, ow, oc] */
+	int grad;               /* backward: which gradient buffer holds d(out) */
 	double t_fwd, t_bwd;    /* seconds spent in training forwards / backwards (profile) */
 } model_layer;
 
+/* What a model is built for: input h x w x c (c 0: 3), classes K (0: an inference-only
+ * graph whose output may have any shape), batches up to max_batch; train: also gradients,
+ * optimiser state and dropout masks. */
+typedef struct {
+	int h, w, c, classes, max_batch, train;
+} model_size;
+
 typedef struct {
 	char *spec;             /* normalised: single spaces */
-	int h, w, classes, max_batch, train;
+	int h, w, c, classes, max_batch, train;
+	/* the input normalisation: x = (pixel / 255 - mean) / std per channel, in the
+	 * network's channel order (bgr: B, G, R from our RGB images) */
+	float mean[3], std[3];
+	int bgr;
 	model_layer *layer;
 	int nlayer;
 	model_param *param;
@@ -68,43 +100,62 @@ typedef struct {
 	size_t nparams;         /* floats in all parameters */
 	float *params;          /* [nparams] */
 	float *grads, *adam_m, *adam_v;  /* [nparams] each, training only */
-	float *input;           /* [max_batch, h, w, 3] pixels / 255 */
+	float *input;           /* [max_batch, h, w, c] normalised pixels */
 	float *probs;           /* [max_batch, K] */
 	float *dlogits;         /* [max_batch, K] training only */
-	float *gbuf[2];         /* activation gradients, ping-pong, largest layer size */
+	float **gbuf;           /* [ngbuf] activation gradients of the largest layer's size, */
+	int ngbuf;              /* ... as many as are live at once in backward, */
+	float *gtmp;            /* ... and one to sum a second reader's share from (or NULL) */
 	float *ws;              /* conv scratch */
 	size_t ws_n;            /* ... of this many floats */
-	int drop_active;        /* the last forward applied dropout */
+	/* forward mode (model_train / model_eval) */
+	int training;           /* dropout active */
 	float keep[2];          /* ... at these keep rates: conv, fc */
+	rng *drop_rng;          /* ... drawn from here */
+	int drop_active;        /* the last forward applied dropout */
 	int batch;              /* the last forward's batch size */
-	int threads;            /* for our own kernels (1 after model_init: model_set_threads) */
+	double loss;            /* the last forward's mean loss (with labels) */
+	int correct;            /* ... and how many argmaxes were right */
+	int threads;            /* for our kernels, OpenBLAS and the optimiser (model_set_threads) */
 	isa_kind isa;           /* ... on this path: PETCNN_ISA or the widest the CPU has */
 } model;
 
-/* Parses spec for H x W x 3 input and classes outputs and allocates everything for
- * batches up to max_batch (train: also gradients, Adam state, dropout masks). Parameters
- * are zero until model_init_params or a load. Reads PETCNN_ISA (isa_from_env): a path
- * this CPU lacks is an error. */
-int model_init(model *m, const char *spec, int h, int w, int classes, int max_batch,
-	       int train, char *err);
+/* Parses spec for s and allocates everything for batches up to s.max_batch. Parameters
+ * are zero until model_init_params or a load. Reads PETCNN_ISA (isa_from_env): a path this
+ * CPU lacks is an error. Starts in eval mode with 1 thread. */
+int model_init(model *m, const char *spec, model_size s, char *err);
 void model_free(model *m);
-/* Our own kernels' threads from now on (OpenBLAS has its own setting); grows the scratch
- * they need, so -1 if out of memory (the model is left as it was). */
+/* Threads for our kernels, the optimiser and OpenBLAS from now on; grows the scratch they
+ * need, so -1 if out of memory (the model is left as it was). */
 int model_set_threads(model *m, int threads, char *err);
+/* The input normalisation (mean and std of pixels scaled to [0, 1], in the network's
+ * channel order; bgr: it wants B, G, R). The default (0, 1, RGB) is the seed's /255. */
+int model_set_norm(model *m, const float mean[3], const float std[3], int bgr, char *err);
+/* Whether m's normalisation is the default one. */
+int model_norm_default(const model *m);
 
 /* Seed: weights truncated normal stddev 0.1, conv biases 0, dense biases 1.
- * He: weights normal stddev sqrt(2 / fan_in), biases 0. One rng stream per fixed block of
- * each tensor, the blocks shared by m->threads threads: the same values for any count. */
+ * He: weights normal stddev sqrt(2 / fan_in), biases 0. bn: scale 1, shift 0. One rng
+ * stream per fixed block of each tensor, the blocks shared by m->threads threads: the same
+ * values for any count. */
 void model_init_params(model *m, enum model_init how, uint64_t seed);
 
 /* The parameter of that name (e.g. "fc1/weights3_1"), or NULL. */
 const model_param *model_find_param(const model *m, const char *name);
+/* The layer of that name, or -1. */
+int model_find_layer(const model *m, const char *name);
 
-/* Runs images [B, h, w, 3] (uint8) through the network. train: dropout at the given keep
- * rates drawn from r. labels [B] (or NULL: inference only, no loss): fills loss and the
- * count of correct argmax and prepares backward. probs land in m->probs [B, K]. */
-void model_forward(model *m, const uint8_t *images, const int *labels, int B, int train,
-		   float keep_conv, float keep_fc, rng *r, double *loss, int *correct);
+/* Training mode: forwards apply dropout at these keep rates, drawn from r (kept, not
+ * owned); eval mode: they do not (as PyTorch's module.train() / eval()). */
+void model_train(model *m, float keep_conv, float keep_fc, rng *r);
+void model_eval(model *m);
+
+/* Runs images [B, h, w, c] (uint8, RGB) through the network. labels [B] (or NULL:
+ * inference, no loss): sets m->loss and m->correct and prepares backward. probs land in
+ * m->probs [B, K], the logits in the last layer's out. */
+void model_forward(model *m, const uint8_t *images, const int *labels, int B);
+/* The same from already normalised inputs x [B, h, w, c]. */
+void model_forward_float(model *m, const float *x, const int *labels, int B);
 /* Gradients of the last forward's mean loss into m->grads (overwritten). It needs the
  * activations of the forward just before it; any other forward (an inference pass on a
  * test sample or one image for logging, any batch up to max_batch) is safe between steps:
@@ -113,12 +164,12 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B, in
  * optimiser state are untouched. */
 void model_backward(model *m);
 /* One Adam step (t counts from 1) / momentum step (momentum buffer in adam_m). */
-void model_adam_step(model *m, const optim_adam *o, int64_t t, int threads);
+void model_adam_step(model *m, const optim_adam *o, int64_t t);
 /* model_backward then model_adam_step, to the same bits in parameters and Adam state, in
  * fewer passes over memory: a large dense layer (fc1) has its weights updated row by row
  * as their gradient is made, which then never goes to memory; its part of m->grads is
  * left as it was. For training loops that read no gradients. */
-void model_backward_adam(model *m, const optim_adam *o, int64_t t, int threads);
-void model_momentum_step(model *m, double lr, double mu, int threads);
+void model_backward_adam(model *m, const optim_adam *o, int64_t t);
+void model_momentum_step(model *m, double lr, double mu);
 
 #endif

@@ -252,7 +252,7 @@ static int do_graph(tfev_writer *w, char *rest, char *err)
 		if (next_field(&rest) || (a && cli_parse_int(a, 4, 1 << 14, &size)) ||
 		    (b && cli_parse_int(b, 2, 1 << 20, &nclass)))
 			return err_set(err, "graph default: SIZE must be 4..16384 and K 2..1048576");
-		if (model_init(&m, MODEL_DEFAULT_SPEC, size, size, nclass, 1, 0, err))
+		if (model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = size, .w = size, .classes = nclass, .max_batch = 1 }, err))
 			return -1;
 	} else if (what && !strcmp(what, "spec")) {
 		a = next_field(&rest);
@@ -263,7 +263,7 @@ static int do_graph(tfev_writer *w, char *rest, char *err)
 		if (!c || !*rest || cli_parse_int(a, 1, 1 << 14, &h) ||
 		    cli_parse_int(b, 1, 1 << 14, &wd) || cli_parse_int(c, 2, 1 << 20, &nclass))
 			return err_set(err, "graph spec: expected H W K SPEC (H, W 1..16384, K >= 2)");
-		if (model_init(&m, rest, h, wd, nclass, 1, 0, err))
+		if (model_init(&m, rest, (model_size){ .h = h, .w = wd, .classes = nclass, .max_batch = 1 }, err))
 			return -1;
 	} else if (what && ends_with(what, ".npz") && !next_field(&rest)) {
 		tensor classes;

@@ -13,7 +13,7 @@
 #define NAME_LEN (2 * MODEL_NAME_MAX + 32)
 
 typedef struct {
-	char name[NAME_LEN], op[48], in[2][NAME_LEN];
+	char name[NAME_LEN], op[48], in[TFEV_MAX_INPUTS][NAME_LEN];
 	int ndim;
 	int64_t shape[4];
 } node_buf;
@@ -49,14 +49,14 @@ static node_buf *add(nodes *ns, const char *scope, const char *leaf, const char 
 }
 
 /* A layer's scope: its name, made unique (unnamed pools share the name "pool"); a drop
- * layer lives in the scope of the layer before it, as pool1/dropout does. */
+ * layer lives in the scope of the layer it drops from, as pool1/dropout does. */
 static void scope_of(const model *m, int i, char *out, size_t n)
 {
 	const model_layer *l = &m->layer[i];
 	int dup = 0;
 
-	if (l->kind == MODEL_DROP && i > 0) {
-		scope_of(m, i - 1, out, n);
+	if (l->kind == MODEL_DROP && l->src[0] != MODEL_INPUT) {
+		scope_of(m, l->src[0], out, n);
 		return;
 	}
 	for (int j = 0; j < i; j++)
@@ -67,66 +67,95 @@ static void scope_of(const model *m, int i, char *out, size_t n)
 		snprintf(out, n, "%s", l->name);
 }
 
+/* The graph node of one layer kind without variables: its op and leaf name. */
+static const char *plain_op(enum model_kind k)
+{
+	switch (k) {
+	case MODEL_POOL: return "MaxPool";
+	case MODEL_AVGPOOL: return "AvgPool";
+	case MODEL_GAP: return "Mean";
+	case MODEL_ADD: return "AddV2";
+	case MODEL_CONCAT: return "ConcatV2";
+	case MODEL_RELU: return "Relu";
+	case MODEL_CLIP: return "ClipByValue";
+	case MODEL_LEAKY: return "LeakyRelu";
+	case MODEL_LRN: return "LRN";
+	default: return "Identity";
+	}
+}
+
 int tfev_model_graph(tfev_writer *w, const model *m, char *err)
 {
 	nodes ns = { 0 };
 	tfev_node *out;
-	char prev[NAME_LEN] = "input/images", scope[NAME_LEN];
-	int spatial = 1, rc;
+	char prev[NAME_LEN] = "input/images", scope[NAME_LEN], (*outname)[NAME_LEN];
+	char *spatial;
+	int rc;
 	node_buf *b = NULL;
 
+	/* a concat of n inputs is a chain of n / 3 nodes */
 	ns.cap = (size_t)m->nlayer * 7 + 16;
+	for (int i = 0; i < m->nlayer; i++)
+		ns.cap += (size_t)m->layer[i].nsrc / 3;
 	ns.b = calloc(ns.cap, sizeof *ns.b);
 	out = calloc(ns.cap, sizeof *out);
-	if (!ns.b || !out) {
+	outname = calloc((size_t)m->nlayer, sizeof *outname);
+	spatial = calloc((size_t)m->nlayer, 1);
+	if (!ns.b || !out || !outname || !spatial) {
 		free(ns.b);
 		free(out);
+		free(outname);
+		free(spatial);
 		return err_set(err, "%s: out of memory building the graph", tfev_path(w));
 	}
-	add(&ns, "input", "images", "Placeholder", NULL, NULL, 4, -1, m->h, m->w, 3);
+	add(&ns, "input", "images", "Placeholder", NULL, NULL, 4, -1, m->h, m->w, m->c);
 	add(&ns, "input", "labels", "Placeholder", NULL, NULL, 1, -1, 0, 0, 0);
 	add(&ns, "input", "keep_conv", "Placeholder", NULL, NULL, 0, 0, 0, 0, 0);
 	add(&ns, "input", "keep_fc", "Placeholder", NULL, NULL, 0, 0, 0, 0, 0);
 	for (int i = 0; i < m->nlayer; i++) {
 		const model_layer *l = &m->layer[i];
-		int last = i == m->nlayer - 1;
+		int last = i == m->nlayer - 1, s0 = l->src[0];
 
+		snprintf(prev, sizeof prev, "%s", s0 == MODEL_INPUT ? "input/images" : outname[s0]);
+		spatial[i] = s0 == MODEL_INPUT || spatial[s0];
 		scope_of(m, i, scope, sizeof scope);
+		b = NULL;
 		switch (l->kind) {
-		case MODEL_CONV: {
+		case MODEL_CONV:
+		case MODEL_BN: {
 			const model_param *wp = &m->param[l->wparam], *bp = &m->param[l->bparam];
 			char conv[NAME_LEN], bias[NAME_LEN];
+			int conv_ = l->kind == MODEL_CONV;
 
-			add(&ns, scope, strchr(wp->name, '/') + 1, "VariableV2", NULL, NULL, 4,
+			add(&ns, scope, strchr(wp->name, '/') + 1, "VariableV2", NULL, NULL, wp->ndim,
 			    wp->shape[0], wp->shape[1], wp->shape[2], wp->shape[3]);
 			add(&ns, scope, strchr(bp->name, '/') + 1, "VariableV2", NULL, NULL, 1,
 			    bp->shape[0], 0, 0, 0);
-			b = add(&ns, scope, "Conv2D", "Conv2D", prev, wp->name, 4, -1, l->oh, l->ow, l->oc);
+			b = add(&ns, scope, conv_ ? (l->g.groups > 1 ? "GroupedConv2D" : "Conv2D") : "Mul",
+				conv_ ? "Conv2D" : "Mul", prev, wp->name, 4, -1, l->oh, l->ow, l->oc);
 			snprintf(conv, sizeof conv, "%s", b ? b->name : "");
-			b = add(&ns, scope, "BiasAdd", "BiasAdd", conv, bp->name, 4, -1, l->oh, l->ow, l->oc);
+			b = add(&ns, scope, conv_ ? "BiasAdd" : "Add", conv_ ? "BiasAdd" : "AddV2", conv, bp->name, 4,
+				-1, l->oh, l->ow, l->oc);
 			if (l->relu) {
 				snprintf(bias, sizeof bias, "%s", b ? b->name : "");
 				b = add(&ns, scope, "Relu", "Relu", bias, NULL, 4, -1, l->oh, l->ow, l->oc);
 			}
 			break;
 		}
-		case MODEL_POOL:
-			b = add(&ns, scope, "MaxPool", "MaxPool", prev, NULL, 4, -1, l->oh, l->ow, l->oc);
-			break;
 		case MODEL_DROP:
 			b = add(&ns, scope, "dropout", "Dropout", prev,
 				l->fc ? "input/keep_fc" : "input/keep_conv",
-				spatial ? 4 : 2, -1, spatial ? l->oh : l->oc, l->ow, l->oc);
+				spatial[i] ? 4 : 2, -1, spatial[i] ? l->oh : l->oc, l->ow, l->oc);
 			break;
 		case MODEL_DENSE: {
 			const model_param *wp = &m->param[l->wparam], *bp = &m->param[l->bparam];
 			char x[NAME_LEN], mm[NAME_LEN];
 
-			if (spatial) {
+			if (spatial[i]) {
 				b = add(&ns, scope, "Reshape", "Reshape", prev, NULL, 2, -1, l->nin, 0, 0);
 				snprintf(prev, sizeof prev, "%s", b ? b->name : "");
-				spatial = 0;
 			}
+			spatial[i] = 0;
 			snprintf(x, sizeof x, "%s", prev);
 			add(&ns, scope, strchr(wp->name, '/') + 1, "VariableV2", NULL, NULL, 2,
 			    wp->shape[0], wp->shape[1], 0, 0);
@@ -142,9 +171,33 @@ int tfev_model_graph(tfev_writer *w, const model *m, char *err)
 			}
 			break;
 		}
+		default: {
+			const char *op = plain_op(l->kind);
+			char leaf[NAME_LEN];
+
+			b = add(&ns, scope, op, op, prev, NULL, 4, -1, l->oh, l->ow, l->oc);
+			/* the other inputs, three more per node of a chain */
+			for (int k = 1, part = 1; b && k < l->nsrc; k++) {
+				int slot = (k - 1) % 3 + 1;
+
+				if (slot == 1 && k > 1) {
+					snprintf(leaf, sizeof leaf, "%s_%d", op, ++part);
+					snprintf(prev, sizeof prev, "%s", b->name);
+					if (!(b = add(&ns, scope, leaf, op, prev, NULL, 4, -1, l->oh, l->ow, l->oc)))
+						break;
+				}
+				snprintf(b->in[slot], sizeof b->in[slot], "%s",
+					 l->src[k] == MODEL_INPUT ? "input/images" : outname[l->src[k]]);
+			}
+			if (b && l->relu && l->kind != MODEL_RELU && l->kind != MODEL_POOL) {
+				snprintf(leaf, sizeof leaf, "%s", b->name);
+				b = add(&ns, scope, "Relu", "Relu", leaf, NULL, 4, -1, l->oh, l->ow, l->oc);
+			}
+			break;
 		}
-		if (b)
-			snprintf(prev, sizeof prev, "%s", b->name);
+		}
+		snprintf(outname[i], sizeof outname[i], "%s", b ? b->name : prev);
+		snprintf(prev, sizeof prev, "%s", outname[i]);
 	}
 	/* prev is the logits: the softmax, the loss and the accuracy hang off them. */
 	char logits[NAME_LEN], probs[NAME_LEN];
@@ -163,13 +216,15 @@ int tfev_model_graph(tfev_writer *w, const model *m, char *err)
 	for (size_t i = 0; i < ns.n; i++) {
 		out[i].name = ns.b[i].name;
 		out[i].op = ns.b[i].op;
-		out[i].input[0] = ns.b[i].in[0][0] ? ns.b[i].in[0] : NULL;
-		out[i].input[1] = ns.b[i].in[1][0] ? ns.b[i].in[1] : NULL;
+		for (int k = 0; k < TFEV_MAX_INPUTS; k++)
+			out[i].input[k] = ns.b[i].in[k][0] ? ns.b[i].in[k] : NULL;
 		out[i].ndim = ns.b[i].ndim;
 		memcpy(out[i].shape, ns.b[i].shape, sizeof ns.b[i].shape);
 	}
 	rc = tfev_graph(w, out, ns.n, err);
 	free(ns.b);
 	free(out);
+	free(outname);
+	free(spatial);
 	return rc;
 }

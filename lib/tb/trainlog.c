@@ -258,7 +258,11 @@ static int log_maps(trainlog *tl, int64_t step, model *m, char *err)
 {
 	tfev_writer *w = tl->open[TRAINLOG_TRAIN] ? &tl->run[TRAINLOG_TRAIN] : NULL;
 
-	model_forward(m, tl->image, NULL, 1, 0, 1, 1, NULL, NULL, NULL);
+	int training = m->training;
+
+	model_eval(m);
+	model_forward(m, tl->image, NULL, 1);
+	m->training = training;
 	for (int k = 0; k < tl->nmaps; k++) {
 		const model_layer *l = &m->layer[tl->map_layer[k]];
 		int64_t shape[4];

@@ -53,7 +53,7 @@ int main(void)
 	rng r;
 
 	/* max_batch 4: ten images are batches of 4, 4 and 2 */
-	CHECK(model_init(&m, "a=conv:3x3:4 p=maxpool:2x2 out=dense:K", H, H, K, 4, 0, err) == 0,
+	CHECK(model_init(&m, "a=conv:3x3:4 p=maxpool:2x2 out=dense:K", (model_size){ .h = H, .w = H, .classes = K, .max_batch = 4, .train = 0 }, err) == 0,
 	      "model: %s", err);
 	model_init_params(&m, MODEL_INIT_HE, 3);
 	rng_seed(&r, 5);
@@ -69,7 +69,7 @@ int main(void)
 		const float *z = m.layer[m.nlayer - 1].out;
 		double mx, s = 0;
 
-		model_forward(&m, pixels + (size_t)i * H * H * 3, NULL, 1, 0, 1, 1, NULL, NULL, NULL);
+		model_forward(&m, pixels + (size_t)i * H * H * 3, NULL, 1);
 		want_pred[i] = 0, mx = z[0];
 		for (int j = 1; j < K; j++)
 			if (z[j] > mx)

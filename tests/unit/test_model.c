@@ -4,9 +4,12 @@
 #include "util/errmsg.h"
 #include "nn/dense.h"
 #include "nn/model.h"
+#include "nn/ckpt.h"
+#include "array/npz.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_default_names(void)
 {
@@ -22,7 +25,7 @@ static void test_default_names(void)
 	model m;
 
 	/* inference at 224 allocates fc1 (411 MB) lazily: calloc'd pages are never touched */
-	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 224, 224, 2, 1, 0, err) == 0, "default spec: %s", err);
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = 224, .w = 224, .classes = 2, .max_batch = 1, .train = 0 }, err) == 0, "default spec: %s", err);
 	CHECK(m.nparam == 12, "12 variables (%d)", m.nparam);
 	for (int i = 0; i < 12 && i < m.nparam; i++) {
 		const model_param *p = &m.param[i];
@@ -41,7 +44,7 @@ static void test_default_names(void)
 
 	/* other specs derive names the same way; odd sizes pool SAME to ceil */
 	CHECK(model_init(&m, "  a=conv:5x5:8:s2   b=conv:1x1:4:linear\tpool=maxpool:3x3:s2:valid drop:conv "
-			 "c=conv:3x3:4 p2=maxpool:2x2 d1=dense:16 d2=dense:8 out=dense:K", 33, 31, 3, 2, 0, err) == 0,
+			 "c=conv:3x3:4 p2=maxpool:2x2 d1=dense:16 d2=dense:8 out=dense:K", (model_size){ .h = 33, .w = 31, .classes = 3, .max_batch = 2, .train = 0 }, err) == 0,
 	      "custom spec: %s", err);
 	if (m.nparam == 12) {
 		CHECK(!strcmp(m.param[2].name, "b/weights1_2") && !strcmp(m.param[4].name, "c/weights2_1") &&
@@ -65,7 +68,7 @@ static void test_bad_specs(void)
 		{ "a=conv:3y3:8 out=dense:K", "conv wants" },
 		{ "a=conv:3x3:8:s0 out=dense:K", "unknown option" },
 		{ "a=conv:3x3:8", "last layer" },
-		{ "a=dense:K out=dense:K", "only the last" },
+		{ "a=dense:K out=dense:K", "only one layer may have K" },
 		{ "a=blur:3 out=dense:K", "unknown layer kind" },
 		{ "drop:half out=dense:K", "drop wants" },
 		{ "a-b=dense:4 out=dense:K", "bad layer name" },
@@ -76,7 +79,7 @@ static void test_bad_specs(void)
 
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		err[0] = 0;
-		CHECK(model_init(&m, bad[i][0], 8, 8, 2, 1, 1, err) == -1 && strstr(err, bad[i][1]),
+		CHECK(model_init(&m, bad[i][0], (model_size){ .h = 8, .w = 8, .classes = 2, .max_batch = 1, .train = 1 }, err) == -1 && strstr(err, bad[i][1]),
 		      "'%s' refused with '%s': got '%s'", bad[i][0], bad[i][1], err);
 	}
 }
@@ -86,7 +89,7 @@ static void test_init(void)
 	char err[ERR_MAX];
 	model m;
 
-	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, 32, 32, 3, 2, 0, err) == 0, "%s", err);
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = 32, .w = 32, .classes = 3, .max_batch = 2, .train = 0 }, err) == 0, "%s", err);
 	model_init_params(&m, MODEL_INIT_SEED, 42);
 	const model_param *w = model_find_param(&m, "conv1_2/weights1_2");
 	const model_param *cb = model_find_param(&m, "conv1_2/biases1_2");
@@ -166,11 +169,13 @@ static void test_init(void)
 	for (size_t i = 0; i < sizeof img; i++)
 		img[i] = (uint8_t)(i * 7);
 	rng_seed(&r, 1);
-	model_forward(&m, img, NULL, 2, 0, 0.2f, 0.5f, &r, NULL, NULL);
+	model_eval(&m);
+	model_forward(&m, img, NULL, 2);
 	memcpy(p0, m.probs, sizeof p0);
 	CHECK(fabs(p0[0] + p0[1] + p0[2] - 1) < 1e-5, "probs sum to 1");
 	rng_seed(&r, 2);
-	model_forward(&m, img, NULL, 2, 1, 0.2f, 0.5f, &r, NULL, NULL);
+	model_train(&m, 0.2f, 0.5f, &r);
+	model_forward(&m, img, NULL, 2);
 	CHECK(!memcmp(p0, m.probs, sizeof p0), "an inference model never drops");
 	model_free(&m);
 }
@@ -179,29 +184,32 @@ static void test_init(void)
  * central differences of the mean loss over every parameter. Reported as
  * max |numeric - analytic| / max |analytic|, which must stay below 1e-2; parameters whose
  * perturbation crosses a ReLU or max-pool kink (one-sided slopes disagree) are skipped,
- * at most a tenth of them. */
-static void test_model_grad(void)
+ * at most a tenth of them. Then a step of Adam must lower the loss. */
+static void grad_check(const char *spec, int H, int W, int K)
 {
-	const char *spec = "c1=conv:3x3:3 p=maxpool:2x2 drop:conv c2=conv:2x2:4:s2:valid "
-			   "fc=dense:5 drop:fc out=dense:K";
-	int B = 3, H = 6, W = 5, K = 3, labels[3] = { 0, 2, 1 }, skipped = 0;
-	uint8_t img[3 * 6 * 5 * 3];
+	int B = 3, labels[3] = { 0, 2 % K, 1 }, skipped = 0;
+	uint8_t *img = malloc((size_t)B * H * W * 3);
 	char err[ERR_MAX];
 	model m;
 	rng r;
 	double L0, maxerr = 0, maxg = 0;
 	const float eps = 1e-3f;
 
-	for (size_t i = 0; i < sizeof img; i++)
+	for (size_t i = 0; i < (size_t)B * H * W * 3; i++)
 		img[i] = (uint8_t)((i * 37 + 11) % 256);
-	CHECK(model_init(&m, spec, H, W, K, B, 1, err) == 0, "tiny spec: %s", err);
-	if (!m.params)
+	CHECK(model_init(&m, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B, .train = 1 }, err) == 0,
+	      "%s: %s", spec, err);
+	if (!m.params) {
+		free(img);
 		return;
+	}
 	model_init_params(&m, MODEL_INIT_HE, 3);
 	for (size_t i = 0; i < m.nparams; i++)
 		m.params[i] += 0.05f; /* biases away from 0 keep units alive */
 	rng_stream(&r, 9, 1);
-	model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &L0, NULL);
+	model_train(&m, 0.7f, 0.8f, &r);
+	model_forward(&m, img, labels, B);
+	L0 = m.loss;
 	model_backward(&m);
 	float *an = malloc(sizeof *an * m.nparams);
 	memcpy(an, m.grads, sizeof *an * m.nparams);
@@ -211,10 +219,12 @@ static void test_model_grad(void)
 
 		m.params[i] = s + eps;
 		rng_stream(&r, 9, 1);
-		model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &lp, NULL);
+		model_forward(&m, img, labels, B);
+		lp = m.loss;
 		m.params[i] = s - eps;
 		rng_stream(&r, 9, 1);
-		model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &lm, NULL);
+		model_forward(&m, img, labels, B);
+		lm = m.loss;
 		m.params[i] = s;
 		if (fabs((lp - L0) - (L0 - lm)) > 1e-2 * fabs(lp - lm) + 1e-7) {
 			skipped++;
@@ -223,16 +233,130 @@ static void test_model_grad(void)
 		maxerr = fmax(maxerr, fabs((lp - lm) / (2 * eps) - an[i]));
 		maxg = fmax(maxg, fabs(an[i]));
 	}
-	CHECK(skipped * 10 < (int)m.nparams, "kinks skipped %d of %zu", skipped, m.nparams);
-	CHECK(maxg > 0 && maxerr / maxg < 1e-2, "model gradient rel err %.3g (max grad %.3g)", maxerr / maxg, maxg);
-	/* and a step of Adam lowers this batch's loss with the same masks */
+	CHECK(skipped * 10 < (int)m.nparams, "%s: kinks skipped %d of %zu", spec, skipped, m.nparams);
+	CHECK(maxg > 0 && maxerr / maxg < 1e-2, "%s: gradient rel err %.3g (max grad %.3g)", spec,
+	      maxerr / maxg, maxg);
 	optim_adam o = { 1e-2, 0.9, 0.999, 1e-8 };
 	double L1;
-	model_adam_step(&m, &o, 1, 2);
+	model_adam_step(&m, &o, 1);
 	rng_stream(&r, 9, 1);
-	model_forward(&m, img, labels, B, 1, 0.7f, 0.8f, &r, &L1, NULL);
-	CHECK(L1 < L0, "adam step lowers the loss: %g -> %g", L0, L1);
+	model_forward(&m, img, labels, B);
+	L1 = m.loss;
+	CHECK(L1 < L0, "%s: adam step lowers the loss: %g -> %g", spec, L0, L1);
 	free(an);
+	free(img);
+	model_free(&m);
+}
+
+static void test_model_grad(void)
+{
+	grad_check("c1=conv:3x3:3 p=maxpool:2x2 drop:conv c2=conv:2x2:4:s2:valid fc=dense:5 drop:fc out=dense:K",
+		   6, 5, 3);
+	/* a linear conv before a pool: the pool's output may be negative, so no ReLU mask */
+	grad_check("c1=conv:3x3:4:linear p=maxpool:2x2 out=dense:K", 6, 6, 3);
+	/* residual: two readers of one output, their gradients summed; an add with a ReLU */
+	grad_check("a=conv:3x3:4 b=conv:3x3:4 c=conv:3x3:4:linear r=add:relu@a,c out=dense:K", 5, 5, 3);
+	/* branches concatenated, a dropout of an output that is read twice (not in place),
+	 * the image read by two layers, batch norm, clip, leaky, global pooling */
+	grad_check("a=conv:3x3:4 d=drop:conv@a b=conv:1x1:3@a c=conv:3x3:2:linear@input "
+		   "k=concat@d,b,c n=bn:relu m=clip:-0.5:0.7 l=leaky:0.1@n s=add@m,l g=gap out=dense:K",
+		   5, 6, 3);
+	/* depthwise with asymmetric pads and stride, an average pool rounding up and counting
+	 * pads, a grouped 1x1, a max pool rounding up over explicit pads */
+	grad_check("a=conv:3x3:4 d=conv:3x3:4:g4:p1,0,1,1:s2 q=avgpool:3x3:s2:p1:ceil:incl g=conv:1x1:4:g2 "
+		   "m=maxpool:2x2:s2:p0,0,1,1:ceil out=dense:K", 7, 7, 3);
+	/* GoogLeNet's local response normalisation */
+	grad_check("a=conv:3x3:5 n=lrn:3:0.01:0.75:1 p=maxpool:2x2 out=dense:K", 6, 6, 3);
+	/* SqueezeNet's head: a conv to K channels, then global pooling gives the logits */
+	grad_check("a=conv:3x3:4:s2 f=conv:1x1:K:relu gap", 6, 6, 3);
+}
+
+/* The spec's graph: sources, shapes, the gradient buffers a chain and a branch need. */
+static void test_graph(void)
+{
+	char err[ERR_MAX];
+	model m;
+
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = 16, .w = 16, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0,
+	      "%s", err);
+	CHECK(m.ngbuf == 2 && m.gtmp == NULL, "a chain backs up through 2 buffers, not %d", m.ngbuf);
+	CHECK(m.layer[3].out == m.layer[2].out, "dropout works in place on its only reader's input");
+	model_free(&m);
+	CHECK(model_init(&m, "a=conv:3x3:4 b=conv:3x3:4 c=conv:3x3:4 r=add@a,c k=concat@r,b out=dense:K",
+			 (model_size){ .h = 5, .w = 5, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0, "%s", err);
+	CHECK(m.layer[3].nsrc == 2 && m.layer[3].src[0] == 0 && m.layer[3].src[1] == 2, "add reads a and c");
+	CHECK(m.layer[4].oc == 8 && m.layer[0].nuse == 2 && m.layer[1].nuse == 2, "concat: 8 channels; a, b read twice");
+	CHECK(m.ngbuf >= 3 && m.gtmp != NULL, "branches: %d buffers and a sum buffer", m.ngbuf);
+	CHECK(model_find_layer(&m, "k") == 4 && model_find_layer(&m, "zz") == -1, "layers by name");
+	model_free(&m);
+	/* inference-only graphs (classes 0) may end anywhere, on any input depth */
+	CHECK(model_init(&m, "a=conv:3x3:4:linear", (model_size){ .h = 5, .w = 4, .c = 2, .max_batch = 2 }, err) == 0,
+	      "classes 0: %s", err);
+	CHECK(m.c == 2 && m.layer[0].oc == 4 && m.layer[0].g.c == 2, "2 input channels");
+	float x[2 * 5 * 4 * 2] = { 0 };
+
+	/* channel 1 of pixel (0, 0) through tap (1, 1), input channel 1, output 3 */
+	x[1] = 1;
+	m.params[model_find_param(&m, "a/weights1_1")->off + ((1 * 3 + 1) * 2 + 1) * 4 + 3] = 2;
+	model_forward_float(&m, x, NULL, 2);
+	CHECK(m.layer[0].out[3] == 2 && m.layer[0].out[4 * 5 * 4] == 0, "float input through the centre tap");
+	model_free(&m);
+}
+
+static void test_norm(void)
+{
+	char err[ERR_MAX];
+	model m;
+	uint8_t img[4 * 4 * 3];
+	float x[4 * 4 * 3];
+	const float mean[3] = { 0.485f, 0.456f, 0.406f }, sd[3] = { 0.229f, 0.224f, 0.225f };
+
+	for (int i = 0; i < 4 * 4 * 3; i++)
+		img[i] = (uint8_t)(i * 5 + 3);
+	CHECK(model_init(&m, "a=conv:1x1:2:linear gap", (model_size){ .h = 4, .w = 4, .classes = 2, .max_batch = 1 }, err) == 0, "%s", err);
+	CHECK(model_norm_default(&m), "default: plain /255");
+	model_forward(&m, img, NULL, 1);
+	for (int i = 0; i < 48; i++)
+		CHECK(m.input[i] == img[i] * (1.0f / 255.0f), "default: pixel %d is p/255", i);
+	CHECK(model_set_norm(&m, mean, sd, 1, err) == 0 && !model_norm_default(&m), "%s", err);
+	model_forward(&m, img, NULL, 1);
+	memcpy(x, m.input, sizeof x);
+	for (int i = 0, bad = 0; i < 16 && !bad; i++)
+		for (int c = 0; c < 3; c++) {
+			double want = (img[i * 3 + 2 - c] / 255.0 - mean[c]) / sd[c];
+
+			bad += fabs(x[i * 3 + c] - want) > 1e-5;
+			CHECK(!bad, "bgr pixel %d channel %d: %g, want %g", i, c, x[i * 3 + c], want);
+		}
+	CHECK(model_set_norm(&m, mean, (float[]){ 1, 0, 1 }, 0, err) == -1 && strstr(err, "std"), "std 0 refused: %s", err);
+
+	/* the checkpoint carries it; a default model's has no member for it */
+	char dir[] = "/tmp/petcnn-norm-XXXXXX", path[64];
+	tensor classes, names;
+	ckpt_state st = { .optim = CKPT_NONE };
+	model back;
+	npz z;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof path, "%s/m.npz", dir);
+	CHECK(tensor_from_strings(&names, (const char *[]){ "a", "b" }, 2, err) == 0, "%s", err);
+	CHECK(ckpt_save(path, &m, &names, &st, err) == 0, "save: %s", err);
+	CHECK(ckpt_load(path, &back, 1, 0, &classes, &st, err) == 0, "load: %s", err);
+	CHECK(!memcmp(back.mean, mean, sizeof mean) && !memcmp(back.std, sd, sizeof sd) && back.bgr == 1,
+	      "mean, std and channel order come back");
+	model_free(&back);
+	tensor_free(&classes);
+	model_free(&m);
+	CHECK(model_init(&m, "a=conv:1x1:2:linear gap", (model_size){ .h = 4, .w = 4, .classes = 2, .max_batch = 1 }, err) == 0, "%s", err);
+	CHECK(ckpt_save(path, &m, &names, &st, err) == 0, "save: %s", err);
+	npz_init(&z);
+	CHECK(npz_read(&z, path, err) == 0, "%s", err);
+	CHECK(!npz_get(&z, "model/mean") && !npz_get(&z, "model/std") && !npz_get(&z, "model/bgr"),
+	      "the default normalisation writes nothing");
+	npz_free(&z);
+	tensor_free(&names);
+	unlink(path);
+	rmdir(dir);
 	model_free(&m);
 }
 
@@ -253,8 +377,8 @@ static void test_backward_adam(void)
 		const model_param *fc1;
 		int same = 1;
 
-		CHECK(model_init(&a, MODEL_DEFAULT_SPEC, S, S, K, B, 1, err) == 0 &&
-		      model_init(&b, MODEL_DEFAULT_SPEC, S, S, K, B, 1, err) == 0, "init: %s", err);
+		CHECK(model_init(&a, MODEL_DEFAULT_SPEC, (model_size){ .h = S, .w = S, .classes = K, .max_batch = B, .train = 1 }, err) == 0 &&
+		      model_init(&b, MODEL_DEFAULT_SPEC, (model_size){ .h = S, .w = S, .classes = K, .max_batch = B, .train = 1 }, err) == 0, "init: %s", err);
 		model_set_threads(&a, threads, err);
 		model_set_threads(&b, threads, err);
 		model_init_params(&a, MODEL_INIT_SEED, 5);
@@ -272,11 +396,13 @@ static void test_backward_adam(void)
 
 			rng_stream(&ra, 4, (uint64_t)t);
 			rng_stream(&rb, 4, (uint64_t)t);
-			model_forward(&a, img, labels, B, 1, 0.8f, 0.5f, &ra, NULL, NULL);
-			model_forward(&b, img, labels, B, 1, 0.8f, 0.5f, &rb, NULL, NULL);
+			model_train(&a, 0.8f, 0.5f, &ra);
+			model_train(&b, 0.8f, 0.5f, &rb);
+			model_forward(&a, img, labels, B);
+			model_forward(&b, img, labels, B);
 			model_backward(&a);
-			model_adam_step(&a, &o, t, threads);
-			model_backward_adam(&b, &o, t, threads);
+			model_adam_step(&a, &o, t);
+			model_backward_adam(&b, &o, t);
 		}
 		same = !memcmp(a.params, b.params, sizeof *a.params * a.nparams) &&
 		       !memcmp(a.adam_m, b.adam_m, sizeof *a.adam_m * a.nparams) &&
@@ -297,6 +423,8 @@ int main(void)
 	test_bad_specs();
 	test_init();
 	test_model_grad();
+	test_graph();
+	test_norm();
 	test_backward_adam();
 	return check_done("test_model");
 }

@@ -58,7 +58,7 @@ static int run_case(const parity_case *c, const char *dir, float *logits_out, ch
 	int64_t shp[4] = { c->b, c->h, c->w, 3 };
 	const char *cls[] = { "a", "b", "c", "d", "e" };
 
-	if (c->k > 5 || model_init(&m, c->spec, c->h, c->w, c->k, c->b, c->train, err))
+	if (c->k > 5 || model_init(&m, c->spec, (model_size){ .h = c->h, .w = c->w, .classes = c->k, .max_batch = c->b, .train = c->train }, err))
 		return -1;
 	/* then every parameter nudged so conv biases are not all zero. (The seed's init
 	 * saturates the default network's softmax, where the bias gradient is a cancellation
@@ -86,7 +86,10 @@ static int run_case(const parity_case *c, const char *dir, float *logits_out, ch
 	for (int i = 0; i < c->b; i++)
 		lab[i] = labels[i] = i % c->k;
 	rng_stream(&r, 7, 1);
-	model_forward(&m, t.data, labels, c->b, c->train, c->keep_conv, c->keep_fc, &r, &loss, NULL);
+	if (c->train)
+		model_train(&m, c->keep_conv, c->keep_fc, &r);
+	model_forward(&m, t.data, labels, c->b);
+	loss = m.loss;
 	if (c->train)
 		model_backward(&m);
 	if (npz_add_move(&z, "x", &t, err) || npz_add_move(&z, "labels", &lt, err))
@@ -116,7 +119,8 @@ static int run_case(const parity_case *c, const char *dir, float *logits_out, ch
 			goto out;
 	}
 	/* and the inference network (no dropout) on the same batch */
-	model_forward(&m, npz_get(&z, "x")->data, NULL, c->b, 0, 1, 1, NULL, NULL, NULL);
+	model_eval(&m);
+	model_forward(&m, npz_get(&z, "x")->data, NULL, c->b);
 	if (add_f(&z, "logits_eval", m.layer[m.nlayer - 1].out, 2, (int64_t[]){ c->b, c->k }, err))
 		goto out;
 	snprintf(path, sizeof path, "%s/%s", dir, c->name);
@@ -162,7 +166,7 @@ static void self_check(void)
 		const tensor *le = npz_get(&z, "logits_eval");
 
 		if (x && le) {
-			model_forward(&m, x->data, NULL, 3, 0, 1, 1, NULL, NULL, NULL);
+			model_forward(&m, x->data, NULL, 3);
 			CHECK(!memcmp(le->data, m.layer[m.nlayer - 1].out, sizeof(float) * 9),
 			      "reloaded checkpoint gives the same logits, bit for bit");
 			CHECK(memcmp(le->data, logits, sizeof logits), "dropout changed the training logits");

@@ -141,9 +141,11 @@ static void train(model *m, batch *b, trainlog *tl, char *err)
 		int correct = 0;
 
 		rng_stream(&r, 1, (uint64_t)step);
-		model_forward(m, b->img, b->lab, 2, 1, 0.8f, 0.5f, &r, &loss, &correct);
+		model_train(m, 0.8f, 0.5f, &r);
+		model_forward(m, b->img, b->lab, 2);
+		loss = m->loss, correct = m->correct;
 		model_backward(m);
-		model_adam_step(m, &adam, step, 1);
+		model_adam_step(m, &adam, step);
 		if (tl && step % 5 == 0) {
 			CHECK(trainlog_scalar(tl, TRAINLOG_TRAIN, step, "Loss", loss, err) == 0, "%s", err);
 			CHECK(trainlog_scalar(tl, TRAINLOG_TRAIN, step, "Accuracy", correct / 2.0, err) == 0, "%s", err);
@@ -208,8 +210,8 @@ static void test_logging(const char *tmp)
 	bt.lab[0] = 0, bt.lab[1] = 1;
 	snprintf(logdir, sizeof logdir, "%s/runs", tmp);
 	snprintf(snap, sizeof snap, "%s/snap.npy", tmp);
-	CHECK(model_init(&a, SPEC, H, W, 2, 2, 1, err) == 0, "model: %s", err);
-	CHECK(model_init(&b, SPEC, H, W, 2, 2, 1, err) == 0, "model: %s", err);
+	CHECK(model_init(&a, SPEC, (model_size){ .h = H, .w = W, .classes = 2, .max_batch = 2, .train = 1 }, err) == 0, "model: %s", err);
+	CHECK(model_init(&b, SPEC, (model_size){ .h = H, .w = W, .classes = 2, .max_batch = 2, .train = 1 }, err) == 0, "model: %s", err);
 	model_init_params(&a, MODEL_INIT_SEED, 7);
 	CHECK(trainlog_open(&tl, logdir, snap, &a, bt.img, &o, err) == 0, "open: %s", err);
 	CHECK(tl.nmaps == 2 && !strcmp(tl.map_tag[0], "c1b/maps") && !strcmp(tl.map_tag[1], "c2b/maps"),
@@ -246,9 +248,9 @@ static void test_logging(const char *tmp)
 	/* The last snapshot is what an independent inference model computes from the final
 	 * parameters (same code path, batch 1, so bit-identical). */
 	CHECK(read_snapshots(snap, last, 1) == 6, "3 snapshots of 2 maps");
-	CHECK(model_init(&inf, SPEC, H, W, 2, 1, 0, err) == 0, "inference model: %s", err);
+	CHECK(model_init(&inf, SPEC, (model_size){ .h = H, .w = W, .classes = 2, .max_batch = 1, .train = 0 }, err) == 0, "inference model: %s", err);
 	memcpy(inf.params, a.params, a.nparams * sizeof(float));
-	model_forward(&inf, bt.img, NULL, 1, 0, 1, 1, NULL, NULL, NULL);
+	model_forward(&inf, bt.img, NULL, 1);
 	CHECK(last[0] && !memcmp(last[0], inf.layer[1].out, H * W * 6 * sizeof(float)), "c1b maps match");
 	CHECK(last[1] && !memcmp(last[1], inf.layer[5].out, H / 2 * W / 2 * 5 * sizeof(float)), "c2b maps match");
 	free(last[0]), free(last[1]);
@@ -274,7 +276,7 @@ static void test_resume(const char *tmp)
 	off_t full, pair;
 
 	snprintf(snap, sizeof snap, "%s/snap.npy", tmp);
-	CHECK(model_init(&m, SPEC, H, W, 2, 1, 1, err) == 0, "model: %s", err);
+	CHECK(model_init(&m, SPEC, (model_size){ .h = H, .w = W, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0, "model: %s", err);
 	model_init_params(&m, MODEL_INIT_SEED, 7);
 	full = file_size(snap);
 	pair = full / 3;
@@ -304,13 +306,13 @@ static void test_resume(const char *tmp)
 	CHECK(file_size(other) == 9, "foreign file untouched");
 	/* Snapshots of another model: the first array's shape gives it away. */
 	model_free(&m);
-	CHECK(model_init(&m, "c1=conv:3x3:4 p=maxpool:2x2 out=dense:K", H, W, 2, 1, 1, err) == 0, "model: %s", err);
+	CHECK(model_init(&m, "c1=conv:3x3:4 p=maxpool:2x2 out=dense:K", (model_size){ .h = H, .w = W, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0, "model: %s", err);
 	o.resume = 0;
 	snprintf(other, sizeof other, "%s/small.npy", tmp);
 	CHECK(trainlog_open(&tl, NULL, other, &m, img, &o, err) == 0 && trainlog_step(&tl, 0, &m, err) == 0 &&
 	      trainlog_close(&tl, err) == 0, "small model snapshots: %s", err);
 	model_free(&m);
-	CHECK(model_init(&m, SPEC, H, W, 2, 1, 1, err) == 0, "model: %s", err);
+	CHECK(model_init(&m, SPEC, (model_size){ .h = H, .w = W, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0, "model: %s", err);
 	o.resume = 1;
 	CHECK(trainlog_open(&tl, NULL, other, &m, img, &o, err) == -1 && strstr(err, "another model") &&
 	      strstr(err, "c1b/maps"), "other model's snapshots: %s", err);
@@ -327,7 +329,7 @@ static void test_errors(const char *tmp)
 	model m;
 	FILE *f;
 
-	CHECK(model_init(&m, SPEC, H, W, 2, 1, 1, err) == 0, "model: %s", err);
+	CHECK(model_init(&m, SPEC, (model_size){ .h = H, .w = W, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0, "model: %s", err);
 	CHECK(trainlog_open(&tl, NULL, "-", &m, img, &o, err) == -1 && strstr(err, "stdout"), "stdout: %s", err);
 	/* A refused snapshot file fails before any run folder is made. */
 	snprintf(path, sizeof path, "%s/fresh-runs", tmp);
@@ -348,7 +350,7 @@ static void test_errors(const char *tmp)
 	      "nothing asked, nothing done");
 	model_free(&m);
 	/* A model without convolutions has nothing to snapshot. */
-	CHECK(model_init(&m, "fc=dense:4 out=dense:K", H, W, 2, 1, 1, err) == 0, "model: %s", err);
+	CHECK(model_init(&m, "fc=dense:4 out=dense:K", (model_size){ .h = H, .w = W, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0, "model: %s", err);
 	snprintf(path, sizeof path, "%s/none.npy", tmp);
 	CHECK(trainlog_open(&tl, NULL, path, &m, img, &o, err) == -1 && strstr(err, "no convolution"), "%s", err);
 	model_free(&m);

@@ -1,0 +1,282 @@
+/* convdw: depthwise convolution as direct loops: a layer of k*k*cout weights does too
+ * little work per output for im2col + sgemm to pay (a GEMM with K = kh*kw per group). The
+ * channel loop is innermost and contiguous in NHWC, so it vectorises; window positions
+ * outside the image are skipped, never read. */
+#include "nn/convdw.h"
+
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "util/par.h"
+
+/* Output channels per part of dw a worker owns in the weight gradient. */
+#define DW_CHANNELS 64
+
+/* o[i] += a[i] * b[i], 4 channels at a time where SSE2 is there: a multiply then an add,
+ * rounded as the scalar loop rounds them (no FMA), so the same bits either way. */
+static inline void madd(float *o, const float *a, const float *b, int n)
+{
+	int i = 0;
+
+#if defined(__SSE2__)
+	for (; i + 4 <= n; i += 4)
+		_mm_storeu_ps(o + i, _mm_add_ps(_mm_loadu_ps(o + i),
+						_mm_mul_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i))));
+#endif
+	for (; i < n; i++)
+		o[i] += a[i] * b[i];
+}
+
+/* The window positions [*k0, *k1) of output o that fall inside an input of n. */
+static void inside(int o, int s, int before, int k, int n, int *k0, int *k1)
+{
+	int i0 = o * s - before;
+
+	*k0 = i0 < 0 ? -i0 : 0;
+	*k1 = n - i0 < k ? n - i0 : k;
+}
+
+/* One output pixel of a multiplier-1 layer: channels 8 at a time held in registers while
+ * the window's positions are added in the scalar loop's order (bias, then row by row). */
+static void fwd_pixel(const geom *g, float *o, const float *im, const float *w, const float *b,
+		      int oy, int ox, int relu)
+{
+	int c = g->c, ky0, ky1, kx0, kx1, ch = 0;
+
+	inside(oy, g->sh, g->pt, g->kh, g->h, &ky0, &ky1);
+	inside(ox, g->sw, g->pl, g->kw, g->w, &kx0, &kx1);
+	/* x0, w0: the first inside position's input pixel and weights (none: the bias alone) */
+	const float *x0 = im, *w0 = w;
+
+	if (ky1 <= ky0 || kx1 <= kx0) {
+		ky0 = ky1 = kx0 = kx1 = 0;
+	} else {
+		x0 += ((long)(oy * g->sh - g->pt + ky0) * g->w + ox * g->sw - g->pl + kx0) * c;
+		w0 += ((long)ky0 * g->kw + kx0) * c;
+	}
+	ky1 -= ky0, kx1 -= kx0;
+
+#if defined(__SSE2__)
+	for (; ch + 8 <= c; ch += 8) {
+		__m128 a0 = b ? _mm_loadu_ps(b + ch) : _mm_setzero_ps();
+		__m128 a1 = b ? _mm_loadu_ps(b + ch + 4) : _mm_setzero_ps();
+
+		for (int ky = 0; ky < ky1; ky++)
+			for (int kx = 0; kx < kx1; kx++) {
+				const float *x = x0 + ((long)ky * g->w + kx) * c + ch;
+				const float *wk = w0 + ((long)ky * g->kw + kx) * c + ch;
+
+				a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(x), _mm_loadu_ps(wk)));
+				a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(x + 4), _mm_loadu_ps(wk + 4)));
+			}
+		if (relu) {
+			a0 = _mm_max_ps(a0, _mm_setzero_ps());
+			a1 = _mm_max_ps(a1, _mm_setzero_ps());
+		}
+		_mm_storeu_ps(o + ch, a0);
+		_mm_storeu_ps(o + ch + 4, a1);
+	}
+#endif
+	for (; ch < c; ch++) {
+		float a = b ? b[ch] : 0.0f;
+
+		for (int ky = 0; ky < ky1; ky++)
+			for (int kx = 0; kx < kx1; kx++)
+				a += x0[((long)ky * g->w + kx) * c + ch] * w0[((long)ky * g->kw + kx) * c + ch];
+		o[ch] = relu && !(a > 0) ? 0.0f : a;
+	}
+}
+
+int convdw_fits(const geom *g)
+{
+	return g->groups > 1 && g->groups == g->c;
+}
+
+typedef struct {
+	const geom *g;
+	float *out, *din, *dw, *db;
+	const float *in, *w, *b, *dout, *relu_y;
+	int B, relu, acc;
+} dw_job;
+
+/* Worker k's share of the batch's output rows; each output starts from its bias and adds
+ * the window's in-bounds positions row by row, column by column. */
+static void fwd_worker(void *ctx, int k, int n)
+{
+	const dw_job *j = ctx;
+	const geom *g = j->g;
+	int c = g->c, oc = g->oc, mult = oc / c;
+	long lo, hi;
+
+	par_share((long)j->B * g->oh, k, n, &lo, &hi);
+	for (long r = lo; r < hi; r++) {
+		long img = r / g->oh;
+		int oy = (int)(r % g->oh);
+		const float *im = j->in + img * g->h * g->w * c;
+
+		for (int ox = 0; ox < g->ow; ox++) {
+			float *o = j->out + (r * g->ow + ox) * oc;
+
+			if (mult == 1) {
+				fwd_pixel(g, o, im, j->w, j->b, oy, ox, j->relu);
+				continue;
+			}
+			if (j->b)
+				memcpy(o, j->b, sizeof *o * oc);
+			else
+				memset(o, 0, sizeof *o * oc);
+			for (int ky = 0; ky < g->kh; ky++) {
+				int iy = oy * g->sh - g->pt + ky;
+
+				if (iy < 0 || iy >= g->h)
+					continue;
+				for (int kx = 0; kx < g->kw; kx++) {
+					int ix = ox * g->sw - g->pl + kx;
+
+					if (ix < 0 || ix >= g->w)
+						continue;
+					const float *x = im + ((long)iy * g->w + ix) * c;
+					const float *wk = j->w + ((long)ky * g->kw + kx) * oc;
+
+					for (int ch = 0; ch < oc; ch++)
+						o[ch] += x[ch / mult] * wk[ch];
+				}
+			}
+			if (j->relu)
+				for (int ch = 0; ch < oc; ch++)
+					o[ch] = o[ch] > 0 ? o[ch] : 0.0f;
+		}
+	}
+}
+
+void convdw_forward(const geom *g, float *out, const float *in, const float *w, const float *b,
+		    int B, int relu, int threads)
+{
+	dw_job j = { .g = g, .out = out, .in = in, .w = w, .b = b, .B = B, .relu = relu };
+	long rows = (long)B * g->oh;
+
+	par_run(threads < rows ? threads : (int)rows, fwd_worker, &j);
+}
+
+/* Worker k's share of the batch's input rows: din gathered from every output whose window
+ * covers it, window positions in the forward's order. */
+static void din_worker(void *ctx, int k, int n)
+{
+	const dw_job *j = ctx;
+	const geom *g = j->g;
+	int c = g->c, oc = g->oc, mult = oc / c;
+	long lo, hi;
+
+	par_share((long)j->B * g->h, k, n, &lo, &hi);
+	for (long r = lo; r < hi; r++) {
+		long img = r / g->h;
+		int iy = (int)(r % g->h);
+		const float *dimg = j->dout + img * g->oh * g->ow * oc;
+
+		for (int ix = 0; ix < g->w; ix++) {
+			long p = r * g->w + ix;
+			float *d = j->din + p * c;
+
+			memset(d, 0, sizeof *d * c);
+			for (int ky = 0; ky < g->kh; ky++) {
+				int ty = iy + g->pt - ky, oy = ty / g->sh;
+
+				if (ty < 0 || ty % g->sh || oy >= g->oh)
+					continue;
+				for (int kx = 0; kx < g->kw; kx++) {
+					int tx = ix + g->pl - kx, ox = tx / g->sw;
+
+					if (tx < 0 || tx % g->sw || ox >= g->ow)
+						continue;
+					const float *dy = dimg + ((long)oy * g->ow + ox) * oc;
+					const float *wk = j->w + ((long)ky * g->kw + kx) * oc;
+
+					if (mult == 1)
+						madd(d, dy, wk, c);
+					else
+						for (int ch = 0; ch < c; ch++)
+							for (int m = 0; m < mult; m++)
+								d[ch] += dy[ch * mult + m] * wk[ch * mult + m];
+				}
+			}
+			if (j->relu_y)
+				for (int ch = 0; ch < c; ch++)
+					if (!(j->relu_y[p * c + ch] > 0))
+						d[ch] = 0.0f;
+		}
+	}
+}
+
+/* Worker k owns a contiguous share of the parts (window position or, last, the bias) x
+ * (block of DW_CHANNELS output channels) and sums every output pixel of the batch into
+ * them in image, row, column order, whatever k and n. */
+static void wgrad_worker(void *ctx, int k, int n)
+{
+	const dw_job *j = ctx;
+	const geom *g = j->g;
+	int c = g->c, oc = g->oc, mult = oc / c, ncb = (oc + DW_CHANNELS - 1) / DW_CHANNELS;
+	long lo, hi, khw = (long)g->kh * g->kw;
+
+	par_share((khw + (j->db != NULL)) * ncb, k, n, &lo, &hi);
+	if (!j->acc)
+		for (long it = lo; it < hi; it++) {
+			int c0 = (int)(it % ncb) * DW_CHANNELS, nc = oc - c0 < DW_CHANNELS ? oc - c0 : DW_CHANNELS;
+			float *dst = it / ncb == khw ? j->db + c0 : j->dw + (it / ncb) * oc + c0;
+
+			memset(dst, 0, sizeof *dst * nc);
+		}
+	for (long img = 0; img < j->B; img++)
+		for (int oy = 0; oy < g->oh; oy++) {
+			const float *drow = j->dout + (img * g->oh + oy) * g->ow * oc;
+
+			for (long it = lo; it < hi; it++) {
+				long kk = it / ncb;
+				int c0 = (int)(it % ncb) * DW_CHANNELS;
+				int c1 = oc - c0 < DW_CHANNELS ? oc : c0 + DW_CHANNELS;
+
+				if (kk == khw) {
+					for (int ox = 0; ox < g->ow; ox++)
+						for (int ch = c0; ch < c1; ch++)
+							j->db[ch] += drow[(long)ox * oc + ch];
+					continue;
+				}
+				int ky = (int)(kk / g->kw), kx = (int)(kk % g->kw), iy = oy * g->sh - g->pt + ky;
+				float *dwk = j->dw + kk * oc;
+
+				if (iy < 0 || iy >= g->h)
+					continue;
+				const float *irow = j->in + (img * g->h + iy) * g->w * c;
+
+				for (int ox = 0; ox < g->ow; ox++) {
+					int ix = ox * g->sw - g->pl + kx;
+
+					if (ix < 0 || ix >= g->w)
+						continue;
+					const float *x = irow + (long)ix * c, *dy = drow + (long)ox * oc;
+
+					if (mult == 1)
+						madd(dwk + c0, x + c0, dy + c0, c1 - c0);
+					else
+						for (int ch = c0; ch < c1; ch++)
+							dwk[ch] += x[ch / mult] * dy[ch];
+				}
+			}
+		}
+}
+
+void convdw_backward(const geom *g, float *din, float *dw, float *db, const float *dout,
+		     const float *in, const float *w, const float *relu_y, int B, int acc,
+		     int threads)
+{
+	dw_job j = { .g = g, .din = din, .dw = dw, .db = db, .dout = dout, .in = in, .w = w,
+		     .relu_y = relu_y, .B = B, .acc = acc };
+	long parts = ((long)g->kh * g->kw + (db != NULL)) * ((g->oc + DW_CHANNELS - 1) / DW_CHANNELS);
+	long rows = (long)B * g->h;
+
+	if (dw)
+		par_run(threads < parts ? threads : (int)parts, wgrad_worker, &j);
+	if (din)
+		par_run(threads < rows ? threads : (int)rows, din_worker, &j);
+}

@@ -1,0 +1,25 @@
+/* convdw: depthwise convolution (groups == input channels, each input channel feeding its
+ * own cout/cin outputs) as direct loops on NHWC batches; conv2d routes such layers here. */
+#ifndef PETCNN_CONVDW_H
+#define PETCNN_CONVDW_H
+
+#include "nn/geom.h"
+
+/* Whether g is depthwise: more than one group, as many as input channels. */
+int convdw_fits(const geom *g);
+
+/* out [B, oh, ow, cout] = the depthwise conv of in [B, h, w, cin] by w [kh, kw, 1, cout]
+ * (output channel o reads input channel o / (cout/cin)) + b [cout] (NULL: none), then
+ * ReLU if relu. Output rows split over threads; same bits for any number. */
+void convdw_forward(const geom *g, float *out, const float *in, const float *w, const float *b,
+		    int B, int relu, int threads);
+
+/* Given dout [B, oh, ow, cout]: dw [kh, kw, 1, cout] and db [cout] (NULL: skip) summed over
+ * the batch (added to them if acc), din [B, h, w, cin] (NULL: skip) set, then zeroed where
+ * relu_y [B, h, w, cin] <= 0 (NULL: no ReLU). Each sum runs in one fixed order: input rows
+ * (din) and parts of dw split over threads give the same bits for any number. */
+void convdw_backward(const geom *g, float *din, float *dw, float *db, const float *dout,
+		     const float *in, const float *w, const float *relu_y, int B, int acc,
+		     int threads);
+
+#endif
