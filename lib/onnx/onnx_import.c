@@ -901,7 +901,7 @@ static int image_input(struct ctx *x, const onnx_import_opts *opts, int *h, int 
 static int emit(struct ctx *x, onnx_model *m)
 {
 	struct buf b;
-	int block = 1, inblock = 0, seen_conv = 0, seen_dense = 0;
+	int block = 1, inblock = 0, last_param = -1;
 	char name[80];
 
 	buf_init(&b);
@@ -923,11 +923,12 @@ static int emit(struct ctx *x, onnx_model *m)
 				block++, inblock = 0;
 			continue;
 		}
-		if (L->kind == L_DENSE && !seen_dense && seen_conv && inblock)
+		/* model.c's rule: a dense right after convolutions (no pool between) closes
+		 * their block */
+		if (L->kind == L_DENSE && last_param == L_CONV && inblock)
 			block++, inblock = 0;
 		if (L->kind == L_CONV || L->kind == L_DENSE) {
-			seen_conv |= L->kind == L_CONV;
-			seen_dense |= L->kind == L_DENSE;
+			last_param = L->kind;
 			inblock++;
 			snprintf(name, sizeof name, "%s/weights%d_%d", L->name, block, inblock);
 			if (npz_add_move(&m->params, name, &L->p0, x->err))
