@@ -112,28 +112,28 @@ assert list(z["classes"]) == ["tabby cat", "shiba inu", "c", "d", "e", "f"], z["
 }
 
 @test "cnn-convert: a file it cannot convert is exit 1 naming it; -o is replaced only on success" {
-	local d=$BATS_TEST_TMPDIR bad before
+	local d=$BATS_TEST_TMPDIR bad
 	"$PY" "$TOP/tests/convert_ref.py" export squeezenet1_1 "$d/s.onnx" "$d/s.npy" none
 	head -c 20000 "$d/s.onnx" > "$d/trunc.onnx"
 	printf 'this is not a model\n' > "$d/text.onnx"
 	"$PY" "$TOP/tests/convert_ref.py" export tanh "$d/tanh.onnx" "$d/t.npy" none
-	echo old > "$d/out.npz"
-	before=$(ls -A "$d")
+	mkdir "$d/o"
+	echo old > "$d/o/out.npz"
 	for bad in "$d/trunc.onnx" "$d/text.onnx" "$d/tanh.onnx" \
 		"$d/missing.onnx"; do
-		run --separate-stderr cnn-convert "$bad" -o "$d/out.npz"
+		run --separate-stderr cnn-convert "$bad" -o "$d/o/out.npz"
 		assert_failure 1
 		assert_output ''
 		[[ $stderr == "cnn-convert: $bad: "* ]] || fail "$stderr"
-		[ "$(cat "$d/out.npz")" = old ]
-		[ "$(ls -A "$d")" = "$before" ]  # no temporary left either
+		[ "$(cat "$d/o/out.npz")" = old ]
+		[ "$(ls -A "$d/o")" = out.npz ]  # no temporary left either
 	done
-	run --separate-stderr cnn-convert "$d/tanh.onnx" -o "$d/out.npz"
+	run --separate-stderr cnn-convert "$d/tanh.onnx" -o "$d/o/out.npz"
 	[[ $stderr == *"(Tanh)"* ]] || fail "the op is not named: $stderr"
 	echo "# $stderr" >&3
-	run cnn-convert -q "$d/s.onnx" -o "$d/out.npz"
+	run cnn-convert -q "$d/s.onnx" -o "$d/o/out.npz"
 	assert_success
-	run py 'assert "model/spec" in np.load(sys.argv[1])' "$d/out.npz"
+	run py 'assert "model/spec" in np.load(sys.argv[1])' "$d/o/out.npz"
 	assert_success
 }
 
