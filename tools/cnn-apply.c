@@ -1,5 +1,6 @@
 /* cnn-apply: one operation (gray, conv, max-pool, a trained layer) over an image stream. */
 #include "nn/apply.h"
+#include "onnx/onnx_load.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
 #include "util/outfile.h"
@@ -34,7 +35,7 @@ static const char HELP[] =
 	"                       [N, 1, 1, units] (softmax: the logits)\n"
 	"\n"
 	"Options:\n"
-	"  -m, --model FILE     checkpoint (.npz) for --layer\n"
+	"  -m, --model FILE     checkpoint (.npz) or ONNX model (.onnx) for --layer\n"
 	"  -s, --stride S       window step for --conv (default 1) and --maxpool (default K)\n"
 	"  -p, --padding P      SAME (default) or VALID, as TensorFlow defines them: SAME gives\n"
 	"                       ceil(in / S) outputs, padding by (out - 1) * S + k - in of which\n"
@@ -191,6 +192,13 @@ static int init_op(apply *a, const struct opts *o, char *err)
 	case APPLY_MAXPOOL:
 		return apply_init_maxpool(a, o->k, o->stride ? o->stride : o->k, o->pad, err);
 	case APPLY_LAYER:
+		if (model_path_is_onnx(o->model)) {
+			model m;
+
+			if (onnx_load_model(o->model, NULL, &m, LAYER_BATCH, 0, NULL, err))
+				return -1;
+			return apply_init_layer_model(a, &m, o->model, o->layer, err);
+		}
 		return apply_init_layer(a, o->model, o->layer, LAYER_BATCH, err);
 	}
 	return err_set(err, "unknown operation");

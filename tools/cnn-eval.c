@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/ckpt.h"
+#include "onnx/onnx_load.h"
 #include "util/cli.h"
 #include "nn/dataset.h"
 #include "nn/evaluate.h"
@@ -16,11 +17,12 @@
 
 static const char PROG[] = "cnn-eval";
 static const char HELP[] =
-	"Usage: cnn-eval -m MODEL.npz [OPTION]... [FILE]\n"
+	"Usage: cnn-eval -m MODEL.npz|MODEL.onnx [OPTION]... [FILE]\n"
 	"Score a trained ConvNet checkpoint on a dataset stream (accuracy, loss, confusion matrix).\n"
 	"\n"
 	"  FILE                  dataset stream (images, labels, classes); - or none: stdin\n"
-	"  -m, --model FILE      checkpoint written by cnn-train\n"
+	"  -m, --model FILE      checkpoint written by cnn-train, or an ONNX model (input\n"
+	"                        /255, no mean or std: see cnn-convert for those)\n"
 	"  -p, --predictions F   write a TSV: index, label, predicted, one probability per class\n"
 	"  --format FMT          text (default) or tsv: 'STEP TAG VALUE' lines for tfevents-write\n"
 	"  --batch N             images per forward pass (default 32)\n"
@@ -185,9 +187,14 @@ int main(int argc, char **argv)
 		cli_die("%s", err);
 	if (d.n == 0)
 		cli_die("%s: no images to evaluate", strcmp(o.input, "-") ? o.input : "<stdin>");
-	if (ckpt_load_sized(o.model, d.h, d.w, &m, o.batch < d.n ? o.batch : (int)d.n, 0, &classes, &st, err))
+	if (model_load_any(o.model, d.h, d.w, &m, o.batch < d.n ? o.batch : (int)d.n, 0, &classes, &st, err))
 		cli_die("%s", err);
-	if (dataset_same_classes(&classes, o.model, &d.classes, strcmp(o.input, "-") ? o.input : "<stdin>", err))
+	if (model_path_is_onnx(o.model) && classes.shape[0] == d.classes.shape[0]) {
+		/* an ONNX file names no classes (class0..): the dataset's are the names */
+		tensor t = classes;
+
+		classes = d.classes, d.classes = t;
+	} else if (dataset_same_classes(&classes, o.model, &d.classes, strcmp(o.input, "-") ? o.input : "<stdin>", err))
 		cli_die("%s", err);
 	if (model_set_threads(&m, o.threads, err))
 		cli_die("%s", err);

@@ -125,15 +125,23 @@ int apply_init_layer(apply *a, const char *path, const char *name, int max_batch
 {
 	tensor classes;
 	ckpt_state st;
+	model m;
+
+	if (ckpt_load(path, &m, max_batch, 0, &classes, &st, err))
+		return -1;
+	tensor_free(&classes);
+	return apply_init_layer_model(a, &m, path, name, err);
+}
+
+int apply_init_layer_model(apply *a, model *m, const char *path, const char *name, char *err)
+{
 	char names[ERR_MAX / 2] = "";
 	size_t used = 0;
 
 	init_common(a, APPLY_LAYER);
 	snprintf(a->source, sizeof a->source, "%s", path);
-	if (ckpt_load(path, &a->m, max_batch, 0, &classes, &st, err))
-		return -1;
+	a->m = *m;
 	a->has_model = 1;
-	tensor_free(&classes);
 	for (int i = 0; i < a->m.nlayer; i++) {
 		const char *ln = a->m.layer[i].name;
 

@@ -58,6 +58,8 @@ int apply_init_maxpool(apply *a, int k, int stride, geom_pad pad, char *err);
  * conv1_1, pool1, ...); max_batch images go through it at once. */
 int apply_init_layer(apply *a, const char *model_path, const char *name, int max_batch,
 		     char *err);
+/* The same with a model already loaded (e.g. from ONNX), which a now owns; path names it. */
+int apply_init_layer_model(apply *a, model *m, const char *path, const char *name, char *err);
 void apply_free(apply *a);
 /* Reports progress through fn(ctx, ...) from now on (after an apply_init_*). */
 void apply_set_progress(apply *a, apply_progress_fn fn, void *ctx);
