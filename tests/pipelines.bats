@@ -64,7 +64,8 @@ assert "c1/weights1_1" in z.files, z.files' "$D/test.npy" "$D/model.npz"
 
 @test "pipelines: transfer.mk pretrains, fine-tunes frozen and trains from scratch, offline" {
 	T=$BATS_TEST_TMPDIR/transfer
-	run --separate-stderr make -s -f "$TOP/pipelines/transfer.mk" TRANSFER="$T" BIN="$PETCNN_BIN/" \
+	# under make check the outer make would have this one print its directories
+	run --separate-stderr env -u MAKEFLAGS -u MAKELEVEL make --no-print-directory -s -f "$TOP/pipelines/transfer.mk" TRANSFER="$T" BIN="$PETCNN_BIN/" \
 		PER_BREED=20 FEW=4 PRE_EPOCHS=1 EPOCHS=2 SEEDS="1 2" SIZE=32 THREADS=1
 	assert_success
 	assert_line --index 0 $'seed\tfine-tuned\tseconds\tfrom scratch\tseconds'
