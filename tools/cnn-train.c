@@ -15,6 +15,7 @@
 #include "nn/finetune.h"
 #include "util/errmsg.h"
 #include "nn/model.h"
+#include "onnx/onnx_load.h"
 #include "util/progress.h"
 #include "tb/trainlog.h"
 
@@ -411,8 +412,7 @@ static void init_from(trainer *t)
 	finetune_src src;
 	int new_head;
 
-	/* the ONNX reader (lib/onnx) is handed in here once it exists: NULL refuses .onnx */
-	if (finetune_read(o->init_from, NULL, &src, err))
+	if (finetune_read(o->init_from, onnx_finetune_read, &src, err))
 		cli_die("%s", err);
 	if (!(o->given & GIVEN_MODEL) && !src.spec)
 		cli_die("%s: holds no model spec: give --model", o->init_from);

@@ -255,3 +255,26 @@ int model_load_any(const char *path, int h, int w, model *m, int max_batch, int 
 	o.h = h, o.w = w;
 	return onnx_load_model(path, &o, m, max_batch, train, classes, err);
 }
+
+int onnx_finetune_read(const char *path, finetune_src *src, char *err)
+{
+	/* a graph with open height and width is read at ImageNet's 224; only a dense layer's
+	 * input depends on it, and one of another size is made anew like any mismatch */
+	onnx_import_opts io = { .h = 224, .w = 224 };
+	onnx_model om;
+
+	memset(src, 0, sizeof *src);
+	npz_init(&src->tensors);
+	if (onnx_import(&om, path, &io, err))
+		return -1;
+	if (!(src->spec = strdup(om.spec))) {
+		onnx_model_free(&om);
+		return err_set(err, "%s: out of memory", path);
+	}
+	src->classes = om.classes;
+	/* the parameters change hands: om's npz is left empty */
+	src->tensors = om.params;
+	npz_init(&om.params);
+	onnx_model_free(&om);
+	return 0;
+}
