@@ -308,14 +308,15 @@ void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 		convdw_backward(g, din, dw, db, dout, in, w, relu_y, B, acc, threads);
 		return;
 	}
-	if (db && p->kind != CONV2D_DIRECT) {
+	if (db && (p->kind != CONV2D_DIRECT || !dw)) {
 		if (!acc)
 			memset(db, 0, sizeof *db * N);
 		vec_sum_rows(db, dout, M, N);
 	}
 	if (p->kind == CONV2D_POINTWISE) {
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)M, 1.0f,
-			    in, K, dout, N, acc ? 1.0f : 0.0f, dw, N);
+		if (dw)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)M, 1.0f,
+				    in, K, dout, N, acc ? 1.0f : 0.0f, dw, N);
 		if (din)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, K, N, 1.0f,
 				    dout, N, w, N, 0.0f, din, K);
@@ -334,9 +335,11 @@ void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 			for (int gi = 0; gi < G; gi++) {
 				const float *d = dout + m0 * N + gi * ng;
 
-				im2col(g, col, (float *)in, m0, m1, gi * cg, cg, 0);
-				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ng, (int)(m1 - m0),
-					    1.0f, col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw + gi * ng, N);
+				if (dw) {
+					im2col(g, col, (float *)in, m0, m1, gi * cg, cg, 0);
+					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ng, (int)(m1 - m0),
+						    1.0f, col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw + gi * ng, N);
+				}
 				if (!din)
 					continue;
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), K, ng,
@@ -350,7 +353,9 @@ void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 	}
 	if (threads > 1)
 		blas_park();
-	if (p->kind == CONV2D_DIRECT) {
+	if (!dw) {
+		/* no weight gradient wanted (a frozen layer, an input gradient) */
+	} else if (p->kind == CONV2D_DIRECT) {
 		convdirect_wgrad(g, dw, db, dout, in, B, acc, threads, isa);
 	} else {
 		for (long m0 = 0; m0 < M; m0 += tm) {

@@ -48,7 +48,8 @@ void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
 		    const float *b, int B, int relu, float *ws, int threads, isa_kind isa);
 /* Given dout [B, oh, ow, cout] (already through the ReLU's backward), computes
  * dw [kh, kw, cin/groups, cout] and db [cout] (added to them if acc, else overwriting them, which
- * spares a pass over a large dw), and sets din [B, h, w, cin] (NULL: skip). */
+ * spares a pass over a large dw), and sets din [B, h, w, cin] (NULL: skip). dw NULL: no
+ * weight gradient (db may still be asked for), for frozen layers and input gradients. */
 void conv2d_backward(const geom *g, float *din, float *dw, float *db, const float *dout,
 		     const float *in, const float *w, int B, int acc, float *ws, int threads,
 		     isa_kind isa);

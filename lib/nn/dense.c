@@ -379,15 +379,16 @@ void dense_backward(float *din, float *dw, float *db, const float *dout,
 			memset(db, 0, sizeof *db * nout);
 		vec_sum_rows(db, dout, B, nout);
 	}
-	if (dense_streams(B, nin, nout)) {
+	if (dw && dense_streams(B, nin, nout)) {
 		dense_job j = { .din = din, .dw = dw, .in = in, .w = w, .dout = dout, .B = B,
 				.nin = nin, .nout = nout, .acc = acc };
 
 		run_split(dense_bwd_job, &j, nin, 1, threads);
 		return;
 	}
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nin, nout, B, 1.0f,
-		    in, nin, dout, nout, acc ? 1.0f : 0.0f, dw, nout);
+	if (dw)
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nin, nout, B, 1.0f,
+			    in, nin, dout, nout, acc ? 1.0f : 0.0f, dw, nout);
 	if (din)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, nin, nout, 1.0f,
 			    dout, nout, w, nout, 0.0f, din, nin);

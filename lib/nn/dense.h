@@ -11,7 +11,8 @@ void dense_forward(float *out, const float *in, const float *w, const float *b, 
 /* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else
  * overwritten); din [B, nin] = dout @ w^T (NULL: skip). dout [B, nout] is already through
  * the ReLU's backward. For a small batch over a large w, dw and din come from one pass
- * over w, split over threads by rows. Same threads, same bits. */
+ * over w, split over threads by rows. Same threads, same bits. dw NULL: no weight
+ * gradient (din by sgemm). */
 void dense_backward(float *din, float *dw, float *db, const float *dout, const float *in,
 		    const float *w, int B, int nin, int nout, int acc, int threads);
 /* Whether dense_backward takes the streaming path for these sizes. */

@@ -598,7 +598,7 @@ static void needs_grad(const model *m, char *need)
 	for (int i = 0; i < m->nlayer; i++) {
 		const model_layer *l = &m->layer[i];
 
-		need[i] = l->wparam >= 0 && !l->frozen;
+		need[i] = (l->wparam >= 0 && !l->frozen) || m->act_grad;
 		for (int k = 0; k < l->nsrc; k++)
 			if (l->src[k] != MODEL_INPUT && need[l->src[k]])
 				need[i] = 1;
@@ -703,16 +703,15 @@ static void free_grads(model *m)
 		free(m->gbuf[i]);
 	free(m->gbuf);
 	free(m->gtmp);
-	free(m->wscratch);
-	m->gbuf = NULL, m->gtmp = m->wscratch = NULL;
-	m->ngbuf = 0, m->wscratch_n = 0;
+	m->gbuf = NULL, m->gtmp = NULL;
+	m->ngbuf = 0;
 }
 
 /* Plans backward (plan_grads) and allocates its gradient buffers, those before freed:
  * called again whenever freezing changes. */
 static int alloc_grads(model *m, char *err)
 {
-	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c, ws = 0;
+	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c;
 	int tmp = 0;
 
 	free_grads(m);
@@ -728,18 +727,6 @@ static int alloc_grads(model *m, char *err)
 			return -1;
 	if (tmp && !(m->gtmp = alloc_floats(B * maxact, sizeof(float), err)))
 		return -1;
-	/* a frozen conv or dense layer with a trainable one below still runs its backward for
-	 * the input gradient, and its kernel makes the weight gradient too */
-	for (int i = 0; i < m->nlayer; i++) {
-		const model_layer *l = &m->layer[i];
-
-		if (l->frozen && l->grad != -1 && (l->kind == MODEL_CONV || l->kind == MODEL_DENSE) &&
-		    m->param[l->wparam].n + m->param[l->bparam].n > ws)
-			ws = m->param[l->wparam].n + m->param[l->bparam].n;
-	}
-	if (ws && !(m->wscratch = alloc_floats(ws, sizeof(float), err)))
-		return -1;
-	m->wscratch_n = ws;
 	return 0;
 }
 
@@ -911,6 +898,7 @@ void model_free(model *m)
 	free(m->input);
 	free(m->probs);
 	free(m->dlogits);
+	free(m->ginput);
 	free(m->ws);
 	memset(m, 0, sizeof *m);
 }
@@ -1258,20 +1246,22 @@ typedef struct {
 static din_target din_for(model *m, const model_layer *l, int k, char *started, char *masked)
 {
 	din_target t = { .src = l->src[k] };
-	int s = l->src[k];
+	int s = l->src[k], at = s == MODEL_INPUT ? m->nlayer : s;
 
-	if (s == MODEL_INPUT || m->layer[s].grad < 0)
+	if (s == MODEL_INPUT && (!m->ginput || m->grad_stop != MODEL_INPUT))
 		return t;
-	t.to = grad_of(m, s);
-	if (started[s]) {
+	if (s != MODEL_INPUT && m->layer[s].grad < 0)
+		return t;
+	t.to = s == MODEL_INPUT ? m->ginput : grad_of(m, s);
+	if (started[at]) {
 		t.sum_into = t.to;
 		t.to = m->gtmp;
-	} else if (m->layer[s].relu && m->layer[s].nuse == 1) {
+	} else if (s != MODEL_INPUT && s != m->grad_stop && m->layer[s].relu && m->layer[s].nuse == 1) {
 		/* the only reader applies the input's ReLU mask as it writes */
 		t.relu_y = m->layer[s].out;
 		masked[s] = 1;
 	}
-	started[s] = 1;
+	started[at] = 1;
 	return t;
 }
 
@@ -1284,26 +1274,35 @@ static void din_done(const din_target *t, size_t n)
 /* The backward; with fused, a streaming dense layer's weights are updated by fused->k as
  * their gradient is made (their grads left as they were) and fused->p names them (NULL if
  * no layer did). */
+static void backward_to(model *m, adam_rows *fused, int stop, int no_params);
+
 static void backward(model *m, adam_rows *fused)
 {
+	backward_to(m, fused, -1, 0);
+}
+
+/* The backward down to (not through) layer stop (-1: all, and into ginput if there is
+ * one); with no_params, no parameter gradients (the activations' alone). A layer's
+ * readers leave stop's ReLU mask to it, so its gradient is that of its output. */
+static void backward_to(model *m, adam_rows *fused, int stop, int no_params)
+{
 	int B = m->batch, n = m->nlayer;
-	char *started = calloc((size_t)n * 2, 1), *masked = started + n;
+	char *started = calloc((size_t)(n + 1) * 2, 1), *masked = started + n + 1;
 
 	if (fused)
 		fused->p = NULL;
 	if (!started)
 		return;
-	for (int i = n - 1; i >= 0; i--) {
+	/* training's backward (no_params 0) never wants the input's gradient */
+	m->grad_stop = no_params ? stop : -2;
+	for (int i = n - 1; i > stop; i--) {
 		model_layer *l = &m->layer[i];
 		float *g = grad_of(m, i), *dw = l->wparam >= 0 ? m->grads + m->param[l->wparam].off : NULL;
 		float *db = l->bparam >= 0 ? m->grads + m->param[l->bparam].off : NULL;
 
-		/* frozen: its parameters' gradient goes nowhere (bn's kernel skips it; conv's
-		 * and dense's make it anyway, into scratch) */
-		if (l->frozen) {
-			dw = l->kind == MODEL_BN ? NULL : m->wscratch;
-			db = l->kind == MODEL_BN ? NULL : m->wscratch ? m->wscratch + m->param[l->wparam].n : NULL;
-		}
+		/* frozen: its parameters' gradient goes nowhere */
+		if (l->frozen || no_params || !m->grads)
+			dw = db = NULL;
 		const float *w = param(m, l->wparam), *in = layer_in(m, l->src[0]);
 		size_t nout = (size_t)B * l->out_n, rows = (size_t)B * l->oh * l->ow;
 		size_t nin = l->src[0] == MODEL_INPUT ? (size_t)B * m->h * m->w * m->c
@@ -1618,4 +1617,40 @@ int model_cache_cut(const model *m, float keep_conv, float keep_fc)
 			return cut;
 	}
 	return -1;
+}
+
+int model_grad_init(model *m, char *err)
+{
+	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c;
+	size_t nlast = m->layer[m->nlayer - 1].out_n;
+
+	if (m->act_grad)
+		return 0;
+	for (int i = 0; i < m->nlayer; i++)
+		if (m->layer[i].out_n > maxact)
+			maxact = m->layer[i].out_n;
+	m->act_grad = 1;
+	free(m->dlogits);
+	free(m->ginput);
+	m->dlogits = m->ginput = NULL;
+	if (alloc_grads(m, err) || !(m->dlogits = alloc_floats(B * nlast, sizeof(float), err)) ||
+	    !(m->ginput = alloc_floats(B * (size_t)m->h * m->w * m->c, sizeof(float), err)) ||
+	    (!m->gtmp && !(m->gtmp = alloc_floats(B * maxact, sizeof(float), err))))
+		return -1;
+	return 0;
+}
+
+void model_grad_at(model *m, const float *seed, int layer, float *out)
+{
+	int B = m->batch;
+	size_t n;
+
+	memcpy(m->dlogits, seed, sizeof *seed * (size_t)B * m->layer[m->nlayer - 1].out_n);
+	backward_to(m, NULL, layer, 1);
+	if (layer == MODEL_INPUT) {
+		memcpy(out, m->ginput, sizeof *out * (size_t)B * m->h * m->w * m->c);
+		return;
+	}
+	n = (size_t)B * m->layer[layer].out_n;
+	memcpy(out, grad_of(m, layer), sizeof *out * n);
 }

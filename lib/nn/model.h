@@ -109,10 +109,9 @@ typedef struct {
 	float **gbuf;           /* [ngbuf] activation gradients of the largest layer's size, */
 	int ngbuf;              /* ... as many as are live at once in backward, */
 	float *gtmp;            /* ... and one to sum a second reader's share from (or NULL) */
-	float *wscratch;        /* [wscratch_n] where a frozen conv or dense layer that must
-	                         * still pass a gradient down puts the weight gradient its
-	                         * kernel makes anyway (never m->grads) */
-	size_t wscratch_n;
+	int act_grad;           /* model_grad_init: every layer's output gradient can be had */
+	float *ginput;          /* ... and the input's [max_batch, h, w, c] */
+	int grad_stop;          /* backward's stop layer (its output's gradient left unmasked) */
 	int opt_faulted;        /* the optimiser state of trainable parameters is faulted in */
 	float *ws;              /* conv scratch */
 	size_t ws_n;            /* ... of this many floats */
@@ -182,6 +181,15 @@ void model_adam_step(model *m, const optim_adam *o, int64_t t);
  * left as it was. For training loops that read no gradients. */
 void model_backward_adam(model *m, const optim_adam *o, int64_t t);
 void model_momentum_step(model *m, double lr, double mu);
+
+/* Gradients of the logits with respect to activations, for seeing why the network
+ * decides (Grad-CAM, saliency): model_grad_init makes room for them (and for any model,
+ * trained or not; parameters' gradients are never made), then model_grad_at gives
+ * d (sum over n, k of seed[n, k] * logits[n, k]) / d (layer's output) [B, oh, ow, oc]
+ * (layer MODEL_INPUT: the normalised input [B, h, w, c]) for the last forward's B images
+ * into out; seed [B, K] (K the last layer's size), e.g. one-hot at the target class. */
+int model_grad_init(model *m, char *err);
+void model_grad_at(model *m, const float *seed, int layer, float *out);
 
 /* Freezing (fine-tuning): a frozen layer's parameters get no gradient (their part of
  * m->grads is never written), no optimiser update and no optimiser state (their parts of

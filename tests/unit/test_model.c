@@ -597,6 +597,64 @@ static void test_cache_cut(void)
 	model_free(&m);
 }
 
+/* Activation gradients (Grad-CAM, saliency): the input's against central differences of
+ * a logit, on a graph with every kind of reader; a layer's read by a dense layer alone
+ * is that layer's weight column. Parameters' gradients are never written. */
+static void test_grad_at(void)
+{
+	const char *spec = "a=conv:3x3:4 b=conv:3x3:4:linear@input s=add:relu@a,b k=concat@s,a "
+			   "p=maxpool:2x2 q=avgpool:2x2:s1:p0,0,1,1 n=bn c=clip:-0.3:0.8 out=dense:K";
+	int H = 5, W = 6, K = 3, B = 2;
+	size_t nx = (size_t)B * H * W * 3;
+	char err[ERR_MAX];
+	model m;
+	float *x = malloc(sizeof *x * nx), *gx = malloc(sizeof *gx * nx), seed[6] = { 0 };
+	double maxerr = 0, maxg = 0;
+
+	CHECK(model_init(&m, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B }, err) == 0, "%s", err);
+	model_init_params(&m, MODEL_INIT_HE, 5);
+	CHECK(model_grad_init(&m, err) == 0, "grad init: %s", err);
+	for (size_t i = 0; i < nx; i++)
+		x[i] = (float)((i * 37 % 101) / 101.0 - 0.4);
+	seed[0 * K + 2] = 1, seed[1 * K + 1] = 1;       /* image 0: class 2; image 1: class 1 */
+	model_forward_float(&m, x, NULL, B);
+	model_grad_at(&m, seed, MODEL_INPUT, gx);
+	for (size_t i = 0; i < nx; i += 7) {
+		float s0 = x[i];
+		double lp, lm;
+		int n = (int)(i / (nx / B)), c = n ? 1 : 2;
+
+		x[i] = s0 + 1e-3f;
+		model_forward_float(&m, x, NULL, B);
+		lp = m.layer[m.nlayer - 1].out[n * K + c];
+		x[i] = s0 - 1e-3f;
+		model_forward_float(&m, x, NULL, B);
+		lm = m.layer[m.nlayer - 1].out[n * K + c];
+		x[i] = s0;
+		if (fabs((lp - lm) / 2e-3 - gx[i]) > maxerr)
+			maxerr = fabs((lp - lm) / 2e-3 - gx[i]);
+		maxg = fmax(maxg, fabs(gx[i]));
+	}
+	CHECK(maxg > 0 && maxerr / maxg < 2e-2, "input gradient rel err %.3g (max %.3g)", maxerr / maxg, maxg);
+	/* c is read by the dense layer alone: d logit / d c is its weight column */
+	int lc = model_find_layer(&m, "c");
+	const model_param *wp = model_find_param(&m, "out/weights2_1");
+	size_t nc = m.layer[lc].out_n;
+	float *gc = malloc(sizeof *gc * B * nc);
+
+	model_forward_float(&m, x, NULL, B);
+	model_grad_at(&m, seed, lc, gc);
+	int same = wp != NULL;
+	for (size_t i = 0; same && i < nc; i++)
+		same = gc[i] == m.params[wp->off + i * K + 2] && gc[nc + i] == m.params[wp->off + i * K + 1];
+	CHECK(same, "d logit / d c is the dense layer's weight column");
+	CHECK(m.grads == NULL, "an inference model has no parameter gradients to write");
+	free(gc);
+	free(x);
+	free(gx);
+	model_free(&m);
+}
+
 int main(void)
 {
 	test_default_names();
@@ -605,6 +663,7 @@ int main(void)
 	test_model_grad();
 	test_graph();
 	test_norm();
+	test_grad_at();
 	test_backward_adam();
 	test_freeze();
 	test_cache_cut();
