@@ -126,6 +126,7 @@ static int to_npz(const struct opts *o, char *err)
 
 	onnx_load_opts_default(&lo);
 	lo.h = o->h, lo.w = o->w, lo.bgr = o->bgr, lo.classes = o->classes;
+	lo.has_norm = o->has_norm;
 	memcpy(lo.mean, o->mean, sizeof lo.mean);
 	memcpy(lo.std, o->std, sizeof lo.std);
 	/* --size is for open dims only: a fixed graph of another size is refused below */

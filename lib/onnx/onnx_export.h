@@ -22,11 +22,18 @@
 #include "nn/model.h"
 
 #define ONNX_EXPORT_OPSET 13
+#define ONNX_EXPORT_PRODUCER "petcnn"          /* producer_name */
+#define ONNX_EXPORT_NORM "petcnn_input_norm"   /* the normalisation's node */
+#define ONNX_EXPORT_BGR "petcnn_input_bgr"     /* the Split (and .../concat) of a BGR network */
 #define ONNX_EXPORT_IR_VERSION 7   /* the IR of opset 13 (onnx 1.8) */
 
 /* Writes m's inference graph with its current parameters to path atomically (outfile;
  * "-": stdout). classes: [K] DT_U class names, or NULL. m must have classes (K > 0) and
  * 3 input channels. */
 int onnx_export(const model *m, const tensor *classes, const char *path, char *err);
+
+/* The per-channel x = p * a[c] + b[c] on pixels 0..255 that stands for the normalisation
+ * (mean, std) in an export: the same floats model_forward uses. */
+void onnx_export_norm(const float mean[3], const float std[3], float a[3], float b[3]);
 
 #endif

@@ -45,6 +45,11 @@ typedef struct {
 	int out_h, out_w, out_c; /* the output's shape (NHWC; a [N, K] output is 1x1xK) */
 	int softmax;     /* the graph ended in a Softmax we dropped */
 	npz params;      /* parameters by name, float32, our layouts */
+	/* A petcnn export's input normalisation, taken out of the graph (see above) */
+	int has_norm;    /* mean, std, bgr hold it; 0: the input is pixels / 255 */
+	float mean[3], std[3];
+	int bgr;
+	tensor class_names; /* [classes] DT_U from metadata "classes"; data NULL without */
 } onnx_model;
 
 /* Input height and width taken when the graph's are dynamic (0: refuse dynamic ones). */
