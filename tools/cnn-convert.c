@@ -39,6 +39,10 @@ static const char HELP[] =
 	"final Softmax is dropped: petcnn applies its own). Unsupported operators are refused\n"
 	"with the node that uses them; nothing is written then.\n"
 	"\n"
+	"A file cnn-convert wrote comes back as the checkpoint it was made from: its spec,\n"
+	"parameters, normalisation and class names. --mean, --std and --bgr (any of them)\n"
+	"replace the normalisation it carries, --classes its class names.\n"
+	"\n"
 	"Example (ImageNet's normalisation, as torchvision's models want):\n"
 	"  cnn-convert resnet18.onnx -o resnet18.npz --mean 0.485,0.456,0.406 \\\n"
 	"      --std 0.229,0.224,0.225 --classes imagenet_classes.txt\n";

@@ -51,6 +51,7 @@ struct ctx {
 	int nl;
 	size_t lcap;
 	char *err;
+	int petcnn;           /* a petcnn export: its nodes are our layers as they were */
 };
 
 static int nerr(struct ctx *x, int node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -384,7 +385,7 @@ static int op_bn(struct ctx *x, int node)
 		scale[c] = gm[c] / sqrt(v);
 		shift[c] = bt[c] - mu[c] * scale[c];
 	}
-	if (fused_ok(x, node, 0, 1 << L_CONV)) {
+	if (!x->petcnn && fused_ok(x, node, 0, 1 << L_CONV)) {
 		/* folded: conv(x) * scale + shift, per output channel (the last axis of HWIO) */
 		struct layer *L = &x->l[in.layer];
 		float *w = L->p0.data, *b = L->p1.data;
@@ -428,7 +429,11 @@ static int op_act(struct ctx *x, int node, int kind)
 	    act_in(x, node, 0, &in))
 		return -1;
 	if (kind == L_RELU) {
-		if (fused_ok(x, node, 0, 1 << L_CONV | 1 << L_DENSE | 1 << L_ADD | 1 << L_BN)) {
+		const char *nm = x->g->nodes[node].name, *sl = strrchr(nm, '/');
+
+		/* a petcnn export's fused ReLU is node NAME/relu, a relu layer is a node of its own */
+		if ((!x->petcnn || (sl && !strcmp(sl, "/relu"))) &&
+		    fused_ok(x, node, 0, 1 << L_CONV | 1 << L_DENSE | 1 << L_ADD | 1 << L_BN)) {
 			x->l[in.layer].relu = 1;
 			alias(x, node, x->g->nodes[node].in[0]);
 			return 0;
@@ -1170,12 +1175,23 @@ static int class_names(const onnx_graph *g, onnx_model *m, char *err)
 	return rc;
 }
 
+/* The pad after the input that windows reach (what onnx_export writes): more than that
+ * is never read, so two geometries differing only there are the same. */
+static int reach(int pad, int in, int k, int s, int out, int before)
+{
+	int r = (out - 1) * s + k - in - before;
+
+	return pad < r ? pad : r < 0 ? 0 : r;
+}
+
 static int same_geom(const geom *a, const geom *b)
 {
 	return a->h == b->h && a->w == b->w && a->c == b->c && a->kh == b->kh && a->kw == b->kw &&
 	       a->sh == b->sh && a->sw == b->sw && a->oh == b->oh && a->ow == b->ow &&
-	       a->pt == b->pt && a->pl == b->pl && a->pb == b->pb && a->pr == b->pr &&
-	       a->oc == b->oc && (a->groups > 1 ? a->groups : 1) == (b->groups > 1 ? b->groups : 1);
+	       a->pt == b->pt && a->pl == b->pl && a->oc == b->oc &&
+	       reach(a->pb, a->h, a->kh, a->sh, a->oh, a->pt) == reach(b->pb, b->h, b->kh, b->sh, b->oh, b->pt) &&
+	       reach(a->pr, a->w, a->kw, a->sw, a->ow, a->pl) == reach(b->pr, b->w, b->kw, b->sw, b->ow, b->pl) &&
+	       (a->groups > 1 ? a->groups : 1) == (b->groups > 1 ? b->groups : 1);
 }
 
 /* Layer i of b, read through its drop layers (identities at inference). */
@@ -1201,7 +1217,10 @@ static int same_network(const model *a, const model *b)
 		map[i] = -2;
 		if (lb->kind == MODEL_DROP)
 			continue;
-		ok = j < a->nlayer && la->kind == lb->kind && !strcmp(la->name, lb->name) &&
+		/* a layer without parameters may be unnamed in the spec ("relu"), and the export
+		 * then made its name unique ("relu.3", imported as relu_3) */
+		ok = j < a->nlayer && la->kind == lb->kind &&
+		     (lb->wparam < 0 || !strcmp(la->name, lb->name)) &&
 		     la->relu == lb->relu && la->incl == lb->incl && la->nsrc == lb->nsrc &&
 		     !memcmp(la->a, lb->a, sizeof la->a) && la->oh == lb->oh && la->ow == lb->ow &&
 		     la->oc == lb->oc && la->nin == lb->nin && la->nout == lb->nout &&
@@ -1339,6 +1358,7 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 		x.v[i].layer = -2;
 	if (image_input(&x, opts, &m->h, &m->w, &m->c))
 		goto out;
+	x.petcnn = !strcmp(onnx_graph_producer(g), ONNX_EXPORT_PRODUCER);
 	petcnn_input(&x, m, skip);
 	/* only what the output depends on is translated: walk back from it */
 	out = g->outputs[0];
