@@ -2,7 +2,8 @@
 # cnn-convert: ONNX in, and back out. torchvision's networks (random weights, randomised batch-norm
 # statistics, tests/convert_ref.py) converted with ImageNet's normalisation give PyTorch's
 # probabilities through cnn-eval; the normalisation and class names land in the checkpoint;
-# a file we cannot convert is one error naming it, and nothing is written.
+# a file we cannot convert is one error naming it, and nothing is written; our own checkpoint
+# exported and read back is itself (spec, parameters, normalisation, class names).
 
 load helper
 
@@ -157,6 +158,95 @@ print("max abs diff %.3g" % d)
 assert d < 1e-4, d' "$d/back.onnx" "$d/s.npy" "$d/s.tsv"
 	assert_success
 	echo "# squeezenet1_1 back to ONNX, OpenCV: $output" >&3
+}
+
+# our_model DIR: DIR/n.npz, the default network trained briefly at 32x32 on DIR/d.npy (three
+# classes, names with a quote and an accent), given a BGR normalisation that is not the
+# default by numpy (not by cnn-convert, whose reading is under test).
+our_model() {
+	local d=$1
+	py 'r = np.random.default_rng(5)
+with open(sys.argv[1], "wb") as f:
+    np.save(f, r.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8))
+    np.save(f, (np.arange(20) % 3).astype(np.int64))
+    np.save(f, np.array(["cat", "dog \"x\"", "owl é"]))' "$d/d.npy"
+	cnn-train -q --train "$d/d.npy" -o "$d/m.npz" --epochs 1 --batch 10 --lr 1e-3 > /dev/null
+	py 'z = dict(np.load(sys.argv[1]))
+z["model/mean"] = np.array([0.406, 0.456, 0.485], np.float32)
+z["model/std"] = np.array([0.225, 0.224, 0.229], np.float32)
+z["model/bgr"] = np.array(1, np.int64)
+np.savez(sys.argv[2], **z)' "$d/m.npz" "$d/n.npz"
+}
+
+@test "cnn-convert: our checkpoint to ONNX and back is itself: spec, parameters to the bit, normalisation, classes" {
+	local d=$BATS_TEST_TMPDIR
+	our_model "$d"
+	run --separate-stderr cnn-convert "$d/n.npz" -o "$d/n.onnx"
+	assert_success
+	# the nodes carry our layer names; the normalisation's are marked
+	run py 'import onnx
+m = onnx.load(sys.argv[1])
+print(m.producer_name, " ".join(n.name for n in m.graph.node))' "$d/n.onnx"
+	assert_output "petcnn petcnn_input_bgr petcnn_input_bgr/concat petcnn_input_norm conv1_1 conv1_1/relu conv1_2 conv1_2/relu pool1 conv2_1 conv2_1/relu conv2_2 conv2_2/relu pool2 fc1/flat fc1 fc1/relu softmax probabilities"
+	run --separate-stderr cnn-convert "$d/n.onnx" -o "$d/back.npz"
+	assert_success
+	run py 'a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert str(b["model/spec"]) == str(a["model/spec"]), (b["model/spec"], a["model/spec"])
+params = [k for k in a.files if "/" in k and k.split("/")[0] not in ("model", "train", "adam")]
+assert len(params) == 12 and sorted(params) == sorted(k for k in b.files if "/" in k and not k.startswith("model/")), b.files
+for k in params:
+    assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+for k in ["model/mean", "model/std", "model/bgr", "classes", "model/input"]:
+    assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), (k, a[k], b[k])
+print("same")' "$d/n.npz" "$d/back.npz"
+	assert_success
+	assert_output same
+	# run from the .onnx directly: the probabilities of the checkpoint
+	cnn-eval -q -m "$d/n.npz" -p "$d/a.tsv" "$d/d.npy" > /dev/null
+	cnn-eval -q -m "$d/n.onnx" -p "$d/b.tsv" "$d/d.npy" > /dev/null
+	run py 'a = np.loadtxt(sys.argv[1], skiprows=1, usecols=(3, 4, 5))
+b = np.loadtxt(sys.argv[2], skiprows=1, usecols=(3, 4, 5))
+assert a.shape == (20, 3) and np.abs(a - b).max() <= 1e-6, np.abs(a - b).max()
+assert open(sys.argv[1]).readline() == open(sys.argv[2]).readline()  # the header: class names' "$d/a.tsv" "$d/b.tsv"
+	assert_success
+}
+
+@test "cnn-convert: cnn-train --init-from our ONNX file loads every tensor by our names; options override what the file carries" {
+	local d=$BATS_TEST_TMPDIR
+	our_model "$d"
+	cnn-convert -q "$d/n.npz" -o "$d/n.onnx"
+	run --separate-stderr cnn-train -q --train "$d/d.npy" -o "$d/ft.npz" --epochs 1 --batch 10 \
+		--init-from "$d/n.onnx" --freeze-below fc1
+	assert_success
+	[[ $stderr == *"n.onnx: loaded 12 tensors (conv1_1 conv1_2 conv2_1 conv2_2 fc1 softmax), new 0; 0 of its tensors unused"* ]] ||
+		fail "$stderr"
+	run py 'a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert list(b["train/frozen"]) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2"], b["train/frozen"]
+for k in ["model/mean", "model/std", "model/bgr"]:
+    assert np.array_equal(a[k], b[k]), k
+for k in a.files:
+    if k.startswith("conv"):
+        assert np.array_equal(a[k], b[k]), k' "$d/n.npz" "$d/ft.npz"
+	assert_success
+	# --mean/--std/--bgr replace the file's normalisation (here with the default), --classes its names
+	run cnn-convert -q "$d/n.onnx" -o "$d/o.npz" --mean 0,0,0 --classes x,y,z
+	assert_success
+	run py 'z = np.load(sys.argv[1])
+assert "model/mean" not in z and "model/bgr" not in z, z.files
+assert list(z["classes"]) == ["x", "y", "z"]' "$d/o.npz"
+	assert_success
+	# another producer's file is read as any other: its input pixels / 255, the nodes layers
+	cnn-convert -q "$d/o.npz" -o "$d/o.onnx"
+	py 'import onnx
+m = onnx.load(sys.argv[1])
+m.producer_name = "pytorch"
+onnx.save(m, sys.argv[2])' "$d/o.onnx" "$d/p.onnx"
+	run cnn-convert -q "$d/p.onnx" -o "$d/p.npz"
+	assert_success
+	run py 'z = np.load(sys.argv[1])
+assert str(z["model/spec"].ravel()[0]).startswith("petcnn_input_norm=bn "), z["model/spec"]
+assert "model/mean" not in z' "$d/p.npz"
+	assert_success
 }
 
 @test "cnn-convert: usage errors are exit 2" {

@@ -39,6 +39,10 @@ static const char HELP[] =
 	"final Softmax is dropped: petcnn applies its own). Unsupported operators are refused\n"
 	"with the node that uses them; nothing is written then.\n"
 	"\n"
+	"A file cnn-convert wrote comes back as the checkpoint it was made from: its spec,\n"
+	"parameters, normalisation and class names. --mean, --std and --bgr (any of them)\n"
+	"replace the normalisation it carries, --classes its class names.\n"
+	"\n"
 	"Example (ImageNet's normalisation, as torchvision's models want):\n"
 	"  cnn-convert resnet18.onnx -o resnet18.npz --mean 0.485,0.456,0.406 \\\n"
 	"      --std 0.229,0.224,0.225 --classes imagenet_classes.txt\n";
@@ -126,6 +130,7 @@ static int to_npz(const struct opts *o, char *err)
 
 	onnx_load_opts_default(&lo);
 	lo.h = o->h, lo.w = o->w, lo.bgr = o->bgr, lo.classes = o->classes;
+	lo.has_norm = o->has_norm;
 	memcpy(lo.mean, o->mean, sizeof lo.mean);
 	memcpy(lo.std, o->std, sizeof lo.std);
 	/* --size is for open dims only: a fixed graph of another size is refused below */

@@ -104,6 +104,18 @@ static Onnx__NodeProto *node(bld *b, const char *op, const char *out, const char
 	return node_n(b, op, out, in2 ? 3 : in1 ? 2 : 1, in);
 }
 
+/* A node named otherwise than its output: a layer's main node is named the layer (so an
+ * importer, ours included, that names layers after nodes gets our names back) while its
+ * value may be NAME/preact. */
+static Onnx__NodeProto *named(bld *b, Onnx__NodeProto *n, const char *name)
+{
+	if (!name)
+		b->oom = 1;
+	else if (n)
+		n->name = (char *)name;
+	return n;
+}
+
 static Onnx__AttributeProto *attr(bld *b, Onnx__NodeProto *n, const char *name,
 				  Onnx__AttributeProto__AttributeType type)
 {
@@ -247,7 +259,7 @@ static const char *pre(ctx *x, const model_layer *l, const char *name)
 static void relu_after(ctx *x, const model_layer *l, const char *pre_name, const char *name)
 {
 	if (l->relu)
-		node(x->b, "Relu", name, pre_name, NULL, NULL);
+		named(x->b, node(x->b, "Relu", name, pre_name, NULL, NULL), str(x->b, "%s/relu", name));
 }
 
 /* conv: our weights [kh, kw, cin/G, cout] (HWIO) as ONNX's [cout, cin/G, kh, kw] (OIHW). */
@@ -269,7 +281,7 @@ static void emit_conv(ctx *x, const model_layer *l, const char *in, const char *
 				for (int64_t o = 0; o < co; o++)
 					W[((o * ci + i) * kh + y) * kw + xx] = w[((y * kw + xx) * ci + i) * co + o];
 	memcpy(B, bias, sizeof *B * (size_t)co);
-	n = node(x->b, "Conv", p, in, wp->name, bp->name);
+	n = named(x->b, node(x->b, "Conv", p, in, wp->name, bp->name), name);
 	window_attrs(x->b, n, l);
 	attr_i(x->b, n, "group", l->g.groups > 1 ? l->g.groups : 1);
 	relu_after(x, l, p, name);
@@ -306,7 +318,7 @@ static void emit_dense(ctx *x, const model_layer *l, val *src, int h, int w, int
 				W[o * nin + j] = wt[((j % hw) * c + j / hw) * nout + o];
 	}
 	memcpy(B, x->m->params + bp->off, sizeof *B * (size_t)nout);
-	n = node(x->b, "Gemm", p, in, wp->name, bp->name);
+	n = named(x->b, node(x->b, "Gemm", p, in, wp->name, bp->name), name);
 	attr_i(x->b, n, "transB", 1);
 	relu_after(x, l, p, name);
 }
@@ -361,10 +373,11 @@ static void emit_clip(ctx *x, const model_layer *l, const val *s, val *o)
 }
 
 /* y = x * scale[c] + shift[c] as BatchNormalization with mean 0, variance 1, epsilon 0
- * (OpenCV 4.6 runs no Add of a [1, C, 1, 1] constant); its scale and shift are set by the
- * caller through *scale and *shift ([C] each). */
-static void affine(bld *b, const char *in, const char *out, const char *name, int c,
-		   float **scale, float **shift)
+ * (OpenCV 4.6 runs no Add of a [1, C, 1, 1] constant), the node called node_name, its
+ * initialisers name/scale...; its scale and shift are set by the caller through *scale
+ * and *shift ([C] each). */
+static void affine(bld *b, const char *in, const char *out, const char *name,
+		   const char *node_name, int c, float **scale, float **shift)
 {
 	int64_t d[1] = { c };
 	const char *sn = str(b, "%s/scale", name), *tn = str(b, "%s/shift", name);
@@ -377,7 +390,7 @@ static void affine(bld *b, const char *in, const char *out, const char *name, in
 	for (int k = 0; k < c; k++)
 		var[k] = 1;
 	const char *in5[5] = { in, sn, tn, mn, vn };
-	attr_f(b, node_n(b, "BatchNormalization", out, 5, in5), "epsilon", 0);
+	attr_f(b, named(b, node_n(b, "BatchNormalization", out, 5, in5), node_name), "epsilon", 0);
 }
 
 static void emit_layer(ctx *x, int i)
@@ -426,7 +439,7 @@ static void emit_layer(ctx *x, int i)
 		if (s->rank != s2->rank)
 			a = as4d(x, s, c), a2 = as4d(x, s2, c), o->rank = 4;
 		p = pre(x, l, name);
-		node(b, "Add", p, a, a2, NULL);
+		named(b, node(b, "Add", p, a, a2, NULL), name);
 		relu_after(x, l, p, name);
 		break;
 	}
@@ -462,7 +475,7 @@ static void emit_layer(ctx *x, int i)
 		float *sc, *sh;
 
 		p = pre(x, l, name);
-		affine(b, s->v, p, name, c, &sc, &sh);
+		affine(b, s->v, p, name, name, c, &sc, &sh);
 		if (!sc || !sh)
 			return;
 		memcpy(sc, x->m->params + sp->off, sizeof *sc * (size_t)c);
@@ -481,9 +494,18 @@ static void emit_layer(ctx *x, int i)
 	}
 }
 
+void onnx_export_norm(const float mean[3], const float std[3], float a[3], float b[3])
+{
+	for (int c = 0; c < 3; c++) {
+		a[c] = std[c] == 1.0f ? 1.0f / 255.0f : 1.0f / (255.0f * std[c]);
+		b[c] = -mean[c] / std[c];
+	}
+}
+
 /* "images" [N, 3, H, W] -> "input": channels reversed for a BGR network (Split and
- * Concat: OpenCV 4.6 cannot Gather), then x = p * a + b per channel with model_forward's
- * a = 1 / (255 std) and b = -mean / std. */
+ * Concat: OpenCV 4.6 cannot Gather), then x = p * a + b per channel (onnx_export_norm).
+ * The nodes are named ONNX_EXPORT_BGR... and ONNX_EXPORT_NORM: onnx_import drops them
+ * again (it feeds its input pixels / 255 and applies the normalisation itself). */
 static void emit_input(ctx *x)
 {
 	bld *b = x->b;
@@ -493,7 +515,7 @@ static void emit_input(ctx *x)
 
 	x->in.v = "input", x->in.rank = 4;
 	if (m->bgr) {
-		Onnx__NodeProto *n = node(b, "Split", "input/r", px, NULL, NULL);
+		Onnx__NodeProto *n = named(b, node(b, "Split", "input/r", px, NULL, NULL), ONNX_EXPORT_BGR);
 		char **outs = alloc(b, sizeof *outs * 3);
 
 		if (!n || !outs)
@@ -501,16 +523,13 @@ static void emit_input(ctx *x)
 		outs[0] = "input/r", outs[1] = "input/g", outs[2] = "input/b";
 		n->output = outs, n->n_output = 3;
 		attr_i(b, n, "axis", 1);
-		attr_i(b, node(b, "Concat", "input/bgr", "input/b", "input/g", "input/r"), "axis", 1);
+		attr_i(b, named(b, node(b, "Concat", "input/bgr", "input/b", "input/g", "input/r"),
+				ONNX_EXPORT_BGR "/concat"), "axis", 1);
 		px = "input/bgr";
 	}
-	affine(b, px, "input", "input", 3, &a, &sh);
-	if (!a || !sh)
-		return;
-	for (int c = 0; c < 3; c++) {
-		a[c] = m->std[c] == 1.0f ? 1.0f / 255.0f : 1.0f / (255.0f * m->std[c]);
-		sh[c] = -m->mean[c] / m->std[c];
-	}
+	affine(b, px, "input", "input", ONNX_EXPORT_NORM, 3, &a, &sh);
+	if (a && sh)
+		onnx_export_norm(m->mean, m->std, a, sh);
 }
 
 /* Layer names as value names; one that two layers share (an unnamed "pool"), or that is
@@ -659,7 +678,7 @@ int onnx_export(const model *m, const tensor *classes, const char *path, char *e
 	Onnx__ModelProto mp = ONNX__MODEL_PROTO__INIT;
 	Onnx__OperatorSetIdProto ops = ONNX__OPERATOR_SET_ID_PROTO__INIT, *opsp = &ops;
 	Onnx__ValueInfoProto *gin, *gout;
-	Onnx__StringStringEntryProto *meta[2];
+	Onnx__StringStringEntryProto *meta[5];
 	int64_t din[4] = { -1, 3, m->h, m->w }, dout[2] = { -1, m->classes };
 	const model_layer *last = &m->layer[m->nlayer - 1];
 	const char *logits;
@@ -696,6 +715,9 @@ int onnx_export(const model *m, const tensor *classes, const char *path, char *e
 	gout = value_info(&b, "probabilities", 2, dout);
 	meta[0] = entry(&b, "classes", classes_json(&b, classes, m->classes));
 	meta[1] = entry(&b, "petcnn_spec", m->spec);
+	meta[2] = entry(&b, "petcnn_mean", str(&b, "%.9g,%.9g,%.9g", m->mean[0], m->mean[1], m->mean[2]));
+	meta[3] = entry(&b, "petcnn_std", str(&b, "%.9g,%.9g,%.9g", m->std[0], m->std[1], m->std[2]));
+	meta[4] = entry(&b, "petcnn_bgr", m->bgr ? "1" : "0");
 	if (b.oom) {
 		err_set(err, "%s: out of memory", path);
 		goto out;
@@ -708,10 +730,10 @@ int onnx_export(const model *m, const tensor *classes, const char *path, char *e
 	ops.domain = "", ops.has_version = 1, ops.version = ONNX_EXPORT_OPSET;
 	mp.has_ir_version = 1, mp.ir_version = ONNX_EXPORT_IR_VERSION;
 	mp.opset_import = &opsp, mp.n_opset_import = 1;
-	mp.producer_name = "petcnn";
+	mp.producer_name = ONNX_EXPORT_PRODUCER;
 	mp.producer_version = PETCNN_VERSION;
 	mp.graph = &g;
-	mp.metadata_props = meta, mp.n_metadata_props = 2;
+	mp.metadata_props = meta, mp.n_metadata_props = 5;
 	rc = write_model(&mp, path, err);
 out:
 	for (size_t i = 0; i < b.nmem; i++)

@@ -10,11 +10,16 @@
  * MaxPool, AveragePool with the pads the geometry uses; gap: GlobalAveragePool; dense:
  * Flatten then Gemm, its weight rows permuted from our NHWC (h, w, c) order to the NCHW
  * (c, h, w) order Flatten gives; add: Add; concat: Concat on axis 1; relu, clip, leaky:
- * Relu, Relu with Add and Sub (OpenCV 4.6 runs no opset-13 Clip), LeakyRelu; bn: BatchNormalization as above; lrn: LRN. Value names are the
- * layers' names (".I" appended to one that is not unique), initialisers the parameters'.
- * metadata_props: "classes" (a JSON array of the class names, or of "0".."K-1" without
- * them) and "petcnn_spec" (the model spec). The file is one protobuf message, so it must
- * stay under protobuf's 2 GiB. */
+ * Relu, Relu with Add and Sub (OpenCV 4.6 runs no opset-13 Clip), LeakyRelu; bn:
+ * BatchNormalization as above; lrn: LRN. Value names are the layers' names (".I" appended
+ * to one that is not unique; a layer with a ReLU: NAME/preact before it), initialisers
+ * the parameters'. A layer's main node is named NAME (".I" as above), its fused Relu
+ * NAME/relu, so that importers naming layers after nodes (onnx_import) get our names; the
+ * normalisation's nodes are ONNX_EXPORT_NORM and ONNX_EXPORT_BGR (onnx_import takes them
+ * out again). producer_name ONNX_EXPORT_PRODUCER; metadata_props: "classes" (a JSON array
+ * of the class names, or of "0".."K-1" without them), "petcnn_spec" (the model spec),
+ * "petcnn_mean", "petcnn_std" ("A,B,C", %.9g: the floats exactly) and "petcnn_bgr" ("0"
+ * or "1"). The file is one protobuf message, so it must stay under protobuf's 2 GiB. */
 #ifndef PETCNN_ONNX_EXPORT_H
 #define PETCNN_ONNX_EXPORT_H
 
@@ -22,11 +27,18 @@
 #include "nn/model.h"
 
 #define ONNX_EXPORT_OPSET 13
+#define ONNX_EXPORT_PRODUCER "petcnn"          /* producer_name */
+#define ONNX_EXPORT_NORM "petcnn_input_norm"   /* the normalisation's node */
+#define ONNX_EXPORT_BGR "petcnn_input_bgr"     /* the Split (and .../concat) of a BGR network */
 #define ONNX_EXPORT_IR_VERSION 7   /* the IR of opset 13 (onnx 1.8) */
 
 /* Writes m's inference graph with its current parameters to path atomically (outfile;
  * "-": stdout). classes: [K] DT_U class names, or NULL. m must have classes (K > 0) and
  * 3 input channels. */
 int onnx_export(const model *m, const tensor *classes, const char *path, char *err);
+
+/* The per-channel x = p * a[c] + b[c] on pixels 0..255 that stands for the normalisation
+ * (mean, std) in an export: the same floats model_forward uses. */
+void onnx_export_norm(const float mean[3], const float std[3], float a[3], float b[3]);
 
 #endif

@@ -315,6 +315,23 @@ static int byname_cmp(const void *key, const void *elem, const onnx_graph *g)
 	return strcmp(key, g->values[*(const int *)elem].name);
 }
 
+const char *onnx_graph_producer(const onnx_graph *g)
+{
+	const Onnx__ModelProto *m = g->pb;
+
+	return m ? str(m->producer_name) : "";
+}
+
+const char *onnx_graph_meta(const onnx_graph *g, const char *key)
+{
+	const Onnx__ModelProto *m = g->pb;
+
+	for (size_t i = 0; m && i < m->n_metadata_props; i++)
+		if (m->metadata_props[i] && !strcmp(str(m->metadata_props[i]->key), key))
+			return str(m->metadata_props[i]->value);
+	return NULL;
+}
+
 int onnx_graph_find(const onnx_graph *g, const char *name)
 {
 	/* bsearch has no context argument: a plain binary search. */

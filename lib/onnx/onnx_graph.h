@@ -73,6 +73,10 @@ void onnx_graph_free(onnx_graph *g);
 
 /* The value called name, or -1. */
 int onnx_graph_find(const onnx_graph *g, const char *name);
+/* The model's producer_name ("" when absent): onnx_export writes "petcnn". */
+const char *onnx_graph_producer(const onnx_graph *g);
+/* The value of metadata_props entry key (the first of that key), or NULL. */
+const char *onnx_graph_meta(const onnx_graph *g, const char *key);
 /* Gives graph input name the data t (moved: t is emptied), as an initializer would: the
  * ONNX backend tests feed weights as inputs. The shape must match a declared one. */
 int onnx_graph_bind(onnx_graph *g, const char *name, tensor *t, char *err);

@@ -1,6 +1,8 @@
 /* onnx_import: ONNX graphs into petcnn model specs and parameters. See onnx_import.h. */
 #include "onnx/onnx_import.h"
 
+#include "nn/model.h"
+#include "onnx/onnx_export.h"
 #include "util/buf.h"
 #include "util/errmsg.h"
 
@@ -49,6 +51,7 @@ struct ctx {
 	int nl;
 	size_t lcap;
 	char *err;
+	int petcnn;           /* a petcnn export: its nodes are our layers as they were */
 };
 
 static int nerr(struct ctx *x, int node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -382,7 +385,7 @@ static int op_bn(struct ctx *x, int node)
 		scale[c] = gm[c] / sqrt(v);
 		shift[c] = bt[c] - mu[c] * scale[c];
 	}
-	if (fused_ok(x, node, 0, 1 << L_CONV)) {
+	if (!x->petcnn && fused_ok(x, node, 0, 1 << L_CONV)) {
 		/* folded: conv(x) * scale + shift, per output channel (the last axis of HWIO) */
 		struct layer *L = &x->l[in.layer];
 		float *w = L->p0.data, *b = L->p1.data;
@@ -426,7 +429,11 @@ static int op_act(struct ctx *x, int node, int kind)
 	    act_in(x, node, 0, &in))
 		return -1;
 	if (kind == L_RELU) {
-		if (fused_ok(x, node, 0, 1 << L_CONV | 1 << L_DENSE | 1 << L_ADD | 1 << L_BN)) {
+		const char *nm = x->g->nodes[node].name, *sl = strrchr(nm, '/');
+
+		/* a petcnn export's fused ReLU is node NAME/relu, a relu layer is a node of its own */
+		if ((!x->petcnn || (sl && !strcmp(sl, "/relu"))) &&
+		    fused_ok(x, node, 0, 1 << L_CONV | 1 << L_DENSE | 1 << L_ADD | 1 << L_BN)) {
 			x->l[in.layer].relu = 1;
 			alias(x, node, x->g->nodes[node].in[0]);
 			return 0;
@@ -897,6 +904,378 @@ static int image_input(struct ctx *x, const onnx_import_opts *opts, int *h, int 
 	return 0;
 }
 
+/* Node index of the node called name with op op, or -1. */
+static int node_named(const onnx_graph *g, const char *name, const char *op)
+{
+	for (int i = 0; i < g->nnodes; i++)
+		if (!strcmp(g->nodes[i].name, name) && !strcmp(g->nodes[i].op, op))
+			return i;
+	return -1;
+}
+
+/* Value v is read by exactly one node input and is no graph output. */
+static int used_once(const onnx_graph *g, int v)
+{
+	return v >= 0 && g->values[v].nuse == 1 && !g->values[v].is_output;
+}
+
+static int attr_is(struct ctx *x, int node, const char *name, int64_t want)
+{
+	int64_t v;
+	char e[ERR_MAX];
+
+	return onnx_attr_has(x->g, node, name) && !onnx_attr_int(x->g, node, name, 0, &v, e) &&
+	       v == want;
+}
+
+/* "a,b,c" into v[3] (strtof: a float printed with %.9g comes back with its bits). */
+static int parse3(const char *s, float v[3])
+{
+	for (int c = 0; s && c < 3; c++) {
+		char *end;
+
+		v[c] = strtof(s, &end);
+		if (end == s || !isfinite(v[c]) || *end != (c < 2 ? ',' : '\0'))
+			return -1;
+		s = end + 1;
+	}
+	return s ? 0 : -1;
+}
+
+/* A petcnn export's input normalisation (onnx_export): the graph input read by the
+ * Split and Concat of ONNX_EXPORT_BGR (a BGR network) and then by ONNX_EXPORT_NORM's
+ * BatchNormalization, x = p * a + b on pixels 0..255, which nothing else reads. Those
+ * nodes are dropped (skip[]), their output made the image, and m gets the normalisation
+ * back: from the metadata petcnn_mean, petcnn_std, petcnn_bgr when they give these a and
+ * b to the bit, else worked out from a and b. Any other graph is left as it is: its
+ * input is pixels / 255 like any other file's. */
+static void petcnn_input(struct ctx *x, onnx_model *m, char *skip)
+{
+	const onnx_graph *g = x->g;
+	int img = g->inputs[0], bn, split = -1, cat = -1;
+	const onnx_node *n;
+	const tensor *t[4];
+	float eps, a[3], b[3], mean[3], sd[3], ea[3], eb[3];
+	char e[ERR_MAX];
+	const char *bgr_meta;
+	int bgr;
+
+	if (strcmp(onnx_graph_producer(g), ONNX_EXPORT_PRODUCER) || x->v[img].c != 3 ||
+	    x->v[img].rank != 4 || (bn = node_named(g, ONNX_EXPORT_NORM, "BatchNormalization")) < 0)
+		return;
+	n = &g->nodes[bn];
+	if (n->nin != 5 || n->nout != 1 || n->in[0] < 0 || !used_once(g, n->in[0]) ||
+	    onnx_attr_float(g, bn, "epsilon", 1e-5f, &eps, e) || eps != 0)
+		return;
+	if (n->in[0] != img) {
+		/* BGR: images -> Split (r, g, b) -> Concat (b, g, r) -> the normalisation */
+		const onnx_node *c, *sp;
+
+		cat = g->values[n->in[0]].producer;
+		if (cat < 0 || strcmp(g->nodes[cat].name, ONNX_EXPORT_BGR "/concat") ||
+		    strcmp(g->nodes[cat].op, "Concat") || !attr_is(x, cat, "axis", 1))
+			return;
+		c = &g->nodes[cat];
+		split = c->nin == 3 && c->in[0] >= 0 ? g->values[c->in[0]].producer : -1;
+		if (split < 0 || strcmp(g->nodes[split].name, ONNX_EXPORT_BGR) ||
+		    strcmp(g->nodes[split].op, "Split") || !attr_is(x, split, "axis", 1))
+			return;
+		sp = &g->nodes[split];
+		if (sp->nin != 1 || sp->in[0] != img || sp->nout != 3)
+			return;
+		for (int k = 0; k < 3; k++)
+			if (c->in[k] != sp->out[2 - k] || !used_once(g, c->in[k]))
+				return;
+	}
+	if (!used_once(g, img))
+		return;
+	for (int k = 0; k < 4; k++) {
+		int v = n->in[k + 1];
+
+		if (v < 0 || !g->values[v].has_data)
+			return;
+		t[k] = &g->values[v].data;
+		if (t[k]->dtype != DT_F4 || tensor_numel(t[k]) != 3)
+			return;
+	}
+	for (int c = 0; c < 3; c++) {
+		const float *f[4] = { t[0]->data, t[1]->data, t[2]->data, t[3]->data };
+
+		if (f[2][c] != 0 || f[3][c] != 1 || !(f[0][c] > 0) || !isfinite(f[0][c]) ||
+		    !isfinite(f[1][c]))
+			return;
+		a[c] = f[0][c], b[c] = f[1][c];
+	}
+	bgr = split >= 0;
+	bgr_meta = onnx_graph_meta(g, "petcnn_bgr");
+	if (!parse3(onnx_graph_meta(g, "petcnn_mean"), mean) &&
+	    !parse3(onnx_graph_meta(g, "petcnn_std"), sd) && sd[0] > 0 && sd[1] > 0 && sd[2] > 0 &&
+	    bgr_meta && !strcmp(bgr_meta, bgr ? "1" : "0")) {
+		onnx_export_norm(mean, sd, ea, eb);
+		if (memcmp(ea, a, sizeof a) || memcmp(eb, b, sizeof b))
+			bgr_meta = NULL;
+	} else {
+		bgr_meta = NULL;
+	}
+	if (!bgr_meta)
+		for (int c = 0; c < 3; c++) {
+			/* a = 1 / (255 std), b = -mean / std */
+			double s = 1.0 / (255.0 * a[c]);
+
+			sd[c] = (float)s, mean[c] = (float)(-b[c] * s);
+			if (!(sd[c] > 0) || !isfinite(sd[c]))
+				return;
+		}
+	skip[bn] = 1;
+	if (bgr)
+		skip[split] = skip[cat] = 1;
+	x->v[n->out[0]] = x->v[img];
+	m->has_norm = 1, m->bgr = bgr;
+	memcpy(m->mean, mean, sizeof mean);
+	memcpy(m->std, sd, sizeof sd);
+}
+
+/* Appends code point cp to o as UTF-8 (a lone surrogate or one out of range: U+FFFD). */
+static void add_utf8(struct buf *o, uint32_t cp)
+{
+	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		cp = 0xfffd;
+	if (cp < 0x80) {
+		buf_addc(o, (int)cp);
+	} else if (cp < 0x800) {
+		buf_addc(o, (int)(0xc0 | cp >> 6));
+		buf_addc(o, (int)(0x80 | (cp & 0x3f)));
+	} else if (cp < 0x10000) {
+		buf_addc(o, (int)(0xe0 | cp >> 12));
+		buf_addc(o, (int)(0x80 | (cp >> 6 & 0x3f)));
+		buf_addc(o, (int)(0x80 | (cp & 0x3f)));
+	} else {
+		buf_addc(o, (int)(0xf0 | cp >> 18));
+		buf_addc(o, (int)(0x80 | (cp >> 12 & 0x3f)));
+		buf_addc(o, (int)(0x80 | (cp >> 6 & 0x3f)));
+		buf_addc(o, (int)(0x80 | (cp & 0x3f)));
+	}
+}
+
+static int hex4(const char *p, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		int c = (unsigned char)p[i], d = isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		*v = *v << 4 | (uint32_t)d;
+	}
+	return 0;
+}
+
+/* The JSON array of strings s (onnx_export's "classes") into o, each string followed by
+ * a NUL; their count in *n. -1 if s is anything else or a name is empty or holds a NUL. */
+static int json_strings(const char *s, struct buf *o, int *n)
+{
+	const char *p = s;
+
+	*n = 0;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p++ != '[')
+		return -1;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == ']')
+		return -1;
+	for (;;) {
+		size_t start = o->len;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p++ != '"')
+			return -1;
+		while (*p != '"') {
+			uint32_t cp, lo;
+
+			if (!*p || (unsigned char)*p < 0x20)
+				return -1;
+			if (*p != '\\') {
+				buf_addc(o, *p++);
+				continue;
+			}
+			p++;
+			switch (*p++) {
+			case '"': buf_addc(o, '"'); break;
+			case '\\': buf_addc(o, '\\'); break;
+			case '/': buf_addc(o, '/'); break;
+			case 'b': buf_addc(o, '\b'); break;
+			case 'f': buf_addc(o, '\f'); break;
+			case 'n': buf_addc(o, '\n'); break;
+			case 'r': buf_addc(o, '\r'); break;
+			case 't': buf_addc(o, '\t'); break;
+			case 'u':
+				if (hex4(p, &cp) || !cp)
+					return -1;
+				p += 4;
+				if (cp >= 0xd800 && cp < 0xdc00 && p[0] == '\\' && p[1] == 'u' &&
+				    !hex4(p + 2, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+					p += 6;
+				}
+				add_utf8(o, cp);
+				break;
+			default:
+				return -1;
+			}
+		}
+		p++;
+		if (o->len == start)
+			return -1;
+		buf_addc(o, '\0');
+		++*n;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == ']')
+			break;
+		if (*p++ != ',')
+			return -1;
+	}
+	p++;
+	while (isspace((unsigned char)*p))
+		p++;
+	return *p ? -1 : 0;
+}
+
+/* The class names of metadata "classes" (what onnx_export writes) into m->class_names
+ * when they are a JSON array of exactly m->classes non-empty strings; anything else is
+ * no names (a file from elsewhere may use the key otherwise). */
+static int class_names(const onnx_graph *g, onnx_model *m, char *err)
+{
+	const char *json = onnx_graph_meta(g, "classes");
+	struct buf o;
+	const char **names = NULL;
+	int n, rc = 0;
+
+	if (!json || m->classes < 1)
+		return 0;
+	buf_init(&o);
+	if (!json_strings(json, &o, &n) && n == m->classes && !o.oom) {
+		const char *p = (const char *)o.data;
+
+		if (!(names = malloc((size_t)n * sizeof *names))) {
+			buf_free(&o);
+			return err_set(err, "%s: out of memory", g->file);
+		}
+		for (int i = 0; i < n; i++, p += strlen(p) + 1)
+			names[i] = p;
+		rc = tensor_from_strings(&m->class_names, names, n, err);
+		free(names);
+	} else if (o.oom) {
+		rc = err_set(err, "%s: out of memory", g->file);
+	}
+	buf_free(&o);
+	return rc;
+}
+
+/* The pad after the input that windows reach (what onnx_export writes): more than that
+ * is never read, so two geometries differing only there are the same. */
+static int reach(int pad, int in, int k, int s, int out, int before)
+{
+	int r = (out - 1) * s + k - in - before;
+
+	return pad < r ? pad : r < 0 ? 0 : r;
+}
+
+static int same_geom(const geom *a, const geom *b)
+{
+	return a->h == b->h && a->w == b->w && a->c == b->c && a->kh == b->kh && a->kw == b->kw &&
+	       a->sh == b->sh && a->sw == b->sw && a->oh == b->oh && a->ow == b->ow &&
+	       a->pt == b->pt && a->pl == b->pl && a->oc == b->oc &&
+	       reach(a->pb, a->h, a->kh, a->sh, a->oh, a->pt) == reach(b->pb, b->h, b->kh, b->sh, b->oh, b->pt) &&
+	       reach(a->pr, a->w, a->kw, a->sw, a->ow, a->pl) == reach(b->pr, b->w, b->kw, b->sw, b->ow, b->pl) &&
+	       (a->groups > 1 ? a->groups : 1) == (b->groups > 1 ? b->groups : 1);
+}
+
+/* Layer i of b, read through its drop layers (identities at inference). */
+static int through_drops(const model *b, int i)
+{
+	while (i >= 0 && b->layer[i].kind == MODEL_DROP)
+		i = b->layer[i].src[0];
+	return i;
+}
+
+/* Whether model a (the translation) is model b (the exporter's spec) but for b's drop
+ * layers: the same layers in order, names, kinds, options, geometry, sources, and the
+ * same parameters by name and shape. */
+static int same_network(const model *a, const model *b)
+{
+	int *map = calloc((size_t)b->nlayer + 1, sizeof *map), j = 0, ok = 1;
+
+	if (!map)
+		return 0;
+	for (int i = 0; i < b->nlayer && ok; i++) {
+		const model_layer *lb = &b->layer[i], *la = &a->layer[j];
+
+		map[i] = -2;
+		if (lb->kind == MODEL_DROP)
+			continue;
+		/* a layer without parameters may be unnamed in the spec ("relu"), and the export
+		 * then made its name unique ("relu.3", imported as relu_3) */
+		ok = j < a->nlayer && la->kind == lb->kind &&
+		     (lb->wparam < 0 || !strcmp(la->name, lb->name)) &&
+		     la->relu == lb->relu && la->incl == lb->incl && la->nsrc == lb->nsrc &&
+		     !memcmp(la->a, lb->a, sizeof la->a) && la->oh == lb->oh && la->ow == lb->ow &&
+		     la->oc == lb->oc && la->nin == lb->nin && la->nout == lb->nout &&
+		     same_geom(&la->g, &lb->g);
+		for (int k = 0; ok && k < lb->nsrc; k++) {
+			int s = through_drops(b, lb->src[k]);
+
+			ok = la->src[k] == (s < 0 ? MODEL_INPUT : map[s]);
+		}
+		map[i] = j++;
+	}
+	free(map);
+	ok = ok && j == a->nlayer && a->nparam == b->nparam;
+	for (int i = 0; ok && i < a->nparam; i++) {
+		const model_param *pa = &a->param[i], *pb = &b->param[i];
+
+		ok = !strcmp(pa->name, pb->name) && pa->ndim == pb->ndim &&
+		     !memcmp(pa->shape, pb->shape, sizeof pa->shape);
+	}
+	return ok;
+}
+
+/* A petcnn export's own spec (metadata petcnn_spec) in place of the translation when
+ * the two build the same network but for dropout, which the export leaves out: the
+ * checkpoint then comes back with its spec, dropout included. Else (an edited graph, a
+ * spec that does not parse) the translation stays. */
+static int petcnn_spec(const onnx_graph *g, onnx_model *m, char *err)
+{
+	const char *spec = onnx_graph_meta(g, "petcnn_spec");
+	model_size sz = { .h = m->h, .w = m->w, .c = m->c, .classes = m->classes, .max_batch = 1 };
+	model a, b;
+	char e[ERR_MAX], *copy;
+	int same;
+
+	if (!spec || !m->classes || strcmp(onnx_graph_producer(g), ONNX_EXPORT_PRODUCER) ||
+	    !strcmp(spec, m->spec))
+		return 0;
+	if (model_init(&a, m->spec, sz, e))
+		return 0;
+	if (model_init(&b, spec, sz, e)) {
+		model_free(&a);
+		return 0;
+	}
+	same = same_network(&a, &b);
+	model_free(&a);
+	model_free(&b);
+	if (!same)
+		return 0;
+	if (!(copy = strdup(spec)))
+		return err_set(err, "%s: out of memory", g->file);
+	free(m->spec);
+	m->spec = copy;
+	return 0;
+}
+
 /* The spec's text and the parameter names (B_I counting as the header says). */
 static int emit(struct ctx *x, onnx_model *m)
 {
@@ -959,7 +1338,7 @@ fail:
 int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts *opts, char *err)
 {
 	struct ctx x = { .g = g, .err = err };
-	char *live = NULL;
+	char *live = NULL, *skip = NULL;
 	int rc = -1, out;
 
 	memset(m, 0, sizeof *m);
@@ -970,7 +1349,8 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 	}
 	x.v = calloc((size_t)g->nvalues + 1, sizeof *x.v);
 	live = calloc((size_t)g->nnodes + 1, 1);
-	if (!x.v || !live) {
+	skip = calloc((size_t)g->nnodes + 1, 1);
+	if (!x.v || !live || !skip) {
 		err_set(err, "%s: out of memory", g->file);
 		goto out;
 	}
@@ -978,6 +1358,8 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 		x.v[i].layer = -2;
 	if (image_input(&x, opts, &m->h, &m->w, &m->c))
 		goto out;
+	x.petcnn = !strcmp(onnx_graph_producer(g), ONNX_EXPORT_PRODUCER);
+	petcnn_input(&x, m, skip);
 	/* only what the output depends on is translated: walk back from it */
 	out = g->outputs[0];
 	if (g->values[out].producer >= 0)
@@ -990,7 +1372,7 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 					live[g->values[v].producer] = 1;
 			}
 	for (int i = 0; i < g->nnodes; i++)
-		if (live[i] && translate_node(&x, i, &m->softmax))
+		if (live[i] && !skip[i] && translate_node(&x, i, &m->softmax))
 			goto out;
 	if (x.v[out].layer < 0 || x.v[out].layer != x.nl - 1) {
 		err_set(err, "%s: the output '%.64s' is not computed from the image", g->file,
@@ -999,7 +1381,7 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 	}
 	m->out_h = x.v[out].h, m->out_w = x.v[out].w, m->out_c = x.v[out].c;
 	m->classes = m->out_h == 1 && m->out_w == 1 ? m->out_c : 0;
-	if (emit(&x, m))
+	if (emit(&x, m) || petcnn_spec(g, m, err) || class_names(g, m, err))
 		goto out;
 	rc = 0;
 out:
@@ -1008,6 +1390,7 @@ out:
 	free(x.l);
 	free(x.v);
 	free(live);
+	free(skip);
 	if (rc)
 		onnx_model_free(m);
 	return rc;
@@ -1031,6 +1414,7 @@ void onnx_model_free(onnx_model *m)
 {
 	free(m->spec);
 	npz_free(&m->params);
+	tensor_free(&m->class_names);
 	memset(m, 0, sizeof *m);
 	npz_init(&m->params);
 }

@@ -31,7 +31,14 @@
  * named as the spec's grammar says: conv and dense LAYER/weightsB_I and LAYER/biasesB_I
  * (B counts blocks, closed by a maxpool/avgpool after a parametrised layer and by the
  * first dense after convolutions; I counts parametrised layers in a block), bn
- * LAYER/scale and LAYER/shift. */
+ * LAYER/scale and LAYER/shift.
+ *
+ * A petcnn export (onnx_export: producer "petcnn") comes back as it was: its leading
+ * normalisation nodes are taken out and given as has_norm, mean, std, bgr (other files'
+ * input is pixels / 255), its layer names are ours (its nodes are named so), its spec is
+ * its metadata's "petcnn_spec" when that builds the same network as the translation but
+ * for dropout (which the export leaves out), and the class names of metadata "classes"
+ * (from any producer, when they are K strings) land in class_names. */
 #ifndef PETCNN_ONNX_IMPORT_H
 #define PETCNN_ONNX_IMPORT_H
 
@@ -45,6 +52,11 @@ typedef struct {
 	int out_h, out_w, out_c; /* the output's shape (NHWC; a [N, K] output is 1x1xK) */
 	int softmax;     /* the graph ended in a Softmax we dropped */
 	npz params;      /* parameters by name, float32, our layouts */
+	/* A petcnn export's input normalisation, taken out of the graph (see above) */
+	int has_norm;    /* mean, std, bgr hold it; 0: the input is pixels / 255 */
+	float mean[3], std[3];
+	int bgr;
+	tensor class_names; /* [classes] DT_U from metadata "classes"; data NULL without */
 } onnx_model;
 
 /* Input height and width taken when the graph's are dynamic (0: refuse dynamic ones). */

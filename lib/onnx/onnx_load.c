@@ -184,6 +184,11 @@ int onnx_load_model(const char *path, const onnx_load_opts *opts, model *m, int 
 			prefix_err(err, path);
 			goto fail;
 		}
+		if (om.has_norm && model_set_norm(m, om.mean, om.std, om.bgr, err)) {
+			prefix_err(err, path);
+			model_free(m);
+			goto fail;
+		}
 		onnx_model_free(&om);
 		return 0;
 	}
@@ -196,14 +201,20 @@ int onnx_load_model(const char *path, const onnx_load_opts *opts, model *m, int 
 			path, om.out_h, om.out_w, om.out_c);
 		goto fail;
 	}
-	if (onnx_class_names(classes, opts->classes, om.classes, "--classes", err))
+	if (!opts->classes && om.class_names.data) {
+		/* a petcnn export's names (metadata "classes") */
+		*classes = om.class_names;
+		memset(&om.class_names, 0, sizeof om.class_names);
+	} else if (onnx_class_names(classes, opts->classes, om.classes, "--classes", err)) {
 		goto fail;
+	}
 	if (onnx_model_build(m, &om, max_batch, train, err)) {
 		prefix_err(err, path);
 		tensor_free(classes);
 		goto fail;
 	}
-	if (model_set_norm(m, opts->mean, opts->std, opts->bgr, err)) {
+	if (opts->has_norm || !om.has_norm ? model_set_norm(m, opts->mean, opts->std, opts->bgr, err)
+					   : model_set_norm(m, om.mean, om.std, om.bgr, err)) {
 		prefix_err(err, path);
 		model_free(m);
 		tensor_free(classes);
@@ -272,6 +283,11 @@ int onnx_finetune_read(const char *path, finetune_src *src, char *err)
 		return err_set(err, "%s: out of memory", path);
 	}
 	src->classes = om.classes;
+	if (om.has_norm) {
+		src->has_norm = 1, src->bgr = om.bgr;
+		memcpy(src->mean, om.mean, sizeof src->mean);
+		memcpy(src->std, om.std, sizeof src->std);
+	}
 	/* the parameters change hands: om's npz is left empty */
 	src->tensors = om.params;
 	npz_init(&om.params);

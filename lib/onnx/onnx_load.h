@@ -1,8 +1,10 @@
 /* onnx_load: an ONNX file as a ready petcnn model (onnx_import's spec built by model_init,
  * its parameters copied in by name), and the one loader tools call for -m (.npz or .onnx).
  *
- * ONNX files carry no input normalisation and no class names: the caller gives them
- * (cnn-convert's --mean/--std/--bgr/--classes), else the default /255 and "class0".. */
+ * ONNX files from elsewhere carry no input normalisation and no class names: the caller
+ * gives them (cnn-convert's --mean/--std/--bgr/--classes), else the default /255 and
+ * "class0"... A petcnn export (onnx_export) carries both, and they are taken from it
+ * unless the caller gives its own: such a file comes back as the checkpoint it was. */
 #ifndef PETCNN_ONNX_LOAD_H
 #define PETCNN_ONNX_LOAD_H
 
@@ -14,10 +16,11 @@
 
 typedef struct {
 	int h, w;              /* input size for dynamic graph dims (0: the graph's own) */
+	int has_norm;          /* mean, std, bgr given: they replace a petcnn export's own */
 	float mean[3], std[3]; /* the input normalisation, in the network's channel order */
 	int bgr;               /* ... which is B, G, R */
 	const char *classes;   /* class names: a file with one per line, or a comma list;
-	                        * NULL: class0..classK-1 */
+	                        * NULL: a petcnn export's own, else class0..classK-1 */
 } onnx_load_opts;
 
 /* The defaults: graph's size, mean 0, std 1, RGB, class0... */
@@ -36,7 +39,8 @@ int onnx_class_names(tensor *t, const char *spec, int k, const char *what, char 
  * frees both) or -1 with "path: ..." in err and nothing to free. opts may be NULL. When
  * the input must be h x w (opts->h, ->w non-zero) a graph of a fixed other size is refused.
  * classes NULL: any graph (any output shape, any input channels), built inference-only
- * with the default normalisation, for a look at its layers (cnn-apply --layer). */
+ * with the default normalisation (a petcnn export's own), for a look at its layers
+ * (cnn-apply --layer). */
 int onnx_load_model(const char *path, const onnx_load_opts *opts, model *m, int max_batch,
 		    int train, tensor *classes, char *err);
 
@@ -50,7 +54,8 @@ int model_load_any(const char *path, int h, int w, model *m, int max_batch, int 
 		   tensor *classes, ckpt_state *st, char *err);
 
 /* cnn-train --init-from's reader of ONNX files (finetune_reader): the spec and parameters
- * under our names; no normalisation (ONNX has none: give the model's with cnn-convert). */
+ * under our names; the normalisation of a petcnn export (other files have none: give the
+ * model's with cnn-convert). */
 int onnx_finetune_read(const char *path, finetune_src *src, char *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* ONNX export: the graphs onnx_export writes, read back with protobuf-c (ops, attributes,
- * weight layouts, metadata) and, for tests/onnx-export.bats, run elsewhere.
+ * weight layouts, metadata) and with onnx_import (the same spec, parameters to the bit,
+ * normalisation and class names) and, for tests/onnx-export.bats, run elsewhere.
  *   test_onnx_export DIR   also write, per case, DIR/CASE.onnx, DIR/CASE.probs.npy (our
  *                          probabilities [B, K] for DIR/images.npy, uint8 [B, H, W, 3]) and
  *                          DIR/CASE.shapes (a line per layer value: name C H W); the
@@ -8,6 +9,7 @@
 #include "array/npy.h"
 #include "nn/model.h"
 #include "onnx/onnx_export.h"
+#include "onnx/onnx_import.h"
 #include "onnx.pb-c.h"
 #include "util/errmsg.h"
 #include "util/rng.h"
@@ -54,7 +56,17 @@ static const export_case cases[] = {
 	/* the same with pads not counted, compared */
 	{ "ops2", "c1=conv:3x3:8:s2 g=conv:3x3:8:g4 ap=avgpool:3x3:s2:p1,1,1,1 "
 		  "n=lrn:5:0.0001:0.75:1 ap2=avgpool:2x2:s1 gap cls=dense:K", 0, 1 },
+	/* read back (check_round_trip) with its BGR normalisation, a bn after a conv (not
+	 * folded into it), a relu layer after a conv (not fused), dropout */
+	{ "roundtrip", "c1=conv:3x3:8:s2:linear bn1=bn:relu c2=conv:3x3:8:linear relu drop:conv "
+		       "p=avgpool:2x2 fc=dense:16 drop:fc cls=dense:K", 1, 1 },
 };
+
+/* Cases onnx_import reads back (the others have a clip, which the export spells with Sub). */
+static int reads_back(const export_case *c)
+{
+	return !strstr(c->spec, "clip");
+}
 
 static const char *class_names[K] = { "samoyed", "shiba \"inu\"", "a,b", "d", "e" };
 
@@ -219,6 +231,38 @@ static void check_graph(const char *path)
 	onnx__model_proto__free_unpacked(mp, NULL);
 }
 
+/* onnx_import of an export gives the model back: the spec, the parameters to the bit,
+ * the normalisation and the class names. */
+static void check_round_trip(const model *m, const char *path, const char *name)
+{
+	char err[ERR_MAX], s[64];
+	onnx_model om;
+
+	if (onnx_import(&om, path, NULL, err)) {
+		CHECK(0, "%s reads back: %s", name, err);
+		return;
+	}
+	CHECK(!strcmp(om.spec, m->spec), "%s: spec '%s', not '%s'", name, om.spec, m->spec);
+	CHECK(om.params.n == m->nparam, "%s: %d parameters, not %d", name, om.params.n, m->nparam);
+	for (int i = 0; i < m->nparam; i++) {
+		const model_param *p = &m->param[i];
+		const tensor *t = npz_get(&om.params, p->name);
+
+		CHECK(t && t->dtype == DT_F4 && tensor_numel(t) == (int64_t)p->n &&
+		      !memcmp(t->data, m->params + p->off, p->n * sizeof(float)), "%s: %s bit for bit",
+		      name, p->name);
+	}
+	CHECK(om.has_norm && om.bgr == m->bgr && !memcmp(om.mean, m->mean, sizeof om.mean) &&
+	      !memcmp(om.std, m->std, sizeof om.std), "%s: normalisation (has %d, bgr %d, mean %g)",
+	      name, om.has_norm, om.bgr, om.mean[0]);
+	CHECK(om.class_names.data && om.class_names.shape[0] == K, "%s: class names", name);
+	for (int i = 0; om.class_names.data && i < K; i++) {
+		tensor_get_string(&om.class_names, i, s, sizeof s);
+		CHECK(!strcmp(s, class_names[i]), "%s: class %d '%s', not '%s'", name, i, s, class_names[i]);
+	}
+	onnx_model_free(&om);
+}
+
 static int write_npy(const char *path, enum tensor_dtype dt, int ndim, const int64_t *shape,
 		     const void *data, char *err)
 {
@@ -281,6 +325,8 @@ static void run_case(const export_case *c, const uint8_t *images, const char *di
 		check_default(&m, path);
 	if (!strcmp(c->name, "graph"))
 		check_graph(path);
+	if (reads_back(c))
+		check_round_trip(&m, path, c->name);
 	model_forward(&m, images, NULL, B);
 	int64_t ps[2] = { B, K };
 	snprintf(path, sizeof path, "%s/%s.probs.npy", dir, c->name);
