@@ -109,7 +109,7 @@ int onnx_class_names(tensor *t, const char *spec, int k, const char *what, char 
 		if (tensor_alloc(t, DT_U, 1, (int64_t[]){ k }, 16, err))
 			return -1;
 		for (int i = 0; i < k; i++) {
-			char s[16];
+			char s[24];  /* "class" and any int: -O1 checks the bound */
 			uint32_t *u = (uint32_t *)t->data + (size_t)i * 16;
 
 			snprintf(s, sizeof s, "class%d", i);
