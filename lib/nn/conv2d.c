@@ -230,7 +230,7 @@ void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const
 	case CONV2D_DEPTHWISE:
 		if (threads > 1)
 			blas_park();
-		convdw_forward(g, out, in, w, b, B, relu, threads);
+		convdw_forward(g, out, in, w, b, B, relu, threads, p->isa);
 		return;
 	case CONV2D_GROUPED:
 		forward_grouped(g, out, in, w, b, B, relu, ws);

@@ -499,6 +499,40 @@ static void test_max_all_padding(void)
 	CHECK(din[0] == 1 && din[1] == 1 && din[2] == 1 && din[3] == 1, "all-padding windows route nothing");
 }
 
+/* Depthwise forward on AVX2 (16 channels a step) and on the portable path: the same bits,
+ * over channels that leave AVX2, SSE and scalar tails (37 = 32 + 5; 24 = 16 + 8). */
+static void test_depthwise_isa(void)
+{
+	static const int chans[] = { 37, 24 };
+
+	if (!isa_supported(ISA_AVX2))
+		return;
+	for (int t = 0; t < 2; t++) {
+		int c = chans[t], B = 2, pads[4] = { 1, 0, 1, 1 };
+		geom g;
+		char err[ERR_MAX];
+
+		CHECK(geom_init_pads(&g, 7, 6, c, 3, 3, 2, 1, pads, 0, c, c, err) == 0, "%s", err);
+		size_t ni = (size_t)B * 7 * 6 * c, no = (size_t)B * g.oh * g.ow * c;
+		float *in = malloc(sizeof *in * ni), *w = malloc(sizeof *w * 9 * c), *b = malloc(sizeof *b * c);
+		float *o1 = malloc(sizeof *o1 * no), *o2 = malloc(sizeof *o2 * no), ws[4];
+
+		for (size_t i = 0; i < ni; i++)
+			in[i] = (float)((i * 7919 % 1009) / 1009.0 - 0.5);
+		for (int i = 0; i < 9 * c; i++)
+			w[i] = (float)((i * 104729 % 997) / 997.0 - 0.5);
+		for (int i = 0; i < c; i++)
+			b[i] = (float)(i % 5) * 0.1f - 0.2f;
+		for (int relu = 0; relu < 2; relu++) {
+			conv2d_forward(&g, o1, in, w, b, B, relu, ws, 2, ISA_GENERIC);
+			conv2d_forward(&g, o2, in, w, b, B, relu, ws, 2, ISA_AVX2);
+			CHECK(!memcmp(o1, o2, sizeof *o1 * no), "depthwise %d channels, relu %d: AVX2 and portable bits differ",
+			      c, relu);
+		}
+		free(in), free(w), free(b), free(o1), free(o2);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
@@ -506,6 +540,7 @@ int main(int argc, char **argv)
 
 	test_geom();
 	test_max_all_padding();
+	test_depthwise_isa();
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		int n = 0;
 
