@@ -26,6 +26,12 @@
  *   Constant                  data (folded by onnx_graph)
  *   Softmax                   at the output only: dropped, our output is the logits and
  *                             the softmax is ours (softmax = 1 says it was there)
+ *   Pad (constant, H and W)   taken into the pads of the Conv or pool reading it (torch
+ *                             writes AvgPool2d(padding) with count_include_pad so): zeros
+ *                             before a Conv, an AveragePool (then :incl; its own pads must
+ *                             count too) or a MaxPool of a ReLU's output (zeros never win
+ *                             there); -inf before a MaxPool; pads given as data; not with a
+ *                             ceil_mode that changes the output size
  * Anything else is an error naming the node, its op and this list. Layer names come from
  * node names (else their first output) made [A-Za-z0-9_]{1,31} and unique. Parameters are
  * named as the spec's grammar says: conv and dense LAYER/weightsB_I and LAYER/biasesB_I
