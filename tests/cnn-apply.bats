@@ -238,3 +238,32 @@ assert np.abs(got - y).max() <= 1e-5, np.abs(got - y).max()
 		[[ $stderr == "cnn-apply: "* ]] || fail "$args: $stderr"
 	done
 }
+
+@test "cnn-apply: --layer gives any node of a graph model (residual add, concat), as PyTorch computes it" {
+	cnn-train -q --train "$D/ds.npy" -o g.npz --epochs 2 --batch 3 --seed 4 --lr 1e-2 --keep-conv 1 --keep-fc 1 \
+		--model "c1=conv:3x3:4 c2=conv:3x3:4 s=add:relu@c1,c2 c3=conv:1x1:3@c1 cat=concat@s,c3 p=maxpool:2x2 out=dense:K" >/dev/null
+	for l in c1 c2 s c3 cat p out; do
+		cnn-apply --layer $l -m g.npz "$D/ds.npy" > $l.npy
+	done
+	py '
+import torch, torch.nn.functional as F
+z = np.load(sys.argv[2])
+T = lambda k: torch.from_numpy(z[k].astype(np.float64))
+conv = lambda x, n, pad: F.relu(F.conv2d(F.pad(x, (pad,) * 4), T(n + "/weights1_" + str({"c1": 1, "c2": 2, "c3": 3}[n])).permute(3, 2, 0, 1),
+                                          T(n + "/biases1_" + str({"c1": 1, "c2": 2, "c3": 3}[n]))))
+x = torch.from_numpy(np.load(sys.argv[1]).astype(np.float64) / 255).permute(0, 3, 1, 2)
+c1 = conv(x, "c1", 1); c2 = conv(c1, "c2", 1); s = F.relu(c1 + c2); c3 = conv(c1, "c3", 0)
+cat = torch.cat([s, c3], 1); p = F.max_pool2d(cat, 2)
+flat = p.permute(0, 2, 3, 1).reshape(p.shape[0], -1)
+out = flat @ T("out/weights2_1") + T("out/biases2_1")
+for name, want in [("c1", c1), ("c2", c2), ("s", s), ("c3", c3), ("cat", cat), ("p", p)]:
+    got = np.load(name + ".npy")
+    w = want.permute(0, 2, 3, 1).numpy()
+    assert got.shape == w.shape, (name, got.shape, w.shape)
+    assert np.abs(got - w).max() <= 1e-5, (name, np.abs(got - w).max())
+got = np.load("out.npy").reshape(out.shape)
+assert np.abs(got - out.numpy()).max() <= 1e-4, np.abs(got - out.numpy()).max()
+# trained: the checkpoint is not its initialisation (the biases moved off 0)
+assert np.abs(z["c1/biases1_1"]).max() > 0
+' "$D/ds.npy" g.npz
+}

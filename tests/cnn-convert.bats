@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# cnn-convert: ONNX in. torchvision's networks (random weights, randomised batch-norm
+# cnn-convert: ONNX in, and back out. torchvision's networks (random weights, randomised batch-norm
 # statistics, tests/convert_ref.py) converted with ImageNet's normalisation give PyTorch's
 # probabilities through cnn-eval; the normalisation and class names land in the checkpoint;
 # a file we cannot convert is one error naming it, and nothing is written.
@@ -137,17 +137,26 @@ assert list(z["classes"]) == ["tabby cat", "shiba inu", "c", "d", "e", "f"], z["
 	assert_success
 }
 
-@test "cnn-convert: a checkpoint to ONNX is a clear error for now, nothing written" {
+@test "cnn-convert: a checkpoint back to ONNX runs in OpenCV with our probabilities" {
 	local d=$BATS_TEST_TMPDIR
-	"$PY" "$TOP/tests/convert_ref.py" export squeezenet1_1 "$d/s.onnx" "$d/s.npy" none
-	cnn-convert -q "$d/s.onnx" -o "$d/s.npz"
+	"$PY" "$TOP/tests/convert_ref.py" export squeezenet1_1 "$d/s.onnx" "$d/s.npy" imagenet
+	cnn-convert -q "$d/s.onnx" -o "$d/s.npz" $IMAGENET --classes $CLASSES
 	run --separate-stderr cnn-convert "$d/s.npz" -o "$d/back.onnx"
-	if [ -e "$TOP/lib/onnx/onnx_export.h" ]; then
-		skip "onnx_export is in the tree: tested by its own bats file"
-	fi
-	assert_failure 1
-	[[ $stderr == *"back.onnx: writing ONNX is not supported yet"* ]] || fail "$stderr"
-	[ ! -e "$d/back.onnx" ]
+	assert_success
+	cnn-eval -q -m "$d/s.npz" -p "$d/s.tsv" "$d/s.npy" > /dev/null
+	run py 'import numpy as np, onnx, cv2
+onnx.checker.check_model(onnx.load(sys.argv[1]))
+with open(sys.argv[2], "rb") as f:
+    x = np.load(f)
+net = cv2.dnn.readNetFromONNX(sys.argv[1])
+net.setInput(x.transpose(0, 3, 1, 2).astype(np.float32))
+theirs = net.forward()
+ours = np.loadtxt(sys.argv[3], skiprows=1, usecols=range(3, 3 + theirs.shape[1]), ndmin=2)
+d = np.abs(theirs - ours).max()
+print("max abs diff %.3g" % d)
+assert d < 1e-4, d' "$d/back.onnx" "$d/s.npy" "$d/s.tsv"
+	assert_success
+	echo "# squeezenet1_1 back to ONNX, OpenCV: $output" >&3
 }
 
 @test "cnn-convert: usage errors are exit 2" {

@@ -61,3 +61,22 @@ assert "c1/weights1_1" in z.files, z.files' "$D/test.npy" "$D/model.npz"
 	run "${MK[@]}" -q EPOCHS=2 all
 	assert_success
 }
+
+@test "pipelines: transfer.mk pretrains, fine-tunes frozen and trains from scratch, offline" {
+	T=$BATS_TEST_TMPDIR/transfer
+	run --separate-stderr make -s -f "$TOP/pipelines/transfer.mk" TRANSFER="$T" BIN="$PETCNN_BIN/" \
+		PER_BREED=20 FEW=4 PRE_EPOCHS=1 EPOCHS=2 SEEDS="1 2" SIZE=32 THREADS=1
+	assert_success
+	assert_line --index 0 $'seed\tfine-tuned\tseconds\tfrom scratch\tseconds'
+	assert_line --regexp $'^1\t[01][.][0-9]+\t[0-9.]+\t[01][.][0-9]+\t[0-9.]+$'
+	assert_line --regexp $'^2\t'
+	# the fine-tuned model kept the pretrained convolutions bit for bit, its head is new
+	run py 'import numpy as np
+pre, ft = np.load(sys.argv[1]), np.load(sys.argv[2])
+for k in ("conv1_1/weights1_1", "conv2_2/weights2_2"):
+    assert np.array_equal(pre[k].view(np.uint32), ft[k].view(np.uint32)), k
+assert pre["softmax/weights3_2"].shape[1] == 6 and ft["softmax/weights3_2"].shape[1] == 2
+assert list(ft["train/frozen"]) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2"], ft["train/frozen"]' \
+		"$T/pre.npz" "$T/ft-1.npz"
+	assert_success
+}

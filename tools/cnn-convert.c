@@ -1,5 +1,5 @@
-/* cnn-convert: an ONNX image classifier into a petcnn checkpoint (and, once lib/onnx can
- * write ONNX, the reverse). */
+/* cnn-convert: an ONNX image classifier into a petcnn checkpoint, and a checkpoint into
+ * ONNX (its inference graph, opset 13). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 
 #include "nn/ckpt.h"
 #include "nn/model.h"
+#include "onnx/onnx_export.h"
 #include "onnx/onnx_load.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
@@ -15,8 +16,11 @@
 static const char PROG[] = "cnn-convert";
 static const char HELP[] =
 	"Usage: cnn-convert MODEL.onnx -o MODEL.npz [OPTION]...\n"
+	"   or: cnn-convert MODEL.npz -o MODEL.onnx\n"
 	"Turn an ONNX image classifier (e.g. torchvision's, exported by torch.onnx.export) into a\n"
-	"petcnn checkpoint that cnn-eval, cnn-apply and cnn-train --init-from take.\n"
+	"petcnn checkpoint that cnn-eval, cnn-apply and cnn-train --init-from take; or a\n"
+	"checkpoint into ONNX: input float32 [N, 3, H, W] of RGB pixels 0..255 (the scaling and\n"
+	"normalisation are nodes inside), output the class probabilities [N, K], opset 13.\n"
 	"\n"
 	"  -o, --output FILE     the checkpoint to write (replaced only once complete)\n"
 	"      --mean A,B,C      mean of the pixels scaled to [0, 1] that the network was\n"
@@ -45,13 +49,6 @@ struct opts {
 	int bgr, h, w, quiet, has_norm;
 };
 
-/* The reverse direction's one entry point: wire lib/onnx/onnx_export.h's onnx_export in
- * here (return onnx_export(m, classes, path, err);) when it lands. */
-static int export_onnx(const model *m, const tensor *classes, const char *path, char *err)
-{
-	(void)m, (void)classes;
-	return err_set(err, "%s: writing ONNX is not supported yet (only MODEL.onnx -> MODEL.npz)", path);
-}
 
 /* "a,b,c" into v[3], each in (min, max]. */
 static void parse3(const char *opt, const char *s, float v[3], int positive)
@@ -156,7 +153,7 @@ static int to_onnx(const struct opts *o, char *err)
 		return -1;
 	rc = o->has_norm ? model_set_norm(&m, o->mean, o->std, o->bgr, err) : 0;
 	if (!rc)
-		rc = export_onnx(&m, &classes, o->output, err);
+		rc = onnx_export(&m, &classes, o->output, err);
 	tensor_free(&classes);
 	model_free(&m);
 	return rc;

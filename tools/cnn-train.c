@@ -12,6 +12,7 @@
 #include "util/hash.h"
 #include "nn/dataset.h"
 #include "nn/evaluate.h"
+#include "nn/finetune.h"
 #include "util/errmsg.h"
 #include "nn/model.h"
 #include "util/progress.h"
@@ -41,6 +42,17 @@ static const char HELP[] =
 	"  --momentum X       momentum for --optimizer momentum (default 0.9)\n"
 	"  --model SPEC       architecture (default: the seed's network, see below)\n"
 	"  --init NAME        seed (truncated normal 0.1, default) or he\n"
+	"  --init-from FILE   start from another model (.npz checkpoint, .onnx): its spec\n"
+	"                     unless --model is given, its parameters by layer name and shape;\n"
+	"                     the head (last conv or dense) is made anew when the class count\n"
+	"                     differs; stderr says what was loaded and what is new\n"
+	"  --new-head         with --init-from: make the head anew even for the same classes\n"
+	"  --freeze NAME,...  keep these layers' parameters fixed (no gradient, no optimiser\n"
+	"                     state; recorded in the checkpoint, kept by --resume)\n"
+	"  --freeze-below NAME  freeze every layer with parameters before layer NAME\n"
+	"  --feature-cache MB  when only layers above a frozen part train and no dropout draws\n"
+	"                     below them, keep each image's features there from the first\n"
+	"                     epoch, up to MB (default 2048; 0: never)\n"
 	"  --seed N           seed for initialisation, shuffling, dropout (default 1)\n"
 	"  --threads N        threads for BLAS, the convolutions and the optimiser (default 2)\n"
 	"  --log-every N      log train and test-sample metrics every N steps (default 5)\n"
@@ -82,6 +94,9 @@ static const char HELP[] =
 
 struct opts {
 	const char *train, *test, *out, *resume, *spec, *logdir, *snapshots;
+	const char *init_from, *freeze, *freeze_below;
+	int new_head;
+	int64_t cache_mb;    /* --feature-cache */
 	int epochs, batch, threads, log_every, test_sample, optim, image_every, profile;
 	int64_t seed, stop_after;
 	double lr, keep_conv, keep_fc, momentum;
@@ -130,7 +145,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_TRAIN = 256, O_TEST, O_RESUME, O_EPOCHS, O_BATCH, O_LR, O_KC, O_KF, O_OPT, O_MOM,
 	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION, O_PROFILE,
-	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS, O_ALLOW, O_CKPT_EVERY, O_CKPT_BG };
+	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS, O_ALLOW, O_CKPT_EVERY, O_CKPT_BG,
+	       O_INIT_FROM, O_NEW_HEAD, O_FREEZE, O_FREEZE_BELOW, O_CACHE };
 	static const struct option lo[] = {
 		{ "train", 1, 0, O_TRAIN }, { "test", 1, 0, O_TEST }, { "output", 1, 0, 'o' },
 		{ "resume", 1, 0, O_RESUME }, { "epochs", 1, 0, O_EPOCHS }, { "batch", 1, 0, O_BATCH },
@@ -141,14 +157,16 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "stop-after", 1, 0, O_STOP }, { "profile", 0, 0, O_PROFILE }, { "quiet", 0, 0, 'q' }, { "progress", 0, 0, O_PROGRESS },
 		{ "logdir", 1, 0, O_LOGDIR }, { "image-every", 1, 0, O_IMAGE_EVERY },
 		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "allow-changes", 0, 0, O_ALLOW },
-		{ "checkpoint-every", 1, 0, O_CKPT_EVERY }, { "checkpoint-background", 0, 0, O_CKPT_BG }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
+		{ "checkpoint-every", 1, 0, O_CKPT_EVERY }, { "checkpoint-background", 0, 0, O_CKPT_BG },
+		{ "init-from", 1, 0, O_INIT_FROM }, { "new-head", 0, 0, O_NEW_HEAD }, { "freeze", 1, 0, O_FREEZE },
+		{ "freeze-below", 1, 0, O_FREEZE_BELOW }, { "feature-cache", 1, 0, O_CACHE }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
 	};
 	int c;
 
 	*o = (struct opts){ .epochs = 400, .batch = 10, .threads = 2, .log_every = 5, .test_sample = 10, .image_every = 50,
 			    .optim = CKPT_ADAM, .seed = 1, .lr = 1e-5, .keep_conv = 0.2, .keep_fc = 0.5,
 			    .momentum = 0.9, .spec = MODEL_DEFAULT_SPEC, .progress = PROGRESS_AUTO,
-			    .ckpt_unit = 'e', .ckpt_every = 1 };
+			    .ckpt_unit = 'e', .ckpt_every = 1, .cache_mb = 2048 };
 	cli_init(argc, argv, PROG);
 	while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
 		switch (c) {
@@ -167,6 +185,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_ALLOW: o->allow_changes = 1; break;
 		case O_CKPT_EVERY: parse_every(optarg, o); break;
 		case O_CKPT_BG: o->ckpt_bg = 1; break;
+		case O_INIT_FROM: o->init_from = optarg; break;
+		case O_NEW_HEAD: o->new_head = 1; break;
+		case O_FREEZE: o->freeze = optarg; break;
+		case O_FREEZE_BELOW: o->freeze_below = optarg; break;
+		case O_CACHE: o->cache_mb = cli_opt_i64("--feature-cache", optarg, 0, INT64_C(1) << 30); break;
 		case O_THREADS: o->threads = cli_opt_int("--threads", optarg, 1, 64); break;
 		case O_LOG: o->log_every = cli_opt_int("--log-every", optarg, 1, 1 << 30); break;
 		case O_SAMPLE: o->test_sample = cli_opt_int("--test-sample", optarg, 0, 1 << 20); break;
@@ -198,6 +221,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage("--train and -o are required");
 	if (o->allow_changes && !o->resume)
 		cli_usage("--allow-changes goes with --resume");
+	if (o->init_from && o->resume)
+		cli_usage("--init-from starts a run, --resume continues one: give one of them");
+	if (o->new_head && !o->init_from)
+		cli_usage("--new-head goes with --init-from");
 }
 
 /* rng streams: each random choice is a function of (seed, purpose, epoch or step), so a
@@ -218,6 +245,7 @@ typedef struct {
 	uint8_t *img;
 	int *lab;
 	trainlog log;
+	finetune_cache cache; /* --feature-cache */
 	ckpt_writer writer;   /* the background checkpoint (all zero: ckpt_writer_init's state) */
 	int64_t saved_step;   /* the step of the last checkpoint started, -1: none */
 	double saved_at;      /* when it was started */
@@ -340,6 +368,71 @@ static int resume_setting(const struct opts *o, unsigned bit, const char *opt, d
 	return 1;
 }
 
+/* --freeze and --freeze-below on m (nothing if neither is given). */
+static void freeze(trainer *t)
+{
+	char err[ERR_MAX];
+
+	if ((t->o->freeze && model_freeze(&t->m, t->o->freeze, err)) ||
+	    (t->o->freeze_below && model_freeze_below(&t->m, t->o->freeze_below, err)))
+		cli_die("%s", err);
+}
+
+/* A resumed run keeps the checkpoint's frozen layers; --freeze or --freeze-below giving
+ * others is refused, or with --allow-changes used and said. 1 if refused. */
+static int resume_frozen(trainer *t)
+{
+	const struct opts *o = t->o;
+	char was[1024], now[1024], err[ERR_MAX];
+
+	if (!o->freeze && !o->freeze_below)
+		return 0;
+	model_frozen_names(&t->m, was, sizeof was);
+	if (model_unfreeze(&t->m, err))
+		cli_die("%s", err);
+	freeze(t);
+	model_frozen_names(&t->m, now, sizeof now);
+	if (!strcmp(was, now))
+		return 0;
+	if (o->allow_changes) {
+		cli_warn("%s: resuming with frozen layers '%s' (they were '%s')", o->resume, now, was);
+		return 0;
+	}
+	cli_warn("%s: was trained with frozen layers '%s', not '%s'", o->resume, was, now);
+	return 1;
+}
+
+/* --init-from: the model to start from (its spec unless --model, the head made anew for
+ * another class count or with --new-head), built and initialised, then its parameters. */
+static void init_from(trainer *t)
+{
+	struct opts *o = t->o;
+	char err[ERR_MAX], msg[1024], *spec = NULL;
+	finetune_src src;
+	int new_head;
+
+	/* the ONNX reader (lib/onnx) is handed in here once it exists: NULL refuses .onnx */
+	if (finetune_read(o->init_from, NULL, &src, err))
+		cli_die("%s", err);
+	if (!(o->given & GIVEN_MODEL) && !src.spec)
+		cli_die("%s: holds no model spec: give --model", o->init_from);
+	new_head = o->new_head || src.classes != t->train.k;
+	if (finetune_head_spec((o->given & GIVEN_MODEL) ? o->spec : src.spec, &spec, err))
+		cli_die("%s", err);
+	if (model_init(&t->m, new_head ? spec : (o->given & GIVEN_MODEL) ? o->spec : src.spec,
+		       (model_size){ .h = t->train.h, .w = t->train.w, .classes = (int)t->train.k,
+				     .max_batch = o->batch, .train = 1 }, err))
+		cli_die("%s: %s", o->init_from, err);
+	free(spec);
+	if (model_set_threads(&t->m, o->threads, err))
+		cli_die("%s", err);
+	model_init_params(&t->m, o->init, (uint64_t)o->seed);
+	if (finetune_apply(&t->m, &src, new_head, o->init_from, msg, sizeof msg, err))
+		cli_die("%s", err);
+	cli_warn("%s", msg);
+	finetune_src_free(&src);
+}
+
 /* The checkpoint's settings against the command line's and the training set. */
 static void check_resume(trainer *t, const char *data_sha)
 {
@@ -362,6 +455,7 @@ static void check_resume(trainer *t, const char *data_sha)
 		}
 	}
 	o->seed = st->seed;
+	bad |= resume_frozen(t);
 	if (st->has_settings) {
 		bad |= resume_setting(o, GIVEN_LR, "--lr", &o->lr, st->lr);
 		bad |= resume_setting(o, GIVEN_KC, "--keep-conv", &o->keep_conv, st->keep_conv);
@@ -380,6 +474,25 @@ static void check_resume(trainer *t, const char *data_sha)
 	}
 	if (bad)
 		cli_die("%s: resume with the same settings, or add --allow-changes", o->resume);
+}
+
+/* --feature-cache: said on stderr when it caches, or why not when it could. */
+static void feature_cache(trainer *t)
+{
+	char err[ERR_MAX], note[256];
+	int rc = finetune_cache_init(&t->cache, &t->m, t->train.n, (float)t->o->keep_conv, (float)t->o->keep_fc,
+				     (size_t)t->o->cache_mb << 20, note, sizeof note, err);
+
+	if (rc < 0)
+		cli_die("%s", err);
+	if (rc)
+		cli_warn("feature cache: the output of %s (layer %d of %d, %dx%dx%d; all at or below it "
+			 "frozen) for %lld images, %.1f MB, computed in the first epoch and reused",
+			 t->m.layer[t->cache.cut].name, t->cache.cut + 1, t->m.nlayer, t->m.layer[t->cache.cut].oh,
+			 t->m.layer[t->cache.cut].ow, t->m.layer[t->cache.cut].oc, (long long)t->train.n,
+			 finetune_cache_bytes(&t->cache) / 1048576.0);
+	else if (*note)
+		cli_warn("%s", note);
 }
 
 static void setup(trainer *t)
@@ -429,6 +542,10 @@ static void setup(trainer *t)
 			cli_die("%s: has done %lld steps, more than --epochs %d gives (%lld)", o->resume,
 				(long long)t->st.step, o->epochs,
 				(long long)((t->train.n + o->batch - 1) / o->batch * o->epochs));
+	} else if (o->init_from) {
+		init_from(t);
+		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
+				      .optim = (enum ckpt_optim)o->optim };
 	} else {
 		if (model_init(&t->m, o->spec, (model_size){ .h = t->train.h, .w = t->train.w, .classes = t->train.k,
 						     .max_batch = o->batch, .train = 1 }, err))
@@ -444,8 +561,11 @@ static void setup(trainer *t)
 	if (model_set_threads(&t->m, o->threads, err))
 		cli_die("%s", err);
 	/* after the threads: the initialisation shares them (same values for any number) */
-	if (!o->resume)
+	if (!o->resume && !o->init_from)
 		model_init_params(&t->m, o->init, (uint64_t)o->seed);
+	if (!o->resume)
+		freeze(t);
+	feature_cache(t);
 	if (t->m.h != t->train.h || t->m.w != t->train.w)
 		cli_die("%s: images are %dx%d but the model takes %dx%d", o->train, t->train.h,
 			t->train.w, t->m.h, t->m.w);
@@ -502,8 +622,6 @@ static int cmp_double(const void *a, const void *b)
 static void profile(trainer *t, int64_t steps, double t_opt, double t0, double wall)
 {
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
-	const char *kind[] = { "conv", "maxpool", "drop", "dense" };
-
 	fprintf(stderr, "%s: profile over %lld steps, ms per step (batch %d, %d threads, %s)\n", PROG,
 		(long long)steps, t->o->batch, t->o->threads, isa_name(t->m.isa));
 	fprintf(stderr, "  %-12s %-8s %-14s %9s %9s  %s\n", "layer", "kind", "output", "forward",
@@ -513,9 +631,9 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 		char shape[32];
 
 		snprintf(shape, sizeof shape, "%dx%dx%d", l->oh, l->ow, l->oc);
-		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f%s%s\n", l->name, kind[l->kind], shape,
+		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f%s%s\n", l->name, model_kind_name(l->kind), shape,
 			l->t_fwd * ms, l->t_bwd * ms, l->kind == MODEL_CONV ? "  " : "",
-			l->kind == MODEL_CONV ? conv2d_path(&l->g, t->m.isa) : "");
+			l->kind == MODEL_CONV ? conv2d_plan_path(&l->plan) : "");
 		sum += l->t_fwd + l->t_bwd;
 	}
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser",
@@ -577,7 +695,7 @@ static int train(trainer *t)
 		dataset_gather(&t->train, t->perm + pos * o->batch, b, t->img, t->lab);
 		stream(&r, o->seed, STREAM_DROPOUT, step);
 		model_train(&t->m, (float)o->keep_conv, (float)o->keep_fc, &r);
-		model_forward(&t->m, t->img, t->lab, b);
+		finetune_cache_forward(&t->cache, &t->m, t->img, t->perm + pos * o->batch, t->lab, b);
 		loss = t->m.loss, c = t->m.correct;
 		/* the optimiser's time: the step's, less the layers' backward (fc1's includes its
 		 * own weights' Adam update, fused into it) */
@@ -649,6 +767,7 @@ int main(int argc, char **argv)
 	if (trainlog_close(&t.log, err))
 		cli_die("%s", err);
 	ckpt_writer_free(&t.writer);
+	finetune_cache_free(&t.cache);
 	model_free(&t.m);
 	dataset_free(&t.train);
 	dataset_free(&t.test);

@@ -85,6 +85,36 @@ static int lend(npz *z, const char *prefix, const model_param *p, float *base, c
 	return npz_add_move(z, name, &t, err);
 }
 
+/* "train/frozen" <U [n]: the frozen layers, only when there are some (a default
+ * checkpoint keeps its bytes). */
+static int add_frozen(npz *z, const model *m, char *err)
+{
+	const char **names;
+	tensor t;
+	int n = 0;
+
+	for (int i = 0; i < m->nlayer; i++)
+		n += m->layer[i].frozen;
+	if (!n)
+		return 0;
+	if (!(names = malloc(sizeof *names * (size_t)n)))
+		return err_set(err, "out of memory");
+	n = 0;
+	for (int i = 0; i < m->nlayer; i++)
+		if (m->layer[i].frozen)
+			names[n++] = m->layer[i].name;
+	if (tensor_from_strings(&t, names, n, err)) {
+		free(names);
+		return -1;
+	}
+	free(names);
+	if (npz_add_move(z, "train/frozen", &t, err)) {
+		tensor_free(&t);
+		return -1;
+	}
+	return 0;
+}
+
 static const char *optim_name(enum ckpt_optim o)
 {
 	return o == CKPT_ADAM ? "adam" : o == CKPT_MOMENTUM ? "momentum" : "none";
@@ -119,14 +149,18 @@ int ckpt_save(const char *path, const model *m, const tensor *classes, const ckp
 	     add_f8(&z, "train/keep_fc", st->keep_fc, err) || add_f8(&z, "train/momentum", st->momentum, err) ||
 	     add_str(&z, "train/data_sha256", st->data_sha256, err)))
 		goto out;
+	if (st->optim != CKPT_NONE && add_frozen(&z, m, err))
+		goto out;
 	lent0 = z.n;
 	for (int i = 0; i < m->nparam; i++)
 		if (lend(&z, "", &m->param[i], m->params, err))
 			goto unlend;
+	/* a frozen parameter has no optimiser state */
 	for (int i = 0; st->optim != CKPT_NONE && i < m->nparam; i++)
-		if (st->optim == CKPT_ADAM ? lend(&z, "adam/m/", &m->param[i], m->adam_m, err) ||
-						     lend(&z, "adam/v/", &m->param[i], m->adam_v, err)
-					   : lend(&z, "momentum/", &m->param[i], m->adam_m, err))
+		if (!model_param_frozen(m, i) &&
+		    (st->optim == CKPT_ADAM ? lend(&z, "adam/m/", &m->param[i], m->adam_m, err) ||
+						      lend(&z, "adam/v/", &m->param[i], m->adam_v, err)
+					    : lend(&z, "momentum/", &m->param[i], m->adam_m, err)))
 			goto unlend;
 	rc = npz_write(&z, path, 0, err);
 unlend:
@@ -183,6 +217,25 @@ static int get_norm(const npz *z, const char *path, model *m, char *err)
 		return -1;
 	if (model_set_norm(m, mean->data, sd->data, (int)bgr, inner))
 		return err_set(err, "%s: %s", path, inner);
+	return 0;
+}
+
+/* "train/frozen": the layers to freeze again (their optimiser state is not in the file). */
+static int get_frozen(const npz *z, const char *path, model *m, char *err)
+{
+	const tensor *t = npz_get(z, "train/frozen");
+	char name[MODEL_NAME_MAX], inner[ERR_MAX];
+
+	if (!t)
+		return 0;
+	if (t->dtype != DT_U || t->ndim != 1)
+		return err_set(err, "%s: 'train/frozen' is not a list of layer names", path);
+	for (int64_t i = 0; i < t->shape[0]; i++) {
+		if (tensor_get_string(t, i, name, sizeof name) < 0)
+			return err_set(err, "%s: 'train/frozen' holds a name too long for a layer", path);
+		if (model_freeze(m, name, inner))
+			return err_set(err, "%s: train/frozen: %s", path, inner);
+	}
 	return 0;
 }
 
@@ -403,9 +456,13 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
 	     get_i8(&L.z, path, "train/examples", 1, INT64_C(1) << 40, &st->examples, err) ||
 	     get_settings(&L.z, path, st, err)))
 		goto fail;
+	if (train && st->optim != CKPT_NONE && get_frozen(&L.z, path, m, err))
+		goto fail;
 	for (int i = 0; train && st->optim != CKPT_NONE && i < m->nparam; i++) {
 		const unsigned char *d = L.done + i;
 
+		if (model_param_frozen(m, i))
+			continue;
 		if (st->optim == CKPT_ADAM
 			    ? (!d[m->nparam] && take(&L.z, path, "adam/m/", &m->param[i], m->adam_m, err)) ||
 				      (!d[2 * m->nparam] &&

@@ -196,34 +196,57 @@ static void forward_grouped(const geom *g, float *out, const float *in, const fl
 	}
 }
 
-void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
-		    const float *b, int B, int relu, float *ws, int threads, isa_kind isa)
+int conv2d_plan_init(conv2d_plan *p, const geom *g, isa_kind isa, int threads)
 {
-	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
-	int K = g->kh * g->kw * g->c, N = g->oc;
+	memset(p, 0, sizeof *p);
+	p->g = *g;
+	p->g.groups = groups(g);
+	p->isa = isa;
+	p->threads = threads > 0 ? threads : 1;
+	if (convdw_fits(g))
+		p->kind = CONV2D_DEPTHWISE;
+	else if (groups(g) > 1)
+		p->kind = CONV2D_GROUPED;
+	else if (convdirect_fits(g, isa))
+		p->kind = CONV2D_DIRECT;
+	else if (is_pointwise(g))
+		p->kind = CONV2D_POINTWISE;
+	else
+		p->kind = CONV2D_SGEMM;
+	p->has_t = p->kind != CONV2D_DEPTHWISE && transposed(g, &p->t);
+	p->din_direct = p->has_t && convdirect_fits(&p->t, isa);
+	p->ws = conv2d_workspace(g, p->threads);
+	return 0;
+}
 
-	if (convdw_fits(g)) {
+void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const float *w,
+			const float *b, int B, int relu, float *ws)
+{
+	const geom *g = &p->g;
+	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
+	int K = g->kh * g->kw * g->c, N = g->oc, threads = p->threads;
+
+	switch (p->kind) {
+	case CONV2D_DEPTHWISE:
 		if (threads > 1)
 			blas_park();
 		convdw_forward(g, out, in, w, b, B, relu, threads);
 		return;
-	}
-	if (groups(g) > 1) {
+	case CONV2D_GROUPED:
 		forward_grouped(g, out, in, w, b, B, relu, ws);
 		return;
-	}
-	if (convdirect_fits(g, isa)) {
+	case CONV2D_DIRECT:
 		if (threads > 1)
 			blas_park();
-		convdirect_forward(g, out, in, w, b, relu, NULL, B, threads, ws, isa);
+		convdirect_forward(g, out, in, w, b, relu, NULL, B, threads, ws, p->isa);
 		return;
-	}
-
-	if (is_pointwise(g)) {
+	case CONV2D_POINTWISE:
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, K, 1.0f,
 			    in, K, w, N, 0.0f, out, N);
 		vec_bias_relu(out, b, M, N, relu);
 		return;
+	case CONV2D_SGEMM:
+		break;
 	}
 	for (long m0 = 0; m0 < M; m0 += tm) {
 		long m1 = m0 + tm < M ? m0 + tm : M;
@@ -267,35 +290,30 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 	}
 }
 
-void conv2d_backward(const geom *g, float *din, float *dw, float *db,
-		     const float *dout, const float *in, const float *w, int B, int acc,
-		     float *ws, int threads, isa_kind isa)
+void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
+			 const float *dout, const float *in, const float *w, const float *relu_y,
+			 int B, int acc, float *ws)
 {
-	conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws, threads, isa);
-}
-
-void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
-			  const float *dout, const float *in, const float *w,
-			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa)
-{
-	geom t;
+	const geom *g = &p->g, *t = &p->t;
+	int threads = p->threads;
+	isa_kind isa = p->isa;
 	long M = (long)B * g->oh * g->ow, tm = tile_rows(g);
 	int G = groups(g), cg = g->c / G, ng = g->oc / G;
 	int K = g->kh * g->kw * cg, N = g->oc;
 	float *col = ws, *dcol = ws + tm * K;
 
-	if (convdw_fits(g)) {
+	if (p->kind == CONV2D_DEPTHWISE) {
 		if (threads > 1)
 			blas_park();
 		convdw_backward(g, din, dw, db, dout, in, w, relu_y, B, acc, threads);
 		return;
 	}
-	if (db && !convdirect_fits(g, isa)) {
+	if (db && p->kind != CONV2D_DIRECT) {
 		if (!acc)
 			memset(db, 0, sizeof *db * N);
 		vec_sum_rows(db, dout, M, N);
 	}
-	if (is_pointwise(g)) {
+	if (p->kind == CONV2D_POINTWISE) {
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)M, 1.0f,
 			    in, K, dout, N, acc ? 1.0f : 0.0f, dw, N);
 		if (din)
@@ -305,7 +323,7 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 			vec_relu_backward(din, din, relu_y, (size_t)M * K);
 		return;
 	}
-	if ((din && !transposed(g, &t)) || G > 1) {
+	if ((din && !p->has_t) || G > 1) {
 		/* strided or grouped: din by col2im, tile by tile beside dw's, group by group
 		 * (a group's dw and w are columns gi*ng.. of [K, cout]) */
 		if (din)
@@ -332,7 +350,7 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 	}
 	if (threads > 1)
 		blas_park();
-	if (convdirect_fits(g, isa)) {
+	if (p->kind == CONV2D_DIRECT) {
 		convdirect_wgrad(g, dw, db, dout, in, B, acc, threads, isa);
 	} else {
 		for (long m0 = 0; m0 < M; m0 += tm) {
@@ -346,27 +364,62 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 	if (!din)
 		return;
 	/* stride 1: din is the convolution of dout by the turned kernel (t) */
-	if (convdirect_fits(&t, isa)) {
+	if (p->din_direct) {
 		turn_kernel(g, ws, w);
-		convdirect_forward(&t, din, dout, ws, NULL, 0, relu_y, B, threads,
-			     ws + (size_t)t.kh * t.kw * t.c * t.oc, isa);
+		convdirect_forward(t, din, dout, ws, NULL, 0, relu_y, B, threads,
+			     ws + (size_t)t->kh * t->kw * t->c * t->oc, isa);
 		return;
 	}
-	conv_din(g, &t, din, dout, w, relu_y, B, ws);
+	conv_din(g, t, din, dout, w, relu_y, B, ws);
+}
+
+const char *conv2d_plan_path(const conv2d_plan *p)
+{
+	switch (p->kind) {
+	case CONV2D_DEPTHWISE:
+		return "depthwise";
+	case CONV2D_GROUPED:
+		return "grouped sgemm";
+	case CONV2D_DIRECT:
+		if (p->isa == ISA_AVX512 && isa_supported(ISA_AVX512))
+			return p->din_direct ? "avx512" : "avx512, din sgemm";
+		return p->din_direct ? "avx2" : "avx2, din sgemm";
+	default:
+		return "sgemm";
+	}
+}
+
+/* One-off calls: plan, then run. */
+void conv2d_forward(const geom *g, float *out, const float *in, const float *w,
+		    const float *b, int B, int relu, float *ws, int threads, isa_kind isa)
+{
+	conv2d_plan p;
+
+	conv2d_plan_init(&p, g, isa, threads);
+	conv2d_run_forward(&p, out, in, w, b, B, relu, ws);
+}
+
+void conv2d_backward(const geom *g, float *din, float *dw, float *db,
+		     const float *dout, const float *in, const float *w, int B, int acc,
+		     float *ws, int threads, isa_kind isa)
+{
+	conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws, threads, isa);
+}
+
+void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
+			  const float *dout, const float *in, const float *w,
+			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa)
+{
+	conv2d_plan p;
+
+	conv2d_plan_init(&p, g, isa, threads);
+	conv2d_run_backward(&p, din, dw, db, dout, in, w, relu_y, B, acc, ws);
 }
 
 const char *conv2d_path(const geom *g, isa_kind isa)
 {
-	geom t;
-	int fwd = convdirect_fits(g, isa), din = transposed(g, &t) && convdirect_fits(&t, isa);
+	conv2d_plan p;
 
-	if (convdw_fits(g))
-		return "depthwise";
-	if (groups(g) > 1)
-		return "grouped sgemm";
-	if (fwd && isa == ISA_AVX512 && isa_supported(ISA_AVX512))
-		return din ? "avx512" : "avx512, din sgemm";
-	if (fwd)
-		return din ? "avx2" : "avx2, din sgemm";
-	return "sgemm";
+	conv2d_plan_init(&p, g, isa, 1);
+	return conv2d_plan_path(&p);
 }

@@ -9,7 +9,33 @@
 #include "nn/geom.h"
 #include "nn/isa.h"
 
-/* Floats of scratch conv2d forward and backward need with that many threads (im2col
+/* What one layer runs on, decided once: the kernels for g on isa, the input gradient's
+ * turned convolution, and the scratch they need with threads. */
+typedef enum { CONV2D_SGEMM, CONV2D_POINTWISE, CONV2D_DIRECT, CONV2D_DEPTHWISE, CONV2D_GROUPED } conv2d_kind;
+typedef struct {
+	geom g;                 /* the layer's window */
+	geom t;                 /* stride 1, one group (has_t): din's turned convolution */
+	isa_kind isa;
+	int threads;            /* our own workers (convdirect, convdw) */
+	conv2d_kind kind;       /* the forward's and weight gradient's kernels */
+	int has_t, din_direct;  /* din by the turned convolution, on convdirect */
+	size_t ws;              /* floats of scratch: conv2d_workspace(g, threads) */
+} conv2d_plan;
+
+int conv2d_plan_init(conv2d_plan *p, const geom *g, isa_kind isa, int threads);
+/* conv2d_forward and conv2d_backward_relu on a plan (ws: p->ws floats). */
+void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const float *w,
+			const float *b, int B, int relu, float *ws);
+void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
+			 const float *dout, const float *in, const float *w, const float *relu_y,
+			 int B, int acc, float *ws);
+/* conv2d_path of a plan. */
+const char *conv2d_plan_path(const conv2d_plan *p);
+
+/* The calls below plan for one call, then run: for one-off uses (cnn-apply, tests); a
+ * model keeps a plan per layer.
+ *
+ * Floats of scratch conv2d forward and backward need with that many threads (im2col
  * tiles, or padded rows per thread); the same buffer serves every batch size and path. */
 size_t conv2d_workspace(const geom *g, int threads);
 

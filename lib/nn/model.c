@@ -591,14 +591,14 @@ static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 	return 0;
 }
 
-/* Whether each layer's output gradient is needed: it has parameters, or a layer it reads
- * does (need [nlayer]). */
+/* Whether each layer's output gradient is needed: it has trainable parameters, or a layer
+ * it reads does (need [nlayer]). */
 static void needs_grad(const model *m, char *need)
 {
 	for (int i = 0; i < m->nlayer; i++) {
 		const model_layer *l = &m->layer[i];
 
-		need[i] = l->wparam >= 0;
+		need[i] = l->wparam >= 0 && !l->frozen;
 		for (int k = 0; k < l->nsrc; k++)
 			if (l->src[k] != MODEL_INPUT && need[l->src[k]])
 				need[i] = 1;
@@ -617,8 +617,10 @@ static int in_place(const model *m, const model_layer *l)
  * Later readers add theirs through gtmp. Sets every layer's grad, *ngbuf and *tmp. */
 static int plan_grads(model *m, int *ngbuf, int *tmp, char *err)
 {
-	int n = m->nlayer, nfree = 0, total = 0, *freel = malloc(sizeof(int) * (size_t)(n + 1));
-	char *need = malloc((size_t)n);
+	int n = m->nlayer, nfree = 0, total = 0;
+	size_t nz = n > 0 ? (size_t)n : 1;     /* model_init makes n >= 1 */
+	int *freel = malloc(sizeof(int) * (nz + 1));
+	char *need = malloc(nz);
 
 	if (!freel || !need) {
 		free(freel), free(need);
@@ -687,11 +689,64 @@ static size_t conv_scratch(const model *m, int threads)
 	return n;
 }
 
+/* Every conv layer's kernels, decided once for m->isa and m->threads. */
+static void plan_convs(model *m)
+{
+	for (int i = 0; i < m->nlayer; i++)
+		if (m->layer[i].kind == MODEL_CONV)
+			conv2d_plan_init(&m->layer[i].plan, &m->layer[i].g, m->isa, m->threads);
+}
+
+static void free_grads(model *m)
+{
+	for (int i = 0; m->gbuf && i < m->ngbuf; i++)
+		free(m->gbuf[i]);
+	free(m->gbuf);
+	free(m->gtmp);
+	free(m->wscratch);
+	m->gbuf = NULL, m->gtmp = m->wscratch = NULL;
+	m->ngbuf = 0, m->wscratch_n = 0;
+}
+
+/* Plans backward (plan_grads) and allocates its gradient buffers, those before freed:
+ * called again whenever freezing changes. */
+static int alloc_grads(model *m, char *err)
+{
+	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c, ws = 0;
+	int tmp = 0;
+
+	free_grads(m);
+	for (int i = 0; i < m->nlayer; i++)
+		if (m->layer[i].out_n > maxact)
+			maxact = m->layer[i].out_n;
+	if (plan_grads(m, &m->ngbuf, &tmp, err))
+		return -1;
+	if (!(m->gbuf = calloc((size_t)m->ngbuf + 1, sizeof *m->gbuf)))
+		return m->ngbuf = 0, err_set(err, "out of memory");
+	for (int i = 0; i < m->ngbuf; i++)
+		if (!(m->gbuf[i] = alloc_floats(B * maxact, sizeof(float), err)))
+			return -1;
+	if (tmp && !(m->gtmp = alloc_floats(B * maxact, sizeof(float), err)))
+		return -1;
+	/* a frozen conv or dense layer with a trainable one below still runs its backward for
+	 * the input gradient, and its kernel makes the weight gradient too */
+	for (int i = 0; i < m->nlayer; i++) {
+		const model_layer *l = &m->layer[i];
+
+		if (l->frozen && l->grad != -1 && (l->kind == MODEL_CONV || l->kind == MODEL_DENSE) &&
+		    m->param[l->wparam].n + m->param[l->bparam].n > ws)
+			ws = m->param[l->wparam].n + m->param[l->bparam].n;
+	}
+	if (ws && !(m->wscratch = alloc_floats(ws, sizeof(float), err)))
+		return -1;
+	m->wscratch_n = ws;
+	return 0;
+}
+
 static int alloc_buffers(model *m, char *err)
 {
 	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c, K = (size_t)m->classes;
 	size_t last = m->layer[m->nlayer - 1].out_n;
-	int tmp = 0;
 
 	if (!(m->params = alloc_floats(m->nparams, sizeof(float), err)))
 		return -1;
@@ -699,10 +754,10 @@ static int alloc_buffers(model *m, char *err)
 			 !(m->adam_m = alloc_floats(m->nparams, sizeof(float), err)) ||
 			 !(m->adam_v = alloc_floats(m->nparams, sizeof(float), err))))
 		return -1;
-	if (m->train) {
+	/* the first optimiser buffer is faulted in at the first step, once freezing says which
+	 * parts of it are ever written (fault_state) */
+	if (m->train)
 		prefault(m->params, m->nparams * sizeof(float));
-		prefault(m->adam_m, m->nparams * sizeof(float));
-	}
 	if (!(m->input = alloc_floats(B * maxact, sizeof(float), err)))
 		return -1;
 	for (int i = 0; i < m->nlayer; i++) {
@@ -724,25 +779,19 @@ static int alloc_buffers(model *m, char *err)
 		if (l->kind == MODEL_LRN && !(l->aux = alloc_floats(n, sizeof(float), err)))
 			return -1;
 	}
+	plan_convs(m);
 	m->ws_n = conv_scratch(m, m->threads);
 	if (!(m->ws = alloc_floats(m->ws_n, sizeof(float), err)) ||
 	    !(m->probs = alloc_floats(B * (K ? K : last), sizeof(float), err)))
 		return -1;
 	if (!m->train)
 		return 0;
-	if (!(m->dlogits = alloc_floats(B * K, sizeof(float), err)) || plan_grads(m, &m->ngbuf, &tmp, err))
+	if (!(m->dlogits = alloc_floats(B * K, sizeof(float), err)))
 		return -1;
-	if (!(m->gbuf = calloc((size_t)m->ngbuf + 1, sizeof *m->gbuf)))
-		return err_set(err, "out of memory");
-	for (int i = 0; i < m->ngbuf; i++)
-		if (!(m->gbuf[i] = alloc_floats(B * maxact, sizeof(float), err)))
-			return -1;
-	if (tmp && !(m->gtmp = alloc_floats(B * maxact, sizeof(float), err)))
-		return -1;
-	return 0;
+	return alloc_grads(m, err);
 }
 
-static const char *layer_word(enum model_kind k)
+const char *model_kind_name(enum model_kind k)
 {
 	for (int i = 0; i < (int)(sizeof kinds / sizeof *kinds); i++)
 		if (kinds[i].kind == k)
@@ -787,7 +836,7 @@ int model_init(model *m, const char *spec, model_size s, char *err)
 	for (int i = 0; i < n; i++)
 		snprintf(m->layer[i].name, sizeof m->layer[i].name, "%s",
 			 ls[i].named ? ls[i].name : ls[i].kind == MODEL_DROP ? "dropout" :
-			 ls[i].kind == MODEL_POOL ? "pool" : layer_word(ls[i].kind));
+			 ls[i].kind == MODEL_POOL ? "pool" : model_kind_name(ls[i].kind));
 	if (normalise_spec(m, spec, err) || build_layers(m, ls, n, err) || alloc_buffers(m, err))
 		goto out;
 	rc = 0;
@@ -814,6 +863,7 @@ int model_set_threads(model *m, int threads, char *err)
 		m->ws = ws, m->ws_n = wsn;
 	}
 	m->threads = threads;
+	plan_convs(m);
 	openblas_set_num_threads(threads);
 	return 0;
 }
@@ -850,10 +900,7 @@ void model_free(model *m)
 		free(l->aux);
 		free(l->src);
 	}
-	for (int i = 0; m->gbuf && i < m->ngbuf; i++)
-		free(m->gbuf[i]);
-	free(m->gbuf);
-	free(m->gtmp);
+	free_grads(m);
 	free(m->layer);
 	free(m->param);
 	free(m->spec);
@@ -1035,7 +1082,7 @@ static void forward_layer(model *m, model_layer *l, int B)
 
 	switch (l->kind) {
 	case MODEL_CONV:
-		conv2d_forward(&l->g, l->out, in, w, b, B, l->relu, m->ws, m->threads, m->isa);
+		conv2d_run_forward(&l->plan, l->out, in, w, b, B, l->relu, m->ws);
 		break;
 	case MODEL_POOL:
 		maxpool_forward(&l->g, l->out, l->argmax, in, B, m->threads);
@@ -1087,13 +1134,12 @@ static void forward_layer(model *m, model_layer *l, int B)
 	}
 }
 
-static void forward(model *m, const int *labels, int B)
+/* Layers lo..hi-1. */
+static void forward_layers(model *m, int lo, int hi, int B)
 {
-	const model_layer *last = &m->layer[m->nlayer - 1];
-
 	m->batch = B;
 	m->drop_active = m->training && m->train;
-	for (int i = 0; i < m->nlayer; i++) {
+	for (int i = lo; i < hi; i++) {
 		model_layer *l = &m->layer[i];
 		double t0 = now();
 
@@ -1101,6 +1147,13 @@ static void forward(model *m, const int *labels, int B)
 		if (m->training)
 			l->t_fwd += now() - t0;
 	}
+}
+
+/* The loss, or the probabilities, from the last layer's output. */
+static void forward_end(model *m, const int *labels, int B)
+{
+	const model_layer *last = &m->layer[m->nlayer - 1];
+
 	m->loss = 0, m->correct = 0;
 	if (!m->classes)
 		return;
@@ -1110,7 +1163,14 @@ static void forward(model *m, const int *labels, int B)
 		softmax_probs(m->probs, last->out, B, m->classes);
 }
 
-void model_forward(model *m, const uint8_t *images, const int *labels, int B)
+static void forward(model *m, const int *labels, int B)
+{
+	forward_layers(m, 0, m->nlayer, B);
+	forward_end(m, labels, B);
+}
+
+/* m->input from images [B, h, w, c] */
+static void normalise(model *m, const uint8_t *images, int B)
 {
 	size_t npix = (size_t)B * m->h * m->w, C = (size_t)m->c;
 	float a[3], b[3];
@@ -1132,7 +1192,28 @@ void model_forward(model *m, const uint8_t *images, const int *labels, int B)
 		for (size_t i = 0; i < npix * C; i++)
 			m->input[i] = images[i] * (1.0f / 255.0f);
 	}
+}
+
+void model_forward(model *m, const uint8_t *images, const int *labels, int B)
+{
+	normalise(m, images, B);
 	forward(m, labels, B);
+}
+
+void model_forward_to(model *m, const uint8_t *images, int cut, int B)
+{
+	normalise(m, images, B);
+	forward_layers(m, 0, cut + 1, B);
+}
+
+void model_forward_from(model *m, int cut, const float *feats, const int *labels, int B)
+{
+	model_layer *l = &m->layer[cut];
+
+	if (feats != l->out)
+		memcpy(l->out, feats, sizeof *feats * (size_t)B * l->out_n);
+	forward_layers(m, cut + 1, m->nlayer, B);
+	forward_end(m, labels, B);
 }
 
 void model_forward_float(model *m, const float *x, const int *labels, int B)
@@ -1216,6 +1297,13 @@ static void backward(model *m, adam_rows *fused)
 		model_layer *l = &m->layer[i];
 		float *g = grad_of(m, i), *dw = l->wparam >= 0 ? m->grads + m->param[l->wparam].off : NULL;
 		float *db = l->bparam >= 0 ? m->grads + m->param[l->bparam].off : NULL;
+
+		/* frozen: its parameters' gradient goes nowhere (bn's kernel skips it; conv's
+		 * and dense's make it anyway, into scratch) */
+		if (l->frozen) {
+			dw = l->kind == MODEL_BN ? NULL : m->wscratch;
+			db = l->kind == MODEL_BN ? NULL : m->wscratch ? m->wscratch + m->param[l->wparam].n : NULL;
+		}
 		const float *w = param(m, l->wparam), *in = layer_in(m, l->src[0]);
 		size_t nout = (size_t)B * l->out_n, rows = (size_t)B * l->oh * l->ow;
 		size_t nin = l->src[0] == MODEL_INPUT ? (size_t)B * m->h * m->w * m->c
@@ -1231,8 +1319,7 @@ static void backward(model *m, adam_rows *fused)
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
 			t = din_for(m, l, 0, started, masked);
-			conv2d_backward_relu(&l->g, t.to, dw, db, g, in, w, t.relu_y, B, 0, m->ws, m->threads,
-					     m->isa);
+			conv2d_run_backward(&l->plan, t.to, dw, db, g, in, w, t.relu_y, B, 0, m->ws);
 			din_done(&t, nin);
 			break;
 		case MODEL_DENSE:
@@ -1240,7 +1327,7 @@ static void backward(model *m, adam_rows *fused)
 			if (t.relu_y)
 				masked[t.src] = 0;
 			/* the first streaming dense layer going backwards: fc1 in the seed network */
-			if (fused && !fused->p) {
+			if (fused && !fused->p && !l->frozen) {
 				fused->p = &m->param[l->wparam];
 				if (dense_backward_rows(t.to, db, g, in, w, B, l->nin, l->nout, adam_row, fused,
 							m->threads) == 0) {
@@ -1341,36 +1428,194 @@ void model_backward(model *m)
 	backward(m, NULL);
 }
 
+/* The next run of trainable parameters at or after float `from`, less the range
+ * [skip_lo, skip_hi) (the fused layer's): *lo, *hi; 0 when there is none. Parameters are
+ * laid out in spec order, so a run spans consecutive trainable tensors. */
+static int next_run(const model *m, size_t from, size_t skip_lo, size_t skip_hi, size_t *lo,
+		    size_t *hi)
+{
+	int i = 0;
+
+	while (i < m->nparam && (m->param[i].off + m->param[i].n <= from || m->layer[m->param[i].layer].frozen ||
+				 (m->param[i].off >= skip_lo && m->param[i].off < skip_hi)))
+		i++;
+	if (i == m->nparam)
+		return 0;
+	*lo = m->param[i].off > from ? m->param[i].off : from;
+	while (i < m->nparam && !m->layer[m->param[i].layer].frozen &&
+	       !(m->param[i].off >= skip_lo && m->param[i].off < skip_hi))
+		i++;
+	*hi = i < m->nparam ? m->param[i].off : m->nparams;
+	return 1;
+}
+
+/* Faults in the first optimiser buffer's trainable parts in bulk (see prefault), once. */
+static void fault_state(model *m)
+{
+	size_t lo, hi;
+
+	if (m->opt_faulted)
+		return;
+	m->opt_faulted = 1;
+	for (size_t at = 0; next_run(m, at, 0, 0, &lo, &hi); at = hi)
+		prefault(m->adam_m + lo, (hi - lo) * sizeof(float));
+}
+
+/* Adam over the trainable parameters but [skip_lo, skip_hi): each element's update is
+ * its own, so the runs give the bits of one pass. */
+static void adam_runs(model *m, const optim_adam *o, int64_t t, size_t skip_lo, size_t skip_hi)
+{
+	size_t lo, hi;
+
+	if (m->threads > 1)
+		blas_park();
+	fault_state(m);
+	for (size_t at = 0; next_run(m, at, skip_lo, skip_hi, &lo, &hi); at = hi)
+		optim_adam_step(o, t, m->params + lo, m->grads + lo, m->adam_m + lo, m->adam_v + lo, hi - lo,
+				m->threads);
+}
+
 void model_backward_adam(model *m, const optim_adam *o, int64_t t)
 {
 	adam_rows a = { .m = m };
-	size_t lo, hi;
 
 	optim_adam_row_init(&a.k, o, t);
+	fault_state(m);
 	backward(m, &a);
-	if (!a.p) {
-		model_adam_step(m, o, t);
-		return;
-	}
 	/* the rest: the parameters before and after the updated weights */
-	lo = a.p->off, hi = a.p->off + a.p->n;
-	if (m->threads > 1)
-		blas_park();
-	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, lo, m->threads);
-	optim_adam_step(o, t, m->params + hi, m->grads + hi, m->adam_m + hi, m->adam_v + hi,
-			m->nparams - hi, m->threads);
+	if (a.p)
+		adam_runs(m, o, t, a.p->off, a.p->off + a.p->n);
+	else
+		adam_runs(m, o, t, 0, 0);
 }
 
 void model_adam_step(model *m, const optim_adam *o, int64_t t)
 {
-	if (m->threads > 1)
-		blas_park();
-	optim_adam_step(o, t, m->params, m->grads, m->adam_m, m->adam_v, m->nparams, m->threads);
+	adam_runs(m, o, t, 0, 0);
 }
 
 void model_momentum_step(model *m, double lr, double mu)
 {
+	size_t lo, hi;
+
 	if (m->threads > 1)
 		blas_park();
-	optim_momentum_step(lr, mu, m->params, m->grads, m->adam_m, m->nparams, m->threads);
+	fault_state(m);
+	for (size_t at = 0; next_run(m, at, 0, 0, &lo, &hi); at = hi)
+		optim_momentum_step(lr, mu, m->params + lo, m->grads + lo, m->adam_m + lo, hi - lo, m->threads);
+}
+
+/* The layers with parameters, space-separated into buf [n] (for messages). */
+static void param_layers(const model *m, char *buf, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < m->nlayer && used < n; i++)
+		if (m->layer[i].wparam >= 0)
+			used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? " " : "", m->layer[i].name);
+}
+
+/* After the flags change: backward's plan and buffers. */
+static int refreeze(model *m, char *err)
+{
+	return m->train ? alloc_grads(m, err) : 0;
+}
+
+int model_freeze(model *m, const char *names, char *err)
+{
+	char *copy = strdup(names), *save = NULL, list[ERR_MAX / 2];
+	int rc = 0;
+
+	if (!copy)
+		return err_set(err, "out of memory");
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int i = model_find_layer(m, t);
+
+		if (i < 0 || m->layer[i].wparam < 0) {
+			param_layers(m, list, sizeof list);
+			rc = err_set(err, "cannot freeze '%s': %s (layers with parameters: %s)", t,
+				     i < 0 ? "no layer of that name" : "it has no parameters", list);
+			break;
+		}
+		m->layer[i].frozen = 1;
+	}
+	free(copy);
+	return rc ? rc : refreeze(m, err);
+}
+
+int model_freeze_below(model *m, const char *name, char *err)
+{
+	int at = model_find_layer(m, name);
+	char list[ERR_MAX / 2];
+
+	if (at < 0) {
+		param_layers(m, list, sizeof list);
+		return err_set(err, "cannot freeze below '%s': no layer of that name (layers with "
+			       "parameters: %s)", name, list);
+	}
+	for (int i = 0; i < at; i++)
+		if (m->layer[i].wparam >= 0)
+			m->layer[i].frozen = 1;
+	return refreeze(m, err);
+}
+
+int model_unfreeze(model *m, char *err)
+{
+	for (int i = 0; i < m->nlayer; i++)
+		m->layer[i].frozen = 0;
+	/* state of parameters frozen so far is faulted in at the next step */
+	m->opt_faulted = 0;
+	return refreeze(m, err);
+}
+
+int model_frozen_names(const model *m, char *buf, size_t n)
+{
+	size_t used = 0;
+	int k = 0;
+
+	if (n)
+		buf[0] = 0;
+	for (int i = 0; i < m->nlayer; i++) {
+		if (!m->layer[i].frozen)
+			continue;
+		if (used < n)
+			used += (size_t)snprintf(buf + used, n - used, "%s%s", k ? "," : "", m->layer[i].name);
+		k++;
+	}
+	return k;
+}
+
+int model_param_frozen(const model *m, int p)
+{
+	return m->layer[m->param[p].layer].frozen;
+}
+
+int model_cache_cut(const model *m, float keep_conv, float keep_fc)
+{
+	int lim = m->nlayer - 1, any = 0;
+
+	/* below the first trainable layer and the first dropout that draws */
+	for (int i = 0; i < m->nlayer; i++) {
+		const model_layer *l = &m->layer[i];
+
+		any |= l->frozen;
+		if ((l->wparam >= 0 && !l->frozen) || (l->kind == MODEL_DROP && (l->fc ? keep_fc : keep_conv) < 1.0f)) {
+			lim = i;
+			break;
+		}
+	}
+	if (!any || !m->train)
+		return -1;
+	/* the highest cut that everything above reads only from (or from above) */
+	for (int cut = lim - 1; cut >= 0; cut--) {
+		int ok = 1;
+
+		for (int j = cut + 1; j < m->nlayer && ok; j++)
+			for (int k = 0; k < m->layer[j].nsrc && ok; k++)
+				ok = m->layer[j].src[k] >= cut;
+		if (ok)
+			return cut;
+	}
+	return -1;
 }

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/conv2d.h"
 #include "nn/geom.h"
 #include "nn/isa.h"
 #include "nn/optim.h"
@@ -64,6 +65,7 @@ typedef struct {
 	int incl;               /* avgpool: pads count */
 	float a[4];             /* clip: lo, hi; leaky: alpha; lrn: size, alpha, beta, bias */
 	geom g;                 /* conv, pools */
+	conv2d_plan plan;       /* conv: its kernels and scratch, for m->threads and m->isa */
 	int nin, nout;          /* dense */
 	int *src, nsrc;         /* the layers it reads (MODEL_INPUT: the image) */
 	int nuse;               /* how many layers read it */
@@ -76,6 +78,7 @@ typedef struct {
 	uint8_t *mask;          /* drop: [max_batch, oh, ow, oc] */
 	float *aux;             /* lrn: its denominators [max_batch, oh, ow, oc] */
 	int grad;               /* backward: which gradient buffer holds d(out) */
+	int frozen;             /* parameters fixed: no gradient, no optimiser state */
 	double t_fwd, t_bwd;    /* seconds spent in training forwards / backwards (profile) */
 } model_layer;
 
@@ -106,6 +109,11 @@ typedef struct {
 	float **gbuf;           /* [ngbuf] activation gradients of the largest layer's size, */
 	int ngbuf;              /* ... as many as are live at once in backward, */
 	float *gtmp;            /* ... and one to sum a second reader's share from (or NULL) */
+	float *wscratch;        /* [wscratch_n] where a frozen conv or dense layer that must
+	                         * still pass a gradient down puts the weight gradient its
+	                         * kernel makes anyway (never m->grads) */
+	size_t wscratch_n;
+	int opt_faulted;        /* the optimiser state of trainable parameters is faulted in */
 	float *ws;              /* conv scratch */
 	size_t ws_n;            /* ... of this many floats */
 	/* forward mode (model_train / model_eval) */
@@ -140,6 +148,9 @@ int model_norm_default(const model *m);
  * values for any count. */
 void model_init_params(model *m, enum model_init how, uint64_t seed);
 
+/* The spec's word for a kind ("conv", "maxpool", ...). */
+const char *model_kind_name(enum model_kind k);
+
 /* The parameter of that name (e.g. "fc1/weights3_1"), or NULL. */
 const model_param *model_find_param(const model *m, const char *name);
 /* The layer of that name, or -1. */
@@ -171,5 +182,42 @@ void model_adam_step(model *m, const optim_adam *o, int64_t t);
  * left as it was. For training loops that read no gradients. */
 void model_backward_adam(model *m, const optim_adam *o, int64_t t);
 void model_momentum_step(model *m, double lr, double mu);
+
+/* Freezing (fine-tuning): a frozen layer's parameters get no gradient (their part of
+ * m->grads is never written), no optimiser update and no optimiser state (their parts of
+ * adam_m / adam_v are never written nor faulted in, so those pages stay unmapped), and
+ * come out of any number of steps bit for bit as they went in. Backward stops below the
+ * lowest layer whose output gradient a trainable parameter needs, and the gradient
+ * buffers are planned again (fewer of them, often). The gradients of the trainable
+ * parameters have the same bits as without freezing. Call before the first optimiser
+ * step (or after a load, which restores only trainable state). */
+/* Freezes the layers named in the comma list names (each must be a layer with
+ * parameters: an unknown name is an error naming it and listing those layers). */
+int model_freeze(model *m, const char *names, char *err);
+/* Freezes every layer with parameters before the layer called name, in spec order. */
+int model_freeze_below(model *m, const char *name, char *err);
+/* Makes every layer trainable again (their optimiser state as it was: zero if never
+ * trained). */
+int model_unfreeze(model *m, char *err);
+/* The frozen layers' names, comma-separated in spec order, into buf [n] ("" if none);
+ * how many layers are frozen. */
+int model_frozen_names(const model *m, char *buf, size_t n);
+/* Whether parameter p (an index into m->param) is frozen. */
+int model_param_frozen(const model *m, int p);
+
+/* Feature caching: the last layer (an index) at which a training forward can be split,
+ * so that everything at or below it is the same function of the image at every step:
+ * no trainable parameter and no dropout with keep < 1 (keep_conv, keep_fc as
+ * model_train will be given) at or below it, and every layer above it reads only layers
+ * above it or it. -1 if there is none (nothing frozen, or dropout below the first
+ * trainable layer). */
+int model_cache_cut(const model *m, float keep_conv, float keep_fc);
+/* The forward of images [B, h, w, c] up to and including layer cut (no loss): its output
+ * is then m->layer[cut].out [B, out_n]. */
+void model_forward_to(model *m, const uint8_t *images, int cut, int B);
+/* The rest of a training or inference forward from layer cut's outputs feats [B, out_n]
+ * (as model_forward_to left them, or saved from it): the same bits in probs, loss and
+ * activations above cut as model_forward of the images, and model_backward may follow. */
+void model_forward_from(model *m, int cut, const float *feats, const int *labels, int B);
 
 #endif

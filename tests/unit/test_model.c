@@ -7,6 +7,7 @@
 #include "nn/ckpt.h"
 #include "array/npz.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -417,6 +418,185 @@ static void test_backward_adam(void)
 	free(img);
 }
 
+/* Sentinel bits no gradient can have: a NaN with a payload. */
+static float sentinel(void)
+{
+	uint32_t u = 0x7fc0beefu;
+	float f;
+
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+static int all_sentinel(const float *x, size_t n)
+{
+	float s = sentinel();
+
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(&x[i], &s, sizeof s))
+			return 0;
+	return 1;
+}
+
+static int all_zero_bits(const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (x[i] != 0 || signbit(x[i]))
+			return 0;
+	return 1;
+}
+
+/* One training forward and backward of m on (img, labels), dropout from seed 5. */
+static void fwd_bwd(model *m, const uint8_t *img, const int *labels, int B)
+{
+	rng r;
+
+	rng_seed(&r, 5);
+	model_train(m, 0.5f, 0.5f, &r);
+	model_forward(m, img, labels, B);
+	model_backward(m);
+}
+
+static void test_freeze(void)
+{
+	const char *spec = "conv1_1=conv:3x3:8 conv1_2=conv:3x3:8 pool1=maxpool:2x2 drop:conv "
+			   "conv2_1=conv:3x3:8 a=conv:3x3:8 r=add:relu@conv2_1,a pool2=maxpool:2x2 drop:conv "
+			   "fc1=dense:32 drop:fc softmax=dense:K";
+	model_size sz = { .h = 16, .w = 16, .classes = 3, .max_batch = 4, .train = 1 };
+	/* which layers to freeze, how: below (freeze_below) or a list */
+	static const struct { const char *names; int below; } cases[] = {
+		{ "conv2_1", 1 }, { "fc1", 1 }, { "conv1_2,fc1", 0 }, { "a", 0 },
+	};
+	int B = 4, labels[4] = { 0, 1, 2, 1 };
+	uint8_t img[4 * 16 * 16 * 3];
+	char err[ERR_MAX];
+	model a, b;
+
+	for (size_t i = 0; i < sizeof img; i++)
+		img[i] = (uint8_t)(i * 37 % 251);
+	CHECK(model_init(&a, spec, sz, err) == 0, "%s", err);
+	model_init_params(&a, MODEL_INIT_HE, 3);
+	fwd_bwd(&a, img, labels, B);
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		optim_adam o = { 1e-3, 0.9, 0.999, 1e-8 };
+		float *p0;
+		int ok = 1, nfrozen = 0;
+
+		CHECK(model_init(&b, spec, sz, err) == 0, "%s", err);
+		model_init_params(&b, MODEL_INIT_HE, 3);
+		CHECK((cases[c].below ? model_freeze_below(&b, cases[c].names, err)
+				      : model_freeze(&b, cases[c].names, err)) == 0, "%s", err);
+		CHECK(b.ngbuf <= a.ngbuf, "%s: %d gradient buffers, unfrozen %d", cases[c].names, b.ngbuf, a.ngbuf);
+		for (size_t i = 0; i < b.nparams; i++)
+			b.grads[i] = sentinel();
+		fwd_bwd(&b, img, labels, B);
+		CHECK(!memcmp(a.probs, b.probs, sizeof *a.probs * 3 * B), "%s: the same forward", cases[c].names);
+		for (int i = 0; i < b.nparam; i++) {
+			const model_param *p = &b.param[i];
+
+			if (model_param_frozen(&b, i)) {
+				nfrozen++;
+				ok &= all_sentinel(b.grads + p->off, p->n);
+				CHECK(all_sentinel(b.grads + p->off, p->n), "%s: frozen %s got a gradient", cases[c].names, p->name);
+			} else {
+				CHECK(!memcmp(a.grads + p->off, b.grads + p->off, sizeof(float) * p->n),
+				      "%s: %s's gradient differs from the unfrozen model's", cases[c].names, p->name);
+			}
+		}
+		CHECK(nfrozen > 0 && ok, "%s: %d frozen tensors", cases[c].names, nfrozen);
+		/* Adam steps (fused and not): frozen parameters keep their bits, their state
+		 * stays unwritten */
+		p0 = malloc(sizeof *p0 * b.nparams);
+		memcpy(p0, b.params, sizeof *p0 * b.nparams);
+		model_adam_step(&b, &o, 1);
+		for (int t = 2; t < 5; t++) {
+			fwd_bwd(&b, img, labels, B);
+			model_backward_adam(&b, &o, t);
+		}
+		for (int i = 0; i < b.nparam; i++) {
+			const model_param *p = &b.param[i];
+			int moved = memcmp(p0 + p->off, b.params + p->off, sizeof(float) * p->n) != 0;
+
+			if (model_param_frozen(&b, i))
+				CHECK(!moved && all_zero_bits(b.adam_m + p->off, p->n) &&
+				      all_zero_bits(b.adam_v + p->off, p->n) && all_sentinel(b.grads + p->off, p->n),
+				      "%s: frozen %s changed (or its state or gradient was written)", cases[c].names,
+				      p->name);
+			else
+				CHECK(moved, "%s: trainable %s did not move", cases[c].names, p->name);
+		}
+		free(p0);
+		model_free(&b);
+	}
+	/* the layers below the lowest trainable one need no gradient buffers */
+	CHECK(model_init(&b, spec, sz, err) == 0 && model_freeze_below(&b, "fc1", err) == 0, "%s", err);
+	CHECK(b.ngbuf < a.ngbuf && b.gtmp == NULL, "frozen below fc1: %d gradient buffers (unfrozen %d), tmp %p",
+	      b.ngbuf, a.ngbuf, (void *)b.gtmp);
+	{
+		char names[256];
+
+		CHECK(model_frozen_names(&b, names, sizeof names) == 4 && !strcmp(names, "conv1_1,conv1_2,conv2_1,a"),
+		      "frozen names '%s'", names);
+	}
+	CHECK(model_unfreeze(&b, err) == 0 && b.ngbuf == a.ngbuf, "unfrozen again: %d buffers", b.ngbuf);
+	/* names that are no parametrised layer */
+	CHECK(model_freeze(&b, "conv1_1,nope", err) == -1 && strstr(err, "'nope'") &&
+	      strstr(err, "conv1_1 conv1_2 conv2_1 a fc1 softmax"), "unknown name: %s", err);
+	CHECK(model_freeze(&b, "pool1", err) == -1 && strstr(err, "no parameters"), "pool: %s", err);
+	CHECK(model_freeze_below(&b, "nope", err) == -1 && strstr(err, "'nope'"), "below unknown: %s", err);
+	model_free(&b);
+	model_free(&a);
+}
+
+/* The cut for feature caching, and forward_to + forward_from = forward, bit for bit. */
+static void test_cache_cut(void)
+{
+	model_size sz = { .h = 16, .w = 16, .classes = 2, .max_batch = 3, .train = 1 };
+	int labels[3] = { 0, 1, 1 }, cut;
+	uint8_t img[3 * 16 * 16 * 3];
+	float *probs, *feats;
+	char err[ERR_MAX];
+	double loss;
+	model m;
+	rng r;
+
+	for (size_t i = 0; i < sizeof img; i++)
+		img[i] = (uint8_t)(i * 91 % 253);
+	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, sz, err) == 0, "%s", err);
+	model_init_params(&m, MODEL_INIT_SEED, 1);
+	CHECK(model_cache_cut(&m, 1, 0.5f) == -1, "nothing frozen: no cut");
+	CHECK(model_freeze_below(&m, "fc1", err) == 0, "%s", err);
+	CHECK(model_cache_cut(&m, 0.2f, 0.5f) == 2, "dropout after pool1 draws: the cut is pool1 (%d)",
+	      model_cache_cut(&m, 0.2f, 0.5f));
+	cut = model_cache_cut(&m, 1, 0.5f);
+	CHECK(cut == 7, "cut at the dropout after pool2 (%d)", cut);
+	probs = malloc(sizeof *probs * 6);
+	feats = malloc(sizeof *feats * 3 * m.layer[7].out_n);
+	rng_seed(&r, 9);
+	model_train(&m, 1, 0.5f, &r);
+	model_forward(&m, img, labels, 3);
+	memcpy(probs, m.probs, sizeof *probs * 6);
+	loss = m.loss;
+	model_forward_to(&m, img, cut, 3);
+	memcpy(feats, m.layer[cut].out, sizeof *feats * 3 * m.layer[cut].out_n);
+	model_forward(&m, img + 16 * 16 * 3, labels, 1);   /* something else in between */
+	rng_seed(&r, 9);
+	model_forward_from(&m, cut, feats, labels, 3);
+	CHECK(!memcmp(probs, m.probs, sizeof *probs * 6) && loss == m.loss, "forward from the cut: the same bits");
+	free(probs), free(feats);
+	model_free(&m);
+	/* a branch reading across the cut moves it down */
+	CHECK(model_init(&m, "c1=conv:3x3:4 c2=conv:3x3:4 s=add@c1,c2 p=maxpool:2x2 fc=dense:K", sz, err) == 0, "%s", err);
+	CHECK(model_freeze(&m, "c1,c2", err) == 0, "%s", err);
+	CHECK(model_cache_cut(&m, 1, 1) == 3, "cut at p (%d)", model_cache_cut(&m, 1, 1));
+	model_free(&m);
+	CHECK(model_init(&m, "c1=conv:3x3:4 c2=conv:3x3:4 p=maxpool:2x2 c3=conv:3x3:4@c1 q=maxpool:2x2 s=add@p,q fc=dense:K",
+			 sz, err) == 0, "%s", err);
+	CHECK(model_freeze(&m, "c1,c2", err) == 0, "%s", err);
+	CHECK(model_cache_cut(&m, 1, 1) == 0, "c3 reads c1: cut at c1 (%d)", model_cache_cut(&m, 1, 1));
+	model_free(&m);
+}
+
 int main(void)
 {
 	test_default_names();
@@ -426,5 +606,7 @@ int main(void)
 	test_graph();
 	test_norm();
 	test_backward_adam();
+	test_freeze();
+	test_cache_cut();
 	return check_done("test_model");
 }

@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""Inference of torchvision's ResNet-18 and MobileNetV2 at 224: cnn-eval on the network
+cnn-convert made of torch.onnx.export's file, beside PyTorch running the same weights.
+
+Usage (Debian's /usr/bin/python3 with torch, torchvision, numpy):
+  onnx_infer.py [--bin DIR] [--threads N] [--images N] [--batch N] [--rounds N] [--work DIR]
+
+Method. Both sides get the same uint8 images and the same thread count (our --threads,
+torch.set_num_threads), batch --batch, in eval mode (torch.inference_mode, PyTorch's
+fastest path for inference; glibc's allocator tuned as bench/train.py does). Our time is
+cnn-eval's wall time on --images images less its wall time on one batch (start-up and
+model loading out of the window); PyTorch's is the time of its loop after a warm-up
+batch. Rounds alternate ours then theirs; the best round of each is reported (the least
+disturbed on a shared machine), and the ratio is ours / PyTorch's images per second.
+Weights are random, batch norm statistics randomised: speed does not depend on them, and
+tests/cnn-convert.bats checks that the probabilities agree.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torchvision
+
+TORCH_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "68719476736",
+                "MALLOC_TOP_PAD_": "1073741824"}
+
+
+def dataset(path, n, size, classes):
+    rng = np.random.default_rng(1)
+    with open(path, "wb") as f:
+        np.save(f, rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8))
+        np.save(f, (np.arange(n) % classes).astype(np.int64))
+        np.save(f, np.array(["class%d" % k for k in range(classes)]))
+
+
+def network(name):
+    torch.manual_seed(0)
+    net = getattr(torchvision.models, name)(num_classes=1000).eval()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return net
+
+
+def torch_rate(net, images, threads, batch):
+    torch.set_num_threads(threads)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    with torch.inference_mode():
+        net(x[:batch])
+        t0 = time.perf_counter()
+        for i in range(0, len(x), batch):
+            net(x[i:i + batch])
+        return len(x) / (time.perf_counter() - t0)
+
+
+def ours(bin_dir, model, data, threads, batch):
+    t0 = time.perf_counter()
+    subprocess.run([os.path.join(bin_dir, "cnn-eval"), "-q", "-m", model, "--threads",
+                    str(threads), "--batch", str(batch), data], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--bin", default=os.environ.get("PETCNN_BIN", os.path.join(top, "bin")))
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--work")
+    a = ap.parse_args()
+    if not os.environ.get("MALLOC_TOP_PAD_"):
+        os.environ.update(TORCH_MALLOC)
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+    work = a.work or tempfile.mkdtemp(prefix="petcnn-onnx-bench-")
+    os.makedirs(work, exist_ok=True)
+    big, small = os.path.join(work, "big.npy"), os.path.join(work, "small.npy")
+    dataset(big, a.images, 224, 1000)
+    dataset(small, a.batch, 224, 1000)
+    images = np.load(big)
+    cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
+                         capture_output=True, text=True).stdout.strip()
+    print("== ONNX inference at 224, batch %d, %d threads, %d images; CPU: %s"
+          % (a.batch, a.threads, a.images, cpu))
+    for name in ("resnet18", "mobilenet_v2"):
+        net = network(name)
+        onnx, npz = os.path.join(work, name + ".onnx"), os.path.join(work, name + ".npz")
+        torch.onnx.export(net, torch.zeros(1, 3, 224, 224), onnx, opset_version=13,
+                          input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+        subprocess.run([os.path.join(a.bin, "cnn-convert"), onnx, "-o", npz], check=True)
+        best_ours = best_torch = 0
+        for r in range(a.rounds):
+            t = ours(a.bin, npz, big, a.threads, a.batch) - ours(a.bin, npz, small, a.threads, a.batch)
+            rate = (a.images - a.batch) / t
+            theirs = torch_rate(net, images, a.threads, a.batch)
+            print("   %s round %d: petcnn %.1f img/s, PyTorch %.1f img/s" % (name, r + 1, rate, theirs))
+            best_ours, best_torch = max(best_ours, rate), max(best_torch, theirs)
+        print("%-13s petcnn %7.1f img/s   PyTorch %7.1f img/s   ratio %.2fx"
+              % (name, best_ours, best_torch, best_ours / best_torch))
+
+
+if __name__ == "__main__":
+    main()
