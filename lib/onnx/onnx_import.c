@@ -1123,6 +1123,19 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 	for (int i = 0; i < g->nnodes; i++)
 		if (live[i] && translate_node(&x, i, &m->softmax))
 			goto out;
+	/* a graph that computes nothing of its own (an Identity, a Flatten, a Softmax of the
+	 * input) still needs a layer to give its output: a clip with no bounds passes
+	 * every finite value through */
+	if (x.v[out].layer == -1 && x.nl == 0 && x.v[out].padkind == PAD_NONE &&
+	    g->values[out].producer >= 0) {
+		struct val in = x.v[out];
+		int inl = -1;
+		struct layer *L = add_layer(&x, g->values[out].producer, L_CLIP, &inl, 1, in.h, in.w,
+					    in.c, in.rank);
+		if (!L)
+			goto out;
+		snprintf(L->opt, sizeof L->opt, "clip:%.9g:%.9g", -FLT_MAX, FLT_MAX);
+	}
 	if (x.v[out].layer < 0 || x.v[out].layer != x.nl - 1 || x.v[out].padkind != PAD_NONE) {
 		err_set(err, "%s: the output '%.64s' is not computed from the image", g->file,
 			g->values[out].name);

@@ -32,6 +32,8 @@
  *                             count too) or a MaxPool of a ReLU's output (zeros never win
  *                             there); -inf before a MaxPool; pads given as data; not with a
  *                             ceil_mode that changes the output size
+ * A graph of none of the layer-making ops (only Identity, Flatten or a Softmax) gets one
+ * pass-through layer, clip:-FLT_MAX:FLT_MAX, to give its output.
  * Anything else is an error naming the node, its op and this list. Layer names come from
  * node names (else their first output) made [A-Za-z0-9_]{1,31} and unique. Parameters are
  * named as the spec's grammar says: conv and dense LAYER/weightsB_I and LAYER/biasesB_I
