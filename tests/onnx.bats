@@ -12,6 +12,17 @@ BUILD_DIR=${PETCNN_BUILD:-$TOP/build}
 	assert_success
 	run "$BUILD_DIR/tests/test_onnx_import"
 	assert_success
+	run "$BUILD_DIR/tests/test_onnx_load"
+	assert_success
+}
+
+@test "onnx: --init-from's reader takes every parameter, the same bits as cnn-convert's" {
+	local d=$BATS_TEST_TMPDIR
+	"$PY" "$TOP/tests/onnx_ref.py" export res "$d/res.onnx"
+	run "$BUILD_DIR/tests/test_onnx_load" finetune "$d/res.onnx"
+	assert_success
+	assert_line --partial "new 0; 0 of its tensors unused"
+	assert_line "test_onnx_load: 2 passed, 0 failed"
 }
 
 same_as_torch() {

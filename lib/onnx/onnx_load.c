@@ -67,16 +67,16 @@ static int split_names(char *text, const char *seps, int skip_blank, char ***out
 	for (;;) {
 		size_t len = strcspn(p, seps);
 		int end = p[len] == '\0';
-		char *q = p + len;
+		char *q = p + len, *name = p;
 
 		p[len] = '\0';
-		/* a file's CRLF lines and trailing spaces are not part of a name */
-		while (q > p && (q[-1] == '\r' || q[-1] == ' ' || q[-1] == '\t'))
+		/* a file's CRLF lines and spaces around a name are not part of it */
+		while (q > name && (q[-1] == '\r' || q[-1] == ' ' || q[-1] == '\t'))
 			*--q = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p || !skip_blank) {
-			if (!*p) {
+		while (*name == ' ' || *name == '\t')
+			name++;
+		if (*name || !skip_blank) {
+			if (!*name) {
 				free(v);
 				return err_set(err, "%s: an empty class name (name %lld)", what, (long long)k + 1);
 			}
@@ -84,7 +84,7 @@ static int split_names(char *text, const char *seps, int skip_blank, char ***out
 				free(v);
 				return err_set(err, "%s: out of memory", what);
 			}
-			v[k++] = p;
+			v[k++] = name;
 		}
 		if (end)
 			break;
@@ -254,4 +254,21 @@ int model_load_any(const char *path, int h, int w, model *m, int max_batch, int 
 	onnx_load_opts_default(&o);
 	o.h = h, o.w = w;
 	return onnx_load_model(path, &o, m, max_batch, train, classes, err);
+}
+
+int onnx_finetune_read(const char *path, finetune_src *src, char *err)
+{
+	onnx_model om;
+
+	memset(src, 0, sizeof *src);
+	npz_init(&src->tensors);
+	if (onnx_import(&om, path, NULL, err))
+		return -1;
+	/* moved, not copied: VGG-16's 528 MB once */
+	src->spec = om.spec, om.spec = NULL;
+	src->classes = om.classes;
+	src->tensors = om.params;
+	npz_init(&om.params);
+	onnx_model_free(&om);
+	return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "array/tensor.h"
 #include "nn/ckpt.h"
+#include "nn/finetune.h"
 #include "nn/model.h"
 #include "onnx/onnx_import.h"
 
@@ -47,5 +48,10 @@ int model_path_is_onnx(const char *path);
  * file (st then says CKPT_NONE). h, w 0: any size. */
 int model_load_any(const char *path, int h, int w, model *m, int max_batch, int train,
 		   tensor *classes, ckpt_state *st, char *err);
+
+/* cnn-train --init-from's reader of ONNX files (a finetune_reader): the imported spec,
+ * class count and parameters; no normalisation (has_norm 0). Open dims are refused: the
+ * spec's dense sizes follow from the input size. */
+int onnx_finetune_read(const char *path, finetune_src *src, char *err);
 
 #endif
