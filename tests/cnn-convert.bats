@@ -104,6 +104,11 @@ assert list(z["classes"]) == ["tabby cat", "shiba inu", "c", "d", "e", "f"], z["
 	assert_failure 1
 	[[ $stderr == "cnn-convert: $d/r.onnx: "* ]] || fail "$stderr"
 	[ ! -e "$d/r.npz" ]
+	# cnn-eval -m takes an open graph at the dataset's size
+	run --separate-stderr cnn-eval -q -m "$d/r.onnx" -p "$d/direct.tsv" "$d/r.npy"
+	assert_success
+	run "$PY" "$TOP/tests/convert_ref.py" compare "$d/direct.tsv" "$d/r.npy.probs.npy" 1e-4
+	assert_success
 	run cnn-convert -q "$d/r.onnx" -o "$d/r.npz" --size 64x64 --classes $CLASSES
 	assert_success
 	run --separate-stderr cnn-eval -q -m "$d/r.npz" -p "$d/r.tsv" "$d/r.npy"
