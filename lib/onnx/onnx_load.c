@@ -120,6 +120,9 @@ int onnx_class_names(tensor *t, const char *spec, int k, const char *what, char 
 	}
 	/* a file when one is there by that name, else a list */
 	file = stat(spec, &st) == 0 && !S_ISDIR(st.st_mode);
+	/* a mistyped file name would read as a list of one name */
+	if (!file && !strchr(spec, ',') && k != 1)
+		return err_set(err, "%s: no such file, nor a comma list of %d class names", spec, k);
 	buf_init(&b);
 	if (file) {
 		snprintf(label, sizeof label, "%s", spec);

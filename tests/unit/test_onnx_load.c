@@ -68,6 +68,8 @@ static void test_class_names(void)
 	tensor_free(&t);
 	CHECK(onnx_class_names(&t, "cat,dog", 3, "--classes", err) == -1, "short list accepted");
 	CHECK(strstr(err, "2 class names, the model has 3 classes") != NULL, "%s", err);
+	CHECK(onnx_class_names(&t, "/nonexistent/names.txt", 3, "--classes", err) == -1, "a missing file is one name");
+	CHECK(strstr(err, "/nonexistent/names.txt: no such file, nor a comma list of 3 class names") != NULL, "%s", err);
 	CHECK(onnx_class_names(&t, "cat,,dog", 3, "--classes", err) == -1, "empty name accepted");
 	CHECK(strstr(err, "empty class name") != NULL, "%s", err);
 	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
