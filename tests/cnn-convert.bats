@@ -35,6 +35,12 @@ same_as_torch() {
 @test "cnn-convert: torchvision mobilenet_v2" { same_as_torch mobilenet_v2 imagenet $IMAGENET; }
 @test "cnn-convert: torchvision squeezenet1_1" { same_as_torch squeezenet1_1 imagenet $IMAGENET; }
 @test "cnn-convert: torchvision googlenet (ceil pools, four-way concats)" { same_as_torch googlenet imagenet $IMAGENET; }
+@test "cnn-convert: torchvision densenet121 (batch norms before convs, a one-input concat)" {
+	same_as_torch densenet121 imagenet $IMAGENET
+}
+@test "cnn-convert: torchvision inception_v3 (pools counting their pads: Pad folded)" {
+	same_as_torch inception_v3 imagenet $IMAGENET
+}
 
 @test "cnn-convert: --bgr feeds the network B, G, R, and the normalisation is in the checkpoint" {
 	local d=$BATS_TEST_TMPDIR

@@ -82,7 +82,12 @@ def nets(name):
         net, shape = Cat(), (2, 3, 15, 13)
     else:
         import torchvision
-        net, shape = getattr(torchvision.models, name)(num_classes=6), (1, 3, 64, 64)
+        if name == "inception_v3":
+            # 75x75 at least; its pools count their pads (a Pad and an AveragePool in ONNX)
+            net = torchvision.models.inception_v3(num_classes=6, aux_logits=False, init_weights=False)
+            shape = (1, 3, 96, 96)
+        else:
+            net, shape = getattr(torchvision.models, name)(num_classes=6), (1, 3, 64, 64)
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
             with torch.no_grad():

@@ -761,6 +761,11 @@ static int op_concat(struct ctx *x, int node)
 	if (axis != 1)
 		return nerr(x, node, "concat over axis %lld: our layout holds only channels (axis 1)",
 			    (long long)axis);
+	/* torch.cat([x]) (DenseNet's first layer of each block): x itself */
+	if (n->nin == 1) {
+		alias(x, node, n->in[0]);
+		return 0;
+	}
 	for (int k = 0; k < n->nin; k++) {
 		if (act_in(x, node, k, &v))
 			return -1;
