@@ -38,6 +38,9 @@ same_as_torch() {
 @test "cnn-convert: torchvision densenet121 (batch norms before convs, a one-input concat)" {
 	same_as_torch densenet121 imagenet $IMAGENET
 }
+@test "cnn-convert: torchvision mnasnet0_5 (its head is a ReduceMean over H and W)" {
+	same_as_torch mnasnet0_5 imagenet $IMAGENET
+}
 @test "cnn-convert: torchvision inception_v3 (pools counting their pads: Pad folded)" {
 	same_as_torch inception_v3 imagenet $IMAGENET
 }

@@ -14,7 +14,7 @@
 
 #define SUPPORTED "Conv, BatchNormalization, Relu, Clip, LeakyRelu, LRN, MaxPool, AveragePool, " \
 		  "GlobalAveragePool, Add, Concat, Flatten, Reshape, Gemm, MatMul, Dropout, "   \
-		  "Identity, Constant, Softmax, Pad (before a Conv or pool)"
+		  "Identity, Constant, Softmax, Pad (before a Conv or pool), ReduceMean (over H, W)"
 #define MAX_IN 64          /* inputs of one concat */
 #define MAX_SIDE (1 << 16) /* largest H, W or C we take from a graph */
 
@@ -595,6 +595,48 @@ static int op_gap(struct ctx *x, int node)
 	return 0;
 }
 
+/* ReduceMean over H and W (torch's x.mean([2, 3]), MNASNet's head): a global average
+ * pool, 2-D without keepdims. */
+static int op_reducemean(struct ctx *x, int node)
+{
+	static const char *const known[] = { "axes", "keepdims", "noop_with_empty_axes", NULL };
+	const onnx_node *n = &x->g->nodes[node];
+	const int64_t *axes;
+	int64_t keep, hw[2] = { 0, 0 };
+	int na;
+	struct val in;
+	struct layer *L;
+
+	if (known_attrs(x, node, known) || act_in(x, node, 0, &in) ||
+	    onnx_attr_int(x->g, node, "keepdims", 1, &keep, x->err) ||
+	    onnx_attr_ints(x->g, node, "axes", &axes, &na, x->err))
+		return -1;
+	if (n->nin > 1 && n->in[1] >= 0) {
+		/* opset 18: the axes are an input */
+		const tensor *t = x->g->values[n->in[1]].has_data ? &x->g->values[n->in[1]].data : NULL;
+		if (!t || t->dtype != DT_I8 || t->ndim > 1)
+			return nerr(x, node, "the axes must be constant int64 values");
+		axes = t->data, na = (int)tensor_numel(t);
+	}
+	if (in.rank != 4)
+		return nerr(x, node, "the input is not 4-D NCHW");
+	for (int i = 0; i < na; i++) {
+		int64_t a = axes[i] < 0 ? axes[i] + 4 : axes[i];
+		if (a != 2 && a != 3)
+			return nerr(x, node, "a mean over axis %lld: only over height and width (2, 3) is supported",
+				    (long long)axes[i]);
+		hw[a - 2] = 1;
+	}
+	if (!hw[0] || !hw[1])
+		return nerr(x, node, "a mean over %s: only over both height and width is supported",
+			    na ? "one spatial axis" : "every axis");
+	int inl = in.layer;
+	if (!(L = add_layer(x, node, L_GAP, &inl, 1, 1, 1, in.c, keep ? 4 : 2)))
+		return -1;
+	snprintf(L->opt, sizeof L->opt, "gap");
+	return 0;
+}
+
 static int op_lrn(struct ctx *x, int node)
 {
 	static const char *const known[] = { "alpha", "beta", "bias", "size", NULL };
@@ -967,6 +1009,8 @@ static int translate_node(struct ctx *x, int node, int *softmax)
 		return op_pool(x, node, L_AVGPOOL);
 	if (!strcmp(op, "GlobalAveragePool"))
 		return op_gap(x, node);
+	if (!strcmp(op, "ReduceMean"))
+		return op_reducemean(x, node);
 	if (!strcmp(op, "LRN"))
 		return op_lrn(x, node);
 	if (!strcmp(op, "Add"))

@@ -17,6 +17,7 @@
  *                             :incl (count_include_pad); dilations and storage_order
  *                             other than 1 and 0 refused
  *   GlobalAveragePool         gap
+ *   ReduceMean over H and W   gap (2-D without keepdims)
  *   Add, Concat (axis 1)      add, concat (same-shape / same H and W inputs)
  *   Flatten (axis 1), Reshape to [N, -1]   nothing (our dense flattens NHWC itself); the
  *                             dense after it has its weight rows permuted from NCHW
