@@ -35,6 +35,16 @@ same_as_torch() {
 }
 @test "cnn-convert: torchvision mobilenet_v2" { same_as_torch mobilenet_v2 imagenet $IMAGENET; }
 @test "cnn-convert: torchvision squeezenet1_1" { same_as_torch squeezenet1_1 imagenet $IMAGENET; }
+@test "cnn-convert: torchvision googlenet (ceil pools, four-way concats)" { same_as_torch googlenet imagenet $IMAGENET; }
+@test "cnn-convert: torchvision densenet121 (batch norms before convs, a one-input concat)" {
+	same_as_torch densenet121 imagenet $IMAGENET
+}
+@test "cnn-convert: torchvision mnasnet0_5 (its head is a ReduceMean over H and W)" {
+	same_as_torch mnasnet0_5 imagenet $IMAGENET
+}
+@test "cnn-convert: torchvision inception_v3 (pools counting their pads: Pad folded)" {
+	same_as_torch inception_v3 imagenet $IMAGENET
+}
 
 @test "cnn-convert: --bgr feeds the network B, G, R, and the normalisation is in the checkpoint" {
 	local d=$BATS_TEST_TMPDIR
@@ -104,6 +114,11 @@ assert list(z["classes"]) == ["tabby cat", "shiba inu", "c", "d", "e", "f"], z["
 	assert_failure 1
 	[[ $stderr == "cnn-convert: $d/r.onnx: "* ]] || fail "$stderr"
 	[ ! -e "$d/r.npz" ]
+	# cnn-eval -m takes an open graph at the dataset's size
+	run --separate-stderr cnn-eval -q -m "$d/r.onnx" -p "$d/direct.tsv" "$d/r.npy"
+	assert_success
+	run "$PY" "$TOP/tests/convert_ref.py" compare "$d/direct.tsv" "$d/r.npy.probs.npy" 1e-4
+	assert_success
 	run cnn-convert -q "$d/r.onnx" -o "$d/r.npz" --size 64x64 --classes $CLASSES
 	assert_success
 	run --separate-stderr cnn-eval -q -m "$d/r.npz" -p "$d/r.tsv" "$d/r.npy"

@@ -12,6 +12,17 @@ BUILD_DIR=${PETCNN_BUILD:-$TOP/build}
 	assert_success
 	run "$BUILD_DIR/tests/test_onnx_import"
 	assert_success
+	run "$BUILD_DIR/tests/test_onnx_load"
+	assert_success
+}
+
+@test "onnx: --init-from's reader takes every parameter, the same bits as cnn-convert's" {
+	local d=$BATS_TEST_TMPDIR
+	"$PY" "$TOP/tests/onnx_ref.py" export res "$d/res.onnx"
+	run "$BUILD_DIR/tests/test_onnx_load" finetune "$d/res.onnx"
+	assert_success
+	assert_line --partial "new 0; 0 of its tensors unused"
+	assert_line "test_onnx_load: 2 passed, 0 failed"
 }
 
 same_as_torch() {
@@ -34,6 +45,29 @@ same_as_torch() {
 }
 @test "onnx: concat, LeakyReLU, avg pool, a bn that cannot fold, global pool, dropout" {
 	same_as_torch cat
+}
+@test "onnx: average pools counting their pads (a Pad folded into the pool)" {
+	same_as_torch incl
+	grep -q "=avgpool:3x3:s2:p1,1,1,1:incl" "$BATS_TEST_TMPDIR/incl.txt"
+	grep -q "=avgpool:3x3:s1:p1,1,1,1:incl" "$BATS_TEST_TMPDIR/incl.txt"
+}
+@test "onnx: a Pad of zeros before a Conv, and before a MaxPool of a ReLU's output" {
+	same_as_torch padconv
+	grep -q "^y=conv:3x3:4:p2,2,2,2:linear$" "$BATS_TEST_TMPDIR/padconv.txt"
+	same_as_torch padmax
+	grep -q " y=maxpool:3x3:s2:p1,2,2,1$" "$BATS_TEST_TMPDIR/padmax.txt"
+}
+@test "onnx: a Pad that cannot be folded is refused naming the node" {
+	local d=$BATS_TEST_TMPDIR
+	"$PY" "$TOP/tests/onnx_ref.py" export padmaxneg "$d/n.onnx"
+	run --separate-stderr "$BUILD_DIR/tests/test_onnx_import" "$d/n.onnx" "$d/n.npz"
+	assert_failure 1
+	[[ $stderr == *"n.onnx: node #2 (MaxPool): zero padding of an input that may be negative"* ]] || fail "$stderr"
+	"$PY" "$TOP/tests/onnx_ref.py" export padrelu "$d/r.onnx"
+	run --separate-stderr "$BUILD_DIR/tests/test_onnx_import" "$d/r.onnx" "$d/r.npz"
+	assert_failure 1
+	[[ $stderr == *"r.onnx: node #3 (Relu): its input comes from node #2 (Pad)"* ]] || fail "$stderr"
+	[ ! -e "$d/n.npz" ] && [ ! -e "$d/r.npz" ]
 }
 @test "onnx: torchvision resnet18" { same_as_torch resnet18; }
 @test "onnx: torchvision mobilenet_v2" { same_as_torch mobilenet_v2; }

@@ -4,6 +4,7 @@ interpreter of the spec grammar (float64, written from the grammar, not from our
 and must give PyTorch's output.
 
     onnx_ref.py export NAME OUT.onnx          writes the network and OUT.onnx.{x,y}.npy
+                                              (NAME pad*: a graph made by onnx.helper)
     onnx_ref.py run SPEC.txt PARAMS.npz X.npy Y.npy TOL
 """
 import sys
@@ -59,13 +60,34 @@ def nets(name):
             x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
             return self.fc(self.drop(x))
 
-    if name == "res":
+    class Incl(nn.Module):
+        # average pools that count their pads (torch's default): torch writes a Pad of
+        # zeros and an AveragePool without pads, which the importer folds back into one
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 5, 3)
+            self.a1 = nn.AvgPool2d(3, 2, padding=1)
+            self.a2 = nn.AvgPool2d(3, 1, padding=1, ceil_mode=True)  # ceil changes nothing
+            self.fc = nn.Linear(5 * 6 * 7, 4)
+
+        def forward(self, x):
+            x = self.a2(self.a1(torch.relu(self.c(x))))
+            return self.fc(torch.flatten(x, 1))
+
+    if name == "incl":
+        net, shape = Incl(), (2, 3, 13, 15)
+    elif name == "res":
         net, shape = Res(), (2, 3, 25, 27)
     elif name == "cat":
         net, shape = Cat(), (2, 3, 15, 13)
     else:
         import torchvision
-        net, shape = getattr(torchvision.models, name)(num_classes=6), (1, 3, 64, 64)
+        if name == "inception_v3":
+            # 75x75 at least; its pools count their pads (a Pad and an AveragePool in ONNX)
+            net = torchvision.models.inception_v3(num_classes=6, aux_logits=False, init_weights=False)
+            shape = (1, 3, 96, 96)
+        else:
+            net, shape = getattr(torchvision.models, name)(num_classes=6), (1, 3, 64, 64)
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
             with torch.no_grad():
@@ -231,7 +253,54 @@ def params_of(params, name):
     return [k.split("/", 1)[1] for k in params if k.startswith(name + "/")]
 
 
+def pad_graph(kind, out):
+    """Graphs torch does not write but other exporters do, made with onnx.helper: a Pad
+    of zeros (opset 13, pads as an initializer) between a Conv and a pool. kind: padmax
+    (Conv, Relu, Pad, MaxPool: zeros never win over a ReLU's output), padmaxneg (no Relu:
+    refused), padrelu (a Relu reads the Pad: refused), padconv (Pad, Conv)."""
+    import onnx
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 8, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    pads = np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)  # N, C, H, W begins then ends
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
+             numpy_helper.from_array(pads, "pads")]
+    t = torch.tensor(x)
+    if kind == "padconv":
+        nodes = [helper.make_node("Pad", ["x", "pads"], ["p"]),
+                 helper.make_node("Conv", ["p", "w", "b"], ["y"], pads=[1, 0, 0, 1])]
+        tp = torch.nn.functional.pad(t, (2, 1, 1, 2))
+        y = torch.nn.functional.conv2d(torch.nn.functional.pad(tp, (0, 1, 1, 0)), torch.tensor(w),
+                                       torch.tensor(b))
+    else:
+        c = torch.nn.functional.conv2d(t, torch.tensor(w), torch.tensor(b), padding=1)
+        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1])]
+        src = "c"
+        if kind != "padmaxneg":
+            nodes.append(helper.make_node("Relu", ["c"], ["r"]))
+            src, c = "r", torch.relu(c)
+        nodes.append(helper.make_node("Pad", [src, "pads"], ["p"]))
+        if kind == "padrelu":
+            nodes.append(helper.make_node("Relu", ["p"], ["y"]))
+            y = c
+        else:
+            nodes.append(helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[3, 3], strides=[2, 2]))
+            y = torch.nn.functional.max_pool2d(torch.nn.functional.pad(c, (2, 1, 1, 2)), 3, 2)
+    g = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), out)
+    np.save(out + ".x.npy", x)
+    np.save(out + ".y.npy", y.permute(0, 2, 3, 1).numpy())  # run's output is NHWC
+
+
 def main():
+    if sys.argv[1] == "export" and sys.argv[2].startswith("pad"):
+        pad_graph(sys.argv[2], sys.argv[3])
+        return
     if sys.argv[1] == "export":
         export(sys.argv[2], sys.argv[3])
         return

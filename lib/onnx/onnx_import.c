@@ -16,7 +16,7 @@
 
 #define SUPPORTED "Conv, BatchNormalization, Relu, Clip, LeakyRelu, LRN, MaxPool, AveragePool, " \
 		  "GlobalAveragePool, Add, Concat, Flatten, Reshape, Gemm, MatMul, Dropout, "   \
-		  "Identity, Constant, Softmax"
+		  "Identity, Constant, Softmax, Pad (before a Conv or pool), ReduceMean (over H, W)"
 #define MAX_IN 64          /* inputs of one concat */
 #define MAX_SIDE (1 << 16) /* largest H, W or C we take from a graph */
 
@@ -41,8 +41,16 @@ struct val {
 	int layer;            /* -1 the image, -2 not an activation (data, or not reached) */
 	int excl;             /* the layer's output reaches only this value, read once */
 	int rank;             /* 4 or 2 as ONNX sees it */
-	int h, w, c;
+	int h, w, c;          /* the layer's output (before pad) */
+	/* a spatial Pad of the layer's output not yet applied: the Conv or pool that reads it
+	 * takes it into its own pads (torch writes AvgPool2d(padding, count_include_pad) and
+	 * ZeroPad2d that way); PAD_NONE anywhere else */
+	int padkind;          /* PAD_NONE, PAD_ZERO or PAD_NINF (-inf) */
+	int pad[4];           /* top, left, bottom, right */
+	int padnode;          /* the Pad node, for messages */
 };
+
+enum { PAD_NONE, PAD_ZERO, PAD_NINF };
 
 struct ctx {
 	const onnx_graph *g;
@@ -126,7 +134,7 @@ static struct layer *add_layer(struct ctx *x, int node, int kind, const int *in,
 	L->h = h, L->w = w, L->c = c;
 	layer_name(x, node, L);
 	x->nl++;
-	x->v[out] = (struct val){ x->nl - 1, 1, rank, h, w, c };
+	x->v[out] = (struct val){ x->nl - 1, 1, rank, h, w, c, PAD_NONE, { 0 }, -1 };
 	return L;
 }
 
@@ -140,8 +148,24 @@ static void alias(struct ctx *x, int node, int from)
 	x->v[out].excl = x->v[from].excl && fv->nuse == 1 && !fv->is_output;
 }
 
-/* Input k of node as an activation. */
+static int act_in_pad(struct ctx *x, int node, int k, struct val *out);
+
+/* Input k of node as an activation, not a pending Pad. */
 static int act_in(struct ctx *x, int node, int k, struct val *out)
+{
+	char label[160];
+
+	if (act_in_pad(x, node, k, out))
+		return -1;
+	if (out->padkind != PAD_NONE)
+		return nerr(x, node, "its input comes from node %s, a Pad that only a Conv, MaxPool or "
+			    "AveragePool can take into its own pads",
+			    onnx_node_label(x->g, out->padnode, label, sizeof label));
+	return 0;
+}
+
+/* Input k of node as an activation, maybe with a Pad pending (Conv and pools). */
+static int act_in_pad(struct ctx *x, int node, int k, struct val *out)
 {
 	const onnx_node *n = &x->g->nodes[node];
 	int v = k < n->nin ? n->in[k] : -1;
@@ -198,7 +222,8 @@ static int window(struct ctx *x, int node, const struct val *in, int kh, int kw,
 		  int s[2], int pads[4], int *oh, int *ow)
 {
 	const int64_t *v;
-	int n, in_hw[2] = { in->h, in->w }, k[2] = { kh, kw }, o[2], ceil_mode = *ceil;
+	int n, in_hw[2] = { in->h + in->pad[0] + in->pad[2], in->w + in->pad[1] + in->pad[3] };
+	int k[2] = { kh, kw }, o[2], ceil_mode = *ceil;
 	char autopad[32];
 
 	if (onnx_attr_ints(x->g, node, "strides", &v, &n, x->err))
@@ -247,10 +272,20 @@ static int window(struct ctx *x, int node, const struct val *in, int kh, int kw,
 		int span = in_hw[i] + pads[i] + pads[i + 2] - k[i];
 		if (span < 0)
 			return nerr(x, node, "the %dx%d window does not fit the %dx%d input", kh, kw,
-				    in->h, in->w);
+				    in_hw[0], in_hw[1]);
 		o[i] = (ceil_mode ? (span + s[i] - 1) / s[i] : span / s[i]) + 1;
 		if (ceil_mode && (o[i] - 1) * s[i] >= in_hw[i] + pads[i])
 			o[i]--;
+		/* a Pad's pixels are input to ONNX but padding to us, and ceil's rule (drop a
+		 * window that starts in the padding) tells them apart: fine when ceil changes
+		 * nothing */
+		if (ceil_mode && in->padkind != PAD_NONE && o[i] != span / s[i] + 1)
+			return nerr(x, node, "ceil_mode=1 after a Pad is not supported");
+	}
+	if (in->padkind != PAD_NONE) {
+		ceil_mode = 0;
+		for (int i = 0; i < 4; i++)
+			pads[i] += in->pad[i];
 	}
 	*oh = o[0], *ow = o[1];
 	*ceil = ceil_mode;
@@ -286,8 +321,10 @@ static int op_conv(struct ctx *x, int node)
 	int nks, s[2], p[4], oh, ow, O, cig, kh, kw, g;
 	struct layer *L;
 
-	if (known_attrs(x, node, known) || act_in(x, node, 0, &in) || !(W = data_in(x, node, 1, 0)))
+	if (known_attrs(x, node, known) || act_in_pad(x, node, 0, &in) || !(W = data_in(x, node, 1, 0)))
 		return -1;
+	if (in.padkind == PAD_NINF)
+		return nerr(x, node, "its input is padded with -inf: a Conv pads with zeros");
 	B = data_in(x, node, 2, 1);
 	if (!B && x->g->nodes[node].nin > 2 && x->g->nodes[node].in[2] >= 0)
 		return -1;
@@ -487,7 +524,7 @@ static int op_pool(struct ctx *x, int node, int kind)
 	int nks, s[2], p[4], oh, ow, kh, kw;
 	struct layer *L;
 
-	if (known_attrs(x, node, known) || act_in(x, node, 0, &in))
+	if (known_attrs(x, node, known) || act_in_pad(x, node, 0, &in))
 		return -1;
 	if (n->nout > 1 && n->out[1] >= 0 && x->g->values[n->out[1]].nuse + x->g->values[n->out[1]].is_output)
 		return nerr(x, node, "the Indices output is not supported");
@@ -505,7 +542,35 @@ static int op_pool(struct ctx *x, int node, int kind)
 	if (order)
 		return nerr(x, node, "storage_order other than 0 is not supported");
 	kh = (int)ks[0], kw = (int)ks[1];
-	int ceil = ceil_mode != 0;
+	int ceil = ceil_mode != 0, own_pads = 0;
+	if (in.padkind != PAD_NONE) {
+		const int64_t *v;
+		int nv;
+		char ap[32];
+		if (onnx_attr_ints(x->g, node, "pads", &v, &nv, x->err) ||
+		    onnx_attr_string(x->g, node, "auto_pad", "NOTSET", ap, sizeof ap, x->err))
+			return -1;
+		for (int i = 0; i < nv; i++)
+			own_pads |= v[i] != 0;
+		own_pads |= strcmp(ap, "NOTSET") && strcmp(ap, "VALID");
+		if (kind == L_AVGPOOL && in.padkind == PAD_NINF)
+			return nerr(x, node, "its input is padded with -inf");
+		/* the Pad's zeros count in every average: so must the pool's own pads */
+		if (kind == L_AVGPOOL && own_pads && !incl)
+			return nerr(x, node, "padding of its own without count_include_pad after a Pad is not supported");
+		if (kind == L_AVGPOOL)
+			incl = 1;
+		/* zeros win a max only over negative values; a ReLU's output has none, and
+		 * with pads smaller than the window every window holds an input pixel */
+		if (kind == L_MAXPOOL && in.padkind == PAD_ZERO) {
+			const struct layer *src = in.layer >= 0 ? &x->l[in.layer] : NULL;
+			int nonneg = src && (src->relu || src->kind == L_RELU ||
+					     (src->kind == L_CLIP && strtod(src->opt + 5, NULL) >= 0));
+			if (!nonneg || in.pad[0] >= kh || in.pad[2] >= kh || in.pad[1] >= kw || in.pad[3] >= kw)
+				return nerr(x, node, "zero padding of an input that may be negative (not a ReLU's "
+					    "output) or wider than the window is not supported");
+		}
+	}
 	if (window(x, node, &in, kh, kw, &ceil, s, p, &oh, &ow))
 		return -1;
 	int inl = in.layer;
@@ -532,6 +597,48 @@ static int op_gap(struct ctx *x, int node)
 		return nerr(x, node, "the input is not 4-D NCHW");
 	int inl = in.layer;
 	if (!(L = add_layer(x, node, L_GAP, &inl, 1, 1, 1, in.c, 4)))
+		return -1;
+	snprintf(L->opt, sizeof L->opt, "gap");
+	return 0;
+}
+
+/* ReduceMean over H and W (torch's x.mean([2, 3]), MNASNet's head): a global average
+ * pool, 2-D without keepdims. */
+static int op_reducemean(struct ctx *x, int node)
+{
+	static const char *const known[] = { "axes", "keepdims", "noop_with_empty_axes", NULL };
+	const onnx_node *n = &x->g->nodes[node];
+	const int64_t *axes;
+	int64_t keep, hw[2] = { 0, 0 };
+	int na;
+	struct val in;
+	struct layer *L;
+
+	if (known_attrs(x, node, known) || act_in(x, node, 0, &in) ||
+	    onnx_attr_int(x->g, node, "keepdims", 1, &keep, x->err) ||
+	    onnx_attr_ints(x->g, node, "axes", &axes, &na, x->err))
+		return -1;
+	if (n->nin > 1 && n->in[1] >= 0) {
+		/* opset 18: the axes are an input */
+		const tensor *t = x->g->values[n->in[1]].has_data ? &x->g->values[n->in[1]].data : NULL;
+		if (!t || t->dtype != DT_I8 || t->ndim > 1)
+			return nerr(x, node, "the axes must be constant int64 values");
+		axes = t->data, na = (int)tensor_numel(t);
+	}
+	if (in.rank != 4)
+		return nerr(x, node, "the input is not 4-D NCHW");
+	for (int i = 0; i < na; i++) {
+		int64_t a = axes[i] < 0 ? axes[i] + 4 : axes[i];
+		if (a != 2 && a != 3)
+			return nerr(x, node, "a mean over axis %lld: only over height and width (2, 3) is supported",
+				    (long long)axes[i]);
+		hw[a - 2] = 1;
+	}
+	if (!hw[0] || !hw[1])
+		return nerr(x, node, "a mean over %s: only over both height and width is supported",
+			    na ? "one spatial axis" : "every axis");
+	int inl = in.layer;
+	if (!(L = add_layer(x, node, L_GAP, &inl, 1, 1, 1, in.c, keep ? 4 : 2)))
 		return -1;
 	snprintf(L->opt, sizeof L->opt, "gap");
 	return 0;
@@ -703,6 +810,11 @@ static int op_concat(struct ctx *x, int node)
 	if (axis != 1)
 		return nerr(x, node, "concat over axis %lld: our layout holds only channels (axis 1)",
 			    (long long)axis);
+	/* torch.cat([x]) (DenseNet's first layer of each block): x itself */
+	if (n->nin == 1) {
+		alias(x, node, n->in[0]);
+		return 0;
+	}
 	for (int k = 0; k < n->nin; k++) {
 		if (act_in(x, node, k, &v))
 			return -1;
@@ -799,6 +911,70 @@ static int op_softmax(struct ctx *x, int node, int *softmax)
 	return 0;
 }
 
+/* Pad (constant mode, of H and W only, with 0 or -inf): pending on its output value until
+ * the Conv or pool that reads it takes it into its pads. */
+static int op_pad(struct ctx *x, int node)
+{
+	static const char *const known[] = { "mode", "pads", "value", NULL };
+	const onnx_node *n = &x->g->nodes[node];
+	struct val in;
+	char mode[32];
+	int64_t pads[8];
+	float value = 0;
+	int np;
+
+	if (known_attrs(x, node, known) || act_in(x, node, 0, &in) ||
+	    onnx_attr_string(x->g, node, "mode", "constant", mode, sizeof mode, x->err))
+		return -1;
+	if (strcmp(mode, "constant"))
+		return nerr(x, node, "mode '%.32s': only constant padding is supported", mode);
+	if (in.rank != 4)
+		return nerr(x, node, "the input is not 4-D NCHW");
+	if (x->g->opset < 11) {
+		const int64_t *v;
+		if (onnx_attr_ints(x->g, node, "pads", &v, &np, x->err) ||
+		    onnx_attr_float(x->g, node, "value", 0, &value, x->err))
+			return -1;
+		if (np != 8)
+			return nerr(x, node, "%d pads for a 4-D input", np);
+		memcpy(pads, v, sizeof pads);
+	} else {
+		const tensor *t = NULL, *cv;
+		if (n->nin > 3 && n->in[3] >= 0)
+			return nerr(x, node, "the axes input is not supported");
+		if (n->nin > 1 && n->in[1] >= 0 && x->g->values[n->in[1]].has_data)
+			t = &x->g->values[n->in[1]].data;
+		if (!t || t->dtype != DT_I8 || tensor_numel(t) != 8)
+			return nerr(x, node, "the pads must be 8 constant int64 values (pads computed in "
+				    "the graph are not supported)");
+		memcpy(pads, t->data, sizeof pads);
+		if (n->nin > 2 && n->in[2] >= 0) {
+			if (!(cv = data_in(x, node, 2, 0)))
+				return -1;
+			if (cv->dtype != DT_F4 || tensor_numel(cv) != 1)
+				return nerr(x, node, "the constant_value is not one float");
+			value = *(const float *)cv->data;
+		}
+	}
+	/* ONNX order: begins of N, C, H, W then their ends */
+	if (pads[0] || pads[1] || pads[4] || pads[5])
+		return nerr(x, node, "padding of the batch or channel axis is not supported");
+	for (int i = 0; i < 8; i++)
+		if (pads[i] < 0 || pads[i] > MAX_SIDE)
+			return nerr(x, node, "pad %lld: only 0 to %d is supported", (long long)pads[i], MAX_SIDE);
+	if (value != 0 && !(isinf(value) && value < 0))
+		return nerr(x, node, "pad value %g: only 0 or -inf is supported", value);
+	alias(x, node, n->in[0]);
+	{
+		struct val *o = &x->v[n->out[0]];
+		o->padkind = value == 0 ? PAD_ZERO : PAD_NINF;
+		o->pad[0] = (int)pads[2], o->pad[1] = (int)pads[3];
+		o->pad[2] = (int)pads[6], o->pad[3] = (int)pads[7];
+		o->padnode = node;
+	}
+	return 0;
+}
+
 static int op_identity(struct ctx *x, int node)
 {
 	static const char *const none[] = { NULL };
@@ -840,6 +1016,8 @@ static int translate_node(struct ctx *x, int node, int *softmax)
 		return op_pool(x, node, L_AVGPOOL);
 	if (!strcmp(op, "GlobalAveragePool"))
 		return op_gap(x, node);
+	if (!strcmp(op, "ReduceMean"))
+		return op_reducemean(x, node);
 	if (!strcmp(op, "LRN"))
 		return op_lrn(x, node);
 	if (!strcmp(op, "Add"))
@@ -860,6 +1038,8 @@ static int translate_node(struct ctx *x, int node, int *softmax)
 		return op_identity(x, node);
 	if (!strcmp(op, "Softmax"))
 		return op_softmax(x, node, softmax);
+	if (!strcmp(op, "Pad"))
+		return op_pad(x, node);
 	return nerr(x, node, "op %.64s is not supported (supported: %s)", op, SUPPORTED);
 }
 
@@ -900,7 +1080,7 @@ static int image_input(struct ctx *x, const onnx_import_opts *opts, int *h, int 
 	if (d[0] * d[1] * d[2] > INT32_MAX / 4)
 		return err_set(x->err, "%s: input '%.64s' is too large", g->file, v->name);
 	*c = (int)d[0], *h = (int)d[1], *w = (int)d[2];
-	x->v[g->inputs[0]] = (struct val){ -1, 1, rank, *h, *w, *c };
+	x->v[g->inputs[0]] = (struct val){ -1, 1, rank, *h, *w, *c, PAD_NONE, { 0 }, -1 };
 	return 0;
 }
 
@@ -1374,7 +1554,20 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 	for (int i = 0; i < g->nnodes; i++)
 		if (live[i] && !skip[i] && translate_node(&x, i, &m->softmax))
 			goto out;
-	if (x.v[out].layer < 0 || x.v[out].layer != x.nl - 1) {
+	/* a graph that computes nothing of its own (an Identity, a Flatten, a Softmax of the
+	 * input) still needs a layer to give its output: a clip with no bounds passes
+	 * every finite value through */
+	if (x.v[out].layer == -1 && x.nl == 0 && x.v[out].padkind == PAD_NONE &&
+	    g->values[out].producer >= 0) {
+		struct val in = x.v[out];
+		int inl = -1;
+		struct layer *L = add_layer(&x, g->values[out].producer, L_CLIP, &inl, 1, in.h, in.w,
+					    in.c, in.rank);
+		if (!L)
+			goto out;
+		snprintf(L->opt, sizeof L->opt, "clip:%.9g:%.9g", -FLT_MAX, FLT_MAX);
+	}
+	if (x.v[out].layer < 0 || x.v[out].layer != x.nl - 1 || x.v[out].padkind != PAD_NONE) {
 		err_set(err, "%s: the output '%.64s' is not computed from the image", g->file,
 			g->values[out].name);
 		goto out;

@@ -17,6 +17,7 @@
  *                             :incl (count_include_pad); dilations and storage_order
  *                             other than 1 and 0 refused
  *   GlobalAveragePool         gap
+ *   ReduceMean over H and W   gap (2-D without keepdims)
  *   Add, Concat (axis 1)      add, concat (same-shape / same H and W inputs)
  *   Flatten (axis 1), Reshape to [N, -1]   nothing (our dense flattens NHWC itself); the
  *                             dense after it has its weight rows permuted from NCHW
@@ -26,6 +27,14 @@
  *   Constant                  data (folded by onnx_graph)
  *   Softmax                   at the output only: dropped, our output is the logits and
  *                             the softmax is ours (softmax = 1 says it was there)
+ *   Pad (constant, H and W)   taken into the pads of the Conv or pool reading it (torch
+ *                             writes AvgPool2d(padding) with count_include_pad so): zeros
+ *                             before a Conv, an AveragePool (then :incl; its own pads must
+ *                             count too) or a MaxPool of a ReLU's output (zeros never win
+ *                             there); -inf before a MaxPool; pads given as data; not with a
+ *                             ceil_mode that changes the output size
+ * A graph of none of the layer-making ops (only Identity, Flatten or a Softmax) gets one
+ * pass-through layer, clip:-FLT_MAX:FLT_MAX, to give its output.
  * Anything else is an error naming the node, its op and this list. Layer names come from
  * node names (else their first output) made [A-Za-z0-9_]{1,31} and unique. Parameters are
  * named as the spec's grammar says: conv and dense LAYER/weightsB_I and LAYER/biasesB_I

@@ -53,9 +53,9 @@ int model_path_is_onnx(const char *path);
 int model_load_any(const char *path, int h, int w, model *m, int max_batch, int train,
 		   tensor *classes, ckpt_state *st, char *err);
 
-/* cnn-train --init-from's reader of ONNX files (finetune_reader): the spec and parameters
- * under our names; the normalisation of a petcnn export (other files have none: give the
- * model's with cnn-convert). */
+/* cnn-train --init-from's reader of ONNX files (finetune_reader): the spec, class count
+ * and parameters under our names, and the normalisation of a petcnn export (other files
+ * have none: give the model's with cnn-convert). Open height and width are read at 224. */
 int onnx_finetune_read(const char *path, finetune_src *src, char *err);
 
 #endif

@@ -151,9 +151,10 @@ static int run_case(const onnx_model *om, const char *name, int perturb, char *m
 		err_set(msg, "a softmax over a %dx%dx%d output", oh, ow, oc);
 		goto out_model;
 	}
-	/* back to ONNX's layout: [N, C, H, W], or [N, K] for a 1x1xK output */
+	/* back to ONNX's layout: [N, C, H, W], or [N, C*H*W] as ONNX flattens that (our dense
+	 * layers read NHWC and the importer permutes their weights to match) */
 	if (!((y.ndim == 4 && y.shape[0] == n && y.shape[1] == oc && y.shape[2] == oh && y.shape[3] == ow) ||
-	      (y.ndim == 2 && y.shape[0] == n && y.shape[1] == oc && oh == 1 && ow == 1))) {
+	      (y.ndim == 2 && y.shape[0] == n && y.shape[1] == (int64_t)oc * oh * ow))) {
 		err_set(msg, "output %dx%dx%dx%d (NHWC), expected a %d-D one of %lld elements", n, oh, ow,
 			oc, y.ndim, (long long)tensor_numel(&y));
 		goto out_model;
