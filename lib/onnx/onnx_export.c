@@ -174,7 +174,8 @@ static void *init(bld *b, const char *name, int dtype, int ndim, const int64_t *
 		return NULL;
 	}
 	*t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
-	memcpy(d, dims, sizeof *d * (size_t)ndim);
+	if (ndim)
+		memcpy(d, dims, sizeof *d * (size_t)ndim);  /* a scalar has no dims (NULL) */
 	t->dims = d, t->n_dims = (size_t)ndim;
 	t->has_data_type = 1, t->data_type = dtype;
 	t->name = (char *)name;
