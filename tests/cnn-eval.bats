@@ -174,3 +174,139 @@ np.savez(sys.argv[2], **{n: z[n] for n in names})' "$d/m.npz" "$t/reordered.npz"
 	assert_success
 	[ -z "$stderr" ]
 }
+
+# The ProjectorConfig message of TensorBoard's projector_config.proto, built here so that
+# protobuf's own text-format parser (strict: an unknown field or a bad value is an error)
+# reads our config without TensorBoard installed.
+PROJECTOR_PROTO='
+from google.protobuf import descriptor_pb2, descriptor_pool, text_format
+try:
+    from google.protobuf.message_factory import GetMessageClass
+except ImportError:
+    from google.protobuf import message_factory
+    GetMessageClass = lambda d: message_factory.MessageFactory().GetPrototype(d)
+F = descriptor_pb2.FieldDescriptorProto
+fd = descriptor_pb2.FileDescriptorProto(name="projector_config.proto", package="tensorboard.projector", syntax="proto3")
+def msg(name, fields):
+    m = fd.message_type.add(name=name)
+    for fname, num, typ, rep, tname in fields:
+        f = m.field.add(name=fname, number=num, type=typ,
+                        label=F.LABEL_REPEATED if rep else F.LABEL_OPTIONAL)
+        if tname:
+            f.type_name = tname
+msg("SpriteMetadata", [("image_path", 1, F.TYPE_STRING, 0, None),
+                       ("single_image_dim", 2, F.TYPE_UINT32, 1, None)])
+msg("EmbeddingInfo", [("tensor_name", 1, F.TYPE_STRING, 0, None), ("metadata_path", 2, F.TYPE_STRING, 0, None),
+                      ("bookmarks_path", 3, F.TYPE_STRING, 0, None), ("tensor_shape", 4, F.TYPE_UINT32, 1, None),
+                      ("sprite", 5, F.TYPE_MESSAGE, 0, ".tensorboard.projector.SpriteMetadata"),
+                      ("tensor_path", 6, F.TYPE_STRING, 0, None)])
+msg("ProjectorConfig", [("model_checkpoint_path", 1, F.TYPE_STRING, 0, None),
+                        ("embeddings", 2, F.TYPE_MESSAGE, 1, ".tensorboard.projector.EmbeddingInfo"),
+                        ("model_checkpoint_dir", 3, F.TYPE_STRING, 0, None)])
+pool = descriptor_pool.DescriptorPool()
+pool.Add(fd)
+ProjectorConfig = GetMessageClass(pool.FindMessageTypeByName("tensorboard.projector.ProjectorConfig"))
+'
+
+@test "cnn-eval: --projector writes TensorBoard's four files: vectors equal the layer the head reads, in PyTorch and cnn-apply" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	run --separate-stderr cnn-eval -m "$d/m.npz" --batch 8 -p "$t/pred.tsv" --projector "$t/runs/emb" "$d/test.npy"
+	assert_success
+	run --separate-stderr cnn-eval -m "$d/m.npz" -p "$t/pred2.tsv" "$d/test.npy"
+	assert_success
+	cmp "$t/pred.tsv" "$t/pred2.tsv"     # the projector changes nothing else
+	cnn-apply --layer fc -m "$d/m.npz" -o "$t/fc.npy" "$d/test.npy"
+	# the PyTorch twin of the model up to fc (float64): TF SAME 3x3 convolutions (pad 1),
+	# 2x2 max-pools of even sizes, ReLUs, fc on the flattened NHWC maps; dropout is off
+	run py "$PROJECTOR_PROTO"'
+import csv, math, torch, torch.nn.functional as F
+from PIL import Image
+t, data, model = sys.argv[1], sys.argv[2], sys.argv[3]
+cfg = ProjectorConfig()
+text_format.Parse(open(t + "/runs/emb/projector_config.pbtxt").read(), cfg)
+assert len(cfg.embeddings) == 1, cfg
+e = cfg.embeddings[0]
+assert (e.tensor_name, e.tensor_path, e.metadata_path) == ("fc", "tensors.tsv", "metadata.tsv"), e
+assert list(e.tensor_shape) == [37, 32], e.tensor_shape
+assert e.sprite.image_path == "sprite.png" and list(e.sprite.single_image_dim) == [24, 24], e.sprite
+rows = [l.rstrip("\n").split("\t") for l in open(t + "/runs/emb/tensors.tsv")]
+assert len(rows) == 37 and all(len(r) == 32 for r in rows), (len(rows), {len(r) for r in rows})
+got = np.array(rows, dtype=np.float64)
+f = open(data, "rb"); img = np.load(f); lab = np.load(f); cls = list(np.load(f))
+z = np.load(model)
+x = torch.from_numpy(img.astype(np.float64) / 255).permute(0, 3, 1, 2)
+def conv(x, n):
+    w = torch.from_numpy(z[n + "/weights" + {"c1": "1_1", "c2": "2_1"}[n]].astype(np.float64)).permute(3, 2, 0, 1)
+    b = torch.from_numpy(z[n + "/biases" + {"c1": "1_1", "c2": "2_1"}[n]].astype(np.float64))
+    return F.relu(F.conv2d(x, w, b, padding=1))
+h = F.max_pool2d(conv(F.max_pool2d(conv(x, "c1"), 2), "c2"), 2)
+h = h.permute(0, 2, 3, 1).reshape(37, -1)
+want = F.relu(h @ torch.from_numpy(z["fc/weights3_1"].astype(np.float64)) +
+              torch.from_numpy(z["fc/biases3_1"].astype(np.float64))).numpy()
+tol = 1e-5 * max(1, np.abs(want).max())     # float32 sums of a few hundred products
+assert np.abs(got - want).max() <= tol, np.abs(got - want).max()
+fc = np.load(t + "/fc.npy")
+assert fc.shape == (37, 1, 1, 32), fc.shape
+assert np.abs(got - fc.reshape(37, 32)).max() <= tol, np.abs(got - fc.reshape(37, 32)).max()
+# metadata: one row per image, in order, as --predictions says
+meta = list(csv.reader(open(t + "/runs/emb/metadata.tsv"), delimiter="\t"))
+pred = list(csv.reader(open(t + "/pred.tsv"), delimiter="\t"))[1:]
+assert meta[0] == ["true", "predicted", "correct"] and len(meta) == 38, meta[:2]
+for m, p in zip(meta[1:], pred):
+    y, q = int(p[1]), int(p[2])
+    assert m == [cls[y], cls[q], "yes" if y == q else "no"], (m, p)
+# the sprite: ceil(sqrt(37)) = 7 a side, 24x24 images as they are, black after the 37th
+s = np.asarray(Image.open(t + "/runs/emb/sprite.png").convert("RGB"))
+assert s.shape == (7 * 24, 7 * 24, 3), s.shape
+for i in range(49):
+    cell = s[i // 7 * 24:(i // 7 + 1) * 24, i % 7 * 24:(i % 7 + 1) * 24]
+    assert (cell == (img[i] if i < 37 else 0)).all(), i
+print("ok")' "$t" "$d/test.npy" "$d/m.npz"
+	assert_success
+	assert_output ok
+}
+
+@test "cnn-eval: --projector on unlabelled images, large images in 64-pixel thumbnails, and a folder it cannot make" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	run --separate-stderr cnn-eval -m "$d/m.npz" --projector "$t/unl" "$d/unl.npy"
+	assert_success
+	py '
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1] + "/unl/metadata.tsv")]
+f = open(sys.argv[2], "rb"); np.load(f); lab = np.load(f); cls = list(np.load(f))
+assert rows[0] == ["true", "predicted", "correct"] and len(rows) == 38, rows[:2]
+assert (lab < 0).sum() > 0
+for r, y in zip(rows[1:], lab):
+    assert r[1] in cls, r
+    assert r == (["-", r[1], "-"] if y < 0 else [cls[y], r[1], "yes" if cls[y] == r[1] else "no"]), (r, y)
+' "$t" "$d/unl.npy"
+	# 5 images of 80x100 (the default spec, untrained: only the shapes matter here):
+	# thumbnails 64x51 (the aspect kept), a 3x3 grid of them
+	"$PY" "$BATS_TEST_DIRNAME/nn-shapes.py" 5 80 1 "$t/big.npy"
+	py '
+f = open(sys.argv[1], "rb"); img = np.load(f)[:, :, :, :]; lab = np.load(f); cls = np.load(f)
+img = np.concatenate([img, img[:, :, :20]], axis=2)     # 80 high, 100 wide
+with open(sys.argv[1], "wb") as f:
+    np.save(f, np.ascontiguousarray(img)); np.save(f, lab); np.save(f, cls)' "$t/big.npy"
+	cnn-train --train "$t/big.npy" -o "$t/big.npz" --model "c=conv:3x3:4 p=maxpool:4x4 out=dense:K" --stop-after 1 -q > /dev/null
+	run --separate-stderr cnn-eval -m "$t/big.npz" --projector "$t/big" "$t/big.npy"
+	assert_success
+	py "$PROJECTOR_PROTO"'
+from PIL import Image
+cfg = ProjectorConfig()
+text_format.Parse(open(sys.argv[1] + "/big/projector_config.pbtxt").read(), cfg)
+e = cfg.embeddings[0]
+assert e.tensor_name == "p" and list(e.tensor_shape) == [5, 20 * 25 * 4], e
+assert list(e.sprite.single_image_dim) == [64, 51], e.sprite
+s = Image.open(sys.argv[1] + "/big/sprite.png")
+assert s.size == (3 * 64, 3 * 51), s.size
+f = open(sys.argv[2], "rb"); img = np.load(f)
+thumb = np.asarray(Image.fromarray(img[4]).resize((64, 51), Image.BILINEAR)).astype(int)
+cell = np.asarray(s.convert("RGB"))[51:102, 64:128].astype(int)
+assert np.abs(cell - thumb).max() <= 2, np.abs(cell - thumb).max()   # Pillow-like resize
+print("ok")' "$t" "$t/big.npy"
+	touch "$t/file"
+	run --separate-stderr cnn-eval -m "$d/m.npz" --projector "$t/file/emb" "$d/test.npy"
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == "cnn-eval: "*"file"* ]] || fail "$stderr"
+}

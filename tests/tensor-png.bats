@@ -246,3 +246,153 @@ np.save("e.npy", np.zeros((0, 4, 4, 3), np.uint8)); np.save("m.npy", np.zeros((2
 		[[ $stderr == "tensor-png: "* ]] || fail "$args: $stderr"
 	done
 }
+
+# --overlay: the cells of the layout above, RGB, and the colour bar beside the grid.
+OVERLAY='
+from PIL import Image
+def overlay_parts(path, n, h, w, labels=True):
+    """the picture as an array, each cell [h, w, 3], and the bar [rows, 8, 3]"""
+    (gw, gh), origin = layout(n, h, w, labels=labels)
+    im = Image.open(path)
+    assert im.mode == "RGB" and im.size == (gw + 2 + 8 + 5, gh), (im.mode, im.size, gw, gh)
+    a = np.asarray(im).astype(int)
+    top = LABEL_H if labels else 0
+    return a, [a[y:y + h, x:x + w] for x, y in origin], a[top:, gw + 2:gw + 10]
+def norm(m):
+    lo, hi = m.min(), m.max()
+    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+'
+
+@test "tensor-png: --overlay: alpha 0 is the image, alpha 1 the colormap of the normalised map, matplotlib's colours" {
+	# map 0 a ramp 0..34 (the middle pixel (2, 3) is 17/34 = 0.5: entry 128), map 1
+	# constant (drawn as 0: entry 0), map 2 a ramp down with a NaN (NaN counts as 0).
+	py '
+r = np.random.default_rng(5)
+np.save("img.npy", r.integers(0, 256, (3, 5, 7, 3), dtype=np.uint8))
+m = np.zeros((3, 5, 7, 1), np.float32)
+m[0, :, :, 0] = np.arange(35).reshape(5, 7)
+m[1] = 2.5
+m[2, :, :, 0] = -np.arange(35).reshape(5, 7)
+m[2, 0, 0, 0] = np.nan
+np.save("m.npy", m)'
+	tensor-png --overlay img.npy --alpha 0 -o a0.png m.npy
+	for c in jet viridis inferno; do
+		tensor-png --overlay img.npy --alpha 1 --colormap $c -o $c.png m.npy
+	done
+	tensor-png --overlay img.npy -o default.png m.npy
+	tensor-png --overlay img.npy --alpha 0.5 --colormap jet -o half.png m.npy
+	cmp default.png half.png    # jet at 0.5 is the default
+	# the published tables (matplotlib _cm_listed.py; jet from _cm.py segments): entries
+	# 0, 128 and 255, i.e. t = 0, 0.5 and 1
+	py "$LAYOUT$OVERLAY"'
+PUB = {"viridis": [(0.267004, 0.004874, 0.329415), (0.127568, 0.566949, 0.550556),
+                   (0.993248, 0.906157, 0.143936)],
+       "inferno": [(0.001462, 0.000466, 0.013866), (0.735683, 0.215906, 0.330245),
+                   (0.988362, 0.998364, 0.644924)],
+       "jet": [(0.0, 0.0, 0.5), (0.4901960784313725, 1.0, 0.4775458570524984), (0.5, 0.0, 0.0)]}
+img = np.load("img.npy").astype(int)
+m = np.load("m.npy")[..., 0]
+_, cells, _ = overlay_parts("a0.png", 3, 5, 7)
+for k in range(3):
+    assert (cells[k] == img[k]).all(), k                    # alpha 0: the image, exactly
+for name, (c0, c128, c255) in PUB.items():
+    a, cells, bar = overlay_parts(name + ".png", 3, 5, 7)
+    b = lambda c: np.rint(np.array(c) * 255).astype(int)
+    assert (cells[0][2, 3] == b(c128)).all(), (name, cells[0][2, 3], b(c128))   # 0.5
+    assert (cells[0][0, 0] == b(c0)).all() and (cells[0][4, 6] == b(c255)).all(), name
+    assert (cells[1] == b(c0)).all(), name                  # constant: 0
+    assert (cells[2][0, 0] == b(c0)).all(), name            # NaN: 0
+    assert (cells[2][0, 1] == b(c255)).all(), name          # -1: the max of map 2
+    assert (bar[0] == b(c255)).all() and (bar[-1] == b(c0)).all(), name   # 1 on top
+    # every pixel from matplotlib itself, when it is installed
+    try:
+        from matplotlib import colormaps
+    except ImportError:
+        continue
+    cm = colormaps[name]
+    for k in range(3):
+        t = np.nan_to_num(norm(np.nan_to_num(m[k], nan=np.nanmin(m[k]))), nan=0)
+        if k == 2:
+            t[0, 0] = 0
+        want = np.rint(cm(t)[..., :3] * 255).astype(int)
+        assert (np.abs(cells[k] - want) <= 1).all(), (name, k)   # float32 table: 1 level
+print("ok")'
+	# a blend, from the image and the colormap (float32 tables: 1 level of rounding)
+	py "$LAYOUT$OVERLAY"'
+img = np.load("img.npy").astype(float)
+_, cells, _ = overlay_parts("half.png", 3, 5, 7)
+_, jet, _ = overlay_parts("jet.png", 3, 5, 7)
+for k in range(3):
+    want = np.rint(0.5 * img[k] + 0.5 * jet[k])
+    assert (np.abs(cells[k] - want) <= 1).all(), k
+print("ok")'
+}
+
+@test "tensor-png: --overlay over a dataset stream's images, --index, --range, gray images, stdin" {
+	py '
+r = np.random.default_rng(6)
+with open("ds.npy", "wb") as f:
+    np.save(f, r.integers(0, 256, (4, 6, 6, 3), dtype=np.uint8))
+    np.save(f, np.arange(4, dtype=np.int64))
+    np.save(f, np.array(["a", "b"]))
+np.save("gray.npy", r.integers(0, 256, (4, 6, 6, 1), dtype=np.uint8))
+m = r.random((4, 6, 6, 1)).astype(np.float32)
+m[3, 3, 3, 0] = 0.5
+np.save("m.npy", m)'
+	tensor-png --overlay ds.npy --alpha 1 -o all.png m.npy
+	tensor-png --overlay ds.npy --alpha 1 -o - < m.npy > stdin.png
+	cmp all.png stdin.png
+	tensor-png --overlay ds.npy --alpha 0 --index 3 -o three.png m.npy
+	tensor-png --overlay gray.npy --alpha 0 -o gray.png m.npy
+	tensor-png --overlay ds.npy --alpha 1 --range 0,1 --colormap viridis -o fixed.png m.npy
+	py "$LAYOUT$OVERLAY"'
+from matplotlib import colormaps
+ds = np.load("ds.npy").astype(int)
+g = np.load("gray.npy").astype(int)
+m = np.load("m.npy")[..., 0]
+a, cells, _ = overlay_parts("three.png", 1, 6, 6)
+assert (cells[0] == ds[3]).all()
+assert label_ok(a[..., 0], 0, LABEL_H, "3")
+_, cells, _ = overlay_parts("gray.png", 4, 6, 6)
+for k in range(4):
+    assert (cells[k] == g[k]).all(), k          # gray images repeated in R, G and B
+_, cells, _ = overlay_parts("fixed.png", 4, 6, 6)
+vir = colormaps["viridis"]
+assert (cells[3][3, 3] == np.rint(np.array(vir(0.5)[:3]) * 255)).all()   # 0.5 of 0..1
+for k in range(4):
+    assert (np.abs(cells[k] - np.rint(vir(m[k])[..., :3] * 255)) <= 1).all(), k
+print("ok")'
+}
+
+@test "tensor-png: --overlay refuses maps and images that do not match, naming both" {
+	py '
+np.save("img.npy", np.zeros((2, 5, 7, 3), np.uint8))
+np.save("f.npy", np.zeros((2, 5, 7, 3), np.float32))
+np.save("m3.npy", np.zeros((3, 5, 7, 1), np.float32))
+np.save("msize.npy", np.zeros((2, 4, 7, 1), np.float32))
+np.save("mc.npy", np.zeros((2, 5, 7, 2), np.float32))'
+	run --separate-stderr tensor-png --overlay img.npy -o out.png m3.npy
+	assert_failure 1
+	[[ $stderr == *"m3.npy: array 0: 3 maps of 7x5, but img.npy holds 2 images of 7x5"* ]] || fail "$stderr"
+	run --separate-stderr tensor-png --overlay img.npy -o out.png msize.npy
+	assert_failure 1
+	[[ $stderr == *"2 maps of 7x4, but img.npy holds 2 images of 7x5"* ]] || fail "$stderr"
+	run --separate-stderr tensor-png --overlay img.npy -o out.png mc.npy
+	assert_failure 1
+	[[ $stderr == *"mc.npy: array 0: 2 channels: maps drawn over images have one"* ]] || fail "$stderr"
+	run --separate-stderr tensor-png --overlay f.npy -o out.png m3.npy
+	assert_failure 1
+	[[ $stderr == *"f.npy: the first array is not uint8 images"* ]] || fail "$stderr"
+	run --separate-stderr tensor-png --overlay missing.npy -o out.png m3.npy
+	assert_failure 1
+	[[ $stderr == *"missing.npy: cannot open: No such file"* ]] || fail "$stderr"
+	[ ! -e out.png ]
+	for args in "--colormap jet" "--alpha 0.5" "--overlay img.npy --alpha 2" \
+		"--overlay img.npy --colormap parula" "--overlay img.npy --maps"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr tensor-png $args m3.npy
+		assert_failure 2
+		assert_output ''
+		[[ $stderr == "tensor-png: "* ]] || fail "$args: $stderr"
+	done
+}

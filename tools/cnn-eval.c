@@ -14,6 +14,7 @@
 #include "nn/model.h"
 #include "util/outfile.h"
 #include "util/progress.h"
+#include "tb/projector.h"
 
 static const char PROG[] = "cnn-eval";
 static const char HELP[] =
@@ -25,6 +26,11 @@ static const char HELP[] =
 	"                        /255, no mean or std: see cnn-convert for those)\n"
 	"  -p, --predictions F   write a TSV: index, label, predicted, one probability per class\n"
 	"  --format FMT          text (default) or tsv: 'STEP TAG VALUE' lines for tfevents-write\n"
+	"  --projector DIR       the penultimate layer's activations (what the last layer reads)\n"
+	"                        for every image, in TensorBoard's Projector format: DIR/tensors.tsv,\n"
+	"                        DIR/metadata.tsv (true, predicted, correct), DIR/sprite.png\n"
+	"                        (thumbnails, at most 64x64) and DIR/projector_config.pbtxt;\n"
+	"                        then `tensorboard --logdir DIR` shows them in its Projector tab\n"
 	"  --batch N             images per forward pass (default 32)\n"
 	"  --threads N           BLAS threads (default 2)\n"
 	"  -q, --quiet           no progress on stderr\n"
@@ -36,21 +42,23 @@ static const char HELP[] =
 	"precision, recall and F1; rows of the confusion matrix are true classes.\n"
 	"\n"
 	"Example:\n"
-	"  cnn-eval -m model.npz -p predictions.tsv test.npy\n";
+	"  cnn-eval -m model.npz -p predictions.tsv test.npy\n"
+	"  cnn-eval -m model.npz --projector runs/embedding test.npy\n";
 
 struct opts {
-	const char *model, *input, *pred;
+	const char *model, *input, *pred, *projector;
 	int tsv, batch, threads;
 	enum progress_mode progress;
 };
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_FORMAT = 256, O_BATCH, O_THREADS, O_PROGRESS, O_VERSION };
+	enum { O_FORMAT = 256, O_BATCH, O_THREADS, O_PROGRESS, O_PROJECTOR, O_VERSION };
 	static const struct option lo[] = {
 		{ "model", 1, 0, 'm' }, { "predictions", 1, 0, 'p' }, { "format", 1, 0, O_FORMAT },
 		{ "batch", 1, 0, O_BATCH }, { "threads", 1, 0, O_THREADS }, { "quiet", 0, 0, 'q' },
-		{ "progress", 0, 0, O_PROGRESS }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION },
+		{ "progress", 0, 0, O_PROGRESS }, { "projector", 1, 0, O_PROJECTOR },
+		{ "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -70,6 +78,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_THREADS: o->threads = cli_opt_int("--threads", optarg, 1, 64); break;
 		case 'q': o->progress = PROGRESS_OFF; break;
 		case O_PROGRESS: o->progress = PROGRESS_ON; break;
+		case O_PROJECTOR: o->projector = optarg; break;
 		case 'h': cli_help(HELP);
 		case O_VERSION: cli_version();
 		default: cli_try_help();
@@ -83,12 +92,77 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage("-m MODEL.npz is required");
 }
 
+/* --projector: the vectors the last layer reads, written as the batches go */
+typedef struct {
+	proj_writer w;
+	const model *m;
+	const dataset *d;
+	const tensor *classes;
+	float *vec;              /* [dim] one image's, gathered from the last layer's inputs */
+	int64_t first, seen;     /* the batch's first image, images reported so far */
+} proj_ctx;
+
 /* cnn-eval's context for evaluate_run's callbacks */
 typedef struct {
 	FILE *pred;      /* --predictions, or NULL */
 	int k;           /* classes */
 	progress bar;
+	proj_ctx *proj;  /* --projector, or NULL */
+	char *err;       /* ... its error */
 } eval_ctx;
+
+/* The layers the last layer reads, and their floats per image. The name is of the layer
+ * that made the values: a dropout (the identity at inference) gives its input's. */
+static int proj_dim(const model *m, char *name, size_t n)
+{
+	const model_layer *last = &m->layer[m->nlayer - 1];
+	int dim = 0, s = last->src[0];
+
+	for (int i = 0; i < last->nsrc; i++)
+		dim += last->src[i] == MODEL_INPUT ? m->h * m->w * m->c : (int)m->layer[last->src[i]].out_n;
+	while (s >= 0 && m->layer[s].kind == MODEL_DROP && m->layer[s].nsrc == 1)
+		s = m->layer[s].src[0];
+	if (last->nsrc > 1)
+		snprintf(name, n, "%s/input", last->name);
+	else
+		snprintf(name, n, "%s", s == MODEL_INPUT ? "input" : m->layer[s].name);
+	return dim;
+}
+
+static int proj_batch(void *ctx, int64_t first, int B)
+{
+	eval_ctx *c = ctx;
+
+	(void)B;
+	if (c->proj)
+		c->proj->first = first;
+	return 0;
+}
+
+/* The image's vector (row k of the batch in each input of the last layer), its
+ * thumbnail and its classes. */
+static int proj_image(eval_ctx *c, int64_t index, int label, int pred)
+{
+	proj_ctx *p = c->proj;
+	const model *m = p->m;
+	const model_layer *last = &m->layer[m->nlayer - 1];
+	size_t k = (size_t)(p->seen++ - p->first), isz = (size_t)p->d->h * p->d->w * 3, at = 0;
+	char truth[128], predicted[128];
+
+	for (int i = 0; i < last->nsrc; i++) {
+		int s = last->src[i];
+		size_t n = s == MODEL_INPUT ? (size_t)m->h * m->w * m->c : m->layer[s].out_n;
+		const float *v = s == MODEL_INPUT ? m->input : m->layer[s].out;
+
+		memcpy(p->vec + at, v + k * n, n * sizeof *v);
+		at += n;
+	}
+	tensor_get_string(p->classes, pred, predicted, sizeof predicted);
+	if (label >= 0)
+		tensor_get_string(p->classes, label, truth, sizeof truth);
+	return proj_add(&p->w, p->vec, (const uint8_t *)p->d->images.data + (size_t)index * isz,
+			label >= 0 ? truth : NULL, predicted, c->err);
+}
 
 /* The header of --predictions: index, label, predicted, p_CLASS per class. */
 static void write_header(FILE *f, const tensor *classes, int k)
@@ -108,6 +182,8 @@ static int write_prediction(void *ctx, int64_t index, int label, int pred, const
 {
 	eval_ctx *c = ctx;
 
+	if (c->proj && proj_image(c, index, label, pred))
+		return -1;
 	if (!c->pred)
 		return 0;
 	fprintf(c->pred, "%lld\t%d\t%d", (long long)index, label, pred);
@@ -181,6 +257,8 @@ int main(int argc, char **argv)
 	tensor classes;
 	ckpt_state st;
 	outfile pf = { 0 };
+	proj_ctx pj = { 0 };
+	char pname[MODEL_NAME_MAX + 8], perr[ERR_MAX] = "";
 
 	parse_args(argc, argv, &o);
 	if (dataset_read(&d, o.input, 1, err))
@@ -202,11 +280,21 @@ int main(int argc, char **argv)
 		cli_die("%s: images are %dx%d but the model takes %dx%d", o.input, d.h, d.w, m.h, m.w);
 	if (o.pred && outfile_open(&pf, o.pred, err))
 		cli_die("%s", err);
+	if (o.projector) {
+		int dim = proj_dim(&m, pname, sizeof pname);
+
+		pj = (proj_ctx){ .m = &m, .d = &d, .classes = &classes,
+				 .vec = malloc(sizeof *pj.vec * (size_t)dim) };
+		if (!pj.vec)
+			cli_die("out of memory");
+		if (proj_open(&pj.w, o.projector, d.n, dim, d.h, d.w, err))
+			cli_die("%s", err);
+	}
 
 	int64_t *confusion = calloc((size_t)m.classes * m.classes, sizeof *confusion);
-	eval_ctx c = { .pred = pf.fp, .k = m.classes };
+	eval_ctx c = { .pred = pf.fp, .k = m.classes, .proj = o.projector ? &pj : NULL, .err = perr };
 	evaluate_opts eo = { .confusion = confusion, .image = write_prediction,
-			     .progress = draw_progress, .ctx = &c };
+			     .batch = proj_batch, .progress = draw_progress, .ctx = &c };
 	evaluate_result r;
 
 	if (!confusion)
@@ -216,10 +304,13 @@ int main(int argc, char **argv)
 	progress_init(&c.bar, "eval", d.n, 0, o.progress);
 	progress_set_unit(&c.bar, "img");
 	if (evaluate_run(&m, &d, &eo, &r, err))
-		cli_die("%s", err);
+		cli_die("%s", perr[0] ? perr : err);
 	progress_end(&c.bar);
 	if (pf.fp && outfile_commit(&pf, err))
 		cli_die("%s", err);
+	if (o.projector && proj_close(&pj.w, pname, err))
+		cli_die("%s", err);
+	free(pj.vec);
 	if (!r.scored)
 		cli_warn("%s: no image is labelled: predictions only, no accuracy",
 			 strcmp(o.input, "-") ? o.input : "<stdin>");

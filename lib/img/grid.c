@@ -86,7 +86,7 @@ void grid_cell_origin(const grid_cells *c, const grid_opts *o, int k, int *x, in
 	*y = (int)((k / cols) * (bh + o->gap) + (o->labels ? GRID_LABEL_H : 0));
 }
 
-static void draw_label(uint8_t *pix, int gw, int ch, int x0, int y0, int64_t v)
+void grid_text(uint8_t *pix, int gw, int ch, int x0, int y0, int64_t v)
 {
 	char s[24];
 	int n = snprintf(s, sizeof s, "%lld", (long long)v);
@@ -161,7 +161,7 @@ int grid_draw(const grid_cells *c, const grid_opts *o, uint8_t **out, int *gw, i
 
 		grid_cell_origin(c, o, k, &x0, &y0);
 		if (o->labels)
-			draw_label(pix, W, c->ch, x0 + 1, y0 - GRID_LABEL_H + 1, c->label0 + k);
+			grid_text(pix, W, c->ch, x0 + 1, y0 - GRID_LABEL_H + 1, c->label0 + k);
 		cell_range(c, o, k, &lo, &hi);
 		for (int y = 0; y < c->h; y++)
 			for (int x = 0; x < c->w; x++)

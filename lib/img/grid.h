@@ -49,6 +49,9 @@ void grid_opts_default(grid_opts *o);
 int grid_size(const grid_cells *c, const grid_opts *o, int *gw, int *gh, char *err);
 /* Top-left pixel of cell k's values (below its label). */
 void grid_cell_origin(const grid_cells *c, const grid_opts *o, int k, int *x, int *y);
+/* Writes the digits of v >= 0 white in the 3x5 font, 4 pixels apart, top-left at (x0, y0)
+ * of a picture gw pixels wide with ch channels (the caller makes room). */
+void grid_text(uint8_t *pix, int gw, int ch, int x0, int y0, int64_t v);
 /* Draws the grid into *out (malloc'ed, gw * gh * ch bytes, row-major interleaved). */
 int grid_draw(const grid_cells *c, const grid_opts *o, uint8_t **out, int *gw, int *gh,
 	      char *err);

@@ -64,6 +64,8 @@ int evaluate_run(model *m, const dataset *d, const evaluate_opts *o, evaluate_re
 		}
 		model_forward(m, img, NULL, B);
 		softmax_xent_rows(b.loss, b.pred, logits, labels, B, K);
+		if (o->batch && o->batch(o->ctx, i, B))
+			rc = err_set(err, "evaluate: stopped after %lld images", (long long)i);
 		for (int k = 0; k < B && !rc; k++) {
 			int y = labels[k], p = b.pred[k];
 

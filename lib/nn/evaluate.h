@@ -15,13 +15,20 @@ typedef int (*evaluate_progress_fn)(void *ctx, int64_t done, int64_t total);
 typedef int (*evaluate_image_fn)(void *ctx, int64_t index, int label, int pred,
 				 const float *probs);
 
+/* After each batch's forward, before its images' calls: the batch is the run's images
+ * first .. first + B - 1 (with idx: idx[first] ..), whose activations the model's layers
+ * now hold, image k of the batch at row k of each layer's out (e.g. for embeddings).
+ * Non-zero stops the run. */
+typedef int (*evaluate_batch_fn)(void *ctx, int64_t first, int B);
+
 typedef struct {
 	const int64_t *idx;             /* the images idx [0..n) in that order; NULL: all */
 	int64_t n;                      /* ... with idx */
 	int64_t *confusion;             /* [K, K] added to: true row, predicted column (NULL: none) */
 	evaluate_image_fn image;        /* NULL: none */
+	evaluate_batch_fn batch;        /* NULL: none */
 	evaluate_progress_fn progress;  /* NULL: none */
-	void *ctx;                      /* for both callbacks */
+	void *ctx;                      /* for the callbacks */
 } evaluate_opts;
 
 typedef struct {
