@@ -1274,17 +1274,18 @@ static void din_done(const din_target *t, size_t n)
 /* The backward; with fused, a streaming dense layer's weights are updated by fused->k as
  * their gradient is made (their grads left as they were) and fused->p names them (NULL if
  * no layer did). */
-static void backward_to(model *m, adam_rows *fused, int stop, int no_params);
+static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_params);
 
 static void backward(model *m, adam_rows *fused)
 {
-	backward_to(m, fused, -1, 0);
+	backward_to(m, fused, m->nlayer - 1, -1, 0);
 }
 
-/* The backward down to (not through) layer stop (-1: all, and into ginput if there is
- * one); with no_params, no parameter gradients (the activations' alone). A layer's
- * readers leave stop's ReLU mask to it, so its gradient is that of its output. */
-static void backward_to(model *m, adam_rows *fused, int stop, int no_params)
+/* The backward from layer top (its output's gradient in place: the last layer's in
+ * dlogits) down to (not through) layer stop (-1: all, and into ginput if there is one);
+ * with no_params, no parameter gradients (the activations' alone). A layer's readers leave
+ * stop's ReLU mask to it, so its gradient is that of its output. */
+static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_params)
 {
 	int B = m->batch, n = m->nlayer;
 	char *started = calloc((size_t)(n + 1) * 2, 1), *masked = started + n + 1;
@@ -1295,7 +1296,7 @@ static void backward_to(model *m, adam_rows *fused, int stop, int no_params)
 		return;
 	/* training's backward (no_params 0) never wants the input's gradient */
 	m->grad_stop = no_params ? stop : -2;
-	for (int i = n - 1; i > stop; i--) {
+	for (int i = top; i > stop; i--) {
 		model_layer *l = &m->layer[i];
 		float *g = grad_of(m, i), *dw = l->wparam >= 0 ? m->grads + m->param[l->wparam].off : NULL;
 		float *db = l->bparam >= 0 ? m->grads + m->param[l->bparam].off : NULL;
@@ -1310,7 +1311,8 @@ static void backward_to(model *m, adam_rows *fused, int stop, int no_params)
 		double t0 = now();
 		din_target t;
 
-		if (!g)
+		/* below top, a layer no reader gave a gradient to is not under top */
+		if (!g || (i < top && !started[i]))
 			continue;
 		if (l->relu && !masked[i])
 			vec_relu_backward(g, g, l->out, nout);
@@ -1642,15 +1644,19 @@ int model_grad_init(model *m, char *err)
 
 void model_grad_at(model *m, const float *seed, int layer, float *out)
 {
-	int B = m->batch;
-	size_t n;
+	model_grad_from(m, m->nlayer - 1, seed, layer, out);
+}
 
-	memcpy(m->dlogits, seed, sizeof *seed * (size_t)B * m->layer[m->nlayer - 1].out_n);
-	backward_to(m, NULL, layer, 1);
-	if (layer == MODEL_INPUT) {
+void model_grad_from(model *m, int from, const float *seed, int layer, float *out)
+{
+	int B = m->batch;
+
+	/* Layers above from are skipped: a layer below that they also read gets from's share
+	 * alone, which is the gradient of from's output. */
+	memcpy(grad_of(m, from), seed, sizeof *seed * (size_t)B * m->layer[from].out_n);
+	backward_to(m, NULL, from, layer, 1);
+	if (layer == MODEL_INPUT)
 		memcpy(out, m->ginput, sizeof *out * (size_t)B * m->h * m->w * m->c);
-		return;
-	}
-	n = (size_t)B * m->layer[layer].out_n;
-	memcpy(out, grad_of(m, layer), sizeof *out * n);
+	else
+		memcpy(out, grad_of(m, layer), sizeof *out * (size_t)B * m->layer[layer].out_n);
 }
