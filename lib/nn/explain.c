@@ -102,7 +102,7 @@ int explain_gradcam_layer(const model *m, const char *name, const char *path, in
 	return 0;
 }
 
-int explain_init(explain *e, model *m, char *err)
+int explain_init(explain *e, model *m, int grads, char *err)
 {
 	size_t B = (size_t)m->max_batch, nx = (size_t)m->h * m->w * m->c, ng = nx, nacc = (size_t)m->h * m->w;
 
@@ -120,7 +120,7 @@ int explain_init(explain *e, model *m, char *err)
 		if (m->layer[e->layer].out_n + 1 > nacc)
 			nacc = m->layer[e->layer].out_n + 1;
 	}
-	if (model_grad_init(m, err))
+	if (grads && model_grad_init(m, err))
 		return -1;
 	if (!(e->cls = alloc_n(B, sizeof *e->cls)) || !(e->seed_buf = alloc_n(B * (size_t)e->K, sizeof(float))) ||
 	    !(e->g = alloc_n(B * ng, sizeof(float))) || !(e->x = alloc_n((B + 1) * nx, sizeof(float))) ||

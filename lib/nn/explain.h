@@ -51,9 +51,10 @@ int explain_target_parse(const char *s, const tensor *classes, int *target, char
 int explain_gradcam_layer(const model *m, const char *name, const char *path, int *layer,
 			  char *err);
 
-/* Buffers for m's max_batch images, and m's activation gradients; e's options as set
- * before the call (target, layer, ...). m must have classes. */
-int explain_init(explain *e, model *m, char *err);
+/* Buffers for m's max_batch images, and with grads m's activation gradients (all but
+ * occlusion need them); e's options as set before the call (target, layer, ...). m must
+ * have classes. */
+int explain_init(explain *e, model *m, int grads, char *err);
 void explain_free(explain *e);
 
 /* The maps of B <= max_batch uint8 images [B, h, w, 3] into out; labels [B] for

@@ -1243,6 +1243,15 @@ typedef struct {
 	int src;
 } din_target;
 
+/* Whether layer l's output gradient may be masked by its ReLU before its own backward. A
+ * pool's or dropout's ReLU is its input's: for activation gradients (grad_stop not -2)
+ * that input masks it itself, for it may be the stop layer, whose output's gradient is
+ * wanted unmasked (a max over zeros still passes it on to one of them, as PyTorch does). */
+static int relu_masks(const model *m, const model_layer *l)
+{
+	return l->relu && !(m->grad_stop != -2 && (l->kind == MODEL_POOL || l->kind == MODEL_DROP));
+}
+
 static din_target din_for(model *m, const model_layer *l, int k, char *started, char *masked)
 {
 	din_target t = { .src = l->src[k] };
@@ -1256,7 +1265,7 @@ static din_target din_for(model *m, const model_layer *l, int k, char *started, 
 	if (started[at]) {
 		t.sum_into = t.to;
 		t.to = m->gtmp;
-	} else if (s != MODEL_INPUT && s != m->grad_stop && m->layer[s].relu && m->layer[s].nuse == 1) {
+	} else if (s != MODEL_INPUT && s != m->grad_stop && relu_masks(m, &m->layer[s]) && m->layer[s].nuse == 1) {
 		/* the only reader applies the input's ReLU mask as it writes */
 		t.relu_y = m->layer[s].out;
 		masked[s] = 1;
@@ -1314,7 +1323,7 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 		/* below top, a layer no reader gave a gradient to is not under top */
 		if (!g || (i < top && !started[i]))
 			continue;
-		if (l->relu && !masked[i])
+		if (relu_masks(m, l) && !masked[i])
 			vec_relu_backward(g, g, l->out, nout);
 		switch (l->kind) {
 		case MODEL_CONV:
