@@ -85,7 +85,8 @@ typedef struct {
 	int steps;              /* gradient ascent steps */
 	float lr;               /* each step moves pixels (0..1) lr on average */
 	int jitter;             /* random shift of up to this many pixels per step */
-	int blur_every;         /* a 3x3 binomial blur every this many steps (0: never) */
+	int blur_every;         /* a 3x3 blur every this many steps (0: never) */
+	float blur;             /* ... of kernel (blur, 1 - 2 blur, blur) each way */
 	uint64_t seed;          /* start image and jitter */
 } explain_max_opts;
 
