@@ -1,5 +1,8 @@
-/* cnn-apply: one operation (gray, conv, max-pool, a trained layer) over an image stream. */
+/* cnn-apply: one operation (gray, conv, max-pool, a trained layer, why a model decides)
+ * over an image stream; or a model's filters, or an input that maximises a channel. */
+#include "array/npy.h"
 #include "nn/apply.h"
+#include "nn/explain.h"
 #include "onnx/onnx_load.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
@@ -15,7 +18,8 @@
 static const char PROG[] = "cnn-apply";
 static const char HELP[] =
 	"Usage: cnn-apply OPERATION [OPTION]... [FILE]\n"
-	"Apply one operation (gray, convolution, max-pool, a trained layer) to an image stream.\n"
+	"Apply one operation (gray, convolution, max-pool, a trained layer, a map of why a model\n"
+	"decides) to an image stream; or show a model's filters or what excites a channel.\n"
 	"\n"
 	"Reads a .npy stream (a dataset stream, or any arrays of images [N, H, W, C] or\n"
 	"[H, W, C] of any numeric dtype) from FILE, or standard input when FILE is - or absent,\n"
@@ -34,9 +38,42 @@ static const char HELP[] =
 	"                       model itself as in training (no dropout); a dense layer gives\n"
 	"                       [N, 1, 1, units] (softmax: the logits)\n"
 	"\n"
+	"Why the model in -m decides (uint8 images its size; one map per image, C' = 1).\n"
+	"TARGET is pred (the predicted class), label (each image's label: the stream must be\n"
+	"a dataset stream), a class name or a class index; logits are pre-softmax scores:\n"
+	"  --gradcam TARGET     Grad-CAM: ReLU(sum_k alpha_k A_k), A the output of --layer NAME\n"
+	"                       (default: the last convolution before the dense part),\n"
+	"                       alpha_k the mean over positions of d logit / d A_k; upsampled\n"
+	"                       bilinearly (half-pixel centres, as PyTorch's interpolate with\n"
+	"                       align_corners=False) to H x W, or the layer's size with\n"
+	"                       --no-upsample\n"
+	"  --saliency TARGET    max over channels of |d logit / d x|, x the model's normalised\n"
+	"                       input; --smoothgrad N[,SIGMA]: the mean over N copies of x plus\n"
+	"                       normal noise of SIGMA (default 0.15) times the input's range\n"
+	"  --occlusion TARGET   the target's probability with a P x P patch of grey (pixel\n"
+	"                       value 128 before normalisation) at each position, its top-left\n"
+	"                       corner every S pixels: [N, ceil(H/S), ceil(W/S), 1]; needs\n"
+	"                       --patch P, --stride S (default P)\n"
+	"\n"
+	"Without input (one array out, to standard output or -o):\n"
+	"  --weights NAME       the filters of convolution NAME in -m: f4 [COUT, KH, KW, CIN]\n"
+	"                       (images for tensor-png, RGB when CIN is 3)\n"
+	"  --maximize LAYER:CH  an image that maximises the mean of channel CH of LAYER's\n"
+	"                       output (Olah et al.'s feature visualisation: gradient ascent on\n"
+	"                       the pixels with random jitter and a blur every 4 steps): u1\n"
+	"                       [1, H, W, 3], H x W the model's input\n"
+	"\n"
 	"Options:\n"
-	"  -m, --model FILE     checkpoint (.npz) or ONNX model (.onnx) for --layer\n"
-	"  -s, --stride S       window step for --conv (default 1) and --maxpool (default K)\n"
+	"  -m, --model FILE     checkpoint (.npz) or ONNX model (.onnx)\n"
+	"      --layer NAME     with --gradcam: the layer it weights\n"
+	"      --no-upsample    --gradcam at the layer's resolution\n"
+	"      --smoothgrad N[,SIGMA]  --saliency averaged over N noisy copies\n"
+	"      --patch P        --occlusion's patch size\n"
+	"      --steps N        --maximize's gradient steps (default 256)\n"
+	"      --lr X           --maximize's step: pixels (0..1) move X on average (default 0.02)\n"
+	"      --seed S         --smoothgrad's noise, --maximize's start and jitter (default 1)\n"
+	"  -s, --stride S       window step for --conv (default 1), --maxpool (default K) and\n"
+	"                       --occlusion (default P)\n"
 	"  -p, --padding P      SAME (default) or VALID, as TensorFlow defines them: SAME gives\n"
 	"                       ceil(in / S) outputs, padding by (out - 1) * S + k - in of which\n"
 	"                       the extra odd pixel goes at the bottom/right; VALID gives\n"
@@ -51,14 +88,29 @@ static const char HELP[] =
 	"Example:\n"
 	"  cnn-apply --gray test.npy | cnn-apply --conv pipelines/filters7x7.npy | tensor-png > maps.png\n"
 	"  cnn-apply --maxpool 2 --padding VALID maps.npy > pooled.npy\n"
-	"  cnn-apply --layer conv1_2 -m model.npz --index 0 test.npy | tensor-png -o conv1_2.png\n";
+	"  cnn-apply --layer conv1_2 -m model.npz --index 0 test.npy | tensor-png -o conv1_2.png\n"
+	"  cnn-apply --gradcam pred -m model.npz test.npy | tensor-png --overlay test.npy > cam.png\n"
+	"  cnn-apply --weights conv1_1 -m model.npz | tensor-png > filters.png\n"
+	"  cnn-apply --maximize conv2_2:5 -m model.npz | tensor-png > conv2_2-5.png\n";
 
 #define LAYER_BATCH 4
+/* images (or occluded copies, or noisy copies) through the model at once */
+#define EXPLAIN_BATCH 8
+
+/* the operations that read no images */
+enum { OP_WEIGHTS = APPLY_OCCLUSION + 1, OP_MAXIMIZE };
 
 struct opts {
 	int nops;
-	enum apply_op op;
+	int op;                 /* an apply_op or OP_WEIGHTS, OP_MAXIMIZE */
 	const char *filters, *model, *layer, *input, *output;
+	const char *target;     /* --gradcam, --saliency, --occlusion */
+	const char *name;       /* --weights NAME, --maximize LAYER (its :CH cut off) */
+	char maxlayer[MODEL_NAME_MAX];
+	int channel;            /* --maximize */
+	int no_upsample, patch, sg_n, steps, steps_given, lr_given, seed_given;
+	double sg_sigma, lr;
+	uint64_t seed;
 	int k, stride;          /* stride 0: the operation's default */
 	int padding_given;
 	geom_pad pad;
@@ -66,7 +118,7 @@ struct opts {
 	enum progress_mode pm;
 };
 
-static void set_op(struct opts *o, enum apply_op op)
+static void set_op(struct opts *o, int op)
 {
 	o->op = op;
 	o->nops++;
@@ -74,8 +126,21 @@ static void set_op(struct opts *o, enum apply_op op)
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_GRAY = 256, OPT_CONV, OPT_MAXPOOL, OPT_LAYER, OPT_PROGRESS, OPT_VERSION };
+	enum { OPT_GRAY = 256, OPT_CONV, OPT_MAXPOOL, OPT_LAYER, OPT_PROGRESS, OPT_VERSION,
+	       OPT_GRADCAM, OPT_SALIENCY, OPT_OCCLUSION, OPT_WEIGHTS, OPT_MAXIMIZE, OPT_NOUP,
+	       OPT_SMOOTH, OPT_PATCH, OPT_STEPS, OPT_LR, OPT_SEED };
 	static const struct option longopts[] = {
+		{ "gradcam", required_argument, NULL, OPT_GRADCAM },
+		{ "saliency", required_argument, NULL, OPT_SALIENCY },
+		{ "occlusion", required_argument, NULL, OPT_OCCLUSION },
+		{ "weights", required_argument, NULL, OPT_WEIGHTS },
+		{ "maximize", required_argument, NULL, OPT_MAXIMIZE },
+		{ "no-upsample", no_argument, NULL, OPT_NOUP },
+		{ "smoothgrad", required_argument, NULL, OPT_SMOOTH },
+		{ "patch", required_argument, NULL, OPT_PATCH },
+		{ "steps", required_argument, NULL, OPT_STEPS },
+		{ "lr", required_argument, NULL, OPT_LR },
+		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "gray", no_argument, NULL, OPT_GRAY },
 		{ "conv", required_argument, NULL, OPT_CONV },
 		{ "maxpool", required_argument, NULL, OPT_MAXPOOL },
@@ -91,9 +156,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, layer_op = 0;
+	char *colon;
 
 	memset(o, 0, sizeof *o);
+	o->sg_sigma = 0.15;
+	o->seed = 1;
 	o->index = -1;
 	o->pm = PROGRESS_AUTO;
 	cli_init(argc, argv, PROG);
@@ -111,8 +179,55 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->k = cli_opt_int("--maxpool", optarg, 1, 65536);
 			break;
 		case OPT_LAYER:
-			set_op(o, APPLY_LAYER);
+			/* an operation alone, else --gradcam's layer */
+			layer_op = 1;
 			o->layer = optarg;
+			break;
+		case OPT_GRADCAM:
+		case OPT_SALIENCY:
+		case OPT_OCCLUSION:
+			set_op(o, c == OPT_GRADCAM ? APPLY_GRADCAM : c == OPT_SALIENCY ? APPLY_SALIENCY : APPLY_OCCLUSION);
+			o->target = optarg;
+			break;
+		case OPT_WEIGHTS:
+			set_op(o, OP_WEIGHTS);
+			o->name = optarg;
+			break;
+		case OPT_MAXIMIZE:
+			set_op(o, OP_MAXIMIZE);
+			colon = strrchr(optarg, ':');
+			if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof o->maxlayer)
+				cli_usage("--maximize: '%s' is not LAYER:CHANNEL", optarg);
+			memcpy(o->maxlayer, optarg, (size_t)(colon - optarg));
+			o->maxlayer[colon - optarg] = 0;
+			o->name = o->maxlayer;
+			o->channel = cli_opt_int("--maximize's channel", colon + 1, 0, 1 << 20);
+			break;
+		case OPT_NOUP:
+			o->no_upsample = 1;
+			break;
+		case OPT_SMOOTH:
+			colon = strchr(optarg, ',');
+			if (colon)
+				*colon = 0;
+			o->sg_n = cli_opt_int("--smoothgrad", optarg, 1, 1 << 20);
+			if (colon)
+				o->sg_sigma = cli_opt_double("--smoothgrad's sigma", colon + 1, 0, 100);
+			break;
+		case OPT_PATCH:
+			o->patch = cli_opt_int("--patch", optarg, 1, 65536);
+			break;
+		case OPT_STEPS:
+			o->steps = cli_opt_int("--steps", optarg, 0, 1 << 24);
+			o->steps_given = 1;
+			break;
+		case OPT_LR:
+			o->lr = cli_opt_double("--lr", optarg, 0, 1e6);
+			o->lr_given = 1;
+			break;
+		case OPT_SEED:
+			o->seed = (uint64_t)cli_opt_i64("--seed", optarg, 0, INT64_MAX);
+			o->seed_given = 1;
 			break;
 		case 'm':
 			o->model = optarg;
@@ -149,14 +264,32 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			cli_try_help();
 		}
 	}
+	if (layer_op && o->nops == 0)
+		set_op(o, APPLY_LAYER);
 	if (o->nops != 1)
-		cli_usage("give exactly one of --gray, --conv, --maxpool, --layer");
-	if ((o->op == APPLY_LAYER) != (o->model != NULL))
-		cli_usage("--layer and -m/--model go together");
-	if ((o->stride || o->padding_given) && o->op != APPLY_CONV && o->op != APPLY_MAXPOOL)
-		cli_usage("--stride and --padding apply to --conv and --maxpool only");
+		cli_usage("give exactly one of --gray, --conv, --maxpool, --layer, --gradcam, --saliency, --occlusion, --weights, --maximize");
+	if (layer_op && o->op != APPLY_LAYER && o->op != APPLY_GRADCAM)
+		cli_usage("--layer is an operation, or --gradcam's layer");
+	if ((o->op >= APPLY_LAYER) != (o->model != NULL))
+		cli_usage("-m/--model goes with --layer, --gradcam, --saliency, --occlusion, --weights, --maximize");
+	if (o->padding_given && o->op != APPLY_CONV && o->op != APPLY_MAXPOOL)
+		cli_usage("--padding applies to --conv and --maxpool only");
+	if (o->stride && o->op != APPLY_CONV && o->op != APPLY_MAXPOOL && o->op != APPLY_OCCLUSION)
+		cli_usage("--stride applies to --conv, --maxpool and --occlusion only");
+	if (o->no_upsample && o->op != APPLY_GRADCAM)
+		cli_usage("--no-upsample applies to --gradcam only");
+	if (o->sg_n && o->op != APPLY_SALIENCY)
+		cli_usage("--smoothgrad applies to --saliency only");
+	if ((o->patch != 0) != (o->op == APPLY_OCCLUSION))
+		cli_usage("--occlusion and --patch go together");
+	if ((o->steps_given || o->lr_given) && o->op != OP_MAXIMIZE)
+		cli_usage("--steps and --lr apply to --maximize only");
+	if (o->seed_given && o->op != OP_MAXIMIZE && !o->sg_n)
+		cli_usage("--seed applies to --maximize and --smoothgrad only");
 	if (argc - optind > 1)
 		cli_usage("one input file at most");
+	if (argc - optind == 1 && o->op >= OP_WEIGHTS)
+		cli_usage("--weights and --maximize read no images");
 	o->input = optind < argc ? argv[optind] : "-";
 }
 
@@ -181,9 +314,45 @@ static int draw_progress(void *ctx, int64_t done, int64_t total)
 	return 0;
 }
 
+/* -m's model (checkpoint or ONNX, at its own size) for batches of max_batch, with its class
+ * names into classes. */
+static int load_model(const struct opts *o, model *m, int max_batch, tensor *classes, char *err)
+{
+	ckpt_state st;
+
+	return model_load_any(o->model, 0, 0, m, max_batch, 0, classes, &st, err);
+}
+
+static int init_explain(apply *a, const struct opts *o, char *err)
+{
+	explain ex = { .upsample = !o->no_upsample, .sg_n = o->sg_n, .sg_sigma = (float)o->sg_sigma,
+		       .seed = o->seed, .patch = o->patch, .stride = o->stride ? o->stride : o->patch,
+		       .layer = -1 };
+	tensor classes;
+	model m;
+	char e[ERR_MAX];
+
+	if (load_model(o, &m, EXPLAIN_BATCH, &classes, err))
+		return -1;
+	if (explain_target_parse(o->target, &classes, &ex.target, e) ||
+	    (o->op == APPLY_GRADCAM && explain_gradcam_layer(&m, o->layer, o->model, &ex.layer, e))) {
+		tensor_free(&classes);
+		model_free(&m);
+		/* explain_gradcam_layer's messages name the model already */
+		return strncmp(e, o->model, strlen(o->model)) ? err_set(err, "%s: %s", o->model, e)
+							      : err_set(err, "%s", e);
+	}
+	tensor_free(&classes);
+	return apply_init_explain(a, o->op, &m, o->model, &ex, err);
+}
+
 static int init_op(apply *a, const struct opts *o, char *err)
 {
 	switch (o->op) {
+	case APPLY_GRADCAM:
+	case APPLY_SALIENCY:
+	case APPLY_OCCLUSION:
+		return init_explain(a, o, err);
 	case APPLY_GRAY:
 		apply_init_gray(a);
 		return 0;
@@ -204,6 +373,57 @@ static int init_op(apply *a, const struct opts *o, char *err)
 	return err_set(err, "unknown operation");
 }
 
+/* --weights, --maximize: one array from the model alone into t (caller frees). */
+static int model_op(const struct opts *o, tensor *t, char *err)
+{
+	tensor classes;
+	model m;
+	explain_max_opts mo;
+	int layer, rc = -1;
+	double act;
+
+	if (load_model(o, &m, 1, &classes, err))
+		return -1;
+	tensor_free(&classes);
+	if (o->op == OP_WEIGHTS) {
+		rc = explain_weights(&m, o->name, o->model, t, err);
+		model_free(&m);
+		return rc;
+	}
+	explain_max_defaults(&mo, m.h, m.w);
+	if (o->steps_given)
+		mo.steps = o->steps;
+	if (o->lr_given)
+		mo.lr = (float)o->lr;
+	mo.seed = o->seed;
+	layer = model_find_layer(&m, o->name);
+	if (layer < 0)
+		err_set(err, "%s: no layer named '%s'", o->model, o->name);
+	else if (o->channel >= m.layer[layer].oc)
+		err_set(err, "%s: layer %s has %d channels, there is no channel %d", o->model, o->name,
+			m.layer[layer].oc, o->channel);
+	else if (m.c != 3)
+		err_set(err, "%s: the model takes %d channels, not RGB images", o->model, m.c);
+	else if (!model_grad_init(&m, err) &&
+		 !tensor_alloc(t, DT_U1, 4, (const int64_t[]){ 1, m.h, m.w, 3 }, 0, err))
+		rc = explain_maximize(&m, layer, o->channel, &mo, t->data, &act, err);
+	model_free(&m);
+	return rc;
+}
+
+static int write_one(const struct opts *o, const tensor *t, char *err)
+{
+	outfile out;
+
+	if (outfile_open(&out, o->output, err))
+		return -1;
+	if (npy_write(out.fp, o->output ? o->output : "<stdout>", t, err)) {
+		outfile_abort(&out);
+		return -1;
+	}
+	return outfile_commit(&out, err);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -216,6 +436,14 @@ int main(int argc, char **argv)
 	bar_ctx bar;
 
 	parse_args(argc, argv, &o);
+	if (o.op >= OP_WEIGHTS) {
+		tensor t;
+
+		if (model_op(&o, &t, err) || write_one(&o, &t, err))
+			cli_die("%s", err);
+		tensor_free(&t);
+		return cli_close_stdout() ? CLI_FAIL : CLI_OK;
+	}
 	inname = strcmp(o.input, "-") ? o.input : "<stdin>";
 	in = strcmp(o.input, "-") ? fopen(o.input, "rb") : stdin;
 	if (!in)

@@ -159,6 +159,25 @@ int apply_init_layer_model(apply *a, model *m, const char *path, const char *nam
 	return 0;
 }
 
+int apply_init_explain(apply *a, enum apply_op op, model *m, const char *path,
+		       const explain *ex, char *err)
+{
+	char e[ERR_MAX];
+
+	init_common(a, op);
+	snprintf(a->source, sizeof a->source, "%s", path);
+	a->m = *m;
+	a->has_model = 1;
+	a->ex = *ex;
+	if (explain_init(&a->ex, &a->m, op != APPLY_OCCLUSION, e)) {
+		err_set(err, "%s: %s", path, e);
+		apply_free(a);
+		return -1;
+	}
+	a->has_ex = 1;
+	return 0;
+}
+
 void apply_set_progress(apply *a, apply_progress_fn fn, void *ctx)
 {
 	a->progress = fn;
@@ -169,6 +188,9 @@ void apply_free(apply *a)
 {
 	clear_buffers(a);
 	tensor_free(&a->filters);
+	if (a->has_ex)
+		explain_free(&a->ex);
+	a->has_ex = 0;
 	if (a->has_model)
 		model_free(&a->m);
 	a->has_model = 0;
@@ -202,15 +224,23 @@ static int shape_for_op(apply *a, enum tensor_dtype dt, const char *name, char *
 	case APPLY_MAXPOOL:
 		return set_geom(a, a->k, a->k, a->c, name, err);
 	case APPLY_LAYER:
+	case APPLY_GRADCAM:
+	case APPLY_SALIENCY:
+	case APPLY_OCCLUSION:
 		if (dt != DT_U1)
-			return err_set(err, "%s: --layer wants uint8 images (the model scales them itself), got %s",
-				       name, tensor_dtype_name(dt));
+			return err_set(err, "%s: %s wants uint8 images (the model scales them itself), got %s",
+				       name, a->op == APPLY_LAYER ? "--layer" : "a model", tensor_dtype_name(dt));
 		if (a->h != a->m.h || a->w != a->m.w || a->c != 3)
 			return err_set(err, "%s: images are %dx%dx%d but the model in %s takes %dx%dx3",
 				       name, a->h, a->w, a->c, a->source, a->m.h, a->m.w);
+		a->batch = a->m.max_batch;
+		if (a->op != APPLY_LAYER) {
+			explain_map_size(&a->ex, a->op == APPLY_OCCLUSION, &a->oh, &a->ow);
+			a->oc = 1;
+			return 0;
+		}
 		l = &a->m.layer[a->layer];
 		a->oh = l->oh, a->ow = l->ow, a->oc = l->oc;
-		a->batch = a->m.max_batch;
 		return 0;
 	}
 	return err_set(err, "%s: unknown operation", name);
@@ -235,7 +265,7 @@ int apply_prepare(apply *a, int h, int w, int c, enum tensor_dtype dt, const cha
 	a->raw = alloc_n((int64_t)a->raw_cap, 1);
 	if (!a->out || !a->raw)
 		goto oom;
-	if (a->op != APPLY_LAYER && !(a->in = alloc_n(a->batch * isz, sizeof(float))))
+	if (!a->has_model && !(a->in = alloc_n(a->batch * isz, sizeof(float))))
 		goto oom;
 	if (a->op == APPLY_CONV && !(a->ws = alloc_n((int64_t)conv2d_workspace(&a->g, 1), sizeof(float))))
 		goto oom;
@@ -263,12 +293,22 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 {
 	size_t npix = (size_t)a->h * a->w, n = (size_t)B * npix * a->c;
 
-	if (a->op == APPLY_LAYER) {
-		const model_layer *l = &a->m.layer[a->layer];
-
+	switch (a->op) {
+	case APPLY_LAYER:
 		model_forward(&a->m, raw, NULL, B);
-		memcpy(out, l->out, sizeof *out * B * l->out_n);
+		memcpy(out, a->m.layer[a->layer].out, sizeof *out * B * a->m.layer[a->layer].out_n);
 		return;
+	case APPLY_GRADCAM:
+		explain_gradcam(&a->ex, raw, a->labels, B, out);
+		return;
+	case APPLY_SALIENCY:
+		explain_saliency(&a->ex, raw, a->labels, B, a->first, out);
+		return;
+	case APPLY_OCCLUSION:
+		explain_occlusion(&a->ex, raw, a->labels, B, out);
+		return;
+	default:
+		break;
 	}
 	to_float(a->in, raw, dt, n);
 	switch (a->op) {
@@ -286,7 +326,7 @@ void apply_run(apply *a, const void *raw, enum tensor_dtype dt, int B, float *ou
 	case APPLY_MAXPOOL:
 		maxpool_forward(&a->g, out, a->argmax, a->in, B, 1);
 		break;
-	case APPLY_LAYER:
+	default:
 		break;
 	}
 }
@@ -327,6 +367,85 @@ static void shape_str(const tensor *t, char *buf, size_t size)
 		snprintf(buf + n, size - n, "]");
 }
 
+static int run_batch(apply *a, const uint8_t *raw, const tensor *h, int B, FILE *out,
+		     const char *outname, char *err)
+{
+	size_t osz = (size_t)a->oh * a->ow * a->oc;
+
+	apply_run(a, raw, h->dtype, B, a->out);
+	if (fwrite(a->out, sizeof(float) * osz, (size_t)B, out) != (size_t)B)
+		return err_sys(err, "%s: write error", outname);
+	return 0;
+}
+
+/* An explain op's image array whose target is each image's label: images first..+count
+ * (the rest of the N skipped) are held until the labels array that must follow them is
+ * read; then they go through as apply_array's do. s is at image first. */
+static int labelled_array(apply *a, npy_src *s, const tensor *h, int64_t idx, int64_t first,
+			  int64_t count, size_t isz, const char *inname, FILE *out,
+			  const char *outname, char *err)
+{
+	int64_t N = h->ndim == 4 ? h->shape[0] : 1;
+	uint8_t *held = alloc_n(count, isz);
+	int *labels = alloc_n(count, sizeof *labels);
+	tensor l = { .dtype = DT_U1 };
+	int rc = -1, got;
+
+	if (!held || !labels) {
+		err_set(err, "%s: array %lld: out of memory holding %lld images for their labels", inname,
+			(long long)idx, (long long)count);
+		goto done;
+	}
+	if (read_exact(s, held, (size_t)count * isz, inname, err) ||
+	    skip(s, (N - first - count) * (int64_t)isz, inname, err))
+		goto done;
+	got = npy_src_header(s, inname, &l, err);
+	if (got < 0)
+		goto done;
+	if (got == 0 || l.ndim != 1 || l.shape[0] != N || (l.dtype != DT_I8 && l.dtype != DT_I4)) {
+		err_set(err, "%s: array %lld is not followed by its %lld labels (int [N]): target label wants a dataset stream (images, labels, classes)",
+			inname, (long long)idx, (long long)N);
+		goto done;
+	}
+	if (npy_src_data(s, inname, &l, err) < 0)
+		goto done;
+	for (int64_t i = 0; i < count; i++) {
+		float v = tensor_elem_f4(l.data, l.dtype, first + i);
+
+		if (!(v >= 0 && v < (float)a->ex.K)) {
+			err_set(err, "%s: image %lld of array %lld has label %.0f, not a class of the model in %s (%d classes)",
+				inname, (long long)(first + i), (long long)idx, v, a->source, a->ex.K);
+			goto done;
+		}
+		labels[i] = (int)v;
+	}
+	if (a->progress && a->progress(a->progress_ctx, 0, count)) {
+		err_set(err, "%s: array %lld: stopped", inname, (long long)idx);
+		goto done;
+	}
+	for (int64_t i = 0; i < count;) {
+		int B = count - i < a->batch ? (int)(count - i) : a->batch;
+
+		a->labels = labels + i;
+		a->first = first + i;
+		if (run_batch(a, held + (size_t)i * isz, h, B, out, outname, err))
+			goto done;
+		i += B;
+		if (a->progress && a->progress(a->progress_ctx, i, count)) {
+			err_set(err, "%s: array %lld: stopped after %lld images", inname, (long long)idx,
+				(long long)i);
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	a->labels = NULL;
+	free(held);
+	free(labels);
+	tensor_free(&l);
+	return rc;
+}
+
 /* One image array: header read, data next on s. */
 static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const char *inname,
 		       FILE *out, const char *outname, int64_t index, char *err)
@@ -334,7 +453,7 @@ static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const
 	int r4 = h->ndim == 4;
 	int64_t N = r4 ? h->shape[0] : 1, first = 0, count = N;
 	int64_t H = h->shape[r4], W = h->shape[r4 + 1], C = h->shape[r4 + 2];
-	size_t isz, osz;
+	size_t isz;
 	tensor o = { .dtype = DT_F4 };
 
 	/* An empty batch says nothing about H * W * C's size: bound it before multiplying. */
@@ -355,11 +474,12 @@ static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const
 	if (r4)
 		o.shape[0] = count;
 	o.shape[r4] = a->oh, o.shape[r4 + 1] = a->ow, o.shape[r4 + 2] = a->oc;
-	osz = (size_t)a->oh * a->ow * a->oc;
 	if (npy_write_header(out, outname, &o, err))
 		return -1;
 	if (skip(s, first * (int64_t)isz, inname, err))
 		return -1;
+	if (a->has_ex && a->ex.target == EXPLAIN_LABEL)
+		return labelled_array(a, s, h, idx, first, count, isz, inname, out, outname, err);
 	if (a->progress && a->progress(a->progress_ctx, 0, count))
 		return err_set(err, "%s: array %lld: stopped", inname, (long long)idx);
 	for (int64_t i = 0; i < count;) {
@@ -367,9 +487,10 @@ static int apply_array(apply *a, npy_src *s, const tensor *h, int64_t idx, const
 
 		if (read_exact(s, a->raw, (size_t)B * isz, inname, err))
 			return -1;
-		apply_run(a, a->raw, h->dtype, B, a->out);
-		if (fwrite(a->out, sizeof(float) * osz, (size_t)B, out) != (size_t)B)
-			return err_sys(err, "%s: write error", outname);
+		a->labels = NULL;
+		a->first = first + i;
+		if (run_batch(a, a->raw, h, B, out, outname, err))
+			return -1;
 		i += B;
 		if (a->progress && a->progress(a->progress_ctx, i, count))
 			return err_set(err, "%s: array %lld: stopped after %lld images", inname,

@@ -1,5 +1,6 @@
 /* apply: one operation over a stream of image arrays for cnn-apply: the channel mean, a
- * convolution with a filter bank, a max-pool, or the feature maps of a trained model's layer.
+ * convolution with a filter bank, a max-pool, the feature maps of a trained model's layer,
+ * or a map of why the model decides (explain: Grad-CAM, saliency, occlusion).
  *
  * Input arrays [N, H, W, C] or [H, W, C] of any numeric dtype become f4 [N, H', W', C'] or
  * [H', W', C'] on the output, one image at a time (a batch at a time for a model), so a
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "nn/explain.h"
 #include "nn/model.h"
 #include "nn/geom.h"
 #include "array/tensor.h"
@@ -21,6 +23,9 @@ enum apply_op {
 	APPLY_CONV,     /* C' = cout: conv2d with filters [kh, kw, cin, cout], no bias */
 	APPLY_MAXPOOL,  /* C' = C: max over k x k windows (padding never wins) */
 	APPLY_LAYER,    /* C' = the layer's: uint8 images through the model up to that layer */
+	APPLY_GRADCAM,  /* C' = 1: explain's maps of the model's decision on uint8 images */
+	APPLY_SALIENCY,
+	APPLY_OCCLUSION,
 };
 
 /* Progress through an image array of total images: called with done 0 as it starts, then
@@ -33,8 +38,12 @@ typedef struct {
 	int k, stride;          /* maxpool window; conv and maxpool stride */
 	geom_pad pad;
 	tensor filters;         /* conv: f4 [kh, kw, cin, cout] */
-	model m;                /* layer */
+	model m;                /* layer, explain ops */
 	int layer, has_model;   /* layer: index into m.layer */
+	explain ex;             /* explain ops: over m */
+	int has_ex;
+	const int *labels;      /* explain ops: the labels of the batch apply_run is given */
+	int64_t first;          /* ... and the index of its first image in its array */
 	char source[256];       /* the filter or model file, for messages */
 	/* for the current input size (apply_prepare) */
 	int h, w, c, oh, ow, oc, batch;
@@ -60,6 +69,12 @@ int apply_init_layer(apply *a, const char *model_path, const char *name, int max
 		     char *err);
 /* The same with a model already loaded (e.g. from ONNX), which a now owns; path names it. */
 int apply_init_layer_model(apply *a, model *m, const char *path, const char *name, char *err);
+/* An explain operation (op APPLY_GRADCAM, _SALIENCY or _OCCLUSION) with the options set in
+ * ex (all but m; explain_init's): a owns m from now on, even on error; path names it.
+ * With target EXPLAIN_LABEL each image array must be followed by its labels (as in a
+ * dataset stream): the array's images are held until they are read. */
+int apply_init_explain(apply *a, enum apply_op op, model *m, const char *path,
+		       const explain *ex, char *err);
 void apply_free(apply *a);
 /* Reports progress through fn(ctx, ...) from now on (after an apply_init_*). */
 void apply_set_progress(apply *a, apply_progress_fn fn, void *ctx);

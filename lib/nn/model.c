@@ -1243,6 +1243,15 @@ typedef struct {
 	int src;
 } din_target;
 
+/* Whether layer l's output gradient may be masked by its ReLU before its own backward. A
+ * pool's or dropout's ReLU is its input's: for activation gradients (grad_stop not -2)
+ * that input masks it itself, for it may be the stop layer, whose output's gradient is
+ * wanted unmasked (a max over zeros still passes it on to one of them, as PyTorch does). */
+static int relu_masks(const model *m, const model_layer *l)
+{
+	return l->relu && !(m->grad_stop != -2 && (l->kind == MODEL_POOL || l->kind == MODEL_DROP));
+}
+
 static din_target din_for(model *m, const model_layer *l, int k, char *started, char *masked)
 {
 	din_target t = { .src = l->src[k] };
@@ -1256,7 +1265,7 @@ static din_target din_for(model *m, const model_layer *l, int k, char *started, 
 	if (started[at]) {
 		t.sum_into = t.to;
 		t.to = m->gtmp;
-	} else if (s != MODEL_INPUT && s != m->grad_stop && m->layer[s].relu && m->layer[s].nuse == 1) {
+	} else if (s != MODEL_INPUT && s != m->grad_stop && relu_masks(m, &m->layer[s]) && m->layer[s].nuse == 1) {
 		/* the only reader applies the input's ReLU mask as it writes */
 		t.relu_y = m->layer[s].out;
 		masked[s] = 1;
@@ -1274,17 +1283,18 @@ static void din_done(const din_target *t, size_t n)
 /* The backward; with fused, a streaming dense layer's weights are updated by fused->k as
  * their gradient is made (their grads left as they were) and fused->p names them (NULL if
  * no layer did). */
-static void backward_to(model *m, adam_rows *fused, int stop, int no_params);
+static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_params);
 
 static void backward(model *m, adam_rows *fused)
 {
-	backward_to(m, fused, -1, 0);
+	backward_to(m, fused, m->nlayer - 1, -1, 0);
 }
 
-/* The backward down to (not through) layer stop (-1: all, and into ginput if there is
- * one); with no_params, no parameter gradients (the activations' alone). A layer's
- * readers leave stop's ReLU mask to it, so its gradient is that of its output. */
-static void backward_to(model *m, adam_rows *fused, int stop, int no_params)
+/* The backward from layer top (its output's gradient in place: the last layer's in
+ * dlogits) down to (not through) layer stop (-1: all, and into ginput if there is one);
+ * with no_params, no parameter gradients (the activations' alone). A layer's readers leave
+ * stop's ReLU mask to it, so its gradient is that of its output. */
+static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_params)
 {
 	int B = m->batch, n = m->nlayer;
 	char *started = calloc((size_t)(n + 1) * 2, 1), *masked = started + n + 1;
@@ -1295,7 +1305,7 @@ static void backward_to(model *m, adam_rows *fused, int stop, int no_params)
 		return;
 	/* training's backward (no_params 0) never wants the input's gradient */
 	m->grad_stop = no_params ? stop : -2;
-	for (int i = n - 1; i > stop; i--) {
+	for (int i = top; i > stop; i--) {
 		model_layer *l = &m->layer[i];
 		float *g = grad_of(m, i), *dw = l->wparam >= 0 ? m->grads + m->param[l->wparam].off : NULL;
 		float *db = l->bparam >= 0 ? m->grads + m->param[l->bparam].off : NULL;
@@ -1310,9 +1320,10 @@ static void backward_to(model *m, adam_rows *fused, int stop, int no_params)
 		double t0 = now();
 		din_target t;
 
-		if (!g)
+		/* below top, a layer no reader gave a gradient to is not under top */
+		if (!g || (i < top && !started[i]))
 			continue;
-		if (l->relu && !masked[i])
+		if (relu_masks(m, l) && !masked[i])
 			vec_relu_backward(g, g, l->out, nout);
 		switch (l->kind) {
 		case MODEL_CONV:
@@ -1642,15 +1653,19 @@ int model_grad_init(model *m, char *err)
 
 void model_grad_at(model *m, const float *seed, int layer, float *out)
 {
-	int B = m->batch;
-	size_t n;
+	model_grad_from(m, m->nlayer - 1, seed, layer, out);
+}
 
-	memcpy(m->dlogits, seed, sizeof *seed * (size_t)B * m->layer[m->nlayer - 1].out_n);
-	backward_to(m, NULL, layer, 1);
-	if (layer == MODEL_INPUT) {
+void model_grad_from(model *m, int from, const float *seed, int layer, float *out)
+{
+	int B = m->batch;
+
+	/* Layers above from are skipped: a layer below that they also read gets from's share
+	 * alone, which is the gradient of from's output. */
+	memcpy(grad_of(m, from), seed, sizeof *seed * (size_t)B * m->layer[from].out_n);
+	backward_to(m, NULL, from, layer, 1);
+	if (layer == MODEL_INPUT)
 		memcpy(out, m->ginput, sizeof *out * (size_t)B * m->h * m->w * m->c);
-		return;
-	}
-	n = (size_t)B * m->layer[layer].out_n;
-	memcpy(out, grad_of(m, layer), sizeof *out * n);
+	else
+		memcpy(out, grad_of(m, layer), sizeof *out * (size_t)B * m->layer[layer].out_n);
 }

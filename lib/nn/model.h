@@ -190,6 +190,11 @@ void model_momentum_step(model *m, double lr, double mu);
  * into out; seed [B, K] (K the last layer's size), e.g. one-hot at the target class. */
 int model_grad_init(model *m, char *err);
 void model_grad_at(model *m, const float *seed, int layer, float *out);
+/* The same from another layer's output (feature visualisation: a channel's mean
+ * activation): d (sum over n, i of seed[n, i] * from's output[n, i]) / d (layer's output)
+ * (MODEL_INPUT: the normalised input) into out, for the last forward's B images; seed
+ * [B, from's out_n], layer < from. */
+void model_grad_from(model *m, int from, const float *seed, int layer, float *out);
 
 /* Freezing (fine-tuning): a frozen layer's parameters get no gradient (their part of
  * m->grads is never written), no optimiser update and no optimiser state (their parts of
