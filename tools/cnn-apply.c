@@ -1,4 +1,5 @@
 /* cnn-apply: one operation (gray, conv, max-pool, a trained layer) over an image stream. */
+#include "img/augment.h"
 #include "nn/apply.h"
 #include "onnx/onnx_load.h"
 #include "util/cli.h"
@@ -24,6 +25,11 @@ static const char HELP[] =
 	"output holds only images and chains into another cnn-apply or tensor-png.\n"
 	"\n"
 	"Operations (exactly one):\n"
+	"  --augment SPEC       cnn-train's augmentation (cnn-train --help): --copies N copies\n"
+	"                       of each uint8 image [N, H, W, 3], copy c of image i (row\n"
+	"                       i * N + c) what training with --seed S feeds for image i at\n"
+	"                       epoch c; uint8 out, labels repeated, classes kept, so a\n"
+	"                       dataset stream stays one\n"
 	"  --gray               mean over the channels (C' = 1), in the input's own scale\n"
 	"                       (0..255 for uint8 images)\n"
 	"  --conv FILTERS.npy   convolution with a filter bank [kh, kw, cin, cout] (TensorFlow's\n"
@@ -42,6 +48,8 @@ static const char HELP[] =
 	"                       the extra odd pixel goes at the bottom/right; VALID gives\n"
 	"                       ceil((in - k + 1) / S) outputs, no padding\n"
 	"  -i, --index I        only image I of each array (the output keeps a batch of 1)\n"
+	"  -n, --copies N       copies per image for --augment (default 1)\n"
+	"      --seed S         seed for --augment (default 1, cnn-train's)\n"
 	"  -o, --output FILE    write here (atomically) instead of standard output\n"
 	"  -q, --quiet          no progress on stderr\n"
 	"      --progress       progress on stderr even when it is not a terminal\n"
@@ -51,7 +59,8 @@ static const char HELP[] =
 	"Example:\n"
 	"  cnn-apply --gray test.npy | cnn-apply --conv pipelines/filters7x7.npy | tensor-png > maps.png\n"
 	"  cnn-apply --maxpool 2 --padding VALID maps.npy > pooled.npy\n"
-	"  cnn-apply --layer conv1_2 -m model.npz --index 0 test.npy | tensor-png -o conv1_2.png\n";
+	"  cnn-apply --layer conv1_2 -m model.npz --index 0 test.npy | tensor-png -o conv1_2.png\n"
+	"  cnn-apply --augment flip,scale:0.5-1,rotate:15 --copies 8 train.npy | tensor-png --cols 8 > aug.png\n";
 
 #define LAYER_BATCH 4
 
@@ -63,6 +72,9 @@ struct opts {
 	int padding_given;
 	geom_pad pad;
 	int64_t index;          /* -1: every image */
+	int augment, copies, seed_given;   /* --augment (spec in aug), --copies, --seed */
+	int64_t seed;
+	aug_spec aug;
 	enum progress_mode pm;
 };
 
@@ -74,12 +86,16 @@ static void set_op(struct opts *o, enum apply_op op)
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_GRAY = 256, OPT_CONV, OPT_MAXPOOL, OPT_LAYER, OPT_PROGRESS, OPT_VERSION };
+	enum { OPT_GRAY = 256, OPT_CONV, OPT_MAXPOOL, OPT_LAYER, OPT_PROGRESS, OPT_VERSION, OPT_AUGMENT,
+	       OPT_SEED };
 	static const struct option longopts[] = {
 		{ "gray", no_argument, NULL, OPT_GRAY },
 		{ "conv", required_argument, NULL, OPT_CONV },
 		{ "maxpool", required_argument, NULL, OPT_MAXPOOL },
 		{ "layer", required_argument, NULL, OPT_LAYER },
+		{ "augment", required_argument, NULL, OPT_AUGMENT },
+		{ "copies", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "model", required_argument, NULL, 'm' },
 		{ "stride", required_argument, NULL, 's' },
 		{ "padding", required_argument, NULL, 'p' },
@@ -91,13 +107,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
+	char err[ERR_MAX];
 	int c;
 
 	memset(o, 0, sizeof *o);
 	o->index = -1;
+	o->seed = 1;
 	o->pm = PROGRESS_AUTO;
 	cli_init(argc, argv, PROG);
-	while ((c = getopt_long(argc, argv, "m:s:p:i:o:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:s:p:i:n:o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_GRAY:
 			set_op(o, APPLY_GRAY);
@@ -113,6 +131,19 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_LAYER:
 			set_op(o, APPLY_LAYER);
 			o->layer = optarg;
+			break;
+		case OPT_AUGMENT:
+			o->nops++;
+			o->augment = 1;
+			if (aug_parse(&o->aug, optarg, err))
+				cli_usage("--augment: %s", err);
+			break;
+		case 'n':
+			o->copies = cli_opt_int("--copies", optarg, 1, 10000);
+			break;
+		case OPT_SEED:
+			o->seed = cli_opt_i64("--seed", optarg, 0, INT64_MAX);
+			o->seed_given = 1;
 			break;
 		case 'm':
 			o->model = optarg;
@@ -150,7 +181,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (o->nops != 1)
-		cli_usage("give exactly one of --gray, --conv, --maxpool, --layer");
+		cli_usage("give exactly one of --gray, --conv, --maxpool, --layer, --augment");
+	if ((o->copies || o->seed_given) && !o->augment)
+		cli_usage("--copies and --seed go with --augment");
+	if (o->augment && o->index >= 0)
+		cli_usage("--index does not go with --augment");
+	if (!o->copies)
+		o->copies = 1;
 	if ((o->op == APPLY_LAYER) != (o->model != NULL))
 		cli_usage("--layer and -m/--model go together");
 	if ((o->stride || o->padding_given) && o->op != APPLY_CONV && o->op != APPLY_MAXPOOL)
@@ -214,26 +251,33 @@ int main(int argc, char **argv)
 	outfile out;
 	int64_t n;
 	bar_ctx bar;
+	int rc;
 
 	parse_args(argc, argv, &o);
 	inname = strcmp(o.input, "-") ? o.input : "<stdin>";
 	in = strcmp(o.input, "-") ? fopen(o.input, "rb") : stdin;
 	if (!in)
 		cli_die("%s: cannot open:", o.input);
-	if (init_op(&a, &o, err))
+	if (!o.augment && init_op(&a, &o, err))
 		cli_die("%s", err);
 	bar.mode = o.pm;
-	apply_set_progress(&a, draw_progress, &bar);
+	if (!o.augment)
+		apply_set_progress(&a, draw_progress, &bar);
 	if (outfile_open(&out, o.output, err))
 		cli_die("%s", err);
-	if (apply_stream(&a, in, inname, out.fp, o.output ? o.output : "<stdout>", o.index, &n,
-			 err)) {
+	rc = o.augment ? aug_stream(&o.aug, in, inname, out.fp, o.output ? o.output : "<stdout>", o.copies,
+				    (uint64_t)o.seed, 2, &n, err)
+		       : apply_stream(&a, in, inname, out.fp, o.output ? o.output : "<stdout>", o.index, &n, err);
+	if (rc) {
 		outfile_abort(&out);
+		if (rc == -2)
+			cli_usage("--augment: %s", err);
 		cli_die("%s", err);
 	}
 	if (outfile_commit(&out, err))
 		cli_die("%s", err);
-	apply_free(&a);
+	if (!o.augment)
+		apply_free(&a);
 	if (in != stdin)
 		fclose(in);
 	return cli_close_stdout() ? CLI_FAIL : CLI_OK;
