@@ -559,6 +559,8 @@ static void setup(trainer *t)
 		cli_die("%s", err);
 	if (t->train.n < 1)
 		cli_die("%s: no images to train on", o->train);
+	if (aug_check(&o->aug, t->train.h, t->train.w, err))
+		cli_usage("--augment: %s", err);
 	if (o->test && (dataset_read(&t->test, o->test, 0, err) ||
 			dataset_same_classes(&t->train.classes, o->train, &t->test.classes, o->test, err)))
 		cli_die("%s", err);
@@ -571,8 +573,6 @@ static void setup(trainer *t)
 			 (long long)t->train.n, (long long)t->train.n);
 		o->batch = (int)t->train.n;
 	}
-	if (aug_check(&o->aug, t->train.h, t->train.w, err))
-		cli_usage("--augment: %s", err);
 	t->t_read = progress_now() - t0;
 	t0 = progress_now();
 	dataset_sha256(&t->train, data_sha);

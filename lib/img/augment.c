@@ -142,7 +142,9 @@ static void draw_crop(rng *r, int h, int w, double lo, double hi, int box[4])
 	double area = (double)h * w, lr0 = log(3.0 / 4), lr1 = log(4.0 / 3);
 	int cw, ch;
 
-	for (int t = 0; t < 10; t++) {
+	/* all of the area is the whole image: torchvision's rounding would let a 15x12 crop of
+	 * a 16x12 image through (aspect 1.25, area 94%) */
+	for (int t = 0; t < 10 && lo < 1; t++) {
 		double target = area * (lo + (hi - lo) * rng_uniform(r));
 		double ratio = exp(lr0 + (lr1 - lr0) * rng_uniform(r));
 
