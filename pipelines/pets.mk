@@ -41,7 +41,7 @@ args = $(shell mkdir -p $(WORK) && f='$(WORK)/$(1).args' && printf '%s\n' '$(2)'
 FETCH_ARGS := $(call args,fetch,$(DATA) $(MIRROR))
 SPLIT_ARGS := $(call args,split,$(BREEDS) $(TEST) $(SEED))
 PACK_ARGS  := $(call args,pack,$(SIZE))
-TRAIN_ARGS := $(call args,train,$(EPOCHS) $(BATCH) $(LR) $(KEEP_CONV) $(KEEP_FC) $(SEED) $(THREADS) $(MODEL) $(INIT) $(TRAIN_OPTS) $(AUGMENT))
+TRAIN_ARGS := $(call args,train,$(EPOCHS) $(BATCH) $(LR) $(KEEP_CONV) $(KEEP_FC) $(SEED) $(THREADS) $(MODEL) $(INIT) $(TRAIN_OPTS)$(if $(AUGMENT), --augment $(AUGMENT)))
 
 fetch: $(WORK)/fetched
 $(WORK)/fetched: $(FETCH_ARGS) $(FETCH_DEPS)

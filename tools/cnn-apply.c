@@ -1,4 +1,5 @@
-/* cnn-apply: one operation (gray, conv, max-pool, a trained layer) over an image stream. */
+/* cnn-apply: one operation (gray, conv, max-pool, a trained layer, augmentation) over an
+ * image stream. */
 #include "img/augment.h"
 #include "nn/apply.h"
 #include "onnx/onnx_load.h"
@@ -16,7 +17,7 @@
 static const char PROG[] = "cnn-apply";
 static const char HELP[] =
 	"Usage: cnn-apply OPERATION [OPTION]... [FILE]\n"
-	"Apply one operation (gray, convolution, max-pool, a trained layer) to an image stream.\n"
+	"Apply one operation (gray, conv, max-pool, a trained layer, augmentation) to images.\n"
 	"\n"
 	"Reads a .npy stream (a dataset stream, or any arrays of images [N, H, W, C] or\n"
 	"[H, W, C] of any numeric dtype) from FILE, or standard input when FILE is - or absent,\n"
