@@ -17,6 +17,8 @@ THREADS   ?= $(shell nproc)
 MODEL     ?=
 INIT      ?= seed
 TRAIN_OPTS ?=
+# cnn-train --augment SPEC (e.g. flip,shift:16,scale:0.5-1,rotate:10,color:0.3); empty: none
+AUGMENT   ?=
 # Where things go.
 DATA ?= data
 WORK ?= pets
@@ -27,10 +29,10 @@ BIN ?= $(if $(wildcard $(TOP)/bin/cnn-train),$(TOP)/bin/,)
 # A prerequisite of the fetch step (the demo's mirror); empty for the real site.
 FETCH_DEPS ?=
 
-.PHONY: all fetch split pack train eval
+.PHONY: all fetch split pack train eval augment
 .DELETE_ON_ERROR:
 
-all: $(WORK)/eval.txt figures
+all: $(WORK)/eval.txt figures $(if $(AUGMENT),$(WORK)/augment.png)
 
 # A step's knobs, written to WORK/NAME.args only when they change, so a changed knob makes
 # just the steps that read it out of date (and make -q stays quiet when nothing changed).
@@ -39,7 +41,7 @@ args = $(shell mkdir -p $(WORK) && f='$(WORK)/$(1).args' && printf '%s\n' '$(2)'
 FETCH_ARGS := $(call args,fetch,$(DATA) $(MIRROR))
 SPLIT_ARGS := $(call args,split,$(BREEDS) $(TEST) $(SEED))
 PACK_ARGS  := $(call args,pack,$(SIZE))
-TRAIN_ARGS := $(call args,train,$(EPOCHS) $(BATCH) $(LR) $(KEEP_CONV) $(KEEP_FC) $(SEED) $(THREADS) $(MODEL) $(INIT) $(TRAIN_OPTS))
+TRAIN_ARGS := $(call args,train,$(EPOCHS) $(BATCH) $(LR) $(KEEP_CONV) $(KEEP_FC) $(SEED) $(THREADS) $(MODEL) $(INIT) $(TRAIN_OPTS)$(if $(AUGMENT), --augment $(AUGMENT)))
 
 fetch: $(WORK)/fetched
 $(WORK)/fetched: $(FETCH_ARGS) $(FETCH_DEPS)
@@ -61,9 +63,17 @@ $(WORK)/model.npz $(WORK)/snapshots.npy &: $(WORK)/train.npy $(WORK)/test.npy $(
 	$(BIN)cnn-train --train $(WORK)/train.npy --test $(WORK)/test.npy \
 	    --epochs $(EPOCHS) --batch $(BATCH) --lr $(LR) --keep-conv $(KEEP_CONV) \
 	    --keep-fc $(KEEP_FC) --seed $(SEED) --threads $(THREADS) --init $(INIT) \
-	    $(if $(MODEL),--model '$(MODEL)') $(TRAIN_OPTS) \
+	    $(if $(MODEL),--model '$(MODEL)') $(if $(AUGMENT),--augment '$(AUGMENT)') $(TRAIN_OPTS) \
 	    --logdir $(RUNS) --snapshots $(WORK)/snapshots.npy -o $(WORK)/model.npz \
 	    > $(WORK)/metrics.tsv
+
+# What training sees with AUGMENT: three training images of each class, a row each, in
+# its first eight epochs' draws (cnn-apply --augment's copy c is epoch c's).
+augment: $(WORK)/augment.png
+$(WORK)/augment.png: $(WORK)/lists/train.tsv $(TRAIN_ARGS)
+	awk -F'\t' '/^#/ || n[$$2]++ < 3' $< | $(BIN)pet-pack -q --size $(SIZE) | \
+	    $(BIN)cnn-apply -q --augment '$(or $(AUGMENT),none)' --copies 8 --seed $(SEED) | \
+	    $(BIN)tensor-png --cols 8 -o $@
 
 eval: $(WORK)/eval.txt
 $(WORK)/eval.txt: $(WORK)/model.npz $(WORK)/test.npy

@@ -267,3 +267,51 @@ assert np.abs(got - out.numpy()).max() <= 1e-4, np.abs(got - out.numpy()).max()
 assert np.abs(z["c1/biases1_1"]).max() > 0
 ' "$D/ds.npy" g.npz
 }
+
+@test "cnn-apply --augment: --copies N of each image, labels repeated, classes kept; --seed decides; stdin is the file" {
+	cd "$BATS_FILE_TMPDIR"
+	local spec=flip,scale:0.4-1,rotate:30,color:0.5
+	run --separate-stderr cnn-apply -q --augment $spec --copies 4 --seed 2 -o aug.npy ds.npy
+	assert_success
+	cnn-apply -q --augment $spec --copies 4 --seed 2 < ds.npy > aug-stdin.npy
+	cmp aug.npy aug-stdin.npy
+	cnn-apply -q --augment $spec --copies 4 --seed 3 -o aug3.npy ds.npy
+	run py '
+def load(p):
+    f = open(p, "rb"); return np.load(f), np.load(f), np.load(f)
+x, y, c = load("ds.npy")
+a, b, d = load("aug.npy")
+e = load("aug3.npy")[0]
+assert a.dtype == np.uint8 and a.shape == (24, 12, 10, 3), a.shape
+assert (b == np.repeat(y, 4)).all() and list(d) == ["cat", "dog"]
+# image-major: the four copies of image i differ from each other and come from image i
+for i in range(6):
+    cp = a[4 * i:4 * i + 4].astype(int)
+    assert len({cp[k].tobytes() for k in range(4)}) == 4, i
+assert (a != e).any(), "another seed, other draws"'
+	assert_success
+	# a resulting dataset stream trains
+	run --separate-stderr cnn-train -q --train aug.npy -o m-aug.npz --epochs 1 --batch 6 \
+		--model "c1=conv:3x3:4 out=dense:K"
+	assert_success
+}
+
+@test "cnn-apply --augment: --copies and --seed go with it, --index does not; non-uint8 images are refused" {
+	cd "$BATS_FILE_TMPDIR"
+	run --separate-stderr cnn-apply --gray --copies 2 ds.npy
+	assert_failure 2
+	[[ $stderr == *"--copies and --seed go with --augment"* ]] || fail "$stderr"
+	run --separate-stderr cnn-apply --gray --seed 2 ds.npy
+	assert_failure 2
+	run --separate-stderr cnn-apply --augment flip --index 0 ds.npy
+	assert_failure 2
+	[[ $stderr == *"--index does not go with --augment"* ]] || fail "$stderr"
+	run --separate-stderr cnn-apply --augment flip,gray ds.npy
+	assert_failure 2
+	[[ $stderr == *"--augment: 'gray': gray needs a value"* ]] || fail "$stderr"
+	run --separate-stderr cnn-apply --augment flip -o out.npy x98.npy
+	assert_failure 1
+	[[ $stderr == *"x98.npy: array 0 is not uint8 RGB images"* ]] || fail "$stderr"
+	[ ! -e out.npy ]
+	assert_output ''
+}

@@ -301,3 +301,85 @@ print(acc)
 	[ "$rc" = 1 ] || fail "exit status $rc: $(cat "$t/err")"
 	grep -q "^cnn-train: $t/out/m.npz: " "$t/err" || fail "$(cat "$t/err")"
 }
+
+@test "cnn-train --augment: the same bytes for --threads 1 and 2, and interrupted and resumed; the checkpoint records the spec" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	local spec="flip,shift:3,scale:0.5-1,rotate:20,color:0.3,gray:0.2"
+	# the default network (its kernels give the same bits for any thread count; SMALL's
+	# small layers go to OpenBLAS, whose do not), 4 steps
+	run --separate-stderr cnn-train --train "$d/train.npy" --stop-after 4 -q --augment "$spec" --threads 1 -o "$t/t1.npz"
+	assert_success
+	local one=$output
+	run --separate-stderr cnn-train --train "$d/train.npy" --stop-after 4 -q --augment "$spec" --threads 2 -o "$t/t2.npz"
+	assert_success
+	cmp "$t/t1.npz" "$t/t2.npz"
+	[ "$output" = "$one" ]
+	# augmenting changes what is learnt
+	run --separate-stderr cnn-train --train "$d/train.npy" --stop-after 4 -q --threads 2 -o "$t/plain.npz"
+	assert_success
+	! cmp -s "$t/t1.npz" "$t/plain.npz"
+	# stopped mid-epoch (step 27 of 40), resumed without --augment: the checkpoint's spec
+	local args=(--train "$d/train.npy" --test "$d/test.npy" --model "$SMALL" --epochs 2 --lr 1e-3 -q)
+	run --separate-stderr cnn-train "${args[@]}" --augment "$spec" -o "$t/full.npz"
+	assert_success
+	local full=$output
+	run --separate-stderr cnn-train "${args[@]}" --augment "$spec" -o "$t/part.npz" --stop-after 27
+	assert_success
+	local first=$output
+	run --separate-stderr cnn-train "${args[@]}" -o "$t/part.npz" --resume "$t/part.npz"
+	assert_success
+	cmp "$t/full.npz" "$t/part.npz"
+	[ "$first"$'\n'"$output" = "$full" ]
+	run py '
+z = np.load(sys.argv[1])
+assert str(z["train/augment"][0]) == "flip,shift:3,scale:0.5-1,rotate:20,color:0.3,gray:0.2", z["train/augment"]
+assert "train/augment" not in np.load(sys.argv[2]).files' "$t/full.npz" "$t/plain.npz"
+	assert_success
+}
+
+@test "cnn-train --augment: --resume refuses another spec, or none, unless --allow-changes" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	local args=(--train "$d/train16.npy" --model "$SMALL" --epochs 3 --batch 5 --lr 1e-3 -q)
+	cnn-train "${args[@]}" --augment flip,rotate:10 --stop-after 4 -o "$t/a.npz" > /dev/null
+	cnn-train "${args[@]}" --stop-after 4 -o "$t/b.npz" > /dev/null
+	run --separate-stderr cnn-train "${args[@]}" --resume "$t/a.npz" -o "$t/x.npz" --augment flip
+	assert_failure 1
+	[[ $stderr == *"a.npz: was trained with --augment 'flip,rotate:10', not 'flip'"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train "${args[@]}" --resume "$t/a.npz" -o "$t/x.npz" --augment none
+	assert_failure 1
+	[[ $stderr == *"not 'none'"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train "${args[@]}" --resume "$t/b.npz" -o "$t/x.npz" --augment flip
+	assert_failure 1
+	[[ $stderr == *"b.npz: was trained with --augment 'none', not 'flip'"* ]] || fail "$stderr"
+	[ ! -e "$t/x.npz" ]
+	# the same spec written otherwise is the same spec
+	run --separate-stderr cnn-train "${args[@]}" --resume "$t/a.npz" -o "$t/y.npz" --augment flip:0.5,rotate:10
+	assert_success
+	run --separate-stderr cnn-train "${args[@]}" --resume "$t/a.npz" -o "$t/x.npz" --augment gray:1 --allow-changes
+	assert_success
+	[[ $stderr == *"resuming with --augment 'gray:1' (it was 'flip,rotate:10')"* ]] || fail "$stderr"
+	run py 'assert str(np.load(sys.argv[1])["train/augment"][0]) == "gray:1"' "$t/x.npz"
+	assert_success
+}
+
+@test "cnn-train --augment: the feature cache is off (said when --feature-cache is given), the first batch goes to TensorBoard, --profile has its row" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	local args=(--train "$d/train16.npy" --model "$SMALL" --epochs 2 --batch 5 --lr 1e-3 -q --keep-conv 1)
+	cnn-train "${args[@]}" -o "$t/src.npz" > /dev/null
+	run --separate-stderr cnn-train "${args[@]}" --init-from "$t/src.npz" --freeze-below fc -o "$t/c.npz"
+	assert_success
+	[[ $stderr == *"feature cache: the output of"* ]] || fail "without --augment it caches: $stderr"
+	run --separate-stderr cnn-train "${args[@]}" --init-from "$t/src.npz" --freeze-below fc -o "$t/c.npz" --augment flip
+	assert_success
+	[[ $stderr != *"feature cache"* ]] || fail "$stderr"
+	run --separate-stderr cnn-train "${args[@]}" --init-from "$t/src.npz" --freeze-below fc -o "$t/c.npz" --augment flip \
+		--feature-cache 64 --logdir "$t/runs" --profile
+	assert_success
+	[[ $stderr == *"--feature-cache: off with --augment"* ]] || fail "$stderr"
+	[[ $stderr == *"  augmentation "* ]] || fail "no augmentation row: $stderr"
+	run --separate-stderr tfevents-cat --no-filename "$t/runs/train"
+	assert_success
+	# batch 5 of 16x16 in a 3x2 grid with 1-pixel gaps: 50x33, RGB
+	[[ $(echo "$output" | awk -F'\t' '$3 == "image" && $4 == "augment/batch" {print $1, $5}') == "0 50x33 colorspace=3 png "*" bytes" ]] ||
+		fail "$output"
+}

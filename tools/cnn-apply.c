@@ -1,6 +1,8 @@
-/* cnn-apply: one operation (gray, conv, max-pool, a trained layer, why a model decides)
- * over an image stream; or a model's filters, or an input that maximises a channel. */
+/* cnn-apply: one operation (gray, conv, max-pool, a trained layer, why a model decides,
+ * augmentation) over an image stream; or a model's filters, or an input that maximises a
+ * channel. */
 #include "array/npy.h"
+#include "img/augment.h"
 #include "nn/apply.h"
 #include "nn/explain.h"
 #include "onnx/onnx_load.h"
@@ -19,7 +21,8 @@ static const char PROG[] = "cnn-apply";
 static const char HELP[] =
 	"Usage: cnn-apply OPERATION [OPTION]... [FILE]\n"
 	"Apply one operation (gray, convolution, max-pool, a trained layer, a map of why a model\n"
-	"decides) to an image stream; or show a model's filters or what excites a channel.\n"
+	"decides, augmentation) to an image stream; or show a model's filters or what excites a\n"
+	"channel.\n"
 	"\n"
 	"Reads a .npy stream (a dataset stream, or any arrays of images [N, H, W, C] or\n"
 	"[H, W, C] of any numeric dtype) from FILE, or standard input when FILE is - or absent,\n"
@@ -28,6 +31,11 @@ static const char HELP[] =
 	"output holds only images and chains into another cnn-apply or tensor-png.\n"
 	"\n"
 	"Operations (exactly one):\n"
+	"  --augment SPEC       cnn-train's augmentation (cnn-train --help): --copies N copies\n"
+	"                       of each uint8 image [N, H, W, 3], copy c of image i (row\n"
+	"                       i * N + c) what training with --seed S feeds for image i at\n"
+	"                       epoch c; uint8 out, labels repeated, classes kept, so a\n"
+	"                       dataset stream stays one\n"
 	"  --gray               mean over the channels (C' = 1), in the input's own scale\n"
 	"                       (0..255 for uint8 images)\n"
 	"  --conv FILTERS.npy   convolution with a filter bank [kh, kw, cin, cout] (TensorFlow's\n"
@@ -79,6 +87,8 @@ static const char HELP[] =
 	"                       the extra odd pixel goes at the bottom/right; VALID gives\n"
 	"                       ceil((in - k + 1) / S) outputs, no padding\n"
 	"  -i, --index I        only image I of each array (the output keeps a batch of 1)\n"
+	"  -n, --copies N       copies per image for --augment (default 1)\n"
+	"      --seed S         seed for --augment (default 1, cnn-train's)\n"
 	"  -o, --output FILE    write here (atomically) instead of standard output\n"
 	"  -q, --quiet          no progress on stderr\n"
 	"      --progress       progress on stderr even when it is not a terminal\n"
@@ -91,7 +101,8 @@ static const char HELP[] =
 	"  cnn-apply --layer conv1_2 -m model.npz --index 0 test.npy | tensor-png -o conv1_2.png\n"
 	"  cnn-apply --gradcam pred -m model.npz test.npy | tensor-png --overlay test.npy > cam.png\n"
 	"  cnn-apply --weights conv1_1 -m model.npz | tensor-png > filters.png\n"
-	"  cnn-apply --maximize conv2_2:5 -m model.npz | tensor-png > conv2_2-5.png\n";
+	"  cnn-apply --maximize conv2_2:5 -m model.npz | tensor-png > conv2_2-5.png\n"
+	"  cnn-apply --augment flip,scale:0.5-1,rotate:15 --copies 8 train.npy | tensor-png --cols 8 > aug.png\n";
 
 #define LAYER_BATCH 4
 /* images (or occluded copies, or noisy copies) through the model at once */
@@ -115,6 +126,8 @@ struct opts {
 	int padding_given;
 	geom_pad pad;
 	int64_t index;          /* -1: every image */
+	int augment, copies;    /* --augment (spec in aug), --copies */
+	aug_spec aug;
 	enum progress_mode pm;
 };
 
@@ -128,7 +141,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_GRAY = 256, OPT_CONV, OPT_MAXPOOL, OPT_LAYER, OPT_PROGRESS, OPT_VERSION,
 	       OPT_GRADCAM, OPT_SALIENCY, OPT_OCCLUSION, OPT_WEIGHTS, OPT_MAXIMIZE, OPT_NOUP,
-	       OPT_SMOOTH, OPT_PATCH, OPT_STEPS, OPT_LR, OPT_SEED };
+	       OPT_SMOOTH, OPT_PATCH, OPT_STEPS, OPT_LR, OPT_SEED, OPT_AUGMENT };
 	static const struct option longopts[] = {
 		{ "gradcam", required_argument, NULL, OPT_GRADCAM },
 		{ "saliency", required_argument, NULL, OPT_SALIENCY },
@@ -145,6 +158,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "conv", required_argument, NULL, OPT_CONV },
 		{ "maxpool", required_argument, NULL, OPT_MAXPOOL },
 		{ "layer", required_argument, NULL, OPT_LAYER },
+		{ "augment", required_argument, NULL, OPT_AUGMENT },
+		{ "copies", required_argument, NULL, 'n' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "stride", required_argument, NULL, 's' },
 		{ "padding", required_argument, NULL, 'p' },
@@ -156,6 +171,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
+	char err[ERR_MAX];
 	int c, layer_op = 0;
 	char *colon;
 
@@ -165,7 +181,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->index = -1;
 	o->pm = PROGRESS_AUTO;
 	cli_init(argc, argv, PROG);
-	while ((c = getopt_long(argc, argv, "m:s:p:i:o:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:s:p:i:n:o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_GRAY:
 			set_op(o, APPLY_GRAY);
@@ -225,6 +241,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->lr = cli_opt_double("--lr", optarg, 0, 1e6);
 			o->lr_given = 1;
 			break;
+		case OPT_AUGMENT:
+			o->nops++;
+			o->augment = 1;
+			if (aug_parse(&o->aug, optarg, err))
+				cli_usage("--augment: %s", err);
+			break;
+		case 'n':
+			o->copies = cli_opt_int("--copies", optarg, 1, 10000);
+			break;
 		case OPT_SEED:
 			o->seed = (uint64_t)cli_opt_i64("--seed", optarg, 0, INT64_MAX);
 			o->seed_given = 1;
@@ -267,11 +292,19 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	if (layer_op && o->nops == 0)
 		set_op(o, APPLY_LAYER);
 	if (o->nops != 1)
-		cli_usage("give exactly one of --gray, --conv, --maxpool, --layer, --gradcam, --saliency, --occlusion, --weights, --maximize");
+		cli_usage("give exactly one of --gray, --conv, --maxpool, --layer, --gradcam, --saliency, --occlusion, --weights, --maximize, --augment");
+	if (o->copies && !o->augment)
+		cli_usage("--copies goes with --augment");
+	if (o->augment && o->index >= 0)
+		cli_usage("--index does not go with --augment");
+	if (!o->copies)
+		o->copies = 1;
 	if (layer_op && o->op != APPLY_LAYER && o->op != APPLY_GRADCAM)
 		cli_usage("--layer is an operation, or --gradcam's layer");
-	if ((o->op >= APPLY_LAYER) != (o->model != NULL))
+	if (!o->augment && (o->op >= APPLY_LAYER) != (o->model != NULL))
 		cli_usage("-m/--model goes with --layer, --gradcam, --saliency, --occlusion, --weights, --maximize");
+	if (o->augment && o->model)
+		cli_usage("-m/--model does not go with --augment");
 	if (o->padding_given && o->op != APPLY_CONV && o->op != APPLY_MAXPOOL)
 		cli_usage("--padding applies to --conv and --maxpool only");
 	if (o->stride && o->op != APPLY_CONV && o->op != APPLY_MAXPOOL && o->op != APPLY_OCCLUSION)
@@ -280,12 +313,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage("--no-upsample applies to --gradcam only");
 	if (o->sg_n && o->op != APPLY_SALIENCY)
 		cli_usage("--smoothgrad applies to --saliency only");
-	if ((o->patch != 0) != (o->op == APPLY_OCCLUSION))
+	if ((o->patch != 0) != (o->op == APPLY_OCCLUSION && !o->augment))
 		cli_usage("--occlusion and --patch go together");
 	if ((o->steps_given || o->lr_given) && o->op != OP_MAXIMIZE)
 		cli_usage("--steps and --lr apply to --maximize only");
-	if (o->seed_given && o->op != OP_MAXIMIZE && !o->sg_n)
-		cli_usage("--seed applies to --maximize and --smoothgrad only");
+	if (o->seed_given && !o->augment && o->op != OP_MAXIMIZE && !o->sg_n)
+		cli_usage("--seed applies to --maximize, --smoothgrad and --augment only");
 	if (argc - optind > 1)
 		cli_usage("one input file at most");
 	if (argc - optind == 1 && o->op >= OP_WEIGHTS)
@@ -434,6 +467,7 @@ int main(int argc, char **argv)
 	outfile out;
 	int64_t n;
 	bar_ctx bar;
+	int rc;
 
 	parse_args(argc, argv, &o);
 	if (o.op >= OP_WEIGHTS) {
@@ -448,20 +482,26 @@ int main(int argc, char **argv)
 	in = strcmp(o.input, "-") ? fopen(o.input, "rb") : stdin;
 	if (!in)
 		cli_die("%s: cannot open:", o.input);
-	if (init_op(&a, &o, err))
+	if (!o.augment && init_op(&a, &o, err))
 		cli_die("%s", err);
 	bar.mode = o.pm;
-	apply_set_progress(&a, draw_progress, &bar);
+	if (!o.augment)
+		apply_set_progress(&a, draw_progress, &bar);
 	if (outfile_open(&out, o.output, err))
 		cli_die("%s", err);
-	if (apply_stream(&a, in, inname, out.fp, o.output ? o.output : "<stdout>", o.index, &n,
-			 err)) {
+	rc = o.augment ? aug_stream(&o.aug, in, inname, out.fp, o.output ? o.output : "<stdout>", o.copies,
+				    (uint64_t)o.seed, 2, &n, err)
+		       : apply_stream(&a, in, inname, out.fp, o.output ? o.output : "<stdout>", o.index, &n, err);
+	if (rc) {
 		outfile_abort(&out);
+		if (rc == -2)
+			cli_usage("--augment: %s", err);
 		cli_die("%s", err);
 	}
 	if (outfile_commit(&out, err))
 		cli_die("%s", err);
-	apply_free(&a);
+	if (!o.augment)
+		apply_free(&a);
 	if (in != stdin)
 		fclose(in);
 	return cli_close_stdout() ? CLI_FAIL : CLI_OK;

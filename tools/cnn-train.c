@@ -17,6 +17,7 @@
 #include "nn/model.h"
 #include "onnx/onnx_load.h"
 #include "util/progress.h"
+#include "img/augment.h"
 #include "tb/trainlog.h"
 
 static const char PROG[] = "cnn-train";
@@ -53,7 +54,17 @@ static const char HELP[] =
 	"  --freeze-below NAME  freeze every layer with parameters before layer NAME\n"
 	"  --feature-cache MB  when only layers above a frozen part train and no dropout draws\n"
 	"                     below them, keep each image's features there from the first\n"
-	"                     epoch, up to MB (default 2048; 0: never)\n"
+	"                     epoch, up to MB (default 2048; 0: never; off with --augment)\n"
+	"  --augment SPEC     change each training image at each epoch, drawn from the seed,\n"
+	"                     the epoch and the image alone (any --threads, --resume: same\n"
+	"                     bytes); SPEC a comma list applied in order (none: no change):\n"
+	"                       flip[:P]     mirror left-right with probability P (0.5)\n"
+	"                       shift:P      pad P pixels (reflected), crop back at random\n"
+	"                       scale:LO-HI  crop LO..HI of the area (aspect 3/4..4/3), resize back\n"
+	"                       rotate:DEG   rotate by up to +-DEG degrees (bilinear, reflected)\n"
+	"                       color:J      brightness, contrast, saturation times 1 +- J\n"
+	"                       gray:P       grayscale with probability P\n"
+	"                     recorded in the checkpoint, kept by --resume\n"
 	"  --seed N           seed for initialisation, shuffling, dropout (default 1)\n"
 	"  --threads N        threads for BLAS, the convolutions and the optimiser (default 2)\n"
 	"  --log-every N      log train and test-sample metrics every N steps (default 5)\n"
@@ -74,7 +85,8 @@ static const char HELP[] =
 	"images), and at each epoch end test_epoch/Loss, test_epoch/Accuracy (the whole test set).\n"
 	"With --logdir they also go to TensorBoard as tags Loss and Accuracy of the runs train,\n"
 	"test and test_epoch, with the graph, the weights1_1 histogram (every --log-every steps)\n"
-	"and grid images conv1_2/maps, conv2_2/maps (every --image-every steps, from step 0).\n"
+	"and grid images conv1_2/maps, conv2_2/maps (every --image-every steps, from step 0);\n"
+	"with --augment the first augmented batch too (augment/batch, at step 0).\n"
 	"--snapshots writes those maps as f4 [1, H, W, C] arrays, conv1_2 then conv2_2 per\n"
 	"snapshot (other specs: the last conv before each pool); with --resume it continues.\n"
 	"Checkpoints during the run are written by a thread from a copy of the step's state\n"
@@ -96,6 +108,7 @@ static const char HELP[] =
 struct opts {
 	const char *train, *test, *out, *resume, *spec, *logdir, *snapshots;
 	const char *init_from, *freeze, *freeze_below;
+	aug_spec aug;        /* --augment (n 0: none) */
 	int new_head;
 	int64_t cache_mb;    /* --feature-cache */
 	int epochs, batch, threads, log_every, test_sample, optim, image_every, profile;
@@ -110,7 +123,8 @@ struct opts {
 	unsigned given;   /* GIVEN_* bits: options set on the command line */
 };
 
-enum { GIVEN_LR = 1, GIVEN_KC = 2, GIVEN_KF = 4, GIVEN_MOM = 8, GIVEN_SEED = 16, GIVEN_MODEL = 32 };
+enum { GIVEN_LR = 1, GIVEN_KC = 2, GIVEN_KF = 4, GIVEN_MOM = 8, GIVEN_SEED = 16, GIVEN_MODEL = 32,
+       GIVEN_AUG = 64, GIVEN_CACHE = 128 };
 
 static volatile sig_atomic_t stop_signal;
 
@@ -147,7 +161,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	enum { O_TRAIN = 256, O_TEST, O_RESUME, O_EPOCHS, O_BATCH, O_LR, O_KC, O_KF, O_OPT, O_MOM,
 	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION, O_PROFILE,
 	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS, O_ALLOW, O_CKPT_EVERY, O_CKPT_BG,
-	       O_INIT_FROM, O_NEW_HEAD, O_FREEZE, O_FREEZE_BELOW, O_CACHE };
+	       O_INIT_FROM, O_NEW_HEAD, O_FREEZE, O_FREEZE_BELOW, O_CACHE, O_AUGMENT };
 	static const struct option lo[] = {
 		{ "train", 1, 0, O_TRAIN }, { "test", 1, 0, O_TEST }, { "output", 1, 0, 'o' },
 		{ "resume", 1, 0, O_RESUME }, { "epochs", 1, 0, O_EPOCHS }, { "batch", 1, 0, O_BATCH },
@@ -160,8 +174,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "allow-changes", 0, 0, O_ALLOW },
 		{ "checkpoint-every", 1, 0, O_CKPT_EVERY }, { "checkpoint-background", 0, 0, O_CKPT_BG },
 		{ "init-from", 1, 0, O_INIT_FROM }, { "new-head", 0, 0, O_NEW_HEAD }, { "freeze", 1, 0, O_FREEZE },
-		{ "freeze-below", 1, 0, O_FREEZE_BELOW }, { "feature-cache", 1, 0, O_CACHE }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
+		{ "freeze-below", 1, 0, O_FREEZE_BELOW }, { "feature-cache", 1, 0, O_CACHE },
+		{ "augment", 1, 0, O_AUGMENT }, { "help", 0, 0, 'h' }, { "version", 0, 0, O_VERSION }, { 0, 0, 0, 0 },
 	};
+	char err[ERR_MAX];
 	int c;
 
 	*o = (struct opts){ .epochs = 400, .batch = 10, .threads = 2, .log_every = 5, .test_sample = 10, .image_every = 50,
@@ -190,7 +206,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_NEW_HEAD: o->new_head = 1; break;
 		case O_FREEZE: o->freeze = optarg; break;
 		case O_FREEZE_BELOW: o->freeze_below = optarg; break;
-		case O_CACHE: o->cache_mb = cli_opt_i64("--feature-cache", optarg, 0, INT64_C(1) << 30); break;
+		case O_CACHE: o->cache_mb = cli_opt_i64("--feature-cache", optarg, 0, INT64_C(1) << 30), o->given |= GIVEN_CACHE; break;
+		case O_AUGMENT:
+			if (aug_parse(&o->aug, optarg, err))
+				cli_usage("--augment: %s", err);
+			o->given |= GIVEN_AUG;
+			break;
 		case O_THREADS: o->threads = cli_opt_int("--threads", optarg, 1, 64); break;
 		case O_LOG: o->log_every = cli_opt_int("--log-every", optarg, 1, 1 << 30); break;
 		case O_SAMPLE: o->test_sample = cli_opt_int("--test-sample", optarg, 0, 1 << 20); break;
@@ -247,6 +268,9 @@ typedef struct {
 	int *lab;
 	trainlog log;
 	finetune_cache cache; /* --feature-cache */
+	aug aug;              /* --augment: its threads' buffers */
+	uint8_t *aug_img;     /* [batch, h, w, 3]: the batch augmented */
+	double t_aug;         /* --profile: seconds spent augmenting */
 	ckpt_writer writer;   /* the background checkpoint (all zero: ckpt_writer_init's state) */
 	int64_t saved_step;   /* the step of the last checkpoint started, -1: none */
 	double saved_at;      /* when it was started */
@@ -403,6 +427,30 @@ static int resume_frozen(trainer *t)
 	return 1;
 }
 
+/* A resumed run keeps the checkpoint's --augment; another one given is refused, or with
+ * --allow-changes used and said. 1 if refused. */
+static int resume_augment(trainer *t)
+{
+	struct opts *o = t->o;
+	char err[ERR_MAX];
+
+	if (!(o->given & GIVEN_AUG)) {
+		if (aug_parse(&o->aug, t->st.augment, err))
+			cli_die("%s: train/augment: %s", o->resume, err);
+		return 0;
+	}
+	if (!strcmp(o->aug.text, t->st.augment))
+		return 0;
+	if (o->allow_changes) {
+		cli_warn("%s: resuming with --augment '%s' (it was '%s')", o->resume, o->aug.n ? o->aug.text : "none",
+			 t->st.augment[0] ? t->st.augment : "none");
+		return 0;
+	}
+	cli_warn("%s: was trained with --augment '%s', not '%s'", o->resume,
+		 t->st.augment[0] ? t->st.augment : "none", o->aug.n ? o->aug.text : "none");
+	return 1;
+}
+
 /* --init-from: the model to start from (its spec unless --model, the head made anew for
  * another class count or with --new-head), built and initialised, then its parameters. */
 static void init_from(trainer *t)
@@ -456,6 +504,7 @@ static void check_resume(trainer *t, const char *data_sha)
 	}
 	o->seed = st->seed;
 	bad |= resume_frozen(t);
+	bad |= resume_augment(t);
 	if (st->has_settings) {
 		bad |= resume_setting(o, GIVEN_LR, "--lr", &o->lr, st->lr);
 		bad |= resume_setting(o, GIVEN_KC, "--keep-conv", &o->keep_conv, st->keep_conv);
@@ -480,9 +529,13 @@ static void check_resume(trainer *t, const char *data_sha)
 static void feature_cache(trainer *t)
 {
 	char err[ERR_MAX], note[256];
+	/* augmented images differ at every epoch: no feature of theirs can be reused */
+	size_t limit = t->o->aug.n ? 0 : (size_t)t->o->cache_mb << 20;
 	int rc = finetune_cache_init(&t->cache, &t->m, t->train.n, (float)t->o->keep_conv, (float)t->o->keep_fc,
-				     (size_t)t->o->cache_mb << 20, note, sizeof note, err);
+				     limit, note, sizeof note, err);
 
+	if (t->o->aug.n && (t->o->given & GIVEN_CACHE) && t->o->cache_mb)
+		cli_warn("--feature-cache: off with --augment (the images change at every epoch)");
 	if (rc < 0)
 		cli_die("%s", err);
 	if (rc)
@@ -507,6 +560,8 @@ static void setup(trainer *t)
 		cli_die("%s", err);
 	if (t->train.n < 1)
 		cli_die("%s: no images to train on", o->train);
+	if (aug_check(&o->aug, t->train.h, t->train.w, err))
+		cli_usage("--augment: %s", err);
 	if (o->test && (dataset_read(&t->test, o->test, 0, err) ||
 			dataset_same_classes(&t->train.classes, o->train, &t->test.classes, o->test, err)))
 		cli_die("%s", err);
@@ -558,6 +613,7 @@ static void setup(trainer *t)
 	t->st.lr = o->lr, t->st.keep_conv = o->keep_conv, t->st.keep_fc = o->keep_fc;
 	t->st.momentum = o->momentum;
 	memcpy(t->st.data_sha256, data_sha, sizeof t->st.data_sha256);
+	snprintf(t->st.augment, sizeof t->st.augment, "%s", o->aug.text);
 	if (model_set_threads(&t->m, o->threads, err))
 		cli_die("%s", err);
 	/* after the threads: the initialisation shares them (same values for any number) */
@@ -576,6 +632,9 @@ static void setup(trainer *t)
 	t->lab = malloc(sizeof *t->lab * (size_t)o->batch);
 	if (!t->perm || !t->idx || !t->img || !t->lab)
 		cli_die("out of memory");
+	if (o->aug.n && (aug_init(&t->aug, &o->aug, t->m.h, t->m.w, o->threads, err) ||
+			 !(t->aug_img = malloc((size_t)o->batch * t->m.h * t->m.w * 3))))
+		cli_die("%s", t->aug_img ? err : "out of memory");
 	trainlog_opts lo = { .hist_every = o->log_every, .image_every = o->image_every,
 			     .resume = o->resume != NULL, .start_step = t->st.step };
 	if (trainlog_open(&t->log, o->logdir, o->snapshots, &t->m, t->train.images.data, &lo, err))
@@ -636,9 +695,12 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 			l->kind == MODEL_CONV ? conv2d_plan_path(&l->plan) : "");
 		sum += l->t_fwd + l->t_bwd;
 	}
-	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser",
-		t_opt * ms, "checkpoints (copies, waits, the last)", t->t_ckpt * ms,
-		"data, metrics, logging", (wall - sum - t->t_ckpt) * ms, "total", wall * ms);
+	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser", t_opt * ms,
+		"checkpoints (copies, waits, the last)", t->t_ckpt * ms);
+	if (t->o->aug.n)
+		fprintf(stderr, "  %-36s %9.2f\n", "augmentation", t->t_aug * ms);
+	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n", "data, metrics, logging",
+		(wall - sum - t->t_ckpt - t->t_aug) * ms, "total", wall * ms);
 	fprintf(stderr, "%s: the whole run %.2f s: start-up %.2f s (reading the data %.2f, its SHA-256 "
 		"%.2f, the model %.2f), %lld steps and checkpoints %.2f s\n", PROG,
 		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
@@ -659,6 +721,22 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 			PROG, t->n_bg, t->bg_sum / t->n_bg, t->bg_max, t->t_copy / t->n_bg,
 			t->t_wait / t->n_bg, t->bg_cpu / t->n_bg);
 	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, t->t_last);
+}
+
+/* --augment: the batch's images idx [b] into aug_img, each drawn by (seed, epoch, its index
+ * in the training set); the first batch of a run from step 0 goes to TensorBoard. */
+static void augment(trainer *t, int64_t epoch, const int64_t *idx, int b)
+{
+	char err[ERR_MAX];
+	double t0 = progress_now();
+
+	if (!t->o->aug.n)
+		return;
+	if (aug_batch(&t->aug, t->aug_img, t->img, b, (uint64_t)t->o->seed, epoch, idx, err))
+		cli_die("%s", err);
+	t->t_aug += progress_now() - t0;
+	if (t->st.step == 0 && trainlog_batch(&t->log, 0, "augment/batch", t->aug_img, b, t->m.h, t->m.w, err))
+		cli_die("%s", err);
 }
 
 static int train(trainer *t)
@@ -693,9 +771,11 @@ static int train(trainer *t)
 			epoch_ready = epoch;
 		}
 		dataset_gather(&t->train, t->perm + pos * o->batch, b, t->img, t->lab);
+		augment(t, epoch, t->perm + pos * o->batch, b);
 		stream(&r, o->seed, STREAM_DROPOUT, step);
 		model_train(&t->m, (float)o->keep_conv, (float)o->keep_fc, &r);
-		finetune_cache_forward(&t->cache, &t->m, t->img, t->perm + pos * o->batch, t->lab, b);
+		finetune_cache_forward(&t->cache, &t->m, o->aug.n ? t->aug_img : t->img, t->perm + pos * o->batch,
+				       t->lab, b);
 		loss = t->m.loss, c = t->m.correct;
 		/* the optimiser's time: the step's, less the layers' backward (fc1's includes its
 		 * own weights' Adam update, fused into it) */
@@ -768,10 +848,11 @@ int main(int argc, char **argv)
 		cli_die("%s", err);
 	ckpt_writer_free(&t.writer);
 	finetune_cache_free(&t.cache);
+	aug_free(&t.aug);
 	model_free(&t.m);
 	dataset_free(&t.train);
 	dataset_free(&t.test);
-	free(t.perm), free(t.idx), free(t.img), free(t.lab), free(t.step_s);
+	free(t.perm), free(t.idx), free(t.img), free(t.lab), free(t.step_s), free(t.aug_img);
 	if (cli_close_stdout() && !rc)
 		return CLI_FAIL;
 	return rc;

@@ -149,6 +149,8 @@ int ckpt_save(const char *path, const model *m, const tensor *classes, const ckp
 	     add_f8(&z, "train/keep_fc", st->keep_fc, err) || add_f8(&z, "train/momentum", st->momentum, err) ||
 	     add_str(&z, "train/data_sha256", st->data_sha256, err)))
 		goto out;
+	if (st->optim != CKPT_NONE && st->augment[0] && add_str(&z, "train/augment", st->augment, err))
+		goto out;
 	if (st->optim != CKPT_NONE && add_frozen(&z, m, err))
 		goto out;
 	lent0 = z.n;
@@ -255,6 +257,19 @@ static int get_settings(const npz *z, const char *path, ckpt_state *st, char *er
 	    strspn(st->data_sha256, "0123456789abcdef") != 64)
 		return err_set(err, "%s: 'train/data_sha256' is not a SHA-256 in hex", path);
 	st->has_settings = 1;
+	return 0;
+}
+
+/* "train/augment": the spec as written (tools parse it again, so this only bounds it). */
+static int get_augment(const npz *z, const char *path, ckpt_state *st, char *err)
+{
+	const tensor *t = npz_get(z, "train/augment");
+
+	if (!t)
+		return 0;
+	if (t->dtype != DT_U || tensor_numel(t) != 1 || t->ulen >= CKPT_AUGMENT_MAX ||
+	    tensor_get_string(t, 0, st->augment, sizeof st->augment) < 0)
+		return err_set(err, "%s: 'train/augment' is not one augmentation spec", path);
 	return 0;
 }
 
@@ -454,7 +469,7 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
 	     get_i8(&L.z, path, "train/seed", 0, INT64_MAX, &st->seed, err) ||
 	     get_i8(&L.z, path, "train/batch", 1, 100000, &st->batch, err) ||
 	     get_i8(&L.z, path, "train/examples", 1, INT64_C(1) << 40, &st->examples, err) ||
-	     get_settings(&L.z, path, st, err)))
+	     get_settings(&L.z, path, st, err) || get_augment(&L.z, path, st, err)))
 		goto fail;
 	if (train && st->optim != CKPT_NONE && get_frozen(&L.z, path, m, err))
 		goto fail;

@@ -9,7 +9,9 @@
  * "train/optimizer" <U [1] ("adam": "adam/m/NAME" and "adam/v/NAME" f4 per parameter;
  * "momentum": "momentum/NAME"), and the run's settings, checked on --resume: "train/lr",
  * "train/keep_conv", "train/keep_fc", "train/momentum" f8 [] and "train/data_sha256" <U [1]
- * (SHA-256 of the training images then labels; absent in checkpoints made before 0.2).
+ * (SHA-256 of the training images then labels; absent in checkpoints made before 0.2),
+ * and "train/augment" <U [1] (cnn-train --augment's spec, only when augmenting, so a
+ * checkpoint trained without keeps its bytes).
  * Every number read is checked against what it can be; members no loader needs are
  * skipped while streaming, never held. */
 #ifndef PETCNN_CKPT_H
@@ -22,6 +24,8 @@
 #include "array/tensor.h"
 #include "util/errmsg.h"
 
+#define CKPT_AUGMENT_MAX 256
+
 enum ckpt_optim { CKPT_NONE, CKPT_ADAM, CKPT_MOMENTUM };
 
 typedef struct {
@@ -31,6 +35,7 @@ typedef struct {
 	int has_settings;
 	double lr, keep_conv, keep_fc, momentum;
 	char data_sha256[65];
+	char augment[CKPT_AUGMENT_MAX];   /* the augmentation spec, "" for none */
 } ckpt_state;
 
 /* Writes m's parameters (and, if st->optim != CKPT_NONE, the training state and the

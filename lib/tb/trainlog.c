@@ -287,6 +287,30 @@ static int log_maps(trainlog *tl, int64_t step, model *m, char *err)
 	return 0;
 }
 
+int trainlog_batch(trainlog *tl, int64_t step, const char *tag, const uint8_t *images, int n, int h,
+		   int w, char *err)
+{
+	tfev_writer *wr = tl->open[TRAINLOG_TRAIN] ? &tl->run[TRAINLOG_TRAIN] : NULL;
+	int64_t shape[4] = { n, h, w, 3 };
+	grid_cells cells;
+	grid_opts o;
+	uint8_t *grid;
+	int gw, gh, rc;
+
+	if (!wr || n < 1)
+		return 0;
+	grid_opts_default(&o);
+	o.gap = 1;
+	o.labels = 0;
+	o.fixed = 1, o.lo = 0, o.hi = 255;   /* the pixels as they are */
+	if (grid_cells_from(&cells, images, DT_U1, 4, shape, 0, -1, tag, err) ||
+	    grid_draw(&cells, &o, &grid, &gw, &gh, err))
+		return -1;
+	rc = tfev_image(wr, step, tag, grid, gw, gh, 3, err);
+	free(grid);
+	return rc;
+}
+
 int trainlog_step(trainlog *tl, int64_t step, model *m, char *err)
 {
 	tfev_writer *w = tl->open[TRAINLOG_TRAIN] ? &tl->run[TRAINLOG_TRAIN] : NULL;

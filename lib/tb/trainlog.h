@@ -80,6 +80,11 @@ int trainlog_scalar(trainlog *tl, enum trainlog_run run, int64_t step, const cha
  * model's memory is needed. Never call it between a forward and its backward. */
 int trainlog_step(trainlog *tl, int64_t step, model *m, char *err);
 
+/* A batch of uint8 images [n, h, w, 3] as one RGB grid image under tag in the train run
+ * (cnn-train --augment: what the network is fed); nothing without a logdir. */
+int trainlog_batch(trainlog *tl, int64_t step, const char *tag, const uint8_t *images, int n, int h,
+		   int w, char *err);
+
 /* Event records to the kernel if TFRECORD_FLUSH_SECONDS have passed (snapshots are never
  * held back). */
 int trainlog_flush_if_due(trainlog *tl, char *err);
