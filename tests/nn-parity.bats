@@ -6,14 +6,14 @@
 load helper
 
 setup_file() {
-	TEST_PARITY=${PETCNN_TEST_PARITY:-$TOP/build/tests/test_parity}
+	TEST_PARITY=${PETCNN_TEST_PARITY:-${PETCNN_BUILD:-$TOP/build}/tests/test_parity}
 	[ -x "$TEST_PARITY" ] || make -C "$TOP" build/tests/test_parity >&2
 }
 
 @test "nn-parity: a tiny network of every layer kind and the default network at 64x64, dropout included, on every path the CPU has" {
 	local isa
 	for isa in $(isa_paths); do
-		PETCNN_ISA=$isa run --separate-stderr "${PETCNN_TEST_PARITY:-$TOP/build/tests/test_parity}" "$BATS_TEST_TMPDIR"
+		PETCNN_ISA=$isa run --separate-stderr "${PETCNN_TEST_PARITY:-${PETCNN_BUILD:-$TOP/build}/tests/test_parity}" "$BATS_TEST_TMPDIR"
 		assert_success
 		run --separate-stderr "$PY" "$TOP/tests/parity.py" "$BATS_TEST_TMPDIR/tiny" "$BATS_TEST_TMPDIR/default64"
 		assert_success
@@ -26,7 +26,7 @@ setup_file() {
 @test "nn-parity: the default network's forward pass at 224x224, on every path the CPU has" {
 	local isa
 	for isa in $(isa_paths); do
-		PETCNN_ISA=$isa run --separate-stderr "${PETCNN_TEST_PARITY:-$TOP/build/tests/test_parity}" "$BATS_TEST_TMPDIR" 224
+		PETCNN_ISA=$isa run --separate-stderr "${PETCNN_TEST_PARITY:-${PETCNN_BUILD:-$TOP/build}/tests/test_parity}" "$BATS_TEST_TMPDIR" 224
 		assert_success
 		rm -r "$BATS_TEST_TMPDIR/tiny" "$BATS_TEST_TMPDIR/default64"
 		run --separate-stderr "$PY" "$TOP/tests/parity.py" "$BATS_TEST_TMPDIR/default224"
@@ -37,7 +37,7 @@ setup_file() {
 }
 
 @test "nn-parity: the comparison fails when a gradient is wrong" {
-	run --separate-stderr "${PETCNN_TEST_PARITY:-$TOP/build/tests/test_parity}" "$BATS_TEST_TMPDIR"
+	run --separate-stderr "${PETCNN_TEST_PARITY:-${PETCNN_BUILD:-$TOP/build}/tests/test_parity}" "$BATS_TEST_TMPDIR"
 	assert_success
 	py 'z = dict(np.load(sys.argv[1])); z["grad/c2/weights1_2"] = z["grad/c2/weights1_2"] * 1.001
 np.savez(sys.argv[1], **z)' "$BATS_TEST_TMPDIR/tiny/data.npz"

@@ -6,12 +6,12 @@
 load helper
 
 setup_file() {
-	TEST_WINDOW=${PETCNN_TEST_WINDOW:-$TOP/build/tests/test_window}
+	TEST_WINDOW=${PETCNN_TEST_WINDOW:-${PETCNN_BUILD:-$TOP/build}/tests/test_window}
 	[ -x "$TEST_WINDOW" ] || make -C "$TOP" build/tests/test_window >&2
 }
 
 @test "nn-window: grouped, depthwise and padded convolutions, pools with ceil mode and pads, global pooling: outputs and gradients match torch" {
-	run --separate-stderr "${PETCNN_TEST_WINDOW:-$TOP/build/tests/test_window}" "$BATS_TEST_TMPDIR"
+	run --separate-stderr "${PETCNN_TEST_WINDOW:-${PETCNN_BUILD:-$TOP/build}/tests/test_window}" "$BATS_TEST_TMPDIR"
 	assert_success
 	run --separate-stderr "$PY" "$TOP/tests/window_ref.py" "$BATS_TEST_TMPDIR"
 	assert_success
@@ -19,7 +19,7 @@ setup_file() {
 }
 
 @test "nn-window: the comparison fails when a gradient or an output size is wrong" {
-	run --separate-stderr "${PETCNN_TEST_WINDOW:-$TOP/build/tests/test_window}" "$BATS_TEST_TMPDIR"
+	run --separate-stderr "${PETCNN_TEST_WINDOW:-${PETCNN_BUILD:-$TOP/build}/tests/test_window}" "$BATS_TEST_TMPDIR"
 	assert_success
 	py 'z = dict(np.load(sys.argv[1])); z["dw"] = z["dw"] * 1.001
 np.savez(sys.argv[1], **z)' "$BATS_TEST_TMPDIR/dw_s2.npz"

@@ -7,12 +7,12 @@
 load helper
 
 setup_file() {
-	TEST_ONNX_EXPORT=${PETCNN_TEST_ONNX_EXPORT:-$TOP/build/tests/test_onnx_export}
+	TEST_ONNX_EXPORT=${PETCNN_TEST_ONNX_EXPORT:-${PETCNN_BUILD:-$TOP/build}/tests/test_onnx_export}
 	[ -x "$TEST_ONNX_EXPORT" ] || make -C "$TOP" build/tests/test_onnx_export >&2
 }
 
 export_cases() {
-	run --separate-stderr "${PETCNN_TEST_ONNX_EXPORT:-$TOP/build/tests/test_onnx_export}" "$BATS_TEST_TMPDIR"
+	run --separate-stderr "${PETCNN_TEST_ONNX_EXPORT:-${PETCNN_BUILD:-$TOP/build}/tests/test_onnx_export}" "$BATS_TEST_TMPDIR"
 	assert_success
 	assert_output --partial ", 0 failed"
 }
