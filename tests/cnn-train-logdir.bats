@@ -227,3 +227,21 @@ for k in a.files:
 	assert_failure 2
 	assert_output ''
 }
+
+@test "cnn-train --gradcam-every: Grad-CAM of 4 test images over them in the test run; the training bytes unchanged" {
+	cnn-train --train "$D/train.npy" --test "$D/test.npy" -o g.npz "${ARGS[@]}" --logdir runs \
+		--gradcam-every 8 > metrics.txt
+	cmp metrics.txt "$D/metrics.txt"
+	cnn-train --train "$D/train.npy" --test "$D/test.npy" -o plain.npz "${ARGS[@]}" > /dev/null
+	cmp g.npz plain.npz
+	run tfevents-cat runs/test
+	assert_success
+	# steps 0, 8, 16 of 20; a 2x2 grid of 32x32 cells with a 1-pixel gap
+	[ "$(grep -c $'\timage\tgradcam\t65x65 colorspace=3 png' <<< "$output")" = 3 ] || fail "$output"
+	for s in 0 8 16; do
+		grep -q $'^[^\t]*\t'"$s"$'\t[^\t]*\timage\tgradcam' <<< "$output" || fail "no gradcam at step $s"
+	done
+	run --separate-stderr cnn-train --train "$D/train.npy" -o x.npz "${ARGS[@]}" --gradcam-every 4
+	assert_failure 2
+	[[ $stderr == *"--gradcam-every goes with --logdir and --test"* ]] || fail "$stderr"
+}

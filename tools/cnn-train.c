@@ -75,6 +75,8 @@ static const char HELP[] =
 	"  --logdir DIR       TensorBoard runs DIR/train and DIR/test (see below)\n"
 	"  --image-every N    feature maps of the first training image every N steps (default 50)\n"
 	"  --snapshots FILE   append those maps to FILE as a .npy stream (for tensor-png --gif)\n"
+	"  --gradcam-every N  with --logdir and --test: Grad-CAM of the first 4 test images for\n"
+	"                     their labels, over them, every N steps (run test, tag gradcam)\n"
 	"  -q, --quiet        no progress on stderr\n"
 	"      --progress     progress on stderr even when it is not a terminal\n"
 	"  -h, --help         show this help and exit\n"
@@ -111,7 +113,7 @@ struct opts {
 	aug_spec aug;        /* --augment (n 0: none) */
 	int new_head;
 	int64_t cache_mb;    /* --feature-cache */
-	int epochs, batch, threads, log_every, test_sample, optim, image_every, profile;
+	int epochs, batch, threads, log_every, test_sample, optim, image_every, profile, gradcam_every;
 	int64_t seed, stop_after;
 	double lr, keep_conv, keep_fc, momentum;
 	int ckpt_bg;         /* --checkpoint-background */
@@ -160,7 +162,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_TRAIN = 256, O_TEST, O_RESUME, O_EPOCHS, O_BATCH, O_LR, O_KC, O_KF, O_OPT, O_MOM,
 	       O_MODEL, O_INIT, O_SEED, O_THREADS, O_LOG, O_SAMPLE, O_STOP, O_PROGRESS, O_VERSION, O_PROFILE,
-	       O_LOGDIR, O_IMAGE_EVERY, O_SNAPSHOTS, O_ALLOW, O_CKPT_EVERY, O_CKPT_BG,
+	       O_LOGDIR, O_IMAGE_EVERY, O_GRADCAM_EVERY, O_SNAPSHOTS, O_ALLOW, O_CKPT_EVERY, O_CKPT_BG,
 	       O_INIT_FROM, O_NEW_HEAD, O_FREEZE, O_FREEZE_BELOW, O_CACHE, O_AUGMENT };
 	static const struct option lo[] = {
 		{ "train", 1, 0, O_TRAIN }, { "test", 1, 0, O_TEST }, { "output", 1, 0, 'o' },
@@ -171,6 +173,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "log-every", 1, 0, O_LOG }, { "test-sample", 1, 0, O_SAMPLE },
 		{ "stop-after", 1, 0, O_STOP }, { "profile", 0, 0, O_PROFILE }, { "quiet", 0, 0, 'q' }, { "progress", 0, 0, O_PROGRESS },
 		{ "logdir", 1, 0, O_LOGDIR }, { "image-every", 1, 0, O_IMAGE_EVERY },
+		{ "gradcam-every", 1, 0, O_GRADCAM_EVERY },
 		{ "snapshots", 1, 0, O_SNAPSHOTS }, { "allow-changes", 0, 0, O_ALLOW },
 		{ "checkpoint-every", 1, 0, O_CKPT_EVERY }, { "checkpoint-background", 0, 0, O_CKPT_BG },
 		{ "init-from", 1, 0, O_INIT_FROM }, { "new-head", 0, 0, O_NEW_HEAD }, { "freeze", 1, 0, O_FREEZE },
@@ -228,6 +231,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_LOGDIR: o->logdir = optarg; break;
 		case O_IMAGE_EVERY: o->image_every = cli_opt_int("--image-every", optarg, 1, 1 << 30); break;
+		case O_GRADCAM_EVERY: o->gradcam_every = cli_opt_int("--gradcam-every", optarg, 1, 1 << 30); break;
 		case O_SNAPSHOTS: o->snapshots = optarg; break;
 		case 'q': o->progress = PROGRESS_OFF; break;
 		case O_PROGRESS: o->progress = PROGRESS_ON; break;
@@ -247,6 +251,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		cli_usage("--init-from starts a run, --resume continues one: give one of them");
 	if (o->new_head && !o->init_from)
 		cli_usage("--new-head goes with --init-from");
+	if (o->gradcam_every && (!o->logdir || !o->test))
+		cli_usage("--gradcam-every goes with --logdir and --test");
 }
 
 /* rng streams: each random choice is a function of (seed, purpose, epoch or step), so a
@@ -636,9 +642,13 @@ static void setup(trainer *t)
 			 !(t->aug_img = malloc((size_t)o->batch * t->m.h * t->m.w * 3))))
 		cli_die("%s", t->aug_img ? err : "out of memory");
 	trainlog_opts lo = { .hist_every = o->log_every, .image_every = o->image_every,
-			     .resume = o->resume != NULL, .start_step = t->st.step };
+			     .resume = o->resume != NULL, .start_step = t->st.step,
+			     .gradcam_every = o->gradcam_every };
 	if (trainlog_open(&t->log, o->logdir, o->snapshots, &t->m, t->train.images.data, &lo, err))
 		cli_die("%s", err);
+	if (o->gradcam_every && t->test.n &&
+	    trainlog_gradcam_images(&t->log, &t->m, t->test.images.data, t->test.labels, (int)t->test.n, err))
+		cli_die("--gradcam-every: %s", err);
 }
 
 /* The step's metrics: the training batch's, and a random sample of the test set's. */

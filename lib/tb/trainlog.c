@@ -11,7 +11,9 @@
 
 #include "util/errmsg.h"
 #include "array/npy.h"
+#include "img/colormap.h"
 #include "img/grid.h"
+#include "nn/explain.h"
 #include "tb/tfev_hist.h"
 #include "tb/tfev_image.h"
 #include "tb/tfev_model.h"
@@ -287,10 +289,11 @@ static int log_maps(trainlog *tl, int64_t step, model *m, char *err)
 	return 0;
 }
 
-int trainlog_batch(trainlog *tl, int64_t step, const char *tag, const uint8_t *images, int n, int h,
-		   int w, char *err)
+/* images [n, h, w, 3] as one grid image in run's tag */
+static int log_images(trainlog *tl, enum trainlog_run run, int64_t step, const char *tag,
+		      const uint8_t *images, int n, int h, int w, char *err)
 {
-	tfev_writer *wr = tl->open[TRAINLOG_TRAIN] ? &tl->run[TRAINLOG_TRAIN] : NULL;
+	tfev_writer *wr = tl->open[run] ? &tl->run[run] : NULL;
 	int64_t shape[4] = { n, h, w, 3 };
 	grid_cells cells;
 	grid_opts o;
@@ -311,6 +314,67 @@ int trainlog_batch(trainlog *tl, int64_t step, const char *tag, const uint8_t *i
 	return rc;
 }
 
+int trainlog_batch(trainlog *tl, int64_t step, const char *tag, const uint8_t *images, int n, int h,
+		   int w, char *err)
+{
+	return log_images(tl, TRAINLOG_TRAIN, step, tag, images, n, h, w, err);
+}
+
+int trainlog_gradcam_images(trainlog *tl, model *m, const uint8_t *images, const int *labels,
+			    int n, char *err)
+{
+	size_t isz = (size_t)m->h * m->w * 3;
+
+	if (n > TRAINLOG_GRADCAM)
+		n = TRAINLOG_GRADCAM;
+	if (n < 1 || !tl->open[TRAINLOG_TEST])
+		return 0;
+	if (explain_gradcam_layer(m, NULL, "the model", &tl->cam_layer, err) || model_grad_init(m, err))
+		return -1;
+	if (!(tl->cam_img = malloc(isz * (size_t)n)))
+		return err_set(err, "trainlog: out of memory");
+	memcpy(tl->cam_img, images, isz * (size_t)n);
+	for (int k = 0; k < n; k++)
+		tl->cam_label[k] = labels[k];
+	tl->ncam = n;
+	return 0;
+}
+
+/* Grad-CAM of the test images for their labels, over them, into the test run. */
+static int log_gradcam(trainlog *tl, int64_t step, model *m, char *err)
+{
+	size_t hw = (size_t)tl->h * tl->w;
+	int training = m->training, n = tl->ncam, rc = -1;
+	explain e = { .target = EXPLAIN_LABEL, .layer = tl->cam_layer, .upsample = 1 };
+	float *map = malloc(sizeof *map * hw * (size_t)n), *t = malloc(sizeof *t * hw);
+	uint8_t *over = malloc(hw * 3 * (size_t)n);
+
+	if (!map || !t || !over) {
+		err_set(err, "trainlog: out of memory");
+		goto out;
+	}
+	if (explain_init(&e, m, 1, err))
+		goto out;
+	model_eval(m);
+	/* the batch may be larger than the model's (a test batch of 4, a training batch of 2) */
+	for (int k = 0; k < n; k += m->max_batch) {
+		int b = n - k < m->max_batch ? n - k : m->max_batch;
+
+		explain_gradcam(&e, tl->cam_img + (size_t)k * hw * 3, tl->cam_label + k, b, map + (size_t)k * hw);
+	}
+	m->training = training;
+	explain_free(&e);
+	for (int k = 0; k < n; k++) {
+		cmap_normalize(t, map + (size_t)k * hw, hw, 0, 0, 0);
+		cmap_blend(over + (size_t)k * hw * 3, t, tl->cam_img + (size_t)k * hw * 3, 3, hw,
+			   cmap_find("jet"), 0.5);
+	}
+	rc = log_images(tl, TRAINLOG_TEST, step, "gradcam", over, n, tl->h, tl->w, err);
+out:
+	free(map), free(t), free(over);
+	return rc;
+}
+
 int trainlog_step(trainlog *tl, int64_t step, model *m, char *err)
 {
 	tfev_writer *w = tl->open[TRAINLOG_TRAIN] ? &tl->run[TRAINLOG_TRAIN] : NULL;
@@ -323,6 +387,9 @@ int trainlog_step(trainlog *tl, int64_t step, model *m, char *err)
 	}
 	if ((w || tl->snap_fd >= 0) && tl->nmaps && tl->o.image_every > 0 &&
 	    step % tl->o.image_every == 0 && log_maps(tl, step, m, err))
+		return -1;
+	if (tl->ncam && tl->o.gradcam_every > 0 && step % tl->o.gradcam_every == 0 &&
+	    log_gradcam(tl, step, m, err))
 		return -1;
 	return 0;
 }
@@ -347,6 +414,7 @@ int trainlog_close(trainlog *tl, char *err)
 		rc = err_sys(err, "%s: close", tl->snap_path);
 	free(tl->logdir);
 	free(tl->image);
+	free(tl->cam_img);
 	free(tl->snap_path);
 	buf_free(&tl->snap);
 	memset(tl, 0, sizeof *tl);

@@ -7,6 +7,9 @@
  * tag "<layer>/maps" ("conv1_2/maps", "conv2_2/maps"). LOGDIR/test: Loss and Accuracy.
  * LOGDIR/test_epoch (created at its first scalar): Loss and Accuracy over the whole test
  * set, the run `cnn-train | tfevents-write --split` makes of the test_epoch/ lines.
+ * With gradcam_every, LOGDIR/test also gets tag "gradcam": Grad-CAM (lib/nn/explain) of
+ * the first TRAINLOG_GRADCAM test images for their labels, over the images in jet (alpha
+ * 0.5), so the step slider shows where the network looks as it learns.
  * The maps are those of the last convolution of each block: a conv layer whose next layer,
  * dropout aside, is not a conv (conv1_2 before pool1, conv2_2 before pool2); at most
  * TRAINLOG_MAX_MAPS of them.
@@ -30,6 +33,7 @@
 #include "util/buf.h"
 
 #define TRAINLOG_MAX_MAPS 8
+#define TRAINLOG_GRADCAM 4
 
 enum trainlog_run { TRAINLOG_TRAIN, TRAINLOG_TEST, TRAINLOG_TEST_EPOCH, TRAINLOG_NRUN };
 
@@ -38,6 +42,7 @@ typedef struct {
 	int image_every;     /* feature-map images and snapshots every N steps; 0: never */
 	int resume;          /* keep an existing snapshot stream up to start_step, append to it */
 	int64_t start_step;  /* the step training starts from (resume) */
+	int gradcam_every;   /* Grad-CAM images of the test images every N steps; 0: never */
 } trainlog_opts;
 
 typedef struct {
@@ -56,6 +61,10 @@ typedef struct {
 	int snap_fd;
 	int64_t snapshots;                /* complete snapshots in the stream */
 	struct buf snap;                  /* one snapshot array, header and data */
+	int ncam;                         /* Grad-CAM: test images (0: none) */
+	uint8_t *cam_img;                 /* ... [ncam, h, w, 3] */
+	int cam_label[TRAINLOG_GRADCAM];  /* ... their labels */
+	int cam_layer;                    /* ... the layer weighted */
 } trainlog;
 
 /* Opens what is asked for: logdir (NULL: no event files) and snapshots (NULL: none).
@@ -63,6 +72,13 @@ typedef struct {
  * train run. With neither logdir nor snapshots every call below does nothing. */
 int trainlog_open(trainlog *tl, const char *logdir, const char *snapshots, const model *m,
 		  const uint8_t *image, const trainlog_opts *o, char *err);
+
+/* The test images Grad-CAM shows (gradcam_every): the first n (at most TRAINLOG_GRADCAM)
+ * of images [n, h, w, 3] with labels, copied. m's layer is explain_gradcam_layer's
+ * default; a model without one (no spatial layer) is an error. Makes m's activation
+ * gradients (model_grad_init). */
+int trainlog_gradcam_images(trainlog *tl, model *m, const uint8_t *images, const int *labels,
+			    int n, char *err);
 
 /* "train", "test", "test_epoch": the run's folder, and the prefix of cnn-train's stdout tags. */
 const char *trainlog_run_name(enum trainlog_run run);
