@@ -1,9 +1,12 @@
 # The tutorial's figures from the pipeline's files: four 7x7 filters over a grayscale photo,
 # max-pooling (the 4x4 example and the filtered photo), SAME against VALID padding, the
-# trained model's feature maps, and the GIFs of conv1_2's and conv2_2's maps evolving.
+# trained model's feature maps, and the GIFs of conv1_2's and conv2_2's maps evolving; then
+# why it decides: Grad-CAM over a rightly and a wrongly classified test image, the first
+# layer's filters, and an input that maximises one channel of each mapped layer.
 #   make -f pipelines/figures.mk WORK=demo      after pets.mk or demo.mk has run, or
 #   include pipelines/figures.mk                at the end of pets.mk, then `all: figures`
-# Reads WORK/test.npy (the photo is test image FIG_IMAGE), WORK/model.npz and SNAPSHOTS;
+# Reads WORK/test.npy (the photo is test image FIG_IMAGE), WORK/model.npz,
+# WORK/predictions.tsv (cnn-eval -p) and SNAPSHOTS;
 # writes FIGS/*.png, *.gif and padding.txt, each redone only when its inputs or knobs change.
 
 WORK      ?= pets
@@ -11,6 +14,9 @@ FIGS      ?= $(WORK)/figures
 FIG_IMAGE ?= 0
 FIG_SCALE ?= 1
 FIG_LAYERS ?= conv1_2 conv2_2
+# the first layer, whose filters are drawn, and the channel maximised in each FIG_LAYERS
+FIG_FIRST ?= conv1_1
+FIG_CHANNEL ?= 0
 GIF_DELAY ?= 20
 # cnn-train --snapshots FILE: per snapshot two arrays, conv1_2 maps [1, H, W, 32] then
 # conv2_2 maps [1, H/2, W/2, 64], so --every 2 --first 0|1 picks one layer's frames.
@@ -26,7 +32,9 @@ POOL4X4 ?= $(FIG_TOP)/pipelines/pool4x4.npy
 
 FIGURES := $(FIGS)/photo.png $(FIGS)/gray.png $(FIGS)/filters.png $(FIGS)/filters-pooled.png \
 	$(FIGS)/maxpool-in.png $(FIGS)/maxpool-out.png $(FIGS)/same.png $(FIGS)/valid.png \
-	$(FIGS)/padding.txt $(FIG_LAYERS:%=$(FIGS)/maps-%.png) $(FIG_GIFS)
+	$(FIGS)/padding.txt $(FIG_LAYERS:%=$(FIGS)/maps-%.png) $(FIG_GIFS) \
+	$(FIGS)/gradcam-right.png $(FIGS)/gradcam-wrong.png $(FIGS)/weights-$(FIG_FIRST).png \
+	$(FIG_LAYERS:%=$(FIGS)/maximize-%.png)
 
 .PHONY: figures
 .DELETE_ON_ERROR:
@@ -36,7 +44,7 @@ figures: $(FIGURES)
 # here too so this file also runs on its own).
 args ?= $(shell mkdir -p $(WORK) && f='$(WORK)/$(1).args' && printf '%s\n' '$(2)' > "$$f.new" && \
 	{ cmp -s "$$f.new" "$$f" && rm -f "$$f.new" || mv -f "$$f.new" "$$f"; } && echo "$$f")
-FIG_ARGS := $(call args,figures,$(FIG_IMAGE) $(FIG_SCALE) $(GIF_DELAY))
+FIG_ARGS := $(call args,figures,$(FIG_IMAGE) $(FIG_SCALE) $(GIF_DELAY) $(FIG_FIRST) $(FIG_CHANNEL))
 
 TPNG = $(BIN)tensor-png
 
@@ -106,3 +114,38 @@ $(FIGS)/evolution-conv1_2.gif: $(SNAPSHOTS) $(FIG_ARGS)
 $(FIGS)/evolution-conv2_2.gif: $(SNAPSHOTS) $(FIG_ARGS)
 	@mkdir -p $(@D)
 	$(TPNG) --gif --every 2 --first 1 --delay $(GIF_DELAY) -o $@ $<
+
+# Where the network looks (Grad-CAM for its prediction) in the first test image it gets
+# right and the first it gets wrong (predictions.tsv: index, label, predicted); with none
+# wrong, the wrong figure is the least sure right one and gradcam.txt says so.
+$(FIGS)/gradcam.npy: $(WORK)/model.npz $(WORK)/test.npy
+	@mkdir -p $(@D)
+	$(BIN)cnn-apply -q --gradcam pred -m $(WORK)/model.npz -o $@ $(WORK)/test.npy
+$(FIGS)/gradcam-right.png $(FIGS)/gradcam-wrong.png &: $(FIGS)/gradcam.npy $(WORK)/predictions.tsv $(FIG_ARGS)
+	@set -e; p=$(WORK)/predictions.tsv; \
+	right=$$(awk -F'\t' 'NR > 1 && $$2 == $$3 { print $$1; exit }' $$p); \
+	wrong=$$(awk -F'\t' 'NR > 1 && $$2 >= 0 && $$2 != $$3 { print $$1; exit }' $$p); \
+	if [ -z "$$wrong" ]; then \
+		wrong=$$(awk -F'\t' 'NR > 1 { m = 0; for (i = 4; i <= NF; i++) if ($$i > m) m = $$i; \
+			if (!n++ || m < best) { best = m; w = $$1 } } END { print w }' $$p); \
+		echo "no test image was misclassified: gradcam-wrong.png is image $$wrong, the least sure" > $(FIGS)/gradcam.txt; \
+	else \
+		echo "right: test image $${right:-none}; wrong: test image $$wrong" > $(FIGS)/gradcam.txt; \
+	fi; \
+	$(TPNG) --overlay $(WORK)/test.npy --index $${right:-0} --scale $(FIG_SCALE) -o $(FIGS)/gradcam-right.png $<; \
+	$(TPNG) --overlay $(WORK)/test.npy --index $$wrong --scale $(FIG_SCALE) -o $(FIGS)/gradcam-wrong.png $<; \
+	cat $(FIGS)/gradcam.txt
+
+# The first layer's filters, RGB (the seed noticed conv1_1 hardly changes: here it shows).
+$(FIGS)/weights-$(FIG_FIRST).png: $(WORK)/model.npz $(FIG_ARGS)
+	@mkdir -p $(@D)
+	$(BIN)cnn-apply -q --weights $(FIG_FIRST) -m $(WORK)/model.npz -o $@.npy
+	$(TPNG) --scale 8 -o $@ $@.npy
+	rm -f $@.npy
+
+# What excites channel FIG_CHANNEL of a layer: an input grown from grey by gradient ascent.
+$(FIGS)/maximize-%.png: $(WORK)/model.npz $(FIG_ARGS)
+	@mkdir -p $(@D)
+	$(BIN)cnn-apply -q --maximize $*:$(FIG_CHANNEL) -m $(WORK)/model.npz -o $@.npy
+	$(TPNG) --scale $(FIG_SCALE) -o $@ $@.npy
+	rm -f $@.npy

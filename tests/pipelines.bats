@@ -8,7 +8,7 @@ setup() {
 	D=$BATS_TEST_TMPDIR/demo
 	MK=(make -f "$TOP/pipelines/demo.mk" DEMO="$D" BIN="$PETCNN_BIN/" PER_BREED=40 EPOCHS=1
 	    MODEL="c1=conv:3x3:4 p1=maxpool:2x2 c2=conv:3x3:4 p2=maxpool:2x2 fc=dense:8 out=dense:K"
-	    FIG_LAYERS="c1 c2")
+	    FIG_LAYERS="c1 c2" FIG_FIRST=c1)
 }
 
 @test "pipelines: the demo runs offline, prints the accuracy, writes runs and figures" {
@@ -27,7 +27,8 @@ setup() {
 	done
 	for f in photo.png gray.png filters.png filters-pooled.png maxpool-in.png maxpool-out.png \
 		same.png valid.png padding.txt maps-c1.png maps-c2.png evolution-conv1_2.gif \
-		evolution-conv2_2.gif; do
+		evolution-conv2_2.gif gradcam-right.png gradcam-wrong.png gradcam.txt weights-c1.png \
+		maximize-c1.png maximize-c2.png; do
 		[ -s "$D/figures/$f" ] || fail "figure $f missing"
 	done
 	run py 'import numpy as np
