@@ -5,8 +5,7 @@
 # layer's filters, and an input that maximises one channel of each mapped layer.
 #   make -f pipelines/figures.mk WORK=demo      after pets.mk or demo.mk has run, or
 #   include pipelines/figures.mk                at the end of pets.mk, then `all: figures`
-# Reads WORK/test.npy (the photo is test image FIG_IMAGE), WORK/model.npz,
-# WORK/predictions.tsv (cnn-eval -p) and SNAPSHOTS;
+# Reads WORK/test.npy (the photo is test image FIG_IMAGE), WORK/model.npz and SNAPSHOTS;
 # writes FIGS/*.png, *.gif and padding.txt, each redone only when its inputs or knobs change.
 
 WORK      ?= pets
@@ -116,13 +115,16 @@ $(FIGS)/evolution-conv2_2.gif: $(SNAPSHOTS) $(FIG_ARGS)
 	$(TPNG) --gif --every 2 --first 1 --delay $(GIF_DELAY) -o $@ $<
 
 # Where the network looks (Grad-CAM for its prediction) in the first test image it gets
-# right and the first it gets wrong (predictions.tsv: index, label, predicted); with none
+# right and the first it gets wrong (cnn-eval -p: index, label, predicted); with none
 # wrong, the wrong figure is the least sure right one and gradcam.txt says so.
 $(FIGS)/gradcam.npy: $(WORK)/model.npz $(WORK)/test.npy
 	@mkdir -p $(@D)
 	$(BIN)cnn-apply -q --gradcam pred -m $(WORK)/model.npz -o $@ $(WORK)/test.npy
-$(FIGS)/gradcam-right.png $(FIGS)/gradcam-wrong.png &: $(FIGS)/gradcam.npy $(WORK)/predictions.tsv $(FIG_ARGS)
-	@set -e; p=$(WORK)/predictions.tsv; \
+$(FIGS)/predictions.tsv: $(WORK)/model.npz $(WORK)/test.npy
+	@mkdir -p $(@D)
+	$(BIN)cnn-eval -q -m $(WORK)/model.npz -p $@ $(WORK)/test.npy > /dev/null
+$(FIGS)/gradcam-right.png $(FIGS)/gradcam-wrong.png &: $(FIGS)/gradcam.npy $(FIGS)/predictions.tsv $(FIG_ARGS)
+	@set -e; p=$(FIGS)/predictions.tsv; \
 	right=$$(awk -F'\t' 'NR > 1 && $$2 == $$3 { print $$1; exit }' $$p); \
 	wrong=$$(awk -F'\t' 'NR > 1 && $$2 >= 0 && $$2 != $$3 { print $$1; exit }' $$p); \
 	if [ -z "$$wrong" ]; then \

@@ -300,9 +300,10 @@ assert (a != e).any(), "another seed, other draws"'
 	cd "$BATS_FILE_TMPDIR"
 	run --separate-stderr cnn-apply --gray --copies 2 ds.npy
 	assert_failure 2
-	[[ $stderr == *"--copies and --seed go with --augment"* ]] || fail "$stderr"
+	[[ $stderr == *"--copies goes with --augment"* ]] || fail "$stderr"
 	run --separate-stderr cnn-apply --gray --seed 2 ds.npy
 	assert_failure 2
+	[[ $stderr == *"--seed applies to --maximize, --smoothgrad and --augment only"* ]] || fail "$stderr"
 	run --separate-stderr cnn-apply --augment flip --index 0 ds.npy
 	assert_failure 2
 	[[ $stderr == *"--index does not go with --augment"* ]] || fail "$stderr"

@@ -19,13 +19,14 @@ with open("w/test.npy", "wb") as f:
 		cnn-apply -q --layer c1 -m w/model.npz --index 0 w/test.npy
 		cnn-apply -q --layer c2 -m w/model.npz --index 0 w/test.npy
 	done > w/snapshots.npy
-	MK=(make -s -f "$TOP/pipelines/figures.mk" WORK=w FIG_LAYERS="c1 c2" BIN="$PETCNN_BIN/")
+	MK=(make -s -f "$TOP/pipelines/figures.mk" WORK=w FIG_LAYERS="c1 c2" FIG_FIRST=c1 BIN="$PETCNN_BIN/")
 }
 
 @test "figures.mk: every figure, padding shapes as TensorFlow's, nothing to redo after" {
 	run "${MK[@]}"
 	assert_success
-	for f in photo gray filters filters-pooled maxpool-in maxpool-out same valid maps-c1 maps-c2; do
+	for f in photo gray filters filters-pooled maxpool-in maxpool-out same valid maps-c1 maps-c2 \
+		gradcam-right gradcam-wrong weights-c1 maximize-c1 maximize-c2; do
 		[ -s "w/figures/$f.png" ] || fail "no $f.png"
 	done
 	py 'from PIL import Image
