@@ -383,31 +383,6 @@ static int checkpoint_due(const trainer *t, int64_t step, int64_t spe)
 	return step % (o->ckpt_unit == 's' ? (int64_t)o->ckpt_every : spe * (int64_t)o->ckpt_every) == 0;
 }
 
-/* SHA-256 of the training images then labels: what --resume checks "the same training
- * set" against (the size alone let another set of the same size through). */
-static void dataset_sha256(const dataset *d, char hex[HASH_HEX])
-{
-	hash_sha256 *h = hash_sha256_new();
-
-	if (!h)
-		cli_die("out of memory");
-	hash_sha256_update(h, d->images.data, (size_t)tensor_nbytes(&d->images));
-	hash_sha256_update(h, d->labels, sizeof *d->labels * (size_t)d->n);
-	hash_sha256_hex(h, hex);
-	hash_sha256_free(h);
-}
-
-/* Under mpirun, every rank's dataset (read from its own path) must be rank 0's. */
-static void same_data(trainer *t, const char *opt, const char *path, const dataset *d, const char *sha)
-{
-	char v[160], what[1024], err[ERR_MAX];
-
-	snprintf(v, sizeof v, "%lld images %dx%d, SHA-256 %.16s...", (long long)d->n, d->h, d->w, sha);
-	snprintf(what, sizeof what, "%s %s", opt, path);
-	if (dist_same(&t->dist, what, v, err))
-		cli_die("%s: every rank must read the same data", err);
-}
-
 /* SHA-256 of the parameters (with state: and the optimiser's moments), to check that
  * every rank starts from and keeps the same. */
 static void params_sha256(const model *m, int state, char hex[HASH_HEX])
@@ -625,15 +600,15 @@ static void setup(trainer *t)
 	}
 	t->t_read = progress_now() - t0;
 	t0 = progress_now();
-	dataset_sha256(&t->train, data_sha);
+	/* what --resume checks "the same training set" against (the size alone let another
+	 * set of the same size through) */
+	if (dataset_sha256(&t->train, data_sha, err))
+		cli_die("%s", err);
 	t->t_hash = progress_now() - t0;
-	same_data(t, "--train", o->train, &t->train, data_sha);
-	if (o->test) {
-		char test_sha[HASH_HEX];
-
-		dataset_sha256(&t->test, test_sha);
-		same_data(t, "--test", o->test, &t->test, test_sha);
-	}
+	/* under mpirun every rank reads its own path: the same data, or an error on all */
+	if (dist_same_data(&t->dist, o->train, &t->train, data_sha, err) ||
+	    (o->test && dist_same_data(&t->dist, o->test, &t->test, NULL, err)))
+		cli_die("%s", err);
 	t0 = progress_now();
 	if (o->resume) {
 		if (ckpt_load_sized(o->resume, t->train.h, t->train.w, &t->m, o->batch, 1, &classes, &t->st, err))

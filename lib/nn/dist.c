@@ -11,6 +11,7 @@
 #include <mpi.h>
 
 #include "util/errmsg.h"
+#include "util/hash.h"
 
 /* A value dist_same compares: a size and a hash fit with room to spare. */
 #define SAME_MAX 256
@@ -96,6 +97,21 @@ int dist_same(dist *d, const char *what, const char *value, char *err)
 	memcpy(other, mine, sizeof other);
 	MPI_Bcast(other, SAME_MAX, MPI_CHAR, lowest, MPI_COMM_WORLD);
 	return err_set(err, "%s differs on rank %d (%s) from rank 0's (%s)", what, lowest, other, zero);
+}
+
+int dist_same_data(dist *d, const char *path, const dataset *ds, const char *sha, char *err)
+{
+	char hex[HASH_HEX], v[SAME_MAX], why[ERR_MAX];
+
+	if (!d->mpi)
+		return 0;
+	if (!sha && dataset_sha256(ds, hex, err))
+		return -1;
+	snprintf(v, sizeof v, "%lld images %dx%d, SHA-256 %.16s...", (long long)ds->n, ds->h, ds->w,
+		 sha ? sha : hex);
+	if (dist_same(d, path, v, why))
+		return err_set(err, "%s: every rank must read the same data", why);
+	return 0;
 }
 
 /* Layer i's parameters, [*lo, *hi) floats into params and grads: 0 if it has none. */

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/dataset.h"
 #include "nn/model.h"
 
 typedef struct {
@@ -52,6 +53,10 @@ int64_t dist_max_i64(dist *d, int64_t v);
  * so; else -1 on every rank with err "WHAT differs on rank R (...) from rank 0's (...)"
  * for the lowest such rank. Collective. */
 int dist_same(dist *d, const char *what, const char *value, char *err);
+
+/* dist_same for a dataset read from path on each rank: its size and SHA-256 (sha, or NULL:
+ * computed here); err then says every rank must read the same data. */
+int dist_same_data(dist *d, const char *path, const dataset *ds, const char *sha, char *err);
 
 /* From now on m's backward starts each layer's parameter gradient sum as it completes
  * (m->grad_ready). -1 if out of memory. */
