@@ -736,8 +736,11 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 			l->kind == MODEL_CONV ? conv2d_plan_path(&l->plan) : "");
 		sum += l->t_fwd + l->t_bwd;
 	}
-	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser", t_opt * ms,
-		"checkpoints (copies, waits, the last)", t->t_ckpt * ms);
+	sum += t->dist.t_comm;
+	fprintf(stderr, "  %-36s %9.2f\n", "optimiser", t_opt * ms);
+	if (t->dist.mpi)
+		fprintf(stderr, "  %-36s %9.2f\n", "gradient sums (MPI calls)", t->dist.t_comm * ms);
+	fprintf(stderr, "  %-36s %9.2f\n", "checkpoints (copies, waits, the last)", t->t_ckpt * ms);
 	if (t->o->aug.n)
 		fprintf(stderr, "  %-36s %9.2f\n", "augmentation", t->t_aug * ms);
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n", "data, metrics, logging",
@@ -762,6 +765,10 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 			PROG, t->n_bg, t->bg_sum / t->n_bg, t->bg_max, t->t_copy / t->n_bg,
 			t->t_wait / t->n_bg, t->bg_cpu / t->n_bg);
 	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, t->t_last);
+	if (t->dist.mpi && t->dist.steps)
+		fprintf(stderr, "%s: %d ranks: %.1f MB of gradients summed per step; rank 0 waited %.2f ms "
+			"per step for the sums after its backward\n", PROG,
+			t->dist.size, t->dist.bytes / t->dist.steps / 1e6, t->dist.t_wait / t->dist.steps * 1e3);
 }
 
 /* Under mpirun, the batch's mean loss and correct count from each rank's (of its rows of
@@ -797,7 +804,7 @@ static int train(trainer *t)
 	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
 	int64_t epoch_ready = -1, images = 0, first = t->st.step;
 	int64_t last = o->stop_after && o->stop_after < total ? o->stop_after : total;
-	double t0 = progress_now(), t_opt = 0, t1, b0, ts = t0;
+	double t0 = progress_now(), t_opt = 0, t1, b0, c0, ts = t0;
 	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
 	progress p;
 	char extra[96];
@@ -838,7 +845,7 @@ static int train(trainer *t)
 		loss = rows ? t->m.loss : 0, c = rows ? t->m.correct : 0;
 		/* the optimiser's time: the step's, less the layers' backward (fc1's includes its
 		 * own weights' Adam update, fused into it) */
-		b0 = backward_seconds(&t->m);
+		b0 = backward_seconds(&t->m), c0 = t->dist.t_comm;
 		t1 = progress_now();
 		if (t->dist.mpi) {
 			/* the gradients are summed over ranks before any update: no fused Adam */
@@ -858,7 +865,7 @@ static int train(trainer *t)
 			model_backward(&t->m);
 			model_momentum_step(&t->m, o->lr, o->momentum);
 		}
-		t_opt += progress_now() - t1 - (backward_seconds(&t->m) - b0);
+		t_opt += progress_now() - t1 - (backward_seconds(&t->m) - b0) - (t->dist.t_comm - c0);
 		t->st.step = ++step;
 		if (step % o->log_every == 0)
 			log_step(t, step, loss, (double)c / b);
@@ -892,7 +899,7 @@ static int train(trainer *t)
 	reap(t, 1);
 	if (t->saved_step != t->st.step)
 		save(t, 0);
-	if (o->profile)
+	if (o->profile && !t->dist.rank)
 		profile(t, t->st.step - first, t_opt, t0, progress_now() - t0);
 	return stopping(t) ? 128 + stopping(t) : 0;
 }

@@ -143,6 +143,7 @@ static void grad_ready(void *ctx, int i)
 	model *m = d->m;
 	size_t lo, hi;
 	int done;
+	double t0 = now();
 
 	if (!layer_range(m, i, &lo, &hi))
 		return;
@@ -157,6 +158,7 @@ static void grad_ready(void *ctx, int i)
 			       &((MPI_Request *)d->req)[d->nreq++]);
 	}
 	MPI_Testall(d->nreq, (MPI_Request *)d->req, &done, MPI_STATUSES_IGNORE);
+	d->t_comm += now() - t0;
 }
 
 int dist_grads_begin(dist *d, model *m, char *err)
@@ -206,4 +208,5 @@ void dist_grads_end(dist *d)
 	d->nreq = 0;
 	d->steps++;
 	d->t_wait += now() - t0;
+	d->t_comm += now() - t0;
 }

@@ -31,6 +31,7 @@ typedef struct {
 	int64_t steps;          /* dist_grads_end calls */
 	double bytes;           /* gradient bytes summed over them, in all */
 	double t_wait;          /* seconds dist_grads_end has waited, in all */
+	double t_comm;          /* seconds in the sums' MPI calls (backward's hook, the wait) */
 } dist;
 
 /* MPI_Init (threads: the calling one only makes MPI calls) when mpirun started us, else
