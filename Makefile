@@ -27,6 +27,16 @@ ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra $(W
              -pthread -Ilib -I$(GEN) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LIBS   = $(PKG_LIBS) $(GIF_LIBS) -pthread -lm
 
+# Open MPI (Debian's libopenmpi-dev) for data parallelism under mpirun: only lib/nn/dist.c
+# includes mpi.h and only the programs mpirun runs link libmpi (the others never load it).
+# Linked, not dlopen'ed: without mpirun nothing calls it (dist.h), and loading it changes
+# no output byte; it costs cnn-train's start-up a few ms (README, "Training on several
+# machines").
+MPI_PKG    ?= ompi-c
+MPI_CFLAGS  = $(shell $(PKG_CONFIG) --cflags $(MPI_PKG))
+MPI_LIBS    = $(shell $(PKG_CONFIG) --libs $(MPI_PKG))
+MPI_TOOLS  := cnn-train cnn-eval
+
 # ONNX is read with protobuf-c over the onnx.proto Debian's libonnx-dev ships, its C
 # generated here at build time (never committed: it follows the installed proto).
 PROTOC_C   ?= protoc-c
@@ -80,6 +90,9 @@ $(LIBA): $(LIB_OBJ)
 $(BIN)/%: $(BUILD)/tools/%.o $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIBA) $(ALL_LIBS) -o $@
+
+$(BUILD)/lib/nn/dist.o: ALL_CFLAGS += $(MPI_CFLAGS)
+$(addprefix $(BIN)/,$(MPI_TOOLS)): ALL_LIBS += $(MPI_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBA)
 	@mkdir -p $(@D)

@@ -9,8 +9,10 @@
 #include "onnx/onnx_load.h"
 #include "util/cli.h"
 #include "nn/dataset.h"
+#include "nn/dist.h"
 #include "nn/evaluate.h"
 #include "util/errmsg.h"
+#include "util/hash.h"
 #include "nn/model.h"
 #include "util/outfile.h"
 #include "util/progress.h"
@@ -40,6 +42,8 @@ static const char HELP[] =
 	"\n"
 	"Images labelled -1 are predicted (see --predictions) but not scored. Per class it prints\n"
 	"precision, recall and F1; rows of the confusion matrix are true classes.\n"
+	"Under mpirun -np N each process scores a share of FILE (read from its own path: the\n"
+	"same data on every host) and the first prints the report (not with -p, --projector).\n"
 	"\n"
 	"Example:\n"
 	"  cnn-eval -m model.npz -p predictions.tsv test.npy\n"
@@ -164,6 +168,17 @@ static int proj_image(eval_ctx *c, int64_t index, int label, int pred)
 			label >= 0 ? truth : NULL, predicted, c->err);
 }
 
+/* Under mpirun, every rank's model (read from its own path) must be rank 0's. */
+static int same_model(dist *dd, const char *path, const model *m, char *err)
+{
+	char hex[HASH_HEX];
+
+	if (!dd->mpi)
+		return 0;
+	hash_buf_sha256(m->params, sizeof *m->params * m->nparams, hex);
+	return dist_same(dd, path, hex, err);
+}
+
 /* The header of --predictions: index, label, predicted, p_CLASS per class. */
 static void write_header(FILE *f, const tensor *classes, int k)
 {
@@ -248,6 +263,35 @@ static void report(const evaluate_result *r, const int64_t *confusion, int k,
 	}
 }
 
+/* Under mpirun, this rank's share of the images as idx [*n] (NULL without: all of them). */
+static int64_t *share(dist *dd, const dataset *d, int64_t *n)
+{
+	int64_t lo, hi, *idx;
+
+	if (!dd->mpi)
+		return NULL;
+	dist_share(dd, d->n, &lo, &hi);
+	if (!(idx = malloc(sizeof *idx * (size_t)(hi - lo + 1))))
+		cli_die("out of memory");
+	for (int64_t i = lo; i < hi; i++)
+		idx[i - lo] = i;
+	*n = hi - lo;
+	return idx;
+}
+
+/* Under mpirun, every rank's counts and losses summed into r and confusion [k, k]. */
+static void join(dist *dd, evaluate_result *r, int64_t *confusion, int k)
+{
+	int64_t c[3] = { r->images, r->scored, r->correct };
+
+	dist_sum_i64(dd, c, 3);
+	dist_sum_i64(dd, confusion, k * k);
+	dist_sum_f64(dd, &r->loss_sum, 1);
+	r->images = c[0], r->scored = c[1], r->correct = c[2];
+	r->loss = r->scored ? r->loss_sum / r->scored : 0;
+	r->accuracy = r->scored ? (double)r->correct / r->scored : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -259,8 +303,17 @@ int main(int argc, char **argv)
 	outfile pf = { 0 };
 	proj_ctx pj = { 0 };
 	char pname[MODEL_NAME_MAX + 8], perr[ERR_MAX] = "";
+	dist dd;
 
 	parse_args(argc, argv, &o);
+	if (dist_init(&dd, &argc, &argv, err))
+		cli_die("%s", err);
+	if (dd.mpi && (o.pred || o.projector))
+		cli_usage("--predictions and --projector want every image in one process: run them without mpirun");
+	if (dd.mpi && !strcmp(o.input, "-"))
+		cli_usage("under mpirun every process reads the dataset: give its path, not stdin");
+	if (dd.rank)
+		o.progress = PROGRESS_OFF;
 	if (dataset_read(&d, o.input, 1, err))
 		cli_die("%s", err);
 	if (d.n == 0)
@@ -278,6 +331,8 @@ int main(int argc, char **argv)
 		cli_die("%s", err);
 	if (d.h != m.h || d.w != m.w)
 		cli_die("%s: images are %dx%d but the model takes %dx%d", o.input, d.h, d.w, m.h, m.w);
+	if (dist_same_data(&dd, o.input, &d, NULL, err) || same_model(&dd, o.model, &m, err))
+		cli_die("%s", err);
 	if (o.pred && outfile_open(&pf, o.pred, err))
 		cli_die("%s", err);
 	if (o.projector) {
@@ -293,7 +348,8 @@ int main(int argc, char **argv)
 
 	int64_t *confusion = calloc((size_t)m.classes * m.classes, sizeof *confusion);
 	eval_ctx c = { .pred = pf.fp, .k = m.classes, .proj = o.projector ? &pj : NULL, .err = perr };
-	evaluate_opts eo = { .confusion = confusion, .image = write_prediction,
+	int64_t nshare = 0, *idx = share(&dd, &d, &nshare);
+	evaluate_opts eo = { .idx = idx, .n = nshare, .confusion = confusion, .image = write_prediction,
 			     .batch = proj_batch, .progress = draw_progress, .ctx = &c };
 	evaluate_result r;
 
@@ -301,20 +357,24 @@ int main(int argc, char **argv)
 		cli_die("out of memory");
 	if (pf.fp)
 		write_header(pf.fp, &classes, m.classes);
-	progress_init(&c.bar, "eval", d.n, 0, o.progress);
+	progress_init(&c.bar, "eval", idx ? nshare : d.n, 0, o.progress);
 	progress_set_unit(&c.bar, "img");
 	if (evaluate_run(&m, &d, &eo, &r, err))
 		cli_die("%s", perr[0] ? perr : err);
 	progress_end(&c.bar);
+	join(&dd, &r, confusion, m.classes);
+	free(idx);
+	dist_finish(&dd);
 	if (pf.fp && outfile_commit(&pf, err))
 		cli_die("%s", err);
 	if (o.projector && proj_close(&pj.w, pname, err))
 		cli_die("%s", err);
 	free(pj.vec);
-	if (!r.scored)
+	if (!dd.rank && !r.scored)
 		cli_warn("%s: no image is labelled: predictions only, no accuracy",
 			 strcmp(o.input, "-") ? o.input : "<stdin>");
-	report(&r, confusion, m.classes, &classes, st.step, o.tsv);
+	if (!dd.rank)
+		report(&r, confusion, m.classes, &classes, st.step, o.tsv);
 	free(confusion);
 	tensor_free(&classes);
 	model_free(&m);

@@ -11,6 +11,7 @@
 #include "util/cli.h"
 #include "util/hash.h"
 #include "nn/dataset.h"
+#include "nn/dist.h"
 #include "nn/evaluate.h"
 #include "nn/finetune.h"
 #include "util/errmsg.h"
@@ -286,19 +287,35 @@ typedef struct {
 	double t_copy, t_wait, t_last;   /* t_ckpt's parts: staging copies, waits, the last */
 	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
 	double *step_s;       /* --profile: each step's wall time, checkpoints included */
+	dist dist;            /* under mpirun: this rank's share; else rank 0 of 1 */
+	int64_t stop;         /* under mpirun: the signal any rank got by the last step */
 } trainer;
 
-/* Mean loss and accuracy of the inference network over test images idx[0..n). */
+/* A signal stops the run; under mpirun every rank stops after the step in which any got
+ * one, so none waits for a sum the others never start. */
+static int stopping(const trainer *t)
+{
+	return t->dist.mpi ? (int)t->stop : stop_signal;
+}
+
+/* Mean loss and accuracy of the inference network over test images idx[0..n), under
+ * mpirun each rank's share of them, summed. */
 static void evaluate(trainer *t, const int64_t *idx, int64_t n, double *loss, double *acc)
 {
-	evaluate_opts eo = { .idx = idx, .n = n };
+	int64_t lo, hi;
+	evaluate_opts eo;
 	evaluate_result r;
 	char err[ERR_MAX];
+	double sum[3];
 
+	dist_share(&t->dist, n, &lo, &hi);
+	eo = (evaluate_opts){ .idx = idx + lo, .n = hi - lo };
 	if (evaluate_run(&t->m, &t->test, &eo, &r, err))
 		cli_die("%s", err);
-	*loss = r.loss;
-	*acc = r.accuracy;
+	sum[0] = r.loss_sum, sum[1] = (double)r.scored, sum[2] = (double)r.correct;
+	dist_sum_f64(&t->dist, sum, 3);
+	*loss = sum[1] ? sum[0] / sum[1] : 0;
+	*acc = sum[1] ? sum[2] / sum[1] : 0;
 }
 
 /* A metric on stdout as RUN/TAG, and with --logdir as TAG in the run's event file. */
@@ -306,6 +323,8 @@ static void metric(trainer *t, int64_t step, enum trainlog_run run, const char *
 {
 	char err[ERR_MAX];
 
+	if (t->dist.rank)
+		return;
 	printf("%lld %s/%s %.6g\n", (long long)step, trainlog_run_name(run), tag, v);
 	if (trainlog_scalar(&t->log, run, step, tag, v, err))
 		cli_die("%s", err);
@@ -347,6 +366,8 @@ static void save(trainer *t, int background)
 	char err[ERR_MAX];
 	double t0;
 
+	if (t->dist.rank)
+		return;
 	reap(t, 1);
 	t0 = progress_now();
 	if (background ? ckpt_save_start(&t->writer, t->o->out, &t->m, &t->train.classes, &t->st, err)
@@ -368,16 +389,19 @@ static int checkpoint_due(const trainer *t, int64_t step, int64_t spe)
 	return step % (o->ckpt_unit == 's' ? (int64_t)o->ckpt_every : spe * (int64_t)o->ckpt_every) == 0;
 }
 
-/* SHA-256 of the training images then labels: what --resume checks "the same training
- * set" against (the size alone let another set of the same size through). */
-static void dataset_sha256(const dataset *d, char hex[HASH_HEX])
+/* SHA-256 of the parameters (with state: and the optimiser's moments), to check that
+ * every rank starts from and keeps the same. */
+static void params_sha256(const model *m, int state, char hex[HASH_HEX])
 {
 	hash_sha256 *h = hash_sha256_new();
 
 	if (!h)
 		cli_die("out of memory");
-	hash_sha256_update(h, d->images.data, (size_t)tensor_nbytes(&d->images));
-	hash_sha256_update(h, d->labels, sizeof *d->labels * (size_t)d->n);
+	hash_sha256_update(h, m->params, sizeof *m->params * m->nparams);
+	if (state && m->adam_m)
+		hash_sha256_update(h, m->adam_m, sizeof *m->adam_m * m->nparams);
+	if (state && m->adam_v)
+		hash_sha256_update(h, m->adam_v, sizeof *m->adam_v * m->nparams);
 	hash_sha256_hex(h, hex);
 	hash_sha256_free(h);
 }
@@ -582,8 +606,15 @@ static void setup(trainer *t)
 	}
 	t->t_read = progress_now() - t0;
 	t0 = progress_now();
-	dataset_sha256(&t->train, data_sha);
+	/* what --resume checks "the same training set" against (the size alone let another
+	 * set of the same size through) */
+	if (dataset_sha256(&t->train, data_sha, err))
+		cli_die("%s", err);
 	t->t_hash = progress_now() - t0;
+	/* under mpirun every rank reads its own path: the same data, or an error on all */
+	if (dist_same_data(&t->dist, o->train, &t->train, data_sha, err) ||
+	    (o->test && dist_same_data(&t->dist, o->test, &t->test, NULL, err)))
+		cli_die("%s", err);
 	t0 = progress_now();
 	if (o->resume) {
 		if (ckpt_load_sized(o->resume, t->train.h, t->train.w, &t->m, o->batch, 1, &classes, &t->st, err))
@@ -644,11 +675,21 @@ static void setup(trainer *t)
 	trainlog_opts lo = { .hist_every = o->log_every, .image_every = o->image_every,
 			     .resume = o->resume != NULL, .start_step = t->st.step,
 			     .gradcam_every = o->gradcam_every };
-	if (trainlog_open(&t->log, o->logdir, o->snapshots, &t->m, t->train.images.data, &lo, err))
+	/* rank 0 alone writes: the others log nothing */
+	if (trainlog_open(&t->log, t->dist.rank ? NULL : o->logdir, t->dist.rank ? NULL : o->snapshots, &t->m,
+			  t->train.images.data, &lo, err))
 		cli_die("%s", err);
-	if (o->gradcam_every && t->test.n &&
+	if (o->gradcam_every && t->test.n && !t->dist.rank &&
 	    trainlog_gradcam_images(&t->log, &t->m, t->test.images.data, t->test.labels, (int)t->test.n, err))
 		cli_die("--gradcam-every: %s", err);
+	if (t->dist.mpi) {
+		char sha[HASH_HEX];
+
+		params_sha256(&t->m, 0, sha);
+		if (dist_same(&t->dist, "the initial parameters (SHA-256)", sha, err) ||
+		    dist_grads_begin(&t->dist, &t->m, err))
+			cli_die("%s", err);
+	}
 }
 
 /* The step's metrics: the training batch's, and a random sample of the test set's. */
@@ -705,8 +746,11 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 			l->kind == MODEL_CONV ? conv2d_plan_path(&l->plan) : "");
 		sum += l->t_fwd + l->t_bwd;
 	}
-	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n", "optimiser", t_opt * ms,
-		"checkpoints (copies, waits, the last)", t->t_ckpt * ms);
+	sum += t->dist.t_comm;
+	fprintf(stderr, "  %-36s %9.2f\n", "optimiser", t_opt * ms);
+	if (t->dist.mpi)
+		fprintf(stderr, "  %-36s %9.2f\n", "gradient sums (MPI calls)", t->dist.t_comm * ms);
+	fprintf(stderr, "  %-36s %9.2f\n", "checkpoints (copies, waits, the last)", t->t_ckpt * ms);
 	if (t->o->aug.n)
 		fprintf(stderr, "  %-36s %9.2f\n", "augmentation", t->t_aug * ms);
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n", "data, metrics, logging",
@@ -731,6 +775,21 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 			PROG, t->n_bg, t->bg_sum / t->n_bg, t->bg_max, t->t_copy / t->n_bg,
 			t->t_wait / t->n_bg, t->bg_cpu / t->n_bg);
 	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, t->t_last);
+	if (t->dist.mpi && t->dist.steps)
+		fprintf(stderr, "%s: %d ranks: %.1f MB of gradients summed per step; rank 0 waited %.2f ms "
+			"per step for the sums after its backward\n", PROG,
+			t->dist.size, t->dist.bytes / t->dist.steps / 1e6, t->dist.t_wait / t->dist.steps * 1e3);
+}
+
+/* Under mpirun, the batch's mean loss and correct count from each rank's (of its rows of
+ * the b); and whether any rank got a signal (all then stop after this step). */
+static void joined(trainer *t, double *loss, int *c, int rows, int b)
+{
+	double v[2] = { *loss * rows, *c };
+
+	dist_sum_f64(&t->dist, v, 2);
+	*loss = v[0] / b, *c = (int)v[1];
+	t->stop = dist_max_i64(&t->dist, stop_signal);
 }
 
 /* --augment: the batch's images idx [b] into aug_img, each drawn by (seed, epoch, its index
@@ -755,7 +814,7 @@ static int train(trainer *t)
 	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
 	int64_t epoch_ready = -1, images = 0, first = t->st.step;
 	int64_t last = o->stop_after && o->stop_after < total ? o->stop_after : total;
-	double t0 = progress_now(), t_opt = 0, t1, b0, ts = t0;
+	double t0 = progress_now(), t_opt = 0, t1, b0, c0, ts = t0;
 	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
 	progress p;
 	char extra[96];
@@ -767,9 +826,10 @@ static int train(trainer *t)
 	progress_set_unit(&p, "step");
 	if (t->st.step == 0)
 		log_model(t, 0);
-	while (t->st.step < total && !stop_signal && (!o->stop_after || t->st.step < o->stop_after)) {
+	while (t->st.step < total && !stopping(t) && (!o->stop_after || t->st.step < o->stop_after)) {
 		int64_t step = t->st.step, epoch = step / spe, pos = step % spe;
-		int b = (int)(n - pos * o->batch < o->batch ? n - pos * o->batch : o->batch), c = 0;
+		int b = (int)(n - pos * o->batch < o->batch ? n - pos * o->batch : o->batch), c = 0, rows;
+		int64_t lo, hi;
 		double loss = 0;
 		rng r;
 
@@ -780,24 +840,42 @@ static int train(trainer *t)
 			rng_shuffle_i64(&r, t->perm, (size_t)n);
 			epoch_ready = epoch;
 		}
-		dataset_gather(&t->train, t->perm + pos * o->batch, b, t->img, t->lab);
-		augment(t, epoch, t->perm + pos * o->batch, b);
+		/* under mpirun this rank's rows lo..hi-1 of the batch; else all of them */
+		dist_share(&t->dist, b, &lo, &hi);
+		rows = (int)(hi - lo);
+		dataset_gather(&t->train, t->perm + pos * o->batch + lo, rows, t->img, t->lab);
+		augment(t, epoch, t->perm + pos * o->batch + lo, rows);
 		stream(&r, o->seed, STREAM_DROPOUT, step);
 		model_train(&t->m, (float)o->keep_conv, (float)o->keep_fc, &r);
-		finetune_cache_forward(&t->cache, &t->m, o->aug.n ? t->aug_img : t->img, t->perm + pos * o->batch,
-				       t->lab, b);
-		loss = t->m.loss, c = t->m.correct;
+		if (t->dist.mpi)
+			model_share(&t->m, (int)lo, b);
+		if (rows)
+			finetune_cache_forward(&t->cache, &t->m, o->aug.n ? t->aug_img : t->img,
+					       t->perm + pos * o->batch + lo, t->lab, rows);
+		loss = rows ? t->m.loss : 0, c = rows ? t->m.correct : 0;
 		/* the optimiser's time: the step's, less the layers' backward (fc1's includes its
 		 * own weights' Adam update, fused into it) */
-		b0 = backward_seconds(&t->m);
+		b0 = backward_seconds(&t->m), c0 = t->dist.t_comm;
 		t1 = progress_now();
-		if (o->optim == CKPT_ADAM) {
+		if (t->dist.mpi) {
+			/* the gradients are summed over ranks before any update: no fused Adam */
+			if (rows)
+				model_backward(&t->m);
+			else
+				dist_grads_none(&t->dist);
+			dist_grads_end(&t->dist);
+			if (o->optim == CKPT_ADAM)
+				model_adam_step(&t->m, &adam, step + 1);
+			else
+				model_momentum_step(&t->m, o->lr, o->momentum);
+			joined(t, &loss, &c, rows, b);
+		} else if (o->optim == CKPT_ADAM) {
 			model_backward_adam(&t->m, &adam, step + 1);
 		} else {
 			model_backward(&t->m);
 			model_momentum_step(&t->m, o->lr, o->momentum);
 		}
-		t_opt += progress_now() - t1 - (backward_seconds(&t->m) - b0);
+		t_opt += progress_now() - t1 - (backward_seconds(&t->m) - b0) - (t->dist.t_comm - c0);
 		t->st.step = ++step;
 		if (step % o->log_every == 0)
 			log_step(t, step, loss, (double)c / b);
@@ -816,7 +894,7 @@ static int train(trainer *t)
 		}
 		/* the last step's checkpoint is the foreground one below */
 		reap(t, 0);
-		if (step < last && !stop_signal && checkpoint_due(t, step, spe))
+		if (step < last && !stopping(t) && checkpoint_due(t, step, spe))
 			save(t, o->ckpt_bg);
 		images += b;
 		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f %.1f img/s", (long long)epoch + 1,
@@ -831,9 +909,9 @@ static int train(trainer *t)
 	reap(t, 1);
 	if (t->saved_step != t->st.step)
 		save(t, 0);
-	if (o->profile)
+	if (o->profile && !t->dist.rank)
 		profile(t, t->st.step - first, t_opt, t0, progress_now() - t0);
-	return stop_signal ? 128 + stop_signal : 0;
+	return stopping(t) ? 128 + stopping(t) : 0;
 }
 
 int main(int argc, char **argv)
@@ -846,6 +924,11 @@ int main(int argc, char **argv)
 
 	t.t_start = progress_now();
 	parse_args(argc, argv, &o);
+	/* under mpirun: MPI, and rank 0 alone draws progress */
+	if (dist_init(&t.dist, &argc, &argv, err))
+		cli_die("%s", err);
+	if (t.dist.rank)
+		o.progress = PROGRESS_OFF;
 	sigemptyset(&sa.sa_mask);
 	/* A closed terminal or metrics pipe stops the run like SIGTERM: checkpoint, then exit. */
 	sigaction(SIGINT, &sa, NULL);
@@ -854,6 +937,14 @@ int main(int argc, char **argv)
 	sigaction(SIGPIPE, &sa, NULL);
 	setup(&t);
 	rc = train(&t);
+	/* for tests: every rank's parameters and optimiser state end the same */
+	if (getenv("PETCNN_DIST_SHA")) {
+		char sha[HASH_HEX];
+
+		params_sha256(&t.m, 1, sha);
+		cli_warn("rank %d of %d: parameters and optimiser state SHA-256 %s", t.dist.rank, t.dist.size, sha);
+	}
+	dist_finish(&t.dist);
 	if (trainlog_close(&t.log, err))
 		cli_die("%s", err);
 	ckpt_writer_free(&t.writer);

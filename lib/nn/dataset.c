@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/errmsg.h"
+#include "util/hash.h"
 #include "array/npy.h"
 
 static int next(FILE *f, const char *name, tensor *t, const char *what, char *err)
@@ -103,6 +104,19 @@ int dataset_same_classes(const tensor *a, const char *an, const tensor *b, const
 		if (strcmp(x, y))
 			return err_set(err, "%s: class %lld is '%s' but %s has '%s'", bn, (long long)i, y, an, x);
 	}
+	return 0;
+}
+
+int dataset_sha256(const dataset *d, char *hex, char *err)
+{
+	hash_sha256 *h = hash_sha256_new();
+
+	if (!h)
+		return err_set(err, "dataset: out of memory");
+	hash_sha256_update(h, d->images.data, (size_t)tensor_nbytes(&d->images));
+	hash_sha256_update(h, d->labels, sizeof *d->labels * (size_t)d->n);
+	hash_sha256_hex(h, hex);
+	hash_sha256_free(h);
 	return 0;
 }
 

@@ -22,6 +22,9 @@ int dataset_read(dataset *d, const char *path, int allow_unlabelled, char *err);
 void dataset_free(dataset *d);
 
 /* Copies images idx[0..n) into img [n, h, w, 3] and their labels into labels [n]. */
+/* SHA-256 of the images then the labels into hex [65]: what a checkpoint records as its
+ * training set, and what ranks under mpirun compare. -1 if out of memory. */
+int dataset_sha256(const dataset *d, char *hex, char *err);
 void dataset_gather(const dataset *d, const int64_t *idx, int n, uint8_t *img, int *labels);
 
 /* The class names of a and b agree (same count, same names, same order); else an error

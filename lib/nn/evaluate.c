@@ -86,6 +86,7 @@ int evaluate_run(model *m, const dataset *d, const evaluate_opts *o, evaluate_re
 	}
 	bufs_free(&b);
 	m->training = training;
+	r->loss_sum = sum;
 	r->loss = r->scored ? sum / r->scored : 0;
 	r->accuracy = r->scored ? (double)r->correct / r->scored : 0;
 	return rc;

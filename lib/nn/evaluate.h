@@ -35,7 +35,8 @@ typedef struct {
 	int64_t images;         /* gone through the network */
 	int64_t scored;         /* ... of them labelled */
 	int64_t correct;        /* ... of those predicted right */
-	double loss;            /* mean cross-entropy over the scored images (0 if none) */
+	double loss_sum;        /* cross-entropy summed over the scored images */
+	double loss;            /* ... its mean (0 if none) */
 	double accuracy;        /* correct / scored (0 if none) */
 } evaluate_result;
 

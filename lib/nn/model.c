@@ -1048,6 +1048,11 @@ void model_train(model *m, float keep_conv, float keep_fc, rng *r)
 	m->drop_rng = r;
 }
 
+void model_share(model *m, int lo, int of)
+{
+	m->share_lo = lo, m->share_of = of;
+}
+
 void model_eval(model *m)
 {
 	m->training = 0;
@@ -1090,7 +1095,10 @@ static void forward_layer(model *m, model_layer *l, int B)
 	case MODEL_DROP:
 		if (l->out != in)
 			memcpy(l->out, in, sizeof *in * n);
-		if (m->drop_active)
+		if (m->drop_active && m->share_of)
+			dropout_forward_part(l->out, l->mask, (size_t)m->share_of * l->out_n,
+					     (size_t)m->share_lo * l->out_n, n, m->keep[l->fc], m->drop_rng);
+		else if (m->drop_active)
 			dropout_forward(l->out, l->mask, n, m->keep[l->fc], m->drop_rng);
 		break;
 	case MODEL_ADD:
@@ -1146,7 +1154,8 @@ static void forward_end(model *m, const int *labels, int B)
 	if (!m->classes)
 		return;
 	if (labels)
-		m->loss = softmax_xent(m->probs, m->dlogits, &m->correct, last->out, labels, B, m->classes);
+		m->loss = softmax_xent_share(m->probs, m->dlogits, &m->correct, last->out, labels, B, m->classes,
+					     m->share_of ? m->share_of : B);
 	else
 		softmax_probs(m->probs, last->out, B, m->classes);
 }
@@ -1429,6 +1438,9 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 			break;
 		}
 		l->t_bwd += now() - t0;
+		/* the layer's parameter gradients are final: data parallelism starts their sum */
+		if (m->grad_ready && (dw || db))
+			m->grad_ready(m->grad_ctx, i);
 	}
 	free(started);
 }

@@ -121,6 +121,13 @@ typedef struct {
 	rng *drop_rng;          /* ... drawn from here */
 	int drop_active;        /* the last forward applied dropout */
 	int batch;              /* the last forward's batch size */
+	/* data parallelism (model_share): this process's batch is rows share_lo .. share_lo +
+	 * batch - 1 of a batch of share_of images (0: all its own) */
+	int share_lo, share_of;
+	/* called by backward as each layer's parameter gradients are complete, with ctx and
+	 * the layer's index (NULL: none); data parallelism starts their sum there */
+	void (*grad_ready)(void *ctx, int layer);
+	void *grad_ctx;
 	double loss;            /* the last forward's mean loss (with labels) */
 	int correct;            /* ... and how many argmaxes were right */
 	int threads;            /* for our kernels, OpenBLAS and the optimiser (model_set_threads) */
@@ -159,6 +166,13 @@ int model_find_layer(const model *m, const char *name);
  * owned); eval mode: they do not (as PyTorch's module.train() / eval()). */
 void model_train(model *m, float keep_conv, float keep_fc, rng *r);
 void model_eval(model *m);
+/* Data parallelism: the next training forwards' batches are rows lo .. lo + B - 1 of a
+ * batch of of images shared by several processes (of 0: their own, the default). Each
+ * image's dropout masks are then the ones a forward of the whole batch would draw from
+ * the same rng, and the loss gradient backward makes is that of the mean over all of
+ * images, so the processes' gradients sum to the whole batch's. m->loss and m->correct
+ * stay those of the B rows. */
+void model_share(model *m, int lo, int of);
 
 /* Runs images [B, h, w, c] (uint8, RGB) through the network. labels [B] (or NULL:
  * inference, no loss): sets m->loss and m->correct and prepares backward. probs land in

@@ -29,6 +29,12 @@ static double row_xent(const float *z, int y, double mx, double sum)
 double softmax_xent(float *probs, float *dlogits, int *correct, const float *logits,
 		    const int *labels, int B, int K)
 {
+	return softmax_xent_share(probs, dlogits, correct, logits, labels, B, K, B);
+}
+
+double softmax_xent_share(float *probs, float *dlogits, int *correct, const float *logits,
+			  const int *labels, int B, int K, int of)
+{
 	double loss = 0;
 	int ok = 0;
 
@@ -45,7 +51,7 @@ double softmax_xent(float *probs, float *dlogits, int *correct, const float *log
 			if (probs)
 				probs[(long)n * K + k] = (float)p;
 			if (dlogits)
-				dlogits[(long)n * K + k] = (float)((p - (k == y)) / B);
+				dlogits[(long)n * K + k] = (float)((p - (k == y)) / of);
 		}
 	}
 	if (correct)

@@ -8,6 +8,11 @@
  * of argmax == label (may be NULL). Returns the mean loss. Computed stably in double. */
 double softmax_xent(float *probs, float *dlogits, int *correct, const float *logits,
 		    const int *labels, int B, int K);
+/* The same for B rows of a batch of of rows shared by several processes: dlogits is
+ * d(mean loss over all of)/d(logits), so the processes' gradients add up to the batch's.
+ * Returns the mean loss over the B rows. */
+double softmax_xent_share(float *probs, float *dlogits, int *correct, const float *logits,
+			  const int *labels, int B, int K, int of);
 /* Per row of logits [B, K]: pred [B] its class (the argmax, the first of equal maxima;
  * NULL: skip) and loss [B] its cross-entropy against labels [B] (0 where the label is -1,
  * unknown; NULL: skip), each as softmax_xent computes it. */
