@@ -27,6 +27,13 @@ setup() {
 	export OMPI_MCA_btl_base_warn_component_unused=0
 }
 
+# Open MPI's own allocations outlive MPI_Finalize, in libmpi and in components it dlopens
+# (frames no suppression can name), and LeakSanitizer reports them under make asan: leaks
+# are checked by every other test, and here only outside mpirun.
+mpirun() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" command mpirun "$@"
+}
+
 # mpi N [mpirun options --] program args...: N ranks on this machine.
 mpi() {
 	local n=$1
@@ -130,7 +137,9 @@ for x, y in zip(a, b):
 
 @test "mpi: a killed rank ends the job non-zero within 30 s, naming it; the checkpoint stays" {
 	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR pid child one= start
-	mpirun --oversubscribe -np 2 cnn-train --train "$d/train.npy" -o "$t/m.npz" --model "$SMALL" \
+	# mpirun itself in the background (not the function above, whose pid would be a shell's)
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" command mpirun --oversubscribe -np 2 \
+		cnn-train --train "$d/train.npy" -o "$t/m.npz" --model "$SMALL" \
 		--epochs 100000 --batch 7 --threads 1 -q --checkpoint-every 20s > /dev/null 2> "$t/err" &
 	pid=$!
 	for _ in $(seq 100); do [ -e "$t/m.npz" ] && break; sleep 0.1; done
