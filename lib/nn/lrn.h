@@ -9,8 +9,9 @@
  * max(0, i - floor((size-1)/2)) .. min(c-1, i + ceil((size-1)/2)), den = bias +
  * alpha/size * sq, y = x * den^-beta. PyTorch's local_response_norm centres an even
  * window the other way (i - size/2 .. i + (size-1)/2): it equals this on channels in
- * reverse order. y [rows, c] (not x), den [rows, c] kept for the backward, x [rows, c].
- * Window sums in double; single-threaded. */
+ * reverse order. y [rows, c] (not x), den [rows, c] kept for the backward, x [rows, c];
+ * size >= 1 (it may exceed c). Window sums in double; single-threaded, and SSE or not,
+ * the same bits. */
 void lrn_forward(float *y, float *den, const float *x, size_t rows, int c, int size,
 		 float alpha, float beta, float bias);
 /* dx [rows, c] (not dy) from dy, x, y and den [rows, c] of the forward:
