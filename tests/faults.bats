@@ -487,6 +487,26 @@ print(n)' mnt/s.npy
 	[ ! -e mnt/s.npy ] || fail "left: $(ls -l mnt/s.npy)"
 }
 
+@test "faults: a checkpoint written around the page cache onto a full disk fails cleanly, leaving nothing" {
+	mkdir mnt
+	mount -t tmpfs -o size=40m tmpfs mnt || fail "cannot mount a tmpfs here (the test needs root and mount)"
+	# ~94 MB with Adam's moments: above npz's O_DIRECT threshold (64 MiB), so the direct
+	# writes (tmpfs takes them) meet ENOSPC part way; the file had no name yet
+	run --separate-stderr cnn-train -q --train "$D/ds.npy" -o mnt/m.npz --epochs 1 --batch 2 \
+		--model "c1=conv:3x3:8 fc=dense:8192 out=dense:K"
+	assert_failure 1
+	[[ $stderr == *"mnt/m.npz: write error: No space left on device"* ]] || fail "$stderr"
+	[ -z "$(ls -A mnt)" ] || fail "left: $(ls -lA mnt)"
+	# With room, the same run writes a checkpoint numpy reads whole.
+	umount mnt
+	mount -t tmpfs -o size=200m tmpfs mnt
+	cnn-train -q --train "$D/ds.npy" -o mnt/m.npz --epochs 1 --batch 2 \
+		--model "c1=conv:3x3:8 fc=dense:8192 out=dense:K" > /dev/null
+	run py 'd = np.load(sys.argv[1]); print(sum(d[k].nbytes for k in d.files) > 64 << 20, [d[k].shape for k in d.files if k.startswith("fc/w")])' mnt/m.npz
+	assert_success
+	assert_output "True [(960, 8192)]"
+}
+
 @test "faults: background checkpoints: SIGKILL at any moment leaves a complete checkpoint of some step, and the writing stops" {
 	# a checkpoint after every step, each ~50 MB with Adam's moments, so the writer is
 	# caught at work; the file is replaced only by a complete one

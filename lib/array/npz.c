@@ -382,10 +382,33 @@ static int write_entry(struct archive *a, const npz_entry *en, const char *path,
 	return rc;
 }
 
+/* Archives this large are written around the page cache (outfile_direct): checkpoints. */
+#define DIRECT_MIN ((int64_t)64 << 20)
+
+typedef struct {
+	outfile *o;
+	int failed;           /* err holds the write error */
+	char err[ERR_MAX];
+} sink;
+
+static la_ssize_t sink_write(struct archive *a, void *ctx, const void *p, size_t n)
+{
+	sink *s = ctx;
+
+	(void)a;
+	if (outfile_write(s->o, p, n, s->err) < 0) {
+		s->failed = 1;
+		return -1;
+	}
+	return (la_ssize_t)n;
+}
+
 int npz_write(const npz *z, const char *path, int compress, char *err)
 {
 	outfile o;
 	struct archive *a;
+	sink s = { .o = &o };
+	int64_t total = 0;
 	int rc = 0;
 
 	if (!path)
@@ -404,13 +427,20 @@ int npz_write(const npz *z, const char *path, int compress, char *err)
 	     * checkpoint (0.6-1.0 s of CPU, not 1.3-1.4); no padding, so the same bytes */
 	    archive_write_set_bytes_per_block(a, 1 << 20) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open_FILE(a, o.fp) != ARCHIVE_OK)
+	    archive_write_open2(a, &s, NULL, sink_write, NULL, NULL) != ARCHIVE_OK)
 		rc = err_set(err, "%s: %s", path, archive_error_string(a));
+	for (int i = 0; i < z->n; i++)
+		total += tensor_nbytes(&z->v[i].t);
+	if (!compress && total >= DIRECT_MIN)
+		outfile_direct(&o);
 	for (int i = 0; !rc && i < z->n; i++)
 		rc = write_entry(a, &z->v[i], path, err);
 	if (archive_write_close(a) != ARCHIVE_OK && !rc)
 		rc = err_set(err, "%s: %s", path, archive_error_string(a));
 	archive_write_free(a);
+	/* the write's own message says which file and why, not libarchive's echo of it */
+	if (rc && s.failed)
+		snprintf(err, ERR_MAX, "%s", s.err);
 	if (rc) {
 		outfile_abort(&o);
 		return -1;

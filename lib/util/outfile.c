@@ -82,6 +82,9 @@ static void drop_slot(outfile *o)
 
 static void release(outfile *o)
 {
+	free(o->dbuf);
+	o->dbuf = NULL;
+	o->dlen = 0;
 	free(o->path);
 	free(o->tmp);
 	o->path = o->tmp = NULL;
@@ -231,9 +234,101 @@ int outfile_open(outfile *o, const char *path, char *err)
 	return 0;
 }
 
+void outfile_direct(outfile *o)
+{
+	int fd = fileno(o->fp), fl = fcntl(fd, F_GETFL);
+	void *buf;
+
+	if (!o->path || o->inplace || o->dbuf || fl < 0 || fflush(o->fp) != 0)
+		return;
+	if (posix_memalign(&buf, 4096, OUTFILE_DIRECT_BUF) != 0)
+		return;
+	if (fcntl(fd, F_SETFL, fl | O_DIRECT) != 0) {
+		free(buf);
+		return;
+	}
+	o->dbuf = buf;
+	o->dlen = 0;
+}
+
+/* Writes n bytes of p to fd through short writes and signals; the bytes written (n, or
+ * fewer with errno set). */
+static size_t write_all(int fd, const unsigned char *p, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = write(fd, p + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	return done;
+}
+
+/* Writes the staged bytes. Direct writes must be whole blocks, so the last part (last) goes
+ * buffered, and so does the rest after a file system takes the flag but refuses the write
+ * (EINVAL): from then on the output is buffered. */
+static int direct_flush(outfile *o, int last)
+{
+	int fd = fileno(o->fp), fl;
+	size_t done = 0;
+
+	if (!last) {
+		done = write_all(fd, o->dbuf, o->dlen);
+		if (done == o->dlen) {
+			o->dlen = 0;
+			return 0;
+		}
+		if (errno != EINVAL)
+			return -1;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0 ||
+	    write_all(fd, o->dbuf + done, o->dlen - done) != o->dlen - done)
+		return -1;
+	free(o->dbuf);
+	o->dbuf = NULL;
+	o->dlen = 0;
+	return 0;
+}
+
+int outfile_write(outfile *o, const void *p, size_t n, char *err)
+{
+	const unsigned char *b = p;
+
+	if (!o->dbuf) {
+		if (fwrite(p, 1, n, o->fp) != n)
+			return err_sys(err, "%s: write error", o->path ? o->path : "standard output");
+		return 0;
+	}
+	while (n && o->dbuf) {
+		size_t k = OUTFILE_DIRECT_BUF - o->dlen < n ? OUTFILE_DIRECT_BUF - o->dlen : n;
+
+		memcpy(o->dbuf + o->dlen, b, k);
+		o->dlen += k, b += k, n -= k;
+		if (o->dlen == OUTFILE_DIRECT_BUF && direct_flush(o, 0) < 0)
+			return err_sys(err, "%s: write error", o->path);
+	}
+	/* a refused direct write turned the output back to buffered */
+	return n ? outfile_write(o, b, n, err) : 0;
+}
+
 int outfile_commit(outfile *o, char *err)
 {
 	int bad;
+
+	if (o->dbuf && direct_flush(o, 1) < 0) {
+		err_sys(err, "%s: write error", o->path);
+		outfile_abort(o);
+		return -1;
+	}
 
 	if (!o->path) {
 		if (fflush(o->fp) || ferror(o->fp))

@@ -107,6 +107,58 @@ static void test_outfile(void)
 	CHECK(system(path) == 0, "cleanup");
 }
 
+/* n bytes of data through outfile_direct to path, in pieces of odd sizes that straddle
+ * the staging buffer and end in a part that is no whole block; head: bytes written
+ * through stdio first (the file offset then fits no block: the first direct write is
+ * refused and the rest goes buffered). Then the file must hold head and data. */
+static void direct_case(const char *path, const char *head, const unsigned char *data, size_t n,
+			unsigned char *back)
+{
+	size_t piece = 1000003, h = strlen(head), got = 0;
+	char err[ERR_MAX];
+	outfile o;
+	FILE *f;
+
+	CHECK(outfile_open(&o, path, err) == 0, "open: %s", err);
+	fputs(head, o.fp);
+	outfile_direct(&o);
+	for (size_t off = 0; off < n; off += piece)
+		CHECK(outfile_write(&o, data + off, n - off < piece ? n - off : piece, err) == 0,
+		      "write: %s", err);
+	CHECK(outfile_commit(&o, err) == 0, "commit: %s", err);
+	f = fopen(path, "rb");
+	CHECK(f && fread(back, 1, h, f) == h && !memcmp(back, head, h), "stdio's head first");
+	if (f) {
+		got = fread(back, 1, n + 1, f);
+		fclose(f);
+	}
+	CHECK(got == n && !memcmp(back, data, n), "head '%s': %zu of %zu bytes, the same", head, got, n);
+}
+
+static void test_outfile_direct(void)
+{
+	char dir[] = "/tmp/petcnn-outfile-XXXXXX", path[256], err[ERR_MAX];
+	size_t n = 2 * OUTFILE_DIRECT_BUF + 12345;
+	unsigned char *data = malloc(n), *back = malloc(n + 1);
+	outfile o;
+
+	CHECK(data && back && mkdtemp(dir) != NULL, "setup");
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)(i * 2654435761u >> 13);
+	snprintf(path, sizeof path, "%s/big.bin", dir);
+	direct_case(path, "", data, n, back);
+	direct_case(path, "head", data, n, back);
+	/* A stream cannot be written direct: outfile_direct leaves it buffered. */
+	CHECK(outfile_open(&o, "-", err) == 0, "stdout: %s", err);
+	outfile_direct(&o);
+	CHECK(o.dbuf == NULL, "standard output stays buffered");
+	outfile_abort(&o);
+	snprintf(path, sizeof path, "rm -r %s", dir);
+	CHECK(system(path) == 0, "cleanup");
+	free(data);
+	free(back);
+}
+
 /* Count of entries in dir other than . and .. */
 static int entries(const char *dir)
 {
@@ -203,6 +255,7 @@ int main(void)
 	test_rng();
 	test_parse();
 	test_outfile();
+	test_outfile_direct();
 	test_outfile_targets();
 	return check_done("test_base");
 }
