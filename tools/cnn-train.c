@@ -680,6 +680,7 @@ static int cmp_double(const void *a, const void *b)
 
 static void profile(trainer *t, int64_t steps, double t_opt, double t0, double wall)
 {
+	const ckptsched *c = &t->ckpt;
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
 	fprintf(stderr, "%s: profile over %lld steps, ms per step (batch %d, %d threads, %s)\n", PROG,
 		(long long)steps, t->o->batch, t->o->threads, isa_name(t->m.isa));
@@ -699,11 +700,11 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 	fprintf(stderr, "  %-36s %9.2f\n", "optimiser", t_opt * ms);
 	if (t->dist.mpi)
 		fprintf(stderr, "  %-36s %9.2f\n", "gradient sums (MPI calls)", t->dist.t_comm * ms);
-	fprintf(stderr, "  %-36s %9.2f\n", "checkpoints (copies, waits, the last)", t->ckpt.t_ckpt * ms);
+	fprintf(stderr, "  %-36s %9.2f\n", "checkpoints (copies, waits, the last)", c->t_ckpt * ms);
 	if (t->o->aug.n)
 		fprintf(stderr, "  %-36s %9.2f\n", "augmentation", t->t_aug * ms);
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n", "data, metrics, logging",
-		(wall - sum - t->ckpt.t_ckpt - t->t_aug) * ms, "total", wall * ms);
+		(wall - sum - c->t_ckpt - t->t_aug) * ms, "total", wall * ms);
 	fprintf(stderr, "%s: the whole run %.2f s: start-up %.2f s (reading the data %.2f, its SHA-256 "
 		"%.2f, the model %.2f), %lld steps and checkpoints %.2f s\n", PROG,
 		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
@@ -717,13 +718,13 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)steps, med * steps,
 			100 * (run / (med * steps) - 1));
 	}
-	if (t->ckpt.n_bg)
+	if (c->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
 			"named) %.2f s after its step on average, %.2f s at most; each cost the training "
 			"loop %.3f s (its copy) and %.3f s of waits, and the writer %.2f s of CPU\n",
-			PROG, t->ckpt.n_bg, t->ckpt.bg_sum / t->ckpt.n_bg, t->ckpt.bg_max, t->ckpt.t_copy / t->ckpt.n_bg,
-			t->ckpt.t_wait / t->ckpt.n_bg, t->ckpt.bg_cpu / t->ckpt.n_bg);
-	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, t->ckpt.t_last);
+			PROG, c->n_bg, c->bg_sum / c->n_bg, c->bg_max, c->t_copy / c->n_bg,
+			c->t_wait / c->n_bg, c->bg_cpu / c->n_bg);
+	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, c->t_last);
 	if (t->dist.mpi && t->dist.steps)
 		fprintf(stderr, "%s: %d ranks: %.1f MB of gradients summed per step; rank 0 waited %.2f ms "
 			"per step for the sums after its backward\n", PROG,
