@@ -28,6 +28,8 @@
 #include "util/errmsg.h"
 #include "util/par.h"
 
+#include "peak.h"
+
 #define BATCH 10
 
 static double now(void)
@@ -73,70 +75,15 @@ static float *randf(size_t n)
 typedef struct {
 	long iters;
 	int width;        /* 0: clock loop, 8 or 16: FMA lanes */
-	double sink[PAR_MAX_THREADS], secs[PAR_MAX_THREADS];
+	double rate[PAR_MAX_THREADS];   /* each thread's, per its CPU second */
 } peak_job;
-
-__attribute__((noinline)) static long add_chain(long n)
-{
-	long x = 0;
-
-	/* each add waits on the one before: one per cycle */
-	for (long i = 0; i < n; i++)
-		__asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
-	return x;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-/* Twelve named accumulators, not an array: an array is kept in memory and each FMA would
- * then wait on a store. */
-#define FMA12(T, set1, fma, add)                                                           \
-	T m = set1(0.999999f), c = set1(1e-7f), a0 = set1(0), a1 = set1(1), a2 = set1(2),   \
-	  a3 = set1(3), a4 = set1(4), a5 = set1(5), a6 = set1(6), a7 = set1(7), a8 = set1(8), \
-	  a9 = set1(9), a10 = set1(10), a11 = set1(11);                                      \
-	for (long i = 0; i < n; i++) {                                                     \
-		a0 = fma(a0, m, c), a1 = fma(a1, m, c), a2 = fma(a2, m, c);                  \
-		a3 = fma(a3, m, c), a4 = fma(a4, m, c), a5 = fma(a5, m, c);                  \
-		a6 = fma(a6, m, c), a7 = fma(a7, m, c), a8 = fma(a8, m, c);                  \
-		a9 = fma(a9, m, c), a10 = fma(a10, m, c), a11 = fma(a11, m, c);              \
-	}                                                                                  \
-	a0 = add(add(add(a0, a1), add(a2, a3)), add(add(a4, a5), add(a6, a7)));             \
-	a0 = add(a0, add(add(a8, a9), add(a10, a11)));
-
-__attribute__((target("avx2,fma"), noinline)) static double fma8(long n)
-{
-	float t[8];
-
-	FMA12(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps)
-	_mm256_storeu_ps(t, a0);
-	return t[0];
-}
-
-__attribute__((target("avx512f"), noinline)) static double fma16(long n)
-{
-	float t[16];
-
-	FMA12(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
-	_mm512_storeu_ps(t, a0);
-	return t[0];
-}
-#endif
 
 static void peak_worker(void *ctx, int k, int n)
 {
 	peak_job *j = ctx;
-	double t0 = cpu(0);
 
 	(void)n;
-#if defined(__x86_64__) && defined(__GNUC__)
-	if (j->width == 16)
-		j->sink[k] = fma16(j->iters);
-	else if (j->width == 8)
-		j->sink[k] = fma8(j->iters);
-	else
-#endif
-		j->sink[k] = (double)add_chain(j->iters);
-	j->secs[k] = cpu(0) - t0;
+	j->rate[k] = peak_rate_once(j->width == 16 ? PEAK_FMA16 : j->width == 8 ? PEAK_FMA8 : PEAK_ADD, j->iters);
 }
 
 /* Operations per second summed over threads, each over its own CPU time: adds (width 0)
@@ -144,7 +91,7 @@ static void peak_worker(void *ctx, int k, int n)
 static double peak_rate(int width, int threads, double secs)
 {
 	peak_job j = { .iters = 1 << 20, .width = width };
-	double best = 0, per = width ? 12.0 * 2 * width : 4.0;
+	double best = 0;
 
 	for (;;) {
 		double t0 = now();
@@ -161,7 +108,7 @@ static double peak_rate(int width, int threads, double secs)
 
 		par_run(threads, peak_worker, &j);
 		for (int k = 0; k < threads; k++)
-			rate += per * j.iters / j.secs[k];
+			rate += j.rate[k];
 
 		best = rate > best ? rate : best;
 	}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/ckpt.h"
+#include "nn/ckptsched.h"
 #include "nn/conv2d.h"
 #include "util/cli.h"
 #include "util/hash.h"
@@ -101,8 +102,8 @@ static const char HELP[] =
 	"(--batch stays the global batch), sum their gradients and take the same steps: the run\n"
 	"equals one process's up to float summation order; rank 0 alone writes. Without mpirun\n"
 	"no MPI is started.\n"
-	"PETCNN_ISA=avx512|avx2|generic forces the convolutions' path (default: the widest this\n"
-	"CPU has; one it lacks is an error).\n"
+	"PETCNN_ISA=avx512|avx2|generic forces our kernels' path: the convolutions, the dense\n"
+	"layers and the optimiser (default: the widest this CPU has; one it lacks is an error).\n"
 	"\n"
 	"Default model spec:\n"
 	"  " MODEL_DEFAULT_SPEC "\n"
@@ -282,13 +283,7 @@ typedef struct {
 	aug aug;              /* --augment: its threads' buffers */
 	uint8_t *aug_img;     /* [batch, h, w, 3]: the batch augmented */
 	double t_aug;         /* --profile: seconds spent augmenting */
-	ckpt_writer writer;   /* the background checkpoint (all zero: ckpt_writer_init's state) */
-	int64_t saved_step;   /* the step of the last checkpoint started, -1: none */
-	double saved_at;      /* when it was started */
-	double t_ckpt;        /* seconds the training loop spent on checkpoints */
-	int n_bg;             /* background checkpoints done, and their seconds to disk */
-	double bg_sum, bg_max, bg_cpu;
-	double t_copy, t_wait, t_last;   /* t_ckpt's parts: staging copies, waits, the last */
+	ckptsched ckpt;       /* when checkpoints are written, and what they cost */
 	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
 	double *step_s;       /* --profile: each step's wall time, checkpoints included */
 	dist dist;            /* under mpirun: this rank's share; else rank 0 of 1 */
@@ -341,56 +336,6 @@ static void log_model(trainer *t, int64_t step)
 
 	if (trainlog_step(&t->log, step, &t->m, err) || trainlog_flush_if_due(&t->log, err))
 		cli_die("%s", err);
-}
-
-/* Reaps a finished background checkpoint (block: waits for it); its failure is the run's. */
-static void reap(trainer *t, int block)
-{
-	char err[ERR_MAX];
-	double t0 = progress_now();
-	int was = t->writer.running;
-
-	if (ckpt_writer_wait(&t->writer, block, err) < 0)
-		cli_die("%s", err);
-	t->t_ckpt += progress_now() - t0;
-	t->t_wait += progress_now() - t0;
-	if (was && !t->writer.running) {
-		t->n_bg++;
-		t->bg_cpu += t->writer.cpu_seconds;
-		t->bg_sum += t->writer.seconds;
-		if (t->writer.seconds > t->bg_max)
-			t->bg_max = t->writer.seconds;
-	}
-}
-
-/* The checkpoint of this step: in the background during the run (after the previous one
- * is done), in the foreground at the end, so that exit means written. */
-static void save(trainer *t, int background)
-{
-	char err[ERR_MAX];
-	double t0;
-
-	if (t->dist.rank)
-		return;
-	reap(t, 1);
-	t0 = progress_now();
-	if (background ? ckpt_save_start(&t->writer, t->o->out, &t->m, &t->train.classes, &t->st, err)
-		       : ckpt_save(t->o->out, &t->m, &t->train.classes, &t->st, err))
-		cli_die("%s", err);
-	t->saved_step = t->st.step;
-	t->saved_at = t0;
-	t->t_ckpt += progress_now() - t0;
-	*(background ? &t->t_copy : &t->t_last) += progress_now() - t0;
-}
-
-/* Whether --checkpoint-every makes the step just done (of spe per epoch) a checkpoint's. */
-static int checkpoint_due(const trainer *t, int64_t step, int64_t spe)
-{
-	const struct opts *o = t->o;
-
-	if (o->ckpt_unit == 'm')
-		return progress_now() - t->saved_at >= o->ckpt_every * 60;
-	return step % (o->ckpt_unit == 's' ? (int64_t)o->ckpt_every : spe * (int64_t)o->ckpt_every) == 0;
 }
 
 /* SHA-256 of the parameters (with state: and the optimiser's moments), to check that
@@ -735,6 +680,7 @@ static int cmp_double(const void *a, const void *b)
 
 static void profile(trainer *t, int64_t steps, double t_opt, double t0, double wall)
 {
+	const ckptsched *c = &t->ckpt;
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt;
 	fprintf(stderr, "%s: profile over %lld steps, ms per step (batch %d, %d threads, %s)\n", PROG,
 		(long long)steps, t->o->batch, t->o->threads, isa_name(t->m.isa));
@@ -754,11 +700,11 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 	fprintf(stderr, "  %-36s %9.2f\n", "optimiser", t_opt * ms);
 	if (t->dist.mpi)
 		fprintf(stderr, "  %-36s %9.2f\n", "gradient sums (MPI calls)", t->dist.t_comm * ms);
-	fprintf(stderr, "  %-36s %9.2f\n", "checkpoints (copies, waits, the last)", t->t_ckpt * ms);
+	fprintf(stderr, "  %-36s %9.2f\n", "checkpoints (copies, waits, the last)", c->t_ckpt * ms);
 	if (t->o->aug.n)
 		fprintf(stderr, "  %-36s %9.2f\n", "augmentation", t->t_aug * ms);
 	fprintf(stderr, "  %-36s %9.2f\n  %-36s %9.2f\n", "data, metrics, logging",
-		(wall - sum - t->t_ckpt - t->t_aug) * ms, "total", wall * ms);
+		(wall - sum - c->t_ckpt - t->t_aug) * ms, "total", wall * ms);
 	fprintf(stderr, "%s: the whole run %.2f s: start-up %.2f s (reading the data %.2f, its SHA-256 "
 		"%.2f, the model %.2f), %lld steps and checkpoints %.2f s\n", PROG,
 		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
@@ -772,13 +718,13 @@ static void profile(trainer *t, int64_t steps, double t_opt, double t0, double w
 			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)steps, med * steps,
 			100 * (run / (med * steps) - 1));
 	}
-	if (t->n_bg)
+	if (c->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
 			"named) %.2f s after its step on average, %.2f s at most; each cost the training "
 			"loop %.3f s (its copy) and %.3f s of waits, and the writer %.2f s of CPU\n",
-			PROG, t->n_bg, t->bg_sum / t->n_bg, t->bg_max, t->t_copy / t->n_bg,
-			t->t_wait / t->n_bg, t->bg_cpu / t->n_bg);
-	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, t->t_last);
+			PROG, c->n_bg, c->bg_sum / c->n_bg, c->bg_max, c->t_copy / c->n_bg,
+			c->t_wait / c->n_bg, c->bg_cpu / c->n_bg);
+	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, c->t_last);
 	if (t->dist.mpi && t->dist.steps)
 		fprintf(stderr, "%s: %d ranks: %.1f MB of gradients summed per step; rank 0 waited %.2f ms "
 			"per step for the sums after its backward\n", PROG,
@@ -817,13 +763,12 @@ static int train(trainer *t)
 	struct opts *o = t->o;
 	int64_t n = t->train.n, spe = (n + o->batch - 1) / o->batch, total = spe * o->epochs;
 	int64_t epoch_ready = -1, images = 0, first = t->st.step;
-	int64_t last = o->stop_after && o->stop_after < total ? o->stop_after : total;
 	double t0 = progress_now(), t_opt = 0, t1, b0, c0, ts = t0;
 	optim_adam adam = { o->lr, 0.9, 0.999, 1e-8 };
 	progress p;
-	char extra[96];
+	char extra[96], err[ERR_MAX];
 
-	t->saved_at = t0;
+	ckptsched_init(&t->ckpt, o->out, o->ckpt_unit, o->ckpt_every, o->ckpt_bg, total, o->stop_after, t0);
 	if (o->profile && total > first && !(t->step_s = calloc((size_t)(total - first), sizeof *t->step_s)))
 		cli_die("out of memory");
 	progress_init(&p, "train", total, 0, o->progress);
@@ -896,10 +841,9 @@ static int train(trainer *t)
 				fflush(stdout);
 			}
 		}
-		/* the last step's checkpoint is the foreground one below */
-		reap(t, 0);
-		if (step < last && !stopping(t) && checkpoint_due(t, step, spe))
-			save(t, o->ckpt_bg);
+		/* rank 0 alone writes */
+		if (!t->dist.rank && ckptsched_step(&t->ckpt, spe, stopping(t), &t->m, &t->train.classes, &t->st, err))
+			cli_die("%s", err);
 		images += b;
 		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f %.1f img/s", (long long)epoch + 1,
 			 o->epochs, loss, (double)c / b, images / (progress_now() - t0 + 1e-9));
@@ -909,10 +853,8 @@ static int train(trainer *t)
 		ts = progress_now();
 	}
 	progress_end(&p);
-	/* the end's checkpoint, unless a background one holds this very step */
-	reap(t, 1);
-	if (t->saved_step != t->st.step)
-		save(t, 0);
+	if (!t->dist.rank && ckptsched_end(&t->ckpt, &t->m, &t->train.classes, &t->st, err))
+		cli_die("%s", err);
 	if (o->profile && !t->dist.rank)
 		profile(t, t->st.step - first, t_opt, t0, progress_now() - t0);
 	return stopping(t) ? 128 + stopping(t) : 0;
@@ -921,7 +863,7 @@ static int train(trainer *t)
 int main(int argc, char **argv)
 {
 	struct opts o;
-	trainer t = { .o = &o, .saved_step = -1 };
+	trainer t = { .o = &o };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[ERR_MAX];
 	int rc;
@@ -951,7 +893,7 @@ int main(int argc, char **argv)
 	dist_finish(&t.dist);
 	if (trainlog_close(&t.log, err))
 		cli_die("%s", err);
-	ckpt_writer_free(&t.writer);
+	ckptsched_free(&t.ckpt);
 	finetune_cache_free(&t.cache);
 	aug_free(&t.aug);
 	model_free(&t.m);

@@ -2,18 +2,13 @@
  * train/test image lists (TSV), optionally laid out as ImageFolder symlinks. */
 #include "util/cli.h"
 #include "util/errmsg.h"
-#include "util/outfile.h"
 #include "pets/petset.h"
+#include "pets/splitout.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const char PROG[] = "pet-split";
 
@@ -144,208 +139,12 @@ static int choose_classes(const struct opts *o, const petset *s, int *classes)
 	return k;
 }
 
-/* A path from a format into buf[PATH_MAX]; too long is fatal, never silently cut. */
-__attribute__((format(printf, 2, 3))) static char *pathf(char *buf, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, PATH_MAX, fmt, ap);
-	va_end(ap);
-	if (n < 0 || n >= PATH_MAX)
-		cli_die("path too long: %.60s...", buf);
-	return buf;
-}
-
-/* The chosen classes: breed indices and their names, in label order. */
-struct classes {
-	int *breed, k;
-	const char **name;
-};
-
-/* Rows of one split (or both, with the split column, when split is PETSET_NONE). */
-static int write_list(FILE *f, const char *name, const petset *s, const struct classes *cl, int split,
-		      char *err)
-{
-	char path[PATH_MAX];
-	petset_writer w;
-
-	if (petset_list_write_start(&w, f, name, cl->name, cl->k, split == PETSET_NONE, err) < 0)
-		return -1;
-	for (int c = 0; c < cl->k; c++) {
-		const petset_breed *b = &s->breeds[cl->breed[c]];
-		for (size_t i = b->first; i < b->first + b->n; i++) {
-			const petset_item *it = &s->items[i];
-			if (it->split == PETSET_NONE || (split && it->split != split))
-				continue;
-			pathf(path, "%s/images/%s", s->dir, it->file);
-			if (petset_list_write_row(&w, path, c,
-						  split ? NULL : it->split == PETSET_TEST ? "test" : "train", err) < 0)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-/* Everything that may fail is done before anything takes a final name: the layout is built
- * under a temporary name, the lists go to temporary files, and only then are they renamed
- * into place. A folder this run created is removed again on failure. */
-struct out {
-	const struct opts *o;
-	const petset *s;
-	const struct classes *cl;
-	char tmp[PATH_MAX];      /* the layout being built, "" when none */
-	int made_output, made_folders;
-	outfile lists[2];
-	int nlists;
-};
-
-static const char *const split_name[] = { "", "train", "test" };
-
-/* Undoes prepare_folders, however far it got (what is missing fails harmlessly). */
-static void remove_layout(struct out *u)
-{
-	const petset *s = u->s;
-	char path[PATH_MAX];
-
-	for (int c = 0; c < u->cl->k; c++) {
-		const petset_breed *b = &s->breeds[u->cl->breed[c]];
-		for (size_t i = b->first; i < b->first + b->n; i++)
-			if (s->items[i].split != PETSET_NONE) {
-				pathf(path, "%s/%s/%s/%s", u->tmp, split_name[s->items[i].split], b->name,
-				      s->items[i].file);
-				unlink(path);
-			}
-		for (int i = 1; i <= 2; i++)
-			rmdir(pathf(path, "%s/%s/%s", u->tmp, split_name[i], b->name));
-	}
-	for (int i = 1; i <= 2; i++)
-		rmdir(pathf(path, "%s/%s", u->tmp, split_name[i]));
-	rmdir(u->tmp);
-}
-
-static _Noreturn void fail(struct out *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static _Noreturn void fail(struct out *u, const char *fmt, ...)
-{
-	char msg[ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	for (int i = 0; i < u->nlists; i++)
-		outfile_abort(&u->lists[i]);
-	if (u->tmp[0])
-		remove_layout(u);
-	if (u->made_folders)
-		rmdir(u->o->folders);
-	if (u->made_output)
-		rmdir(u->o->output);
-	cli_die("%s", msg);
-}
-
-/* mkdir that says whether it made the folder. */
-static int make_dir(const char *dir, int *made)
-{
-	*made = mkdir(dir, 0777) == 0;
-	return *made || errno == EEXIST ? 0 : -1;
-}
-
-/* Builds DIR/.pet-split.XXXXXX/{train,test}/<class>/ with symbolic links to the images. */
-static void prepare_folders(struct out *u, const petset *s, const struct classes *cl)
-{
-	const char *dir = u->o->folders;
-	char path[PATH_MAX], img[PATH_MAX], made[PATH_MAX];
-	struct stat st;
-
-	if (make_dir(dir, &u->made_folders) < 0)
-		fail(u, "%s: %s", dir, strerror(errno));
-	for (int i = 1; i <= 2; i++)
-		if (lstat(pathf(path, "%s/%s", dir, split_name[i]), &st) == 0)
-			fail(u, "%s already exists: remove it first", path);
-	pathf(made, "%s/.pet-split.XXXXXX", dir);
-	if (!mkdtemp(made))
-		fail(u, "%s: %s", dir, strerror(errno));
-	memcpy(u->tmp, made, sizeof made);
-	for (int i = 1; i <= 2; i++) {
-		if (mkdir(pathf(path, "%s/%s", u->tmp, split_name[i]), 0777) < 0)
-			fail(u, "%s: %s", path, strerror(errno));
-		for (int c = 0; c < cl->k; c++)
-			if (mkdir(pathf(path, "%s/%s/%s", u->tmp, split_name[i], cl->name[c]), 0777) < 0)
-				fail(u, "%s: %s", path, strerror(errno));
-	}
-	for (int c = 0; c < cl->k; c++) {
-		const petset_breed *b = &s->breeds[cl->breed[c]];
-		for (size_t i = b->first; i < b->first + b->n; i++) {
-			const petset_item *it = &s->items[i];
-			if (it->split == PETSET_NONE)
-				continue;
-			pathf(img, "%s/images/%s", s->dir, it->file);
-			pathf(path, "%s/%s/%s/%s", u->tmp, split_name[it->split], b->name, it->file);
-			if (symlink(img, path) < 0)
-				fail(u, "%s: %s", path, strerror(errno));
-		}
-	}
-}
-
-/* The lists: stdout, or DIR/train.tsv and DIR/test.tsv written to temporary files. */
-static void write_lists(struct out *u, const petset *s, const struct classes *cl)
-{
-	char err[ERR_MAX], path[PATH_MAX];
-
-	if (!u->o->output) {
-		if (write_list(stdout, "<stdout>", s, cl, PETSET_NONE, err) < 0)
-			fail(u, "%s", err);
-		return;
-	}
-	if (make_dir(u->o->output, &u->made_output) < 0)
-		fail(u, "%s: %s", u->o->output, strerror(errno));
-	for (int i = 0; i < 2; i++) {
-		pathf(path, "%s/%s.tsv", u->o->output, split_name[i + 1]);
-		if (outfile_open(&u->lists[i], path, err) < 0)
-			fail(u, "%s", err);
-		u->nlists++;
-		if (write_list(u->lists[i].fp, path, s, cl, i + 1, err) < 0)
-			fail(u, "%s", err);
-	}
-}
-
-/* The final names, last. */
-static void commit(struct out *u)
-{
-	char err[ERR_MAX], from[PATH_MAX], to[PATH_MAX];
-
-	for (int i = 0; i < u->nlists; i++)
-		if (outfile_commit(&u->lists[i], err) < 0) {
-			u->nlists = 0;  /* committed or removed already */
-			fail(u, "%s", err);
-		}
-	u->nlists = 0;
-	if (!u->tmp[0])
-		return;
-	for (int i = 1; i <= 2; i++) {
-		pathf(from, "%s/%s", u->tmp, split_name[i]);
-		pathf(to, "%s/%s", u->o->folders, split_name[i]);
-		if (rename(from, to) < 0) {
-			int e = errno;
-			if (i == 2)  /* back into the temporary folder, which fail() removes */
-				rename(pathf(to, "%s/%s", u->o->folders, split_name[1]),
-				       pathf(from, "%s/%s", u->tmp, split_name[1]));
-			fail(u, "%s: %s", to, strerror(e));
-		}
-	}
-	if (rmdir(u->tmp) < 0)
-		cli_die("%s:", u->tmp);
-}
-
-static void report(const struct opts *o, const petset *s, const struct classes *cl, size_t neither)
+static void report(const struct opts *o, const petset *s, const int *classes, int k, size_t neither)
 {
 	if (o->quiet)
 		return;
-	for (int c = 0; c < cl->k; c++) {
-		const petset_breed *b = &s->breeds[cl->breed[c]];
+	for (int c = 0; c < k; c++) {
+		const petset_breed *b = &s->breeds[classes[c]];
 		size_t n[3] = { 0, 0, 0 };
 		for (size_t i = b->first; i < b->first + b->n; i++)
 			if (s->items[i].file)
@@ -365,37 +164,26 @@ static void report(const struct opts *o, const petset *s, const struct classes *
 int main(int argc, char **argv)
 {
 	struct opts o;
-	struct out u;
-	struct classes cl;
 	petset s;
+	int *classes, k;
 	char err[ERR_MAX];
 	size_t neither = 0;
 
 	parse_args(argc, argv, &o);
 	if (petset_load(&s, o.dir, err) < 0)
 		cli_die("%s", err);
-	cl.breed = malloc(sizeof *cl.breed * (size_t)s.nbreeds);
-	cl.name = malloc(sizeof *cl.name * (size_t)s.nbreeds);
-	if (!cl.breed || !cl.name)
+	if (!(classes = malloc(sizeof *classes * (size_t)s.nbreeds)))
 		cli_die("out of memory");
-	cl.k = choose_classes(&o, &s, cl.breed);
-	for (int c = 0; c < cl.k; c++)
-		cl.name[c] = s.breeds[cl.breed[c]].name;
+	k = choose_classes(&o, &s, classes);
 	if (o.official)
-		neither = petset_split_official(&s, cl.breed, cl.k);
-	else if (petset_split_fraction(&s, cl.breed, cl.k, o.test, o.seed, err) < 0)
+		neither = petset_split_official(&s, classes, k);
+	else if (petset_split_fraction(&s, classes, k, o.test, o.seed, err) < 0)
 		cli_die("%s", err);
-	memset(&u, 0, sizeof u);
-	u.o = &o;
-	u.s = &s;
-	u.cl = &cl;
-	if (o.folders)
-		prepare_folders(&u, &s, &cl);
-	write_lists(&u, &s, &cl);
-	commit(&u);
-	report(&o, &s, &cl, neither);
-	free(cl.breed);
-	free(cl.name);
+	if (splitout_write(&s, classes, k, &(splitout_opts){ .lists = o.output, .f = stdout, .f_name = "<stdout>",
+							    .folders = o.folders }, err))
+		cli_die("%s", err);
+	report(&o, &s, classes, k, neither);
+	free(classes);
 	petset_free(&s);
 	return cli_close_stdout();
 }

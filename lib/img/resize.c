@@ -7,6 +7,7 @@
 #include "img/resize.h"
 
 #include "util/errmsg.h"
+#include "util/simd.h"
 
 #include <assert.h>
 #include <math.h>
@@ -459,7 +460,7 @@ void resize_stream_init(resize_stream *rs)
 	rs->simd = 1;
 #endif
 #ifdef RESIZE_AVX2
-	if (__builtin_cpu_supports("avx2"))
+	if (simd_avx2())
 		rs->simd = 2;
 #endif
 }

@@ -9,7 +9,7 @@
 #include <emmintrin.h>
 #endif
 /* AVX2+FMA versions of the streaming dense kernels, compiled for that target only and
- * chosen at run time when the CPU has it: the build itself stays baseline x86-64. */
+ * taken when the caller's isa allows (nn/isa.h): the build itself stays baseline x86-64. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define DENSE_AVX2 __attribute__((target("avx2,fma")))
@@ -34,6 +34,7 @@ typedef struct {
 	float *din, *dw, *out;
 	const float *in, *w, *dout;
 	int B, nin, nout, acc;
+	int avx2;      /* the AVX2+FMA loops (isa >= ISA_AVX2), else portable C */
 	long lo, hi;   /* rows of w */
 	dense_row_fn row; /* not NULL: dw's rows go to it, not to dw */
 	void *ctx;
@@ -72,11 +73,6 @@ static float dot(const float *restrict x, const float *restrict y, int n)
 }
 
 #ifdef DENSE_AVX2
-static int have_avx2(void)
-{
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 DENSE_AVX2 static float hsum8(__m256 v)
 {
 	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -254,16 +250,12 @@ static void *dense_fwd_job(void *arg)
 	const dense_job *j = arg;
 	long n = j->nout, len = j->hi - j->lo;
 	int nz[DENSE_STREAM_MAX_B];
-#ifdef DENSE_AVX2
-	int avx = have_avx2();
-#endif
-
 	long lo = j->lo;
 
 	for (int b = 0; b < j->B; b++)
 		memset(j->out + b * n + j->lo, 0, sizeof *j->out * len);
 #ifdef DENSE_AVX2
-	if (avx && len >= 64) {
+	if (j->avx2 && len >= 64) {
 		fwd_avx2(j, lo, len / 64);
 		lo += len / 64 * 64;
 		len = j->hi - lo;
@@ -279,7 +271,7 @@ static void *dense_fwd_job(void *arg)
 		for (int q = 0; q < k; q++) {
 			float a = j->in[(long)nz[q] * j->nin + i], *o = j->out + nz[q] * n + lo;
 #ifdef DENSE_AVX2
-			if (avx) {
+			if (j->avx2) {
 				axpy_avx2(o, a, wr, (int)len);
 				continue;
 			}
@@ -298,7 +290,7 @@ static void *dense_bwd_job(void *arg)
 	float row[DENSE_ROW_MAX];   /* dw's row, when it goes to j->row */
 
 #ifdef DENSE_AVX2
-	if (have_avx2()) {
+	if (j->avx2) {
 		bwd_avx2(j, row);
 		return NULL;
 	}
@@ -353,12 +345,13 @@ static void run_split(void *(*fn)(void *), const dense_job *proto, long n, long 
 }
 
 void dense_forward(float *out, const float *in, const float *w, const float *b,
-		   int B, int nin, int nout, int relu, int threads)
+		   int B, int nin, int nout, int relu, int threads, isa_kind isa)
 {
 	/* against OpenBLAS's M = B sgemm this wins below 16 rows (at 10: 115 ms against
 	 * 165 for fc1, 90 with dropout's zeros) and loses above (at 32: 290 against 140) */
 	if (B <= DENSE_FWD_MAX_B && dense_streams(B, nin, nout)) {
-		dense_job j = { .out = out, .in = in, .w = w, .B = B, .nin = nin, .nout = nout };
+		dense_job j = { .out = out, .in = in, .w = w, .B = B, .nin = nin, .nout = nout,
+				.avx2 = isa >= ISA_AVX2 };
 
 		/* columns in multiples of 16 floats: threads never share a cache line of out */
 		run_split(dense_fwd_job, &j, nout, 16, threads);
@@ -372,7 +365,7 @@ void dense_forward(float *out, const float *in, const float *w, const float *b,
 
 void dense_backward(float *din, float *dw, float *db, const float *dout,
 		    const float *in, const float *w, int B, int nin, int nout, int acc,
-		    int threads)
+		    int threads, isa_kind isa)
 {
 	if (db) {
 		if (!acc)
@@ -381,7 +374,7 @@ void dense_backward(float *din, float *dw, float *db, const float *dout,
 	}
 	if (dw && dense_streams(B, nin, nout)) {
 		dense_job j = { .din = din, .dw = dw, .in = in, .w = w, .dout = dout, .B = B,
-				.nin = nin, .nout = nout, .acc = acc };
+				.nin = nin, .nout = nout, .acc = acc, .avx2 = isa >= ISA_AVX2 };
 
 		run_split(dense_bwd_job, &j, nin, 1, threads);
 		return;
@@ -396,10 +389,10 @@ void dense_backward(float *din, float *dw, float *db, const float *dout,
 
 int dense_backward_rows(float *din, float *db, const float *dout, const float *in,
 			const float *w, int B, int nin, int nout, dense_row_fn row, void *ctx,
-			int threads)
+			int threads, isa_kind isa)
 {
 	dense_job j = { .din = din, .in = in, .w = w, .dout = dout, .B = B, .nin = nin,
-			.nout = nout, .row = row, .ctx = ctx };
+			.nout = nout, .row = row, .ctx = ctx, .avx2 = isa >= ISA_AVX2 };
 
 	if (!dense_streams(B, nin, nout) || nout > DENSE_ROW_MAX)
 		return -1;

@@ -3,18 +3,23 @@
 #ifndef PETCNN_DENSE_H
 #define PETCNN_DENSE_H
 
+#include "nn/isa.h"
+
+/* Every function takes the path isa (one isa_supported: the model's m->isa): the streaming
+ * loops run on AVX2 with FMA for ISA_AVX2 and ISA_AVX512, portable C for ISA_GENERIC. */
+
 /* out [B, nout] = in [B, nin] @ w [nin, nout] + b [nout], then ReLU if relu. For a small
  * batch over a large w, one pass over w split over threads by columns, skipping zero
  * inputs (dropout's): the same bits whatever the thread count; else sgemm. */
 void dense_forward(float *out, const float *in, const float *w, const float *b, int B,
-		   int nin, int nout, int relu, int threads);
+		   int nin, int nout, int relu, int threads, isa_kind isa);
 /* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else
  * overwritten); din [B, nin] = dout @ w^T (NULL: skip). dout [B, nout] is already through
  * the ReLU's backward. For a small batch over a large w, dw and din come from one pass
  * over w, split over threads by rows. Same threads, same bits. dw NULL: no weight
  * gradient (din by sgemm). */
 void dense_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-		    const float *w, int B, int nin, int nout, int acc, int threads);
+		    const float *w, int B, int nin, int nout, int acc, int threads, isa_kind isa);
 /* Whether dense_backward takes the streaming path for these sizes. */
 int dense_streams(int B, int nin, int nout);
 
@@ -27,6 +32,6 @@ int dense_streams(int B, int nin, int nout);
 typedef void (*dense_row_fn)(void *ctx, long i, const float *dw_row);
 int dense_backward_rows(float *din, float *db, const float *dout, const float *in,
 			const float *w, int B, int nin, int nout, dense_row_fn row, void *ctx,
-			int threads);
+			int threads, isa_kind isa);
 
 #endif

@@ -1090,7 +1090,7 @@ static void forward_layer(model *m, model_layer *l, int B)
 		break;
 	}
 	case MODEL_DENSE:
-		dense_forward(l->out, in, w, b, B, l->nin, l->nout, l->relu, m->threads);
+		dense_forward(l->out, in, w, b, B, l->nin, l->nout, l->relu, m->threads, m->isa);
 		break;
 	case MODEL_DROP:
 		if (l->out != in)
@@ -1349,13 +1349,13 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 			if (fused && !fused->p && !l->frozen) {
 				fused->p = &m->param[l->wparam];
 				if (dense_backward_rows(t.to, db, g, in, w, B, l->nin, l->nout, adam_row, fused,
-							m->threads) == 0) {
+							m->threads, m->isa) == 0) {
 					din_done(&t, nin);
 					break;
 				}
 				fused->p = NULL;
 			}
-			dense_backward(t.to, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads);
+			dense_backward(t.to, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads, m->isa);
 			din_done(&t, nin);
 			break;
 		case MODEL_POOL:
@@ -1494,14 +1494,14 @@ static void adam_runs(model *m, const optim_adam *o, int64_t t, size_t skip_lo, 
 	fault_state(m);
 	for (size_t at = 0; next_run(m, at, skip_lo, skip_hi, &lo, &hi); at = hi)
 		optim_adam_step(o, t, m->params + lo, m->grads + lo, m->adam_m + lo, m->adam_v + lo, hi - lo,
-				m->threads);
+				m->threads, m->isa);
 }
 
 void model_backward_adam(model *m, const optim_adam *o, int64_t t)
 {
 	adam_rows a = { .m = m };
 
-	optim_adam_row_init(&a.k, o, t);
+	optim_adam_row_init(&a.k, o, t, m->isa);
 	fault_state(m);
 	backward(m, &a);
 	/* the rest: the parameters before and after the updated weights */

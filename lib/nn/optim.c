@@ -13,7 +13,7 @@
 #define OPTIM_MIN_CHUNK (1 << 16)
 
 typedef struct {
-	int adam;
+	int adam, avx2;   /* avx2: Adam's AVX2 loop (isa >= ISA_AVX2) before SSE2's */
 	float lr, b1, b2, eps, mu;
 	float *p, *m, *v;
 	const float *g;
@@ -66,7 +66,7 @@ static void run(const job *j)
 	}
 	size_t i = j->lo;
 #ifdef OPTIM_AVX2
-	if (__builtin_cpu_supports("avx2"))
+	if (j->avx2)
 		i = adam_avx2(j);
 #endif
 #if defined(__SSE2__)
@@ -118,32 +118,32 @@ static void run_threads(job *j, size_t n, int threads)
 	par_run(threads, worker, j);
 }
 
-void optim_adam_row_init(optim_adam_row_k *k, const optim_adam *o, int64_t t)
+void optim_adam_row_init(optim_adam_row_k *k, const optim_adam *o, int64_t t, isa_kind isa)
 {
 	double lr_t = o->lr * sqrt(1.0 - pow(o->beta2, (double)t)) / (1.0 - pow(o->beta1, (double)t));
 
 	*k = (optim_adam_row_k){ .lr = (float)lr_t, .b1 = (float)o->beta1, .b2 = (float)o->beta2,
-				 .eps = (float)o->eps };
+				 .eps = (float)o->eps, .avx2 = isa >= ISA_AVX2 };
 }
 
 void optim_adam_row(const optim_adam_row_k *k, float *p, const float *g, float *m, float *v,
 		    size_t n)
 {
-	job j = { .adam = 1, .lr = k->lr, .b1 = k->b1, .b2 = k->b2, .eps = k->eps, .p = p, .m = m,
-		  .v = v, .g = g, .lo = 0, .hi = n };
+	job j = { .adam = 1, .avx2 = k->avx2, .lr = k->lr, .b1 = k->b1, .b2 = k->b2, .eps = k->eps,
+		  .p = p, .m = m, .v = v, .g = g, .lo = 0, .hi = n };
 
 	run(&j);
 }
 
 void optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, float *m,
-		     float *v, size_t n, int threads)
+		     float *v, size_t n, int threads, isa_kind isa)
 {
 	optim_adam_row_k k;
 	job j;
 
-	optim_adam_row_init(&k, o, t);
-	j = (job){ .adam = 1, .lr = k.lr, .b1 = k.b1, .b2 = k.b2, .eps = k.eps, .p = p, .m = m,
-		   .v = v, .g = g };
+	optim_adam_row_init(&k, o, t, isa);
+	j = (job){ .adam = 1, .avx2 = k.avx2, .lr = k.lr, .b1 = k.b1, .b2 = k.b2, .eps = k.eps,
+		   .p = p, .m = m, .v = v, .g = g };
 	run_threads(&j, n, threads);
 }
 

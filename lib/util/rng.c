@@ -2,6 +2,8 @@
  * Every consumer draws from its own rng_stream so adding a draw elsewhere changes nothing. */
 #include "util/rng.h"
 
+#include "util/simd.h"
+
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -116,6 +118,7 @@ void rng_x4_init(rng_x4 *q, rng *r)
 		for (int w = 0; w < 4; w++)
 			q->s[w][k] = lane.s[w];
 	}
+	q->avx2 = simd_avx2();
 }
 
 /* rounds x 8 values; rng_u64's steps, lane by lane */
@@ -174,7 +177,7 @@ void rng_x4_u32(rng_x4 *q, uint32_t *out, size_t n)
 	uint32_t last[8];
 
 #ifdef RNG_AVX2
-	if (__builtin_cpu_supports("avx2"))
+	if (q->avx2)
 		rounds = x4_rounds_avx2;
 #endif
 	rounds(q, out, n / 8);

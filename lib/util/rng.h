@@ -31,6 +31,7 @@ void rng_shuffle_i64(rng *r, int64_t *a, size_t n);
  * unit makes four at a time, with the same values on any CPU. */
 typedef struct {
 	uint64_t s[4][4];  /* [state word][lane] */
+	int avx2;          /* rounds by AVX2 (simd_avx2), else portable C: the same values */
 } rng_x4;
 
 /* Lane k is the generator rng_seed would make from the k-th of four draws of r. */

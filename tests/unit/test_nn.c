@@ -43,7 +43,7 @@ static void fwd(layer *l, float *out)
 	case 0: conv2d_forward(&l->g, out, l->in, l->w, l->b, l->B, l->relu, l->ws, l->threads,
 			       isa_best()); break;
 	case 1: maxpool_forward(&l->g, out, l->amax, l->in, l->B, 1); break;
-	case 2: dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu, 1); break;
+	case 2: dense_forward(out, l->in, l->w, l->b, l->B, l->nin, l->nout, l->relu, 1, isa_best()); break;
 	default: {
 		size_t n = (size_t)l->B * l->nin;
 
@@ -208,7 +208,7 @@ static void check_layer_grads(layer *l, size_t nin_total, size_t nout, const cha
 	} else if (l->kind == 2) {
 		nw = (size_t)l->nin * l->nout, nb = (size_t)l->nout;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1, 1);
+		dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1, 1, isa_best());
 	} else {
 		dropout_backward(din, dout, l->mask, nin_total, l->keep);
 	}
@@ -536,10 +536,24 @@ static void test_isa_env(void)
 	unsetenv("PETCNN_ISA");
 }
 
+/* The paths (nn/isa.h) this CPU has into paths[], saying which of what's it cannot test. */
+static int cpu_paths(isa_kind paths[3], const char *what)
+{
+	static const isa_kind all[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		if (isa_supported(all[i]))
+			paths[n++] = all[i];
+		else
+			printf("test_nn: the %s %s path was not tested: this CPU lacks it\n", isa_name(all[i]), what);
+	return n;
+}
+
 /* The streaming dense forward splits w's columns over threads, so 1, 2 and 3 threads give
  * the same bits; and a batch of 16 takes it too (17 does not: sgemm), within 1e-5 relative
- * of each other (float sums over 3001 terms). */
-static void test_dense_forward_threads(void)
+ * of each other (float sums over 3001 terms). On each path. */
+static void dense_forward_threads(isa_kind isa)
 {
 	int nin = 3001, nout = 200;
 	rng r;
@@ -552,16 +566,24 @@ static void test_dense_forward_threads(void)
 
 	for (int i = 0; i < 17 * nin; i += 2)
 		in[i] = 0;
-	dense_forward(o1, in, w, b, 16, nin, nout, 0, 1);
-	dense_forward(o2, in, w, b, 16, nin, nout, 0, 2);
-	dense_forward(o3, in, w, b, 16, nin, nout, 0, 3);
+	dense_forward(o1, in, w, b, 16, nin, nout, 0, 1, isa);
+	dense_forward(o2, in, w, b, 16, nin, nout, 0, 2, isa);
+	dense_forward(o3, in, w, b, 16, nin, nout, 0, 3, isa);
 	CHECK(!memcmp(o1, o2, sizeof *o1 * 16 * nout) && !memcmp(o1, o3, sizeof *o1 * 16 * nout),
-	      "streaming forward: 1, 2, 3 threads give the same bits");
-	dense_forward(o2, in, w, b, 17, nin, nout, 0, 2);
+	      "%s streaming forward: 1, 2, 3 threads give the same bits", isa_name(isa));
+	dense_forward(o2, in, w, b, 17, nin, nout, 0, 2, isa);
 	for (int i = 0; i < 16 * nout; i++)
 		e = fmax(e, fabs((double)o1[i] - o2[i])), mx = fmax(mx, fabs((double)o2[i]));
-	CHECK(e / mx < 1e-5, "streaming forward against sgemm: rel err %.3g", e / mx);
+	CHECK(e / mx < 1e-5, "%s streaming forward against sgemm: rel err %.3g", isa_name(isa), e / mx);
 	free(in), free(w), free(b), free(o1), free(o2), free(o3);
+}
+
+static void test_dense_forward_threads(void)
+{
+	isa_kind paths[3];
+
+	for (int i = 0, n = cpu_paths(paths, "dense"); i < n; i++)
+		dense_forward_threads(paths[i]);
 }
 
 /* The 2x2 stride-2 pool's fast path against the rule of the general loop (the first
@@ -635,11 +657,23 @@ static void test_pool_2x2(void)
 	}
 }
 
+/* dense_backward_rows's row callback: row i of dw into ctx's [nin, nout]. */
+static void take_row(void *ctx, long i, const float *row)
+{
+	const float *const *c = ctx;
+	float *dw = (float *)c[0];
+	long nout = (long)*c[1];
+
+	memcpy(dw + i * nout, row, sizeof *row * (size_t)nout);
+}
+
 /* The dense layer with a small batch over a large w (the streaming backward) against a
  * double reference, with sizes that are not multiples of the SSE width or the column tile, and the same bits
- * for the same thread count. Tolerance 1e-5 relative: float sums over 5001 terms. */
-static void test_dense_stream(void)
+ * for the same thread count; dense_backward_rows gives dense_backward's bits. Tolerance 1e-5
+ * relative: float sums over 5001 terms. On each path. */
+static void dense_stream(isa_kind isa)
 {
+	const char *pn = isa_name(isa);
 	int B = 10, nin = 5001, nout = 301;
 	rng r;
 
@@ -656,16 +690,25 @@ static void test_dense_stream(void)
 
 	for (int i = 0; i < nin; i += 3)
 		in[i] = 0; /* zeros take the skip path */
-	dense_forward(out, in, w, b, B, nin, nout, 1, 2);
-	dense_forward(out3, in, w, b, B, nin, nout, 1, 2);
-	CHECK(!memcmp(out, out3, sizeof *out * B * nout), "forward: same threads, same bits");
-	dense_forward(out3, in, w, b, B, nin, nout, 1, 3);
+	dense_forward(out, in, w, b, B, nin, nout, 1, 2, isa);
+	dense_forward(out3, in, w, b, B, nin, nout, 1, 2, isa);
+	CHECK(!memcmp(out, out3, sizeof *out * B * nout), "%s forward: same threads, same bits", pn);
+	dense_forward(out3, in, w, b, B, nin, nout, 1, 3, isa);
 	for (size_t i = 0; i < nw; i++)
 		dw[i] = 5.0f;
-	dense_backward(din, dw, db, dout, in, w, B, nin, nout, 0, 2);
-	dense_backward(din3, dw3, db, dout, in, w, B, nin, nout, 0, 3);
+	dense_backward(din, dw, db, dout, in, w, B, nin, nout, 0, 2, isa);
+	dense_backward(din3, dw3, db, dout, in, w, B, nin, nout, 0, 3, isa);
 	CHECK(!memcmp(dw, dw3, sizeof *dw * nw) && !memcmp(din, din3, sizeof *din * B * nin),
-	      "backward: split by rows, so thread count does not change the bits");
+	      "%s backward: split by rows, so thread count does not change the bits", pn);
+	{
+		float fn = (float)nout, db3[301];
+		const float *ctx[2] = { dw3, &fn };
+
+		memset(dw3, 0x7f, sizeof *dw3 * nw), memset(din3, 0x7f, sizeof *din3 * B * nin);
+		CHECK(dense_backward_rows(din3, db3, dout, in, w, B, nin, nout, take_row, ctx, 3, isa) == 0 &&
+		      !memcmp(dw, dw3, sizeof *dw * nw) && !memcmp(din, din3, sizeof *din * B * nin) &&
+		      !memcmp(db, db3, sizeof db), "%s backward by rows: dense_backward's bits", pn);
+	}
 	for (int n = 0; n < B; n++)
 		for (int o = 0; o < nout; o++) {
 			double s = b[o];
@@ -692,17 +735,61 @@ static void test_dense_stream(void)
 				s += (double)dout[n * nout + o] * w[(size_t)i * nout + o];
 			ei = fmax(ei, fabs(s - din[(size_t)n * nin + i])), mi = fmax(mi, fabs(s));
 		}
-	CHECK(ef / mf < 1e-5, "streaming forward rel err %.3g", ef / mf);
-	CHECK(ew / mw < 1e-5, "streaming dw rel err %.3g (acc 0 overwrote)", ew / mw);
-	CHECK(ei / mi < 1e-5, "streaming din rel err %.3g", ei / mi);
+	/* each path's own rule, bit for bit: every output and dw element sums its terms in
+	 * row (batch) order, by FMA on AVX2's path (but for dw's last nout % 8 columns, its
+	 * scalar tail), a multiply then an add on the portable one (which skips zero inputs:
+	 * their +0 would change nothing) */
+	float *ref = malloc(sizeof *ref * B * nout);
+	int fma = isa >= ISA_AVX2, bad = 0;
+
+	for (int n = 0; n < B; n++)
+		for (int o = 0; o < nout; o++) {
+			float acc = 0;
+
+			for (int i = 0; i < nin; i++) {
+				float x = in[(size_t)n * nin + i], y = w[(size_t)i * nout + o], p = x * y;
+
+				if (x != 0.0f)
+					acc = fma ? fmaf(x, y, acc) : acc + p;
+			}
+			ref[n * nout + o] = acc;
+		}
+	vec_bias_relu(ref, b, B, nout, 1);
+	CHECK(!memcmp(ref, out, sizeof *out * B * nout), "%s forward: the bits of its rule (%s)", pn,
+	      fma ? "FMA" : "multiply, add");
+	for (int i = 0; i < nin; i++)
+		for (int o = 0; o < nout; o++) {
+			float acc = 0;
+
+			for (int n = 0; n < B; n++) {
+				float x = in[(size_t)n * nin + i], y = dout[n * nout + o], p = x * y;
+
+				if (x != 0.0f)
+					acc = fma && o < nout / 8 * 8 ? fmaf(x, y, acc) : acc + p;
+			}
+			bad += memcmp(&acc, &dw[(size_t)i * nout + o], sizeof acc) != 0;
+		}
+	CHECK(bad == 0, "%s dw: %d elements differ from the bits of its rule", pn, bad);
+	free(ref);
+	CHECK(ef / mf < 1e-5, "%s streaming forward rel err %.3g", pn, ef / mf);
+	CHECK(ew / mw < 1e-5, "%s streaming dw rel err %.3g (acc 0 overwrote)", pn, ew / mw);
+	CHECK(ei / mi < 1e-5, "%s streaming din rel err %.3g", pn, ei / mi);
 	free(in), free(w), free(b), free(dout), free(out), free(out3), free(din), free(din3), free(dw), free(dw3);
+}
+
+static void test_dense_stream(void)
+{
+	isa_kind paths[3];
+
+	for (int i = 0, n = cpu_paths(paths, "dense"); i < n; i++)
+		dense_stream(paths[i]);
 }
 
 /* The streaming backward at every batch size that changes its grouping (the AVX2 kernel
  * covers the batch with groups of at most 12 rows: 1, 12, 13 = 7 + 6, 25 = 9 + 8 + 8, 32),
  * with acc adding onto dw and din skipped, against a double reference. Tolerance 1e-5
- * relative: float sums of up to 259 terms. */
-static void test_dense_stream_batches(void)
+ * relative: float sums of up to 259 terms. On each path. */
+static void dense_stream_batches(isa_kind isa)
 {
 	static const int sizes[] = { 1, 3, 8, 12, 13, 16, 25, 32 };
 	int nin = 4099, nout = 259;
@@ -723,7 +810,7 @@ static void test_dense_stream_batches(void)
 		CHECK(dense_streams(B, nin, nout), "batch %d streams", B);
 		for (size_t i = 0; i < nw; i++)
 			dw[i] = acc ? (float)(i % 7) - 3.0f : NAN;
-		dense_backward(B % 3 ? din : NULL, dw, db, dout, in, w, B, nin, nout, acc, 2);
+		dense_backward(B % 3 ? din : NULL, dw, db, dout, in, w, B, nin, nout, acc, 2, isa);
 		for (int i = 0; i < nin; i++)
 			for (int o = 0; o < nout; o++) {
 				size_t at = (size_t)i * nout + o;
@@ -741,10 +828,18 @@ static void test_dense_stream_batches(void)
 					s += (double)dout[n * nout + o] * w[(size_t)i * nout + o];
 				ei = fmax(ei, fabs(s - din[(size_t)n * nin + i])), mi = fmax(mi, fabs(s));
 			}
-		CHECK(ew / mw < 1e-5, "batch %d, acc %d: dw rel err %.3g", B, acc, ew / mw);
-		CHECK(!(B % 3) || ei / mi < 1e-5, "batch %d: din rel err %.3g", B, ei / mi);
+		CHECK(ew / mw < 1e-5, "%s batch %d, acc %d: dw rel err %.3g", isa_name(isa), B, acc, ew / mw);
+		CHECK(!(B % 3) || ei / mi < 1e-5, "%s batch %d: din rel err %.3g", isa_name(isa), B, ei / mi);
 	}
 	free(w), free(dw), free(db), free(in), free(dout), free(din);
+}
+
+static void test_dense_stream_batches(void)
+{
+	isa_kind paths[3];
+
+	for (int i = 0, n = cpu_paths(paths, "dense"); i < n; i++)
+		dense_stream_batches(paths[i]);
 }
 
 static void test_pool_dense_dropout_grads(void)
@@ -916,18 +1011,64 @@ static void test_softmax(void)
 	CHECK(maxerr < 1e-4, "softmax xent dlogits vs finite differences: %.3g", maxerr);
 }
 
+/* Adam on path isa: threads split the buffer, and the result must not depend on their
+ * number; the vector loops (AVX2 then SSE, or SSE alone for generic) against the plain float
+ * formula element by element, bit for bit (same operations, same rounding), so every path
+ * gives the same bits; and optim_adam_row gives optim_adam_step's. */
+static void adam_path(const optim_adam *o, isa_kind isa)
+{
+	const char *pn = isa_name(isa);
+	size_t n = (1 << 20) + 37;
+	rng r;
+	rng_seed(&r, 1);
+	float *p1 = randv(&r, n, -1, 1), *gg = randv(&r, n, -1, 1), *p2 = malloc(sizeof *p2 * n);
+	float *m1 = calloc(n, 4), *v1 = calloc(n, 4), *m2 = calloc(n, 4), *v2 = calloc(n, 4);
+	memcpy(p2, p1, sizeof *p2 * n);
+	for (int t = 1; t <= 3; t++) {
+		optim_adam_step(o, t, p1, gg, m1, v1, n, 1, isa);
+		optim_adam_step(o, t, p2, gg, m2, v2, n, 3, isa);
+	}
+	CHECK(!memcmp(p1, p2, sizeof *p1 * n) && !memcmp(v1, v2, sizeof *v1 * n),
+	      "%s adam: 1 and 3 threads give the same bytes", pn);
+
+	float lr = (float)(o->lr * sqrt(1.0 - pow(o->beta2, 4.0)) / (1.0 - pow(o->beta1, 4.0)));
+	float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+	int bad = 0;
+
+	memcpy(p2, p1, sizeof *p2 * n), memcpy(m2, m1, sizeof *m2 * n), memcpy(v2, v1, sizeof *v2 * n);
+	optim_adam_step(o, 4, p1, gg, m1, v1, n, 2, isa);
+	for (size_t i = 0; i < n; i++) {
+		float mi = b1 * m2[i] + (1.0f - b1) * gg[i];
+		float vi = b2 * v2[i] + (1.0f - b2) * gg[i] * gg[i];
+		float pi = p2[i] - lr * mi / (sqrtf(vi) + eps);
+
+		bad += memcmp(&mi, &m1[i], 4) || memcmp(&vi, &v1[i], 4) || memcmp(&pi, &p1[i], 4);
+	}
+	CHECK(bad == 0, "%s adam: %d of %zu elements differ from the scalar formula's bits", pn, bad, n);
+
+	optim_adam_row_k k;
+
+	/* by rows of 1000 (and a short last one), as the fused dense backward does */
+	optim_adam_row_init(&k, o, 4, isa);
+	for (size_t at = 0; at < n; at += 1000)
+		optim_adam_row(&k, p2 + at, gg + at, m2 + at, v2 + at, n - at < 1000 ? n - at : 1000);
+	CHECK(!memcmp(p1, p2, sizeof *p1 * n) && !memcmp(m1, m2, sizeof *m1 * n) && !memcmp(v1, v2, sizeof *v1 * n),
+	      "%s adam by rows: optim_adam_step's bits", pn);
+	free(p1), free(gg), free(p2), free(m1), free(v1), free(m2), free(v2);
+}
+
 static void test_optim(void)
 {
 	optim_adam o = { .lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8 };
 	float p = 1, g = 0.5f, m = 0, v = 0;
 
 	/* by hand: m = .05, v = .00025, lr_t = .1*sqrt(.001)/.1, p = 1 - lr_t*.05/(.0158114+1e-8) */
-	optim_adam_step(&o, 1, &p, &g, &m, &v, 1, 1);
+	optim_adam_step(&o, 1, &p, &g, &m, &v, 1, 1, isa_best());
 	CHECK_NEAR(p, 0.9000000632455132, 1e-6, "adam step 1");
 	CHECK_NEAR(m, 0.05, 1e-7, "adam m");
 	CHECK_NEAR(v, 0.00025, 1e-8, "adam v (float beta2)");
 	g = -1;
-	optim_adam_step(&o, 2, &p, &g, &m, &v, 1, 1);
+	optim_adam_step(&o, 2, &p, &g, &m, &v, 1, 1, isa_best());
 	CHECK_NEAR(p, 0.9366104055930933, 1e-6, "adam step 2");
 
 	float q = 1, acc = 0;
@@ -938,37 +1079,10 @@ static void test_optim(void)
 	optim_momentum_step(0.1, 0.9, &q, &g, &acc, 1, 1);
 	CHECK_NEAR(q, 1.005, 1e-6, "momentum step 2");
 
-	/* threads split the buffer; the result must not depend on their number */
-	size_t n = (1 << 20) + 37;
-	rng r;
-	rng_seed(&r, 1);
-	float *p1 = randv(&r, n, -1, 1), *gg = randv(&r, n, -1, 1), *p2 = malloc(sizeof *p2 * n);
-	float *m1 = calloc(n, 4), *v1 = calloc(n, 4), *m2 = calloc(n, 4), *v2 = calloc(n, 4);
-	memcpy(p2, p1, sizeof *p2 * n);
-	for (int t = 1; t <= 3; t++) {
-		optim_adam_step(&o, t, p1, gg, m1, v1, n, 1);
-		optim_adam_step(&o, t, p2, gg, m2, v2, n, 3);
-	}
-	CHECK(!memcmp(p1, p2, sizeof *p1 * n) && !memcmp(v1, v2, sizeof *v1 * n),
-	      "adam: 1 and 3 threads give the same bytes");
+	isa_kind paths[3];
 
-	/* the vector paths (AVX2, SSE, whichever this CPU takes) against the plain float
-	 * formula element by element, bit for bit: same operations, same rounding */
-	float lr = (float)(o.lr * sqrt(1.0 - pow(o.beta2, 4.0)) / (1.0 - pow(o.beta1, 4.0)));
-	float b1 = (float)o.beta1, b2 = (float)o.beta2, eps = (float)o.eps;
-	int bad = 0;
-
-	memcpy(p2, p1, sizeof *p2 * n), memcpy(m2, m1, sizeof *m2 * n), memcpy(v2, v1, sizeof *v2 * n);
-	optim_adam_step(&o, 4, p1, gg, m1, v1, n, 2);
-	for (size_t i = 0; i < n; i++) {
-		float mi = b1 * m2[i] + (1.0f - b1) * gg[i];
-		float vi = b2 * v2[i] + (1.0f - b2) * gg[i] * gg[i];
-		float pi = p2[i] - lr * mi / (sqrtf(vi) + eps);
-
-		bad += memcmp(&mi, &m1[i], 4) || memcmp(&vi, &v1[i], 4) || memcmp(&pi, &p1[i], 4);
-	}
-	CHECK(bad == 0, "adam: %d of %zu elements differ from the scalar formula's bits", bad, n);
-	free(p1), free(gg), free(p2), free(m1), free(v1), free(m2), free(v2);
+	for (int i = 0, np = cpu_paths(paths, "Adam"); i < np; i++)
+		adam_path(&o, paths[i]);
 }
 
 int main(void)

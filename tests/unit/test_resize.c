@@ -3,6 +3,7 @@
 #include "check.h"
 #include "util/errmsg.h"
 #include "img/resize.h"
+#include "util/simd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,16 @@ static void test_stream_simd(void)
 		free(ref);
 		free(out);
 	}
+	/* the level a stream starts at: AVX2 when simd_avx2 allows (PETCNN_ISA=generic: not) */
+	resize_stream rs;
+
+	unsetenv("PETCNN_ISA");
+	resize_stream_init(&rs);
+	CHECK(rs.simd == (simd_avx2() ? 2 : rs.simd < 2 ? rs.simd : -1), "default level %d", rs.simd);
+	setenv("PETCNN_ISA", "generic", 1);
+	resize_stream_init(&rs);
+	CHECK(rs.simd < 2, "PETCNN_ISA=generic: level %d, not AVX2's", rs.simd);
+	unsetenv("PETCNN_ISA");
 }
 
 int main(void)

@@ -1,0 +1,137 @@
+/* Unit tests for lib/nn/ckptsched: which steps take a checkpoint during a run (epochs, steps,
+ * minutes; never the last step, the total's or --stop-after's), and a simulated run writing
+ * them in the foreground and the background, the end's included, a failed write failing. */
+#include "check.h"
+#include "nn/ckptsched.h"
+#include "util/errmsg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The steps 1..total at which the rule says "due" (time stands still), as "3,6,9". */
+static void due_steps(const ckptsched *s, int64_t total, int64_t spe, char *out, size_t n)
+{
+	size_t k = 0;
+
+	out[0] = 0;
+	for (int64_t step = 1; step <= total && k < n; step++)
+		if (ckptsched_due(s, step, spe, s->saved_at))
+			k += (size_t)snprintf(out + k, n - k, "%s%lld", k ? "," : "", (long long)step);
+}
+
+static void test_rule(void)
+{
+	ckptsched s;
+	char got[256];
+
+	/* epochs: 1e with 5 steps per epoch, 20 steps: the epochs' ends but the last */
+	ckptsched_init(&s, "x", 'e', 1, 0, 20, 0, 0);
+	due_steps(&s, 20, 5, got, sizeof got);
+	CHECK(!strcmp(got, "5,10,15"), "1e: %s", got);
+	ckptsched_init(&s, "x", 'e', 2, 0, 20, 0, 0);
+	due_steps(&s, 20, 5, got, sizeof got);
+	CHECK(!strcmp(got, "10"), "2e: %s", got);
+	/* an epoch that is not a whole number of steps: spe steps each all the same */
+	ckptsched_init(&s, "x", 'e', 1, 0, 21, 0, 0);
+	due_steps(&s, 21, 7, got, sizeof got);
+	CHECK(!strcmp(got, "7,14"), "1e of 7 steps: %s", got);
+	/* steps: every 7th, the total's last excluded even when it is a multiple */
+	ckptsched_init(&s, "x", 's', 7, 0, 21, 0, 0);
+	due_steps(&s, 21, 5, got, sizeof got);
+	CHECK(!strcmp(got, "7,14"), "7s: %s", got);
+	ckptsched_init(&s, "x", 's', 1, 0, 4, 0, 0);
+	due_steps(&s, 4, 5, got, sizeof got);
+	CHECK(!strcmp(got, "1,2,3"), "1s: %s", got);
+	/* --stop-after: its step is the last; one past the total changes nothing */
+	ckptsched_init(&s, "x", 's', 7, 0, 100, 14, 0);
+	CHECK(s.last == 14, "--stop-after 14 of 100: last %lld", (long long)s.last);
+	due_steps(&s, 100, 5, got, sizeof got);
+	CHECK(!strcmp(got, "7"), "7s, --stop-after 14: %s", got);
+	ckptsched_init(&s, "x", 'e', 1, 0, 20, 13, 0);
+	due_steps(&s, 20, 5, got, sizeof got);
+	CHECK(!strcmp(got, "5,10"), "1e, --stop-after 13: %s", got);
+	ckptsched_init(&s, "x", 's', 7, 0, 20, 500, 0);
+	CHECK(s.last == 20, "--stop-after past the total: last %lld", (long long)s.last);
+	/* minutes: since the last checkpoint started (or the run), fractions too */
+	ckptsched_init(&s, "x", 'm', 0.5, 0, 100, 0, 1000);
+	CHECK(!ckptsched_due(&s, 3, 5, 1029.9), "0.5m: not before 30 s");
+	CHECK(ckptsched_due(&s, 3, 5, 1030), "0.5m: at 30 s");
+	CHECK(ckptsched_due(&s, 4, 5, 5000), "0.5m: long after");
+	CHECK(!ckptsched_due(&s, 100, 5, 5000), "0.5m: never at the last step");
+	s.saved_at = 2000;
+	CHECK(!ckptsched_due(&s, 50, 5, 2029), "0.5m: counted from the last checkpoint's start");
+	CHECK(ckptsched_due(&s, 50, 5, 2030.5), "0.5m: 30 s after the last checkpoint's start");
+}
+
+/* A run of total steps (spe per epoch) over m, checkpointing every 3 steps to path: the
+ * steps at which a checkpoint was started, then the end's, as "3,6,9|10". */
+static int run(ckptsched *s, model *m, const tensor *classes, int64_t total, char *out, size_t n,
+	       char *err)
+{
+	ckpt_state st = { .optim = CKPT_ADAM, .seed = 1, .batch = 1, .examples = 4 };
+	size_t k = 0;
+
+	out[0] = 0;
+	for (st.step = 1; st.step <= total; st.step++) {
+		int64_t was = s->saved_step;
+
+		m->params[0] = (float)st.step;
+		if (ckptsched_step(s, 4, 0, m, classes, &st, err))
+			return -1;
+		if (s->saved_step != was)
+			k += (size_t)snprintf(out + k, n - k, "%s%lld", k ? "," : "", (long long)s->saved_step);
+	}
+	st.step = total;
+	if (ckptsched_end(s, m, classes, &st, err))
+		return -1;
+	snprintf(out + k, n - k, "|%lld", (long long)s->saved_step);
+	return 0;
+}
+
+static void test_run(void)
+{
+	char dir[] = "/tmp/petcnn-ckptsched-XXXXXX", path[64], bad[96], got[128], err[ERR_MAX];
+	tensor classes, cl;
+	ckpt_state st;
+	ckptsched s;
+	model m, back;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof path, "%s/m.npz", dir);
+	CHECK(tensor_from_strings(&classes, (const char *[]){ "a", "b" }, 2, err) == 0, "%s", err);
+	CHECK(model_init(&m, "a=conv:1x1:2:linear gap", (model_size){ .h = 4, .w = 4, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0,
+	      "%s", err);
+	for (int bg = 0; bg < 2; bg++) {
+		ckptsched_init(&s, path, 's', 3, bg, 10, 0, 0);
+		CHECK(run(&s, &m, &classes, 10, got, sizeof got, err) == 0, "bg %d: %s", bg, err);
+		CHECK(!strcmp(got, "3,6,9|10"), "bg %d: checkpoints at %s", bg, got);
+		CHECK(s.n_bg == (bg ? 3 : 0), "bg %d: %d done in the background", bg, s.n_bg);
+		CHECK(!s.writer.running, "bg %d: nothing left running after the end", bg);
+		CHECK(s.saved_at > 0, "bg %d: the last checkpoint's start is kept (Nm counts from it)", bg);
+		CHECK(ckpt_load(path, &back, 1, 1, &cl, &st, err) == 0, "bg %d: load: %s", bg, err);
+		CHECK(st.step == 10 && back.params[0] == 10.0f, "bg %d: the file holds step %lld (%g), not 10", bg,
+		      (long long)st.step, back.params[0]);
+		model_free(&back);
+		tensor_free(&cl);
+		ckptsched_free(&s);
+	}
+	/* a background write that fails is the run's failure, named by the file */
+	snprintf(bad, sizeof bad, "%s/no/such/dir/m.npz", dir);
+	ckptsched_init(&s, bad, 's', 3, 1, 10, 0, 0);
+	CHECK(run(&s, &m, &classes, 10, got, sizeof got, err) == -1 && strstr(err, bad),
+	      "a failed background write fails the run: '%s'", err);
+	ckptsched_free(&s);
+	model_free(&m);
+	tensor_free(&classes);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	test_rule();
+	test_run();
+	return check_done("test_ckptsched");
+}
