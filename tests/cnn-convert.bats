@@ -33,7 +33,12 @@ same_as_torch() {
 @test "cnn-convert: torchvision resnet18 with ImageNet's mean and std gives PyTorch's probabilities" {
 	same_as_torch resnet18 imagenet $IMAGENET
 }
-@test "cnn-convert: torchvision mobilenet_v2" { same_as_torch mobilenet_v2 imagenet $IMAGENET; }
+@test "cnn-convert: torchvision mobilenet_v2 (each Conv + Clip(0, 6) one relu6 conv)" {
+	same_as_torch mobilenet_v2 imagenet $IMAGENET
+	run py 'spec = str(np.load(sys.argv[1])["model/spec"])
+assert spec.count(":relu6") == 35 and "clip" not in spec, spec' "$BATS_TEST_TMPDIR/mobilenet_v2.npz"
+	assert_success
+}
 @test "cnn-convert: torchvision squeezenet1_1" { same_as_torch squeezenet1_1 imagenet $IMAGENET; }
 @test "cnn-convert: torchvision googlenet (ceil pools, four-way concats)" { same_as_torch googlenet imagenet $IMAGENET; }
 @test "cnn-convert: torchvision densenet121 (batch norms before convs, a one-input concat)" {
@@ -224,6 +229,52 @@ b = np.loadtxt(sys.argv[2], skiprows=1, usecols=(3, 4, 5))
 assert a.shape == (20, 3) and np.abs(a - b).max() <= 1e-6, np.abs(a - b).max()
 assert open(sys.argv[1]).readline() == open(sys.argv[2]).readline()  # the header: class names' "$d/a.tsv" "$d/b.tsv"
 	assert_success
+}
+
+@test "cnn-convert: a checkpoint with relu6 convs and clip layers to ONNX and back is itself" {
+	local d=$BATS_TEST_TMPDIR
+	our_model "$d"
+	# MobileNetV2's ReLU6 on a strided, a depthwise and a pointwise conv, and a ReLU6 conv's
+	# twin (a linear conv then clip:0:6); clips with a lower bound not 0, with one bound
+	local spec="s=conv:3x3:8:s2:relu6 d=conv:3x3:8:g8:relu6 p=conv:1x1:8:relu6 q=conv:1x1:8:linear@d q6=clip:0:6 a=add@p,q6 lc=clip:-0.5:4 up=clip:-0.25:3.40282347e+38 lo=clip:-3.40282347e+38:5 drop:conv gap fc=dense:K"
+	cnn-train -q --train "$d/d.npy" -o "$d/m6.npz" --model "$spec" --init he --epochs 1 --batch 10 > /dev/null
+	run --separate-stderr cnn-convert "$d/m6.npz" -o "$d/m6.onnx"
+	assert_success
+	# no Clip node: OpenCV 4.6 reads Clip's bounds only as attributes, opset 13 has inputs
+	run py 'import onnx
+m = onnx.load(sys.argv[1])
+ops = [n.op_type for n in m.graph.node]
+assert "Clip" not in ops, ops
+print(" ".join(n.name for n in m.graph.node if n.name.endswith("/relu6")))' "$d/m6.onnx"
+	assert_success
+	assert_output "s/relu6 d/relu6 p/relu6"
+	run --separate-stderr cnn-convert "$d/m6.onnx" -o "$d/back.npz"
+	assert_success
+	run py 'a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert str(b["model/spec"]) == str(a["model/spec"]), (b["model/spec"], a["model/spec"])
+params = [k for k in a.files if "/" in k and k.split("/")[0] not in ("model", "train", "adam")]
+assert len(params) == 10 and sorted(params) == sorted(k for k in b.files if "/" in k and not k.startswith("model/")), b.files
+for k in params:
+    assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+print("same")' "$d/m6.npz" "$d/back.npz"
+	assert_success
+	assert_output same
+	# and the probabilities: the checkpoint's, the ONNX file's run by us and by OpenCV
+	cnn-eval -q -m "$d/m6.npz" -p "$d/a.tsv" "$d/d.npy" > /dev/null
+	cnn-eval -q -m "$d/m6.onnx" -p "$d/b.tsv" "$d/d.npy" > /dev/null
+	run py 'import cv2
+a = np.loadtxt(sys.argv[1], skiprows=1, usecols=(3, 4, 5))
+b = np.loadtxt(sys.argv[2], skiprows=1, usecols=(3, 4, 5))
+assert a.shape == (20, 3) and np.abs(a - b).max() <= 1e-6, np.abs(a - b).max()
+with open(sys.argv[4], "rb") as f:
+    x = np.load(f)
+net = cv2.dnn.readNetFromONNX(sys.argv[3])
+net.setInput(x.transpose(0, 3, 1, 2).astype(np.float32))
+d = np.abs(net.forward() - a).max()
+assert d < 1e-4, d
+print("OpenCV max abs diff %.3g" % d)' "$d/a.tsv" "$d/b.tsv" "$d/m6.onnx" "$d/d.npy"
+	assert_success
+	echo "# relu6 and clips back from ONNX, $output" >&3
 }
 
 @test "cnn-convert: cnn-train --init-from our ONNX file loads every tensor by our names; options override what the file carries" {

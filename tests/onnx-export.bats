@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# ONNX out (lib/onnx/onnx_export): the files test_onnx_export writes for seven networks are
+# ONNX out (lib/onnx/onnx_export): the files test_onnx_export writes for eight networks are
 # accepted by python3-onnx's checker and strict shape inference (which must give every
 # layer our shape) and run by OpenCV's dnn (Debian's python3-opencv 4.6), whose
 # probabilities for a fixed batch must equal ours to 1e-4 (tests/onnx_export.py).
@@ -27,6 +27,7 @@ export_cases() {
 	assert_line --regexp '^dense2d: checker ok, 6 shapes ok, OpenCV max abs diff '
 	assert_line --regexp '^ops: checker ok, 7 shapes ok, OpenCV runs it'
 	assert_line --regexp '^ops2: checker ok, 7 shapes ok, OpenCV max abs diff '
+	assert_line --regexp '^mobile: checker ok, 12 shapes ok, OpenCV max abs diff '
 	assert_line --regexp '^roundtrip: checker ok, 7 shapes ok, OpenCV max abs diff '
 }
 

@@ -245,6 +245,8 @@ def run(spec, params, x):
             raise SystemExit("onnx_ref: unknown kind " + kind)
         if relu:
             y = np.maximum(y, 0)
+        if "relu6" in opts:
+            y = np.clip(y, 0, 6)
         outs[name], prev = y, name
     return outs[prev]
 

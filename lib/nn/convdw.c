@@ -11,8 +11,10 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define DW_AVX2 __attribute__((target("avx2")))
+#define DW_AVX512 __attribute__((target("avx512f")))
 #endif
 
+#include "nn/vec.h"
 #include "util/par.h"
 
 /* Output channels per part of dw a worker owns in the weight gradient. */
@@ -42,43 +44,66 @@ static void inside(int o, int s, int before, int k, int n, int *k0, int *k1)
 	*k1 = n - i0 < k ? n - i0 : k;
 }
 
+/* The in-bounds part of output pixel (oy, ox)'s window: its first position's input pixel
+ * *x0 and weights *w0, *ny rows by *nx columns of it (0 by 0 when none is inside: the bias
+ * alone). */
+static void window_start(const geom *g, const float *im, const float *w, int oy, int ox,
+			 const float **x0, const float **w0, int *ny, int *nx)
+{
+	int ky0, ky1, kx0, kx1;
+
+	inside(oy, g->sh, g->pt, g->kh, g->h, &ky0, &ky1);
+	inside(ox, g->sw, g->pl, g->kw, g->w, &kx0, &kx1);
+	*x0 = im, *w0 = w;
+	if (ky1 <= ky0 || kx1 <= kx0) {
+		*ny = *nx = 0;
+		return;
+	}
+	*x0 += ((long)(oy * g->sh - g->pt + ky0) * g->w + ox * g->sw - g->pl + kx0) * g->c;
+	*w0 += ((long)ky0 * g->kw + kx0) * g->c;
+	*ny = ky1 - ky0, *nx = kx1 - kx0;
+}
+
+/* The scalar activation, as the vector loops' max then min round it. */
+static inline float act1(float a, int act)
+{
+	if (act && !(a > 0))
+		return 0.0f;
+	return act == VEC_RELU6 && a > 6.0f ? 6.0f : a;
+}
+
 /* One output pixel of a multiplier-1 layer, from channel ch0 on: channels 8 at a time held
  * in registers while the window's positions are added in the scalar loop's order (bias,
  * then row by row). */
 static void fwd_pixel(const geom *g, float *o, const float *im, const float *w, const float *b,
-		      int oy, int ox, int relu, int ch0)
+		      int oy, int ox, int act, int ch0)
 {
-	int c = g->c, ky0, ky1, kx0, kx1, ch = ch0;
+	int c = g->c, ny, nx, ch = ch0;
+	const float *x0, *w0;
 
-	inside(oy, g->sh, g->pt, g->kh, g->h, &ky0, &ky1);
-	inside(ox, g->sw, g->pl, g->kw, g->w, &kx0, &kx1);
-	/* x0, w0: the first inside position's input pixel and weights (none: the bias alone) */
-	const float *x0 = im, *w0 = w;
-
-	if (ky1 <= ky0 || kx1 <= kx0) {
-		ky0 = ky1 = kx0 = kx1 = 0;
-	} else {
-		x0 += ((long)(oy * g->sh - g->pt + ky0) * g->w + ox * g->sw - g->pl + kx0) * c;
-		w0 += ((long)ky0 * g->kw + kx0) * c;
-	}
-	ky1 -= ky0, kx1 -= kx0;
-
+	window_start(g, im, w, oy, ox, &x0, &w0, &ny, &nx);
 #if defined(__SSE2__)
+	__m128 zero = _mm_setzero_ps(), six = _mm_set1_ps(6.0f);
+
 	for (; ch + 8 <= c; ch += 8) {
 		__m128 a0 = b ? _mm_loadu_ps(b + ch) : _mm_setzero_ps();
 		__m128 a1 = b ? _mm_loadu_ps(b + ch + 4) : _mm_setzero_ps();
 
-		for (int ky = 0; ky < ky1; ky++)
-			for (int kx = 0; kx < kx1; kx++) {
+		for (int ky = 0; ky < ny; ky++)
+			for (int kx = 0; kx < nx; kx++) {
 				const float *x = x0 + ((long)ky * g->w + kx) * c + ch;
 				const float *wk = w0 + ((long)ky * g->kw + kx) * c + ch;
 
 				a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(x), _mm_loadu_ps(wk)));
 				a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(x + 4), _mm_loadu_ps(wk + 4)));
 			}
-		if (relu) {
-			a0 = _mm_max_ps(a0, _mm_setzero_ps());
-			a1 = _mm_max_ps(a1, _mm_setzero_ps());
+		if (act) {
+			a0 = _mm_max_ps(a0, zero);
+			a1 = _mm_max_ps(a1, zero);
+		}
+		if (act == VEC_RELU6) {
+			a0 = _mm_min_ps(a0, six);
+			a1 = _mm_min_ps(a1, six);
 		}
 		_mm_storeu_ps(o + ch, a0);
 		_mm_storeu_ps(o + ch + 4, a1);
@@ -87,56 +112,107 @@ static void fwd_pixel(const geom *g, float *o, const float *im, const float *w, 
 	for (; ch < c; ch++) {
 		float a = b ? b[ch] : 0.0f;
 
-		for (int ky = 0; ky < ky1; ky++)
-			for (int kx = 0; kx < kx1; kx++)
+		for (int ky = 0; ky < ny; ky++)
+			for (int kx = 0; kx < nx; kx++)
 				a += x0[((long)ky * g->w + kx) * c + ch] * w0[((long)ky * g->kw + kx) * c + ch];
-		o[ch] = relu && !(a > 0) ? 0.0f : a;
+		o[ch] = act1(a, act);
 	}
 }
 
 #if defined(__x86_64__)
 /* fwd_pixel 16 channels at a time in AVX2's registers: the same multiply then add per
  * lane in the same order (no FMA), so the same bits as the SSE and scalar loops, which
- * then take the channels left over. */
-DW_AVX2 static void fwd_pixel_avx2(const geom *g, float *o, const float *im, const float *w,
-				   const float *b, int oy, int ox, int relu)
+ * then take the channels left over (from ch0 on). */
+DW_AVX2 static int fwd_pixel_avx2(const geom *g, float *o, const float *x0, const float *w0,
+				  const float *b, int ny, int nx, int act, int ch0)
 {
-	int c = g->c, ky0, ky1, kx0, kx1, ch = 0;
+	int c = g->c, ch = ch0;
+	__m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
 
-	inside(oy, g->sh, g->pt, g->kh, g->h, &ky0, &ky1);
-	inside(ox, g->sw, g->pl, g->kw, g->w, &kx0, &kx1);
-	const float *x0 = im, *w0 = w;
-
-	if (ky1 <= ky0 || kx1 <= kx0) {
-		ky0 = ky1 = kx0 = kx1 = 0;
-	} else {
-		x0 += ((long)(oy * g->sh - g->pt + ky0) * g->w + ox * g->sw - g->pl + kx0) * c;
-		w0 += ((long)ky0 * g->kw + kx0) * c;
-	}
-	ky1 -= ky0, kx1 -= kx0;
 	for (; ch + 16 <= c; ch += 16) {
 		__m256 a0 = b ? _mm256_loadu_ps(b + ch) : _mm256_setzero_ps();
 		__m256 a1 = b ? _mm256_loadu_ps(b + ch + 8) : _mm256_setzero_ps();
 
-		for (int ky = 0; ky < ky1; ky++)
-			for (int kx = 0; kx < kx1; kx++) {
+		for (int ky = 0; ky < ny; ky++)
+			for (int kx = 0; kx < nx; kx++) {
 				const float *x = x0 + ((long)ky * g->w + kx) * c + ch;
 				const float *wk = w0 + ((long)ky * g->kw + kx) * c + ch;
 
 				a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(wk)));
 				a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(wk + 8)));
 			}
-		if (relu) {
-			a0 = _mm256_max_ps(a0, _mm256_setzero_ps());
-			a1 = _mm256_max_ps(a1, _mm256_setzero_ps());
+		if (act) {
+			a0 = _mm256_max_ps(a0, zero);
+			a1 = _mm256_max_ps(a1, zero);
+		}
+		if (act == VEC_RELU6) {
+			a0 = _mm256_min_ps(a0, six);
+			a1 = _mm256_min_ps(a1, six);
 		}
 		_mm256_storeu_ps(o + ch, a0);
 		_mm256_storeu_ps(o + ch + 8, a1);
 	}
-	if (ch < c)
-		fwd_pixel(g, o, im, w, b, oy, ox, relu, ch);
+	return ch;
+}
+
+/* 32 channels at a time in AVX-512's registers, multiply then add per lane as above (the
+ * -std=c11 build does not contract them into FMA): the same bits again; the channels
+ * left over go to the AVX2 loop (returned: the first of them). */
+DW_AVX512 static int fwd_pixel_avx512(const geom *g, float *o, const float *x0, const float *w0,
+				      const float *b, int ny, int nx, int act)
+{
+	int c = g->c, ch = 0;
+	__m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+
+	for (; ch + 32 <= c; ch += 32) {
+		__m512 a0 = b ? _mm512_loadu_ps(b + ch) : _mm512_setzero_ps();
+		__m512 a1 = b ? _mm512_loadu_ps(b + ch + 16) : _mm512_setzero_ps();
+
+		for (int ky = 0; ky < ny; ky++)
+			for (int kx = 0; kx < nx; kx++) {
+				const float *x = x0 + ((long)ky * g->w + kx) * c + ch;
+				const float *wk = w0 + ((long)ky * g->kw + kx) * c + ch;
+
+				a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(wk)));
+				a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(wk + 16)));
+			}
+		if (act) {
+			a0 = _mm512_max_ps(a0, zero);
+			a1 = _mm512_max_ps(a1, zero);
+		}
+		if (act == VEC_RELU6) {
+			a0 = _mm512_min_ps(a0, six);
+			a1 = _mm512_min_ps(a1, six);
+		}
+		_mm512_storeu_ps(o + ch, a0);
+		_mm512_storeu_ps(o + ch + 16, a1);
+	}
+	return ch;
 }
 #endif
+
+/* One output pixel of a multiplier-1 layer on the widest path isa allows; each narrower
+ * one takes the channels the wider left. */
+static void fwd_pixel_isa(const geom *g, float *o, const float *im, const float *w,
+			  const float *b, int oy, int ox, int act, isa_kind isa)
+{
+#if defined(__x86_64__)
+	const float *x0, *w0;
+	int ny, nx, ch = 0;
+
+	if (isa >= ISA_AVX2) {
+		window_start(g, im, w, oy, ox, &x0, &w0, &ny, &nx);
+		if (isa >= ISA_AVX512)
+			ch = fwd_pixel_avx512(g, o, x0, w0, b, ny, nx, act);
+		ch = fwd_pixel_avx2(g, o, x0, w0, b, ny, nx, act, ch);
+		if (ch < g->c)
+			fwd_pixel(g, o, im, w, b, oy, ox, act, ch);
+		return;
+	}
+#endif
+	(void)isa;
+	fwd_pixel(g, o, im, w, b, oy, ox, act, 0);
+}
 
 int convdw_fits(const geom *g)
 {
@@ -147,8 +223,8 @@ typedef struct {
 	const geom *g;
 	float *out, *din, *dw, *db;
 	const float *in, *w, *b, *dout, *relu_y;
-	int B, relu, acc;
-	int avx2;               /* the forward's pixels on AVX2 */
+	int B, act, acc;
+	isa_kind isa;           /* the forward's pixels on it */
 } dw_job;
 
 /* Worker k's share of the batch's output rows; each output starts from its bias and adds
@@ -170,13 +246,7 @@ static void fwd_worker(void *ctx, int k, int n)
 			float *o = j->out + (r * g->ow + ox) * oc;
 
 			if (mult == 1) {
-#if defined(__x86_64__)
-				if (j->avx2) {
-					fwd_pixel_avx2(g, o, im, j->w, j->b, oy, ox, j->relu);
-					continue;
-				}
-#endif
-				fwd_pixel(g, o, im, j->w, j->b, oy, ox, j->relu, 0);
+				fwd_pixel_isa(g, o, im, j->w, j->b, oy, ox, j->act, j->isa);
 				continue;
 			}
 			if (j->b)
@@ -200,18 +270,21 @@ static void fwd_worker(void *ctx, int k, int n)
 						o[ch] += x[ch / mult] * wk[ch];
 				}
 			}
-			if (j->relu)
+			if (j->act)
 				for (int ch = 0; ch < oc; ch++)
-					o[ch] = o[ch] > 0 ? o[ch] : 0.0f;
+					o[ch] = act1(o[ch], j->act);
 		}
 	}
 }
 
 void convdw_forward(const geom *g, float *out, const float *in, const float *w, const float *b,
-		    int B, int relu, int threads, isa_kind isa)
+		    int B, int act, int threads, isa_kind isa)
 {
-	dw_job j = { .g = g, .out = out, .in = in, .w = w, .b = b, .B = B, .relu = relu,
-		     .avx2 = isa >= ISA_AVX2 && isa_supported(ISA_AVX2) };
+	dw_job j = { .g = g, .out = out, .in = in, .w = w, .b = b, .B = B, .act = act, .isa = isa };
+
+	/* a path this CPU (or build) lacks falls to the next narrower one */
+	while (j.isa > ISA_GENERIC && !isa_supported(j.isa))
+		j.isa--;
 	long rows = (long)B * g->oh;
 
 	par_run(threads < rows ? threads : (int)rows, fwd_worker, &j);

@@ -11,10 +11,11 @@ int convdw_fits(const geom *g);
 
 /* out [B, oh, ow, cout] = the depthwise conv of in [B, h, w, cin] by w [kh, kw, 1, cout]
  * (output channel o reads input channel o / (cout/cin)) + b [cout] (NULL: none), then
- * ReLU if relu. Output rows split over threads; same bits for any number, and on any isa
- * (AVX2 holds 16 channels where SSE holds 8; each lane multiplies then adds alike). */
+ * the activation act (enum vec_act: none, ReLU, ReLU6). Output rows split over threads;
+ * same bits for any number, and on any isa (AVX-512 holds 32 channels, AVX2 16, SSE 8;
+ * each lane multiplies then adds alike). */
 void convdw_forward(const geom *g, float *out, const float *in, const float *w, const float *b,
-		    int B, int relu, int threads, isa_kind isa);
+		    int B, int act, int threads, isa_kind isa);
 
 /* Given dout [B, oh, ow, cout]: dw [kh, kw, 1, cout] and db [cout] (NULL: skip) summed over
  * the batch (added to them if acc), din [B, h, w, cin] (NULL: skip) set, then zeroed where

@@ -38,7 +38,7 @@ typedef struct {
 	char name[MODEL_NAME_MAX / 2];
 	int named;              /* given a NAME= (only those can be read by name) */
 	int kh, kw, sh, sw, pad, pads[4], ceil, groups, incl;
-	int act;                /* -1: the kind's default; 0 linear; 1 relu */
+	int act;                /* -1: the kind's default; else enum vec_act (relu6: conv only) */
 	int count, fc;          /* count -1: the class count K */
 	float a[4];
 	char *ins;              /* the text after '@' (NULL: the token before) */
@@ -153,9 +153,11 @@ static int parse_option(layer_spec *ls, const char *a)
 	if (k == MODEL_AVGPOOL && !strcmp(a, "incl"))
 		return ls->incl = 1, 0;
 	if ((k == MODEL_CONV || k == MODEL_DENSE) && !strcmp(a, "linear"))
-		return ls->act = 0, 0;
+		return ls->act = VEC_LINEAR, 0;
 	if ((k == MODEL_CONV || k == MODEL_DENSE || k == MODEL_ADD || k == MODEL_BN) && !strcmp(a, "relu"))
-		return ls->act = 1, 0;
+		return ls->act = VEC_RELU, 0;
+	if (k == MODEL_CONV && !strcmp(a, "relu6"))
+		return ls->act = VEC_RELU6, 0;
 	return -1;
 }
 
@@ -480,8 +482,9 @@ static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 			if (nk++)
 				return err_set(err, "model spec: only one layer may have K outputs (the logits)");
 		}
-		/* a ReLU after, by default for conv and dense but the last */
-		l->relu = s->act == 1 || (s->act == -1 && !last && (s->kind == MODEL_CONV || s->kind == MODEL_DENSE));
+		/* the activation after; by default a ReLU for conv and dense but the last */
+		l->relu = s->act != -1 ? s->act
+			: !last && (s->kind == MODEL_CONV || s->kind == MODEL_DENSE) ? VEC_RELU : VEC_LINEAR;
 		switch (s->kind) {
 		case MODEL_POOL:
 		case MODEL_AVGPOOL:
@@ -559,8 +562,9 @@ static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 			break;
 		}
 		case MODEL_DROP:
-			/* a dropped ReLU output is still one: backward may mask by it */
-			l->relu = l->src[0] != MODEL_INPUT && m->layer[l->src[0]].relu;
+			/* a dropped ReLU output is still one: backward may mask by it (not a
+			 * ReLU6's: scaled up, its 6 is no longer the clipped value) */
+			l->relu = l->src[0] != MODEL_INPUT && m->layer[l->src[0]].relu == VEC_RELU;
 			break;
 		case MODEL_RELU:
 			l->relu = 1;
@@ -570,9 +574,9 @@ static int build_layers(model *m, const layer_spec *ls, int n, char *err)
 		case MODEL_LRN:
 			break;
 		}
-		/* a max of ReLU outputs is one too */
+		/* a max of ReLU outputs is one too (of ReLU6 outputs the input masks itself) */
 		if (s->kind == MODEL_POOL)
-			l->relu = l->src[0] != MODEL_INPUT && m->layer[l->src[0]].relu;
+			l->relu = l->src[0] != MODEL_INPUT && m->layer[l->src[0]].relu == VEC_RELU;
 		if ((int64_t)h * w * c > INT32_MAX)
 			return err_set(err, "model: %s output too large", l->name);
 		l->oh = h, l->ow = w, l->oc = c;
@@ -1274,8 +1278,10 @@ static din_target din_for(model *m, const model_layer *l, int k, char *started, 
 	if (started[at]) {
 		t.sum_into = t.to;
 		t.to = m->gtmp;
-	} else if (s != MODEL_INPUT && s != m->grad_stop && relu_masks(m, &m->layer[s]) && m->layer[s].nuse == 1) {
-		/* the only reader applies the input's ReLU mask as it writes */
+	} else if (s != MODEL_INPUT && s != m->grad_stop && relu_masks(m, &m->layer[s]) &&
+		   m->layer[s].relu == VEC_RELU && m->layer[s].nuse == 1) {
+		/* the only reader applies the input's ReLU mask as it writes (a ReLU6's the
+		 * input applies itself: the readers' kernels mask y <= 0 alone) */
 		t.relu_y = m->layer[s].out;
 		masked[s] = 1;
 	}
@@ -1332,7 +1338,9 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 		/* below top, a layer no reader gave a gradient to is not under top */
 		if (!g || (i < top && !started[i]))
 			continue;
-		if (relu_masks(m, l) && !masked[i])
+		if (relu_masks(m, l) && !masked[i] && l->relu == VEC_RELU6)
+			vec_relu6_backward(g, g, l->out, nout);
+		else if (relu_masks(m, l) && !masked[i])
 			vec_relu_backward(g, g, l->out, nout);
 		switch (l->kind) {
 		case MODEL_CONV:

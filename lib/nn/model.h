@@ -5,9 +5,10 @@
  * the layers named after '@' ("input": the normalised image), else the token before it
  * (the image, for the first). Every output but the last token's must be read by a later
  * layer; the last one's is the logits, 1x1xK (K the class count).
- *   NAME=conv:KHxKW:COUT[:sS|:sSHxSW][:same|:valid|:pT,L,B,R][:gG][:linear|:relu]
- *                 convolution (G groups) with bias, then ReLU; stride 1 and SAME unless
- *                 given; pT,L,B,R are explicit pads (top, left, bottom, right)
+ *   NAME=conv:KHxKW:COUT[:sS|:sSHxSW][:same|:valid|:pT,L,B,R][:gG][:linear|:relu|:relu6]
+ *                 convolution (G groups) with bias, then ReLU (relu6: clipped to [0, 6],
+ *                 as clip:0:6 after it would, in the conv's own pass); stride 1 and SAME
+ *                 unless given; pT,L,B,R are explicit pads (top, left, bottom, right)
  *   [NAME=]maxpool:KHxKW[:sS|:sSHxSW][PADS][:ceil]   stride = kernel unless given
  *   [NAME=]avgpool:KHxKW[:sS|:sSHxSW][PADS][:ceil][:incl]   incl: pads count
  *   [NAME=]gap                  global average pool to 1x1xC
@@ -60,7 +61,8 @@ typedef struct {
 typedef struct {
 	enum model_kind kind;
 	char name[MODEL_NAME_MAX];
-	int relu;               /* a ReLU after (conv, dense, add, bn) */
+	int relu;               /* the activation after, enum vec_act: ReLU (conv, dense, add,
+	                         * bn; pool and drop: their input's) or ReLU6 (conv) */
 	int fc;                 /* drop: at keep-fc (else keep-conv) */
 	int incl;               /* avgpool: pads count */
 	float a[4];             /* clip: lo, hi; leaky: alpha; lrn: size, alpha, beta, bias */

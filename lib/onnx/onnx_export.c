@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/vec.h"
 #include "onnx.pb-c.h"
 #include "util/buf.h"
 #include "util/cli.h"
@@ -251,16 +252,24 @@ static const char *as4d(ctx *x, val *v, int c)
 	return v->v4;
 }
 
-/* out = NAME, or NAME/preact followed by a Relu to NAME. */
+/* out = NAME, or NAME/preact followed by the activation to NAME. */
 static const char *pre(ctx *x, const model_layer *l, const char *name)
 {
 	return l->relu ? str(x->b, "%s/preact", name) : name;
 }
 
+static Onnx__NodeProto *emit_min(bld *b, const char *t, float hi, const char *name);
+
+/* A Relu node NAME/relu (onnx_import fuses a node so named into the layer before it); a
+ * ReLU6 then takes the upper bound as a clip layer does. */
 static void relu_after(ctx *x, const model_layer *l, const char *pre_name, const char *name)
 {
+	const char *floor = l->relu == VEC_RELU6 ? str(x->b, "%s/floor", name) : name;
+
 	if (l->relu)
-		named(x->b, node(x->b, "Relu", name, pre_name, NULL, NULL), str(x->b, "%s/relu", name));
+		named(x->b, node(x->b, "Relu", floor, pre_name, NULL, NULL), str(x->b, "%s/relu", name));
+	if (l->relu == VEC_RELU6)
+		named(x->b, emit_min(x->b, floor, 6.0f, name), str(x->b, "%s/relu6", name));
 }
 
 /* conv: our weights [kh, kw, cin/G, cout] (HWIO) as ONNX's [cout, cin/G, kh, kw] (OIHW). */
@@ -324,11 +333,27 @@ static void emit_dense(ctx *x, const model_layer *l, val *src, int h, int w, int
 	relu_after(x, l, p, name);
 }
 
+/* name = min(t, hi) = t - Relu(t - hi): emit_clip's upper bound; its last node. */
+static Onnx__NodeProto *emit_min(bld *b, const char *t, float hi, const char *name)
+{
+	const char *c = str(b, "%s/hi", name), *d = str(b, "%s/above", name);
+	const char *r = str(b, "%s/above_relu", name);
+	float *v = init_f(b, c, 0, NULL);
+
+	if (!v)
+		return NULL;
+	*v = hi;
+	node(b, "Sub", d, t, c, NULL);
+	node(b, "Relu", r, d, NULL, NULL);
+	return node(b, "Sub", name, t, r, NULL);
+}
+
 /* clip: min(max(x, lo), hi) from Relu, Add and Sub, not Clip: opset 13 gives Clip its
  * bounds as inputs, which OpenCV 4.6 refuses (it reads only the attributes of opset 6),
  * and it has no Max or Min with a constant either. max(x, lo) = x + Relu(lo - x) (Relu(x)
  * for lo 0) and min(t, hi) = t - Relu(t - hi) give x exactly inside the bounds; at a bound
- * the result is within a rounding of it. A bound of magnitude FLT_MAX or more is none. */
+ * the result is within a rounding of it. A bound of magnitude FLT_MAX or more is none.
+ * onnx_import reads these patterns back as the clip (a ReLU6 conv's too). */
 static void emit_clip(ctx *x, const model_layer *l, const val *s, val *o)
 {
 	bld *b = x->b;
@@ -359,18 +384,8 @@ static void emit_clip(ctx *x, const model_layer *l, const val *s, val *o)
 		}
 		t = out;
 	}
-	if (has_hi) {
-		const char *c = str(b, "%s/hi", name), *d = str(b, "%s/above", name);
-		const char *r = str(b, "%s/above_relu", name);
-		float *v = init_f(b, c, 0, NULL);
-
-		if (!v)
-			return;
-		*v = hi;
-		node(b, "Sub", d, t, c, NULL);
-		node(b, "Relu", r, d, NULL, NULL);
-		node(b, "Sub", name, t, r, NULL);
-	}
+	if (has_hi)
+		emit_min(b, t, hi, name);
 }
 
 /* y = x * scale[c] + shift[c] as BatchNormalization with mean 0, variance 1, epsilon 0

@@ -442,11 +442,45 @@ static int fold_constant(onnx_graph *g, int node, Onnx__NodeProto *np, char *err
 	return 0;
 }
 
+/* Pushes node i onto the min-heap h [*n] of ready nodes. */
+static void ready_push(int *h, int *n, int i)
+{
+	int k = (*n)++;
+
+	for (; k > 0 && h[(k - 1) / 2] > i; k = (k - 1) / 2)
+		h[k] = h[(k - 1) / 2];
+	h[k] = i;
+}
+
+/* Pops the first in file order of the ready nodes h [*n] (*n > 0). */
+static int ready_pop(int *h, int *n)
+{
+	int top = h[0], last = h[--(*n)], k = 0;
+
+	for (;;) {
+		int c = 2 * k + 1;
+
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && h[c + 1] < h[c])
+			c++;
+		if (h[c] >= last)
+			break;
+		h[k] = h[c], k = c;
+	}
+	h[k] = last;
+	return top;
+}
+
 /* Kahn's order over the nodes that remain (Constants removed): a node after every node
- * whose output it reads, ties kept in file order. A node left over sits on a cycle. */
+ * whose output it reads, the first ready node in file order taken first, so a file
+ * already in order stays so (branches are not interleaved: a layer's nodes stay together,
+ * and a petcnn export's layers come back in its spec's order). A node left over sits on a
+ * cycle. */
 static int topo_sort(onnx_graph *g, char *err)
 {
-	int n = g->nnodes, *indeg, *order, *first, *next_use, *use_node, nuses = 0, head = 0, tail = 0;
+	int n = g->nnodes, *indeg, *order, *first, *next_use, *use_node, nuses = 0, tail = 0;
+	int *ready, nready = 0;
 	onnx_node *sorted;
 	int rc = -1;
 
@@ -458,7 +492,8 @@ static int topo_sort(onnx_graph *g, char *err)
 	next_use = calloc((size_t)nuses + 1, sizeof *next_use);
 	use_node = calloc((size_t)nuses + 1, sizeof *use_node);
 	sorted = calloc((size_t)n + 1, sizeof *sorted);
-	if (!indeg || !order || !first || !next_use || !use_node || !sorted) {
+	ready = calloc((size_t)n + 1, sizeof *ready);
+	if (!indeg || !order || !first || !next_use || !use_node || !sorted || !ready) {
 		err_set(err, "%s: out of memory", g->file);
 		goto out;
 	}
@@ -477,14 +512,14 @@ static int topo_sort(onnx_graph *g, char *err)
 		}
 	for (int i = 0; i < n; i++)
 		if (!indeg[i])
-			order[tail++] = i;
-	while (head < tail) {
-		int i = order[head++];
+			ready_push(ready, &nready, i);
+	while (nready) {
+		int i = order[tail++] = ready_pop(ready, &nready);
 		for (int k = 0; k < g->nodes[i].nout; k++) {
 			int v = g->nodes[i].out[k];
 			for (int u = v < 0 ? -1 : first[v]; u >= 0; u = next_use[u])
 				if (!--indeg[use_node[u]])
-					order[tail++] = use_node[u];
+					ready_push(ready, &nready, use_node[u]);
 		}
 	}
 	if (tail < n) {
@@ -512,6 +547,7 @@ out:
 	free(next_use);
 	free(use_node);
 	free(sorted);
+	free(ready);
 	return rc;
 }
 

@@ -16,7 +16,8 @@
 
 #define SUPPORTED "Conv, BatchNormalization, Relu, Clip, LeakyRelu, LRN, MaxPool, AveragePool, " \
 		  "GlobalAveragePool, Add, Concat, Flatten, Reshape, Gemm, MatMul, Dropout, "   \
-		  "Identity, Constant, Softmax, Pad (before a Conv or pool), ReduceMean (over H, W)"
+		  "Identity, Constant, Softmax, Pad (before a Conv or pool), ReduceMean (over H, W), " \
+		  "Sub (a min or max with a constant: x - Relu(x - c), x + Relu(c - x))"
 #define MAX_IN 64          /* inputs of one concat */
 #define MAX_SIDE (1 << 16) /* largest H, W or C we take from a graph */
 
@@ -29,7 +30,8 @@ struct layer {
 	char name[32];
 	int kind;
 	char opt[160];        /* the token after the kind, without the activation */
-	int relu;             /* conv, dense, add, bn: ReLU fused */
+	int relu;             /* conv, dense, add, bn: ReLU fused (1); conv: ReLU6 (2) */
+	float lo, hi;         /* clip: its bounds; relu: 0 and FLT_MAX */
 	int in[MAX_IN], nin;  /* layer indices, -1 the image */
 	int h, w, c;          /* output shape, NHWC */
 	tensor p0, p1;        /* conv/dense weights and biases; bn scale and shift */
@@ -60,7 +62,11 @@ struct ctx {
 	size_t lcap;
 	char *err;
 	int petcnn;           /* a petcnn export: its nodes are our layers as they were */
+	char *minmax;         /* [nnodes]: a node that is the outer node of onnx_export's min
+	                       * (MM_MIN) or max (MM_MAX) with a constant (clip_pattern) */
 };
+
+enum { MM_NONE, MM_MIN, MM_MAX };
 
 static int nerr(struct ctx *x, int node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int nerr(struct ctx *x, int node, const char *fmt, ...)
@@ -206,6 +212,17 @@ static int fused_ok(struct ctx *x, int node, int k, int kinds_mask)
 
 	return s->layer >= 0 && s->excl && gv->nuse == 1 && !gv->is_output &&
 	       (kinds_mask >> x->l[s->layer].kind & 1) && !x->l[s->layer].relu;
+}
+
+/* Whether value v is a conv's output read by nuse node inputs alone (the pattern that
+ * makes it ReLU6), the conv's ReLU fused already (need_relu) or either way. */
+static int relu6_ok(struct ctx *x, int v, int nuse, int need_relu)
+{
+	const struct val *s = &x->v[v];
+	const onnx_value *gv = &x->g->values[v];
+
+	return s->layer >= 0 && s->excl && gv->nuse == nuse && !gv->is_output &&
+	       x->l[s->layer].kind == L_CONV && (need_relu ? x->l[s->layer].relu == 1 : x->l[s->layer].relu != 2);
 }
 
 static int known_attrs(struct ctx *x, int node, const char *const *known)
@@ -461,6 +478,7 @@ static int op_act(struct ctx *x, int node, int kind)
 	struct val in;
 	struct layer *L;
 	char opt[80];
+	float clo = 0, chi = FLT_MAX;  /* the layer's bounds (a relu's: 0 and none) */
 
 	if (known_attrs(x, node, kind == L_RELU ? known_relu : kind == L_CLIP ? known_clip : known_leaky) ||
 	    act_in(x, node, 0, &in))
@@ -499,7 +517,14 @@ static int op_act(struct ctx *x, int node, int kind)
 			return nerr(x, node, "a bound is NaN");
 		lo = lo < -FLT_MAX ? -FLT_MAX : lo;
 		hi = hi > FLT_MAX ? FLT_MAX : hi;
+		/* MobileNetV2's Conv + Clip(0, 6), after a Relu fused or not */
+		if (lo == 0 && hi == 6 && relu6_ok(x, x->g->nodes[node].in[0], 1, 0)) {
+			x->l[in.layer].relu = 2;
+			alias(x, node, x->g->nodes[node].in[0]);
+			return 0;
+		}
 		snprintf(opt, sizeof opt, "clip:%.9g:%.9g", lo, hi);
+		clo = lo, chi = hi;
 	} else {
 		float alpha;
 		if (onnx_attr_float(x->g, node, "alpha", 0.01f, &alpha, x->err))
@@ -510,6 +535,91 @@ static int op_act(struct ctx *x, int node, int kind)
 	if (!(L = add_layer(x, node, kind, &inl, 1, in.h, in.w, in.c, in.rank)))
 		return -1;
 	snprintf(L->opt, sizeof L->opt, "%s", opt);
+	L->lo = clo, L->hi = chi;
+	return 0;
+}
+
+/* onnx_export's clip without Clip: min(t, c) = Sub(t, Relu(Sub(t, c))) and max(t, c) =
+ * Add(t, Relu(Sub(c, t))) (Add's inputs either way round), c a float scalar constant, the
+ * inner values read once: MM_MIN or MM_MAX at the outer node, with c, t's input index and
+ * the inner Sub and Relu nodes; else MM_NONE. */
+static int clip_pattern(const onnx_graph *g, int node, float *c, int *ti, int inner[2])
+{
+	const onnx_node *n = &g->nodes[node];
+	int add = !strcmp(n->op, "Add");
+
+	if ((!add && strcmp(n->op, "Sub")) || n->nin != 2 || n->in[0] < 0 || n->in[1] < 0)
+		return MM_NONE;
+	for (int k = add ? 0 : 1; k < 2; k++) {
+		int t = n->in[!k], r = n->in[k], rp = g->values[r].producer, dp, d, cv;
+
+		if (rp < 0 || strcmp(g->nodes[rp].op, "Relu") || g->nodes[rp].nin != 1 ||
+		    g->values[r].nuse != 1 || g->values[r].is_output)
+			continue;
+		d = g->nodes[rp].in[0];
+		if (d < 0 || (dp = g->values[d].producer) < 0 || strcmp(g->nodes[dp].op, "Sub") ||
+		    g->nodes[dp].nin != 2 || g->values[d].nuse != 1 || g->values[d].is_output)
+			continue;
+		/* min: Sub(t, c); max: Sub(c, t) */
+		if (g->nodes[dp].in[add ? 1 : 0] != t)
+			continue;
+		cv = g->nodes[dp].in[add ? 0 : 1];
+		if (cv < 0 || !g->values[cv].has_data || g->values[cv].data.dtype != DT_F4 ||
+		    tensor_numel(&g->values[cv].data) != 1 || isnan(*(const float *)g->values[cv].data.data))
+			continue;
+		*c = *(const float *)g->values[cv].data.data;
+		*ti = !k;
+		inner[0] = dp, inner[1] = rp;
+		return add ? MM_MAX : MM_MIN;
+	}
+	return MM_NONE;
+}
+
+/* A min or max with a constant (clip_pattern): a clip layer, or taken into the layer it
+ * reads when that layer's output is read by this pattern alone: a ReLU conv's min with 6
+ * makes it ReLU6, a relu's or a lower-bounded clip's min gives it its upper bound. */
+static int op_minmax(struct ctx *x, int node)
+{
+	const onnx_node *n = &x->g->nodes[node];
+	float c;
+	int ti, inner[2], kind = clip_pattern(x->g, node, &c, &ti, inner), out = n->out[0];
+	struct val in;
+	struct layer *L;
+
+	if (act_in(x, node, ti, &in))
+		return -1;
+	int t = n->in[ti], only = in.layer >= 0 && in.excl && x->g->values[t].nuse == 2 &&
+				  !x->g->values[t].is_output;
+	int excl = only && x->g->values[out].nuse == 1 && !x->g->values[out].is_output;
+	const char *nm = n->name, *sl = strrchr(nm, '/');
+
+	L = only ? &x->l[in.layer] : NULL;
+	/* a petcnn export's ReLU6 is node NAME/relu6; its clip layers stay clips */
+	if (kind == MM_MIN && c == 6 && relu6_ok(x, t, 2, 1) &&
+	    (!x->petcnn || (sl && !strcmp(sl, "/relu6")))) {
+		x->l[in.layer].relu = 2;
+		x->v[out] = x->v[t], x->v[out].excl = excl;
+		return 0;
+	}
+	/* a petcnn export's clip layer gives its lower bound value NAME/floor, read by its
+	 * upper bound's node NAME; a relu or clip layer before it stays a layer */
+	const char *tn = x->g->values[t].name;
+	size_t nl = strlen(nm);
+	int floor = !strncmp(tn, nm, nl) && !strcmp(tn + nl, "/floor");
+
+	if (kind == MM_MIN && L && (L->kind == L_RELU || L->kind == L_CLIP) && L->hi == FLT_MAX &&
+	    L->lo <= c && (!x->petcnn || floor)) {
+		L->kind = L_CLIP, L->hi = c;
+		snprintf(L->opt, sizeof L->opt, "clip:%.9g:%.9g", L->lo, L->hi);
+		layer_name(x, node, L);
+		x->v[out] = x->v[t], x->v[out].excl = excl;
+		return 0;
+	}
+	int inl = in.layer;
+	if (!(L = add_layer(x, node, L_CLIP, &inl, 1, in.h, in.w, in.c, in.rank)))
+		return -1;
+	L->lo = kind == MM_MAX ? c : -FLT_MAX, L->hi = kind == MM_MIN ? c : FLT_MAX;
+	snprintf(L->opt, sizeof L->opt, "clip:%.9g:%.9g", L->lo, L->hi);
 	return 0;
 }
 
@@ -1000,6 +1110,8 @@ static int translate_node(struct ctx *x, int node, int *softmax)
 		if (n->out[k] >= 0 && strcmp(op, "Dropout") && strcmp(op, "MaxPool") &&
 		    strcmp(op, "BatchNormalization"))
 			return nerr(x, node, "%d outputs: one is supported", n->nout);
+	if (x->minmax[node])
+		return op_minmax(x, node);
 	if (!strcmp(op, "Conv"))
 		return op_conv(x, node);
 	if (!strcmp(op, "BatchNormalization"))
@@ -1364,13 +1476,17 @@ static int reach(int pad, int in, int k, int s, int out, int before)
 	return pad < r ? pad : r < 0 ? 0 : r;
 }
 
-static int same_geom(const geom *a, const geom *b)
+/* Whether two geometries compute alike. Only an average pool counting pads (incl) tells
+ * the bottom and right pads from a ceil-mode window hanging past them (which it does not
+ * count); to a conv (zeros) or any other pool (positions skipped) they are the same, so
+ * a ceil max-pool's exported pads read back as the spec's :valid:ceil. */
+static int same_geom(const geom *a, const geom *b, int incl)
 {
 	return a->h == b->h && a->w == b->w && a->c == b->c && a->kh == b->kh && a->kw == b->kw &&
 	       a->sh == b->sh && a->sw == b->sw && a->oh == b->oh && a->ow == b->ow &&
 	       a->pt == b->pt && a->pl == b->pl && a->oc == b->oc &&
-	       reach(a->pb, a->h, a->kh, a->sh, a->oh, a->pt) == reach(b->pb, b->h, b->kh, b->sh, b->oh, b->pt) &&
-	       reach(a->pr, a->w, a->kw, a->sw, a->ow, a->pl) == reach(b->pr, b->w, b->kw, b->sw, b->ow, b->pl) &&
+	       (!incl || (reach(a->pb, a->h, a->kh, a->sh, a->oh, a->pt) == reach(b->pb, b->h, b->kh, b->sh, b->oh, b->pt) &&
+			  reach(a->pr, a->w, a->kw, a->sw, a->ow, a->pl) == reach(b->pr, b->w, b->kw, b->sw, b->ow, b->pl))) &&
 	       (a->groups > 1 ? a->groups : 1) == (b->groups > 1 ? b->groups : 1);
 }
 
@@ -1404,7 +1520,7 @@ static int same_network(const model *a, const model *b)
 		     la->relu == lb->relu && la->incl == lb->incl && la->nsrc == lb->nsrc &&
 		     !memcmp(la->a, lb->a, sizeof la->a) && la->oh == lb->oh && la->ow == lb->ow &&
 		     la->oc == lb->oc && la->nin == lb->nin && la->nout == lb->nout &&
-		     same_geom(&la->g, &lb->g);
+		     same_geom(&la->g, &lb->g, la->incl);
 		for (int k = 0; ok && k < lb->nsrc; k++) {
 			int s = through_drops(b, lb->src[k]);
 
@@ -1471,7 +1587,7 @@ static int emit(struct ctx *x, onnx_model *m)
 			buf_addc(&b, ' ');
 		buf_printf(&b, "%s=%s", L->name, L->opt);
 		if (L->kind == L_CONV || L->kind == L_DENSE)
-			buf_adds(&b, L->relu ? ":relu" : ":linear");
+			buf_adds(&b, L->relu == 2 ? ":relu6" : L->relu ? ":relu" : ":linear");
 		else if (L->relu)
 			buf_adds(&b, ":relu");
 		if (!chained)
@@ -1530,7 +1646,8 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 	x.v = calloc((size_t)g->nvalues + 1, sizeof *x.v);
 	live = calloc((size_t)g->nnodes + 1, 1);
 	skip = calloc((size_t)g->nnodes + 1, 1);
-	if (!x.v || !live || !skip) {
+	x.minmax = calloc((size_t)g->nnodes + 1, 1);
+	if (!x.v || !live || !skip || !x.minmax) {
 		err_set(err, "%s: out of memory", g->file);
 		goto out;
 	}
@@ -1540,6 +1657,14 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 		goto out;
 	x.petcnn = !strcmp(onnx_graph_producer(g), ONNX_EXPORT_PRODUCER);
 	petcnn_input(&x, m, skip);
+	/* onnx_export's clips: the outer node reads as one, its inner nodes are skipped */
+	for (int i = 0; i < g->nnodes; i++) {
+		int ti, inner[2];
+		float c;
+
+		if (!skip[i] && (x.minmax[i] = (char)clip_pattern(g, i, &c, &ti, inner)))
+			skip[inner[0]] = skip[inner[1]] = 1;
+	}
 	/* only what the output depends on is translated: walk back from it */
 	out = g->outputs[0];
 	if (g->values[out].producer >= 0)
@@ -1566,6 +1691,7 @@ int onnx_import_graph(onnx_model *m, const onnx_graph *g, const onnx_import_opts
 		if (!L)
 			goto out;
 		snprintf(L->opt, sizeof L->opt, "clip:%.9g:%.9g", -FLT_MAX, FLT_MAX);
+		L->lo = -FLT_MAX, L->hi = FLT_MAX;
 	}
 	if (x.v[out].layer < 0 || x.v[out].layer != x.nl - 1 || x.v[out].padkind != PAD_NONE) {
 		err_set(err, "%s: the output '%.64s' is not computed from the image", g->file,
@@ -1584,6 +1710,7 @@ out:
 	free(x.v);
 	free(live);
 	free(skip);
+	free(x.minmax);
 	if (rc)
 		onnx_model_free(m);
 	return rc;

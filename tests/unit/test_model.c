@@ -4,6 +4,7 @@
 #include "util/errmsg.h"
 #include "nn/dense.h"
 #include "nn/model.h"
+#include "nn/vec.h"
 #include "nn/ckpt.h"
 #include "array/npz.h"
 
@@ -74,6 +75,8 @@ static void test_bad_specs(void)
 		{ "drop:half out=dense:K", "drop wants" },
 		{ "a-b=dense:4 out=dense:K", "bad layer name" },
 		{ "a=conv:9x9:4:valid out=dense:K", "does not fit" },
+		{ "a=dense:4:relu6 out=dense:K", "unknown option" },
+		{ "a=conv:3x3:4 b=add:relu6@a,a out=dense:K", "unknown option" },
 	};
 	char err[ERR_MAX];
 	model m;
@@ -270,6 +273,68 @@ static void test_model_grad(void)
 	grad_check("a=conv:3x3:5 n=lrn:3:0.01:0.75:1 p=maxpool:2x2 out=dense:K", 6, 6, 3);
 	/* SqueezeNet's head: a conv to K channels, then global pooling gives the logits */
 	grad_check("a=conv:3x3:4:s2 f=conv:1x1:K:relu gap", 6, 6, 3);
+	/* MobileNetV2's ReLU6 on a strided, a depthwise and a pointwise conv, one read twice
+	 * (no reader masks it), then a pool of ReLU6 outputs */
+	grad_check("a=conv:3x3:5:s2:relu6 d=conv:3x3:5:g5:relu6 p=conv:1x1:4:relu6 q=conv:1x1:4:relu6@d "
+		   "s=add@p,q m=maxpool:2x2 out=dense:K", 9, 9, 3);
+}
+
+/* conv:...:relu6 is conv:...:linear then clip:0:6, to the bit: forward, backward (the
+ * gradient passes where 0 < y < 6), on the strided sgemm, depthwise (multiplier 1 and 2),
+ * pointwise, stride-1 sgemm and grouped paths, weights large enough that every layer's
+ * outputs are clipped at both ends and pass between; and the same bits on 2 threads. */
+static void test_relu6(void)
+{
+	static const char *const conv[] = { "a=conv:3x3:8:s2", "d=conv:3x3:8:g8", "e=conv:3x3:16:g8",
+					    "p=conv:1x1:6", "c=conv:3x3:6", "g=conv:1x1:4:g2" };
+	enum { NC = 6, B = 2, H = 12, W = 12, K = 3 };
+	char fused[512] = "", split[512] = "", err[ERR_MAX];
+	int labels[B] = { 0, 2 };
+	uint8_t img[B * H * W * 3];
+	model m[3];
+
+	for (int i = 0; i < NC; i++) {
+		snprintf(fused + strlen(fused), sizeof fused - strlen(fused), "%s:relu6 ", conv[i]);
+		snprintf(split + strlen(split), sizeof split - strlen(split), "%s:linear %c6=clip:0:6 ",
+			 conv[i], conv[i][0]);
+	}
+	strcat(fused, "out=dense:K"), strcat(split, "out=dense:K");
+	for (int i = 0; i < B * H * W * 3; i++)
+		img[i] = (uint8_t)((i * 37 + 11) % 256);
+	for (int k = 0; k < 3; k++) {
+		CHECK(model_init(&m[k], k == 1 ? split : fused,
+				 (model_size){ .h = H, .w = W, .classes = K, .max_batch = B, .train = 1 }, err) == 0,
+		      "%s", err);
+		if (!m[k].params)
+			return;
+		model_init_params(&m[k], MODEL_INIT_HE, 7);
+		/* the image's [0, 1] wants the first layer's weights larger still */
+		for (size_t i = 0; i < m[k].nparams; i++)
+			m[k].params[i] = m[k].params[i] * (i < m[k].param[0].n ? 12.0f : 3.0f) - 0.05f;
+	}
+	CHECK(model_set_threads(&m[2], 2, err) == 0, "%s", err);
+	for (int k = 0; k < 3; k++) {
+		model_forward(&m[k], img, labels, B);
+		model_backward(&m[k]);
+	}
+	for (int i = 0; i < NC; i++) {
+		const model_layer *lf = &m[0].layer[i], *ls = &m[1].layer[2 * i + 1];
+		size_t n = (size_t)B * lf->out_n, lo = 0, hi = 0;
+
+		CHECK(lf->relu == VEC_RELU6 && ls->kind == MODEL_CLIP, "%s: relu6", lf->name);
+		for (size_t j = 0; j < n; j++)
+			lo += lf->out[j] == 0, hi += lf->out[j] == 6;
+		CHECK(lo && hi && lo + hi < n, "%s: %zu of %zu outputs at 0, %zu at 6", lf->name, lo, n, hi);
+		CHECK(!memcmp(lf->out, ls->out, sizeof *lf->out * n), "%s: relu6 is linear then clip:0:6", lf->name);
+		CHECK(!memcmp(lf->out, m[2].layer[i].out, sizeof *lf->out * n), "%s: 2 threads' bits", lf->name);
+	}
+	CHECK(m[0].nparams == m[1].nparams && m[0].loss == m[1].loss, "the loss: %g and %g", m[0].loss, m[1].loss);
+	CHECK(!memcmp(m[0].grads, m[1].grads, sizeof *m[0].grads * m[0].nparams),
+	      "relu6's parameter gradients are linear then clip:0:6's");
+	CHECK(!memcmp(m[0].grads, m[2].grads, sizeof *m[0].grads * m[0].nparams),
+	      "relu6's parameter gradients on 2 threads");
+	for (int k = 0; k < 3; k++)
+		model_free(&m[k]);
 }
 
 /* The spec's graph: sources, shapes, the gradient buffers a chain and a branch need. */
@@ -661,6 +726,7 @@ int main(void)
 	test_bad_specs();
 	test_init();
 	test_model_grad();
+	test_relu6();
 	test_graph();
 	test_norm();
 	test_grad_at();

@@ -1085,8 +1085,50 @@ static void test_optim(void)
 		adam_path(&o, paths[i]);
 }
 
+/* vec_bias_relu for each activation and vec_relu6_backward against their definitions,
+ * over rows of 7 (an SSE step and a scalar tail) and values on both sides of 0 and 6,
+ * the bounds themselves included. */
+static void test_vec_act(void)
+{
+	enum { R = 3, N = 7 };
+	float x[R * N], b[N], o[R * N], dy[R * N], dx[R * N];
+	int bad = 0, pass6 = 0;
+
+	for (int i = 0; i < R * N; i++) {
+		x[i] = (float)(i % 11) * 1.5f - 4.5f;   /* -4.5 .. 10.5, 0 and 6 among them */
+		dy[i] = (float)i + 1;
+	}
+	for (int j = 0; j < N; j++)
+		b[j] = j == 3 ? 0.0f : 0.25f * (float)(j - 3);
+	for (int act = 0; act <= VEC_RELU6; act++)
+		for (int withb = 0; withb < 2; withb++) {
+			memcpy(o, x, sizeof o);
+			vec_bias_relu(o, withb ? b : NULL, R, N, act);
+			for (int i = 0; i < R * N; i++) {
+				float v = x[i] + (withb ? b[i % N] : 0.0f);
+
+				v = act && v < 0 ? 0.0f : v;
+				v = act == VEC_RELU6 && v > 6 ? 6.0f : v;
+				bad += o[i] != v;
+			}
+		}
+	CHECK(!bad, "vec_bias_relu: %d outputs off", bad);
+	memcpy(o, x, sizeof o);
+	vec_bias_relu(o, NULL, R, N, VEC_RELU6);
+	vec_relu6_backward(dx, dy, o, R * N);
+	for (int i = 0; i < R * N; i++) {
+		bad += dx[i] != (o[i] > 0 && o[i] < 6 ? dy[i] : 0.0f);
+		pass6 += o[i] == 6 || o[i] == 0;
+	}
+	CHECK(!bad && pass6 > 2, "vec_relu6_backward: %d gradients off (%d at a bound)", bad, pass6);
+	/* in place, as the model calls it */
+	vec_relu6_backward(dy, dy, o, R * N);
+	CHECK(!memcmp(dx, dy, sizeof dx), "vec_relu6_backward in place");
+}
+
 int main(void)
 {
+	test_vec_act();
 	test_geometry();
 	test_conv_grads();
 	test_conv_tiled();

@@ -36,36 +36,43 @@ typedef struct {
 	const char *name, *spec;
 	int norm;       /* ImageNet's mean and std, BGR */
 	int numeric;    /* OpenCV's probabilities compared with ours */
+	float gain;     /* conv weights scaled by it (0: not), for activations that reach 6 */
 } export_case;
 
 static const export_case cases[] = {
-	{ "default", MODEL_DEFAULT_SPEC, 0, 1 },
-	{ "graph", GRAPH_SPEC, 1, 1 },
+	{ "default", MODEL_DEFAULT_SPEC, 0, 1, 0 },
+	{ "graph", GRAPH_SPEC, 1, 1, 0 },
 	/* SqueezeNet's head: a conv classifier and global pooling; unnamed relus */
 	{ "squeeze", "c1=conv:3x3:8:s2:linear relu c2=conv:3x3:8:linear relu drop:conv "
-		     "sq=conv:1x1:K:relu gap", 0, 1 },
+		     "sq=conv:1x1:K:relu gap", 0, 1, 0 },
 	/* a Gemm's [N, C] read by bn, then by a conv (reshaped to [N, C, 1, 1]); clips with a
 	 * lower bound not 0, and with none */
 	{ "dense2d", "c1=conv:3x3:4:s4:linear lc=clip:-0.1:0.3 gap id=clip:-3.4e38:3.4e38 "
-		     "fc=dense:8:linear bnf=bn:relu cls=conv:1x1:K", 0, 1 },
+		     "fc=dense:8:linear bnf=bn:relu cls=conv:1x1:K", 0, 1, 0 },
 	/* grouped conv, average pools (ceil, counting pads; SAME), LRN: checked structurally,
 	 * since OpenCV 4.6's AveragePool counts pads otherwise than ONNX and PyTorch do (0.03
 	 * off with ceil, 0.018 without), while our kernels match PyTorch (nn-window.bats) */
 	{ "ops", "c1=conv:3x3:8:s2 g=conv:3x3:8:g4 ap=avgpool:3x3:s2:p1,1,1,1:ceil:incl "
-		 "n=lrn:5:0.0001:0.75:1 ap2=avgpool:2x2:s1 gap cls=dense:K", 0, 0 },
+		 "n=lrn:5:0.0001:0.75:1 ap2=avgpool:2x2:s1 gap cls=dense:K", 0, 0, 0 },
 	/* the same with pads not counted, compared */
 	{ "ops2", "c1=conv:3x3:8:s2 g=conv:3x3:8:g4 ap=avgpool:3x3:s2:p1,1,1,1 "
-		  "n=lrn:5:0.0001:0.75:1 ap2=avgpool:2x2:s1 gap cls=dense:K", 0, 1 },
+		  "n=lrn:5:0.0001:0.75:1 ap2=avgpool:2x2:s1 gap cls=dense:K", 0, 1, 0 },
+	/* MobileNetV2's ReLU6 on a strided, a depthwise and a pointwise conv, beside a ReLU6
+	 * conv's twin: a linear conv and clip:0:6; a ReLU conv then clip:0:4, and clip:0:6
+	 * of an add (ReLU, then the upper bound; read back as clips) */
+	{ "mobile", "s=conv:3x3:8:s2:relu6 d=conv:3x3:8:g8:relu6 p=conv:1x1:8:relu6 "
+		    "q=conv:1x1:8:linear@d q6=clip:0:6 r=conv:1x1:8:relu@d r4=clip:0:4 "
+		    "a=add@p,q6 a6=clip:0:6 cat=concat@a6,r4 gap cls=dense:K", 1, 1, 6 },
 	/* read back (check_round_trip) with its BGR normalisation, a bn after a conv (not
 	 * folded into it), a relu layer after a conv (not fused), dropout */
 	{ "roundtrip", "c1=conv:3x3:8:s2:linear bn1=bn:relu c2=conv:3x3:8:linear relu drop:conv "
-		       "p=avgpool:2x2 fc=dense:16 drop:fc cls=dense:K", 1, 1 },
+		       "p=avgpool:2x2 fc=dense:16 drop:fc cls=dense:K", 1, 1, 0 },
 };
 
-/* Cases onnx_import reads back (the others have a clip, which the export spells with Sub). */
+/* Cases onnx_import reads back: all but a clip without bounds, which the export leaves out. */
 static int reads_back(const export_case *c)
 {
-	return !strstr(c->spec, "clip");
+	return !strstr(c->spec, "clip:-3.4e38:3.4e38");
 }
 
 static const char *class_names[K] = { "samoyed", "shiba \"inu\"", "a,b", "d", "e" };
@@ -86,6 +93,10 @@ static int make_model(model *m, const export_case *c, char *err)
 	rng_seed(&r, 8);
 	for (size_t i = 0; i < m->nparams; i++)
 		m->params[i] += 0.05f * (rng_uniformf(&r) - 0.5f);
+	for (int i = 0; i < m->nparam; i++)
+		if (c->gain && m->param[i].ndim == 4)
+			for (size_t k = 0; k < m->param[i].n; k++)
+				m->params[m->param[i].off + k] *= c->gain;
 	for (int i = 0; i < m->nparam; i++)
 		if (m->layer[m->param[i].layer].kind == MODEL_BN)
 			for (size_t k = 0; k < m->param[i].n; k++)
@@ -328,6 +339,15 @@ static void run_case(const export_case *c, const uint8_t *images, const char *di
 	if (reads_back(c))
 		check_round_trip(&m, path, c->name);
 	model_forward(&m, images, NULL, B);
+	if (c->gain) {
+		/* ReLU6 clips (the first layer's outputs at 6) and passes (at 6 not all) */
+		const model_layer *l = &m.layer[0];
+		size_t at6 = 0, n = (size_t)B * l->out_n;
+
+		for (size_t i = 0; i < n; i++)
+			at6 += l->out[i] == 6;
+		CHECK(l->relu == 2 && at6 > 0 && at6 < n, "%s: %zu of %zu outputs of %s at 6", c->name, at6, n, l->name);
+	}
 	int64_t ps[2] = { B, K };
 	snprintf(path, sizeof path, "%s/%s.probs.npy", dir, c->name);
 	CHECK(write_npy(path, DT_F4, 2, ps, m.probs, err) == 0, "%s", err);

@@ -12,6 +12,7 @@
 #include "nn/geom.h"
 #include "nn/isa.h"
 #include "nn/maxpool.h"
+#include "nn/vec.h"
 #include "util/errmsg.h"
 #include "util/rng.h"
 
@@ -499,15 +500,16 @@ static void test_max_all_padding(void)
 	CHECK(din[0] == 1 && din[1] == 1 && din[2] == 1 && din[3] == 1, "all-padding windows route nothing");
 }
 
-/* Depthwise forward on AVX2 (16 channels a step) and on the portable path: the same bits,
- * over channels that leave AVX2, SSE and scalar tails (37 = 32 + 5; 24 = 16 + 8). */
+/* Depthwise forward on AVX-512 (32 channels a step), AVX2 (16) and the portable path: the
+ * same bits, with 1 and 2 threads, over channels that leave every narrower path a tail
+ * (55 = 32 + 16 + 7; 37 = 32 + 5; 24 = 16 + 8; 75 = 64 + 8 + 3), for each activation; the
+ * inputs are large enough that ReLU6 clips, and its outputs are the linear ones clipped. */
 static void test_depthwise_isa(void)
 {
-	static const int chans[] = { 37, 24 };
+	static const int chans[] = { 55, 37, 24, 75 };
+	static const isa_kind paths[] = { ISA_AVX2, ISA_AVX512 };
 
-	if (!isa_supported(ISA_AVX2))
-		return;
-	for (int t = 0; t < 2; t++) {
+	for (int t = 0; t < 4; t++) {
 		int c = chans[t], B = 2, pads[4] = { 1, 0, 1, 1 };
 		geom g;
 		char err[ERR_MAX];
@@ -515,21 +517,39 @@ static void test_depthwise_isa(void)
 		CHECK(geom_init_pads(&g, 7, 6, c, 3, 3, 2, 1, pads, 0, c, c, err) == 0, "%s", err);
 		size_t ni = (size_t)B * 7 * 6 * c, no = (size_t)B * g.oh * g.ow * c;
 		float *in = malloc(sizeof *in * ni), *w = malloc(sizeof *w * 9 * c), *b = malloc(sizeof *b * c);
-		float *o1 = malloc(sizeof *o1 * no), *o2 = malloc(sizeof *o2 * no), ws[4];
+		float *lin = malloc(sizeof *lin * no), *o1 = malloc(sizeof *o1 * no), *o2 = malloc(sizeof *o2 * no), ws[4];
 
 		for (size_t i = 0; i < ni; i++)
-			in[i] = (float)((i * 7919 % 1009) / 1009.0 - 0.5);
+			in[i] = (float)((i * 7919 % 1009) / 1009.0 - 0.5) * 24;
 		for (int i = 0; i < 9 * c; i++)
 			w[i] = (float)((i * 104729 % 997) / 997.0 - 0.5);
 		for (int i = 0; i < c; i++)
 			b[i] = (float)(i % 5) * 0.1f - 0.2f;
-		for (int relu = 0; relu < 2; relu++) {
-			conv2d_forward(&g, o1, in, w, b, B, relu, ws, 2, ISA_GENERIC);
-			conv2d_forward(&g, o2, in, w, b, B, relu, ws, 2, ISA_AVX2);
-			CHECK(!memcmp(o1, o2, sizeof *o1 * no), "depthwise %d channels, relu %d: AVX2 and portable bits differ",
-			      c, relu);
+		conv2d_forward(&g, lin, in, w, b, B, 0, ws, 1, ISA_GENERIC);
+		for (int act = 0; act <= VEC_RELU6; act++) {
+			size_t clipped = 0, bad = 0;
+
+			conv2d_forward(&g, o1, in, w, b, B, act, ws, 1, ISA_GENERIC);
+			for (size_t i = 0; i < no; i++) {
+				float want = act && lin[i] < 0 ? 0.0f : act == VEC_RELU6 && lin[i] > 6 ? 6.0f : lin[i];
+
+				bad += o1[i] != want;
+				clipped += act == VEC_RELU6 && lin[i] > 6;
+			}
+			CHECK(!bad, "depthwise %d channels, act %d: %zu outputs are not the linear ones activated",
+			      c, act, bad);
+			CHECK(act != VEC_RELU6 || clipped, "depthwise %d channels: no output reaches 6", c);
+			for (int pi = 0; pi < 2; pi++)
+				for (int th = 1; th <= 2; th++) {
+					if (!isa_supported(paths[pi]))
+						continue;
+					conv2d_forward(&g, o2, in, w, b, B, act, ws, th, paths[pi]);
+					CHECK(!memcmp(o1, o2, sizeof *o1 * no),
+					      "depthwise %d channels, act %d, %d threads: %s and portable bits differ",
+					      c, act, th, isa_name(paths[pi]));
+				}
 		}
-		free(in), free(w), free(b), free(o1), free(o2);
+		free(in), free(w), free(b), free(lin), free(o1), free(o2);
 	}
 }
 
