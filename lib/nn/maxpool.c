@@ -291,12 +291,13 @@ static void pool_bwd_worker(void *ctx, int k, int n)
 			   j->pooled ? j->pooled + lo * osz : NULL, (int)(hi - lo));
 		return;
 	}
-	memset(j->din + lo * isz, 0, sizeof *j->din * (size_t)(hi - lo) * isz);
 	for (long b = lo; b < hi; b++) {
 		float *img = j->din + b * isz;
 		const float *d = j->dout + b * osz, *y = j->pooled ? j->pooled + b * osz : NULL;
 		const int32_t *a = j->amax + b * osz;
 
+		/* image by image: the zeros are still in cache when the gradients land */
+		memset(img, 0, sizeof *img * (size_t)isz);
 		/* an input winning several windows gets their sum; a gated one only zeros */
 		for (long i = 0; i < osz; i++)
 			if (a[i] >= 0)
