@@ -1,11 +1,11 @@
 /* Unit tests for the pools' SIMD loops against naive loops written out here: max-pooling's
- * winners (ties, NaNs, windows wholly in the padding) and its backward, average pooling's
- * sums (the same additions in the same order, so the same bits), on random geometries
+ * winners (ties, NaNs, windows wholly in the padding) and its backward, average and global
+ * average pooling's sums (the same additions in the same order, so the same bits), forward
+ * and backward, on random geometries
  * (windows 1..4, strides 1..3, asymmetric pads up to the window, ceil mode, channel counts
  * that are no multiple of a vector), on every path this CPU has and 1..3 threads. */
 #include "check.h"
 #include "nn/avgpool.h"
-#include "nn/elt.h"
 #include "nn/geom.h"
 #include "nn/isa.h"
 #include "nn/maxpool.h"
@@ -63,35 +63,66 @@ static void ref_unmax(const geom *g, float *din, const float *dout, const int32_
 					pooled && !(pooled[n * osz + i] > 0) ? 0.0f : dout[n * osz + i];
 }
 
-/* The mean: a float sum over the window's in-bounds taps in row-major order, then divided. */
+/* The divisor of window (oy, ox): its in-bounds cells, or with incl its cells within the
+ * padded input; 0 if it has no in-bounds cell. */
+static int ref_div(const geom *g, int oy, int ox, int incl)
+{
+	int y0 = oy * g->sh - g->pt, x0 = ox * g->sw - g->pl;
+	int ylo = y0 > 0 ? y0 : 0, yhi = y0 + g->kh < g->h ? y0 + g->kh : g->h;
+	int xlo = x0 > 0 ? x0 : 0, xhi = x0 + g->kw < g->w ? x0 + g->kw : g->w;
+
+	if (yhi <= ylo || xhi <= xlo)
+		return 0;
+	if (!incl)
+		return (yhi - ylo) * (xhi - xlo);
+	ylo = y0 > -g->pt ? y0 : -g->pt, yhi = y0 + g->kh < g->h + g->pb ? y0 + g->kh : g->h + g->pb;
+	xlo = x0 > -g->pl ? x0 : -g->pl, xhi = x0 + g->kw < g->w + g->pr ? x0 + g->kw : g->w + g->pr;
+	return (yhi - ylo) * (xhi - xlo);
+}
+
+/* The mean: a float sum from zero over the window's in-bounds taps in row-major order, then
+ * divided. */
 static void ref_avg(const geom *g, float *out, const float *in, int B, int incl)
 {
 	int c = g->c;
 
 	for (int n = 0; n < B; n++)
 		for (int oy = 0; oy < g->oh; oy++)
-			for (int ox = 0; ox < g->ow; ox++) {
-				int y0 = oy * g->sh - g->pt, x0 = ox * g->sw - g->pl;
-				int ylo = y0 > 0 ? y0 : 0, yhi = y0 + g->kh < g->h ? y0 + g->kh : g->h;
-				int xlo = x0 > 0 ? x0 : 0, xhi = x0 + g->kw < g->w ? x0 + g->kw : g->w;
-				int dy = yhi - ylo, dx = xhi - xlo;
+			for (int ox = 0; ox < g->ow; ox++)
+				for (int ch = 0; ch < c; ch++) {
+					int div = ref_div(g, oy, ox, incl);
+					float s = 0.0f;
 
-				if (incl && dy > 0 && dx > 0) {
-					int a = y0 > -g->pt ? y0 : -g->pt, b = y0 + g->kh < g->h + g->pb ? y0 + g->kh : g->h + g->pb;
-					int l = x0 > -g->pl ? x0 : -g->pl, r = x0 + g->kw < g->w + g->pr ? x0 + g->kw : g->w + g->pr;
-
-					dy = b - a, dx = r - l;
+					for (int iy = oy * g->sh - g->pt; iy < oy * g->sh - g->pt + g->kh; iy++)
+						for (int ix = ox * g->sw - g->pl; ix < ox * g->sw - g->pl + g->kw; ix++)
+							if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
+								s += in[(((long)n * g->h + iy) * g->w + ix) * c + ch];
+					out[(((long)n * g->oh + oy) * g->ow + ox) * c + ch] = div ? s / (float)div : 0.0f;
 				}
+}
+
+/* Its gradient: each input cell sums from zero, over the windows holding it in row-major
+ * order, dout / divisor. */
+static void ref_avg_bwd(const geom *g, float *din, const float *dout, int B, int incl)
+{
+	int c = g->c;
+
+	for (int n = 0; n < B; n++)
+		for (int iy = 0; iy < g->h; iy++)
+			for (int ix = 0; ix < g->w; ix++)
 				for (int ch = 0; ch < c; ch++) {
 					float s = 0.0f;
 
-					for (int iy = ylo; iy < yhi; iy++)
-						for (int ix = xlo; ix < xhi; ix++)
-							s += in[(((long)n * g->h + iy) * g->w + ix) * c + ch];
-					out[(((long)n * g->oh + oy) * g->ow + ox) * c + ch] =
-						dy > 0 && dx > 0 ? s / (float)(dy * dx) : 0.0f;
+					for (int oy = 0; oy < g->oh; oy++)
+						for (int ox = 0; ox < g->ow; ox++) {
+							int y0 = oy * g->sh - g->pt, x0 = ox * g->sw - g->pl;
+
+							if (iy >= y0 && iy < y0 + g->kh && ix >= x0 && ix < x0 + g->kw)
+								s += dout[(((long)n * g->oh + oy) * g->ow + ox) * c + ch] /
+								     (float)ref_div(g, oy, ox, incl);
+						}
+					din[(((long)n * g->h + iy) * g->w + ix) * c + ch] = s;
 				}
-			}
 }
 
 /* Values from a few levels (ties everywhere), signed zeros, now and then a NaN. */
@@ -192,10 +223,13 @@ static void test_avg(void)
 			continue;
 		size_t ni = (size_t)B * g.h * g.w * g.c, no = (size_t)B * g.oh * g.ow * g.c;
 		float *in = malloc(sizeof *in * ni), *ref = malloc(sizeof *ref * no), *out = malloc(sizeof *out * no);
+		float *dout = malloc(sizeof *dout * no), *din = malloc(sizeof *din * ni), *dref = malloc(sizeof *dref * ni);
 
 		/* values whose float sums round differently in another order */
 		for (size_t i = 0; i < ni; i++)
 			in[i] = (rng_uniformf(&r) - 0.5f) * (float)(1 << rng_below(&r, 20));
+		for (size_t i = 0; i < no; i++)
+			dout[i] = (rng_uniformf(&r) - 0.5f) * (float)(1 << rng_below(&r, 20));
 		for (int incl = 0; incl < 2; incl++) {
 			ref_avg(&g, ref, in, B, incl);
 			for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
@@ -210,16 +244,62 @@ static void test_avg(void)
 					      g.w, g.c);
 				}
 			}
+			ref_avg_bwd(&g, dref, dout, B, incl);
+			for (int th = 1; th <= 3; th++) {
+				memset(din, 0x55, sizeof *din * ni);
+				avgpool_backward(&g, din, dout, B, incl, th);
+				CHECK(!memcmp(din, dref, sizeof *din * ni), "case %d incl %d threads %d: backward", t, incl,
+				      th);
+			}
 		}
-		free(in), free(ref), free(out);
+		free(in), free(ref), free(out), free(dout), free(din), free(dref);
 		done++;
 	}
 	CHECK(done > NCASES / 2, "%d cases", done);
+}
+
+/* Global average pooling: sums from zero pixel by pixel, then divided; small inputs run on
+ * one thread, large ones (past 2^20 floats) split, with the same bits. */
+static void test_gap(void)
+{
+	static const int shapes[][3] = { { 2, 49, 5 }, { 3, 7, 70 }, { 1, 1, 1 }, { 3, 1000, 401 }, { 5, 3, 17 } };
+	rng r;
+
+	rng_seed(&r, 7);
+	for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+		int B = shapes[t][0], hw = shapes[t][1], c = shapes[t][2];
+		size_t ni = (size_t)B * hw * c, no = (size_t)B * c;
+		float *in = malloc(sizeof *in * ni), *ref = malloc(sizeof *ref * no), *out = malloc(sizeof *out * no);
+		float *din = malloc(sizeof *din * ni), *dref = malloc(sizeof *dref * ni);
+
+		for (size_t i = 0; i < ni; i++)
+			in[i] = (rng_uniformf(&r) - 0.5f) * (float)(1 << rng_below(&r, 20));
+		for (int b = 0; b < B; b++)
+			for (int ch = 0; ch < c; ch++) {
+				float sum = 0.0f;
+
+				for (int p = 0; p < hw; p++)
+					sum += in[((size_t)b * hw + p) * c + ch];
+				ref[(size_t)b * c + ch] = sum / (float)hw;
+				for (int p = 0; p < hw; p++)
+					dref[((size_t)b * hw + p) * c + ch] = in[(size_t)b * c + ch] / (float)hw;
+			}
+		for (int th = 1; th <= 3; th++) {
+			memset(out, 0x55, sizeof *out * no);
+			gap_forward(out, in, B, hw, c, th);
+			CHECK(!memcmp(out, ref, sizeof *out * no), "gap %dx%dx%d threads %d", B, hw, c, th);
+			memset(din, 0x55, sizeof *din * ni);
+			gap_backward(din, in, B, hw, c, th);
+			CHECK(!memcmp(din, dref, sizeof *din * ni), "gap backward %dx%dx%d threads %d", B, hw, c, th);
+		}
+		free(in), free(ref), free(out), free(din), free(dref);
+	}
 }
 
 int main(void)
 {
 	test_max();
 	test_avg();
+	test_gap();
 	return check_done("test_pool");
 }
