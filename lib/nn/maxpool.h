@@ -6,12 +6,18 @@
 #include <stdint.h>
 
 #include "nn/geom.h"
+#include "nn/isa.h"
 
 /* out [B, oh, ow, c] = max over each window of in [B, h, w, c] (padding never wins; any
  * geometry: SAME/VALID, explicit pads, ceil mode); argmax [B, oh, ow, c] keeps the winner's
- * offset within its image for backward. A window wholly in the padding (pads >= window)
- * gives 0 and argmax -1, which backward skips. Images are split over threads (same bits
- * for any number). */
+ * offset within its image for backward (NULL: not kept, for a forward no backward
+ * follows). A window wholly in the padding (pads >= window) gives 0 and argmax -1, which
+ * backward skips. Output rows are split over threads; every path (isa, or the widest
+ * below it this CPU has) picks the same winners, so the same bits for any isa and any
+ * number of threads. */
+void maxpool_forward_isa(const geom *g, float *out, int32_t *argmax, const float *in, int B,
+			 int threads, isa_kind isa);
+/* The same on the widest path this CPU has. */
 void maxpool_forward(const geom *g, float *out, int32_t *argmax, const float *in, int B,
 		     int threads);
 /* din [B, h, w, c] = dout [B, oh, ow, c] routed to the winners (din is overwritten). */

@@ -1082,7 +1082,10 @@ static void forward_layer(model *m, model_layer *l, int B)
 		conv2d_run_forward(&l->plan, l->out, in, w, b, B, l->relu, m->ws);
 		break;
 	case MODEL_POOL:
-		maxpool_forward(&l->g, l->out, l->argmax, in, B, m->threads);
+		/* the winners only where a backward may read them: a layer whose output
+		 * gradient backward's plan leaves out (all below it frozen) never does */
+		maxpool_forward_isa(&l->g, l->out, (m->train || m->act_grad) && l->grad != -1 ? l->argmax : NULL,
+				    in, B, m->threads, m->isa);
 		break;
 	case MODEL_AVGPOOL:
 		avgpool_forward(&l->g, l->out, in, B, l->incl, m->threads);
