@@ -5,6 +5,7 @@
 
 #include "util/errmsg.h"
 #include "nn/model.h"
+#include "nn/vec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,8 +138,11 @@ int tfev_model_graph(tfev_writer *w, const model *m, char *err)
 			b = add(&ns, scope, conv_ ? "BiasAdd" : "Add", conv_ ? "BiasAdd" : "AddV2", conv, bp->name, 4,
 				-1, l->oh, l->ow, l->oc);
 			if (l->relu) {
+				/* TensorFlow's own op for min(max(x, 0), 6) */
+				const char *op = l->relu == VEC_RELU6 ? "Relu6" : "Relu";
+
 				snprintf(bias, sizeof bias, "%s", b ? b->name : "");
-				b = add(&ns, scope, "Relu", "Relu", bias, NULL, 4, -1, l->oh, l->ow, l->oc);
+				b = add(&ns, scope, op, op, bias, NULL, 4, -1, l->oh, l->ow, l->oc);
 			}
 			break;
 		}

@@ -445,8 +445,9 @@ static void test_model_graph(const char *tmp)
 	CHECK(tfev_graph(&w, nodes, n, err) == 0, "default graph: %s", err);
 	CHECK(tfev_model_graph(&w, &m, err) == 0, "model graph: %s", err);
 	model_free(&m);
-	/* Another spec: unnamed pools, a VALID strided conv, no dropout, two dense layers. */
-	CHECK(model_init(&m, "a=conv:5x5:8:s2:valid maxpool:2x2 b=conv:3x3:4 maxpool:2x2 d=dense:16 e=dense:K", (model_size){ .h = 40, .w = 24, .classes = 3, .max_batch = 1, .train = 0 }, err) == 0, "model 2: %s", err);
+	/* Another spec: unnamed pools, a VALID strided conv, a ReLU6 conv, no dropout, two
+	 * dense layers. */
+	CHECK(model_init(&m, "a=conv:5x5:8:s2:valid maxpool:2x2 b=conv:3x3:4:relu6 maxpool:2x2 d=dense:16 e=dense:K", (model_size){ .h = 40, .w = 24, .classes = 3, .max_batch = 1, .train = 0 }, err) == 0, "model 2: %s", err);
 	CHECK(tfev_model_graph(&w, &m, err) == 0, "model 2 graph: %s", err);
 	model_free(&m);
 	CHECK(tfev_close(&w, err) == 0, "close");
@@ -469,14 +470,14 @@ static void test_model_graph(const char *tmp)
 		tfev_node_view nv;
 		const char *want[] = { "a/weights1_1", "a/Conv2D", "pool/MaxPool", "b/weights2_1",
 				       "pool_2/MaxPool", "d/Reshape", "d/weights3_1", "e/weights3_2",
-				       "e/logits", "e/Softmax" };
-		int found[10] = { 0 };
+				       "e/logits", "e/Softmax", "a/Relu", "b/Relu6" };
+		int found[12] = { 0 };
 
 		pb_reader_init(&gr, g[2], glen[2]);
 		while (tfev_graph_next(&gr, &nv) == 1)
-			for (int k = 0; k < 10; k++)
+			for (int k = 0; k < 12; k++)
 				found[k] |= nv.name_len == strlen(want[k]) && !memcmp(nv.name, want[k], nv.name_len);
-		for (int k = 0; k < 10; k++)
+		for (int k = 0; k < 12; k++)
 			CHECK(found[k], "node %s in the second model's graph", want[k]);
 	}
 	for (int k = 0; k < 3; k++)
