@@ -70,13 +70,25 @@ static size_t packed_floats(const geom *g)
  * a chunk: rows of one image) at a time, and run every tile of the band for one block of
  * weights before the next: a block stays in L2 over the band, where the row kernels stream
  * the whole weight tensor from L3 once per output row (9.4 MB for 512x512x3x3). */
+#ifndef FLAT_BAND_FLOATS
 #define FLAT_BAND_FLOATS (1 << 17)
+#endif
 #define FLAT_MAX_SEGS 64
 #define FLAT_MAX_CHUNKS 64
+/* The sum over K = kh*kw*cin runs in parts of up to FLAT_KPART rows: a part's weights for
+ * 32 output channels (32 KB) stay in L1 over every tile of the band, the partial sums in
+ * the output between parts (stored and reloaded exactly: the same bits). */
+#ifndef FLAT_KPART
+#define FLAT_KPART 256
+#endif
+#define FLAT_MAX_KPARTS 128
+#define FLAT_MAX_RUNS (FLAT_MAX_KPARTS + FLAT_MAX_SEGS)
 /* Below this output width a stride-1 layer takes the plane path: its row tiles are part
  * empty and its rows few (measured on ResNet-18: 14 and 7 wide faster by planes, 28 and 56
  * as fast either way; the default network's 64-wide rows keep the row kernels). */
+#ifndef FLAT_MAX_OW
 #define FLAT_MAX_OW 16
+#endif
 
 typedef struct {
 	int psh, psw;          /* planes: the row and column phases windows read */
@@ -85,9 +97,13 @@ typedef struct {
 	int rows;              /* output rows per chunk at most */
 	long plane, slot;      /* floats per plane; per chunk (its planes; 0 in place) */
 	int slots;             /* chunks per band */
-	int nseg;              /* segments: (ky, column phase), in summation order */
-	long segoff[FLAT_MAX_SEGS];   /* a segment's first float, from the tile's in its plane 0 */
-	int seglen[FLAT_MAX_SEGS];    /* its floats: taps x cin */
+	/* runs: the segments (ky, column phase; taps x cin contiguous floats each), in
+	 * summation order, cut where a part of K ends */
+	int nrun, nkp;
+	long runoff[FLAT_MAX_RUNS];    /* a run's first float, from the tile's first in plane 0 */
+	int runlen[FLAT_MAX_RUNS];
+	int kprun[FLAT_MAX_KPARTS + 1];   /* part i: runs kprun[i] .. kprun[i+1]-1 */
+	long kprow[FLAT_MAX_KPARTS];      /* its first row of K */
 } flat_geom;
 
 static int imin(int a, int b)
@@ -98,7 +114,8 @@ static int imin(int a, int b)
 static int flat_fits(const geom *g)
 {
 	return g->oc % 8 == 0 && g->groups <= 1 && g->sh >= 1 && g->sw >= 1 &&
-	       (long)g->kh * imin(g->sw, g->kw) <= FLAT_MAX_SEGS;
+	       (long)g->kh * imin(g->sw, g->kw) <= FLAT_MAX_SEGS &&
+	       (long)g->kh * g->kw * g->c <= (long)FLAT_KPART * FLAT_MAX_KPARTS;
 }
 
 static void flat_init(const geom *g, flat_geom *f)
@@ -120,13 +137,26 @@ static void flat_init(const geom *g, flat_geom *f)
 	f->slot = f->inplace ? 0 : f->psh * f->psw * f->plane;
 	r = f->inplace ? 1 : FLAT_BAND_FLOATS / f->slot;
 	f->slots = r < 1 ? 1 : r > FLAT_MAX_CHUNKS ? FLAT_MAX_CHUNKS : (int)r;
-	f->nseg = 0;
+	f->nrun = f->nkp = 0;
+	long krow = 0, fill = 0;
+
 	for (int ky = 0; ky < g->kh; ky++)
-		for (int cp = 0; cp < f->psw; cp++, f->nseg++) {
-			f->segoff[f->nseg] = ((long)(ky % g->sh) * f->psw + cp) * f->plane +
-					     (long)(ky / g->sh) * f->R * c;
-			f->seglen[f->nseg] = ((g->kw - 1 - cp) / g->sw + 1) * c;
+		for (int cp = 0; cp < f->psw; cp++) {
+			long off = ((long)(ky % g->sh) * f->psw + cp) * f->plane + (long)(ky / g->sh) * f->R * c;
+			int len = ((g->kw - 1 - cp) / g->sw + 1) * c;
+
+			for (int j = 0; j < len;) {
+				int take = len - j < FLAT_KPART - fill ? len - j : (int)(FLAT_KPART - fill);
+
+				if (fill == 0)
+					f->kprun[f->nkp] = f->nrun, f->kprow[f->nkp++] = krow;
+				f->runoff[f->nrun] = off + j, f->runlen[f->nrun++] = take;
+				j += take, krow += take, fill += take;
+				if (fill == FLAT_KPART)
+					fill = 0;
+			}
 		}
+	f->kprun[f->nkp] = f->nrun;
 }
 
 static size_t flat_workspace(const geom *g, int threads)
@@ -414,26 +444,37 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
 }
 
 /* np positions of a chunk's planes from the tile's (in: its first input float in plane 0)
- * x nv (1 or 2) vectors of 16 output channels (the last one's lanes in ml); weights packed
- * 32 a row in segment order. x: the first position's column (of R); out, mask: the first
+ * x nv (1 or 2) vectors of 16 output channels (the last one's lanes in ml), over part kp
+ * of K (w: its weights, packed 32 a row). The sums start from the bias (b; NULL: zero) in
+ * the first part, else from out, where the part before left them; the last applies the
+ * activation and the mask. x: the first position's column (of R); out, mask: the first
  * kept output at or after it. Positions past ow are computed and not stored. */
-CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat_geom *f, int cin,
-				     const float *w, const float *b, float *out, int cout, int relu,
-				     const float *mask, __mmask16 ml, int x, int ow)
+CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat_geom *f, int kp,
+				     int cin, const float *w, const float *b, float *out, int cout,
+				     int relu, const float *mask, __mmask16 ml, int x, int ow)
 {
 	__m512 acc[CONV512_PX][2], zero = _mm512_setzero_ps();
 	__mmask16 m[2] = { nv == 1 ? ml : 0xffff, ml };
 	const float *wp = w;
+	int first = kp == 0, last = kp == f->nkp - 1, xs = x;
+	float *o = out;
 
 #pragma GCC unroll 12
-	for (int p = 0; p < np; p++)
+	for (int p = 0; p < np; p++) {
+		int keep = !first && x < ow;
+
 #pragma GCC unroll 2
 		for (int v = 0; v < nv; v++)
-			acc[p][v] = b ? _mm512_maskz_loadu_ps(m[v], b + 16 * v) : zero;
-	for (int s = 0; s < f->nseg; s++) {
-		const float *ip = in + f->segoff[s];
+			acc[p][v] = keep ? _mm512_maskz_loadu_ps(m[v], o + 16 * v) : first && b ?
+				_mm512_maskz_loadu_ps(m[v], b + 16 * v) : zero;
+		o += keep ? cout : 0;
+		if (++x == f->R)
+			x = 0;
+	}
+	for (int r = f->kprun[kp]; r < f->kprun[kp + 1]; r++) {
+		const float *ip = in + f->runoff[r];
 
-		for (int j = 0, n = f->seglen[s]; j < n; j++, ip++, wp += 32) {
+		for (int j = 0, n = f->runlen[r]; j < n; j++, ip++, wp += 32) {
 			__m512 wv[2];
 
 #pragma GCC unroll 2
@@ -449,6 +490,7 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
 			}
 		}
 	}
+	x = xs;
 #pragma GCC unroll 12
 	for (int p = 0; p < np; p++) {
 		if (x < ow) {
@@ -456,11 +498,11 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
 			for (int v = 0; v < nv; v++) {
 				__m512 a = acc[p][v];
 
-				if (relu)
+				if (last && relu)
 					a = _mm512_max_ps(a, zero);
-				if (relu == 2)
+				if (last && relu == 2)
 					a = _mm512_min_ps(a, _mm512_set1_ps(6.0f));
-				if (mask)
+				if (last && mask)
 					a = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(m[v], _mm512_maskz_loadu_ps(
 								m[v], mask + 16 * v), zero, _CMP_GT_OQ), a);
 				_mm512_mask_storeu_ps(out + 16 * v, m[v], a);
@@ -521,9 +563,11 @@ CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
 		for (int cb = 0; cb < cout; cb += 32) {
 			int ncb = cout - cb < 32 ? cout - cb : 32, nv = (ncb + 15) / 16;
 			__mmask16 ml = (__mmask16)(0xffffu >> (16 * nv - ncb));
-			const float *bc = j->b ? j->b + cb : NULL, *wc = j->w + (long)cb * K;
+			const float *bc = j->b ? j->b + cb : NULL;
 
+			for (int kp = 0; kp < f->nkp; kp++)
 			for (int ci = 0; ci < nc; ci++) {
+				const float *wc = j->w + (long)cb * K + f->kprow[kp] * 32;
 				long Q = (long)(nr[ci] - 1) * f->R + ow, q = 0;
 				float *oc0 = j->out + r0[ci] * ow * cout + cb;
 				const float *mc0 = j->mask ? j->mask + r0[ci] * ow * cout + cb : NULL;
@@ -532,10 +576,10 @@ CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
 	do {                                                                                       \
 		long y = q / f->R, o = (y * ow + (q % f->R < ow ? q % f->R : ow)) * cout;          \
 		if (nv == 2)                                                                       \
-			flat_tile512(np, 2, cin_p[ci] + q * cin, f, cin, wc, bc, oc0 + o, cout,    \
+			flat_tile512(np, 2, cin_p[ci] + q * cin, f, kp, cin, wc, bc, oc0 + o, cout,\
 				     j->relu, mc0 ? mc0 + o : NULL, ml, (int)(q % f->R), ow);      \
 		else                                                                               \
-			flat_tile512(np, 1, cin_p[ci] + q * cin, f, cin, wc, bc, oc0 + o, cout,    \
+			flat_tile512(np, 1, cin_p[ci] + q * cin, f, kp, cin, wc, bc, oc0 + o, cout,\
 				     j->relu, mc0 ? mc0 + o : NULL, ml, (int)(q % f->R), ow);      \
 	} while (0)
 				for (; q + CONV512_PX <= Q; q += CONV512_PX)
@@ -782,26 +826,52 @@ static int flat_wanted(const geom *g)
 				g->ow < FLAT_MAX_OW);
 }
 
+typedef struct {
+	const geom *g;
+	const flat_geom *f;
+	const float *w;
+	float *d;
+} pack_job;
+
+/* The weights for the plane kernels: blocks of 32 output channels, rows in segment order
+ * (ky, column phase, then its taps kx and their channels). Worker k repacks its share of
+ * the rows into every block (one thread alone would leave the other idle for ~1 ms on
+ * 512x512x3x3's 9.4 MB; below 1 MB one thread does it, sparing a thread's start). */
+static void flat_pack_worker(void *ctx, int k, int n)
+{
+	const pack_job *j = ctx;
+	const geom *g = j->g;
+	long K = (long)g->kh * g->kw * g->c, lo, hi, i = 0;
+
+	par_share(K, k, n, &lo, &hi);
+	for (int ky = 0; ky < g->kh; ky++)
+		for (int cp = 0; cp < j->f->psw; cp++)
+			for (int kx = cp; kx < g->kw; kx += g->sw)
+				for (int ci = 0; ci < g->c; ci++, i++) {
+					const float *src = j->w + (((long)ky * g->kw + kx) * g->c + ci) * g->oc;
+
+					if (i < lo)
+						continue;
+					if (i >= hi)
+						return;
+					for (int cb = 0; cb < g->oc; cb += 32)
+						memcpy(j->d + cb * K + i * 32, src + cb,
+						       sizeof *j->d * (g->oc - cb < 32 ? g->oc - cb : 32));
+				}
+}
+
 static void flat_forward(const geom *g, float *out, const float *in, const float *w,
 			 const float *b, int relu, const float *mask, int B, int threads, float *ws)
 {
 	flat_geom f;
 	flat_job j = { .g = g, .f = &f, .out = out, .ws = ws, .in = in, .w = ws, .b = b,
 		       .mask = mask, .B = B, .relu = relu };
-	float *d = ws;
+	pack_job pj = { .g = g, .f = &f, .w = w, .d = ws };
+	long K = (long)g->kh * g->kw * g->c;
 
 	flat_init(g, &f);
-	/* weights: blocks of 32 output channels, rows in segment order (ky, column phase,
-	 * then its taps kx and their channels) */
-	for (int cb = 0; cb < g->oc; cb += 32) {
-		size_t nc = sizeof *d * (g->oc - cb < 32 ? g->oc - cb : 32);
-
-		for (int ky = 0; ky < g->kh; ky++)
-			for (int cp = 0; cp < f.psw; cp++)
-				for (int kx = cp; kx < g->kw; kx += g->sw)
-					for (int ci = 0; ci < g->c; ci++, d += 32)
-						memcpy(d, w + (((long)ky * g->kw + kx) * g->c + ci) * g->oc + cb, nc);
-	}
+	/* a thread's start costs about what a memcpy of 1 MB does */
+	par_run(K * g->oc < (1 << 18) ? 1 : threads < K ? threads : (int)K, flat_pack_worker, &pj);
 	if ((long)threads > (long)B * g->oh)
 		threads = (int)((long)B * g->oh);
 	par_run(threads, flat_worker, &j);
