@@ -426,12 +426,13 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
 			j0 = j0 < j1 ? j0 : j1;
 			for (int i = 0; i < nr + f->hr; i++, d += (long)f->R * c) {
 				int iy = (oy0 + i) * g->sh + a - g->pt;
-				const float *src = img + ((long)iy * g->w + (long)j0 * sw + cp - g->pl) * c;
 
 				if (iy < 0 || iy >= g->h || j0 == j1) {
 					memset(d, 0, sizeof *d * f->R * c);
 					continue;
 				}
+				const float *src = img + ((long)iy * g->w + (long)j0 * sw + cp - g->pl) * c;
+
 				memset(d, 0, sizeof *d * j0 * c);
 				if (sw == 1)
 					memcpy(d + (long)j0 * c, src, sizeof *d * (j1 - j0) * c);
@@ -537,7 +538,7 @@ CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
 
 	par_share((long)j->B * g->oh, k, n, &lo, &hi);
 	while (lo < hi) {
-		const float *cin_p[FLAT_MAX_CHUNKS];
+		const float *chin[FLAT_MAX_CHUNKS];   /* a chunk's plane 0 */
 		long r0[FLAT_MAX_CHUNKS];
 		int nr[FLAT_MAX_CHUNKS], nc = 0;
 
@@ -551,12 +552,12 @@ CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
 				rows = (int)(hi - lo);
 			r0[nc] = lo, nr[nc] = rows;
 			if (f->inplace) {
-				cin_p[nc] = j->in + lo * ow * cin;
+				chin[nc] = j->in + lo * ow * cin;
 			} else {
 				float *d = buf + (size_t)nc * f->slot;
 
 				flat_pad(g, f, d, j->in + img * g->h * g->w * cin, oy0, rows);
-				cin_p[nc] = d;
+				chin[nc] = d;
 			}
 			lo += rows;
 		}
@@ -565,30 +566,32 @@ CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
 			__mmask16 ml = (__mmask16)(0xffffu >> (16 * nv - ncb));
 			const float *bc = j->b ? j->b + cb : NULL;
 
-			for (int kp = 0; kp < f->nkp; kp++)
-			for (int ci = 0; ci < nc; ci++) {
+			for (int kp = 0; kp < f->nkp; kp++) {
 				const float *wc = j->w + (long)cb * K + f->kprow[kp] * 32;
-				long Q = (long)(nr[ci] - 1) * f->R + ow, q = 0;
-				float *oc0 = j->out + r0[ci] * ow * cout + cb;
-				const float *mc0 = j->mask ? j->mask + r0[ci] * ow * cout + cb : NULL;
+
+				for (int ch = 0; ch < nc; ch++) {
+					long Q = (long)(nr[ch] - 1) * f->R + ow, q = 0;
+					float *oc0 = j->out + r0[ch] * ow * cout + cb;
+					const float *mc0 = j->mask ? j->mask + r0[ch] * ow * cout + cb : NULL;
 
 #define FLAT512(np)                                                                                \
 	do {                                                                                       \
 		long y = q / f->R, o = (y * ow + (q % f->R < ow ? q % f->R : ow)) * cout;          \
 		if (nv == 2)                                                                       \
-			flat_tile512(np, 2, cin_p[ci] + q * cin, f, kp, cin, wc, bc, oc0 + o, cout,\
+			flat_tile512(np, 2, chin[ch] + q * cin, f, kp, cin, wc, bc, oc0 + o, cout, \
 				     j->relu, mc0 ? mc0 + o : NULL, ml, (int)(q % f->R), ow);      \
 		else                                                                               \
-			flat_tile512(np, 1, cin_p[ci] + q * cin, f, kp, cin, wc, bc, oc0 + o, cout,\
+			flat_tile512(np, 1, chin[ch] + q * cin, f, kp, cin, wc, bc, oc0 + o, cout, \
 				     j->relu, mc0 ? mc0 + o : NULL, ml, (int)(q % f->R), ow);      \
 	} while (0)
-				for (; q + CONV512_PX <= Q; q += CONV512_PX)
-					FLAT512(CONV512_PX);
-				for (; q + 4 <= Q; q += 4)
-					FLAT512(4);
-				for (; q < Q; q++)
-					FLAT512(1);
+					for (; q + CONV512_PX <= Q; q += CONV512_PX)
+						FLAT512(CONV512_PX);
+					for (; q + 4 <= Q; q += 4)
+						FLAT512(4);
+					for (; q < Q; q++)
+						FLAT512(1);
 #undef FLAT512
+				}
 			}
 		}
 	}

@@ -531,6 +531,9 @@ static void test_conv_planes(void)
 		{ 30, 30, 160, 1, 1, 1, 1, 0, 0, 0, 0, 16, 3, 1 },  /* in place, chunks over images */
 		{ 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 8, 6, 2 },       /* many chunks a band */
 		{ 16, 15, 12, 5, 5, 2, 2, 2, 2, 1, 1, 56, 2, 0 },   /* 5x5 s2 */
+		{ 9, 9, 72, 3, 3, 2, 2, 1, 1, 1, 1, 48, 2, 1 },     /* s2, K in 3 parts cut mid-run */
+		{ 7, 7, 96, 3, 3, 1, 1, 1, 1, 1, 1, 320, 2, 2 },    /* weights repacked by every thread */
+		{ 3, 8, 8, 3, 3, 1, 1, 0, 0, 0, 0, 16, 1, 1 },      /* one output row: one thread */
 	};
 	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
 	char err[ERR_MAX];
