@@ -571,8 +571,12 @@ static void test_conv_planes(void)
 			int over6 = 0;
 
 			for (int t = 0; t < 3; t++) {
-				float *ws = malloc(sizeof *ws * conv2d_workspace(&g, t + 1));
+				size_t nws = conv2d_workspace(&g, t + 1);
+				float *ws = malloc(sizeof *ws * nws);
 
+				/* NaNs: scratch a kernel reads before writing spoils the output (a
+				 * buffer just freed would otherwise hand back the last run's) */
+				memset(ws, 0xff, sizeof *ws * nws);
 				out[t] = malloc(sizeof *out[t] * nout);
 				conv2d_forward(&g, out[t], in, w, b, B, act, ws, t + 1, isa);
 				free(ws);
