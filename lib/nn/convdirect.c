@@ -445,17 +445,18 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
 }
 
 /* np positions of a chunk's planes from the tile's (in: its first input float in plane 0)
- * x nv (1 or 2) vectors of 16 output channels (the last one's lanes in ml), over part kp
- * of K (w: its weights, packed 32 a row). The sums start from the bias (b; NULL: zero) in
+ * x nv (1, 2; or 4, all full) vectors of 16 output channels (with nv < 4 the last one's
+ * lanes in ml), over part kp of K (w: its weights, packed 32 a row; vectors 2 and 3 from
+ * the next block, w2 floats on). The sums start from the bias (b; NULL: zero) in
  * the first part, else from out, where the part before left them; the last applies the
  * activation and the mask. x: the first position's column (of R); out, mask: the first
  * kept output at or after it. Positions past ow are computed and not stored. */
 CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat_geom *f, int kp,
-				     int cin, const float *w, const float *b, float *out, int cout,
-				     int relu, const float *mask, __mmask16 ml, int x, int ow)
+				     int cin, const float *w, long w2, const float *b, float *out,
+				     int cout, int relu, const float *mask, __mmask16 ml, int x, int ow)
 {
-	__m512 acc[CONV512_PX][2], zero = _mm512_setzero_ps();
-	__mmask16 m[2] = { nv == 1 ? ml : 0xffff, ml };
+	__m512 acc[CONV512_PX][4], zero = _mm512_setzero_ps();
+	__mmask16 m[4] = { nv == 1 ? ml : 0xffff, nv == 2 ? ml : 0xffff, 0xffff, 0xffff };
 	const float *wp = w;
 	int first = kp == 0, last = kp == f->nkp - 1, xs = x;
 	float *o = out;
@@ -464,7 +465,7 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
 	for (int p = 0; p < np; p++) {
 		int keep = !first && x < ow;
 
-#pragma GCC unroll 2
+#pragma GCC unroll 4
 		for (int v = 0; v < nv; v++)
 			acc[p][v] = keep ? _mm512_maskz_loadu_ps(m[v], o + 16 * v) : first && b ?
 				_mm512_maskz_loadu_ps(m[v], b + 16 * v) : zero;
@@ -476,16 +477,16 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
 		const float *ip = in + f->runoff[r];
 
 		for (int j = 0, n = f->runlen[r]; j < n; j++, ip++, wp += 32) {
-			__m512 wv[2];
+			__m512 wv[4];
 
-#pragma GCC unroll 2
+#pragma GCC unroll 4
 			for (int v = 0; v < nv; v++)
-				wv[v] = _mm512_maskz_loadu_ps(m[v], wp + 16 * v);
+				wv[v] = _mm512_maskz_loadu_ps(m[v], wp + (v < 2 ? 16 * v : w2 + 16 * (v - 2)));
 #pragma GCC unroll 12
 			for (int p = 0; p < np; p++) {
 				__m512 xv = _mm512_set1_ps(ip[p * cin]);
 
-#pragma GCC unroll 2
+#pragma GCC unroll 4
 				for (int v = 0; v < nv; v++)
 					acc[p][v] = _mm512_fmadd_ps(xv, wv[v], acc[p][v]);
 			}
@@ -495,7 +496,7 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
 #pragma GCC unroll 12
 	for (int p = 0; p < np; p++) {
 		if (x < ow) {
-#pragma GCC unroll 2
+#pragma GCC unroll 4
 			for (int v = 0; v < nv; v++) {
 				__m512 a = acc[p][v];
 
@@ -561,11 +562,19 @@ CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
 			}
 			lo += rows;
 		}
-		for (int cb = 0; cb < cout; cb += 32) {
-			int ncb = cout - cb < 32 ? cout - cb : 32, nv = (ncb + 15) / 16;
-			__mmask16 ml = (__mmask16)(0xffffu >> (16 * nv - ncb));
+		for (int cb = 0, step; cb < cout; cb += step) {
+			/* 6 positions x 64 channels where 64 are left (two blocks of weights
+			 * at once): 10 loads for 24 FMAs, not 14, and a 7-wide map's 61
+			 * positions are 10 tiles of 6 and one, not 5 of 12 and one. Measured
+			 * (conv_bench nets 1, CPU ms): 7x7x512 3x3 14.9 -> 13.3-14.2, 14x14x256
+			 * 10.5 -> 9.8, 112x112 16->96 1x1 6.5 -> 3.4, conv1 7x7 s2 11.0 -> 10.2;
+			 * the row kernels stay faster on 28- and 56-wide 3x3s (8.1 against 8.9) */
+			int wide = cout - cb >= 64;
+			int ncb = cout - cb < 32 ? cout - cb : 32, nv = wide ? 4 : (ncb + 15) / 16;
+			__mmask16 ml = (__mmask16)(wide ? 0xffffu : 0xffffu >> (16 * nv - ncb));
 			const float *bc = j->b ? j->b + cb : NULL;
 
+			step = wide ? 64 : 32;
 			for (int kp = 0; kp < f->nkp; kp++) {
 				const float *wc = j->w + (long)cb * K + f->kprow[kp] * 32;
 
@@ -574,22 +583,35 @@ CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
 					float *oc0 = j->out + r0[ch] * ow * cout + cb;
 					const float *mc0 = j->mask ? j->mask + r0[ch] * ow * cout + cb : NULL;
 
-#define FLAT512(np)                                                                                \
-	do {                                                                                       \
-		long y = q / f->R, o = (y * ow + (q % f->R < ow ? q % f->R : ow)) * cout;          \
-		if (nv == 2)                                                                       \
-			flat_tile512(np, 2, chin[ch] + q * cin, f, kp, cin, wc, bc, oc0 + o, cout, \
-				     j->relu, mc0 ? mc0 + o : NULL, ml, (int)(q % f->R), ow);      \
-		else                                                                               \
-			flat_tile512(np, 1, chin[ch] + q * cin, f, kp, cin, wc, bc, oc0 + o, cout, \
-				     j->relu, mc0 ? mc0 + o : NULL, ml, (int)(q % f->R), ow);      \
-	} while (0)
+#define FLAT512(np, nv)                                                                            \
+	flat_tile512(np, nv, chin[ch] + q * cin, f, kp, cin, wc, 32 * K, bc,                       \
+		     oc0 + (q / f->R * ow + (q % f->R < ow ? q % f->R : ow)) * cout, cout, j->relu, \
+		     mc0 ? mc0 + (q / f->R * ow + (q % f->R < ow ? q % f->R : ow)) * cout : NULL,  \
+		     ml, (int)(q % f->R), ow)
+					if (nv == 4) {
+						for (; q + 6 <= Q; q += 6)
+							FLAT512(6, 4);
+						for (; q + 2 <= Q; q += 2)
+							FLAT512(2, 4);
+						for (; q < Q; q++)
+							FLAT512(1, 4);
+						continue;
+					}
 					for (; q + CONV512_PX <= Q; q += CONV512_PX)
-						FLAT512(CONV512_PX);
+						if (nv == 2)
+							FLAT512(CONV512_PX, 2);
+						else
+							FLAT512(CONV512_PX, 1);
 					for (; q + 4 <= Q; q += 4)
-						FLAT512(4);
+						if (nv == 2)
+							FLAT512(4, 2);
+						else
+							FLAT512(4, 1);
 					for (; q < Q; q++)
-						FLAT512(1);
+						if (nv == 2)
+							FLAT512(1, 2);
+						else
+							FLAT512(1, 1);
 #undef FLAT512
 				}
 			}
