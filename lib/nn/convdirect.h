@@ -1,5 +1,7 @@
-/* convdirect: direct convolution for stride-1 NHWC layers whose output channels are a
- * multiple of 8: AVX2+FMA or AVX-512 register tiles, no im2col; conv2d uses it where it fits. */
+/* convdirect: direct convolution for NHWC layers whose output channels are a multiple of 8:
+ * AVX2+FMA or AVX-512 register tiles, no im2col; conv2d uses it where it fits. Stride 1
+ * (not 1x1) forward and weight gradient on both; on AVX-512 the forward of any stride and
+ * of 1x1s too, by tiles that run across rows (see convdirect.c, "the plane path"). */
 #ifndef PETCNN_CONVDIRECT_H
 #define PETCNN_CONVDIRECT_H
 
