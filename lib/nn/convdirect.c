@@ -84,8 +84,11 @@ static size_t packed_floats(const geom *g)
 #define FLAT_MAX_KPARTS 128
 #define FLAT_MAX_RUNS (FLAT_MAX_KPARTS + FLAT_MAX_SEGS)
 /* Below this output width a stride-1 layer takes the plane path: its row tiles are part
- * empty and its rows few (measured on ResNet-18: 14 and 7 wide faster by planes, 28 and 56
- * as fast either way; the default network's 64-wide rows keep the row kernels). */
+ * empty and its rows few. Measured (conv_bench nets 1, 1 thread, CPU ms per batch of 8):
+ * ResNet-18's 14x14x256 3x3 10.2 by planes, 11.5 by rows; 7x7x512 13.3 against 15+; its
+ * 28- and 56-wide 3x3s 8.1 by rows, 8.9 by planes. The default network's 64-wide rows
+ * keep the row kernels. (FLAT_BAND_FLOATS, FLAT_KPART and FLAT_MAX_OW may be set with -D
+ * for such tuning runs.) */
 #ifndef FLAT_MAX_OW
 #define FLAT_MAX_OW 16
 #endif
