@@ -4,6 +4,7 @@
  *
  * Usage: conv_bench SIZE THREADS [SECONDS]     e.g. conv_bench 224 2
  *        conv_bench peak THREADS [SECONDS]
+ *        conv_bench nets THREADS [SECONDS [LAYER]]  (ResNet-18's, MobileNetV2's forwards)
  * The first prints, for each path this CPU has (PETCNN_ISA set: that one only), one line
  * per layer and phase: 'conv PATH LAYER PHASE GFLOPS ...' at batch 10, best of several
  * trials by wall time, and by CPU time / threads (what an idle machine would give if the
@@ -235,13 +236,94 @@ static void convs(int size, int threads, double secs)
 	}
 }
 
+/* ---- the forward of real networks' layers ---- */
+
+/* ResNet-18's and MobileNetV2's (not depthwise) convolutions at 224: name, input h (= w),
+ * cin, kernel, stride, pad, cout. */
+static const struct netconv {
+	const char *name;
+	int h, cin, k, s, pad, cout;
+} netconvs[] = {
+	{ "r18.conv1", 224, 3, 7, 2, 3, 64 },     { "r18.l1.3x3", 56, 64, 3, 1, 1, 64 },
+	{ "r18.l2.s2", 56, 64, 3, 2, 1, 128 },    { "r18.l2.ds", 56, 64, 1, 2, 0, 128 },
+	{ "r18.l2.3x3", 28, 128, 3, 1, 1, 128 },  { "r18.l3.s2", 28, 128, 3, 2, 1, 256 },
+	{ "r18.l3.ds", 28, 128, 1, 2, 0, 256 },   { "r18.l3.3x3", 14, 256, 3, 1, 1, 256 },
+	{ "r18.l4.s2", 14, 256, 3, 2, 1, 512 },   { "r18.l4.ds", 14, 256, 1, 2, 0, 512 },
+	{ "r18.l4.3x3", 7, 512, 3, 1, 1, 512 },   { "mv2.f0", 224, 3, 3, 2, 1, 32 },
+	{ "mv2.112.32-16", 112, 32, 1, 1, 0, 16 }, { "mv2.112.16-96", 112, 16, 1, 1, 0, 96 },
+	{ "mv2.56.96-24", 56, 96, 1, 1, 0, 24 },  { "mv2.56.24-144", 56, 24, 1, 1, 0, 144 },
+	{ "mv2.56.144-24", 56, 144, 1, 1, 0, 24 }, { "mv2.28.144-32", 28, 144, 1, 1, 0, 32 },
+	{ "mv2.28.32-192", 28, 32, 1, 1, 0, 192 }, { "mv2.28.192-32", 28, 192, 1, 1, 0, 32 },
+	{ "mv2.14.192-64", 14, 192, 1, 1, 0, 64 }, { "mv2.14.64-384", 14, 64, 1, 1, 0, 384 },
+	{ "mv2.14.384-64", 14, 384, 1, 1, 0, 64 }, { "mv2.14.384-96", 14, 384, 1, 1, 0, 96 },
+	{ "mv2.14.96-576", 14, 96, 1, 1, 0, 576 }, { "mv2.14.576-96", 14, 576, 1, 1, 0, 96 },
+	{ "mv2.7.576-160", 7, 576, 1, 1, 0, 160 }, { "mv2.7.160-960", 7, 160, 1, 1, 0, 960 },
+	{ "mv2.7.960-160", 7, 960, 1, 1, 0, 160 }, { "mv2.7.960-320", 7, 960, 1, 1, 0, 320 },
+	{ "mv2.7.320-1280", 7, 320, 1, 1, 0, 1280 },
+};
+
+/* Each layer's forward at batch 8 with ReLU, on each path (PETCNN_ISA: that one only);
+ * NAME: only layers whose name starts so. */
+static void nets(int threads, double secs, const char *only)
+{
+	static const isa_kind paths[] = { ISA_AVX512, ISA_AVX2, ISA_GENERIC };
+	char err[ERR_MAX];
+	isa_kind forced;
+	int env = getenv("PETCNN_ISA") && *getenv("PETCNN_ISA");
+
+	if (isa_from_env(&forced, err)) {
+		fprintf(stderr, "conv_bench: %s\n", err);
+		exit(2);
+	}
+	for (size_t l = 0; l < sizeof netconvs / sizeof *netconvs; l++) {
+		const struct netconv *L = &netconvs[l];
+		int pads[4] = { L->pad, L->pad, L->pad, L->pad }, B = 8;
+		geom g;
+
+		if (only && strncmp(L->name, only, strlen(only)))
+			continue;
+		if (geom_init_pads(&g, L->h, L->h, L->cin, L->k, L->k, L->s, L->s, pads, 0, 1, L->cout, err)) {
+			fprintf(stderr, "conv_bench: %s\n", err);
+			exit(2);
+		}
+		size_t nin = (size_t)B * L->h * L->h * L->cin, nout = (size_t)B * g.oh * g.ow * L->cout;
+		float *in = randf(nin), *w = randf((size_t)L->k * L->k * L->cin * L->cout);
+		float *b = randf(L->cout), *out = randf(nout), *ws = randf(conv2d_workspace(&g, threads));
+		double flops = 2.0 * nout * L->k * L->k * L->cin;
+
+		for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+			isa_kind isa = paths[p];
+			conv2d_plan plan;
+			double best = 1e30, bestc = 1e30, spent = 0;
+			int n = 0;
+
+			if (!isa_supported(isa) || (env && isa != forced))
+				continue;
+			conv2d_plan_init(&plan, &g, isa, threads);
+			while (n < 3 || (spent < secs && n < 200)) {
+				double t0 = now(), c0 = cpu(1);
+
+				conv2d_run_forward(&plan, out, in, w, b, B, 1, ws);
+				double dt = now() - t0, dc = (cpu(1) - c0) / threads;
+
+				best = dt < best ? dt : best, spent += dt, n++;
+				bestc = dc < bestc ? dc : bestc;
+			}
+			printf("net %-7s %-15s %7.1f GFLOP/s %7.2f ms wall, %7.1f per CPU second, %6.2f ms (%s)\n",
+			       isa_name(isa), L->name, flops / best / 1e9, best * 1e3, flops / bestc / 1e9,
+			       bestc * 1e3, conv2d_plan_path(&plan));
+		}
+		free(in), free(w), free(b), free(out), free(ws);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int threads;
 	double secs;
 
-	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: conv_bench SIZE|peak THREADS [SECONDS]\n");
+	if (argc < 3 || argc > 5) {
+		fprintf(stderr, "usage: conv_bench SIZE|peak|nets THREADS [SECONDS [LAYER]]\n");
 		return 2;
 	}
 	threads = atoi(argv[2]);
@@ -254,6 +336,8 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(threads);
 	if (!strcmp(argv[1], "peak"))
 		peak(threads, secs);
+	else if (!strcmp(argv[1], "nets"))
+		nets(threads, secs, argc > 4 ? argv[4] : NULL);
 	else if (atoi(argv[1]) >= 8)
 		convs(atoi(argv[1]), threads, secs);
 	else {

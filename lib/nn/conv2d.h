@@ -17,7 +17,9 @@ typedef struct {
 	geom t;                 /* stride 1, one group (has_t): din's turned convolution */
 	isa_kind isa;
 	int threads;            /* our own workers (convdirect, convdw) */
-	conv2d_kind kind;       /* the forward's and weight gradient's kernels */
+	conv2d_kind kind;       /* the weight gradient's kernels, and the forward's unless: */
+	int fwd_direct;         /* the forward on convdirect (its plane kernels take strides
+				 * and 1x1s on AVX-512, where the backward stays on sgemm) */
 	int has_t, din_direct;  /* din by the turned convolution, on convdirect */
 	size_t ws;              /* floats of scratch: conv2d_workspace(g, threads) */
 } conv2d_plan;
@@ -40,7 +42,7 @@ const char *conv2d_plan_path(const conv2d_plan *p);
 size_t conv2d_workspace(const geom *g, int threads);
 
 /* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin/groups, cout]) + b [cout]
- * (NULL: none), then ReLU if relu; output channel o of group o / (cout/groups) reads that
+ * (NULL: none), then the activation relu (0 none, 1 ReLU, 2 ReLU6); output channel o of group o / (cout/groups) reads that
  * group's cin/groups input channels. ws: conv2d_workspace(g, threads) floats; threads: workers of our
  * own for the direct kernels (convdirect), whose bits do not depend on their number;
  * isa: the path (conv2d_path says which one g takes on it). */
@@ -62,7 +64,8 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa);
 
 /* The kernels g runs on with isa: "avx512" or "avx2" (the direct kernels; ", din sgemm"
- * when the input gradient's turned convolution does not fit them), "sgemm", "depthwise"
+ * when the input gradient's turned convolution does not fit them), "avx512 fwd, sgemm" (a
+ * stride or 1x1 forward on the plane kernels, the backward on sgemm), "sgemm", "depthwise"
  * (convdw's loops) or "grouped sgemm" (a GEMM per group). Under 4 input channels,
  * "avx512"'s weight gradient runs AVX2's tiles (faster there, same bits). */
 const char *conv2d_path(const geom *g, isa_kind isa);

@@ -55,9 +55,129 @@ static size_t packed_floats(const geom *g)
 	return g->oc > 32 ? (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c : 0;
 }
 
+/* The plane path (AVX-512): a tile of 12 outputs runs along the flattened rows of a
+ * "plane", so on a 7-wide map it is not 7/12 empty, and any stride reads its inputs one
+ * pixel apart. Stride s splits the padded input into s x s planes by the parity (phase) of
+ * the row and column: plane (a, c) row i, pixel j is padded input row i*sh + a, column
+ * j*sw + c. Output (y, x) of a chunk is position q = y*R + x of its planes (R pixels a row,
+ * x < ow; the R - ow positions past a row are computed and dropped), and its window's tap
+ * (ky, kx) is position q + (ky/sh)*R + kx/sw of plane (ky%sh, kx%sw): one offset per tap
+ * for the whole tile. Taps kx = c, c+sw, ... of one plane are adjacent pixels, so a window
+ * row of a plane is a "segment" of contiguous floats; the weights are repacked in segment
+ * order, 32 output channels a block. Stride 1 has one plane and one segment per window
+ * row, summed in the row kernels' order (bias, then ky, kx, ci): the same bits.
+ * Workers take the batch's output rows, a band of chunks (up to FLAT_BAND_FLOATS of planes,
+ * a chunk: rows of one image) at a time, and run every tile of the band for one block of
+ * weights before the next: a block stays in L2 over the band, where the row kernels stream
+ * the whole weight tensor from L3 once per output row (9.4 MB for 512x512x3x3). */
+#ifndef FLAT_BAND_FLOATS
+#define FLAT_BAND_FLOATS (1 << 17)
+#endif
+#define FLAT_MAX_SEGS 64
+#define FLAT_MAX_CHUNKS 64
+/* The sum over K = kh*kw*cin runs in parts of up to FLAT_KPART rows: a part's weights for
+ * 32 output channels (32 KB) stay in L1 over every tile of the band, the partial sums in
+ * the output between parts (stored and reloaded exactly: the same bits). */
+#ifndef FLAT_KPART
+#define FLAT_KPART 256
+#endif
+#define FLAT_MAX_KPARTS 128
+#define FLAT_MAX_RUNS (FLAT_MAX_KPARTS + FLAT_MAX_SEGS)
+/* Below this output width a stride-1 layer takes the plane path: its row tiles are part
+ * empty and its rows few. Measured (conv_bench nets 1, 1 thread, CPU ms per batch of 8):
+ * ResNet-18's 14x14x256 3x3 10.2 by planes, 11.5 by rows; 7x7x512 13.3 against 15+; its
+ * 28- and 56-wide 3x3s 8.1 by rows, 8.9 by planes. The default network's 64-wide rows
+ * keep the row kernels. (FLAT_BAND_FLOATS, FLAT_KPART and FLAT_MAX_OW may be set with -D
+ * for such tuning runs.) */
+#ifndef FLAT_MAX_OW
+#define FLAT_MAX_OW 16
+#endif
+
+typedef struct {
+	int psh, psw;          /* planes: the row and column phases windows read */
+	int R, hr;             /* pixels per plane row; plane rows past a chunk's output rows */
+	int inplace;           /* 1x1, stride 1, no pads: the input is its own plane */
+	int rows;              /* output rows per chunk at most */
+	long plane, slot;      /* floats per plane; per chunk (its planes; 0 in place) */
+	int slots;             /* chunks per band */
+	/* runs: the segments (ky, column phase; taps x cin contiguous floats each), in
+	 * summation order, cut where a part of K ends */
+	int nrun, nkp;
+	long runoff[FLAT_MAX_RUNS];    /* a run's first float, from the tile's first in plane 0 */
+	int runlen[FLAT_MAX_RUNS];
+	int kprun[FLAT_MAX_KPARTS + 1];   /* part i: runs kprun[i] .. kprun[i+1]-1 */
+	long kprow[FLAT_MAX_KPARTS];      /* its first row of K */
+} flat_geom;
+
+static int imin(int a, int b)
+{
+	return a < b ? a : b;
+}
+
+static int flat_fits(const geom *g)
+{
+	return g->oc % 8 == 0 && g->groups <= 1 && g->sh >= 1 && g->sw >= 1 &&
+	       (long)g->kh * imin(g->sw, g->kw) <= FLAT_MAX_SEGS &&
+	       (long)g->kh * g->kw * g->c <= (long)FLAT_KPART * FLAT_MAX_KPARTS;
+}
+
+static void flat_init(const geom *g, flat_geom *f)
+{
+	int c = g->c;
+	long row, r;
+
+	f->psh = imin(g->sh, g->kh);
+	f->psw = imin(g->sw, g->kw);
+	f->R = g->ow + (g->kw - 1) / g->sw;
+	f->hr = (g->kh - 1) / g->sh;
+	f->inplace = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 &&
+		     g->pl == 0 && g->h == g->oh && g->w == g->ow;
+	row = (long)f->R * c * (f->inplace ? 1 : f->psh * f->psw);
+	r = FLAT_BAND_FLOATS / row - (f->inplace ? 0 : f->hr);
+	/* in place, a chunk may run on into the next images: their rows follow */
+	f->rows = r < 1 ? 1 : !f->inplace && r > g->oh ? g->oh : r > (1 << 24) ? 1 << 24 : (int)r;
+	f->plane = (long)(f->rows + f->hr) * f->R * c;
+	f->slot = f->inplace ? 0 : f->psh * f->psw * f->plane;
+	r = f->inplace ? 1 : FLAT_BAND_FLOATS / f->slot;
+	f->slots = r < 1 ? 1 : r > FLAT_MAX_CHUNKS ? FLAT_MAX_CHUNKS : (int)r;
+	f->nrun = f->nkp = 0;
+	long krow = 0, fill = 0;
+
+	for (int ky = 0; ky < g->kh; ky++)
+		for (int cp = 0; cp < f->psw; cp++) {
+			long off = ((long)(ky % g->sh) * f->psw + cp) * f->plane + (long)(ky / g->sh) * f->R * c;
+			int len = ((g->kw - 1 - cp) / g->sw + 1) * c;
+
+			for (int j = 0; j < len;) {
+				int take = len - j < FLAT_KPART - fill ? len - j : (int)(FLAT_KPART - fill);
+
+				if (fill == 0)
+					f->kprun[f->nkp] = f->nrun, f->kprow[f->nkp++] = krow;
+				f->runoff[f->nrun] = off + j, f->runlen[f->nrun++] = take;
+				j += take, krow += take, fill += take;
+				if (fill == FLAT_KPART)
+					fill = 0;
+			}
+		}
+	f->kprun[f->nkp] = f->nrun;
+}
+
+static size_t flat_workspace(const geom *g, int threads)
+{
+	flat_geom f;
+
+	flat_init(g, &f);
+	return (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c +
+	       (size_t)(threads < 1 ? 1 : threads) * f.slots * f.slot;
+}
+
 size_t convdirect_workspace(const geom *g, int threads)
 {
-	return packed_floats(g) + (size_t)(threads < 1 ? 1 : threads) * pad_floats(g);
+	size_t n = packed_floats(g) + (size_t)(threads < 1 ? 1 : threads) * pad_floats(g);
+
+	if (flat_fits(g) && flat_workspace(g, threads) > n)
+		n = flat_workspace(g, threads);
+	return n;
 }
 
 #ifdef CONV_AVX2
@@ -122,6 +242,8 @@ CONV_AVX2 INLINE void fwd_tile(int np, int nv, const float *in, long rs, int kh,
 
 			if (relu)
 				a = _mm256_max_ps(a, zero);
+			if (relu == 2)
+				a = _mm256_min_ps(a, _mm256_set1_ps(6.0f));
 			if (mask)
 				a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(mask + p * cout + 8 * v),
 								   zero, _CMP_GT_OQ));
@@ -205,6 +327,8 @@ CONV_AVX512 INLINE void fwd_tile512(int np, int nv, const float *in, long rs, in
 
 			if (relu)
 				a = _mm512_max_ps(a, zero);
+			if (relu == 2)
+				a = _mm512_min_ps(a, _mm512_set1_ps(6.0f));
 			if (mask)
 				a = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(m[v], _mm512_maskz_loadu_ps(
 							m[v], mask + p * cout + 16 * v), zero, _CMP_GT_OQ), a);
@@ -285,6 +409,216 @@ static void fwd_worker(void *ctx, int k, int n)
 					j->mask ? j->mask + o : NULL);
 		}
 		lo += oy1 - oy0;
+	}
+}
+
+/* Chunk (img, oy0, nr rows) of the plane path: its planes, zero outside the image. */
+static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float *img, int oy0,
+		     int nr)
+{
+	int c = g->c, sw = g->sw;
+
+	for (int a = 0; a < f->psh; a++)
+		for (int cp = 0; cp < f->psw; cp++) {
+			float *d = dst + ((long)a * f->psw + cp) * f->plane;
+			/* the pixels j whose column j*sw + cp - pl is in the image: j0..j1-1 */
+			int lo = g->pl - cp, hi = g->w - 1 + g->pl - cp;
+			int j0 = lo <= 0 ? 0 : (lo + sw - 1) / sw, j1 = hi < 0 ? 0 : hi / sw + 1;
+
+			j1 = j1 < f->R ? j1 : f->R;
+			j0 = j0 < j1 ? j0 : j1;
+			for (int i = 0; i < nr + f->hr; i++, d += (long)f->R * c) {
+				int iy = (oy0 + i) * g->sh + a - g->pt;
+
+				if (iy < 0 || iy >= g->h || j0 == j1) {
+					memset(d, 0, sizeof *d * f->R * c);
+					continue;
+				}
+				const float *src = img + ((long)iy * g->w + (long)j0 * sw + cp - g->pl) * c;
+
+				memset(d, 0, sizeof *d * j0 * c);
+				if (sw == 1)
+					memcpy(d + (long)j0 * c, src, sizeof *d * (j1 - j0) * c);
+				else
+					for (int j = j0; j < j1; j++, src += (long)sw * c)
+						memcpy(d + (long)j * c, src, sizeof *d * c);
+				memset(d + (long)j1 * c, 0, sizeof *d * (f->R - j1) * c);
+			}
+		}
+}
+
+/* np positions of a chunk's planes from the tile's (in: its first input float in plane 0)
+ * x nv (1, 2; or 4, all full) vectors of 16 output channels (with nv < 4 the last one's
+ * lanes in ml), over part kp of K (w: its weights, packed 32 a row; vectors 2 and 3 from
+ * the next block, w2 floats on). The sums start from the bias (b; NULL: zero) in
+ * the first part, else from out, where the part before left them; the last applies the
+ * activation and the mask. x: the first position's column (of R); out, mask: the first
+ * kept output at or after it. Positions past ow are computed and not stored. */
+CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat_geom *f, int kp,
+				     int cin, const float *w, long w2, const float *b, float *out,
+				     int cout, int relu, const float *mask, __mmask16 ml, int x, int ow)
+{
+	__m512 acc[CONV512_PX][4], zero = _mm512_setzero_ps();
+	__mmask16 m[4] = { nv == 1 ? ml : 0xffff, nv == 2 ? ml : 0xffff, 0xffff, 0xffff };
+	const float *wp = w;
+	int first = kp == 0, last = kp == f->nkp - 1, xs = x;
+	float *o = out;
+
+#pragma GCC unroll 12
+	for (int p = 0; p < np; p++) {
+		int keep = !first && x < ow;
+
+#pragma GCC unroll 4
+		for (int v = 0; v < nv; v++)
+			acc[p][v] = keep ? _mm512_maskz_loadu_ps(m[v], o + 16 * v) : first && b ?
+				_mm512_maskz_loadu_ps(m[v], b + 16 * v) : zero;
+		o += keep ? cout : 0;
+		if (++x == f->R)
+			x = 0;
+	}
+	for (int r = f->kprun[kp]; r < f->kprun[kp + 1]; r++) {
+		const float *ip = in + f->runoff[r];
+
+		for (int j = 0, n = f->runlen[r]; j < n; j++, ip++, wp += 32) {
+			__m512 wv[4];
+
+#pragma GCC unroll 4
+			for (int v = 0; v < nv; v++)
+				wv[v] = _mm512_maskz_loadu_ps(m[v], wp + (v < 2 ? 16 * v : w2 + 16 * (v - 2)));
+#pragma GCC unroll 12
+			for (int p = 0; p < np; p++) {
+				__m512 xv = _mm512_set1_ps(ip[p * cin]);
+
+#pragma GCC unroll 4
+				for (int v = 0; v < nv; v++)
+					acc[p][v] = _mm512_fmadd_ps(xv, wv[v], acc[p][v]);
+			}
+		}
+	}
+	x = xs;
+#pragma GCC unroll 12
+	for (int p = 0; p < np; p++) {
+		if (x < ow) {
+#pragma GCC unroll 4
+			for (int v = 0; v < nv; v++) {
+				__m512 a = acc[p][v];
+
+				if (last && relu)
+					a = _mm512_max_ps(a, zero);
+				if (last && relu == 2)
+					a = _mm512_min_ps(a, _mm512_set1_ps(6.0f));
+				if (last && mask)
+					a = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(m[v], _mm512_maskz_loadu_ps(
+								m[v], mask + 16 * v), zero, _CMP_GT_OQ), a);
+				_mm512_mask_storeu_ps(out + 16 * v, m[v], a);
+			}
+			out += cout;
+			if (mask)
+				mask += cout;
+		}
+		if (++x == f->R)
+			x = 0;
+	}
+}
+
+typedef struct {
+	const geom *g;
+	const flat_geom *f;
+	float *out, *ws;
+	const float *in, *w, *b, *mask;
+	int B, relu;
+} flat_job;
+
+/* Worker k's share of the batch's output rows, a band of chunks at a time: the chunks'
+ * planes, then for each block of 32 output channels every tile of the band. */
+CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
+{
+	const flat_job *j = ctx;
+	const geom *g = j->g;
+	const flat_geom *f = j->f;
+	int cin = g->c, cout = g->oc, ow = g->ow;
+	long lo, hi, K = (long)g->kh * g->kw * cin;
+	float *buf = j->ws + (size_t)(cout + 31) / 32 * 32 * K + (size_t)k * f->slots * f->slot;
+
+	par_share((long)j->B * g->oh, k, n, &lo, &hi);
+	while (lo < hi) {
+		const float *chin[FLAT_MAX_CHUNKS];   /* a chunk's plane 0 */
+		long r0[FLAT_MAX_CHUNKS];
+		int nr[FLAT_MAX_CHUNKS], nc = 0;
+
+		for (; nc < f->slots && lo < hi; nc++) {
+			long img = lo / g->oh;
+			int oy0 = (int)(lo % g->oh), rows = f->rows;
+
+			if (!f->inplace && rows > g->oh - oy0)
+				rows = g->oh - oy0;
+			if (rows > hi - lo)
+				rows = (int)(hi - lo);
+			r0[nc] = lo, nr[nc] = rows;
+			if (f->inplace) {
+				chin[nc] = j->in + lo * ow * cin;
+			} else {
+				float *d = buf + (size_t)nc * f->slot;
+
+				flat_pad(g, f, d, j->in + img * g->h * g->w * cin, oy0, rows);
+				chin[nc] = d;
+			}
+			lo += rows;
+		}
+		for (int cb = 0, step; cb < cout; cb += step) {
+			/* 6 positions x 64 channels where 64 are left (two blocks of weights
+			 * at once): 10 loads for 24 FMAs, not 14, and a 7-wide map's 61
+			 * positions are 10 tiles of 6 and one, not 5 of 12 and one. Measured
+			 * (conv_bench nets 1, CPU ms): 7x7x512 3x3 14.9 -> 13.3-14.2, 14x14x256
+			 * 10.5 -> 9.8, 112x112 16->96 1x1 6.5 -> 3.4, conv1 7x7 s2 11.0 -> 10.2;
+			 * the row kernels stay faster on 28- and 56-wide 3x3s (8.1 against 8.9) */
+			int wide = cout - cb >= 64;
+			int ncb = cout - cb < 32 ? cout - cb : 32, nv = wide ? 4 : (ncb + 15) / 16;
+			__mmask16 ml = (__mmask16)(wide ? 0xffffu : 0xffffu >> (16 * nv - ncb));
+			const float *bc = j->b ? j->b + cb : NULL;
+
+			step = wide ? 64 : 32;
+			for (int kp = 0; kp < f->nkp; kp++) {
+				const float *wc = j->w + (long)cb * K + f->kprow[kp] * 32;
+
+				for (int ch = 0; ch < nc; ch++) {
+					long Q = (long)(nr[ch] - 1) * f->R + ow, q = 0;
+					float *oc0 = j->out + r0[ch] * ow * cout + cb;
+					const float *mc0 = j->mask ? j->mask + r0[ch] * ow * cout + cb : NULL;
+
+#define FLAT512(np, nv)                                                                            \
+	flat_tile512(np, nv, chin[ch] + q * cin, f, kp, cin, wc, 32 * K, bc,                       \
+		     oc0 + (q / f->R * ow + (q % f->R < ow ? q % f->R : ow)) * cout, cout, j->relu, \
+		     mc0 ? mc0 + (q / f->R * ow + (q % f->R < ow ? q % f->R : ow)) * cout : NULL,  \
+		     ml, (int)(q % f->R), ow)
+					if (nv == 4) {
+						for (; q + 6 <= Q; q += 6)
+							FLAT512(6, 4);
+						for (; q + 2 <= Q; q += 2)
+							FLAT512(2, 4);
+						for (; q < Q; q++)
+							FLAT512(1, 4);
+						continue;
+					}
+					for (; q + CONV512_PX <= Q; q += CONV512_PX)
+						if (nv == 2)
+							FLAT512(CONV512_PX, 2);
+						else
+							FLAT512(CONV512_PX, 1);
+					for (; q + 4 <= Q; q += 4)
+						if (nv == 2)
+							FLAT512(4, 2);
+						else
+							FLAT512(4, 1);
+					for (; q < Q; q++)
+						if (nv == 2)
+							FLAT512(1, 2);
+						else
+							FLAT512(1, 1);
+#undef FLAT512
+				}
+			}
+		}
 	}
 }
 
@@ -500,6 +834,78 @@ static isa_kind usable(isa_kind isa)
 	return isa == ISA_AVX512 && !isa_supported(ISA_AVX512) ? ISA_AVX2 : isa;
 }
 
+int convdirect_forward_fits(const geom *g, isa_kind isa)
+{
+	if (convdirect_fits(g, isa))
+		return 1;
+#ifdef CONV_AVX2
+	return isa == ISA_AVX512 && isa_supported(ISA_AVX512) && flat_fits(g);
+#else
+	return 0;
+#endif
+}
+
+#ifdef CONV_AVX2
+/* Whether the forward on AVX-512 takes the plane path: strides, 1x1s (the row kernels take
+ * neither) and narrow maps. */
+static int flat_wanted(const geom *g)
+{
+	return flat_fits(g) && (g->sh > 1 || g->sw > 1 || (g->kh == 1 && g->kw == 1) ||
+				g->ow < FLAT_MAX_OW);
+}
+
+typedef struct {
+	const geom *g;
+	const flat_geom *f;
+	const float *w;
+	float *d;
+} pack_job;
+
+/* The weights for the plane kernels: blocks of 32 output channels, rows in segment order
+ * (ky, column phase, then its taps kx and their channels). Worker k repacks its share of
+ * the rows into every block (one thread alone would leave the other idle for ~1 ms on
+ * 512x512x3x3's 9.4 MB; below 1 MB one thread does it, sparing a thread's start). */
+static void flat_pack_worker(void *ctx, int k, int n)
+{
+	const pack_job *j = ctx;
+	const geom *g = j->g;
+	long K = (long)g->kh * g->kw * g->c, lo, hi, i = 0;
+
+	par_share(K, k, n, &lo, &hi);
+	for (int ky = 0; ky < g->kh; ky++)
+		for (int cp = 0; cp < j->f->psw; cp++)
+			for (int kx = cp; kx < g->kw; kx += g->sw)
+				for (int ci = 0; ci < g->c; ci++, i++) {
+					const float *src = j->w + (((long)ky * g->kw + kx) * g->c + ci) * g->oc;
+
+					if (i < lo)
+						continue;
+					if (i >= hi)
+						return;
+					for (int cb = 0; cb < g->oc; cb += 32)
+						memcpy(j->d + cb * K + i * 32, src + cb,
+						       sizeof *j->d * (g->oc - cb < 32 ? g->oc - cb : 32));
+				}
+}
+
+static void flat_forward(const geom *g, float *out, const float *in, const float *w,
+			 const float *b, int relu, const float *mask, int B, int threads, float *ws)
+{
+	flat_geom f;
+	flat_job j = { .g = g, .f = &f, .out = out, .ws = ws, .in = in, .w = ws, .b = b,
+		       .mask = mask, .B = B, .relu = relu };
+	pack_job pj = { .g = g, .f = &f, .w = w, .d = ws };
+	long K = (long)g->kh * g->kw * g->c;
+
+	flat_init(g, &f);
+	/* a thread's start costs about what a memcpy of 1 MB does */
+	par_run(K * g->oc < (1 << 18) ? 1 : threads < K ? threads : (int)K, flat_pack_worker, &pj);
+	if ((long)threads > (long)B * g->oh)
+		threads = (int)((long)B * g->oh);
+	par_run(threads, flat_worker, &j);
+}
+#endif
+
 void convdirect_forward(const geom *g, float *out, const float *in, const float *w,
 			const float *b, int relu, const float *mask, int B, int threads, float *ws,
 			isa_kind isa)
@@ -509,6 +915,10 @@ void convdirect_forward(const geom *g, float *out, const float *in, const float 
 		      .B = B, .relu = relu, .isa = usable(isa) };
 	long K = (long)g->kh * g->kw * g->c;
 
+	if (j.isa == ISA_AVX512 && flat_wanted(g)) {
+		flat_forward(g, out, in, w, b, relu, mask, B, threads, ws);
+		return;
+	}
 	if (packed_floats(g)) {
 		for (int cb = 0; cb < g->oc; cb += 32)
 			for (long k = 0; k < K; k++)

@@ -1,5 +1,7 @@
-/* convdirect: direct convolution for stride-1 NHWC layers whose output channels are a
- * multiple of 8: AVX2+FMA or AVX-512 register tiles, no im2col; conv2d uses it where it fits. */
+/* convdirect: direct convolution for NHWC layers whose output channels are a multiple of 8:
+ * AVX2+FMA or AVX-512 register tiles, no im2col; conv2d uses it where it fits. Stride 1
+ * (not 1x1) forward and weight gradient on both; on AVX-512 the forward of any stride and
+ * of 1x1s too, by tiles that run across rows (see convdirect.c, "the plane path"). */
 #ifndef PETCNN_CONVDIRECT_H
 #define PETCNN_CONVDIRECT_H
 
@@ -15,12 +17,18 @@
  * they run AVX2's. Both give the same bits: the tiles differ, each sum's order does not. */
 int convdirect_fits(const geom *g, isa_kind isa);
 
-/* Floats of scratch convdirect_forward needs with that many threads on any path: each
- * thread's zero-padded copy of the input rows it reads. */
+/* Whether convdirect_forward serves g on isa: what convdirect_fits says, and on AVX-512 (if
+ * this CPU has it) any stride and 1x1s too (cout a multiple of 8, one group), by the plane
+ * kernels; convdirect_wgrad still needs convdirect_fits. */
+int convdirect_forward_fits(const geom *g, isa_kind isa);
+
+/* Floats of scratch convdirect_forward needs with that many threads on any path: the
+ * repacked weights and each thread's zero-padded copy of the input rows it reads. */
 size_t convdirect_workspace(const geom *g, int threads);
 
 /* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin, cout]) + b (NULL: none),
- * then ReLU if relu, then zero where mask [B, oh, ow, cout] <= 0 (NULL: no mask). Every
+ * then the activation relu (0 none, 1 ReLU, 2 ReLU6: clipped to [0, 6]), then zero where
+ * mask [B, oh, ow, cout] <= 0 (NULL: no mask). Every
  * output is summed in one fixed order: the same bits whatever the thread count. */
 void convdirect_forward(const geom *g, float *out, const float *in, const float *w,
 			const float *b, int relu, const float *mask, int B, int threads, float *ws,

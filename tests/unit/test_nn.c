@@ -509,6 +509,107 @@ static void test_conv_direct(void)
 	}
 }
 
+/* The forward's plane kernels (AVX-512: strides, 1x1s, narrow maps) against the
+ * convolution by definition, with each activation (0 none, 1 ReLU, 2 ReLU6), on every path
+ * (ReLU6 only where convdirect runs: sgemm's epilogue is vec_bias_relu's); 1, 2 and 3
+ * threads give the same bits, and on stride 1 the plane kernels give the row kernels' (AVX2)
+ * bits. Cases: odd maps, channels not multiples of 32, chunks that run across images. */
+static void test_conv_planes(void)
+{
+	/* h, w, cin, kh, kw, sh, sw, pads t l b r, cout, B, activation */
+	static const int cases[][15] = {
+		{ 23, 21, 3, 7, 7, 2, 2, 3, 3, 3, 3, 16, 2, 1 },    /* conv1: 7x7 s2, 3 channels */
+		{ 14, 14, 20, 3, 3, 2, 2, 1, 1, 1, 1, 40, 3, 2 },   /* 3x3 s2 to 7x7 */
+		{ 13, 13, 24, 1, 1, 2, 2, 0, 0, 0, 0, 24, 2, 0 },   /* 1x1 s2 downsample */
+		{ 9, 11, 16, 1, 1, 1, 1, 0, 0, 0, 0, 96, 2, 2 },    /* 1x1 in place */
+		{ 7, 7, 37, 3, 3, 1, 1, 1, 1, 1, 1, 72, 3, 1 },     /* 7x7 map, 37 in */
+		{ 5, 9, 8, 3, 3, 1, 1, 0, 2, 1, 0, 8, 2, 2 },       /* asymmetric pads */
+		{ 9, 10, 5, 3, 5, 2, 1, 1, 2, 1, 2, 24, 2, 1 },     /* stride 2 x 1 */
+		{ 10, 11, 6, 2, 2, 3, 3, 0, 1, 1, 0, 8, 2, 0 },     /* stride past the kernel */
+		{ 6, 7, 8, 1, 1, 1, 1, 1, 0, 0, 1, 16, 2, 1 },      /* 1x1 with pads: planes */
+		{ 4, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 32, 2, 2 },     /* wide: row kernels, ReLU6 */
+		{ 30, 30, 160, 1, 1, 1, 1, 0, 0, 0, 0, 16, 3, 1 },  /* in place, chunks over images */
+		{ 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 8, 6, 2 },       /* many chunks a band */
+		{ 16, 15, 12, 5, 5, 2, 2, 2, 2, 1, 1, 56, 2, 0 },   /* 5x5 s2 */
+		{ 9, 9, 72, 3, 3, 2, 2, 1, 1, 1, 1, 48, 2, 1 },     /* s2, K in 3 parts cut mid-run */
+		{ 7, 7, 96, 3, 3, 1, 1, 1, 1, 1, 1, 320, 2, 2 },    /* weights repacked by every thread */
+		{ 3, 8, 8, 3, 3, 1, 1, 0, 0, 0, 0, 16, 1, 1 },      /* one output row: one thread */
+	};
+	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
+	char err[ERR_MAX];
+
+	for (size_t pi = 0; pi < sizeof paths / sizeof *paths; pi++) {
+		isa_kind isa = paths[pi];
+		rng r;
+
+		if (!isa_supported(isa))
+			continue;
+		rng_seed(&r, 47);
+		for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+			const int *c = cases[k];
+			int C = c[2], OC = c[11], B = c[12], act = c[13];
+			const char *pn = isa_name(isa);
+			geom g;
+
+			CHECK(geom_init_pads(&g, c[0], c[1], C, c[3], c[4], c[5], c[6], c + 7, 0, 1, OC,
+					     err) == 0, "geom: %s", err);
+			if (act == 2 && !convdirect_forward_fits(&g, isa))
+				continue;
+			if (isa == ISA_AVX512) {
+				int s1 = g.sh == 1 && g.sw == 1, one = g.kh == 1 && g.kw == 1;
+
+				CHECK(convdirect_forward_fits(&g, isa), "%s planes case %zu fits", pn, k);
+				CHECK(!strcmp(conv2d_path(&g, isa), s1 && !one ? (C % 8 ? "avx512, din sgemm" : "avx512")
+									   : "avx512 fwd, sgemm"),
+				      "planes case %zu: path %s", k, conv2d_path(&g, isa));
+			}
+			size_t nin = (size_t)B * g.h * g.w * C, nout = (size_t)B * g.oh * g.ow * OC;
+			size_t nw = (size_t)g.kh * g.kw * C * OC;
+			float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, act == 2 ? -2 : -1, act == 2 ? 2 : 1);
+			float *b = randv(&r, OC, -1, 1), *out[3];
+			double *ref = calloc(nout, sizeof *ref), e = 0, m = 0;
+			int over6 = 0;
+
+			for (int t = 0; t < 3; t++) {
+				size_t nws = conv2d_workspace(&g, t + 1);
+				float *ws = malloc(sizeof *ws * nws);
+
+				/* NaNs: scratch a kernel reads before writing spoils the output (a
+				 * buffer just freed would otherwise hand back the last run's) */
+				memset(ws, 0xff, sizeof *ws * nws);
+				out[t] = malloc(sizeof *out[t] * nout);
+				conv2d_forward(&g, out[t], in, w, b, B, act, ws, t + 1, isa);
+				free(ws);
+			}
+			CHECK(!memcmp(out[0], out[1], sizeof *out[0] * nout) &&
+			      !memcmp(out[0], out[2], sizeof *out[0] * nout),
+			      "%s planes case %zu: 1, 2 and 3 threads give the same bits", pn, k);
+			for (size_t i = 0; i < nout; i++)
+				ref[i] = b[i % OC];
+			naive_conv(&g, B, in, w, NULL, ref, NULL, NULL);
+			for (size_t i = 0; i < nout; i++) {
+				double want = act && ref[i] < 0 ? 0 : act == 2 && ref[i] > 6 ? 6 : ref[i];
+
+				over6 += ref[i] > 6;
+				e = fmax(e, fabs(want - out[0][i])), m = fmax(m, fabs(want));
+			}
+			CHECK(m > 0 && e / m < 1e-5, "%s planes case %zu: rel err %.3g", pn, k, e / m);
+			CHECK(act != 2 || over6 > 0, "planes case %zu: ReLU6 clips nothing", k);
+			if (isa == ISA_AVX512 && g.sh == 1 && g.sw == 1 && convdirect_fits(&g, ISA_AVX2)) {
+				float *o2 = malloc(sizeof *o2 * nout), *ws = malloc(sizeof *ws * conv2d_workspace(&g, 2));
+
+				conv2d_forward(&g, o2, in, w, b, B, act, ws, 2, ISA_AVX2);
+				CHECK(!memcmp(o2, out[0], sizeof *o2 * nout),
+				      "planes case %zu: AVX-512 and AVX2 give the same bits", k);
+				free(o2), free(ws);
+			}
+			for (int t = 0; t < 3; t++)
+				free(out[t]);
+			free(in), free(w), free(b), free(ref);
+		}
+	}
+}
+
 /* PETCNN_ISA: unset or empty is the widest path; each name this CPU has is taken; an
  * unknown name, or one the CPU lacks, is an error with a message. */
 static void test_isa_env(void)
@@ -1134,6 +1235,7 @@ int main(void)
 	test_conv_tiled();
 	test_conv_transposed();
 	test_conv_direct();
+	test_conv_planes();
 	test_isa_env();
 	test_dense_stream();
 	test_dense_stream_batches();
