@@ -286,8 +286,8 @@ static void test_model_grad(void)
 static void test_relu6(void)
 {
 	static const char *const conv[] = { "a=conv:3x3:8:s2", "d=conv:3x3:8:g8", "e=conv:3x3:16:g8",
-					    "p=conv:1x1:6", "c=conv:3x3:6", "g=conv:1x1:4:g2" };
-	enum { NC = 6, B = 2, H = 12, W = 12, K = 3 };
+					    "p=conv:1x1:6", "c=conv:3x3:6", "g=conv:1x1:4:g2", "t=conv:3x3:8" };
+	enum { NC = 7, B = 2, H = 12, W = 12, K = 3 };
 	char fused[512] = "", split[512] = "", err[ERR_MAX];
 	int labels[B] = { 0, 2 };
 	uint8_t img[B * H * W * 3];
