@@ -172,18 +172,31 @@ static void run_phase(conv_case *c, int phase)
 	}
 }
 
-static void convs(int size, int threads, double secs)
+/* The paths to time, widest first: every one this CPU has, or PETCNN_ISA's alone. */
+static int bench_paths(isa_kind out[3])
 {
-	static const char *phase[] = { "fwd", "din", "dw" };
-	static const isa_kind paths[] = { ISA_AVX512, ISA_AVX2, ISA_GENERIC };
+	static const isa_kind all[] = { ISA_AVX512, ISA_AVX2, ISA_GENERIC };
 	char err[ERR_MAX];
 	isa_kind forced;
-	int env = getenv("PETCNN_ISA") && *getenv("PETCNN_ISA");
+	int env = getenv("PETCNN_ISA") && *getenv("PETCNN_ISA"), n = 0;
 
 	if (isa_from_env(&forced, err)) {
 		fprintf(stderr, "conv_bench: %s\n", err);
 		exit(2);
 	}
+	for (int p = 0; p < 3; p++)
+		if (isa_supported(all[p]) && (!env || all[p] == forced))
+			out[n++] = all[p];
+	return n;
+}
+
+static void convs(int size, int threads, double secs)
+{
+	static const char *phase[] = { "fwd", "din", "dw" };
+	isa_kind paths[3];
+	int npaths = bench_paths(paths);
+	char err[ERR_MAX];
+
 	for (size_t l = 0; l < sizeof layers / sizeof *layers; l++) {
 		const struct layer *L = &layers[l];
 		int s = size / L->div;
@@ -205,10 +218,8 @@ static void convs(int size, int threads, double secs)
 		c.db = randf(L->cout), c.ws = randf(nws);
 		double flops = 2.0 * nout * 9 * L->cin;
 
-		for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+		for (int p = 0; p < npaths; p++) {
 			c.isa = paths[p];
-			if (!isa_supported(c.isa) || (env && c.isa != forced))
-				continue;
 			for (int ph = 0; ph < 3; ph++) {
 				double best = 1e30, bestc = 1e30, spent = 0;
 				int n = 0;
@@ -266,15 +277,10 @@ static const struct netconv {
  * NAME: only layers whose name starts so. */
 static void nets(int threads, double secs, const char *only)
 {
-	static const isa_kind paths[] = { ISA_AVX512, ISA_AVX2, ISA_GENERIC };
+	isa_kind paths[3];
+	int npaths = bench_paths(paths);
 	char err[ERR_MAX];
-	isa_kind forced;
-	int env = getenv("PETCNN_ISA") && *getenv("PETCNN_ISA");
 
-	if (isa_from_env(&forced, err)) {
-		fprintf(stderr, "conv_bench: %s\n", err);
-		exit(2);
-	}
 	for (size_t l = 0; l < sizeof netconvs / sizeof *netconvs; l++) {
 		const struct netconv *L = &netconvs[l];
 		int pads[4] = { L->pad, L->pad, L->pad, L->pad }, B = 8;
@@ -291,14 +297,12 @@ static void nets(int threads, double secs, const char *only)
 		float *b = randf(L->cout), *out = randf(nout), *ws = randf(conv2d_workspace(&g, threads));
 		double flops = 2.0 * nout * L->k * L->k * L->cin;
 
-		for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+		for (int p = 0; p < npaths; p++) {
 			isa_kind isa = paths[p];
 			conv2d_plan plan;
 			double best = 1e30, bestc = 1e30, spent = 0;
 			int n = 0;
 
-			if (!isa_supported(isa) || (env && isa != forced))
-				continue;
 			conv2d_plan_init(&plan, &g, isa, threads);
 			while (n < 3 || (spent < secs && n < 200)) {
 				double t0 = now(), c0 = cpu(1);
