@@ -82,84 +82,130 @@ DENSE_AVX2 static float hsum8(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Batch rows per group in the AVX2 backward: a din accumulator each, plus w's, dout's and
- * dw's vectors, is 15 of the 16 ymm registers (the broadcast inputs are read from memory). */
+/* Batch rows per group in the AVX2 backward: din's pass holds an accumulator each plus
+ * w's and dout's vectors, dw's a broadcast input each plus dw's and dout's vectors: 14 of
+ * the 16 ymm registers. */
 #define DENSE_BWD_GROUP 12
+/* Rows of w ahead that the AVX2 backward prefetches (fc1, 2 threads, Zen 5: 2 to 8 are
+ * alike, none is 1.7x slower). */
+#define DENSE_BWD_AHEAD 4
 
-/* One row i of w for batch rows b0..b0+G of the backward, AVX2, G a constant once inlined
- * (so the loops over the group unroll and the accumulators stay in registers): for each 8
- * columns one load of w and of each dout row feeds both dw (summed over the group in batch
- * order, onto dw's earlier groups) and din (8 lanes per batch row, summed at the row's end).
- * Measured: skipping dw's zero inputs (a second pass over the row in L1) is slower, as are
- * streaming stores of dw: at fc1's size the kernel is bound by memory, not FMAs. */
+/* din for row i of w and batch rows b0..b0+G, AVX2, G a constant once inlined (so the
+ * loop over the group unrolls and the accumulators stay in registers): each load of w
+ * feeds G FMAs, 8 lanes per batch row, summed at the row's end. */
 DENSE_AVX2 static inline __attribute__((always_inline)) void
-bwd_group(const dense_job *j, long i, int b0, const int G, int fresh, float *dwr)
+bwd_din(const dense_job *j, long i, int b0, const int G)
 {
 	long nin = j->nin;
 	int n = j->nout, nv = n / 8 * 8;
 	const float *wr = j->w + i * n, *d[DENSE_BWD_GROUP];
-	float xs[DENSE_BWD_GROUP], tail[DENSE_BWD_GROUP];
-	__m256 acc[DENSE_BWD_GROUP], xv[DENSE_BWD_GROUP];
+	float tail[DENSE_BWD_GROUP];
+	__m256 acc[DENSE_BWD_GROUP];
 
 #pragma GCC unroll 12
 	for (int b = 0; b < G; b++) {
 		d[b] = j->dout + (long)(b0 + b) * n;
-		xs[b] = j->in[(long)(b0 + b) * nin + i];
-		xv[b] = _mm256_set1_ps(xs[b]);
 		acc[b] = _mm256_setzero_ps();
 		tail[b] = 0.0f;
 	}
 	for (int s = 0; s < nv; s += 8) {
 		__m256 wv = _mm256_loadu_ps(wr + s);
+
+		/* without it the loop waits on w at each row's start: rows are short (fc1: 2 KB)
+		 * and the row callback's own streams come between them */
+		_mm_prefetch((const char *)(wr + s + DENSE_BWD_AHEAD * (long)n), _MM_HINT_T0);
+#pragma GCC unroll 12
+		for (int b = 0; b < G; b++)
+			acc[b] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(d[b] + s), acc[b]);
+	}
+	for (int s = nv; s < n; s++)
+#pragma GCC unroll 12
+		for (int b = 0; b < G; b++)
+			tail[b] += wr[s] * d[b][s];
+#pragma GCC unroll 12
+	for (int b = 0; b < G; b++)
+		j->din[(long)(b0 + b) * nin + i] = hsum8(acc[b]) + tail[b];
+}
+
+/* dw's row += the K dout rows nz[0..K) times their inputs x[0..K) (in batch order), AVX2,
+ * K a constant once inlined; fresh: onto zeros, not onto dwr. */
+DENSE_AVX2 static inline __attribute__((always_inline)) void
+bwd_dw(const dense_job *j, const int *nz, const float *x, const int K, int fresh, float *dwr)
+{
+	int n = j->nout, nv = n / 8 * 8;
+	const float *d[DENSE_BWD_GROUP];
+	__m256 xv[DENSE_BWD_GROUP];
+
+#pragma GCC unroll 12
+	for (int k = 0; k < K; k++) {
+		d[k] = j->dout + (long)nz[k] * n;
+		xv[k] = _mm256_set1_ps(x[k]);
+	}
+	for (int s = 0; s < nv; s += 8) {
 		__m256 g = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(dwr + s);
 
 #pragma GCC unroll 12
-		for (int b = 0; b < G; b++) {
-			__m256 dv = _mm256_loadu_ps(d[b] + s);
-
-			g = _mm256_fmadd_ps(xv[b], dv, g);
-			acc[b] = _mm256_fmadd_ps(wv, dv, acc[b]);
-		}
+		for (int k = 0; k < K; k++)
+			g = _mm256_fmadd_ps(xv[k], _mm256_loadu_ps(d[k] + s), g);
 		_mm256_storeu_ps(dwr + s, g);
 	}
 	for (int s = nv; s < n; s++) {
 		float g = fresh ? 0.0f : dwr[s];
 
 #pragma GCC unroll 12
-		for (int b = 0; b < G; b++) {
-			g += xs[b] * d[b][s];
-			tail[b] += wr[s] * d[b][s];
-		}
+		for (int k = 0; k < K; k++)
+			g += x[k] * d[k][s];
 		dwr[s] = g;
 	}
-	if (!j->din)
-		return;
-#pragma GCC unroll 12
-	for (int b = 0; b < G; b++)
-		j->din[(long)(b0 + b) * nin + i] = hsum8(acc[b]) + tail[b];
 }
 
-/* Backward, AVX2: each row of w once, the batch in as few groups of at most DENSE_BWD_GROUP
- * rows as cover it, of near equal sizes (10: one group; 16: 8 + 8), so no FMA is spent on
- * padding rows. dw sums the batch in order whatever the grouping; each din is its own sum. */
+/* Backward, AVX2, row by row of w: din's pass reads the row once for the batch, in as few
+ * groups of at most DENSE_BWD_GROUP rows as cover it, of near equal sizes (10: one group;
+ * 16: 8 + 8), so no FMA is spent on padding rows; then dw's pass, from L1, over the batch
+ * rows whose input is not zero (after fc1's dropout that keeps 20%, a few of 10): their
+ * FMAs would add +0 (the portable loop skips them too), so dw keeps its bits, summed in
+ * batch order whatever the grouping. Measured on fc1 (Zen 5): one pass feeding din and dw
+ * from each load was slower, its 2B FMAs per 8 columns spilling registers for B > 5. */
 DENSE_AVX2 static void bwd_avx2(const dense_job *j, float *row)
 {
-	int ng = (j->B + DENSE_BWD_GROUP - 1) / DENSE_BWD_GROUP;
+	int ng = (j->B + DENSE_BWD_GROUP - 1) / DENSE_BWD_GROUP, nz[DENSE_STREAM_MAX_B];
+	float x[DENSE_STREAM_MAX_B];
 
 	for (long i = j->lo; i < j->hi; i++) {
 		float *dwr = j->row ? row : j->dw + i * j->nout;
+		int K = 0, fresh = !j->acc || j->row;
 
-		for (int k = 0, b0 = 0; k < ng; k++) {
-			int G = j->B / ng + (k < j->B % ng), fresh = k == 0 && (!j->acc || j->row);
+		for (int k = 0, b0 = 0; j->din && k < ng; k++) {
+			int G = j->B / ng + (k < j->B % ng);
 
 			switch (G) {
-#define DENSE_BWD_CASE(g) case g: bwd_group(j, i, b0, g, fresh, dwr); break;
+#define DENSE_BWD_CASE(g) case g: bwd_din(j, i, b0, g); break;
 			DENSE_BWD_CASE(1) DENSE_BWD_CASE(2) DENSE_BWD_CASE(3) DENSE_BWD_CASE(4)
 			DENSE_BWD_CASE(5) DENSE_BWD_CASE(6) DENSE_BWD_CASE(7) DENSE_BWD_CASE(8)
 			DENSE_BWD_CASE(9) DENSE_BWD_CASE(10) DENSE_BWD_CASE(11) DENSE_BWD_CASE(12)
 #undef DENSE_BWD_CASE
 			}
 			b0 += G;
+		}
+		for (int b = 0; b < j->B; b++) {
+			float a = j->in[(long)b * j->nin + i];
+
+			if (a != 0.0f)
+				nz[K] = b, x[K++] = a;
+		}
+		if (K == 0 && fresh)
+			memset(dwr, 0, sizeof *dwr * j->nout);
+		for (int k = 0, k0 = 0, nk = (K + DENSE_BWD_GROUP - 1) / DENSE_BWD_GROUP; k < nk; k++) {
+			int G = K / nk + (k < K % nk), f = fresh && k == 0;
+
+			switch (G) {
+#define DENSE_BWD_CASE(g) case g: bwd_dw(j, nz + k0, x + k0, g, f, dwr); break;
+			DENSE_BWD_CASE(1) DENSE_BWD_CASE(2) DENSE_BWD_CASE(3) DENSE_BWD_CASE(4)
+			DENSE_BWD_CASE(5) DENSE_BWD_CASE(6) DENSE_BWD_CASE(7) DENSE_BWD_CASE(8)
+			DENSE_BWD_CASE(9) DENSE_BWD_CASE(10) DENSE_BWD_CASE(11) DENSE_BWD_CASE(12)
+#undef DENSE_BWD_CASE
+			}
+			k0 += G;
 		}
 		if (j->row)
 			j->row(j->ctx, i, dwr);
