@@ -161,14 +161,12 @@ static void run_threads(job *j, size_t n, int threads)
 	par_run(threads, worker, j);
 }
 
-/* k->avx2: 0 (SSE2 and C), 1 (AVX2's loop first) or 2 (AVX-512's, then AVX2's for what is
- * left of 16). */
 void optim_adam_row_init(optim_adam_row_k *k, const optim_adam *o, int64_t t, isa_kind isa)
 {
 	double lr_t = o->lr * sqrt(1.0 - pow(o->beta2, (double)t)) / (1.0 - pow(o->beta1, (double)t));
 
 	*k = (optim_adam_row_k){ .lr = (float)lr_t, .b1 = (float)o->beta1, .b2 = (float)o->beta2,
-				 .eps = (float)o->eps, .avx2 = isa >= ISA_AVX512 ? 2 : isa >= ISA_AVX2 };
+				 .eps = (float)o->eps, .isa = isa };
 }
 
 void optim_adam_row(const optim_adam_row_k *k, float *p, const float *g, float *m, float *v,
@@ -177,8 +175,8 @@ void optim_adam_row(const optim_adam_row_k *k, float *p, const float *g, float *
 	/* the caller's next rows, which in the fused dense backward follow this one: rows are
 	 * short and the dense loop's stream comes between them, so the hardware's prefetch
 	 * alone leaves each row's start waiting on memory (fc1, Zen 5: 1.6x slower) */
-	job j = { .adam = 1, .avx2 = k->avx2 != 0, .avx512 = k->avx2 == 2, .ahead = OPTIM_ROW_AHEAD,
-		  .lr = k->lr, .b1 = k->b1, .b2 = k->b2, .eps = k->eps, .p = p, .m = m, .v = v, .g = g,
+	job j = { .adam = 1, .avx2 = k->isa >= ISA_AVX2, .avx512 = k->isa >= ISA_AVX512,
+		  .ahead = OPTIM_ROW_AHEAD, .lr = k->lr, .b1 = k->b1, .b2 = k->b2, .eps = k->eps, .p = p, .m = m, .v = v, .g = g,
 		  .lo = 0, .hi = n };
 
 	run(&j);
@@ -191,7 +189,7 @@ void optim_adam_step(const optim_adam *o, int64_t t, float *p, const float *g, f
 	job j;
 
 	optim_adam_row_init(&k, o, t, isa);
-	j = (job){ .adam = 1, .avx2 = k.avx2 != 0, .avx512 = k.avx2 == 2, .lr = k.lr, .b1 = k.b1,
+	j = (job){ .adam = 1, .avx2 = k.isa >= ISA_AVX2, .avx512 = k.isa >= ISA_AVX512, .lr = k.lr, .b1 = k.b1,
 		   .b2 = k.b2, .eps = k.eps, .p = p, .m = m, .v = v, .g = g };
 	run_threads(&j, n, threads);
 }
