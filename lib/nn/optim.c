@@ -176,8 +176,8 @@ void optim_adam_row(const optim_adam_row_k *k, float *p, const float *g, float *
 	 * short and the dense loop's stream comes between them, so the hardware's prefetch
 	 * alone leaves each row's start waiting on memory (fc1, Zen 5: 1.6x slower) */
 	job j = { .adam = 1, .avx2 = k->isa >= ISA_AVX2, .avx512 = k->isa >= ISA_AVX512,
-		  .ahead = OPTIM_ROW_AHEAD, .lr = k->lr, .b1 = k->b1, .b2 = k->b2, .eps = k->eps, .p = p, .m = m, .v = v, .g = g,
-		  .lo = 0, .hi = n };
+		  .ahead = OPTIM_ROW_AHEAD, .lr = k->lr, .b1 = k->b1, .b2 = k->b2, .eps = k->eps,
+		  .p = p, .m = m, .v = v, .g = g, .lo = 0, .hi = n };
 
 	run(&j);
 }
