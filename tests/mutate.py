@@ -7,7 +7,7 @@ runs its tests, which must fail. The same tests run first on the unmutated copy 
 pass there, so a broken test cannot "catch" everything. Exit 1 if any mutation survives.
 Usage: tests/mutate.py [NAME-SUBSTRING...]   (only the matching mutations)
 """
-import os, shlex, shutil, subprocess, sys, time
+import os, shlex, shutil, signal, subprocess, sys, time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 WORK = os.path.join(TOP, 'build', 'mutate')
@@ -62,10 +62,14 @@ def run_test(t, log):
         cmd = ['bats'] + shlex.split(rest)
     else:
         sys.exit(f'mutate: unknown test kind in "{t}" (unit or bats)')
+    # its own process group, so that a mutation that hangs a program (a write loop that
+    # never ends, say) is killed with every process the test started, not only bats
+    p = subprocess.Popen(cmd, cwd=TREE, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
-        return subprocess.run(cmd, cwd=TREE, env=env, stdout=log, stderr=log,
-                              timeout=600).returncode
+        return p.wait(timeout=600)
     except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
         return 124
 
 
