@@ -94,7 +94,9 @@ def main():
             continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if not os.path.exists(dst) or open(src, 'rb').read() != open(dst, 'rb').read():
-            shutil.copy2(src, dst)
+            # a fresh mtime (not copy2's), so make rebuilds what a copy left by an
+            # interrupted run had built from its mutated file
+            shutil.copy(src, dst)
     # Files the tree no longer has go from the copy too (a stale one would still build).
     keep = set(filter(None, files))
     for root, dirs, names in os.walk(TREE):
