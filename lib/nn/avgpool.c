@@ -9,6 +9,7 @@
 #endif
 
 #include "nn/blas.h"
+#include "nn/vec.h"
 #include "util/par.h"
 
 /* The cells of the window starting at o (output index along an axis) that count: [*lo,
@@ -68,18 +69,6 @@ static void mean_c(float *o, const float *im, long w, int c, int y0, int y1, int
 				s += im[(iy * w + ix) * c + ch];
 		o[ch] = s / div;
 	}
-}
-
-/* o [c] += x [c] */
-static void add_c(float *o, const float *x, int c)
-{
-	int ch = 0;
-#if defined(__SSE2__)
-	for (; ch + 4 <= c; ch += 4)
-		_mm_storeu_ps(o + ch, _mm_add_ps(_mm_loadu_ps(o + ch), _mm_loadu_ps(x + ch)));
-#endif
-	for (; ch < c; ch++)
-		o[ch] += x[ch];
 }
 
 /* o [c] += x [c] / div */
@@ -195,7 +184,7 @@ static void gap_fwd_worker(void *ctx, int k, int n)
 
 		memset(o, 0, sizeof *o * c);
 		for (long p = 0; p < j->hw; p++, x += c)
-			add_c(o, x, c);
+			vec_add(o, x, c);
 		for (int ch = 0; ch < c; ch++)
 			o[ch] /= (float)j->hw;
 	}
