@@ -16,11 +16,9 @@
  * *hi) in input coordinates, clipped to the padded input if include_pad, else the input. */
 static int window_count(int o, int s, int k, int before, int after, int in, int include_pad)
 {
-	int lo = o * s - before, hi = lo + k;
-	int min = include_pad ? -before : 0, max = include_pad ? in + after : in;
+	int lo, hi;
 
-	lo = lo > min ? lo : min;
-	hi = hi < max ? hi : max;
+	geom_window(o, s, before, k, include_pad ? -before : 0, include_pad ? in + after : in, &lo, &hi);
 	return hi > lo ? hi - lo : 0;
 }
 

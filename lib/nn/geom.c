@@ -102,3 +102,11 @@ int geom_init_pads(geom *g, int h, int w, int c, int kh, int kw, int sh, int sw,
 			       kh, kw, h, w, pads[0], pads[1], pads[2], pads[3]);
 	return check_size(g, err);
 }
+
+void geom_window(int o, int s, int before, int k, int min, int max, int *lo, int *hi)
+{
+	int a = o * s - before, b = a + k;
+
+	*lo = a > min ? a : min;
+	*hi = b < max ? b : max;
+}

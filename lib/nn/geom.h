@@ -37,4 +37,9 @@ int geom_init(geom *g, int h, int w, int c, int kh, int kw, int sh, int sw, geom
 int geom_init_pads(geom *g, int h, int w, int c, int kh, int kw, int sh, int sw,
 		   const int pads[4], int ceil_mode, int groups, int oc, char *err);
 
+/* The part [*lo, *hi) within [min, max) of the window of output o along one axis: it
+ * starts at o*s - before and is k long (*hi <= *lo: none of it). Pools clip to the input
+ * (min 0, max its size), or to the padded input when pads count. */
+void geom_window(int o, int s, int before, int k, int min, int max, int *lo, int *hi);
+
 #endif

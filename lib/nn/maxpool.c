@@ -143,15 +143,6 @@ POOL_AVX2 static void px_avx2(const pool_px *p)
 }
 #endif
 
-/* The in-bounds part [*lo, *hi) of the window starting at o*s - before, k long, over n. */
-static void clip_window(int o, int s, int before, int k, int n, int *lo, int *hi)
-{
-	int a = o * s - before, b = a + k;
-
-	*lo = a > 0 ? a : 0;
-	*hi = b < n ? b : n;
-}
-
 /* Output rows [r0, r1) of the batch (row r: image r / oh, output row r % oh). */
 static void maxpool_rows(const geom *g, float *out, int32_t *argmax, const float *in, long r0,
 			 long r1, isa_kind isa)
@@ -163,13 +154,13 @@ static void maxpool_rows(const geom *g, float *out, int32_t *argmax, const float
 		pool_px p = { .img = in + r / g->oh * isz, .w = g->w, .c = c };
 		int oy = (int)(r % g->oh);
 
-		clip_window(oy, g->sh, g->pt, g->kh, g->h, &p.y0, &p.y1);
+		geom_window(oy, g->sh, g->pt, g->kh, 0, g->h, &p.y0, &p.y1);
 		for (int ox = 0; ox < g->ow; ox++) {
 			long o = (r * g->ow + ox) * c;
 
 			p.po = out + o;
 			p.pa = argmax ? argmax + o : NULL;
-			clip_window(ox, g->sw, g->pl, g->kw, g->w, &p.x0, &p.x1);
+			geom_window(ox, g->sw, g->pl, g->kw, 0, g->w, &p.x0, &p.x1);
 			/* explicit pads as large as the window: nothing to take */
 			if (p.y0 >= p.y1 || p.x0 >= p.x1) {
 				for (int ch = 0; ch < c; ch++) {
