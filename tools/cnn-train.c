@@ -724,15 +724,14 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 		"%.2f, the model %.2f), %lld steps and checkpoints %.2f s\n", PROG,
 		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
 		(long long)ran, progress_now() - t0);
-	steps = ran;
-	if (steps && t->step_s) {
+	if (ran && t->step_s) {
 		double med, run = progress_now() - t->t_start;
 
-		qsort(t->step_s, (size_t)steps, sizeof *t->step_s, cmp_double);
-		med = t->step_s[steps / 2];
+		qsort(t->step_s, (size_t)ran, sizeof *t->step_s, cmp_double);
+		med = t->step_s[ran / 2];
 		fprintf(stderr, "%s: steady-state step (the median) %.1f ms; x %lld steps = %.2f s; the whole "
-			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)steps, med * steps,
-			100 * (run / (med * steps) - 1));
+			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)ran, med * ran,
+			100 * (run / (med * ran) - 1));
 	}
 	if (c->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
