@@ -25,6 +25,7 @@
 
 #include "nn/conv2d.h"
 #include "nn/convdirect.h"
+#include "nn/convwino.h"
 #include "nn/isa.h"
 #include "util/errmsg.h"
 #include "util/par.h"
@@ -271,9 +272,15 @@ static const struct netconv {
 	{ "mv2.7.576-160", 7, 576, 1, 1, 0, 160 }, { "mv2.7.160-960", 7, 160, 1, 1, 0, 960 },
 	{ "mv2.7.960-160", 7, 960, 1, 1, 0, 160 }, { "mv2.7.960-320", 7, 960, 1, 1, 0, 320 },
 	{ "mv2.7.320-1280", 7, 320, 1, 1, 0, 1280 },
+	/* the default network's 3x3s past its first, at 224 and at 64 */
+	{ "def224.conv1_2", 224, 32, 3, 1, 1, 32 }, { "def224.conv2_1", 112, 32, 3, 1, 1, 64 },
+	{ "def224.conv2_2", 112, 64, 3, 1, 1, 64 }, { "def64.conv1_2", 64, 32, 3, 1, 1, 32 },
+	{ "def64.conv2_1", 32, 32, 3, 1, 1, 64 },   { "def64.conv2_2", 32, 64, 3, 1, 1, 64 },
 };
 
-/* Each layer's forward at batch 8 with ReLU, on each path (PETCNN_ISA: that one only);
+/* Each layer's forward at batch 8 with ReLU, on each path (PETCNN_ISA: that one only), and
+ * by Winograd where it fits (its weights transformed once, outside the timing, as a model
+ * with fixed weights does; GFLOP/s counted as the direct sums' for comparison);
  * NAME: only layers whose name starts so. */
 static void nets(int threads, double secs, const char *only)
 {
@@ -295,29 +302,40 @@ static void nets(int threads, double secs, const char *only)
 		size_t nin = (size_t)B * L->h * L->h * L->cin, nout = (size_t)B * g.oh * g.ow * L->cout;
 		float *in = randf(nin), *w = randf((size_t)L->k * L->k * L->cin * L->cout);
 		float *b = randf(L->cout), *out = randf(nout), *ws = randf(conv2d_workspace(&g, threads));
+		float *u = randf(convwino_weights(&g)), *wsw = randf(convwino_workspace(&g, threads));
 		double flops = 2.0 * nout * L->k * L->k * L->cin;
 
 		for (int p = 0; p < npaths; p++) {
 			isa_kind isa = paths[p];
 			conv2d_plan plan;
-			double best = 1e30, bestc = 1e30, spent = 0;
-			int n = 0;
 
 			conv2d_plan_init(&plan, &g, isa, threads);
-			while (n < 3 || (spent < secs && n < 200)) {
-				double t0 = now(), c0 = cpu(1);
+			for (int wino = 0; wino < 2; wino++) {
+				double best = 1e30, bestc = 1e30, spent = 0;
+				int n = 0;
 
-				conv2d_run_forward(&plan, out, in, w, b, B, 1, ws);
-				double dt = now() - t0, dc = (cpu(1) - c0) / threads;
+				if (wino && !convwino_fits(&g, isa))
+					break;
+				if (wino)
+					convwino_pack(&g, u, w, threads);
+				while (n < 3 || (spent < secs && n < 200)) {
+					double t0 = now(), c0 = cpu(1);
 
-				best = dt < best ? dt : best, spent += dt, n++;
-				bestc = dc < bestc ? dc : bestc;
+					if (wino)
+						convwino_forward(&g, out, in, u, b, 1, B, threads, wsw, isa);
+					else
+						conv2d_run_forward(&plan, out, in, w, b, B, 1, ws);
+					double dt = now() - t0, dc = (cpu(1) - c0) / threads;
+
+					best = dt < best ? dt : best, spent += dt, n++;
+					bestc = dc < bestc ? dc : bestc;
+				}
+				printf("net %-7s %-15s %7.1f GFLOP/s %7.2f ms wall, %7.1f per CPU second, %6.2f ms (%s)\n",
+				       isa_name(isa), L->name, flops / best / 1e9, best * 1e3, flops / bestc / 1e9,
+				       bestc * 1e3, wino ? "winograd" : conv2d_plan_path(&plan));
 			}
-			printf("net %-7s %-15s %7.1f GFLOP/s %7.2f ms wall, %7.1f per CPU second, %6.2f ms (%s)\n",
-			       isa_name(isa), L->name, flops / best / 1e9, best * 1e3, flops / bestc / 1e9,
-			       bestc * 1e3, conv2d_plan_path(&plan));
 		}
-		free(in), free(w), free(b), free(out), free(ws);
+		free(in), free(w), free(b), free(out), free(ws), free(u), free(wsw);
 	}
 }
 

@@ -9,6 +9,7 @@
 #include "nn/blas.h"
 #include "nn/convdirect.h"
 #include "nn/convdw.h"
+#include "nn/convwino.h"
 #include "nn/vec.h"
 
 /* Floats per im2col tile: large enough that sgemm sees a tall M, small enough that the
@@ -77,6 +78,8 @@ size_t conv2d_workspace(const geom *g, int threads)
 	n = 2 * (size_t)tile_rows(g) * K;
 	if (convdirect_forward_fits(g, ISA_AVX512) && convdirect_workspace(g, threads) > n)
 		n = convdirect_workspace(g, threads);
+	if (convwino_fits(g, ISA_AVX512) && convwino_workspace(g, threads) > n)
+		n = convwino_workspace(g, threads);
 	if (transposed(g, &t)) {
 		/* din: the turned kernel, and convdirect's bands or a tile of dout's im2col */
 		size_t kt = (size_t)t.kh * t.kw * t.c, nd = (size_t)tile_rows(&t) * kt;
@@ -222,8 +225,29 @@ int conv2d_plan_init(conv2d_plan *p, const geom *g, isa_kind isa, int threads)
 			 convdirect_forward_fits(g, isa));
 	p->has_t = p->kind != CONV2D_DEPTHWISE && transposed(g, &p->t);
 	p->din_direct = p->has_t && convdirect_fits(&p->t, isa);
+	p->wino = convwino_fits(g, isa);
 	p->ws = conv2d_workspace(g, p->threads);
 	return 0;
+}
+
+size_t conv2d_wino_floats(const conv2d_plan *p)
+{
+	return convwino_weights(&p->g);
+}
+
+void conv2d_pack_wino(const conv2d_plan *p, float *u, const float *w)
+{
+	if (p->threads > 1)
+		blas_park();
+	convwino_pack(&p->g, u, w, p->threads);
+}
+
+void conv2d_run_wino(const conv2d_plan *p, float *out, const float *in, const float *u,
+		     const float *b, int B, int relu, float *ws)
+{
+	if (p->threads > 1)
+		blas_park();
+	convwino_forward(&p->g, out, in, u, b, relu, B, p->threads, ws, p->isa);
 }
 
 void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const float *w,

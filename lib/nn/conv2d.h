@@ -21,6 +21,7 @@ typedef struct {
 	int fwd_direct;         /* the forward on convdirect (its plane kernels take strides
 				 * and 1x1s on AVX-512, where the backward stays on sgemm) */
 	int has_t, din_direct;  /* din by the turned convolution, on convdirect */
+	int wino;               /* the forward may run by Winograd (conv2d_run_wino) */
 	size_t ws;              /* floats of scratch: conv2d_workspace(g, threads) */
 } conv2d_plan;
 
@@ -31,6 +32,14 @@ void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const
 void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, const float *relu_y,
 			 int B, int acc, float *ws);
+/* Winograd's forward, for plans with wino set, for a caller whose weights stay fixed over
+ * calls: conv2d_pack_wino transforms them once into u (conv2d_wino_floats floats), then
+ * conv2d_run_wino is conv2d_run_forward on them (the same outputs a rounding apart: see
+ * convwino.h). */
+size_t conv2d_wino_floats(const conv2d_plan *p);
+void conv2d_pack_wino(const conv2d_plan *p, float *u, const float *w);
+void conv2d_run_wino(const conv2d_plan *p, float *out, const float *in, const float *u,
+		     const float *b, int B, int relu, float *ws);
 /* conv2d_path of a plan. */
 const char *conv2d_plan_path(const conv2d_plan *p);
 

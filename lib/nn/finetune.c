@@ -204,6 +204,7 @@ int finetune_apply(model *m, const finetune_src *src, int new_head, const char *
 		nl++;
 		list_add(loaded, sizeof loaded, &lu, lname, 120, &lmore);
 	}
+	model_params_changed(m);
 	for (int k = 0; k < src->tensors.n; k++)
 		unused += is_param_member(src->tensors.v[k].name) && !used[k];
 	free(used);

@@ -890,6 +890,7 @@ void model_free(model *m)
 		free(l->mask);
 		free(l->aux);
 		free(l->src);
+		free(l->wino);
 	}
 	free_grads(m);
 	free(m->layer);
@@ -1026,6 +1027,13 @@ void model_init_params(model *m, enum model_init how, uint64_t seed)
 		for (size_t k = 0; l->kind == MODEL_BN && k < pb->n; k++)
 			m->params[m->param[l->wparam].off + k] = 1.0f;
 	}
+	model_params_changed(m);
+}
+
+void model_params_changed(model *m)
+{
+	for (int i = 0; i < m->nlayer; i++)
+		m->layer[i].wino_ok = 0;
 }
 
 
@@ -1072,6 +1080,22 @@ static const float *param(const model *m, int p)
 	return p >= 0 ? m->params + m->param[p].off : NULL;
 }
 
+/* Whether l's forward runs by Winograd, its transformed weights made if need be: where its
+ * plan allows, its weights do not change from call to call (an inference model, a frozen
+ * layer) and no backward reads its output's gradient (which the direct kernels' weights
+ * would compute, a rounding apart). Without memory for them, the direct kernels serve. */
+static int wino_ready(model *m, model_layer *l)
+{
+	if (!l->plan.wino || (m->train && !l->frozen) || ((m->train || m->act_grad) && l->grad != -1))
+		return 0;
+	if (!l->wino && !(l->wino = malloc(sizeof *l->wino * conv2d_wino_floats(&l->plan))))
+		return 0;
+	if (!l->wino_ok)
+		conv2d_pack_wino(&l->plan, l->wino, param(m, l->wparam));
+	l->wino_ok = 1;
+	return 1;
+}
+
 static void forward_layer(model *m, model_layer *l, int B)
 {
 	const float *in = layer_in(m, l->src[0]), *w = param(m, l->wparam), *b = param(m, l->bparam);
@@ -1079,7 +1103,10 @@ static void forward_layer(model *m, model_layer *l, int B)
 
 	switch (l->kind) {
 	case MODEL_CONV:
-		conv2d_run_forward(&l->plan, l->out, in, w, b, B, l->relu, m->ws);
+		if (wino_ready(m, l))
+			conv2d_run_wino(&l->plan, l->out, in, l->wino, b, B, l->relu, m->ws);
+		else
+			conv2d_run_forward(&l->plan, l->out, in, w, b, B, l->relu, m->ws);
 		break;
 	case MODEL_POOL:
 		/* the winners only where a backward may read them: a layer whose output
@@ -1552,6 +1579,8 @@ static void param_layers(const model *m, char *buf, size_t n)
 /* After the flags change: backward's plan and buffers. */
 static int refreeze(model *m, char *err)
 {
+	/* a layer frozen again has trained since its Winograd weights were made */
+	model_params_changed(m);
 	return m->train ? alloc_grads(m, err) : 0;
 }
 

@@ -68,6 +68,8 @@ typedef struct {
 	float a[4];             /* clip: lo, hi; leaky: alpha; lrn: size, alpha, beta, bias */
 	geom g;                 /* conv, pools */
 	conv2d_plan plan;       /* conv: its kernels and scratch, for m->threads and m->isa */
+	float *wino;            /* conv with plan.wino: its weights for Winograd (NULL: not yet */
+	int wino_ok;            /* ... made); made from the current weights */
 	int nin, nout;          /* dense */
 	int *src, nsrc;         /* the layers it reads (MODEL_INPUT: the image) */
 	int nuse;               /* how many layers read it */
@@ -155,6 +157,11 @@ int model_norm_default(const model *m);
  * stream per fixed block of each tensor, the blocks shared by m->threads threads: the same
  * values for any count. */
 void model_init_params(model *m, enum model_init how, uint64_t seed);
+
+/* To be called after m->params were written other than by model_step (a load, an init):
+ * what layers derive from their weights (Winograd's transformed copies, made where the
+ * weights are fixed: an inference model's, a frozen layer's) is made again when next used. */
+void model_params_changed(model *m);
 
 /* The spec's word for a kind ("conv", "maxpool", ...). */
 const char *model_kind_name(enum model_kind k);

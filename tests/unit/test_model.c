@@ -3,6 +3,7 @@
 #include "check.h"
 #include "util/errmsg.h"
 #include "nn/dense.h"
+#include "nn/convwino.h"
 #include "nn/model.h"
 #include "nn/vec.h"
 #include "nn/ckpt.h"
@@ -720,6 +721,82 @@ static void test_grad_at(void)
 	model_free(&m);
 }
 
+/* Winograd in a model: a layer whose weights are fixed and whose output gradient no
+ * backward reads (an inference model's, a layer frozen below the trained ones) runs on
+ * transformed weights, made again after the weights change (a load, an init, training
+ * between two freezes); a layer a backward passes through runs the direct kernels. */
+static void test_wino(void)
+{
+	enum { H = 8, W = 8, K = 3, B = 2 };
+	const char *spec = "a=conv:3x3:16 b=conv:3x3:16 gap out=dense:K";
+	model inf, tr;
+	char err[ERR_MAX];
+	uint8_t img[B * H * W * 3];
+	int labels[B] = { 0, 2 };
+
+	for (size_t i = 0; i < sizeof img; i++)
+		img[i] = (uint8_t)((i * 53 + 7) % 256);
+	CHECK(model_init(&inf, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B }, err) == 0,
+	      "%s", err);
+	CHECK(model_init(&tr, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B, .train = 1 }, err) == 0,
+	      "%s", err);
+	int ib = model_find_layer(&inf, "b");
+
+	if (!convwino_fits(&inf.layer[ib].g, inf.isa)) {
+		printf("test_model: no Winograd path on %s: its model tests skipped\n", isa_name(inf.isa));
+		model_free(&inf), model_free(&tr);
+		return;
+	}
+	size_t n = (size_t)B * inf.layer[ib].out_n;
+	float *ref = malloc(sizeof *ref * n);
+
+	/* which layers run by Winograd */
+	model_init_params(&inf, MODEL_INIT_HE, 11);
+	model_init_params(&tr, MODEL_INIT_HE, 11);
+	model_forward(&inf, img, NULL, B);
+	CHECK(inf.layer[ib].wino_ok, "an inference model's 3x3 16->16 runs by Winograd");
+	model_forward(&tr, img, labels, B);
+	CHECK(!tr.layer[ib].wino_ok, "a trained layer runs the direct kernels");
+	CHECK(model_freeze(&tr, "b", err) == 0, "%s", err);
+	model_forward(&tr, img, labels, B);
+	CHECK(!tr.layer[ib].wino_ok, "a frozen layer the backward to a runs through: direct");
+	CHECK(model_unfreeze(&tr, err) == 0 && model_freeze_below(&tr, "out", err) == 0, "%s", err);
+	model_forward(&tr, img, labels, B);
+	CHECK(tr.layer[ib].wino_ok, "a frozen layer below the trained ones: Winograd");
+	/* after each change of the weights, Winograd's outputs are the direct ones' */
+	for (int round = 0; round < 3; round++) {
+		double worst = 0, worst_tr = 0;
+
+		CHECK(model_unfreeze(&tr, err) == 0, "%s", err);
+		if (round == 1) {
+			model_init_params(&inf, MODEL_INIT_HE, 12);
+			model_init_params(&tr, MODEL_INIT_HE, 12);
+		} else if (round == 2) {
+			optim_adam o = { 1e-1, 0.9, 0.999, 1e-8 };
+
+			model_forward(&tr, img, labels, B);
+			model_backward(&tr);
+			model_adam_step(&tr, &o, 1);
+			memcpy(inf.params, tr.params, sizeof *inf.params * inf.nparams);
+			model_params_changed(&inf);
+		}
+		model_forward(&tr, img, labels, B);
+		memcpy(ref, tr.layer[ib].out, sizeof *ref * n);
+		model_forward(&inf, img, NULL, B);
+		/* frozen again, b's weights are those training left */
+		CHECK(model_freeze_below(&tr, "out", err) == 0, "%s", err);
+		model_forward(&tr, img, labels, B);
+		for (size_t i = 0; i < n; i++) {
+			worst = fmax(worst, fabs(inf.layer[ib].out[i] - ref[i]));
+			worst_tr = fmax(worst_tr, fabs(tr.layer[ib].out[i] - ref[i]));
+		}
+		CHECK(worst < 1e-4 && worst_tr < 1e-4, "round %d: Winograd's outputs are the direct "
+		      "ones' (worst %g, frozen %g)", round, worst, worst_tr);
+	}
+	free(ref);
+	model_free(&inf), model_free(&tr);
+}
+
 int main(void)
 {
 	test_default_names();
@@ -733,5 +810,6 @@ int main(void)
 	test_backward_adam();
 	test_freeze();
 	test_cache_cut();
+	test_wino();
 	return check_done("test_model");
 }

@@ -1,0 +1,33 @@
+/* convwino: Winograd F(2x2, 3x3) forward of 3x3 stride-1 convolutions whose weights stay
+ * fixed over many calls (inference, frozen layers): 16 GEMMs on transformed tiles, 2.25x fewer multiplies. */
+#ifndef PETCNN_CONVWINO_H
+#define PETCNN_CONVWINO_H
+
+#include <stddef.h>
+
+#include "nn/geom.h"
+#include "nn/isa.h"
+
+/* Whether g can run here on isa: a 3x3 window, stride 1, one group, cin and cout multiples
+ * of 16, any pads; on AVX-512 or AVX2 (which this CPU must have; both give the same bits). */
+int convwino_fits(const geom *g, isa_kind isa);
+
+/* Floats of the transformed weights convwino_pack writes: 16 x cin x cout. */
+size_t convwino_weights(const geom *g);
+
+/* u [convwino_weights(g)] = the weights w [3, 3, cin, cout] transformed (G w G^T per input
+ * and output channel) and laid out for convwino_forward. Once per set of weights. */
+void convwino_pack(const geom *g, float *u, const float *w, int threads);
+
+/* Floats of scratch convwino_forward needs with that many threads: each thread's block of
+ * transformed input tiles and of their products. */
+size_t convwino_workspace(const geom *g, int threads);
+
+/* out [B, oh, ow, cout] = conv(in [B, h, w, cin]) by the weights u packs, + b (NULL: none),
+ * then the activation relu (enum vec_act). Each output is computed alone in one fixed
+ * order: the same bits whatever the thread count. Results differ from the direct sum by
+ * rounding (the transforms), within ~1e-6 relative for inputs of one scale. */
+void convwino_forward(const geom *g, float *out, const float *in, const float *u,
+		      const float *b, int relu, int B, int threads, float *ws, isa_kind isa);
+
+#endif

@@ -1,0 +1,141 @@
+/* Unit tests for the Winograd F(2x2, 3x3) forward (convwino) against a double-precision
+ * direct convolution written out here: odd and even map sizes (partial edge tiles),
+ * symmetric, asymmetric and absent pads, channel counts that fill 64-wide blocks or leave
+ * 16, 32 or 48, bias or none, each activation, batches, 1..3 threads and both paths (AVX2,
+ * AVX-512: the same bits, their sums run in one order). */
+#include "check.h"
+#include "nn/convwino.h"
+#include "nn/geom.h"
+#include "nn/isa.h"
+#include "util/rng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void ref_conv(const geom *g, double *out, const float *in, const float *w, const float *b,
+		     int relu, int B)
+{
+	for (int n = 0; n < B; n++)
+		for (int oy = 0; oy < g->oh; oy++)
+			for (int ox = 0; ox < g->ow; ox++)
+				for (int co = 0; co < g->oc; co++) {
+					double s = b ? b[co] : 0;
+
+					for (int ky = 0; ky < 3; ky++)
+						for (int kx = 0; kx < 3; kx++) {
+							int iy = oy - g->pt + ky, ix = ox - g->pl + kx;
+
+							if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+								continue;
+							for (int ci = 0; ci < g->c; ci++)
+								s += (double)in[(((long)n * g->h + iy) * g->w + ix) * g->c + ci] *
+								     w[((ky * 3 + kx) * g->c + ci) * g->oc + co];
+						}
+					if (relu && s < 0)
+						s = 0;
+					if (relu == 2 && s > 6)
+						s = 6;
+					out[(((long)n * g->oh + oy) * g->ow + ox) * g->oc + co] = s;
+				}
+}
+
+static void fill(rng *r, float *x, size_t n, float scale)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = (rng_uniformf(r) * 2 - 1) * scale;
+}
+
+static void run_case(int h, int w, int c, int oc, const int pads[4], int B, int bias, int relu,
+		     float scale)
+{
+	geom g;
+	char err[256];
+	rng r;
+
+	if (geom_init_pads(&g, h, w, c, 3, 3, 1, 1, pads, 0, 1, oc, err)) {
+		CHECK(0, "geom %dx%dx%d: %s", h, w, c, err);
+		return;
+	}
+	CHECK(convwino_fits(&g, ISA_AVX2), "%dx%dx%d->%d fits", h, w, c, oc);
+	size_t nin = (size_t)B * h * w * c, nout = (size_t)B * g.oh * g.ow * oc;
+	float *in = malloc(sizeof *in * nin), *wt = malloc(sizeof *wt * 9 * c * oc);
+	float *b = malloc(sizeof *b * oc), *u = malloc(sizeof *u * convwino_weights(&g));
+	float *out[4], *ws = malloc(sizeof *ws * convwino_workspace(&g, 3));
+	double *ref = malloc(sizeof *ref * nout), worst = 0;
+
+	rng_seed(&r, (uint64_t)h * 1000003 + w * 1009 + c * 31 + oc + B);
+	fill(&r, in, nin, 1.0f);
+	fill(&r, wt, (size_t)9 * c * oc, scale / c);
+	fill(&r, b, oc, 0.5f);
+	ref_conv(&g, ref, in, wt, bias ? b : NULL, relu, B);
+	convwino_pack(&g, u, wt, 2);
+	/* 1, 2, 3 threads on the widest path, then 2 on AVX2 */
+	for (int t = 0; t < 4; t++) {
+		out[t] = malloc(sizeof *out[t] * nout);
+		for (size_t i = 0; i < nout; i++)
+			out[t][i] = NAN;   /* an output left unwritten shows */
+		convwino_forward(&g, out[t], in, u, bias ? b : NULL, relu, B, t < 3 ? t + 1 : 2, ws,
+				 t < 3 ? isa_best() : ISA_AVX2);
+	}
+	for (size_t i = 0; i < nout; i++) {
+		double e = fabs(out[0][i] - ref[i]) / fmax(1, fabs(ref[i]));
+
+		if (!(e <= worst))
+			worst = e;
+	}
+	/* sums of 9c products of magnitude scale/c: the transforms' rounding stays near 1e-6 */
+	CHECK(worst <= 2e-5, "%dx%dx%d->%d pads %d,%d,%d,%d B %d: worst error %g", h, w, c, oc,
+	      pads[0], pads[1], pads[2], pads[3], B, worst);
+	CHECK(!memcmp(out[0], out[1], sizeof *out[0] * nout) &&
+	      !memcmp(out[0], out[2], sizeof *out[0] * nout),
+	      "%dx%dx%d->%d: 1, 2 and 3 threads give the same bits", h, w, c, oc);
+	CHECK(!memcmp(out[0], out[3], sizeof *out[0] * nout), "%dx%dx%d->%d: %s and avx2 give the same bits",
+	      h, w, c, oc, isa_name(isa_best()));
+	for (int t = 0; t < 4; t++)
+		free(out[t]);
+	free(in), free(wt), free(b), free(u), free(ws), free(ref);
+}
+
+int main(void)
+{
+	static const struct {
+		int h, w, c, oc, pads[4], B, bias, relu;
+		float scale;   /* of the weights, times cin: 40 puts many outputs past ReLU6's 6 */
+	} cases[] = {
+		{ 7, 7, 16, 16, { 1, 1, 1, 1 }, 2, 1, 0, 1 },      /* odd map: half-empty edge tiles */
+		{ 8, 8, 32, 64, { 1, 1, 1, 1 }, 1, 1, 1, 1 },
+		{ 14, 14, 64, 48, { 1, 1, 1, 1 }, 3, 0, 2, 40 },    /* a 48-wide block */
+		{ 9, 6, 16, 80, { 0, 0, 0, 0 }, 2, 1, 0, 1 },      /* valid: 7x4 */
+		{ 5, 11, 48, 32, { 2, 0, 1, 2 }, 1, 1, 1, 1 },     /* asymmetric and past k-1 */
+		{ 3, 3, 16, 16, { 1, 1, 1, 1 }, 5, 1, 0, 1 },
+		{ 1, 1, 16, 16, { 1, 1, 1, 1 }, 2, 1, 0, 1 },      /* all but the centre in the pads */
+		{ 28, 28, 128, 128, { 1, 1, 1, 1 }, 2, 1, 1, 1 },  /* several blocks of tiles */
+		{ 7, 7, 512, 64, { 1, 1, 1, 1 }, 8, 1, 1, 1 },     /* long sums */
+	};
+
+	if (!isa_supported(ISA_AVX2)) {
+		printf("test_wino: no AVX2 on this CPU: no Winograd path\n");
+		CHECK(!convwino_fits(&(geom){ .h = 8, .w = 8, .c = 16, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+					     .oh = 8, .ow = 8, .pt = 1, .pl = 1, .oc = 16, .pb = 1, .pr = 1 },
+				     ISA_AVX2), "no AVX2: does not fit");
+		return check_done("test_wino");
+	}
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+		run_case(cases[k].h, cases[k].w, cases[k].c, cases[k].oc, cases[k].pads, cases[k].B,
+			 cases[k].bias, cases[k].relu, cases[k].scale);
+	{
+		geom g = { .h = 8, .w = 8, .c = 16, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .oh = 4, .ow = 4,
+			   .pt = 1, .pl = 1, .oc = 16, .pb = 1, .pr = 1 };
+
+		CHECK(!convwino_fits(&g, ISA_AVX512), "stride 2 does not fit");
+		g.sh = g.sw = 1, g.oh = g.ow = 8, g.c = 24;
+		CHECK(!convwino_fits(&g, ISA_AVX512), "24 input channels do not fit");
+		g.c = 16, g.kh = g.kw = 5;
+		CHECK(!convwino_fits(&g, ISA_AVX512), "5x5 does not fit");
+		g.kh = g.kw = 3, g.groups = 2;
+		CHECK(!convwino_fits(&g, ISA_AVX512), "groups do not fit");
+		g.groups = 1;
+		CHECK(!convwino_fits(&g, ISA_GENERIC), "the generic path has none");
+	}
+	return check_done("test_wino");
+}
