@@ -30,8 +30,14 @@ same_as_torch() {
 	check_conventions cnn-convert
 }
 
-@test "cnn-convert: torchvision resnet18 with ImageNet's mean and std gives PyTorch's probabilities" {
+@test "cnn-convert: torchvision resnet18 with ImageNet's mean and std gives PyTorch's probabilities, by Winograd and by the direct kernels" {
+	local d=$BATS_TEST_TMPDIR
 	same_as_torch resnet18 imagenet $IMAGENET
+	PETCNN_WINOGRAD=0 run --separate-stderr cnn-eval -q -m "$d/resnet18.npz" -p "$d/direct.tsv" "$d/resnet18.npy"
+	assert_success
+	run "$PY" "$TOP/tests/convert_ref.py" compare "$d/direct.tsv" "$d/resnet18.npy.probs.npy" 1e-4
+	assert_success
+	echo "# resnet18, PETCNN_WINOGRAD=0: $output" >&3
 }
 @test "cnn-convert: torchvision mobilenet_v2 (each Conv + Clip(0, 6) one relu6 conv)" {
 	same_as_torch mobilenet_v2 imagenet $IMAGENET

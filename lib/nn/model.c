@@ -806,6 +806,9 @@ int model_init(model *m, const char *spec, model_size s, char *err)
 		return err_set(err, "model spec: longer than %d bytes", MODEL_SPEC_MAX);
 	if (isa_from_env(&m->isa, err))
 		return -1;
+	const char *wino = getenv("PETCNN_WINOGRAD");
+
+	m->no_wino = wino && !strcmp(wino, "0");
 	m->h = s.h, m->w = s.w, m->c = s.c, m->classes = s.classes, m->max_batch = s.max_batch;
 	m->train = s.train;
 	m->threads = 1;
@@ -1086,7 +1089,7 @@ static const float *param(const model *m, int p)
  * would compute, a rounding apart). Without memory for them, the direct kernels serve. */
 static int wino_ready(model *m, model_layer *l)
 {
-	if (!l->plan.wino || (m->train && !l->frozen) || ((m->train || m->act_grad) && l->grad != -1))
+	if (!l->plan.wino || m->no_wino || (m->train && !l->frozen) || ((m->train || m->act_grad) && l->grad != -1))
 		return 0;
 	if (!l->wino && !(l->wino = malloc(sizeof *l->wino * conv2d_wino_floats(&l->plan))))
 		return 0;

@@ -136,6 +136,7 @@ typedef struct {
 	int correct;            /* ... and how many argmaxes were right */
 	int threads;            /* for our kernels, OpenBLAS and the optimiser (model_set_threads) */
 	isa_kind isa;           /* ... on this path: PETCNN_ISA or the widest the CPU has */
+	int no_wino;            /* PETCNN_WINOGRAD=0: fixed 3x3s run the direct kernels too */
 } model;
 
 /* Parses spec for s and allocates everything for batches up to s.max_batch. Parameters
