@@ -219,7 +219,10 @@ int conv2d_plan_init(conv2d_plan *p, const geom *g, isa_kind isa, int threads)
 	/* Strided and 1x1 forwards on the plane kernels wherever they fit: measured faster than
 	 * im2col/sgemm on every such layer of ResNet-18 and MobileNetV2 at 224, batch 8, 2
 	 * threads (conv_bench nets: conv1 7x7 s2 ~5x; 1x1s 1.1x (7x7x320->1280) to 5x (112x112
-	 * 16->96), K = cin from 16 to 960), so no rule by shape is needed. */
+	 * 16->96), K = cin from 16 to 960), so no rule by shape is needed. On AVX2 (PETCNN_ISA=avx2,
+	 * CPU ms) against OpenBLAS's AVX2 (Haswell) sgemm: 1.0x (ResNet-18's 3x3 s2 to 7x7x512,
+	 * 0.96-1.06 run to run) to 6x (112x112 16->96), conv1 1.5x; against its SSE3 fallback
+	 * (OPENBLAS_CORETYPE=Prescott, issue 15) 2.5x to 8.5x on every such layer. */
 	p->fwd_direct = p->kind == CONV2D_DIRECT ||
 			((p->kind == CONV2D_SGEMM || p->kind == CONV2D_POINTWISE) &&
 			 convdirect_forward_fits(g, isa));
@@ -423,7 +426,10 @@ const char *conv2d_plan_path(const conv2d_plan *p)
 			return p->din_direct ? "avx512" : "avx512, din sgemm";
 		return p->din_direct ? "avx2" : "avx2, din sgemm";
 	default:
-		return p->fwd_direct ? "avx512 fwd, sgemm" : "sgemm";
+		if (!p->fwd_direct)
+			return "sgemm";
+		return p->isa == ISA_AVX512 && isa_supported(ISA_AVX512) ? "avx512 fwd, sgemm"
+									  : "avx2 fwd, sgemm";
 	}
 }
 

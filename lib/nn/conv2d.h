@@ -19,7 +19,8 @@ typedef struct {
 	int threads;            /* our own workers (convdirect, convdw) */
 	conv2d_kind kind;       /* the weight gradient's kernels, and the forward's unless: */
 	int fwd_direct;         /* the forward on convdirect (its plane kernels take strides
-				 * and 1x1s on AVX-512, where the backward stays on sgemm) */
+				 * and 1x1s on AVX2 and AVX-512, where the backward stays on
+				 * sgemm) */
 	int has_t, din_direct;  /* din by the turned convolution, on convdirect */
 	int wino;               /* the forward may run by Winograd (conv2d_run_wino) */
 	size_t ws;              /* floats of scratch: conv2d_workspace(g, threads) */
@@ -73,10 +74,10 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa);
 
 /* The kernels g runs on with isa: "avx512" or "avx2" (the direct kernels; ", din sgemm"
- * when the input gradient's turned convolution does not fit them), "avx512 fwd, sgemm" (a
- * stride or 1x1 forward on the plane kernels, the backward on sgemm), "sgemm", "depthwise"
- * (convdw's loops) or "grouped sgemm" (a GEMM per group). Under 4 input channels,
- * "avx512"'s weight gradient runs AVX2's tiles (faster there, same bits). */
+ * when the input gradient's turned convolution does not fit them), "avx512 fwd, sgemm" or
+ * "avx2 fwd, sgemm" (a stride or 1x1 forward on the plane kernels, the backward on sgemm),
+ * "sgemm", "depthwise" (convdw's loops) or "grouped sgemm" (a GEMM per group). Under 4
+ * input channels, "avx512"'s weight gradient runs AVX2's tiles (faster there, same bits). */
 const char *conv2d_path(const geom *g, isa_kind isa);
 
 #endif

@@ -18,6 +18,7 @@
 #define CONV_AVX512 __attribute__((target("avx512f,fma")))
 #define CONV512_PX 12  /* output pixels per AVX-512 tile */
 #define CONV512_CI 12  /* input channels per AVX-512 weight-gradient part */
+#define FLAT256_MAXP 7 /* positions per AVX2 plane tile at most (one vector of channels) */
 #endif
 
 int convdirect_fits(const geom *g, isa_kind isa)
@@ -55,7 +56,8 @@ static size_t packed_floats(const geom *g)
 	return g->oc > 32 ? (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c : 0;
 }
 
-/* The plane path (AVX-512): a tile of 12 outputs runs along the flattened rows of a
+/* The plane path (AVX-512; AVX2 with tiles of 3 positions x 32 channels, each sum in the
+ * same order: the same bits): a tile of 12 outputs runs along the flattened rows of a
  * "plane", so on a 7-wide map it is not 7/12 empty, and any stride reads its inputs one
  * pixel apart. Stride s splits the padded input into s x s planes by the parity (phase) of
  * the row and column: plane (a, c) row i, pixel j is padded input row i*sh + a, column
@@ -521,6 +523,77 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
 	}
 }
 
+/* flat_tile512 on AVX2: np positions x nv (1 to 4) vectors of 8 output channels of one
+ * block of 32 (w: part kp's weights, packed 32 a row), every output summed as there (bias
+ * or the part before, then the runs in order): the same bits. Each position's input is
+ * broadcast before the weights are loaded one vector at a time, so 3 positions x 4 vectors
+ * take 12 accumulators, 3 broadcasts and a weight of the 16 registers, as fwd_tile does. */
+CONV_AVX2 INLINE void flat_tile256(int np, int nv, const float *in, const flat_geom *f, int kp,
+				   int cin, const float *w, const float *b, float *out, int cout,
+				   int relu, const float *mask, int x, int ow)
+{
+	__m256 acc[FLAT256_MAXP][4], zero = _mm256_setzero_ps();
+	const float *wp = w;
+	int first = kp == 0, last = kp == f->nkp - 1, xs = x;
+	float *o = out;
+
+#pragma GCC unroll 8
+	for (int p = 0; p < np; p++) {
+		int keep = !first && x < ow;
+
+#pragma GCC unroll 4
+		for (int v = 0; v < nv; v++)
+			acc[p][v] = keep ? _mm256_loadu_ps(o + 8 * v) : first && b ?
+				_mm256_loadu_ps(b + 8 * v) : zero;
+		o += keep ? cout : 0;
+		if (++x == f->R)
+			x = 0;
+	}
+	for (int r = f->kprun[kp]; r < f->kprun[kp + 1]; r++) {
+		const float *ip = in + f->runoff[r];
+
+		for (int j = 0, n = f->runlen[r]; j < n; j++, ip++, wp += 32) {
+			__m256 xv[FLAT256_MAXP];
+
+#pragma GCC unroll 8
+			for (int p = 0; p < np; p++)
+				xv[p] = _mm256_broadcast_ss(ip + p * cin);
+#pragma GCC unroll 4
+			for (int v = 0; v < nv; v++) {
+				__m256 wv = _mm256_loadu_ps(wp + 8 * v);
+
+#pragma GCC unroll 8
+				for (int p = 0; p < np; p++)
+					acc[p][v] = _mm256_fmadd_ps(xv[p], wv, acc[p][v]);
+			}
+		}
+	}
+	x = xs;
+#pragma GCC unroll 8
+	for (int p = 0; p < np; p++) {
+		if (x < ow) {
+#pragma GCC unroll 4
+			for (int v = 0; v < nv; v++) {
+				__m256 a = acc[p][v];
+
+				if (last && relu)
+					a = _mm256_max_ps(a, zero);
+				if (last && relu == 2)
+					a = _mm256_min_ps(a, _mm256_set1_ps(6.0f));
+				if (last && mask)
+					a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(mask + 8 * v), zero,
+									   _CMP_GT_OQ));
+				_mm256_storeu_ps(out + 8 * v, a);
+			}
+			out += cout;
+			if (mask)
+				mask += cout;
+		}
+		if (++x == f->R)
+			x = 0;
+	}
+}
+
 typedef struct {
 	const geom *g;
 	const flat_geom *f;
@@ -529,11 +602,95 @@ typedef struct {
 	int B, relu;
 } flat_job;
 
-/* Worker k's share of the batch's output rows, a band of chunks at a time: the chunks'
- * planes, then for each block of 32 output channels every tile of the band. */
-CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
+/* Where position q of a chunk (R a plane row) lands among its ow-wide output rows: the
+ * first kept output at or after it. */
+static long flat_out(const flat_geom *f, long q, int ow)
 {
-	const flat_job *j = ctx;
+	return q / f->R * ow + (q % f->R < ow ? q % f->R : ow);
+}
+
+/* Every AVX-512 tile of a chunk's Q positions (in: its plane 0) for part kp of the block(s)
+ * of output channels from cb (wc: the part's weights; oc0, mc0: the chunk's first output
+ * and mask at cb). 6 positions x 64 channels where 64 are left (two blocks of weights at
+ * once): 10 loads for 24 FMAs, not 14, and a 7-wide map's 61 positions are 10 tiles of 6
+ * and one, not 5 of 12 and one. Measured (conv_bench nets 1, CPU ms): 7x7x512 3x3 14.9 ->
+ * 13.3-14.2, 14x14x256 10.5 -> 9.8, 112x112 16->96 1x1 6.5 -> 3.4, conv1 7x7 s2 11.0 ->
+ * 10.2; the row kernels stay faster on 28- and 56-wide 3x3s (8.1 against 8.9). */
+CONV_AVX512 static void flat_chunk512(const flat_job *j, const float *in, long Q, int kp, int cb,
+				      const float *wc, float *oc0, const float *mc0)
+{
+	const flat_geom *f = j->f;
+	int cin = j->g->c, cout = j->g->oc, ow = j->g->ow, wide = cout - cb >= 64;
+	int ncb = cout - cb < 32 ? cout - cb : 32, nv = wide ? 4 : (ncb + 15) / 16;
+	__mmask16 ml = (__mmask16)(wide ? 0xffffu : 0xffffu >> (16 * nv - ncb));
+	const float *bc = j->b ? j->b + cb : NULL;
+	long q = 0, K = (long)j->g->kh * j->g->kw * cin;
+
+#define FLAT512(np, nv)                                                                            \
+	flat_tile512(np, nv, in + q * cin, f, kp, cin, wc, 32 * K, bc, oc0 + flat_out(f, q, ow) * cout, \
+		     cout, j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, ml, (int)(q % f->R), ow)
+	if (nv == 4) {
+		for (; q + 6 <= Q; q += 6)
+			FLAT512(6, 4);
+		for (; q + 2 <= Q; q += 2)
+			FLAT512(2, 4);
+		for (; q < Q; q++)
+			FLAT512(1, 4);
+		return;
+	}
+	for (; q + CONV512_PX <= Q; q += CONV512_PX)
+		if (nv == 2)
+			FLAT512(CONV512_PX, 2);
+		else
+			FLAT512(CONV512_PX, 1);
+	for (; q + 4 <= Q; q += 4)
+		if (nv == 2)
+			FLAT512(4, 2);
+		else
+			FLAT512(4, 1);
+	for (; q < Q; q++)
+		if (nv == 2)
+			FLAT512(1, 2);
+		else
+			FLAT512(1, 1);
+#undef FLAT512
+}
+
+/* flat_chunk512 on AVX2, one block of 32 channels at a time: tiles of 3 positions x 4
+ * vectors, or where the block is narrower (cout not a multiple of 32) as many positions
+ * as leave the 16 registers unspilled, then single positions. */
+CONV_AVX2 static void flat_chunk256(const flat_job *j, const float *in, long Q, int kp, int cb,
+				    const float *wc, float *oc0, const float *mc0)
+{
+	const flat_geom *f = j->f;
+	int cin = j->g->c, cout = j->g->oc, ow = j->g->ow;
+	int nv = cout - cb < 32 ? (cout - cb) / 8 : 4;
+	const float *bc = j->b ? j->b + cb : NULL;
+	long q = 0;
+
+#define FLAT256(np, nv)                                                                            \
+	flat_tile256(np, nv, in + q * cin, f, kp, cin, wc, bc, oc0 + flat_out(f, q, ow) * cout, cout, \
+		     j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, (int)(q % f->R), ow)
+#define FLAT256_RUN(np, nv)                                                                        \
+	for (; q + np <= Q; q += np)                                                               \
+		FLAT256(np, nv);                                                                   \
+	for (; q < Q; q++)                                                                         \
+		FLAT256(1, nv)
+	switch (nv) {
+	case 4: FLAT256_RUN(3, 4); break;
+	case 3: FLAT256_RUN(3, 3); break;
+	case 2: FLAT256_RUN(5, 2); break;
+	default: FLAT256_RUN(FLAT256_MAXP, 1); break;
+	}
+#undef FLAT256_RUN
+#undef FLAT256
+}
+
+/* Worker k's share of the batch's output rows, a band of chunks at a time: the chunks'
+ * planes, then for each block of 32 output channels every tile of the band; wide: on
+ * AVX-512's tiles (which may take two blocks at once), else AVX2's. */
+INLINE void flat_worker(const flat_job *j, int k, int n, int wide)
+{
 	const geom *g = j->g;
 	const flat_geom *f = j->f;
 	int cin = g->c, cout = g->oc, ow = g->ow;
@@ -566,60 +723,33 @@ CONV_AVX512 static void flat_worker(void *ctx, int k, int n)
 			lo += rows;
 		}
 		for (int cb = 0, step; cb < cout; cb += step) {
-			/* 6 positions x 64 channels where 64 are left (two blocks of weights
-			 * at once): 10 loads for 24 FMAs, not 14, and a 7-wide map's 61
-			 * positions are 10 tiles of 6 and one, not 5 of 12 and one. Measured
-			 * (conv_bench nets 1, CPU ms): 7x7x512 3x3 14.9 -> 13.3-14.2, 14x14x256
-			 * 10.5 -> 9.8, 112x112 16->96 1x1 6.5 -> 3.4, conv1 7x7 s2 11.0 -> 10.2;
-			 * the row kernels stay faster on 28- and 56-wide 3x3s (8.1 against 8.9) */
-			int wide = cout - cb >= 64;
-			int ncb = cout - cb < 32 ? cout - cb : 32, nv = wide ? 4 : (ncb + 15) / 16;
-			__mmask16 ml = (__mmask16)(wide ? 0xffffu : 0xffffu >> (16 * nv - ncb));
-			const float *bc = j->b ? j->b + cb : NULL;
-
-			step = wide ? 64 : 32;
+			step = wide && cout - cb >= 64 ? 64 : 32;
 			for (int kp = 0; kp < f->nkp; kp++) {
 				const float *wc = j->w + (long)cb * K + f->kprow[kp] * 32;
 
 				for (int ch = 0; ch < nc; ch++) {
-					long Q = (long)(nr[ch] - 1) * f->R + ow, q = 0;
+					long Q = (long)(nr[ch] - 1) * f->R + ow;
 					float *oc0 = j->out + r0[ch] * ow * cout + cb;
 					const float *mc0 = j->mask ? j->mask + r0[ch] * ow * cout + cb : NULL;
 
-#define FLAT512(np, nv)                                                                            \
-	flat_tile512(np, nv, chin[ch] + q * cin, f, kp, cin, wc, 32 * K, bc,                       \
-		     oc0 + (q / f->R * ow + (q % f->R < ow ? q % f->R : ow)) * cout, cout, j->relu, \
-		     mc0 ? mc0 + (q / f->R * ow + (q % f->R < ow ? q % f->R : ow)) * cout : NULL,  \
-		     ml, (int)(q % f->R), ow)
-					if (nv == 4) {
-						for (; q + 6 <= Q; q += 6)
-							FLAT512(6, 4);
-						for (; q + 2 <= Q; q += 2)
-							FLAT512(2, 4);
-						for (; q < Q; q++)
-							FLAT512(1, 4);
-						continue;
-					}
-					for (; q + CONV512_PX <= Q; q += CONV512_PX)
-						if (nv == 2)
-							FLAT512(CONV512_PX, 2);
-						else
-							FLAT512(CONV512_PX, 1);
-					for (; q + 4 <= Q; q += 4)
-						if (nv == 2)
-							FLAT512(4, 2);
-						else
-							FLAT512(4, 1);
-					for (; q < Q; q++)
-						if (nv == 2)
-							FLAT512(1, 2);
-						else
-							FLAT512(1, 1);
-#undef FLAT512
+					if (wide)
+						flat_chunk512(j, chin[ch], Q, kp, cb, wc, oc0, mc0);
+					else
+						flat_chunk256(j, chin[ch], Q, kp, cb, wc, oc0, mc0);
 				}
 			}
 		}
 	}
+}
+
+CONV_AVX512 static void flat_worker512(void *ctx, int k, int n)
+{
+	flat_worker(ctx, k, n, 1);
+}
+
+CONV_AVX2 static void flat_worker256(void *ctx, int k, int n)
+{
+	flat_worker(ctx, k, n, 0);
 }
 
 /* nc input channels x nv*8 output channels of dw, summed over n output pixels of a row:
@@ -834,25 +964,30 @@ static isa_kind usable(isa_kind isa)
 	return isa == ISA_AVX512 && !isa_supported(ISA_AVX512) ? ISA_AVX2 : isa;
 }
 
+#ifdef CONV_AVX2
+/* Whether the forward on isa (usable) takes the plane path: strides and 1x1s (the row
+ * kernels take neither), and on AVX-512 narrow maps too. On AVX2 a narrow stride-1 map
+ * stays on the row kernels (the same bits either way). */
+static int flat_wanted(const geom *g, isa_kind isa)
+{
+	if (isa < ISA_AVX2 || !isa_supported(ISA_AVX2) || !flat_fits(g))
+		return 0;
+	return g->sh > 1 || g->sw > 1 || (g->kh == 1 && g->kw == 1) ||
+	       (isa == ISA_AVX512 && g->ow < FLAT_MAX_OW);
+}
+#endif
+
 int convdirect_forward_fits(const geom *g, isa_kind isa)
 {
-	if (convdirect_fits(g, isa))
-		return 1;
 #ifdef CONV_AVX2
-	return isa == ISA_AVX512 && isa_supported(ISA_AVX512) && flat_fits(g);
+	return convdirect_fits(g, isa) || flat_wanted(g, usable(isa));
 #else
+	(void)g, (void)isa;
 	return 0;
 #endif
 }
 
 #ifdef CONV_AVX2
-/* Whether the forward on AVX-512 takes the plane path: strides, 1x1s (the row kernels take
- * neither) and narrow maps. */
-static int flat_wanted(const geom *g)
-{
-	return flat_fits(g) && (g->sh > 1 || g->sw > 1 || (g->kh == 1 && g->kw == 1) ||
-				g->ow < FLAT_MAX_OW);
-}
 
 typedef struct {
 	const geom *g;
@@ -889,7 +1024,8 @@ static void flat_pack_worker(void *ctx, int k, int n)
 }
 
 static void flat_forward(const geom *g, float *out, const float *in, const float *w,
-			 const float *b, int relu, const float *mask, int B, int threads, float *ws)
+			 const float *b, int relu, const float *mask, int B, int threads, float *ws,
+			 isa_kind isa)
 {
 	flat_geom f;
 	flat_job j = { .g = g, .f = &f, .out = out, .ws = ws, .in = in, .w = ws, .b = b,
@@ -902,7 +1038,7 @@ static void flat_forward(const geom *g, float *out, const float *in, const float
 	par_run(K * g->oc < (1 << 18) ? 1 : threads < K ? threads : (int)K, flat_pack_worker, &pj);
 	if ((long)threads > (long)B * g->oh)
 		threads = (int)((long)B * g->oh);
-	par_run(threads, flat_worker, &j);
+	par_run(threads, isa == ISA_AVX512 ? flat_worker512 : flat_worker256, &j);
 }
 #endif
 
@@ -915,8 +1051,8 @@ void convdirect_forward(const geom *g, float *out, const float *in, const float 
 		      .B = B, .relu = relu, .isa = usable(isa) };
 	long K = (long)g->kh * g->kw * g->c;
 
-	if (j.isa == ISA_AVX512 && flat_wanted(g)) {
-		flat_forward(g, out, in, w, b, relu, mask, B, threads, ws);
+	if (flat_wanted(g, j.isa)) {
+		flat_forward(g, out, in, w, b, relu, mask, B, threads, ws, j.isa);
 		return;
 	}
 	if (packed_floats(g)) {

@@ -1,7 +1,7 @@
 /* convdirect: direct convolution for NHWC layers whose output channels are a multiple of 8:
  * AVX2+FMA or AVX-512 register tiles, no im2col; conv2d uses it where it fits. Stride 1
- * (not 1x1) forward and weight gradient on both; on AVX-512 the forward of any stride and
- * of 1x1s too, by tiles that run across rows (see convdirect.c, "the plane path"). */
+ * (not 1x1) forward and weight gradient on both; the forward of any stride and of 1x1s
+ * too on both, by tiles that run across rows (see convdirect.c, "the plane path"). */
 #ifndef PETCNN_CONVDIRECT_H
 #define PETCNN_CONVDIRECT_H
 
@@ -17,9 +17,9 @@
  * they run AVX2's. Both give the same bits: the tiles differ, each sum's order does not. */
 int convdirect_fits(const geom *g, isa_kind isa);
 
-/* Whether convdirect_forward serves g on isa: what convdirect_fits says, and on AVX-512 (if
- * this CPU has it) any stride and 1x1s too (cout a multiple of 8, one group), by the plane
- * kernels; convdirect_wgrad still needs convdirect_fits. */
+/* Whether convdirect_forward serves g on isa: what convdirect_fits says, and on AVX2 or
+ * AVX-512 (what this CPU has of them) any stride and 1x1s too (cout a multiple of 8, one
+ * group), by the plane kernels; convdirect_wgrad still needs convdirect_fits. */
 int convdirect_forward_fits(const geom *g, isa_kind isa);
 
 /* Floats of scratch convdirect_forward needs with that many threads on any path: the

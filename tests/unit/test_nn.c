@@ -555,13 +555,17 @@ static void test_conv_planes(void)
 					     err) == 0, "geom: %s", err);
 			if (act == 2 && !convdirect_forward_fits(&g, isa))
 				continue;
-			if (isa == ISA_AVX512) {
+			if (isa != ISA_GENERIC) {
 				int s1 = g.sh == 1 && g.sw == 1, one = g.kh == 1 && g.kw == 1;
+				char want[32];
 
+				/* strides and 1x1s on the plane kernels; stride-1 windows on the row
+				 * kernels (AVX-512's planes for narrow maps have the rows' bits) */
+				snprintf(want, sizeof want, "%s%s", pn, s1 && !one ? (C % 8 ? ", din sgemm" : "")
+											  : " fwd, sgemm");
 				CHECK(convdirect_forward_fits(&g, isa), "%s planes case %zu fits", pn, k);
-				CHECK(!strcmp(conv2d_path(&g, isa), s1 && !one ? (C % 8 ? "avx512, din sgemm" : "avx512")
-									   : "avx512 fwd, sgemm"),
-				      "planes case %zu: path %s", k, conv2d_path(&g, isa));
+				CHECK(!strcmp(conv2d_path(&g, isa), want), "%s planes case %zu: path %s", pn, k,
+				      conv2d_path(&g, isa));
 			}
 			size_t nin = (size_t)B * g.h * g.w * C, nout = (size_t)B * g.oh * g.ow * OC;
 			size_t nw = (size_t)g.kh * g.kw * C * OC;
@@ -595,13 +599,26 @@ static void test_conv_planes(void)
 			}
 			CHECK(m > 0 && e / m < 1e-5, "%s planes case %zu: rel err %.3g", pn, k, e / m);
 			CHECK(act != 2 || over6 > 0, "planes case %zu: ReLU6 clips nothing", k);
-			if (isa == ISA_AVX512 && g.sh == 1 && g.sw == 1 && convdirect_fits(&g, ISA_AVX2)) {
+			if (isa == ISA_AVX512 && convdirect_forward_fits(&g, ISA_AVX2)) {
 				float *o2 = malloc(sizeof *o2 * nout), *ws = malloc(sizeof *ws * conv2d_workspace(&g, 2));
 
 				conv2d_forward(&g, o2, in, w, b, B, act, ws, 2, ISA_AVX2);
 				CHECK(!memcmp(o2, out[0], sizeof *o2 * nout),
 				      "planes case %zu: AVX-512 and AVX2 give the same bits", k);
 				free(o2), free(ws);
+			}
+			if (isa != ISA_GENERIC) {
+				/* the mask a fused input gradient passes (conv2d gives it only to stride-1
+				 * windows): where it is <= 0 zero, elsewhere the bits without it */
+				float *mk = randv(&r, nout, -1, 1), *om = malloc(sizeof *om * nout);
+				float *ws = malloc(sizeof *ws * convdirect_workspace(&g, 2));
+				int same = 1;
+
+				convdirect_forward(&g, om, in, w, b, act, mk, B, 2, ws, isa);
+				for (size_t i = 0; i < nout; i++)
+					same &= mk[i] > 0 ? !memcmp(om + i, out[0] + i, sizeof *om) : om[i] == 0;
+				CHECK(same, "%s planes case %zu: the mask zeroes where it is <= 0, no more", pn, k);
+				free(mk), free(om), free(ws);
 			}
 			for (int t = 0; t < 3; t++)
 				free(out[t]);
