@@ -509,11 +509,13 @@ static void test_conv_direct(void)
 	}
 }
 
-/* The forward's plane kernels (AVX-512: strides, 1x1s, narrow maps) against the
- * convolution by definition, with each activation (0 none, 1 ReLU, 2 ReLU6), on every path
- * (ReLU6 only where convdirect runs: sgemm's epilogue is vec_bias_relu's); 1, 2 and 3
- * threads give the same bits, and on stride 1 the plane kernels give the row kernels' (AVX2)
- * bits. Cases: odd maps, channels not multiples of 32, chunks that run across images. */
+/* The forward's plane kernels (strides and 1x1s on AVX2 and AVX-512, narrow maps on
+ * AVX-512) against the convolution by definition, with each activation (0 none, 1 ReLU,
+ * 2 ReLU6), on every path (ReLU6 only where convdirect runs: sgemm's epilogue is
+ * vec_bias_relu's), and with convdirect's fused mask; 1, 2 and 3 threads give the same
+ * bits, AVX2 gives AVX-512's (its plane tiles sum in the same order; on stride 1 the
+ * plane kernels give the row kernels' bits). Cases: odd maps, channels not multiples of
+ * 32, chunks that run across images. */
 static void test_conv_planes(void)
 {
 	/* h, w, cin, kh, kw, sh, sw, pads t l b r, cout, B, activation */
