@@ -955,7 +955,6 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 			}
 		}
 }
-#endif
 
 /* The kernels isa asks for, or the widest below it this CPU has: never an illegal
  * instruction. */
@@ -964,7 +963,6 @@ static isa_kind usable(isa_kind isa)
 	return isa == ISA_AVX512 && !isa_supported(ISA_AVX512) ? ISA_AVX2 : isa;
 }
 
-#ifdef CONV_AVX2
 /* Whether the forward on isa (usable) takes the plane path: strides and 1x1s (the row
  * kernels take neither), and on AVX-512 narrow maps too. On AVX2 a narrow stride-1 map
  * stays on the row kernels (the same bits either way), measured faster there
@@ -990,7 +988,6 @@ int convdirect_forward_fits(const geom *g, isa_kind isa)
 }
 
 #ifdef CONV_AVX2
-
 typedef struct {
 	const geom *g;
 	const flat_geom *f;
