@@ -39,7 +39,7 @@ static int reap(ckptsched *s, int block, char *err)
 		return -1;
 	s->t_ckpt += progress_now() - t0;
 	s->t_wait += progress_now() - t0;
-	if (was && !s->writer.running) {
+	if (was && !s->writer.running && s->writer.writing) {
 		s->n_bg++;
 		s->bg_cpu += s->writer.cpu_seconds;
 		s->bg_sum += s->writer.seconds;
@@ -69,12 +69,29 @@ static int save(ckptsched *s, int background, const model *m, const tensor *clas
 	return 0;
 }
 
+/* Whether a checkpoint during the run may still come after step (the end's is not one). */
+static int more_due(const ckptsched *s, int64_t step, int64_t spe)
+{
+	int64_t k = s->unit == 's' ? (int64_t)s->every : spe * (int64_t)s->every;
+
+	if (s->unit == 'm')
+		return step + 1 < s->last;
+	return (step / k + 1) * k < s->last;
+}
+
 int ckptsched_step(ckptsched *s, int64_t spe, int stopping, const model *m, const tensor *classes,
 		   const ckpt_state *st, char *err)
 {
 	if (reap(s, 0, err))
 		return -1;
-	if (stopping || !ckptsched_due(s, st->step, spe, progress_now()))
+	if (stopping)
+		return 0;
+	/* the staging buffer is faulted in by the writer while training goes on, once one
+	 * will be needed: the first copy then costs what every other does */
+	if (s->background && !s->writer.running && !s->writer.stage && more_due(s, st->step, spe) &&
+	    ckpt_writer_prepare(&s->writer, s->path, m, st->optim, err))
+		return -1;
+	if (!ckptsched_due(s, st->step, spe, progress_now()))
 		return 0;
 	return save(s, s->background, m, classes, st, err);
 }

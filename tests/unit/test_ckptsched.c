@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* The steps 1..total at which the rule says "due" (time stands still), as "3,6,9". */
@@ -129,9 +130,76 @@ static void test_run(void)
 	rmdir(dir);
 }
 
+/* Pages of [p, p + n) resident in memory. */
+static size_t resident(const void *p, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (n + page - 1) / page, got = 0;
+	unsigned char *v = malloc(pages);
+
+	if (v && mincore((void *)p, n, v) == 0)
+		for (size_t i = 0; i < pages; i++)
+			got += v[i] & 1;
+	free(v);
+	return got * page;
+}
+
+/* Background checkpoints have their staging buffer mapped and faulted in by the writer
+ * after the first step, so the first copy costs what every other does; not when no
+ * background checkpoint will come, nor for foreground ones. */
+static void test_prepare(void)
+{
+	char dir[] = "/tmp/petcnn-ckptsched-XXXXXX", path[64], err[ERR_MAX];
+	ckpt_state st = { .optim = CKPT_ADAM, .seed = 1, .batch = 1, .examples = 4 };
+	tensor classes;
+	ckptsched s;
+	model m;
+	float *stage;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof path, "%s/m.npz", dir);
+	CHECK(tensor_from_strings(&classes, (const char *[]){ "a", "b" }, 2, err) == 0, "%s", err);
+	CHECK(model_init(&m, "a=conv:1x1:2:linear gap", (model_size){ .h = 4, .w = 4, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0,
+	      "%s", err);
+	ckptsched_init(&s, path, 's', 3, 1, 10, 0, 0);
+	st.step = 1;
+	CHECK(ckptsched_step(&s, 4, 0, &m, &classes, &st, err) == 0, "step 1: %s", err);
+	CHECK(s.writer.running && !s.writer.writing, "after step 1 the writer maps the staging buffer");
+	CHECK(ckpt_writer_wait(&s.writer, 1, err) == 0, "mapping: %s", err);
+	CHECK(s.writer.stage && s.writer.stage_n == 3 * m.nparams, "params, Adam's m and v: %zu floats of %zu",
+	      s.writer.stage_n, 3 * m.nparams);
+	CHECK(s.writer.stage && resident(s.writer.stage, s.writer.stage_bytes) == s.writer.stage_bytes,
+	      "the staging buffer is faulted in: %zu of %zu bytes resident",
+	      s.writer.stage ? resident(s.writer.stage, s.writer.stage_bytes) : 0, s.writer.stage_bytes);
+	/* a mark in the mapping's padding (past the floats): a new mapping would not have it */
+	stage = s.writer.stage;
+	if (stage)
+		((unsigned char *)stage)[s.writer.stage_bytes - 1] = 0xa5;
+	for (st.step = 2; st.step <= 3; st.step++)
+		CHECK(ckptsched_step(&s, 4, 0, &m, &classes, &st, err) == 0, "step %lld: %s", (long long)st.step, err);
+	CHECK(s.saved_step == 3 && s.writer.stage == stage && stage &&
+	      ((unsigned char *)stage)[s.writer.stage_bytes - 1] == 0xa5, "step 3's copy goes to the buffer mapped before");
+	CHECK(ckpt_writer_wait(&s.writer, 1, err) == 0 && s.n_bg == 0, "mapping is no checkpoint of its own");
+	ckptsched_free(&s);
+	/* none will come: 3 steps, every 3 (the last is the end's); every 2 epochs of 4 steps
+	 * in 8; and in the foreground, 10 steps every 3 */
+	for (int k = 0; k < 3; k++) {
+		ckptsched_init(&s, path, k == 1 ? 'e' : 's', k == 1 ? 2 : 3, k < 2, k == 0 ? 3 : k == 1 ? 8 : 10, 0, 0);
+		for (st.step = 1; st.step < s.last; st.step++)
+			CHECK(ckptsched_step(&s, 4, 0, &m, &classes, &st, err) == 0, "%s", err);
+		CHECK(!s.writer.running && !s.writer.stage, "case %d: no staging buffer when no background "
+		      "checkpoint comes", k);
+		ckptsched_free(&s);
+	}
+	model_free(&m);
+	tensor_free(&classes);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_rule();
 	test_run();
+	test_prepare();
 	return check_done("test_ckptsched");
 }
