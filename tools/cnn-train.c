@@ -287,6 +287,8 @@ typedef struct {
 	ckptsched ckpt;       /* when checkpoints are written, and what they cost */
 	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
 	double *step_s;       /* --profile: each step's wall time, checkpoints included */
+	int64_t beside_n;     /* --profile: steps begun while a background checkpoint was */
+	double beside_s;      /* being written, and their wall time */
 	dist dist;            /* under mpirun: this rank's share; else rank 0 of 1 */
 	int64_t stop;         /* under mpirun: the signal any rank got by the last step */
 } trainer;
@@ -732,6 +734,11 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 		fprintf(stderr, "%s: steady-state step (the median) %.1f ms; x %lld steps = %.2f s; the whole "
 			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)ran, med * ran,
 			100 * (run / (med * ran) - 1));
+		/* the writer's CPU comes out of the steps it runs beside */
+		if (t->beside_n)
+			fprintf(stderr, "%s: %lld steps ran beside a background checkpoint's writing, %.1f ms "
+				"each on average: %.2f s more than at the median\n", PROG, (long long)t->beside_n,
+				t->beside_s / t->beside_n * 1e3, t->beside_s - med * t->beside_n);
 	}
 	if (c->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
@@ -796,6 +803,7 @@ static int train(trainer *t)
 		int b = (int)(n - pos * o->batch < o->batch ? n - pos * o->batch : o->batch), c = 0, rows;
 		int64_t lo, hi;
 		double loss = 0;
+		int beside = t->ckpt.writer.running && t->ckpt.writer.writing;
 		rng r;
 
 		if (epoch != epoch_ready) {
@@ -864,8 +872,11 @@ static int train(trainer *t)
 		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f %.1f img/s", (long long)epoch + 1,
 			 o->epochs, loss, (double)c / b, images / (progress_now() - t0 + 1e-9));
 		progress_update(&p, step, extra);
-		if (t->step_s)
+		if (t->step_s) {
 			t->step_s[step - 1 - first] = progress_now() - ts;
+			if (beside)
+				t->beside_n++, t->beside_s += progress_now() - ts;
+		}
 		ts = progress_now();
 		if (o->profile && step == first + 1 && step < last && !stopping(t)) {
 			profile_restart(t, &t_opt, &tp);
