@@ -746,7 +746,11 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 			"loop %.3f s (its copy) and %.3f s of waits, and the writer %.2f s of CPU\n",
 			PROG, c->n_bg, c->bg_sum / c->n_bg, c->bg_max, c->t_copy / c->n_bg,
 			c->t_wait / c->n_bg, c->bg_cpu / c->n_bg);
-	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, c->t_last);
+	if (c->end_lent)
+		fprintf(stderr, "%s: the last checkpoint was on disk %.2f s after its step, written while "
+			"the run finished; the run waited %.2f s for it\n", PROG, c->end_seconds, c->t_last);
+	else
+		fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, c->t_last);
 	if (t->dist.mpi && t->dist.steps)
 		fprintf(stderr, "%s: %d ranks: %.1f MB of gradients summed per step; rank 0 waited %.2f ms "
 			"per step for the sums after its backward\n", PROG,
@@ -850,6 +854,10 @@ static int train(trainer *t)
 		}
 		t_opt += progress_now() - t1 - (backward_seconds(&t->m) - b0) - (t->dist.t_comm - c0);
 		t->st.step = ++step;
+		/* rank 0 alone writes; first, so that a checkpoint written by a thread (the run's
+		 * last step's always) overlaps the logs and the epoch's test */
+		if (!t->dist.rank && ckptsched_step(&t->ckpt, spe, stopping(t), &t->m, &t->train.classes, &t->st, err))
+			cli_die("%s", err);
 		if (step % o->log_every == 0)
 			log_step(t, step, loss, (double)c / b);
 		log_model(t, step);
@@ -865,9 +873,6 @@ static int train(trainer *t)
 				fflush(stdout);
 			}
 		}
-		/* rank 0 alone writes */
-		if (!t->dist.rank && ckptsched_step(&t->ckpt, spe, stopping(t), &t->m, &t->train.classes, &t->st, err))
-			cli_die("%s", err);
 		images += b;
 		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f %.1f img/s", (long long)epoch + 1,
 			 o->epochs, loss, (double)c / b, images / (progress_now() - t0 + 1e-9));

@@ -637,20 +637,35 @@ int ckpt_writer_prepare(ckpt_writer *w, const char *path, const model *m, enum c
 	return start(w, path, err);
 }
 
-int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
-		    const ckpt_state *st, char *err)
+/* Starts writing (m, classes, st): from the staging copy (copy), else from m's own buffers. */
+static int begin(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
+		 const ckpt_state *st, int copy, char *err)
 {
 	if (w->running)
 		return err_set(err, "%s: a checkpoint is still being written", path);
 	if (in_place(path))
 		return ckpt_save(path, m, classes, st, err);
-	if (stage(w, path, m, st, err))
+	if (copy && stage(w, path, m, st, err))
 		return -1;
+	if (!copy)
+		w->view = *m;
 	w->classes = classes;
 	w->st = *st;
 	w->step = st->step;
 	w->writing = 1;
 	return start(w, path, err);
+}
+
+int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
+		    const ckpt_state *st, char *err)
+{
+	return begin(w, path, m, classes, st, 1, err);
+}
+
+int ckpt_save_start_lent(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
+			 const ckpt_state *st, char *err)
+{
+	return begin(w, path, m, classes, st, 0, err);
 }
 
 int ckpt_writer_wait(ckpt_writer *w, int block, char *err)

@@ -95,6 +95,11 @@ void ckpt_writer_init(ckpt_writer *w);
  * its bytes would interleave with the program's own output. */
 int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
 		    const ckpt_state *st, char *err);
+/* ckpt_save_start with no copy: m's own buffers are written, so m (its parameters and
+ * optimiser state) must not change until the write is waited for. For a run's last
+ * checkpoint, written while the run finishes (its last test, its logs). */
+int ckpt_save_start_lent(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
+			 const ckpt_state *st, char *err);
 /* Maps and faults in the staging buffer for (m, optim) in the thread, at the writer's low
  * priority, so that the first ckpt_save_start is a plain memcpy: faulting in 1.2 GB of
  * fresh memory inside the training loop took 1.5-4 s on a KVM guest, against 0.07 s for
