@@ -121,6 +121,23 @@ static void test_run(void)
 		tensor_free(&cl);
 		ckptsched_free(&s);
 	}
+	/* a run stopped (a signal) at step 5 after step 3's background checkpoint: the end
+	 * writes step 5's */
+	ckptsched_init(&s, path, 's', 3, 1, 10, 0, 0);
+	st = (ckpt_state){ .optim = CKPT_ADAM, .seed = 1, .batch = 1, .examples = 4 };
+	for (st.step = 1; st.step <= 5; st.step++) {
+		m.params[0] = (float)st.step;
+		CHECK(ckptsched_step(&s, 4, st.step == 5, &m, &classes, &st, err) == 0, "step %lld: %s",
+		      (long long)st.step, err);
+	}
+	st.step = 5;
+	CHECK(s.saved_step == 3 && ckptsched_end(&s, &m, &classes, &st, err) == 0 && s.saved_step == 5,
+	      "stopped at step 5: the end wrote step %lld (%s)", (long long)s.saved_step, err);
+	CHECK(ckpt_load(path, &back, 1, 1, &cl, &st, err) == 0 && st.step == 5 && back.params[0] == 5.0f,
+	      "stopped at step 5: the file holds step %lld", (long long)st.step);
+	model_free(&back);
+	tensor_free(&cl);
+	ckptsched_free(&s);
 	/* a background write that fails is the run's failure, named by the file */
 	snprintf(bad, sizeof bad, "%s/no/such/dir/m.npz", dir);
 	ckptsched_init(&s, bad, 's', 3, 1, 10, 0, 0);
