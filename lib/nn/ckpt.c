@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
@@ -546,6 +547,14 @@ static void *writer_main(void *arg)
 	ckpt_writer *w = arg;
 	double t0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
 
+#ifdef __linux__
+	/* this thread alone: elsewhere PRIO_PROCESS would lower the whole program */
+	if (w->low)
+		setpriority(PRIO_PROCESS, 0, 19);
+	errno = 0;
+	w->nice = getpriority(PRIO_PROCESS, 0);
+#endif
+
 	if (w->writing)
 		w->rc = ckpt_save(w->path, &w->view, w->classes, &w->st, w->err);
 	else
@@ -633,6 +642,7 @@ int ckpt_writer_prepare(ckpt_writer *w, const char *path, const model *m, enum c
 	if (w->stage_n >= n || in_place(path))
 		return 0;
 	w->writing = 0;
+	w->low = 1;
 	w->want_n = n;
 	return start(w, path, err);
 }
@@ -653,6 +663,7 @@ static int begin(ckpt_writer *w, const char *path, const model *m, const tensor 
 	w->st = *st;
 	w->step = st->step;
 	w->writing = 1;
+	w->low = copy;
 	return start(w, path, err);
 }
 

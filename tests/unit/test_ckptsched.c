@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* The steps 1..total at which the rule says "due" (time stands still), as "3,6,9". */
@@ -111,6 +112,9 @@ static void test_run(void)
 		/* the last step's is started at that step, the end only waits for it */
 		CHECK(!strcmp(got, "3,6,9,10|10"), "bg %d: checkpoints at %s", bg, got);
 		CHECK(s.end_lent && s.end_seconds > 0, "bg %d: the end's checkpoint was written by the thread", bg);
+		/* the run waits for the end's: at the program's priority */
+		CHECK(s.writer.nice == getpriority(PRIO_PROCESS, 0), "bg %d: the end's checkpoint was written "
+		      "at nice %d, not the program's %d", bg, s.writer.nice, getpriority(PRIO_PROCESS, 0));
 		CHECK(s.n_bg == (bg ? 3 : 0), "bg %d: %d done in the background", bg, s.n_bg);
 		CHECK(!s.writer.running, "bg %d: nothing left running after the end", bg);
 		CHECK(s.saved_at > 0, "bg %d: the last checkpoint's start is kept (Nm counts from it)", bg);
@@ -199,6 +203,8 @@ static void test_prepare(void)
 	CHECK(s.saved_step == 3 && s.writer.stage == stage && stage &&
 	      ((unsigned char *)stage)[s.writer.stage_bytes - 1] == 0xa5, "step 3's copy goes to the buffer mapped before");
 	CHECK(ckpt_writer_wait(&s.writer, 1, err) == 0 && s.n_bg == 0, "mapping is no checkpoint of its own");
+	/* training goes first: the writer waits for a core it leaves idle */
+	CHECK(s.writer.nice == 19, "step 3's checkpoint was written at nice %d, not 19", s.writer.nice);
 	ckptsched_free(&s);
 	/* none will come: 3 steps, every 3 (the last is the end's); every 2 epochs of 4 steps
 	 * in 8; and in the foreground, 10 steps every 3 */
