@@ -288,7 +288,7 @@ typedef struct {
 	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
 	double *step_s;       /* --profile: each step's wall time, checkpoints included */
 	int64_t beside_n;     /* --profile: steps begun while a background checkpoint was */
-	double beside_s;      /* being written, and their wall time */
+	double beside_s;      /* being written, and their wall time (less copies and waits) */
 	dist dist;            /* under mpirun: this rank's share; else rank 0 of 1 */
 	int64_t stop;         /* under mpirun: the signal any rank got by the last step */
 } trainer;
@@ -727,10 +727,13 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
 		(long long)ran, progress_now() - t0);
 	if (ran && t->step_s) {
-		double med, run = progress_now() - t->t_start;
+		double med, run = progress_now() - t->t_start, first = t->step_s[0], sum = 0, beside;
 
+		for (int64_t i = 0; i < ran; i++)
+			sum += t->step_s[i];
 		qsort(t->step_s, (size_t)ran, sizeof *t->step_s, cmp_double);
 		med = t->step_s[ran / 2];
+		beside = t->beside_s - med * t->beside_n;
 		fprintf(stderr, "%s: steady-state step (the median) %.1f ms; x %lld steps = %.2f s; the whole "
 			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)ran, med * ran,
 			100 * (run / (med * ran) - 1));
@@ -738,7 +741,13 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 		if (t->beside_n)
 			fprintf(stderr, "%s: %lld steps ran beside a background checkpoint's writing, %.1f ms "
 				"each on average: %.2f s more than at the median\n", PROG, (long long)t->beside_n,
-				t->beside_s / t->beside_n * 1e3, t->beside_s - med * t->beside_n);
+				t->beside_s / t->beside_n * 1e3, beside);
+		/* where the whole run's time past the median's goes */
+		fprintf(stderr, "%s: the whole run past the median x steps, %.2f s: start-up %.2f, the first step "
+			"%.2f, checkpoints in the loop %.2f, the steps beside a checkpoint's writing %.2f, "
+			"the other steps %.2f, after the last step %.2f\n", PROG, run - med * ran, t0 - t->t_start,
+			first - med, c->t_copy + c->t_wait, beside,
+			sum - med * ran - (first - med) - c->t_copy - c->t_wait - beside, run - (t0 - t->t_start) - sum);
 	}
 	if (c->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
@@ -808,6 +817,7 @@ static int train(trainer *t)
 		int64_t lo, hi;
 		double loss = 0;
 		int beside = t->ckpt.writer.running && t->ckpt.writer.writing;
+		double cw = t->ckpt.t_copy + t->ckpt.t_wait;
 		rng r;
 
 		if (epoch != epoch_ready) {
@@ -879,8 +889,9 @@ static int train(trainer *t)
 		progress_update(&p, step, extra);
 		if (t->step_s) {
 			t->step_s[step - 1 - first] = progress_now() - ts;
+			/* less a copy or wait of its own: those are counted as such */
 			if (beside)
-				t->beside_n++, t->beside_s += progress_now() - ts;
+				t->beside_n++, t->beside_s += progress_now() - ts - (t->ckpt.t_copy + t->ckpt.t_wait - cw);
 		}
 		ts = progress_now();
 		if (o->profile && step == first + 1 && step < last && !stopping(t)) {

@@ -60,7 +60,7 @@ enum how { FOREGROUND, STAGED, LENT };
  * staging copy by the writer (during the run), or from the model itself by the writer
  * (the run's last step: no step changes the model after it). One at a time. */
 static int save(ckptsched *s, enum how how, const model *m, const tensor *classes,
-		const ckpt_state *st, char *err)
+		const ckpt_state *st, double *into, char *err)
 {
 	double t0;
 
@@ -75,7 +75,7 @@ static int save(ckptsched *s, enum how how, const model *m, const tensor *classe
 	s->saved_at = t0;
 	s->end_lent = how == LENT;
 	s->t_ckpt += progress_now() - t0;
-	*(how == STAGED ? &s->t_copy : &s->t_last) += progress_now() - t0;
+	*into += progress_now() - t0;
 	return 0;
 }
 
@@ -99,7 +99,7 @@ int ckptsched_step(ckptsched *s, int64_t spe, int stopping, const model *m, cons
 	/* the run's last step: its checkpoint is written while the run finishes (its last
 	 * test, its logs, freeing), and ckptsched_end waits for it */
 	if (st->step == s->last)
-		return save(s, LENT, m, classes, st, err);
+		return save(s, LENT, m, classes, st, &s->t_last, err);
 	/* the staging buffer is faulted in by the writer while training goes on, once one
 	 * will be needed: the first copy then costs what every other does */
 	if (s->background && !s->writer.running && !s->writer.stage && more_due(s, st->step, spe) &&
@@ -107,7 +107,7 @@ int ckptsched_step(ckptsched *s, int64_t spe, int stopping, const model *m, cons
 		return -1;
 	if (!ckptsched_due(s, st->step, spe, progress_now()))
 		return 0;
-	return save(s, s->background ? STAGED : FOREGROUND, m, classes, st, err);
+	return save(s, s->background ? STAGED : FOREGROUND, m, classes, st, &s->t_copy, err);
 }
 
 int ckptsched_end(ckptsched *s, const model *m, const tensor *classes, const ckpt_state *st,
@@ -119,7 +119,7 @@ int ckptsched_end(ckptsched *s, const model *m, const tensor *classes, const ckp
 		return -1;
 	/* unless a checkpoint holds this very step (the end's own started at the last step) */
 	if (s->saved_step != st->step)
-		return save(s, FOREGROUND, m, classes, st, err);
+		return save(s, FOREGROUND, m, classes, st, &s->t_last, err);
 	return 0;
 }
 

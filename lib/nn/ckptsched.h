@@ -26,7 +26,8 @@ typedef struct {
 	int64_t saved_step;   /* the step of the last checkpoint started, -1: none */
 	double saved_at;      /* when it was started (progress_now), or the run began */
 	/* what they cost, in seconds: the training loop's share (t_ckpt) and its parts, the
-	 * staging copies, the waits for a writer and the end's checkpoint */
+	 * checkpoints taken during the run (a staging copy, or the whole write in the
+	 * foreground), the waits for a writer and the end's checkpoint */
 	double t_ckpt, t_copy, t_wait, t_last;
 	int n_bg;             /* background checkpoints done, and their seconds to disk */
 	double bg_sum, bg_max, bg_cpu;
