@@ -284,6 +284,7 @@ typedef struct {
 	aug aug;              /* --augment: its threads' buffers */
 	uint8_t *aug_img;     /* [batch, h, w, 3]: the batch augmented */
 	double t_aug;         /* --profile: seconds spent augmenting */
+	double t_test;        /* --profile: seconds of the epochs' tests (within their steps) */
 	ckptsched ckpt;       /* when checkpoints are written, and what they cost */
 	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
 	double *step_s;       /* --profile: each step's wall time, checkpoints included */
@@ -743,11 +744,13 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 				"each on average: %.2f s more than at the median\n", PROG, (long long)t->beside_n,
 				t->beside_s / t->beside_n * 1e3, beside);
 		/* where the whole run's time past the median's goes */
-		fprintf(stderr, "%s: the whole run past the median x steps, %.2f s: start-up %.2f, the first step "
-			"%.2f, checkpoints in the loop %.2f, the steps beside a checkpoint's writing %.2f, "
-			"the other steps %.2f, after the last step %.2f\n", PROG, run - med * ran, t0 - t->t_start,
-			first - med, c->t_copy + c->t_wait, beside,
-			sum - med * ran - (first - med) - c->t_copy - c->t_wait - beside, run - (t0 - t->t_start) - sum);
+		fprintf(stderr, "%s: the whole run past the median x steps, %.2f s (%.1f%% without the epochs' "
+			"tests): start-up %.2f, the first step %.2f, checkpoints in the loop %.2f, the steps beside "
+			"a checkpoint's writing %.2f, the epochs' tests %.2f, the other steps %.2f, after the last "
+			"step %.2f\n", PROG, run - med * ran, 100 * ((run - t->t_test) / (med * ran) - 1), t0 - t->t_start,
+			first - med, c->t_copy + c->t_wait, beside, t->t_test,
+			sum - med * ran - (first - med) - c->t_copy - c->t_wait - beside - t->t_test,
+			run - (t0 - t->t_start) - sum);
 	}
 	if (c->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
@@ -877,7 +880,10 @@ static int train(trainer *t)
 
 				for (int64_t i = 0; i < t->test.n; i++)
 					t->idx[i] = i;
+				double e0 = progress_now();
+
 				evaluate(t, t->idx, t->test.n, &tl, &ta);
+				t->t_test += progress_now() - e0;
 				metric(t, step, TRAINLOG_TEST_EPOCH, "Loss", tl);
 				metric(t, step, TRAINLOG_TEST_EPOCH, "Accuracy", ta);
 				fflush(stdout);
