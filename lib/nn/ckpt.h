@@ -72,9 +72,8 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
  * other waited at the next barrier: on 2 cores the steps it ran beside took 0.05-0.13 s
  * more per checkpoint, against 0.37-0.67 s, and the file was on disk 3.3-3.9 s after its
  * step, against 1.2-1.5 s. ckpt_save_start_lent's job, which the run waits for, keeps
- * the program's priority. The staging
- * buffer is the cost: the size of the parameters and optimiser state, kept until
- * ckpt_writer_free. */
+ * the program's priority. The staging buffer is the cost: the size of the parameters and
+ * optimiser state, kept until ckpt_writer_free. */
 typedef struct {
 	int running;          /* a job was started and not yet waited for */
 	int writing;          /* that job (or the last one) writes a file; 0: it maps the buffer */

@@ -73,7 +73,8 @@ static int save(ckptsched *s, enum how how, const model *m, const tensor *classe
 		return -1;
 	s->saved_step = st->step;
 	s->saved_at = t0;
-	s->end_lent = how == LENT;
+	/* a path written in place ("-", a FIFO) was written before returning */
+	s->end_lent = how == LENT && s->writer.running;
 	s->t_ckpt += progress_now() - t0;
 	*into += progress_now() - t0;
 	return 0;
