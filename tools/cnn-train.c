@@ -284,9 +284,12 @@ typedef struct {
 	aug aug;              /* --augment: its threads' buffers */
 	uint8_t *aug_img;     /* [batch, h, w, 3]: the batch augmented */
 	double t_aug;         /* --profile: seconds spent augmenting */
+	double t_test;        /* --profile: seconds of the epochs' tests (within their steps) */
 	ckptsched ckpt;       /* when checkpoints are written, and what they cost */
 	double t_start, t_read, t_hash, t_model;   /* --profile: start-up, in seconds */
 	double *step_s;       /* --profile: each step's wall time, checkpoints included */
+	int64_t beside_n;     /* --profile: steps begun while a background checkpoint was */
+	double beside_s;      /* being written, and their wall time (less copies and waits) */
 	dist dist;            /* under mpirun: this rank's share; else rank 0 of 1 */
 	int64_t stop;         /* under mpirun: the signal any rank got by the last step */
 } trainer;
@@ -725,13 +728,29 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 		progress_now() - t->t_start, t0 - t->t_start, t->t_read, t->t_hash, t->t_model,
 		(long long)ran, progress_now() - t0);
 	if (ran && t->step_s) {
-		double med, run = progress_now() - t->t_start;
+		double med, run = progress_now() - t->t_start, first = t->step_s[0], sum = 0, beside;
 
+		for (int64_t i = 0; i < ran; i++)
+			sum += t->step_s[i];
 		qsort(t->step_s, (size_t)ran, sizeof *t->step_s, cmp_double);
 		med = t->step_s[ran / 2];
+		beside = t->beside_s - med * t->beside_n;
 		fprintf(stderr, "%s: steady-state step (the median) %.1f ms; x %lld steps = %.2f s; the whole "
 			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)ran, med * ran,
 			100 * (run / (med * ran) - 1));
+		/* the writer's CPU comes out of the steps it runs beside */
+		if (t->beside_n)
+			fprintf(stderr, "%s: %lld steps ran beside a background checkpoint's writing, %.1f ms "
+				"each on average: %.2f s more than at the median\n", PROG, (long long)t->beside_n,
+				t->beside_s / t->beside_n * 1e3, beside);
+		/* where the whole run's time past the median's goes */
+		fprintf(stderr, "%s: the whole run past the median x steps, %.2f s (%.1f%% without the epochs' "
+			"tests): start-up %.2f, the first step %.2f, checkpoints in the loop %.2f, the steps beside "
+			"a checkpoint's writing %.2f, the epochs' tests %.2f, the other steps %.2f, after the last "
+			"step %.2f\n", PROG, run - med * ran, 100 * ((run - t->t_test) / (med * ran) - 1), t0 - t->t_start,
+			first - med, c->t_copy + c->t_wait, beside, t->t_test,
+			sum - med * ran - (first - med) - c->t_copy - c->t_wait - beside - t->t_test,
+			run - (t0 - t->t_start) - sum);
 	}
 	if (c->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
@@ -739,7 +758,11 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 			"loop %.3f s (its copy) and %.3f s of waits, and the writer %.2f s of CPU\n",
 			PROG, c->n_bg, c->bg_sum / c->n_bg, c->bg_max, c->t_copy / c->n_bg,
 			c->t_wait / c->n_bg, c->bg_cpu / c->n_bg);
-	fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, c->t_last);
+	if (c->end_lent)
+		fprintf(stderr, "%s: the last checkpoint was on disk %.2f s after its step, written while "
+			"the run finished; the run waited %.2f s for it\n", PROG, c->end_seconds, c->t_last);
+	else
+		fprintf(stderr, "%s: the last checkpoint took %.2f s\n", PROG, c->t_last);
 	if (t->dist.mpi && t->dist.steps)
 		fprintf(stderr, "%s: %d ranks: %.1f MB of gradients summed per step; rank 0 waited %.2f ms "
 			"per step for the sums after its backward\n", PROG,
@@ -796,6 +819,8 @@ static int train(trainer *t)
 		int b = (int)(n - pos * o->batch < o->batch ? n - pos * o->batch : o->batch), c = 0, rows;
 		int64_t lo, hi;
 		double loss = 0;
+		int beside = t->ckpt.writer.running && t->ckpt.writer.writing;
+		double cw = t->ckpt.t_copy + t->ckpt.t_wait;
 		rng r;
 
 		if (epoch != epoch_ready) {
@@ -842,6 +867,10 @@ static int train(trainer *t)
 		}
 		t_opt += progress_now() - t1 - (backward_seconds(&t->m) - b0) - (t->dist.t_comm - c0);
 		t->st.step = ++step;
+		/* rank 0 alone writes; first, so that a checkpoint written by a thread (the run's
+		 * last step's always) overlaps the logs and the epoch's test */
+		if (!t->dist.rank && ckptsched_step(&t->ckpt, spe, stopping(t), &t->m, &t->train.classes, &t->st, err))
+			cli_die("%s", err);
 		if (step % o->log_every == 0)
 			log_step(t, step, loss, (double)c / b);
 		log_model(t, step);
@@ -851,21 +880,25 @@ static int train(trainer *t)
 
 				for (int64_t i = 0; i < t->test.n; i++)
 					t->idx[i] = i;
+				double e0 = progress_now();
+
 				evaluate(t, t->idx, t->test.n, &tl, &ta);
+				t->t_test += progress_now() - e0;
 				metric(t, step, TRAINLOG_TEST_EPOCH, "Loss", tl);
 				metric(t, step, TRAINLOG_TEST_EPOCH, "Accuracy", ta);
 				fflush(stdout);
 			}
 		}
-		/* rank 0 alone writes */
-		if (!t->dist.rank && ckptsched_step(&t->ckpt, spe, stopping(t), &t->m, &t->train.classes, &t->st, err))
-			cli_die("%s", err);
 		images += b;
 		snprintf(extra, sizeof extra, "epoch %lld/%d loss %.4f acc %.2f %.1f img/s", (long long)epoch + 1,
 			 o->epochs, loss, (double)c / b, images / (progress_now() - t0 + 1e-9));
 		progress_update(&p, step, extra);
-		if (t->step_s)
+		if (t->step_s) {
 			t->step_s[step - 1 - first] = progress_now() - ts;
+			/* less a copy or wait of its own: those are counted as such */
+			if (beside)
+				t->beside_n++, t->beside_s += progress_now() - ts - (t->ckpt.t_copy + t->ckpt.t_wait - cw);
+		}
 		ts = progress_now();
 		if (o->profile && step == first + 1 && step < last && !stopping(t)) {
 			profile_restart(t, &t_opt, &tp);

@@ -665,9 +665,9 @@ static int plan_grads(model *m, int *ngbuf, int *tmp, char *err)
 
 /* Faults in a fresh buffer that training writes in full at its first step anyway: in bulk
  * here, ~40 ms per 400 MB at 224 against ~225 ms of one-page faults inside the step. Only
- * the parameters and the first optimiser buffer: fc1's gradient is never written when
- * Adam is fused into its backward, and momentum never writes Adam's v, so those pages are
- * left untouched (400 MB each at 224). Advice only: a kernel without MADV_POPULATE_WRITE
+ * the parameters and the optimiser buffers it writes: fc1's gradient is never written
+ * when Adam is fused into its backward, and momentum never writes Adam's v, so those
+ * pages are left untouched (400 MB each at 224). Advice only: a kernel without MADV_POPULATE_WRITE
  * (before 5.14) leaves them to fault as before. */
 static void prefault(void *p, size_t bytes)
 {
@@ -745,8 +745,8 @@ static int alloc_buffers(model *m, char *err)
 			 !(m->adam_m = alloc_floats(m->nparams, sizeof(float), err)) ||
 			 !(m->adam_v = alloc_floats(m->nparams, sizeof(float), err))))
 		return -1;
-	/* the first optimiser buffer is faulted in at the first step, once freezing says which
-	 * parts of it are ever written (fault_state) */
+	/* the optimiser buffers are faulted in at the first step, once freezing and the
+	 * optimiser say which parts of them are ever written (fault_state) */
 	if (m->train)
 		prefault(m->params, m->nparams * sizeof(float));
 	if (!(m->input = alloc_floats(B * maxact, sizeof(float), err)))
@@ -1512,16 +1512,20 @@ static int next_run(const model *m, size_t from, size_t skip_lo, size_t skip_hi,
 	return 1;
 }
 
-/* Faults in the first optimiser buffer's trainable parts in bulk (see prefault), once. */
-static void fault_state(model *m)
+/* Faults in the optimiser buffers' trainable parts in bulk (see prefault), once: the
+ * first, and with adam Adam's v too (momentum never writes it). */
+static void fault_state(model *m, int adam)
 {
 	size_t lo, hi;
 
 	if (m->opt_faulted)
 		return;
 	m->opt_faulted = 1;
-	for (size_t at = 0; next_run(m, at, 0, 0, &lo, &hi); at = hi)
+	for (size_t at = 0; next_run(m, at, 0, 0, &lo, &hi); at = hi) {
 		prefault(m->adam_m + lo, (hi - lo) * sizeof(float));
+		if (adam)
+			prefault(m->adam_v + lo, (hi - lo) * sizeof(float));
+	}
 }
 
 /* Adam over the trainable parameters but [skip_lo, skip_hi): each element's update is
@@ -1532,7 +1536,7 @@ static void adam_runs(model *m, const optim_adam *o, int64_t t, size_t skip_lo, 
 
 	if (m->threads > 1)
 		blas_park();
-	fault_state(m);
+	fault_state(m, 1);
 	for (size_t at = 0; next_run(m, at, skip_lo, skip_hi, &lo, &hi); at = hi)
 		optim_adam_step(o, t, m->params + lo, m->grads + lo, m->adam_m + lo, m->adam_v + lo, hi - lo,
 				m->threads, m->isa);
@@ -1543,7 +1547,7 @@ void model_backward_adam(model *m, const optim_adam *o, int64_t t)
 	adam_rows a = { .m = m };
 
 	optim_adam_row_init(&a.k, o, t, m->isa);
-	fault_state(m);
+	fault_state(m, 1);
 	backward(m, &a);
 	/* the rest: the parameters before and after the updated weights */
 	if (a.p)
@@ -1563,7 +1567,7 @@ void model_momentum_step(model *m, double lr, double mu)
 
 	if (m->threads > 1)
 		blas_park();
-	fault_state(m);
+	fault_state(m, 0);
 	for (size_t at = 0; next_run(m, at, 0, 0, &lo, &hi); at = hi)
 		optim_momentum_step(lr, mu, m->params + lo, m->grads + lo, m->adam_m + lo, hi - lo, m->threads);
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* The steps 1..total at which the rule says "due" (time stands still), as "3,6,9". */
@@ -66,7 +68,8 @@ static void test_rule(void)
 }
 
 /* A run of total steps (spe per epoch) over m, checkpointing every 3 steps to path: the
- * steps at which a checkpoint was started, then the end's, as "3,6,9|10". */
+ * steps at which a checkpoint was started (the last step's at that step), then the
+ * end's, as "3,6,9,10|10". */
 static int run(ckptsched *s, model *m, const tensor *classes, int64_t total, char *out, size_t n,
 	       char *err)
 {
@@ -106,7 +109,12 @@ static void test_run(void)
 	for (int bg = 0; bg < 2; bg++) {
 		ckptsched_init(&s, path, 's', 3, bg, 10, 0, 0);
 		CHECK(run(&s, &m, &classes, 10, got, sizeof got, err) == 0, "bg %d: %s", bg, err);
-		CHECK(!strcmp(got, "3,6,9|10"), "bg %d: checkpoints at %s", bg, got);
+		/* the last step's is started at that step, the end only waits for it */
+		CHECK(!strcmp(got, "3,6,9,10|10"), "bg %d: checkpoints at %s", bg, got);
+		CHECK(s.end_lent && s.end_seconds > 0, "bg %d: the end's checkpoint was written by the thread", bg);
+		/* the run waits for the end's: at the program's priority */
+		CHECK(s.writer.nice == getpriority(PRIO_PROCESS, 0), "bg %d: the end's checkpoint was written "
+		      "at nice %d, not the program's %d", bg, s.writer.nice, getpriority(PRIO_PROCESS, 0));
 		CHECK(s.n_bg == (bg ? 3 : 0), "bg %d: %d done in the background", bg, s.n_bg);
 		CHECK(!s.writer.running, "bg %d: nothing left running after the end", bg);
 		CHECK(s.saved_at > 0, "bg %d: the last checkpoint's start is kept (Nm counts from it)", bg);
@@ -117,6 +125,23 @@ static void test_run(void)
 		tensor_free(&cl);
 		ckptsched_free(&s);
 	}
+	/* a run stopped (a signal) at step 5 after step 3's background checkpoint: the end
+	 * writes step 5's */
+	ckptsched_init(&s, path, 's', 3, 1, 10, 0, 0);
+	st = (ckpt_state){ .optim = CKPT_ADAM, .seed = 1, .batch = 1, .examples = 4 };
+	for (st.step = 1; st.step <= 5; st.step++) {
+		m.params[0] = (float)st.step;
+		CHECK(ckptsched_step(&s, 4, st.step == 5, &m, &classes, &st, err) == 0, "step %lld: %s",
+		      (long long)st.step, err);
+	}
+	st.step = 5;
+	CHECK(s.saved_step == 3 && ckptsched_end(&s, &m, &classes, &st, err) == 0 && s.saved_step == 5,
+	      "stopped at step 5: the end wrote step %lld (%s)", (long long)s.saved_step, err);
+	CHECK(ckpt_load(path, &back, 1, 1, &cl, &st, err) == 0 && st.step == 5 && back.params[0] == 5.0f,
+	      "stopped at step 5: the file holds step %lld", (long long)st.step);
+	model_free(&back);
+	tensor_free(&cl);
+	ckptsched_free(&s);
 	/* a background write that fails is the run's failure, named by the file */
 	snprintf(bad, sizeof bad, "%s/no/such/dir/m.npz", dir);
 	ckptsched_init(&s, bad, 's', 3, 1, 10, 0, 0);
@@ -129,9 +154,78 @@ static void test_run(void)
 	rmdir(dir);
 }
 
+/* Pages of [p, p + n) resident in memory. */
+static size_t resident(const void *p, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (n + page - 1) / page, got = 0;
+	unsigned char *v = malloc(pages);
+
+	if (v && mincore((void *)p, n, v) == 0)
+		for (size_t i = 0; i < pages; i++)
+			got += v[i] & 1;
+	free(v);
+	return got * page;
+}
+
+/* Background checkpoints have their staging buffer mapped and faulted in by the writer
+ * after the first step, so the first copy costs what every other does; not when no
+ * background checkpoint will come, nor for foreground ones. */
+static void test_prepare(void)
+{
+	char dir[] = "/tmp/petcnn-ckptsched-XXXXXX", path[64], err[ERR_MAX];
+	ckpt_state st = { .optim = CKPT_ADAM, .seed = 1, .batch = 1, .examples = 4 };
+	tensor classes;
+	ckptsched s;
+	model m;
+	float *stage;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof path, "%s/m.npz", dir);
+	CHECK(tensor_from_strings(&classes, (const char *[]){ "a", "b" }, 2, err) == 0, "%s", err);
+	CHECK(model_init(&m, "a=conv:1x1:2:linear gap", (model_size){ .h = 4, .w = 4, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0,
+	      "%s", err);
+	ckptsched_init(&s, path, 's', 3, 1, 10, 0, 0);
+	st.step = 1;
+	CHECK(ckptsched_step(&s, 4, 0, &m, &classes, &st, err) == 0, "step 1: %s", err);
+	CHECK(s.writer.running && !s.writer.writing, "after step 1 the writer maps the staging buffer");
+	CHECK(ckpt_writer_wait(&s.writer, 1, err) == 0, "mapping: %s", err);
+	CHECK(s.writer.stage && s.writer.stage_n == 3 * m.nparams, "params, Adam's m and v: %zu floats of %zu",
+	      s.writer.stage_n, 3 * m.nparams);
+	CHECK(s.writer.stage && resident(s.writer.stage, s.writer.stage_bytes) == s.writer.stage_bytes,
+	      "the staging buffer is faulted in: %zu of %zu bytes resident",
+	      s.writer.stage ? resident(s.writer.stage, s.writer.stage_bytes) : 0, s.writer.stage_bytes);
+	/* a mark in the mapping's padding (past the floats): a new mapping would not have it */
+	stage = s.writer.stage;
+	if (stage)
+		((unsigned char *)stage)[s.writer.stage_bytes - 1] = 0xa5;
+	for (st.step = 2; st.step <= 3; st.step++)
+		CHECK(ckptsched_step(&s, 4, 0, &m, &classes, &st, err) == 0, "step %lld: %s", (long long)st.step, err);
+	CHECK(s.saved_step == 3 && s.writer.stage == stage && stage &&
+	      ((unsigned char *)stage)[s.writer.stage_bytes - 1] == 0xa5, "step 3's copy goes to the buffer mapped before");
+	CHECK(ckpt_writer_wait(&s.writer, 1, err) == 0 && s.n_bg == 0, "mapping is no checkpoint of its own");
+	/* training goes first: the writer waits for a core it leaves idle */
+	CHECK(s.writer.nice == 19, "step 3's checkpoint was written at nice %d, not 19", s.writer.nice);
+	ckptsched_free(&s);
+	/* none will come: 3 steps, every 3 (the last is the end's); every 2 epochs of 4 steps
+	 * in 8; and in the foreground, 10 steps every 3 */
+	for (int k = 0; k < 3; k++) {
+		ckptsched_init(&s, path, k == 1 ? 'e' : 's', k == 1 ? 2 : 3, k < 2, k == 0 ? 3 : k == 1 ? 8 : 10, 0, 0);
+		for (st.step = 1; st.step < s.last; st.step++)
+			CHECK(ckptsched_step(&s, 4, 0, &m, &classes, &st, err) == 0, "%s", err);
+		CHECK(!s.writer.running && !s.writer.stage, "case %d: no staging buffer when no background "
+		      "checkpoint comes", k);
+		ckptsched_free(&s);
+	}
+	model_free(&m);
+	tensor_free(&classes);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_rule();
 	test_run();
+	test_prepare();
 	return check_done("test_ckptsched");
 }
