@@ -120,76 +120,140 @@ static void fwd_pixel(const geom *g, float *o, const float *im, const float *w, 
 }
 
 #if defined(__x86_64__)
-/* fwd_pixel 16 channels at a time in AVX2's registers: the same multiply then add per
- * lane in the same order (no FMA), so the same bits as the SSE and scalar loops, which
- * then take the channels left over (from ch0 on). */
-DW_AVX2 static int fwd_pixel_avx2(const geom *g, float *o, const float *x0, const float *w0,
-				  const float *b, int ny, int nx, int act, int ch0)
+/* np (1 or 4) adjacent output pixels (their windows ps floats apart in the input, their
+ * outputs c apart), 16 channels at a time in AVX2's registers: fwd_pixel's multiply then
+ * add per lane in the same order (no FMA), so the same bits as the SSE and scalar loops,
+ * which then take the channels left over (from ch0 on; returned: the first of them). Four
+ * pixels at once keep 8 sums in flight where one pixel's 2 wait on the adds' latency. */
+DW_AVX2 static inline __attribute__((always_inline)) int
+fwd_px256(int np, const geom *g, float *o, const float *x0, long ps, const float *w0,
+	  const float *b, int ny, int nx, int act, int ch0)
 {
 	int c = g->c, ch = ch0;
 	__m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
 
 	for (; ch + 16 <= c; ch += 16) {
-		__m256 a0 = b ? _mm256_loadu_ps(b + ch) : _mm256_setzero_ps();
-		__m256 a1 = b ? _mm256_loadu_ps(b + ch + 8) : _mm256_setzero_ps();
+		__m256 a[4][2];
 
+#pragma GCC unroll 4
+		for (int p = 0; p < np; p++) {
+			a[p][0] = b ? _mm256_loadu_ps(b + ch) : zero;
+			a[p][1] = b ? _mm256_loadu_ps(b + ch + 8) : zero;
+		}
 		for (int ky = 0; ky < ny; ky++)
 			for (int kx = 0; kx < nx; kx++) {
 				const float *x = x0 + ((long)ky * g->w + kx) * c + ch;
 				const float *wk = w0 + ((long)ky * g->kw + kx) * c + ch;
+				__m256 w0v = _mm256_loadu_ps(wk), w1v = _mm256_loadu_ps(wk + 8);
 
-				a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(wk)));
-				a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(wk + 8)));
+#pragma GCC unroll 4
+				for (int p = 0; p < np; p++) {
+					a[p][0] = _mm256_add_ps(a[p][0], _mm256_mul_ps(_mm256_loadu_ps(x + p * ps), w0v));
+					a[p][1] = _mm256_add_ps(a[p][1], _mm256_mul_ps(_mm256_loadu_ps(x + p * ps + 8), w1v));
+				}
 			}
-		if (act) {
-			a0 = _mm256_max_ps(a0, zero);
-			a1 = _mm256_max_ps(a1, zero);
-		}
-		if (act == VEC_RELU6) {
-			a0 = _mm256_min_ps(a0, six);
-			a1 = _mm256_min_ps(a1, six);
-		}
-		_mm256_storeu_ps(o + ch, a0);
-		_mm256_storeu_ps(o + ch + 8, a1);
+#pragma GCC unroll 4
+		for (int p = 0; p < np; p++)
+#pragma GCC unroll 2
+			for (int v = 0; v < 2; v++) {
+				if (act)
+					a[p][v] = _mm256_max_ps(a[p][v], zero);
+				if (act == VEC_RELU6)
+					a[p][v] = _mm256_min_ps(a[p][v], six);
+				_mm256_storeu_ps(o + (long)p * c + ch + 8 * v, a[p][v]);
+			}
 	}
 	return ch;
 }
 
-/* 32 channels at a time in AVX-512's registers, multiply then add per lane as above (the
- * -std=c11 build does not contract them into FMA): the same bits again; the channels
- * left over go to the AVX2 loop (returned: the first of them). */
-DW_AVX512 static int fwd_pixel_avx512(const geom *g, float *o, const float *x0, const float *w0,
-				      const float *b, int ny, int nx, int act)
+DW_AVX2 static int fwd_pixel_avx2(const geom *g, float *o, const float *x0, const float *w0,
+				  const float *b, int ny, int nx, int act, int ch0)
+{
+	return fwd_px256(1, g, o, x0, 0, w0, b, ny, nx, act, ch0);
+}
+
+DW_AVX2 static int fwd_quad_avx2(const geom *g, float *o, const float *x0, long ps,
+				 const float *w0, const float *b, int ny, int nx, int act, int ch0)
+{
+	return fwd_px256(4, g, o, x0, ps, w0, b, ny, nx, act, ch0);
+}
+
+/* fwd_px256 32 channels at a time in AVX-512's registers (the same bits again); the
+ * channels left over go to the AVX2 loop. */
+DW_AVX512 static inline __attribute__((always_inline)) int
+fwd_px512(int np, const geom *g, float *o, const float *x0, long ps, const float *w0,
+	  const float *b, int ny, int nx, int act)
 {
 	int c = g->c, ch = 0;
 	__m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
 
 	for (; ch + 32 <= c; ch += 32) {
-		__m512 a0 = b ? _mm512_loadu_ps(b + ch) : _mm512_setzero_ps();
-		__m512 a1 = b ? _mm512_loadu_ps(b + ch + 16) : _mm512_setzero_ps();
+		__m512 a[4][2];
 
+#pragma GCC unroll 4
+		for (int p = 0; p < np; p++) {
+			a[p][0] = b ? _mm512_loadu_ps(b + ch) : zero;
+			a[p][1] = b ? _mm512_loadu_ps(b + ch + 16) : zero;
+		}
 		for (int ky = 0; ky < ny; ky++)
 			for (int kx = 0; kx < nx; kx++) {
 				const float *x = x0 + ((long)ky * g->w + kx) * c + ch;
 				const float *wk = w0 + ((long)ky * g->kw + kx) * c + ch;
+				__m512 w0v = _mm512_loadu_ps(wk), w1v = _mm512_loadu_ps(wk + 16);
 
-				a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(wk)));
-				a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(wk + 16)));
+#pragma GCC unroll 4
+				for (int p = 0; p < np; p++) {
+					a[p][0] = _mm512_add_ps(a[p][0], _mm512_mul_ps(_mm512_loadu_ps(x + p * ps), w0v));
+					a[p][1] = _mm512_add_ps(a[p][1], _mm512_mul_ps(_mm512_loadu_ps(x + p * ps + 16), w1v));
+				}
 			}
-		if (act) {
-			a0 = _mm512_max_ps(a0, zero);
-			a1 = _mm512_max_ps(a1, zero);
-		}
-		if (act == VEC_RELU6) {
-			a0 = _mm512_min_ps(a0, six);
-			a1 = _mm512_min_ps(a1, six);
-		}
-		_mm512_storeu_ps(o + ch, a0);
-		_mm512_storeu_ps(o + ch + 16, a1);
+#pragma GCC unroll 4
+		for (int p = 0; p < np; p++)
+#pragma GCC unroll 2
+			for (int v = 0; v < 2; v++) {
+				if (act)
+					a[p][v] = _mm512_max_ps(a[p][v], zero);
+				if (act == VEC_RELU6)
+					a[p][v] = _mm512_min_ps(a[p][v], six);
+				_mm512_storeu_ps(o + (long)p * c + ch + 16 * v, a[p][v]);
+			}
 	}
 	return ch;
 }
+
+DW_AVX512 static int fwd_pixel_avx512(const geom *g, float *o, const float *x0, const float *w0,
+				      const float *b, int ny, int nx, int act)
+{
+	return fwd_px512(1, g, o, x0, 0, w0, b, ny, nx, act);
+}
+
+DW_AVX512 static int fwd_quad_avx512(const geom *g, float *o, const float *x0, long ps,
+				     const float *w0, const float *b, int ny, int nx, int act)
+{
+	return fwd_px512(4, g, o, x0, ps, w0, b, ny, nx, act);
+}
 #endif
+
+/* Four adjacent output pixels (oy, ox..ox+3) whose windows are whole along the row, on the
+ * widest path isa allows (AVX2 or AVX-512); the channels the vectors leave, pixel by pixel. */
+static void fwd_quad_isa(const geom *g, float *o, const float *im, const float *w,
+			 const float *b, int oy, int ox, int act, isa_kind isa)
+{
+#if defined(__x86_64__)
+	const float *x0, *w0;
+	long ps = (long)g->sw * g->c;
+	int ny, nx, ch = 0;
+
+	window_start(g, im, w, oy, ox, &x0, &w0, &ny, &nx);
+	if (isa >= ISA_AVX512)
+		ch = fwd_quad_avx512(g, o, x0, ps, w0, b, ny, nx, act);
+	ch = fwd_quad_avx2(g, o, x0, ps, w0, b, ny, nx, act, ch);
+	for (int p = 0; ch < g->c && p < 4; p++)
+		fwd_pixel(g, o + (long)p * g->c, im, w, b, oy, ox + p, act, ch);
+#else
+	(void)g, (void)o, (void)im, (void)w, (void)b, (void)oy, (void)ox, (void)act, (void)isa;
+#endif
+}
 
 /* One output pixel of a multiplier-1 layer on the widest path isa allows; each narrower
  * one takes the channels the wider left. */
@@ -236,6 +300,11 @@ static void fwd_worker(void *ctx, int k, int n)
 	int c = g->c, oc = g->oc, mult = oc / c;
 	long lo, hi;
 
+	/* the outputs whose windows are whole along a row: [qlo, qhi) */
+	int qlo = (g->pl + g->sw - 1) / g->sw, qhi = g->w - g->kw + g->pl < 0 ? 0 :
+		(g->w - g->kw + g->pl) / g->sw + 1;
+
+	qhi = qhi < g->ow ? qhi : g->ow;
 	par_share((long)j->B * g->oh, k, n, &lo, &hi);
 	for (long r = lo; r < hi; r++) {
 		long img = r / g->oh;
@@ -245,6 +314,11 @@ static void fwd_worker(void *ctx, int k, int n)
 		for (int ox = 0; ox < g->ow; ox++) {
 			float *o = j->out + (r * g->ow + ox) * oc;
 
+			if (mult == 1 && j->isa >= ISA_AVX2 && ox >= qlo && ox + 4 <= qhi) {
+				fwd_quad_isa(g, o, im, j->w, j->b, oy, ox, j->act, j->isa);
+				ox += 3;
+				continue;
+			}
 			if (mult == 1) {
 				fwd_pixel_isa(g, o, im, j->w, j->b, oy, ox, j->act, j->isa);
 				continue;

@@ -501,7 +501,7 @@ static void test_max_all_padding(void)
 }
 
 /* Depthwise forward on AVX-512 (32 channels a step), AVX2 (16) and the portable path: the
- * same bits, with 1 and 2 threads, over channels that leave every narrower path a tail
+ * same bits, with 1 and 2 threads, on narrow and wide rows and strides 1 and 2, over channels that leave every narrower path a tail
  * (55 = 32 + 16 + 7; 37 = 32 + 5; 24 = 16 + 8; 75 = 64 + 8 + 3), for each activation; the
  * inputs are large enough that ReLU6 clips, and its outputs are the linear ones clipped. */
 static void test_depthwise_isa(void)
@@ -509,13 +509,21 @@ static void test_depthwise_isa(void)
 	static const int chans[] = { 55, 37, 24, 75 };
 	static const isa_kind paths[] = { ISA_AVX2, ISA_AVX512 };
 
-	for (int t = 0; t < 4; t++) {
-		int c = chans[t], B = 2, pads[4] = { 1, 0, 1, 1 };
+	/* h, w, stride, pads: rows with whole windows in fours (the paths' 4-pixel tiles) and
+	 * one by one at the edges and the ends (15 whole ones at 17 wide: 3 left over) */
+	static const struct { int h, w, sh, sw, pads[4]; } geo[] = {
+		{ 7, 6, 2, 1, { 1, 0, 1, 1 } }, { 5, 17, 1, 1, { 1, 1, 1, 1 } },
+		{ 6, 22, 2, 2, { 0, 1, 1, 0 } },
+	};
+
+	for (int t = 0; t < 12; t++) {
+		int c = chans[t % 4], B = 2, H = geo[t / 4].h, W = geo[t / 4].w;
 		geom g;
 		char err[ERR_MAX];
 
-		CHECK(geom_init_pads(&g, 7, 6, c, 3, 3, 2, 1, pads, 0, c, c, err) == 0, "%s", err);
-		size_t ni = (size_t)B * 7 * 6 * c, no = (size_t)B * g.oh * g.ow * c;
+		CHECK(geom_init_pads(&g, H, W, c, 3, 3, geo[t / 4].sh, geo[t / 4].sw, geo[t / 4].pads, 0, c,
+				     c, err) == 0, "%s", err);
+		size_t ni = (size_t)B * H * W * c, no = (size_t)B * g.oh * g.ow * c;
 		float *in = malloc(sizeof *in * ni), *w = malloc(sizeof *w * 9 * c), *b = malloc(sizeof *b * c);
 		float *lin = malloc(sizeof *lin * no), *o1 = malloc(sizeof *o1 * no), *o2 = malloc(sizeof *o2 * no), ws[4];
 
