@@ -12,7 +12,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SLOTS 32
@@ -133,24 +135,34 @@ static int anon_open(const char *target, mode_t mode)
 #endif
 }
 
-/* Gives the anonymous file a temporary name (o->tmp), ready for the rename. */
+/* Gives the anonymous file a temporary name (o->tmp), ready for the rename: one linkat to
+ * a name drawn here (mkstemp would first make, close and unlink a file of its own, three
+ * more calls during which a SIGKILL leaves a name behind). */
 static int anon_link(outfile *o, char *err)
 {
 	char proc[64];
+	struct timespec ts;
+	uint64_t x;
 
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(o->fp));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40 ^ (uintptr_t)o;
 	for (int tries = 0; tries < 100; tries++) {
-		int fd;
+		static const char abc[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+		uint64_t h;
+		char *t;
 
 		free(o->tmp);
 		if (!(o->tmp = temp_name(o->path)))
 			return err_set(err, "%s: out of memory", o->path);
-		/* mkstemp picks a free name; the empty file it makes is then replaced by the link. */
-		fd = mkstemp(o->tmp);
-		if (fd < 0)
-			return err_sys(err, "%s: cannot create a temporary name", o->path);
-		close(fd);
-		unlink(o->tmp);
+		/* splitmix64 of a counter: a fresh draw each try */
+		x += 0x9e3779b97f4a7c15u;
+		h = (x ^ x >> 30) * 0xbf58476d1ce4e5b9u;
+		h = (h ^ h >> 27) * 0x94d049bb133111ebu;
+		h ^= h >> 31;
+		t = o->tmp + strlen(o->tmp) - 6;
+		for (int i = 0; i < 6; i++, h /= 62)
+			t[i] = abc[h % 62];
 		o->slot = take_slot(o->tmp);
 		if (linkat(AT_FDCWD, proc, AT_FDCWD, o->tmp, AT_SYMLINK_FOLLOW) == 0)
 			return 0;
@@ -343,9 +355,22 @@ int outfile_commit(outfile *o, char *err)
 		outfile_abort(o);
 		return -1;
 	}
-	if (o->anon && anon_link(o, err)) {
-		outfile_abort(o);
-		return -1;
+	if (o->anon) {
+		/* named, then at once renamed: the close (all written and synced already)
+		 * comes after, so the temporary name lives for the one rename */
+		if (anon_link(o, err) || rename(o->tmp, o->path) != 0) {
+			if (o->tmp)
+				err_sys(err, "%s: cannot rename into place", o->path);
+			outfile_abort(o);
+			return -1;
+		}
+		drop_slot(o);
+		bad = fclose(o->fp) != 0;
+		o->fp = NULL;
+		if (bad)
+			err_sys(err, "%s: write error", o->path);
+		release(o);
+		return bad ? -1 : 0;
 	}
 	if (fclose(o->fp) != 0) {
 		o->fp = NULL;
