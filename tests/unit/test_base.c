@@ -1,13 +1,18 @@
-/* Unit tests for the program-support modules: rng, cli number parsing, outfile. */
+/* Unit tests for the program-support modules: rng, cli number parsing, outfile, hash, the
+ * worker pool. */
 #include "check.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
 #include "util/hash.h"
 #include "util/outfile.h"
+#include "util/par.h"
 #include "util/rng.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -249,9 +254,80 @@ static void test_hash(void)
 	CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "sha256() %s", hex);
 }
 
+typedef struct {
+	_Atomic int calls[PAR_MAX_THREADS + 1];
+	_Atomic int bad_n;
+	int want_n;
+	int nest;               /* worker 1 calls par_run(3) itself */
+	_Atomic int nested;
+} par_probe;
+
+static void probe(void *ctx, int k, int n)
+{
+	par_probe *p = ctx;
+
+	if (n != p->want_n || k < 0 || k >= n)
+		atomic_fetch_add(&p->bad_n, 1);
+	else
+		atomic_fetch_add(&p->calls[k], 1);
+	if (p->nest && k == 1) {
+		par_probe q = { .want_n = 3 };
+
+		par_run(3, probe, &q);
+		for (int i = 0; i < 3; i++)
+			atomic_fetch_add(&p->nested, q.calls[i] == 1);
+	}
+}
+
+/* par_run(n): each k in [0, n) once, told n; the pool grown, shrunk and reused. */
+static int par_once(int n, int nest)
+{
+	par_probe p = { .want_n = n < 1 ? 1 : n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n, .nest = nest };
+	int ok = 1;
+
+	par_run(n, probe, &p);
+	for (int k = 0; k < p.want_n; k++)
+		ok &= p.calls[k] == 1;
+	return ok && p.bad_n == 0 && (!nest || p.nested == 3);
+}
+
+static void *par_thread(void *arg)
+{
+	int *ok = arg;
+
+	for (int i = 0; i < 2000; i++)
+		*ok &= par_once(1 + i % 4, 0);
+	return NULL;
+}
+
+static void test_par(void)
+{
+	int ok = 1, other = 1, status = -1;
+	pthread_t t;
+	pid_t pid;
+
+	for (int i = 0; i < 3000; i++)
+		ok &= par_once(i % 7 - 1, 0);
+	CHECK(ok, "every worker index once per call, n from -1 to 5, 3000 calls");
+	CHECK(par_once(PAR_MAX_THREADS + 3, 0), "n clamped to %d", PAR_MAX_THREADS);
+	CHECK(par_once(2, 1) && par_once(4, 1), "a call from inside a worker completes (its own threads)");
+	/* two callers at once: one has the pool, the other its own threads */
+	CHECK(pthread_create(&t, NULL, par_thread, &other) == 0, "a second caller started");
+	for (int i = 0; i < 2000; i++)
+		ok &= par_once(2 + i % 3, 0);
+	pthread_join(t, NULL);
+	CHECK(ok && other, "two threads calling at once: every index once per call");
+	/* a forked child has no workers of its parent's: it starts its own */
+	if ((pid = fork()) == 0)
+		_exit(par_once(3, 0) && par_once(2, 0) ? 0 : 1);
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "par_run in a forked child (status %d)", status);
+}
+
 int main(void)
 {
 	test_hash();
+	test_par();
 	test_rng();
 	test_parse();
 	test_outfile();
