@@ -165,6 +165,24 @@ np.savez(sys.argv[2], **{n: z[n] for n in names})' "$d/m.npz" "$t/reordered.npz"
 		fail "peak RSS $kb KB ($base KB before any work) against $bytes bytes of parameters"
 }
 
+@test "cnn-eval: the lean forward (large layers a few images at a time) gives the same predictions in less memory" {
+	local t=$BATS_TEST_TMPDIR
+	# the seed's network at 64x64: conv1_1's and conv1_2's outputs are 512 KB an image, so
+	# 40 images run through them 15 at a time and conv1_1's output is never whole
+	"$PY" "$BATS_TEST_DIRNAME/nn-shapes.py" 40 64 1 "$t/d.npy"
+	cnn-train --train "$t/d.npy" -o "$t/m.npz" --stop-after 1 -q > /dev/null
+	/usr/bin/time -f 'peak %M' -o "$t/lean" cnn-eval --batch 40 -m "$t/m.npz" -p "$t/lean.tsv" "$t/d.npy" > /dev/null
+	PETCNN_LEAN=0 /usr/bin/time -f 'peak %M' -o "$t/whole" cnn-eval --batch 40 -m "$t/m.npz" -p "$t/whole.tsv" \
+		"$t/d.npy" > /dev/null
+	[ "$(wc -l < "$t/lean.tsv")" -eq 41 ]
+	cmp "$t/lean.tsv" "$t/whole.tsv"
+	local lean whole
+	lean=$(awk '/^peak/ { print $2 }' "$t/lean")
+	whole=$(awk '/^peak/ { print $2 }' "$t/whole")
+	# conv1_1's 40 images (20 MB) against a buffer of 15 (7.5 MB)
+	(( whole - lean > 8000 )) || fail "peak RSS $lean KB lean against $whole KB whole"
+}
+
 @test "cnn-eval: --progress draws the bar from lib/evaluate's reports, to the last image; -q none" {
 	local d=$BATS_FILE_TMPDIR
 	run --separate-stderr cnn-eval -m "$d/m.npz" --batch 8 --progress "$d/test.npy"

@@ -862,6 +862,111 @@ int model_set_threads(model *m, int threads, char *err)
 	return 0;
 }
 
+/* model_lean's sizes: a layer whose output per image is below LEAN_MIN_BYTES ends the
+ * lean layers (from there a whole batch fits in cache anyway); a micro-batch is as many
+ * images as keep the largest layer's input and output within LEAN_BUDGET_BYTES, about
+ * what a core's L2 and its share of L3 hold, so the next layer reads them from cache. */
+#define LEAN_MIN_BYTES (256 << 10)
+#define LEAN_BUDGET_BYTES (8 << 20)
+
+static size_t src_n(const model *m, int src)
+{
+	return src == MODEL_INPUT ? (size_t)m->h * m->w * m->c : m->layer[src].out_n;
+}
+
+/* The lean layers: how many, and the images in a micro-batch (0: none worth it). */
+static int lean_span(const model *m, int *mb)
+{
+	size_t most = 0;
+	int n = 0;
+
+	for (; n < m->nlayer - 1; n++) {
+		const model_layer *l = &m->layer[n];
+		size_t io = l->out_n;
+
+		if (l->kind == MODEL_DROP || l->kind == MODEL_DENSE || l->out_n * sizeof(float) < LEAN_MIN_BYTES)
+			break;
+		for (int k = 0; k < l->nsrc; k++)
+			io += src_n(m, l->src[k]);
+		if (io > most)
+			most = io;
+	}
+	*mb = most ? (int)(LEAN_BUDGET_BYTES / (most * sizeof(float))) : 0;
+	if (*mb < 1)
+		*mb = 1;
+	return n >= 2 && *mb < m->max_batch ? n : 0;
+}
+
+/* The last layer that reads layer i (-1: none). */
+static int last_reader(const model *m, int i)
+{
+	int r = -1;
+
+	for (int j = i + 1; j < m->nlayer; j++)
+		for (int k = 0; k < m->layer[j].nsrc; k++)
+			if (m->layer[j].src[k] == i)
+				r = j;
+	return r;
+}
+
+int model_lean(model *m, char *err)
+{
+	int n, mb, *until, nbuf = 0;
+	size_t *size;
+
+	const char *env = getenv("PETCNN_LEAN");
+
+	if (m->train || m->act_grad || m->lean_n || (env && !strcmp(env, "0")) || !(n = lean_span(m, &mb)))
+		return 0;
+	until = calloc((size_t)n, sizeof *until);
+	size = calloc((size_t)n, sizeof *size);
+	m->lean_buf = calloc((size_t)n, sizeof *m->lean_buf);
+	if (!until || !size || !m->lean_buf) {
+		free(until), free(size);
+		return err_set(err, "model: out of memory planning the lean forward");
+	}
+	/* a layer whose readers all come before layer n keeps its micro-batch's output in a
+	 * buffer that a later such layer takes over once its last reader has run */
+	for (int i = 0; i < n - 1; i++) {
+		model_layer *l = &m->layer[i];
+		int r = last_reader(m, i), b = 0;
+
+		if (r < 0 || r >= n)
+			continue;
+		while (b < nbuf && until[b] >= i)
+			b++;
+		if (b == nbuf)
+			nbuf++;
+		until[b] = r;
+		if (size[b] < (size_t)mb * l->out_n)
+			size[b] = (size_t)mb * l->out_n;
+		l->transient = b + 1;   /* its buffer's index + 1, for now */
+	}
+	free(until);
+	for (int b = 0; b < nbuf; b++)
+		if (!(m->lean_buf[b] = alloc_floats(size[b], sizeof(float), err))) {
+			for (int i = 0; i < n; i++)
+				m->layer[i].transient = 0;
+			for (int k = 0; k < b; k++)
+				free(m->lean_buf[k]);
+			free(size);
+			return -1;
+		}
+	free(size);
+	m->lean_nbuf = nbuf;
+	for (int i = 0; i < n - 1; i++) {
+		model_layer *l = &m->layer[i];
+
+		if (l->transient) {
+			free(l->out);
+			l->out = m->lean_buf[l->transient - 1];
+			l->transient = 1;
+		}
+	}
+	m->lean_n = n, m->lean_mb = mb;
+	return 0;
+}
+
 int model_set_norm(model *m, const float mean[3], const float std[3], int bgr, char *err)
 {
 	for (int c = 0; c < 3; c++)
@@ -887,7 +992,7 @@ void model_free(model *m)
 	for (int i = 0; m->layer && i < m->nlayer; i++) {
 		model_layer *l = &m->layer[i];
 
-		if (!in_place(m, l))
+		if (!in_place(m, l) && !l->transient)
 			free(l->out);
 		free(l->argmax);
 		free(l->mask);
@@ -908,6 +1013,9 @@ void model_free(model *m)
 	free(m->dlogits);
 	free(m->ginput);
 	free(m->ws);
+	for (int i = 0; i < m->lean_nbuf; i++)
+		free(m->lean_buf[i]);
+	free(m->lean_buf);
 	memset(m, 0, sizeof *m);
 }
 /* Initialisation runs over fixed blocks of each weight tensor, each block from its own rng
@@ -1099,39 +1207,50 @@ static int wino_ready(model *m, model_layer *l)
 	return 1;
 }
 
-static void forward_layer(model *m, model_layer *l, int B)
+/* Source src's output for images b0 on (a transient output holds those images only). */
+static const float *src_at(const model *m, int src, int b0)
 {
-	const float *in = layer_in(m, l->src[0]), *w = param(m, l->wparam), *b = param(m, l->bparam);
+	if (src == MODEL_INPUT)
+		return m->input + (size_t)b0 * m->h * m->w * m->c;
+	return m->layer[src].out + (m->layer[src].transient ? 0 : (size_t)b0 * m->layer[src].out_n);
+}
+
+/* l's forward for images b0 .. b0 + B - 1 of the batch. */
+static void forward_layer(model *m, model_layer *l, int b0, int B)
+{
+	const float *in = src_at(m, l->src[0], b0), *w = param(m, l->wparam), *b = param(m, l->bparam);
 	size_t n = (size_t)B * l->out_n, rows = (size_t)B * l->oh * l->ow;
+	size_t at = l->transient ? 0 : (size_t)b0 * l->out_n;
+	float *out = l->out + at;
 
 	switch (l->kind) {
 	case MODEL_CONV:
 		if (wino_ready(m, l))
-			conv2d_run_wino(&l->plan, l->out, in, l->wino, b, B, l->relu, m->ws);
+			conv2d_run_wino(&l->plan, out, in, l->wino, b, B, l->relu, m->ws);
 		else
-			conv2d_run_forward(&l->plan, l->out, in, w, b, B, l->relu, m->ws);
+			conv2d_run_forward(&l->plan, out, in, w, b, B, l->relu, m->ws);
 		break;
 	case MODEL_POOL:
 		/* the winners only where a backward may read them: a layer whose output
 		 * gradient backward's plan leaves out (all below it frozen) never does */
-		maxpool_forward_isa(&l->g, l->out, (m->train || m->act_grad) && l->grad != -1 ? l->argmax : NULL,
+		maxpool_forward_isa(&l->g, out, (m->train || m->act_grad) && l->grad != -1 ? l->argmax + at : NULL,
 				    in, B, m->threads, m->isa);
 		break;
 	case MODEL_AVGPOOL:
-		avgpool_forward(&l->g, l->out, in, B, l->incl, m->threads);
+		avgpool_forward(&l->g, out, in, B, l->incl, m->threads);
 		break;
 	case MODEL_GAP: {
 		const model_layer *s = l->src[0] == MODEL_INPUT ? NULL : &m->layer[l->src[0]];
 
-		gap_forward(l->out, in, B, s ? (long)s->oh * s->ow : (long)m->h * m->w, l->oc, m->threads);
+		gap_forward(out, in, B, s ? (long)s->oh * s->ow : (long)m->h * m->w, l->oc, m->threads);
 		break;
 	}
 	case MODEL_DENSE:
-		dense_forward(l->out, in, w, b, B, l->nin, l->nout, l->relu, m->threads, m->isa);
+		dense_forward(out, in, w, b, B, l->nin, l->nout, l->relu, m->threads, m->isa);
 		break;
-	case MODEL_DROP:
-		if (l->out != in)
-			memcpy(l->out, in, sizeof *in * n);
+	case MODEL_DROP:        /* with dropout active, whole batches only (b0 0) */
+		if (out != in)
+			memcpy(out, in, sizeof *in * n);
 		if (m->drop_active && m->share_of)
 			dropout_forward_part(l->out, l->mask, (size_t)m->share_of * l->out_n,
 					     (size_t)m->share_lo * l->out_n, n, m->keep[l->fc], m->drop_rng);
@@ -1139,47 +1258,59 @@ static void forward_layer(model *m, model_layer *l, int B)
 			dropout_forward(l->out, l->mask, n, m->keep[l->fc], m->drop_rng);
 		break;
 	case MODEL_ADD:
-		elt_add(l->out, in, layer_in(m, l->src[1]), n, l->relu);
+		elt_add(out, in, src_at(m, l->src[1], b0), n, l->relu);
 		break;
 	case MODEL_CONCAT:
 		for (int k = 0, off = 0; k < l->nsrc; k++) {
 			int c = l->src[k] == MODEL_INPUT ? m->c : m->layer[l->src[k]].oc;
 
-			elt_concat_forward(l->out, layer_in(m, l->src[k]), rows, c, l->oc, off);
+			elt_concat_forward(out, src_at(m, l->src[k], b0), rows, c, l->oc, off);
 			off += c;
 		}
 		break;
 	case MODEL_RELU:
-		elt_clip_forward(l->out, in, n, 0.0f, INFINITY);
+		elt_clip_forward(out, in, n, 0.0f, INFINITY);
 		break;
 	case MODEL_CLIP:
-		elt_clip_forward(l->out, in, n, l->a[0], l->a[1]);
+		elt_clip_forward(out, in, n, l->a[0], l->a[1]);
 		break;
 	case MODEL_LEAKY:
-		elt_leaky_forward(l->out, in, n, l->a[0]);
+		elt_leaky_forward(out, in, n, l->a[0]);
 		break;
 	case MODEL_BN:
-		elt_affine_forward(l->out, in, w, b, rows, l->oc, l->relu);
+		elt_affine_forward(out, in, w, b, rows, l->oc, l->relu);
 		break;
 	case MODEL_LRN:
-		lrn_forward(l->out, l->aux, in, rows, l->oc, (int)l->a[0], l->a[1], l->a[2], l->a[3]);
+		lrn_forward(out, l->aux + at, in, rows, l->oc, (int)l->a[0], l->a[1], l->a[2], l->a[3]);
 		break;
 	}
 }
 
-/* Layers lo..hi-1. */
+static void forward_timed(model *m, model_layer *l, int b0, int B)
+{
+	double t0 = now();
+
+	forward_layer(m, l, b0, B);
+	if (m->training)
+		l->t_fwd += now() - t0;
+}
+
+/* Layers lo..hi-1; after model_lean the first m->lean_n a micro-batch at a time. */
 static void forward_layers(model *m, int lo, int hi, int B)
 {
+	int i = lo;
+
 	m->batch = B;
 	m->drop_active = m->training && m->train;
-	for (int i = lo; i < hi; i++) {
-		model_layer *l = &m->layer[i];
-		double t0 = now();
-
-		forward_layer(m, l, B);
-		if (m->training)
-			l->t_fwd += now() - t0;
+	if (m->lean_n && lo < m->lean_n) {
+		if (lo != 0 || hi < m->lean_n)
+			abort();        /* model_lean's contract: whole forwards only */
+		for (int b0 = 0; b0 < B; b0 += m->lean_mb)
+			for (i = 0; i < m->lean_n; i++)
+				forward_timed(m, &m->layer[i], b0, B - b0 < m->lean_mb ? B - b0 : m->lean_mb);
 	}
+	for (; i < hi; i++)
+		forward_timed(m, &m->layer[i], 0, B);
 }
 
 /* The loss, or the probabilities, from the last layer's output. */
@@ -1696,6 +1827,8 @@ int model_grad_init(model *m, char *err)
 
 	if (m->act_grad)
 		return 0;
+	if (m->lean_n)
+		return err_set(err, "model: gradients wanted of a lean model (model_lean)");
 	for (int i = 0; i < m->nlayer; i++)
 		if (m->layer[i].out_n > maxact)
 			maxact = m->layer[i].out_n;

@@ -82,6 +82,8 @@ typedef struct {
 	uint8_t *mask;          /* drop: [max_batch, oh, ow, oc] */
 	float *aux;             /* lrn: its denominators [max_batch, oh, ow, oc] */
 	int grad;               /* backward: which gradient buffer holds d(out) */
+	int transient;          /* model_lean: out holds the current micro-batch only, in a
+	                         * buffer later layers reuse */
 	int frozen;             /* parameters fixed: no gradient, no optimiser state */
 	double t_fwd, t_bwd;    /* seconds spent in training forwards / backwards (profile) */
 } model_layer;
@@ -137,6 +139,9 @@ typedef struct {
 	int threads;            /* for our kernels, OpenBLAS and the optimiser (model_set_threads) */
 	isa_kind isa;           /* ... on this path: PETCNN_ISA or the widest the CPU has */
 	int no_wino;            /* PETCNN_WINOGRAD=0: fixed 3x3s run the direct kernels too */
+	int lean_n, lean_mb;    /* model_lean: layers 0 .. lean_n-1 run lean_mb images at a time */
+	float **lean_buf;       /* ... their transient outputs' buffers */
+	int lean_nbuf;
 } model;
 
 /* Parses spec for s and allocates everything for batches up to s.max_batch. Parameters
@@ -152,6 +157,13 @@ int model_set_threads(model *m, int threads, char *err);
 int model_set_norm(model *m, const float mean[3], const float std[3], int bgr, char *err);
 /* Whether m's normalisation is the default one. */
 int model_norm_default(const model *m);
+/* For an inference model whose caller reads only the last layer's output and what it
+ * reads: the large early layers run a few images at a time, their outputs read back from
+ * cache and kept only until read (memory drops too). The same bits as without. From then
+ * on only whole forwards (model_forward, model_forward_float); a no-op for a training
+ * model, after model_grad_init or under PETCNN_LEAN=0. -1 if out of memory (the model is
+ * left as it was). */
+int model_lean(model *m, char *err);
 
 /* Seed: weights truncated normal stddev 0.1, conv biases 0, dense biases 1.
  * He: weights normal stddev sqrt(2 / fan_in), biases 0. bn: scale 1, shift 0. One rng

@@ -799,6 +799,52 @@ static void test_wino(void)
 	model_free(&inf), model_free(&tr);
 }
 
+/* model_lean: the same bits as whole batches, for a graph with branches, a partial last
+ * micro-batch and every kind the early layers of the torchvision networks have. */
+static void test_lean(void)
+{
+	enum { H = 96, W = 96, K = 5, B = 7 };
+	const char *spec = "a=conv:3x3:16 d=conv:3x3:16:g16:relu6 p=conv:1x1:16:linear r=add@a,p "
+			   "k=concat@r,d n=bn:relu c=clip:0:4 m=maxpool:3x3:s1:same v=avgpool:3x3:s1:same "
+			   "e=conv:3x3:32:s2 gap out=dense:K";
+	model lean, whole, tr;
+	char err[ERR_MAX];
+	uint8_t *img = malloc((size_t)B * H * W * 3);
+	size_t nl;
+
+	for (size_t i = 0; i < (size_t)B * H * W * 3; i++)
+		img[i] = (uint8_t)((i * 97 + i / 7) % 251);
+	CHECK(model_init(&lean, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B }, err) == 0 &&
+	      model_init(&whole, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B }, err) == 0 &&
+	      model_init(&tr, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B, .train = 1 }, err) == 0,
+	      "%s", err);
+	model_init_params(&lean, MODEL_INIT_HE, 5);
+	model_init_params(&whole, MODEL_INIT_HE, 5);
+	model_set_threads(&lean, 2, err), model_set_threads(&whole, 2, err);
+	CHECK(model_lean(&lean, err) == 0 && model_lean(&tr, err) == 0, "%s", err);
+	CHECK(tr.lean_n == 0, "a training model is never lean");
+	/* the largest: concat's 2 x 16 channels in, 32 out, 2.4 MB an image */
+	CHECK(lean.lean_n == 10 && lean.lean_mb == 3, "the 96x96 layers run lean, 3 images at a time "
+	      "(%d layers, %d at a time)", lean.lean_n, lean.lean_mb);
+	CHECK(!lean.layer[lean.lean_n - 1].transient && lean.layer[0].transient && lean.layer[5].transient,
+	      "the last lean layer's output is whole, the others' transient");
+	CHECK(lean.lean_nbuf >= 3 && lean.lean_nbuf < lean.lean_n - 1, "%d buffers for %d transient outputs",
+	      lean.lean_nbuf, lean.lean_n - 1);
+	CHECK(model_grad_init(&lean, err) == -1, "no gradients of a lean model");
+	nl = (size_t)B * K;
+	for (int b = B; b >= B - 1; b--) {
+		model_forward(&lean, img, NULL, b);
+		model_forward(&whole, img, NULL, b);
+		CHECK(!memcmp(lean.layer[lean.nlayer - 1].out, whole.layer[whole.nlayer - 1].out,
+			      sizeof(float) * (size_t)b * K) && !memcmp(lean.probs, whole.probs, sizeof(float) * nl / B * b),
+		      "batch %d: lean and whole give the same bits", b);
+		CHECK(!memcmp(lean.layer[9].out, whole.layer[9].out, sizeof(float) * (size_t)b * whole.layer[9].out_n),
+		      "batch %d: the last lean layer holds every image", b);
+	}
+	model_free(&lean), model_free(&whole), model_free(&tr);
+	free(img);
+}
+
 /* Bytes of [p, p + n) resident in memory (whole pages inside it). */
 static size_t resident(const void *p, size_t n)
 {
@@ -856,5 +902,6 @@ int main(void)
 	test_freeze();
 	test_cache_cut();
 	test_wino();
+	test_lean();
 	return check_done("test_model");
 }
