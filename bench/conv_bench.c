@@ -43,7 +43,10 @@ static double now(void)
 }
 
 /* CPU seconds of this thread, or (process) of all threads: on a machine shared with other
- * jobs, the time we actually ran, where wall time would count their turns too. */
+ * jobs, the time we actually ran, where wall time would count their turns too. The kernel
+ * adds a running thread's time to the process's at ticks and switches, and par's workers
+ * stay running between calls, so the process's time is read over a whole loop of calls
+ * (tenths of a second), never around one. */
 static double cpu(int process)
 {
 	struct timespec ts;
@@ -222,20 +225,20 @@ static void convs(int size, int threads, double secs)
 		for (int p = 0; p < npaths; p++) {
 			c.isa = paths[p];
 			for (int ph = 0; ph < 3; ph++) {
-				double best = 1e30, bestc = 1e30, spent = 0;
+				double best = 1e30, bestc, spent = 0, c0 = cpu(1);
 				int n = 0;
 
 				if (ph == 1 && l == 0)
 					continue;   /* the first layer has no input gradient */
 				while (n < 3 || (spent < secs && n < 50)) {
-					double t0 = now(), c0 = cpu(1);
+					double t0 = now();
 
 					run_phase(&c, ph);
-					double dt = now() - t0, dc = (cpu(1) - c0) / threads;
+					double dt = now() - t0;
 
 					best = dt < best ? dt : best, spent += dt, n++;
-					bestc = dc < bestc ? dc : bestc;
 				}
+				bestc = (cpu(1) - c0) / threads / n;
 				printf("conv %-7s %s %-3s %7.1f GFLOP/s %7.2f ms wall, %7.1f per CPU second"
 				       " (%s)\n", isa_name(c.isa), L->name, phase[ph], flops / best / 1e9,
 				       best * 1e3, flops / bestc / 1e9,
@@ -311,25 +314,26 @@ static void nets(int threads, double secs, const char *only)
 
 			conv2d_plan_init(&plan, &g, isa, threads);
 			for (int wino = 0; wino < 2; wino++) {
-				double best = 1e30, bestc = 1e30, spent = 0;
+				double best = 1e30, bestc, spent = 0, c0;
 				int n = 0;
 
 				if (wino && !convwino_fits(&g, isa))
 					break;
 				if (wino)
 					convwino_pack(&g, u, w, threads);
+				c0 = cpu(1);
 				while (n < 3 || (spent < secs && n < 200)) {
-					double t0 = now(), c0 = cpu(1);
+					double t0 = now();
 
 					if (wino)
 						convwino_forward(&g, out, in, u, b, 1, B, threads, wsw, isa);
 					else
 						conv2d_run_forward(&plan, out, in, w, b, B, 1, ws);
-					double dt = now() - t0, dc = (cpu(1) - c0) / threads;
+					double dt = now() - t0;
 
 					best = dt < best ? dt : best, spent += dt, n++;
-					bestc = dc < bestc ? dc : bestc;
 				}
+				bestc = (cpu(1) - c0) / threads / n;
 				printf("net %-7s %-15s %7.1f GFLOP/s %7.2f ms wall, %7.1f per CPU second, %6.2f ms (%s)\n",
 				       isa_name(isa), L->name, flops / best / 1e9, best * 1e3, flops / bestc / 1e9,
 				       bestc * 1e3, wino ? "winograd" : conv2d_plan_path(&plan));
