@@ -384,3 +384,37 @@ assert "train/augment" not in np.load(sys.argv[2]).files' "$t/full.npz" "$t/plai
 	[[ $(echo "$output" | awk -F'\t' '$3 == "image" && $4 == "augment/batch" {print $1, $5}') == "0 50x33 colorspace=3 png "*" bytes" ]] ||
 		fail "$output"
 }
+
+@test "cnn-train, cnn-eval: OpenBLAS on a core without AVX2 on a CPU with it: run again on the machine's core; a core the user set stays" {
+	grep -qw avx2 /proc/cpuinfo || skip "this CPU has no AVX2: OpenBLAS's narrow cores are its own"
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR want=Haswell f
+	for f in avx512f avx512bw avx512vl avx512dq avx512cd; do
+		grep -qw "$f" /proc/cpuinfo || break
+	done
+	grep -qw avx512f /proc/cpuinfo && [ "$f" = avx512cd ] && grep -qw avx512cd /proc/cpuinfo && want=SkylakeX
+	# PETCNN_BLAS_CORE stands in for the core OpenBLAS's detection chose (Prescott on CPU
+	# models Debian's 0.3.21 does not know)
+	run --separate-stderr env -u OPENBLAS_CORETYPE PETCNN_BLAS_CORE=Prescott \
+		cnn-train --train - -o "$t/a.npz" --model "$SMALL" --stop-after 2 --profile -q < "$d/train16.npy"
+	assert_success
+	[[ $stderr == *"OpenBLAS chose its Prescott core"*"running again with OPENBLAS_CORETYPE=$want"* ]] || fail "$stderr"
+	# the program ran again, from the start and with its standard input whole, on that core
+	[[ $stderr == *"OpenBLAS core $want)"* ]] || fail "$stderr"
+	OPENBLAS_CORETYPE=$want cnn-train --train - -o "$t/b.npz" --model "$SMALL" --stop-after 2 -q < "$d/train16.npy"
+	cmp "$t/a.npz" "$t/b.npz"
+	# a core the user set is kept, and nothing is said
+	run --separate-stderr env OPENBLAS_CORETYPE=Prescott PETCNN_BLAS_CORE=Prescott \
+		cnn-train --train "$d/train16.npy" -o "$t/c.npz" --model "$SMALL" --stop-after 2 --profile -q
+	assert_success
+	[[ $stderr != *"running again"* && $stderr == *"OpenBLAS core Prescott)"* ]] || fail "$stderr"
+	# a core with AVX2 is OpenBLAS's to choose
+	run --separate-stderr env -u OPENBLAS_CORETYPE PETCNN_BLAS_CORE=Haswell \
+		cnn-train --train "$d/train16.npy" -o "$t/c.npz" --model "$SMALL" --stop-after 2 -q
+	assert_success
+	[[ $stderr != *"running again"* ]] || fail "$stderr"
+	# cnn-eval does the same, and its report is the one it gives on OpenBLAS's own core
+	run --separate-stderr env -u OPENBLAS_CORETYPE PETCNN_BLAS_CORE=Core2 cnn-eval -q -m "$t/b.npz" - < "$d/train16.npy"
+	assert_success
+	[[ $stderr == *"OpenBLAS chose its Core2 core"*"OPENBLAS_CORETYPE=$want"* ]] || fail "$stderr"
+	[ "$output" = "$(OPENBLAS_CORETYPE=$want cnn-eval -q -m "$t/b.npz" "$d/train16.npy")" ]
+}

@@ -4,6 +4,7 @@
 #include "array/npy.h"
 #include "img/augment.h"
 #include "nn/apply.h"
+#include "nn/blas.h"
 #include "nn/explain.h"
 #include "onnx/onnx_load.h"
 #include "util/cli.h"
@@ -468,6 +469,9 @@ int main(int argc, char **argv)
 	int64_t n;
 	bar_ctx bar;
 	int rc;
+
+	/* before anything is read: OpenBLAS takes its core only as it loads */
+	blas_use_machine(PROG, argv);
 
 	parse_args(argc, argv, &o);
 	if (o.op >= OP_WEIGHTS) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/blas.h"
 #include "nn/ckpt.h"
 #include "onnx/onnx_load.h"
 #include "util/cli.h"
@@ -304,6 +305,9 @@ int main(int argc, char **argv)
 	proj_ctx pj = { 0 };
 	char pname[MODEL_NAME_MAX + 8], perr[ERR_MAX] = "";
 	dist dd;
+
+	/* before anything is read: OpenBLAS takes its core only as it loads */
+	blas_use_machine(PROG, argv);
 
 	parse_args(argc, argv, &o);
 	if (dist_init(&dd, &argc, &argv, err))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/blas.h"
 #include "nn/ckpt.h"
 #include "nn/ckptsched.h"
 #include "nn/conv2d.h"
@@ -699,9 +700,9 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 {
 	const ckptsched *c = &t->ckpt;
 	double ms = steps ? 1e3 / steps : 0, sum = t_opt, wall = progress_now() - tp;
-	fprintf(stderr, "%s: profile over %lld step%s%s, ms per step (batch %d, %d threads, %s)\n", PROG,
-		(long long)steps, steps == 1 ? "" : "s", steps < ran ? " after the first" : "",
-		t->o->batch, t->o->threads, isa_name(t->m.isa));
+	fprintf(stderr, "%s: profile over %lld step%s%s, ms per step (batch %d, %d threads, %s, "
+		"OpenBLAS core %s)\n", PROG, (long long)steps, steps == 1 ? "" : "s",
+		steps < ran ? " after the first" : "", t->o->batch, t->o->threads, isa_name(t->m.isa), blas_core());
 	fprintf(stderr, "  %-12s %-8s %-14s %9s %9s  %s\n", "layer", "kind", "output", "forward",
 		"backward", "kernels");
 	for (int i = 0; i < t->m.nlayer; i++) {
@@ -920,6 +921,9 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[ERR_MAX];
 	int rc;
+
+	/* before anything is read: OpenBLAS takes its core only as it loads */
+	blas_use_machine(PROG, argv);
 
 	t.t_start = progress_now();
 	parse_args(argc, argv, &o);
