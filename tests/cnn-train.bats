@@ -93,7 +93,7 @@ assert np.abs(w).max() <= 0.2 + 1e-4 and w.std() > 0.05
 				--stop-after 3 -q --threads "$n" --profile
 			assert_success
 			# the path asked for is the path taken
-			[[ $stderr == *"threads, $isa)"* ]] || fail "$isa: $stderr"
+			[[ $stderr == *"threads, $isa, OpenBLAS core "* ]] || fail "$isa: $stderr"
 		done
 		if [ "$isa" != generic ]; then
 			cmp "$t/${isa}1.npz" "$t/${isa}2.npz"

@@ -120,7 +120,8 @@ int explain_init(explain *e, model *m, int grads, char *err)
 		if (m->layer[e->layer].out_n + 1 > nacc)
 			nacc = m->layer[e->layer].out_n + 1;
 	}
-	if (grads && model_grad_init(m, err))
+	/* occlusion reads only the probabilities */
+	if (grads ? model_grad_init(m, err) : model_lean(m, err))
 		return -1;
 	if (!(e->cls = alloc_n(B, sizeof *e->cls)) || !(e->seed_buf = alloc_n(B * (size_t)e->K, sizeof(float))) ||
 	    !(e->g = alloc_n(B * ng, sizeof(float))) || !(e->x = alloc_n((B + 1) * nx, sizeof(float))) ||

@@ -52,8 +52,8 @@ int explain_gradcam_layer(const model *m, const char *name, const char *path, in
 			  char *err);
 
 /* Buffers for m's max_batch images, and with grads m's activation gradients (all but
- * occlusion need them); e's options as set before the call (target, layer, ...). m must
- * have classes. */
+ * occlusion need them; without, m is made lean: model_lean); e's options as set before
+ * the call (target, layer, ...). m must have classes. */
 int explain_init(explain *e, model *m, int grads, char *err);
 void explain_free(explain *e);
 
