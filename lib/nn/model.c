@@ -911,10 +911,9 @@ static int last_reader(const model *m, int i)
 
 int model_lean(model *m, char *err)
 {
-	int n, mb, *until, nbuf = 0;
-	size_t *size;
-
 	const char *env = getenv("PETCNN_LEAN");
+	int n, mb, *until, nbuf = 0, end = 0;
+	size_t *size;
 
 	if (m->train || m->act_grad || m->lean_n || (env && !strcmp(env, "0")) || !(n = lean_span(m, &mb)))
 		return 0;
@@ -941,8 +940,16 @@ int model_lean(model *m, char *err)
 		if (size[b] < (size_t)mb * l->out_n)
 			size[b] = (size_t)mb * l->out_n;
 		l->transient = b + 1;   /* its buffer's index + 1, for now */
+		if (r + 1 > end)
+			end = r + 1;
 	}
 	free(until);
+	/* past the last transient output's last reader, micro-batches would gain nothing */
+	n = end;
+	if (!nbuf) {
+		free(size);
+		return 0;
+	}
 	for (int b = 0; b < nbuf; b++)
 		if (!(m->lean_buf[b] = alloc_floats(size[b], sizeof(float), err))) {
 			for (int i = 0; i < n; i++)
