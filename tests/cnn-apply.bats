@@ -316,3 +316,19 @@ assert (a != e).any(), "another seed, other draws"'
 	[ ! -e out.npy ]
 	assert_output ''
 }
+
+@test "cnn-apply: --layer of a lean model (large layers a few images at a time) is the whole batch's output" {
+	local t=$BATS_TEST_TMPDIR l
+	# at 224 c1's output is 3.2 MB an image: cnn-apply's batches of 4 run 2 images at a
+	# time through c1 and c2, and c1's output lives only until c2 has read it, unless it is
+	# the layer asked for
+	"$PY" "$BATS_TEST_DIRNAME/nn-shapes.py" 10 224 1 "$t/d.npy"
+	cnn-train --train "$t/d.npy" -o "$t/m.npz" --model "c1=conv:3x3:16 c2=conv:3x3:16 p=maxpool:8x8 gap out=dense:K" \
+		--init he --stop-after 1 -q > /dev/null
+	for l in c1 c2 p; do
+		cnn-apply --layer $l -m "$t/m.npz" "$t/d.npy" > "$t/lean.npy"
+		PETCNN_LEAN=0 cnn-apply --layer $l -m "$t/m.npz" "$t/d.npy" > "$t/whole.npy"
+		py 'a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); assert a.shape[0] == 10 and a.std() > 0 and np.array_equal(a, b), sys.argv[3]' \
+			"$t/lean.npy" "$t/whole.npy" $l
+	done
+}

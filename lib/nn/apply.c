@@ -156,6 +156,10 @@ int apply_init_layer_model(apply *a, model *m, const char *path, const char *nam
 		apply_free(a);
 		return -1;
 	}
+	if (model_lean(&a->m, a->layer, err)) {
+		apply_free(a);
+		return -1;
+	}
 	return 0;
 }
 

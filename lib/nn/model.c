@@ -909,7 +909,7 @@ static int last_reader(const model *m, int i)
 	return r;
 }
 
-int model_lean(model *m, char *err)
+int model_lean(model *m, int keep, char *err)
 {
 	const char *env = getenv("PETCNN_LEAN");
 	int n, mb, *until, nbuf = 0, end = 0;
@@ -930,7 +930,7 @@ int model_lean(model *m, char *err)
 		model_layer *l = &m->layer[i];
 		int r = last_reader(m, i), b = 0;
 
-		if (r < 0 || r >= n)
+		if (r < 0 || r >= n || i == keep)
 			continue;
 		while (b < nbuf && until[b] >= i)
 			b++;

@@ -157,13 +157,13 @@ int model_set_threads(model *m, int threads, char *err);
 int model_set_norm(model *m, const float mean[3], const float std[3], int bgr, char *err);
 /* Whether m's normalisation is the default one. */
 int model_norm_default(const model *m);
-/* For an inference model whose caller reads only the last layer's output and what it
- * reads: the large early layers run a few images at a time, their outputs read back from
- * cache and kept only until read (memory drops too). The same bits as without. From then
- * on only whole forwards (model_forward, model_forward_float); a no-op for a training
- * model, after model_grad_init or under PETCNN_LEAN=0. -1 if out of memory (the model is
- * left as it was). */
-int model_lean(model *m, char *err);
+/* For an inference model whose caller reads only the last layer's output, what it reads
+ * and layer keep's (-1: none): the large early layers run a few images at a time, their
+ * outputs read back from cache and kept only until read (memory drops too). The same bits
+ * as without. From then on only whole forwards (model_forward, model_forward_float); a
+ * no-op for a training model, after model_grad_init or under PETCNN_LEAN=0. -1 if out of
+ * memory (the model is left as it was). */
+int model_lean(model *m, int keep, char *err);
 
 /* Seed: weights truncated normal stddev 0.1, conv biases 0, dense biases 1.
  * He: weights normal stddev sqrt(2 / fan_in), biases 0. bn: scale 1, shift 0. One rng

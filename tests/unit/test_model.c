@@ -821,7 +821,7 @@ static void test_lean(void)
 	model_init_params(&lean, MODEL_INIT_HE, 5);
 	model_init_params(&whole, MODEL_INIT_HE, 5);
 	model_set_threads(&lean, 2, err), model_set_threads(&whole, 2, err);
-	CHECK(model_lean(&lean, err) == 0 && model_lean(&tr, err) == 0, "%s", err);
+	CHECK(model_lean(&lean, -1, err) == 0 && model_lean(&tr, -1, err) == 0, "%s", err);
 	CHECK(tr.lean_n == 0, "a training model is never lean");
 	/* the largest: concat's 2 x 16 channels in, 32 out, 2.4 MB an image */
 	CHECK(lean.lean_n == 10 && lean.lean_mb == 3, "the 96x96 layers run lean, 3 images at a time "
@@ -841,6 +841,15 @@ static void test_lean(void)
 		CHECK(!memcmp(lean.layer[9].out, whole.layer[9].out, sizeof(float) * (size_t)b * whole.layer[9].out_n),
 		      "batch %d: the last lean layer holds every image", b);
 	}
+	/* a layer the caller reads (cnn-apply --layer) keeps every image's output */
+	model_free(&lean);
+	CHECK(model_init(&lean, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B }, err) == 0 &&
+	      model_lean(&lean, 5, err) == 0, "%s", err);
+	model_init_params(&lean, MODEL_INIT_HE, 5);
+	model_forward(&lean, img, NULL, B);
+	CHECK(lean.lean_n == 10 && !lean.layer[5].transient && lean.layer[4].transient &&
+	      !memcmp(lean.layer[5].out, whole.layer[5].out, sizeof(float) * (B - 1) * whole.layer[5].out_n),
+	      "layer 5 kept whole: every image's output is the whole batch's");
 	model_free(&lean), model_free(&whole), model_free(&tr);
 	free(img);
 }
