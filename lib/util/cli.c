@@ -37,13 +37,20 @@ const char *cli_prog(void)
 static void vwarn(const char *fmt, va_list ap)
 {
 	int e = errno;
-	size_t n = strlen(fmt);
+	size_t n = strlen(fmt), len;
+	char line[4096];
 
-	fprintf(stderr, "%s: ", prog_name);
-	vfprintf(stderr, fmt, ap);
-	if (n && fmt[n - 1] == ':')
-		fprintf(stderr, " %s", strerror(e));
-	fputc('\n', stderr);
+	/* one write per line: processes sharing stderr (mpirun's ranks) do not interleave
+	 * inside lines */
+	len = (size_t)snprintf(line, sizeof line, "%s: ", prog_name);
+	if (len < sizeof line)
+		len += (size_t)vsnprintf(line + len, sizeof line - len, fmt, ap);
+	if (len < sizeof line && n && fmt[n - 1] == ':')
+		len += (size_t)snprintf(line + len, sizeof line - len, " %s", strerror(e));
+	if (len > sizeof line - 2)
+		len = sizeof line - 2;  /* cut, still a line */
+	line[len++] = '\n';
+	fwrite(line, 1, len, stderr);
 }
 
 void cli_warn(const char *fmt, ...)
