@@ -332,7 +332,7 @@ int main(int argc, char **argv)
 	} else if (dataset_same_classes(&classes, o.model, &d.classes, strcmp(o.input, "-") ? o.input : "<stdin>", err))
 		cli_die("%s", err);
 	/* only the last layer's output (and, for --projector, its input) is read */
-	if (model_set_threads(&m, o.threads, err) || model_lean(&m, -1, err))
+	if (model_set_threads(&m, o.threads, err) || model_lean(&m, err))
 		cli_die("%s", err);
 	if (d.h != m.h || d.w != m.w)
 		cli_die("%s: images are %dx%d but the model takes %dx%d", o.input, d.h, d.w, m.h, m.w);

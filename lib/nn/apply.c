@@ -156,7 +156,8 @@ int apply_init_layer_model(apply *a, model *m, const char *path, const char *nam
 		apply_free(a);
 		return -1;
 	}
-	if (model_lean(&a->m, a->layer, err)) {
+	model_keep(&a->m, a->layer);
+	if (model_lean(&a->m, err)) {
 		apply_free(a);
 		return -1;
 	}

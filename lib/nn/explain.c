@@ -121,7 +121,7 @@ int explain_init(explain *e, model *m, int grads, char *err)
 			nacc = m->layer[e->layer].out_n + 1;
 	}
 	/* occlusion reads only the probabilities */
-	if (grads ? model_grad_init(m, err) : model_lean(m, -1, err))
+	if (grads ? model_grad_init(m, err) : model_lean(m, err))
 		return -1;
 	if (!(e->cls = alloc_n(B, sizeof *e->cls)) || !(e->seed_buf = alloc_n(B * (size_t)e->K, sizeof(float))) ||
 	    !(e->g = alloc_n(B * ng, sizeof(float))) || !(e->x = alloc_n((B + 1) * nx, sizeof(float))) ||

@@ -880,7 +880,7 @@ static int lean_span(const model *m, int *mb)
 	size_t most = 0;
 	int n = 0;
 
-	for (; n < m->nlayer - 1; n++) {
+	for (; n < m->nlayer - 1 && n < MODEL_LEAN_MAX_LAYERS; n++) {
 		const model_layer *l = &m->layer[n];
 		size_t io = l->out_n;
 
@@ -909,31 +909,45 @@ static int last_reader(const model *m, int i)
 	return r;
 }
 
-int model_lean(model *m, int keep, char *err)
+/* Whether layer i's output may live for one micro-batch only: read by layers before n
+ * alone (its last reader r), and not by the caller (model_keep). */
+static int may_pass(const model *m, int i, int n, int *r)
 {
-	const char *env = getenv("PETCNN_LEAN");
-	int n, mb, *until, nbuf = 0, end = 0;
-	size_t *size;
+	*r = last_reader(m, i);
+	return *r >= 0 && *r < n && !m->layer[i].keep;
+}
 
-	if (m->train || m->act_grad || m->lean_n || (env && !strcmp(env, "0")) || !(n = lean_span(m, &mb)))
+/* Plans the lean forward (model_lean) for the model as it is. */
+static int lean_plan(model *m, char *err)
+{
+	int n, mb, until[MODEL_LEAN_BUFS], nbuf = 0, end = 0;
+	size_t size[MODEL_LEAN_BUFS] = { 0 };
+
+	if (!(n = lean_span(m, &mb)))
 		return 0;
-	until = calloc((size_t)n, sizeof *until);
-	size = calloc((size_t)n, sizeof *size);
-	m->lean_buf = calloc((size_t)n, sizeof *m->lean_buf);
-	if (!until || !size || !m->lean_buf) {
-		free(until), free(size);
-		return err_set(err, "model: out of memory planning the lean forward");
+	if (m->train) {
+		/* the lean layers end at the highest cut below every trainable layer (the
+		 * feature cache's, forwards run to and from it): no backward reads an output
+		 * below it, since every layer above reads only from the cut or above */
+		int cut = model_cache_cut(m, 1.0f, 1.0f);
+
+		if (cut < 1)
+			return 0;
+		if (n > cut + 1)
+			n = cut + 1;
 	}
-	/* a layer whose readers all come before layer n keeps its micro-batch's output in a
-	 * buffer that a later such layer takes over once its last reader has run */
+	/* a layer whose output may pass keeps its micro-batch's output in a buffer that a
+	 * later such layer takes over once its last reader has run */
 	for (int i = 0; i < n - 1; i++) {
 		model_layer *l = &m->layer[i];
-		int r = last_reader(m, i), b = 0;
+		int r, b = 0;
 
-		if (r < 0 || r >= n || i == keep)
+		if (!may_pass(m, i, n, &r))
 			continue;
 		while (b < nbuf && until[b] >= i)
 			b++;
+		if (b == MODEL_LEAN_BUFS)
+			continue;       /* more branches live at once than we keep buffers for */
 		if (b == nbuf)
 			nbuf++;
 		until[b] = r;
@@ -943,25 +957,15 @@ int model_lean(model *m, int keep, char *err)
 		if (r + 1 > end)
 			end = r + 1;
 	}
-	free(until);
-	/* past the last transient output's last reader, micro-batches would gain nothing */
-	n = end;
-	if (!nbuf) {
-		free(size);
-		return 0;
-	}
 	for (int b = 0; b < nbuf; b++)
 		if (!(m->lean_buf[b] = alloc_floats(size[b], sizeof(float), err))) {
 			for (int i = 0; i < n; i++)
 				m->layer[i].transient = 0;
 			for (int k = 0; k < b; k++)
-				free(m->lean_buf[k]);
-			free(size);
+				free(m->lean_buf[k]), m->lean_buf[k] = NULL;
 			return -1;
 		}
-	free(size);
-	m->lean_nbuf = nbuf;
-	for (int i = 0; i < n - 1; i++) {
+	for (int i = 0; i < end; i++) {
 		model_layer *l = &m->layer[i];
 
 		if (l->transient) {
@@ -970,8 +974,52 @@ int model_lean(model *m, int keep, char *err)
 			l->transient = 1;
 		}
 	}
-	m->lean_n = n, m->lean_mb = mb;
+	/* past the last transient output's last reader, micro-batches would gain nothing */
+	m->lean_nbuf = nbuf;
+	m->lean_n = nbuf ? end : 0, m->lean_mb = mb;
 	return 0;
+}
+
+/* Back to whole-batch buffers for every output (before gradients change which may pass). */
+static int lean_undo(model *m, char *err)
+{
+	float *whole[MODEL_LEAN_MAX_LAYERS];
+	int n = m->lean_n;
+
+	if (!n)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		whole[i] = NULL;
+		if (m->layer[i].transient &&
+		    !(whole[i] = alloc_floats((size_t)m->max_batch * m->layer[i].out_n, sizeof(float), err))) {
+			while (i-- > 0)
+				free(whole[i]);
+			return -1;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (m->layer[i].transient)
+			m->layer[i].out = whole[i], m->layer[i].transient = 0;
+	for (int b = 0; b < m->lean_nbuf; b++)
+		free(m->lean_buf[b]), m->lean_buf[b] = NULL;
+	m->lean_n = m->lean_nbuf = 0;
+	return 0;
+}
+
+void model_keep(model *m, int layer)
+{
+	if (layer >= 0 && layer < m->nlayer)
+		m->layer[layer].keep = 1;
+}
+
+int model_lean(model *m, char *err)
+{
+	const char *env = getenv("PETCNN_LEAN");
+
+	if (m->act_grad || m->lean_want || (env && !strcmp(env, "0")))
+		return 0;
+	m->lean_want = 1;
+	return lean_plan(m, err);
 }
 
 int model_set_norm(model *m, const float mean[3], const float std[3], int bgr, char *err)
@@ -1022,7 +1070,6 @@ void model_free(model *m)
 	free(m->ws);
 	for (int i = 0; i < m->lean_nbuf; i++)
 		free(m->lean_buf[i]);
-	free(m->lean_buf);
 	memset(m, 0, sizeof *m);
 }
 /* Initialisation runs over fixed blocks of each weight tensor, each block from its own rng
@@ -1726,7 +1773,10 @@ static int refreeze(model *m, char *err)
 {
 	/* a layer frozen again has trained since its Winograd weights were made */
 	model_params_changed(m);
-	return m->train ? alloc_grads(m, err) : 0;
+	/* which outputs a backward reads changes: the lean forward is planned again */
+	if (lean_undo(m, err) || (m->train && alloc_grads(m, err)))
+		return -1;
+	return m->lean_want ? lean_plan(m, err) : 0;
 }
 
 int model_freeze(model *m, const char *names, char *err)
@@ -1834,8 +1884,10 @@ int model_grad_init(model *m, char *err)
 
 	if (m->act_grad)
 		return 0;
-	if (m->lean_n)
-		return err_set(err, "model: gradients wanted of a lean model (model_lean)");
+	/* every layer's output gradient can be had: every output is read back */
+	if (lean_undo(m, err))
+		return -1;
+	m->lean_want = 0;
 	for (int i = 0; i < m->nlayer; i++)
 		if (m->layer[i].out_n > maxact)
 			maxact = m->layer[i].out_n;

@@ -43,6 +43,8 @@
 
 #define MODEL_NAME_MAX 64
 #define MODEL_INPUT (-1)        /* a source index: the normalised image */
+#define MODEL_LEAN_MAX_LAYERS 256  /* model_lean: the most layers run by micro-batches, */
+#define MODEL_LEAN_BUFS 8          /* ... and of their buffers */
 
 enum model_kind {
 	MODEL_CONV, MODEL_POOL, MODEL_DROP, MODEL_DENSE, MODEL_AVGPOOL, MODEL_GAP, MODEL_ADD,
@@ -84,6 +86,7 @@ typedef struct {
 	int grad;               /* backward: which gradient buffer holds d(out) */
 	int transient;          /* model_lean: out holds the current micro-batch only, in a
 	                         * buffer later layers reuse */
+	int keep;               /* model_keep: the caller reads out after a forward */
 	int frozen;             /* parameters fixed: no gradient, no optimiser state */
 	double t_fwd, t_bwd;    /* seconds spent in training forwards / backwards (profile) */
 } model_layer;
@@ -139,8 +142,9 @@ typedef struct {
 	int threads;            /* for our kernels, OpenBLAS and the optimiser (model_set_threads) */
 	isa_kind isa;           /* ... on this path: PETCNN_ISA or the widest the CPU has */
 	int no_wino;            /* PETCNN_WINOGRAD=0: fixed 3x3s run the direct kernels too */
+	int lean_want;          /* model_lean was called (planned again after a freeze) */
 	int lean_n, lean_mb;    /* model_lean: layers 0 .. lean_n-1 run lean_mb images at a time */
-	float **lean_buf;       /* ... their transient outputs' buffers */
+	float *lean_buf[MODEL_LEAN_BUFS];  /* ... their transient outputs' buffers */
 	int lean_nbuf;
 } model;
 
@@ -157,13 +161,18 @@ int model_set_threads(model *m, int threads, char *err);
 int model_set_norm(model *m, const float mean[3], const float std[3], int bgr, char *err);
 /* Whether m's normalisation is the default one. */
 int model_norm_default(const model *m);
-/* For an inference model whose caller reads only the last layer's output, what it reads
- * and layer keep's (-1: none): the large early layers run a few images at a time, their
- * outputs read back from cache and kept only until read (memory drops too). The same bits
- * as without. From then on only whole forwards (model_forward, model_forward_float); a
- * no-op for a training model, after model_grad_init or under PETCNN_LEAN=0. -1 if out of
- * memory (the model is left as it was). */
-int model_lean(model *m, int keep, char *err);
+/* Marks layer's output as read by the caller after a forward (cnn-apply --layer, the
+ * TensorBoard feature maps): model_lean keeps it whole. Call before model_lean. */
+void model_keep(model *m, int layer);
+/* The large early layers run a few images at a time, their outputs read back from cache
+ * and kept only until read (memory drops too), where nothing else reads them: not the
+ * caller (it reads the last layer's output, what that reads, and model_keep's) and not a
+ * backward (in training, the layers below the lowest that trains: a frozen base). The
+ * same bits as without. From then on forwards start at layer 0 and pass the lean layers
+ * (model_forward, model_forward_float, model_forward_to a later layer). Planned again
+ * after a freeze; undone by model_grad_init; a no-op under PETCNN_LEAN=0. -1 if out of
+ * memory. */
+int model_lean(model *m, char *err);
 
 /* Seed: weights truncated normal stddev 0.1, conv biases 0, dense biases 1.
  * He: weights normal stddev sqrt(2 / fan_in), biases 0. bn: scale 1, shift 0. One rng

@@ -821,7 +821,7 @@ static void test_lean(void)
 	model_init_params(&lean, MODEL_INIT_HE, 5);
 	model_init_params(&whole, MODEL_INIT_HE, 5);
 	model_set_threads(&lean, 2, err), model_set_threads(&whole, 2, err);
-	CHECK(model_lean(&lean, -1, err) == 0 && model_lean(&tr, -1, err) == 0, "%s", err);
+	CHECK(model_lean(&lean, err) == 0 && model_lean(&tr, err) == 0, "%s", err);
 	CHECK(tr.lean_n == 0, "a training model is never lean");
 	/* the largest: concat's 2 x 16 channels in, 32 out, 2.4 MB an image */
 	CHECK(lean.lean_n == 10 && lean.lean_mb == 3, "the 96x96 layers run lean, 3 images at a time "
@@ -830,7 +830,6 @@ static void test_lean(void)
 	      "the last lean layer's output is whole, the others' transient");
 	CHECK(lean.lean_nbuf >= 3 && lean.lean_nbuf < lean.lean_n - 1, "%d buffers for %d transient outputs",
 	      lean.lean_nbuf, lean.lean_n - 1);
-	CHECK(model_grad_init(&lean, err) == -1, "no gradients of a lean model");
 	nl = (size_t)B * K;
 	for (int b = B; b >= B - 1; b--) {
 		model_forward(&lean, img, NULL, b);
@@ -844,13 +843,49 @@ static void test_lean(void)
 	/* a layer the caller reads (cnn-apply --layer) keeps every image's output */
 	model_free(&lean);
 	CHECK(model_init(&lean, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B }, err) == 0 &&
-	      model_lean(&lean, 5, err) == 0, "%s", err);
+	      (model_keep(&lean, 5), model_lean(&lean, err)) == 0, "%s", err);
 	model_init_params(&lean, MODEL_INIT_HE, 5);
 	model_forward(&lean, img, NULL, B);
 	CHECK(lean.lean_n == 10 && !lean.layer[5].transient && lean.layer[4].transient &&
 	      !memcmp(lean.layer[5].out, whole.layer[5].out, sizeof(float) * (B - 1) * whole.layer[5].out_n),
 	      "layer 5 kept whole: every image's output is the whole batch's");
+	/* gradients of every layer's output need every output whole */
+	CHECK(model_grad_init(&lean, err) == 0 && lean.lean_n == 0 && !lean.layer[4].transient, "%s", err);
+	model_forward(&lean, img, NULL, B - 1);
+	CHECK(!memcmp(lean.layer[4].out, whole.layer[4].out, sizeof(float) * (B - 1) * whole.layer[4].out_n) &&
+	      !memcmp(lean.probs, whole.probs, sizeof(float) * (B - 1) * K), "after model_grad_init: whole again");
 	model_free(&lean), model_free(&whole), model_free(&tr);
+
+	/* training: a frozen base runs lean, and the steps are the same bits; a freeze or an
+	 * unfreeze plans it again */
+	model_size ts = { .h = H, .w = W, .classes = K, .max_batch = B, .train = 1 };
+	optim_adam o = { 1e-3, 0.9, 0.999, 1e-8 };
+	int labels[B] = { 0, 1, 2, 3, 4, 0, 1 };
+	const char *freezes[] = { "out", "", "e" };
+	int want[] = { 1, 0, 1 };
+
+	CHECK(model_init(&lean, spec, ts, err) == 0 && model_init(&whole, spec, ts, err) == 0, "%s", err);
+	model_init_params(&lean, MODEL_INIT_HE, 6);
+	model_init_params(&whole, MODEL_INIT_HE, 6);
+	model_set_threads(&lean, 2, err), model_set_threads(&whole, 2, err);
+	CHECK(model_lean(&lean, err) == 0 && lean.lean_n == 0, "nothing frozen: nothing lean");
+	for (int f = 0, t = 1; f < 3; f++) {
+		CHECK(model_unfreeze(&lean, err) == 0 && model_unfreeze(&whole, err) == 0, "%s", err);
+		if (*freezes[f])
+			CHECK(model_freeze_below(&lean, freezes[f], err) == 0 &&
+			      model_freeze_below(&whole, freezes[f], err) == 0, "%s", err);
+		CHECK(!lean.lean_n == !want[f] && (!want[f] || lean.layer[0].transient),
+		      "frozen below '%s': lean %d layers", freezes[f], lean.lean_n);
+		for (int step = 0; step < 2; step++, t++) {
+			model_forward(&lean, img, labels, B);
+			model_forward(&whole, img, labels, B);
+			model_backward(&lean), model_backward(&whole);
+			model_adam_step(&lean, &o, t), model_adam_step(&whole, &o, t);
+		}
+		CHECK(lean.loss == whole.loss && !memcmp(lean.params, whole.params, sizeof(float) * lean.nparams),
+		      "frozen below '%s': the same loss and parameters", freezes[f]);
+	}
+	model_free(&lean), model_free(&whole);
 	free(img);
 }
 
