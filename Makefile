@@ -15,7 +15,7 @@ LDFLAGS    ?=
 BUILD      ?= build
 BIN        ?= bin
 
-PKGS      := libarchive libcurl libjpeg openblas libpng zlib libcrypto libprotobuf-c
+PKGS      := libarchive libcurl libjpeg openblas libpng zlib libcrypto libprotobuf-c libisal
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS))
 GIF_LIBS  ?= -lgif

@@ -75,6 +75,34 @@ print("ok", sorted(comp))
 	done
 }
 
+@test "formats: numpy and bsdtar read zipw's zip64 records and its aligned members" {
+	[ -x "$UNIT/test_npz" ] || fail "build the unit tests first (make unit): $UNIT/test_npz"
+	run "$UNIT/test_npz" "$BATS_TEST_TMPDIR"
+	assert_success
+	run py '
+import zipfile
+for f, extra in (("model_zip64.npz", []), ("model_aligned.npz", ["huge"])):
+    zf = zipfile.ZipFile(f)
+    assert zf.testzip() is None, f  # every CRC-32
+    z = np.load(f)
+    assert z.files == ["conv1_1/weights1_1", "conv1_1/biases1_1", "step", "classes", "big", "pool/zeros_u1"] + extra, z.files
+    assert np.array_equal(z["big"], (np.arange(300000) * 0.5).reshape(300, 1000))
+    assert list(z["classes"]) == ["samoyed", "shiba_inu"]
+    zip64 = {len(i.extra) for i in zf.infolist()}
+    print(f, sorted(zip64))
+h = np.load("model_aligned.npz")["huge"]
+assert h.shape == ((17 << 20) + 3,) and np.array_equal(h, (np.arange((17 << 20) + 3) % 1001).astype("<f4"))
+'
+	assert_success
+	# the central directory: zip64 extra fields of 28 bytes (sizes and offset) in one, none in the other
+	assert_output "model_zip64.npz [28]
+model_aligned.npz [0]"
+	run bsdtar -tvf model_zip64.npz
+	assert_success
+	assert_line --index 0 --regexp '^-rw-r--r-- .* 3584 Jan  1  1980 conv1_1/weights1_1.npy$'
+	[ ${#lines[@]} -eq 6 ]
+}
+
 @test "formats: 16-bit PNGs, gray and RGB, give their high byte, as Pillow does" {
 	py '
 import struct, zlib

@@ -1,4 +1,4 @@
-/* npz: named arrays in a zip archive, NumPy's .npz, through libarchive. Member "NAME.npy"
+/* npz: named arrays in a zip archive, NumPy's .npz, read through libarchive. Member "NAME.npy"
  * holds array NAME (names may contain '/', e.g. "conv1_1/weights1_1"). We write stored or
  * deflated members; we read what np.savez and np.savez_compressed write. */
 #ifndef PETCNN_NPZ_H
@@ -57,7 +57,10 @@ typedef int (*npz_visitor)(void *ctx, const char *name, const char *label, const
  * messages), in order, holding no more than the visitor does: the way to look at a
  * checkpoint larger than memory. Same errors as npz_read. */
 int npz_scan(const char *path, npy_src *src, npz_visitor fn, void *ctx, char *err);
-/* Writes z to path atomically (outfile); compress: 0 stored, 1 deflate. */
+/* Writes z to path atomically (outfile); compress: 0 stored (zipw; an archive of 64 MiB
+ * or more goes around the page cache with its large members aligned), 1 deflate
+ * (libarchive). PETCNN_ZIP64=1 in the environment writes zip64 records for every member
+ * (a test hook: otherwise only past 4 GiB). */
 int npz_write(const npz *z, const char *path, int compress, char *err);
 
 #endif

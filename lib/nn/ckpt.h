@@ -66,23 +66,27 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
  * on a fault, 0.8-2.6 s per GB measured on a KVM guest, against 0.1 s for the memcpy.
  * The thread blocks every signal, so the program's handlers run where they did; a killed
  * process stops writing with it and leaves the last complete checkpoint. The thread runs
- * at nice 19 (on Linux the nice value is the thread's): its ~0.35 s of CPU per 1.2 GB
- * (zlib's CRC-32 inside libarchive, then copies) then waits for a core training leaves
- * idle, where at the default priority it preempted one of two training threads and the
- * other waited at the next barrier: on 2 cores the steps it ran beside took 0.05-0.13 s
- * more per checkpoint, against 0.37-0.67 s, and the file was on disk 3.3-3.9 s after its
- * step, against 1.2-1.5 s. ckpt_save_start_lent's job, which the run waits for, keeps
- * the program's priority. The staging buffer is the cost: the size of the parameters and
- * optimiser state, kept until ckpt_writer_free. */
+ * at nice 19 (on Linux the nice value is the thread's), where at the default priority it
+ * preempted one of two training threads and the other waited at the next barrier. Its
+ * CPU is little: the copy's tensors sit in page-aligned slots, which zipw writes at
+ * page-aligned file offsets, so O_DIRECT takes them uncopied, and the CRC-32 is ISA-L's:
+ * 0.04-0.05 s per 1.2 GB, against 0.33 s through libarchive (zlib's CRC, then two copies).
+ * On 2 busy cores the steps it runs beside then take ~0.1 s more per checkpoint at 224
+ * and the file is on disk ~1 s after its step. ckpt_save_start_lent's job, which the run
+ * waits for, keeps the program's priority. The staging buffer is the cost: the size of the
+ * parameters and optimiser state, kept until ckpt_writer_free. */
 typedef struct {
 	int running;          /* a job was started and not yet waited for */
 	int writing;          /* that job (or the last one) writes a file; 0: it maps the buffer */
 	int64_t step;         /* the step its copy holds */
-	float *stage;         /* [stage_n]: params, then adam_m, then adam_v as needed */
+	float *stage;         /* [stage_n]: params, then adam_m, then adam_v as needed, each
+	                       * tensor in a page-aligned slot */
 	size_t stage_n;
 	size_t stage_bytes;   /* its mapping's length */
 	size_t want_n;        /* the floats a mapping job is to provide */
-	model view;           /* the model's layout over the staging buffer */
+	model view;           /* the model over the staging buffer: its param are vparam */
+	model_param *vparam;  /* [nvparam]: the model's parameters at their slots' offsets */
+	int nvparam;
 	const tensor *classes;
 	ckpt_state st;
 	char *path;

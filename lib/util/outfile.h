@@ -20,6 +20,8 @@ typedef struct {
 
 /* Bytes outfile_direct stages before each write: a multiple of any block size O_DIRECT asks. */
 #define OUTFILE_DIRECT_BUF ((size_t)4 << 20)
+/* A buffer at this alignment, written at a file offset of it, goes to the disk uncopied. */
+#define OUTFILE_DIRECT_ALIGN ((size_t)4096)
 
 /* Opens path ("-" or NULL: stdout) for writing; a symlink to a regular file replaces the
  * file and keeps the link; a directory is an error. A temporary file is removed if the

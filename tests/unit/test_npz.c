@@ -1,7 +1,8 @@
 /* Unit tests for npz: round trips stored and deflated, through a file and a stream,
- * byte-identical output for the same arrays, and the malformed archives we refuse. With
- * a directory argument, also leaves model.npz and model_deflate.npz there for
- * tests/formats.bats to check with numpy. */
+ * byte-identical output for the same arrays, zipw's zip64 and aligned records, and the
+ * malformed archives we refuse. With a directory argument, also leaves model.npz,
+ * model_deflate.npz, model_zip64.npz and model_aligned.npz there for tests/formats.bats
+ * to check with numpy. */
 #include "check.h"
 #include "util/errmsg.h"
 #include "array/npy.h"
@@ -124,6 +125,83 @@ static void test_roundtrip(const char *outdir)
 		free(a);
 		free(b);
 	}
+	npz_free(&z);
+}
+
+static uint32_t le(const unsigned char *p, int n)
+{
+	uint32_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/* zipw's records: zip64 everywhere when asked (so the 4 GiB paths run on small files),
+ * and in an archive of 64 MiB or more each large member's data at a 4096-byte file offset
+ * (a local header's padding), read back whole through a file and a stream. With outdir,
+ * leaves model_zip64.npz and model_aligned.npz there for tests/formats.bats. */
+static void test_zipw(const char *outdir)
+{
+	char err[ERR_MAX], path[512];
+	npz z, back;
+	tensor t;
+	int64_t shape[1] = { ((int64_t)17 << 20) + 3 };  /* not whole pages: a tail goes copied */
+	size_t len;
+
+	model(&z);
+	snprintf(path, sizeof path, "%s/model_zip64.npz", outdir ? outdir : dir);
+	setenv("PETCNN_ZIP64", "1", 1);
+	CHECK(npz_write(&z, path, 0, err) == 0, "zip64: %s", err);
+	unsetenv("PETCNN_ZIP64");
+	char *a = slurp(path, &len);
+	CHECK(a && len > 98 && le((unsigned char *)a + 4, 2) == 45 && le((unsigned char *)a + 18, 4) == 0xffffffffu,
+	      "zip64: version 4.5, sizes in the extra field");
+	CHECK(a && le((unsigned char *)a + len - 22 - 20, 4) == 0x07064b50, "zip64: its end locator");
+	npz_init(&back);
+	CHECK(npz_read(&back, path, err) == 0, "zip64 read: %s", err);
+	check_same(&z, &back, "zip64");
+	npz_free(&back);
+	free(a);
+
+	/* 68 MB of float32 past the rest: large enough to be written around the page cache */
+	CHECK(tensor_alloc(&t, DT_F4, 1, shape, 0, err) == 0, "%s", err);
+	/* page-aligned, as a checkpoint writer's staging copy is: written uncopied */
+	free(t.data);
+	CHECK((t.data = aligned_alloc(4096, (size_t)shape[0] * 4)) != NULL, "out of memory");
+	for (int64_t i = 0; i < shape[0]; i++)
+		((float *)t.data)[i] = (float)(i % 1001);
+	CHECK(npz_add_move(&z, "huge", &t, err) == 0, "%s", err);
+	snprintf(path, sizeof path, "%s/model_aligned.npz", outdir ? outdir : dir);
+	CHECK(npz_write(&z, path, 0, err) == 0, "aligned: %s", err);
+	unsigned char *b = (unsigned char *)slurp(path, &len);
+	int aligned = 0, small = 0;
+	for (size_t off = 0; b && off + 30 <= len && le(b + off, 4) == 0x04034b50;) {
+		size_t nl = le(b + off + 26, 2), xl = le(b + off + 28, 2), size = le(b + off + 22, 4);
+		size_t body = off + 30 + nl + xl, hl = le(b + body + 8, 2), data = body + 10 + hl;
+
+		if (size - 10 - hl >= 65536)
+			aligned += data % 4096 == 0;
+		else
+			small += xl == 0;
+		off = body + size;
+	}
+	CHECK(aligned == 3 && small == 4, "aligned: the 3 large members' data at 4096 bytes, the 4 small "
+	      "ones unpadded (%d, %d)", aligned, small);
+	npz_init(&back);
+	CHECK(npz_read(&back, path, err) == 0, "aligned read: %s", err);
+	check_same(&z, &back, "aligned");
+	npz_free(&back);
+	FILE *f = b ? fmemopen(b, len, "rb") : NULL;
+	npy_src s;
+	npy_src_file(&s, f);
+	npz_init(&back);
+	CHECK(f && npz_read_src(&back, &s, "<pipe>", err) == 0, "aligned, streamed: %s", err);
+	check_same(&z, &back, "aligned, streamed");
+	npz_free(&back);
+	if (f)
+		fclose(f);
+	free(b);
 	npz_free(&z);
 }
 
@@ -337,6 +415,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	test_roundtrip(argc > 1 ? argv[1] : NULL);
+	test_zipw(argc > 1 ? argv[1] : NULL);
 	test_errors();
 	test_want();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
