@@ -700,6 +700,28 @@ static void profile_restart(trainer *t, double *t_opt, double *tp)
 	*tp = progress_now();
 }
 
+/* The steady state of a run that logs every `every` steps: the median over stretches of
+ * that many steps (the first step left out), per step. A stretch holds one logged step
+ * (its test sample, its images), so this is the loop's own rate, logging included, which
+ * start-up, checkpoints and the end are measured against; 0 when too few stretches ran. */
+static double period(const double *step_s, int64_t ran, int every)
+{
+	int64_t k = ran > 1 ? (ran - 1) / every : 0;
+	double *v, med;
+
+	if (k < 3 || !(v = malloc(sizeof *v * (size_t)k)))
+		return 0;
+	for (int64_t i = 0; i < k; i++) {
+		v[i] = 0;
+		for (int j = 0; j < every; j++)
+			v[i] += step_s[1 + i * every + j];
+	}
+	qsort(v, (size_t)k, sizeof *v, cmp_double);
+	med = v[k / 2] / every;
+	free(v);
+	return med;
+}
+
 /* steps: the profiled ones, from tp (after the first step when more than one ran); t0: the
  * run's steps began; the whole run's wall time is read here. */
 static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double t0, double tp)
@@ -736,27 +758,32 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 		(long long)ran, progress_now() - t0);
 	if (ran && t->step_s) {
 		double med, run = progress_now() - t->t_start, first = t->step_s[0], sum = 0, beside;
+		double per = period(t->step_s, ran, t->o->log_every), logs;
 
 		for (int64_t i = 0; i < ran; i++)
 			sum += t->step_s[i];
 		qsort(t->step_s, (size_t)ran, sizeof *t->step_s, cmp_double);
 		med = t->step_s[ran / 2];
+		per = per > med ? per : med;
+		logs = (per - med) * ran;
 		beside = t->beside_s - med * t->beside_n;
-		fprintf(stderr, "%s: steady-state step (the median) %.1f ms; x %lld steps = %.2f s; the whole "
-			"run takes %.1f%% more\n", PROG, med * 1e3, (long long)ran, med * ran,
-			100 * (run / (med * ran) - 1));
+		fprintf(stderr, "%s: steady-state step (the median) %.1f ms; with the logging every %d steps "
+			"(the median %d-step stretch) %.1f ms; x %lld steps = %.2f s; the whole run takes %.1f%% "
+			"more (%.1f%% without the epochs' tests)\n", PROG, med * 1e3, t->o->log_every,
+			t->o->log_every, per * 1e3, (long long)ran, per * ran, 100 * (run / (per * ran) - 1),
+			100 * ((run - t->t_test) / (per * ran) - 1));
 		/* the writer's CPU comes out of the steps it runs beside */
 		if (t->beside_n)
 			fprintf(stderr, "%s: %lld steps ran beside a background checkpoint's writing, %.1f ms "
 				"each on average: %.2f s more than at the median\n", PROG, (long long)t->beside_n,
 				t->beside_s / t->beside_n * 1e3, beside);
 		/* where the whole run's time past the median's goes */
-		fprintf(stderr, "%s: the whole run past the median x steps, %.2f s (%.1f%% without the epochs' "
-			"tests): start-up %.2f, the first step %.2f, checkpoints in the loop %.2f, the steps beside "
-			"a checkpoint's writing %.2f, the epochs' tests %.2f, the other steps %.2f, after the last "
-			"step %.2f\n", PROG, run - med * ran, 100 * ((run - t->t_test) / (med * ran) - 1), t0 - t->t_start,
-			first - med, c->t_copy + c->t_wait, beside, t->t_test,
-			sum - med * ran - (first - med) - c->t_copy - c->t_wait - beside - t->t_test,
+		fprintf(stderr, "%s: the whole run past the median x steps, %.2f s: start-up %.2f, the first "
+			"step %.2f, checkpoints in the loop %.2f, the steps beside a checkpoint's writing %.2f, "
+			"the epochs' tests %.2f, the logging (test samples, images) %.2f, the other steps %.2f, "
+			"after the last step %.2f\n", PROG, run - med * ran, t0 - t->t_start,
+			first - med, c->t_copy + c->t_wait, beside, t->t_test, logs,
+			sum - med * ran - (first - med) - c->t_copy - c->t_wait - beside - t->t_test - logs,
 			run - (t0 - t->t_start) - sum);
 	}
 	if (c->n_bg)
