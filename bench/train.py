@@ -8,6 +8,9 @@ Usage (Debian's /usr/bin/python3, which has numpy and torch):
   train.py data OUT SIZE N               random dataset stream (uint8 images, 2 classes)
   train.py torch-train DATA CKPT THREADS BATCH STEPS
   train.py torch-eval DATA CKPT THREADS BATCH
+  train.py torch-run DATA CKPT THREADS BATCH EPOCHS OUT
+      a whole run: EPOCHS passes over DATA, shuffled, a checkpoint to OUT at each epoch's
+      end (torch.save of the model's and Adam's state, fsynced, renamed into place)
       PyTorch's side: the seed network with the weights of our checkpoint; prints one
       'step N' (train) or 'done N' (eval, images) line per batch, flushed
   train.py torch-info THREADS            which kernels torch runs (op names, BLAS core)
@@ -17,7 +20,10 @@ on stderr) says when each batch is done; the driver timestamps those lines as th
 arrive. Start-up (importing torch, reading data, building or loading the model) and the
 end (cnn-train writes its checkpoint) are outside the window: the rate is the images
 done between the end of the warm-up batches and the last batch over the time between
-them. So one run gives a steady-state rate, measured the same way for both sides. Runs
+them. So one run gives a steady-state rate, measured the same way for both sides. The "run"
+rows time whole runs instead, from the process's start to its exit: start-up (for torch
+the import), every epoch's checkpoint (ours --checkpoint-background; torch.save fsynced and
+renamed, as crash-safe as ours) and the end, images x epochs over that wall time. Runs
 alternate, ours then theirs, for each configuration and round, so a load change on the
 shared machine hits both; the table shows the best round of each (the least disturbed),
 and every round is printed above it. Peak RSS is the child's ru_maxrss (wait4), i.e.
@@ -170,6 +176,36 @@ def torch_train(data, ckpt, threads, batch, steps):
         print("step", step + 1, float(loss), flush=True)
 
 
+def torch_run(data, ckpt, threads, batch, epochs, out):
+    """A whole training run as a PyTorch user who wants crash-safe checkpoints writes it."""
+    torch = torch_setup(threads)
+    import torch.nn.functional as F
+
+    images, labels, classes = read_data(data)
+    net = torch_net(ckpt, images.shape[1], len(classes))
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8)
+    torch.manual_seed(1)
+    n = images.shape[0]
+    for epoch in range(epochs):
+        order = torch.randperm(n).numpy()
+        for i in range(0, n - batch + 1, batch):
+            idx = order[i:i + batch]
+            x = torch.from_numpy(images[idx]).float().div_(255).permute(0, 3, 1, 2).contiguous()
+            y = torch.from_numpy(labels[idx])
+            loss = F.cross_entropy(net(x, 0.2, 0.5), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        tmp = out + ".tmp"
+        with open(tmp, "wb") as f:
+            torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+        print("epoch", epoch + 1, float(loss), flush=True)
+
+
 def torch_eval(data, ckpt, threads, batch):
     """Inference as a user who cares runs it: eager under inference_mode, or TorchScript
     frozen with optimize_for_inference (conv+ReLU fused, MKLDNN layouts), whichever is
@@ -283,6 +319,18 @@ def timed(cmd, env, pattern, stream="stdout"):
     return marks, ru.ru_maxrss / 1024, code
 
 
+def whole(cmd, env, images):
+    """Images per second of a whole run (process start to exit) and its peak RSS in MiB."""
+    t = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)}: exit {os.waitstatus_to_exitcode(status)}: {err[-500:]!r}")
+    return images / wall, ru.ru_maxrss / 1024
+
+
 def rate(marks, warm, per):
     """Units per second between the first mark at or past warm and the last mark."""
     marks = [m for m in marks if m[1] >= warm]
@@ -333,6 +381,21 @@ class Bench:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
         return rate(marks, warm, self.a.batch), rss
 
+    def ours_run(self, size, threads, images, epochs):
+        data = self.data(size, images)
+        out = os.path.join(self.work, f"run{size}.npz")
+        cmd = [os.path.join(self.bin, "cnn-train"), "--train", data, "-o", out, "-q",
+               "--threads", str(threads), "--batch", str(self.a.batch), "--epochs", str(epochs),
+               "--checkpoint-background"]
+        return whole(cmd, dict(os.environ), images * epochs)
+
+    def theirs_run(self, size, threads, images, epochs):
+        data = self.data(size, images)
+        out = os.path.join(self.work, f"torchrun{size}.pt")
+        cmd = [self.py, self.me, "torch-run", data, self.ckpt(size), str(threads), str(self.a.batch),
+               str(epochs), out]
+        return whole(cmd, child_env(threads), images * epochs)
+
     def ckpt(self, size):
         """Weights for every run at this size: the checkpoint of our first training run
         (or a run of one step if there was none)."""
@@ -382,7 +445,7 @@ class Bench:
         out.append("-" * len(out[0]))
         for what, size, thr, (oi, orss), (ti, trss) in self.rows:
             fwd, train, _ = flops(size)
-            per = (train if what == "train" else fwd) / 1e9
+            per = (train if what in ("train", "run") else fwd) / 1e9
             peak, fma = self.peak.get(thr), self.fma.get(thr)
 
             def g(ips):
@@ -421,12 +484,15 @@ def run(a):
     if not q:
         plan += [("train", 64, 1, 40, 10)]
     plan += [("eval", 224, 2, 100 if q else 300, 20), ("eval", 64, 2, 1000 if q else 3000, 200)]
+    # whole runs: (what, size, threads, images, epochs); the issue's 224 is ~340 per epoch
+    plan += [("run", 224, 2, 60 if q else 340, 2 if q else 3), ("run", 64, 2, 200 if q else 400, 3)]
     for what, size, thr, count, warm in plan:
         b.compare(what, size, thr, count, warm)
     print(f"  load average after: {open('/proc/loadavg').read().split()[:3]}")
     print()
     print(f"train: batch {a.batch}, Adam, keep 0.2/0.5; eval: batch {a.eval_batch}, forward only; "
-          f"best of {a.rounds} alternating round(s); ratio = ours / torch; "
+          f"run: whole runs, images x epochs / wall time from start to exit, a checkpoint "
+          f"every epoch; best of {a.rounds} alternating round(s); ratio = ours / torch; "
           "GFLOP/s (share of the sgemm peak, of the FMA peak, at that thread count); "
           "torch with " + " ".join(f"{k}={v}" for k, v in TORCH_MALLOC.items()))
     print(b.table())
@@ -461,6 +527,12 @@ def main():
         e.add_argument(k)
     for k in ("threads", "batch"):
         e.add_argument(k, type=int)
+    w = sub.add_parser("torch-run")
+    for k in ("data", "ckpt"):
+        w.add_argument(k)
+    for k in ("threads", "batch", "epochs"):
+        w.add_argument(k, type=int)
+    w.add_argument("out")
     i = sub.add_parser("torch-info")
     i.add_argument("threads", type=int)
     a = ap.parse_args()
@@ -474,6 +546,8 @@ def main():
         write_data(a.out, a.size, a.n)
     elif a.cmd == "torch-train":
         torch_train(a.data, a.ckpt, a.threads, a.batch, a.steps)
+    elif a.cmd == "torch-run":
+        torch_run(a.data, a.ckpt, a.threads, a.batch, a.epochs, a.out)
     elif a.cmd == "torch-eval":
         torch_eval(a.data, a.ckpt, a.threads, a.batch)
     else:
