@@ -155,7 +155,8 @@ def batch_tensor(torch, images, i, b):
     return x.permute(0, 3, 1, 2).contiguous()
 
 
-def torch_train(data, ckpt, threads, batch, steps):
+def torch_trainer(data, ckpt, threads):
+    """torch, F, the data and the seed network with our checkpoint's weights under Adam."""
     torch = torch_setup(threads)
     import torch.nn.functional as F
 
@@ -164,46 +165,43 @@ def torch_train(data, ckpt, threads, batch, steps):
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8)
     torch.manual_seed(1)
+    return torch, F, images, labels, net, opt
+
+
+def torch_step(F, net, opt, x, y):
+    loss = F.cross_entropy(net(x, 0.2, 0.5), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss)
+
+
+def torch_train(data, ckpt, threads, batch, steps):
+    torch, F, images, labels, net, opt = torch_trainer(data, ckpt, threads)
     n = images.shape[0]
     for step in range(steps):
         i = step * batch % (n - batch + 1)
-        x = batch_tensor(torch, images, i, batch)
-        y = torch.from_numpy(labels[i:i + batch])
-        loss = F.cross_entropy(net(x, 0.2, 0.5), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        print("step", step + 1, float(loss), flush=True)
+        loss = torch_step(F, net, opt, batch_tensor(torch, images, i, batch), torch.from_numpy(labels[i:i + batch]))
+        print("step", step + 1, loss, flush=True)
 
 
 def torch_run(data, ckpt, threads, batch, epochs, out):
     """A whole training run as a PyTorch user who wants crash-safe checkpoints writes it."""
-    torch = torch_setup(threads)
-    import torch.nn.functional as F
-
-    images, labels, classes = read_data(data)
-    net = torch_net(ckpt, images.shape[1], len(classes))
-    net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8)
-    torch.manual_seed(1)
+    torch, F, images, labels, net, opt = torch_trainer(data, ckpt, threads)
     n = images.shape[0]
     for epoch in range(epochs):
         order = torch.randperm(n).numpy()
         for i in range(0, n - batch + 1, batch):
             idx = order[i:i + batch]
             x = torch.from_numpy(images[idx]).float().div_(255).permute(0, 3, 1, 2).contiguous()
-            y = torch.from_numpy(labels[idx])
-            loss = F.cross_entropy(net(x, 0.2, 0.5), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = torch_step(F, net, opt, x, torch.from_numpy(labels[idx]))
         tmp = out + ".tmp"
         with open(tmp, "wb") as f:
             torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)
-        print("epoch", epoch + 1, float(loss), flush=True)
+        print("epoch", epoch + 1, loss, flush=True)
 
 
 def torch_eval(data, ckpt, threads, batch):

@@ -261,57 +261,64 @@ static void fwd_pack(const dense_job *j, long i0, long i1, long c, float *pk)
 		memcpy(pk + (i - i0) * 64, j->w + i * j->nout + c, 64 * sizeof *pk);
 }
 
-/* The forward's columns c0..c0+64*nc of its thread, AVX2: per block of w's rows, each
- * batch row's nonzero inputs are listed once; then for every 64 columns and batch row, 8
- * accumulators sum over the listed rows, w's block being read from cache. Every output
- * still sums its terms in row order, as the generic loop does. */
-DENSE_AVX2 static void fwd_avx2(const dense_job *j, long c0, long nc)
+/* Adds to batch row b's 64 outputs at o the products of its listed inputs with the packed
+ * rows: AVX2 (8 accumulators) or AVX-512 (4), the same FMAs per output in the same order,
+ * so the same bits. */
+typedef void (*fwd_rows_fn)(const fwd_block *k, const float *pk, float *o, int b);
+
+DENSE_AVX2 static void fwd_rows256(const fwd_block *k, const float *pk, float *o, int b)
 {
-	long n = j->nout;
-	fwd_block k;
-	float pk[DENSE_FWD_IB * 64] __attribute__((aligned(64)));
+	__m256 a0 = _mm256_loadu_ps(o), a1 = _mm256_loadu_ps(o + 8);
+	__m256 a2 = _mm256_loadu_ps(o + 16), a3 = _mm256_loadu_ps(o + 24);
+	__m256 a4 = _mm256_loadu_ps(o + 32), a5 = _mm256_loadu_ps(o + 40);
+	__m256 a6 = _mm256_loadu_ps(o + 48), a7 = _mm256_loadu_ps(o + 56);
 
-	for (long i0 = 0; i0 < j->nin; i0 += DENSE_FWD_IB) {
-		long i1 = i0 + DENSE_FWD_IB < j->nin ? i0 + DENSE_FWD_IB : j->nin;
+	for (int q = 0; q < k->cnt[b]; q++) {
+		const float *wr = pk + k->idx[b][q] * 64;
+		__m256 x = _mm256_set1_ps(k->val[b][q]);
 
-		fwd_list(j, i0, i1, &k);
-		for (long c = c0; c < c0 + 64 * nc; c += 64) {
-			fwd_pack(j, i0, i1, c, pk);
-			for (int b = 0; b < j->B; b++) {
-				float *o = j->out + b * n + c;
-				__m256 a0 = _mm256_loadu_ps(o), a1 = _mm256_loadu_ps(o + 8);
-				__m256 a2 = _mm256_loadu_ps(o + 16), a3 = _mm256_loadu_ps(o + 24);
-				__m256 a4 = _mm256_loadu_ps(o + 32), a5 = _mm256_loadu_ps(o + 40);
-				__m256 a6 = _mm256_loadu_ps(o + 48), a7 = _mm256_loadu_ps(o + 56);
-
-				for (int q = 0; q < k.cnt[b]; q++) {
-					const float *wr = pk + k.idx[b][q] * 64;
-					__m256 x = _mm256_set1_ps(k.val[b][q]);
-
-					a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr), a0);
-					a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 8), a1);
-					a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 16), a2);
-					a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 24), a3);
-					a4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 32), a4);
-					a5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 40), a5);
-					a6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 48), a6);
-					a7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 56), a7);
-				}
-				_mm256_storeu_ps(o, a0), _mm256_storeu_ps(o + 8, a1);
-				_mm256_storeu_ps(o + 16, a2), _mm256_storeu_ps(o + 24, a3);
-				_mm256_storeu_ps(o + 32, a4), _mm256_storeu_ps(o + 40, a5);
-				_mm256_storeu_ps(o + 48, a6), _mm256_storeu_ps(o + 56, a7);
-			}
-		}
+		a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr), a0);
+		a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 8), a1);
+		a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 16), a2);
+		a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 24), a3);
+		a4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 32), a4);
+		a5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 40), a5);
+		a6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 48), a6);
+		a7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(wr + 56), a7);
 	}
+	_mm256_storeu_ps(o, a0), _mm256_storeu_ps(o + 8, a1);
+	_mm256_storeu_ps(o + 16, a2), _mm256_storeu_ps(o + 24, a3);
+	_mm256_storeu_ps(o + 32, a4), _mm256_storeu_ps(o + 40, a5);
+	_mm256_storeu_ps(o + 48, a6), _mm256_storeu_ps(o + 56, a7);
 }
 
 #define DENSE_AVX512 __attribute__((target("avx512f,fma")))
 
-/* fwd_avx2 on 16 lanes: the same FMAs per output in the same order, so the same bits, and
- * half the loads and instructions where the inputs are dense (inference: fc1 at batch 10
- * reads w from cache at 17 GB/s-equivalent on AVX2, bound by its loads, not the memory). */
-DENSE_AVX512 static void fwd_avx512(const dense_job *j, long c0, long nc)
+/* Half the loads and instructions of AVX2's where the inputs are dense (inference). */
+DENSE_AVX512 static void fwd_rows512(const fwd_block *k, const float *pk, float *o, int b)
+{
+	__m512 a0 = _mm512_loadu_ps(o), a1 = _mm512_loadu_ps(o + 16);
+	__m512 a2 = _mm512_loadu_ps(o + 32), a3 = _mm512_loadu_ps(o + 48);
+
+	for (int q = 0; q < k->cnt[b]; q++) {
+		const float *wr = pk + k->idx[b][q] * 64;
+		__m512 x = _mm512_set1_ps(k->val[b][q]);
+
+		a0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr), a0);
+		a1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 16), a1);
+		a2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 32), a2);
+		a3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 48), a3);
+	}
+	_mm512_storeu_ps(o, a0), _mm512_storeu_ps(o + 16, a1);
+	_mm512_storeu_ps(o + 32, a2), _mm512_storeu_ps(o + 48, a3);
+}
+
+/* The forward's columns c0..c0+64*nc of its thread: per block of w's rows, each batch
+ * row's nonzero inputs are listed once and every 64 columns packed; then each batch row
+ * sums over its listed rows from the pack. Every output still sums its terms in row
+ * order, as the generic loop does. */
+static inline __attribute__((always_inline)) void
+fwd_blocks(const dense_job *j, long c0, long nc, fwd_rows_fn rows)
 {
 	long n = j->nout;
 	fwd_block k;
@@ -323,25 +330,21 @@ DENSE_AVX512 static void fwd_avx512(const dense_job *j, long c0, long nc)
 		fwd_list(j, i0, i1, &k);
 		for (long c = c0; c < c0 + 64 * nc; c += 64) {
 			fwd_pack(j, i0, i1, c, pk);
-			for (int b = 0; b < j->B; b++) {
-				float *o = j->out + b * n + c;
-				__m512 a0 = _mm512_loadu_ps(o), a1 = _mm512_loadu_ps(o + 16);
-				__m512 a2 = _mm512_loadu_ps(o + 32), a3 = _mm512_loadu_ps(o + 48);
-
-				for (int q = 0; q < k.cnt[b]; q++) {
-					const float *wr = pk + k.idx[b][q] * 64;
-					__m512 x = _mm512_set1_ps(k.val[b][q]);
-
-					a0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr), a0);
-					a1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 16), a1);
-					a2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 32), a2);
-					a3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wr + 48), a3);
-				}
-				_mm512_storeu_ps(o, a0), _mm512_storeu_ps(o + 16, a1);
-				_mm512_storeu_ps(o + 32, a2), _mm512_storeu_ps(o + 48, a3);
-			}
+			for (int b = 0; b < j->B; b++)
+				rows(&k, pk, j->out + b * n + c, b);
 		}
 	}
+}
+
+/* fwd_blocks inlined per width, so that rows is a direct call, itself inlined. */
+DENSE_AVX2 static void fwd_avx2(const dense_job *j, long c0, long nc)
+{
+	fwd_blocks(j, c0, nc, fwd_rows256);
+}
+
+DENSE_AVX512 static void fwd_avx512(const dense_job *j, long c0, long nc)
+{
+	fwd_blocks(j, c0, nc, fwd_rows512);
 }
 #endif
 
