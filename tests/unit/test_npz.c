@@ -168,7 +168,7 @@ static void test_zipw(const char *outdir)
 	CHECK(tensor_alloc(&t, DT_F4, 1, shape, 0, err) == 0, "%s", err);
 	/* page-aligned, as a checkpoint writer's staging copy is: written uncopied */
 	free(t.data);
-	CHECK((t.data = aligned_alloc(4096, (size_t)shape[0] * 4)) != NULL, "out of memory");
+	CHECK((t.data = aligned_alloc(4096, ((size_t)shape[0] * 4 + 4095) / 4096 * 4096)) != NULL, "out of memory");
 	for (int64_t i = 0; i < shape[0]; i++)
 		((float *)t.data)[i] = (float)(i % 1001);
 	CHECK(npz_add_move(&z, "huge", &t, err) == 0, "%s", err);
