@@ -337,19 +337,31 @@ int npz_want_names(void *ctx, const char *name, const char *label, const tensor 
 
 /* ---- writing ---- */
 
+/* Entry name's member, "NAME.npy" (malloc'ed; NULL when out of memory). */
+static char *member_name(const char *name)
+{
+	size_t nlen = strlen(name);
+	char *m = malloc(nlen + 5);
+
+	if (m) {
+		memcpy(m, name, nlen);
+		memcpy(m + nlen, ".npy", 5);
+	}
+	return m;
+}
+
 static int write_entry(struct archive *a, const npz_entry *en, const char *path, char *err)
 {
 	unsigned char hdr[1024];
 	int64_t hlen = npy_format_header(&en->t, hdr, sizeof hdr, path, err);
 	int64_t nbytes = tensor_nbytes(&en->t);
 	struct archive_entry *e;
-	size_t nlen = strlen(en->name);
 	char *mname;
 	int rc = 0;
 
 	if (hlen < 0)
 		return -1;
-	mname = malloc(nlen + 5);
+	mname = member_name(en->name);
 	e = archive_entry_new();
 	if (!mname || !e) {
 		free(mname);
@@ -357,8 +369,6 @@ static int write_entry(struct archive *a, const npz_entry *en, const char *path,
 			archive_entry_free(e);
 		return err_set(err, "%s: out of memory", path);
 	}
-	memcpy(mname, en->name, nlen);
-	memcpy(mname + nlen, ".npy", 5);
 	archive_entry_set_pathname(e, mname);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
@@ -416,15 +426,12 @@ static int write_stored(const npz *z, outfile *o, const char *path, int align, c
 		const npz_entry *en = &z->v[i];
 		unsigned char hdr[1024];
 		int64_t hlen = npy_format_header(&en->t, hdr, sizeof hdr, path, err);
-		size_t nlen = strlen(en->name);
 		char *mname;
 
-		if (hlen < 0 || !(mname = malloc(nlen + 5))) {
+		if (hlen < 0 || !(mname = member_name(en->name))) {
 			rc = hlen < 0 ? -1 : err_set(err, "%s: out of memory", path);
 			break;
 		}
-		memcpy(mname, en->name, nlen);
-		memcpy(mname + nlen, ".npy", 5);
 		rc = zipw_add(&zw, mname, hdr, (size_t)hlen, en->t.data, tensor_nbytes(&en->t), err);
 		free(mname);
 	}
