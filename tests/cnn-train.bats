@@ -266,6 +266,31 @@ print(acc)
 	cmp "$t/full.npz" "$t/part.npz"
 }
 
+@test "cnn-train --checkpoint-background --profile: what the checkpoints cost, the staging buffer's faulting included" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	# 2 steps an epoch: background checkpoints at steps 2 and 4, the last (6) the end's
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$t/m.npz" --epochs 3 --batch 10 -q \
+		--threads 2 --checkpoint-background --profile
+	assert_success
+	run py '
+import re
+err = open(sys.argv[1]).read()
+z = np.load(sys.argv[2])
+params = sum(z[k].size for k in z.files if k.startswith(("conv", "fc", "softmax")))
+assert re.search(r"2 checkpoints written in the background, each on disk", err), err
+m = re.search(r"the staging buffer, (\d+) MB, was faulted in over ([0-9.]+) s from the first step; the loop "
+              r"waited ([0-9.]+) s for it, faulting (\d+) MB of it on (\d+) threads", err)
+assert m, err
+mb, waited_mb, threads = int(m[1]), int(m[4]), int(m[5])
+# params, Adam m and v, each tensor in page-aligned slots, in whole 2 MB huge pages
+assert 3 * params * 4 >> 20 <= mb <= (3 * params * 4 >> 20) + 2 + 3 * len(z.files) * 4096 // 2**20 + 1, (mb, params)
+assert waited_mb <= mb and threads == 2, m[0]
+assert re.search(r"checkpoints in the loop [0-9.]+, waits for their staging buffer [0-9.]+,", err), err
+print(m[0])
+' <(echo "$stderr") "$t/m.npz"
+	assert_success
+}
+
 @test "cnn-train: --checkpoint-every takes epochs, steps or minutes, and refuses anything else" {
 	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
 	for bad in 0 -1 1x e 1.5s 1.5e 2em '' 0m; do

@@ -779,12 +779,12 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 				t->beside_s / t->beside_n * 1e3, beside);
 		/* where the whole run's time past the median's goes */
 		fprintf(stderr, "%s: the whole run past the median x steps, %.2f s: start-up %.2f, the first "
-			"step %.2f, checkpoints in the loop %.2f, the steps beside a checkpoint's writing %.2f, "
-			"the epochs' tests %.2f, the logging (test samples, images) %.2f, the other steps %.2f, "
-			"after the last step %.2f\n", PROG, run - med * ran, t0 - t->t_start,
-			first - med, c->t_copy + c->t_wait, beside, t->t_test, logs,
-			sum - med * ran - (first - med) - c->t_copy - c->t_wait - beside - t->t_test - logs,
-			run - (t0 - t->t_start) - sum);
+			"step %.2f, checkpoints in the loop %.2f, waits for their staging buffer %.2f, the "
+			"steps beside a checkpoint's writing %.2f, the epochs' tests %.2f, the logging (test "
+			"samples, images) %.2f, the other steps %.2f, after the last step %.2f\n", PROG,
+			run - med * ran, t0 - t->t_start, first - med, c->t_copy + c->t_wait, c->t_prep,
+			beside, t->t_test, logs, sum - med * ran - (first - med) - c->t_copy - c->t_wait -
+			c->t_prep - beside - t->t_test - logs, run - (t0 - t->t_start) - sum);
 	}
 	if (c->n_bg)
 		fprintf(stderr, "%s: %d checkpoints written in the background, each on disk (fsynced, "
@@ -792,6 +792,12 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 			"loop %.3f s (its copy) and %.3f s of waits, and the writer %.2f s of CPU\n",
 			PROG, c->n_bg, c->bg_sum / c->n_bg, c->bg_max, c->t_copy / c->n_bg,
 			c->t_wait / c->n_bg, c->bg_cpu / c->n_bg);
+	/* fresh memory is the one cost a first checkpoint has that the others have not */
+	if (c->writer.stage)
+		fprintf(stderr, "%s: the staging buffer, %zu MB, was faulted in over %.2f s from the "
+			"first step; the loop waited %.2f s for it, faulting %zu MB of it on %d threads\n", PROG,
+			c->writer.stage_bytes >> 20, c->prep_seconds, c->t_prep,
+			(size_t)c->writer.fault_waited >> 20, c->writer.threads);
 	if (c->end_lent)
 		fprintf(stderr, "%s: the last checkpoint was on disk %.2f s after its step, written while "
 			"the run finished; the run waited %.2f s for it\n", PROG, c->end_seconds, c->t_last);

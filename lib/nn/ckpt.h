@@ -18,6 +18,7 @@
 #define PETCNN_CKPT_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nn/model.h"
@@ -74,16 +75,24 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
  * On 2 busy cores the steps it runs beside then take ~0.1 s more per checkpoint at 224
  * and the file is on disk ~1 s after its step. ckpt_save_start_lent's job, which the run
  * waits for, keeps the program's priority. The staging buffer is the cost: the size of the
- * parameters and optimiser state, kept until ckpt_writer_free. */
+ * parameters and optimiser state, kept until ckpt_writer_free. Its pages are faulted in a
+ * chunk at a time, each chunk claimed once from a shared count: by the thread at nice 19
+ * while training goes on, and by whoever waits for that job, on the model's threads. A
+ * KVM guest faults memory the host has reclaimed at 0.4-0.8 GB/s per thread, so the nice
+ * thread may not be done by the first checkpoint; the wait then shares its rest over
+ * every core, about half as long on 2 (1.2 GB: 0.9-3.3 s of waits measured alone). */
 typedef struct {
 	int running;          /* a job was started and not yet waited for */
-	int writing;          /* that job (or the last one) writes a file; 0: it maps the buffer */
+	int writing;          /* that job (or the last one) writes a file; 0: it faults the buffer in */
 	int64_t step;         /* the step its copy holds */
 	float *stage;         /* [stage_n]: params, then adam_m, then adam_v as needed, each
 	                       * tensor in a page-aligned slot */
 	size_t stage_n;
 	size_t stage_bytes;   /* its mapping's length */
-	size_t want_n;        /* the floats a mapping job is to provide */
+	_Atomic size_t fault_next; /* the next chunk of the mapping to fault in */
+	size_t fault_chunks;  /* its chunks (STAGE_CHUNK bytes, the last shorter) */
+	_Atomic size_t fault_waited; /* bytes the waiters faulted in, since ckpt_writer_init */
+	int threads;          /* the waiters' threads (the model's at ckpt_writer_prepare) */
 	model view;           /* the model over the staging buffer: its param are vparam */
 	model_param *vparam;  /* [nvparam]: the model's parameters at their slots' offsets */
 	int nvparam;
@@ -112,16 +121,18 @@ int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tens
  * checkpoint, written while the run finishes (its last test, its logs). */
 int ckpt_save_start_lent(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
 			 const ckpt_state *st, char *err);
-/* Maps and faults in the staging buffer for (m, optim) in the thread, at the writer's low
- * priority, so that the first ckpt_save_start is a plain memcpy: faulting in 1.2 GB of
- * fresh memory inside the training loop took 1.5-4 s on a KVM guest, against 0.07 s for
- * the copy once mapped. Nothing is done when the buffer is already that large or path
- * is not a regular file (written in place, never staged). w must have nothing running;
- * ckpt_writer_wait reaps it like a write (its failure: out of memory). */
+/* Maps the staging buffer for (m, optim) (-1: out of memory) and faults it in on the
+ * thread, at the writer's low priority, so that the first ckpt_save_start is a plain
+ * memcpy: faulting in 1.2 GB of fresh memory inside the training loop took 1.5-4 s on a
+ * KVM guest, against 0.07 s for the copy once mapped. Nothing is done when the buffer is
+ * already that large or path is not a regular file (written in place, never staged). w
+ * must have nothing running; ckpt_writer_wait reaps it like a write. */
 int ckpt_writer_prepare(ckpt_writer *w, const char *path, const model *m, enum ckpt_optim optim,
 			char *err);
 /* Waits for the job (block 0: only if it is done). 1: still running (block 0); 0: none
- * running, or it succeeded; -1: it failed, err says why and names the file. */
+ * running, or it succeeded; -1: it failed, err says why and names the file. A blocking
+ * wait for ckpt_writer_prepare's job faults in what is left of the buffer on w->threads
+ * threads. */
 int ckpt_writer_wait(ckpt_writer *w, int block, char *err);
 /* Waits for a running write, ignoring its result, and frees the staging buffer. */
 void ckpt_writer_free(ckpt_writer *w);

@@ -36,10 +36,15 @@ static int reap(ckptsched *s, int block, double *into, char *err)
 	double t0 = progress_now();
 	int was = s->writer.running;
 
+	/* a wait for the staging buffer is its own cost, not a checkpoint's */
+	if (was && !s->writer.writing)
+		into = &s->t_prep;
 	if (ckpt_writer_wait(&s->writer, block, err) < 0)
 		return -1;
 	s->t_ckpt += progress_now() - t0;
 	*into += progress_now() - t0;
+	if (was && !s->writer.running && !s->writer.writing)
+		s->prep_seconds = s->writer.seconds;
 	if (was && !s->writer.running && s->writer.writing) {
 		if (s->end_lent) {
 			s->end_seconds = s->writer.seconds;

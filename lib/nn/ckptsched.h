@@ -29,6 +29,8 @@ typedef struct {
 	 * checkpoints taken during the run (a staging copy, or the whole write in the
 	 * foreground), the waits for a writer and the end's checkpoint */
 	double t_ckpt, t_copy, t_wait, t_last;
+	double t_prep;        /* the loop's waits for the staging buffer to be faulted in */
+	double prep_seconds;  /* that faulting's time from its start (after the first step) */
 	int n_bg;             /* background checkpoints done, and their seconds to disk */
 	double bg_sum, bg_max, bg_cpu;
 	int end_lent;         /* the writer's last job is the last step's, from the model itself */

@@ -208,6 +208,13 @@ static void test_prepare(void)
 	/* training goes first: the writer waits for a core it leaves idle */
 	CHECK(s.writer.nice == 19, "step 3's checkpoint was written at nice %d, not 19", s.writer.nice);
 	ckptsched_free(&s);
+	/* reaped by the run itself, the mapping's time and the loop's waits for it are its own */
+	ckptsched_init(&s, path, 's', 3, 1, 10, 0, 0);
+	for (st.step = 1; st.step <= 3; st.step++)
+		CHECK(ckptsched_step(&s, 4, 0, &m, &classes, &st, err) == 0, "step %lld: %s", (long long)st.step, err);
+	CHECK(s.saved_step == 3 && s.prep_seconds > 0 && s.t_prep > 0, "the staging buffer's faulting took %g s, "
+	      "the loop waited %g s for it", s.prep_seconds, s.t_prep);
+	ckptsched_free(&s);
 	/* none will come: 3 steps, every 3 (the last is the end's); every 2 epochs of 4 steps
 	 * in 8; and in the foreground, 10 steps every 3 */
 	for (int k = 0; k < 3; k++) {
@@ -224,10 +231,54 @@ static void test_prepare(void)
 	rmdir(dir);
 }
 
+/* A run that waits for its staging buffer faults the rest of it in on its own threads
+ * beside the nice writer, each chunk once: after the wait it is all resident, and the
+ * waiter did part of it (16 chunks of 16 MB, the writer's thread only just started). The
+ * checkpoint then copied into it holds the model. */
+static void test_fault_shared(void)
+{
+	char dir[] = "/tmp/petcnn-ckptsched-XXXXXX", path[64], err[ERR_MAX];
+	ckpt_state st = { .optim = CKPT_ADAM, .seed = 1, .batch = 1, .examples = 4, .step = 7 }, got;
+	tensor classes, cl;
+	ckpt_writer w;
+	model m, back;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof path, "%s/m.npz", dir);
+	CHECK(tensor_from_strings(&classes, (const char *[]){ "a", "b" }, 2, err) == 0, "%s", err);
+	/* 96 x 96 x 3 x 768 weights: 85 MB a buffer, 255 MB staged */
+	CHECK(model_init(&m, "d=dense:768 out=dense:K", (model_size){ .h = 96, .w = 96, .c = 3, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0 &&
+	      model_set_threads(&m, 2, err) == 0, "%s", err);
+	for (size_t i = 0; i < m.nparams; i++)
+		m.adam_m[i] = (float)i, m.adam_v[i] = 1.0f / (float)(i + 1);
+	ckpt_writer_init(&w);
+	CHECK(ckpt_writer_prepare(&w, path, &m, CKPT_ADAM, err) == 0 && w.running && !w.writing && w.stage,
+	      "prepare maps the buffer and starts faulting it in: %s", err);
+	CHECK(w.fault_chunks == 16, "%zu chunks of 16 MB", w.fault_chunks);
+	CHECK(ckpt_writer_wait(&w, 1, err) == 0 && !w.running, "the wait: %s", err);
+	CHECK(w.stage && resident(w.stage, w.stage_bytes) == w.stage_bytes, "all %zu bytes resident after the "
+	      "wait: %zu", w.stage_bytes, w.stage ? resident(w.stage, w.stage_bytes) : 0);
+	CHECK(w.fault_waited > 0 && w.fault_waited < w.stage_bytes, "the waiter faulted in %zu of %zu bytes",
+	      (size_t)w.fault_waited, w.stage_bytes);
+	CHECK(ckpt_save_start(&w, path, &m, &classes, &st, err) == 0 && ckpt_writer_wait(&w, 1, err) == 0, "%s", err);
+	CHECK(ckpt_load(path, &back, 1, 1, &cl, &got, err) == 0, "load: %s", err);
+	CHECK(got.step == 7 && back.nparams == m.nparams && !memcmp(back.params, m.params, sizeof(float) * m.nparams) &&
+	      !memcmp(back.adam_m, m.adam_m, sizeof(float) * m.nparams) &&
+	      !memcmp(back.adam_v, m.adam_v, sizeof(float) * m.nparams), "the checkpoint holds the model and its state");
+	model_free(&back);
+	tensor_free(&cl);
+	ckpt_writer_free(&w);
+	model_free(&m);
+	tensor_free(&classes);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_rule();
 	test_run();
 	test_prepare();
+	test_fault_shared();
 	return check_done("test_ckptsched");
 }
