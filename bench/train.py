@@ -12,12 +12,19 @@ Usage (Debian's /usr/bin/python3, which has numpy and torch):
       a whole run: EPOCHS passes over DATA, shuffled, a checkpoint to OUT at each epoch's
       end (torch.save of the model's and Adam's state, fsynced, renamed into place)
       PyTorch's side: the seed network with the weights of our checkpoint; prints one
-      'step N' (train) or 'done N' (eval, images) line per batch, flushed
+      'step N' (train) or 'done N SECONDS' (eval: images, and seconds since the timed
+      loop began) line per batch, flushed
   train.py torch-info THREADS            which kernels torch runs (op names, BLAS core)
 
 Method. Every run is a child process whose stdout (and, for cnn-eval, its --progress line
 on stderr) says when each batch is done; the driver timestamps those lines as they
-arrive. Start-up (importing torch, reading data, building or loading the model) and the
+arrive, or for eval takes the child's own clock from them: cnn-eval's progress line gives
+images done and their rate since it began (so the seconds since), torch-eval prints its
+seconds. An eval pass at 64x64 lasts well under a second, and on 2 cores busy with the
+child's 2 threads the driver's reads lagged by up to a fifth of it: the first mark read
+late, the last on time at exit, so the driver's clock made cnn-eval look up to 2.5x
+faster than it was (a QUICK pass said 3524-4160 images/s at 64 where whole runs of 3000
+images took 1.8 s). Start-up (importing torch, reading data, building or loading the model) and the
 end (cnn-train writes its checkpoint) are outside the window: the rate is the images
 done between the end of the warm-up batches and the last batch over the time between
 them. So one run gives a steady-state rate, measured the same way for both sides. The "run"
@@ -229,12 +236,13 @@ def torch_eval(data, ckpt, threads, batch):
     print("variant", best[1], flush=True)
     f = best[2]
     correct = 0
+    t0 = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, images.shape[0], batch):
             b = min(batch, images.shape[0] - i)
             probs = torch.softmax(f(batch_tensor(torch, images, i, b)), 1)
             correct += int((probs.argmax(1) == torch.from_numpy(labels[i:i + b])).sum())
-            print("done", i + b, flush=True)
+            print("done", i + b, time.perf_counter() - t0, flush=True)
     print("accuracy", correct / images.shape[0], flush=True)
 
 
@@ -289,9 +297,10 @@ def child_env(threads):
     return env
 
 
-def timed(cmd, env, pattern, stream="stdout"):
+def timed(cmd, env, pattern, stream="stdout", clock=None):
     """Runs cmd, timestamps every match of pattern (group 1: a count of steps or images)
-    on stdout or stderr; returns ([(seconds, count)...], peak RSS in MiB, status)."""
+    on stdout or stderr, by the driver's clock or by clock(match), the child's seconds;
+    returns ([(seconds, count)...], peak RSS in MiB, status)."""
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE if stream == "stderr" else subprocess.DEVNULL)
     src = p.stdout if stream == "stdout" else p.stderr
@@ -309,7 +318,7 @@ def timed(cmd, env, pattern, stream="stdout"):
         for part in done:
             m = rx.search(part)
             if m:
-                marks.append((t, int(m.group(1))))
+                marks.append((clock(m) if clock else t, int(m.group(1))))
     if other is not None:
         other.read()
     _, status, ru = os.wait4(p.pid, 0)
@@ -409,7 +418,9 @@ class Bench:
         data = self.data(size, n)
         cmd = [os.path.join(self.bin, "cnn-eval"), "-m", self.ckpt(size), "--progress",
                "--threads", str(threads), "--batch", str(self.a.eval_batch), data]
-        marks, rss, code = timed(cmd, dict(os.environ), r"\] (\d+)/\d+ ", "stderr")
+        # "[###   ] DONE/TOTAL  RATE images/s": DONE / RATE is the seconds since it began
+        marks, rss, code = timed(cmd, dict(os.environ), r"\] (\d+)/\d+  ([0-9.]+) [^/]*/s", "stderr",
+                                 lambda m: int(m.group(1)) / max(float(m.group(2)), 1e-9))
         if code != 0:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
         return rate(marks, warm, 1), rss
@@ -417,7 +428,7 @@ class Bench:
     def theirs_eval(self, size, threads, n, warm):
         data = self.data(size, n)
         cmd = [self.py, self.me, "torch-eval", data, self.ckpt(size), str(threads), str(self.a.eval_batch)]
-        marks, rss, code = timed(cmd, child_env(threads), r"^done (\d+)")
+        marks, rss, code = timed(cmd, child_env(threads), r"^done (\d+) ([0-9.]+)", clock=lambda m: float(m.group(2)))
         if code != 0:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
         return rate(marks, warm, 1), rss
