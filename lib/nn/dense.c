@@ -23,7 +23,7 @@
  * sgemm's two calls (dw, din) each stream w or dw through its packing. */
 #define DENSE_STREAM_MAX_B 32
 #define DENSE_STREAM_MIN_W (1 << 20)
-#define DENSE_FWD_MAX_B 16
+#define DENSE_FWD_MAX_B 32
 
 int dense_streams(int B, int nin, int nout)
 {
@@ -458,8 +458,9 @@ static void run_split(void *(*fn)(void *), const dense_job *proto, long n, long 
 void dense_forward(float *out, const float *in, const float *w, const float *b,
 		   int B, int nin, int nout, int relu, int threads, isa_kind isa)
 {
-	/* against OpenBLAS's M = B sgemm this wins below 16 rows (at 10: 115 ms against
-	 * 165 for fc1, 90 with dropout's zeros) and loses above (at 32: 290 against 140) */
+	/* against OpenBLAS's M = B sgemm (Haswell core, 2 threads, AMD EPYC Zen 5) fc1 streams
+	 * in 19 ms against 47 at B 10, 26-35 against 34-55 at 16-24, 37-40 against 42-43 at
+	 * 32, where cnn-eval's default batch had taken sgemm (re-measure: bench/dense_fwd.c) */
 	if (B <= DENSE_FWD_MAX_B && dense_streams(B, nin, nout)) {
 		dense_job j = { .out = out, .in = in, .w = w, .B = B, .nin = nin, .nout = nout,
 				.avx2 = isa >= ISA_AVX2, .avx512 = isa >= ISA_AVX512 };
