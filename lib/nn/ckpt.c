@@ -555,7 +555,8 @@ static size_t stage_fault(ckpt_writer *w)
 	volatile unsigned char *p = (unsigned char *)w->stage;
 
 	while ((c = atomic_fetch_add(&w->fault_next, 1)) < w->fault_chunks) {
-		size_t lo = c * STAGE_CHUNK, hi = w->stage_bytes - lo < STAGE_CHUNK ? w->stage_bytes : lo + STAGE_CHUNK;
+		size_t lo = c * STAGE_CHUNK;
+		size_t hi = w->stage_bytes - lo < STAGE_CHUNK ? w->stage_bytes : lo + STAGE_CHUNK;
 
 		for (size_t i = lo; i < hi; i += page)
 			p[i] = 0;
