@@ -79,8 +79,9 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
  * chunk at a time, each chunk claimed once from a shared count: by the thread at nice 19
  * while training goes on, and by whoever waits for that job, on the model's threads. A
  * KVM guest faults memory the host has reclaimed at 0.4-0.8 GB/s per thread, so the nice
- * thread may not be done by the first checkpoint; the wait then shares its rest over
- * every core, about half as long on 2 (1.2 GB: 0.9-3.3 s of waits measured alone). */
+ * thread may not be done by the first checkpoint; the wait then shares its rest out over
+ * the model's threads, about half as long on 2 (1.2 GB at 224: 0.9-3.3 s of waits on the
+ * nice thread alone). */
 typedef struct {
 	int running;          /* a job was started and not yet waited for */
 	int writing;          /* that job (or the last one) writes a file; 0: it faults the buffer in */

@@ -689,9 +689,9 @@ static void prefault_share(void *ctx, int k, int n)
  * the parameters and the optimiser buffers it writes: fc1's gradient is never written
  * when Adam is fused into its backward, and momentum never writes Adam's v, so those
  * pages are left untouched (400 MB each at 224). Advice only: a kernel without
- * MADV_POPULATE_WRITE (before 5.14) leaves them to fault as before. On threads threads:
- * a KVM guest faults memory its host reclaimed at 0.4-0.8 GB/s per
- * thread, so 800 MB of Adam's state took 1.0-1.4 s on one and about half that on two. */
+ * MADV_POPULATE_WRITE (before 5.14) leaves them to fault as before. On threads threads: a
+ * KVM guest faults memory its host reclaimed at 0.4-0.8 GB/s per thread, so 800 MB of
+ * Adam's state took 1.0-1.4 s on one and about half that on two. */
 static void prefault(void *p, size_t bytes, int threads)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
