@@ -17,6 +17,7 @@
 
 #include "util/errmsg.h"
 #include "array/npz.h"
+#include "util/mem.h"
 #include "util/outfile.h"
 #include "util/par.h"
 
@@ -547,19 +548,17 @@ static int stage_map(ckpt_writer *w, size_t n, const char *path, char *err)
 	return 0;
 }
 
-/* Faults in the staging buffer's unclaimed chunks (touching a byte per page: the kernel's
- * zeroing is the cost, paid here, not by a copy); the bytes this call faulted in. */
+/* Faults in the staging buffer's unclaimed chunks (the kernel's zeroing is the cost, paid
+ * here, not by a copy); the bytes this call faulted in. */
 static size_t stage_fault(ckpt_writer *w)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), c, did = 0;
-	volatile unsigned char *p = (unsigned char *)w->stage;
+	size_t c, did = 0;
 
 	while ((c = atomic_fetch_add(&w->fault_next, 1)) < w->fault_chunks) {
 		size_t lo = c * STAGE_CHUNK;
 		size_t hi = w->stage_bytes - lo < STAGE_CHUNK ? w->stage_bytes : lo + STAGE_CHUNK;
 
-		for (size_t i = lo; i < hi; i += page)
-			p[i] = 0;
+		mem_fault((char *)w->stage + lo, hi - lo);
 		did += hi - lo;
 	}
 	return did;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "nn/softmax.h"
 #include "nn/vec.h"
 #include "util/errmsg.h"
+#include "util/mem.h"
 #include "util/par.h"
 
 /* A spec longer than this is not a network anyone writes or converts (GoogLeNet's is
@@ -664,41 +664,36 @@ static int plan_grads(model *m, int *ngbuf, int *tmp, char *err)
 }
 
 typedef struct {
-	uintptr_t lo, hi, page;
+	char *p;
+	long pages;
+	size_t page;
 } fault_span;
 
+/* Worker k's share of the span's pages (the last page may be partly outside the buffer:
+ * mem_fault takes whole pages inside the range it is given only). */
 static void prefault_share(void *ctx, int k, int n)
 {
 	const fault_span *f = ctx;
-	uintptr_t from, to;
 	long a, b;
 
-	par_share((long)((f->hi - f->lo + f->page - 1) / f->page), k, n, &a, &b);
-	from = f->lo + (uintptr_t)a * f->page;
-	to = f->lo + (uintptr_t)b * f->page < f->hi ? f->lo + (uintptr_t)b * f->page : f->hi;
-#ifdef MADV_POPULATE_WRITE
-	if (to > from)
-		madvise((void *)from, to - from, MADV_POPULATE_WRITE);
-#else
-	(void)from, (void)to;
-#endif
+	par_share(f->pages, k, n, &a, &b);
+	mem_fault(f->p + (size_t)a * f->page, (size_t)(b - a) * f->page);
 }
 
 /* Faults in a fresh buffer that training writes in full at its first step anyway: in bulk
  * here, ~40 ms per 400 MB at 224 against ~225 ms of one-page faults inside the step. Only
  * the parameters and the optimiser buffers it writes: fc1's gradient is never written
  * when Adam is fused into its backward, and momentum never writes Adam's v, so those
- * pages are left untouched (400 MB each at 224). Advice only: a kernel without
- * MADV_POPULATE_WRITE (before 5.14) leaves them to fault as before. On threads threads: a
- * KVM guest faults memory its host reclaimed at 0.4-0.8 GB/s per thread, so 800 MB of
- * Adam's state took 1.0-1.4 s on one and about half that on two. */
+ * pages are left untouched (400 MB each at 224). On threads threads: a KVM guest faults
+ * memory its host reclaimed at 0.4-0.8 GB/s per thread, so 800 MB of Adam's state took
+ * 1.0-1.4 s on one and about half that on two. */
 static void prefault(void *p, size_t bytes, int threads)
 {
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	fault_span f = { .lo = ((uintptr_t)p + page - 1) / page * page, .hi = (uintptr_t)p + bytes,
-			 .page = page };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + bytes) / page * page;
+	fault_span f = { .p = (char *)lo, .pages = hi > lo ? (long)((hi - lo) / page) : 0, .page = page };
 
-	if (f.hi > f.lo)
+	if (f.pages)
 		par_run(threads, prefault_share, &f);
 }
 

@@ -1,9 +1,10 @@
 /* Unit tests for the program-support modules: rng, cli number parsing, outfile, hash, the
- * worker pool. */
+ * worker pool, faulting memory in. */
 #include "check.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
 #include "util/hash.h"
+#include "util/mem.h"
 #include "util/outfile.h"
 #include "util/par.h"
 #include "util/rng.h"
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -324,8 +326,43 @@ static void test_par(void)
 	      "par_run in a forked child (status %d)", status);
 }
 
+/* Pages of [p, p + n) resident in memory. */
+static size_t resident(const void *p, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = n / page, got = 0;
+	unsigned char *v = malloc(pages + 1);
+
+	if (v && mincore((void *)p, n, v) == 0)
+		for (size_t i = 0; i < pages; i++)
+			got += v[i] & 1;
+	free(v);
+	return got * page;
+}
+
+/* mem_fault faults in the whole pages of its range, none past it, and keeps what they hold. */
+static void test_mem_fault(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 64 * page;
+	unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED, "mmap");
+	if (p == MAP_FAILED)
+		return;
+	p[5 * page + 7] = 0xa5;
+	/* from the middle of page 3 to the middle of page 40: pages 4..39 */
+	mem_fault(p + 3 * page + 100, 37 * page);
+	CHECK(resident(p + 4 * page, 36 * page) == 36 * page, "the 36 whole pages inside are resident: %zu",
+	      resident(p + 4 * page, 36 * page) / page);
+	CHECK(resident(p + 41 * page, 23 * page) == 0, "none past the range: %zu", resident(p + 41 * page, 23 * page) / page);
+	CHECK(p[5 * page + 7] == 0xa5 && p[6 * page] == 0, "contents kept");
+	mem_fault(p, page - 1);
+	CHECK(resident(p, page) == 0, "less than a page: nothing");
+	munmap(p, n);
+}
+
 int main(void)
 {
+	test_mem_fault();
 	test_hash();
 	test_par();
 	test_rng();
