@@ -2,7 +2,7 @@
 """cnn-train and cnn-eval beside PyTorch on the seed network, on one machine, in one run.
 
 Usage (Debian's /usr/bin/python3, which has numpy and torch):
-  train.py run [--quick] [--rounds N] [--peak THREADS=GFLOPS]... [--fma-peak THREADS=GFLOPS]...
+  train.py run [--quick] [--rounds N] [--only eval224]... [--peak THREADS=GFLOPS]... [--fma-peak THREADS=GFLOPS]...
                [--bin DIR] [--work DIR]
       the whole comparison; prints a table (bench/run calls this)
   train.py data OUT SIZE N               random dataset stream (uint8 images, 2 classes)
@@ -496,7 +496,8 @@ def run(a):
     # whole runs: (what, size, threads, images, epochs); the issue's 224 is ~340 per epoch
     plan += [("run", 224, 2, 60 if q else 340, 2 if q else 3), ("run", 64, 2, 200 if q else 400, 3)]
     for what, size, thr, count, warm in plan:
-        b.compare(what, size, thr, count, warm)
+        if not a.only or (what in a.only or f"{what}{size}" in a.only):
+            b.compare(what, size, thr, count, warm)
     print(f"  load average after: {open('/proc/loadavg').read().split()[:3]}")
     print()
     print(f"train: batch {a.batch}, Adam, keep 0.2/0.5; eval: batch {a.eval_batch}, forward only; "
@@ -517,6 +518,8 @@ def main():
     r.add_argument("--rounds", type=int, default=None)
     r.add_argument("--batch", type=int, default=10)
     r.add_argument("--eval-batch", type=int, default=10)
+    r.add_argument("--only", action="append", default=[],
+                   help="train, eval or run, alone or with a size (eval224): only those rows")
     r.add_argument("--peak", action="append", default=[], help="THREADS=GFLOPS from sgemm_peak")
     r.add_argument("--fma-peak", action="append", default=[], help="THREADS=GFLOPS from fma_peak")
     r.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bin"))

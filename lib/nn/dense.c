@@ -230,6 +230,12 @@ DENSE_AVX2 static void axpy_avx2(float *restrict y, float a, const float *restri
 
 #ifdef DENSE_AVX2
 #define DENSE_FWD_IB 128   /* rows of w per block: block x thread's columns stays in L2 */
+/* A block of w's rows takes the tiles when at least 1 in DENSE_FWD_SPARSE of the batch's
+ * inputs there is not zero, else the lists. fc1's forward, 2 threads, Zen 5, inputs zero at
+ * random: AVX-512's tiles are as fast as the lists at 5% nonzero and faster above, 1.2x
+ * at 20% (training's dropout and ReLU), 2x at 50%; AVX2's are 10% slower at 5%, even at
+ * 10%. Re-measure: bench/dense_fwd.c with its inputs thinned. */
+#define DENSE_FWD_SPARSE 10
 
 typedef struct {
 	int idx[DENSE_STREAM_MAX_B][DENSE_FWD_IB];   /* per batch row, its nonzero inputs' rows */
@@ -313,12 +319,205 @@ DENSE_AVX512 static void fwd_rows512(const fwd_block *k, const float *pk, float 
 	_mm512_storeu_ps(o + 32, a2), _mm512_storeu_ps(o + 48, a3);
 }
 
-/* The forward's columns c0..c0+64*nc of its thread: per block of w's rows, each batch
- * row's nonzero inputs are listed once and every 64 columns packed; then each batch row
- * sums over its listed rows from the pack. Every output still sums its terms in row
- * order, as the generic loop does. */
+/* Batch rows per group in the AVX-512 dense tile: 4 accumulators each, and w's 4 vectors,
+ * in 28 of the 32 zmm registers. */
+#define DENSE_FWD_GROUP 6
+
+/* Batch rows b0..b0+G's 64 outputs at column c += their inputs i0..i0+nr times w's rows
+ * (w points at row i0, column c), every input taken, zero or not, G a constant once
+ * inlined: each load of w feeds G rows' FMAs, where the lists' one batch row per pass
+ * keeps 4 accumulators (4 FMAs per FMA latency, half what the machine issues). An FMA of
+ * a zero input adds +-0 to a sum that starts at +0, and +0 + -0 is +0: for finite w the
+ * same bits as skipping it. Group turn of turns prefetches every turns-th of nxt's nnxt
+ * rows (256 bytes each) from its turn-th: the groups together fetch the next tile once,
+ * which the memory streams while this one computes (fc1 at batch 10: 13.4 ms, 14.5
+ * without). Rows are read in place: with the tiles' few passes over them, copying them
+ * apart first (as the lists do) cost more than it saved. */
+DENSE_AVX512 static inline __attribute__((always_inline)) void
+fwd_tile512(const dense_job *j, const float *w, long i0, int nr, long c, int b0, const int G,
+	    const float *nxt, int nnxt, int turn, int turns)
+{
+	const float *x[DENSE_FWD_GROUP];
+	__m512 a[DENSE_FWD_GROUP][4];
+	long n = j->nout;
+
+#pragma GCC unroll 6
+	for (int g = 0; g < G; g++) {
+		const float *o = j->out + (b0 + g) * n + c;
+
+		x[g] = j->in + (long)(b0 + g) * j->nin + i0;
+		a[g][0] = _mm512_loadu_ps(o), a[g][1] = _mm512_loadu_ps(o + 16);
+		a[g][2] = _mm512_loadu_ps(o + 32), a[g][3] = _mm512_loadu_ps(o + 48);
+	}
+	for (int r = 0, pf = turn; r < nr; r++) {
+		const float *wr = w + r * n;
+		__m512 w0 = _mm512_loadu_ps(wr), w1 = _mm512_loadu_ps(wr + 16);
+		__m512 w2 = _mm512_loadu_ps(wr + 32), w3 = _mm512_loadu_ps(wr + 48);
+
+		if (r == pf && r < nnxt) {
+			const char *p = (const char *)(nxt + r * n);
+
+			_mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0);
+			_mm_prefetch(p + 128, _MM_HINT_T0), _mm_prefetch(p + 192, _MM_HINT_T0);
+			pf += turns;
+		}
+#pragma GCC unroll 6
+		for (int g = 0; g < G; g++) {
+			__m512 xv = _mm512_set1_ps(x[g][r]);
+
+			a[g][0] = _mm512_fmadd_ps(xv, w0, a[g][0]);
+			a[g][1] = _mm512_fmadd_ps(xv, w1, a[g][1]);
+			a[g][2] = _mm512_fmadd_ps(xv, w2, a[g][2]);
+			a[g][3] = _mm512_fmadd_ps(xv, w3, a[g][3]);
+		}
+	}
+#pragma GCC unroll 6
+	for (int g = 0; g < G; g++) {
+		float *o = j->out + (b0 + g) * n + c;
+
+		_mm512_storeu_ps(o, a[g][0]), _mm512_storeu_ps(o + 16, a[g][1]);
+		_mm512_storeu_ps(o + 32, a[g][2]), _mm512_storeu_ps(o + 48, a[g][3]);
+	}
+}
+
+/* How many of the batch's inputs i0..i1 are not zero. */
+DENSE_AVX512 static long fwd_nonzero512(const dense_job *j, long i0, long i1)
+{
+	long nz = 0;
+
+	for (int b = 0; b < j->B; b++) {
+		const float *x = j->in + (long)b * j->nin;
+		long i = i0;
+
+		for (; i + 16 <= i1; i += 16)
+			nz += __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(x + i),
+								    _mm512_setzero_ps(), _CMP_NEQ_UQ));
+		for (; i < i1; i++)
+			nz += x[i] != 0.0f;
+	}
+	return nz;
+}
+
+/* The whole batch's 64 outputs at column c from w's rows i0..i0+nr, in as few groups of
+ * at most DENSE_FWD_GROUP batch rows as cover it, of near equal sizes. */
+DENSE_AVX512 static void fwd_dense512(const dense_job *j, const float *w, long i0, int nr, long c,
+				      const float *nxt, int nnxt)
+{
+	int ng = (j->B + DENSE_FWD_GROUP - 1) / DENSE_FWD_GROUP;
+
+	for (int k = 0, b0 = 0; k < ng; k++) {
+		int G = j->B / ng + (k < j->B % ng);
+
+		switch (G) {
+#define DENSE_FWD_CASE(g) case g: fwd_tile512(j, w, i0, nr, c, b0, g, nxt, nnxt, k, ng); break;
+		DENSE_FWD_CASE(1) DENSE_FWD_CASE(2) DENSE_FWD_CASE(3)
+		DENSE_FWD_CASE(4) DENSE_FWD_CASE(5) DENSE_FWD_CASE(6)
+#undef DENSE_FWD_CASE
+		}
+		b0 += G;
+	}
+}
+
+/* AVX2's tile: 32 columns, at most 3 batch rows (their 12 accumulators, a broadcast
+ * input each and w's vector fill the 16 ymm registers), else as fwd_tile512. */
+#define DENSE_FWD_GROUP2 3
+
+DENSE_AVX2 static inline __attribute__((always_inline)) void
+fwd_tile256(const dense_job *j, const float *w, long i0, int nr, long c, int b0, const int G,
+	    const float *nxt, int nnxt, int turn, int turns)
+{
+	const float *x[DENSE_FWD_GROUP2];
+	__m256 a[DENSE_FWD_GROUP2][4];
+	long n = j->nout;
+
+#pragma GCC unroll 3
+	for (int g = 0; g < G; g++) {
+		const float *o = j->out + (b0 + g) * n + c;
+
+		x[g] = j->in + (long)(b0 + g) * j->nin + i0;
+		for (int q = 0; q < 4; q++)
+			a[g][q] = _mm256_loadu_ps(o + 8 * q);
+	}
+	for (int r = 0, pf = turn; r < nr; r++) {
+		const float *wr = w + r * n;
+		__m256 xv[DENSE_FWD_GROUP2];
+
+		if (r == pf && r < nnxt) {
+			const char *p = (const char *)(nxt + r * n);
+
+			_mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0);
+			pf += turns;
+		}
+#pragma GCC unroll 3
+		for (int g = 0; g < G; g++)
+			xv[g] = _mm256_set1_ps(x[g][r]);
+#pragma GCC unroll 4
+		for (int q = 0; q < 4; q++) {
+			__m256 wv = _mm256_loadu_ps(wr + 8 * q);
+
+#pragma GCC unroll 3
+			for (int g = 0; g < G; g++)
+				a[g][q] = _mm256_fmadd_ps(xv[g], wv, a[g][q]);
+		}
+	}
+#pragma GCC unroll 3
+	for (int g = 0; g < G; g++) {
+		float *o = j->out + (b0 + g) * n + c;
+
+		for (int q = 0; q < 4; q++)
+			_mm256_storeu_ps(o + 8 * q, a[g][q]);
+	}
+}
+
+/* As fwd_dense512, on 32 columns at a time: the second half's groups prefetch nxt's
+ * second half. */
+DENSE_AVX2 static void fwd_dense256(const dense_job *j, const float *w, long i0, int nr, long c,
+				    const float *nxt, int nnxt)
+{
+	int ng = (j->B + DENSE_FWD_GROUP2 - 1) / DENSE_FWD_GROUP2;
+
+	for (int h = 0; h < 64; h += 32)
+		for (int k = 0, b0 = 0; k < ng; k++) {
+			int G = j->B / ng + (k < j->B % ng);
+
+			switch (G) {
+#define DENSE_FWD_CASE(g) case g: fwd_tile256(j, w + h, i0, nr, c + h, b0, g, nxt + h, nnxt, k, ng); break;
+			DENSE_FWD_CASE(1) DENSE_FWD_CASE(2) DENSE_FWD_CASE(3)
+#undef DENSE_FWD_CASE
+			}
+			b0 += G;
+		}
+}
+
+DENSE_AVX2 static long fwd_nonzero256(const dense_job *j, long i0, long i1)
+{
+	long nz = 0;
+
+	for (int b = 0; b < j->B; b++) {
+		const float *x = j->in + (long)b * j->nin;
+		long i = i0;
+
+		for (; i + 8 <= i1; i += 8)
+			nz += __builtin_popcount(_mm256_movemask_ps(
+				_mm256_cmp_ps(_mm256_loadu_ps(x + i), _mm256_setzero_ps(), _CMP_NEQ_UQ)));
+		for (; i < i1; i++)
+			nz += x[i] != 0.0f;
+	}
+	return nz;
+}
+
+/* The forward's columns c0..c0+64*nc of its thread, per block of w's rows and 64 columns:
+ * where the batch's inputs in the block are dense enough, tiles; else each batch row's
+ * nonzero inputs are listed once per block, every 64 columns packed, and each batch row
+ * sums over its listed rows from the pack. Either way every output sums its terms in
+ * row order, as the generic loop does. */
+typedef void (*fwd_dense_fn)(const dense_job *j, const float *w, long i0, int nr, long c,
+			     const float *nxt, int nnxt);
+typedef long (*fwd_nonzero_fn)(const dense_job *j, long i0, long i1);
+
 static inline __attribute__((always_inline)) void
-fwd_blocks(const dense_job *j, long c0, long nc, fwd_rows_fn rows)
+fwd_blocks(const dense_job *j, long c0, long nc, fwd_rows_fn rows, fwd_dense_fn tile,
+	   fwd_nonzero_fn nonzero)
 {
 	long n = j->nout;
 	fwd_block k;
@@ -326,9 +525,18 @@ fwd_blocks(const dense_job *j, long c0, long nc, fwd_rows_fn rows)
 
 	for (long i0 = 0; i0 < j->nin; i0 += DENSE_FWD_IB) {
 		long i1 = i0 + DENSE_FWD_IB < j->nin ? i0 + DENSE_FWD_IB : j->nin;
+		int dense = nonzero(j, i0, i1) * DENSE_FWD_SPARSE >= (i1 - i0) * j->B;
 
-		fwd_list(j, i0, i1, &k);
+		if (!dense)
+			fwd_list(j, i0, i1, &k);
 		for (long c = c0; c < c0 + 64 * nc; c += 64) {
+			if (dense) {
+				long ni = c + 64 < c0 + 64 * nc ? i0 : i1, nc2 = c + 64 < c0 + 64 * nc ? c + 64 : c0;
+				int nn = ni + DENSE_FWD_IB <= j->nin ? DENSE_FWD_IB : (int)(j->nin - ni);
+
+				tile(j, j->w + i0 * n + c, i0, (int)(i1 - i0), c, j->w + ni * n + nc2, nn);
+				continue;
+			}
 			fwd_pack(j, i0, i1, c, pk);
 			for (int b = 0; b < j->B; b++)
 				rows(&k, pk, j->out + b * n + c, b);
@@ -339,12 +547,12 @@ fwd_blocks(const dense_job *j, long c0, long nc, fwd_rows_fn rows)
 /* fwd_blocks inlined per width, so that rows is a direct call, itself inlined. */
 DENSE_AVX2 static void fwd_avx2(const dense_job *j, long c0, long nc)
 {
-	fwd_blocks(j, c0, nc, fwd_rows256);
+	fwd_blocks(j, c0, nc, fwd_rows256, fwd_dense256, fwd_nonzero256);
 }
 
 DENSE_AVX512 static void fwd_avx512(const dense_job *j, long c0, long nc)
 {
-	fwd_blocks(j, c0, nc, fwd_rows512);
+	fwd_blocks(j, c0, nc, fwd_rows512, fwd_dense512, fwd_nonzero512);
 }
 #endif
 
@@ -458,9 +666,9 @@ static void run_split(void *(*fn)(void *), const dense_job *proto, long n, long 
 void dense_forward(float *out, const float *in, const float *w, const float *b,
 		   int B, int nin, int nout, int relu, int threads, isa_kind isa)
 {
-	/* against OpenBLAS's M = B sgemm (Haswell core, 2 threads, AMD EPYC Zen 5) fc1 streams
-	 * in 19 ms against 47 at B 10, 26-35 against 34-55 at 16-24, 37-40 against 42-43 at
-	 * 32, where cnn-eval's default batch had taken sgemm (re-measure: bench/dense_fwd.c) */
+	/* against OpenBLAS's M = B sgemm (Haswell core, 2 threads, AMD EPYC Zen 5), fc1's
+	 * stream is 3.2-3.4x as fast at B 10, 1.6-1.9x at 32 on AVX-512, 2.1-2.3x and 1.1-1.2x
+	 * on AVX2 (re-measure: bench/dense_fwd.c, PETCNN_ISA=avx2 for the narrower) */
 	if (B <= DENSE_FWD_MAX_B && dense_streams(B, nin, nout)) {
 		dense_job j = { .out = out, .in = in, .w = w, .B = B, .nin = nin, .nout = nout,
 				.avx2 = isa >= ISA_AVX2, .avx512 = isa >= ISA_AVX512 };
