@@ -4,7 +4,8 @@
 Usage (Debian's /usr/bin/python3, which has numpy and torch):
   train.py run [--quick] [--rounds N] [--only eval224]... [--peak THREADS=GFLOPS]... [--fma-peak THREADS=GFLOPS]...
                [--bin DIR] [--work DIR]
-      the whole comparison; prints a table (bench/run calls this)
+      the whole comparison; prints a table (bench/run calls this); --only train, eval,
+      eval32 (batch 32, cnn-eval's default) or run, or one at a size (eval224): those rows
   train.py data OUT SIZE N               random dataset stream (uint8 images, 2 classes)
   train.py torch-train DATA CKPT THREADS BATCH STEPS
   train.py torch-eval DATA CKPT THREADS BATCH
@@ -414,10 +415,10 @@ class Bench:
             os.rename(ours, path)
         return path
 
-    def ours_eval(self, size, threads, n, warm):
+    def ours_eval(self, size, threads, n, warm, batch=None):
         data = self.data(size, n)
         cmd = [os.path.join(self.bin, "cnn-eval"), "-m", self.ckpt(size), "--progress",
-               "--threads", str(threads), "--batch", str(self.a.eval_batch), data]
+               "--threads", str(threads), "--batch", str(batch or self.a.eval_batch), data]
         # "[###   ] DONE/TOTAL  RATE images/s": DONE / RATE is the seconds since it began
         marks, rss, code = timed(cmd, dict(os.environ), r"\] (\d+)/\d+  ([0-9.]+) [^/]*/s", "stderr",
                                  lambda m: int(m.group(1)) / max(float(m.group(2)), 1e-9))
@@ -425,13 +426,21 @@ class Bench:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
         return rate(marks, warm, 1), rss
 
-    def theirs_eval(self, size, threads, n, warm):
+    def theirs_eval(self, size, threads, n, warm, batch=None):
         data = self.data(size, n)
-        cmd = [self.py, self.me, "torch-eval", data, self.ckpt(size), str(threads), str(self.a.eval_batch)]
+        cmd = [self.py, self.me, "torch-eval", data, self.ckpt(size), str(threads),
+               str(batch or self.a.eval_batch)]
         marks, rss, code = timed(cmd, child_env(threads), r"^done (\d+) ([0-9.]+)", clock=lambda m: float(m.group(2)))
         if code != 0:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
         return rate(marks, warm, 1), rss
+
+    def ours_eval32(self, size, threads, n, warm):
+        """Eval at batch 32, cnn-eval's default (torch at 32 too)."""
+        return self.ours_eval(size, threads, n, warm, 32)
+
+    def theirs_eval32(self, size, threads, n, warm):
+        return self.theirs_eval(size, threads, n, warm, 32)
 
     def compare(self, what, size, threads, count, warm):
         """Ours then theirs, rounds times; keeps the best rate and the largest RSS."""
@@ -493,14 +502,15 @@ def run(a):
     if not q:
         plan += [("train", 64, 1, 40, 10)]
     plan += [("eval", 224, 2, 100 if q else 300, 20), ("eval", 64, 2, 1000 if q else 3000, 200)]
+    plan += [("eval32", 224, 2, 128 if q else 320, 32)]
     # whole runs: (what, size, threads, images, epochs); the issue's 224 is ~340 per epoch
     plan += [("run", 224, 2, 60 if q else 340, 2 if q else 3), ("run", 64, 2, 200 if q else 400, 3)]
     for what, size, thr, count, warm in plan:
-        if not a.only or (what in a.only or f"{what}{size}" in a.only):
+        if not a.only or what in a.only or f"{what}{size}" in a.only:
             b.compare(what, size, thr, count, warm)
     print(f"  load average after: {open('/proc/loadavg').read().split()[:3]}")
     print()
-    print(f"train: batch {a.batch}, Adam, keep 0.2/0.5; eval: batch {a.eval_batch}, forward only; "
+    print(f"train: batch {a.batch}, Adam, keep 0.2/0.5; eval: batch {a.eval_batch} (eval32: 32), forward only; "
           f"run: whole runs, images x epochs / wall time from start to exit, a checkpoint "
           f"every epoch; best of {a.rounds} alternating round(s); ratio = ours / torch; "
           "GFLOP/s (share of the sgemm peak, of the FMA peak, at that thread count); "
