@@ -1,13 +1,16 @@
-/* convwino: Winograd F(2x2, 3x3) (Lavin and Gray, 2015). A tile of 2x2 outputs reads 4x4
+/* convwino: Winograd F(4x4, 3x3) (Lavin and Gray, 2015). A tile of 4x4 outputs reads 6x6
  * inputs d; with V = B^T d B per input channel and U = G g G^T per kernel g, its outputs
- * are A^T M A where M = sum over input channels of V * U, position by position: 16
- * products per tile against 36 for the direct sums. Over a block of tiles the sums are 16
+ * are A^T M A where M = sum over input channels of V * U, position by position: 36
+ * products per tile against 144 for the direct sums. Over a block of tiles the sums are 36
  * GEMMs [tiles x cin] x [cin x cout], one per position, so the multiplies run in the same
- * register tiles as the direct kernels' and the transforms are additions.
+ * register tiles as the direct kernels' and the transforms are a few multiply-adds.
+ * F(2x2, 3x3), which this replaced, did 64 products per 16 outputs (2.25x fewer than
+ * direct where this does 4x) with a tenth of the rounding; this one's, against the sum of
+ * the terms' magnitudes, stays near 1e-6 (tests/unit/test_wino.c).
  *
- * Layouts. u: position-major [16][cout / 64 blocks][cin][64] (the last block as wide as
+ * Layouts. u: position-major [36][cout / 64 blocks][cin][64] (the last block as wide as
  * cout leaves), so a GEMM's weights for 64 output channels are contiguous rows. Per
- * thread, a block of nb tiles: v [16][nb][cin] and m [16][nb][cout], sized so that one
+ * thread, a block of nb tiles: v [36][nb][cin] and m [36][nb][cout], sized so that one
  * position's v (nb x cin) and a block of u (cin x 64) stay in L2 while all of m's rows
  * for it are computed. */
 #include "nn/convwino.h"
@@ -38,18 +41,18 @@
 
 static int tiles_y(const geom *g)
 {
-	return (g->oh + 1) / 2;
+	return (g->oh + 3) / 4;
 }
 
 static int tiles_x(const geom *g)
 {
-	return (g->ow + 1) / 2;
+	return (g->ow + 3) / 4;
 }
 
 /* Tiles per thread's block: a multiple of the GEMM tile's 6 (and 12) rows where it can be. */
 static int block_tiles(const geom *g)
 {
-	long nb = WINO_V_FLOATS / g->c, nvm = WINO_VM_FLOATS / (16L * (g->c + g->oc));
+	long nb = WINO_V_FLOATS / g->c, nvm = WINO_VM_FLOATS / (36L * (g->c + g->oc));
 
 	nb = nb < nvm ? nb : nvm;
 	nb = nb > WINO_NB_MAX ? WINO_NB_MAX : nb;
@@ -69,14 +72,28 @@ int convwino_fits(const geom *g, isa_kind isa)
 #endif
 }
 
+/* Floats between two positions' planes of a block of nb tiles x c channels: an odd number
+ * of cache lines, so that a tile's 36 rows, one per plane, fall in 36 different sets of
+ * L1. A stride of a multiple of 4 KB (nb 48 at 64 channels, 96 at 32) put them all in one
+ * set: conv_bench nets def224.conv2_2 8.8 ms at nb 48 against 6.0 at 108, conv1_2 16.3 at
+ * nb 96 against 9.5 at 120. */
+static long plane(int nb, int c)
+{
+	long n = (long)nb * c;
+
+	return n / 16 % 2 ? n : n + 16;
+}
+
 size_t convwino_weights(const geom *g)
 {
-	return (size_t)16 * g->c * g->oc;
+	return (size_t)36 * g->c * g->oc;
 }
 
 size_t convwino_workspace(const geom *g, int threads)
 {
-	return (size_t)(threads < 1 ? 1 : threads) * 16 * block_tiles(g) * (g->c + g->oc);
+	int nb = block_tiles(g);
+
+	return (size_t)(threads < 1 ? 1 : threads) * 36 * (plane(nb, g->c) + plane(nb, g->oc));
 }
 
 typedef struct {
@@ -86,7 +103,8 @@ typedef struct {
 } pack_job;
 
 /* Worker k transforms its share of the input channels for every output channel: G g G^T
- * with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+ * with G's rows (1/4 0 0), (-1/6 -1/6 -1/6), (-1/6 1/6 -1/6), (1/24 1/12 1/6),
+ * (1/24 -1/12 1/6), (0 0 1), in double, rounded once. */
 static void pack_worker(void *ctx, int k, int n)
 {
 	const pack_job *j = ctx;
@@ -97,28 +115,25 @@ static void pack_worker(void *ctx, int k, int n)
 	par_share(C, k, n, &lo, &hi);
 	for (long ci = lo; ci < hi; ci++)
 		for (int co = 0; co < O; co++) {
-			float w[3][3], t[4][3], x[4][4];
+			static const double G[6][3] = { { 1.0 / 4, 0, 0 }, { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
+							{ -1.0 / 6, 1.0 / 6, -1.0 / 6 }, { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
+							{ 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
+			double w[3][3], t[6][3];
 
 			for (int ky = 0; ky < 3; ky++)
 				for (int kx = 0; kx < 3; kx++)
 					w[ky][kx] = j->w[(((long)ky * 3 + kx) * C + ci) * O + co];
-			for (int c = 0; c < 3; c++) {
-				t[0][c] = w[0][c];
-				t[1][c] = 0.5f * (w[0][c] + w[1][c] + w[2][c]);
-				t[2][c] = 0.5f * (w[0][c] - w[1][c] + w[2][c]);
-				t[3][c] = w[2][c];
-			}
-			for (int r = 0; r < 4; r++) {
-				x[r][0] = t[r][0];
-				x[r][1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-				x[r][2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-				x[r][3] = t[r][2];
-			}
+			for (int r = 0; r < 6; r++)
+				for (int c = 0; c < 3; c++)
+					t[r][c] = G[r][0] * w[0][c] + G[r][1] * w[1][c] + G[r][2] * w[2][c];
 			int ob = co / 64, wb = O - ob * 64 < 64 ? O - ob * 64 : 64;
 
-			for (int p = 0; p < 16; p++)
+			for (int p = 0; p < 36; p++) {
+				const double *a = t[p / 6], *b = G[p % 6];
+
 				j->u[(long)p * C * O + (long)ob * 64 * C + ci * wb + (co - ob * 64)] =
-					x[p / 4][p % 4];
+					(float)(a[0] * b[0] + a[1] * b[1] + a[2] * b[2]);
+			}
 		}
 }
 
@@ -145,59 +160,74 @@ typedef struct {
 typedef float vf16 __attribute__((vector_size(64)));
 typedef int vi16 __attribute__((vector_size(64)));
 
-/* v's rows for one tile and 16 channels from its 4x4 inputs d: B^T d B. */
-INLINE void input_tf(float *o, long s, vf16 d[4][4])
+/* B^T x for one column (or row) of 6: B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ * 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]. */
+INLINE void bt6(vf16 y[6], const vf16 x[6])
 {
-	vf16 r[4][4];
+	vf16 a = x[4] - 4.0f * x[2], b = x[3] - 4.0f * x[1], c = x[4] - x[2], e = 2.0f * (x[3] - x[1]);
 
-#pragma GCC unroll 4
-	for (int k = 0; k < 4; k++) {
-		r[0][k] = d[0][k] - d[2][k];
-		r[1][k] = d[1][k] + d[2][k];
-		r[2][k] = d[2][k] - d[1][k];
-		r[3][k] = d[1][k] - d[3][k];
+	y[0] = 4.0f * x[0] - 5.0f * x[2] + x[4];
+	y[1] = a + b;
+	y[2] = a - b;
+	y[3] = c + e;
+	y[4] = c - e;
+	y[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];
+}
+
+/* v's rows for one tile and 16 channels from its 6x6 inputs d: B^T d B. */
+INLINE void input_tf(float *o, long s, vf16 d[6][6])
+{
+	vf16 r[6][6];
+
+#pragma GCC unroll 6
+	for (int k = 0; k < 6; k++) {
+		vf16 col[6] = { d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k] }, y[6];
+
+		bt6(y, col);
+#pragma GCC unroll 6
+		for (int i = 0; i < 6; i++)
+			r[i][k] = y[i];
 	}
-#pragma GCC unroll 4
-	for (int i = 0; i < 4; i++) {
-		vf16 x[4] = { r[i][0] - r[i][2], r[i][1] + r[i][2], r[i][2] - r[i][1], r[i][1] - r[i][3] };
+#pragma GCC unroll 6
+	for (int i = 0; i < 6; i++) {
+		vf16 x[6];
 
-#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++)
-			memcpy(o + (4 * i + k) * s, &x[k], sizeof x[k]);
+		bt6(x, r[i]);
+#pragma GCC unroll 6
+		for (int k = 0; k < 6; k++)
+			memcpy(o + (6 * i + k) * s, &x[k], sizeof x[k]);
 	}
 }
 
-/* v [16][nb][C] rows t of the nb-tile block = B^T d B for tile tile, with
- * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], d zero outside the image. A tile inside
- * the image (nearly all) loads its 16 inputs at fixed offsets, unrolled into registers:
- * the general loop's per-input bounds and index arithmetic, through a copy on the stack,
- * cost 3x as much as the sums. */
+/* v [36][nb][C] rows t of the nb-tile block = B^T d B for tile tile, d zero outside the
+ * image. A tile inside the image (nearly all) loads its 36 inputs at fixed offsets,
+ * unrolled: the general loop's per-input bounds and index arithmetic cost 3x the sums. */
 INLINE void input_tile(const geom *g, float *v, int nb, int t, const float *img, int y0, int x0)
 {
 	int C = g->c;
-	long s = (long)nb * C, rs = (long)g->w * C;
+	long s = plane(nb, C), rs = (long)g->w * C;
 	float *o = v + (long)t * C;
 
-	if (y0 >= 0 && x0 >= 0 && y0 + 4 <= g->h && x0 + 4 <= g->w) {
+	if (y0 >= 0 && x0 >= 0 && y0 + 6 <= g->h && x0 + 6 <= g->w) {
 		const float *p = img + (long)y0 * rs + (long)x0 * C;
 
 		for (int c = 0; c < C; c += 16) {
-			vf16 d[4][4];
+			vf16 d[6][6];
 
-#pragma GCC unroll 4
-			for (int i = 0; i < 4; i++)
-#pragma GCC unroll 4
-				for (int k = 0; k < 4; k++)
+#pragma GCC unroll 6
+			for (int i = 0; i < 6; i++)
+#pragma GCC unroll 6
+				for (int k = 0; k < 6; k++)
 					memcpy(&d[i][k], p + i * rs + k * C + c, sizeof d[i][k]);
 			input_tf(o + c, s, d);
 		}
 		return;
 	}
 	for (int c = 0; c < C; c += 16) {
-		vf16 d[4][4], zero = { 0 };
+		vf16 d[6][6], zero = { 0 };
 
-		for (int i = 0; i < 4; i++)
-			for (int k = 0; k < 4; k++) {
+		for (int i = 0; i < 6; i++)
+			for (int k = 0; k < 6; k++) {
 				int y = y0 + i, x = x0 + k;
 
 				if (y >= 0 && y < g->h && x >= 0 && x < g->w)
@@ -209,38 +239,53 @@ INLINE void input_tile(const geom *g, float *v, int nb, int t, const float *img,
 	}
 }
 
-/* out's 2x2 pixels of tile t (of the block) = A^T m A + b, then the activation, with
- * A^T = [1 1 1 0; 0 1 -1 -1]; pixels past the output's edge are dropped. Unrolled, as
- * input_tile's inside tiles are. */
+/* A^T x for one column (or row) of 6: A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
+ * 0 1 -1 8 -8 1]. */
+INLINE void at6(vf16 y[4], const vf16 x[6])
+{
+	vf16 a = x[1] + x[2], b = x[1] - x[2], c = x[3] + x[4], e = x[3] - x[4];
+
+	y[0] = x[0] + a + c;
+	y[1] = b + 2.0f * e;
+	y[2] = a + 4.0f * c;
+	y[3] = b + 8.0f * e + x[5];
+}
+
+/* out's 4x4 pixels of tile t (of the block) = A^T m A + b, then the activation; pixels
+ * past the output's edge are dropped. */
 INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img, int y0, int x0,
 			const float *b, int relu)
 {
-	int O = g->oc, ny = g->oh - y0 < 2 ? 1 : 2, nx = g->ow - x0 < 2 ? 1 : 2;
-	long s = (long)nb * O, rs = (long)g->ow * O;
+	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
+	long s = plane(nb, O), rs = (long)g->ow * O;
 	float *q = img + (long)y0 * rs + (long)x0 * O;
 
 	for (int o = 0; o < O; o += 16) {
-		vf16 r[2][4], zero = { 0 }, six = zero + 6.0f, bias = zero;
+		vf16 r[4][6], zero = { 0 }, six = zero + 6.0f, bias = zero;
 		const float *p = m + (long)t * O + o;
 
 		if (b)
 			memcpy(&bias, b + o, sizeof bias);
-#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++) {
-			vf16 m0, m1, m2, m3;
+#pragma GCC unroll 6
+		for (int k = 0; k < 6; k++) {
+			vf16 col[6], y[4];
 
-			memcpy(&m0, p + k * s, sizeof m0), memcpy(&m1, p + (4 + k) * s, sizeof m1);
-			memcpy(&m2, p + (8 + k) * s, sizeof m2), memcpy(&m3, p + (12 + k) * s, sizeof m3);
-			r[0][k] = m0 + m1 + m2;
-			r[1][k] = m1 - m2 - m3;
+#pragma GCC unroll 6
+			for (int i = 0; i < 6; i++)
+				memcpy(&col[i], p + (6 * i + k) * s, sizeof col[i]);
+			at6(y, col);
+#pragma GCC unroll 4
+			for (int i = 0; i < 4; i++)
+				r[i][k] = y[i];
 		}
-#pragma GCC unroll 2
-		for (int i = 0; i < 2; i++)
-#pragma GCC unroll 2
-			for (int k = 0; k < 2; k++) {
-				/* ((r0 + r1) + r2) + b and ((r1 - r2) - r3) + b */
-				vf16 a = k == 0 ? r[i][0] + r[i][1] + r[i][2] + bias :
-						  r[i][1] - r[i][2] - r[i][3] + bias;
+#pragma GCC unroll 4
+		for (int i = 0; i < 4; i++) {
+			vf16 y[4];
+
+			at6(y, r[i]);
+#pragma GCC unroll 4
+			for (int k = 0; k < 4; k++) {
+				vf16 a = y[k] + bias;
 
 				if (i >= ny || k >= nx)
 					continue;
@@ -251,6 +296,7 @@ INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img
 					a = (vf16)(((vi16)a & ~(a > six)) | ((vi16)six & (a > six)));
 				memcpy(q + i * rs + k * O + o, &a, sizeof a);
 			}
+		}
 	}
 }
 
@@ -288,17 +334,17 @@ WINO_AVX512 INLINE void gemm_tile512(int np, int nv, const float *v, int C, cons
 			_mm512_storeu_ps(m + (long)p * O + 16 * q, acc[p][q]);
 }
 
-/* m [16][nb][O] = v [16][nb][C] x u, position by position, 64 output channels at a time
+/* m [36][nb][O] = v [36][nb][C] x u, position by position, 64 output channels at a time
  * (6 rows x 4 vectors: 24 accumulators), narrower blocks 12 rows at a time. */
 WINO_AVX512 static void block_gemm512(const geom *g, float *m, const float *v, const float *u, int nb)
 {
 	int C = g->c, O = g->oc;
 
-	for (int p = 0; p < 16; p++)
+	for (int p = 0; p < 36; p++)
 		for (int ob = 0; ob < O; ob += 64) {
 			int wb = O - ob < 64 ? O - ob : 64, t = 0;
-			const float *up = u + (long)p * C * O + (long)ob * C, *vp = v + (long)p * nb * C;
-			float *mp = m + (long)p * nb * O + ob;
+			const float *up = u + (long)p * C * O + (long)ob * C, *vp = v + p * plane(nb, C);
+			float *mp = m + p * plane(nb, O) + ob;
 
 #define GEMM(np, nv) gemm_tile512(np, nv, vp + (long)t * C, C, up, wb, mp + (long)t * O, O)
 			switch (wb / 16) {
@@ -365,11 +411,11 @@ WINO_AVX2 static void block_gemm256(const geom *g, float *m, const float *v, con
 {
 	int C = g->c, O = g->oc;
 
-	for (int p = 0; p < 16; p++)
+	for (int p = 0; p < 36; p++)
 		for (int ob = 0; ob < O; ob += 64) {
 			int wb = O - ob < 64 ? O - ob : 64;
-			const float *up = u + (long)p * C * O + (long)ob * C, *vp = v + (long)p * nb * C;
-			float *mp = m + (long)p * nb * O + ob;
+			const float *up = u + (long)p * C * O + (long)ob * C, *vp = v + p * plane(nb, C);
+			float *mp = m + p * plane(nb, O) + ob;
 
 			for (int q = 0; q < wb; q += 16) {
 				int t = 0;
@@ -383,28 +429,29 @@ WINO_AVX2 static void block_gemm256(const geom *g, float *m, const float *v, con
 }
 
 /* Prefetches the inputs that tile T (of the batch) reads and the tile before it in its
- * row did not: its right 2 columns of 4 rows, if inside the image. */
+ * row did not: its right 4 columns of 6 rows, if inside the image. */
 INLINE void prefetch_tile(const geom *g, const float *in, long T)
 {
 	long per = (long)tiles_y(g) * tiles_x(g), r = T % per, rs = (long)g->w * g->c;
-	int y0 = (int)(r / tiles_x(g)) * 2 - g->pt, x0 = (int)(r % tiles_x(g)) * 2 - g->pl + 2;
+	int y0 = (int)(r / tiles_x(g)) * 4 - g->pt, x0 = (int)(r % tiles_x(g)) * 4 - g->pl + 2;
 	const char *a = (const char *)(in + (T / per * g->h + y0) * rs + (long)x0 * g->c);
 
-	if (y0 < 0 || x0 < 0 || y0 + 4 > g->h || x0 + 2 > g->w)
+	if (y0 < 0 || x0 < 0 || y0 + 6 > g->h || x0 + 4 > g->w)
 		return;
-	for (int y = 0; y < 4; y++)
-		for (long o = 0; o < 2L * g->c * (long)sizeof *in; o += 64)
+	for (int y = 0; y < 6; y++)
+		for (long o = 0; o < 4L * g->c * (long)sizeof *in; o += 64)
 			_mm_prefetch(a + y * rs * (long)sizeof *in + o, _MM_HINT_T0);
 }
 
 /* Worker k's share of the batch's tiles, a block of up to nb at a time: transform in,
- * 16 GEMMs, transform out; wide: on AVX-512, else AVX2. */
+ * 36 GEMMs, transform out; wide: on AVX-512, else AVX2. */
 INLINE void worker(const wino_job *j, int k, int n, int wide)
 {
 	const geom *g = j->g;
 	int TY = tiles_y(g), TX = tiles_x(g);
 	long lo, hi, per = (long)TY * TX;
-	float *v = j->ws + (size_t)k * 16 * j->nb * (g->c + g->oc), *m = v + (size_t)16 * j->nb * g->c;
+	float *v = j->ws + (size_t)k * 36 * (plane(j->nb, g->c) + plane(j->nb, g->oc));
+	float *m = v + (size_t)36 * plane(j->nb, g->c);
 
 	par_share(j->T, k, n, &lo, &hi);
 	for (long t0 = lo; t0 < hi; t0 += j->nb) {
@@ -416,7 +463,7 @@ INLINE void worker(const wino_job *j, int k, int n, int wide)
 			if (t0 + t + WINO_AHEAD < hi)
 				prefetch_tile(g, j->in, t0 + t + WINO_AHEAD);
 			input_tile(g, v, nb, t, j->in + i * g->h * g->w * g->c,
-				   (int)(r / TX) * 2 - g->pt, (int)(r % TX) * 2 - g->pl);
+				   (int)(r / TX) * 4 - g->pt, (int)(r % TX) * 4 - g->pl);
 		}
 		if (wide)
 			block_gemm512(g, m, v, j->u, nb);
@@ -426,7 +473,7 @@ INLINE void worker(const wino_job *j, int k, int n, int wide)
 			long i = (t0 + t) / per, r = (t0 + t) % per;
 
 			output_tile(g, m, nb, t, j->out + i * g->oh * g->ow * g->oc,
-				    (int)(r / TX) * 2, (int)(r % TX) * 2, j->b, j->relu);
+				    (int)(r / TX) * 4, (int)(r % TX) * 4, j->b, j->relu);
 		}
 	}
 }

@@ -1,5 +1,5 @@
-/* convwino: Winograd F(2x2, 3x3) forward of 3x3 stride-1 convolutions whose weights stay
- * fixed over many calls (inference, frozen layers): 16 GEMMs on transformed tiles, 2.25x fewer multiplies. */
+/* convwino: Winograd F(4x4, 3x3) forward of 3x3 stride-1 convolutions whose weights stay
+ * fixed over many calls (inference, frozen layers): 36 GEMMs on transformed tiles, 4x fewer multiplies. */
 #ifndef PETCNN_CONVWINO_H
 #define PETCNN_CONVWINO_H
 
@@ -12,7 +12,7 @@
  * of 16, any pads; on AVX-512 or AVX2 (which this CPU must have; both give the same bits). */
 int convwino_fits(const geom *g, isa_kind isa);
 
-/* Floats of the transformed weights convwino_pack writes: 16 x cin x cout. */
+/* Floats of the transformed weights convwino_pack writes: 36 x cin x cout. */
 size_t convwino_weights(const geom *g);
 
 /* u [convwino_weights(g)] = the weights w [3, 3, cin, cout] transformed (G w G^T per input
@@ -26,7 +26,7 @@ size_t convwino_workspace(const geom *g, int threads);
 /* out [B, oh, ow, cout] = conv(in [B, h, w, cin]) by the weights u packs, + b (NULL: none),
  * then the activation relu (enum vec_act). Each output is computed alone in one fixed
  * order: the same bits whatever the thread count. Results differ from the direct sum by
- * rounding (the transforms), within ~1e-6 relative for inputs of one scale. */
+ * rounding (the transforms), within ~2e-6 of the sum of the terms' magnitudes. */
 void convwino_forward(const geom *g, float *out, const float *in, const float *u,
 		      const float *b, int relu, int B, int threads, float *ws, isa_kind isa);
 
