@@ -523,7 +523,16 @@ print(n)' mnt/s.npy
 		# the writer dies with the run: nothing lands after the kill
 		sleep 0.5
 		[ "$(stat -c '%i %Y' w/m.npz 2>/dev/null || true)" = "$before" ] || fail "written after SIGKILL at ${delay}s"
-		[ -z "$(ls -A w | grep -v '^m\.npz$')" ] || fail "after SIGKILL at ${delay}s: $(ls -A w)"
+		# SIGKILL can land in one window, between naming the finished, synced file and
+		# renaming it (two system calls): then it stays whole under its hidden name
+		local extra
+		extra=$(ls -A w | grep -v '^m\.npz$' || true)
+		if [ -n "$extra" ]; then
+			[[ $extra =~ ^\.m\.npz\.[A-Za-z0-9]{6}$ ]] || fail "after SIGKILL at ${delay}s: $(ls -A w)"
+			py 'z = np.load(sys.argv[1]); [z[k] for k in z.files]' "w/$extra" ||
+				fail "after SIGKILL at ${delay}s: $extra is not a whole checkpoint"
+			rm -f "w/$extra"
+		fi
 		[ -e w/m.npz ] || continue
 		run py '
 z = np.load(sys.argv[1])

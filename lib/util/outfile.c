@@ -111,8 +111,10 @@ static char *temp_name(const char *target)
 }
 
 /* An anonymous file (O_TMPFILE) in target's directory, named only at commit: a run killed
- * by SIGKILL, or a crash, leaves nothing behind. -1 where the file system or kernel lacks
- * it, or /proc (which commit needs to name it) is not mounted. */
+ * by SIGKILL, or a crash, leaves nothing behind, but in commit's two system calls (named,
+ * then renamed), where it leaves the finished, synced file under its hidden name. -1 where
+ * the file system or kernel lacks it, or /proc (which commit needs to name it) is not
+ * mounted. */
 static int anon_open(const char *target, mode_t mode)
 {
 #ifdef O_TMPFILE
