@@ -35,8 +35,9 @@
 #endif
 #define WINO_NB_MAX 240
 /* Tiles ahead whose new inputs the input transform prefetches: at 224 the maps come from
- * memory and the transform waited on them (conv_bench nets def, AVX-512, batch 8:
- * conv1_2 12.1 -> 11.2-11.5 ms, conv2_2 9.5 -> 8.6-9.0 at 4 or 8 ahead, 2 and 16 less). */
+ * memory and the transform waited on them (measured under F(2x2, 3x3), not since:
+ * conv_bench nets def, AVX-512, batch 8, conv1_2 12.1 -> 11.2-11.5 ms, conv2_2 9.5 ->
+ * 8.6-9.0 at 4 or 8 ahead, 2 and 16 less). */
 #define WINO_AHEAD 4
 
 static int tiles_y(const geom *g)
@@ -430,10 +431,10 @@ WINO_AVX2 static void block_gemm256(const geom *g, float *m, const float *v, con
 
 /* Prefetches the inputs that tile T (of the batch) reads and the tile before it in its
  * row did not: its right 4 columns of 6 rows, if inside the image. */
-INLINE void prefetch_tile(const geom *g, const float *in, long T)
+INLINE void prefetch_tile(const geom *g, const float *in, long T, long per, int TX)
 {
-	long per = (long)tiles_y(g) * tiles_x(g), r = T % per, rs = (long)g->w * g->c;
-	int y0 = (int)(r / tiles_x(g)) * 4 - g->pt, x0 = (int)(r % tiles_x(g)) * 4 - g->pl + 2;
+	long r = T % per, rs = (long)g->w * g->c;
+	int y0 = (int)(r / TX) * 4 - g->pt, x0 = (int)(r % TX) * 4 - g->pl + 2;
 	const char *a = (const char *)(in + (T / per * g->h + y0) * rs + (long)x0 * g->c);
 
 	if (y0 < 0 || x0 < 0 || y0 + 6 > g->h || x0 + 4 > g->w)
@@ -461,7 +462,7 @@ INLINE void worker(const wino_job *j, int k, int n, int wide)
 			long i = (t0 + t) / per, r = (t0 + t) % per;
 
 			if (t0 + t + WINO_AHEAD < hi)
-				prefetch_tile(g, j->in, t0 + t + WINO_AHEAD);
+				prefetch_tile(g, j->in, t0 + t + WINO_AHEAD, per, TX);
 			input_tile(g, v, nb, t, j->in + i * g->h * g->w * g->c,
 				   (int)(r / TX) * 4 - g->pt, (int)(r % TX) * 4 - g->pl);
 		}
