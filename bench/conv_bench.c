@@ -4,7 +4,7 @@
  *
  * Usage: conv_bench SIZE THREADS [SECONDS]     e.g. conv_bench 224 2
  *        conv_bench peak THREADS [SECONDS]
- *        conv_bench nets THREADS [SECONDS [LAYER]]  (ResNet-18's, MobileNetV2's forwards)
+ *        conv_bench nets THREADS [SECONDS [LAYER [BATCH]]]  (ResNet-18's, MobileNetV2's forwards)
  * The first prints, for each path this CPU has (PETCNN_ISA set: that one only), one line
  * per layer and phase: 'conv PATH LAYER PHASE GFLOPS ...' at batch 10, best of several
  * trials by wall time, and by CPU time / threads (what an idle machine would give if the
@@ -281,11 +281,11 @@ static const struct netconv {
 	{ "def64.conv2_1", 32, 32, 3, 1, 1, 64 },   { "def64.conv2_2", 32, 64, 3, 1, 1, 64 },
 };
 
-/* Each layer's forward at batch 8 with ReLU, on each path (PETCNN_ISA: that one only), and
+/* Each layer's forward at batch B (8 unless given) with ReLU, on each path (PETCNN_ISA: that one only), and
  * by Winograd where it fits (its weights transformed once, outside the timing, as a model
  * with fixed weights does; GFLOP/s counted as the direct sums' for comparison);
  * NAME: only layers whose name starts so. */
-static void nets(int threads, double secs, const char *only)
+static void nets(int threads, double secs, const char *only, int B)
 {
 	isa_kind paths[3];
 	int npaths = bench_paths(paths);
@@ -293,7 +293,7 @@ static void nets(int threads, double secs, const char *only)
 
 	for (size_t l = 0; l < sizeof netconvs / sizeof *netconvs; l++) {
 		const struct netconv *L = &netconvs[l];
-		int pads[4] = { L->pad, L->pad, L->pad, L->pad }, B = 8;
+		int pads[4] = { L->pad, L->pad, L->pad, L->pad };
 		geom g;
 
 		if (only && strncmp(L->name, only, strlen(only)))
@@ -348,8 +348,8 @@ int main(int argc, char **argv)
 	int threads;
 	double secs;
 
-	if (argc < 3 || argc > 5) {
-		fprintf(stderr, "usage: conv_bench SIZE|peak|nets THREADS [SECONDS [LAYER]]\n");
+	if (argc < 3 || argc > 6) {
+		fprintf(stderr, "usage: conv_bench SIZE|peak|nets THREADS [SECONDS [LAYER [BATCH]]]\n");
 		return 2;
 	}
 	threads = atoi(argv[2]);
@@ -363,7 +363,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "peak"))
 		peak(threads, secs);
 	else if (!strcmp(argv[1], "nets"))
-		nets(threads, secs, argc > 4 ? argv[4] : NULL);
+		nets(threads, secs, argc > 4 ? argv[4] : NULL, argc > 5 && atoi(argv[5]) > 0 ? atoi(argv[5]) : 8);
 	else if (atoi(argv[1]) >= 8)
 		convs(atoi(argv[1]), threads, secs);
 	else {

@@ -12,7 +12,8 @@
  * cout leaves), so a GEMM's weights for 64 output channels are contiguous rows. Per
  * thread, a block of nb tiles: v [36][nb][cin] and m [36][nb][cout], sized so that one
  * position's v (nb x cin) and a block of u (cin x 64) stay in L2 while all of m's rows
- * for it are computed. */
+ * for it are computed; or, for layers with many channels, one block all threads share
+ * (shared_tiles). */
 #include "nn/convwino.h"
 
 #include <string.h>
@@ -32,6 +33,12 @@
 #endif
 #ifndef WINO_VM_FLOATS
 #define WINO_VM_FLOATS (1 << 18)
+#endif
+#ifndef WINO_SHARED_FLOATS
+#define WINO_SHARED_FLOATS (1 << 21)
+#endif
+#ifndef WINO_SHARED_RATIO
+#define WINO_SHARED_RATIO 2
 #endif
 #define WINO_NB_MAX 240
 /* Tiles ahead whose new inputs the input transform prefetches: at 224 the maps come from
@@ -59,6 +66,25 @@ static int block_tiles(const geom *g)
 	nb = nb > WINO_NB_MAX ? WINO_NB_MAX : nb;
 	nb = nb >= 12 ? nb / 12 * 12 : nb < 1 ? 1 : nb;
 	return (int)nb;
+}
+
+/* Tiles of the chunk all threads share, or 0 where each thread takes blocks of its own.
+ * A thread's block of nb tiles reads all of u (36 x C x O floats), C x O / nb per position
+ * and tile: where that outweighs twice C + O (v and m's floats per position and tile, which
+ * a shared chunk sends once more through L3), the threads share one larger chunk instead,
+ * transform its tiles, then split its GEMMs by position and output channels so that u is
+ * read once per chunk, not once per block and thread. conv_bench nets 2 1 r18 (AVX-512,
+ * batch 8 / 32, ms): 7x7x512 3.5 -> 1.6-1.9 / 12.2-13.3 -> 6.0-6.9, 14x14x256 1.45 -> 1.3 /
+ * 5.7-6.0 -> 5.3; AVX2 7x7x512 10 -> 3.5-3.9 / 40 -> 14. The others keep their own blocks,
+ * no slower shared. A chunk of 2^21 floats (8 MB) beat 2^20 and 2^19 on 7x7x512. */
+static int shared_tiles(const geom *g)
+{
+	long nc = WINO_SHARED_FLOATS / (36L * (g->c + g->oc)), nb = block_tiles(g);
+
+	if ((long)g->c * g->oc / nb <= WINO_SHARED_RATIO * (g->c + g->oc))
+		return 0;
+	nc = nc > WINO_NB_MAX ? WINO_NB_MAX : nc;
+	return nc >= 12 ? (int)(nc / 12 * 12) : nc < 1 ? 1 : (int)nc;
 }
 
 int convwino_fits(const geom *g, isa_kind isa)
@@ -92,9 +118,11 @@ size_t convwino_weights(const geom *g)
 
 size_t convwino_workspace(const geom *g, int threads)
 {
-	int nb = block_tiles(g);
+	int nb = block_tiles(g), nc = shared_tiles(g);
+	size_t own = (size_t)(threads < 1 ? 1 : threads) * 36 * (plane(nb, g->c) + plane(nb, g->oc));
+	size_t shared = (size_t)36 * (plane(nc, g->c) + plane(nc, g->oc));
 
-	return (size_t)(threads < 1 ? 1 : threads) * 36 * (plane(nb, g->c) + plane(nb, g->oc));
+	return nc && shared > own ? shared : own;
 }
 
 typedef struct {
@@ -152,6 +180,8 @@ typedef struct {
 	const float *in, *u, *b;
 	int B, relu, nb;
 	long T;
+	int nc, step;   /* shared_tiles' chunk: its tiles from t0, the step under way */
+	long t0;
 } wino_job;
 
 /* The transforms are additions: written once on 16-float vectors (GCC's vector
@@ -335,48 +365,42 @@ WINO_AVX512 INLINE void gemm_tile512(int np, int nv, const float *v, int C, cons
 			_mm512_storeu_ps(m + (long)p * O + 16 * q, acc[p][q]);
 }
 
-/* m [36][nb][O] = v [36][nb][C] x u, position by position, 64 output channels at a time
+/* One position's m block [nb][wb of O] = v [nb][C] x u's block of wb (<= 64) output channels
  * (6 rows x 4 vectors: 24 accumulators), narrower blocks 12 rows at a time. */
-WINO_AVX512 static void block_gemm512(const geom *g, float *m, const float *v, const float *u, int nb)
+WINO_AVX512 static void pos_gemm512(const geom *g, float *mp, const float *vp, const float *up, int wb,
+				    int nb)
 {
-	int C = g->c, O = g->oc;
-
-	for (int p = 0; p < 36; p++)
-		for (int ob = 0; ob < O; ob += 64) {
-			int wb = O - ob < 64 ? O - ob : 64, t = 0;
-			const float *up = u + (long)p * C * O + (long)ob * C, *vp = v + p * plane(nb, C);
-			float *mp = m + p * plane(nb, O) + ob;
+	int C = g->c, O = g->oc, t = 0;
 
 #define GEMM(np, nv) gemm_tile512(np, nv, vp + (long)t * C, C, up, wb, mp + (long)t * O, O)
-			switch (wb / 16) {
-			case 4:
-				for (; t + 6 <= nb; t += 6)
-					GEMM(6, 4);
-				for (; t + 2 <= nb; t += 2)
-					GEMM(2, 4);
-				for (; t < nb; t++)
-					GEMM(1, 4);
-				break;
-			case 3:
-				for (; t + 8 <= nb; t += 8)
-					GEMM(8, 3);
-				for (; t < nb; t++)
-					GEMM(1, 3);
-				break;
-			case 2:
-				for (; t + 12 <= nb; t += 12)
-					GEMM(12, 2);
-				for (; t < nb; t++)
-					GEMM(1, 2);
-				break;
-			default:
-				for (; t + 12 <= nb; t += 12)
-					GEMM(12, 1);
-				for (; t < nb; t++)
-					GEMM(1, 1);
-			}
+	switch (wb / 16) {
+	case 4:
+		for (; t + 6 <= nb; t += 6)
+			GEMM(6, 4);
+		for (; t + 2 <= nb; t += 2)
+			GEMM(2, 4);
+		for (; t < nb; t++)
+			GEMM(1, 4);
+		break;
+	case 3:
+		for (; t + 8 <= nb; t += 8)
+			GEMM(8, 3);
+		for (; t < nb; t++)
+			GEMM(1, 3);
+		break;
+	case 2:
+		for (; t + 12 <= nb; t += 12)
+			GEMM(12, 2);
+		for (; t < nb; t++)
+			GEMM(1, 2);
+		break;
+	default:
+		for (; t + 12 <= nb; t += 12)
+			GEMM(12, 1);
+		for (; t < nb; t++)
+			GEMM(1, 1);
+	}
 #undef GEMM
-		}
 }
 
 /* AVX2: m's np rows x 16 output channels (two vectors) = v's np rows times u's C rows, the
@@ -407,26 +431,35 @@ WINO_AVX2 INLINE void gemm_tile256(int np, const float *v, int C, const float *u
 	}
 }
 
-/* block_gemm512's products on AVX2: 6 rows x 16 output channels (12 of its 16 registers). */
-WINO_AVX2 static void block_gemm256(const geom *g, float *m, const float *v, const float *u, int nb)
+/* pos_gemm512's products on AVX2: 6 rows x 16 output channels (12 of its 16 registers). */
+WINO_AVX2 static void pos_gemm256(const geom *g, float *mp, const float *vp, const float *up, int wb,
+				  int nb)
 {
 	int C = g->c, O = g->oc;
 
-	for (int p = 0; p < 36; p++)
-		for (int ob = 0; ob < O; ob += 64) {
-			int wb = O - ob < 64 ? O - ob : 64;
-			const float *up = u + (long)p * C * O + (long)ob * C, *vp = v + p * plane(nb, C);
-			float *mp = m + p * plane(nb, O) + ob;
+	for (int q = 0; q < wb; q += 16) {
+		int t = 0;
 
-			for (int q = 0; q < wb; q += 16) {
-				int t = 0;
+		for (; t + 6 <= nb; t += 6)
+			gemm_tile256(6, vp + (long)t * C, C, up + q, wb, mp + (long)t * O + q, O);
+		for (; t < nb; t++)
+			gemm_tile256(1, vp + (long)t * C, C, up + q, wb, mp + (long)t * O + q, O);
+	}
+}
 
-				for (; t + 6 <= nb; t += 6)
-					gemm_tile256(6, vp + (long)t * C, C, up + q, wb, mp + (long)t * O + q, O);
-				for (; t < nb; t++)
-					gemm_tile256(1, vp + (long)t * C, C, up + q, wb, mp + (long)t * O + q, O);
-			}
-		}
+/* The GEMMs of position p and output channels ob..ob+63 (or to O) over a block of nb tiles:
+ * v [36][nb][C], m [36][nb][O], u as convwino_pack lays it out. */
+INLINE void gemm_item(const geom *g, float *m, const float *v, const float *u, int nb, int p,
+		      int ob, int wide)
+{
+	int C = g->c, O = g->oc, wb = O - ob < 64 ? O - ob : 64;
+	const float *up = u + (long)p * C * O + (long)ob * C, *vp = v + p * plane(nb, C);
+	float *mp = m + p * plane(nb, O) + ob;
+
+	if (wide)
+		pos_gemm512(g, mp, vp, up, wb, nb);
+	else
+		pos_gemm256(g, mp, vp, up, wb, nb);
 }
 
 /* Prefetches the inputs that tile T (of the batch) reads and the tile before it in its
@@ -444,13 +477,46 @@ INLINE void prefetch_tile(const geom *g, const float *in, long T, long per, int 
 			_mm_prefetch(a + y * rs * (long)sizeof *in + o, _MM_HINT_T0);
 }
 
-/* Worker k's share of the batch's tiles, a block of up to nb at a time: transform in,
- * 36 GEMMs, transform out; wide: on AVX-512, else AVX2. */
-INLINE void worker(const wino_job *j, int k, int n, int wide)
+/* Tile T of the batch into row t of a block of nb tiles' v, and back out of m. */
+INLINE void tile_in(const wino_job *j, float *v, int nb, int t, long T)
 {
 	const geom *g = j->g;
-	int TY = tiles_y(g), TX = tiles_x(g);
-	long lo, hi, per = (long)TY * TX;
+	int TX = tiles_x(g);
+	long per = (long)tiles_y(g) * TX, r = T % per;
+
+	input_tile(g, v, nb, t, j->in + T / per * g->h * g->w * g->c, (int)(r / TX) * 4 - g->pt,
+		   (int)(r % TX) * 4 - g->pl);
+}
+
+INLINE void tile_out(const wino_job *j, const float *m, int nb, int t, long T)
+{
+	const geom *g = j->g;
+	int TX = tiles_x(g);
+	long per = (long)tiles_y(g) * TX, r = T % per;
+
+	output_tile(g, m, nb, t, j->out + T / per * g->oh * g->ow * g->oc, (int)(r / TX) * 4,
+		    (int)(r % TX) * 4, j->b, j->relu);
+}
+
+/* Tiles lo..hi-1 of the batch into rows lo - first.. of the block, prefetching ahead. */
+INLINE void tiles_in(const wino_job *j, float *v, int nb, long first, long lo, long hi)
+{
+	int TX = tiles_x(j->g);
+	long per = (long)tiles_y(j->g) * TX;
+
+	for (long T = lo; T < hi; T++) {
+		if (T + WINO_AHEAD < hi)
+			prefetch_tile(j->g, j->in, T + WINO_AHEAD, per, TX);
+		tile_in(j, v, nb, (int)(T - first), T);
+	}
+}
+
+/* Worker k's share of the batch's tiles, a block of up to nb at a time: transform in,
+ * 36 GEMMs, transform out; wide: on AVX-512, else AVX2. */
+INLINE void own_blocks(const wino_job *j, int k, int n, int wide)
+{
+	const geom *g = j->g;
+	long lo, hi;
 	float *v = j->ws + (size_t)k * 36 * (plane(j->nb, g->c) + plane(j->nb, g->oc));
 	float *m = v + (size_t)36 * plane(j->nb, g->c);
 
@@ -458,25 +524,39 @@ INLINE void worker(const wino_job *j, int k, int n, int wide)
 	for (long t0 = lo; t0 < hi; t0 += j->nb) {
 		int nb = hi - t0 < j->nb ? (int)(hi - t0) : j->nb;
 
-		for (int t = 0; t < nb; t++) {
-			long i = (t0 + t) / per, r = (t0 + t) % per;
-
-			if (t0 + t + WINO_AHEAD < hi)
-				prefetch_tile(g, j->in, t0 + t + WINO_AHEAD, per, TX);
-			input_tile(g, v, nb, t, j->in + i * g->h * g->w * g->c,
-				   (int)(r / TX) * 4 - g->pt, (int)(r % TX) * 4 - g->pl);
-		}
-		if (wide)
-			block_gemm512(g, m, v, j->u, nb);
-		else
-			block_gemm256(g, m, v, j->u, nb);
-		for (int t = 0; t < nb; t++) {
-			long i = (t0 + t) / per, r = (t0 + t) % per;
-
-			output_tile(g, m, nb, t, j->out + i * g->oh * g->ow * g->oc,
-				    (int)(r / TX) * 4, (int)(r % TX) * 4, j->b, j->relu);
-		}
+		tiles_in(j, v, nb, t0, t0, t0 + nb);
+		for (int p = 0; p < 36; p++)
+			for (int ob = 0; ob < g->oc; ob += 64)
+				gemm_item(g, m, v, j->u, nb, p, ob, wide);
+		for (int t = 0; t < nb; t++)
+			tile_out(j, m, nb, t, t0 + t);
 	}
+}
+
+/* Worker k's share of one step of the shared chunk of nc tiles from t0: its tiles' inputs
+ * (step 0), its positions and output channels' GEMMs (1), its tiles' outputs (2). */
+INLINE void shared_step(const wino_job *j, int k, int n, int wide)
+{
+	const geom *g = j->g;
+	int nob = (g->oc + 63) / 64;
+	long lo, hi;
+	float *v = j->ws, *m = v + (size_t)36 * plane(j->nc, g->c);
+
+	par_share(j->step == 1 ? 36L * nob : j->nc, k, n, &lo, &hi);
+	if (j->step == 0)
+		tiles_in(j, v, j->nc, j->t0, j->t0 + lo, j->t0 + hi);
+	for (long i = lo; j->step == 1 && i < hi; i++)
+		gemm_item(g, m, v, j->u, j->nc, (int)(i / nob), (int)(i % nob) * 64, wide);
+	for (long t = lo; j->step == 2 && t < hi; t++)
+		tile_out(j, m, j->nc, (int)t, j->t0 + t);
+}
+
+INLINE void worker(const wino_job *j, int k, int n, int wide)
+{
+	if (j->nc)
+		shared_step(j, k, n, wide);
+	else
+		own_blocks(j, k, n, wide);
 }
 
 WINO_AVX512 static void worker512(void *ctx, int k, int n)
@@ -496,10 +576,19 @@ void convwino_forward(const geom *g, float *out, const float *in, const float *u
 #ifdef WINO_AVX512
 	wino_job j = { .g = g, .out = out, .ws = ws, .in = in, .u = u, .b = b, .B = B,
 		       .relu = relu, .nb = block_tiles(g), .T = (long)B * tiles_y(g) * tiles_x(g) };
+	int wide = isa == ISA_AVX512 && isa_supported(ISA_AVX512);
+	void (*fn)(void *, int, int) = wide ? worker512 : worker256;
+	int nc = shared_tiles(g);
 
-	if (threads > j.T)
-		threads = (int)j.T;
-	par_run(threads, isa == ISA_AVX512 && isa_supported(ISA_AVX512) ? worker512 : worker256, &j);
+	if (!nc) {
+		par_run(threads > j.T ? (int)j.T : threads, fn, &j);
+		return;
+	}
+	for (j.t0 = 0; j.t0 < j.T; j.t0 += nc) {
+		j.nc = j.T - j.t0 < nc ? (int)(j.T - j.t0) : nc;
+		for (j.step = 0; j.step < 3; j.step++)
+			par_run(threads, fn, &j);
+	}
 #else
 	(void)g, (void)out, (void)in, (void)u, (void)b, (void)relu, (void)B, (void)threads;
 	(void)ws, (void)isa;

@@ -20,7 +20,8 @@ size_t convwino_weights(const geom *g);
 void convwino_pack(const geom *g, float *u, const float *w, int threads);
 
 /* Floats of scratch convwino_forward needs with that many threads: each thread's block of
- * transformed input tiles and of their products. */
+ * transformed input tiles and of their products, or one larger block the threads share
+ * (layers with many channels; at most ~8 MB). */
 size_t convwino_workspace(const geom *g, int threads);
 
 /* out [B, oh, ow, cout] = conv(in [B, h, w, cin]) by the weights u packs, + b (NULL: none),

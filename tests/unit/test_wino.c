@@ -118,7 +118,9 @@ int main(void)
 		{ 3, 3, 16, 16, { 1, 1, 1, 1 }, 5, 1, 0, 1 },
 		{ 1, 1, 16, 16, { 1, 1, 1, 1 }, 2, 1, 0, 1 },      /* all but the centre in the pads */
 		{ 28, 28, 128, 128, { 1, 1, 1, 1 }, 2, 1, 1, 1 },  /* several blocks of tiles */
-		{ 7, 7, 512, 64, { 1, 1, 1, 1 }, 8, 1, 1, 1 },     /* long sums */
+		/* long sums; shared chunks of 96 tiles, the last of 4 */
+		{ 7, 7, 512, 64, { 1, 1, 1, 1 }, 25, 1, 1, 1 },
+		{ 5, 5, 256, 112, { 1, 1, 1, 1 }, 3, 0, 2, 4 },    /* shared, a 64 and a 48-wide block */
 		{ 9, 13, 32, 32, { 1, 1, 1, 1 }, 2, 1, 1, 1 },     /* 1 row and column past the tiles */
 	};
 
