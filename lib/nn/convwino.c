@@ -45,7 +45,9 @@
  * memory and the transform waited on them (measured under F(2x2, 3x3), not since:
  * conv_bench nets def, AVX-512, batch 8, conv1_2 12.1 -> 11.2-11.5 ms, conv2_2 9.5 ->
  * 8.6-9.0 at 4 or 8 ahead, 2 and 16 less). */
+#ifndef WINO_AHEAD
 #define WINO_AHEAD 4
+#endif
 
 static int tiles_y(const geom *g)
 {
@@ -75,8 +77,9 @@ static int block_tiles(const geom *g)
  * transform its tiles, then split its GEMMs by position and output channels so that u is
  * read once per chunk, not once per block and thread. conv_bench nets 2 1 r18 (AVX-512,
  * batch 8 / 32, ms): 7x7x512 3.5 -> 1.6-1.9 / 12.2-13.3 -> 6.0-6.9, 14x14x256 1.45 -> 1.3 /
- * 5.7-6.0 -> 5.3; AVX2 7x7x512 10 -> 3.5-3.9 / 40 -> 14. The others keep their own blocks,
- * no slower shared. A chunk of 2^21 floats (8 MB) beat 2^20 and 2^19 on 7x7x512. */
+ * 5.7-6.0 -> 5.3, 28x28x128 the same / 2% faster; AVX2 7x7x512 10 -> 3.5-3.9 / 40 -> 14.
+ * The default network's layers (<= 64 channels) keep their own blocks. A chunk of 2^21
+ * floats (8 MB) beat 2^20 and 2^19 on 7x7x512. */
 static int shared_tiles(const geom *g)
 {
 	long nc = WINO_SHARED_FLOATS / (36L * (g->c + g->oc)), nb = block_tiles(g);
