@@ -42,9 +42,9 @@
 #endif
 #define WINO_NB_MAX 240
 /* Tiles ahead whose new inputs the input transform prefetches: at 224 the maps come from
- * memory and the transform waited on them (measured under F(2x2, 3x3), not since:
- * conv_bench nets def, AVX-512, batch 8, conv1_2 12.1 -> 11.2-11.5 ms, conv2_2 9.5 ->
- * 8.6-9.0 at 4 or 8 ahead, 2 and 16 less). */
+ * memory and the transform waited on them (under F(2x2, 3x3): conv_bench nets def,
+ * AVX-512, batch 8, conv1_2 12.1 -> 11.2-11.5 ms, conv2_2 9.5 -> 8.6-9.0 at 4 or 8 ahead,
+ * 2 and 16 less; under F(4x4), 2 and 8 were no better than 4). */
 #ifndef WINO_AHEAD
 #define WINO_AHEAD 4
 #endif
