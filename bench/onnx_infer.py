@@ -4,7 +4,7 @@ cnn-convert made of torch.onnx.export's file, beside PyTorch running the same we
 
 Usage (Debian's /usr/bin/python3 with torch, torchvision, numpy):
   onnx_infer.py [--bin DIR] [--threads N] [--images N] [--batch N] [--rounds N]
-                [--nets resnet18,mobilenet_v2] [--work DIR]
+                [--nets resnet18,mobilenet_v2] [--isa avx2] [--work DIR]
 
 Method. Both sides get the same uint8 images and the same thread count (our --threads,
 torch.set_num_threads), batch --batch, in eval mode. PyTorch runs at its best: glibc's
@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torchvision
 
+# --isa avx2: ATen's kernels and oneDNN's JIT held to AVX2 (bench/train.py's TORCH_AVX2)
+TORCH_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2"}
 TORCH_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "68719476736",
                 "MALLOC_TOP_PAD_": "1073741824"}
 
@@ -111,10 +113,14 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--nets", default="resnet18,mobilenet_v2")
+    ap.add_argument("--isa", choices=["avx2"],
+                    help="both sides held to AVX2 on an AVX-512 CPU, as bench/train.py's --isa")
     ap.add_argument("--work")
     a = ap.parse_args()
-    if not os.environ.get("MALLOC_TOP_PAD_"):
-        os.environ.update(TORCH_MALLOC)
+    # torch reads these as it loads: set them, then start again
+    want = dict(TORCH_MALLOC, **(dict(TORCH_AVX2, PETCNN_ISA=a.isa) if a.isa else {}))
+    if any(os.environ.get(k) != v for k, v in want.items()):
+        os.environ.update(want)
         os.execv(sys.executable, [sys.executable] + sys.argv)
     work = a.work or tempfile.mkdtemp(prefix="petcnn-onnx-bench-")
     os.makedirs(work, exist_ok=True)
@@ -124,8 +130,8 @@ def main():
     images = np.load(big)
     cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
                          capture_output=True, text=True).stdout.strip()
-    print("== ONNX inference at 224, batch %d, %d threads, %d images; CPU: %s"
-          % (a.batch, a.threads, a.images, cpu))
+    print("== ONNX inference at 224, batch %d, %d threads, %d images; CPU: %s%s"
+          % (a.batch, a.threads, a.images, cpu, "; both sides held to AVX2" if a.isa else ""))
     for name in a.nets.split(","):
         net = network(name)
         onnx, npz = os.path.join(work, name + ".onnx"), os.path.join(work, name + ".npz")

@@ -3,9 +3,12 @@
 
 Usage (Debian's /usr/bin/python3, which has numpy and torch):
   train.py run [--quick] [--rounds N] [--only eval224]... [--peak THREADS=GFLOPS]... [--fma-peak THREADS=GFLOPS]...
-               [--bin DIR] [--work DIR]
+               [--isa avx2] [--bin DIR] [--work DIR]
       the whole comparison; prints a table (bench/run calls this); --only train, eval,
-      eval32 (batch 32, cnn-eval's default) or run, or one at a size (eval224): those rows
+      eval32 (batch 32, cnn-eval's default) or run, or one at a size (eval224): those rows;
+      --isa avx2: both sides held to AVX2 on an AVX-512 CPU, as an AVX2 machine of the same
+      cores would run them (ours PETCNN_ISA=avx2; torch ATEN_CPU_CAPABILITY=avx2 and
+      ONEDNN_MAX_CPU_ISA=AVX2, which the header's onednn line confirms)
   train.py data OUT SIZE N               random dataset stream (uint8 images, 2 classes)
   train.py torch-train DATA CKPT THREADS BATCH STEPS
   train.py torch-eval DATA CKPT THREADS BATCH
@@ -288,14 +291,25 @@ def torch_info(threads):
 # --------------------------------------------------------------------------- driver
 
 
-def child_env(threads):
+# --isa avx2: what holds each side to AVX2 (ATen's kernels, oneDNN's JIT; both take the
+# widest the CPU has otherwise)
+TORCH_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2"}
+
+
+def child_env(threads, isa=None):
     """Our environment (OPENBLAS_CORETYPE and the like pass through untouched) with the
     thread count pinned for OpenMP and OpenBLAS, which torch uses for conv and Linear."""
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[k] = str(threads)
     env.update(TORCH_MALLOC)
+    if isa == "avx2":
+        env.update(TORCH_AVX2)
     return env
+
+
+def ours_env(isa=None):
+    return dict(os.environ, PETCNN_ISA=isa) if isa else dict(os.environ)
 
 
 def timed(cmd, env, pattern, stream="stdout", clock=None):
@@ -376,7 +390,7 @@ class Bench:
         cmd = [os.path.join(self.bin, "cnn-train"), "--train", data, "-o", ckpt, "-q",
                "--threads", str(threads), "--batch", str(self.a.batch), "--log-every", "1",
                "--stop-after", str(steps), "--epochs", "1000"]
-        marks, rss, code = timed(cmd, dict(os.environ), r"^(\d+) train/Loss ")
+        marks, rss, code = timed(cmd, ours_env(self.a.isa), r"^(\d+) train/Loss ")
         if code != 0:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
         return rate(marks, warm, self.a.batch), rss
@@ -384,7 +398,7 @@ class Bench:
     def theirs_train(self, size, threads, steps, warm):
         data = self.data(size, (steps + 1) * self.a.batch)
         cmd = [self.py, self.me, "torch-train", data, self.ckpt(size), str(threads), str(self.a.batch), str(steps)]
-        marks, rss, code = timed(cmd, child_env(threads), r"^step (\d+) ")
+        marks, rss, code = timed(cmd, child_env(threads, self.a.isa), r"^step (\d+) ")
         if code != 0:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
         return rate(marks, warm, self.a.batch), rss
@@ -395,14 +409,14 @@ class Bench:
         cmd = [os.path.join(self.bin, "cnn-train"), "--train", data, "-o", out, "-q",
                "--threads", str(threads), "--batch", str(self.a.batch), "--epochs", str(epochs),
                "--checkpoint-background"]
-        return whole(cmd, dict(os.environ), images * epochs)
+        return whole(cmd, ours_env(self.a.isa), images * epochs)
 
     def theirs_run(self, size, threads, images, epochs):
         data = self.data(size, images)
         out = os.path.join(self.work, f"torchrun{size}.pt")
         cmd = [self.py, self.me, "torch-run", data, self.ckpt(size), str(threads), str(self.a.batch),
                str(epochs), out]
-        return whole(cmd, child_env(threads), images * epochs)
+        return whole(cmd, child_env(threads, self.a.isa), images * epochs)
 
     def ckpt(self, size):
         """Weights for every run at this size: the checkpoint of our first training run
@@ -420,7 +434,7 @@ class Bench:
         cmd = [os.path.join(self.bin, "cnn-eval"), "-m", self.ckpt(size), "--progress",
                "--threads", str(threads), "--batch", str(batch or self.a.eval_batch), data]
         # "[###   ] DONE/TOTAL  RATE images/s": DONE / RATE is the seconds since it began
-        marks, rss, code = timed(cmd, dict(os.environ), r"\] (\d+)/\d+  ([0-9.]+) [^/]*/s", "stderr",
+        marks, rss, code = timed(cmd, ours_env(self.a.isa), r"\] (\d+)/\d+  ([0-9.]+) [^/]*/s", "stderr",
                                  lambda m: int(m.group(1)) / max(float(m.group(2)), 1e-9))
         if code != 0:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
@@ -430,7 +444,8 @@ class Bench:
         data = self.data(size, n)
         cmd = [self.py, self.me, "torch-eval", data, self.ckpt(size), str(threads),
                str(batch or self.a.eval_batch)]
-        marks, rss, code = timed(cmd, child_env(threads), r"^done (\d+) ([0-9.]+)", clock=lambda m: float(m.group(2)))
+        marks, rss, code = timed(cmd, child_env(threads, self.a.isa), r"^done (\d+) ([0-9.]+)",
+                                 clock=lambda m: float(m.group(2)))
         if code != 0:
             raise SystemExit(f"bench: {' '.join(cmd)}: exit {code}")
         return rate(marks, warm, 1), rss
@@ -484,11 +499,14 @@ def run(a):
     print("FLOP per image (seed network, 2 classes): forward = 2 * MACs, train = 3 * forward - 2 * conv1_1")
     print("  MACs at 224: conv1_1 %d, conv1_2 %d, conv2_1 %d, conv2_2 %d, fc1 %d, softmax %d" % tuple(macs))
     print(f"  forward {fwd / 1e9:.3f} GFLOP, train {train / 1e9:.3f} GFLOP at 224; times (S/224)^2 at S")
-    info = subprocess.run([b.py, b.me, "torch-info", "2"], env=child_env(2), capture_output=True, text=True)
+    if a.isa:
+        print(f"  --isa {a.isa}: ours PETCNN_ISA={a.isa}; torch " +
+              " ".join(f"{k}={v}" for k, v in TORCH_AVX2.items()))
+    info = subprocess.run([b.py, b.me, "torch-info", "2"], env=child_env(2, a.isa), capture_output=True, text=True)
     for line in info.stdout.splitlines():
         print("  " + line)
     onednn = subprocess.run([b.py, b.me, "torch-info", "1"], capture_output=True, text=True,
-                            env=dict(child_env(1), ONEDNN_VERBOSE="1", DNNL_VERBOSE="1"))
+                            env=dict(child_env(1, a.isa), ONEDNN_VERBOSE="1", DNNL_VERBOSE="1"))
     isa = [ln for ln in onednn.stdout.splitlines() if ",isa:" in ln or "info,cpu,isa" in ln]
     if isa:
         print("  onednn " + isa[0].split(",")[-1])
@@ -532,6 +550,8 @@ def main():
                    help="train, eval or run, alone or with a size (eval224): only those rows")
     r.add_argument("--peak", action="append", default=[], help="THREADS=GFLOPS from sgemm_peak")
     r.add_argument("--fma-peak", action="append", default=[], help="THREADS=GFLOPS from fma_peak")
+    r.add_argument("--isa", choices=["avx2"], default=None,
+                   help="hold both sides to AVX2 (an AVX2 machine's kernels on this CPU)")
     r.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bin"))
     r.add_argument("--work", default=None)
     r.add_argument("--keep", action="store_true", help="keep the work directory")

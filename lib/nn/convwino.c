@@ -193,6 +193,36 @@ typedef struct {
  * against 2.8 ms per batch of 8). */
 typedef float vf16 __attribute__((vector_size(64)));
 typedef int vi16 __attribute__((vector_size(64)));
+typedef unsigned vu16 __attribute__((vector_size(64)));
+
+/* The activation as the direct kernels' max_ps and min_ps give it: ReLU is max(a, 0) (a NaN
+ * becomes +0, as does -0), ReLU6 then min(a, 6). AVX-512 compares into mask registers. AVX2
+ * has no 16-float compare, and GCC lowers one to 16 scalar compares and stores
+ * (conv_bench nets def224.conv1_2 on AVX2, ms per batch of 8: 21-22 that way, 15.4-16.3
+ * this way; def64's 2.05 and 1.06), so there the same results come from the bits: a float
+ * is kept if its bits, unsigned, are at most +inf's (0x7f800000 minus them does not wrap
+ * into the top bit) and its sign bit is clear (the first test alone keeps a negative NaN);
+ * floats >= +0 order as their bits, so min(a, 6) is a subtraction too. */
+INLINE void activate(vf16 *a, int relu, int wide)
+{
+	vf16 zero = { 0 }, six = zero + 6.0f;
+	vi16 x = (vi16)*a, six_i = (vi16)six, over;
+
+	if (wide) {
+		if (relu)
+			*a = (vf16)(x & (*a > zero));
+		if (relu == 2)
+			*a = (vf16)(((vi16)*a & ~(*a > six)) | (six_i & (*a > six)));
+		return;
+	}
+	if (relu)
+		x &= ~((x >> 31) | (vi16)(0x7f800000u - (vu16)x) >> 31);
+	if (relu == 2) {
+		over = (vi16)((vu16)six_i - (vu16)x) >> 31;
+		x = (x & ~over) | (six_i & over);
+	}
+	*a = (vf16)x;
+}
 
 /* B^T x for one column (or row) of 6: B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
  * 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]. */
@@ -208,15 +238,20 @@ INLINE void bt6(vf16 y[6], const vf16 x[6])
 	y[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];
 }
 
-/* v's rows for one tile and 16 channels from its 6x6 inputs d: B^T d B. */
-INLINE void input_tf(float *o, long s, vf16 d[6][6])
+/* v's rows for one tile and 16 channels from its 6x6 inputs d (d[i][k] at p + i * rs +
+ * k * cs): B^T d B. Each column is loaded as its transform takes it: loading all 36 first
+ * spilled them (36 vectors, or 72 on AVX2, against 32 or 16 registers). */
+INLINE void input_tf(float *o, long s, const float *p, long rs, long cs)
 {
 	vf16 r[6][6];
 
 #pragma GCC unroll 6
 	for (int k = 0; k < 6; k++) {
-		vf16 col[6] = { d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k] }, y[6];
+		vf16 col[6], y[6];
 
+#pragma GCC unroll 6
+		for (int i = 0; i < 6; i++)
+			memcpy(&col[i], p + i * rs + k * cs, sizeof col[i]);
 		bt6(y, col);
 #pragma GCC unroll 6
 		for (int i = 0; i < 6; i++)
@@ -245,16 +280,8 @@ INLINE void input_tile(const geom *g, float *v, int nb, int t, const float *img,
 	if (y0 >= 0 && x0 >= 0 && y0 + 6 <= g->h && x0 + 6 <= g->w) {
 		const float *p = img + (long)y0 * rs + (long)x0 * C;
 
-		for (int c = 0; c < C; c += 16) {
-			vf16 d[6][6];
-
-#pragma GCC unroll 6
-			for (int i = 0; i < 6; i++)
-#pragma GCC unroll 6
-				for (int k = 0; k < 6; k++)
-					memcpy(&d[i][k], p + i * rs + k * C + c, sizeof d[i][k]);
-			input_tf(o + c, s, d);
-		}
+		for (int c = 0; c < C; c += 16)
+			input_tf(o + c, s, p + c, rs, C);
 		return;
 	}
 	for (int c = 0; c < C; c += 16) {
@@ -269,7 +296,7 @@ INLINE void input_tile(const geom *g, float *v, int nb, int t, const float *img,
 				else
 					d[i][k] = zero;
 			}
-		input_tf(o + c, s, d);
+		input_tf(o + c, s, (const float *)d, 6 * 16, 16);
 	}
 }
 
@@ -288,14 +315,14 @@ INLINE void at6(vf16 y[4], const vf16 x[6])
 /* out's 4x4 pixels of tile t (of the block) = A^T m A + b, then the activation; pixels
  * past the output's edge are dropped. */
 INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img, int y0, int x0,
-			const float *b, int relu)
+			const float *b, int relu, int wide)
 {
 	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
 	long s = plane(nb, O), rs = (long)g->ow * O;
 	float *q = img + (long)y0 * rs + (long)x0 * O;
 
 	for (int o = 0; o < O; o += 16) {
-		vf16 r[4][6], zero = { 0 }, six = zero + 6.0f, bias = zero;
+		vf16 r[4][6], bias = { 0 };
 		const float *p = m + (long)t * O + o;
 
 		if (b)
@@ -323,11 +350,7 @@ INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img
 
 				if (i >= ny || k >= nx)
 					continue;
-				/* max(a, 0) and min(a, 6) as masks: a NaN becomes 0, as max_ps makes it */
-				if (relu)
-					a = (vf16)((vi16)a & (a > zero));
-				if (relu == 2)
-					a = (vf16)(((vi16)a & ~(a > six)) | ((vi16)six & (a > six)));
+				activate(&a, relu, wide);
 				memcpy(q + i * rs + k * O + o, &a, sizeof a);
 			}
 		}
@@ -491,14 +514,14 @@ INLINE void tile_in(const wino_job *j, float *v, int nb, int t, long T)
 		   (int)(r % TX) * 4 - g->pl);
 }
 
-INLINE void tile_out(const wino_job *j, const float *m, int nb, int t, long T)
+INLINE void tile_out(const wino_job *j, const float *m, int nb, int t, long T, int wide)
 {
 	const geom *g = j->g;
 	int TX = tiles_x(g);
 	long per = (long)tiles_y(g) * TX, r = T % per;
 
 	output_tile(g, m, nb, t, j->out + T / per * g->oh * g->ow * g->oc, (int)(r / TX) * 4,
-		    (int)(r % TX) * 4, j->b, j->relu);
+		    (int)(r % TX) * 4, j->b, j->relu, wide);
 }
 
 /* Tiles lo..hi-1 of the batch into rows lo - first.. of the block, prefetching ahead. */
@@ -532,7 +555,7 @@ INLINE void own_blocks(const wino_job *j, int k, int n, int wide)
 			for (int ob = 0; ob < g->oc; ob += 64)
 				gemm_item(g, m, v, j->u, nb, p, ob, wide);
 		for (int t = 0; t < nb; t++)
-			tile_out(j, m, nb, t, t0 + t);
+			tile_out(j, m, nb, t, t0 + t, wide);
 	}
 }
 
@@ -551,7 +574,7 @@ INLINE void shared_step(const wino_job *j, int k, int n, int wide)
 	for (long i = lo; j->step == 1 && i < hi; i++)
 		gemm_item(g, m, v, j->u, j->nc, (int)(i / nob), (int)(i % nob) * 64, wide);
 	for (long t = lo; j->step == 2 && t < hi; t++)
-		tile_out(j, m, j->nc, (int)t, j->t0 + t);
+		tile_out(j, m, j->nc, (int)t, j->t0 + t, wide);
 }
 
 INLINE void worker(const wino_job *j, int k, int n, int wide)

@@ -103,6 +103,61 @@ static void run_case(int h, int w, int c, int oc, const int pads[4], int B, int 
 		free(out[t]);
 	free(in), free(wt), free(b), free(u), free(ws), free(ref), free(mag);
 }
+/* ReLU and ReLU6 as max_ps and min_ps give them, on each path: a NaN output (a NaN input
+ * reaches most outputs of its tiles; with its sign bit too) becomes +0, a negative one +0
+ * (not -0), a large one 6, the same bits on both paths; AVX2 gets these from the bits,
+ * AVX-512 from compares. */
+static void activation_edges(void)
+{
+	int pads[4] = { 1, 1, 1, 1 }, n = 8 * 8 * 16;
+	isa_kind paths[2] = { ISA_AVX2, ISA_AVX512 };
+	geom g;
+	char err[256];
+	rng r;
+	float in[8 * 8 * 16], w[9 * 16 * 16], out[2][3][8 * 8 * 16], u[36 * 16 * 16];
+	float *ws;
+
+	if (geom_init_pads(&g, 8, 8, 16, 3, 3, 1, 1, pads, 0, 1, 16, err)) {
+		CHECK(0, "geom: %s", err);
+		return;
+	}
+	ws = malloc(sizeof *ws * convwino_workspace(&g, 1));
+	rng_seed(&r, 7);
+	fill(&r, in, (size_t)n, 1.0f);
+	fill(&r, w, sizeof w / sizeof *w, 8.0f / 16);
+	/* row 3, column 2 (both tiles of columns 0-3); a NaN with its sign bit in columns 4-7 */
+	in[(3 * 8 + 2) * 16 + 5] = NAN;
+	in[(5 * 8 + 6) * 16 + 9] = -NAN;
+	convwino_pack(&g, u, w, 1);
+	for (int p = 0; p < 2; p++) {
+		if (!isa_supported(paths[p]))
+			continue;
+		for (int relu = 0; relu <= 2; relu++) {
+			int nan = 0, zero = 0, pos = 0, big = 0, bad = 0;
+
+			convwino_forward(&g, out[p][relu], in, u, NULL, relu, 1, 1, ws, paths[p]);
+			for (int i = 0; i < n; i++) {
+				float a = out[0][0][i], y = out[p][relu][i];
+				uint32_t bits;
+
+				memcpy(&bits, &y, sizeof bits);
+				if (isnan(a)) {   /* the activation's input, as AVX2 gave it */
+					nan++, bad += relu && bits != 0;
+					continue;
+				}
+				bad += relu && (bits >> 31 || isnan(y) || (relu == 2 && y > 6.0f));
+				zero += bits == 0, pos += y > 0, big += y == 6.0f;
+			}
+			CHECK(!bad && nan > 0 && (!relu || zero > 0) && pos > 0 && (relu != 2 || big > 0),
+			      "%s relu %d: %d outputs NaN, negative, -0 or past 6; %d NaN before, %d +0, %d "
+			      "positive, %d at 6", isa_name(paths[p]), relu, bad, nan, zero, pos, big);
+			if (p == 1)
+				CHECK(!memcmp(out[0][relu], out[1][relu], sizeof out[0][relu]),
+				      "relu %d with a NaN: avx2 and avx512 give the same bits", relu);
+		}
+	}
+	free(ws);
+}
 
 int main(void)
 {
@@ -134,6 +189,7 @@ int main(void)
 	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
 		run_case(cases[k].h, cases[k].w, cases[k].c, cases[k].oc, cases[k].pads, cases[k].B,
 			 cases[k].bias, cases[k].relu, cases[k].scale);
+	activation_edges();
 	{
 		geom g = { .h = 8, .w = 8, .c = 16, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .oh = 4, .ow = 4,
 			   .pt = 1, .pl = 1, .oc = 16, .pb = 1, .pr = 1 };
