@@ -1260,13 +1260,14 @@ static const float *param(const model *m, int p)
 	return p >= 0 ? m->params + m->param[p].off : NULL;
 }
 
-/* Whether l's forward runs by Winograd, its transformed weights made if need be: where its
- * plan allows, its weights do not change from call to call (an inference model, a frozen
- * layer) and no backward reads its output's gradient (which the direct kernels' weights
- * would compute, a rounding apart). Without memory for them, the direct kernels serve. */
+/* Whether l's forward runs by Winograd (wherever its plan allows), its transformed weights
+ * made if need be: again after every update of a layer that trains (they are 4x its 3x3
+ * weights, made in microseconds). The backward then differentiates the exact convolution
+ * at Winograd's outputs, which are the direct sums' within rounding (~1e-6 of the terms'
+ * magnitudes). Without memory for them, the direct kernels serve. */
 static int wino_ready(model *m, model_layer *l)
 {
-	if (!l->plan.wino || m->no_wino || (m->train && !l->frozen) || ((m->train || m->act_grad) && l->grad != -1))
+	if (!l->plan.wino || m->no_wino)
 		return 0;
 	if (!l->wino && !(l->wino = malloc(sizeof *l->wino * conv2d_wino_floats(&l->plan))))
 		return 0;
@@ -1294,7 +1295,7 @@ static void forward_layer(model *m, model_layer *l, int b0, int B)
 
 	switch (l->kind) {
 	case MODEL_CONV:
-		if (wino_ready(m, l))
+		if ((l->wino_ran = wino_ready(m, l)))
 			conv2d_run_wino(&l->plan, out, in, l->wino, b, B, l->relu, m->ws);
 		else
 			conv2d_run_forward(&l->plan, out, in, w, b, B, l->relu, m->ws);
@@ -1754,11 +1755,13 @@ void model_backward_adam(model *m, const optim_adam *o, int64_t t)
 		adam_runs(m, o, t, a.p->off, a.p->off + a.p->n);
 	else
 		adam_runs(m, o, t, 0, 0);
+	model_params_changed(m);
 }
 
 void model_adam_step(model *m, const optim_adam *o, int64_t t)
 {
 	adam_runs(m, o, t, 0, 0);
+	model_params_changed(m);
 }
 
 void model_momentum_step(model *m, double lr, double mu)
@@ -1770,6 +1773,7 @@ void model_momentum_step(model *m, double lr, double mu)
 	fault_state(m, 0);
 	for (size_t at = 0; next_run(m, at, 0, 0, &lo, &hi); at = hi)
 		optim_momentum_step(lr, mu, m->params + lo, m->grads + lo, m->adam_m + lo, hi - lo, m->threads);
+	model_params_changed(m);
 }
 
 /* The layers with parameters, space-separated into buf [n] (for messages). */

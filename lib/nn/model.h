@@ -72,6 +72,7 @@ typedef struct {
 	conv2d_plan plan;       /* conv: its kernels and scratch, for m->threads and m->isa */
 	float *wino;            /* conv with plan.wino: its weights for Winograd (NULL: not yet */
 	int wino_ok;            /* ... made); made from the current weights */
+	int wino_ran;           /* conv: its last forward ran by Winograd */
 	int nin, nout;          /* dense */
 	int *src, nsrc;         /* the layers it reads (MODEL_INPUT: the image) */
 	int nuse;               /* how many layers read it */
