@@ -33,9 +33,9 @@ void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const
 void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, const float *relu_y,
 			 int B, int acc, float *ws);
-/* Winograd's forward, for plans with wino set, for a caller whose weights stay fixed over
- * calls: conv2d_pack_wino transforms them once into u (conv2d_wino_floats floats), then
- * conv2d_run_wino is conv2d_run_forward on them (the same outputs a rounding apart: see
+/* Winograd's forward, for plans with wino set: conv2d_pack_wino transforms the weights
+ * into u (conv2d_wino_floats floats; once per set of weights), then conv2d_run_wino is
+ * conv2d_run_forward on them (the same outputs a rounding apart: see
  * convwino.h). */
 size_t conv2d_wino_floats(const conv2d_plan *p);
 void conv2d_pack_wino(const conv2d_plan *p, float *u, const float *w);

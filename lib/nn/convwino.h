@@ -1,5 +1,5 @@
-/* convwino: Winograd F(4x4, 3x3) forward of 3x3 stride-1 convolutions whose weights stay
- * fixed over many calls (inference, frozen layers): 36 GEMMs on transformed tiles, 4x fewer multiplies. */
+/* convwino: Winograd F(4x4, 3x3) forward of 3x3 stride-1 convolutions, their weights
+ * transformed once per set: 36 GEMMs on transformed tiles, 4x fewer multiplies. */
 #ifndef PETCNN_CONVWINO_H
 #define PETCNN_CONVWINO_H
 

@@ -142,7 +142,7 @@ typedef struct {
 	int correct;            /* ... and how many argmaxes were right */
 	int threads;            /* for our kernels, OpenBLAS and the optimiser (model_set_threads) */
 	isa_kind isa;           /* ... on this path: PETCNN_ISA or the widest the CPU has */
-	int no_wino;            /* PETCNN_WINOGRAD=0: fixed 3x3s run the direct kernels too */
+	int no_wino;            /* PETCNN_WINOGRAD=0: 3x3s run the direct kernels too */
 	int lean_want;          /* model_lean was called (planned again after a freeze) */
 	int lean_n, lean_mb;    /* model_lean: layers 0 .. lean_n-1 run lean_mb images at a time */
 	float *lean_buf[MODEL_LEAN_BUFS];  /* ... their transient outputs' buffers */
@@ -181,9 +181,9 @@ int model_lean(model *m, char *err);
  * values for any count. */
 void model_init_params(model *m, enum model_init how, uint64_t seed);
 
-/* To be called after m->params were written other than by model_step (a load, an init):
- * what layers derive from their weights (Winograd's transformed copies, made where the
- * weights are fixed: an inference model's, a frozen layer's) is made again when next used. */
+/* To be called after m->params were written other than by the model's own updates (a
+ * load, an init; model_adam_step and the like call it): what layers derive from their
+ * weights (Winograd's transformed copies) is made again when next used. */
 void model_params_changed(model *m);
 
 /* The spec's word for a kind ("conv", "maxpool", ...). */
