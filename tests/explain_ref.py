@@ -46,9 +46,20 @@ class Twin:
         x = torch.from_numpy(img.astype(np.float64) / 255.0)
         return ((x - torch.from_numpy(self.mean)) / torch.from_numpy(self.std)).permute(0, 3, 1, 2)
 
+    def near_ties(self, h, kh, kw, sh, sw):
+        """Marks the images with a max-pool window whose two largest (positive) values are
+        within 1e-5 of each other: which wins is float32 rounding's call (the summation order),
+        and a gradient through the window goes to one pixel or the other."""
+        n, c = h.shape[:2]
+        win = F.unfold(h, (kh, kw), stride=(sh, sw)).reshape(n, c, kh * kw, -1)
+        top = win.topk(2, dim=2).values
+        near = (top[:, :, 0] > 0) & (top[:, :, 0] - top[:, :, 1] < 1e-5 * top[:, :, 0])
+        self.tied |= near.flatten(1).any(1)
+
     def forward(self, x):
         """x NCHW normalised -> (logits, {layer name: output})"""
         outs, prev = {"input": x}, x
+        self.tied = torch.zeros(x.shape[0], dtype=torch.bool)  # near_ties: this call's
         for i, tok in enumerate(self.toks):
             name, body = tok.split("=", 1) if "=" in tok else ("_%d" % i, tok)
             body, _, srcs = body.partition("@")
@@ -72,6 +83,7 @@ class Twin:
                     if ("relu" in rest) or (not last and "linear" not in rest):
                         h = F.relu(h)
                 else:
+                    self.near_ties(h.detach(), kh, kw, sh, sw)
                     h = F.max_pool2d(h, (kh, kw), (sh, sw))
             elif kind == "drop":
                 pass
@@ -171,11 +183,18 @@ def main():
         sys.exit(1)
     whole = max(float(np.abs(want).max()), 1e-30)
     worst = 0.0
+    # gradients through a max-pool near-tie are rounding's call: those images are left out
+    # (said), unless that would leave none
+    tied = getattr(twin, "tied", None)
+    skip = [] if op == "occlusion" or tied is None or bool(tied.all()) else tied.nonzero().flatten().tolist()
     for b in range(want.shape[0]):
+        if b in skip:
+            continue
         scale = float(np.abs(want[b]).max()) or whole
         worst = max(worst, float(np.abs(got[b] - want[b]).max()) / scale)
-    print("%s %s %s: %d maps, max relative difference %.2e (tol %g)"
-          % ("ok" if worst <= TOL else "FAIL", op, target, want.shape[0], worst, TOL))
+    print("%s %s %s: %d maps, max relative difference %.2e (tol %g)%s"
+          % ("ok" if worst <= TOL else "FAIL", op, target, want.shape[0], worst, TOL,
+             "; left out, a max-pool window's top two within 1e-5: image(s) %s" % skip if skip else ""))
     sys.exit(0 if worst <= TOL else 1)
 
 

@@ -87,6 +87,8 @@ size_t conv2d_workspace(const geom *g, int threads)
 
 		if (convdirect_fits(&t, ISA_AVX2) && convdirect_workspace(&t, threads) > nd)
 			nd = convdirect_workspace(&t, threads);
+		if (convwino_fits(&t, ISA_AVX512) && convwino_workspace(&t, threads) > nd)
+			nd = convwino_workspace(&t, threads);
 		nt = kt * t.oc + nd;
 
 		if (nt > n)
@@ -229,6 +231,7 @@ int conv2d_plan_init(conv2d_plan *p, const geom *g, isa_kind isa, int threads)
 	p->has_t = p->kind != CONV2D_DEPTHWISE && transposed(g, &p->t);
 	p->din_direct = p->has_t && convdirect_fits(&p->t, isa);
 	p->wino = convwino_fits(g, isa);
+	p->wino_t = p->has_t && convwino_fits(&p->t, isa) && p->t.pt >= 0 && p->t.pl >= 0;
 	p->ws = conv2d_workspace(g, p->threads);
 	return 0;
 }
@@ -326,9 +329,9 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 	}
 }
 
-void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
-			 const float *dout, const float *in, const float *w, const float *relu_y,
-			 int B, int acc, float *ws)
+static void backward(const conv2d_plan *p, float *din, float *dw, float *db, const float *dout,
+		     const float *in, const float *w, const float *ut, const float *relu_y, int B,
+		     int acc, float *ws)
 {
 	const geom *g = &p->g, *t = &p->t;
 	int threads = p->threads;
@@ -405,6 +408,10 @@ void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 	if (!din)
 		return;
 	/* stride 1: din is the convolution of dout by the turned kernel (t) */
+	if (ut && p->wino_t) {
+		convwino_forward_keep(t, din, dout, ut, relu_y, B, threads, ws, isa);
+		return;
+	}
 	if (p->din_direct) {
 		turn_kernel(g, ws, w);
 		convdirect_forward(t, din, dout, ws, NULL, 0, relu_y, B, threads,
@@ -412,6 +419,33 @@ void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 		return;
 	}
 	conv_din(g, t, din, dout, w, relu_y, B, ws);
+}
+
+void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
+			 const float *dout, const float *in, const float *w, const float *relu_y,
+			 int B, int acc, float *ws)
+{
+	backward(p, din, dw, db, dout, in, w, NULL, relu_y, B, acc, ws);
+}
+
+void conv2d_run_backward_wino(const conv2d_plan *p, float *din, float *dw, float *db,
+			      const float *dout, const float *in, const float *w, const float *ut,
+			      const float *relu_y, int B, int acc, float *ws)
+{
+	backward(p, din, dw, db, dout, in, w, ut, relu_y, B, acc, ws);
+}
+
+size_t conv2d_wino_t_floats(const conv2d_plan *p)
+{
+	return convwino_weights(&p->t);
+}
+
+void conv2d_pack_wino_t(const conv2d_plan *p, float *ut, const float *w, float *ws)
+{
+	if (p->threads > 1)
+		blas_park();
+	turn_kernel(&p->g, ws, w);
+	convwino_pack(&p->t, ut, ws, p->threads);
 }
 
 const char *conv2d_plan_path(const conv2d_plan *p)

@@ -180,7 +180,7 @@ void convwino_pack(const geom *g, float *u, const float *w, int threads)
 typedef struct {
 	const geom *g;
 	float *out, *ws;
-	const float *in, *u, *b;
+	const float *in, *u, *b, *keep;
 	int B, relu, nb;
 	long T;
 	int nc, step;   /* shared_tiles' chunk: its tiles from t0, the step under way */
@@ -222,6 +222,21 @@ INLINE void activate(vf16 *a, int relu, int wide)
 		x = (x & ~over) | (six_i & over);
 	}
 	*a = (vf16)x;
+}
+
+/* a where y > 0, else +0 (a ReLU's backward, y its output), as vec_relu_backward gives it;
+ * on AVX2 from the bits as activate's ReLU: y's kept bits are nonzero. */
+INLINE void mask_by(vf16 *a, const float *yp, int wide)
+{
+	vf16 y, zero = { 0 };
+
+	memcpy(&y, yp, sizeof y);
+	if (wide) {
+		*a = (vf16)((vi16)*a & (y > zero));
+		return;
+	}
+	activate(&y, 1, 0);
+	*a = (vf16)((vi16)*a & (vi16)(0u - (vu16)y) >> 31);
 }
 
 /* B^T x for one column (or row) of 6: B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
@@ -314,12 +329,12 @@ INLINE void at6(vf16 y[4], const vf16 x[6])
 
 /* out's 4x4 pixels of tile t (of the block) = A^T m A + b, then the activation; pixels
  * past the output's edge are dropped. */
-INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img, int y0, int x0,
-			const float *b, int relu, int wide)
+INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img, const float *keep,
+			int y0, int x0, const float *b, int relu, int wide)
 {
 	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
-	long s = plane(nb, O), rs = (long)g->ow * O;
-	float *q = img + (long)y0 * rs + (long)x0 * O;
+	long s = plane(nb, O), rs = (long)g->ow * O, at = (long)y0 * rs + (long)x0 * O;
+	float *q = img + at;
 
 	for (int o = 0; o < O; o += 16) {
 		vf16 r[4][6], bias = { 0 };
@@ -351,6 +366,8 @@ INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img
 				if (i >= ny || k >= nx)
 					continue;
 				activate(&a, relu, wide);
+				if (keep)
+					mask_by(&a, keep + at + i * rs + k * O + o, wide);
 				memcpy(q + i * rs + k * O + o, &a, sizeof a);
 			}
 		}
@@ -520,7 +537,9 @@ INLINE void tile_out(const wino_job *j, const float *m, int nb, int t, long T, i
 	int TX = tiles_x(g);
 	long per = (long)tiles_y(g) * TX, r = T % per;
 
-	output_tile(g, m, nb, t, j->out + T / per * g->oh * g->ow * g->oc, (int)(r / TX) * 4,
+	long img = T / per * g->oh * g->ow * g->oc;
+
+	output_tile(g, m, nb, t, j->out + img, j->keep ? j->keep + img : NULL, (int)(r / TX) * 4,
 		    (int)(r % TX) * 4, j->b, j->relu, wide);
 }
 
@@ -596,11 +615,11 @@ WINO_AVX2 static void worker256(void *ctx, int k, int n)
 }
 #endif
 
-void convwino_forward(const geom *g, float *out, const float *in, const float *u,
-		      const float *b, int relu, int B, int threads, float *ws, isa_kind isa)
+static void run(const geom *g, float *out, const float *in, const float *u, const float *b,
+		int relu, const float *keep, int B, int threads, float *ws, isa_kind isa)
 {
 #ifdef WINO_AVX512
-	wino_job j = { .g = g, .out = out, .ws = ws, .in = in, .u = u, .b = b, .B = B,
+	wino_job j = { .g = g, .out = out, .ws = ws, .in = in, .u = u, .b = b, .keep = keep, .B = B,
 		       .relu = relu, .nb = block_tiles(g), .T = (long)B * tiles_y(g) * tiles_x(g) };
 	int wide = isa == ISA_AVX512 && isa_supported(ISA_AVX512);
 	void (*fn)(void *, int, int) = wide ? worker512 : worker256;
@@ -616,7 +635,19 @@ void convwino_forward(const geom *g, float *out, const float *in, const float *u
 			par_run(threads, fn, &j);
 	}
 #else
-	(void)g, (void)out, (void)in, (void)u, (void)b, (void)relu, (void)B, (void)threads;
+	(void)g, (void)out, (void)in, (void)u, (void)b, (void)relu, (void)keep, (void)B, (void)threads;
 	(void)ws, (void)isa;
 #endif
+}
+
+void convwino_forward(const geom *g, float *out, const float *in, const float *u,
+		      const float *b, int relu, int B, int threads, float *ws, isa_kind isa)
+{
+	run(g, out, in, u, b, relu, NULL, B, threads, ws, isa);
+}
+
+void convwino_forward_keep(const geom *g, float *out, const float *in, const float *u,
+			   const float *keep, int B, int threads, float *ws, isa_kind isa)
+{
+	run(g, out, in, u, NULL, 0, keep, B, threads, ws, isa);
 }

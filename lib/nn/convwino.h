@@ -31,4 +31,10 @@ size_t convwino_workspace(const geom *g, int threads);
 void convwino_forward(const geom *g, float *out, const float *in, const float *u,
 		      const float *b, int relu, int B, int threads, float *ws, isa_kind isa);
 
+/* out = the same convolution (no bias, no activation), then +0 wherever keep [B, oh, ow,
+ * cout] is not > 0: an input gradient through the ReLU whose output keep is, as
+ * vec_relu_backward after convwino_forward gives it, in one pass. */
+void convwino_forward_keep(const geom *g, float *out, const float *in, const float *u,
+			   const float *keep, int B, int threads, float *ws, isa_kind isa);
+
 #endif

@@ -1069,6 +1069,7 @@ void model_free(model *m)
 		free(l->aux);
 		free(l->src);
 		free(l->wino);
+		free(l->wino_t);
 	}
 	free_grads(m);
 	free(m->layer);
@@ -1213,7 +1214,7 @@ void model_init_params(model *m, enum model_init how, uint64_t seed)
 void model_params_changed(model *m)
 {
 	for (int i = 0; i < m->nlayer; i++)
-		m->layer[i].wino_ok = 0;
+		m->layer[i].wino_ok = m->layer[i].wino_t_ok = 0;
 }
 
 
@@ -1275,6 +1276,20 @@ static int wino_ready(model *m, model_layer *l)
 		conv2d_pack_wino(&l->plan, l->wino, param(m, l->wparam));
 	l->wino_ok = 1;
 	return 1;
+}
+
+/* Layer l's turned weights for din by Winograd, made if need be; NULL: the direct kernels
+ * serve (none, PETCNN_WINOGRAD=0, or no memory for them). */
+static const float *wino_t_ready(model *m, model_layer *l)
+{
+	if (!l->plan.wino_t || m->no_wino)
+		return NULL;
+	if (!l->wino_t && !(l->wino_t = malloc(sizeof *l->wino_t * conv2d_wino_t_floats(&l->plan))))
+		return NULL;
+	if (!l->wino_t_ok)
+		conv2d_pack_wino_t(&l->plan, l->wino_t, param(m, l->wparam), m->ws);
+	l->wino_t_ok = 1;
+	return l->wino_t;
 }
 
 /* Source src's output for images b0 on (a transient output holds those images only). */
@@ -1580,7 +1595,8 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
 			t = din_for(m, l, 0, started, masked);
-			conv2d_run_backward(&l->plan, t.to, dw, db, g, in, w, t.relu_y, B, 0, m->ws);
+			conv2d_run_backward_wino(&l->plan, t.to, dw, db, g, in, w, t.to ? wino_t_ready(m, l) : NULL,
+						 t.relu_y, B, 0, m->ws);
 			din_done(&t, nin);
 			break;
 		case MODEL_DENSE:

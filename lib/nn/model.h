@@ -73,6 +73,8 @@ typedef struct {
 	float *wino;            /* conv with plan.wino: its weights for Winograd (NULL: not yet */
 	int wino_ok;            /* ... made); made from the current weights */
 	int wino_ran;           /* conv: its last forward ran by Winograd */
+	float *wino_t;          /* conv with plan.wino_t: din's turned weights for Winograd, */
+	int wino_t_ok;          /* ... made from the current weights */
 	int nin, nout;          /* dense */
 	int *src, nsrc;         /* the layers it reads (MODEL_INPUT: the image) */
 	int nuse;               /* how many layers read it */

@@ -726,12 +726,13 @@ static void test_grad_at(void)
 /* Winograd in a model: every 3x3 layer it fits runs on transformed weights, made again
  * after the weights change (a load, an init, each training update), whether the layer
  * trains, is frozen, is an inference model's, or the explainers read its gradients
- * (model_grad_init). Its outputs are the direct kernels' within rounding each time. */
+ * (model_grad_init); so does its input gradient, on the turned weights. Its outputs, and
+ * the gradients below it, are the direct kernels' within rounding each time. */
 static void test_wino(void)
 {
 	enum { H = 8, W = 8, K = 3, B = 2 };
 	const char *spec = "a=conv:3x3:16 b=conv:3x3:16 gap out=dense:K";
-	model inf, tr, dir, ex;
+	model inf, tr, dir, ex, trd;
 	char err[ERR_MAX];
 	uint8_t img[B * H * W * 3];
 	int labels[B] = { 0, 2 };
@@ -742,13 +743,14 @@ static void test_wino(void)
 	CHECK(model_init(&inf, spec, sz, err) == 0 && model_init(&dir, spec, sz, err) == 0 &&
 	      model_init(&ex, spec, sz, err) == 0, "%s", err);
 	sz.train = 1;
-	CHECK(model_init(&tr, spec, sz, err) == 0, "%s", err);
-	dir.no_wino = 1;   /* the reference: direct kernels throughout, as PETCNN_WINOGRAD=0 */
+	CHECK(model_init(&tr, spec, sz, err) == 0 && model_init(&trd, spec, sz, err) == 0, "%s", err);
+	/* the references: direct kernels throughout, as PETCNN_WINOGRAD=0 */
+	dir.no_wino = trd.no_wino = 1;
 	int ib = model_find_layer(&inf, "b");
 
 	if (!convwino_fits(&inf.layer[ib].g, inf.isa)) {
 		printf("test_model: no Winograd path on %s: its model tests skipped\n", isa_name(inf.isa));
-		model_free(&inf), model_free(&tr), model_free(&dir), model_free(&ex);
+		model_free(&inf), model_free(&tr), model_free(&dir), model_free(&ex), model_free(&trd);
 		return;
 	}
 	size_t n = (size_t)B * inf.layer[ib].out_n;
@@ -802,8 +804,24 @@ static void test_wino(void)
 		CHECK(worst > 0 && worst < 1e-4 && worst_tr > 0 && worst_tr < 1e-4,
 		      "round %d: Winograd's outputs are the direct ones' within rounding (worst %g, "
 		      "training %g)", round, worst, worst_tr);
+		/* and a's weight gradient, which b's input gradient (Winograd's too) feeds */
+		if (round != 3) {
+			const model_param *pa = &tr.param[tr.layer[model_find_layer(&tr, "a")].wparam];
+			double gw = 0, gmax = 0;
+
+			memcpy(trd.params, tr.params, sizeof *trd.params * trd.nparams);
+			model_forward(&trd, img, labels, B);
+			model_backward(&trd);
+			model_backward(&tr);
+			for (size_t i = 0; i < pa->n; i++) {
+				gw = fmax(gw, fabs(tr.grads[pa->off + i] - trd.grads[pa->off + i]));
+				gmax = fmax(gmax, fabs(trd.grads[pa->off + i]));
+			}
+			CHECK(tr.layer[ib].wino_t_ok && gmax > 0 && gw <= 1e-4 * gmax,
+			      "round %d: a's weight gradient through b's Winograd din: %g of %g", round, gw, gmax);
+		}
 	}
-	model_free(&inf), model_free(&tr), model_free(&dir), model_free(&ex);
+	model_free(&inf), model_free(&tr), model_free(&dir), model_free(&ex), model_free(&trd);
 }
 
 /* model_lean: the same bits as whole batches, for a graph with branches, a partial last

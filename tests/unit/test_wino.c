@@ -7,6 +7,7 @@
 #include "nn/convwino.h"
 #include "nn/geom.h"
 #include "nn/isa.h"
+#include "nn/vec.h"
 #include "util/rng.h"
 
 #include <math.h>
@@ -159,6 +160,43 @@ static void activation_edges(void)
 	free(ws);
 }
 
+/* convwino_forward_keep: the convolution, then +0 wherever keep is not > 0, the same bits as
+ * convwino_forward then vec_relu_backward (a ReLU's backward), on each path. */
+static void keep_mask(void)
+{
+	int pads[4] = { 1, 1, 1, 1 }, n = 2 * 9 * 9 * 32;
+	isa_kind paths[2] = { ISA_AVX2, ISA_AVX512 };
+	geom g;
+	char err[256];
+	rng r;
+	float *in = malloc(sizeof *in * 2 * 9 * 9 * 16), *w = malloc(sizeof *w * 9 * 16 * 32);
+	float *u = malloc(sizeof *u * 36 * 16 * 32), *keep = malloc(sizeof *keep * n);
+	float *a = malloc(sizeof *a * n), *b = malloc(sizeof *b * n), *ws;
+
+	if (geom_init_pads(&g, 9, 9, 16, 3, 3, 1, 1, pads, 0, 1, 32, err)) {
+		CHECK(0, "geom: %s", err);
+		return;
+	}
+	ws = malloc(sizeof *ws * convwino_workspace(&g, 2));
+	rng_seed(&r, 9);
+	fill(&r, in, (size_t)2 * 9 * 9 * 16, 1.0f);
+	fill(&r, w, (size_t)9 * 16 * 32, 1.0f / 16);
+	fill(&r, keep, (size_t)n, 1.0f);
+	for (int i = 0; i < n; i++)   /* a ReLU's outputs: +0 or positive; and odd ones */
+		keep[i] = keep[i] < 0 ? 0.0f : keep[i];
+	keep[7] = NAN, keep[8] = -0.0f, keep[9] = -1.0f, keep[10] = INFINITY, keep[11] = 1e-40f;
+	convwino_pack(&g, u, w, 2);
+	for (int p = 0; p < 2; p++) {
+		if (!isa_supported(paths[p]))
+			continue;
+		convwino_forward(&g, a, in, u, NULL, 0, 2, 2, ws, paths[p]);
+		vec_relu_backward(a, a, keep, (size_t)n);
+		convwino_forward_keep(&g, b, in, u, keep, 2, 2, ws, paths[p]);
+		CHECK(!memcmp(a, b, sizeof *a * n), "%s: keep's mask is vec_relu_backward's", isa_name(paths[p]));
+	}
+	free(in), free(w), free(u), free(keep), free(a), free(b), free(ws);
+}
+
 int main(void)
 {
 	static const struct {
@@ -190,6 +228,7 @@ int main(void)
 		run_case(cases[k].h, cases[k].w, cases[k].c, cases[k].oc, cases[k].pads, cases[k].B,
 			 cases[k].bias, cases[k].relu, cases[k].scale);
 	activation_edges();
+	keep_mask();
 	{
 		geom g = { .h = 8, .w = 8, .c = 16, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .oh = 4, .ow = 4,
 			   .pt = 1, .pl = 1, .oc = 16, .pb = 1, .pr = 1 };
