@@ -1263,9 +1263,10 @@ static const float *param(const model *m, int p)
 
 /* Whether l's forward runs by Winograd (wherever its plan allows), its transformed weights
  * made if need be: again after every update of a layer that trains (they are 4x its 3x3
- * weights, made in microseconds). The backward then differentiates the exact convolution
- * at Winograd's outputs, which are the direct sums' within rounding (~1e-6 of the terms'
- * magnitudes). Without memory for them, the direct kernels serve. */
+ * weights, made in microseconds). Its outputs are the direct sums' within rounding (~1e-6
+ * of the terms' magnitudes); the backward's input gradient runs by Winograd too
+ * (wino_t_ready), its weight gradient on the direct kernels. Without memory for them, the
+ * direct kernels serve. */
 static int wino_ready(model *m, model_layer *l)
 {
 	if (!l->plan.wino || m->no_wino)
