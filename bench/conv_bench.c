@@ -6,9 +6,10 @@
  *        conv_bench peak THREADS [SECONDS]
  *        conv_bench nets THREADS [SECONDS [LAYER [BATCH]]]  (ResNet-18's, MobileNetV2's forwards)
  * The first prints, for each path this CPU has (PETCNN_ISA set: that one only), one line
- * per layer and phase: 'conv PATH LAYER PHASE GFLOPS ...' at batch 10, best of several
- * trials by wall time, and by CPU time / threads (what an idle machine would give if the
- * threads are balanced: a shared machine's other jobs cost us wall time, not CPU time).
+ * per layer and phase (fwd, din, dw; and dw by Winograd where it fits, as cnn-train runs
+ * it): 'conv PATH LAYER PHASE GFLOPS ...' at batch 10, best of several trials by wall time,
+ * and by CPU time / threads (what an idle machine would give if the threads are balanced:
+ * a shared machine's other jobs cost us wall time, not CPU time).
  * The second prints the clock and the FMA peak, found as:
  *   clock: a chain of dependent integer adds, one per cycle on every x86-64 core;
  *   peak per width: 12 independent FMA chains per thread (enough to hide the latency on
@@ -170,9 +171,13 @@ static void run_phase(conv_case *c, int phase)
 		else
 			conv2d_forward(&c->t, c->din, c->dout, c->wt, NULL, BATCH, 0, c->ws, c->threads, c->isa);
 		break;
-	default:
+	case 2:
 		conv2d_backward(&c->g, NULL, c->dw, c->db, c->dout, c->in, c->w, BATCH, 0, c->ws,
 				c->threads, c->isa);
+		break;
+	default:
+		/* dw as cnn-train takes it where Winograd fits */
+		convwino_wgrad(&c->g, c->dw, c->db, c->dout, c->in, BATCH, 0, c->threads, c->ws, c->isa);
 	}
 }
 
@@ -196,7 +201,7 @@ static int bench_paths(isa_kind out[3])
 
 static void convs(int size, int threads, double secs)
 {
-	static const char *phase[] = { "fwd", "din", "dw" };
+	static const char *phase[] = { "fwd", "din", "dw", "dw" };
 	isa_kind paths[3];
 	int npaths = bench_paths(paths);
 	char err[ERR_MAX];
@@ -224,12 +229,13 @@ static void convs(int size, int threads, double secs)
 
 		for (int p = 0; p < npaths; p++) {
 			c.isa = paths[p];
-			for (int ph = 0; ph < 3; ph++) {
+			for (int ph = 0; ph < 4; ph++) {
 				double best = 1e30, bestc, spent = 0, c0 = cpu(1);
 				int n = 0;
 
-				if (ph == 1 && l == 0)
-					continue;   /* the first layer has no input gradient */
+				/* the first layer has no input gradient, nor (3 channels) Winograd */
+				if ((ph == 1 && l == 0) || (ph == 3 && !convwino_fits(&c.g, c.isa)))
+					continue;
 				while (n < 3 || (spent < secs && n < 50)) {
 					double t0 = now();
 
@@ -243,7 +249,7 @@ static void convs(int size, int threads, double secs)
 				       " (%s)\n", isa_name(c.isa), L->name, phase[ph], flops / best / 1e9,
 				       best * 1e3, flops / bestc / 1e9,
 				       ph == 1 ? (convdirect_fits(&c.t, c.isa) ? "direct" : "sgemm")
-					       : conv2d_path(&c.g, c.isa));
+				       : ph == 3 ? "winograd" : conv2d_path(&c.g, c.isa));
 			}
 		}
 		free(c.in), free(c.w), free(c.wt), free(c.b), free(c.out), free(c.dout);

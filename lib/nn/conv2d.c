@@ -65,6 +65,13 @@ static void turn_kernel(const geom *g, float *wt, const float *w)
 						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
 }
 
+/* Whether Winograd may serve g on this CPU, on either path: asked of AVX-512 alone, an
+ * AVX2 machine would size no room for it, then run it (found 2026-12-05, by reading). */
+static int wino_here(const geom *g)
+{
+	return convwino_fits(g, ISA_AVX512) || convwino_fits(g, ISA_AVX2);
+}
+
 size_t conv2d_workspace(const geom *g, int threads)
 {
 	size_t K = (size_t)g->kh * g->kw * (g->c / groups(g)), n;
@@ -78,8 +85,10 @@ size_t conv2d_workspace(const geom *g, int threads)
 	n = 2 * (size_t)tile_rows(g) * K;
 	if (convdirect_forward_fits(g, ISA_AVX512) && convdirect_workspace(g, threads) > n)
 		n = convdirect_workspace(g, threads);
-	if (convwino_fits(g, ISA_AVX512) && convwino_workspace(g, threads) > n)
+	if (wino_here(g) && convwino_workspace(g, threads) > n)
 		n = convwino_workspace(g, threads);
+	if (wino_here(g) && convwino_wgrad_workspace(g) > n)
+		n = convwino_wgrad_workspace(g);
 	if (transposed(g, &t)) {
 		/* din: the turned kernel, and convdirect's bands or a tile of dout's im2col */
 		size_t kt = (size_t)t.kh * t.kw * t.c, nd = (size_t)tile_rows(&t) * kt;
@@ -87,7 +96,7 @@ size_t conv2d_workspace(const geom *g, int threads)
 
 		if (convdirect_fits(&t, ISA_AVX2) && convdirect_workspace(&t, threads) > nd)
 			nd = convdirect_workspace(&t, threads);
-		if (convwino_fits(&t, ISA_AVX512) && convwino_workspace(&t, threads) > nd)
+		if (wino_here(&t) && convwino_workspace(&t, threads) > nd)
 			nd = convwino_workspace(&t, threads);
 		nt = kt * t.oc + nd;
 
@@ -330,8 +339,8 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 }
 
 static void backward(const conv2d_plan *p, float *din, float *dw, float *db, const float *dout,
-		     const float *in, const float *w, const float *ut, const float *relu_y, int B,
-		     int acc, float *ws)
+		     const float *in, const float *w, int wino, const float *ut, const float *relu_y,
+		     int B, int acc, float *ws)
 {
 	const geom *g = &p->g, *t = &p->t;
 	int threads = p->threads;
@@ -347,7 +356,8 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		convdw_backward(g, din, dw, db, dout, in, w, relu_y, B, acc, threads);
 		return;
 	}
-	if (db && (p->kind != CONV2D_DIRECT || !dw)) {
+	wino = wino && p->wino && dw && convwino_wgrad_wins(g, B);
+	if (db && !wino && (p->kind != CONV2D_DIRECT || !dw)) {
 		if (!acc)
 			memset(db, 0, sizeof *db * N);
 		vec_sum_rows(db, dout, M, N);
@@ -394,6 +404,8 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		blas_park();
 	if (!dw) {
 		/* no weight gradient wanted (a frozen layer, an input gradient) */
+	} else if (wino) {
+		convwino_wgrad(g, dw, db, dout, in, B, acc, threads, ws, isa);
 	} else if (p->kind == CONV2D_DIRECT) {
 		convdirect_wgrad(g, dw, db, dout, in, B, acc, threads, isa);
 	} else {
@@ -425,14 +437,14 @@ void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, const float *relu_y,
 			 int B, int acc, float *ws)
 {
-	backward(p, din, dw, db, dout, in, w, NULL, relu_y, B, acc, ws);
+	backward(p, din, dw, db, dout, in, w, 0, NULL, relu_y, B, acc, ws);
 }
 
 void conv2d_run_backward_wino(const conv2d_plan *p, float *din, float *dw, float *db,
 			      const float *dout, const float *in, const float *w, const float *ut,
 			      const float *relu_y, int B, int acc, float *ws)
 {
-	backward(p, din, dw, db, dout, in, w, ut, relu_y, B, acc, ws);
+	backward(p, din, dw, db, dout, in, w, 1, ut, relu_y, B, acc, ws);
 }
 
 size_t conv2d_wino_t_floats(const conv2d_plan *p)

@@ -22,7 +22,8 @@ typedef struct {
 				 * and 1x1s on AVX2 and AVX-512, where the backward stays on
 				 * sgemm) */
 	int has_t, din_direct;  /* din by the turned convolution, on convdirect */
-	int wino;               /* the forward may run by Winograd (conv2d_run_wino) */
+	int wino;               /* the forward may run by Winograd (conv2d_run_wino), and
+				 * the weight gradient (conv2d_run_backward_wino) */
 	int wino_t;             /* din may too (conv2d_run_backward_wino) */
 	size_t ws;              /* floats of scratch: conv2d_workspace(g, threads) */
 } conv2d_plan;
@@ -44,8 +45,9 @@ void conv2d_run_wino(const conv2d_plan *p, float *out, const float *in, const fl
 		     const float *b, int B, int relu, float *ws);
 /* The same for din, the turned convolution (wino_t): conv2d_pack_wino_t transforms the
  * turned weights into ut (conv2d_wino_t_floats floats; ws: p->ws floats of scratch), then
- * conv2d_run_backward_wino is conv2d_run_backward with din by Winograd on them (the same a
- * rounding apart). */
+ * conv2d_run_backward_wino is conv2d_run_backward with din by Winograd on them (ut NULL:
+ * din as there) and, where wino (and convwino_wgrad_wins), dw and db by Winograd (the same
+ * a rounding apart). */
 size_t conv2d_wino_t_floats(const conv2d_plan *p);
 void conv2d_pack_wino_t(const conv2d_plan *p, float *ut, const float *w, float *ws);
 void conv2d_run_backward_wino(const conv2d_plan *p, float *din, float *dw, float *db,

@@ -40,6 +40,10 @@
 #ifndef WINO_SHARED_RATIO
 #define WINO_SHARED_RATIO 2
 #endif
+/* The weight gradient's chunk of transformed tiles (v and y), all threads' */
+#ifndef WINO_WGRAD_FLOATS
+#define WINO_WGRAD_FLOATS (1 << 21)
+#endif
 #define WINO_NB_MAX 240
 /* Tiles ahead whose new inputs the input transform prefetches: at 224 the maps come from
  * memory and the transform waited on them (under F(2x2, 3x3): conv_bench nets def,
@@ -128,6 +132,11 @@ size_t convwino_workspace(const geom *g, int threads)
 	return nc && shared > own ? shared : own;
 }
 
+/* G, the kernel's transform (G g G^T), and the weight gradient's output transform (G^T M G). */
+static const double G[6][3] = { { 1.0 / 4, 0, 0 }, { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
+				{ -1.0 / 6, 1.0 / 6, -1.0 / 6 }, { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
+				{ 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
+
 typedef struct {
 	const geom *g;
 	float *u;
@@ -135,8 +144,7 @@ typedef struct {
 } pack_job;
 
 /* Worker k transforms its share of the input channels for every output channel: G g G^T
- * with G's rows (1/4 0 0), (-1/6 -1/6 -1/6), (-1/6 1/6 -1/6), (1/24 1/12 1/6),
- * (1/24 -1/12 1/6), (0 0 1), in double, rounded once. */
+ * in double, rounded once. */
 static void pack_worker(void *ctx, int k, int n)
 {
 	const pack_job *j = ctx;
@@ -147,9 +155,6 @@ static void pack_worker(void *ctx, int k, int n)
 	par_share(C, k, n, &lo, &hi);
 	for (long ci = lo; ci < hi; ci++)
 		for (int co = 0; co < O; co++) {
-			static const double G[6][3] = { { 1.0 / 4, 0, 0 }, { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
-							{ -1.0 / 6, 1.0 / 6, -1.0 / 6 }, { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
-							{ 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
 			double w[3][3], t[6][3];
 
 			for (int ky = 0; ky < 3; ky++)
@@ -613,7 +618,373 @@ WINO_AVX2 static void worker256(void *ctx, int k, int n)
 {
 	worker(ctx, k, n, 0);
 }
+
+/* The weight gradient. dw [3][3] = G^T (sum over tiles of Y * V) G, position by position,
+ * where V = B^T d B is the forward's transform of the tile's 6x6 inputs and Y = A y A^T
+ * that of its 4x4 output gradients y (zero past the output's edge): F(3x3, 4x4), the
+ * forward's F(4x4, 3x3) with the roles of the kernel and the outputs swapped (Lavin and
+ * Gray's transposition; the sum of A y A^T's y at position (1, 1) is the tile's sum of y:
+ * the bias gradient). Per position, the sums over tiles are a GEMM [cin x tiles] x
+ * [tiles x cout] into M [36][cin][cout]. The threads share chunks of tiles: together they
+ * transform a chunk (step 0), then split its GEMMs by position and output block (1), each
+ * adding into its own part of M; each of M's sums runs in tile order, whatever the chunks
+ * and threads. */
+typedef struct {
+	const geom *g;
+	const float *in, *dout;
+	float *ws;      /* M [36][C][O], the bias sums [O], then the chunk's v and y */
+	float *dw, *db;
+	int nc, step, acc;
+	long T, t0;
+} wgrad_job;
+
+/* A x for one column (or row) of 4 to 6: A = A^T's transpose, rows (1 0 0 0), (1 1 1 1),
+ * (1 -1 1 -1), (1 2 4 8), (1 -2 4 -8), (0 0 0 1). */
+INLINE void a6(vf16 y[6], const vf16 x[4])
+{
+	vf16 a = x[0] + x[2], b = x[1] + x[3], c = x[0] + 4.0f * x[2], e = 2.0f * x[1] + 8.0f * x[3];
+
+	y[0] = x[0];
+	y[1] = a + b;
+	y[2] = a - b;
+	y[3] = c + e;
+	y[4] = c - e;
+	y[5] = x[3];
+}
+
+/* Prefetches the output gradients of tile T (of the batch), if inside the map: they are
+ * read once, where prefetch_tile's inputs are mostly the last tile's (conv_bench 224,
+ * AVX2, ms: conv2_1 13.1 -> 11.9, conv2_2 21.6 -> 19.3; AVX-512 within noise). */
+INLINE void prefetch_dout(const geom *g, const float *dout, long T, long per, int TX)
+{
+	long r = T % per, rs = (long)g->ow * g->oc * (long)sizeof *dout;
+	int y0 = (int)(r / TX) * 4, x0 = (int)(r % TX) * 4;
+	const char *a = (const char *)(dout + ((T / per * g->oh + y0) * g->ow + x0) * g->oc);
+
+	if (y0 + 4 > g->oh || x0 + 4 > g->ow)
+		return;
+	for (int y = 0; y < 4; y++)
+		for (long o = 0; o < 4L * g->oc * (long)sizeof *dout; o += 64)
+			_mm_prefetch(a + y * rs + o, _MM_HINT_T0);
+}
+
+/* y's rows for tile t of the chunk: A y A^T of the 4x4 output gradients from (y0, x0) of
+ * one image's dout (those past its edge zero), 16 channels at a time. */
+INLINE void dout_tile(const geom *g, float *yv, int nb, int t, const float *img, int y0, int x0)
+{
+	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
+	long s = plane(nb, O), rs = (long)g->ow * O;
+	const float *p = img + (long)y0 * rs + (long)x0 * O;
+	float *o = yv + (long)t * O;
+
+	for (int c = 0; c < O; c += 16) {
+		vf16 r[6][4], zero = { 0 };
+
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			vf16 col[4], z[6];
+
+#pragma GCC unroll 4
+			for (int i = 0; i < 4; i++) {
+				col[i] = zero;
+				if (i < ny && k < nx)
+					memcpy(&col[i], p + i * rs + k * O + c, sizeof col[i]);
+			}
+			a6(z, col);
+#pragma GCC unroll 6
+			for (int i = 0; i < 6; i++)
+				r[i][k] = z[i];
+		}
+#pragma GCC unroll 6
+		for (int i = 0; i < 6; i++) {
+			vf16 z[6];
+
+			a6(z, r[i]);
+#pragma GCC unroll 6
+			for (int k = 0; k < 6; k++)
+				memcpy(o + (6 * i + k) * s + c, &z[k], sizeof z[k]);
+		}
+	}
+}
+
+/* M's R rows (input channels, stride O) x nv vectors of 16 output channels, plus the sums
+ * over nt tiles of v's column times y's row (v's rows C floats apart, y's O): from zero
+ * where first, else from M. */
+WINO_AVX512 INLINE void wtile512(int R, int nv, const float *v, int C, const float *y, int O, int nt,
+				 float *mm, int first)
+{
+	__m512 acc[12][4];
+
+#pragma GCC unroll 12
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int q = 0; q < nv; q++)
+			acc[r][q] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(mm + (long)r * O + 16 * q);
+	for (int t = 0; t < nt; t++, v += C, y += O) {
+		__m512 w[4];
+
+#pragma GCC unroll 4
+		for (int q = 0; q < nv; q++)
+			w[q] = _mm512_loadu_ps(y + 16 * q);
+#pragma GCC unroll 12
+		for (int r = 0; r < R; r++) {
+			__m512 x = _mm512_set1_ps(v[r]);
+
+#pragma GCC unroll 4
+			for (int q = 0; q < nv; q++)
+				acc[r][q] = _mm512_fmadd_ps(x, w[q], acc[r][q]);
+		}
+	}
+#pragma GCC unroll 12
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int q = 0; q < nv; q++)
+			_mm512_storeu_ps(mm + (long)r * O + 16 * q, acc[r][q]);
+}
+
+/* One position's M rows, all C of them, for wb (<= 64) output channels: 6 rows x 4 vectors
+ * (8 x 3, 12 x 2, 12 x 1 for narrower blocks), then 4 and 2 rows (C is a multiple of 16). */
+WINO_AVX512 static void wpos512(int C, int O, float *mm, const float *vp, const float *yp, int wb,
+				int nt, int first)
+{
+	int c = 0;
+
+#define WT(R, nv) wtile512(R, nv, vp + c, C, yp, O, nt, mm + (long)c * O, first)
+	switch (wb / 16) {
+	case 4:
+		for (; c + 6 <= C; c += 6)
+			WT(6, 4);
+		for (; c + 4 <= C; c += 4)
+			WT(4, 4);
+		for (; c < C; c += 2)
+			WT(2, 4);
+		break;
+	case 3:
+		for (; c < C; c += 8)
+			WT(8, 3);
+		break;
+	case 2:
+		for (; c + 12 <= C; c += 12)
+			WT(12, 2);
+		for (; c < C; c += 4)
+			WT(4, 2);
+		break;
+	default:
+		for (; c + 12 <= C; c += 12)
+			WT(12, 1);
+		for (; c < C; c += 4)
+			WT(4, 1);
+	}
+#undef WT
+}
+
+/* AVX2: M's R rows x 16 output channels (two vectors), the same sums in the same order as
+ * wtile512's (same bits). */
+WINO_AVX2 INLINE void wtile256(int R, const float *v, int C, const float *y, int O, int nt, float *mm,
+			       int first)
+{
+	__m256 acc[6][2];
+
+#pragma GCC unroll 6
+	for (int r = 0; r < R; r++)
+		for (int q = 0; q < 2; q++)
+			acc[r][q] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(mm + (long)r * O + 8 * q);
+	for (int t = 0; t < nt; t++, v += C, y += O) {
+		__m256 w0 = _mm256_loadu_ps(y), w1 = _mm256_loadu_ps(y + 8);
+
+#pragma GCC unroll 6
+		for (int r = 0; r < R; r++) {
+			__m256 x = _mm256_broadcast_ss(v + r);
+
+			acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
+			acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
+		}
+	}
+#pragma GCC unroll 6
+	for (int r = 0; r < R; r++)
+		for (int q = 0; q < 2; q++)
+			_mm256_storeu_ps(mm + (long)r * O + 8 * q, acc[r][q]);
+}
+
+WINO_AVX2 static void wpos256(int C, int O, float *mm, const float *vp, const float *yp, int wb,
+			      int nt, int first)
+{
+	for (int q = 0; q < wb; q += 16) {
+		int c = 0;
+
+		for (; c + 6 <= C; c += 6)
+			wtile256(6, vp + c, C, yp + q, O, nt, mm + (long)c * O + q, first);
+		for (; c + 4 <= C; c += 4)
+			wtile256(4, vp + c, C, yp + q, O, nt, mm + (long)c * O + q, first);
+		for (; c < C; c += 2)
+			wtile256(2, vp + c, C, yp + q, O, nt, mm + (long)c * O + q, first);
+	}
+}
+
+/* Worker k's share of a step of the chunk of nc tiles from t0: its tiles' v and y (step
+ * 0), or its (position, output block) items' GEMMs into M (1), position 7's adding its
+ * y rows into the bias sums as well. */
+INLINE void wgrad_step(const wgrad_job *j, int k, int n, int wide)
+{
+	const geom *g = j->g;
+	int C = g->c, O = g->oc, nob = (O + 63) / 64, TX = tiles_x(g);
+	long per = (long)tiles_y(g) * TX, lo, hi;
+	float *mw = j->ws, *dbs = mw + (size_t)36 * C * O, *v = dbs + O;
+	float *y = v + (size_t)36 * plane(j->nc, C);
+
+	par_share(j->step ? 36L * nob : j->nc, k, n, &lo, &hi);
+	for (long i = lo; !j->step && i < hi; i++) {
+		long T = j->t0 + i, r = T % per;
+		int y0 = (int)(r / TX) * 4, x0 = (int)(r % TX) * 4;
+
+		if (T + WINO_AHEAD < j->t0 + hi) {
+			prefetch_tile(g, j->in, T + WINO_AHEAD, per, TX);
+			prefetch_dout(g, j->dout, T + WINO_AHEAD, per, TX);
+		}
+		input_tile(g, v, j->nc, (int)i, j->in + T / per * g->h * g->w * C, y0 - g->pt, x0 - g->pl);
+		dout_tile(g, y, j->nc, (int)i, j->dout + T / per * g->oh * g->ow * O, y0, x0);
+	}
+	for (long i = lo; j->step && i < hi; i++) {
+		int p = (int)(i / nob), ob = (int)(i % nob) * 64, wb = O - ob < 64 ? O - ob : 64;
+		const float *vp = v + p * plane(j->nc, C), *yp = y + p * plane(j->nc, O) + ob;
+		float *mm = mw + (long)p * C * O + ob;
+
+		if (wide)
+			wpos512(C, O, mm, vp, yp, wb, j->nc, j->t0 == 0);
+		else
+			wpos256(C, O, mm, vp, yp, wb, j->nc, j->t0 == 0);
+		if (p != 7 || !j->db)
+			continue;
+		for (int o = ob; o < ob + wb; o += 16) {
+			vf16 s = { 0 }, x;
+
+			if (j->t0)
+				memcpy(&s, dbs + o, sizeof s);
+			for (int t = 0; t < j->nc; t++) {
+				memcpy(&x, yp + (long)t * O + (o - ob), sizeof x);
+				s += x;
+			}
+			memcpy(dbs + o, &s, sizeof s);
+		}
+	}
+}
+
+/* G^T x for one column (or row) of 6 to 3: G^T's rows (1/4 -1/6 -1/6 1/24 1/24 0),
+ * (0 -1/6 1/6 1/12 -1/12 0), (0 -1/6 -1/6 1/6 1/6 1). */
+INLINE void gt6(vf16 y[3], const vf16 x[6])
+{
+	vf16 a = x[1] + x[2], b = x[3] + x[4];
+
+	y[0] = 0.25f * x[0] - a * (1.0f / 6) + b * (1.0f / 24);
+	y[1] = (x[2] - x[1]) * (1.0f / 6) + (x[3] - x[4]) * (1.0f / 12);
+	y[2] = (b - a) * (1.0f / 6) + x[5];
+}
+
+/* Worker k's input channels of dw [3][3][C][O] = (acc: dw +) G^T M G, 16 output channels
+ * at a time; worker 0 sets db from the bias sums as well. */
+INLINE void wout(const wgrad_job *j, int k, int n)
+{
+	const geom *g = j->g;
+	long C = g->c, O = g->oc, lo, hi;
+	const float *mw = j->ws, *dbs = mw + (size_t)36 * C * O;
+
+	par_share(C, k, n, &lo, &hi);
+	for (long ci = lo; ci < hi; ci++)
+		for (long o = 0; o < O; o += 16) {
+			vf16 t[3][6];
+
+			for (int p = 0; p < 6; p++) {
+				vf16 x[6], y[3];
+
+				for (int q = 0; q < 6; q++)
+					memcpy(&x[q], mw + ((6 * p + q) * C + ci) * O + o, sizeof x[q]);
+				gt6(y, x);
+				for (int kx = 0; kx < 3; kx++)
+					t[kx][p] = y[kx];
+			}
+			for (int kx = 0; kx < 3; kx++) {
+				vf16 y[3], d;
+
+				gt6(y, t[kx]);
+				for (int ky = 0; ky < 3; ky++) {
+					float *dp = j->dw + ((ky * 3 + kx) * C + ci) * O + o;
+
+					memcpy(&d, dp, sizeof d);
+					d = j->acc ? d + y[ky] : y[ky];
+					memcpy(dp, &d, sizeof d);
+				}
+			}
+		}
+	for (long o = 0; k == 0 && j->db && o < O; o++)
+		j->db[o] = j->acc ? j->db[o] + dbs[o] : dbs[o];
+}
+
+WINO_AVX512 static void wout512(void *ctx, int k, int n)
+{
+	wout(ctx, k, n);
+}
+
+WINO_AVX2 static void wout256(void *ctx, int k, int n)
+{
+	wout(ctx, k, n);
+}
+
+WINO_AVX512 static void wgrad512(void *ctx, int k, int n)
+{
+	wgrad_step(ctx, k, n, 1);
+}
+
+WINO_AVX2 static void wgrad256(void *ctx, int k, int n)
+{
+	wgrad_step(ctx, k, n, 0);
+}
 #endif
+
+/* Tiles of the weight gradient's chunk: its v and y, ~8 MB, which the GEMMs of step 1 read
+ * position by position. */
+static int wgrad_tiles(const geom *g)
+{
+	long nc = WINO_WGRAD_FLOATS / (36L * (g->c + g->oc));
+
+	return nc < 1 ? 1 : (int)nc;
+}
+
+/* Each pair of channels pays a fixed cost (M written and read per chunk, then G^T M G) and
+ * 36 products per tile, against 9 per output pixel for the direct sums. Measured against
+ * convdirect_wgrad (AVX-512, 2 threads, ms): 7x7x512 at batch 10 (40 tiles) 4.4 vs 7.3,
+ * at batch 2 (8 tiles) 2.7 vs 1.5; 14x14x256 at batch 2 (32 tiles) 1.0 vs 1.1; where M
+ * stays in L2 (1 MB) its cost is small at any count. */
+int convwino_wgrad_wins(const geom *g, int B)
+{
+	return (long)B * tiles_y(g) * tiles_x(g) >= 32 || 36L * g->c * g->oc <= 1L << 18;
+}
+
+size_t convwino_wgrad_workspace(const geom *g)
+{
+	int nc = wgrad_tiles(g);
+
+	return (size_t)36 * g->c * g->oc + g->oc + (size_t)36 * (plane(nc, g->c) + plane(nc, g->oc));
+}
+
+void convwino_wgrad(const geom *g, float *dw, float *db, const float *dout, const float *in, int B,
+		    int acc, int threads, float *ws, isa_kind isa)
+{
+#ifdef WINO_AVX512
+	wgrad_job j = { .g = g, .in = in, .dout = dout, .ws = ws, .dw = dw, .db = db, .acc = acc,
+			.T = (long)B * tiles_y(g) * tiles_x(g) };
+	int wide = isa == ISA_AVX512 && isa_supported(ISA_AVX512), nc = wgrad_tiles(g);
+
+	for (j.t0 = 0; j.t0 < j.T; j.t0 += nc) {
+		j.nc = j.T - j.t0 < nc ? (int)(j.T - j.t0) : nc;
+		for (j.step = 0; j.step < 2; j.step++)
+			par_run(threads, wide ? wgrad512 : wgrad256, &j);
+	}
+	par_run(threads < g->c ? threads : g->c, wide ? wout512 : wout256, &j);
+#else
+	(void)g, (void)dw, (void)db, (void)dout, (void)in, (void)B, (void)acc, (void)threads;
+	(void)ws, (void)isa;
+#endif
+}
 
 static void run(const geom *g, float *out, const float *in, const float *u, const float *b,
 		int relu, const float *keep, int B, int threads, float *ws, isa_kind isa)

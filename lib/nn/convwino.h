@@ -1,5 +1,5 @@
-/* convwino: Winograd F(4x4, 3x3) forward of 3x3 stride-1 convolutions, their weights
- * transformed once per set: 36 GEMMs on transformed tiles, 4x fewer multiplies. */
+/* convwino: Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions, 4x fewer multiplies: the
+ * forward (weights transformed once per set, 36 GEMMs on transformed tiles), the dw. */
 #ifndef PETCNN_CONVWINO_H
 #define PETCNN_CONVWINO_H
 
@@ -36,5 +36,20 @@ void convwino_forward(const geom *g, float *out, const float *in, const float *u
  * vec_relu_backward after convwino_forward gives it, in one pass. */
 void convwino_forward_keep(const geom *g, float *out, const float *in, const float *u,
 			   const float *keep, int B, int threads, float *ws, isa_kind isa);
+
+/* Floats of scratch convwino_wgrad needs, with any number of threads: the transformed
+ * sums (36 x cin x cout) and one chunk of tiles the threads share (~8 MB). */
+size_t convwino_wgrad_workspace(const geom *g);
+
+/* Whether convwino_wgrad beats the direct kernels on g at batch B: not for a few tiles of
+ * many channels (ResNet-18's 7x7x512 at batch 2). */
+int convwino_wgrad_wins(const geom *g, int B);
+
+/* dw [3, 3, cin, cout] = (acc: dw +) the sum over the batch of in's windows times dout
+ * [B, oh, ow, cout], and db [cout] likewise the sum of dout (NULL: skip), as
+ * convdirect_wgrad gives them a rounding apart (F(3x3, 4x4): 4x fewer multiplies). Each
+ * sum runs in one fixed order: the same bits for any thread count, on AVX2 and AVX-512. */
+void convwino_wgrad(const geom *g, float *dw, float *db, const float *dout, const float *in, int B,
+		    int acc, int threads, float *ws, isa_kind isa);
 
 #endif

@@ -1265,8 +1265,8 @@ static const float *param(const model *m, int p)
  * made if need be: again after every update of a layer that trains (they are 4x its 3x3
  * weights, made in microseconds). Its outputs are the direct sums' within rounding (~1e-6
  * of the terms' magnitudes); the backward's input gradient runs by Winograd too
- * (wino_t_ready), its weight gradient on the direct kernels. Without memory for them, the
- * direct kernels serve. */
+ * (wino_t_ready), and its weight gradient (conv2d_run_backward_wino). Without memory for
+ * them, the direct kernels serve. */
 static int wino_ready(model *m, model_layer *l)
 {
 	if (!l->plan.wino || m->no_wino)
@@ -1596,8 +1596,11 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
 			t = din_for(m, l, 0, started, masked);
-			conv2d_run_backward_wino(&l->plan, t.to, dw, db, g, in, w, t.to ? wino_t_ready(m, l) : NULL,
-						 t.relu_y, B, 0, m->ws);
+			if (m->no_wino)
+				conv2d_run_backward(&l->plan, t.to, dw, db, g, in, w, t.relu_y, B, 0, m->ws);
+			else
+				conv2d_run_backward_wino(&l->plan, t.to, dw, db, g, in, w,
+							 t.to ? wino_t_ready(m, l) : NULL, t.relu_y, B, 0, m->ws);
 			din_done(&t, nin);
 			break;
 		case MODEL_DENSE:

@@ -804,21 +804,28 @@ static void test_wino(void)
 		CHECK(worst > 0 && worst < 1e-4 && worst_tr > 0 && worst_tr < 1e-4,
 		      "round %d: Winograd's outputs are the direct ones' within rounding (worst %g, "
 		      "training %g)", round, worst, worst_tr);
-		/* and a's weight gradient, which b's input gradient (Winograd's too) feeds */
+		/* and b's weight and bias gradients (Winograd's), and a's weight gradient, which b's
+		 * input gradient (Winograd's too) feeds */
 		if (round != 3) {
-			const model_param *pa = &tr.param[tr.layer[model_find_layer(&tr, "a")].wparam];
-			double gw = 0, gmax = 0;
+			int pp[3] = { tr.layer[model_find_layer(&tr, "a")].wparam, tr.layer[ib].wparam,
+				      tr.layer[ib].bparam };
 
 			memcpy(trd.params, tr.params, sizeof *trd.params * trd.nparams);
 			model_forward(&trd, img, labels, B);
 			model_backward(&trd);
 			model_backward(&tr);
-			for (size_t i = 0; i < pa->n; i++) {
-				gw = fmax(gw, fabs(tr.grads[pa->off + i] - trd.grads[pa->off + i]));
-				gmax = fmax(gmax, fabs(trd.grads[pa->off + i]));
+			for (int k = 0; k < 3; k++) {
+				const model_param *pa = &tr.param[pp[k]];
+				double gw = 0, gmax = 0;
+
+				for (size_t i = 0; i < pa->n; i++) {
+					gw = fmax(gw, fabs(tr.grads[pa->off + i] - trd.grads[pa->off + i]));
+					gmax = fmax(gmax, fabs(trd.grads[pa->off + i]));
+				}
+				CHECK(tr.layer[ib].wino_t_ok && gmax > 0 && gw <= 1e-4 * gmax && (k == 0 || gw > 0),
+				      "round %d: %s gradient (b's by Winograd, its din too): %g of %g", round,
+				      k == 0 ? "a's weight" : k == 1 ? "b's weight" : "b's bias", gw, gmax);
 			}
-			CHECK(tr.layer[ib].wino_t_ok && gmax > 0 && gw <= 1e-4 * gmax,
-			      "round %d: a's weight gradient through b's Winograd din: %g of %g", round, gw, gmax);
 		}
 	}
 	model_free(&inf), model_free(&tr), model_free(&dir), model_free(&ex), model_free(&trd);

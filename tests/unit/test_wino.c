@@ -1,4 +1,4 @@
-/* Unit tests for the Winograd F(4x4, 3x3) forward (convwino) against a double-precision
+/* Unit tests for the Winograd F(4x4, 3x3) forward and weight gradient (convwino) against a double-precision
  * direct convolution written out here: odd and even map sizes (partial edge tiles),
  * symmetric, asymmetric and absent pads, channel counts that fill 64-wide blocks or leave
  * 16, 32 or 48, bias or none, each activation, batches, 1..3 threads and both paths (AVX2,
@@ -197,6 +197,80 @@ static void keep_mask(void)
 	free(in), free(w), free(u), free(keep), free(a), free(b), free(ws);
 }
 
+/* convwino_wgrad against dw and db summed in double, with the magnitudes of their terms;
+ * 1, 2 and 3 threads and AVX2 the same bits; acc adds to what dw and db held. */
+static void wgrad_case(int h, int w, int c, int oc, const int pads[4], int B)
+{
+	geom g;
+	char err[256];
+	rng r;
+
+	if (geom_init_pads(&g, h, w, c, 3, 3, 1, 1, pads, 0, 1, oc, err)) {
+		CHECK(0, "geom %dx%dx%d: %s", h, w, c, err);
+		return;
+	}
+	size_t nin = (size_t)B * h * w * c, nout = (size_t)B * g.oh * g.ow * oc, nw = (size_t)9 * c * oc;
+	float *in = malloc(sizeof *in * nin), *dout = malloc(sizeof *dout * nout);
+	size_t nws = convwino_wgrad_workspace(&g);
+	float *ws = malloc(sizeof *ws * nws), *dw[5], *db[5];
+	double *ref = calloc(nw + oc, sizeof *ref), *mag = calloc(nw + oc, sizeof *mag), worst = 0;
+
+	rng_seed(&r, (uint64_t)h * 7919 + w * 104729 + c * 13 + oc + B);
+	fill(&r, in, nin, 1.0f);
+	fill(&r, dout, nout, 1.0f);
+	for (int n = 0; n < B; n++)
+		for (int oy = 0; oy < g.oh; oy++)
+			for (int ox = 0; ox < g.ow; ox++)
+				for (int co = 0; co < oc; co++) {
+					double d = dout[(((long)n * g.oh + oy) * g.ow + ox) * oc + co];
+
+					ref[nw + co] += d, mag[nw + co] += fabs(d);
+					for (int ky = 0; ky < 3; ky++)
+						for (int kx = 0; kx < 3; kx++) {
+							int iy = oy - g.pt + ky, ix = ox - g.pl + kx;
+
+							if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+								continue;
+							for (int ci = 0; ci < c; ci++) {
+								long k = ((ky * 3 + kx) * c + ci) * (long)oc + co;
+								double t = d * in[(((long)n * h + iy) * w + ix) * c + ci];
+
+								ref[k] += t, mag[k] += fabs(t);
+							}
+						}
+				}
+	/* 1, 2, 3 threads on the widest path, 2 on AVX2, then 2 again adding to 1s */
+	for (int t = 0; t < 5; t++) {
+		dw[t] = malloc(sizeof *dw[t] * nw), db[t] = malloc(sizeof *db[t] * oc);
+		for (size_t i = 0; i < nw; i++)
+			dw[t][i] = t == 4 ? 1.0f : NAN;
+		for (int i = 0; i < oc; i++)
+			db[t][i] = t == 4 ? 1.0f : NAN;
+		for (size_t i = 0; i < nws; i++)
+			ws[i] = NAN;   /* a sum left unwritten shows, not the last run's */
+		convwino_wgrad(&g, dw[t], db[t], dout, in, B, t == 4, t < 3 ? t + 1 : 2, ws,
+			       t < 3 || t == 4 ? isa_best() : ISA_AVX2);
+	}
+	for (size_t i = 0; i < nw + oc; i++) {
+		double got = i < nw ? dw[0][i] : db[0][i - nw], e = fabs(got - ref[i]) / fmax(1e-3, mag[i]);
+		double sum = i < nw ? dw[4][i] : db[4][i - nw];
+
+		if (!(e <= worst))
+			worst = e;
+		if (!(fabs(sum - 1.0 - got) <= 1e-6 * fmax(1, fabs(got))))
+			worst = INFINITY;
+	}
+	CHECK(worst <= 1e-5, "dw of %dx%dx%d->%d pads %d,%d,%d,%d B %d: worst error %g (inf: acc did not add)",
+	      h, w, c, oc, pads[0], pads[1], pads[2], pads[3], B, worst);
+	for (int t = 1; t < 4; t++)
+		CHECK(!memcmp(dw[0], dw[t], sizeof *dw[0] * nw) && !memcmp(db[0], db[t], sizeof *db[0] * oc),
+		      "dw of %dx%dx%d->%d: %s the same bits as 1 thread on %s", h, w, c, oc,
+		      t < 3 ? (t == 1 ? "2 threads" : "3 threads") : "avx2", isa_name(isa_best()));
+	for (int t = 0; t < 5; t++)
+		free(dw[t]), free(db[t]);
+	free(in), free(dout), free(ws), free(ref), free(mag);
+}
+
 int main(void)
 {
 	static const struct {
@@ -229,6 +303,19 @@ int main(void)
 			 cases[k].bias, cases[k].relu, cases[k].scale);
 	activation_edges();
 	keep_mask();
+	{
+		/* edge tiles, pads of each kind, 16..64-wide blocks, 2-row tails (32 = 5 x 6 + 2),
+		 * several chunks (2^21 / (36 x 32) = 1820 tiles each: 9 x 16 x 16 tiles are two) */
+		static const struct { int h, w, c, oc, pads[4], B; } wc[] = {
+			{ 7, 7, 16, 16, { 1, 1, 1, 1 }, 2 },   { 8, 8, 32, 64, { 1, 1, 1, 1 }, 1 },
+			{ 9, 6, 16, 80, { 0, 0, 0, 0 }, 2 },   { 5, 11, 48, 32, { 2, 0, 1, 2 }, 1 },
+			{ 14, 14, 64, 48, { 1, 1, 1, 1 }, 3 }, { 1, 1, 16, 16, { 1, 1, 1, 1 }, 2 },
+			{ 7, 7, 32, 128, { 1, 1, 1, 1 }, 2 },  { 64, 64, 16, 16, { 1, 1, 1, 1 }, 9 },
+		};
+
+		for (size_t k = 0; k < sizeof wc / sizeof wc[0]; k++)
+			wgrad_case(wc[k].h, wc[k].w, wc[k].c, wc[k].oc, wc[k].pads, wc[k].B);
+	}
 	{
 		geom g = { .h = 8, .w = 8, .c = 16, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .oh = 4, .ow = 4,
 			   .pt = 1, .pl = 1, .oc = 16, .pb = 1, .pr = 1 };
