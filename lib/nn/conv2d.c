@@ -65,13 +65,6 @@ static void turn_kernel(const geom *g, float *wt, const float *w)
 						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
 }
 
-/* Whether Winograd may serve g on this CPU, on either path: asked of AVX-512 alone, an
- * AVX2 machine would size no room for it, then run it (found 2026-12-05, by reading). */
-static int wino_here(const geom *g)
-{
-	return convwino_fits(g, ISA_AVX512) || convwino_fits(g, ISA_AVX2);
-}
-
 size_t conv2d_workspace(const geom *g, int threads)
 {
 	size_t K = (size_t)g->kh * g->kw * (g->c / groups(g)), n;
@@ -85,9 +78,9 @@ size_t conv2d_workspace(const geom *g, int threads)
 	n = 2 * (size_t)tile_rows(g) * K;
 	if (convdirect_forward_fits(g, ISA_AVX512) && convdirect_workspace(g, threads) > n)
 		n = convdirect_workspace(g, threads);
-	if (wino_here(g) && convwino_workspace(g, threads) > n)
+	if (convwino_shape(g) && convwino_workspace(g, threads) > n)
 		n = convwino_workspace(g, threads);
-	if (wino_here(g) && convwino_wgrad_workspace(g) > n)
+	if (convwino_shape(g) && convwino_wgrad_workspace(g) > n)
 		n = convwino_wgrad_workspace(g);
 	if (transposed(g, &t)) {
 		/* din: the turned kernel, and convdirect's bands or a tile of dout's im2col */
@@ -96,7 +89,7 @@ size_t conv2d_workspace(const geom *g, int threads)
 
 		if (convdirect_fits(&t, ISA_AVX2) && convdirect_workspace(&t, threads) > nd)
 			nd = convdirect_workspace(&t, threads);
-		if (wino_here(&t) && convwino_workspace(&t, threads) > nd)
+		if (convwino_shape(&t) && convwino_workspace(&t, threads) > nd)
 			nd = convwino_workspace(&t, threads);
 		nt = kt * t.oc + nd;
 

@@ -94,12 +94,16 @@ static int shared_tiles(const geom *g)
 	return nc >= 12 ? (int)(nc / 12 * 12) : nc < 1 ? 1 : (int)nc;
 }
 
+int convwino_shape(const geom *g)
+{
+	return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->groups <= 1 &&
+	       g->c % 16 == 0 && g->oc % 16 == 0 && g->c > 0 && g->oc > 0;
+}
+
 int convwino_fits(const geom *g, isa_kind isa)
 {
 #ifdef WINO_AVX512
-	return (isa == ISA_AVX512 || isa == ISA_AVX2) && isa_supported(isa) && g->kh == 3 && g->kw == 3 &&
-	       g->sh == 1 && g->sw == 1 && g->groups <= 1 && g->c % 16 == 0 && g->oc % 16 == 0 &&
-	       g->c > 0 && g->oc > 0;
+	return (isa == ISA_AVX512 || isa == ISA_AVX2) && isa_supported(isa) && convwino_shape(g);
 #else
 	(void)g, (void)isa;
 	return 0;

@@ -12,6 +12,10 @@
  * of 16, any pads; on AVX-512 or AVX2 (which this CPU must have; both give the same bits). */
 int convwino_fits(const geom *g, isa_kind isa);
 
+/* Whether g has the shape convwino_fits asks for, whatever the CPU: what scratch is sized
+ * by, so that no CPU's answer can leave too little. */
+int convwino_shape(const geom *g);
+
 /* Floats of the transformed weights convwino_pack writes: 36 x cin x cout. */
 size_t convwino_weights(const geom *g);
 

@@ -4,6 +4,7 @@
  * 16, 32 or 48, bias or none, each activation, batches, 1..3 threads and both paths (AVX2,
  * AVX-512: the same bits, their sums run in one order). */
 #include "check.h"
+#include "nn/conv2d.h"
 #include "nn/convwino.h"
 #include "nn/geom.h"
 #include "nn/isa.h"
@@ -215,6 +216,9 @@ static void wgrad_case(int h, int w, int c, int oc, const int pads[4], int B)
 	float *ws = malloc(sizeof *ws * nws), *dw[5], *db[5];
 	double *ref = calloc(nw + oc, sizeof *ref), *mag = calloc(nw + oc, sizeof *mag), worst = 0;
 
+	/* a model's scratch (conv2d's, sized whatever the CPU) has room for it */
+	CHECK(conv2d_workspace(&g, 3) >= nws && conv2d_workspace(&g, 3) >= convwino_workspace(&g, 3),
+	      "%dx%dx%d->%d: conv2d_workspace has room for Winograd", h, w, c, oc);
 	rng_seed(&r, (uint64_t)h * 7919 + w * 104729 + c * 13 + oc + B);
 	fill(&r, in, nin, 1.0f);
 	fill(&r, dout, nout, 1.0f);
