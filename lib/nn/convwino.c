@@ -626,9 +626,9 @@ WINO_AVX2 static void worker256(void *ctx, int k, int n)
 /* The weight gradient. dw [3][3] = G^T (sum over tiles of Y * V) G, position by position,
  * where V = B^T d B is the forward's transform of the tile's 6x6 inputs and Y = A y A^T
  * that of its 4x4 output gradients y (zero past the output's edge): F(3x3, 4x4), the
- * forward's F(4x4, 3x3) with the roles of the kernel and the outputs swapped (Lavin and
- * Gray's transposition; the sum of A y A^T's y at position (1, 1) is the tile's sum of y:
- * the bias gradient). Per position, the sums over tiles are a GEMM [cin x tiles] x
+ * forward's F(4x4, 3x3) with the roles of the kernel and the outputs swapped (by the
+ * transposition principle; A y A^T at position (1, 1) is the tile's sum of y: the bias
+ * gradient). Per position, the sums over tiles are a GEMM [cin x tiles] x
  * [tiles x cout] into M [36][cin][cout]. The threads share chunks of tiles: together they
  * transform a chunk (step 0), then split its GEMMs by position and output block (1), each
  * adding into its own part of M; each of M's sums runs in tile order, whatever the chunks
@@ -913,8 +913,11 @@ INLINE void wout(const wgrad_job *j, int k, int n)
 				for (int ky = 0; ky < 3; ky++) {
 					float *dp = j->dw + ((ky * 3 + kx) * C + ci) * O + o;
 
-					memcpy(&d, dp, sizeof d);
-					d = j->acc ? d + y[ky] : y[ky];
+					d = y[ky];
+					if (j->acc) {
+						memcpy(&d, dp, sizeof d);
+						d += y[ky];
+					}
 					memcpy(dp, &d, sizeof d);
 				}
 			}

@@ -54,17 +54,26 @@ static void fill(rng *r, float *x, size_t n, float scale)
 		x[i] = (rng_uniformf(r) * 2 - 1) * scale;
 }
 
+/* g = a 3x3 stride-1 window over h x w x c with those pads, oc outputs; 0 if it is one. */
+static int window(geom *g, int h, int w, int c, int oc, const int pads[4])
+{
+	char err[256];
+
+	if (geom_init_pads(g, h, w, c, 3, 3, 1, 1, pads, 0, 1, oc, err)) {
+		CHECK(0, "geom %dx%dx%d: %s", h, w, c, err);
+		return -1;
+	}
+	return 0;
+}
+
 static void run_case(int h, int w, int c, int oc, const int pads[4], int B, int bias, int relu,
 		     float scale)
 {
 	geom g;
-	char err[256];
 	rng r;
 
-	if (geom_init_pads(&g, h, w, c, 3, 3, 1, 1, pads, 0, 1, oc, err)) {
-		CHECK(0, "geom %dx%dx%d: %s", h, w, c, err);
+	if (window(&g, h, w, c, oc, pads))
 		return;
-	}
 	CHECK(convwino_fits(&g, ISA_AVX2), "%dx%dx%d->%d fits", h, w, c, oc);
 	size_t nin = (size_t)B * h * w * c, nout = (size_t)B * g.oh * g.ow * oc;
 	float *in = malloc(sizeof *in * nin), *wt = malloc(sizeof *wt * 9 * c * oc);
@@ -203,13 +212,10 @@ static void keep_mask(void)
 static void wgrad_case(int h, int w, int c, int oc, const int pads[4], int B)
 {
 	geom g;
-	char err[256];
 	rng r;
 
-	if (geom_init_pads(&g, h, w, c, 3, 3, 1, 1, pads, 0, 1, oc, err)) {
-		CHECK(0, "geom %dx%dx%d: %s", h, w, c, err);
+	if (window(&g, h, w, c, oc, pads))
 		return;
-	}
 	size_t nin = (size_t)B * h * w * c, nout = (size_t)B * g.oh * g.ow * oc, nw = (size_t)9 * c * oc;
 	float *in = malloc(sizeof *in * nin), *dout = malloc(sizeof *dout * nout);
 	size_t nws = convwino_wgrad_workspace(&g);
