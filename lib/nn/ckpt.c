@@ -519,7 +519,7 @@ static double seconds(clockid_t clock)
 /* Huge pages where the kernel gives them on advice: 600 faults for 1.2 GB, not 300,000. */
 #define STAGE_ALIGN ((size_t)2 << 20)
 /* The share of faulting one claim takes: 16 MB, 20-40 ms on memory the host reclaimed,
- * the longest a waiter waits for the nice thread's last chunk. */
+ * the longest a waiter waits for the faulting thread's last chunk. */
 #define STAGE_CHUNK ((size_t)16 << 20)
 
 /* Maps the staging buffer of n floats, none of it faulted in yet (stage_fault). */
@@ -712,7 +712,7 @@ int ckpt_writer_prepare(ckpt_writer *w, const char *path, const model *m, enum c
 	if (stage_map(w, n, path, err))
 		return -1;
 	w->writing = 0;
-	w->low = 1;
+	w->low = 0;   /* at nice 19 it was starved for seconds at a time: see ckpt.h */
 	w->threads = m->threads;
 	return start(w, path, err);
 }
@@ -755,7 +755,7 @@ int ckpt_writer_wait(ckpt_writer *w, int block, char *err)
 		return 0;
 	if (!block && !w->done)
 		return 1;
-	/* the caller's threads would idle while the nice thread faults the rest alone */
+	/* the caller's threads would idle while the faulting thread does the rest alone */
 	if (!w->writing)
 		par_run(w->threads, fault_share, w);
 	pthread_join(w->thread, NULL);

@@ -76,12 +76,15 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
  * and the file is on disk ~1 s after its step. ckpt_save_start_lent's job, which the run
  * waits for, keeps the program's priority. The staging buffer is the cost: the size of the
  * parameters and optimiser state, kept until ckpt_writer_free. Its pages are faulted in a
- * chunk at a time, each chunk claimed once from a shared count: by the thread at nice 19
- * while training goes on, and by whoever waits for that job, on the model's threads. A
- * KVM guest faults memory the host has reclaimed at 0.4-0.8 GB/s per thread, so the nice
- * thread may not be done by the first checkpoint; the wait then shares its rest out over
- * the model's threads, about half as long on 2 (1.2 GB at 224: 0.9-3.3 s of waits on the
- * nice thread alone). */
+ * chunk at a time, each chunk claimed once from a shared count: by ckpt_writer_prepare's
+ * thread while training goes on, and by whoever waits for that job, on the model's threads.
+ * That thread keeps the program's priority: at nice 19 beside two training threads on 2
+ * cores it faulted 1.2 GB (huge pages) in 0.05-0.4 s in some runs and 6.6-7.2 s in others,
+ * and then the first checkpoint waited up to 0.83 s and the first step ran 0.3 s longer
+ * (cnn-train --profile, 224, 2026-12-05); at the program's priority 0.09-0.11 s every run,
+ * no wait, the first step as before. A KVM guest faults memory the host has reclaimed at
+ * 0.4-0.8 GB/s per thread, so the thread may still not be done by the first checkpoint;
+ * the wait then shares its rest out over the model's threads. */
 typedef struct {
 	int running;          /* a job was started and not yet waited for */
 	int writing;          /* that job (or the last one) writes a file; 0: it faults the buffer in */
