@@ -78,10 +78,13 @@ size_t conv2d_workspace(const geom *g, int threads)
 	n = 2 * (size_t)tile_rows(g) * K;
 	if (convdirect_forward_fits(g, ISA_AVX512) && convdirect_workspace(g, threads) > n)
 		n = convdirect_workspace(g, threads);
-	if (convwino_shape(g) && convwino_workspace(g, threads) > n)
-		n = convwino_workspace(g, threads);
-	if (convwino_shape(g) && convwino_wgrad_workspace(g) > n)
-		n = convwino_wgrad_workspace(g);
+	if (convwino_shape(g)) {
+		/* Winograd's forward, and its weight gradient */
+		if (convwino_workspace(g, threads) > n)
+			n = convwino_workspace(g, threads);
+		if (convwino_wgrad_workspace(g) > n)
+			n = convwino_wgrad_workspace(g);
+	}
 	if (transposed(g, &t)) {
 		/* din: the turned kernel, and convdirect's bands or a tile of dout's im2col */
 		size_t kt = (size_t)t.kh * t.kw * t.c, nd = (size_t)tile_rows(&t) * kt;

@@ -1280,10 +1280,11 @@ static int wino_ready(model *m, model_layer *l)
 }
 
 /* Layer l's turned weights for din by Winograd, made if need be; NULL: the direct kernels
- * serve (none, PETCNN_WINOGRAD=0, or no memory for them). */
+ * serve (none, or no memory for them). PETCNN_WINOGRAD=0 is its caller's: it takes
+ * conv2d_run_backward instead, dw included. */
 static const float *wino_t_ready(model *m, model_layer *l)
 {
-	if (!l->plan.wino_t || m->no_wino)
+	if (!l->plan.wino_t)
 		return NULL;
 	if (!l->wino_t && !(l->wino_t = malloc(sizeof *l->wino_t * conv2d_wino_t_floats(&l->plan))))
 		return NULL;
