@@ -329,6 +329,24 @@ static void *alloc_floats(size_t n, size_t each, char *err)
 	return p;
 }
 
+/* alloc_floats on a cache line, for the parameters and the optimiser's buffers (freed by
+ * mem_free64): fc1's streaming passes over them load whole 64-byte vectors, each of which
+ * spanned two lines where glibc's block began (16 bytes past a page). fc1 at 224, batch
+ * 10, 2 threads, Zen 5 (cnn-train --profile, three runs alternating): forward 13.9-15.0 ->
+ * 12.1-12.2 ms, backward with Adam 43.6-48.2 -> 40.0-44.7. The activations stay where
+ * calloc puts them: aligned too, the conv layers' forwards took 0.5-2 ms more each. */
+static float *alloc_params(size_t n, char *err)
+{
+	size_t bytes;
+	float *p;
+
+	if (!mul_ok(&bytes, n, sizeof *p) || !(p = mem_calloc64(bytes ? bytes : 1))) {
+		err_set(err, "model: cannot allocate %zu x %zu bytes", n, sizeof *p);
+		return NULL;
+	}
+	return p;
+}
+
 /* Adds a parameter NAME/WHAT (with "B_I" when blk > 0) of that shape to layer li. */
 static int add_param(model *m, int li, const char *what, int blk, int idx, int ndim,
 		     const int64_t *shape, char *err)
@@ -754,11 +772,11 @@ static int alloc_buffers(model *m, char *err)
 	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c, K = (size_t)m->classes;
 	size_t last = m->layer[m->nlayer - 1].out_n;
 
-	if (!(m->params = alloc_floats(m->nparams, sizeof(float), err)))
+	if (!(m->params = alloc_params(m->nparams, err)))
 		return -1;
-	if (m->train && (!(m->grads = alloc_floats(m->nparams, sizeof(float), err)) ||
-			 !(m->adam_m = alloc_floats(m->nparams, sizeof(float), err)) ||
-			 !(m->adam_v = alloc_floats(m->nparams, sizeof(float), err))))
+	if (m->train && (!(m->grads = alloc_params(m->nparams, err)) ||
+			 !(m->adam_m = alloc_params(m->nparams, err)) ||
+			 !(m->adam_v = alloc_params(m->nparams, err))))
 		return -1;
 	/* the optimiser buffers are faulted in at the first step, once freezing and the
 	 * optimiser say which parts of them are ever written (fault_state) */
@@ -1075,10 +1093,10 @@ void model_free(model *m)
 	free(m->layer);
 	free(m->param);
 	free(m->spec);
-	free(m->params);
-	free(m->grads);
-	free(m->adam_m);
-	free(m->adam_v);
+	mem_free64(m->params);
+	mem_free64(m->grads);
+	mem_free64(m->adam_m);
+	mem_free64(m->adam_v);
 	free(m->input);
 	free(m->probs);
 	free(m->dlogits);

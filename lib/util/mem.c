@@ -1,7 +1,9 @@
-/* mem: faulting memory in ahead of its first use (mem.h). */
+/* mem: faulting memory in ahead of its first use, aligned zeroed buffers (mem.h). */
 #include "util/mem.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -18,4 +20,26 @@ void mem_fault(void *p, size_t bytes)
 #endif
 	for (volatile unsigned char *q = (unsigned char *)lo; (uintptr_t)q < hi; q += page)
 		*q = *q;
+}
+
+/* The block calloc gave is kept in the pointer-sized bytes just before the aligned ones. */
+void *mem_calloc64(size_t n)
+{
+	unsigned char *raw, *p;
+
+	if (n > SIZE_MAX - 64 - sizeof raw || !(raw = calloc(n + 64 + sizeof raw, 1)))
+		return NULL;
+	p = (unsigned char *)(((uintptr_t)raw + sizeof raw + 63) & ~(uintptr_t)63);
+	memcpy(p - sizeof raw, &raw, sizeof raw);
+	return p;
+}
+
+void mem_free64(void *p)
+{
+	void *raw;
+
+	if (!p)
+		return;
+	memcpy(&raw, (unsigned char *)p - sizeof raw, sizeof raw);
+	free(raw);
 }

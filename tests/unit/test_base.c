@@ -360,9 +360,40 @@ static void test_mem_fault(void)
 	munmap(p, n);
 }
 
+/* mem_calloc64: 64-byte aligned and zeroed at every size; a large block comes as fresh
+ * pages, not faulted in (only the page holding calloc's header and ours); all n bytes
+ * writable (ASan checks the edges); mem_free64 takes NULL. */
+static void test_mem_calloc64(void)
+{
+	static const size_t sizes[] = { 1, 63, 64, 1000, 8u << 20 };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		size_t n = sizes[k], nz = 0;
+		unsigned char *p = mem_calloc64(n);
+
+		CHECK(p && (uintptr_t)p % 64 == 0, "%zu bytes: on a 64-byte boundary", n);
+		if (!p)
+			continue;
+		/* the whole pages after the one holding the headers */
+		unsigned char *q = (unsigned char *)(((uintptr_t)p + page) / page * page);
+		size_t len = n > 2 * page ? (size_t)(p + n - q) / page * page : 0;
+
+		CHECK(resident(q, len) == 0, "%zu bytes: fresh pages, not faulted in (%zu)", n, resident(q, len) / page);
+		for (size_t i = 0; i < n; i++)
+			nz += p[i] != 0;
+		CHECK(nz == 0, "%zu bytes: zeroed (%zu not)", n, nz);
+		memset(p, 0xa5, n);
+		CHECK(resident(q, len) == len, "%zu bytes: resident once written", n);
+		mem_free64(p);
+	}
+	mem_free64(NULL);
+}
+
 int main(void)
 {
 	test_mem_fault();
+	test_mem_calloc64();
 	test_hash();
 	test_par();
 	test_rng();
