@@ -331,10 +331,11 @@ static void *alloc_floats(size_t n, size_t each, char *err)
 
 /* alloc_floats on a cache line, for the parameters and the optimiser's buffers (freed by
  * mem_free64): fc1's streaming passes over them load whole 64-byte vectors, each of which
- * spanned two lines where glibc's block began (16 bytes past a page). fc1 at 224, batch
- * 10, 2 threads, Zen 5 (cnn-train --profile, three runs alternating): forward 13.9-15.0 ->
- * 12.1-12.2 ms, backward with Adam 43.6-48.2 -> 40.0-44.7. The activations stay where
- * calloc puts them: aligned too, the conv layers' forwards took 0.5-2 ms more each. */
+ * spanned two lines where glibc's block began (16 bytes past a page). fc1's forward at
+ * 224, batch 10, 2 threads, Zen 5 (cnn-train --profile, runs alternating): 13.9-15.0 ->
+ * 12.1-12.2 ms; its backward with Adam, bound by memory, gained less than the noise. The
+ * activations stay where calloc puts them: at offset 0 of a line (not 16, 32 or 48) each
+ * conv layer's forward took 0.5-2 ms more. */
 static float *alloc_params(size_t n, char *err)
 {
 	size_t bytes;
