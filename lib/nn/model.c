@@ -334,8 +334,9 @@ static void *alloc_floats(size_t n, size_t each, char *err)
  * spanned two lines where glibc's block began (16 bytes past a page). fc1's forward at
  * 224, batch 10, 2 threads, Zen 5 (cnn-train --profile, runs alternating): 13.9-15.0 ->
  * 12.1-12.2 ms; its backward with Adam, bound by memory, gained less than the noise. The
- * activations stay where calloc puts them: at offset 0 of a line (not 16, 32 or 48) each
- * conv layer's forward took 0.5-2 ms more. */
+ * activations and the conv scratch stay where calloc puts them: at offset 0 of a line
+ * (not 16, 32 or 48) the scratch made each Winograd layer's passes 1-3 ms slower, the
+ * activations conv1_1's forward 0.7 ms (measured, not understood). */
 static float *alloc_params(size_t n, char *err)
 {
 	size_t bytes;
