@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 	char err[256];
 	isa_kind isa;
 	/* w where the model keeps it: on a cache line (mem_calloc64) */
-	float *w = mem_calloc64(sizeof *w * nin * nout), *in = malloc(sizeof *in * maxb * nin);
+	float *w = mem_calloc64((size_t)nin * nout, sizeof *w), *in = malloc(sizeof *in * maxb * nin);
 	float *out = malloc(sizeof *out * maxb * nout), *b = calloc(nout, sizeof *b);
 
 	if (isa_from_env(&isa, err) < 0) {

@@ -339,13 +339,10 @@ static void *alloc_floats(size_t n, size_t each, char *err)
  * activations conv1_1's forward 0.7 ms (measured, not understood). */
 static float *alloc_params(size_t n, char *err)
 {
-	size_t bytes;
-	float *p;
+	float *p = mem_calloc64(n, sizeof *p);
 
-	if (!mul_ok(&bytes, n, sizeof *p) || !(p = mem_calloc64(bytes ? bytes : 1))) {
+	if (!p)
 		err_set(err, "model: cannot allocate %zu x %zu bytes", n, sizeof *p);
-		return NULL;
-	}
 	return p;
 }
 

@@ -23,11 +23,11 @@ void mem_fault(void *p, size_t bytes)
 }
 
 /* The block calloc gave is kept in the pointer-sized bytes just before the aligned ones. */
-void *mem_calloc64(size_t n)
+void *mem_calloc64(size_t n, size_t size)
 {
 	unsigned char *raw, *p;
 
-	if (n > SIZE_MAX - 64 - sizeof raw || !(raw = calloc(n + 64 + sizeof raw, 1)))
+	if ((size && n > (SIZE_MAX - 64 - sizeof raw) / size) || !(raw = calloc(n * size + 64 + sizeof raw, 1)))
 		return NULL;
 	p = (unsigned char *)(((uintptr_t)raw + sizeof raw + 63) & ~(uintptr_t)63);
 	memcpy(p - sizeof raw, &raw, sizeof raw);

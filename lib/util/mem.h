@@ -11,12 +11,13 @@
  * page (read and written back, so no other thread may write those bytes meanwhile). */
 void mem_fault(void *p, size_t bytes);
 
-/* n zeroed bytes at a 64-byte boundary (NULL: out of memory), freed by mem_free64 alone.
+/* calloc(n, size) at a 64-byte boundary (NULL: out of memory or n x size overflows),
+ * freed by mem_free64 alone.
  * From calloc, so a large block comes as fresh zero pages, none faulted in yet. glibc's
  * large blocks start 16 bytes past a page, so every 64-byte vector of a float buffer there
  * spans two cache lines: fc1's forward at 224 (batch 10, one thread, Zen 5) took 24 ms
  * over such weights and 19 over aligned ones. */
-void *mem_calloc64(size_t n);
+void *mem_calloc64(size_t n, size_t size);
 void mem_free64(void *p);
 
 #endif

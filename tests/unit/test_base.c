@@ -362,7 +362,7 @@ static void test_mem_fault(void)
 
 /* mem_calloc64: 64-byte aligned and zeroed at every size; a large block comes as fresh
  * pages, not faulted in (only the page holding calloc's header and ours); all n bytes
- * writable (ASan checks the edges); mem_free64 takes NULL. */
+ * writable (ASan checks the edges); an overflowing n x size refused; mem_free64 takes NULL. */
 static void test_mem_calloc64(void)
 {
 	static const size_t sizes[] = { 1, 63, 64, 1000, 8u << 20 };
@@ -370,7 +370,7 @@ static void test_mem_calloc64(void)
 
 	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
 		size_t n = sizes[k], nz = 0;
-		unsigned char *p = mem_calloc64(n);
+		unsigned char *p = mem_calloc64(n, 1);
 
 		CHECK(p && (uintptr_t)p % 64 == 0, "%zu bytes: on a 64-byte boundary", n);
 		if (!p)
@@ -387,6 +387,7 @@ static void test_mem_calloc64(void)
 		CHECK(resident(q, len) == len, "%zu bytes: resident once written", n);
 		mem_free64(p);
 	}
+	CHECK(mem_calloc64(SIZE_MAX / 2, 4) == NULL, "n x size past SIZE_MAX: NULL");
 	mem_free64(NULL);
 }
 

@@ -46,8 +46,8 @@ static void test_default_names(void)
 	CHECK(model_find_param(&m, "fc1/weights") == NULL, "unknown name");
 	CHECK(!strcmp(m.spec, MODEL_DEFAULT_SPEC), "spec kept: %s", m.spec);
 	model_free(&m);
-	/* the parameters and the optimiser's buffers start on a cache line (fc1's at an
-	 * offset of 1024 lines, so its vectors never straddle two) */
+	/* the parameters and the optimiser's buffers start on a cache line (fc1's weights a
+	 * whole number of lines past them, so their vectors never straddle two) */
 	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = 64, .w = 64, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0, "train: %s", err);
 	CHECK((uintptr_t)m.params % 64 == 0 && (uintptr_t)m.grads % 64 == 0 && (uintptr_t)m.adam_m % 64 == 0 &&
 	      (uintptr_t)m.adam_v % 64 == 0 && m.param[8].off % 16 == 0,
