@@ -33,6 +33,7 @@ int dense_streams(int B, int nin, int nout)
 typedef struct {
 	float *din, *dw, *out;
 	const float *in, *w, *dout;
+	const float *relu_y; /* not NULL: din only where relu_y [B, nin] > 0, else 0 */
 	int B, nin, nout, acc;
 	int avx2;      /* the AVX2+FMA loops (isa >= ISA_AVX2), else portable C */
 	int avx512;    /* the forward's AVX-512 loop (isa >= ISA_AVX512) */
@@ -91,11 +92,12 @@ DENSE_AVX2 static float hsum8(__m256 v)
  * alike, none is 1.7x slower). */
 #define DENSE_BWD_AHEAD 4
 
-/* din for row i of w and batch rows b0..b0+G, AVX2, G a constant once inlined (so the
- * loop over the group unrolls and the accumulators stay in registers): each load of w
- * feeds G FMAs, 8 lanes per batch row, summed at the row's end. */
+/* din for row i of w and the G batch rows bs[0..G), AVX2, G a constant once inlined (so
+ * the loop over the group unrolls and the accumulators stay in registers): each load of w
+ * feeds G FMAs, 8 lanes per batch row, summed at the row's end. A batch row's sum is its
+ * own, whichever rows share its group. */
 DENSE_AVX2 static inline __attribute__((always_inline)) void
-bwd_din(const dense_job *j, long i, int b0, const int G)
+bwd_din(const dense_job *j, long i, const int *bs, const int G)
 {
 	long nin = j->nin;
 	int n = j->nout, nv = n / 8 * 8;
@@ -105,7 +107,7 @@ bwd_din(const dense_job *j, long i, int b0, const int G)
 
 #pragma GCC unroll 12
 	for (int b = 0; b < G; b++) {
-		d[b] = j->dout + (long)(b0 + b) * n;
+		d[b] = j->dout + (long)bs[b] * n;
 		acc[b] = _mm256_setzero_ps();
 		tail[b] = 0.0f;
 	}
@@ -125,7 +127,7 @@ bwd_din(const dense_job *j, long i, int b0, const int G)
 			tail[b] += wr[s] * d[b][s];
 #pragma GCC unroll 12
 	for (int b = 0; b < G; b++)
-		j->din[(long)(b0 + b) * nin + i] = hsum8(acc[b]) + tail[b];
+		j->din[(long)bs[b] * nin + i] = hsum8(acc[b]) + tail[b];
 }
 
 /* dw's row += the K dout rows nz[0..K) times their inputs x[0..K) (in batch order), AVX2,
@@ -160,27 +162,41 @@ bwd_dw(const dense_job *j, const int *nz, const float *x, const int K, int fresh
 	}
 }
 
-/* Backward, AVX2, row by row of w: din's pass reads the row once for the batch, in as few
- * groups of at most DENSE_BWD_GROUP rows as cover it, of near equal sizes (10: one group;
- * 16: 8 + 8), so no FMA is spent on padding rows; then dw's pass, from L1, over the batch
+/* Backward, AVX2, row by row of w: din's pass reads the row once for the batch rows din
+ * is wanted for (with relu_y, those the ReLU let through: after fc1's dropout that keeps
+ * 20%, a few of 10; fc1's backward 41 -> 33 ms at 224, batch 10, 2 threads, Zen 5), in as
+ * few groups of at most DENSE_BWD_GROUP rows as cover them, of near equal sizes (10: one
+ * group; 16: 8 + 8), so no FMA is spent on padding rows; then dw's pass, from L1, over the batch
  * rows whose input is not zero (after fc1's dropout that keeps 20%, a few of 10): their
  * FMAs would add +0 (the portable loop skips them too), so dw keeps its bits, summed in
  * batch order whatever the grouping. Measured on fc1 (Zen 5): one pass feeding din and dw
  * from each load was slower, its 2B FMAs per 8 columns spilling registers for B > 5. */
 DENSE_AVX2 static void bwd_avx2(const dense_job *j, float *row)
 {
-	int ng = (j->B + DENSE_BWD_GROUP - 1) / DENSE_BWD_GROUP, nz[DENSE_STREAM_MAX_B];
+	int nz[DENSE_STREAM_MAX_B], all[DENSE_STREAM_MAX_B];
 	float x[DENSE_STREAM_MAX_B];
 
+	for (int b = 0; b < j->B; b++)
+		all[b] = b;
 	for (long i = j->lo; i < j->hi; i++) {
 		float *dwr = j->row ? row : j->dw + i * j->nout;
-		int K = 0, fresh = !j->acc || j->row;
+		int K = 0, fresh = !j->acc || j->row, nb = j->B, live[DENSE_STREAM_MAX_B];
+		const int *bs = all;
 
-		for (int k = 0, b0 = 0; j->din && k < ng; k++) {
-			int G = j->B / ng + (k < j->B % ng);
+		if (j->din && j->relu_y) {
+			/* the masked rows' din is 0 whatever w holds: no FMA spent on them */
+			nb = 0, bs = live;
+			for (int b = 0; b < j->B; b++)
+				if (j->relu_y[(long)b * j->nin + i] > 0.0f)
+					live[nb++] = b;
+				else
+					j->din[(long)b * j->nin + i] = 0.0f;
+		}
+		for (int k = 0, b0 = 0, ng = (nb + DENSE_BWD_GROUP - 1) / DENSE_BWD_GROUP; j->din && k < ng; k++) {
+			int G = nb / ng + (k < nb % ng);
 
 			switch (G) {
-#define DENSE_BWD_CASE(g) case g: bwd_din(j, i, b0, g); break;
+#define DENSE_BWD_CASE(g) case g: bwd_din(j, i, bs + b0, g); break;
 			DENSE_BWD_CASE(1) DENSE_BWD_CASE(2) DENSE_BWD_CASE(3) DENSE_BWD_CASE(4)
 			DENSE_BWD_CASE(5) DENSE_BWD_CASE(6) DENSE_BWD_CASE(7) DENSE_BWD_CASE(8)
 			DENSE_BWD_CASE(9) DENSE_BWD_CASE(10) DENSE_BWD_CASE(11) DENSE_BWD_CASE(12)
@@ -626,7 +642,8 @@ static void *dense_bwd_job(void *arg)
 			if (a != 0.0f)
 				axpy(dwr, a, j->dout + (long)b * n, n);
 			if (j->din)
-				j->din[(long)b * j->nin + i] = dot(wr, j->dout + (long)b * n, n);
+				j->din[(long)b * j->nin + i] = j->relu_y && !(j->relu_y[(long)b * j->nin + i] > 0.0f)
+					? 0.0f : dot(wr, j->dout + (long)b * n, n);
 		}
 		if (j->row)
 			j->row(j->ctx, i, dwr);
@@ -684,8 +701,8 @@ void dense_forward(float *out, const float *in, const float *w, const float *b,
 }
 
 void dense_backward(float *din, float *dw, float *db, const float *dout,
-		    const float *in, const float *w, int B, int nin, int nout, int acc,
-		    int threads, isa_kind isa)
+		    const float *in, const float *w, const float *relu_y, int B, int nin, int nout,
+		    int acc, int threads, isa_kind isa)
 {
 	if (db) {
 		if (!acc)
@@ -693,8 +710,8 @@ void dense_backward(float *din, float *dw, float *db, const float *dout,
 		vec_sum_rows(db, dout, B, nout);
 	}
 	if (dw && dense_streams(B, nin, nout)) {
-		dense_job j = { .din = din, .dw = dw, .in = in, .w = w, .dout = dout, .B = B,
-				.nin = nin, .nout = nout, .acc = acc, .avx2 = isa >= ISA_AVX2 };
+		dense_job j = { .din = din, .dw = dw, .in = in, .w = w, .dout = dout, .relu_y = relu_y,
+				.B = B, .nin = nin, .nout = nout, .acc = acc, .avx2 = isa >= ISA_AVX2 };
 
 		run_split(dense_bwd_job, &j, nin, 1, threads);
 		return;
@@ -705,13 +722,15 @@ void dense_backward(float *din, float *dw, float *db, const float *dout,
 	if (din)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, nin, nout, 1.0f,
 			    dout, nout, w, nout, 0.0f, din, nin);
+	if (din && relu_y)
+		vec_relu_backward(din, din, relu_y, (size_t)B * nin);
 }
 
 int dense_backward_rows(float *din, float *db, const float *dout, const float *in,
-			const float *w, int B, int nin, int nout, dense_row_fn row, void *ctx,
-			int threads, isa_kind isa)
+			const float *w, const float *relu_y, int B, int nin, int nout, dense_row_fn row,
+			void *ctx, int threads, isa_kind isa)
 {
-	dense_job j = { .din = din, .in = in, .w = w, .dout = dout, .B = B, .nin = nin,
+	dense_job j = { .din = din, .in = in, .w = w, .dout = dout, .relu_y = relu_y, .B = B, .nin = nin,
 			.nout = nout, .row = row, .ctx = ctx, .avx2 = isa >= ISA_AVX2 };
 
 	if (!dense_streams(B, nin, nout) || nout > DENSE_ROW_MAX)

@@ -14,12 +14,14 @@
 void dense_forward(float *out, const float *in, const float *w, const float *b, int B,
 		   int nin, int nout, int relu, int threads, isa_kind isa);
 /* dw [nin, nout] (+)= in^T @ dout; db [nout] (+)= sum of dout (added if acc, else
- * overwritten); din [B, nin] = dout @ w^T (NULL: skip). dout [B, nout] is already through
- * the ReLU's backward. For a small batch over a large w, dw and din come from one pass
- * over w, split over threads by rows. Same threads, same bits. dw NULL: no weight
- * gradient (din by sgemm). */
+ * overwritten); din [B, nin] = dout @ w^T (NULL: skip), then through the backward of a
+ * ReLU whose output was relu_y [B, nin] (NULL: none): 0 where relu_y is not > 0. dout
+ * [B, nout] is already through the ReLU's backward. For a small batch over a large w, dw
+ * and din come from one pass over w, split over threads by rows, din's masked entries not
+ * computed. Same threads, same bits. dw NULL: no weight gradient (din by sgemm). */
 void dense_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-		    const float *w, int B, int nin, int nout, int acc, int threads, isa_kind isa);
+		    const float *w, const float *relu_y, int B, int nin, int nout, int acc,
+		    int threads, isa_kind isa);
 /* Whether dense_backward takes the streaming path for these sizes. */
 int dense_streams(int B, int nin, int nout);
 
@@ -31,7 +33,7 @@ int dense_streams(int B, int nin, int nout);
 #define DENSE_ROW_MAX 4096
 typedef void (*dense_row_fn)(void *ctx, long i, const float *dw_row);
 int dense_backward_rows(float *din, float *db, const float *dout, const float *in,
-			const float *w, int B, int nin, int nout, dense_row_fn row, void *ctx,
-			int threads, isa_kind isa);
+			const float *w, const float *relu_y, int B, int nin, int nout, dense_row_fn row,
+			void *ctx, int threads, isa_kind isa);
 
 #endif

@@ -1622,20 +1622,21 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 			din_done(&t, nin);
 			break;
 		case MODEL_DENSE:
+			/* the input's ReLU mask applied by the dense backward: fc1's din only where
+			 * dropout and the ReLU let the input through (a fifth at the seed's keep) */
 			t = din_for(m, l, 0, started, masked);
-			if (t.relu_y)
-				masked[t.src] = 0;
 			/* the first streaming dense layer going backwards: fc1 in the seed network */
 			if (fused && !fused->p && !l->frozen) {
 				fused->p = &m->param[l->wparam];
-				if (dense_backward_rows(t.to, db, g, in, w, B, l->nin, l->nout, adam_row, fused,
-							m->threads, m->isa) == 0) {
+				if (dense_backward_rows(t.to, db, g, in, w, t.relu_y, B, l->nin, l->nout,
+							adam_row, fused, m->threads, m->isa) == 0) {
 					din_done(&t, nin);
 					break;
 				}
 				fused->p = NULL;
 			}
-			dense_backward(t.to, dw, db, g, in, w, B, l->nin, l->nout, 0, m->threads, m->isa);
+			dense_backward(t.to, dw, db, g, in, w, t.relu_y, B, l->nin, l->nout, 0, m->threads,
+				       m->isa);
 			din_done(&t, nin);
 			break;
 		case MODEL_POOL:

@@ -437,59 +437,63 @@ static void test_norm(void)
 }
 
 /* model_backward_adam against model_backward then model_adam_step: the same parameters and
- * Adam state to the bit after three steps, on 1 and 2 threads, on a model whose fc1
- * (4096 x 512 at 32x32: streaming) takes the fused path and whose other layers do not. */
+ * Adam state to the bit after three steps, on 1 and 2 threads, on models whose fc1
+ * (4096 x 512 at 32x32: streaming) takes the fused path and whose other layers do not:
+ * the seed's, and one whose fc1 reads a ReLU conv directly (no dropout or pool below to
+ * mask its din again: the fused path must apply the ReLU's mask itself). */
 static void test_backward_adam(void)
 {
 	int B = 4, S = 32, K = 2, labels[4] = { 0, 1, 1, 0 };
 	uint8_t *img = malloc((size_t)B * S * S * 3);
 	optim_adam o = { 1e-3, 0.9, 0.999, 1e-8 };
+	const char *specs[] = { MODEL_DEFAULT_SPEC,
+				"conv1=conv:3x3:8 conv2=conv:3x3:4 fc1=dense:512 softmax=dense:K" };
 	char err[ERR_MAX];
 
 	for (size_t i = 0; i < (size_t)B * S * S * 3; i++)
 		img[i] = (uint8_t)((i * 131 + 7) % 251);
-	for (int threads = 1; threads <= 2; threads++) {
-		model a, b;
-		const model_param *fc1;
-		int same = 1;
+	for (int k = 0; k < 2; k++)
+		for (int threads = 1; threads <= 2; threads++) {
+			model a, b;
+			const model_param *fc1;
+			int same = 1;
 
-		CHECK(model_init(&a, MODEL_DEFAULT_SPEC, (model_size){ .h = S, .w = S, .classes = K, .max_batch = B, .train = 1 }, err) == 0 &&
-		      model_init(&b, MODEL_DEFAULT_SPEC, (model_size){ .h = S, .w = S, .classes = K, .max_batch = B, .train = 1 }, err) == 0, "init: %s", err);
-		model_set_threads(&a, threads, err);
-		model_set_threads(&b, threads, err);
-		model_init_params(&a, MODEL_INIT_SEED, 5);
-		model_init_params(&b, MODEL_INIT_SEED, 5);
-		fc1 = model_find_param(&a, "fc1/weights3_1");
-		CHECK(fc1 && dense_streams(B, (int)fc1->shape[0], (int)fc1->shape[1]),
-		      "fc1 streams here, so the fused path is taken");
-		if (!fc1)
-			return;
-		float *w0 = malloc(sizeof *w0 * fc1->n);
+			CHECK(model_init(&a, specs[k], (model_size){ .h = S, .w = S, .classes = K, .max_batch = B, .train = 1 }, err) == 0 &&
+			      model_init(&b, specs[k], (model_size){ .h = S, .w = S, .classes = K, .max_batch = B, .train = 1 }, err) == 0, "init: %s", err);
+			model_set_threads(&a, threads, err);
+			model_set_threads(&b, threads, err);
+			model_init_params(&a, MODEL_INIT_SEED, 5);
+			model_init_params(&b, MODEL_INIT_SEED, 5);
+			fc1 = &a.param[a.layer[model_find_layer(&a, "fc1")].wparam];
+			CHECK(dense_streams(B, (int)fc1->shape[0], (int)fc1->shape[1]),
+			      "model %d: fc1 streams here, so the fused path is taken", k);
+			float *w0 = malloc(sizeof *w0 * fc1->n);
 
-		memcpy(w0, b.params + fc1->off, sizeof *w0 * fc1->n);
-		for (int t = 1; t <= 3; t++) {
-			rng ra, rb;
+			memcpy(w0, b.params + fc1->off, sizeof *w0 * fc1->n);
+			for (int t = 1; t <= 3; t++) {
+				rng ra, rb;
 
-			rng_stream(&ra, 4, (uint64_t)t);
-			rng_stream(&rb, 4, (uint64_t)t);
-			model_train(&a, 0.8f, 0.5f, &ra);
-			model_train(&b, 0.8f, 0.5f, &rb);
-			model_forward(&a, img, labels, B);
-			model_forward(&b, img, labels, B);
-			model_backward(&a);
-			model_adam_step(&a, &o, t);
-			model_backward_adam(&b, &o, t);
+				rng_stream(&ra, 4, (uint64_t)t);
+				rng_stream(&rb, 4, (uint64_t)t);
+				model_train(&a, 0.8f, 0.5f, &ra);
+				model_train(&b, 0.8f, 0.5f, &rb);
+				model_forward(&a, img, labels, B);
+				model_forward(&b, img, labels, B);
+				model_backward(&a);
+				model_adam_step(&a, &o, t);
+				model_backward_adam(&b, &o, t);
+			}
+			same = !memcmp(a.params, b.params, sizeof *a.params * a.nparams) &&
+			       !memcmp(a.adam_m, b.adam_m, sizeof *a.adam_m * a.nparams) &&
+			       !memcmp(a.adam_v, b.adam_v, sizeof *a.adam_v * a.nparams);
+			CHECK(same, "model %d, %d thread(s): fused backward+Adam gives the unfused bits", k,
+			      threads);
+			/* equal because both moved, not because neither did */
+			CHECK(memcmp(b.params + fc1->off, w0, sizeof *w0 * fc1->n) != 0, "fc1's weights moved");
+			free(w0);
+			model_free(&a);
+			model_free(&b);
 		}
-		same = !memcmp(a.params, b.params, sizeof *a.params * a.nparams) &&
-		       !memcmp(a.adam_m, b.adam_m, sizeof *a.adam_m * a.nparams) &&
-		       !memcmp(a.adam_v, b.adam_v, sizeof *a.adam_v * a.nparams);
-		CHECK(same, "%d thread(s): fused backward+Adam gives the unfused bits", threads);
-		/* equal because both moved, not because neither did */
-		CHECK(memcmp(b.params + fc1->off, w0, sizeof *w0 * fc1->n) != 0, "fc1's weights moved");
-		free(w0);
-		model_free(&a);
-		model_free(&b);
-	}
 	free(img);
 }
 

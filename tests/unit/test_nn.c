@@ -208,7 +208,7 @@ static void check_layer_grads(layer *l, size_t nin_total, size_t nout, const cha
 	} else if (l->kind == 2) {
 		nw = (size_t)l->nin * l->nout, nb = (size_t)l->nout;
 		dw = calloc(nw, sizeof *dw), db = calloc(nb, sizeof *db);
-		dense_backward(din, dw, db, dout, l->in, l->w, l->B, l->nin, l->nout, 1, 1, isa_best());
+		dense_backward(din, dw, db, dout, l->in, l->w, NULL, l->B, l->nin, l->nout, 1, 1, isa_best());
 	} else {
 		dropout_backward(din, dout, l->mask, nin_total, l->keep);
 	}
@@ -859,8 +859,8 @@ static void dense_stream(isa_kind isa)
 	dense_forward(out3, in, w, b, B, nin, nout, 1, 3, isa);
 	for (size_t i = 0; i < nw; i++)
 		dw[i] = 5.0f;
-	dense_backward(din, dw, db, dout, in, w, B, nin, nout, 0, 2, isa);
-	dense_backward(din3, dw3, db, dout, in, w, B, nin, nout, 0, 3, isa);
+	dense_backward(din, dw, db, dout, in, w, NULL, B, nin, nout, 0, 2, isa);
+	dense_backward(din3, dw3, db, dout, in, w, NULL, B, nin, nout, 0, 3, isa);
 	CHECK(!memcmp(dw, dw3, sizeof *dw * nw) && !memcmp(din, din3, sizeof *din * B * nin),
 	      "%s backward: split by rows, so thread count does not change the bits", pn);
 	{
@@ -868,9 +868,39 @@ static void dense_stream(isa_kind isa)
 		const float *ctx[2] = { dw3, &fn };
 
 		memset(dw3, 0x7f, sizeof *dw3 * nw), memset(din3, 0x7f, sizeof *din3 * B * nin);
-		CHECK(dense_backward_rows(din3, db3, dout, in, w, B, nin, nout, take_row, ctx, 3, isa) == 0 &&
+		CHECK(dense_backward_rows(din3, db3, dout, in, w, NULL, B, nin, nout, take_row, ctx, 3, isa) == 0 &&
 		      !memcmp(dw, dw3, sizeof *dw * nw) && !memcmp(din, din3, sizeof *din * B * nin) &&
 		      !memcmp(db, db3, sizeof db), "%s backward by rows: dense_backward's bits", pn);
+	}
+	{
+		/* din through a ReLU's backward (its output y: positive, zero, negative, NaN):
+		 * the unmasked din's bits where y > 0, 0 elsewhere, on every path */
+		float fn = (float)nout, db3[301], *y = randv(&r, (size_t)B * nin, -1, 1);
+		float *want = malloc(sizeof *want * B * nin), *dw4 = malloc(sizeof *dw4 * nw);
+		const float *ctx[2] = { dw3, &fn };
+
+		for (int i = 0; i < B * nin; i += 97)
+			y[i] = i % 2 ? 0.0f : NAN;
+		vec_relu_backward(want, din, y, (size_t)B * nin);
+		memset(din3, 0x7f, sizeof *din3 * B * nin);
+		dense_backward(din3, dw4, db3, dout, in, w, y, B, nin, nout, 0, 3, isa);
+		CHECK(!memcmp(din3, want, sizeof *want * B * nin) && !memcmp(dw4, dw, sizeof *dw * nw),
+		      "%s backward masked by a ReLU: the unmasked din's bits through its mask", pn);
+		memset(din3, 0x7f, sizeof *din3 * B * nin);
+		CHECK(dense_backward_rows(din3, db3, dout, in, w, y, B, nin, nout, take_row, ctx, 2, isa) == 0 &&
+		      !memcmp(din3, want, sizeof *want * B * nin),
+		      "%s backward by rows masked by a ReLU: the same bits", pn);
+		/* a small layer (sgemm) masks after: din of the first 7 inputs into 5 outputs */
+		float ds[2 * 7], dsm[2 * 7], dws[7 * 5], dbs[5], ys[2 * 7];
+
+		for (int i = 0; i < 14; i++)
+			ys[i] = i % 3 ? y[i] : -1.0f;
+		dense_backward(ds, dws, dbs, dout, in, w, NULL, 2, 7, 5, 0, 1, isa);
+		vec_relu_backward(ds, ds, ys, 14);
+		dense_backward(dsm, dws, dbs, dout, in, w, ys, 2, 7, 5, 0, 1, isa);
+		CHECK(!dense_streams(2, 7, 5) && !memcmp(ds, dsm, sizeof ds),
+		      "%s small backward masked by a ReLU: sgemm's din through the mask", pn);
+		free(y), free(want), free(dw4);
 	}
 	for (int n = 0; n < B; n++)
 		for (int o = 0; o < nout; o++) {
@@ -973,7 +1003,7 @@ static void dense_stream_batches(isa_kind isa)
 		CHECK(dense_streams(B, nin, nout), "batch %d streams", B);
 		for (size_t i = 0; i < nw; i++)
 			dw[i] = acc ? (float)(i % 7) - 3.0f : NAN;
-		dense_backward(B % 3 ? din : NULL, dw, db, dout, in, w, B, nin, nout, acc, 2, isa);
+		dense_backward(B % 3 ? din : NULL, dw, db, dout, in, w, NULL, B, nin, nout, acc, 2, isa);
 		for (int i = 0; i < nin; i++)
 			for (int o = 0; o < nout; o++) {
 				size_t at = (size_t)i * nout + o;
