@@ -956,6 +956,115 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 		}
 }
 
+/* A first layer's few input channels: a window row's kw * cin taps (conv1_1: 3 x 3) are
+ * few enough for one AVX-512 tile to take them all against 16 output channels, where the
+ * per-(ky, kx) parts above leave a tile 3 accumulators (too few to cover the FMA latency;
+ * hence AVX2's 3 x 4 for them until now). Where the whole window row is inside the input
+ * row the taps are contiguous there: a broadcast each and one vector of dout per pixel.
+ * conv1_1's weight gradient at 224, batch 10, 2 threads, Zen 5: 5.1-5.2 -> 4.2-4.3 ms
+ * (bench/conv_bench 224 2; the rest is both threads reading all of dout, a part's 16
+ * channels straddling two cache lines at calloc's offset). */
+#define CONV512_TAPS 12
+
+/* dw's nt tap rows (stride cout; the lanes in ml) += the n pixels' taps (in, stride cin)
+ * times their dout vectors (d, stride cout), in pixel order. */
+CONV_AVX512 INLINE void wgrad_taps512(int nt, const float *in, int cin, const float *d, int cout,
+				      int n, float *dw, __mmask16 ml)
+{
+	__m512 acc[CONV512_TAPS];
+
+#pragma GCC unroll 12
+	for (int t = 0; t < nt; t++)
+		acc[t] = _mm512_maskz_loadu_ps(ml, dw + (long)t * cout);
+	for (int p = 0; p < n; p++, in += cin, d += cout) {
+		__m512 dv = _mm512_maskz_loadu_ps(ml, d);
+
+#pragma GCC unroll 12
+		for (int t = 0; t < nt; t++)
+			acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(in[t]), dv, acc[t]);
+	}
+#pragma GCC unroll 12
+	for (int t = 0; t < nt; t++)
+		_mm512_mask_storeu_ps(dw + (long)t * cout, ml, acc[t]);
+}
+
+/* Output pixel ox of a row at the edge, where some taps fall in the padding: each tap
+ * inside the input row added to its dw row on its own. */
+CONV_AVX512 static void wgrad_edge512(const geom *g, const float *irow, const float *d, int ox,
+				      float *dw, __mmask16 ml)
+{
+	int cin = g->c, cout = g->oc;
+	__m512 dv = _mm512_maskz_loadu_ps(ml, d);
+
+	for (int kx = 0; kx < g->kw; kx++) {
+		int ix = ox + kx - g->pl;
+
+		if (ix < 0 || ix >= g->w)
+			continue;
+		for (int c = 0; c < cin; c++) {
+			float *r = dw + (long)(kx * cin + c) * cout;
+
+			_mm512_mask_storeu_ps(r, ml, _mm512_fmadd_ps(_mm512_set1_ps(irow[(long)ix * cin + c]), dv,
+								     _mm512_maskz_loadu_ps(ml, r)));
+		}
+	}
+}
+
+/* Worker k owns a contiguous share of the (ky, block of 16 output channels) parts; the
+ * last worker also sums db. Every pixel in the order of wgrad_worker's: its bits. */
+CONV_AVX512 static void wgrad_taps_worker(void *ctx, int k, int n)
+{
+	const wgrad_job *j = ctx;
+	const geom *g = j->g;
+	int cin = g->c, cout = g->oc, nt = g->kw * cin, nob = (cout + 15) / 16;
+	int L = g->pl < g->ow ? g->pl : g->ow, H = g->w + g->pl - g->kw + 1;
+	long lo, hi;
+
+	H = H < g->ow ? H : g->ow;
+	H = H > L ? H : L;
+	par_share((long)g->kh * nob, k, n, &lo, &hi);
+	if (k == n - 1 && j->db && !j->acc)
+		memset(j->db, 0, sizeof *j->db * cout);
+	for (long it = lo; it < hi && !j->acc; it++)
+		for (int t = 0; t < nt; t++) {
+			int ob = (int)(it % nob) * 16, no = cout - ob < 16 ? cout - ob : 16;
+
+			memset(j->dw + ((it / nob) * nt + t) * cout + ob, 0, sizeof *j->dw * no);
+		}
+	for (long img = 0; img < j->B; img++)
+		for (int oy = 0; oy < g->oh; oy++) {
+			const float *drow = j->dout + (img * g->oh + oy) * g->ow * cout;
+
+			if (k == n - 1 && j->db)
+				bias_row(j->db, drow, cout, g->ow);
+			for (long it = lo; it < hi; it++) {
+				int ky = (int)(it / nob), ob = (int)(it % nob) * 16, iy = oy + ky - g->pt;
+				int no = cout - ob < 16 ? cout - ob : 16;
+				__mmask16 ml = (__mmask16)(0xffffu >> (16 - no));
+				float *dw = j->dw + (long)ky * nt * cout + ob;
+
+				if (iy < 0 || iy >= g->h)
+					continue;
+				const float *irow = j->in + (img * g->h + iy) * g->w * cin, *d = drow + ob;
+
+				for (int ox = 0; ox < L; ox++)
+					wgrad_edge512(g, irow, d + (long)ox * cout, ox, dw, ml);
+				if (L < H) {
+					const float *ip = irow + (long)(L - g->pl) * cin, *dp = d + (long)L * cout;
+
+					switch (nt) {
+#define TAPS_CASE(q) case q: wgrad_taps512(q, ip, cin, dp, cout, H - L, dw, ml); break;
+					TAPS_CASE(1) TAPS_CASE(2) TAPS_CASE(3) TAPS_CASE(4) TAPS_CASE(5) TAPS_CASE(6)
+					TAPS_CASE(7) TAPS_CASE(8) TAPS_CASE(9) TAPS_CASE(10) TAPS_CASE(11) TAPS_CASE(12)
+#undef TAPS_CASE
+					}
+				}
+				for (int ox = H; ox < g->ow; ox++)
+					wgrad_edge512(g, irow, d + (long)ox * cout, ox, dw, ml);
+			}
+		}
+}
+
 /* The kernels isa asks for, or the widest below it this CPU has: never an illegal
  * instruction. */
 static isa_kind usable(isa_kind isa)
@@ -1078,9 +1187,16 @@ void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, co
 	wgrad_job j = { .g = g, .dw = dw, .db = db, .dout = dout, .in = in, .B = B, .acc = acc,
 			.isa = usable(isa) };
 
-	/* Below 4 input channels (a first layer's 3) an AVX-512 tile has at most 6
-	 * accumulators and waits on the FMA latency: AVX2's 3 x 4 tile was measured faster
-	 * (conv1_1 at 64: 110 GFLOP/s against 100), and gives the same bits. */
+	/* Below 4 input channels (a first layer's 3) an AVX-512 part has at most 6
+	 * accumulators and waits on the FMA latency: all a window row's taps at once if they
+	 * fit a tile, else AVX2's 3 x 4 tile (conv1_1 at 64: 110 GFLOP/s against 100); the
+	 * same bits either way. */
+	if (j.isa == ISA_AVX512 && g->c < 4 && g->kw * g->c <= CONV512_TAPS) {
+		long parts = (long)g->kh * ((g->oc + 15) / 16);
+
+		par_run(threads < parts ? threads : (int)parts, wgrad_taps_worker, &j);
+		return;
+	}
 	if (j.isa == ISA_AVX512 && g->c < 4)
 		j.isa = ISA_AVX2;
 	int CI = wgrad_ci(j.isa);

@@ -52,6 +52,11 @@ static const wcase cases[] = {
 	 * past k-1 (the turned kernel's pad before goes negative), sgemm strided, a padded 1x1 */
 	{ "direct_asym", K_CONV, 6, 7, 8, 3, 3, 1, 1, { 0, 2, 1, 0 }, 0, 1, 8, 2, NULL },
 	{ "direct_bigpad", K_CONV, 5, 6, 8, 3, 3, 1, 1, { 3, 0, 0, 4 }, 0, 1, 8, 2, NULL },
+	/* a first layer's few channels (AVX-512: every tap of a window row in one weight-
+	 * gradient tile): an input narrower than the window with pads past it (every pixel at
+	 * an edge), 16 + 8 output channels; and a 2x3 window with a row's middle inside */
+	{ "direct_c3_narrow", K_CONV, 5, 2, 3, 3, 3, 1, 1, { 1, 3, 0, 2 }, 0, 1, 24, 2, NULL },
+	{ "direct_c2_2x3", K_CONV, 4, 9, 2, 2, 3, 1, 1, { 0, 2, 1, 1 }, 0, 1, 16, 2, NULL },
 	{ "sgemm_s2", K_CONV, 7, 7, 2, 3, 3, 2, 2, { 1, 0, 0, 1 }, 0, 1, 3, 2, "sgemm" },
 	{ "sgemm_1x1pad", K_CONV, 4, 5, 3, 1, 1, 1, 1, { 1, 0, 0, 1 }, 0, 1, 4, 2, "sgemm" },
 	/* pools: asymmetric pads with ceil mode; symmetric pads where the ceil rule drops a
