@@ -166,11 +166,11 @@ bwd_dw(const dense_job *j, const int *nz, const float *x, const int K, int fresh
  * is wanted for (with relu_y, those the ReLU let through: after fc1's dropout that keeps
  * 20%, a few of 10; fc1's backward 41 -> 33 ms at 224, batch 10, 2 threads, Zen 5), in as
  * few groups of at most DENSE_BWD_GROUP rows as cover them, of near equal sizes (10: one
- * group; 16: 8 + 8), so no FMA is spent on padding rows; then dw's pass, from L1, over the batch
- * rows whose input is not zero (after fc1's dropout that keeps 20%, a few of 10): their
- * FMAs would add +0 (the portable loop skips them too), so dw keeps its bits, summed in
- * batch order whatever the grouping. Measured on fc1 (Zen 5): one pass feeding din and dw
- * from each load was slower, its 2B FMAs per 8 columns spilling registers for B > 5. */
+ * group; 16: 8 + 8), so no FMA is spent on padding rows; then dw's pass, from L1, over
+ * the batch rows whose input is not zero (the same few): their FMAs would add +0 (the
+ * portable loop skips them too), so dw keeps its bits, summed in batch order whatever
+ * the grouping. Measured on fc1 (Zen 5): one pass feeding din and dw from each load was
+ * slower, its 2B FMAs per 8 columns spilling registers for B > 5. */
 DENSE_AVX2 static void bwd_avx2(const dense_job *j, float *row)
 {
 	int nz[DENSE_STREAM_MAX_B], all[DENSE_STREAM_MAX_B];
@@ -192,7 +192,9 @@ DENSE_AVX2 static void bwd_avx2(const dense_job *j, float *row)
 				else
 					j->din[(long)b * j->nin + i] = 0.0f;
 		}
-		for (int k = 0, b0 = 0, ng = (nb + DENSE_BWD_GROUP - 1) / DENSE_BWD_GROUP; j->din && k < ng; k++) {
+		int ng = (nb + DENSE_BWD_GROUP - 1) / DENSE_BWD_GROUP;
+
+		for (int k = 0, b0 = 0; j->din && k < ng; k++) {
 			int G = nb / ng + (k < nb % ng);
 
 			switch (G) {
@@ -642,8 +644,9 @@ static void *dense_bwd_job(void *arg)
 			if (a != 0.0f)
 				axpy(dwr, a, j->dout + (long)b * n, n);
 			if (j->din)
-				j->din[(long)b * j->nin + i] = j->relu_y && !(j->relu_y[(long)b * j->nin + i] > 0.0f)
-					? 0.0f : dot(wr, j->dout + (long)b * n, n);
+				j->din[(long)b * j->nin + i] =
+					j->relu_y && !(j->relu_y[(long)b * j->nin + i] > 0.0f) ? 0.0f
+					: dot(wr, j->dout + (long)b * n, n);
 		}
 		if (j->row)
 			j->row(j->ctx, i, dwr);
@@ -730,8 +733,8 @@ int dense_backward_rows(float *din, float *db, const float *dout, const float *i
 			const float *w, const float *relu_y, int B, int nin, int nout, dense_row_fn row,
 			void *ctx, int threads, isa_kind isa)
 {
-	dense_job j = { .din = din, .in = in, .w = w, .dout = dout, .relu_y = relu_y, .B = B, .nin = nin,
-			.nout = nout, .row = row, .ctx = ctx, .avx2 = isa >= ISA_AVX2 };
+	dense_job j = { .din = din, .in = in, .w = w, .dout = dout, .relu_y = relu_y, .B = B,
+			.nin = nin, .nout = nout, .row = row, .ctx = ctx, .avx2 = isa >= ISA_AVX2 };
 
 	if (!dense_streams(B, nin, nout) || nout > DENSE_ROW_MAX)
 		return -1;
