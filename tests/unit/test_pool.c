@@ -154,6 +154,55 @@ static int random_geom(rng *r, geom *g, int *B)
 			      c, err);
 }
 
+/* Max-pooling over g (batch B, inputs from pick, NaNs if nan) against the reference on
+ * every path and 1 to 3 threads, forward with and without the winners, backward with and
+ * without the ReLU mask; t numbers the case in messages. Returns the count of windows
+ * wholly in the padding. */
+static int check_max(const geom *g, int B, rng *r, int nan, int t)
+{
+	size_t ni = (size_t)B * g->h * g->w * g->c, no = (size_t)B * g->oh * g->ow * g->c;
+	float *in = malloc(sizeof *in * ni), *ref = malloc(sizeof *ref * no);
+	float *out = malloc(sizeof *out * no), *dout = malloc(sizeof *dout * no);
+	float *din = malloc(sizeof *din * ni), *dref = malloc(sizeof *dref * ni);
+	int32_t *am = malloc(sizeof *am * no), *amref = malloc(sizeof *amref * no);
+	int allpad = 0;
+
+	for (size_t i = 0; i < ni; i++)
+		in[i] = pick(r, nan);
+	for (size_t i = 0; i < no; i++)
+		dout[i] = pick(r, 0) + 0.25f;
+	ref_max(g, ref, amref, in, B);
+	for (size_t i = 0; i < no; i++)
+		allpad += amref[i] < 0;
+	for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+		if (!isa_supported(paths[p]))
+			continue;
+		for (int th = 1; th <= 3; th++) {
+			memset(out, 0x55, sizeof *out * no);
+			memset(am, 0x55, sizeof *am * no);
+			maxpool_forward_isa(g, out, am, in, B, th, paths[p]);
+			CHECK(!memcmp(out, ref, sizeof *out * no) && !memcmp(am, amref, sizeof *am * no),
+			      "case %d %s threads %d: %dx%d s%dx%d pads %d,%d,%d,%d %dx%dx%d", t,
+			      isa_name(paths[p]), th, g->kh, g->kw, g->sh, g->sw, g->pt, g->pl, g->pb, g->pr,
+			      g->h, g->w, g->c);
+			memset(out, 0x55, sizeof *out * no);
+			maxpool_forward_isa(g, out, NULL, in, B, th, paths[p]);
+			CHECK(!memcmp(out, ref, sizeof *out * no), "case %d %s threads %d: without the winners",
+			      t, isa_name(paths[p]), th);
+		}
+	}
+	for (int relu = 0; relu < 2; relu++)
+		for (int th = 1; th <= 3; th++) {
+			ref_unmax(g, dref, dout, amref, relu ? ref : NULL, B);
+			memset(din, 0x55, sizeof *din * ni);
+			maxpool_backward_relu(g, din, dout, amref, relu ? ref : NULL, B, th);
+			CHECK(!memcmp(din, dref, sizeof *din * ni), "case %d backward relu %d threads %d", t,
+			      relu, th);
+		}
+	free(in), free(ref), free(out), free(dout), free(din), free(dref), free(am), free(amref);
+	return allpad;
+}
+
 static void test_max(void)
 {
 	rng r;
@@ -166,52 +215,15 @@ static void test_max(void)
 
 		if (random_geom(&r, &g, &B))
 			continue;
-		size_t ni = (size_t)B * g.h * g.w * g.c, no = (size_t)B * g.oh * g.ow * g.c;
-		float *in = malloc(sizeof *in * ni), *ref = malloc(sizeof *ref * no);
-		float *out = malloc(sizeof *out * no), *dout = malloc(sizeof *dout * no);
-		float *din = malloc(sizeof *din * ni), *dref = malloc(sizeof *dref * ni);
-		int32_t *am = malloc(sizeof *am * no), *amref = malloc(sizeof *amref * no);
-
-		for (size_t i = 0; i < ni; i++)
-			in[i] = pick(&r, t % 2);
-		for (size_t i = 0; i < no; i++)
-			dout[i] = pick(&r, 0) + 0.25f;
-		ref_max(&g, ref, amref, in, B);
-		for (size_t i = 0; i < no; i++)
-			allpad += amref[i] < 0;
-		for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
-			if (!isa_supported(paths[p]))
-				continue;
-			for (int th = 1; th <= 3; th++) {
-				memset(out, 0x55, sizeof *out * no);
-				memset(am, 0x55, sizeof *am * no);
-				maxpool_forward_isa(&g, out, am, in, B, th, paths[p]);
-				CHECK(!memcmp(out, ref, sizeof *out * no) && !memcmp(am, amref, sizeof *am * no),
-				      "case %d %s threads %d: %dx%d s%dx%d pads %d,%d,%d,%d %dx%dx%d", t,
-				      isa_name(paths[p]), th, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.h, g.w, g.c);
-				memset(out, 0x55, sizeof *out * no);
-				maxpool_forward_isa(&g, out, NULL, in, B, th, paths[p]);
-				CHECK(!memcmp(out, ref, sizeof *out * no), "case %d %s threads %d: without the winners",
-				      t, isa_name(paths[p]), th);
-			}
-		}
-		for (int relu = 0; relu < 2; relu++)
-			for (int th = 1; th <= 3; th++) {
-				ref_unmax(&g, dref, dout, amref, relu ? ref : NULL, B);
-				memset(din, 0x55, sizeof *din * ni);
-				maxpool_backward_relu(&g, din, dout, amref, relu ? ref : NULL, B, th);
-				CHECK(!memcmp(din, dref, sizeof *din * ni), "case %d backward relu %d threads %d", t,
-				      relu, th);
-			}
-		free(in), free(ref), free(out), free(dout), free(din), free(dref), free(am), free(amref);
+		allpad += check_max(&g, B, &r, t % 2, t);
 		done++;
 	}
 	CHECK(done > NCASES / 2 && allpad > 0, "%d cases, %d windows in the padding", done, allpad);
 }
 
-/* The 2x2 stride-2 pool (the seed's pool1 and pool2), which has kernels of its own, forward
- * and backward: channel counts below, at and past a vector's 8 and 16, NaNs and ties, on
- * every path and thread count, against the reference. */
+/* The 2x2 stride-2 pool (the seed's pool1 and pool2), which has a forward of its own:
+ * channel counts below, at and past a vector's 8 and 16, NaNs and ties, different heights,
+ * widths and batches (cases 1000 on in messages). */
 static void test_max_2x2(void)
 {
 	static const int chans[] = { 1, 3, 8, 13, 16, 32, 64, 70 };
@@ -224,38 +236,7 @@ static void test_max_2x2(void)
 		int B = 1 + (int)(k % 3), h = 2 + 2 * (int)(k % 4), w = 8 - 2 * (int)(k % 3);
 
 		CHECK(geom_init(&g, h, w, chans[k], 2, 2, 2, 2, GEOM_VALID, chans[k], err) == 0, "%s", err);
-		size_t ni = (size_t)B * g.h * g.w * g.c, no = (size_t)B * g.oh * g.ow * g.c;
-		float *in = malloc(sizeof *in * ni), *ref = malloc(sizeof *ref * no);
-		float *out = malloc(sizeof *out * no), *dout = malloc(sizeof *dout * no);
-		float *din = malloc(sizeof *din * ni), *dref = malloc(sizeof *dref * ni);
-		int32_t *am = malloc(sizeof *am * no), *amref = malloc(sizeof *amref * no);
-
-		for (size_t i = 0; i < ni; i++)
-			in[i] = pick(&r, 1);
-		for (size_t i = 0; i < no; i++)
-			dout[i] = pick(&r, 0) + 0.25f;
-		ref_max(&g, ref, amref, in, B);
-		for (size_t p = 0; p < sizeof paths / sizeof *paths; p++)
-			for (int th = 1; isa_supported(paths[p]) && th <= 3; th++) {
-				memset(out, 0x55, sizeof *out * no);
-				memset(am, 0x55, sizeof *am * no);
-				maxpool_forward_isa(&g, out, am, in, B, th, paths[p]);
-				CHECK(!memcmp(out, ref, sizeof *out * no) && !memcmp(am, amref, sizeof *am * no),
-				      "2x2 %s threads %d: %dx%dx%d batch %d", isa_name(paths[p]), th, h, w, g.c, B);
-				memset(out, 0x55, sizeof *out * no);
-				maxpool_forward_isa(&g, out, NULL, in, B, th, paths[p]);
-				CHECK(!memcmp(out, ref, sizeof *out * no), "2x2 %s threads %d, %d channels: without the winners",
-				      isa_name(paths[p]), th, g.c);
-			}
-		for (int relu = 0; relu < 2; relu++)
-			for (int th = 1; th <= 3; th++) {
-				ref_unmax(&g, dref, dout, amref, relu ? ref : NULL, B);
-				memset(din, 0x55, sizeof *din * ni);
-				maxpool_backward_relu(&g, din, dout, amref, relu ? ref : NULL, B, th);
-				CHECK(!memcmp(din, dref, sizeof *din * ni), "2x2 backward, %d channels, relu %d threads %d",
-				      g.c, relu, th);
-			}
-		free(in), free(ref), free(out), free(dout), free(din), free(dref), free(am), free(amref);
+		check_max(&g, B, &r, 1, 1000 + (int)k);
 	}
 }
 
