@@ -118,6 +118,17 @@ static long plane(int nb, int c)
 	return n / 16 % 2 ? n : n + 16;
 }
 
+/* Floats between two tiles of the weight gradient's chunk, which keeps each tile's 36
+ * positions together (tile-major: its transforms store in sequence): an odd number of
+ * cache lines, so that the GEMMs' reads of one position across tiles do not all fall in
+ * one set of L1 (plane's reason). */
+static long tile_floats(int c)
+{
+	long n = 36L * c;
+
+	return n / 16 % 2 ? n : n + 16;
+}
+
 size_t convwino_weights(const geom *g)
 {
 	return (size_t)36 * g->c * g->oc;
@@ -288,14 +299,14 @@ INLINE void input_tf(float *o, long s, const float *p, long rs, long cs)
 	}
 }
 
-/* v [36][nb][C] rows t of the nb-tile block = B^T d B for tile tile, d zero outside the
- * image. A tile inside the image (nearly all) loads its 36 inputs at fixed offsets,
- * unrolled: the general loop's per-input bounds and index arithmetic cost 3x the sums. */
-INLINE void input_tile(const geom *g, float *v, int nb, int t, const float *img, int y0, int x0)
+/* A tile's v = B^T d B, d its 6x6 inputs from (y0, x0) of img (zero outside it): C
+ * floats per position at o, positions s floats apart. A tile inside the image (nearly
+ * all) loads its 36 inputs at fixed offsets, unrolled: the general loop's per-input
+ * bounds and index arithmetic cost 3x the sums. */
+INLINE void input_tile(const geom *g, float *o, long s, const float *img, int y0, int x0)
 {
 	int C = g->c;
-	long s = plane(nb, C), rs = (long)g->w * C;
-	float *o = v + (long)t * C;
+	long rs = (long)g->w * C;
 
 	if (y0 >= 0 && x0 >= 0 && y0 + 6 <= g->h && x0 + 6 <= g->w) {
 		const float *p = img + (long)y0 * rs + (long)x0 * C;
@@ -532,8 +543,8 @@ INLINE void tile_in(const wino_job *j, float *v, int nb, int t, long T)
 	int TX = tiles_x(g);
 	long per = (long)tiles_y(g) * TX, r = T % per;
 
-	input_tile(g, v, nb, t, j->in + T / per * g->h * g->w * g->c, (int)(r / TX) * 4 - g->pt,
-		   (int)(r % TX) * 4 - g->pl);
+	input_tile(g, v + (long)t * g->c, plane(nb, g->c), j->in + T / per * g->h * g->w * g->c,
+		   (int)(r / TX) * 4 - g->pt, (int)(r % TX) * 4 - g->pl);
 }
 
 INLINE void tile_out(const wino_job *j, const float *m, int nb, int t, long T, int wide)
@@ -628,11 +639,15 @@ WINO_AVX2 static void worker256(void *ctx, int k, int n)
  * [tiles x cout] into M [36][cin][cout]. The threads share chunks of tiles: together they
  * transform a chunk (step 0), then split its GEMMs by position and output block (1), each
  * adding into its own part of M; each of M's sums runs in tile order, whatever the chunks
- * and threads. */
+ * and threads. The chunk is tile-major, v [tiles][36][cin] and y [tiles][36][cout]
+ * (tile_floats apart), so a tile's transforms store in sequence, where 72 planes took a
+ * stream each: conv1_2 at 224, 2 threads, Zen 5, 13.6-14.5 -> 12.4-12.7 ms, one thread
+ * 25.1-25.6 -> 23.6-24.4 (bench/conv_bench 224; the stores were ~37% of the transforms,
+ * which are ~2/3 of the time, the GEMMs the rest). */
 typedef struct {
 	const geom *g;
 	const float *in, *dout;
-	float *ws;      /* M [36][C][O], the bias sums [O], then the chunk's v and y */
+	float *ws;      /* M [36][C][O], the bias sums [O], then the chunk's v, then its y */
 	float *dw, *db;
 	int nc, step, acc;
 	long T, t0;
@@ -668,14 +683,14 @@ INLINE void prefetch_dout(const geom *g, const float *dout, long T, long per, in
 			_mm_prefetch(a + y * rs + o, _MM_HINT_T0);
 }
 
-/* y's rows for tile t of the chunk: A y A^T of the 4x4 output gradients from (y0, x0) of
- * one image's dout (those past its edge zero), 16 channels at a time. */
-INLINE void dout_tile(const geom *g, float *yv, int nb, int t, const float *img, int y0, int x0)
+/* A tile's y = A y A^T of the 4x4 output gradients from (y0, x0) of one image's dout
+ * (those past its edge zero), 16 channels at a time: O floats per position at o,
+ * positions s floats apart. */
+INLINE void dout_tile(const geom *g, float *o, long s, const float *img, int y0, int x0)
 {
 	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
-	long s = plane(nb, O), rs = (long)g->ow * O;
+	long rs = (long)g->ow * O;
 	const float *p = img + (long)y0 * rs + (long)x0 * O;
-	float *o = yv + (long)t * O;
 
 	for (int c = 0; c < O; c += 16) {
 		vf16 r[6][4], zero = { 0 };
@@ -708,10 +723,10 @@ INLINE void dout_tile(const geom *g, float *yv, int nb, int t, const float *img,
 }
 
 /* M's R rows (input channels, stride O) x nv vectors of 16 output channels, plus the sums
- * over nt tiles of v's column times y's row (v's rows C floats apart, y's O): from zero
+ * over nt tiles of v's column times y's row (v's tiles vs floats apart, y's ys): from zero
  * where first, else from M. */
-WINO_AVX512 INLINE void wtile512(int R, int nv, const float *v, int C, const float *y, int O, int nt,
-				 float *mm, int first)
+WINO_AVX512 INLINE void wtile512(int R, int nv, const float *v, long vs, const float *y, long ys,
+				 int O, int nt, float *mm, int first)
 {
 	__m512 acc[12][4];
 
@@ -720,7 +735,7 @@ WINO_AVX512 INLINE void wtile512(int R, int nv, const float *v, int C, const flo
 #pragma GCC unroll 4
 		for (int q = 0; q < nv; q++)
 			acc[r][q] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(mm + (long)r * O + 16 * q);
-	for (int t = 0; t < nt; t++, v += C, y += O) {
+	for (int t = 0; t < nt; t++, v += vs, y += ys) {
 		__m512 w[4];
 
 #pragma GCC unroll 4
@@ -744,12 +759,12 @@ WINO_AVX512 INLINE void wtile512(int R, int nv, const float *v, int C, const flo
 
 /* One position's M rows, all C of them, for wb (<= 64) output channels: 6 rows x 4 vectors
  * (8 x 3, 12 x 2, 12 x 1 for narrower blocks), then 4 and 2 rows (C is a multiple of 16). */
-WINO_AVX512 static void wpos512(int C, int O, float *mm, const float *vp, const float *yp, int wb,
-				int nt, int first)
+WINO_AVX512 static void wpos512(int C, int O, float *mm, const float *vp, long vs, const float *yp,
+				long ys, int wb, int nt, int first)
 {
 	int c = 0;
 
-#define WT(R, nv) wtile512(R, nv, vp + c, C, yp, O, nt, mm + (long)c * O, first)
+#define WT(R, nv) wtile512(R, nv, vp + c, vs, yp, ys, O, nt, mm + (long)c * O, first)
 	switch (wb / 16) {
 	case 4:
 		for (; c + 6 <= C; c += 6)
@@ -780,8 +795,8 @@ WINO_AVX512 static void wpos512(int C, int O, float *mm, const float *vp, const 
 
 /* AVX2: M's R rows x 16 output channels (two vectors), the same sums in the same order as
  * wtile512's (same bits). */
-WINO_AVX2 INLINE void wtile256(int R, const float *v, int C, const float *y, int O, int nt, float *mm,
-			       int first)
+WINO_AVX2 INLINE void wtile256(int R, const float *v, long vs, const float *y, long ys, int O, int nt,
+			       float *mm, int first)
 {
 	__m256 acc[6][2];
 
@@ -789,7 +804,7 @@ WINO_AVX2 INLINE void wtile256(int R, const float *v, int C, const float *y, int
 	for (int r = 0; r < R; r++)
 		for (int q = 0; q < 2; q++)
 			acc[r][q] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(mm + (long)r * O + 8 * q);
-	for (int t = 0; t < nt; t++, v += C, y += O) {
+	for (int t = 0; t < nt; t++, v += vs, y += ys) {
 		__m256 w0 = _mm256_loadu_ps(y), w1 = _mm256_loadu_ps(y + 8);
 
 #pragma GCC unroll 6
@@ -806,18 +821,18 @@ WINO_AVX2 INLINE void wtile256(int R, const float *v, int C, const float *y, int
 			_mm256_storeu_ps(mm + (long)r * O + 8 * q, acc[r][q]);
 }
 
-WINO_AVX2 static void wpos256(int C, int O, float *mm, const float *vp, const float *yp, int wb,
-			      int nt, int first)
+WINO_AVX2 static void wpos256(int C, int O, float *mm, const float *vp, long vs, const float *yp,
+			      long ys, int wb, int nt, int first)
 {
 	for (int q = 0; q < wb; q += 16) {
 		int c = 0;
 
 		for (; c + 6 <= C; c += 6)
-			wtile256(6, vp + c, C, yp + q, O, nt, mm + (long)c * O + q, first);
+			wtile256(6, vp + c, vs, yp + q, ys, O, nt, mm + (long)c * O + q, first);
 		for (; c + 4 <= C; c += 4)
-			wtile256(4, vp + c, C, yp + q, O, nt, mm + (long)c * O + q, first);
+			wtile256(4, vp + c, vs, yp + q, ys, O, nt, mm + (long)c * O + q, first);
 		for (; c < C; c += 2)
-			wtile256(2, vp + c, C, yp + q, O, nt, mm + (long)c * O + q, first);
+			wtile256(2, vp + c, vs, yp + q, ys, O, nt, mm + (long)c * O + q, first);
 	}
 }
 
@@ -829,8 +844,8 @@ INLINE void wgrad_step(const wgrad_job *j, int k, int n, int wide)
 	const geom *g = j->g;
 	int C = g->c, O = g->oc, nob = (O + 63) / 64, TX = tiles_x(g);
 	long per = (long)tiles_y(g) * TX, lo, hi;
-	float *mw = j->ws, *dbs = mw + (size_t)36 * C * O, *v = dbs + O;
-	float *y = v + (size_t)36 * plane(j->nc, C);
+	long vs = tile_floats(C), ys = tile_floats(O);
+	float *mw = j->ws, *dbs = mw + (size_t)36 * C * O, *v = dbs + O, *y = v + j->nc * vs;
 
 	par_share(j->step ? 36L * nob : j->nc, k, n, &lo, &hi);
 	for (long i = lo; !j->step && i < hi; i++) {
@@ -841,18 +856,18 @@ INLINE void wgrad_step(const wgrad_job *j, int k, int n, int wide)
 			prefetch_tile(g, j->in, T + WINO_AHEAD, per, TX);
 			prefetch_dout(g, j->dout, T + WINO_AHEAD, per, TX);
 		}
-		input_tile(g, v, j->nc, (int)i, j->in + T / per * g->h * g->w * C, y0 - g->pt, x0 - g->pl);
-		dout_tile(g, y, j->nc, (int)i, j->dout + T / per * g->oh * g->ow * O, y0, x0);
+		input_tile(g, v + i * vs, C, j->in + T / per * g->h * g->w * C, y0 - g->pt, x0 - g->pl);
+		dout_tile(g, y + i * ys, O, j->dout + T / per * g->oh * g->ow * O, y0, x0);
 	}
 	for (long i = lo; j->step && i < hi; i++) {
 		int p = (int)(i / nob), ob = (int)(i % nob) * 64, wb = O - ob < 64 ? O - ob : 64;
-		const float *vp = v + p * plane(j->nc, C), *yp = y + p * plane(j->nc, O) + ob;
+		const float *vp = v + (long)p * C, *yp = y + (long)p * O + ob;
 		float *mm = mw + (long)p * C * O + ob;
 
 		if (wide)
-			wpos512(C, O, mm, vp, yp, wb, j->nc, j->t0 == 0);
+			wpos512(C, O, mm, vp, vs, yp, ys, wb, j->nc, j->t0 == 0);
 		else
-			wpos256(C, O, mm, vp, yp, wb, j->nc, j->t0 == 0);
+			wpos256(C, O, mm, vp, vs, yp, ys, wb, j->nc, j->t0 == 0);
 		if (p != 7 || !j->db)
 			continue;
 		for (int o = ob; o < ob + wb; o += 16) {
@@ -861,7 +876,7 @@ INLINE void wgrad_step(const wgrad_job *j, int k, int n, int wide)
 			if (j->t0)
 				memcpy(&s, dbs + o, sizeof s);
 			for (int t = 0; t < j->nc; t++) {
-				memcpy(&x, yp + (long)t * O + (o - ob), sizeof x);
+				memcpy(&x, yp + t * ys + (o - ob), sizeof x);
 				s += x;
 			}
 			memcpy(dbs + o, &s, sizeof s);
@@ -945,7 +960,9 @@ WINO_AVX2 static void wgrad256(void *ctx, int k, int n)
 
 /* Tiles of the weight gradient's chunk: its v and y, as large as the forward's shared
  * chunk (~8 MB), which the GEMMs of step 1 read position by position. 2^17 to 2^21 floats
- * measured the same (conv_bench 224, AVX-512: conv1_2 15.6-16.6 ms, conv2_2 8.3-9.7). */
+ * measured the same (conv_bench 224, AVX-512: conv1_2 15.6-16.6 ms, conv2_2 8.3-9.7), and
+ * 2^18 to 2^21 again once tile-major, but for ResNet-18's 7x7x512 at batch 10 (5.4-5.7 ms
+ * at 2^18, 3.8-3.9 at 2^21). */
 static int wgrad_tiles(const geom *g)
 {
 	long nc = WINO_SHARED_FLOATS / (36L * (g->c + g->oc));
@@ -967,7 +984,7 @@ size_t convwino_wgrad_workspace(const geom *g)
 {
 	int nc = wgrad_tiles(g);
 
-	return (size_t)36 * g->c * g->oc + g->oc + (size_t)36 * (plane(nc, g->c) + plane(nc, g->oc));
+	return (size_t)36 * g->c * g->oc + g->oc + (size_t)nc * (tile_floats(g->c) + tile_floats(g->oc));
 }
 
 void convwino_wgrad(const geom *g, float *dw, float *db, const float *dout, const float *in, int B,
