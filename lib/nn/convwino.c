@@ -121,12 +121,10 @@ static long plane(int nb, int c)
 /* Floats between two tiles of the weight gradient's chunk, which keeps each tile's 36
  * positions together (tile-major: its transforms store in sequence): an odd number of
  * cache lines, so that the GEMMs' reads of one position across tiles do not all fall in
- * one set of L1 (plane's reason). */
+ * one set of L1: plane's padding, for 36 rows of c channels. */
 static long tile_floats(int c)
 {
-	long n = 36L * c;
-
-	return n / 16 % 2 ? n : n + 16;
+	return plane(36, c);
 }
 
 size_t convwino_weights(const geom *g)

@@ -28,8 +28,8 @@ int dense_streams(int B, int nin, int nout);
 /* The streaming backward (dense_streams, and nout <= DENSE_ROW_MAX) handing each row i of
  * dw to row(ctx, i, dw_row) as soon as it is complete and row i of w is no longer needed,
  * instead of storing dw: the optimiser can update w's row while both are in cache. rows
- * are split over threads (row is called on them, for disjoint i). -1 (nothing done) if
- * the layer does not stream. */
+ * are split over threads (row is called on them, for disjoint i). din and relu_y as
+ * dense_backward's. -1 (nothing done) if the layer does not stream. */
 #define DENSE_ROW_MAX 4096
 typedef void (*dense_row_fn)(void *ctx, long i, const float *dw_row);
 int dense_backward_rows(float *din, float *db, const float *dout, const float *in,

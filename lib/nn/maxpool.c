@@ -167,6 +167,8 @@ POOL_AVX2 static void rows_2x2_avx2(const geom *g, float *out, int32_t *argmax, 
 		for (int ox = 0; ox < g->ow; ox++) {
 			int32_t off0 = (int32_t)(2L * oy * rowsz + 2L * ox * c);
 			const float *t0 = img + off0, *t1 = t0 + c, *t2 = t0 + rowsz, *t3 = t2 + c;
+			const float *tap[4] = { t0, t1, t2, t3 };
+			int32_t toff[4] = { off0, off0 + c, off0 + (int32_t)rowsz, off0 + (int32_t)rowsz + c };
 			long o = (r * g->ow + ox) * c;
 			float *po = out + o;
 
@@ -197,8 +199,6 @@ POOL_AVX2 static void rows_2x2_avx2(const geom *g, float *out, int32_t *argmax, 
 				_mm256_storeu_ps((float *)(argmax + o + ch), a);
 			}
 			for (int ch = body; ch < c; ch++) {
-				const float *tap[4] = { t0, t1, t2, t3 };
-				int32_t toff[4] = { off0, off0 + c, off0 + (int32_t)rowsz, off0 + (int32_t)rowsz + c };
 				float v = t0[ch];
 				int32_t at = off0 + ch;
 
