@@ -438,12 +438,15 @@ DENSE_AVX512 static void fwd_dense512(const dense_job *j, const float *w, long i
 
 /* AVX2's tile: 32 columns, at most 3 batch rows (their 12 accumulators, a broadcast
  * input each and w's vector fill the 16 ymm registers), else as fwd_tile512 but for the
- * prefetches' level: into L2, not L1. A batch of 10 passes over this tile 4 times (AVX-512's
- * twice), so its computing is longer than the next tile's prefetches take, and prefetches
- * into L1 held the few buffers its misses need: fc1 at batch 10, Zen 5, AVX2, 1 thread
- * 30.3-31.0 -> 20.9-22.4 ms, 2 threads 19.1-19.4 -> 13.3-13.7 (bench/dense_fwd; L2's hint
- * on AVX-512's tile was 5% slower). */
+ * prefetches' level. A batch of 10 passes over this tile 4 times (AVX-512's twice), long
+ * enough for the next tile's prefetches to finish, and prefetches into L1 held the few
+ * buffers its misses need, so the stream waited: into L2 instead, fc1, Zen 5, 2 threads,
+ * batch 10 19.1-19.4 -> 13.3-13.7 ms (1 thread 30.3-31.0 -> 20.9-22.4), batch 16
+ * 18.0-19.3 -> 16.4-19.7; from 11 passes (batch 32) L1's was 5-10% faster, at 8 alike
+ * (bench/dense_fwd, PETCNN_ISA=avx2; AVX-512's tile: L1's, L2's 5% slower at batch 10). */
 #define DENSE_FWD_GROUP2 3
+/* Up to this many passes (groups) over the tile, its prefetches go into L2. */
+#define DENSE_FWD_L2_TURNS 8
 
 DENSE_AVX2 static inline __attribute__((always_inline)) void
 fwd_tile256(const dense_job *j, const float *w, long i0, int nr, long c, int b0, const int G,
@@ -468,7 +471,10 @@ fwd_tile256(const dense_job *j, const float *w, long i0, int nr, long c, int b0,
 		if (r == pf && r < nnxt) {
 			const char *p = (const char *)(nxt + r * n);
 
-			_mm_prefetch(p, _MM_HINT_T1), _mm_prefetch(p + 64, _MM_HINT_T1);
+			if (turns <= DENSE_FWD_L2_TURNS)
+				_mm_prefetch(p, _MM_HINT_T1), _mm_prefetch(p + 64, _MM_HINT_T1);
+			else
+				_mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0);
 			pf += turns;
 		}
 #pragma GCC unroll 3
@@ -693,7 +699,7 @@ void dense_forward(float *out, const float *in, const float *w, const float *b,
 {
 	/* against OpenBLAS's M = B sgemm (Haswell core, 2 threads, AMD EPYC Zen 5), fc1's
 	 * stream is 3.2-3.4x as fast at B 10, 1.6-1.9x at 32 on AVX-512, 3.3-3.45x at B 10 and
-	 * 1.5-1.6x at 16 on AVX2 (re-measure: bench/dense_fwd.c, PETCNN_ISA=avx2 for the
+	 * 1.3-1.4x at 32 on AVX2 (re-measure: bench/dense_fwd.c, PETCNN_ISA=avx2 for the
 	 * narrower) */
 	if (B <= DENSE_FWD_MAX_B && dense_streams(B, nin, nout)) {
 		dense_job j = { .out = out, .in = in, .w = w, .B = B, .nin = nin, .nout = nout,
