@@ -201,191 +201,67 @@ typedef struct {
 	long t0;
 } wino_job;
 
-/* The transforms are additions: written once on 16-float vectors (GCC's vector
- * extensions), which each path's wrapper below compiles to its own registers (one zmm, or
- * two ymm). AVX-512 on AVX2's 8 floats at a time was measured slower (56x56x64: 3.3-3.8
- * against 2.8 ms per batch of 8). */
+/* The transforms are additions: written once on GCC's vector extensions (convwino_tf.h)
+ * and compiled for a register's width, 16 floats for AVX-512 (one zmm), 8 for AVX2 (one
+ * ymm). AVX2 on 16 took two ymm per vector and spilled the tile's 36 (conv_bench nets 1,
+ * AVX2, batch 8, ms: def224.conv1_2 31.8-32.4 -> 24.6-26.0, conv2_1 13.5-13.9 ->
+ * 10.8-11.2, conv2_2 22.8-23.4 -> 19.5-20.6, def64.conv1_2 2.11-2.20 -> 1.75-1.88);
+ * AVX-512 on 8 was slower (56x56x64: 3.3-3.8 against 2.8 ms per batch of 8). The same
+ * operations per float either way, so the same bits. */
 typedef float vf16 __attribute__((vector_size(64)));
 typedef int vi16 __attribute__((vector_size(64)));
 typedef unsigned vu16 __attribute__((vector_size(64)));
+typedef float vf8 __attribute__((vector_size(32)));
+typedef int vi8 __attribute__((vector_size(32)));
+typedef unsigned vu8 __attribute__((vector_size(32)));
 
-/* The activation as the direct kernels' max_ps and min_ps give it: ReLU is max(a, 0) (a NaN
- * becomes +0, as does -0), ReLU6 then min(a, 6). AVX-512 compares into mask registers. AVX2
- * has no 16-float compare, and GCC lowers one to 16 scalar compares and stores
- * (conv_bench nets def224.conv1_2 on AVX2, ms per batch of 8: 21-22 that way, 15.4-16.3
- * this way; def64's 2.05 and 1.06), so there the same results come from the bits: a float
- * is kept if its bits, unsigned, are at most +inf's (0x7f800000 minus them does not wrap
- * into the top bit) and its sign bit is clear (the first test alone keeps a negative NaN);
- * floats >= +0 order as their bits, so min(a, 6) is a subtraction too. */
-INLINE void activate(vf16 *a, int relu, int wide)
+#define WTF_V vf16
+#define WTF_I vi16
+#define WTF_U vu16
+#define WTF_N 16
+#define WTF(name) name##16
+#include "nn/convwino_tf.h"
+#undef WTF_V
+#undef WTF_I
+#undef WTF_U
+#undef WTF_N
+#undef WTF
+#define WTF_V vf8
+#define WTF_I vi8
+#define WTF_U vu8
+#define WTF_N 8
+#define WTF(name) name##8
+#include "nn/convwino_tf.h"
+#undef WTF_V
+#undef WTF_I
+#undef WTF_U
+#undef WTF_N
+#undef WTF
+
+/* The transforms of a path's width: wide, AVX-512's 16 floats, else AVX2's 8. */
+INLINE void input_tile(const geom *g, float *o, long s, const float *img, int y0, int x0, int wide)
 {
-	vf16 zero = { 0 }, six = zero + 6.0f;
-	vi16 x = (vi16)*a, six_i = (vi16)six, over;
-
-	if (wide) {
-		if (relu)
-			*a = (vf16)(x & (*a > zero));
-		if (relu == 2)
-			*a = (vf16)(((vi16)*a & ~(*a > six)) | (six_i & (*a > six)));
-		return;
-	}
-	if (relu)
-		x &= ~((x >> 31) | (vi16)(0x7f800000u - (vu16)x) >> 31);
-	if (relu == 2) {
-		over = (vi16)((vu16)six_i - (vu16)x) >> 31;
-		x = (x & ~over) | (six_i & over);
-	}
-	*a = (vf16)x;
+	if (wide)
+		input_tile16(g, o, s, img, y0, x0);
+	else
+		input_tile8(g, o, s, img, y0, x0);
 }
 
-/* a where y > 0, else +0 (a ReLU's backward, y its output), as vec_relu_backward gives it;
- * on AVX2 from the bits as activate's ReLU: y's kept bits are nonzero. */
-INLINE void mask_by(vf16 *a, const float *yp, int wide)
-{
-	vf16 y, zero = { 0 };
-
-	memcpy(&y, yp, sizeof y);
-	if (wide) {
-		*a = (vf16)((vi16)*a & (y > zero));
-		return;
-	}
-	activate(&y, 1, 0);
-	*a = (vf16)((vi16)*a & (vi16)(0u - (vu16)y) >> 31);
-}
-
-/* B^T x for one column (or row) of 6: B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
- * 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]. */
-INLINE void bt6(vf16 y[6], const vf16 x[6])
-{
-	vf16 a = x[4] - 4.0f * x[2], b = x[3] - 4.0f * x[1], c = x[4] - x[2], e = 2.0f * (x[3] - x[1]);
-
-	y[0] = 4.0f * x[0] - 5.0f * x[2] + x[4];
-	y[1] = a + b;
-	y[2] = a - b;
-	y[3] = c + e;
-	y[4] = c - e;
-	y[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];
-}
-
-/* v's rows for one tile and 16 channels from its 6x6 inputs d (d[i][k] at p + i * rs +
- * k * cs): B^T d B. Each column is loaded as its transform takes it: loading all 36 first
- * spilled them (36 vectors, or 72 on AVX2, against 32 or 16 registers). */
-INLINE void input_tf(float *o, long s, const float *p, long rs, long cs)
-{
-	vf16 r[6][6];
-
-#pragma GCC unroll 6
-	for (int k = 0; k < 6; k++) {
-		vf16 col[6], y[6];
-
-#pragma GCC unroll 6
-		for (int i = 0; i < 6; i++)
-			memcpy(&col[i], p + i * rs + k * cs, sizeof col[i]);
-		bt6(y, col);
-#pragma GCC unroll 6
-		for (int i = 0; i < 6; i++)
-			r[i][k] = y[i];
-	}
-#pragma GCC unroll 6
-	for (int i = 0; i < 6; i++) {
-		vf16 x[6];
-
-		bt6(x, r[i]);
-#pragma GCC unroll 6
-		for (int k = 0; k < 6; k++)
-			memcpy(o + (6 * i + k) * s, &x[k], sizeof x[k]);
-	}
-}
-
-/* A tile's v = B^T d B, d its 6x6 inputs from (y0, x0) of img (zero outside it): C
- * floats per position at o, positions s floats apart. A tile inside the image (nearly
- * all) loads its 36 inputs at fixed offsets, unrolled: the general loop's per-input
- * bounds and index arithmetic cost 3x the sums. */
-INLINE void input_tile(const geom *g, float *o, long s, const float *img, int y0, int x0)
-{
-	int C = g->c;
-	long rs = (long)g->w * C;
-
-	if (y0 >= 0 && x0 >= 0 && y0 + 6 <= g->h && x0 + 6 <= g->w) {
-		const float *p = img + (long)y0 * rs + (long)x0 * C;
-
-		for (int c = 0; c < C; c += 16)
-			input_tf(o + c, s, p + c, rs, C);
-		return;
-	}
-	for (int c = 0; c < C; c += 16) {
-		vf16 d[6][6], zero = { 0 };
-
-		for (int i = 0; i < 6; i++)
-			for (int k = 0; k < 6; k++) {
-				int y = y0 + i, x = x0 + k;
-
-				if (y >= 0 && y < g->h && x >= 0 && x < g->w)
-					memcpy(&d[i][k], img + (long)y * rs + (long)x * C + c, sizeof d[i][k]);
-				else
-					d[i][k] = zero;
-			}
-		input_tf(o + c, s, (const float *)d, 6 * 16, 16);
-	}
-}
-
-/* A^T x for one column (or row) of 6: A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
- * 0 1 -1 8 -8 1]. */
-INLINE void at6(vf16 y[4], const vf16 x[6])
-{
-	vf16 a = x[1] + x[2], b = x[1] - x[2], c = x[3] + x[4], e = x[3] - x[4];
-
-	y[0] = x[0] + a + c;
-	y[1] = b + 2.0f * e;
-	y[2] = a + 4.0f * c;
-	y[3] = b + 8.0f * e + x[5];
-}
-
-/* out's 4x4 pixels of tile t (of the block) = A^T m A + b, then the activation; pixels
- * past the output's edge are dropped. */
 INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img, const float *keep,
 			int y0, int x0, const float *b, int relu, int wide)
 {
-	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
-	long s = plane(nb, O), rs = (long)g->ow * O, at = (long)y0 * rs + (long)x0 * O;
-	float *q = img + at;
+	if (wide)
+		output_tile16(g, m, nb, t, img, keep, y0, x0, b, relu, 1);
+	else
+		output_tile8(g, m, nb, t, img, keep, y0, x0, b, relu, 0);
+}
 
-	for (int o = 0; o < O; o += 16) {
-		vf16 r[4][6], bias = { 0 };
-		const float *p = m + (long)t * O + o;
-
-		if (b)
-			memcpy(&bias, b + o, sizeof bias);
-#pragma GCC unroll 6
-		for (int k = 0; k < 6; k++) {
-			vf16 col[6], y[4];
-
-#pragma GCC unroll 6
-			for (int i = 0; i < 6; i++)
-				memcpy(&col[i], p + (6 * i + k) * s, sizeof col[i]);
-			at6(y, col);
-#pragma GCC unroll 4
-			for (int i = 0; i < 4; i++)
-				r[i][k] = y[i];
-		}
-#pragma GCC unroll 4
-		for (int i = 0; i < 4; i++) {
-			vf16 y[4];
-
-			at6(y, r[i]);
-#pragma GCC unroll 4
-			for (int k = 0; k < 4; k++) {
-				vf16 a = y[k] + bias;
-
-				if (i >= ny || k >= nx)
-					continue;
-				activate(&a, relu, wide);
-				if (keep)
-					mask_by(&a, keep + at + i * rs + k * O + o, wide);
-				memcpy(q + i * rs + k * O + o, &a, sizeof a);
-			}
-		}
-	}
+INLINE void dout_tile(const geom *g, float *o, long s, const float *img, int y0, int x0, int wide)
+{
+	if (wide)
+		dout_tile16(g, o, s, img, y0, x0);
+	else
+		dout_tile8(g, o, s, img, y0, x0);
 }
 
 /* m's np rows (stride O) x nv vectors of 16 output channels = v's np rows (stride C) times
@@ -535,14 +411,14 @@ INLINE void prefetch_tile(const geom *g, const float *in, long T, long per, int 
 }
 
 /* Tile T of the batch into row t of a block of nb tiles' v, and back out of m. */
-INLINE void tile_in(const wino_job *j, float *v, int nb, int t, long T)
+INLINE void tile_in(const wino_job *j, float *v, int nb, int t, long T, int wide)
 {
 	const geom *g = j->g;
 	int TX = tiles_x(g);
 	long per = (long)tiles_y(g) * TX, r = T % per;
 
 	input_tile(g, v + (long)t * g->c, plane(nb, g->c), j->in + T / per * g->h * g->w * g->c,
-		   (int)(r / TX) * 4 - g->pt, (int)(r % TX) * 4 - g->pl);
+		   (int)(r / TX) * 4 - g->pt, (int)(r % TX) * 4 - g->pl, wide);
 }
 
 INLINE void tile_out(const wino_job *j, const float *m, int nb, int t, long T, int wide)
@@ -558,7 +434,7 @@ INLINE void tile_out(const wino_job *j, const float *m, int nb, int t, long T, i
 }
 
 /* Tiles lo..hi-1 of the batch into rows lo - first.. of the block, prefetching ahead. */
-INLINE void tiles_in(const wino_job *j, float *v, int nb, long first, long lo, long hi)
+INLINE void tiles_in(const wino_job *j, float *v, int nb, long first, long lo, long hi, int wide)
 {
 	int TX = tiles_x(j->g);
 	long per = (long)tiles_y(j->g) * TX;
@@ -566,7 +442,7 @@ INLINE void tiles_in(const wino_job *j, float *v, int nb, long first, long lo, l
 	for (long T = lo; T < hi; T++) {
 		if (T + WINO_AHEAD < hi)
 			prefetch_tile(j->g, j->in, T + WINO_AHEAD, per, TX);
-		tile_in(j, v, nb, (int)(T - first), T);
+		tile_in(j, v, nb, (int)(T - first), T, wide);
 	}
 }
 
@@ -583,7 +459,7 @@ INLINE void own_blocks(const wino_job *j, int k, int n, int wide)
 	for (long t0 = lo; t0 < hi; t0 += j->nb) {
 		int nb = hi - t0 < j->nb ? (int)(hi - t0) : j->nb;
 
-		tiles_in(j, v, nb, t0, t0, t0 + nb);
+		tiles_in(j, v, nb, t0, t0, t0 + nb, wide);
 		for (int p = 0; p < 36; p++)
 			for (int ob = 0; ob < g->oc; ob += 64)
 				gemm_item(g, m, v, j->u, nb, p, ob, wide);
@@ -603,7 +479,7 @@ INLINE void shared_step(const wino_job *j, int k, int n, int wide)
 
 	par_share(j->step == 1 ? 36L * nob : j->nc, k, n, &lo, &hi);
 	if (j->step == 0)
-		tiles_in(j, v, j->nc, j->t0, j->t0 + lo, j->t0 + hi);
+		tiles_in(j, v, j->nc, j->t0, j->t0 + lo, j->t0 + hi, wide);
 	for (long i = lo; j->step == 1 && i < hi; i++)
 		gemm_item(g, m, v, j->u, j->nc, (int)(i / nob), (int)(i % nob) * 64, wide);
 	for (long t = lo; j->step == 2 && t < hi; t++)
@@ -651,20 +527,6 @@ typedef struct {
 	long T, t0;
 } wgrad_job;
 
-/* A x for one column (or row) of 4 to 6: A = A^T's transpose, rows (1 0 0 0), (1 1 1 1),
- * (1 -1 1 -1), (1 2 4 8), (1 -2 4 -8), (0 0 0 1). */
-INLINE void a6(vf16 y[6], const vf16 x[4])
-{
-	vf16 a = x[0] + x[2], b = x[1] + x[3], c = x[0] + 4.0f * x[2], e = 2.0f * x[1] + 8.0f * x[3];
-
-	y[0] = x[0];
-	y[1] = a + b;
-	y[2] = a - b;
-	y[3] = c + e;
-	y[4] = c - e;
-	y[5] = x[3];
-}
-
 /* Prefetches the output gradients of tile T (of the batch), if inside the map: they are
  * read once, where prefetch_tile's inputs are mostly the last tile's (conv_bench 224,
  * AVX2, ms: conv2_1 13.1 -> 11.9, conv2_2 21.6 -> 19.3; AVX-512 within noise). */
@@ -679,45 +541,6 @@ INLINE void prefetch_dout(const geom *g, const float *dout, long T, long per, in
 	for (int y = 0; y < 4; y++)
 		for (long o = 0; o < 4L * g->oc * (long)sizeof *dout; o += 64)
 			_mm_prefetch(a + y * rs + o, _MM_HINT_T0);
-}
-
-/* A tile's y = A y A^T of the 4x4 output gradients from (y0, x0) of one image's dout
- * (those past its edge zero), 16 channels at a time: O floats per position at o,
- * positions s floats apart. */
-INLINE void dout_tile(const geom *g, float *o, long s, const float *img, int y0, int x0)
-{
-	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
-	long rs = (long)g->ow * O;
-	const float *p = img + (long)y0 * rs + (long)x0 * O;
-
-	for (int c = 0; c < O; c += 16) {
-		vf16 r[6][4], zero = { 0 };
-
-#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++) {
-			vf16 col[4], z[6];
-
-#pragma GCC unroll 4
-			for (int i = 0; i < 4; i++) {
-				col[i] = zero;
-				if (i < ny && k < nx)
-					memcpy(&col[i], p + i * rs + k * O + c, sizeof col[i]);
-			}
-			a6(z, col);
-#pragma GCC unroll 6
-			for (int i = 0; i < 6; i++)
-				r[i][k] = z[i];
-		}
-#pragma GCC unroll 6
-		for (int i = 0; i < 6; i++) {
-			vf16 z[6];
-
-			a6(z, r[i]);
-#pragma GCC unroll 6
-			for (int k = 0; k < 6; k++)
-				memcpy(o + (6 * i + k) * s + c, &z[k], sizeof z[k]);
-		}
-	}
 }
 
 /* M's R rows (input channels, stride O) x nv vectors of 16 output channels, plus the sums
@@ -854,8 +677,8 @@ INLINE void wgrad_step(const wgrad_job *j, int k, int n, int wide)
 			prefetch_tile(g, j->in, T + WINO_AHEAD, per, TX);
 			prefetch_dout(g, j->dout, T + WINO_AHEAD, per, TX);
 		}
-		input_tile(g, v + i * vs, C, j->in + T / per * g->h * g->w * C, y0 - g->pt, x0 - g->pl);
-		dout_tile(g, y + i * ys, O, j->dout + T / per * g->oh * g->ow * O, y0, x0);
+		input_tile(g, v + i * vs, C, j->in + T / per * g->h * g->w * C, y0 - g->pt, x0 - g->pl, wide);
+		dout_tile(g, y + i * ys, O, j->dout + T / per * g->oh * g->ow * O, y0, x0, wide);
 	}
 	for (long i = lo; j->step && i < hi; i++) {
 		int p = (int)(i / nob), ob = (int)(i % nob) * 64, wb = O - ob < 64 ? O - ob : 64;
