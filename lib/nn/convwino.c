@@ -204,10 +204,10 @@ typedef struct {
 /* The transforms are additions: written once on GCC's vector extensions (convwino_tf.h)
  * and compiled for a register's width, 16 floats for AVX-512 (one zmm), 8 for AVX2 (one
  * ymm). AVX2 on 16 took two ymm per vector and spilled the tile's 36 (conv_bench nets 1,
- * AVX2, batch 8, ms: def224.conv1_2 31.8-32.4 -> 24.6-26.0, conv2_1 13.5-13.9 ->
- * 10.8-11.2, conv2_2 22.8-23.4 -> 19.5-20.6, def64.conv1_2 2.11-2.20 -> 1.75-1.88);
- * AVX-512 on 8 was slower (56x56x64: 3.3-3.8 against 2.8 ms per batch of 8). The same
- * operations per float either way, so the same bits. */
+ * AVX2, batch 8, ms: def224.conv1_2 30.5-31.5 -> 23.6-24.4, conv2_1 12.4-12.8 ->
+ * 10.4-11.1, conv2_2 20.2-21.8 -> 18.7-19.9, def64.conv1_2 2.02-2.14 -> 1.64-1.76; the
+ * weight gradients at 224 by a third); AVX-512 on 8 was slower (56x56x64: 3.3-3.8 against
+ * 2.8 ms per batch of 8). The same operations per float either way, so the same bits. */
 typedef float vf16 __attribute__((vector_size(64)));
 typedef int vi16 __attribute__((vector_size(64)));
 typedef unsigned vu16 __attribute__((vector_size(64)));

@@ -64,7 +64,7 @@ INLINE void WTF(bt6)(WTF_V y[6], const WTF_V x[6])
 
 /* v's rows for one tile and WTF_N channels from its 6x6 inputs d (d[i][k] at p + i * rs +
  * k * cs): B^T d B. Each column is loaded as its transform takes it: loading all 36 first
- * spilled them (36 vectors, or 72 on AVX2, against 32 or 16 registers). */
+ * spilled them (36 vectors against AVX-512's 32 registers or AVX2's 16). */
 INLINE void WTF(input_tf)(float *o, long s, const float *p, long rs, long cs)
 {
 	WTF_V r[6][6];
