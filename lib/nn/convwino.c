@@ -210,31 +210,25 @@ typedef struct {
  * 2.8 ms per batch of 8). The same operations per float either way, so the same bits. */
 typedef float vf16 __attribute__((vector_size(64)));
 typedef int vi16 __attribute__((vector_size(64)));
-typedef unsigned vu16 __attribute__((vector_size(64)));
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int vi8 __attribute__((vector_size(32)));
-typedef unsigned vu8 __attribute__((vector_size(32)));
 
 #define WTF_V vf16
 #define WTF_I vi16
-#define WTF_U vu16
 #define WTF_N 16
 #define WTF(name) name##16
 #include "nn/convwino_tf.h"
 #undef WTF_V
 #undef WTF_I
-#undef WTF_U
 #undef WTF_N
 #undef WTF
 #define WTF_V vf8
 #define WTF_I vi8
-#define WTF_U vu8
 #define WTF_N 8
 #define WTF(name) name##8
 #include "nn/convwino_tf.h"
 #undef WTF_V
 #undef WTF_I
-#undef WTF_U
 #undef WTF_N
 #undef WTF
 
@@ -251,9 +245,9 @@ INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img
 			int y0, int x0, const float *b, int relu, int wide)
 {
 	if (wide)
-		output_tile16(g, m, nb, t, img, keep, y0, x0, b, relu, 1);
+		output_tile16(g, m, nb, t, img, keep, y0, x0, b, relu);
 	else
-		output_tile8(g, m, nb, t, img, keep, y0, x0, b, relu, 0);
+		output_tile8(g, m, nb, t, img, keep, y0, x0, b, relu);
 }
 
 INLINE void dout_tile(const geom *g, float *o, long s, const float *img, int y0, int x0, int wide)

@@ -1,51 +1,30 @@
 /* convwino_tf: Winograd's tile transforms on one vector width, a template that convwino.c
  * includes once per width (16 floats for AVX-512, 8 for AVX2), each name carrying it. */
-/* No include guard: meant to be included more than once. Define first WTF_V, WTF_I, WTF_U
- * (GCC vectors of WTF_N floats, ints, unsigned ints) and WTF(name) (name and width). */
+/* No include guard: meant to be included more than once. Define first WTF_V and WTF_I
+ * (GCC vectors of WTF_N floats and ints) and WTF(name) (name and width). */
 
 /* The activation as the direct kernels' max_ps and min_ps give it: ReLU is max(a, 0) (a NaN
- * becomes +0, as does -0), ReLU6 then min(a, 6). AVX-512 compares into mask registers. AVX2
- * has no 16-float compare, and when its vectors were 16 floats GCC lowered one to 16 scalar
- * compares and stores (conv_bench nets def224.conv1_2 on AVX2, ms per batch of 8: 21-22
- * that way, 15.4-16.3 this way; def64's 2.05 and 1.06), so there (now on 8 floats too) the
- * same results come from the bits: a float is kept if its bits, unsigned, are at most
- * +inf's (0x7f800000 minus them does not wrap into the top bit) and its sign bit is clear
- * (the first test alone keeps a negative NaN); floats >= +0 order as their bits, so
- * min(a, 6) is a subtraction too. */
-INLINE void WTF(activate)(WTF_V *a, int relu, int wide)
+ * becomes +0, as does -0), ReLU6 then min(a, 6), by compares into masks. (When AVX2 ran
+ * 16-float vectors, which it cannot compare at once, GCC made each compare 16 scalar ones
+ * and the results came from the floats' bits instead; on its 8-float vectors the compares
+ * are single instructions, as fast as the bits were: conv_bench nets 1, AVX2.) */
+INLINE void WTF(activate)(WTF_V *a, int relu)
 {
 	WTF_V zero = { 0 }, six = zero + 6.0f;
-	WTF_I x = (WTF_I)*a, six_i = (WTF_I)six, over;
 
-	if (wide) {
-		if (relu)
-			*a = (WTF_V)(x & (*a > zero));
-		if (relu == 2)
-			*a = (WTF_V)(((WTF_I)*a & ~(*a > six)) | (six_i & (*a > six)));
-		return;
-	}
 	if (relu)
-		x &= ~((x >> 31) | (WTF_I)(0x7f800000u - (WTF_U)x) >> 31);
-	if (relu == 2) {
-		over = (WTF_I)((WTF_U)six_i - (WTF_U)x) >> 31;
-		x = (x & ~over) | (six_i & over);
-	}
-	*a = (WTF_V)x;
+		*a = (WTF_V)((WTF_I)*a & (*a > zero));
+	if (relu == 2)
+		*a = (WTF_V)(((WTF_I)*a & ~(*a > six)) | ((WTF_I)six & (*a > six)));
 }
 
-/* a where y > 0, else +0 (a ReLU's backward, y its output), as vec_relu_backward gives it;
- * on AVX2 from the bits as activate's ReLU: y's kept bits are nonzero. */
-INLINE void WTF(mask_by)(WTF_V *a, const float *yp, int wide)
+/* a where y > 0, else +0 (a ReLU's backward, y its output), as vec_relu_backward gives it. */
+INLINE void WTF(mask_by)(WTF_V *a, const float *yp)
 {
 	WTF_V y, zero = { 0 };
 
 	memcpy(&y, yp, sizeof y);
-	if (wide) {
-		*a = (WTF_V)((WTF_I)*a & (y > zero));
-		return;
-	}
-	WTF(activate)(&y, 1, 0);
-	*a = (WTF_V)((WTF_I)*a & (WTF_I)(0u - (WTF_U)y) >> 31);
+	*a = (WTF_V)((WTF_I)*a & (y > zero));
 }
 
 /* B^T x for one column (or row) of 6: B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
@@ -139,7 +118,7 @@ INLINE void WTF(at6)(WTF_V y[4], const WTF_V x[6])
 /* out's 4x4 pixels of tile t (of the block) = A^T m A + b, then the activation; pixels
  * past the output's edge are dropped. */
 INLINE void WTF(output_tile)(const geom *g, const float *m, int nb, int t, float *img, const float *keep,
-			int y0, int x0, const float *b, int relu, int wide)
+			int y0, int x0, const float *b, int relu)
 {
 	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
 	long s = plane(nb, O), rs = (long)g->ow * O, at = (long)y0 * rs + (long)x0 * O;
@@ -174,9 +153,9 @@ INLINE void WTF(output_tile)(const geom *g, const float *m, int nb, int t, float
 
 				if (i >= ny || k >= nx)
 					continue;
-				WTF(activate)(&a, relu, wide);
+				WTF(activate)(&a, relu);
 				if (keep)
-					WTF(mask_by)(&a, keep + at + i * rs + k * O + o, wide);
+					WTF(mask_by)(&a, keep + at + i * rs + k * O + o);
 				memcpy(q + i * rs + k * O + o, &a, sizeof a);
 			}
 		}
