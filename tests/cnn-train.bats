@@ -165,7 +165,7 @@ for f in sys.argv[2:]:
 	cnn-train --train "$d/train.npy" -o "$t/m.npz" --epochs 100000 --model "$SMALL" -q > "$t/out" 2> "$t/err" &
 	local pid=$! rc=0
 	# wait for the first epoch's checkpoint, then interrupt mid-run
-	for _ in $(seq 100); do [ -e "$t/m.npz" ] && break; sleep 0.1; done
+	for _ in $(seq 600); do [ -e "$t/m.npz" ] && break; sleep 0.1; done
 	kill -INT $pid
 	wait $pid || rc=$?
 	[ "$rc" -eq 130 ] || fail "exit status $rc"
@@ -256,7 +256,7 @@ print(acc)
 	# disk can only be a background one (a killed run writes no last checkpoint)
 	cnn-train "${args[@]}" -o "$t/part.npz" --checkpoint-every 7s --checkpoint-background > /dev/null &
 	local pid=$!
-	for _ in $(seq 200); do [ -e "$t/part.npz" ] && break; sleep 0.02; done
+	for _ in $(seq 3000); do [ -e "$t/part.npz" ] && break; sleep 0.02; done
 	kill -KILL $pid
 	wait $pid || true
 	run py 'z = np.load(sys.argv[1]); s = int(z["train/step"]); assert s % 7 == 0 and 0 < s < 800, s; print(s)' "$t/part.npz"
@@ -315,11 +315,11 @@ print(m[0])
 	cnn-train --train "$d/train.npy" -o "$t/out/m.npz" --model "$SMALL" --epochs 100000 -q \
 		--checkpoint-every 1s --checkpoint-background > /dev/null 2> "$t/err" &
 	local pid=$! rc=0
-	for _ in $(seq 200); do [ -e "$t/out/m.npz" ] && break; sleep 0.02; done
+	for _ in $(seq 3000); do [ -e "$t/out/m.npz" ] && break; sleep 0.02; done
 	# the directory goes away (a rename: rm -rf can lose a race with a file being named in
 	# it): the next writer cannot create or name its file
 	mv "$t/out" "$t/gone"
-	for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+	for _ in $(seq 1200); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
 	local alive=0
 	kill -0 $pid 2>/dev/null && alive=1 && kill -KILL $pid
 	wait $pid || rc=$?

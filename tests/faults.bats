@@ -252,7 +252,7 @@ with open(sys.argv[2], "wb") as g:
 	assert_success
 	cnn-train -q --train "$D/ds.npy" -o h.npz --epochs 100000 --batch 2 --model "c1=conv:3x3:4 out=dense:K" > /dev/null &
 	local pid=$! rc=0
-	for _ in $(seq 100); do [ -e h.npz ] && break; sleep 0.1; done
+	for _ in $(seq 600); do [ -e h.npz ] && break; sleep 0.1; done
 	kill -HUP $pid
 	wait $pid || rc=$?
 	[ "$rc" = 129 ] || fail "exit status $rc"

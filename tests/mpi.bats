@@ -143,7 +143,7 @@ for x, y in zip(a, b):
 		cnn-train --train "$d/train.npy" -o "$t/m.npz" --model "$SMALL" \
 		--epochs 100000 --batch 7 --threads 1 -q --checkpoint-every 20s > /dev/null 2> "$t/err" &
 	pid=$!
-	for _ in $(seq 100); do [ -e "$t/m.npz" ] && break; sleep 0.1; done
+	for _ in $(seq 600); do [ -e "$t/m.npz" ] && break; sleep 0.1; done
 	[ -e "$t/m.npz" ] || fail "no checkpoint: $(cat "$t/err")"
 	# rank 1: the child of this mpirun whose environment says so
 	for child in $(pgrep -P "$pid"); do
