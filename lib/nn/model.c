@@ -336,7 +336,9 @@ static void *alloc_floats(size_t n, size_t each, char *err)
  * 12.1-12.2 ms; its backward with Adam, bound by memory, gained less than the noise. The
  * activations and the conv scratch stay where calloc puts them: at offset 0 of a line
  * (not 16, 32 or 48) the scratch made each Winograd layer's passes 1-3 ms slower, the
- * activations conv1_1's forward 0.7 ms (measured, not understood). */
+ * activations conv1_1's forward 0.7 ms (measured, not understood). All in small pages:
+ * advised into huge ones they faulted in 7x slower on memory a VM host had reclaimed
+ * (README, "stay in small pages on purpose"). */
 static float *alloc_params(size_t n, char *err)
 {
 	float *p = mem_calloc64(n, sizeof *p);
