@@ -453,7 +453,7 @@ static void init_from(trainer *t)
 		cli_die("%s", err);
 	if (model_init(&t->m, new_head ? spec : (o->given & GIVEN_MODEL) ? o->spec : src.spec,
 		       (model_size){ .h = t->train.h, .w = t->train.w, .classes = (int)t->train.k,
-				     .max_batch = o->batch, .train = 1 }, err))
+				     .max_batch = o->batch, .train = 1, .fault_threads = o->threads }, err))
 		cli_die("%s: %s", o->init_from, err);
 	free(spec);
 	if (model_set_threads(&t->m, o->threads, err))
@@ -594,7 +594,7 @@ static void setup(trainer *t)
 				      .optim = (enum ckpt_optim)o->optim };
 	} else {
 		if (model_init(&t->m, o->spec, (model_size){ .h = t->train.h, .w = t->train.w, .classes = t->train.k,
-						     .max_batch = o->batch, .train = 1 }, err))
+						     .max_batch = o->batch, .train = 1, .fault_threads = o->threads }, err))
 			cli_die("%s", err);
 		t->st = (ckpt_state){ .seed = o->seed, .batch = o->batch, .examples = t->train.n,
 				      .optim = (enum ckpt_optim)o->optim };

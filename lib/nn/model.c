@@ -768,7 +768,7 @@ static int alloc_grads(model *m, char *err)
 	return 0;
 }
 
-static int alloc_buffers(model *m, char *err)
+static int alloc_buffers(model *m, int fault_threads, char *err)
 {
 	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c, K = (size_t)m->classes;
 	size_t last = m->layer[m->nlayer - 1].out_n;
@@ -782,7 +782,7 @@ static int alloc_buffers(model *m, char *err)
 	/* the optimiser buffers are faulted in at the first step, once freezing and the
 	 * optimiser say which parts of them are ever written (fault_state) */
 	if (m->train)
-		prefault(m->params, m->nparams * sizeof(float), m->threads);
+		prefault(m->params, m->nparams * sizeof(float), fault_threads > 1 ? fault_threads : 1);
 	if (!(m->input = alloc_floats(B * maxact, sizeof(float), err)))
 		return -1;
 	for (int i = 0; i < m->nlayer; i++) {
@@ -865,7 +865,7 @@ int model_init(model *m, const char *spec, model_size s, char *err)
 		snprintf(m->layer[i].name, sizeof m->layer[i].name, "%s",
 			 ls[i].named ? ls[i].name : ls[i].kind == MODEL_DROP ? "dropout" :
 			 ls[i].kind == MODEL_POOL ? "pool" : model_kind_name(ls[i].kind));
-	if (normalise_spec(m, spec, err) || build_layers(m, ls, n, err) || alloc_buffers(m, err))
+	if (normalise_spec(m, spec, err) || build_layers(m, ls, n, err) || alloc_buffers(m, s.fault_threads, err))
 		goto out;
 	rc = 0;
 out:

@@ -99,6 +99,7 @@ typedef struct {
  * optimiser state and dropout masks. */
 typedef struct {
 	int h, w, c, classes, max_batch, train;
+	int fault_threads;      /* train: the threads faulting the parameters in (0: one) */
 } model_size;
 
 typedef struct {

@@ -947,8 +947,10 @@ static size_t resident(const void *p, size_t n)
 	return got * page;
 }
 
-/* The optimiser state is faulted in at the first step as each optimiser writes it: Adam's
- * m and v, momentum's one buffer; momentum never touches v (400 MB at 224). */
+/* A training model's parameters are faulted in by model_init (on one thread or the
+ * fault_threads asked for), and the optimiser state at the first step as each optimiser
+ * writes it: Adam's m and v, momentum's one buffer; momentum never touches v (400 MB at
+ * 224). */
 static void test_fault_state(void)
 {
 	char err[ERR_MAX];
@@ -956,11 +958,15 @@ static void test_fault_state(void)
 	size_t bytes, v0;
 
 	for (int adam = 0; adam < 2; adam++) {
-		CHECK(model_init(&m, "fc=dense:1024 out=dense:K", (model_size){ .h = 16, .w = 16, .c = 3, .classes = 2, .max_batch = 1, .train = 1 }, err) == 0,
+		/* 50 MB a buffer: mapped afresh (past glibc's largest threshold for reusing freed blocks) */
+		CHECK(model_init(&m, "fc=dense:1024 out=dense:K", (model_size){ .h = 64, .w = 64, .c = 3, .classes = 2, .max_batch = 1, .train = 1,
+										 .fault_threads = 2 * adam }, err) == 0,
 		      "%s", err);
+		bytes = m.nparams * sizeof(float);
+		CHECK(resident(m.params, bytes) + 2 * (size_t)sysconf(_SC_PAGESIZE) >= bytes, "fault_threads %d: "
+		      "the parameters are resident (%zu of %zu bytes)", 2 * adam, resident(m.params, bytes), bytes);
 		/* the allocator may hand back pages touched before (the Adam model gets the
 		 * momentum one's): what is resident now stays */
-		bytes = m.nparams * sizeof(float);
 		v0 = resident(m.adam_v, bytes);
 		CHECK(adam || v0 < bytes / 4, "v mostly untouched before the first step (%zu bytes)", v0);
 		if (adam)
