@@ -782,7 +782,7 @@ static int alloc_buffers(model *m, int fault_threads, char *err)
 	/* the optimiser buffers are faulted in at the first step, once freezing and the
 	 * optimiser say which parts of them are ever written (fault_state) */
 	if (m->train)
-		prefault(m->params, m->nparams * sizeof(float), fault_threads > 1 ? fault_threads : 1);
+		prefault(m->params, m->nparams * sizeof(float), fault_threads);
 	if (!(m->input = alloc_floats(B * maxact, sizeof(float), err)))
 		return -1;
 	for (int i = 0; i < m->nlayer; i++) {

@@ -965,8 +965,7 @@ static void test_fault_state(void)
 		bytes = m.nparams * sizeof(float);
 		CHECK(resident(m.params, bytes) + 2 * (size_t)sysconf(_SC_PAGESIZE) >= bytes, "fault_threads %d: "
 		      "the parameters are resident (%zu of %zu bytes)", 2 * adam, resident(m.params, bytes), bytes);
-		/* the allocator may hand back pages touched before (the Adam model gets the
-		 * momentum one's): what is resident now stays */
+		/* what is resident before the step (nothing, mapped afresh) stays */
 		v0 = resident(m.adam_v, bytes);
 		CHECK(adam || v0 < bytes / 4, "v mostly untouched before the first step (%zu bytes)", v0);
 		if (adam)
