@@ -41,6 +41,10 @@
 #define WINO_SHARED_RATIO 2
 #endif
 #define WINO_NB_MAX 240
+/* Tiles per block of AVX2's weight-gradient GEMMs (wpos256). */
+#ifndef WINO_WTB
+#define WINO_WTB 32
+#endif
 /* Tiles ahead whose new inputs the input transform prefetches: at 224 the maps come from
  * memory and the transform waited on them (under F(2x2, 3x3): conv_bench nets def,
  * AVX-512, batch 8, conv1_2 12.1 -> 11.2-11.5 ms, conv2_2 9.5 -> 8.6-9.0 at 4 or 8 ahead,
@@ -636,18 +640,30 @@ WINO_AVX2 INLINE void wtile256(int R, const float *v, long vs, const float *y, l
 			_mm256_storeu_ps(mm + (long)r * O + 8 * q, acc[r][q]);
 }
 
+/* wpos512's sums on AVX2, WINO_WTB tiles at a time: a pass of wtile256 reads one line of y
+ * and one of v per tile for 12 FMAs, where wtile512's reads 2-3 lines for 24 twice as wide,
+ * and over a whole chunk (~900 tiles, 4.7 KB apart) those lines come from L2 again for
+ * every block of rows: the GEMMs ran at ~47% of the FMA peak on a Zen 4, where its 512-bit
+ * FMAs are two 256-bit ones and AVX2's peak is AVX-512's. 32 tiles' lines stay in L1
+ * across the passes; each sum still runs in tile order, through M between blocks (the
+ * same bits). */
 WINO_AVX2 static void wpos256(int C, int O, float *mm, const float *vp, long vs, const float *yp,
 			      long ys, int wb, int nt, int first)
 {
-	for (int q = 0; q < wb; q += 16) {
-		int c = 0;
+	for (int t = 0; t < nt; t += WINO_WTB) {
+		int n = nt - t < WINO_WTB ? nt - t : WINO_WTB, f = first && t == 0;
+		const float *vt = vp + t * vs, *yt = yp + t * ys;
 
-		for (; c + 6 <= C; c += 6)
-			wtile256(6, vp + c, vs, yp + q, ys, O, nt, mm + (long)c * O + q, first);
-		for (; c + 4 <= C; c += 4)
-			wtile256(4, vp + c, vs, yp + q, ys, O, nt, mm + (long)c * O + q, first);
-		for (; c < C; c += 2)
-			wtile256(2, vp + c, vs, yp + q, ys, O, nt, mm + (long)c * O + q, first);
+		for (int q = 0; q < wb; q += 16) {
+			int c = 0;
+
+			for (; c + 6 <= C; c += 6)
+				wtile256(6, vt + c, vs, yt + q, ys, O, n, mm + (long)c * O + q, f);
+			for (; c + 4 <= C; c += 4)
+				wtile256(4, vt + c, vs, yt + q, ys, O, n, mm + (long)c * O + q, f);
+			for (; c < C; c += 2)
+				wtile256(2, vt + c, vs, yt + q, ys, O, n, mm + (long)c * O + q, f);
+		}
 	}
 }
 
