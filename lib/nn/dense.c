@@ -340,6 +340,13 @@ DENSE_AVX512 static void fwd_rows512(const fwd_block *k, const float *pk, float 
 /* Batch rows per group in the AVX-512 dense tile: 4 accumulators each, and w's 4 vectors,
  * in 28 of the 32 zmm registers. */
 #define DENSE_FWD_GROUP 6
+/* Up to this many passes over the AVX-512 tile (batch 24), its prefetches go into L2, as
+ * AVX2's do (below). The tile cannot stay in L1 whatever the hint: its rows are 2 KB apart
+ * and fall in 8 of L1's 64 sets. Into L1 they cost a Zen 4 (32 KB L1, family 25 model 17)
+ * dearly: fc1, bench/dense_fwd, ms, L1's -> L2's, 1 thread batch 10 46.1 -> 28.3, 2 threads
+ * 24.2 -> 16.8, batch 16 27.0 -> 20.5, 24 30.2 -> 27.4, but 32 33.5 -> 35.1 (1 thread 62.9
+ * -> 66.4): from 6 passes L1's won. On a Zen 5 L1's had been 5% faster at batch 10. */
+#define DENSE_FWD_L2_TURNS512 4
 
 /* Batch rows b0..b0+G's 64 outputs at column c += their inputs i0..i0+nr times w's rows
  * (w points at row i0, column c), every input taken, zero or not, G a constant once
@@ -375,8 +382,13 @@ fwd_tile512(const dense_job *j, const float *w, long i0, int nr, long c, int b0,
 		if (r == pf && r < nnxt) {
 			const char *p = (const char *)(nxt + r * n);
 
-			_mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0);
-			_mm_prefetch(p + 128, _MM_HINT_T0), _mm_prefetch(p + 192, _MM_HINT_T0);
+			if (turns <= DENSE_FWD_L2_TURNS512) {
+				_mm_prefetch(p, _MM_HINT_T1), _mm_prefetch(p + 64, _MM_HINT_T1);
+				_mm_prefetch(p + 128, _MM_HINT_T1), _mm_prefetch(p + 192, _MM_HINT_T1);
+			} else {
+				_mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0);
+				_mm_prefetch(p + 128, _MM_HINT_T0), _mm_prefetch(p + 192, _MM_HINT_T0);
+			}
 			pf += turns;
 		}
 #pragma GCC unroll 6
@@ -437,13 +449,13 @@ DENSE_AVX512 static void fwd_dense512(const dense_job *j, const float *w, long i
 }
 
 /* AVX2's tile: 32 columns, at most 3 batch rows (their 12 accumulators, a broadcast
- * input each and w's vector fill the 16 ymm registers), else as fwd_tile512 but for the
- * prefetches' level. A batch of 10 passes over this tile 4 times (AVX-512's twice), long
+ * input each and w's vector fill the 16 ymm registers), else as fwd_tile512 but for where
+ * L1's prefetches begin to win. A batch of 10 passes over this tile 4 times (AVX-512's twice), long
  * enough for the next tile's prefetches to finish, and prefetches into L1 held the few
  * buffers its misses need, so the stream waited: into L2 instead, fc1, Zen 5, 2 threads,
  * batch 10 19.1-19.4 -> 13.3-13.7 ms (1 thread 30.3-31.0 -> 20.9-22.4), batch 16
  * 18.0-19.3 -> 16.4-19.7; from 11 passes (batch 32) L1's was 5-10% faster, at 8 alike
- * (bench/dense_fwd, PETCNN_ISA=avx2; AVX-512's tile: L1's, L2's 5% slower at batch 10). */
+ * (bench/dense_fwd, PETCNN_ISA=avx2; AVX-512's tile then: L1's, L2's 5% slower at batch 10). */
 #define DENSE_FWD_GROUP2 3
 /* Up to this many passes (groups) over the tile, its prefetches go into L2. */
 #define DENSE_FWD_L2_TURNS 8
