@@ -115,8 +115,9 @@ bwd_din(const dense_job *j, long i, const int *bs, const int G)
 		__m256 wv = _mm256_loadu_ps(wr + s);
 
 		/* without it the loop waits on w at each row's start: rows are short (fc1: 2 KB)
-		 * and the row callback's own streams come between them */
-		_mm_prefetch((const char *)(wr + s + DENSE_BWD_AHEAD * (long)n), _MM_HINT_T0);
+		 * and the row callback's own streams come between them; into L2, as Adam's
+		 * (optim.c says what that gained) */
+		_mm_prefetch((const char *)(wr + s + DENSE_BWD_AHEAD * (long)n), _MM_HINT_T1);
 #pragma GCC unroll 12
 		for (int b = 0; b < G; b++)
 			acc[b] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(d[b] + s), acc[b]);
