@@ -89,7 +89,10 @@ ref() {
 	cnn-apply --saliency pred -m "$D/model.npz" "$D/ds.npy" > s.npy
 	py 'a, i, s1, s = (np.load(f) for f in ("a.npy", "i.npy", "s1.npy", "s.npy"))
 assert (a[4:5] == i).all(), "an image'"'"'s noise is its own, whatever the batch"
-assert np.abs(s1 - s).max() <= 1e-6 * np.abs(s).max(), np.abs(s1 - s).max()
+# within rounding: conv1_1'"'"'s input gradient is an sgemm whose shape follows the batch (a
+# copy of one image against six), and OpenBLAS'"'"'s AVX-512 cores (SkylakeX, Cooperlake) sum
+# small ones in another order: 3.1e-6 of the largest on a Zen 4, 0 on its Haswell core
+assert np.abs(s1 - s).max() <= 1e-5 * np.abs(s).max(), (np.abs(s1 - s).max(), np.abs(s).max())
 # averaging noisy maps smooths: neighbouring pixels differ less than in one map
 tv = lambda m: np.abs(np.diff(m, axis=2)).mean() / m.mean()
 assert tv(a) < tv(s), (tv(a), tv(s))'
