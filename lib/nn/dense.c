@@ -338,6 +338,19 @@ DENSE_AVX512 static void fwd_rows512(const fwd_block *k, const float *pk, float 
 	_mm512_storeu_ps(o + 32, a2), _mm512_storeu_ps(o + 48, a3);
 }
 
+/* Prefetches the next tile's row at p, its 64-byte lines, into L2 (l2) or L1: the hint must
+ * be a constant, hence the two loops. */
+static inline __attribute__((always_inline)) void fwd_prefetch_row(const char *p, const int lines,
+								   int l2)
+{
+	if (l2)
+		for (int k = 0; k < lines; k++)
+			_mm_prefetch(p + 64 * k, _MM_HINT_T1);
+	else
+		for (int k = 0; k < lines; k++)
+			_mm_prefetch(p + 64 * k, _MM_HINT_T0);
+}
+
 /* Batch rows per group in the AVX-512 dense tile: 4 accumulators each, and w's 4 vectors,
  * in 28 of the 32 zmm registers. */
 #define DENSE_FWD_GROUP 6
@@ -381,15 +394,7 @@ fwd_tile512(const dense_job *j, const float *w, long i0, int nr, long c, int b0,
 		__m512 w2 = _mm512_loadu_ps(wr + 32), w3 = _mm512_loadu_ps(wr + 48);
 
 		if (r == pf && r < nnxt) {
-			const char *p = (const char *)(nxt + r * n);
-
-			if (turns <= DENSE_FWD_L2_TURNS512) {
-				_mm_prefetch(p, _MM_HINT_T1), _mm_prefetch(p + 64, _MM_HINT_T1);
-				_mm_prefetch(p + 128, _MM_HINT_T1), _mm_prefetch(p + 192, _MM_HINT_T1);
-			} else {
-				_mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0);
-				_mm_prefetch(p + 128, _MM_HINT_T0), _mm_prefetch(p + 192, _MM_HINT_T0);
-			}
+			fwd_prefetch_row((const char *)(nxt + r * n), 4, turns <= DENSE_FWD_L2_TURNS512);
 			pf += turns;
 		}
 #pragma GCC unroll 6
@@ -451,12 +456,12 @@ DENSE_AVX512 static void fwd_dense512(const dense_job *j, const float *w, long i
 
 /* AVX2's tile: 32 columns, at most 3 batch rows (their 12 accumulators, a broadcast
  * input each and w's vector fill the 16 ymm registers), else as fwd_tile512 but for where
- * L1's prefetches begin to win. A batch of 10 passes over this tile 4 times (AVX-512's twice), long
- * enough for the next tile's prefetches to finish, and prefetches into L1 held the few
- * buffers its misses need, so the stream waited: into L2 instead, fc1, Zen 5, 2 threads,
- * batch 10 19.1-19.4 -> 13.3-13.7 ms (1 thread 30.3-31.0 -> 20.9-22.4), batch 16
- * 18.0-19.3 -> 16.4-19.7; from 11 passes (batch 32) L1's was 5-10% faster, at 8 alike
- * (bench/dense_fwd, PETCNN_ISA=avx2; AVX-512's tile then: L1's, L2's 5% slower at batch 10). */
+ * L1's prefetches begin to win. A batch of 10 passes over this tile 4 times (AVX-512's
+ * twice), long enough for the next tile's prefetches to finish, and prefetches into L1
+ * held the few buffers its misses need, so the stream waited: into L2 instead, fc1, Zen 5,
+ * 2 threads, batch 10 19.1-19.4 -> 13.3-13.7 ms (1 thread 30.3-31.0 -> 20.9-22.4), batch
+ * 16 18.0-19.3 -> 16.4-19.7; from 11 passes (batch 32) L1's was 5-10% faster, at 8 alike
+ * (bench/dense_fwd, PETCNN_ISA=avx2; AVX-512's tile then: L1's, L2's 5% slower at 10). */
 #define DENSE_FWD_GROUP2 3
 /* Up to this many passes (groups) over the tile, its prefetches go into L2. */
 #define DENSE_FWD_L2_TURNS 8
@@ -482,12 +487,7 @@ fwd_tile256(const dense_job *j, const float *w, long i0, int nr, long c, int b0,
 		__m256 xv[DENSE_FWD_GROUP2];
 
 		if (r == pf && r < nnxt) {
-			const char *p = (const char *)(nxt + r * n);
-
-			if (turns <= DENSE_FWD_L2_TURNS)
-				_mm_prefetch(p, _MM_HINT_T1), _mm_prefetch(p + 64, _MM_HINT_T1);
-			else
-				_mm_prefetch(p, _MM_HINT_T0), _mm_prefetch(p + 64, _MM_HINT_T0);
+			fwd_prefetch_row((const char *)(nxt + r * n), 2, turns <= DENSE_FWD_L2_TURNS);
 			pf += turns;
 		}
 #pragma GCC unroll 3
