@@ -16,6 +16,13 @@
  * 117-120 -> 105-109 ms, with dense's w prefetched into L2 too 96-99 (2 threads 62-67 ->
  * 54-56); on a Zen 5 L1, L2 or NTA had been alike. */
 #define OPTIM_ROW_AHEAD 1024
+/* Floats ahead that the AVX2 loop also prefetches into L1 in row mode. A line of AVX2
+ * takes twice AVX-512's instructions, so the reorder window holds half as many lines'
+ * loads from L2 at once, and the row stalled on L2's latency: fc1's backward with Adam
+ * at 224, batch 10, Zen 4 held to AVX2 (PETCNN_ISA=avx2), 1 thread 108-117 -> 95-102 ms,
+ * 2 threads 62-67 -> 51-56 (AVX-512's 107-113 on 1 thread; its own loop got slower with
+ * one, 110-123). */
+#define OPTIM_ROW_NEAR 64
 
 typedef struct {
 	int adam, avx2;   /* avx2: Adam's AVX2 loop (isa >= ISA_AVX2) before SSE2's */
@@ -53,6 +60,9 @@ OPTIM_AVX2 static size_t adam_avx2(const job *j, size_t i)
 			_mm_prefetch((const char *)(p + i + j->ahead), _MM_HINT_T1);
 			_mm_prefetch((const char *)(m + i + j->ahead), _MM_HINT_T1);
 			_mm_prefetch((const char *)(v + i + j->ahead), _MM_HINT_T1);
+			_mm_prefetch((const char *)(p + i + OPTIM_ROW_NEAR), _MM_HINT_T0);
+			_mm_prefetch((const char *)(m + i + OPTIM_ROW_NEAR), _MM_HINT_T0);
+			_mm_prefetch((const char *)(v + i + OPTIM_ROW_NEAR), _MM_HINT_T0);
 		}
 		_mm256_storeu_ps(m + i, mi);
 		_mm256_storeu_ps(v + i, vi);
