@@ -329,17 +329,20 @@ static void *alloc_floats(size_t n, size_t each, char *err)
 	return p;
 }
 
-/* alloc_floats on a cache line, for the parameters and the optimiser's buffers (freed by
- * mem_free64): fc1's streaming passes over them load whole 64-byte vectors, each of which
- * spanned two lines where glibc's block began (16 bytes past a page). fc1's forward at
- * 224, batch 10, 2 threads, Zen 5 (cnn-train --profile, runs alternating): 13.9-15.0 ->
- * 12.1-12.2 ms; its backward with Adam, bound by memory, gained less than the noise. The
- * activations and the conv scratch stay where calloc puts them: at offset 0 of a line
- * (not 16, 32 or 48) the scratch made each Winograd layer's passes 1-3 ms slower, the
- * activations conv1_1's forward 0.7 ms (measured, not understood). All in small pages:
- * advised into huge ones they faulted in 7x slower on memory a VM host had reclaimed
- * (README, "stay in small pages on purpose"). */
-static float *alloc_params(size_t n, char *err)
+/* alloc_floats on a cache line, for the parameters, the optimiser's buffers and the layers'
+ * outputs (freed by mem_free64): fc1's streaming passes over the parameters load whole
+ * 64-byte vectors, each of which spanned two lines where glibc's block began (16 bytes
+ * past a page). fc1's forward at 224, batch 10, 2 threads, Zen 5 (cnn-train --profile,
+ * runs alternating): 13.9-15.0 -> 12.1-12.2 ms; its backward with Adam, bound by memory,
+ * gained less than the noise. The depthwise convolutions' loads of their inputs did the
+ * same: MobileNetV2's, 1 thread, batch 8, Zen 4 (frozen, --profile, 3 runs alternating),
+ * 12.2-12.6 -> 10.7-11.1 ms in all; the default network's layers at 224 within the noise
+ * (conv1_1's forward 9.2-9.4 -> 9.0 ms; a Zen 5 had once measured it 0.7 ms slower). The
+ * conv scratch stays where calloc puts it: at offset 0 of a line (not 16, 32 or 48) it
+ * made each Winograd layer's passes 1-3 ms slower (measured, not understood). All in small
+ * pages: advised into huge ones they faulted in 7x slower on memory a VM host had
+ * reclaimed (README, "stay in small pages on purpose"). */
+static float *alloc_lines(size_t n, char *err)
 {
 	float *p = mem_calloc64(n, sizeof *p);
 
@@ -773,11 +776,11 @@ static int alloc_buffers(model *m, int fault_threads, char *err)
 	size_t B = (size_t)m->max_batch, maxact = (size_t)m->h * m->w * m->c, K = (size_t)m->classes;
 	size_t last = m->layer[m->nlayer - 1].out_n;
 
-	if (!(m->params = alloc_params(m->nparams, err)))
+	if (!(m->params = alloc_lines(m->nparams, err)))
 		return -1;
-	if (m->train && (!(m->grads = alloc_params(m->nparams, err)) ||
-			 !(m->adam_m = alloc_params(m->nparams, err)) ||
-			 !(m->adam_v = alloc_params(m->nparams, err))))
+	if (m->train && (!(m->grads = alloc_lines(m->nparams, err)) ||
+			 !(m->adam_m = alloc_lines(m->nparams, err)) ||
+			 !(m->adam_v = alloc_lines(m->nparams, err))))
 		return -1;
 	/* the optimiser buffers are faulted in at the first step, once freezing and the
 	 * optimiser say which parts of them are ever written (fault_state) */
@@ -797,7 +800,7 @@ static int alloc_buffers(model *m, int fault_threads, char *err)
 			l->out = m->layer[l->src[0]].out;
 			continue;
 		}
-		if (!(l->out = alloc_floats(n, sizeof(float), err)))
+		if (!(l->out = alloc_lines(n, err)))
 			return -1;
 		if (l->kind == MODEL_POOL && !(l->argmax = alloc_floats(n, sizeof(int32_t), err)))
 			return -1;
@@ -992,18 +995,18 @@ static int lean_plan(model *m, char *err)
 			end = r + 1;
 	}
 	for (int b = 0; b < nbuf; b++)
-		if (!(m->lean_buf[b] = alloc_floats(size[b], sizeof(float), err))) {
+		if (!(m->lean_buf[b] = alloc_lines(size[b], err))) {
 			for (int i = 0; i < n; i++)
 				m->layer[i].transient = 0;
 			for (int k = 0; k < b; k++)
-				free(m->lean_buf[k]), m->lean_buf[k] = NULL;
+				mem_free64(m->lean_buf[k]), m->lean_buf[k] = NULL;
 			return -1;
 		}
 	for (int i = 0; i < end; i++) {
 		model_layer *l = &m->layer[i];
 
 		if (l->transient) {
-			free(l->out);
+			mem_free64(l->out);
 			l->out = m->lean_buf[l->transient - 1];
 			l->transient = 1;
 		}
@@ -1025,9 +1028,9 @@ static int lean_undo(model *m, char *err)
 	for (int i = 0; i < n; i++) {
 		whole[i] = NULL;
 		if (m->layer[i].transient &&
-		    !(whole[i] = alloc_floats((size_t)m->max_batch * m->layer[i].out_n, sizeof(float), err))) {
+		    !(whole[i] = alloc_lines((size_t)m->max_batch * m->layer[i].out_n, err))) {
 			while (i-- > 0)
-				free(whole[i]);
+				mem_free64(whole[i]);
 			return -1;
 		}
 	}
@@ -1035,7 +1038,7 @@ static int lean_undo(model *m, char *err)
 		if (m->layer[i].transient)
 			m->layer[i].out = whole[i], m->layer[i].transient = 0;
 	for (int b = 0; b < m->lean_nbuf; b++)
-		free(m->lean_buf[b]), m->lean_buf[b] = NULL;
+		mem_free64(m->lean_buf[b]), m->lean_buf[b] = NULL;
 	m->lean_n = m->lean_nbuf = 0;
 	return 0;
 }
@@ -1082,7 +1085,7 @@ void model_free(model *m)
 		model_layer *l = &m->layer[i];
 
 		if (!in_place(m, l) && !l->transient)
-			free(l->out);
+			mem_free64(l->out);
 		free(l->argmax);
 		free(l->mask);
 		free(l->aux);
@@ -1104,7 +1107,7 @@ void model_free(model *m)
 	free(m->ginput);
 	free(m->ws);
 	for (int i = 0; i < m->lean_nbuf; i++)
-		free(m->lean_buf[i]);
+		mem_free64(m->lean_buf[i]);
 	memset(m, 0, sizeof *m);
 }
 /* Initialisation runs over fixed blocks of each weight tensor, each block from its own rng
