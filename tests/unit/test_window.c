@@ -505,8 +505,9 @@ static void test_max_all_padding(void)
 	CHECK(din[0] == 1 && din[1] == 1 && din[2] == 1 && din[3] == 1, "all-padding windows route nothing");
 }
 
-/* Depthwise forward on AVX-512 (32 channels a step), AVX2 (16) and the portable path: the
- * same bits, with 1 and 2 threads, on narrow and wide rows and strides 1 and 2, over channels that leave every narrower path a tail
+/* Depthwise forward on AVX-512 (32 channels a step), AVX2 (16; 8 in the stride-1 rows'
+ * three-wide quads) and the portable path: the same bits, with 1 and 2 threads, on narrow
+ * and wide rows and strides 1 and 2, over channels that leave every narrower path a tail
  * (55 = 32 + 16 + 7; 37 = 32 + 5; 24 = 16 + 8; 75 = 64 + 8 + 3), for each activation; the
  * inputs are large enough that ReLU6 clips, and its outputs are the linear ones clipped. */
 static void test_depthwise_isa(void)
