@@ -441,9 +441,13 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
 				memset(d, 0, sizeof *d * j0 * c);
 				if (sw == 1)
 					memcpy(d + (long)j0 * c, src, sizeof *d * (j1 - j0) * c);
-				else
+				else if (c > 8)
 					for (int j = j0; j < j1; j++, src += (long)sw * c)
 						memcpy(d + (long)j * c, src, sizeof *d * c);
+				else    /* a first layer's 3 channels: memcpy's calls cost more than the copy */
+					for (int j = j0; j < j1; j++, src += (long)sw * c)
+						for (int k = 0; k < c; k++)
+							d[(long)j * c + k] = src[k];
 				memset(d + (long)j1 * c, 0, sizeof *d * (f->R - j1) * c);
 			}
 		}
