@@ -336,12 +336,13 @@ static void *alloc_floats(size_t n, size_t each, char *err)
  * runs alternating): 13.9-15.0 -> 12.1-12.2 ms; its backward with Adam, bound by memory,
  * gained less than the noise. The depthwise convolutions' loads of their inputs did the
  * same: MobileNetV2's, 1 thread, batch 8, Zen 4 (frozen, --profile, 3 runs alternating),
- * 12.2-12.6 -> 10.7-11.1 ms in all; the default network's layers at 224 within the noise
- * (conv1_1's forward 9.2-9.4 -> 9.0 ms; a Zen 5 had once measured it 0.7 ms slower). The
- * conv scratch stays where calloc puts it: at offset 0 of a line (not 16, 32 or 48) it
- * made each Winograd layer's passes 1-3 ms slower (measured, not understood). All in small
- * pages: advised into huge ones they faulted in 7x slower on memory a VM host had
- * reclaimed (README, "stay in small pages on purpose"). */
+ * 12.2-12.6 -> 10.7-11.1 ms in all; the default network's layers at 224 within the noise.
+ * The network's input, the gradient buffers and the conv scratch stay where calloc puts
+ * them: at offset 0 of a line (not 16, 32 or 48) the input made conv1_1's forward 0.7 ms
+ * slower (Zen 5), the gradient buffers its weight gradient 1.5 ms (Zen 4), the scratch
+ * each Winograd layer's passes 1-3 ms (measured, not understood). All in small pages:
+ * advised into huge ones they faulted in 7x slower on memory a VM host had reclaimed
+ * (README, "stay in small pages on purpose"). */
 static float *alloc_lines(size_t n, char *err)
 {
 	float *p = mem_calloc64(n, sizeof *p);
