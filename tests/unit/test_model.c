@@ -873,6 +873,12 @@ static void test_lean(void)
 	      "the last lean layer's output is whole, the others' transient");
 	CHECK(lean.lean_nbuf >= 3 && lean.lean_nbuf < lean.lean_n - 1, "%d buffers for %d transient outputs",
 	      lean.lean_nbuf, lean.lean_n - 1);
+	/* every output starts on a cache line, transient or whole (model.c, alloc_lines: the
+	 * depthwise layers' vectors must not straddle two) */
+	nl = 0;
+	for (int i = 0; i < lean.nlayer; i++)
+		nl += (uintptr_t)lean.layer[i].out % 64 != 0 || (uintptr_t)whole.layer[i].out % 64 != 0;
+	CHECK(nl == 0, "%zu layers' outputs not on a 64-byte boundary", nl);
 	nl = (size_t)B * K;
 	for (int b = B; b >= B - 1; b--) {
 		model_forward(&lean, img, NULL, b);
