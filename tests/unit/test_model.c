@@ -875,10 +875,11 @@ static void test_lean(void)
 	      lean.lean_nbuf, lean.lean_n - 1);
 	/* every output starts on a cache line, transient or whole (model.c, alloc_lines: the
 	 * depthwise layers' vectors must not straddle two) */
-	nl = 0;
+	int unaligned = 0;
+
 	for (int i = 0; i < lean.nlayer; i++)
-		nl += (uintptr_t)lean.layer[i].out % 64 != 0 || (uintptr_t)whole.layer[i].out % 64 != 0;
-	CHECK(nl == 0, "%zu layers' outputs not on a 64-byte boundary", nl);
+		unaligned += (uintptr_t)lean.layer[i].out % 64 != 0 || (uintptr_t)whole.layer[i].out % 64 != 0;
+	CHECK(unaligned == 0, "%d layers' outputs not on a 64-byte boundary", unaligned);
 	nl = (size_t)B * K;
 	for (int b = B; b >= B - 1; b--) {
 		model_forward(&lean, img, NULL, b);
