@@ -178,7 +178,10 @@ def main():
         if n != 1:
             sys.exit(f"mutate: {m['name']}: '{m['from']}' occurs {n} times in {m['file']} "
                      f"(tests/mutations.txt:{m['line']} is stale)")
-    jobs = int(os.environ.get('PETCNN_MUTATE_JOBS') or min(os.cpu_count() or 1, 4))
+    jobs = os.environ.get('PETCNN_MUTATE_JOBS') or str(min(os.cpu_count() or 1, 4))
+    if not jobs.isdigit() or int(jobs) < 1:
+        sys.exit(f'mutate: PETCNN_MUTATE_JOBS={jobs}: expected a count of copies, 1 or more')
+    jobs = int(jobs)
     workers = [Worker(k) for k in range(max(1, min(jobs, len(muts))))]
     files = list(filter(None, subprocess.run(
         ['git', 'ls-files', '-co', '--exclude-standard'], cwd=TOP,
