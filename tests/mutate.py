@@ -228,7 +228,7 @@ def main():
     if caught_n[0] + len(survived) != ran:
         sys.exit(f'mutate: {ran - caught_n[0] - len(survived)} mutations were not run')
     print(f'mutate: {caught_n[0]} passed, {len(survived)} failed' +
-          (f', {skipped} skipped' if skipped else '') + f' ({len(workers)} workers)')
+          (f', {skipped} skipped' if skipped else '') + f" ({len(workers)} cop{'y' if len(workers) == 1 else 'ies'} of the tree)")
     return 1 if survived else 0
 
 
