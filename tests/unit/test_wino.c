@@ -314,9 +314,9 @@ int main(void)
 	activation_edges();
 	keep_mask();
 	{
-		/* edge tiles, pads of each kind, 16..64-wide blocks, AVX-512's 2-row tails (32 = 5 x 6 + 2;
-		 * AVX2's 4 x 6 + 4 + 4),
-		 * several chunks (2^21 / (36 x 32) = 1820 tiles each: 9 x 16 x 16 tiles are two) */
+		/* edge tiles, pads of each kind, 16..64-wide blocks, the tails of 32 channels
+		 * (AVX-512's 5 x 6 + 2, AVX2's 4 x 6 + 4 + 4), several chunks (2^21 / (36 x 32) =
+		 * 1820 tiles each: 9 x 16 x 16 tiles are two) */
 		static const struct { int h, w, c, oc, pads[4], B; } wc[] = {
 			{ 7, 7, 16, 16, { 1, 1, 1, 1 }, 2 },   { 8, 8, 32, 64, { 1, 1, 1, 1 }, 1 },
 			{ 9, 6, 16, 80, { 0, 0, 0, 0 }, 2 },   { 5, 11, 48, 32, { 2, 0, 1, 2 }, 1 },
