@@ -815,6 +815,12 @@ static void test_wino(void)
 		CHECK(worst > 0 && worst < 1e-4 && worst_tr > 0 && worst_tr < 1e-4,
 		      "round %d: Winograd's outputs are the direct ones' within rounding (worst %g, "
 		      "training %g)", round, worst, worst_tr);
+		if (round == 3) {
+			/* an update leaves a frozen layer's Winograd weights as they are */
+			model_backward(&tr);
+			model_adam_step(&tr, &o, round);
+			CHECK(tr.layer[ib].wino_ok, "a frozen layer's Winograd weights outlive an update");
+		}
 		/* and b's weight and bias gradients (Winograd's), and a's weight gradient, which b's
 		 * input gradient (Winograd's too) feeds */
 		if (round != 3) {
