@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Fine-tuning a pretrained network's new head, the tutorial's transfer learning: cnn-train
+on torchvision's ResNet-18 and MobileNetV2 (exported by torch.onnx.export, converted by
+cnn-convert) frozen below the head, beside PyTorch training the same.
+
+Usage (Debian's /usr/bin/python3 with torch, torchvision, numpy):
+  finetune.py [--bin DIR] [--threads N] [--batch N] [--steps N] [--rounds N]
+              [--nets resnet18,mobilenet_v2] [--isa avx2] [--work DIR]
+
+Method. Each step draws a batch of 224x224 images, flips each left-right with probability
+one half, runs the frozen network up to its head and trains a new 37-class head (Adam,
+lr 1e-3, cross-entropy). Ours: `cnn-train --init-from NET.npz --freeze-below HEAD --augment
+flip` (the flips change the features, so none are cached) and its --profile's median step.
+PyTorch at its best, as a user who cares runs it: glibc's allocator tuned and the frozen
+part run under no_grad by the fastest of eager, channels_last and TorchScript frozen with
+optimize_for_inference (bench/onnx_infer.py's variants, each checked against eager), then
+the head's forward, backward and Adam step; the median of --steps steps after two of
+warm-up. Rounds alternate ours then theirs, the best of each is reported, and the ratio is
+ours / PyTorch's images per second. Random weights: speed does not depend on them.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HEADS = {"resnet18": ("fc_Gemm", "fc"), "mobilenet_v2": ("classifier_classifier_1_Gemm", "classifier")}
+CLASSES = 37
+
+
+def ours(a, npz, head, data, out):
+    r = subprocess.run([os.path.join(a.bin, "cnn-train"), "--init-from", npz, "--freeze-below",
+                        head, "--augment", "flip", "--train", data, "-o", out, "-q", "--threads",
+                        str(a.threads), "--batch", str(a.batch), "--stop-after", str(a.steps + 1),
+                        "--profile"], check=True, capture_output=True, text=True)
+    m = re.search(r"steady-state step \(the median\) ([0-9.]+) ms", r.stderr)
+    if not m:
+        sys.exit("finetune.py: no median step in cnn-train's --profile:\n" + r.stderr)
+    return a.batch / (float(m.group(1)) / 1000)
+
+
+def theirs(torch, variants, net, tail, images, a):
+    """The best variant's images per second (median step), and its name."""
+    torch.set_num_threads(a.threads)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
+    y = torch.arange(len(x)) % CLASSES
+    g = torch.Generator().manual_seed(1)
+    best = (0.0, "")
+    for name, (f, last) in variants.items():
+        head = torch.nn.Linear(tail.in_features, CLASSES)
+        opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+        times = []
+        for s in range(a.steps + 2):
+            t0 = time.perf_counter()
+            i = s * a.batch % (len(x) - a.batch + 1)
+            xb, yb = x[i:i + a.batch].clone(), y[i:i + a.batch]
+            flip = torch.rand(a.batch, generator=g) < 0.5
+            xb[flip] = xb[flip].flip(3)
+            if last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.no_grad():
+                feat = f(xb)
+            loss = torch.nn.functional.cross_entropy(head(feat), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if s >= 2:
+                times.append(time.perf_counter() - t0)
+        best = max(best, (a.batch / statistics.median(times), name))
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--bin", default=os.environ.get("PETCNN_BIN", os.path.join(top, "bin")))
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--nets", default="resnet18,mobilenet_v2")
+    ap.add_argument("--isa", choices=["avx2"],
+                    help="both sides held to AVX2 on an AVX-512 CPU, as bench/train.py's --isa")
+    ap.add_argument("--work")
+    a = ap.parse_args()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import onnx_infer as oi
+    # torch reads these as it loads: set them, then start again
+    want = dict(oi.TORCH_MALLOC, **(dict(oi.TORCH_AVX2, PETCNN_ISA=a.isa) if a.isa else {}))
+    if any(os.environ.get(k) != v for k, v in want.items()):
+        os.environ.update(want)
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+    import numpy as np
+    import torch
+
+    work = a.work or tempfile.mkdtemp(prefix="petcnn-finetune-bench-")
+    os.makedirs(work, exist_ok=True)
+    data = os.path.join(work, "ft.npy")
+    oi.dataset(data, 8 * a.batch, 224, CLASSES)
+    images = np.load(data)
+    cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
+                         capture_output=True, text=True).stdout.strip()
+    print("== fine-tuning a new head at 224 (frozen below it, --augment flip), batch %d, %d threads; "
+          "CPU: %s%s" % (a.batch, a.threads, cpu, "; both sides held to AVX2" if a.isa else ""))
+    for name in a.nets.split(","):
+        net = oi.network(name)
+        onnx, npz = os.path.join(work, name + ".onnx"), os.path.join(work, name + ".npz")
+        torch.onnx.export(net, torch.zeros(1, 3, 224, 224), onnx, opset_version=13,
+                          input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+        subprocess.run([os.path.join(a.bin, "cnn-convert"), "-q", onnx, "-o", npz], check=True)
+        # the frozen part: everything but the head's last Linear
+        attr = HEADS[name][1]
+        if attr == "fc":
+            tail, net.fc = net.fc, torch.nn.Identity()
+        else:
+            tail, net.classifier[1] = net.classifier[1], torch.nn.Identity()
+        variants = oi.torch_variants(net, a.batch)
+        best_ours, best_torch = 0.0, (0.0, "")
+        for r in range(a.rounds):
+            rate = ours(a, npz, HEADS[name][0], data, os.path.join(work, name + "-ft.npz"))
+            th = theirs(torch, variants, net, tail, images, a)
+            print("   %s round %d: petcnn %.1f img/s, PyTorch %.1f img/s (%s)"
+                  % (name, r + 1, rate, th[0], th[1]))
+            best_ours, best_torch = max(best_ours, rate), max(best_torch, th)
+        print("%-13s petcnn %7.1f img/s   PyTorch %7.1f img/s (%s)   ratio %.2fx"
+              % (name, best_ours, best_torch[0], best_torch[1], best_ours / best_torch[0]))
+
+
+if __name__ == "__main__":
+    main()
