@@ -11,6 +11,7 @@
 #include "nn/convdw.h"
 #include "nn/convwino.h"
 #include "nn/vec.h"
+#include "util/par.h"
 
 /* Floats per im2col tile: large enough that sgemm sees a tall M, small enough that the
  * tile is still in L2/L3 when the GEMM reads it. */
@@ -54,15 +55,41 @@ static int transposed(const geom *g, geom *t)
 	return 1;
 }
 
-/* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co]: the kernel of the transposed convolution */
-static void turn_kernel(const geom *g, float *wt, const float *w)
+typedef struct {
+	const geom *g;
+	float *wt;
+	const float *w;
+} turn_job;
+
+/* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co]: the kernel of the transposed convolution.
+ * Worker k turns its share of the (position, 16 output channels) strips by 16x16 blocks,
+ * which stay in L1: row by row on one thread, reading a column of w per row of wt, a
+ * 512x512 3x3 took 5 ms on a Zen 4, a trained layer's every step. */
+static void turn_worker(void *ctx, int k, int n)
 {
-	for (int j = 0; j < g->kh; j++)
-		for (int i = 0; i < g->kw; i++)
-			for (int co = 0; co < g->oc; co++)
-				for (int ci = 0; ci < g->c; ci++)
-					wt[(((long)j * g->kw + i) * g->oc + co) * g->c + ci] =
-						w[(((long)(g->kh - 1 - j) * g->kw + (g->kw - 1 - i)) * g->c + ci) * g->oc + co];
+	const turn_job *t = ctx;
+	const geom *g = t->g;
+	int C = g->c, O = g->oc, strips = (O + 15) / 16;
+	long lo, hi;
+
+	par_share((long)g->kh * g->kw * strips, k, n, &lo, &hi);
+	for (long q = lo; q < hi; q++) {
+		int pos = (int)(q / strips), co0 = (int)(q % strips) * 16;
+		const float *s = t->w + (long)(g->kh * g->kw - 1 - pos) * C * O;
+		float *d = t->wt + (long)pos * O * C;
+
+		for (int ci0 = 0; ci0 < C; ci0 += 16)
+			for (int co = co0; co < O && co < co0 + 16; co++)
+				for (int ci = ci0; ci < C && ci < ci0 + 16; ci++)
+					d[(long)co * C + ci] = s[(long)ci * O + co];
+	}
+}
+
+static void turn_kernel(const geom *g, float *wt, const float *w, int threads)
+{
+	turn_job t = { g, wt, w };
+
+	par_run(threads, turn_worker, &t);
 }
 
 size_t conv2d_workspace(const geom *g, int threads)
@@ -315,13 +342,13 @@ void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const
  * relu_y applied while the tile is still in cache. The GEMM has the forward's shape:
  * K = kh*kw*cout long, N = cin. */
 static void conv_din(const geom *g, const geom *t, float *din, const float *dout,
-		     const float *w, const float *relu_y, int B, float *ws)
+		     const float *w, const float *relu_y, int B, int threads, float *ws)
 {
 	long M = (long)B * t->oh * t->ow, tm = tile_rows(t);
 	int K = t->kh * t->kw * t->c, N = t->oc;
 	float *col = ws, *wt = ws + tm * K;
 
-	turn_kernel(g, wt, w);
+	turn_kernel(g, wt, w, threads);
 	for (long m0 = 0; m0 < M; m0 += tm) {
 		long m1 = m0 + tm < M ? m0 + tm : M;
 		float *d = din + m0 * N;
@@ -421,12 +448,12 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		return;
 	}
 	if (p->din_direct) {
-		turn_kernel(g, ws, w);
+		turn_kernel(g, ws, w, threads);
 		convdirect_forward(t, din, dout, ws, NULL, 0, relu_y, B, threads,
 			     ws + (size_t)t->kh * t->kw * t->c * t->oc, isa);
 		return;
 	}
-	conv_din(g, t, din, dout, w, relu_y, B, ws);
+	conv_din(g, t, din, dout, w, relu_y, B, threads, ws);
 }
 
 void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
@@ -452,7 +479,7 @@ void conv2d_pack_wino_t(const conv2d_plan *p, float *ut, const float *w, float *
 {
 	if (p->threads > 1)
 		blas_park();
-	turn_kernel(&p->g, ws, w);
+	turn_kernel(&p->g, ws, w, p->threads);
 	convwino_pack(&p->t, ut, ws, p->threads);
 }
 

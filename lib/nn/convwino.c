@@ -157,32 +157,39 @@ typedef struct {
 } pack_job;
 
 /* Worker k transforms its share of the input channels for every output channel: G g G^T
- * in double, rounded once. */
+ * in double, rounded once. A block's 64 output channels at a time, as u lays them out and
+ * w holds them, so that the loops run over vectors: one channel at a time, scalar, took
+ * 16.5 ms for a 512x512 layer on 2 threads (Zen 4), a training step's every trained layer
+ * twice (forward and turned), where its forward took 4. The same operations per element
+ * in the same order, so the same bits. */
+#ifdef WINO_AVX2
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void pack_worker(void *ctx, int k, int n)
 {
 	const pack_job *j = ctx;
 	const geom *g = j->g;
 	int C = g->c, O = g->oc;
-	long lo, hi;
+	long lo, hi, CO = (long)C * O;
 
 	par_share(C, k, n, &lo, &hi);
 	for (long ci = lo; ci < hi; ci++)
-		for (int co = 0; co < O; co++) {
-			double w[3][3], t[6][3];
+		for (int o0 = 0; o0 < O; o0 += 64) {
+			int wb = O - o0 < 64 ? O - o0 : 64;
+			const float *w = j->w + ci * O + o0;
+			double t[6][3][64];
 
-			for (int ky = 0; ky < 3; ky++)
-				for (int kx = 0; kx < 3; kx++)
-					w[ky][kx] = j->w[(((long)ky * 3 + kx) * C + ci) * O + co];
 			for (int r = 0; r < 6; r++)
 				for (int c = 0; c < 3; c++)
-					t[r][c] = G[r][0] * w[0][c] + G[r][1] * w[1][c] + G[r][2] * w[2][c];
-			int ob = co / 64, wb = O - ob * 64 < 64 ? O - ob * 64 : 64;
-
+					for (int o = 0; o < wb; o++)
+						t[r][c][o] = G[r][0] * w[c * CO + o] + G[r][1] * w[(3 + c) * CO + o] +
+							     G[r][2] * w[(6 + c) * CO + o];
 			for (int p = 0; p < 36; p++) {
-				const double *a = t[p / 6], *b = G[p % 6];
+				const double(*a)[64] = t[p / 6], *b = G[p % 6];
+				float *u = j->u + p * CO + (long)o0 * C + ci * wb;
 
-				j->u[(long)p * C * O + (long)ob * 64 * C + ci * wb + (co - ob * 64)] =
-					(float)(a[0] * b[0] + a[1] * b[1] + a[2] * b[2]);
+				for (int o = 0; o < wb; o++)
+					u[o] = (float)(a[0][o] * b[0] + a[1][o] * b[1] + a[2][o] * b[2]);
 			}
 		}
 }
