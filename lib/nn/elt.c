@@ -4,6 +4,9 @@
 
 #include <math.h>
 #include <string.h>
+
+#include "nn/blas.h"
+#include "util/par.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -12,7 +15,7 @@
  * computes exactly what the vector body does lane by lane (the same compare, the same
  * operand order in max and min), so a tensor's bits do not depend on where it ends. */
 
-void elt_add(float *out, const float *a, const float *b, size_t n, int relu)
+static void add_run(float *out, const float *a, const float *b, size_t n, int relu)
 {
 	size_t i = 0;
 #if defined(__SSE2__)
@@ -30,6 +33,45 @@ void elt_add(float *out, const float *a, const float *b, size_t n, int relu)
 		/* max_ps(v, 0) is v > 0 ? v : 0 */
 		out[i] = relu ? (v > 0 ? v : 0.0f) : v;
 	}
+}
+
+typedef struct {
+	float *out;
+	const float *a, *b;
+	size_t n;
+	int relu;
+} add_job;
+
+/* Worker k's share, in blocks of 16 floats (whole cache lines where out is aligned, as
+ * the layers' outputs are). */
+static void add_worker(void *ctx, int k, int n)
+{
+	const add_job *j = ctx;
+	long lo, hi;
+
+	par_share((long)((j->n + 15) / 16), k, n, &lo, &hi);
+	lo *= 16, hi = hi * 16 < (long)j->n ? hi * 16 : (long)j->n;
+	if (hi > lo)
+		add_run(j->out + lo, j->a + lo, j->b + lo, (size_t)(hi - lo), j->relu);
+}
+
+/* A residual network's sums stream three tensors each (ResNet-18's first stage 1.6 M floats
+ * at batch 8, 1.2 ms on one thread of a Zen 4): shared over the threads where each gets
+ * ELT_ADD_MIN floats at least. Each element's sum is its own: the same bits. */
+#define ELT_ADD_MIN (1 << 15)
+
+void elt_add(float *out, const float *a, const float *b, size_t n, int relu, int threads)
+{
+	add_job j = { out, a, b, n, relu };
+
+	if (threads > 1 && n / ELT_ADD_MIN < (size_t)threads)
+		threads = (int)(n / ELT_ADD_MIN);
+	if (threads <= 1) {
+		add_run(out, a, b, n, relu);
+		return;
+	}
+	blas_park();
+	par_run(threads, add_worker, &j);
 }
 
 void elt_clip_forward(float *y, const float *x, size_t n, float lo, float hi)

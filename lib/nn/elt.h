@@ -6,10 +6,11 @@
 #include <stddef.h>
 
 /* n: element count; rows: B*h*w of an NHWC tensor; c: its channels (the last axis).
- * Every function is single-threaded and gives the same bits on every CPU path. */
+ * Every function gives the same bits on every CPU path and, elt_add, for any threads;
+ * the others are single-threaded. */
 
-/* out [n] = a [n] + b [n], then ReLU if relu (out may be a or b). */
-void elt_add(float *out, const float *a, const float *b, size_t n, int relu);
+/* out [n] = a [n] + b [n], then ReLU if relu (out may be a or b), on up to threads. */
+void elt_add(float *out, const float *a, const float *b, size_t n, int relu, int threads);
 
 /* y [n] = min(max(x [n], lo), hi) (y may be x; a NaN stays NaN). */
 void elt_clip_forward(float *y, const float *x, size_t n, float lo, float hi);

@@ -1378,7 +1378,7 @@ static void forward_layer(model *m, model_layer *l, int b0, int B)
 			dropout_forward(l->out, l->mask, n, m->keep[l->fc], m->drop_rng);
 		break;
 	case MODEL_ADD:
-		elt_add(out, in, src_at(m, l->src[1], b0), n, l->relu);
+		elt_add(out, in, src_at(m, l->src[1], b0), n, l->relu, m->threads);
 		break;
 	case MODEL_CONCAT:
 		for (int k = 0, off = 0; k < l->nsrc; k++) {

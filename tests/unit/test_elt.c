@@ -99,27 +99,38 @@ static float *away(rng *r, size_t n, float lo, float hi, const float *k, int nk)
 
 static void test_add(rng *r)
 {
-	enum { N = 37 };
+	enum { N = 37, BIG = (1 << 17) + 37 };
 	float *a = randv(r, N, -1, 1), *b = randv(r, N, -1, 1), out[N], one;
+	float *ba = randv(r, BIG, -1, 1), *bb = randv(r, BIG, -1, 1), *b1 = malloc(sizeof *b1 * BIG),
+	      *b3 = malloc(sizeof *b3 * BIG);
 	int ok = 1, okr = 1, bits = 1;
 
-	elt_add(out, a, b, N, 0);
+	elt_add(out, a, b, N, 0, 1);
 	for (int i = 0; i < N; i++)
 		ok &= out[i] == a[i] + b[i];
-	elt_add(out, a, b, N, 1);
+	elt_add(out, a, b, N, 1, 1);
 	for (int i = 0; i < N; i++) {
 		okr &= out[i] == (a[i] + b[i] > 0 ? a[i] + b[i] : 0);
-		elt_add(&one, a + i, b + i, 1, 1);
+		elt_add(&one, a + i, b + i, 1, 1, 1);
 		bits &= !memcmp(&one, out + i, sizeof one);
 	}
 	CHECK(ok, "add: a + b");
 	CHECK(okr, "add:relu: max(a + b, 0)");
 	CHECK(bits, "add:relu: the vector body and the scalar tail agree bit for bit");
 	/* in place, into either operand */
-	elt_add(a, a, b, N, 1);
+	elt_add(a, a, b, N, 1, 1);
 	CHECK(!memcmp(a, out, sizeof out), "add in place into a");
-	free(a);
-	free(b);
+	/* shared over 3 threads (the last share ends inside a block of 16): every element
+	 * written (-1 is no ReLU's output) */
+	for (int i = 0; i < BIG; i++)
+		b3[i] = -1;
+	elt_add(b1, ba, bb, BIG, 1, 1);
+	elt_add(b3, ba, bb, BIG, 1, 3);
+	ok = 1;
+	for (int i = 0; i < BIG; i++)
+		ok &= b1[i] == (ba[i] + bb[i] > 0 ? ba[i] + bb[i] : 0);
+	CHECK(ok && !memcmp(b1, b3, sizeof *b1 * BIG), "add: %d floats on 3 threads as on 1", BIG);
+	free(a), free(b), free(ba), free(bb), free(b1), free(b3);
 }
 
 /* n elements of f at once and one at a time (the scalar tail only): the same bits */
