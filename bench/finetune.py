@@ -1,20 +1,22 @@
 #!/usr/bin/python3
-"""Fine-tuning a pretrained network's new head, the tutorial's transfer learning: cnn-train
-on torchvision's ResNet-18 and MobileNetV2 (exported by torch.onnx.export, converted by
-cnn-convert) frozen below the head, beside PyTorch training the same.
+"""Fine-tuning a pretrained network, the tutorial's transfer learning: cnn-train on
+torchvision's ResNet-18 and MobileNetV2 (exported by torch.onnx.export, converted by
+cnn-convert) with a new head, frozen below it (and ResNet-18 also below its last stage,
+layer4), beside PyTorch training the same.
 
 Usage (Debian's /usr/bin/python3 with torch, torchvision, numpy):
   finetune.py [--bin DIR] [--threads N] [--batch N] [--steps N] [--rounds N]
               [--nets resnet18,mobilenet_v2] [--isa avx2] [--work DIR]
 
 Method. Each step draws a batch of 224x224 images, flips each left-right with probability
-one half, runs the frozen network up to its head and trains a new 37-class head (Adam,
-lr 1e-3, cross-entropy). Ours: `cnn-train --init-from NET.npz --freeze-below HEAD --augment
+one half, runs the frozen part and trains the rest with a new 37-class head (Adam, lr
+1e-3, cross-entropy). Ours: `cnn-train --init-from NET.npz --freeze-below LAYER --augment
 flip` (the flips change the features, so none are cached) and its --profile's median step.
 PyTorch at its best, as a user who cares runs it: glibc's allocator tuned and the frozen
 part run under no_grad by the fastest of eager, channels_last and TorchScript frozen with
 optimize_for_inference (bench/onnx_infer.py's variants, each checked against eager), then
-the head's forward, backward and Adam step; the median of --steps steps after two of
+the trained part's forward, backward and Adam step (its batch norms in eval mode, with
+their statistics fixed, as ours are folded into the convolutions); the median of --steps steps after two of
 warm-up. Rounds alternate ours then theirs, the best of each is reported, and the ratio is
 ours / PyTorch's images per second. Random weights: speed does not depend on them.
 """
@@ -27,13 +29,12 @@ import sys
 import tempfile
 import time
 
-HEADS = {"resnet18": ("fc_Gemm", "fc"), "mobilenet_v2": ("classifier_classifier_1_Gemm", "classifier")}
 CLASSES = 37
 
 
-def ours(a, npz, head, data, out):
+def ours(a, npz, below, data, out):
     r = subprocess.run([os.path.join(a.bin, "cnn-train"), "--init-from", npz, "--freeze-below",
-                        head, "--augment", "flip", "--train", data, "-o", out, "-q", "--threads",
+                        below, "--augment", "flip", "--train", data, "-o", out, "-q", "--threads",
                         str(a.threads), "--batch", str(a.batch), "--stop-after", str(a.steps + 1),
                         "--profile"], check=True, capture_output=True, text=True)
     m = re.search(r"steady-state step \(the median\) ([0-9.]+) ms", r.stderr)
@@ -42,15 +43,17 @@ def ours(a, npz, head, data, out):
     return a.batch / (float(m.group(1)) / 1000)
 
 
-def theirs(torch, variants, net, tail, images, a):
-    """The best variant's images per second (median step), and its name."""
+def theirs(torch, variants, top, images, a):
+    """The best variant's images per second (median step), and its name: the frozen part
+    by each variant under no_grad, then top (a copy per variant) trained by Adam."""
+    import copy
     torch.set_num_threads(a.threads)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
     y = torch.arange(len(x)) % CLASSES
     g = torch.Generator().manual_seed(1)
     best = (0.0, "")
     for name, (f, last) in variants.items():
-        head = torch.nn.Linear(tail.in_features, CLASSES)
+        head = copy.deepcopy(top)
         opt = torch.optim.Adam(head.parameters(), lr=1e-3)
         times = []
         for s in range(a.steps + 2):
@@ -71,6 +74,22 @@ def theirs(torch, variants, net, tail, images, a):
                 times.append(time.perf_counter() - t0)
         best = max(best, (a.batch / statistics.median(times), name))
     return best
+
+
+def split(torch, name, net, stage):
+    """(the frozen part, the trained part with a new 37-class head, our --freeze-below)."""
+    if name == "resnet18":
+        head = torch.nn.Linear(net.fc.in_features, CLASSES)
+        if stage == "head":
+            net.fc = torch.nn.Identity()
+            return net, head, "fc_Gemm"
+        base = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1,
+                                   net.layer2, net.layer3)
+        top = torch.nn.Sequential(net.layer4, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), head)
+        return base.eval(), top.eval(), "layer4_layer4_0_conv1_Conv"
+    head = torch.nn.Linear(net.classifier[1].in_features, CLASSES)
+    net.classifier[1] = torch.nn.Identity()
+    return net, head, "classifier_classifier_1_Gemm"
 
 
 def main():
@@ -103,7 +122,7 @@ def main():
     images = np.load(data)
     cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
                          capture_output=True, text=True).stdout.strip()
-    print("== fine-tuning a new head at 224 (frozen below it, --augment flip), batch %d, %d threads; "
+    print("== fine-tuning at 224 (a new head, --augment flip), batch %d, %d threads; "
           "CPU: %s%s" % (a.batch, a.threads, cpu, "; both sides held to AVX2" if a.isa else ""))
     for name in a.nets.split(","):
         net = oi.network(name)
@@ -112,22 +131,19 @@ def main():
                           input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
         subprocess.run([os.path.join(a.bin, "cnn-convert"), "-q", onnx, "-o", npz], check=True)
-        # the frozen part: everything but the head's last Linear
-        attr = HEADS[name][1]
-        if attr == "fc":
-            tail, net.fc = net.fc, torch.nn.Identity()
-        else:
-            tail, net.classifier[1] = net.classifier[1], torch.nn.Identity()
-        variants = oi.torch_variants(net, a.batch)
-        best_ours, best_torch = 0.0, (0.0, "")
-        for r in range(a.rounds):
-            rate = ours(a, npz, HEADS[name][0], data, os.path.join(work, name + "-ft.npz"))
-            th = theirs(torch, variants, net, tail, images, a)
-            print("   %s round %d: petcnn %.1f img/s, PyTorch %.1f img/s (%s)"
-                  % (name, r + 1, rate, th[0], th[1]))
-            best_ours, best_torch = max(best_ours, rate), max(best_torch, th)
-        print("%-13s petcnn %7.1f img/s   PyTorch %7.1f img/s (%s)   ratio %.2fx"
-              % (name, best_ours, best_torch[0], best_torch[1], best_ours / best_torch[0]))
+        for stage in (["head", "layer4"] if name == "resnet18" else ["head"]):
+            base, top, below = split(torch, name, oi.network(name), stage)
+            variants = oi.torch_variants(base, a.batch, features=True)
+            what = "%s %s" % (name, "new head" if stage == "head" else "layer4 + new head")
+            best_ours, best_torch = 0.0, (0.0, "")
+            for r in range(a.rounds):
+                rate = ours(a, npz, below, data, os.path.join(work, name + "-ft.npz"))
+                th = theirs(torch, variants, top, images, a)
+                print("   %s round %d: petcnn %.1f img/s, PyTorch %.1f img/s (%s)"
+                      % (what, r + 1, rate, th[0], th[1]))
+                best_ours, best_torch = max(best_ours, rate), max(best_torch, th)
+            print("%-27s petcnn %7.1f img/s   PyTorch %7.1f img/s (%s)   ratio %.2fx"
+                  % (what, best_ours, best_torch[0], best_torch[1], best_ours / best_torch[0]))
 
 
 if __name__ == "__main__":
