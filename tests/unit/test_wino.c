@@ -299,6 +299,8 @@ int main(void)
 		{ 7, 7, 512, 64, { 1, 1, 1, 1 }, 25, 1, 1, 1 },
 		{ 5, 5, 256, 112, { 1, 1, 1, 1 }, 3, 0, 2, 4 },    /* shared, a 64 and a 48-wide block */
 		{ 9, 13, 32, 32, { 1, 1, 1, 1 }, 2, 1, 1, 1 },     /* 1 row and column past the tiles */
+		/* 9 tiles: past the 6, a pair and a last row, 48 wide */
+		{ 9, 9, 16, 48, { 1, 1, 1, 1 }, 1, 1, 0, 1 },
 	};
 
 	if (!isa_supported(ISA_AVX2)) {
