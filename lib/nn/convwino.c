@@ -365,8 +365,8 @@ WINO_AVX512 static void pos_gemm512(const geom *g, float *mp, const float *vp, c
 #undef GEMM
 }
 
-/* AVX2: m's np rows x 16 output channels (two vectors) = v's np rows times u's C rows, the
- * same sums in the same order as gemm_tile512's (same bits). */
+/* AVX2: m's np rows x 8 nv output channels = v's np rows times u's C rows, the same sums
+ * in the same order as gemm_tile512's (same bits). */
 WINO_AVX2 INLINE void gemm_tile256(int np, int nv, const float *v, int C, const float *u, int wb,
 				   float *m, int O)
 {
@@ -410,7 +410,8 @@ WINO_AVX2 static void pos_gemm256(const geom *g, float *mp, const float *vp, con
 {
 	int C = g->c, O = g->oc, t6 = nb - nb % 6, t = t6;
 
-#define GEMM(np, nv, q, t) gemm_tile256(np, nv, vp + (long)(t) * C, C, up + (q), wb, mp + (long)(t) * O + (q), O)
+#define GEMM(np, nv, q, t) \
+	gemm_tile256(np, nv, vp + (long)(t) * C, C, up + (q), wb, mp + (long)(t) * O + (q), O)
 	for (int q = 0; q < wb; q += 16)
 		for (int r = 0; r < t6; r += 6)
 			GEMM(6, 2, q, r);
@@ -789,14 +790,14 @@ INLINE void gt6(vf16 y[3], const vf16 x[6])
 	y[2] = (b - a) * (1.0f / 6) + x[5];
 }
 
-/* Worker k's input channels of dw [3][3][C][O] = (acc: dw +) G^T M G, 16 output channels
- * at a time; worker 0 sets db from the bias sums as well. */
 /* Floats ahead of its reads that wout prefetches in each of M's 36 planes: they are 36
  * streams at once, past what the prefetchers follow, and M (36 x cin x cout) comes from
  * memory for wide layers. Without, 79% of wout's time was its loads (perf), ~40% of the
  * weight gradient of ResNet-18's 7x7x512 at batch 10 (Zen 4). */
 #define WOUT_AHEAD 128
 
+/* Worker k's input channels of dw [3][3][C][O] = (acc: dw +) G^T M G, 16 output channels
+ * at a time; worker 0 sets db from the bias sums as well. */
 INLINE void wout(const wgrad_job *j, int k, int n)
 {
 	const geom *g = j->g;

@@ -1297,10 +1297,10 @@ static const float *param(const model *m, int p)
 /* Whether l's forward runs by Winograd (wherever its plan allows), its transformed weights
  * made if need be: again after every update of a layer that trains, never for a frozen
  * one (they are 4x its 3x3 weights: 0.03 ms for 64x64 channels, 4 for 512x512 on 2
- * threads of a Zen 4). Its outputs are the direct sums' within rounding (~1e-6
- * of the terms' magnitudes); the backward's input gradient runs by Winograd too
- * (wino_t_ready), and its weight gradient (conv2d_run_backward_wino). Without memory for
- * them, the direct kernels serve. */
+ * threads of a Zen 4). Its outputs are the direct sums' within rounding (~1e-6 of the
+ * terms' magnitudes); the backward's input gradient runs by Winograd too (wino_t_ready),
+ * and its weight gradient (conv2d_run_backward_wino). Without memory for them, the direct
+ * kernels serve. */
 static int wino_ready(model *m, model_layer *l)
 {
 	if (!l->plan.wino || m->no_wino)
