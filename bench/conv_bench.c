@@ -326,7 +326,7 @@ static void nets(int threads, double secs, const char *only, int B)
 				if (wino && !convwino_fits(&g, isa))
 					break;
 				if (wino)
-					convwino_pack(&g, u, w, threads);
+					convwino_pack(&g, u, w, threads, isa);
 				c0 = cpu(1);
 				while (n < 3 || (spent < secs && n < 200)) {
 					double t0 = now();

@@ -277,7 +277,7 @@ void conv2d_pack_wino(const conv2d_plan *p, float *u, const float *w)
 {
 	if (p->threads > 1)
 		blas_park();
-	convwino_pack(&p->g, u, w, p->threads);
+	convwino_pack(&p->g, u, w, p->threads, p->isa);
 }
 
 void conv2d_run_wino(const conv2d_plan *p, float *out, const float *in, const float *u,
@@ -480,7 +480,7 @@ void conv2d_pack_wino_t(const conv2d_plan *p, float *ut, const float *w, float *
 	if (p->threads > 1)
 		blas_park();
 	turn_kernel(&p->g, ws, w, p->threads);
-	convwino_pack(&p->t, ut, ws, p->threads);
+	convwino_pack(&p->t, ut, ws, p->threads, p->isa);
 }
 
 const char *conv2d_plan_path(const conv2d_plan *p)

@@ -167,10 +167,7 @@ typedef struct {
  * forward's and the turned kernel's): one pair at a time, scalar, a 512x512 3x3 took 16.5
  * ms on 2 threads (Zen 4), where its forward takes 4; by blocks 5.5, by chunks 4.1. The
  * same operations per element in the same order, so the same bits. */
-#ifdef WINO_AVX2
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void pack_worker(void *ctx, int k, int n)
+static inline __attribute__((always_inline)) void pack_rows(void *ctx, int k, int n)
 {
 	const pack_job *j = ctx;
 	const geom *g = j->g;
@@ -218,11 +215,39 @@ static void pack_worker(void *ctx, int k, int n)
 		}
 }
 
-void convwino_pack(const geom *g, float *u, const float *w, int threads)
+/* pack_rows compiled for each path's vectors; no FMA is contracted (-std=c11), so the
+ * same operations and the same bits on each. */
+static void pack_plain(void *ctx, int k, int n)
+{
+	pack_rows(ctx, k, n);
+}
+
+#ifdef WINO_AVX512
+WINO_AVX512 static void pack512(void *ctx, int k, int n)
+{
+	pack_rows(ctx, k, n);
+}
+
+WINO_AVX2 static void pack256(void *ctx, int k, int n)
+{
+	pack_rows(ctx, k, n);
+}
+#endif
+
+void convwino_pack(const geom *g, float *u, const float *w, int threads, isa_kind isa)
 {
 	pack_job j = { .g = g, .u = u, .w = w };
+	void (*fn)(void *, int, int) = pack_plain;
 
-	par_run(threads < g->c ? threads : g->c, pack_worker, &j);
+#ifdef WINO_AVX512
+	if (isa == ISA_AVX512 && isa_supported(ISA_AVX512))
+		fn = pack512;
+	else if (isa != ISA_GENERIC && isa_supported(ISA_AVX2))
+		fn = pack256;
+#else
+	(void)isa;
+#endif
+	par_run(threads < g->c ? threads : g->c, fn, &j);
 }
 
 #ifdef WINO_AVX512

@@ -20,8 +20,9 @@ int convwino_shape(const geom *g);
 size_t convwino_weights(const geom *g);
 
 /* u [convwino_weights(g)] = the weights w [3, 3, cin, cout] transformed (G w G^T per input
- * and output channel) and laid out for convwino_forward. Once per set of weights. */
-void convwino_pack(const geom *g, float *u, const float *w, int threads);
+ * and output channel) and laid out for convwino_forward. Once per set of weights. On isa's
+ * vectors (plain C where the CPU lacks it), the same bits on each. */
+void convwino_pack(const geom *g, float *u, const float *w, int threads, isa_kind isa);
 
 /* Floats of scratch convwino_forward needs with that many threads: each thread's block of
  * transformed input tiles and of their products, or one larger block the threads share

@@ -78,6 +78,7 @@ static void run_case(int h, int w, int c, int oc, const int pads[4], int B, int 
 	size_t nin = (size_t)B * h * w * c, nout = (size_t)B * g.oh * g.ow * oc;
 	float *in = malloc(sizeof *in * nin), *wt = malloc(sizeof *wt * 9 * c * oc);
 	float *b = malloc(sizeof *b * oc), *u = malloc(sizeof *u * convwino_weights(&g));
+	float *u2 = malloc(sizeof *u2 * convwino_weights(&g));
 	float *out[4], *ws = malloc(sizeof *ws * convwino_workspace(&g, 3));
 	double *ref = malloc(sizeof *ref * nout), *mag = malloc(sizeof *mag * nout), worst = 0;
 
@@ -86,14 +87,20 @@ static void run_case(int h, int w, int c, int oc, const int pads[4], int B, int 
 	fill(&r, wt, (size_t)9 * c * oc, scale / c);
 	fill(&r, b, oc, 0.5f);
 	ref_conv(&g, ref, mag, in, wt, bias ? b : NULL, relu, B);
-	convwino_pack(&g, u, wt, 2);
+	/* the weights on plain C's path, then each path's own for its forward: the same bits */
+	convwino_pack(&g, u, wt, 3, ISA_GENERIC);
+	convwino_pack(&g, u2, wt, 2, isa_best());
+	CHECK(!memcmp(u, u2, sizeof *u * convwino_weights(&g)), "%dx%dx%d->%d: the weights "
+	      "transformed on %s and in plain C give the same bits", h, w, c, oc,
+	      isa_name(isa_best()));
+	convwino_pack(&g, u2, wt, 1, ISA_AVX2);
 	/* 1, 2, 3 threads on the widest path, then 2 on AVX2 */
 	for (int t = 0; t < 4; t++) {
 		out[t] = malloc(sizeof *out[t] * nout);
 		for (size_t i = 0; i < nout; i++)
 			out[t][i] = NAN;   /* an output left unwritten shows */
-		convwino_forward(&g, out[t], in, u, bias ? b : NULL, relu, B, t < 3 ? t + 1 : 2, ws,
-				 t < 3 ? isa_best() : ISA_AVX2);
+		convwino_forward(&g, out[t], in, t < 3 ? u : u2, bias ? b : NULL, relu, B,
+				 t < 3 ? t + 1 : 2, ws, t < 3 ? isa_best() : ISA_AVX2);
 	}
 	for (size_t i = 0; i < nout; i++) {
 		double e = fabs(out[0][i] - ref[i]) / fmax(1e-3, mag[i]);
@@ -112,7 +119,7 @@ static void run_case(int h, int w, int c, int oc, const int pads[4], int B, int 
 	      h, w, c, oc, isa_name(isa_best()));
 	for (int t = 0; t < 4; t++)
 		free(out[t]);
-	free(in), free(wt), free(b), free(u), free(ws), free(ref), free(mag);
+	free(in), free(wt), free(b), free(u), free(u2), free(ws), free(ref), free(mag);
 }
 /* ReLU and ReLU6 as max_ps and min_ps give them, on each path: a NaN output (a NaN input
  * reaches most outputs of its tiles; with its sign bit too) becomes +0, a negative one +0
@@ -139,7 +146,7 @@ static void activation_edges(void)
 	/* row 3, column 2 (both tiles of columns 0-3); a NaN with its sign bit in columns 4-7 */
 	in[(3 * 8 + 2) * 16 + 5] = NAN;
 	in[(5 * 8 + 6) * 16 + 9] = -NAN;
-	convwino_pack(&g, u, w, 1);
+	convwino_pack(&g, u, w, 1, isa_best());
 	for (int p = 0; p < 2; p++) {
 		if (!isa_supported(paths[p]))
 			continue;
@@ -195,7 +202,7 @@ static void keep_mask(void)
 	for (int i = 0; i < n; i++)   /* a ReLU's outputs: +0 or positive; and odd ones */
 		keep[i] = keep[i] < 0 ? 0.0f : keep[i];
 	keep[7] = NAN, keep[8] = -0.0f, keep[9] = -1.0f, keep[10] = INFINITY, keep[11] = 1e-40f;
-	convwino_pack(&g, u, w, 2);
+	convwino_pack(&g, u, w, 2, isa_best());
 	for (int p = 0; p < 2; p++) {
 		if (!isa_supported(paths[p]))
 			continue;
