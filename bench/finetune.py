@@ -21,6 +21,7 @@ warm-up. Rounds alternate ours then theirs, the best of each is reported, and th
 ours / PyTorch's images per second. Random weights: speed does not depend on them.
 """
 import argparse
+import copy
 import os
 import re
 import statistics
@@ -46,7 +47,6 @@ def ours(a, npz, below, data, out):
 def theirs(torch, variants, top, images, a):
     """The best variant's images per second (median step), and its name: the frozen part
     by each variant under no_grad, then top (a copy per variant) trained by Adam."""
-    import copy
     torch.set_num_threads(a.threads)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
     y = torch.arange(len(x)) % CLASSES

@@ -175,7 +175,7 @@ static inline __attribute__((always_inline)) void pack_rows(void *ctx, int k, in
 	long lo, hi, CO = (long)C * O;
 	/* a chunk's rows of each plane, padded by a line so that the planes fall in
 	 * different sets of L1 */
-	static const int FS = PACK_CI * 64 + 16;
+	enum { FS = PACK_CI * 64 + 16 };
 	float f[36 * FS];
 
 	par_share(C, k, n, &lo, &hi);
