@@ -536,6 +536,7 @@ static void test_conv_planes(void)
 		{ 9, 9, 72, 3, 3, 2, 2, 1, 1, 1, 1, 48, 2, 1 },     /* s2, K in 3 parts cut mid-run */
 		{ 7, 7, 96, 3, 3, 1, 1, 1, 1, 1, 1, 320, 2, 2 },    /* weights repacked by every thread */
 		{ 3, 8, 8, 3, 3, 1, 1, 0, 0, 0, 0, 16, 1, 1 },      /* one output row: one thread */
+		{ 56, 56, 144, 1, 1, 1, 1, 0, 0, 0, 0, 24, 5, 1 },  /* 9 MB in place: prefetched */
 	};
 	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
 	char err[ERR_MAX];
