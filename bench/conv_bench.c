@@ -5,6 +5,7 @@
  * Usage: conv_bench SIZE THREADS [SECONDS]     e.g. conv_bench 224 2
  *        conv_bench peak THREADS [SECONDS]
  *        conv_bench nets THREADS [SECONDS [LAYER [BATCH]]]  (ResNet-18's, MobileNetV2's forwards)
+ *        conv_bench bwd THREADS [SECONDS [LAYER [BATCH]]]   (their backwards)
  * The first prints, for each path this CPU has (PETCNN_ISA set: that one only), one line
  * per layer and phase (fwd, din, dw; and dw by Winograd where it fits, as cnn-train runs
  * it): 'conv PATH LAYER PHASE GFLOPS ...' at batch 10, best of several trials by wall time,
@@ -259,39 +260,45 @@ static void convs(int size, int threads, double secs)
 
 /* ---- the forward of real networks' layers ---- */
 
-/* ResNet-18's and MobileNetV2's (not depthwise) convolutions at 224: name, input h (= w),
- * cin, kernel, stride, pad, cout. */
+/* ResNet-18's and MobileNetV2's convolutions at 224: name, input h (= w), cin, kernel,
+ * stride, pad, cout, and whether depthwise (groups = cin = cout). */
 static const struct netconv {
 	const char *name;
-	int h, cin, k, s, pad, cout;
+	int h, cin, k, s, pad, cout, dw;
 } netconvs[] = {
-	{ "r18.conv1", 224, 3, 7, 2, 3, 64 },     { "r18.l1.3x3", 56, 64, 3, 1, 1, 64 },
-	{ "r18.l2.s2", 56, 64, 3, 2, 1, 128 },    { "r18.l2.ds", 56, 64, 1, 2, 0, 128 },
-	{ "r18.l2.3x3", 28, 128, 3, 1, 1, 128 },  { "r18.l3.s2", 28, 128, 3, 2, 1, 256 },
-	{ "r18.l3.ds", 28, 128, 1, 2, 0, 256 },   { "r18.l3.3x3", 14, 256, 3, 1, 1, 256 },
-	{ "r18.l4.s2", 14, 256, 3, 2, 1, 512 },   { "r18.l4.ds", 14, 256, 1, 2, 0, 512 },
-	{ "r18.l4.3x3", 7, 512, 3, 1, 1, 512 },   { "mv2.f0", 224, 3, 3, 2, 1, 32 },
-	{ "mv2.112.32-16", 112, 32, 1, 1, 0, 16 }, { "mv2.112.16-96", 112, 16, 1, 1, 0, 96 },
-	{ "mv2.56.96-24", 56, 96, 1, 1, 0, 24 },  { "mv2.56.24-144", 56, 24, 1, 1, 0, 144 },
-	{ "mv2.56.144-24", 56, 144, 1, 1, 0, 24 }, { "mv2.28.144-32", 28, 144, 1, 1, 0, 32 },
-	{ "mv2.28.32-192", 28, 32, 1, 1, 0, 192 }, { "mv2.28.192-32", 28, 192, 1, 1, 0, 32 },
-	{ "mv2.14.192-64", 14, 192, 1, 1, 0, 64 }, { "mv2.14.64-384", 14, 64, 1, 1, 0, 384 },
-	{ "mv2.14.384-64", 14, 384, 1, 1, 0, 64 }, { "mv2.14.384-96", 14, 384, 1, 1, 0, 96 },
-	{ "mv2.14.96-576", 14, 96, 1, 1, 0, 576 }, { "mv2.14.576-96", 14, 576, 1, 1, 0, 96 },
-	{ "mv2.7.576-160", 7, 576, 1, 1, 0, 160 }, { "mv2.7.160-960", 7, 160, 1, 1, 0, 960 },
-	{ "mv2.7.960-160", 7, 960, 1, 1, 0, 160 }, { "mv2.7.960-320", 7, 960, 1, 1, 0, 320 },
-	{ "mv2.7.320-1280", 7, 320, 1, 1, 0, 1280 },
+	{ "r18.conv1", 224, 3, 7, 2, 3, 64, 0 },     { "r18.l1.3x3", 56, 64, 3, 1, 1, 64, 0 },
+	{ "r18.l2.s2", 56, 64, 3, 2, 1, 128, 0 },    { "r18.l2.ds", 56, 64, 1, 2, 0, 128, 0 },
+	{ "r18.l2.3x3", 28, 128, 3, 1, 1, 128, 0 },  { "r18.l3.s2", 28, 128, 3, 2, 1, 256, 0 },
+	{ "r18.l3.ds", 28, 128, 1, 2, 0, 256, 0 },   { "r18.l3.3x3", 14, 256, 3, 1, 1, 256, 0 },
+	{ "r18.l4.s2", 14, 256, 3, 2, 1, 512, 0 },   { "r18.l4.ds", 14, 256, 1, 2, 0, 512, 0 },
+	{ "r18.l4.3x3", 7, 512, 3, 1, 1, 512, 0 },   { "mv2.f0", 224, 3, 3, 2, 1, 32, 0 },
+	{ "mv2.112.32-16", 112, 32, 1, 1, 0, 16, 0 }, { "mv2.112.16-96", 112, 16, 1, 1, 0, 96, 0 },
+	{ "mv2.56.96-24", 56, 96, 1, 1, 0, 24, 0 },  { "mv2.56.24-144", 56, 24, 1, 1, 0, 144, 0 },
+	{ "mv2.56.144-24", 56, 144, 1, 1, 0, 24, 0 }, { "mv2.28.144-32", 28, 144, 1, 1, 0, 32, 0 },
+	{ "mv2.28.32-192", 28, 32, 1, 1, 0, 192, 0 }, { "mv2.28.192-32", 28, 192, 1, 1, 0, 32, 0 },
+	{ "mv2.14.192-64", 14, 192, 1, 1, 0, 64, 0 }, { "mv2.14.64-384", 14, 64, 1, 1, 0, 384, 0 },
+	{ "mv2.14.384-64", 14, 384, 1, 1, 0, 64, 0 }, { "mv2.14.384-96", 14, 384, 1, 1, 0, 96, 0 },
+	{ "mv2.14.96-576", 14, 96, 1, 1, 0, 576, 0 }, { "mv2.14.576-96", 14, 576, 1, 1, 0, 96, 0 },
+	{ "mv2.7.576-160", 7, 576, 1, 1, 0, 160, 0 }, { "mv2.7.160-960", 7, 160, 1, 1, 0, 960, 0 },
+	{ "mv2.7.960-160", 7, 960, 1, 1, 0, 160, 0 }, { "mv2.7.960-320", 7, 960, 1, 1, 0, 320, 0 },
+	{ "mv2.7.320-1280", 7, 320, 1, 1, 0, 1280, 0 },
+	{ "mv2dw.112.32", 112, 32, 3, 1, 1, 32, 1 },  { "mv2dw.112.96s2", 112, 96, 3, 2, 1, 96, 1 },
+	{ "mv2dw.56.144", 56, 144, 3, 1, 1, 144, 1 }, { "mv2dw.56.144s2", 56, 144, 3, 2, 1, 144, 1 },
+	{ "mv2dw.28.192", 28, 192, 3, 1, 1, 192, 1 }, { "mv2dw.14.384", 14, 384, 3, 1, 1, 384, 1 },
+	{ "mv2dw.14.576", 14, 576, 3, 1, 1, 576, 1 }, { "mv2dw.7.960", 7, 960, 3, 1, 1, 960, 1 },
 	/* the default network's 3x3s past its first, at 224 and at 64 */
-	{ "def224.conv1_2", 224, 32, 3, 1, 1, 32 }, { "def224.conv2_1", 112, 32, 3, 1, 1, 64 },
-	{ "def224.conv2_2", 112, 64, 3, 1, 1, 64 }, { "def64.conv1_2", 64, 32, 3, 1, 1, 32 },
-	{ "def64.conv2_1", 32, 32, 3, 1, 1, 64 },   { "def64.conv2_2", 32, 64, 3, 1, 1, 64 },
+	{ "def224.conv1_2", 224, 32, 3, 1, 1, 32, 0 }, { "def224.conv2_1", 112, 32, 3, 1, 1, 64, 0 },
+	{ "def224.conv2_2", 112, 64, 3, 1, 1, 64, 0 }, { "def64.conv1_2", 64, 32, 3, 1, 1, 32, 0 },
+	{ "def64.conv2_1", 32, 32, 3, 1, 1, 64, 0 },   { "def64.conv2_2", 32, 64, 3, 1, 1, 64, 0 },
 };
 
 /* Each layer's forward at batch B (8 unless given) with ReLU, on each path (PETCNN_ISA: that one only), and
  * by Winograd where it fits (its weights transformed once, outside the timing, as a model
  * with fixed weights does; GFLOP/s counted as the direct sums' for comparison);
- * NAME: only layers whose name starts so. */
-static void nets(int threads, double secs, const char *only, int B)
+ * NAME: only layers whose name starts so. bwd: the backward instead (din through a ReLU's
+ * mask, dw and db, as a layer trained above another runs it; GFLOP/s of its two GEMM-sized
+ * parts, twice the forward's), on the plan's kernels. */
+static void nets(int threads, double secs, const char *only, int B, int bwd)
 {
 	isa_kind paths[3];
 	int npaths = bench_paths(paths);
@@ -304,15 +311,19 @@ static void nets(int threads, double secs, const char *only, int B)
 
 		if (only && strncmp(L->name, only, strlen(only)))
 			continue;
-		if (geom_init_pads(&g, L->h, L->h, L->cin, L->k, L->k, L->s, L->s, pads, 0, 1, L->cout, err)) {
+		if (geom_init_pads(&g, L->h, L->h, L->cin, L->k, L->k, L->s, L->s, pads, 0, L->dw ? L->cin : 1,
+				   L->cout, err)) {
 			fprintf(stderr, "conv_bench: %s\n", err);
 			exit(2);
 		}
 		size_t nin = (size_t)B * L->h * L->h * L->cin, nout = (size_t)B * g.oh * g.ow * L->cout;
-		float *in = randf(nin), *w = randf((size_t)L->k * L->k * L->cin * L->cout);
+		int cg = L->dw ? 1 : L->cin;
+		float *in = randf(nin), *w = randf((size_t)L->k * L->k * cg * L->cout);
 		float *b = randf(L->cout), *out = randf(nout), *ws = randf(conv2d_workspace(&g, threads));
 		float *u = randf(convwino_weights(&g)), *wsw = randf(convwino_workspace(&g, threads));
-		double flops = 2.0 * nout * L->k * L->k * L->cin;
+		float *din = bwd ? randf(nin) : NULL;
+		float *dw = bwd ? randf((size_t)L->k * L->k * cg * L->cout) : NULL;
+		double flops = 2.0 * nout * L->k * L->k * cg * (bwd ? 2 : 1);
 
 		for (int p = 0; p < npaths; p++) {
 			isa_kind isa = paths[p];
@@ -323,7 +334,7 @@ static void nets(int threads, double secs, const char *only, int B)
 				double best = 1e30, bestc, spent = 0, c0;
 				int n = 0;
 
-				if (wino && !convwino_fits(&g, isa))
+				if (wino && (bwd || !convwino_fits(&g, isa)))
 					break;
 				if (wino)
 					convwino_pack(&g, u, w, threads, isa);
@@ -331,7 +342,9 @@ static void nets(int threads, double secs, const char *only, int B)
 				while (n < 3 || (spent < secs && n < 200)) {
 					double t0 = now();
 
-					if (wino)
+					if (bwd)    /* out as dout, in as the ReLU's output below */
+						conv2d_run_backward(&plan, din, dw, b, out, in, w, in, B, 0, ws);
+					else if (wino)
 						convwino_forward(&g, out, in, u, b, 1, B, threads, wsw, isa);
 					else
 						conv2d_run_forward(&plan, out, in, w, b, B, 1, ws);
@@ -340,12 +353,12 @@ static void nets(int threads, double secs, const char *only, int B)
 					best = dt < best ? dt : best, spent += dt, n++;
 				}
 				bestc = (cpu(1) - c0) / threads / n;
-				printf("net %-7s %-15s %7.1f GFLOP/s %7.2f ms wall, %7.1f per CPU second, %6.2f ms (%s)\n",
-				       isa_name(isa), L->name, flops / best / 1e9, best * 1e3, flops / bestc / 1e9,
-				       bestc * 1e3, wino ? "winograd" : conv2d_plan_path(&plan));
+				printf("%s %-7s %-15s %7.1f GFLOP/s %7.2f ms wall, %7.1f per CPU second, %6.2f ms (%s)\n",
+				       bwd ? "bwd" : "net", isa_name(isa), L->name, flops / best / 1e9,
+				       best * 1e3, flops / bestc / 1e9, bestc * 1e3, wino ? "winograd" : conv2d_plan_path(&plan));
 			}
 		}
-		free(in), free(w), free(b), free(out), free(ws), free(u), free(wsw);
+		free(in), free(w), free(b), free(out), free(ws), free(u), free(wsw), free(din), free(dw);
 	}
 }
 
@@ -355,7 +368,7 @@ int main(int argc, char **argv)
 	double secs;
 
 	if (argc < 3 || argc > 6) {
-		fprintf(stderr, "usage: conv_bench SIZE|peak|nets THREADS [SECONDS [LAYER [BATCH]]]\n");
+		fprintf(stderr, "usage: conv_bench SIZE|peak|nets|bwd THREADS [SECONDS [LAYER [BATCH]]]\n");
 		return 2;
 	}
 	threads = atoi(argv[2]);
@@ -368,8 +381,9 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(threads);
 	if (!strcmp(argv[1], "peak"))
 		peak(threads, secs);
-	else if (!strcmp(argv[1], "nets"))
-		nets(threads, secs, argc > 4 ? argv[4] : NULL, argc > 5 && atoi(argv[5]) > 0 ? atoi(argv[5]) : 8);
+	else if (!strcmp(argv[1], "nets") || !strcmp(argv[1], "bwd"))
+		nets(threads, secs, argc > 4 ? argv[4] : NULL, argc > 5 && atoi(argv[5]) > 0 ? atoi(argv[5]) : 8,
+		     !strcmp(argv[1], "bwd"));
 	else if (atoi(argv[1]) >= 8)
 		convs(atoi(argv[1]), threads, secs);
 	else {

@@ -376,7 +376,7 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 	if (p->kind == CONV2D_DEPTHWISE) {
 		if (threads > 1)
 			blas_park();
-		convdw_backward(g, din, dw, db, dout, in, w, relu_y, B, acc, threads);
+		convdw_backward(g, din, dw, db, dout, in, w, relu_y, B, acc, threads, isa);
 		return;
 	}
 	wino = wino && p->wino && dw && convwino_wgrad_wins(g, B);

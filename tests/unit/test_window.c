@@ -567,6 +567,73 @@ static void test_depthwise_isa(void)
 	}
 }
 
+/* Depthwise backward on AVX-512 (up to 64 channels in registers, masked tails), AVX2 (8
+ * a vector, the tail scalar) and the portable loops: the same din, dw and db bits with 1
+ * and 2 threads, with and without the ReLU mask and accumulation, over strides, pads
+ * (windows wholly in the padding), a 5x5 kernel and channels that leave tails (75 = 64 +
+ * 11; 37; 24; 9); and multiplier 2 (the portable din, the vector db). */
+static void test_depthwise_backward_isa(void)
+{
+	static const isa_kind paths[] = { ISA_AVX2, ISA_AVX512 };
+	static const struct { int h, w, c, oc, k, sh, sw, pads[4]; } geo[] = {
+		{ 7, 6, 75, 75, 3, 2, 1, { 1, 0, 1, 1 } }, { 5, 17, 37, 37, 3, 1, 1, { 1, 1, 1, 1 } },
+		{ 6, 22, 24, 24, 3, 2, 2, { 0, 1, 1, 0 } }, { 9, 8, 9, 9, 5, 2, 2, { 2, 2, 2, 2 } },
+		{ 4, 5, 144, 144, 3, 1, 1, { 3, 0, 1, 4 } }, { 6, 7, 5, 10, 3, 1, 1, { 1, 1, 1, 1 } },
+	};
+
+	for (size_t t = 0; t < sizeof geo / sizeof *geo; t++) {
+		int c = geo[t].c, oc = geo[t].oc, k = geo[t].k, B = 2, H = geo[t].h, W = geo[t].w;
+		geom g;
+		char err[ERR_MAX];
+		float ws[4];
+
+		CHECK(geom_init_pads(&g, H, W, c, k, k, geo[t].sh, geo[t].sw, geo[t].pads, 0, c, oc,
+				     err) == 0, "%s", err);
+		size_t ni = (size_t)B * H * W * c, no = (size_t)B * g.oh * g.ow * oc, nw = (size_t)k * k * oc;
+		float *in = malloc(sizeof *in * ni), *w = malloc(sizeof *w * nw);
+		float *dout = malloc(sizeof *dout * no);
+		float *ry = malloc(sizeof *ry * ni), *d1 = malloc(sizeof *d1 * ni), *d2 = malloc(sizeof *d2 * ni);
+		float *w1 = malloc(sizeof *w1 * (nw + oc)), *w2 = malloc(sizeof *w2 * (nw + oc));
+
+		for (size_t i = 0; i < ni; i++) {
+			in[i] = (float)((i * 7919 % 1009) / 1009.0 - 0.5) * 3;
+			ry[i] = (float)((i * 104729 % 31) - 10);
+		}
+		for (size_t i = 0; i < nw; i++)
+			w[i] = (float)((i * 104729 % 997) / 997.0 - 0.5);
+		for (size_t i = 0; i < no; i++)
+			dout[i] = (float)((i * 6101 % 1013) / 1013.0 - 0.5);
+		for (int mode = 0; mode < 4; mode++) {
+			int acc = mode & 1, relu = mode >> 1;
+			size_t zeroed = 0;
+
+			for (size_t i = 0; i < nw + oc; i++)
+				w1[i] = w2[i] = acc ? (float)i * 0.01f : NAN;
+			conv2d_backward_relu(&g, d1, w1, w1 + nw, dout, in, w, relu ? ry : NULL, B, acc, ws, 1,
+					     ISA_GENERIC);
+			for (size_t i = 0; i < ni; i++)
+				zeroed += relu && ry[i] <= 0 && d1[i] == 0;
+			CHECK(!relu || zeroed > 0, "depthwise backward case %zu: the mask zeroes nothing", t);
+			for (int pi = 0; pi < 2; pi++)
+				for (int th = 1; th <= 2; th++) {
+					if (!isa_supported(paths[pi]))
+						continue;
+					for (size_t i = 0; i < nw + oc; i++)
+						w2[i] = acc ? (float)i * 0.01f : NAN;
+					memset(d2, 0xff, sizeof *d2 * ni);
+					conv2d_backward_relu(&g, d2, w2, w2 + nw, dout, in, w, relu ? ry : NULL, B,
+							     acc, ws, th, paths[pi]);
+					CHECK(!memcmp(d1, d2, sizeof *d1 * ni) && !memcmp(w1, w2, sizeof *w1 * (nw + oc)),
+					      "depthwise backward case %zu, acc %d, relu %d, %d threads: %s and portable"
+					      " bits differ (din %d, dw and db %d)", t, acc, relu, th,
+					      isa_name(paths[pi]), !memcmp(d1, d2, sizeof *d1 * ni),
+					      !memcmp(w1, w2, sizeof *w1 * (nw + oc)));
+				}
+		}
+		free(in), free(w), free(dout), free(ry), free(d1), free(d2), free(w1), free(w2);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
@@ -575,6 +642,7 @@ int main(int argc, char **argv)
 	test_geom();
 	test_max_all_padding();
 	test_depthwise_isa();
+	test_depthwise_backward_isa();
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		int n = 0;
 
