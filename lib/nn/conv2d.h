@@ -20,8 +20,10 @@ typedef struct {
 	conv2d_kind kind;       /* the weight gradient's kernels, and the forward's unless: */
 	int fwd_direct;         /* the forward on convdirect (its plane kernels take strides
 				 * and 1x1s on AVX2 and AVX-512, where the backward stays on
-				 * sgemm) */
+				 * sgemm but for a pointwise layer's: */
 	int has_t, din_direct;  /* din by the turned convolution, on convdirect */
+	int dw_direct;          /* a pointwise layer's dw and db on convdirect_wgrad (and
+				 * its din on convdirect where the turned 1x1 fits) */
 	int wino;               /* the forward may run by Winograd (conv2d_run_wino), and
 				 * the weight gradient (conv2d_run_backward_wino) */
 	int wino_t;             /* din may too (conv2d_run_backward_wino) */
@@ -87,7 +89,9 @@ void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
 
 /* The kernels g runs on with isa: "avx512" or "avx2" (the direct kernels; ", din sgemm"
  * when the input gradient's turned convolution does not fit them), "avx512 fwd, sgemm" or
- * "avx2 fwd, sgemm" (a stride or 1x1 forward on the plane kernels, the backward on sgemm),
+ * "avx2 fwd, sgemm" (a stride or 1x1 forward on the plane kernels, the backward on sgemm;
+ * a pointwise layer, 1x1 stride 1 unpadded, takes the direct kernels' names: its dw runs
+ * on them, and its din where cin is a multiple of 8),
  * "sgemm", "depthwise" (convdw's loops) or "grouped sgemm" (a GEMM per group). Under 4
  * input channels, "avx512"'s weight gradient runs AVX2's tiles (faster there, same bits). */
 const char *conv2d_path(const geom *g, isa_kind isa);

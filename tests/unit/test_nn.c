@@ -509,6 +509,109 @@ static void test_conv_direct(void)
 	}
 }
 
+/* A pointwise layer's backward on the direct kernels (din: the turned 1x1 forward with the
+ * ReLU mask fused; dw and db: the wgrad tiles over rows of up to 512 pixels, several map
+ * rows or images a row): against the double reference (1e-4 relative), 1, 2 and 3 threads
+ * the same bits, AVX2 the same bits as AVX-512, acc adding to dw and db; cin not a multiple
+ * of 8 leaves din on sgemm. Cases: h, w, cin, cout, B. */
+static void test_conv_pointwise(void)
+{
+	static const int cases[][5] = {
+		{ 40, 40, 16, 24, 3 },  /* 12 map rows of 40 a row of 480; 12 + 4 channels in */
+		{ 13, 37, 24, 16, 1 },  /* the whole map one row (481) */
+		{ 9, 11, 20, 40, 2 },   /* cin 20: din on sgemm; a row of 198 */
+		{ 7, 7, 96, 136, 2 },   /* a 7x7 map: two images a row; 8 blocks of 12 in, 4+ out */
+		{ 31, 23, 8, 8, 1 },    /* a prime map height: rows of 23 */
+	};
+	static const isa_kind paths[] = { ISA_AVX2, ISA_AVX512 };
+	char err[ERR_MAX];
+	rng r;
+
+	rng_seed(&r, 53);
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		const int *c = cases[k];
+		int H = c[0], W = c[1], C = c[2], OC = c[3], B = c[4];
+		geom g;
+
+		CHECK(geom_init(&g, H, W, C, 1, 1, 1, 1, GEOM_VALID, OC, err) == 0, "geom: %s", err);
+		size_t nin = (size_t)B * H * W * C, nout = (size_t)B * H * W * OC, nw = (size_t)C * OC;
+		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *dout = randv(&r, nout, -1, 1);
+		float *din[4], *dw[4], *db[4];
+		double *rdin = calloc(nin, sizeof *rdin), *rdw = calloc(nw, sizeof *rdw);
+
+		naive_conv(&g, B, in, w, dout, NULL, rdin, rdw);
+		for (size_t pi = 0; pi < 2; pi++) {
+			isa_kind isa = paths[pi];
+			const char *pn = isa_name(isa);
+
+			if (!isa_supported(isa))
+				continue;
+			CHECK(!strcmp(conv2d_path(&g, isa), C % 8 ? (isa == ISA_AVX2 ? "avx2, din sgemm" :
+				"avx512, din sgemm") : pn), "%s pointwise case %zu: path %s", pn, k,
+			      conv2d_path(&g, isa));
+			for (int t = 0; t < 4; t++) {
+				/* threads 1, 2, 3; then acc onto the 1-thread sums */
+				int th = t < 3 ? t + 1 : 2, acc = t == 3;
+				float *ws = malloc(sizeof *ws * conv2d_workspace(&g, th));
+
+				din[t] = malloc(sizeof *din[t] * nin);
+				dw[t] = malloc(sizeof *dw[t] * nw), db[t] = malloc(sizeof *db[t] * OC);
+				if (acc)
+					memcpy(dw[t], dw[0], sizeof *dw[t] * nw), memcpy(db[t], db[0], sizeof *db[t] * OC);
+				/* in plays the ReLU output of the layer before: its mask */
+				conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, acc, ws, th, isa);
+				free(ws);
+			}
+			int same = 1;
+			double ea = 0, ma = 0, ei = 0, mi = 0, ew = 0, mw = 0, eb = 0, mb = 0;
+
+			for (int t = 1; t < 3; t++)
+				same &= !memcmp(din[0], din[t], sizeof *din[0] * nin) &&
+					!memcmp(dw[0], dw[t], sizeof *dw[0] * nw) && !memcmp(db[0], db[t], sizeof *db[0] * OC);
+			CHECK(same, "%s pointwise case %zu: 1, 2 and 3 threads give the same bits", pn, k);
+			/* the sums start from what is there: twice the sums, within their rounding */
+			for (size_t i = 0; i < nw + (size_t)OC; i++) {
+				double a = i < nw ? dw[3][i] : db[3][i - nw], o = i < nw ? dw[0][i] : db[0][i - nw];
+
+				ea = fmax(ea, fabs(a - 2 * o)), ma = fmax(ma, fabs(2 * o));
+			}
+			CHECK(ma > 0 && ea / ma < 1e-5, "%s pointwise case %zu: acc adds dw and db: rel err %.3g", pn,
+			      k, ea / ma);
+
+			for (size_t i = 0; i < nin; i++) {
+				double want = in[i] > 0 ? rdin[i] : 0;
+
+				ei = fmax(ei, fabs(want - din[0][i])), mi = fmax(mi, fabs(want));
+			}
+			for (size_t i = 0; i < nw; i++)
+				ew = fmax(ew, fabs(rdw[i] - dw[0][i])), mw = fmax(mw, fabs(rdw[i]));
+			for (int o = 0; o < OC; o++) {
+				double want = 0;
+
+				for (size_t i = (size_t)o; i < nout; i += (size_t)OC)
+					want += dout[i];
+				eb = fmax(eb, fabs(want - db[0][o])), mb = fmax(mb, fabs(want));
+			}
+			CHECK(mi > 0 && ei / mi < 1e-4, "%s pointwise case %zu: din rel err %.3g", pn, k, ei / mi);
+			CHECK(mw > 0 && ew / mw < 1e-4, "%s pointwise case %zu: dw rel err %.3g", pn, k, ew / mw);
+			CHECK(mb > 0 && eb / mb < 1e-4, "%s pointwise case %zu: db rel err %.3g", pn, k, eb / mb);
+			if (isa == ISA_AVX512 && isa_supported(ISA_AVX2)) {
+				float *d2 = malloc(sizeof *d2 * nin), *w2 = malloc(sizeof *w2 * nw);
+				float *b2 = malloc(sizeof *b2 * OC), *ws = malloc(sizeof *ws * conv2d_workspace(&g, 2));
+
+				conv2d_backward_relu(&g, d2, w2, b2, dout, in, w, in, B, 0, ws, 2, ISA_AVX2);
+				CHECK(!memcmp(d2, din[0], sizeof *d2 * nin) && !memcmp(w2, dw[0], sizeof *w2 * nw) &&
+				      !memcmp(b2, db[0], sizeof *b2 * OC),
+				      "pointwise case %zu: AVX-512 and AVX2 give the same bits", k);
+				free(d2), free(w2), free(b2), free(ws);
+			}
+			for (int t = 0; t < 4; t++)
+				free(din[t]), free(dw[t]), free(db[t]);
+		}
+		free(in), free(w), free(dout), free(rdin), free(rdw);
+	}
+}
+
 /* The forward's plane kernels (strides and 1x1s on AVX2 and AVX-512, narrow maps on
  * AVX-512) against the convolution by definition, with each activation (0 none, 1 ReLU,
  * 2 ReLU6), on every path (ReLU6 only where convdirect runs: sgemm's epilogue is
@@ -564,8 +667,11 @@ static void test_conv_planes(void)
 
 				/* strides and 1x1s on the plane kernels; stride-1 windows on the row
 				 * kernels (AVX-512's planes for narrow maps have the rows' bits) */
-				snprintf(want, sizeof want, "%s%s", pn, s1 && !one ? (C % 8 ? ", din sgemm" : "")
-											  : " fwd, sgemm");
+				/* a pointwise layer's backward on the direct kernels too */
+				int pw = s1 && one && !c[7] && !c[8] && !c[9] && !c[10];
+
+				snprintf(want, sizeof want, "%s%s", pn, (s1 && !one) || pw ?
+					 (C % 8 ? ", din sgemm" : "") : " fwd, sgemm");
 				CHECK(convdirect_forward_fits(&g, isa), "%s planes case %zu fits", pn, k);
 				CHECK(!strcmp(conv2d_path(&g, isa), want), "%s planes case %zu: path %s", pn, k,
 				      conv2d_path(&g, isa));
@@ -1329,6 +1435,7 @@ int main(void)
 	test_conv_transposed();
 	test_conv_direct();
 	test_conv_planes();
+	test_conv_pointwise();
 	test_isa_env();
 	test_dense_stream();
 	test_dense_stream_batches();
