@@ -201,11 +201,43 @@ static void im2col(const geom *g, float *col, float *in, long m0, long m1, int c
 				vec_add(src, d, len);
 				continue;
 			}
+			if (g->kw * c <= 32) {
+				/* a first layer's window rows (7 x 3 floats): the calls cost more */
+				for (int i = 0; i < g->kw * c; i++)
+					dst[i] = i < kx0 * c || i >= kx1 * c ? 0.0f : src[i - kx0 * c];
+				continue;
+			}
 			memset(dst, 0, sizeof *dst * kx0 * c);
 			memcpy(d, src, sizeof *d * len);
 			memset(dst + kx1 * c, 0, sizeof *dst * (g->kw - kx1) * c);
 		}
 	}
+}
+
+typedef struct {
+	const geom *g;
+	float *col, *in;
+	long m0, m1;
+} im2col_job;
+
+static void im2col_worker(void *ctx, int k, int n)
+{
+	const im2col_job *j = ctx;
+	long lo, hi;
+	int K = j->g->kh * j->g->kw * j->g->c;
+
+	par_share(j->m1 - j->m0, k, n, &lo, &hi);
+	if (lo < hi)
+		im2col(j->g, j->col + lo * K, j->in, j->m0 + lo, j->m0 + hi, 0, j->g->c, 0);
+}
+
+/* im2col's gather of every channel, its rows shared over the threads (each row is written
+ * alone: the same bits). */
+static void im2col_rows(const geom *g, float *col, const float *in, long m0, long m1, int threads)
+{
+	im2col_job j = { .g = g, .col = col, .in = (float *)in, .m0 = m0, .m1 = m1 };
+
+	par_run(threads < m1 - m0 ? threads : (int)(m1 - m0), im2col_worker, &j);
 }
 
 /* Groups share each tile's rows: the tile starts as the bias, and each group's im2col and
@@ -270,6 +302,7 @@ int conv2d_plan_init(conv2d_plan *p, const geom *g, isa_kind isa, int threads)
 	 * (batch 10, 2 threads, Zen 4, conv_bench bwd: 112x112 16->96 din 7.1 ms, dw 7.5,
 	 * forward 2.9). */
 	p->dw_direct = p->kind == CONV2D_POINTWISE && p->fwd_direct;
+	p->dw_cols = p->kind == CONV2D_SGEMM && p->fwd_direct;
 	p->din_direct = p->has_t && (convdirect_fits(&p->t, isa) ||
 				     (p->dw_direct && convdirect_forward_fits(&p->t, isa)));
 	p->wino = convwino_fits(g, isa);
@@ -374,6 +407,36 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 /* Pixels per row at most of a pointwise layer's weight gradient on convdirect. */
 #define PW_ROW 512
 
+/* dw [K, N] = (acc: dw +) col^T d over n pixels: col their im2col rows [n, K], d their
+ * dout rows [n, N]. On convdirect's wgrad tiles (dw_cols) as a 1x1 layer of K input
+ * channels in rows of PW_ROW pixels: OpenBLAS's sgemm took a strided layer's long, thin
+ * product at 20-55 GFLOP/s (MobileNetV2's first layer, K = 27: 10.8 ms at batch 10;
+ * ResNet-18's conv1, K = 147: 42; Zen 4, 2 threads). The pixels in order: the same bits
+ * for any thread count. */
+static void dw_cols(const conv2d_plan *p, float *dw, const float *col, const float *d, long n,
+		    int K, int N, int acc)
+{
+	if (!p->dw_cols) {
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)n, 1.0f, col, K, d, N,
+			    acc ? 1.0f : 0.0f, dw, N);
+		return;
+	}
+	geom r = { .h = (int)(n / PW_ROW), .w = PW_ROW, .c = K, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
+		   .oh = (int)(n / PW_ROW), .ow = PW_ROW, .oc = N, .groups = 1 };
+	long whole = n / PW_ROW * PW_ROW;
+
+	if (p->threads > 1)
+		blas_park();
+	if (whole) {
+		convdirect_wgrad(&r, dw, NULL, d, col, 1, acc, p->threads, p->isa);
+		acc = 1;
+	}
+	if (n > whole) {
+		r.h = r.oh = 1, r.w = r.ow = (int)(n - whole);
+		convdirect_wgrad(&r, dw, NULL, d + whole * N, col + whole * K, 1, acc, p->threads, p->isa);
+	}
+}
+
 static void backward(const conv2d_plan *p, float *din, float *dw, float *db, const float *dout,
 		     const float *in, const float *w, int wino, const float *ut, const float *relu_y,
 		     int B, int acc, float *ws)
@@ -443,7 +506,13 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 			for (int gi = 0; gi < G; gi++) {
 				const float *d = dout + m0 * N + gi * ng;
 
-				if (dw) {
+				if (dw && G == 1) {
+					if (p->dw_cols)
+						im2col_rows(g, col, in, m0, m1, threads);
+					else
+						im2col(g, col, (float *)in, m0, m1, 0, cg, 0);
+					dw_cols(p, dw, col, d, m1 - m0, K, N, acc || m0 > 0);
+				} else if (dw) {
 					im2col(g, col, (float *)in, m0, m1, gi * cg, cg, 0);
 					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ng, (int)(m1 - m0),
 						    1.0f, col, K, d, N, acc || m0 > 0 ? 1.0f : 0.0f, dw + gi * ng, N);
@@ -471,9 +540,11 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		for (long m0 = 0; m0 < M; m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;
 
-			im2col(g, col, (float *)in, m0, m1, 0, g->c, 0);
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, (int)(m1 - m0), 1.0f,
-				    col, K, dout + m0 * N, N, acc || m0 > 0 ? 1.0f : 0.0f, dw, N);
+			if (p->dw_cols)
+				im2col_rows(g, col, in, m0, m1, threads);
+			else
+				im2col(g, col, (float *)in, m0, m1, 0, g->c, 0);
+			dw_cols(p, dw, col, dout + m0 * N, m1 - m0, K, N, acc || m0 > 0);
 		}
 	}
 	if (!din)

@@ -24,6 +24,8 @@ typedef struct {
 	int has_t, din_direct;  /* din by the turned convolution, on convdirect */
 	int dw_direct;          /* a pointwise layer's dw and db on convdirect_wgrad (and
 				 * its din on convdirect where the turned 1x1 fits) */
+	int dw_cols;            /* an sgemm layer's dw by convdirect_wgrad on im2col rows
+				 * (where its forward is on convdirect: cout a multiple of 8) */
 	int wino;               /* the forward may run by Winograd (conv2d_run_wino), and
 				 * the weight gradient (conv2d_run_backward_wino) */
 	int wino_t;             /* din may too (conv2d_run_backward_wino) */
