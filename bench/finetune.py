@@ -2,7 +2,8 @@
 """Fine-tuning a pretrained network, the tutorial's transfer learning: cnn-train on
 torchvision's ResNet-18 and MobileNetV2 (exported by torch.onnx.export, converted by
 cnn-convert) with a new head, frozen below it (and ResNet-18 also below its last stage,
-layer4), beside PyTorch training the same.
+layer4), and each whole network trained (nothing frozen, the fine-tuning that follows a
+new head's), beside PyTorch training the same.
 
 Usage (Debian's /usr/bin/python3 with torch, torchvision, numpy):
   finetune.py [--bin DIR] [--threads N] [--batch N] [--steps N] [--rounds N]
@@ -16,8 +17,8 @@ PyTorch at its best, as a user who cares runs it: glibc's allocator tuned and th
 part run under no_grad by the fastest of eager, channels_last and TorchScript frozen with
 optimize_for_inference (bench/onnx_infer.py's variants, each checked against eager), then
 the trained part's forward, backward and Adam step (its batch norms in eval mode, with
-their statistics fixed, as ours are folded into the convolutions); the median of --steps steps after two of
-warm-up. Rounds alternate ours then theirs, the best of each is reported, and the ratio is
+their statistics fixed, as ours are folded into the convolutions; a whole network in
+eager or channels_last, the faster); the median of --steps steps after two of warm-up. Rounds alternate ours then theirs, the best of each is reported, and the ratio is
 ours / PyTorch's images per second. Random weights: speed does not depend on them.
 """
 import argparse
@@ -34,10 +35,11 @@ CLASSES = 37
 
 
 def ours(a, npz, below, data, out):
-    r = subprocess.run([os.path.join(a.bin, "cnn-train"), "--init-from", npz, "--freeze-below",
-                        below, "--augment", "flip", "--train", data, "-o", out, "-q", "--threads",
-                        str(a.threads), "--batch", str(a.batch), "--stop-after", str(a.steps + 1),
-                        "--profile"], check=True, capture_output=True, text=True)
+    r = subprocess.run([os.path.join(a.bin, "cnn-train"), "--init-from", npz]
+                       + (["--freeze-below", below] if below else [])
+                       + ["--augment", "flip", "--train", data, "-o", out, "-q", "--threads",
+                          str(a.threads), "--batch", str(a.batch), "--stop-after", str(a.steps + 1),
+                          "--profile"], check=True, capture_output=True, text=True)
     m = re.search(r"steady-state step \(the median\) ([0-9.]+) ms", r.stderr)
     if not m:
         sys.exit("finetune.py: no median step in cnn-train's --profile:\n" + r.stderr)
@@ -53,7 +55,8 @@ def theirs(torch, variants, top, images, a):
     g = torch.Generator().manual_seed(1)
     best = (0.0, "")
     for name, (f, last) in variants.items():
-        head = copy.deepcopy(top)
+        head = copy.deepcopy(top).to(memory_format=torch.channels_last if last
+                                     else torch.contiguous_format)
         opt = torch.optim.Adam(head.parameters(), lr=1e-3)
         times = []
         for s in range(a.steps + 2):
@@ -77,7 +80,14 @@ def theirs(torch, variants, top, images, a):
 
 
 def split(torch, name, net, stage):
-    """(the frozen part, the trained part with a new 37-class head, our --freeze-below)."""
+    """(the frozen part, the trained part with a new 37-class head, our --freeze-below;
+    stage "all": nothing frozen, None)."""
+    if stage == "all":
+        if name == "resnet18":
+            net.fc = torch.nn.Linear(net.fc.in_features, CLASSES)
+        else:
+            net.classifier[1] = torch.nn.Linear(net.classifier[1].in_features, CLASSES)
+        return torch.nn.Identity(), net.eval(), None
     if name == "resnet18":
         head = torch.nn.Linear(net.fc.in_features, CLASSES)
         if stage == "head":
@@ -122,7 +132,8 @@ def main():
     images = np.load(data)
     cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
                          capture_output=True, text=True).stdout.strip()
-    print("== fine-tuning at 224 (a new head, --augment flip), batch %d, %d threads; "
+    print("== fine-tuning at 224 (new heads, ResNet-18 from layer4, whole networks; --augment "
+          "flip), batch %d, %d threads; "
           "CPU: %s%s" % (a.batch, a.threads, cpu, "; both sides held to AVX2" if a.isa else ""))
     for name in a.nets.split(","):
         net = oi.network(name)
@@ -131,10 +142,13 @@ def main():
                           input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
         subprocess.run([os.path.join(a.bin, "cnn-convert"), "-q", onnx, "-o", npz], check=True)
-        for stage in (["head", "layer4"] if name == "resnet18" else ["head"]):
+        for stage in (["head", "layer4", "all"] if name == "resnet18" else ["head", "all"]):
             base, top, below = split(torch, name, oi.network(name), stage)
-            variants = oi.torch_variants(base, a.batch, features=True)
-            what = "%s %s" % (name, "new head" if stage == "head" else "layer4 + new head")
+            # nothing frozen: the whole network trained, in eager and channels_last
+            variants = ({"eager": (base, False), "channels_last": (base, True)} if stage == "all"
+                        else oi.torch_variants(base, a.batch, features=True))
+            what = "%s %s" % (name, {"head": "new head", "layer4": "layer4 + new head",
+                                     "all": "whole network"}[stage])
             best_ours, best_torch = 0.0, (0.0, "")
             for r in range(a.rounds):
                 rate = ours(a, npz, below, data, os.path.join(work, name + "-ft.npz"))

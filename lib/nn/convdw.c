@@ -474,8 +474,8 @@ void convdw_forward(const geom *g, float *out, const float *in, const float *w, 
  * memory (madd), MobileNetV2's depthwise backward took 83 of a whole-network training
  * step's 362 ms (batch 10, 2 threads, Zen 4) against 14 for its forward. ---- */
 
-/* Window positions an input pixel's gradient gathers at most on the vector path (a
- * 8x8 kernel; larger ones take the scalar loop). */
+/* Window positions an input pixel's gradient gathers at most on the vector path (an
+ * 8x8 kernel's; larger kernels take the scalar loop). */
 #define DW_MAXPOS 64
 
 /* din of one pixel, d[ch] for ch >= ch0: 0, plus dys[i][ch] * wks[i][ch] for i < n in
