@@ -15,6 +15,7 @@
 #define INLINE static inline __attribute__((always_inline))
 #define CONV_PX 3   /* output pixels per tile */
 #define CONV_CI 3   /* input channels per weight-gradient tile */
+#define CONV_CI1 6  /* the same on a 1x1 (wgrad_tile6) */
 #define CONV_AVX512 __attribute__((target("avx512f,fma")))
 #define CONV512_PX 12  /* output pixels per AVX-512 tile */
 #define CONV512_CI 12  /* input channels per AVX-512 weight-gradient part */
@@ -890,6 +891,59 @@ CONV_AVX512 static void wgrad_row512(int nc, const float *in, int cin, const flo
 	}
 }
 
+/* AVX2 on a 1x1's dw: nc (up to 6) input channels x nv (1 or 2) vectors of 8 output
+ * channels, summed over n pixels. Against 3 x 32 (wgrad_tile) it reads a pixel's inputs
+ * 24 bytes at a time, not 12, and each dout vector once for 6 channels, not 3: a 1x1 of
+ * many input channels reads a new line of them for every pixel of a part. */
+CONV_AVX2 INLINE void wgrad_tile6(int nc, int nv, const float *in, int cin, const float *d,
+				  int cout, int n, float *dw)
+{
+	__m256 acc[CONV_CI1][2];
+
+#pragma GCC unroll 6
+	for (int c = 0; c < nc; c++)
+#pragma GCC unroll 2
+		for (int v = 0; v < nv; v++)
+			acc[c][v] = _mm256_loadu_ps(dw + (long)c * cout + 8 * v);
+	for (int p = 0; p < n; p++, in += cin, d += cout) {
+		__m256 dv[2];
+
+#pragma GCC unroll 2
+		for (int v = 0; v < nv; v++)
+			dv[v] = _mm256_loadu_ps(d + 8 * v);
+#pragma GCC unroll 6
+		for (int c = 0; c < nc; c++) {
+			__m256 x = _mm256_broadcast_ss(in + c);
+
+#pragma GCC unroll 2
+			for (int v = 0; v < nv; v++)
+				acc[c][v] = _mm256_fmadd_ps(x, dv[v], acc[c][v]);
+		}
+	}
+#pragma GCC unroll 6
+	for (int c = 0; c < nc; c++)
+#pragma GCC unroll 2
+		for (int v = 0; v < nv; v++)
+			_mm256_storeu_ps(dw + (long)c * cout + 8 * v, acc[c][v]);
+}
+
+/* A part's nc (up to 6) input channels of a 1x1's dw, every output channel, over n pixels
+ * of a row: 16 output channels at a time, then 8. */
+CONV_AVX2 static void wgrad_row6(int nc, const float *in, int cin, const float *d, int cout,
+				 int n, float *dw)
+{
+	for (int cb = 0; cb < cout; cb += 16) {
+		int nv = cout - cb >= 16 ? 2 : 1;
+
+		switch (nc * 2 + nv - 1) {
+#define TILE6(c) case 2 * c: wgrad_tile6(c, 1, in, cin, d + cb, cout, n, dw + cb); break; \
+		 case 2 * c + 1: wgrad_tile6(c, 2, in, cin, d + cb, cout, n, dw + cb); break;
+		TILE6(6) TILE6(5) TILE6(4) TILE6(3) TILE6(2) TILE6(1)
+#undef TILE6
+		}
+	}
+}
+
 /* db [cout] += the n pixels of d, in pixel order (as a row-by-row sum would). */
 CONV_AVX2 static void bias_row(float *db, const float *d, int cout, int n)
 {
@@ -910,10 +964,11 @@ typedef struct {
 	isa_kind isa;
 } wgrad_job;
 
-/* Input channels per part of dw a worker owns: an AVX-512 part feeds 12-channel tiles. */
-static int wgrad_ci(isa_kind isa)
+/* Input channels per part of dw a worker owns: an AVX-512 part feeds 12-channel tiles;
+ * AVX2's 1x1s (a pointwise layer, im2col rows) 6-channel ones (wgrad_tile6). */
+static int wgrad_ci(const geom *g, isa_kind isa)
 {
-	return isa == ISA_AVX512 ? CONV512_CI : CONV_CI;
+	return isa == ISA_AVX512 ? CONV512_CI : g->kh == 1 && g->kw == 1 ? CONV_CI1 : CONV_CI;
 }
 
 /* Worker k owns a contiguous share of the (ky, kx, block of wgrad_ci input channels) parts
@@ -922,7 +977,7 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 {
 	const wgrad_job *j = ctx;
 	const geom *g = j->g;
-	int cin = g->c, cout = g->oc, CI = wgrad_ci(j->isa), ncb = (cin + CI - 1) / CI;
+	int cin = g->c, cout = g->oc, CI = wgrad_ci(g, j->isa), ncb = (cin + CI - 1) / CI;
 	long lo, hi;
 
 	long nparts = (long)g->kh * g->kw * ncb;   /* and db, the part after them */
@@ -961,6 +1016,10 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 
 				if (j->isa == ISA_AVX512) {
 					wgrad_row512(nc, in, cin, d, cout, ox1 - ox0, dw);
+					continue;
+				}
+				if (CI == CONV_CI1) {
+					wgrad_row6(nc, in, cin, d, cout, ox1 - ox0, dw);
 					continue;
 				}
 				for (int cb = 0; cb < cout; cb += 32) {
@@ -1221,7 +1280,7 @@ void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, co
 	}
 	if (j.isa == ISA_AVX512 && g->c < 4)
 		j.isa = ISA_AVX2;
-	int CI = wgrad_ci(j.isa);
+	int CI = wgrad_ci(g, j.isa);
 	long parts = (long)g->kh * g->kw * ((g->c + CI - 1) / CI) + (db != NULL);
 
 	if (threads > parts)

@@ -1,7 +1,8 @@
 /* convdirect: direct convolution for NHWC layers whose output channels are a multiple of 8:
  * AVX2+FMA or AVX-512 register tiles, no im2col; conv2d uses it where it fits. Stride 1
  * (not 1x1) forward and weight gradient on both; the forward of any stride and of 1x1s
- * too on both, by tiles that run across rows (see convdirect.c, "the plane path"). */
+ * too on both, by tiles that run across rows (see convdirect.c, "the plane path"), and the
+ * weight gradient of 1x1s. */
 #ifndef PETCNN_CONVDIRECT_H
 #define PETCNN_CONVDIRECT_H
 
@@ -37,7 +38,8 @@ void convdirect_forward(const geom *g, float *out, const float *in, const float 
 /* dw [kh, kw, cin, cout] = (acc: dw +) the sum over the batch of in's windows times
  * dout [B, oh, ow, cout], and db [cout] likewise the sum of dout (NULL: skip); threads
  * take disjoint parts of dw and db, so the bits do not depend on their number. Needs no
- * scratch. */
+ * scratch. g: what convdirect_fits takes, or any unpadded 1x1 of stride 1 and cout a
+ * multiple of 8 (conv2d's pointwise layers, and a strided layer's im2col rows). */
 void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, const float *in,
 		      int B, int acc, int threads, isa_kind isa);
 

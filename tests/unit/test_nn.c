@@ -519,7 +519,8 @@ static void test_conv_pointwise(void)
 	static const int cases[][5] = {
 		{ 40, 40, 16, 24, 3 },  /* 12 map rows of 40 a row of 480; 12 + 4 channels in */
 		{ 13, 37, 24, 16, 1 },  /* the whole map one row (481) */
-		{ 9, 11, 20, 40, 2 },   /* cin 20: din on sgemm; a row of 198 */
+		{ 9, 11, 23, 40, 2 },   /* cin 23: din on sgemm; a row of 198; AVX2 6+6+6+5 in */
+		{ 5, 6, 13, 8, 2 },     /* AVX2's 1x1 tiles of 6 + 6 + 1 channels in */
 		{ 7, 7, 96, 136, 2 },   /* a 7x7 map: two images a row; 8 blocks of 12 in, 4+ out */
 		{ 31, 23, 8, 8, 1 },    /* a prime map height: rows of 23 */
 	};
