@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/blas.h"
+#include "nn/vec.h"
 #include "util/par.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -42,15 +43,20 @@ typedef struct {
 	int relu;
 } add_job;
 
-/* Worker k's share, in blocks of 16 floats (whole cache lines where out is aligned, as
- * the layers' outputs are). */
+/* Worker k's share of n floats, in blocks of 16 (whole cache lines where the tensors are
+ * aligned, as the layers' outputs are). */
+static void share16(size_t n, int k, int nth, long *lo, long *hi)
+{
+	par_share((long)((n + 15) / 16), k, nth, lo, hi);
+	*lo *= 16, *hi = *hi * 16 < (long)n ? *hi * 16 : (long)n;
+}
+
 static void add_worker(void *ctx, int k, int n)
 {
 	const add_job *j = ctx;
 	long lo, hi;
 
-	par_share((long)((j->n + 15) / 16), k, n, &lo, &hi);
-	lo *= 16, hi = hi * 16 < (long)j->n ? hi * 16 : (long)j->n;
+	share16(j->n, k, n, &lo, &hi);
 	if (hi > lo)
 		add_run(j->out + lo, j->a + lo, j->b + lo, (size_t)(hi - lo), j->relu);
 }
@@ -72,6 +78,48 @@ void elt_add(float *out, const float *a, const float *b, size_t n, int relu, int
 	}
 	blas_park();
 	par_run(threads, add_worker, &j);
+}
+
+typedef struct {
+	float *dx;
+	const float *dy, *y;
+	size_t n;
+	int act;
+} act_job;
+
+static void act_run(float *dx, const float *dy, const float *y, size_t n, int act)
+{
+	if (act == VEC_RELU6)
+		vec_relu6_backward(dx, dy, y, n);
+	else
+		vec_relu_backward(dx, dy, y, n);
+}
+
+static void act_worker(void *ctx, int k, int n)
+{
+	const act_job *j = ctx;
+	long lo, hi;
+
+	share16(j->n, k, n, &lo, &hi);
+	if (hi > lo)
+		act_run(j->dx + lo, j->dy + lo, j->y + lo, (size_t)(hi - lo), j->act);
+}
+
+/* A ReLU6's backward streams three tensors as a sum does (MobileNetV2's 35 of them, ~55 M
+ * floats a step at batch 10): shared over the threads alike (a 56x56x144 batch of 10 on a
+ * Zen 4: 1.87 ms on one thread, 1.21 on two). */
+void elt_act_backward(float *dx, const float *dy, const float *y, size_t n, int act, int threads)
+{
+	act_job j = { dx, dy, y, n, act };
+
+	if (threads > 1 && n / ELT_ADD_MIN < (size_t)threads)
+		threads = (int)(n / ELT_ADD_MIN);
+	if (threads <= 1) {
+		act_run(dx, dy, y, n, act);
+		return;
+	}
+	blas_park();
+	par_run(threads, act_worker, &j);
 }
 
 void elt_clip_forward(float *y, const float *x, size_t n, float lo, float hi)

@@ -6,11 +6,17 @@
 #include <stddef.h>
 
 /* n: element count; rows: B*h*w of an NHWC tensor; c: its channels (the last axis).
- * Every function gives the same bits on every CPU path and, elt_add, for any threads;
+ * Every function gives the same bits on every CPU path and, elt_add and elt_act_backward,
+ * for any threads;
  * the others are single-threaded. */
 
 /* out [n] = a [n] + b [n], then ReLU if relu (out may be a or b), on up to threads. */
 void elt_add(float *out, const float *a, const float *b, size_t n, int relu, int threads);
+
+/* dx [n] = dy where the activation act (VEC_RELU, VEC_RELU6) let y [n] through (0 < y,
+ * and y < 6), else 0 (dx may be dy): vec_relu_backward's and vec_relu6_backward's bits,
+ * on up to threads. */
+void elt_act_backward(float *dx, const float *dy, const float *y, size_t n, int act, int threads);
 
 /* y [n] = min(max(x [n], lo), hi) (y may be x; a NaN stays NaN). */
 void elt_clip_forward(float *y, const float *x, size_t n, float lo, float hi);

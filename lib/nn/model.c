@@ -1623,10 +1623,8 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 		/* below top, a layer no reader gave a gradient to is not under top */
 		if (!g || (i < top && !started[i]))
 			continue;
-		if (relu_masks(m, l) && !masked[i] && l->relu == VEC_RELU6)
-			vec_relu6_backward(g, g, l->out, nout);
-		else if (relu_masks(m, l) && !masked[i])
-			vec_relu_backward(g, g, l->out, nout);
+		if (relu_masks(m, l) && !masked[i])
+			elt_act_backward(g, g, l->out, nout, l->relu, m->threads);
 		switch (l->kind) {
 		case MODEL_CONV:
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */

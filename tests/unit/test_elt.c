@@ -133,6 +133,31 @@ static void test_add(rng *r)
 	free(a), free(b), free(ba), free(bb), free(b1), free(b3);
 }
 
+/* The activations' backward shared over 3 threads (the last share ends inside a block of
+ * 16): every element the mask's, ReLU (0 < y) and ReLU6 (0 < y < 6), y spanning both
+ * edges and landing on them, in place as the model runs it. */
+static void test_act_backward(rng *r)
+{
+	enum { BIG = (1 << 17) + 37 };
+	float *y = randv(r, BIG, -2, 8), *dy = randv(r, BIG, -1, 1), *d1 = malloc(sizeof *d1 * BIG);
+	float *d3 = malloc(sizeof *d3 * BIG);
+
+	for (int i = 0; i < BIG; i += 97)
+		y[i] = i % 2 ? 6.0f : 0.0f;
+	for (int act = VEC_RELU; act <= VEC_RELU6; act++) {
+		int ok = 1;
+
+		memcpy(d3, dy, sizeof *d3 * BIG);
+		elt_act_backward(d1, dy, y, BIG, act, 1);
+		elt_act_backward(d3, d3, y, BIG, act, 3);
+		for (int i = 0; i < BIG; i++)
+			ok &= d1[i] == (y[i] > 0 && (act == VEC_RELU || y[i] < 6) ? dy[i] : 0.0f);
+		CHECK(ok && !memcmp(d1, d3, sizeof *d1 * BIG),
+		      "act backward %d: the mask's, %d floats on 3 threads in place as on 1", act, BIG);
+	}
+	free(y), free(dy), free(d1), free(d3);
+}
+
 /* n elements of f at once and one at a time (the scalar tail only): the same bits */
 static int same_bits_1(void (*f)(float *, const float *, size_t, float), const float *x,
 		       size_t n, float p)
@@ -501,6 +526,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	test_add(&r);
+	test_act_backward(&r);
 	test_clip(&r);
 	test_leaky(&r);
 	test_affine_c(&r, 7, 5);
