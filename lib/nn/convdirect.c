@@ -894,7 +894,9 @@ CONV_AVX512 static void wgrad_row512(int nc, const float *in, int cin, const flo
 /* AVX2 on a 1x1's dw: nc (up to 6) input channels x nv (1 or 2) vectors of 8 output
  * channels, summed over n pixels. Against 3 x 32 (wgrad_tile) it reads a pixel's inputs
  * 24 bytes at a time, not 12, and each dout vector once for 6 channels, not 3: a 1x1 of
- * many input channels reads a new line of them for every pixel of a part. */
+ * many input channels reads a new line of them for every pixel of a part. The dout
+ * vectors are loaded first, then each channel broadcast in turn (15 registers), where
+ * wgrad_tile's order, every broadcast first, would hold 19 of the 16. */
 CONV_AVX2 INLINE void wgrad_tile6(int nc, int nv, const float *in, int cin, const float *d,
 				  int cout, int n, float *dw)
 {
