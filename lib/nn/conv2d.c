@@ -404,12 +404,20 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 	}
 }
 
-/* Pixels per row at most of a pointwise layer's weight gradient on convdirect. */
-#define PW_ROW 512
+/* Pixels per row at most of a weight gradient on convdirect's tiles over 1x1 rows (a
+ * pointwise layer's, a strided layer's im2col rows). AVX2's tiles take 16 output channels
+ * a pass, so a row's inputs are read cout/16 times, and rows of 128 keep them in L1 (held
+ * to AVX2, Zen 4, conv_bench bwd with din left out: 14x14 96->576 2.10 -> 1.13 ms, 7x7
+ * 160->960 1.64 -> 0.87, 320->1280 3.40 -> 2.34, where OpenBLAS's Haswell core takes 1.13,
+ * 0.75 and 1.90); AVX-512's take 32 a pass, and rows of 512 and 256 measured alike. */
+static int pw_row(const conv2d_plan *p)
+{
+	return p->isa == ISA_AVX512 && isa_supported(ISA_AVX512) ? 512 : 128;
+}
 
 /* dw [K, N] = (acc: dw +) col^T d over n pixels: col their im2col rows [n, K], d their
  * dout rows [n, N]. On convdirect's wgrad tiles (dw_cols) as a 1x1 layer of K input
- * channels in rows of PW_ROW pixels: OpenBLAS's sgemm took a strided layer's long, thin
+ * channels in rows of pw_row pixels: OpenBLAS's sgemm took a strided layer's long, thin
  * product at 20-55 GFLOP/s (MobileNetV2's first layer, K = 27: 10.8 ms at batch 10;
  * ResNet-18's conv1, K = 147: 42; Zen 4, 2 threads). The pixels in order: the same bits
  * for any thread count. */
@@ -421,9 +429,10 @@ static void dw_cols(const conv2d_plan *p, float *dw, const float *col, const flo
 			    acc ? 1.0f : 0.0f, dw, N);
 		return;
 	}
-	geom r = { .h = (int)(n / PW_ROW), .w = PW_ROW, .c = K, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
-		   .oh = (int)(n / PW_ROW), .ow = PW_ROW, .oc = N, .groups = 1 };
-	long whole = n / PW_ROW * PW_ROW;
+	int R = pw_row(p);
+	geom r = { .h = (int)(n / R), .w = R, .c = K, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
+		   .oh = (int)(n / R), .ow = R, .oc = N, .groups = 1 };
+	long whole = n / R * R;
 
 	if (p->threads > 1)
 		blas_park();
@@ -465,7 +474,7 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		if (threads > 1 && (p->dw_direct || p->din_direct))
 			blas_park();
 		if (dw && p->dw_direct) {
-			/* its pixels in rows of k of the map's rows, up to PW_ROW pixels: a tile's
+			/* its pixels in rows of k of the map's rows, up to pw_row pixels: a tile's
 			 * sums are stored at each row's end, every 7 pixels on a 7x7 map (0.75x
 			 * sgemm there), and a row's pixels are read once per 32 output channels,
 			 * from memory if the row is the whole batch (112x112 16->96: 2.9x slower).
@@ -473,7 +482,7 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 			geom rows = *g;
 			int k = 1;
 
-			for (int d = 2; (long)d * g->ow <= PW_ROW && d <= B * g->oh; d++)
+			for (int d = 2; (long)d * g->ow <= pw_row(p) && d <= B * g->oh; d++)
 				if ((B * g->oh) % d == 0)
 					k = d;
 			rows.h = rows.oh = B * g->oh / k, rows.w = rows.ow = k * g->ow;
