@@ -802,12 +802,7 @@ static void wgrad_worker(void *ctx, int k, int n)
 				int c1 = oc - c0 < DW_CHANNELS ? oc : c0 + DW_CHANNELS;
 
 				if (kk == khw) {
-					if (j->isa > ISA_GENERIC)
-						wgrad_run_isa(j->db + c0, NULL, 0, drow + c0, oc, g->ow, c1 - c0, j->isa);
-					else
-						for (int ox = 0; ox < g->ow; ox++)
-							for (int ch = c0; ch < c1; ch++)
-								j->db[ch] += drow[(long)ox * oc + ch];
+					wgrad_run_isa(j->db + c0, NULL, 0, drow + c0, oc, g->ow, c1 - c0, j->isa);
 					continue;
 				}
 				int ky = (int)(kk / g->kw), kx = (int)(kk % g->kw), iy = oy * g->sh - g->pt + ky;
@@ -817,7 +812,7 @@ static void wgrad_worker(void *ctx, int k, int n)
 					continue;
 				const float *irow = j->in + (img * g->h + iy) * g->w * c;
 
-				if (mult == 1 && j->isa > ISA_GENERIC) {
+				if (mult == 1) {
 					/* the outputs whose tap kx is inside the row: [ox0, ox1) */
 					int ox0 = kx >= g->pl ? 0 : (g->pl - kx + g->sw - 1) / g->sw;
 					int ox1 = g->w - 1 + g->pl - kx < 0 ? 0 : (g->w - 1 + g->pl - kx) / g->sw + 1;
@@ -836,11 +831,8 @@ static void wgrad_worker(void *ctx, int k, int n)
 						continue;
 					const float *x = irow + (long)ix * c, *dy = drow + (long)ox * oc;
 
-					if (mult == 1)
-						madd(dwk + c0, x + c0, dy + c0, c1 - c0);
-					else
-						for (int ch = c0; ch < c1; ch++)
-							dwk[ch] += x[ch / mult] * dy[ch];
+					for (int ch = c0; ch < c1; ch++)
+						dwk[ch] += x[ch / mult] * dy[ch];
 				}
 			}
 		}
