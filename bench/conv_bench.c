@@ -29,6 +29,7 @@
 #include "nn/convdirect.h"
 #include "nn/convwino.h"
 #include "nn/isa.h"
+#include "nn/vec.h"
 #include "util/errmsg.h"
 #include "util/par.h"
 
@@ -167,8 +168,8 @@ static void run_phase(conv_case *c, int phase)
 	case 1:
 		/* din alone: the turned kernel's convolution (as conv2d_backward runs it) */
 		if (convdirect_fits(&c->t, c->isa))
-			convdirect_forward(&c->t, c->din, c->dout, c->wt, NULL, 0, c->in, BATCH, c->threads,
-					   c->ws, c->isa);
+			convdirect_forward(&c->t, c->din, c->dout, c->wt, NULL, 0, c->in, VEC_RELU, BATCH,
+					   c->threads, c->ws, c->isa);
 		else
 			conv2d_forward(&c->t, c->din, c->dout, c->wt, NULL, BATCH, 0, c->ws, c->threads, c->isa);
 		break;
@@ -343,7 +344,8 @@ static void nets(int threads, double secs, const char *only, int B, int bwd)
 					double t0 = now();
 
 					if (bwd)    /* out as dout, in as the ReLU's output below */
-						conv2d_run_backward(&plan, din, dw, b, out, in, w, in, B, 0, ws);
+						conv2d_run_backward(&plan, din, dw, b, out, in, w, in, VEC_RELU,
+								    B, 0, ws);
 					else if (wino)
 						convwino_forward(&g, out, in, u, b, 1, B, threads, wsw, isa);
 					else

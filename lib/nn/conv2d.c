@@ -10,6 +10,7 @@
 #include "nn/convdirect.h"
 #include "nn/convdw.h"
 #include "nn/convwino.h"
+#include "nn/elt.h"
 #include "nn/vec.h"
 #include "util/par.h"
 
@@ -341,7 +342,7 @@ void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const
 	if (p->fwd_direct) {
 		if (threads > 1)
 			blas_park();
-		convdirect_forward(g, out, in, w, b, relu, NULL, B, threads, ws, p->isa);
+		convdirect_forward(g, out, in, w, b, relu, NULL, 0, B, threads, ws, p->isa);
 		return;
 	}
 	switch (p->kind) {
@@ -381,11 +382,12 @@ void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const
 }
 
 /* din [B, h, w, cin] = the transposed convolution of dout by w, tile by tile with each
- * tile complete when computed (no col2im scatter, no zeroing of din), the ReLU mask of
- * relu_y applied while the tile is still in cache. The GEMM has the forward's shape:
- * K = kh*kw*cout long, N = cin. */
+ * tile complete when computed (no col2im scatter, no zeroing of din), the activation's mask
+ * (relu_y, relu_act) applied while the tile is still in cache. The GEMM has the forward's
+ * shape: K = kh*kw*cout long, N = cin. */
 static void conv_din(const geom *g, const geom *t, float *din, const float *dout,
-		     const float *w, const float *relu_y, int B, int threads, float *ws)
+		     const float *w, const float *relu_y, int relu_act, int B, int threads,
+		     float *ws)
 {
 	long M = (long)B * t->oh * t->ow, tm = tile_rows(t);
 	int K = t->kh * t->kw * t->c, N = t->oc;
@@ -400,7 +402,7 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, K, 1.0f,
 			    col, K, wt, N, 0.0f, d, N);
 		if (relu_y)
-			vec_relu_backward(d, d, relu_y + m0 * N, (size_t)(m1 - m0) * N);
+			vec_act_backward(d, d, relu_y + m0 * N, (size_t)(m1 - m0) * N, relu_act);
 	}
 }
 
@@ -448,7 +450,7 @@ static void dw_cols(const conv2d_plan *p, float *dw, const float *col, const flo
 
 static void backward(const conv2d_plan *p, float *din, float *dw, float *db, const float *dout,
 		     const float *in, const float *w, int wino, const float *ut, const float *relu_y,
-		     int B, int acc, float *ws)
+		     int relu_act, int B, int acc, float *ws)
 {
 	const geom *g = &p->g, *t = &p->t;
 	int threads = p->threads;
@@ -461,7 +463,7 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 	if (p->kind == CONV2D_DEPTHWISE) {
 		if (threads > 1)
 			blas_park();
-		convdw_backward(g, din, dw, db, dout, in, w, relu_y, B, acc, threads, isa);
+		convdw_backward(g, din, dw, db, dout, in, w, relu_y, relu_act, B, acc, threads, isa);
 		return;
 	}
 	wino = wino && p->wino && dw && convwino_wgrad_wins(g, B);
@@ -493,7 +495,7 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		}
 		if (din && p->din_direct) {
 			turn_kernel(g, ws, w, threads);
-			convdirect_forward(t, din, dout, ws, NULL, 0, relu_y, B, threads,
+			convdirect_forward(t, din, dout, ws, NULL, 0, relu_y, relu_act, B, threads,
 					   ws + (size_t)t->c * t->oc, isa);
 			return;
 		}
@@ -501,7 +503,7 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, K, N, 1.0f,
 				    dout, N, w, N, 0.0f, din, K);
 		if (din && relu_y)
-			vec_relu_backward(din, din, relu_y, (size_t)M * K);
+			elt_act_backward(din, din, relu_y, (size_t)M * K, relu_act, threads);
 		return;
 	}
 	if ((din && !p->has_t) || G > 1) {
@@ -534,7 +536,8 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 			}
 		}
 		if (din && relu_y)
-			vec_relu_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c);
+			elt_act_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c, relu_act,
+					 threads);
 		return;
 	}
 	if (threads > 1)
@@ -560,30 +563,34 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		return;
 	/* stride 1: din is the convolution of dout by the turned kernel (t) */
 	if (ut && p->wino_t) {
+		/* its tiles keep where y > 0: a ReLU6's clipped outputs are a pass after */
 		convwino_forward_keep(t, din, dout, ut, relu_y, B, threads, ws, isa);
+		if (relu_y && relu_act == VEC_RELU6)
+			elt_act_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c, relu_act,
+					 threads);
 		return;
 	}
 	if (p->din_direct) {
 		turn_kernel(g, ws, w, threads);
-		convdirect_forward(t, din, dout, ws, NULL, 0, relu_y, B, threads,
+		convdirect_forward(t, din, dout, ws, NULL, 0, relu_y, relu_act, B, threads,
 			     ws + (size_t)t->kh * t->kw * t->c * t->oc, isa);
 		return;
 	}
-	conv_din(g, t, din, dout, w, relu_y, B, threads, ws);
+	conv_din(g, t, din, dout, w, relu_y, relu_act, B, threads, ws);
 }
 
 void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, const float *relu_y,
-			 int B, int acc, float *ws)
+			 int relu_act, int B, int acc, float *ws)
 {
-	backward(p, din, dw, db, dout, in, w, 0, NULL, relu_y, B, acc, ws);
+	backward(p, din, dw, db, dout, in, w, 0, NULL, relu_y, relu_act, B, acc, ws);
 }
 
 void conv2d_run_backward_wino(const conv2d_plan *p, float *din, float *dw, float *db,
 			      const float *dout, const float *in, const float *w, const float *ut,
-			      const float *relu_y, int B, int acc, float *ws)
+			      const float *relu_y, int relu_act, int B, int acc, float *ws)
 {
-	backward(p, din, dw, db, dout, in, w, 1, ut, relu_y, B, acc, ws);
+	backward(p, din, dw, db, dout, in, w, 1, ut, relu_y, relu_act, B, acc, ws);
 }
 
 size_t conv2d_wino_t_floats(const conv2d_plan *p)
@@ -633,17 +640,17 @@ void conv2d_backward(const geom *g, float *din, float *dw, float *db,
 		     const float *dout, const float *in, const float *w, int B, int acc,
 		     float *ws, int threads, isa_kind isa)
 {
-	conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, B, acc, ws, threads, isa);
+	conv2d_backward_relu(g, din, dw, db, dout, in, w, NULL, 0, B, acc, ws, threads, isa);
 }
 
 void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
-			  const float *dout, const float *in, const float *w,
-			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa)
+			  const float *dout, const float *in, const float *w, const float *relu_y,
+			  int relu_act, int B, int acc, float *ws, int threads, isa_kind isa)
 {
 	conv2d_plan p;
 
 	conv2d_plan_init(&p, g, isa, threads);
-	conv2d_run_backward(&p, din, dw, db, dout, in, w, relu_y, B, acc, ws);
+	conv2d_run_backward(&p, din, dw, db, dout, in, w, relu_y, relu_act, B, acc, ws);
 }
 
 const char *conv2d_path(const geom *g, isa_kind isa)

@@ -38,7 +38,7 @@ void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const
 			const float *b, int B, int relu, float *ws);
 void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, const float *relu_y,
-			 int B, int acc, float *ws);
+			 int relu_act, int B, int acc, float *ws);
 /* Winograd's forward, for plans with wino set: conv2d_pack_wino transforms the weights
  * into u (conv2d_wino_floats floats; once per set of weights), then conv2d_run_wino is
  * conv2d_run_forward on them (the same outputs a rounding apart: see
@@ -56,7 +56,7 @@ size_t conv2d_wino_t_floats(const conv2d_plan *p);
 void conv2d_pack_wino_t(const conv2d_plan *p, float *ut, const float *w, float *ws);
 void conv2d_run_backward_wino(const conv2d_plan *p, float *din, float *dw, float *db,
 			      const float *dout, const float *in, const float *w, const float *ut,
-			      const float *relu_y, int B, int acc, float *ws);
+			      const float *relu_y, int relu_act, int B, int acc, float *ws);
 /* conv2d_path of a plan. */
 const char *conv2d_plan_path(const conv2d_plan *p);
 
@@ -82,12 +82,12 @@ void conv2d_backward(const geom *g, float *din, float *dw, float *db, const floa
 		     const float *in, const float *w, int B, int acc, float *ws, int threads,
 		     isa_kind isa);
 
-/* The same, then din through the backward of a ReLU whose output was relu_y [B, h, w, cin]
- * (the layer before; NULL: none), fused into the computation of din (same bits as
- * vec_relu_backward after it). */
+/* The same, then din through the backward of the activation relu_act (VEC_RELU, VEC_RELU6)
+ * whose output was relu_y [B, h, w, cin] (the layer before; NULL: none), fused into the
+ * computation of din where the kernels can (same bits as vec_act_backward after it). */
 void conv2d_backward_relu(const geom *g, float *din, float *dw, float *db,
-			  const float *dout, const float *in, const float *w,
-			  const float *relu_y, int B, int acc, float *ws, int threads, isa_kind isa);
+			  const float *dout, const float *in, const float *w, const float *relu_y,
+			  int relu_act, int B, int acc, float *ws, int threads, isa_kind isa);
 
 /* The kernels g runs on with isa: "avx512" or "avx2" (the direct kernels; ", din sgemm"
  * when the input gradient's turned convolution does not fit them), "avx512 fwd, sgemm" or

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "nn/actmask.h"
 #include "util/par.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -220,7 +221,7 @@ static void pad_rows(const geom *g, float *dst, const float *img, int oy0, int o
  * floats), w and b at the tile's first channel. */
 CONV_AVX2 INLINE void fwd_tile(int np, int nv, const float *in, long rs, int kh, int kwc, int cin,
 			       const float *w, int wst, int cout, const float *b, float *out, int relu,
-			       const float *mask)
+			       const float *mask, int mact)
 {
 	__m256 acc[CONV_PX][4], zero = _mm256_setzero_ps();
 
@@ -259,27 +260,26 @@ CONV_AVX2 INLINE void fwd_tile(int np, int nv, const float *in, long rs, int kh,
 			if (relu == 2)
 				a = _mm256_min_ps(a, _mm256_set1_ps(6.0f));
 			if (mask)
-				a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(mask + p * cout + 8 * v),
-								   zero, _CMP_GT_OQ));
+				a = actmask_keep256(a, mask + p * cout + 8 * v, mact);
 			_mm256_storeu_ps(out + p * cout + 8 * v, a);
 		}
 }
 
 CONV_AVX2 INLINE void fwd_tile_nv(int np, int nv, const float *in, long rs, int kh, int kwc,
 				  int cin, const float *w, int wst, int cout, const float *b,
-				  float *out, int relu, const float *mask)
+				  float *out, int relu, const float *mask, int mact)
 {
 	switch (nv) {
-	case 4: fwd_tile(np, 4, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
-	case 3: fwd_tile(np, 3, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
-	case 2: fwd_tile(np, 2, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
-	default: fwd_tile(np, 1, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask); break;
+	case 4: fwd_tile(np, 4, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask, mact); break;
+	case 3: fwd_tile(np, 3, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask, mact); break;
+	case 2: fwd_tile(np, 2, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask, mact); break;
+	default: fwd_tile(np, 1, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask, mact); break;
 	}
 }
 
 /* One output row: in at its first window's top-left in the padded rows. */
 CONV_AVX2 static void fwd_row(const geom *g, const float *in, long rs, const float *w,
-			      const float *b, float *out, int relu, const float *mask)
+			      const float *b, float *out, int relu, const float *mask, int mact)
 {
 	int cin = g->c, cout = g->oc, kwc = g->kw * cin, packed = cout > 32;
 	int wst = packed ? 32 : cout;
@@ -291,10 +291,12 @@ CONV_AVX2 static void fwd_row(const geom *g, const float *in, long rs, const flo
 
 		for (; ox + CONV_PX <= g->ow; ox += CONV_PX)
 			fwd_tile_nv(CONV_PX, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, wc, wst, cout, bc,
-				    out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL);
+				    out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL,
+				    mact);
 		for (; ox < g->ow; ox++)
 			fwd_tile_nv(1, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, wc, wst, cout, bc,
-				    out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL);
+				    out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL,
+				    mact);
 	}
 }
 
@@ -304,7 +306,7 @@ CONV_AVX2 static void fwd_row(const geom *g, const float *in, long rs, const flo
  * vectors and a broadcast fit the 32 registers without spilling. */
 CONV_AVX512 INLINE void fwd_tile512(int np, int nv, const float *in, long rs, int kh, int kwc,
 				    int cin, const float *w, int wst, int cout, const float *b,
-				    float *out, int relu, const float *mask, __mmask16 ml)
+				    float *out, int relu, const float *mask, int mact, __mmask16 ml)
 {
 	__m512 acc[CONV512_PX][2], zero = _mm512_setzero_ps();
 	__mmask16 m[2] = { nv == 1 ? ml : 0xffff, ml };
@@ -344,25 +346,24 @@ CONV_AVX512 INLINE void fwd_tile512(int np, int nv, const float *in, long rs, in
 			if (relu == 2)
 				a = _mm512_min_ps(a, _mm512_set1_ps(6.0f));
 			if (mask)
-				a = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(m[v], _mm512_maskz_loadu_ps(
-							m[v], mask + p * cout + 16 * v), zero, _CMP_GT_OQ), a);
+				a = actmask_keep512(a, mask + p * cout + 16 * v, m[v], mact);
 			_mm512_mask_storeu_ps(out + p * cout + 16 * v, m[v], a);
 		}
 }
 
 CONV_AVX512 INLINE void fwd_tile512_nv(int np, int nv, const float *in, long rs, int kh, int kwc,
 				       int cin, const float *w, int wst, int cout, const float *b,
-				       float *out, int relu, const float *mask, __mmask16 ml)
+				       float *out, int relu, const float *mask, int mact, __mmask16 ml)
 {
 	if (nv == 2)
-		fwd_tile512(np, 2, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask, ml);
+		fwd_tile512(np, 2, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask, mact, ml);
 	else
-		fwd_tile512(np, 1, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask, ml);
+		fwd_tile512(np, 1, in, rs, kh, kwc, cin, w, wst, cout, b, out, relu, mask, mact, ml);
 }
 
 /* fwd_row with AVX-512 tiles: 12 pixels, then 4, then 1 for the row's end. */
 CONV_AVX512 static void fwd_row512(const geom *g, const float *in, long rs, const float *w,
-				   const float *b, float *out, int relu, const float *mask)
+				   const float *b, float *out, int relu, const float *mask, int mact)
 {
 	int cin = g->c, cout = g->oc, kwc = g->kw * cin, packed = cout > 32;
 	int wst = packed ? 32 : cout;
@@ -375,7 +376,8 @@ CONV_AVX512 static void fwd_row512(const geom *g, const float *in, long rs, cons
 
 #define FWD512(np)                                                                                 \
 	fwd_tile512_nv(np, nv, in + (long)ox * cin, rs, g->kh, kwc, cin, wc, wst, cout, bc,        \
-		       out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL, ml)
+		       out + (long)ox * cout + cb, relu, mask ? mask + (long)ox * cout + cb : NULL, mact, \
+		       ml)
 		for (; ox + CONV512_PX <= g->ow; ox += CONV512_PX)
 			FWD512(CONV512_PX);
 		for (; ox + 4 <= g->ow; ox += 4)
@@ -390,7 +392,7 @@ typedef struct {
 	const geom *g;
 	float *out, *ws;
 	const float *in, *w, *b, *mask;
-	int B, relu;
+	int B, relu, mact;
 	isa_kind isa;
 } fwd_job;
 
@@ -417,10 +419,10 @@ static void fwd_worker(void *ctx, int k, int n)
 
 			if (j->isa == ISA_AVX512)
 				fwd_row512(g, buf + (oy - oy0) * rs, rs, j->w, j->b, j->out + o, j->relu,
-					   j->mask ? j->mask + o : NULL);
+					   j->mask ? j->mask + o : NULL, j->mact);
 			else
 				fwd_row(g, buf + (oy - oy0) * rs, rs, j->w, j->b, j->out + o, j->relu,
-					j->mask ? j->mask + o : NULL);
+					j->mask ? j->mask + o : NULL, j->mact);
 		}
 		lo += oy1 - oy0;
 	}
@@ -474,8 +476,8 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
  * kept output at or after it. Positions past ow are computed and not stored. */
 CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat_geom *f, int kp,
 				     int cin, const float *w, long w2, const float *b, float *out,
-				     int cout, int relu, const float *mask, __mmask16 ml, int x, int ow,
-				     int pf)
+				     int cout, int relu, const float *mask, int mact, __mmask16 ml, int x,
+				     int ow, int pf)
 {
 	__m512 acc[CONV512_PX][4], zero = _mm512_setzero_ps();
 	__mmask16 m[4] = { nv == 1 ? ml : 0xffff, nv == 2 ? ml : 0xffff, 0xffff, 0xffff };
@@ -530,8 +532,7 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
 				if (last && relu == 2)
 					a = _mm512_min_ps(a, _mm512_set1_ps(6.0f));
 				if (last && mask)
-					a = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(m[v], _mm512_maskz_loadu_ps(
-								m[v], mask + 16 * v), zero, _CMP_GT_OQ), a);
+					a = actmask_keep512(a, mask + 16 * v, m[v], mact);
 				_mm512_mask_storeu_ps(out + 16 * v, m[v], a);
 			}
 			out += cout;
@@ -550,7 +551,7 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
  * take 12 accumulators, 3 broadcasts and a weight of the 16 registers, as fwd_tile does. */
 CONV_AVX2 INLINE void flat_tile256(int np, int nv, const float *in, const flat_geom *f, int kp,
 				   int cin, const float *w, const float *b, float *out, int cout,
-				   int relu, const float *mask, int x, int ow)
+				   int relu, const float *mask, int mact, int x, int ow)
 {
 	__m256 acc[FLAT256_MAXP][4], zero = _mm256_setzero_ps();
 	const float *wp = w;
@@ -601,8 +602,7 @@ CONV_AVX2 INLINE void flat_tile256(int np, int nv, const float *in, const flat_g
 				if (last && relu == 2)
 					a = _mm256_min_ps(a, _mm256_set1_ps(6.0f));
 				if (last && mask)
-					a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(mask + 8 * v), zero,
-									   _CMP_GT_OQ));
+					a = actmask_keep256(a, mask + 8 * v, mact);
 				_mm256_storeu_ps(out + 8 * v, a);
 			}
 			out += cout;
@@ -619,7 +619,7 @@ typedef struct {
 	const flat_geom *f;
 	float *out, *ws;
 	const float *in, *w, *b, *mask;
-	int B, relu, pf;
+	int B, relu, mact, pf;
 } flat_job;
 
 /* Where position q of a chunk (R a plane row) lands among its ow-wide output rows: the
@@ -648,8 +648,8 @@ CONV_AVX512 static void flat_chunk512(const flat_job *j, const float *in, long Q
 
 #define FLAT512(np, nv)                                                                            \
 	flat_tile512(np, nv, in + q * cin, f, kp, cin, wc, 32 * K, bc, oc0 + flat_out(f, q, ow) * cout, \
-		     cout, j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, ml, (int)(q % f->R), ow, \
-		     j->pf)
+		     cout, j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, j->mact, ml,              \
+		     (int)(q % f->R), ow, j->pf)
 	if (nv == 4) {
 		for (; q + 6 <= Q; q += 6)
 			FLAT512(6, 4);
@@ -691,7 +691,7 @@ CONV_AVX2 static void flat_chunk256(const flat_job *j, const float *in, long Q, 
 
 #define FLAT256(np, nv)                                                                            \
 	flat_tile256(np, nv, in + q * cin, f, kp, cin, wc, bc, oc0 + flat_out(f, q, ow) * cout, cout, \
-		     j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, (int)(q % f->R), ow)
+		     j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, j->mact, (int)(q % f->R), ow)
 #define FLAT256_RUN(np, nv)                                                                        \
 	for (; q + np <= Q; q += np)                                                               \
 		FLAT256(np, nv);                                                                   \
@@ -1213,12 +1213,12 @@ static void flat_pack_worker(void *ctx, int k, int n)
 }
 
 static void flat_forward(const geom *g, float *out, const float *in, const float *w,
-			 const float *b, int relu, const float *mask, int B, int threads, float *ws,
-			 isa_kind isa)
+			 const float *b, int relu, const float *mask, int mact, int B, int threads,
+			 float *ws, isa_kind isa)
 {
 	flat_geom f;
 	flat_job j = { .g = g, .f = &f, .out = out, .ws = ws, .in = in, .w = ws, .b = b,
-		       .mask = mask, .B = B, .relu = relu };
+		       .mask = mask, .B = B, .relu = relu, .mact = mact };
 	pack_job pj = { .g = g, .f = &f, .w = w, .d = ws };
 	long K = (long)g->kh * g->kw * g->c;
 
@@ -1234,16 +1234,16 @@ static void flat_forward(const geom *g, float *out, const float *in, const float
 #endif
 
 void convdirect_forward(const geom *g, float *out, const float *in, const float *w,
-			const float *b, int relu, const float *mask, int B, int threads, float *ws,
-			isa_kind isa)
+			const float *b, int relu, const float *mask, int mact, int B, int threads,
+			float *ws, isa_kind isa)
 {
 #ifdef CONV_AVX2
 	fwd_job j = { .g = g, .out = out, .ws = ws, .in = in, .w = w, .b = b, .mask = mask,
-		      .B = B, .relu = relu, .isa = usable(isa) };
+		      .B = B, .relu = relu, .mact = mact, .isa = usable(isa) };
 	long K = (long)g->kh * g->kw * g->c;
 
 	if (flat_wanted(g, j.isa)) {
-		flat_forward(g, out, in, w, b, relu, mask, B, threads, ws, j.isa);
+		flat_forward(g, out, in, w, b, relu, mask, mact, B, threads, ws, j.isa);
 		return;
 	}
 	if (packed_floats(g)) {
@@ -1258,7 +1258,7 @@ void convdirect_forward(const geom *g, float *out, const float *in, const float 
 		threads = (int)((long)B * g->oh);
 	par_run(threads, fwd_worker, &j);
 #else
-	(void)g, (void)out, (void)in, (void)w, (void)b, (void)relu, (void)mask, (void)B;
+	(void)g, (void)out, (void)in, (void)w, (void)b, (void)relu, (void)mask, (void)mact, (void)B;
 	(void)threads, (void)ws, (void)isa;
 #endif
 }

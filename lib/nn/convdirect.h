@@ -29,11 +29,12 @@ size_t convdirect_workspace(const geom *g, int threads);
 
 /* out [B, oh, ow, cout] = conv(in [B, h, w, cin], w [kh, kw, cin, cout]) + b (NULL: none),
  * then the activation relu (0 none, 1 ReLU, 2 ReLU6: clipped to [0, 6]), then zero where
- * mask [B, oh, ow, cout] <= 0 (NULL: no mask). Every
- * output is summed in one fixed order: the same bits whatever the thread count. */
+ * the activation mact (VEC_RELU, VEC_RELU6) whose output was mask [B, oh, ow, cout] (NULL:
+ * none) stops a gradient: a transposed convolution's din through the activation below.
+ * Every output is summed in one fixed order: the same bits whatever the thread count. */
 void convdirect_forward(const geom *g, float *out, const float *in, const float *w,
-			const float *b, int relu, const float *mask, int B, int threads, float *ws,
-			isa_kind isa);
+			const float *b, int relu, const float *mask, int mact, int B, int threads,
+			float *ws, isa_kind isa);
 
 /* dw [kh, kw, cin, cout] = (acc: dw +) the sum over the batch of in's windows times
  * dout [B, oh, ow, cout], and db [cout] likewise the sum of dout (NULL: skip); threads

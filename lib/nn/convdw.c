@@ -5,6 +5,8 @@
 #include "nn/convdw.h"
 
 #include <string.h>
+
+#include "nn/actmask.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -392,7 +394,7 @@ typedef struct {
 	const geom *g;
 	float *out, *din, *dw, *db;
 	const float *in, *w, *b, *dout, *relu_y;
-	int B, act, acc;
+	int B, act, acc, relu_act;
 	isa_kind isa;           /* the vector loops on it */
 } dw_job;
 
@@ -479,16 +481,16 @@ void convdw_forward(const geom *g, float *out, const float *in, const float *w, 
 #define DW_MAXPOS 64
 
 /* din of one pixel, d[ch] for ch >= ch0: 0, plus dys[i][ch] * wks[i][ch] for i < n in
- * order, zeroed where mk (NULL: no ReLU) is not > 0. */
+ * order, zeroed where the activation act's output mk (NULL: none) does not pass it. */
 static void din_pixel(float *d, const float *const *dys, const float *const *wks, int n,
-		      const float *mk, int ch0, int c)
+		      const float *mk, int act, int ch0, int c)
 {
 	for (int ch = ch0; ch < c; ch++) {
 		float a = 0.0f;
 
 		for (int i = 0; i < n; i++)
 			a += dys[i][ch] * wks[i][ch];
-		d[ch] = mk && !(mk[ch] > 0) ? 0.0f : a;
+		d[ch] = mk && !actmask_pass(mk[ch], act) ? 0.0f : a;
 	}
 }
 
@@ -507,7 +509,7 @@ static void wgrad_run(float *dw, const float *x, long xs, const float *dy, long 
  * 64 channels' sums in flight, where one vector's would wait on the adds' latency. */
 DW_AVX512 static inline __attribute__((always_inline)) void
 din_block512(int nv, float *d, const float *const *dys, const float *const *wks, int n,
-	     const float *mk, int ch, __mmask16 m)
+	     const float *mk, int act, int ch, __mmask16 m)
 {
 	__m512 a[4], zero = _mm512_setzero_ps();
 	__mmask16 mv[4];
@@ -524,29 +526,28 @@ din_block512(int nv, float *d, const float *const *dys, const float *const *wks,
 #pragma GCC unroll 4
 	for (int v = 0; v < nv; v++) {
 		if (mk)
-			a[v] = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(
-				mv[v], _mm512_maskz_loadu_ps(mv[v], mk + ch + 16 * v), zero, _CMP_GT_OQ), a[v]);
+			a[v] = actmask_keep512(a[v], mk + ch + 16 * v, mv[v], act);
 		_mm512_mask_storeu_ps(d + ch + 16 * v, mv[v], a[v]);
 	}
 }
 
 DW_AVX512 static void din_pixel512(float *d, const float *const *dys, const float *const *wks,
-				   int n, const float *mk, int c)
+				   int n, const float *mk, int act, int c)
 {
 	int ch = 0;
 
 	for (; c - ch >= 64; ch += 64)
-		din_block512(4, d, dys, wks, n, mk, ch, 0xffff);
+		din_block512(4, d, dys, wks, n, mk, act, ch, 0xffff);
 	if (ch < c) {
 		int left = c - ch, nv = (left + 15) / 16;
 		__mmask16 m = (__mmask16)(0xffffu >> (16 * nv - left));
 
 		if (nv == 3)
-			din_block512(3, d, dys, wks, n, mk, ch, m);
+			din_block512(3, d, dys, wks, n, mk, act, ch, m);
 		else if (nv == 2)
-			din_block512(2, d, dys, wks, n, mk, ch, m);
+			din_block512(2, d, dys, wks, n, mk, act, ch, m);
 		else
-			din_block512(1, d, dys, wks, n, mk, ch, m);
+			din_block512(1, d, dys, wks, n, mk, act, ch, m);
 	}
 }
 
@@ -595,7 +596,7 @@ DW_AVX512 static void wgrad_run512(float *dw, const float *x, long xs, const flo
 /* din_block512 on AVX2: nv vectors of 8 channels, all full. */
 DW_AVX2 static inline __attribute__((always_inline)) void
 din_block256(int nv, float *d, const float *const *dys, const float *const *wks, int n,
-	     const float *mk, int ch)
+	     const float *mk, int act, int ch)
 {
 	__m256 a[8], zero = _mm256_setzero_ps();
 
@@ -610,24 +611,23 @@ din_block256(int nv, float *d, const float *const *dys, const float *const *wks,
 #pragma GCC unroll 8
 	for (int v = 0; v < nv; v++) {
 		if (mk)
-			a[v] = _mm256_and_ps(a[v], _mm256_cmp_ps(_mm256_loadu_ps(mk + ch + 8 * v), zero,
-								 _CMP_GT_OQ));
+			a[v] = actmask_keep256(a[v], mk + ch + 8 * v, act);
 		_mm256_storeu_ps(d + ch + 8 * v, a[v]);
 	}
 }
 
 /* din_pixel's channels a multiple of 8 from the first; returns the first left over. */
 DW_AVX2 static int din_pixel256(float *d, const float *const *dys, const float *const *wks,
-				int n, const float *mk, int c)
+				int n, const float *mk, int act, int c)
 {
 	int ch = 0;
 
 	for (; c - ch >= 64; ch += 64)
-		din_block256(8, d, dys, wks, n, mk, ch);
+		din_block256(8, d, dys, wks, n, mk, act, ch);
 	for (; c - ch >= 16; ch += 16)
-		din_block256(2, d, dys, wks, n, mk, ch);
+		din_block256(2, d, dys, wks, n, mk, act, ch);
 	for (; c - ch >= 8; ch += 8)
-		din_block256(1, d, dys, wks, n, mk, ch);
+		din_block256(1, d, dys, wks, n, mk, act, ch);
 	return ch;
 }
 
@@ -673,20 +673,20 @@ DW_AVX2 static int wgrad_run256(float *dw, const float *x, long xs, const float 
 
 /* din_pixel on the widest path isa allows. */
 static void din_pixel_isa(float *d, const float *const *dys, const float *const *wks, int n,
-			  const float *mk, int c, isa_kind isa)
+			  const float *mk, int act, int c, isa_kind isa)
 {
 	int ch = 0;
 
 #if defined(__x86_64__)
 	if (isa >= ISA_AVX512) {
-		din_pixel512(d, dys, wks, n, mk, c);
+		din_pixel512(d, dys, wks, n, mk, act, c);
 		return;
 	}
 	if (isa >= ISA_AVX2)
-		ch = din_pixel256(d, dys, wks, n, mk, c);
+		ch = din_pixel256(d, dys, wks, n, mk, act, c);
 #endif
 	(void)isa;
-	din_pixel(d, dys, wks, n, mk, ch, c);
+	din_pixel(d, dys, wks, n, mk, act, ch, c);
 }
 
 /* wgrad_run on at most 64 channels (nc), on the widest path isa allows. */
@@ -748,7 +748,8 @@ static void din_worker(void *ctx, int k, int n)
 							dys[np] = dimg + ((long)oy * g->ow + ox) * oc;
 							wks[np++] = j->w + ((long)ky * g->kw + kx) * oc;
 						}
-				din_pixel_isa(d, dys, wks, np, j->relu_y ? j->relu_y + p * c : NULL, c, j->isa);
+				din_pixel_isa(d, dys, wks, np, j->relu_y ? j->relu_y + p * c : NULL,
+					      j->relu_act, c, j->isa);
 				continue;
 			}
 			memset(d, 0, sizeof *d * c);
@@ -768,7 +769,7 @@ static void din_worker(void *ctx, int k, int n)
 				}
 			if (j->relu_y)
 				for (int ch = 0; ch < c; ch++)
-					if (!(j->relu_y[p * c + ch] > 0))
+					if (!actmask_pass(j->relu_y[p * c + ch], j->relu_act))
 						d[ch] = 0.0f;
 		}
 	}
@@ -839,11 +840,11 @@ static void wgrad_worker(void *ctx, int k, int n)
 }
 
 void convdw_backward(const geom *g, float *din, float *dw, float *db, const float *dout,
-		     const float *in, const float *w, const float *relu_y, int B, int acc,
-		     int threads, isa_kind isa)
+		     const float *in, const float *w, const float *relu_y, int relu_act, int B,
+		     int acc, int threads, isa_kind isa)
 {
 	dw_job j = { .g = g, .din = din, .dw = dw, .db = db, .dout = dout, .in = in, .w = w,
-		     .relu_y = relu_y, .B = B, .acc = acc, .isa = isa };
+		     .relu_y = relu_y, .B = B, .acc = acc, .relu_act = relu_act, .isa = isa };
 	long parts = ((long)g->kh * g->kw + (db != NULL)) * ((g->oc + DW_CHANNELS - 1) / DW_CHANNELS);
 	long rows = (long)B * g->h;
 

@@ -19,11 +19,12 @@ void convdw_forward(const geom *g, float *out, const float *in, const float *w, 
 
 /* Given dout [B, oh, ow, cout]: dw [kh, kw, 1, cout] and db [cout] (NULL: skip) summed over
  * the batch (added to them if acc), din [B, h, w, cin] (NULL: skip) set, then zeroed where
- * relu_y [B, h, w, cin] <= 0 (NULL: no ReLU). Each sum runs in one fixed order: input rows
+ * the activation relu_act (VEC_RELU, VEC_RELU6) whose output was relu_y [B, h, w, cin]
+ * (NULL: none) stops the gradient. Each sum runs in one fixed order: input rows
  * (din) and parts of dw split over threads give the same bits for any number, and on any
  * isa (its vectors multiply then add per lane as the scalar loops do). */
 void convdw_backward(const geom *g, float *din, float *dw, float *db, const float *dout,
-		     const float *in, const float *w, const float *relu_y, int B, int acc,
-		     int threads, isa_kind isa);
+		     const float *in, const float *w, const float *relu_y, int relu_act, int B,
+		     int acc, int threads, isa_kind isa);
 
 #endif

@@ -87,14 +87,6 @@ typedef struct {
 	int act;
 } act_job;
 
-static void act_run(float *dx, const float *dy, const float *y, size_t n, int act)
-{
-	if (act == VEC_RELU6)
-		vec_relu6_backward(dx, dy, y, n);
-	else
-		vec_relu_backward(dx, dy, y, n);
-}
-
 static void act_worker(void *ctx, int k, int n)
 {
 	const act_job *j = ctx;
@@ -102,7 +94,7 @@ static void act_worker(void *ctx, int k, int n)
 
 	share16(j->n, k, n, &lo, &hi);
 	if (hi > lo)
-		act_run(j->dx + lo, j->dy + lo, j->y + lo, (size_t)(hi - lo), j->act);
+		vec_act_backward(j->dx + lo, j->dy + lo, j->y + lo, (size_t)(hi - lo), j->act);
 }
 
 /* A ReLU6's backward streams three tensors as a sum does (MobileNetV2's 35 of them, ~55 M
@@ -115,7 +107,7 @@ void elt_act_backward(float *dx, const float *dy, const float *y, size_t n, int 
 	if (threads > 1 && n / ELT_ADD_MIN < (size_t)threads)
 		threads = (int)(n / ELT_ADD_MIN);
 	if (threads <= 1) {
-		act_run(dx, dy, y, n, act);
+		vec_act_backward(dx, dy, y, n, act);
 		return;
 	}
 	blas_park();

@@ -1538,6 +1538,7 @@ typedef struct {
 	float *to;              /* where to write */
 	float *sum_into;        /* then add it here (NULL: written in place) */
 	const float *relu_y;    /* the input's ReLU output, when l may apply its mask */
+	int relu_act;           /* ... of that activation (VEC_RELU, VEC_RELU6) */
 	int src;
 } din_target;
 
@@ -1564,10 +1565,14 @@ static din_target din_for(model *m, const model_layer *l, int k, char *started, 
 		t.sum_into = t.to;
 		t.to = m->gtmp;
 	} else if (s != MODEL_INPUT && s != m->grad_stop && relu_masks(m, &m->layer[s]) &&
-		   m->layer[s].relu == VEC_RELU && m->layer[s].nuse == 1) {
-		/* the only reader applies the input's ReLU mask as it writes (a ReLU6's the
-		 * input applies itself: the readers' kernels mask y <= 0 alone) */
+		   (m->layer[s].relu == VEC_RELU || (m->layer[s].relu == VEC_RELU6 &&
+						     l->kind == MODEL_CONV)) &&
+		   m->layer[s].nuse == 1) {
+		/* the only reader applies the input's ReLU mask as it writes (a ReLU6's only a
+		 * conv does: MobileNetV2's 35, 61 M floats a step at batch 10 streamed once
+		 * more by a pass of their own) */
 		t.relu_y = m->layer[s].out;
+		t.relu_act = m->layer[s].relu;
 		masked[s] = 1;
 	}
 	started[at] = 1;
@@ -1630,10 +1635,12 @@ static void backward_to(model *m, adam_rows *fused, int top, int stop, int no_pa
 			/* the input of a conv after a ReLU is that ReLU's output: its mask */
 			t = din_for(m, l, 0, started, masked);
 			if (m->no_wino)
-				conv2d_run_backward(&l->plan, t.to, dw, db, g, in, w, t.relu_y, B, 0, m->ws);
+				conv2d_run_backward(&l->plan, t.to, dw, db, g, in, w, t.relu_y, t.relu_act, B,
+						    0, m->ws);
 			else
 				conv2d_run_backward_wino(&l->plan, t.to, dw, db, g, in, w,
-							 t.to ? wino_t_ready(m, l) : NULL, t.relu_y, B, 0, m->ws);
+							 t.to ? wino_t_ready(m, l) : NULL, t.relu_y,
+							 t.relu_act, B, 0, m->ws);
 			din_done(&t, nin);
 			break;
 		case MODEL_DENSE:

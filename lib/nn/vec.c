@@ -81,3 +81,11 @@ void vec_relu6_backward(float *dx, const float *dy, const float *y, size_t n)
 	for (; i < n; i++)
 		dx[i] = y[i] > 0 && y[i] < 6.0f ? dy[i] : 0;
 }
+
+void vec_act_backward(float *dx, const float *dy, const float *y, size_t n, int act)
+{
+	if (act == VEC_RELU6)
+		vec_relu6_backward(dx, dy, y, n);
+	else
+		vec_relu_backward(dx, dy, y, n);
+}

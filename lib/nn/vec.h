@@ -24,5 +24,7 @@ void vec_relu_backward(float *dx, const float *dy, const float *y, size_t n);
 /* dx [n] = dy [n] where 0 < y [n] < 6, else 0 (y is the ReLU6's output; dx may be dy):
  * a clipped output does not move with its input. */
 void vec_relu6_backward(float *dx, const float *dy, const float *y, size_t n);
+/* The one of the two for the activation act (VEC_RELU, VEC_RELU6). */
+void vec_act_backward(float *dx, const float *dy, const float *y, size_t n, int act);
 
 #endif

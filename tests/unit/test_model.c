@@ -290,15 +290,18 @@ static void test_model_grad(void)
 }
 
 /* conv:...:relu6 is conv:...:linear then clip:0:6, to the bit: forward, backward (the
- * gradient passes where 0 < y < 6), on the strided sgemm, depthwise (multiplier 1 and 2),
- * pointwise, stride-1 sgemm and grouped paths, weights large enough that every layer's
+ * gradient passes where 0 < y < 6, the mask applied by the reader's kernels as they write
+ * the gradient, or after them), on the strided sgemm, depthwise (multiplier 1 and 2),
+ * pointwise, stride-1 (u on Winograd where isa has it) and grouped paths of isa, weights large enough that every layer's
  * outputs are clipped at both ends and pass between; and the same bits on 2 threads. */
-static void test_relu6(void)
+static void test_relu6(isa_kind isa)
 {
 	static const char *const conv[] = { "a=conv:3x3:8:s2", "d=conv:3x3:8:g8", "e=conv:3x3:16:g8",
-					    "p=conv:1x1:6", "c=conv:3x3:6", "g=conv:1x1:4:g2", "t=conv:3x3:8" };
-	enum { NC = 7, B = 2, H = 12, W = 12, K = 3 };
+					    "p=conv:1x1:6", "c=conv:3x3:6", "g=conv:1x1:4:g2", "t=conv:3x3:16",
+					    "u=conv:3x3:16" };
+	enum { NC = 8, B = 2, H = 12, W = 12, K = 3 };
 	char fused[512] = "", split[512] = "", err[ERR_MAX];
+	const char *on = isa_name(isa);
 	int labels[B] = { 0, 2 };
 	uint8_t img[B * H * W * 3];
 	model m[3];
@@ -335,14 +338,16 @@ static void test_relu6(void)
 		for (size_t j = 0; j < n; j++)
 			lo += lf->out[j] == 0, hi += lf->out[j] == 6;
 		CHECK(lo && hi && lo + hi < n, "%s: %zu of %zu outputs at 0, %zu at 6", lf->name, lo, n, hi);
-		CHECK(!memcmp(lf->out, ls->out, sizeof *lf->out * n), "%s: relu6 is linear then clip:0:6", lf->name);
-		CHECK(!memcmp(lf->out, m[2].layer[i].out, sizeof *lf->out * n), "%s: 2 threads' bits", lf->name);
+		CHECK(!memcmp(lf->out, ls->out, sizeof *lf->out * n), "%s, %s: relu6 is linear then clip:0:6",
+		      on, lf->name);
+		CHECK(!memcmp(lf->out, m[2].layer[i].out, sizeof *lf->out * n), "%s, %s: 2 threads' bits", on,
+		      lf->name);
 	}
 	CHECK(m[0].nparams == m[1].nparams && m[0].loss == m[1].loss, "the loss: %g and %g", m[0].loss, m[1].loss);
 	CHECK(!memcmp(m[0].grads, m[1].grads, sizeof *m[0].grads * m[0].nparams),
-	      "relu6's parameter gradients are linear then clip:0:6's");
+	      "%s: relu6's parameter gradients are linear then clip:0:6's", on);
 	CHECK(!memcmp(m[0].grads, m[2].grads, sizeof *m[0].grads * m[0].nparams),
-	      "relu6's parameter gradients on 2 threads");
+	      "%s: relu6's parameter gradients on 2 threads", on);
 	for (int k = 0; k < 3; k++)
 		model_free(&m[k]);
 }
@@ -999,7 +1004,12 @@ int main(void)
 	test_bad_specs();
 	test_init();
 	test_model_grad();
-	test_relu6();
+	for (isa_kind k = ISA_GENERIC; k <= ISA_AVX512; k++)
+		if (isa_supported(k)) {
+			setenv("PETCNN_ISA", isa_name(k), 1);
+			test_relu6(k);
+			unsetenv("PETCNN_ISA");
+		}
 	test_graph();
 	test_norm();
 	test_grad_at();

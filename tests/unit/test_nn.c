@@ -368,7 +368,7 @@ static void test_conv_transposed(void)
 			CHECK((size_t)B * H * W * KH * KW * OC > conv2d_workspace(&g, 1),
 			      "the transposed im2col spans several tiles");
 		/* in plays the ReLU's output: about half its entries are masked */
-		conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, B, 0, ws, 1, isa_best());
+		conv2d_backward_relu(&g, din, dw, db, dout, in, w, in, VEC_RELU, B, 0, ws, 1, isa_best());
 		conv2d_backward(&g, din2, dw2, db2, dout, in, w, B, 0, ws, 1, isa_best());
 		vec_relu_backward(din2, din2, in, nin);
 		same = !memcmp(din, din2, sizeof *din * nin) && !memcmp(dw, dw2, sizeof *dw * nw) &&
@@ -451,7 +451,7 @@ static void test_conv_direct(void)
 				dw[t] = malloc(sizeof *dw[t] * nw);
 				conv2d_forward(&g, out[t], in, w, b, B, 1, ws, t + 1, isa);
 				/* in plays the ReLU output of the layer before: its mask */
-				conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, 0, ws, t + 1, isa);
+				conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, VEC_RELU, B, 0, ws, t + 1, isa);
 				free(ws);
 			}
 			CHECK(!memcmp(out[0], out[1], sizeof *out[0] * nout) &&
@@ -468,7 +468,7 @@ static void test_conv_direct(void)
 				float *ws = malloc(sizeof *ws * conv2d_workspace(&g, 2));
 
 				conv2d_forward(&g, o2, in, w, b, B, 1, ws, 2, ISA_AVX2);
-				conv2d_backward_relu(&g, di2, dw2, db2, dout, in, w, in, B, 0, ws, 2, ISA_AVX2);
+				conv2d_backward_relu(&g, di2, dw2, db2, dout, in, w, in, VEC_RELU, B, 0, ws, 2, ISA_AVX2);
 				CHECK(!memcmp(o2, out[0], sizeof *o2 * nout) && !memcmp(di2, din[0], sizeof *di2 * nin) &&
 				      !memcmp(dw2, dw[0], sizeof *dw2 * nw) && !memcmp(db2, db[0], sizeof *db2 * OC),
 				      "case %zu: AVX-512 and AVX2 give the same bits", k);
@@ -560,7 +560,7 @@ static void test_conv_pointwise(void)
 				if (acc)
 					memcpy(dw[t], dw[0], sizeof *dw[t] * nw), memcpy(db[t], db[0], sizeof *db[t] * OC);
 				/* in plays the ReLU output of the layer before: its mask */
-				conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, B, acc, ws, th, isa);
+				conv2d_backward_relu(&g, din[t], dw[t], db[t], dout, in, w, in, VEC_RELU, B, acc, ws, th, isa);
 				free(ws);
 			}
 			int same = 1;
@@ -600,7 +600,7 @@ static void test_conv_pointwise(void)
 				float *d2 = malloc(sizeof *d2 * nin), *w2 = malloc(sizeof *w2 * nw);
 				float *b2 = malloc(sizeof *b2 * OC), *ws = malloc(sizeof *ws * conv2d_workspace(&g, 2));
 
-				conv2d_backward_relu(&g, d2, w2, b2, dout, in, w, in, B, 0, ws, 2, ISA_AVX2);
+				conv2d_backward_relu(&g, d2, w2, b2, dout, in, w, in, VEC_RELU, B, 0, ws, 2, ISA_AVX2);
 				CHECK(!memcmp(d2, din[0], sizeof *d2 * nin) && !memcmp(w2, dw[0], sizeof *w2 * nw) &&
 				      !memcmp(b2, db[0], sizeof *b2 * OC),
 				      "pointwise case %zu: AVX-512 and AVX2 give the same bits", k);
@@ -785,15 +785,21 @@ static void test_conv_planes(void)
 			}
 			if (isa != ISA_GENERIC) {
 				/* the mask a fused input gradient passes (conv2d gives it only to stride-1
-				 * windows): where it is <= 0 zero, elsewhere the bits without it */
-				float *mk = randv(&r, nout, -1, 1), *om = malloc(sizeof *om * nout);
+				 * windows), a ReLU's or a ReLU6's output: where it stops the gradient
+				 * zero, elsewhere the bits without it */
+				float *mk = randv(&r, nout, -1, 8), *om = malloc(sizeof *om * nout);
 				float *ws = malloc(sizeof *ws * convdirect_workspace(&g, 2));
-				int same = 1;
 
-				convdirect_forward(&g, om, in, w, b, act, mk, B, 2, ws, isa);
-				for (size_t i = 0; i < nout; i++)
-					same &= mk[i] > 0 ? !memcmp(om + i, out[0] + i, sizeof *om) : om[i] == 0;
-				CHECK(same, "%s planes case %zu: the mask zeroes where it is <= 0, no more", pn, k);
+				for (int ma = VEC_RELU; ma <= VEC_RELU6; ma++) {
+					int same = 1;
+
+					convdirect_forward(&g, om, in, w, b, act, mk, ma, B, 2, ws, isa);
+					for (size_t i = 0; i < nout; i++)
+						same &= mk[i] > 0 && (ma == VEC_RELU || mk[i] < 6) ?
+							!memcmp(om + i, out[0] + i, sizeof *om) : om[i] == 0;
+					CHECK(same, "%s planes case %zu: the mask (act %d) zeroes where it stops"
+					      " the gradient, no more", pn, k, ma);
+				}
 				free(mk), free(om), free(ws);
 			}
 			for (int t = 0; t < 3; t++)

@@ -408,8 +408,8 @@ static void test_case(const wcase *c, isa_kind isa, int fd, const char *dir)
 			same &= o2[i] == (out[0][i] > 0 ? out[0][i] : 0.0f);
 		CHECK(same, "%s: forward's ReLU", what);
 		memcpy(w2, dw[0], sizeof *w2 * nw), memcpy(b2, db[0], sizeof *b2 * c->oc);
-		conv2d_backward_relu(&r[0].g, d2, w2, b2, dout, r[0].in, r[0].w, r[0].in, c->B, 1,
-				     r[0].ws, 1, isa);
+		conv2d_backward_relu(&r[0].g, d2, w2, b2, dout, r[0].in, r[0].w, r[0].in, VEC_RELU, c->B,
+				     1, r[0].ws, 1, isa);
 		same = 1;
 		for (size_t i = 0; i < nin; i++)
 			same &= d2[i] == (r[0].in[i] > 0 ? din[0][i] : 0.0f);
@@ -569,7 +569,8 @@ static void test_depthwise_isa(void)
 
 /* Depthwise backward on AVX-512 (up to 64 channels in registers, masked tails), AVX2 (8
  * a vector, the tail scalar) and the portable loops: the same din, dw and db bits with 1
- * and 2 threads, with and without the ReLU mask and accumulation, over strides, pads
+ * and 2 threads, with and without accumulation and the ReLU or ReLU6 mask (the portable
+ * din's the unmasked one through vec_act_backward), over strides, pads
  * (windows wholly in the padding), a 5x5 kernel and channels that leave tails (75 = 64 +
  * 11; 37; 24; 9); and multiplier 2 (the portable din, the vector db). */
 static void test_depthwise_backward_isa(void)
@@ -593,6 +594,7 @@ static void test_depthwise_backward_isa(void)
 		float *in = malloc(sizeof *in * ni), *w = malloc(sizeof *w * nw);
 		float *dout = malloc(sizeof *dout * no);
 		float *ry = malloc(sizeof *ry * ni), *d1 = malloc(sizeof *d1 * ni), *d2 = malloc(sizeof *d2 * ni);
+		float *d0 = malloc(sizeof *d0 * ni);
 		float *w1 = malloc(sizeof *w1 * (nw + oc)), *w2 = malloc(sizeof *w2 * (nw + oc));
 
 		for (size_t i = 0; i < ni; i++) {
@@ -603,16 +605,21 @@ static void test_depthwise_backward_isa(void)
 			w[i] = (float)((i * 104729 % 997) / 997.0 - 0.5);
 		for (size_t i = 0; i < no; i++)
 			dout[i] = (float)((i * 6101 % 1013) / 1013.0 - 0.5);
-		for (int mode = 0; mode < 4; mode++) {
+		for (int mode = 0; mode < 6; mode++) {
 			int acc = mode & 1, relu = mode >> 1;
 			size_t zeroed = 0;
 
 			for (size_t i = 0; i < nw + oc; i++)
 				w1[i] = w2[i] = acc ? (float)i * 0.01f : NAN;
-			conv2d_backward_relu(&g, d1, w1, w1 + nw, dout, in, w, relu ? ry : NULL, B, acc, ws, 1,
-					     ISA_GENERIC);
+			conv2d_backward_relu(&g, d1, w1, w1 + nw, dout, in, w, relu ? ry : NULL, relu, B, acc,
+					     ws, 1, ISA_GENERIC);
+			conv2d_backward(&g, d0, NULL, NULL, dout, in, w, B, 0, ws, 1, ISA_GENERIC);
+			if (relu)
+				vec_act_backward(d0, d0, ry, ni, relu);
+			CHECK(!memcmp(d0, d1, sizeof *d0 * ni),
+			      "depthwise backward case %zu, act %d: the fused mask is not the pass after", t, relu);
 			for (size_t i = 0; i < ni; i++)
-				zeroed += relu && ry[i] <= 0 && d1[i] == 0;
+				zeroed += relu && (ry[i] <= 0 || (relu == VEC_RELU6 && ry[i] >= 6)) && d1[i] == 0;
 			CHECK(!relu || zeroed > 0, "depthwise backward case %zu: the mask zeroes nothing", t);
 			for (int pi = 0; pi < 2; pi++)
 				for (int th = 1; th <= 2; th++) {
@@ -621,8 +628,8 @@ static void test_depthwise_backward_isa(void)
 					for (size_t i = 0; i < nw + oc; i++)
 						w2[i] = acc ? (float)i * 0.01f : NAN;
 					memset(d2, 0xff, sizeof *d2 * ni);
-					conv2d_backward_relu(&g, d2, w2, w2 + nw, dout, in, w, relu ? ry : NULL, B,
-							     acc, ws, th, paths[pi]);
+					conv2d_backward_relu(&g, d2, w2, w2 + nw, dout, in, w, relu ? ry : NULL,
+							     relu, B, acc, ws, th, paths[pi]);
 					CHECK(!memcmp(d1, d2, sizeof *d1 * ni) && !memcmp(w1, w2, sizeof *w1 * (nw + oc)),
 					      "depthwise backward case %zu, acc %d, relu %d, %d threads: %s and portable"
 					      " bits differ (din %d, dw and db %d)", t, acc, relu, th,
@@ -630,7 +637,7 @@ static void test_depthwise_backward_isa(void)
 					      !memcmp(w1, w2, sizeof *w1 * (nw + oc)));
 				}
 		}
-		free(in), free(w), free(dout), free(ry), free(d1), free(d2), free(w1), free(w2);
+		free(in), free(w), free(dout), free(ry), free(d0), free(d1), free(d2), free(w1), free(w2);
 	}
 }
 
