@@ -298,7 +298,8 @@ static const struct netconv {
  * with fixed weights does; GFLOP/s counted as the direct sums' for comparison);
  * NAME: only layers whose name starts so. bwd: the backward instead (din through a ReLU's
  * mask, dw and db, as a layer trained above another runs it; GFLOP/s of its two GEMM-sized
- * parts, twice the forward's), on the plan's kernels. */
+ * parts, twice the forward's; a first layer's, of 3 input channels, dw and db alone, as
+ * training runs it, and its GEMM-sized part), on the plan's kernels. */
 static void nets(int threads, double secs, const char *only, int B, int bwd)
 {
 	isa_kind paths[3];
@@ -322,9 +323,9 @@ static void nets(int threads, double secs, const char *only, int B, int bwd)
 		float *in = randf(nin), *w = randf((size_t)L->k * L->k * cg * L->cout);
 		float *b = randf(L->cout), *out = randf(nout), *ws = randf(conv2d_workspace(&g, threads));
 		float *u = randf(convwino_weights(&g)), *wsw = randf(convwino_workspace(&g, threads));
-		float *din = bwd ? randf(nin) : NULL;
+		float *din = bwd && L->cin > 3 ? randf(nin) : NULL;
 		float *dw = bwd ? randf((size_t)L->k * L->k * cg * L->cout) : NULL;
-		double flops = 2.0 * nout * L->k * L->k * cg * (bwd ? 2 : 1);
+		double flops = 2.0 * nout * L->k * L->k * cg * (din ? 2 : 1);
 
 		for (int p = 0; p < npaths; p++) {
 			isa_kind isa = paths[p];

@@ -26,6 +26,8 @@ typedef struct {
 				 * its din on convdirect where the turned 1x1 fits) */
 	int dw_cols;            /* an sgemm layer's dw by convdirect_wgrad on im2col rows
 				 * (where its forward is on convdirect: cout a multiple of 8) */
+	int dw_taps;            /* ... or on the layer itself, a first layer's few channels
+				 * (convdirect_wgrad_taps: strided too) */
 	int wino;               /* the forward may run by Winograd (conv2d_run_wino), and
 				 * the weight gradient (conv2d_run_backward_wino) */
 	int wino_t;             /* din may too (conv2d_run_backward_wino) */

@@ -1038,18 +1038,22 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 }
 
 /* A first layer's few input channels: a window row's kw * cin taps (conv1_1: 3 x 3) are
- * few enough for one AVX-512 tile to take them all against 16 output channels, where the
+ * few enough for AVX-512 tiles to take them all against 16 output channels, where the
  * per-(ky, kx) parts above leave a tile 3 accumulators (too few to cover the FMA latency;
  * hence AVX2's 3 x 4 for them until now). Where the whole window row is inside the input
  * row the taps are contiguous there: a broadcast each and one vector of dout per pixel.
  * conv1_1's weight gradient at 224, batch 10, 2 threads, Zen 5: 5.1-5.2 -> 4.2-4.3 ms
  * (bench/conv_bench 224 2; the rest is both threads reading all of dout, a part's 16
- * channels straddling two cache lines at calloc's offset). */
+ * channels straddling two cache lines at calloc's offset). Strided windows too (a
+ * window row's taps stay contiguous; pixels sw * cin floats apart), and more than 12 taps
+ * in groups of at most 12 (ResNet-18's conv1, 7x7 s2: 21), where conv2d took them as a
+ * 1x1 of im2col's rows: no im2col, and each dout vector read once per group, not per 12
+ * output channels' tile. */
 #define CONV512_TAPS 12
 
-/* dw's nt tap rows (stride cout; the lanes in ml) += the n pixels' taps (in, stride cin)
- * times their dout vectors (d, stride cout), in pixel order. */
-CONV_AVX512 INLINE void wgrad_taps512(int nt, const float *in, int cin, const float *d, int cout,
+/* dw's nt tap rows (stride cout; the lanes in ml) += the n pixels' taps (in, xs floats a
+ * pixel) times their dout vectors (d, stride cout), in pixel order. */
+CONV_AVX512 INLINE void wgrad_taps512(int nt, const float *in, long xs, const float *d, int cout,
 				      int n, float *dw, __mmask16 ml)
 {
 	__m512 acc[CONV512_TAPS];
@@ -1057,7 +1061,7 @@ CONV_AVX512 INLINE void wgrad_taps512(int nt, const float *in, int cin, const fl
 #pragma GCC unroll 12
 	for (int t = 0; t < nt; t++)
 		acc[t] = _mm512_maskz_loadu_ps(ml, dw + (long)t * cout);
-	for (int p = 0; p < n; p++, in += cin, d += cout) {
+	for (int p = 0; p < n; p++, in += xs, d += cout) {
 		__m512 dv = _mm512_maskz_loadu_ps(ml, d);
 
 #pragma GCC unroll 12
@@ -1069,6 +1073,20 @@ CONV_AVX512 INLINE void wgrad_taps512(int nt, const float *in, int cin, const fl
 		_mm512_mask_storeu_ps(dw + (long)t * cout, ml, acc[t]);
 }
 
+/* db [cout] += the n pixels' dout (d), in pixel order, 16 channels a vector (the last
+ * one's lanes masked: a first layer's cout need not be a multiple of 8). */
+CONV_AVX512 static void bias_row512(float *db, const float *d, int cout, int n)
+{
+	for (int cb = 0; cb < cout; cb += 16) {
+		__mmask16 ml = (__mmask16)(0xffffu >> (cout - cb < 16 ? 16 - (cout - cb) : 0));
+		__m512 a = _mm512_maskz_loadu_ps(ml, db + cb);
+
+		for (int p = 0; p < n; p++)
+			a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(ml, d + (long)p * cout + cb));
+		_mm512_mask_storeu_ps(db + cb, ml, a);
+	}
+}
+
 /* Output pixel ox of a row at the edge, where some taps fall in the padding: each tap
  * inside the input row added to its dw row on its own. */
 CONV_AVX512 static void wgrad_edge512(const geom *g, const float *irow, const float *d, int ox,
@@ -1078,7 +1096,7 @@ CONV_AVX512 static void wgrad_edge512(const geom *g, const float *irow, const fl
 	__m512 dv = _mm512_maskz_loadu_ps(ml, d);
 
 	for (int kx = 0; kx < g->kw; kx++) {
-		int ix = ox + kx - g->pl;
+		int ix = ox * g->sw + kx - g->pl;
 
 		if (ix < 0 || ix >= g->w)
 			continue;
@@ -1092,15 +1110,20 @@ CONV_AVX512 static void wgrad_edge512(const geom *g, const float *irow, const fl
 }
 
 /* Worker k owns a contiguous share of the (ky, block of 16 output channels) parts; the
- * last worker also sums db. Every pixel in the order of wgrad_worker's: its bits. */
+ * last worker also sums db. Every pixel in the order of wgrad_worker's (and of an im2col
+ * row's): its bits. */
 CONV_AVX512 static void wgrad_taps_worker(void *ctx, int k, int n)
 {
 	const wgrad_job *j = ctx;
 	const geom *g = j->g;
 	int cin = g->c, cout = g->oc, nt = g->kw * cin, nob = (cout + 15) / 16;
-	int L = g->pl < g->ow ? g->pl : g->ow, H = g->w + g->pl - g->kw + 1;
+	int ng = (nt + CONV512_TAPS - 1) / CONV512_TAPS, sw = g->sw;
+	/* the outputs whose window row is wholly inside the input row: [L, H) */
+	int L = g->pl > 0 ? (g->pl + sw - 1) / sw : 0, H = g->w - g->kw + g->pl;
 	long lo, hi;
 
+	H = H < 0 ? 0 : H / sw + 1;
+	L = L < g->ow ? L : g->ow;
 	H = H < g->ow ? H : g->ow;
 	H = H > L ? H : L;
 	par_share((long)g->kh * nob, k, n, &lo, &hi);
@@ -1117,9 +1140,9 @@ CONV_AVX512 static void wgrad_taps_worker(void *ctx, int k, int n)
 			const float *drow = j->dout + (img * g->oh + oy) * g->ow * cout;
 
 			if (k == n - 1 && j->db)
-				bias_row(j->db, drow, cout, g->ow);
+				bias_row512(j->db, drow, cout, g->ow);
 			for (long it = lo; it < hi; it++) {
-				int ky = (int)(it / nob), ob = (int)(it % nob) * 16, iy = oy + ky - g->pt;
+				int ky = (int)(it / nob), ob = (int)(it % nob) * 16, iy = oy * g->sh + ky - g->pt;
 				int no = cout - ob < 16 ? cout - ob : 16;
 				__mmask16 ml = (__mmask16)(0xffffu >> (16 - no));
 				float *dw = j->dw + (long)ky * nt * cout + ob;
@@ -1130,15 +1153,20 @@ CONV_AVX512 static void wgrad_taps_worker(void *ctx, int k, int n)
 
 				for (int ox = 0; ox < L; ox++)
 					wgrad_edge512(g, irow, d + (long)ox * cout, ox, dw, ml);
-				if (L < H) {
-					const float *ip = irow + (long)(L - g->pl) * cin, *dp = d + (long)L * cout;
+				/* groups of taps as even as may be: 21 as 11 and 10, not 12 and 9 */
+				for (int g0 = 0, t0 = 0; L < H && g0 < ng; g0++) {
+					int q = (nt - t0) / (ng - g0);
+					const float *ip = irow + ((long)L * sw - g->pl) * cin + t0;
+					const float *dp = d + (long)L * cout;
+					float *dq = dw + (long)t0 * cout;
 
-					switch (nt) {
-#define TAPS_CASE(q) case q: wgrad_taps512(q, ip, cin, dp, cout, H - L, dw, ml); break;
+					switch (q) {
+#define TAPS_CASE(q) case q: wgrad_taps512(q, ip, (long)sw * cin, dp, cout, H - L, dq, ml); break;
 					TAPS_CASE(1) TAPS_CASE(2) TAPS_CASE(3) TAPS_CASE(4) TAPS_CASE(5) TAPS_CASE(6)
 					TAPS_CASE(7) TAPS_CASE(8) TAPS_CASE(9) TAPS_CASE(10) TAPS_CASE(11) TAPS_CASE(12)
 #undef TAPS_CASE
 					}
+					t0 += q;
 				}
 				for (int ox = H; ox < g->ow; ox++)
 					wgrad_edge512(g, irow, d + (long)ox * cout, ox, dw, ml);
@@ -1166,6 +1194,16 @@ static int flat_wanted(const geom *g, isa_kind isa)
 	       (isa == ISA_AVX512 && g->ow < FLAT_MAX_OW);
 }
 #endif
+
+int convdirect_wgrad_taps(const geom *g, isa_kind isa)
+{
+#ifdef CONV_AVX2
+	return usable(isa) == ISA_AVX512 && g->c < 4 && g->groups <= 1 && g->kw * g->c <= 64;
+#else
+	(void)g, (void)isa;
+	return 0;
+#endif
+}
 
 int convdirect_forward_fits(const geom *g, isa_kind isa)
 {
@@ -1274,7 +1312,7 @@ void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, co
 	 * accumulators and waits on the FMA latency: all a window row's taps at once if they
 	 * fit a tile, else AVX2's 3 x 4 tile (conv1_1 at 64: 110 GFLOP/s against 100); the
 	 * same bits either way. */
-	if (j.isa == ISA_AVX512 && g->c < 4 && g->kw * g->c <= CONV512_TAPS) {
+	if (convdirect_wgrad_taps(g, j.isa)) {
 		long parts = (long)g->kh * ((g->oc + 15) / 16);
 
 		par_run(threads < parts ? threads : (int)parts, wgrad_taps_worker, &j);

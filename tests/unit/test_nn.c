@@ -620,9 +620,12 @@ static void test_conv_pointwise(void)
  * two im2col tiles (2048 rows of K = 576: 1820 a tile, 3 x 512 + 284 rows of tiles). */
 static void test_conv_strided_dw(void)
 {
-	static const int cases[][8] = {
-		{ 64, 64, 64, 3, 2, 1, 16, 2 }, { 23, 21, 3, 7, 2, 3, 16, 2 },
-		{ 13, 13, 24, 1, 2, 0, 24, 2 }, { 6, 7, 8, 1, 1, 1, 16, 2 },
+	/* h, w, cin, k, stride, pads t l b r, cout, B; a first layer's 3 channels on AVX-512
+	 * by its window rows' taps (21 in two groups; TensorFlow's SAME pads; 5x5 stride 1) */
+	static const int cases[][11] = {
+		{ 64, 64, 64, 3, 2, 1, 1, 1, 1, 16, 2 }, { 23, 21, 3, 7, 2, 3, 3, 3, 3, 16, 2 },
+		{ 13, 13, 24, 1, 2, 0, 0, 0, 0, 24, 2 }, { 6, 7, 8, 1, 1, 1, 1, 1, 1, 16, 2 },
+		{ 20, 26, 3, 3, 2, 0, 0, 1, 1, 24, 3 },  { 11, 12, 3, 5, 1, 2, 1, 2, 3, 32, 2 },
 	};
 	static const isa_kind paths[] = { ISA_AVX2, ISA_AVX512 };
 	char err[ERR_MAX];
@@ -631,7 +634,7 @@ static void test_conv_strided_dw(void)
 	rng_seed(&r, 59);
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
 		const int *c = cases[k];
-		int pads[4] = { c[5], c[5], c[5], c[5] }, C = c[2], OC = c[6], B = c[7];
+		int pads[4] = { c[5], c[6], c[7], c[8] }, C = c[2], OC = c[9], B = c[10];
 		geom g;
 
 		CHECK(geom_init_pads(&g, c[0], c[1], C, c[3], c[3], c[4], c[4], pads, 0, 1, OC, err) == 0,
