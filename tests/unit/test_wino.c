@@ -177,6 +177,58 @@ static void activation_edges(void)
 	free(ws);
 }
 
+/* A 512x512 layer's transformed weights (38 MB, stored past the caches) against G g G^T
+ * by definition, every element: within a float's rounding of its terms' magnitudes; an
+ * element left unwritten (NaN) shows. On 2 threads, each path. */
+static void pack_large(void)
+{
+	static const double G[6][3] = { { 1.0 / 4, 0, 0 }, { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
+					{ -1.0 / 6, 1.0 / 6, -1.0 / 6 }, { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
+					{ 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
+	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
+	enum { C = 512, O = 512 };
+	int pads[4] = { 1, 1, 1, 1 };
+	geom g;
+	rng r;
+
+	if (window(&g, 7, 7, C, O, pads))
+		return;
+	size_t n = convwino_weights(&g);
+	float *w = malloc(sizeof *w * 9 * C * O), *u = malloc(sizeof *u * n);
+
+	rng_seed(&r, 71);
+	fill(&r, w, (size_t)9 * C * O, 1.0f);
+	for (size_t pi = 0; pi < sizeof paths / sizeof *paths; pi++) {
+		size_t bad = 0;
+
+		if (!isa_supported(paths[pi]))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			u[i] = NAN;
+		convwino_pack(&g, u, w, 2, paths[pi]);
+		for (int c = 0; c < C; c++)
+			for (int o = 0; o < O; o++)
+				for (int p = 0; p < 36; p++) {
+					double v = 0, mag = 0;
+
+					for (int a = 0; a < 3; a++)
+						for (int b = 0; b < 3; b++) {
+							double t = G[p / 6][a] * w[((a * 3 + b) * C + c) * O + o] *
+								   G[p % 6][b];
+
+							v += t, mag += fabs(t);
+						}
+					/* plane p, block of 64 outputs, channel c, output in the block */
+					float got = u[(size_t)p * C * O + (size_t)(o / 64 * 64) * C + c * 64 + o % 64];
+
+					bad += !(fabs(got - v) <= 1e-6 * mag + 1e-30);
+				}
+		CHECK(!bad, "a 512x512 layer's transformed weights on %s: %zu of %zu off", isa_name(paths[pi]),
+		      bad, n);
+	}
+	free(w), free(u);
+}
+
 /* convwino_forward_keep: the convolution, then +0 wherever keep is not > 0, the same bits as
  * convwino_forward then vec_relu_backward (a ReLU's backward), on each path. */
 static void keep_mask(void)
@@ -322,6 +374,7 @@ int main(void)
 			 cases[k].bias, cases[k].relu, cases[k].scale);
 	activation_edges();
 	keep_mask();
+	pack_large();
 	{
 		/* edge tiles, pads of each kind, 16..64-wide blocks, the tails of 32 channels
 		 * (AVX-512's 5 x 6 + 2, AVX2's 4 x 6 + 4 + 4), several chunks (2^21 / (36 x 32) =
