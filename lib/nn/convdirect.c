@@ -1087,19 +1087,35 @@ CONV_AVX512 static void bias_row512(float *db, const float *d, int cout, int n)
 	}
 }
 
+/* The window columns [*k0, *k1) of output pixel ox that fall inside the input row; its
+ * first column's input column is returned. */
+static int edge_span(const geom *g, int ox, int *k0, int *k1)
+{
+	int x0 = ox * g->sw - g->pl;
+
+	*k0 = x0 < 0 ? -x0 : 0;
+	*k1 = g->w - x0 < g->kw ? g->w - x0 : g->kw;
+	*k1 = *k1 > *k0 ? *k1 : *k0;
+	return x0;
+}
+
+/* Groups of at most CONV512_TAPS a window row's nt taps take. */
+static int taps_groups(int nt)
+{
+	return (nt + CONV512_TAPS - 1) / CONV512_TAPS;
+}
+
 /* Output pixel ox of a row at the edge, where some taps fall in the padding: each tap
  * inside the input row added to its dw row on its own. */
 CONV_AVX512 static void wgrad_edge512(const geom *g, const float *irow, const float *d, int ox,
 				      float *dw, __mmask16 ml)
 {
-	int cin = g->c, cout = g->oc;
+	int cin = g->c, cout = g->oc, k0, k1, x0 = edge_span(g, ox, &k0, &k1);
 	__m512 dv = _mm512_maskz_loadu_ps(ml, d);
 
-	for (int kx = 0; kx < g->kw; kx++) {
-		int ix = ox * g->sw + kx - g->pl;
+	for (int kx = k0; kx < k1; kx++) {
+		int ix = x0 + kx;
 
-		if (ix < 0 || ix >= g->w)
-			continue;
 		for (int c = 0; c < cin; c++) {
 			float *r = dw + (long)(kx * cin + c) * cout;
 
@@ -1109,15 +1125,110 @@ CONV_AVX512 static void wgrad_edge512(const geom *g, const float *irow, const fl
 	}
 }
 
-/* Worker k owns a contiguous share of the (ky, block of 16 output channels) parts; the
- * last worker also sums db. Every pixel in the order of wgrad_worker's (and of an im2col
- * row's): its bits. */
-CONV_AVX512 static void wgrad_taps_worker(void *ctx, int k, int n)
+/* One output row's part of dw (its window row ky's taps, no <= 16 output channels from dw
+ * and d): the edges [0, L) and [H, ow) a pixel at a time, the middle by groups of taps as
+ * even as may be (21 as 11 and 10, not 12 and 9). */
+CONV_AVX512 static void taps_row512(const geom *g, const float *irow, const float *d, float *dw,
+				    int no, int L, int H)
 {
-	const wgrad_job *j = ctx;
+	int cin = g->c, cout = g->oc, nt = g->kw * cin, sw = g->sw;
+	int ng = taps_groups(nt);
+	__mmask16 ml = (__mmask16)(0xffffu >> (16 - no));
+
+	for (int ox = 0; ox < L; ox++)
+		wgrad_edge512(g, irow, d + (long)ox * cout, ox, dw, ml);
+	for (int g0 = 0, t0 = 0; L < H && g0 < ng; g0++) {
+		int q = (nt - t0) / (ng - g0);
+		const float *ip = irow + ((long)L * sw - g->pl) * cin + t0, *dp = d + (long)L * cout;
+		float *dq = dw + (long)t0 * cout;
+
+		switch (q) {
+#define TAPS_CASE(q) case q: wgrad_taps512(q, ip, (long)sw * cin, dp, cout, H - L, dq, ml); break;
+		TAPS_CASE(1) TAPS_CASE(2) TAPS_CASE(3) TAPS_CASE(4) TAPS_CASE(5) TAPS_CASE(6)
+		TAPS_CASE(7) TAPS_CASE(8) TAPS_CASE(9) TAPS_CASE(10) TAPS_CASE(11) TAPS_CASE(12)
+#undef TAPS_CASE
+		}
+		t0 += q;
+	}
+	for (int ox = H; ox < g->ow; ox++)
+		wgrad_edge512(g, irow, d + (long)ox * cout, ox, dw, ml);
+}
+
+/* wgrad_taps512 on AVX2: 8 output channels (all there), 12 accumulators, the dout vector
+ * and a broadcast in its 16 registers. */
+CONV_AVX2 INLINE void wgrad_taps256(int nt, const float *in, long xs, const float *d, int cout,
+				    int n, float *dw)
+{
+	__m256 acc[CONV512_TAPS];
+
+#pragma GCC unroll 12
+	for (int t = 0; t < nt; t++)
+		acc[t] = _mm256_loadu_ps(dw + (long)t * cout);
+	for (int p = 0; p < n; p++, in += xs, d += cout) {
+		__m256 dv = _mm256_loadu_ps(d);
+
+#pragma GCC unroll 12
+		for (int t = 0; t < nt; t++)
+			acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(in + t), dv, acc[t]);
+	}
+#pragma GCC unroll 12
+	for (int t = 0; t < nt; t++)
+		_mm256_storeu_ps(dw + (long)t * cout, acc[t]);
+}
+
+/* wgrad_edge512 on AVX2, 8 output channels. */
+CONV_AVX2 static void wgrad_edge256(const geom *g, const float *irow, const float *d, int ox,
+				    float *dw)
+{
+	int cin = g->c, cout = g->oc, k0, k1, x0 = edge_span(g, ox, &k0, &k1);
+	__m256 dv = _mm256_loadu_ps(d);
+
+	for (int kx = k0; kx < k1; kx++) {
+		int ix = x0 + kx;
+
+		for (int c = 0; c < cin; c++) {
+			float *r = dw + (long)(kx * cin + c) * cout;
+
+			_mm256_storeu_ps(r, _mm256_fmadd_ps(_mm256_broadcast_ss(irow + (long)ix * cin + c), dv,
+							    _mm256_loadu_ps(r)));
+		}
+	}
+}
+
+/* taps_row512 on AVX2, 8 output channels. */
+CONV_AVX2 static void taps_row256(const geom *g, const float *irow, const float *d, float *dw,
+				  int L, int H)
+{
+	int cin = g->c, cout = g->oc, nt = g->kw * cin, sw = g->sw;
+	int ng = taps_groups(nt);
+
+	for (int ox = 0; ox < L; ox++)
+		wgrad_edge256(g, irow, d + (long)ox * cout, ox, dw);
+	for (int g0 = 0, t0 = 0; L < H && g0 < ng; g0++) {
+		int q = (nt - t0) / (ng - g0);
+		const float *ip = irow + ((long)L * sw - g->pl) * cin + t0, *dp = d + (long)L * cout;
+		float *dq = dw + (long)t0 * cout;
+
+		switch (q) {
+#define TAPS_CASE(q) case q: wgrad_taps256(q, ip, (long)sw * cin, dp, cout, H - L, dq); break;
+		TAPS_CASE(1) TAPS_CASE(2) TAPS_CASE(3) TAPS_CASE(4) TAPS_CASE(5) TAPS_CASE(6)
+		TAPS_CASE(7) TAPS_CASE(8) TAPS_CASE(9) TAPS_CASE(10) TAPS_CASE(11) TAPS_CASE(12)
+#undef TAPS_CASE
+		}
+		t0 += q;
+	}
+	for (int ox = H; ox < g->ow; ox++)
+		wgrad_edge256(g, irow, d + (long)ox * cout, ox, dw);
+}
+
+/* Worker k owns a contiguous share of the (ky, block of bw output channels: 16 on AVX-512
+ * if wide, else 8) parts; the last worker also sums db. Every pixel in the order of
+ * wgrad_worker's (and of an im2col row's): its bits. */
+INLINE void taps_worker(const wgrad_job *j, int k, int n, int wide)
+{
 	const geom *g = j->g;
-	int cin = g->c, cout = g->oc, nt = g->kw * cin, nob = (cout + 15) / 16;
-	int ng = (nt + CONV512_TAPS - 1) / CONV512_TAPS, sw = g->sw;
+	int cin = g->c, cout = g->oc, nt = g->kw * cin, bw = wide ? 16 : 8;
+	int nob = (cout + bw - 1) / bw, sw = g->sw;
 	/* the outputs whose window row is wholly inside the input row: [L, H) */
 	int L = g->pl > 0 ? (g->pl + sw - 1) / sw : 0, H = g->w - g->kw + g->pl;
 	long lo, hi;
@@ -1131,7 +1242,7 @@ CONV_AVX512 static void wgrad_taps_worker(void *ctx, int k, int n)
 		memset(j->db, 0, sizeof *j->db * cout);
 	for (long it = lo; it < hi && !j->acc; it++)
 		for (int t = 0; t < nt; t++) {
-			int ob = (int)(it % nob) * 16, no = cout - ob < 16 ? cout - ob : 16;
+			int ob = (int)(it % nob) * bw, no = cout - ob < bw ? cout - ob : bw;
 
 			memset(j->dw + ((it / nob) * nt + t) * cout + ob, 0, sizeof *j->dw * no);
 		}
@@ -1139,39 +1250,36 @@ CONV_AVX512 static void wgrad_taps_worker(void *ctx, int k, int n)
 		for (int oy = 0; oy < g->oh; oy++) {
 			const float *drow = j->dout + (img * g->oh + oy) * g->ow * cout;
 
-			if (k == n - 1 && j->db)
-				bias_row512(j->db, drow, cout, g->ow);
+			if (k == n - 1 && j->db) {
+				if (wide)
+					bias_row512(j->db, drow, cout, g->ow);
+				else
+					bias_row(j->db, drow, cout, g->ow);
+			}
 			for (long it = lo; it < hi; it++) {
-				int ky = (int)(it / nob), ob = (int)(it % nob) * 16, iy = oy * g->sh + ky - g->pt;
-				int no = cout - ob < 16 ? cout - ob : 16;
-				__mmask16 ml = (__mmask16)(0xffffu >> (16 - no));
+				int ky = (int)(it / nob), ob = (int)(it % nob) * bw, iy = oy * g->sh + ky - g->pt;
 				float *dw = j->dw + (long)ky * nt * cout + ob;
 
 				if (iy < 0 || iy >= g->h)
 					continue;
-				const float *irow = j->in + (img * g->h + iy) * g->w * cin, *d = drow + ob;
+				const float *irow = j->in + (img * g->h + iy) * g->w * cin;
 
-				for (int ox = 0; ox < L; ox++)
-					wgrad_edge512(g, irow, d + (long)ox * cout, ox, dw, ml);
-				/* groups of taps as even as may be: 21 as 11 and 10, not 12 and 9 */
-				for (int g0 = 0, t0 = 0; L < H && g0 < ng; g0++) {
-					int q = (nt - t0) / (ng - g0);
-					const float *ip = irow + ((long)L * sw - g->pl) * cin + t0;
-					const float *dp = d + (long)L * cout;
-					float *dq = dw + (long)t0 * cout;
-
-					switch (q) {
-#define TAPS_CASE(q) case q: wgrad_taps512(q, ip, (long)sw * cin, dp, cout, H - L, dq, ml); break;
-					TAPS_CASE(1) TAPS_CASE(2) TAPS_CASE(3) TAPS_CASE(4) TAPS_CASE(5) TAPS_CASE(6)
-					TAPS_CASE(7) TAPS_CASE(8) TAPS_CASE(9) TAPS_CASE(10) TAPS_CASE(11) TAPS_CASE(12)
-#undef TAPS_CASE
-					}
-					t0 += q;
-				}
-				for (int ox = H; ox < g->ow; ox++)
-					wgrad_edge512(g, irow, d + (long)ox * cout, ox, dw, ml);
+				if (wide)
+					taps_row512(g, irow, drow + ob, dw, cout - ob < 16 ? cout - ob : 16, L, H);
+				else
+					taps_row256(g, irow, drow + ob, dw, L, H);
 			}
 		}
+}
+
+CONV_AVX512 static void wgrad_taps_worker512(void *ctx, int k, int n)
+{
+	taps_worker(ctx, k, n, 1);
+}
+
+CONV_AVX2 static void wgrad_taps_worker256(void *ctx, int k, int n)
+{
+	taps_worker(ctx, k, n, 0);
 }
 
 /* The kernels isa asks for, or the widest below it this CPU has: never an illegal
@@ -1198,7 +1306,11 @@ static int flat_wanted(const geom *g, isa_kind isa)
 int convdirect_wgrad_taps(const geom *g, isa_kind isa)
 {
 #ifdef CONV_AVX2
-	return usable(isa) == ISA_AVX512 && g->c < 4 && g->groups <= 1 && g->kw * g->c <= 64;
+	isa = usable(isa);
+	/* AVX2's tiles take whole vectors of 8 output channels; at stride 1 its 3 x 4 tiles
+	 * measured faster (conv1_1 at 224, 2 threads, Zen 4: 6.7 against 8.1 ms) */
+	return g->c < 4 && g->groups <= 1 && g->kw * g->c <= 64 && isa_supported(ISA_AVX2) &&
+	       (isa == ISA_AVX512 || (isa == ISA_AVX2 && g->oc % 8 == 0 && (g->sh > 1 || g->sw > 1)));
 #else
 	(void)g, (void)isa;
 	return 0;
@@ -1313,9 +1425,11 @@ void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, co
 	 * fit a tile, else AVX2's 3 x 4 tile (conv1_1 at 64: 110 GFLOP/s against 100); the
 	 * same bits either way. */
 	if (convdirect_wgrad_taps(g, j.isa)) {
-		long parts = (long)g->kh * ((g->oc + 15) / 16);
+		int bw = j.isa == ISA_AVX512 ? 16 : 8;
+		long parts = (long)g->kh * ((g->oc + bw - 1) / bw);
 
-		par_run(threads < parts ? threads : (int)parts, wgrad_taps_worker, &j);
+		par_run(threads < parts ? threads : (int)parts,
+			j.isa == ISA_AVX512 ? wgrad_taps_worker512 : wgrad_taps_worker256, &j);
 		return;
 	}
 	if (j.isa == ISA_AVX512 && g->c < 4)

@@ -37,7 +37,8 @@ void convdirect_forward(const geom *g, float *out, const float *in, const float 
 			float *ws, isa_kind isa);
 
 /* Whether convdirect_wgrad takes g on isa by a window row's taps at once, strides too: a
- * first layer's few input channels (cin < 4) on AVX-512. */
+ * first layer's few input channels (cin < 4) on AVX-512, and on AVX2 a strided one's with
+ * cout a multiple of 8. */
 int convdirect_wgrad_taps(const geom *g, isa_kind isa);
 
 /* dw [kh, kw, cin, cout] = (acc: dw +) the sum over the batch of in's windows times
