@@ -574,11 +574,7 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		return;
 	/* stride 1: din is the convolution of dout by the turned kernel (t) */
 	if (ut && p->wino_t) {
-		/* its tiles keep where y > 0: a ReLU6's clipped outputs are a pass after */
-		convwino_forward_keep(t, din, dout, ut, relu_y, B, threads, ws, isa);
-		if (relu_y && relu_act == VEC_RELU6)
-			elt_act_backward(din, din, relu_y, (size_t)B * g->h * g->w * g->c, relu_act,
-					 threads);
+		convwino_forward_keep(t, din, dout, ut, relu_y, relu_act, B, threads, ws, isa);
 		return;
 	}
 	if (p->din_direct) {

@@ -288,7 +288,7 @@ typedef struct {
 	const geom *g;
 	float *out, *ws;
 	const float *in, *u, *b, *keep;
-	int B, relu, nb;
+	int B, relu, kact, nb;
 	long T;
 	int nc, step;   /* shared_tiles' chunk: its tiles from t0, the step under way */
 	long t0;
@@ -335,12 +335,12 @@ INLINE void input_tile(const geom *g, float *o, long s, const float *img, int y0
 }
 
 INLINE void output_tile(const geom *g, const float *m, int nb, int t, float *img, const float *keep,
-			int y0, int x0, const float *b, int relu, int wide)
+			int kact, int y0, int x0, const float *b, int relu, int wide)
 {
 	if (wide)
-		output_tile16(g, m, nb, t, img, keep, y0, x0, b, relu);
+		output_tile16(g, m, nb, t, img, keep, kact, y0, x0, b, relu);
 	else
-		output_tile8(g, m, nb, t, img, keep, y0, x0, b, relu);
+		output_tile8(g, m, nb, t, img, keep, kact, y0, x0, b, relu);
 }
 
 INLINE void dout_tile(const geom *g, float *o, long s, const float *img, int y0, int x0, int wide)
@@ -547,8 +547,8 @@ INLINE void tile_out(const wino_job *j, const float *m, int nb, int t, long T, i
 
 	long img = T / per * g->oh * g->ow * g->oc;
 
-	output_tile(g, m, nb, t, j->out + img, j->keep ? j->keep + img : NULL, (int)(r / TX) * 4,
-		    (int)(r % TX) * 4, j->b, j->relu, wide);
+	output_tile(g, m, nb, t, j->out + img, j->keep ? j->keep + img : NULL, j->kact,
+		    (int)(r / TX) * 4, (int)(r % TX) * 4, j->b, j->relu, wide);
 }
 
 /* Tiles lo..hi-1 of the batch into rows lo - first.. of the block, prefetching ahead. */
@@ -969,11 +969,12 @@ void convwino_wgrad(const geom *g, float *dw, float *db, const float *dout, cons
 }
 
 static void run(const geom *g, float *out, const float *in, const float *u, const float *b,
-		int relu, const float *keep, int B, int threads, float *ws, isa_kind isa)
+		int relu, const float *keep, int kact, int B, int threads, float *ws, isa_kind isa)
 {
 #ifdef WINO_AVX512
 	wino_job j = { .g = g, .out = out, .ws = ws, .in = in, .u = u, .b = b, .keep = keep, .B = B,
-		       .relu = relu, .nb = block_tiles(g), .T = (long)B * tiles_y(g) * tiles_x(g) };
+		       .relu = relu, .kact = kact, .nb = block_tiles(g),
+		       .T = (long)B * tiles_y(g) * tiles_x(g) };
 	int wide = isa == ISA_AVX512 && isa_supported(ISA_AVX512);
 	void (*fn)(void *, int, int) = wide ? worker512 : worker256;
 	int nc = shared_tiles(g);
@@ -988,19 +989,19 @@ static void run(const geom *g, float *out, const float *in, const float *u, cons
 			par_run(threads, fn, &j);
 	}
 #else
-	(void)g, (void)out, (void)in, (void)u, (void)b, (void)relu, (void)keep, (void)B, (void)threads;
-	(void)ws, (void)isa;
+	(void)g, (void)out, (void)in, (void)u, (void)b, (void)relu, (void)keep, (void)kact, (void)B;
+	(void)threads, (void)ws, (void)isa;
 #endif
 }
 
 void convwino_forward(const geom *g, float *out, const float *in, const float *u,
 		      const float *b, int relu, int B, int threads, float *ws, isa_kind isa)
 {
-	run(g, out, in, u, b, relu, NULL, B, threads, ws, isa);
+	run(g, out, in, u, b, relu, NULL, 0, B, threads, ws, isa);
 }
 
 void convwino_forward_keep(const geom *g, float *out, const float *in, const float *u,
-			   const float *keep, int B, int threads, float *ws, isa_kind isa)
+			   const float *keep, int kact, int B, int threads, float *ws, isa_kind isa)
 {
-	run(g, out, in, u, NULL, 0, keep, B, threads, ws, isa);
+	run(g, out, in, u, NULL, 0, keep, kact, B, threads, ws, isa);
 }

@@ -36,11 +36,12 @@ size_t convwino_workspace(const geom *g, int threads);
 void convwino_forward(const geom *g, float *out, const float *in, const float *u,
 		      const float *b, int relu, int B, int threads, float *ws, isa_kind isa);
 
-/* out = the same convolution (no bias, no activation), then +0 wherever keep [B, oh, ow,
- * cout] is not > 0: an input gradient through the ReLU whose output keep is, as
- * vec_relu_backward after convwino_forward gives it, in one pass. */
+/* out = the same convolution (no bias, no activation), then +0 wherever the activation
+ * kact (VEC_RELU, VEC_RELU6) whose output was keep [B, oh, ow, cout] stops the gradient:
+ * an input gradient through it, as vec_act_backward after convwino_forward gives it, in
+ * one pass. */
 void convwino_forward_keep(const geom *g, float *out, const float *in, const float *u,
-			   const float *keep, int B, int threads, float *ws, isa_kind isa);
+			   const float *keep, int kact, int B, int threads, float *ws, isa_kind isa);
 
 /* Floats of scratch convwino_wgrad needs, with any number of threads: the transformed
  * sums (36 x cin x cout) and one chunk of tiles the threads share (~8 MB). */

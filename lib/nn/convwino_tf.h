@@ -18,13 +18,18 @@ INLINE void WTF(activate)(WTF_V *a, int relu)
 		*a = (WTF_V)(((WTF_I)*a & ~(*a > six)) | ((WTF_I)six & (*a > six)));
 }
 
-/* a where y > 0, else +0 (a ReLU's backward, y its output), as vec_relu_backward gives it. */
-INLINE void WTF(mask_by)(WTF_V *a, const float *yp)
+/* a where y > 0, and y < 6 for a ReLU6 (act 2), else +0 (the activation's backward, y its
+ * output), as vec_relu_backward and vec_relu6_backward give it. */
+INLINE void WTF(mask_by)(WTF_V *a, const float *yp, int act)
 {
-	WTF_V y, zero = { 0 };
+	WTF_V y, zero = { 0 }, six = zero + 6.0f;
+	WTF_I pass;
 
 	memcpy(&y, yp, sizeof y);
-	*a = (WTF_V)((WTF_I)*a & (y > zero));
+	pass = y > zero;
+	if (act == 2)
+		pass &= y < six;
+	*a = (WTF_V)((WTF_I)*a & pass);
 }
 
 /* B^T x for one column (or row) of 6: B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
@@ -115,10 +120,10 @@ INLINE void WTF(at6)(WTF_V y[4], const WTF_V x[6])
 	y[3] = b + 8.0f * e + x[5];
 }
 
-/* out's 4x4 pixels of tile t (of the block) = A^T m A + b, then the activation; pixels
- * past the output's edge are dropped. */
+/* out's 4x4 pixels of tile t (of the block) = A^T m A + b, then the activation, then the
+ * mask of keep (the output of activation kact); pixels past the output's edge are dropped. */
 INLINE void WTF(output_tile)(const geom *g, const float *m, int nb, int t, float *img, const float *keep,
-			int y0, int x0, const float *b, int relu)
+			int kact, int y0, int x0, const float *b, int relu)
 {
 	int O = g->oc, ny = g->oh - y0 < 4 ? g->oh - y0 : 4, nx = g->ow - x0 < 4 ? g->ow - x0 : 4;
 	long s = plane(nb, O), rs = (long)g->ow * O, at = (long)y0 * rs + (long)x0 * O;
@@ -155,7 +160,7 @@ INLINE void WTF(output_tile)(const geom *g, const float *m, int nb, int t, float
 					continue;
 				WTF(activate)(&a, relu);
 				if (keep)
-					WTF(mask_by)(&a, keep + at + i * rs + k * O + o);
+					WTF(mask_by)(&a, keep + at + i * rs + k * O + o, kact);
 				memcpy(q + i * rs + k * O + o, &a, sizeof a);
 			}
 		}

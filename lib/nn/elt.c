@@ -66,12 +66,17 @@ static void add_worker(void *ctx, int k, int n)
  * ELT_ADD_MIN floats at least. Each element's sum is its own: the same bits. */
 #define ELT_ADD_MIN (1 << 15)
 
+/* The threads a pass over n floats takes: at most one per ELT_ADD_MIN. */
+static int elt_threads(size_t n, int threads)
+{
+	return threads > 1 && n / ELT_ADD_MIN < (size_t)threads ? (int)(n / ELT_ADD_MIN) : threads;
+}
+
 void elt_add(float *out, const float *a, const float *b, size_t n, int relu, int threads)
 {
 	add_job j = { out, a, b, n, relu };
 
-	if (threads > 1 && n / ELT_ADD_MIN < (size_t)threads)
-		threads = (int)(n / ELT_ADD_MIN);
+	threads = elt_threads(n, threads);
 	if (threads <= 1) {
 		add_run(out, a, b, n, relu);
 		return;
@@ -104,8 +109,7 @@ void elt_act_backward(float *dx, const float *dy, const float *y, size_t n, int 
 {
 	act_job j = { dx, dy, y, n, act };
 
-	if (threads > 1 && n / ELT_ADD_MIN < (size_t)threads)
-		threads = (int)(n / ELT_ADD_MIN);
+	threads = elt_threads(n, threads);
 	if (threads <= 1) {
 		vec_act_backward(dx, dy, y, n, act);
 		return;

@@ -229,8 +229,9 @@ static void pack_large(void)
 	free(w), free(u);
 }
 
-/* convwino_forward_keep: the convolution, then +0 wherever keep is not > 0, the same bits as
- * convwino_forward then vec_relu_backward (a ReLU's backward), on each path. */
+/* convwino_forward_keep: the convolution, then +0 wherever keep stops the gradient of a
+ * ReLU (keep not > 0) or a ReLU6 (nor < 6), the same bits as convwino_forward then
+ * vec_act_backward, on each path. */
 static void keep_mask(void)
 {
 	int pads[4] = { 1, 1, 1, 1 }, n = 2 * 9 * 9 * 32;
@@ -250,19 +251,22 @@ static void keep_mask(void)
 	rng_seed(&r, 9);
 	fill(&r, in, (size_t)2 * 9 * 9 * 16, 1.0f);
 	fill(&r, w, (size_t)9 * 16 * 32, 1.0f / 16);
-	fill(&r, keep, (size_t)n, 1.0f);
-	for (int i = 0; i < n; i++)   /* a ReLU's outputs: +0 or positive; and odd ones */
+	fill(&r, keep, (size_t)n, 8.0f);
+	for (int i = 0; i < n; i++)   /* an activation's outputs: +0 or positive; and odd ones */
 		keep[i] = keep[i] < 0 ? 0.0f : keep[i];
 	keep[7] = NAN, keep[8] = -0.0f, keep[9] = -1.0f, keep[10] = INFINITY, keep[11] = 1e-40f;
+	keep[12] = 6.0f, keep[13] = nextafterf(6.0f, 0.0f);
 	convwino_pack(&g, u, w, 2, isa_best());
-	for (int p = 0; p < 2; p++) {
-		if (!isa_supported(paths[p]))
-			continue;
-		convwino_forward(&g, a, in, u, NULL, 0, 2, 2, ws, paths[p]);
-		vec_relu_backward(a, a, keep, (size_t)n);
-		convwino_forward_keep(&g, b, in, u, keep, 2, 2, ws, paths[p]);
-		CHECK(!memcmp(a, b, sizeof *a * n), "%s: keep's mask is vec_relu_backward's", isa_name(paths[p]));
-	}
+	for (int p = 0; p < 2; p++)
+		for (int act = VEC_RELU; act <= VEC_RELU6; act++) {
+			if (!isa_supported(paths[p]))
+				continue;
+			convwino_forward(&g, a, in, u, NULL, 0, 2, 2, ws, paths[p]);
+			vec_act_backward(a, a, keep, (size_t)n, act);
+			convwino_forward_keep(&g, b, in, u, keep, act, 2, 2, ws, paths[p]);
+			CHECK(!memcmp(a, b, sizeof *a * n), "%s: keep's mask (act %d) is vec_act_backward's",
+			      isa_name(paths[p]), act);
+		}
 	free(in), free(w), free(u), free(keep), free(a), free(b), free(ws);
 }
 
