@@ -900,39 +900,37 @@ int model_set_threads(model *m, int threads, char *err)
 	return 0;
 }
 
-/* model_lean's sizes: a layer whose output per image is below LEAN_MIN_BYTES ends the
- * lean layers (from there a whole batch fits in cache anyway); a micro-batch is as many
- * images as keep the largest layer's input and output within LEAN_BUDGET_BYTES, about
- * what a core's L2 and its share of L3 hold, so the next layer reads them from cache. */
-#define LEAN_MIN_BYTES (256 << 10)
-#define LEAN_BUDGET_BYTES (8 << 20)
+/* model_lean's micro-batches: as many images as keep a layer's input and output within
+ * LEAN_BUDGET_BYTES, about what a core's L2 and its share of L3 hold, so the next layer
+ * reads them from cache. Deeper layers take more images than the wide early ones (a 1x1
+ * reads its weights once a micro-batch, and each call starts and ends its threads), so the
+ * lean layers run in spans of blocks, each span at its own size. */
+#define LEAN_BUDGET_BYTES ((size_t)8 << 20)
 
 static size_t src_n(const model *m, int src)
 {
 	return src == MODEL_INPUT ? (size_t)m->h * m->w * m->c : m->layer[src].out_n;
 }
 
-/* The lean layers: how many, and the images in a micro-batch (0: none worth it). */
-static int lean_span(const model *m, int *mb)
+/* Layer i's input and output floats an image. */
+static size_t layer_io(const model *m, int i)
 {
-	size_t most = 0;
+	size_t io = m->layer[i].out_n;
+
+	for (int k = 0; k < m->layer[i].nsrc; k++)
+		io += src_n(m, m->layer[i].src[k]);
+	return io;
+}
+
+/* The lean layers: those before the first dense or dropout layer (0: too few). */
+static int lean_span(const model *m)
+{
 	int n = 0;
 
-	for (; n < m->nlayer - 1 && n < MODEL_LEAN_MAX_LAYERS; n++) {
-		const model_layer *l = &m->layer[n];
-		size_t io = l->out_n;
-
-		if (l->kind == MODEL_DROP || l->kind == MODEL_DENSE || l->out_n * sizeof(float) < LEAN_MIN_BYTES)
-			break;
-		for (int k = 0; k < l->nsrc; k++)
-			io += src_n(m, l->src[k]);
-		if (io > most)
-			most = io;
-	}
-	*mb = most ? (int)(LEAN_BUDGET_BYTES / (most * sizeof(float))) : 0;
-	if (*mb < 1)
-		*mb = 1;
-	return n >= 2 && *mb < m->max_batch ? n : 0;
+	while (n < m->nlayer - 1 && n < MODEL_LEAN_MAX_LAYERS && m->layer[n].kind != MODEL_DROP &&
+	       m->layer[n].kind != MODEL_DENSE)
+		n++;
+	return n >= 2 ? n : 0;
 }
 
 /* The last layer that reads layer i (-1: none). */
@@ -947,21 +945,95 @@ static int last_reader(const model *m, int i)
 	return r;
 }
 
-/* Whether layer i's output may live for one micro-batch only: read by layers before n
- * alone (its last reader r), and not by the caller (model_keep). */
-static int may_pass(const model *m, int i, int n, int *r)
+/* How many layers read layer i. */
+static int readers(const model *m, int i)
+{
+	int n = 0;
+
+	for (int j = i + 1; j < m->nlayer; j++)
+		for (int k = 0; k < m->layer[j].nsrc; k++)
+			if (m->layer[j].src[k] == i) {
+				n++;
+				break;
+			}
+	return n;
+}
+
+/* Whether spans may part after layer i (last: each layer's last reader): between blocks,
+ * where one output alone crosses, as a whole batch in cache, and narrow (at most half the
+ * channels of the widest since the last such place) or a residual's junction (read twice);
+ * never inside a block, where a wide map would cross and need a whole-batch buffer. */
+static int lean_cut(const model *m, const int *last, int i, int widest)
+{
+	int cross = -1;
+
+	for (int j = 0; j <= i; j++)
+		if (last[j] > i) {
+			if (cross >= 0)
+				return 0;
+			cross = j;
+		}
+	if (cross < 0)
+		return 1;
+	return m->layer[cross].out_n * sizeof(float) * m->max_batch <= LEAN_BUDGET_BYTES / 2 &&
+	       (m->layer[cross].oc * 2 <= widest || readers(m, cross) > 1);
+}
+
+/* Splits layers 0 .. n-1 into spans (m->lean_nseg, lean_seg_end, lean_seg_mb): each block
+ * between cuts takes the images that suit its widest layer, and next blocks taking as
+ * many form one span. */
+static void lean_segments(model *m, int n)
+{
+	int last[MODEL_LEAN_MAX_LAYERS], ns = 0, mb = 0, widest = 0;
+
+	for (int i = 0; i < n; i++)
+		last[i] = last_reader(m, i);
+	for (int i = 0; i < n; i++) {
+		size_t want = LEAN_BUDGET_BYTES / (layer_io(m, i) * sizeof(float));
+		int w = want < 1 ? 1 : want > (size_t)m->max_batch ? m->max_batch : (int)want;
+
+		widest = m->layer[i].oc > widest ? m->layer[i].oc : widest;
+		mb = !mb || w < mb ? w : mb;
+		if (i < n - 1 && !lean_cut(m, last, i, widest))
+			continue;
+		if (ns && (m->lean_seg_mb[ns - 1] == mb || ns == MODEL_LEAN_SEGS)) {
+			if (mb < m->lean_seg_mb[ns - 1])
+				m->lean_seg_mb[ns - 1] = mb;
+			m->lean_seg_end[ns - 1] = i + 1;
+		} else {
+			m->lean_seg_end[ns] = i + 1, m->lean_seg_mb[ns++] = mb;
+		}
+		mb = 0, widest = 0;
+	}
+	m->lean_nseg = ns;
+}
+
+/* The span layer i runs in. */
+static int lean_seg_of(const model *m, int i)
+{
+	int s = 0;
+
+	while (s < m->lean_nseg - 1 && i >= m->lean_seg_end[s])
+		s++;
+	return s;
+}
+
+/* Whether layer i's output may live for one micro-batch only: read by later layers of its
+ * span alone (its last reader r), and not by the caller (model_keep). */
+static int may_pass(const model *m, int i, int *r)
 {
 	*r = last_reader(m, i);
-	return *r >= 0 && *r < n && !m->layer[i].keep;
+	return *r >= 0 && *r < m->lean_seg_end[m->lean_nseg - 1] &&
+	       lean_seg_of(m, *r) == lean_seg_of(m, i) && !m->layer[i].keep;
 }
 
 /* Plans the lean forward (model_lean) for the model as it is. */
 static int lean_plan(model *m, char *err)
 {
-	int n, mb, until[MODEL_LEAN_BUFS], nbuf = 0, end = 0;
+	int n, until[MODEL_LEAN_BUFS], nbuf = 0, end = 0;
 	size_t size[MODEL_LEAN_BUFS] = { 0 };
 
-	if (!(n = lean_span(m, &mb)))
+	if (!(n = lean_span(m)))
 		return 0;
 	if (m->train) {
 		/* the lean layers end at the highest cut below every trainable layer (the
@@ -974,13 +1046,15 @@ static int lean_plan(model *m, char *err)
 		if (n > cut + 1)
 			n = cut + 1;
 	}
+	lean_segments(m, n);
 	/* a layer whose output may pass keeps its micro-batch's output in a buffer that a
 	 * later such layer takes over once its last reader has run */
 	for (int i = 0; i < n - 1; i++) {
 		model_layer *l = &m->layer[i];
+		size_t need = (size_t)m->lean_seg_mb[lean_seg_of(m, i)] * l->out_n;
 		int r, b = 0;
 
-		if (!may_pass(m, i, n, &r))
+		if (!may_pass(m, i, &r))
 			continue;
 		while (b < nbuf && until[b] >= i)
 			b++;
@@ -989,8 +1063,7 @@ static int lean_plan(model *m, char *err)
 		if (b == nbuf)
 			nbuf++;
 		until[b] = r;
-		if (size[b] < (size_t)mb * l->out_n)
-			size[b] = (size_t)mb * l->out_n;
+		size[b] = need > size[b] ? need : size[b];
 		l->transient = b + 1;   /* its buffer's index + 1, for now */
 		if (r + 1 > end)
 			end = r + 1;
@@ -1001,6 +1074,7 @@ static int lean_plan(model *m, char *err)
 				m->layer[i].transient = 0;
 			for (int k = 0; k < b; k++)
 				mem_free64(m->lean_buf[k]), m->lean_buf[k] = NULL;
+			m->lean_nseg = 0;
 			return -1;
 		}
 	for (int i = 0; i < end; i++) {
@@ -1014,7 +1088,13 @@ static int lean_plan(model *m, char *err)
 	}
 	/* past the last transient output's last reader, micro-batches would gain nothing */
 	m->lean_nbuf = nbuf;
-	m->lean_n = nbuf ? end : 0, m->lean_mb = mb;
+	m->lean_n = nbuf ? end : 0;
+	while (m->lean_nseg > 1 && m->lean_seg_end[m->lean_nseg - 2] >= m->lean_n)
+		m->lean_nseg--;
+	if (!m->lean_n)
+		m->lean_nseg = 0;
+	else
+		m->lean_seg_end[m->lean_nseg - 1] = m->lean_n;
 	return 0;
 }
 
@@ -1040,7 +1120,7 @@ static int lean_undo(model *m, char *err)
 			m->layer[i].out = whole[i], m->layer[i].transient = 0;
 	for (int b = 0; b < m->lean_nbuf; b++)
 		mem_free64(m->lean_buf[b]), m->lean_buf[b] = NULL;
-	m->lean_n = m->lean_nbuf = 0;
+	m->lean_n = m->lean_nbuf = m->lean_nseg = 0;
 	return 0;
 }
 
@@ -1416,7 +1496,7 @@ static void forward_timed(model *m, model_layer *l, int b0, int B)
 		l->t_fwd += now() - t0;
 }
 
-/* Layers lo..hi-1; after model_lean the first m->lean_n a micro-batch at a time. */
+/* Layers lo..hi-1; after model_lean the first m->lean_n span by span, a micro-batch at a time. */
 static void forward_layers(model *m, int lo, int hi, int B)
 {
 	int i = lo;
@@ -1426,9 +1506,16 @@ static void forward_layers(model *m, int lo, int hi, int B)
 	if (m->lean_n && lo < m->lean_n) {
 		if (lo != 0 || hi < m->lean_n)
 			abort();        /* model_lean's contract: whole forwards only */
-		for (int b0 = 0; b0 < B; b0 += m->lean_mb)
-			for (i = 0; i < m->lean_n; i++)
-				forward_timed(m, &m->layer[i], b0, B - b0 < m->lean_mb ? B - b0 : m->lean_mb);
+		for (int s = 0; s < m->lean_nseg; s++) {
+			/* as few micro-batches as the span's size allows, of even sizes (10
+			 * images at 9: 5 and 5, not 9 and 1) */
+			int nb = (B + m->lean_seg_mb[s] - 1) / m->lean_seg_mb[s];
+
+			for (int q = 0; q < nb; q++)
+				for (int k = i, b0 = B * q / nb; k < m->lean_seg_end[s]; k++)
+					forward_timed(m, &m->layer[k], b0, B * (q + 1) / nb - b0);
+			i = m->lean_seg_end[s];
+		}
 	}
 	for (; i < hi; i++)
 		forward_timed(m, &m->layer[i], 0, B);

@@ -45,6 +45,7 @@
 #define MODEL_INPUT (-1)        /* a source index: the normalised image */
 #define MODEL_LEAN_MAX_LAYERS 256  /* model_lean: the most layers run by micro-batches, */
 #define MODEL_LEAN_BUFS 8          /* ... and of their buffers */
+#define MODEL_LEAN_SEGS 16         /* ... and of their spans of one micro-batch size */
 
 enum model_kind {
 	MODEL_CONV, MODEL_POOL, MODEL_DROP, MODEL_DENSE, MODEL_AVGPOOL, MODEL_GAP, MODEL_ADD,
@@ -147,7 +148,9 @@ typedef struct {
 	isa_kind isa;           /* ... on this path: PETCNN_ISA or the widest the CPU has */
 	int no_wino;            /* PETCNN_WINOGRAD=0: 3x3s run the direct kernels too */
 	int lean_want;          /* model_lean was called (planned again after a freeze) */
-	int lean_n, lean_mb;    /* model_lean: layers 0 .. lean_n-1 run lean_mb images at a time */
+	int lean_n;             /* model_lean: layers 0 .. lean_n-1 run in micro-batches, */
+	int lean_nseg;          /* ... in spans: seg_mb[s] images at a time up to seg_end[s] */
+	int lean_seg_end[MODEL_LEAN_SEGS], lean_seg_mb[MODEL_LEAN_SEGS];
 	float *lean_buf[MODEL_LEAN_BUFS];  /* ... their transient outputs' buffers */
 	int lean_nbuf;
 } model;
@@ -168,11 +171,12 @@ int model_norm_default(const model *m);
 /* Marks layer's output as read by the caller after a forward (cnn-apply --layer, the
  * TensorBoard feature maps): model_lean keeps it whole. Call before model_lean. */
 void model_keep(model *m, int layer);
-/* The large early layers run a few images at a time, their outputs read back from cache
- * and kept only until read (memory drops too), where nothing else reads them: not the
- * caller (it reads the last layer's output, what that reads, and model_keep's) and not a
- * backward (in training, the layers below the lowest that trains: a frozen base). The
- * same bits as without. From then on forwards start at layer 0 and pass the lean layers
+/* The layers before the first dense one run a few images at a time, as many as suit each
+ * span of blocks (the wide early ones fewer), their outputs read back from cache and kept
+ * only until read (memory drops too), where nothing else reads them: not the caller (it
+ * reads the last layer's output, what that reads, and model_keep's) and not a backward (in
+ * training, the layers below the lowest that trains: a frozen base). The same bits as
+ * without. From then on forwards start at layer 0 and pass the lean layers
  * (model_forward, model_forward_float, model_forward_to a later layer). Planned again
  * after a freeze; undone by model_grad_init; a no-op under PETCNN_LEAN=0. -1 if out of
  * memory. */

@@ -877,13 +877,18 @@ static void test_lean(void)
 	model_set_threads(&lean, 2, err), model_set_threads(&whole, 2, err);
 	CHECK(model_lean(&lean, err) == 0 && model_lean(&tr, err) == 0, "%s", err);
 	CHECK(tr.lean_n == 0, "a training model is never lean");
-	/* the largest: concat's 2 x 16 channels in, 32 out, 2.4 MB an image */
-	CHECK(lean.lean_n == 10 && lean.lean_mb == 3, "the 96x96 layers run lean, 3 images at a time "
-	      "(%d layers, %d at a time)", lean.lean_n, lean.lean_mb);
-	CHECK(!lean.layer[lean.lean_n - 1].transient && lean.layer[0].transient && lean.layer[5].transient,
-	      "the last lean layer's output is whole, the others' transient");
-	CHECK(lean.lean_nbuf >= 3 && lean.lean_nbuf < lean.lean_n - 1, "%d buffers for %d transient outputs",
-	      lean.lean_nbuf, lean.lean_n - 1);
+	/* a residual's input parts the spans: a alone takes the batch (0.7 MB an image in and
+	 * out), the rest 3 images at a time (the largest: concat's 2 x 16 channels in, 32 out,
+	 * 2.4 MB an image) */
+	CHECK(lean.lean_n == 11 && lean.lean_nseg == 2 && lean.lean_seg_end[0] == 1 && lean.lean_seg_mb[0] == B &&
+	      lean.lean_seg_end[1] == 11 && lean.lean_seg_mb[1] == 3, "the layers before the dense one run lean "
+	      "(%d layers, %d spans, %d and %d at a time)", lean.lean_n, lean.lean_nseg, lean.lean_seg_mb[0],
+	      lean.lean_seg_mb[1]);
+	CHECK(!lean.layer[lean.lean_n - 1].transient && !lean.layer[0].transient && lean.layer[1].transient &&
+	      lean.layer[5].transient && lean.layer[9].transient,
+	      "the last lean layer's output and a (read by two spans) whole, the others' transient");
+	CHECK(lean.lean_nbuf >= 3 && lean.lean_nbuf < lean.lean_n - 2, "%d buffers for %d transient outputs",
+	      lean.lean_nbuf, lean.lean_n - 2);
 	/* every output starts on a cache line, transient or whole (model.c, alloc_lines: the
 	 * depthwise layers' vectors must not straddle two) */
 	int unaligned = 0;
@@ -898,7 +903,7 @@ static void test_lean(void)
 		CHECK(!memcmp(lean.layer[lean.nlayer - 1].out, whole.layer[whole.nlayer - 1].out,
 			      sizeof(float) * (size_t)b * K) && !memcmp(lean.probs, whole.probs, sizeof(float) * nl / B * b),
 		      "batch %d: lean and whole give the same bits", b);
-		CHECK(!memcmp(lean.layer[9].out, whole.layer[9].out, sizeof(float) * (size_t)b * whole.layer[9].out_n),
+		CHECK(!memcmp(lean.layer[10].out, whole.layer[10].out, sizeof(float) * (size_t)b * whole.layer[10].out_n),
 		      "batch %d: the last lean layer holds every image", b);
 	}
 	/* a layer the caller reads (cnn-apply --layer) keeps every image's output */
@@ -907,7 +912,7 @@ static void test_lean(void)
 	      (model_keep(&lean, 5), model_lean(&lean, err)) == 0, "%s", err);
 	model_init_params(&lean, MODEL_INIT_HE, 5);
 	model_forward(&lean, img, NULL, B);
-	CHECK(lean.lean_n == 10 && !lean.layer[5].transient && lean.layer[4].transient &&
+	CHECK(lean.lean_n == 11 && !lean.layer[5].transient && lean.layer[4].transient &&
 	      !memcmp(lean.layer[5].out, whole.layer[5].out, sizeof(float) * (B - 1) * whole.layer[5].out_n),
 	      "layer 5 kept whole: every image's output is the whole batch's");
 	/* gradients of every layer's output need every output whole */
@@ -935,7 +940,7 @@ static void test_lean(void)
 		if (*freezes[f])
 			CHECK(model_freeze_below(&lean, freezes[f], err) == 0 &&
 			      model_freeze_below(&whole, freezes[f], err) == 0, "%s", err);
-		CHECK(!lean.lean_n == !want[f] && (!want[f] || lean.layer[0].transient),
+		CHECK(!lean.lean_n == !want[f] && (!want[f] || lean.layer[1].transient),
 		      "frozen below '%s': lean %d layers", freezes[f], lean.lean_n);
 		for (int step = 0; step < 2; step++, t++) {
 			model_forward(&lean, img, labels, B);
@@ -945,6 +950,47 @@ static void test_lean(void)
 		}
 		CHECK(lean.loss == whole.loss && !memcmp(lean.params, whole.params, sizeof(float) * lean.nparams),
 		      "frozen below '%s': the same loss and parameters", freezes[f]);
+	}
+	model_free(&lean), model_free(&whole);
+	free(img);
+}
+
+/* model_lean's spans: blocks of inverted residuals, a wide 96x96 part taking 3 images at
+ * a time and a 48x48 part the whole batch; they part only between blocks, where one narrow
+ * output crosses, which stays whole; the same bits as whole batches. */
+static void test_lean_spans(void)
+{
+	enum { H = 96, W = 96, K = 5, B = 7 };
+	const char *spec = "a=conv:3x3:32 d=conv:3x3:32:g32:relu6 p=conv:1x1:8:linear x=conv:1x1:48 "
+			   "y=conv:3x3:48:g48:s2 z=conv:1x1:16:linear u=conv:1x1:64 w=conv:3x3:64:g64 "
+			   "q=conv:1x1:16:linear r=add@z,q gap out=dense:K";
+	model lean, whole;
+	char err[ERR_MAX];
+	uint8_t *img = malloc((size_t)B * H * W * 3);
+
+	for (size_t i = 0; i < (size_t)B * H * W * 3; i++)
+		img[i] = (uint8_t)((i * 89 + i / 5) % 253);
+	CHECK(model_init(&lean, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B }, err) == 0 &&
+	      model_init(&whole, spec, (model_size){ .h = H, .w = W, .classes = K, .max_batch = B }, err) == 0,
+	      "%s", err);
+	model_init_params(&lean, MODEL_INIT_HE, 7);
+	model_init_params(&whole, MODEL_INIT_HE, 7);
+	model_set_threads(&lean, 2, err), model_set_threads(&whole, 2, err);
+	CHECK(model_lean(&lean, err) == 0, "%s", err);
+	/* d's 2.4 MB an image allow 3 in 8 MB; u's 0.7 MB allow 11, the batch's 7 */
+	CHECK(lean.lean_n == 11 && lean.lean_nseg == 2 && lean.lean_seg_end[0] == 6 && lean.lean_seg_mb[0] == 3 &&
+	      lean.lean_seg_end[1] == 11 && lean.lean_seg_mb[1] == B, "spans: %d layers, %d spans (%d, %d images; "
+	      "%d, %d)", lean.lean_n, lean.lean_nseg, lean.lean_seg_end[0], lean.lean_seg_mb[0],
+	      lean.lean_seg_end[1], lean.lean_seg_mb[1]);
+	CHECK(lean.layer[1].transient && lean.layer[2].transient && lean.layer[4].transient &&
+	      !lean.layer[5].transient && lean.layer[8].transient && lean.layer[9].transient &&
+	      !lean.layer[10].transient, "inside a span transient; z (read by both spans) and gap whole");
+	for (int b = B; b >= B - 2; b--) {
+		model_forward(&lean, img, NULL, b);
+		model_forward(&whole, img, NULL, b);
+		CHECK(!memcmp(lean.probs, whole.probs, sizeof(float) * (size_t)b * K) &&
+		      !memcmp(lean.layer[5].out, whole.layer[5].out, sizeof(float) * (size_t)b * whole.layer[5].out_n),
+		      "batch %d: lean and whole give the same bits", b);
 	}
 	model_free(&lean), model_free(&whole);
 	free(img);
@@ -1018,5 +1064,6 @@ int main(void)
 	test_cache_cut();
 	test_wino();
 	test_lean();
+	test_lean_spans();
 	return check_done("test_model");
 }
