@@ -1030,7 +1030,7 @@ static int may_pass(const model *m, int i, int *r)
 /* Plans the lean forward (model_lean) for the model as it is. */
 static int lean_plan(model *m, char *err)
 {
-	int n, until[MODEL_LEAN_BUFS], nbuf = 0, end = 0;
+	int n, until[MODEL_LEAN_BUFS], nbuf = 0, end = 0, whole = 0;
 	size_t size[MODEL_LEAN_BUFS] = { 0 };
 
 	if (!(n = lean_span(m)))
@@ -1038,15 +1038,21 @@ static int lean_plan(model *m, char *err)
 	if (m->train) {
 		/* the lean layers end at the highest cut below every trainable layer (the
 		 * feature cache's, forwards run to and from it): no backward reads an output
-		 * below it, since every layer above reads only from the cut or above */
+		 * below it, since every layer above reads only from the cut or above. With
+		 * none (nothing frozen) they keep every output whole for the backward, and
+		 * run in micro-batches all the same: a layer reads its input from cache, not
+		 * memory, just after it was written */
 		int cut = model_cache_cut(m, 1.0f, 1.0f);
 
-		if (cut < 1)
-			return 0;
-		if (n > cut + 1)
+		whole = cut < 0;
+		if (!whole && n > cut + 1)
 			n = cut + 1;
 	}
 	lean_segments(m, n);
+	if (whole) {
+		m->lean_n = n;
+		return 0;
+	}
 	/* a layer whose output may pass keeps its micro-batch's output in a buffer that a
 	 * later such layer takes over once its last reader has run */
 	for (int i = 0; i < n - 1; i++) {

@@ -175,8 +175,8 @@ void model_keep(model *m, int layer);
  * span of blocks (the wide early ones fewer), their outputs read back from cache and kept
  * only until read (memory drops too), where nothing else reads them: not the caller (it
  * reads the last layer's output, what that reads, and model_keep's) and not a backward (in
- * training, the layers below the lowest that trains: a frozen base). The same bits as
- * without. From then on forwards start at layer 0 and pass the lean layers
+ * training, the layers below the lowest that trains: a frozen base; with nothing frozen
+ * every output stays whole, the micro-batches alone). The same bits as without. From then on forwards start at layer 0 and pass the lean layers
  * (model_forward, model_forward_float, model_forward_to a later layer). Planned again
  * after a freeze; undone by model_grad_init; a no-op under PETCNN_LEAN=0. -1 if out of
  * memory. */
