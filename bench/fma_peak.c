@@ -1,7 +1,7 @@
 /* fma_peak: the machine's single-precision FMA peak, each factor found rather than taken
  * from a data sheet: cores x clock x lanes x FMA units x 2 (an FMA is two FLOPs).
  *   cores     the CPUs this process may run on (sched_getaffinity, as nproc)
- *   clock     a timed chain of dependent integer adds (one cycle each on every x86-64
+ *   clock     a timed chain of dependent integer adds of a register (one cycle each on x86-64
  *             since the Pentium Pro), cross-checked by a dependent FMA chain whose
  *             latency in cycles is printed (4 on Zen and on Intel since Skylake)
  *   lanes     16 floats when the CPU has AVX-512F (cpuid, as lscpu's flags), 8 with AVX2+FMA

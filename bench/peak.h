@@ -1,6 +1,8 @@
 /* peak: the loops that measure this CPU's clock and FMA peak, for bench/fma_peak.c and
  * bench/conv_bench.c alike (x86-64, gcc or clang; include after the feature macros).
- *   clock      a chain of dependent integer adds: one cycle each on every x86-64 core
+ *   clock      a chain of dependent integer adds of a register: one cycle each on every
+ *              x86-64 core (adds of an immediate are not: Intel since Golden Cove folds
+ *              them at rename, several a cycle, which read a 4.2 GHz Xeon as 23 GHz)
  *   latency    a chain of dependent 8-lane FMAs, in cycles once the clock is known
  *   throughput 12 independent FMA chains of 8 or 16 lanes, in registers: enough to cover
  *              4 cycles of latency on 2 units, the most any core we know needs
@@ -19,13 +21,14 @@ enum peak_kind {
 	PEAK_FMA16,    /* independent 16-lane FMAs, in FLOPs */
 };
 
-/* n x 32 dependent adds: the asm keeps the compiler from folding them */
+/* n x 32 dependent adds: the asm keeps the compiler from folding them; step, n itself,
+ * is a register the core cannot know at rename */
 __attribute__((noinline)) static long peak_add_chain(long n)
 {
-	long x = 0;
+	long x = 0, step = n;
 
 	for (long i = 0; i < n; i++)
-		__asm__ volatile(".rept 32\n\tadd $1, %0\n\t.endr" : "+r"(x));
+		__asm__ volatile(".rept 32\n\tadd %1, %0\n\t.endr" : "+r"(x) : "r"(step));
 	return x;
 }
 
