@@ -22,6 +22,7 @@
 #include "nn/softmax.h"
 #include "nn/vec.h"
 #include "util/errmsg.h"
+#include "util/fpmode.h"
 #include "util/mem.h"
 #include "util/par.h"
 
@@ -844,6 +845,7 @@ int model_init(model *m, const char *spec, model_size s, char *err)
 		return err_set(err, "model spec: longer than %d bytes", MODEL_SPEC_MAX);
 	if (isa_from_env(&m->isa, err))
 		return -1;
+	fpmode_flush_denormals();
 	const char *wino = getenv("PETCNN_WINOGRAD");
 
 	m->no_wino = wino && !strcmp(wino, "0");

@@ -157,7 +157,8 @@ typedef struct {
 
 /* Parses spec for s and allocates everything for batches up to s.max_batch. Parameters
  * are zero until model_init_params or a load. Reads PETCNN_ISA (isa_from_env): a path this
- * CPU lacks is an error. Starts in eval mode with 1 thread. */
+ * CPU lacks is an error. Starts in eval mode with 1 thread. The calling thread, the one
+ * that will compute with it, flushes denormals to zero from now on (fpmode_flush_denormals). */
 int model_init(model *m, const char *spec, model_size s, char *err);
 void model_free(model *m);
 /* Threads for our kernels, the optimiser and OpenBLAS from now on; grows the scratch they

@@ -2,6 +2,8 @@
  * then asleep: a network's layers call one after another, and a new thread takes ~35 us. */
 #include "util/par.h"
 
+#include "util/fpmode.h"
+
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +33,7 @@ typedef struct {
 	void (*fn)(void *ctx, int k, int n);
 	void *ctx;
 	int n;
+	unsigned mode;                      /* the caller's fpmode, which the workers take */
 } pool;
 
 static pool the = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -91,8 +94,10 @@ static void *work(void *arg)
 
 	for (;;) {
 		seen = await(&the.gen, seen);
-		if (k < the.n)
+		if (k < the.n) {
+			fpmode_set(the.mode);
 			the.fn(the.ctx, k, the.n);
+		}
 		if (atomic_fetch_sub_explicit(&the.left, 1, memory_order_acq_rel) == 1)
 			futex((_Atomic unsigned *)&the.left, FUTEX_WAKE, 1);
 	}
@@ -143,7 +148,7 @@ static void *start(void *arg)
 }
 
 /* A thread per worker for this call only: while the pool serves another caller's call
- * (or this caller's, nested) */
+ * (or this caller's, nested). A new thread starts in its creator's fpmode. */
 static void run_own(int n, void (*fn)(void *ctx, int k, int n), void *ctx)
 {
 	job j[PAR_MAX_THREADS];
@@ -178,7 +183,7 @@ void par_run(int n, void (*fn)(void *ctx, int k, int n), void *ctx)
 		return;
 	}
 	have = grow(n);
-	the.fn = fn, the.ctx = ctx, the.n = n;
+	the.fn = fn, the.ctx = ctx, the.n = n, the.mode = fpmode_get();
 	atomic_store_explicit(&the.left, have, memory_order_relaxed);
 	atomic_fetch_add_explicit(&the.gen, 1, memory_order_release);
 	futex(&the.gen, FUTEX_WAKE, have);

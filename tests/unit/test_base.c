@@ -3,12 +3,15 @@
 #include "check.h"
 #include "util/cli.h"
 #include "util/errmsg.h"
+#include "util/fpmode.h"
 #include "util/hash.h"
 #include "util/mem.h"
 #include "util/outfile.h"
 #include "util/par.h"
 #include "util/rng.h"
 
+#include <cblas.h>
+#include <float.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -326,6 +329,92 @@ static void test_par(void)
 	      "par_run in a forked child (status %d)", status);
 }
 
+/* Worker k halves the smallest normal float: 0 on a thread that flushes denormals, a
+ * denormal on one that does not; worker 1 of nest's calls also runs a nested call (on
+ * threads of its own, not the pool's) into nest->sub. */
+typedef struct {
+	float out[4], sub[4];
+	int nest;
+} halving;
+
+static void halve(void *ctx, int k, int n)
+{
+	halving *h = ctx;
+	volatile float x = FLT_MIN;
+
+	h->out[k] = x * 0.5f;
+	if (h->nest && k == 1) {
+		halving in = { .nest = 0 };
+
+		par_run(n, halve, &in);
+		memcpy(h->sub, in.out, sizeof h->sub);
+	}
+}
+
+/* f's bits are all 0: compared as bits, since a float compare on a thread with DAZ
+ * reads a denormal as 0 */
+static int bits_zero(const float *f)
+{
+	uint32_t u;
+
+	memcpy(&u, f, sizeof u);
+	return u == 0;
+}
+
+/* How many of par_run(3)'s workers, and of a nested call's, gave 0. */
+static int halved_to_zero(void)
+{
+	halving h = { .nest = 1 };
+	int zero = 0;
+
+	par_run(3, halve, &h);
+	for (int k = 0; k < 3; k++)
+		zero += bits_zero(&h.out[k]) + bits_zero(&h.sub[k]);
+	return zero;
+}
+
+/* c = a b, n x n: how many of c's entries are 0 */
+static size_t sgemm_zeros(const float *a, const float *b, float *c, int n)
+{
+	size_t zeros = 0;
+
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+	for (size_t i = 0; i < (size_t)n * n; i++)
+		zeros += bits_zero(&c[i]);
+	return zeros;
+}
+
+/* fpmode_flush_denormals: the caller flushes, par's workers (started before, in the other
+ * mode) take the caller's mode at each call, and so do OpenBLAS's, started before main. */
+static void test_fpmode(void)
+{
+	unsigned ieee = fpmode_get();
+	enum { N = 512 };
+	float *a = malloc(sizeof(float) * N * N), *b = malloc(sizeof(float) * N * N);
+	float *c = malloc(sizeof(float) * N * N);
+	uint32_t tiny = 0x00400000; /* a denormal, half FLT_MIN: 512 of them make a normal */
+
+	if (!a || !b || !c)
+		abort();
+	for (size_t i = 0; i < (size_t)N * N; i++)
+		memcpy(&a[i], &tiny, sizeof tiny), b[i] = 1;
+	CHECK(!fpmode_flushing(), "a thread starts with IEEE denormals");
+	CHECK(halved_to_zero() == 0, "IEEE: every worker gives a denormal");
+	/* OpenBLAS's workers started here, in IEEE mode; each entry of c a normal float */
+	openblas_set_num_threads(2);
+	CHECK(sgemm_zeros(a, b, c, N) == 0, "IEEE: OpenBLAS sums denormals");
+	fpmode_flush_denormals();
+	CHECK(fpmode_flushing(), "fpmode_flush_denormals: the caller flushes");
+	CHECK(halved_to_zero() == 6, "flushing: every worker, pool's or own, gives 0 (%d of 6)",
+	      halved_to_zero());
+	/* with DAZ on every thread, each entry's sum of denormals reads as 0 */
+	CHECK(sgemm_zeros(a, b, c, N) == (size_t)N * N, "flushing: OpenBLAS's sgemm on 2 threads "
+	      "reads denormals as 0 (%zu of %d entries 0)", sgemm_zeros(a, b, c, N), N * N);
+	fpmode_set(ieee);
+	CHECK(!fpmode_flushing() && halved_to_zero() == 0, "fpmode_set restores IEEE, workers too");
+	free(a), free(b), free(c);
+}
+
 /* Pages of [p, p + n) resident in memory. */
 static size_t resident(const void *p, size_t n)
 {
@@ -397,6 +486,7 @@ int main(void)
 	test_mem_calloc64();
 	test_hash();
 	test_par();
+	test_fpmode();
 	test_rng();
 	test_parse();
 	test_outfile();

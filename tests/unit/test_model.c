@@ -2,6 +2,7 @@
  * shapes, initialisation, and a whole-network gradient check on a tiny spec. */
 #include "check.h"
 #include "util/errmsg.h"
+#include "util/fpmode.h"
 #include "nn/dense.h"
 #include "nn/convwino.h"
 #include "nn/model.h"
@@ -30,7 +31,11 @@ static void test_default_names(void)
 	model m;
 
 	/* inference at 224 allocates fc1 (411 MB) lazily: calloc'd pages are never touched */
+	CHECK(!fpmode_flushing(), "before a model, IEEE denormals");
 	CHECK(model_init(&m, MODEL_DEFAULT_SPEC, (model_size){ .h = 224, .w = 224, .classes = 2, .max_batch = 1, .train = 0 }, err) == 0, "default spec: %s", err);
+#if defined(__SSE__)
+	CHECK(fpmode_flushing(), "model_init: its caller flushes denormals from now on");
+#endif
 	CHECK(m.nparam == 12, "12 variables (%d)", m.nparam);
 	for (int i = 0; i < 12 && i < m.nparam; i++) {
 		const model_param *p = &m.param[i];
