@@ -13,7 +13,8 @@ Method. Each step draws a batch of 224x224 images, flips each left-right with pr
 one half, runs the frozen part and trains the rest with a new 37-class head (Adam, lr
 1e-3, cross-entropy). Ours: `cnn-train --init-from NET.npz --freeze-below LAYER --augment
 flip` (the flips change the features, so none are cached) and its --profile's median step.
-PyTorch at its best, as a user who cares runs it: glibc's allocator tuned and the frozen
+PyTorch at its best, as a user who cares runs it: glibc's allocator tuned, denormals
+flushed to zero (torch.set_flush_denormal, as ours compute), and the frozen
 part run under no_grad by the fastest of eager, channels_last and TorchScript frozen with
 optimize_for_inference (bench/onnx_infer.py's variants, each checked against eager), then
 the trained part's forward, backward and Adam step (its batch norms in eval mode, with
@@ -50,6 +51,7 @@ def theirs(torch, variants, top, images, a):
     """The best variant's images per second (median step), and its name: the frozen part
     by each variant under no_grad, then top (a copy per variant) trained by Adam."""
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)  # as ours compute (bench/train.py says why)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
     y = torch.arange(len(x)) % CLASSES
     g = torch.Generator().manual_seed(1)

@@ -8,7 +8,7 @@ Usage (Debian's /usr/bin/python3 with torch, torchvision, numpy):
 
 Method. Both sides get the same uint8 images and the same thread count (our --threads,
 torch.set_num_threads), batch --batch, in eval mode. PyTorch runs at its best: glibc's
-allocator tuned as bench/train.py does, and the fastest of three ways to run the network
+allocator tuned and denormals flushed as bench/train.py does, and the fastest of three ways to run the network
 (eager under inference_mode, channels_last, TorchScript frozen with
 optimize_for_inference), each round; the line names the one that won. Our time is
 cnn-eval's wall time on --images images less its wall time on one batch (start-up and
@@ -84,6 +84,7 @@ def torch_variants(net, batch, features=False):
 def torch_rate(variants, images, threads, batch):
     """The best variant's images per second, and its name."""
     torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # as ours compute (bench/train.py says why)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     best = (0.0, "")
     for name, (f, last) in variants.items():
