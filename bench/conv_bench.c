@@ -12,7 +12,7 @@
  * and by CPU time / threads (what an idle machine would give if the threads are balanced:
  * a shared machine's other jobs cost us wall time, not CPU time).
  * The second prints the clock and the FMA peak, found as:
- *   clock: a chain of dependent integer adds, one per cycle on every x86-64 core;
+ *   clock: a chain of dependent integer adds of a register, one a cycle on x86-64;
  *   peak per width: 12 independent FMA chains per thread (enough to hide the latency on
  *   every core we know), FLOP/s summed over the threads;
  *   both over each thread's CPU time, so that other jobs' turns on the cores do not count;
