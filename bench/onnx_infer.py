@@ -8,9 +8,9 @@ Usage (Debian's /usr/bin/python3 with torch, torchvision, numpy):
 
 Method. Both sides get the same uint8 images and the same thread count (our --threads,
 torch.set_num_threads), batch --batch, in eval mode. PyTorch runs at its best: glibc's
-allocator tuned and denormals flushed as bench/train.py does, and the fastest of three ways to run the network
-(eager under inference_mode, channels_last, TorchScript frozen with
-optimize_for_inference), each round; the line names the one that won. Our time is
+allocator tuned and denormals flushed as bench/train.py does, and the fastest of three
+ways to run the network (eager under inference_mode, channels_last, TorchScript frozen
+with optimize_for_inference), each round; the line names the one that won. Our time is
 cnn-eval's wall time on --images images less its wall time on one batch (start-up and
 model loading out of the window), each the least of as many runs as PyTorch has variants,
 so both sides get as many tries per round; PyTorch's is the time of its loop after a

@@ -16,10 +16,11 @@ int fpmode_flushing(void);
 /* The calling thread flushes denormal results and inputs to zero from now on (x86's FTZ
  * and DAZ), as TensorFlow's threads and PyTorch's set_flush_denormal do. A gradient whose
  * softmax is near certain of an image is ~1e-40 all the way down the backward pass: a step
- * of the seed network at 224 took 1.0 s where it takes 0.25 s flushed, on an Intel Xeon
- * (AMD's cores pay less). Results differ only below 1.2e-38. OpenBLAS's workers, started
- * before main with the default mode, are stopped so that its next threaded call starts
- * them afresh from the caller, in its mode (once: a thread already flushing returns). */
+ * of the seed network at 224 took 1.0 s where it takes 0.25 s flushed, on a 2-core Intel
+ * Xeon (AVX-512; the AMD EPYCs not measured). Results differ only below 1.2e-38.
+ * OpenBLAS's workers, started before main with the default mode, are stopped so that its
+ * next threaded call starts them afresh from the caller, in its mode (once: a thread
+ * already flushing returns). */
 void fpmode_flush_denormals(void);
 
 #endif

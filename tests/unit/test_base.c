@@ -330,8 +330,8 @@ static void test_par(void)
 }
 
 /* Worker k halves the smallest normal float: 0 on a thread that flushes denormals, a
- * denormal on one that does not; worker 1 of nest's calls also runs a nested call (on
- * threads of its own, not the pool's) into nest->sub. */
+ * denormal on one that does not; with nest, worker 1 also runs a nested call (on threads
+ * of its own, not the pool's) into sub. */
 typedef struct {
 	float out[4], sub[4];
 	int nest;
