@@ -146,16 +146,11 @@ size_t convwino_workspace(const geom *g, int threads)
 	return nc && shared > own ? shared : own;
 }
 
-/* G, the kernel's transform (G g G^T), and the weight gradient's output transform (G^T M G). */
-static const double G[6][3] = { { 1.0 / 4, 0, 0 }, { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
-				{ -1.0 / 6, 1.0 / 6, -1.0 / 6 }, { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
-				{ 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
-
 typedef struct {
 	const geom *g;
 	float *u;
 	const float *w;
-	int nt;                 /* u's rows stored past the caches (pack_put) */
+	int nt;                 /* u's rows stored past the caches: 1 u 16-byte aligned, 2 64 */
 } pack_job;
 
 /* Input channels a worker transforms before it stores their rows of u, plane by plane. */
@@ -185,15 +180,40 @@ static inline __attribute__((always_inline)) void pack_put(float *d, const float
 	memcpy(d, s, sizeof *d * n);
 }
 
-/* Worker k transforms its share of the input channels for every output channel: G g G^T
- * in double, rounded once. A block's 64 output channels at a time, as u lays them out and
- * w holds them, so that the loops run over vectors; PACK_CI input channels at a time over
- * all the blocks, so that w's rows are read whole, in sequence, and each plane's rows for
- * them stored in one run. A trained layer's weights are transformed twice a step (the
- * forward's and the turned kernel's): one pair at a time, scalar, a 512x512 3x3 took 16.5
- * ms on 2 threads (Zen 4), where its forward takes 4; by blocks 5.5, by chunks 4.1. The
- * same operations per element in the same order, so the same bits. */
-static inline __attribute__((always_inline)) void pack_rows(void *ctx, int k, int n)
+/* y[k * ys + o] = (G a)[k] for o < 64, a the three taps a0, a1, a2: G's rows share their
+ * sums (a0 + a2 in rows 1 and 2, a0/24 + a2/6 in rows 3 and 4), 12 operations where the
+ * products took 30. */
+static inline __attribute__((always_inline)) void g3(float *y, long ys, const float *a0,
+						     const float *a1, const float *a2)
+{
+	for (int o = 0; o < 64; o++) {
+		float s = a0[o] + a2[o], q = a0[o] * (1.0f / 24) + a2[o] * (1.0f / 6);
+		float d = a1[o] * (1.0f / 12);
+
+		y[o] = a0[o] * 0.25f;
+		y[ys + o] = (s + a1[o]) * (-1.0f / 6);
+		y[2 * ys + o] = (s - a1[o]) * (-1.0f / 6);
+		y[3 * ys + o] = q + d;
+		y[4 * ys + o] = q - d;
+		y[5 * ys + o] = a2[o];
+	}
+}
+
+/* Worker k transforms its share of the input channels for every output channel: G g G^T,
+ * in floats. A block's 64 output channels at a time, as u lays them out and w holds them,
+ * so that the loops run over vectors; PACK_CI input channels at a time over all the
+ * blocks, so that w's rows are read whole, in sequence, and each plane's rows for them
+ * stored in one run by put (d [n] = s [n], as pack_put, in the path's widest stores). A
+ * trained layer's weights are transformed twice a step (the forward's and the turned
+ * kernel's): one pair at a time, scalar, a 512x512 3x3 took 16.5 ms on 2 threads (Zen 4),
+ * where its forward takes 4; by blocks 5.5, by chunks 4.1. In double, rounded once, and
+ * stored in xmm, 2.86 ms on an Intel Xeon (AVX-512, 2 threads; AVX2 3.29), where storing
+ * u alone takes 0.75: in floats with G's shared sums (within 1e-6 of the terms'
+ * magnitudes) and the path's widest stores 1.29 (AVX2 1.33), and ResNet-18's layer4
+ * fine-tuned 156-160 -> 138 ms a step. The same operations per element in the same order
+ * on every path, so the same bits. */
+static inline __attribute__((always_inline)) void pack_rows(void *ctx, int k, int n,
+	void (*put)(float *, const float *, size_t, int))
 {
 	const pack_job *j = ctx;
 	const geom *g = j->g;
@@ -212,32 +232,24 @@ static inline __attribute__((always_inline)) void pack_rows(void *ctx, int k, in
 
 			for (int i = 0; i < nc; i++) {
 				const float *w = j->w + (c0 + i) * O + o0;
-				double x[9][64], t[6][3][64];
-				float v[64];
+				float x[9][64], t[3][6][64];
 
 				for (int q = 0; q < 9; q++)
 					if (wb == 64)
-						for (int o = 0; o < 64; o++)
-							x[q][o] = w[q * CO + o];
+						memcpy(x[q], w + q * CO, sizeof x[q]);
 					else
 						for (int o = 0; o < 64; o++)
 							x[q][o] = o < wb ? w[q * CO + o] : 0;
+				/* down each column of taps, then along each row of the result, whose 64
+				 * columns go to the channel's run in each plane (past wb, a narrow
+				 * block's, into the next channel's, which overwrites them) */
+				for (int c = 0; c < 3; c++)
+					g3(t[c][0], 64, x[c], x[3 + c], x[6 + c]);
 				for (int r = 0; r < 6; r++)
-					for (int c = 0; c < 3; c++)
-						for (int o = 0; o < 64; o++)
-							t[r][c][o] = G[r][0] * x[c][o] + G[r][1] * x[3 + c][o] +
-								     G[r][2] * x[6 + c][o];
-				for (int p = 0; p < 36; p++) {
-					const double(*a)[64] = t[p / 6], *b = G[p % 6];
-
-					for (int o = 0; o < 64; o++)
-						v[o] = (float)(a[0][o] * b[0] + a[1][o] * b[1] + a[2][o] * b[2]);
-					memcpy(f + p * FS + i * wb, v, sizeof *v * (size_t)wb);
-				}
+					g3(f + r * 6 * FS + i * wb, FS, t[0][r], t[1][r], t[2][r]);
 			}
 			for (int p = 0; p < 36; p++)
-				pack_put(j->u + p * CO + (long)o0 * C + c0 * wb, f + p * FS, (size_t)nc * wb,
-					 j->nt);
+				put(j->u + p * CO + (long)o0 * C + c0 * wb, f + p * FS, (size_t)nc * wb, j->nt);
 		}
 #if defined(__x86_64__) && defined(__GNUC__)
 	/* the stores are weakly ordered: done before the workers' join says so */
@@ -250,18 +262,41 @@ static inline __attribute__((always_inline)) void pack_rows(void *ctx, int k, in
  * same operations and the same bits on each. */
 static void pack_plain(void *ctx, int k, int n)
 {
-	pack_rows(ctx, k, n);
+	pack_rows(ctx, k, n, pack_put);
 }
 
 #ifdef WINO_AVX512
+/* pack_put in zmm stores: u's rows start at multiples of 16 floats (convwino_shape's
+ * channels), so with u 64-byte aligned (nt 2), so are they. The 1.34 ms above took 2.15
+ * in xmm stores. */
+WINO_AVX512 static inline __attribute__((always_inline)) void put512(float *d, const float *s,
+								     size_t n, int nt)
+{
+	if (nt != 2)
+		pack_put(d, s, n, nt);
+	else
+		for (size_t i = 0; i < n; i += 16)
+			_mm512_stream_ps(d + i, _mm512_loadu_ps(s + i));
+}
+
+WINO_AVX2 static inline __attribute__((always_inline)) void put256(float *d, const float *s,
+								   size_t n, int nt)
+{
+	if (nt != 2)
+		pack_put(d, s, n, nt);
+	else
+		for (size_t i = 0; i < n; i += 8)
+			_mm256_stream_ps(d + i, _mm256_loadu_ps(s + i));
+}
+
 WINO_AVX512 static void pack512(void *ctx, int k, int n)
 {
-	pack_rows(ctx, k, n);
+	pack_rows(ctx, k, n, put512);
 }
 
 WINO_AVX2 static void pack256(void *ctx, int k, int n)
 {
-	pack_rows(ctx, k, n);
+	pack_rows(ctx, k, n, put256);
 }
 #endif
 
@@ -270,7 +305,8 @@ void convwino_pack(const geom *g, float *u, const float *w, int threads, isa_kin
 	pack_job j = { .g = g, .u = u, .w = w };
 	void (*fn)(void *, int, int) = pack_plain;
 
-	j.nt = convwino_weights(g) * sizeof *u > PACK_NT_BYTES && (uintptr_t)u % 16 == 0;
+	if (convwino_weights(g) * sizeof *u > PACK_NT_BYTES)
+		j.nt = (uintptr_t)u % 64 == 0 ? 2 : (uintptr_t)u % 16 == 0;
 
 #ifdef WINO_AVX512
 	if (isa == ISA_AVX512 && isa_supported(ISA_AVX512))
