@@ -623,6 +623,36 @@ static size_t stage_floats(const model *m, enum ckpt_optim optim)
 	return one > SIZE_MAX / sizeof(float) / 3 ? SIZE_MAX : bufs * one;
 }
 
+typedef struct {
+	const ckpt_writer *w;
+	const model *m;
+} copy_job;
+
+/* Worker k's share of each tensor's copy into its slot (the view's offsets). */
+static void copy_share(void *ctx, int k, int n)
+{
+	const copy_job *j = ctx;
+	const model *m = j->m, *v = &j->w->view;
+
+	for (int i = 0; i < m->nparam; i++) {
+		const model_param *p = &m->param[i];
+		size_t at = v->param[i].off;
+		long lo, hi;
+
+		par_share((long)p->n, k, n, &lo, &hi);
+		if (hi <= lo)
+			continue;
+		memcpy(v->params + at + lo, m->params + p->off + lo, sizeof(float) * (size_t)(hi - lo));
+		/* a frozen parameter has no optimiser state to save */
+		if (model_param_frozen(m, i))
+			continue;
+		if (v->adam_m)
+			memcpy(v->adam_m + at + lo, m->adam_m + p->off + lo, sizeof(float) * (size_t)(hi - lo));
+		if (v->adam_v)
+			memcpy(v->adam_v + at + lo, m->adam_v + p->off + lo, sizeof(float) * (size_t)(hi - lo));
+	}
+}
+
 /* The staging buffer holds params, then the optimiser buffers st saves, each tensor in its
  * slot: the view's parameters (names, shapes) are the model's, their offsets the slots'. */
 static int stage(ckpt_writer *w, const char *path, const model *m, const ckpt_state *st,
@@ -649,21 +679,14 @@ static int stage(ckpt_writer *w, const char *path, const model *m, const ckpt_st
 		w->view.adam_m = w->stage + one;
 	if (n > 2 * one)
 		w->view.adam_v = w->stage + 2 * one;
-	/* one thread: 2.4 GB of traffic in 0.06 s is the memory's speed, which two did not pass */
 	for (int i = 0; i < m->nparam; i++) {
-		const model_param *p = &m->param[i];
-		/* a frozen parameter has no optimiser state to save */
-		int state = !model_param_frozen(m, i);
-
-		w->vparam[i] = *p;
+		w->vparam[i] = m->param[i];
 		w->vparam[i].off = off;
-		memcpy(w->view.params + off, m->params + p->off, sizeof(float) * p->n);
-		if (w->view.adam_m && state)
-			memcpy(w->view.adam_m + off, m->adam_m + p->off, sizeof(float) * p->n);
-		if (w->view.adam_v && state)
-			memcpy(w->view.adam_v + off, m->adam_v + p->off, sizeof(float) * p->n);
-		off += slot(p->n);
+		off += slot(m->param[i].n);
 	}
+	/* on the model's threads: 1.2 GB in 0.108 s on one, 0.058 on two (an Intel Xeon KVM
+	 * guest, 2026-12-06; a Zen 4 guest's one thread already took its memory's 0.06) */
+	par_run(w->threads, copy_share, &(copy_job){ .w = w, .m = m });
 	return 0;
 }
 
