@@ -59,12 +59,13 @@ int ckpt_load_sized(const char *path, int h, int w, model *m, int max_batch, int
 		    tensor *classes, ckpt_state *st, char *err);
 
 /* A checkpoint written in the background: the model's parameters and optimiser state are
- * copied (a memcpy on the model's threads, ~0.06 s for 1.2 GB) into a staging buffer that the writer keeps, and a
- * thread writes that copy through ckpt_save while training goes on, so the file holds
- * exactly the state of the step it claims and is named only once complete and fsynced
- * (outfile). A thread, not a forked child: after a fork every page the trainer writes
- * (the 1.2 GB of parameters and moments at the next step, and the activations) is copied
- * on a fault, 0.8-2.6 s per GB measured on a KVM guest, against 0.1 s for the memcpy.
+ * copied (a memcpy on the model's threads, ~0.06 s for 1.2 GB) into a staging buffer that
+ * the writer keeps, and a thread writes that copy through ckpt_save while training goes
+ * on, so the file holds exactly the state of the step it claims and is named only once
+ * complete and fsynced (outfile). A thread, not a forked child: after a fork every page
+ * the trainer writes (the 1.2 GB of parameters and moments at the next step, and the
+ * activations) is copied on a fault, 0.8-2.6 s per GB measured on a KVM guest, against
+ * 0.1 s for the memcpy.
  * The thread blocks every signal, so the program's handlers run where they did; a killed
  * process stops writing with it and leaves the last complete checkpoint. The thread runs
  * at nice 19 (on Linux the nice value is the thread's), where at the default priority it
