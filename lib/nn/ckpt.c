@@ -748,10 +748,17 @@ static int begin(ckpt_writer *w, const char *path, const model *m, const tensor 
 		return err_set(err, "%s: a checkpoint is still being written", path);
 	if (in_place(path))
 		return ckpt_save(path, m, classes, st, err);
-	if (copy && stage(w, path, m, st, err))
-		return -1;
-	if (!copy)
+	/* a lent write with a staging buffer at hand copies into it all the same: its slots are
+	 * page-aligned, so O_DIRECT takes them uncopied where m's own tensors go through a
+	 * bounce buffer, a copy and then a write at a time. A run's last 1.2 GB (224, 2
+	 * threads, an Intel Xeon KVM guest): on disk 0.92-0.95 s after its step -> 0.73-0.77,
+	 * the run's wait for it (the copy's 0.06 s included) 0.92-0.95 -> 0.78-0.83 */
+	if (copy || (w->stage && w->stage_n >= stage_floats(m, st->optim))) {
+		if (stage(w, path, m, st, err))
+			return -1;
+	} else {
 		w->view = *m;
+	}
 	w->classes = classes;
 	w->st = *st;
 	w->step = st->step;

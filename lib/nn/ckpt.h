@@ -122,8 +122,10 @@ void ckpt_writer_init(ckpt_writer *w);
 int ckpt_save_start(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
 		    const ckpt_state *st, char *err);
 /* ckpt_save_start with no copy: m's own buffers are written, so m (its parameters and
- * optimiser state) must not change until the write is waited for. For a run's last
- * checkpoint, written while the run finishes (its last test, its logs). */
+ * optimiser state) must not change until the write is waited for; unless w has a staging
+ * buffer for m, which it copies into on m's threads, as faster to write. At the program's
+ * priority. For a run's last checkpoint, written while the run finishes (its last test,
+ * its logs). */
 int ckpt_save_start_lent(ckpt_writer *w, const char *path, const model *m, const tensor *classes,
 			 const ckpt_state *st, char *err);
 /* Maps the staging buffer for (m, optim) (-1: out of memory) and faults it in on the

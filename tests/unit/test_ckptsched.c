@@ -112,6 +112,9 @@ static void test_run(void)
 		/* the last step's is started at that step, the end only waits for it */
 		CHECK(!strcmp(got, "3,6,9,10|10"), "bg %d: checkpoints at %s", bg, got);
 		CHECK(s.end_lent && s.end_seconds > 0, "bg %d: the end's checkpoint was written by the thread", bg);
+		/* with a staging buffer (bg), from a copy there: page-aligned, written uncopied */
+		CHECK(s.writer.view.params == (bg ? s.writer.stage : m.params), "bg %d: the end's checkpoint "
+		      "was written from %s", bg, s.writer.view.params == m.params ? "the model" : "elsewhere");
 		/* the run waits for the end's: at the program's priority */
 		CHECK(s.writer.nice == getpriority(PRIO_PROCESS, 0), "bg %d: the end's checkpoint was written "
 		      "at nice %d, not the program's %d", bg, s.writer.nice, getpriority(PRIO_PROCESS, 0));
