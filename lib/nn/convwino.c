@@ -270,7 +270,7 @@ static void pack_plain(void *ctx, int k, int n)
 
 #ifdef WINO_AVX512
 /* pack_put in zmm stores: u's rows start at multiples of 16 floats (convwino_shape's
- * channels), so with u 64-byte aligned (nt 2), so are they. The 1.34 ms above took 2.15
+ * channels), so with u 64-byte aligned (nt 2), so are they. The 1.29 ms above took 2.15
  * in xmm stores. */
 WINO_AVX512 static inline __attribute__((always_inline)) void put512(float *d, const float *s,
 								     size_t n, int nt)
