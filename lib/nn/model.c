@@ -1179,8 +1179,8 @@ void model_free(model *m)
 		free(l->mask);
 		free(l->aux);
 		free(l->src);
-		free(l->wino);
-		free(l->wino_t);
+		mem_free64(l->wino);
+		mem_free64(l->wino_t);
 	}
 	free_grads(m);
 	free(m->layer);
@@ -1393,7 +1393,10 @@ static int wino_ready(model *m, model_layer *l)
 {
 	if (!l->plan.wino || m->no_wino)
 		return 0;
-	if (!l->wino && !(l->wino = malloc(sizeof *l->wino * conv2d_wino_floats(&l->plan))))
+	/* on a line, so that a trained layer's remakes store in whole zmm (convwino_pack):
+	 * malloc's 16-byte offset left them xmm stores, ResNet-18's trained layer4 3x3
+	 * forwards 7.8-8.8 ms against 6.9-7.2 (an Intel Xeon, AVX-512, 2 threads) */
+	if (!l->wino && !(l->wino = mem_calloc64(conv2d_wino_floats(&l->plan), sizeof *l->wino)))
 		return 0;
 	if (!l->wino_ok)
 		conv2d_pack_wino(&l->plan, l->wino, param(m, l->wparam));
@@ -1408,7 +1411,7 @@ static const float *wino_t_ready(model *m, model_layer *l)
 {
 	if (!l->plan.wino_t)
 		return NULL;
-	if (!l->wino_t && !(l->wino_t = malloc(sizeof *l->wino_t * conv2d_wino_t_floats(&l->plan))))
+	if (!l->wino_t && !(l->wino_t = mem_calloc64(conv2d_wino_t_floats(&l->plan), sizeof *l->wino_t)))
 		return NULL;
 	if (!l->wino_t_ok)
 		conv2d_pack_wino_t(&l->plan, l->wino_t, param(m, l->wparam), m->ws);

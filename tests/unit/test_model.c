@@ -785,6 +785,8 @@ static void test_wino(void)
 	CHECK(inf.layer[ib].wino_ok, "an inference model's 3x3 16->16 runs by Winograd");
 	model_forward(&tr, img, labels, B);
 	CHECK(tr.layer[ib].wino_ok, "a trained layer runs by Winograd");
+	/* on a cache line: a trained layer's remakes store in whole vectors (convwino_pack) */
+	CHECK((uintptr_t)tr.layer[ib].wino % 64 == 0, "its Winograd weights start on a cache line");
 	model_backward(&tr);
 	model_adam_step(&tr, &o, 1);
 	CHECK(!tr.layer[ib].wino_ok, "an update makes its Winograd weights stale");

@@ -9,6 +9,7 @@
 #include "nn/geom.h"
 #include "nn/isa.h"
 #include "nn/vec.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 #include <math.h>
@@ -195,7 +196,7 @@ static void pack_large(void)
 	if (window(&g, 7, 7, C, O, pads))
 		return;
 	size_t n = convwino_weights(&g);
-	float *w = malloc(sizeof *w * 9 * C * O), *mem = aligned_alloc(64, sizeof *mem * (n + 16));
+	float *w = malloc(sizeof *w * 9 * C * O), *mem = mem_calloc64(n + 16, sizeof *mem);
 	float *first = malloc(sizeof *first * n), *u;
 
 	rng_seed(&r, 71);
@@ -234,7 +235,7 @@ static void pack_large(void)
 		CHECK(!memcmp(first, u, sizeof *u * n), "the weights on %s, %d-byte aligned: plain C's bits",
 		      isa_name(isa), pi % 2 ? 16 : 64);
 	}
-	free(w), free(mem), free(first);
+	free(w), mem_free64(mem), free(first);
 }
 
 /* convwino_forward_keep: the convolution, then +0 wherever keep stops the gradient of a
