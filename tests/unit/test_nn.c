@@ -621,11 +621,15 @@ static void test_conv_pointwise(void)
 static void test_conv_strided_dw(void)
 {
 	/* h, w, cin, k, stride, pads t l b r, cout, B; a first layer's 3 channels on AVX-512
-	 * by its window rows' taps (21 in two groups; TensorFlow's SAME pads; 5x5 stride 1) */
+	 * by its window rows' taps (21 in two groups; TensorFlow's SAME pads; 5x5 stride 1),
+	 * small windows' rows all at once (conv1_1's 3x3x3; 5x5x1; 2x2x2 with 24 out: a
+	 * block of 8; 2 threads there, 3 by window rows: the same bits) */
 	static const int cases[][11] = {
 		{ 64, 64, 64, 3, 2, 1, 1, 1, 1, 16, 2 }, { 23, 21, 3, 7, 2, 3, 3, 3, 3, 16, 2 },
 		{ 13, 13, 24, 1, 2, 0, 0, 0, 0, 24, 2 }, { 6, 7, 8, 1, 1, 1, 1, 1, 1, 16, 2 },
 		{ 20, 26, 3, 3, 2, 0, 0, 1, 1, 24, 3 },  { 11, 12, 3, 5, 1, 2, 1, 2, 3, 32, 2 },
+		{ 17, 18, 3, 3, 1, 1, 1, 1, 1, 32, 2 },  { 12, 13, 1, 5, 1, 2, 2, 2, 2, 16, 3 },
+		{ 9, 10, 2, 2, 1, 0, 0, 1, 1, 24, 2 },
 	};
 	static const isa_kind paths[] = { ISA_AVX2, ISA_AVX512 };
 	char err[ERR_MAX];
@@ -669,12 +673,22 @@ static void test_conv_strided_dw(void)
 				same &= !memcmp(dw[0], dw[t], sizeof *dw[0] * nw) && !memcmp(db[0], db[t], sizeof *db[0] * OC);
 			CHECK(same, "%s strided dw case %zu: 1, 2, 3 threads, with and without din: the same bits",
 			      pn, k);
-			CHECK(!isa_supported(ISA_AVX2) || !memcmp(dw[0], dw[4], sizeof *dw[0] * nw),
+			CHECK(!isa_supported(ISA_AVX2) || (!memcmp(dw[0], dw[4], sizeof *dw[0] * nw) &&
+							   !memcmp(db[0], db[4], sizeof *db[0] * OC)),
 			      "strided dw case %zu: %s and AVX2 give the same bits", k, pn);
 			e = m = 0;
 			for (size_t i = 0; i < nw; i++)
 				e = fmax(e, fabs(rdw[i] - dw[0][i])), m = fmax(m, fabs(rdw[i]));
 			CHECK(m > 0 && e / m < 1e-4, "%s strided dw case %zu: rel err %.3g", pn, k, e / m);
+			e = m = 0;
+			for (int o = 0; o < OC; o++) {
+				double want = 0;
+
+				for (size_t i = (size_t)o; i < nout; i += (size_t)OC)
+					want += dout[i];
+				e = fmax(e, fabs(want - db[0][o])), m = fmax(m, fabs(want));
+			}
+			CHECK(m > 0 && e / m < 1e-4, "%s strided dw case %zu: db rel err %.3g", pn, k, e / m);
 			for (int t = 0; t < 5; t++)
 				free(dw[t]);
 		}
