@@ -307,6 +307,13 @@ int conv2d_plan_init(conv2d_plan *p, const geom *g, isa_kind isa, int threads)
 	/* a first layer's: ResNet-18's conv1 (7x7 s2, 3 channels), batch 10, 2 threads, Zen 4,
 	 * conv_bench bwd: dw and db 18.6-18.9 ms on im2col rows, 13.8-14.0 by taps */
 	p->dw_taps = p->kind == CONV2D_SGEMM && convdirect_wgrad_taps(g, isa);
+	/* a strided layer's dw on the layer itself: no im2col rows, a band of the input's rows
+	 * and of dout in cache for every part (ResNet-18's 3x3 s2 and 1x1 s2 at 224, batch
+	 * 10, 2 threads, Intel Xeon, conv_bench bwd, ms with din: AVX-512 l2.s2 14.0-14.2 ->
+	 * 11.7-12.0, l3.s2 10.9-11.8 -> 9.5-9.9, l4.s2 10.1-10.5 -> 10.2-11.1, l2.ds
+	 * 2.8-3.0 -> 2.7; held to AVX2 16.1-17.2 -> 12.7-13.0, 14.1-14.7 -> 10.8-11.1,
+	 * 13.6-14.1 -> 12.9-13.1) */
+	p->dw_strided = p->dw_cols && !p->dw_taps && (g->sh > 1 || g->sw > 1);
 	p->din_direct = p->has_t && (convdirect_fits(&p->t, isa) ||
 				     (p->dw_direct && convdirect_forward_fits(&p->t, isa)));
 	p->wino = convwino_fits(g, isa);
@@ -520,6 +527,12 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 	if ((din && !p->has_t) || G > 1) {
 		/* strided or grouped: din by col2im, tile by tile beside dw's, group by group
 		 * (a group's dw and w are columns gi*ng.. of [K, cout]) */
+		if (dw && p->dw_strided) {
+			if (threads > 1)
+				blas_park();
+			convdirect_wgrad(g, dw, NULL, dout, in, B, acc, threads, isa);
+			dw = NULL;
+		}
 		if (din)
 			memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
 		for (long m0 = 0; m0 < M; m0 += tm) {
@@ -559,6 +572,8 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 		convwino_wgrad(g, dw, db, dout, in, B, acc, threads, ws, isa);
 	} else if (p->kind == CONV2D_DIRECT) {
 		convdirect_wgrad(g, dw, db, dout, in, B, acc, threads, isa);
+	} else if (p->dw_strided) {
+		convdirect_wgrad(g, dw, NULL, dout, in, B, acc, threads, isa);
 	} else {
 		for (long m0 = 0; m0 < M; m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;

@@ -28,6 +28,8 @@ typedef struct {
 				 * (where its forward is on convdirect: cout a multiple of 8) */
 	int dw_taps;            /* ... or on the layer itself, a first layer's few channels
 				 * (convdirect_wgrad_taps: strided too) */
+	int dw_strided;         /* ... or on the layer itself, a strided one's (no im2col;
+				 * dw_cols then stays for padded 1x1s) */
 	int wino;               /* the forward may run by Winograd (conv2d_run_wino), and
 				 * the weight gradient (conv2d_run_backward_wino) */
 	int wino_t;             /* din may too (conv2d_run_backward_wino) */

@@ -775,8 +775,8 @@ CONV_AVX2 static void flat_worker256(void *ctx, int k, int n)
 
 /* nc input channels x nv*8 output channels of dw, summed over n output pixels of a row:
  * in at the first pixel's input (channel ci), d at its dout (channel cb). */
-CONV_AVX2 INLINE void wgrad_tile(int nc, int nv, const float *in, int cin, const float *d,
-				 int cout, int n, float *dw)
+CONV_AVX2 INLINE void wgrad_tile(int nc, int nv, const float *in0, int cin, const float *d0,
+				 int cout, int n, int nr, long ys, long ds, float *dw)
 {
 	__m256 acc[CONV_CI][4];
 
@@ -785,19 +785,23 @@ CONV_AVX2 INLINE void wgrad_tile(int nc, int nv, const float *in, int cin, const
 #pragma GCC unroll 4
 		for (int v = 0; v < nv; v++)
 			acc[c][v] = _mm256_loadu_ps(dw + (long)c * cout + 8 * v);
-	for (int p = 0; p < n; p++, in += cin, d += cout) {
-		__m256 x[CONV_CI];
+	for (int r = 0; r < nr; r++) {
+		const float *in = in0 + r * ys, *d = d0 + r * ds;
 
-#pragma GCC unroll 4
-		for (int c = 0; c < nc; c++)
-			x[c] = _mm256_broadcast_ss(in + c);
-#pragma GCC unroll 4
-		for (int v = 0; v < nv; v++) {
-			__m256 dv = _mm256_loadu_ps(d + 8 * v);
+		for (int p = 0; p < n; p++, in += cin, d += cout) {
+			__m256 x[CONV_CI];
 
 #pragma GCC unroll 4
 			for (int c = 0; c < nc; c++)
-				acc[c][v] = _mm256_fmadd_ps(x[c], dv, acc[c][v]);
+				x[c] = _mm256_broadcast_ss(in + c);
+#pragma GCC unroll 4
+			for (int v = 0; v < nv; v++) {
+				__m256 dv = _mm256_loadu_ps(d + 8 * v);
+
+#pragma GCC unroll 4
+				for (int c = 0; c < nc; c++)
+					acc[c][v] = _mm256_fmadd_ps(x[c], dv, acc[c][v]);
+			}
 		}
 	}
 #pragma GCC unroll 4
@@ -808,20 +812,20 @@ CONV_AVX2 INLINE void wgrad_tile(int nc, int nv, const float *in, int cin, const
 }
 
 CONV_AVX2 INLINE void wgrad_tile_nv(int nc, int nv, const float *in, int cin, const float *d,
-				    int cout, int n, float *dw)
+				    int cout, int n, int nr, long ys, long ds, float *dw)
 {
 	switch (nv) {
-	case 4: wgrad_tile(nc, 4, in, cin, d, cout, n, dw); break;
-	case 3: wgrad_tile(nc, 3, in, cin, d, cout, n, dw); break;
-	case 2: wgrad_tile(nc, 2, in, cin, d, cout, n, dw); break;
-	default: wgrad_tile(nc, 1, in, cin, d, cout, n, dw); break;
+	case 4: wgrad_tile(nc, 4, in, cin, d, cout, n, nr, ys, ds, dw); break;
+	case 3: wgrad_tile(nc, 3, in, cin, d, cout, n, nr, ys, ds, dw); break;
+	case 2: wgrad_tile(nc, 2, in, cin, d, cout, n, nr, ys, ds, dw); break;
+	default: wgrad_tile(nc, 1, in, cin, d, cout, n, nr, ys, ds, dw); break;
 	}
 }
 
 /* AVX-512: nc input channels x nv (1 or 2) vectors of output channels of dw (the last
  * vector's lanes in ml), summed over n output pixels of a row. */
-CONV_AVX512 INLINE void wgrad_tile512(int nc, int nv, const float *in, int cin, const float *d,
-				      int cout, int n, float *dw, __mmask16 ml)
+CONV_AVX512 INLINE void wgrad_tile512(int nc, int nv, const float *in0, int cin, const float *d0,
+				      int cout, int n, int nr, long ys, long ds, float *dw, __mmask16 ml)
 {
 	__m512 acc[CONV512_CI][2];
 	__mmask16 m[2] = { nv == 1 ? ml : 0xffff, ml };
@@ -831,19 +835,23 @@ CONV_AVX512 INLINE void wgrad_tile512(int nc, int nv, const float *in, int cin, 
 #pragma GCC unroll 2
 		for (int v = 0; v < nv; v++)
 			acc[c][v] = _mm512_maskz_loadu_ps(m[v], dw + (long)c * cout + 16 * v);
-	for (int p = 0; p < n; p++, in += cin, d += cout) {
-		__m512 dv[2];
+	for (int r = 0; r < nr; r++) {
+		const float *in = in0 + r * ys, *d = d0 + r * ds;
 
-#pragma GCC unroll 2
-		for (int v = 0; v < nv; v++)
-			dv[v] = _mm512_maskz_loadu_ps(m[v], d + 16 * v);
-#pragma GCC unroll 12
-		for (int c = 0; c < nc; c++) {
-			__m512 x = _mm512_set1_ps(in[c]);
+		for (int p = 0; p < n; p++, in += cin, d += cout) {
+			__m512 dv[2];
 
 #pragma GCC unroll 2
 			for (int v = 0; v < nv; v++)
-				acc[c][v] = _mm512_fmadd_ps(x, dv[v], acc[c][v]);
+				dv[v] = _mm512_maskz_loadu_ps(m[v], d + 16 * v);
+#pragma GCC unroll 12
+			for (int c = 0; c < nc; c++) {
+				__m512 x = _mm512_set1_ps(in[c]);
+
+#pragma GCC unroll 2
+				for (int v = 0; v < nv; v++)
+					acc[c][v] = _mm512_fmadd_ps(x, dv[v], acc[c][v]);
+			}
 		}
 	}
 #pragma GCC unroll 12
@@ -854,12 +862,13 @@ CONV_AVX512 INLINE void wgrad_tile512(int nc, int nv, const float *in, int cin, 
 }
 
 CONV_AVX512 INLINE void wgrad_tile512_nv(int nc, int nv, const float *in, int cin, const float *d,
-					 int cout, int n, float *dw, __mmask16 ml)
+					 int cout, int n, int nr, long ys, long ds, float *dw,
+					 __mmask16 ml)
 {
 	if (nv == 2)
-		wgrad_tile512(nc, 2, in, cin, d, cout, n, dw, ml);
+		wgrad_tile512(nc, 2, in, cin, d, cout, n, nr, ys, ds, dw, ml);
 	else
-		wgrad_tile512(nc, 1, in, cin, d, cout, n, dw, ml);
+		wgrad_tile512(nc, 1, in, cin, d, cout, n, nr, ys, ds, dw, ml);
 }
 
 /* One part's nc input channels of dw, every output channel, over n pixels of a row: input
@@ -867,7 +876,7 @@ CONV_AVX512 INLINE void wgrad_tile512_nv(int nc, int nv, const float *in, int ci
  * first layer's 3 channels make 6 accumulators, where 2 + 1 would leave the FMA units
  * waiting on their latency). */
 CONV_AVX512 static void wgrad_row512(int nc, const float *in, int cin, const float *d, int cout,
-				     int n, float *dw)
+				     int n, int nr, long ys, long ds, float *dw)
 {
 	for (int cb = 0; cb < cout; cb += 32) {
 		int no = cout - cb < 32 ? cout - cb : 32, nv = (no + 15) / 16;
@@ -879,12 +888,12 @@ CONV_AVX512 static void wgrad_row512(int nc, const float *in, int cin, const flo
 			float *dc = dw + (long)c * cout + cb;
 
 			switch (take) {
-			case 12: wgrad_tile512_nv(12, nv, ic, cin, d + cb, cout, n, dc, ml); break;
-			case 8: wgrad_tile512_nv(8, nv, ic, cin, d + cb, cout, n, dc, ml); break;
-			case 4: wgrad_tile512_nv(4, nv, ic, cin, d + cb, cout, n, dc, ml); break;
-			case 3: wgrad_tile512_nv(3, nv, ic, cin, d + cb, cout, n, dc, ml); break;
-			case 2: wgrad_tile512_nv(2, nv, ic, cin, d + cb, cout, n, dc, ml); break;
-			default: wgrad_tile512_nv(1, nv, ic, cin, d + cb, cout, n, dc, ml); break;
+			case 12: wgrad_tile512_nv(12, nv, ic, cin, d + cb, cout, n, nr, ys, ds, dc, ml); break;
+			case 8: wgrad_tile512_nv(8, nv, ic, cin, d + cb, cout, n, nr, ys, ds, dc, ml); break;
+			case 4: wgrad_tile512_nv(4, nv, ic, cin, d + cb, cout, n, nr, ys, ds, dc, ml); break;
+			case 3: wgrad_tile512_nv(3, nv, ic, cin, d + cb, cout, n, nr, ys, ds, dc, ml); break;
+			case 2: wgrad_tile512_nv(2, nv, ic, cin, d + cb, cout, n, nr, ys, ds, dc, ml); break;
+			default: wgrad_tile512_nv(1, nv, ic, cin, d + cb, cout, n, nr, ys, ds, dc, ml); break;
 			}
 			c += take;
 		}
@@ -897,8 +906,8 @@ CONV_AVX512 static void wgrad_row512(int nc, const float *in, int cin, const flo
  * many input channels reads a new line of them for every pixel of a part. The dout
  * vectors are loaded first, then each channel broadcast in turn (15 registers), where
  * wgrad_tile's order, every broadcast first, would hold 19 of the 16. */
-CONV_AVX2 INLINE void wgrad_tile6(int nc, int nv, const float *in, int cin, const float *d,
-				  int cout, int n, float *dw)
+CONV_AVX2 INLINE void wgrad_tile6(int nc, int nv, const float *in0, int cin, const float *d0,
+				  int cout, int n, int nr, long ys, long ds, float *dw)
 {
 	__m256 acc[CONV_CI1][2];
 
@@ -907,19 +916,23 @@ CONV_AVX2 INLINE void wgrad_tile6(int nc, int nv, const float *in, int cin, cons
 #pragma GCC unroll 2
 		for (int v = 0; v < nv; v++)
 			acc[c][v] = _mm256_loadu_ps(dw + (long)c * cout + 8 * v);
-	for (int p = 0; p < n; p++, in += cin, d += cout) {
-		__m256 dv[2];
+	for (int r = 0; r < nr; r++) {
+		const float *in = in0 + r * ys, *d = d0 + r * ds;
 
-#pragma GCC unroll 2
-		for (int v = 0; v < nv; v++)
-			dv[v] = _mm256_loadu_ps(d + 8 * v);
-#pragma GCC unroll 6
-		for (int c = 0; c < nc; c++) {
-			__m256 x = _mm256_broadcast_ss(in + c);
+		for (int p = 0; p < n; p++, in += cin, d += cout) {
+			__m256 dv[2];
 
 #pragma GCC unroll 2
 			for (int v = 0; v < nv; v++)
-				acc[c][v] = _mm256_fmadd_ps(x, dv[v], acc[c][v]);
+				dv[v] = _mm256_loadu_ps(d + 8 * v);
+#pragma GCC unroll 6
+			for (int c = 0; c < nc; c++) {
+				__m256 x = _mm256_broadcast_ss(in + c);
+
+#pragma GCC unroll 2
+				for (int v = 0; v < nv; v++)
+					acc[c][v] = _mm256_fmadd_ps(x, dv[v], acc[c][v]);
+			}
 		}
 	}
 #pragma GCC unroll 6
@@ -932,14 +945,14 @@ CONV_AVX2 INLINE void wgrad_tile6(int nc, int nv, const float *in, int cin, cons
 /* A part's nc (up to 6) input channels of a 1x1's dw, every output channel, over n pixels
  * of a row: 16 output channels at a time, then 8. */
 CONV_AVX2 static void wgrad_row6(int nc, const float *in, int cin, const float *d, int cout,
-				 int n, float *dw)
+				 int n, int nr, long ys, long ds, float *dw)
 {
 	for (int cb = 0; cb < cout; cb += 16) {
 		int nv = cout - cb >= 16 ? 2 : 1;
 
 		switch (nc * 2 + nv - 1) {
-#define TILE6(c) case 2 * c: wgrad_tile6(c, 1, in, cin, d + cb, cout, n, dw + cb); break; \
-		 case 2 * c + 1: wgrad_tile6(c, 2, in, cin, d + cb, cout, n, dw + cb); break;
+#define TILE6(c) case 2 * c: wgrad_tile6(c, 1, in, cin, d + cb, cout, n, nr, ys, ds, dw + cb); break; \
+		 case 2 * c + 1: wgrad_tile6(c, 2, in, cin, d + cb, cout, n, nr, ys, ds, dw + cb); break;
 		TILE6(6) TILE6(5) TILE6(4) TILE6(3) TILE6(2) TILE6(1)
 #undef TILE6
 		}
@@ -973,8 +986,34 @@ static int wgrad_ci(const geom *g, isa_kind isa)
 	return isa == ISA_AVX512 ? CONV512_CI : g->kh == 1 && g->kw == 1 ? CONV_CI1 : CONV_CI;
 }
 
+/* Output rows per band of the weight gradient: a part's tiles run over a band's rows at
+ * once, loading and storing their sums once a band, not once a row: enough rows for
+ * WG_BAND_PX pixels (ResNet-18's 7-wide maps had 7 a row), while the band's dout stays in
+ * L2 for the other parts (WG_BAND_FLOATS). Longer bands read dout from L2 where one row
+ * came from L1, which cost AVX2's 3-channel tiles (ResNet-18's 56x56x64 3x3, rows of 9:
+ * 36.8-38.7 -> 40.4-41.7 ms). ResNet-18's 7x7x512 3x3 backward on the direct kernels,
+ * batch 10, 2 threads, Intel Xeon (conv_bench bwd): AVX-512 31-33 -> 22-25 ms, AVX2 49-53
+ * -> 45-47; the wider layers within noise. */
+#ifndef WG_BAND_FLOATS
+#define WG_BAND_FLOATS (1 << 15)
+#endif
+#ifndef WG_BAND_PX
+#define WG_BAND_PX 32
+#endif
+
+static int wgrad_band(const geom *g)
+{
+	long r = WG_BAND_FLOATS / ((long)g->ow * g->oc), p = (WG_BAND_PX + g->ow - 1) / g->ow;
+
+	r = p < r ? p : r;
+
+	return r < 1 ? 1 : r > g->oh ? g->oh : (int)r;
+}
+
 /* Worker k owns a contiguous share of the (ky, kx, block of wgrad_ci input channels) parts
- * of dw and sums every pixel of the batch into them, in the same order for any k and n. */
+ * of dw and sums every pixel of the batch into them, in the same order for any k and n:
+ * a band of rows at a time, each part over its rows. Strided layers too: a pixel's input
+ * is stride x cin floats after the one before. */
 CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 {
 	const wgrad_job *j = ctx;
@@ -998,39 +1037,47 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 			memset(j->dw + ((it / ncb) * cin + ci) * cout, 0, sizeof *j->dw * nc * cout);
 		}
 	for (long img = 0; img < j->B; img++)
-		for (int oy = 0; oy < g->oh; oy++) {
-			if (has_db)
+		for (int y0 = 0, band = wgrad_band(g); y0 < g->oh; y0 += band) {
+			int y1 = y0 + band < g->oh ? y0 + band : g->oh;
+
+			for (int oy = y0; has_db && oy < y1; oy++)
 				bias_row(j->db, j->dout + (img * g->oh + oy) * g->ow * cout, cout, g->ow);
 			for (long it = lo; it < hi; it++) {
-				int kk = (int)(it / ncb), ky = kk / g->kw, kx = kk % g->kw;
+				int kk = (int)(it / ncb), ky = kk / g->kw, kx = kk % g->kw, sh = g->sh, sw = g->sw;
 				int ci = (int)(it % ncb) * CI, nc = cin - ci < CI ? cin - ci : CI;
-				int iy = oy + ky - g->pt, ox0 = g->pl - kx, ox1 = g->w + g->pl - kx;
+				/* the outputs whose tap (ky, kx) falls inside the input: rows [ya, yb)
+				 * of the band, columns [ox0, ox1) */
+				int top = g->pt - ky, bot = g->h - 1 + g->pt - ky;
+				int lft = g->pl - kx, rgt = g->w - 1 + g->pl - kx;
+				int ya = top > 0 ? (top + sh - 1) / sh : 0, yb = bot < 0 ? 0 : bot / sh + 1;
+				int ox0 = lft > 0 ? (lft + sw - 1) / sw : 0, ox1 = rgt < 0 ? 0 : rgt / sw + 1;
+				int xs = sw * cin, n;   /* floats from one output's input to the next's */
+				long ys = (long)sh * g->w * cin, ds = (long)g->ow * cout;
 
-				if (iy < 0 || iy >= g->h)
-					continue;
-				ox0 = ox0 > 0 ? ox0 : 0;
+				ya = ya > y0 ? ya : y0, yb = yb < y1 ? yb : y1;
 				ox1 = ox1 < g->ow ? ox1 : g->ow;
-				if (ox0 >= ox1)
+				if (ya >= yb || ox0 >= ox1)
 					continue;
-				const float *in = j->in + ((img * g->h + iy) * g->w + ox0 + kx - g->pl) * cin + ci;
-				const float *d = j->dout + ((img * g->oh + oy) * g->ow + ox0) * cout;
+				n = ox1 - ox0;
+				const float *in = j->in + ((img * g->h + ya * sh - top) * g->w + ox0 * sw - lft) * cin + ci;
+				const float *d = j->dout + ((img * g->oh + ya) * g->ow + ox0) * cout;
 				float *dw = j->dw + ((long)kk * cin + ci) * cout;
 
 				if (j->isa == ISA_AVX512) {
-					wgrad_row512(nc, in, cin, d, cout, ox1 - ox0, dw);
+					wgrad_row512(nc, in, xs, d, cout, n, yb - ya, ys, ds, dw);
 					continue;
 				}
 				if (CI == CONV_CI1) {
-					wgrad_row6(nc, in, cin, d, cout, ox1 - ox0, dw);
+					wgrad_row6(nc, in, xs, d, cout, n, yb - ya, ys, ds, dw);
 					continue;
 				}
 				for (int cb = 0; cb < cout; cb += 32) {
 					int nv = (cout - cb) / 8 < 4 ? (cout - cb) / 8 : 4;
 
 					switch (nc) {
-					case 3: wgrad_tile_nv(3, nv, in, cin, d + cb, cout, ox1 - ox0, dw + cb); break;
-					case 2: wgrad_tile_nv(2, nv, in, cin, d + cb, cout, ox1 - ox0, dw + cb); break;
-					default: wgrad_tile_nv(1, nv, in, cin, d + cb, cout, ox1 - ox0, dw + cb); break;
+#define TILE_CASE(c) case c: wgrad_tile_nv(c, nv, in, xs, d + cb, cout, n, yb - ya, ys, ds, dw + cb); break;
+					TILE_CASE(3) TILE_CASE(2) default: TILE_CASE(1)
+#undef TILE_CASE
 					}
 				}
 			}

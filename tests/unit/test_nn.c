@@ -613,10 +613,10 @@ static void test_conv_pointwise(void)
 	}
 }
 
-/* A strided (or padded 1x1) layer's weight gradient by convdirect's wgrad tiles on im2col
- * rows (its cout a multiple of 8): against the double reference (1e-4 relative), 1, 2 and
- * 3 threads the same bits, AVX2 the same bits as AVX-512, and with din asked for or not
- * (two code paths) the same dw. Cases: h, w, cin, k, stride, pad, cout, B; the first spans
+/* A strided (or padded 1x1) layer's weight gradient by convdirect's wgrad tiles, on the
+ * layer itself (strided) or on im2col rows (its cout a multiple of 8): against the double
+ * reference (1e-4 relative), 1, 2 and 3 threads the same bits, AVX2 the same bits as
+ * AVX-512, and with din asked for or not (two code paths) the same dw. Cases: h, w, cin, k, stride, pad, cout, B; the first spans
  * two im2col tiles (2048 rows of K = 576: 1820 a tile, 3 x 512 + 284 rows of tiles). */
 static void test_conv_strided_dw(void)
 {
@@ -630,6 +630,10 @@ static void test_conv_strided_dw(void)
 		{ 20, 26, 3, 3, 2, 0, 0, 1, 1, 24, 3 },  { 11, 12, 3, 5, 1, 2, 1, 2, 3, 32, 2 },
 		{ 17, 18, 3, 3, 1, 1, 1, 1, 1, 32, 2 },  { 12, 13, 1, 5, 1, 2, 2, 2, 2, 16, 3 },
 		{ 9, 10, 2, 2, 1, 0, 0, 1, 1, 24, 2 },
+		/* strided on the layer itself in bands of rows (7 wide: 5 + 2 rows; TF's SAME:
+		 * 6 + 2; 5x5 s2: 4 + 4 + 1) */
+		{ 14, 14, 16, 3, 2, 1, 1, 1, 1, 32, 3 }, { 15, 12, 8, 3, 2, 0, 0, 1, 1, 16, 2 },
+		{ 17, 19, 12, 5, 2, 2, 2, 2, 2, 24, 2 },
 	};
 	static const isa_kind paths[] = { ISA_AVX2, ISA_AVX512 };
 	char err[ERR_MAX];
