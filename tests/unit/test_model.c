@@ -273,7 +273,8 @@ static void test_model_grad(void)
 		   6, 5, 3);
 	/* a linear conv before a pool: the pool's output may be negative, so no ReLU mask */
 	grad_check("c1=conv:3x3:4:linear p=maxpool:2x2 out=dense:K", 6, 6, 3);
-	/* residual: two readers of one output, their gradients summed; an add with a ReLU */
+	/* residual: two readers of one output, their gradients summed; an add with a ReLU,
+	 * whose gradient's buffer c (its only reader's) takes in place */
 	grad_check("a=conv:3x3:4 b=conv:3x3:4 c=conv:3x3:4:linear r=add:relu@a,c out=dense:K", 5, 5, 3);
 	/* branches concatenated, a dropout of an output that is read twice (not in place),
 	 * the image read by two layers, batch norm, clip, leaky, global pooling */
@@ -289,7 +290,8 @@ static void test_model_grad(void)
 	/* SqueezeNet's head: a conv to K channels, then global pooling gives the logits */
 	grad_check("a=conv:3x3:4:s2 f=conv:1x1:K:relu gap", 6, 6, 3);
 	/* MobileNetV2's ReLU6 on a strided, a depthwise and a pointwise conv, one read twice
-	 * (no reader masks it), then a pool of ReLU6 outputs */
+	 * (no reader masks it), then a pool of ReLU6 outputs; an add of two single-use ReLU6
+	 * outputs, of which one takes its gradient's buffer (each masks it in place) */
 	grad_check("a=conv:3x3:5:s2:relu6 d=conv:3x3:5:g5:relu6 p=conv:1x1:4:relu6 q=conv:1x1:4:relu6@d "
 		   "s=add@p,q m=maxpool:2x2 out=dense:K", 9, 9, 3);
 }
