@@ -951,8 +951,9 @@ CONV_AVX2 static void wgrad_row6(int nc, const float *in, int cin, const float *
 		int nv = cout - cb >= 16 ? 2 : 1;
 
 		switch (nc * 2 + nv - 1) {
-#define TILE6(c) case 2 * c: wgrad_tile6(c, 1, in, cin, d + cb, cout, n, nr, ys, ds, dw + cb); break; \
-		 case 2 * c + 1: wgrad_tile6(c, 2, in, cin, d + cb, cout, n, nr, ys, ds, dw + cb); break;
+#define TILE6(c)                                                                                 \
+	case 2 * c: wgrad_tile6(c, 1, in, cin, d + cb, cout, n, nr, ys, ds, dw + cb); break;       \
+	case 2 * c + 1: wgrad_tile6(c, 2, in, cin, d + cb, cout, n, nr, ys, ds, dw + cb); break;
 		TILE6(6) TILE6(5) TILE6(4) TILE6(3) TILE6(2) TILE6(1)
 #undef TILE6
 		}
@@ -1075,7 +1076,8 @@ CONV_AVX2 static void wgrad_worker(void *ctx, int k, int n)
 					int nv = (cout - cb) / 8 < 4 ? (cout - cb) / 8 : 4;
 
 					switch (nc) {
-#define TILE_CASE(c) case c: wgrad_tile_nv(c, nv, in, xs, d + cb, cout, n, yb - ya, ys, ds, dw + cb); break;
+#define TILE_CASE(c)                                                                             \
+	case c: wgrad_tile_nv(c, nv, in, xs, d + cb, cout, n, yb - ya, ys, ds, dw + cb); break;
 					TILE_CASE(3) TILE_CASE(2) default: TILE_CASE(1)
 #undef TILE_CASE
 					}

@@ -46,8 +46,8 @@ int convdirect_wgrad_taps(const geom *g, isa_kind isa);
  * take disjoint parts of dw and db, so the bits do not depend on their number. Needs no
  * scratch. g: what convdirect_fits takes, what convdirect_wgrad_taps does, any unpadded
  * 1x1 of stride 1 and cout a multiple of 8 (conv2d's pointwise layers, and a padded 1x1's
- * im2col rows), or any strided layer with cout a multiple of 8 and one group. Each sum runs over the pixels in order (images, rows,
- * columns), on every path: the same bits. */
+ * im2col rows), or any strided layer with cout a multiple of 8 and one group. Each sum
+ * runs over the pixels in order (images, rows, columns), on every path: the same bits. */
 void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, const float *in,
 		      int B, int acc, int threads, isa_kind isa);
 

@@ -619,8 +619,9 @@ static void test_conv_pointwise(void)
 /* A strided (or padded 1x1) layer's weight gradient by convdirect's wgrad tiles, on the
  * layer itself (strided) or on im2col rows (its cout a multiple of 8): against the double
  * reference (1e-4 relative), 1, 2 and 3 threads the same bits, AVX2 the same bits as
- * AVX-512, and with din asked for or not (two code paths) the same dw. Cases: h, w, cin, k, stride, pad, cout, B; the first spans
- * two im2col tiles (2048 rows of K = 576: 1820 a tile, 3 x 512 + 284 rows of tiles). */
+ * AVX-512, and with din asked for or not (two code paths) the same dw. Cases: h, w, cin,
+ * k, stride, pad, cout, B; the first spans two im2col tiles (2048 rows of K = 576: 1820 a
+ * tile, 3 x 512 + 284 rows of tiles). */
 static void test_conv_strided_dw(void)
 {
 	/* h, w, cin, k, stride, pads t l b r, cout, B; a first layer's 3 channels on AVX-512
