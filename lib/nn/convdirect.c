@@ -1433,7 +1433,10 @@ INLINE void taps_worker(const wgrad_job *j, int k, int n, int wide)
 				if (all && j->db)
 					bias_block512(j->db + ob, drow + ob, cout, g->ow,
 						      (__mmask16)(0xffffu >> (16 - no)));
-				for (int ky = all ? 0 : (int)(it / nob); ky < (all ? g->kh : it / nob + 1); ky++) {
+				/* a window row, or all of them where their row is partly outside */
+				int ky0 = all ? 0 : (int)(it / nob), ky1 = all ? g->kh : ky0 + 1;
+
+				for (int ky = ky0; ky < ky1; ky++) {
 					int iy = iy0 + ky;
 					float *dw = j->dw + (long)ky * nt * cout + ob;
 
