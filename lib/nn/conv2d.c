@@ -60,6 +60,8 @@ typedef struct {
 	const geom *g;
 	float *wt;
 	const float *w;
+	const int *tap;   /* wt's position q from w's position tap[q] (NULL: kh*kw-1-q) */
+	int n;            /* positions */
 } turn_job;
 
 /* wt [j, i, co, ci] = w [kh-1-j, kw-1-i, ci, co]: the kernel of the transposed convolution.
@@ -73,10 +75,11 @@ static void turn_worker(void *ctx, int k, int n)
 	int C = g->c, O = g->oc, strips = (O + 15) / 16;
 	long lo, hi;
 
-	par_share((long)g->kh * g->kw * strips, k, n, &lo, &hi);
+	par_share((long)t->n * strips, k, n, &lo, &hi);
 	for (long q = lo; q < hi; q++) {
 		int pos = (int)(q / strips), co0 = (int)(q % strips) * 16;
-		const float *s = t->w + (long)(g->kh * g->kw - 1 - pos) * C * O;
+		long from = t->tap ? t->tap[pos] : g->kh * g->kw - 1 - pos;
+		const float *s = t->w + from * C * O;
 		float *d = t->wt + (long)pos * O * C;
 
 		for (int ci0 = 0; ci0 < C; ci0 += 16)
@@ -88,9 +91,121 @@ static void turn_worker(void *ctx, int k, int n)
 
 static void turn_kernel(const geom *g, float *wt, const float *w, int threads)
 {
-	turn_job t = { g, wt, w };
+	turn_job t = { g, wt, w, NULL, g->kh * g->kw };
 
 	par_run(threads, turn_worker, &t);
+}
+
+/* wt's n positions [co, ci] from w's positions tap[0..n) [ci, co]: din's phases' kernels. */
+static void turn_taps(const geom *g, float *wt, const float *w, const int *tap, int n,
+		      int threads)
+{
+	turn_job t = { g, wt, w, tap, n };
+
+	par_run(threads, turn_worker, &t);
+}
+
+/* A strided layer's din by phases: the input pixels (iy, ix) of one residue (ry, rx) modulo
+ * the strides take their gradient from the taps ky = ky0 + sh*j (ky0 = (ry + pt) mod sh), and
+ * from dout's row a + q - j for input row ry + sh*a, q = (ry + pt - ky0) / sh: per phase a
+ * stride-1 convolution of dout by those taps, run on convdirect's kernels, then laid into
+ * din's pixels of the phase. Where sgemm and col2im summed kh*kw products per pixel through
+ * a scatter (ResNet-18's 3x3 s2 56 -> 28, Intel Xeon: din 7.6 ms of its 12.6 backward). */
+typedef struct {
+	int n;          /* input rows (columns) of the phase; 0: none */
+	int k, k0;      /* its taps, the first */
+	int pre, post;  /* its convolution's pads (before: -1 if it would be negative) */
+	int out;        /* its convolution's rows (columns): n and any its pads make past n */
+} phase_axis;
+
+static phase_axis phase_along(int in, int out, int k, int s, int pad, int r)
+{
+	phase_axis a = { 0 };
+	int q;
+
+	if (r >= in)
+		return a;
+	a.n = (in - r + s - 1) / s;
+	a.k0 = (r + pad) % s;
+	a.k = a.k0 < k ? (k - a.k0 + s - 1) / s : 0;
+	q = (r + pad - a.k0) / s;
+	a.pre = a.k - 1 - q >= 0 ? a.k - 1 - q : -1;
+	a.post = a.n - out + q > 0 ? a.n - out + q : 0;
+	a.out = out - q + a.post;
+	return a;
+}
+
+/* Phase (ry, rx)'s convolution over dout; 0 if it has no taps (its pixels' din is zero). */
+static int phase_geom(const geom *g, int ry, int rx, geom *pg, phase_axis *y, phase_axis *x)
+{
+	*y = phase_along(g->h, g->oh, g->kh, g->sh, g->pt, ry);
+	*x = phase_along(g->w, g->ow, g->kw, g->sw, g->pl, rx);
+	*pg = (geom){ .h = g->oh, .w = g->ow, .c = g->oc, .kh = y->k, .kw = x->k, .sh = 1, .sw = 1,
+		      .oh = y->out, .ow = x->out, .pt = y->pre, .pl = x->pre, .pb = y->post,
+		      .pr = x->post, .oc = g->c, .groups = 1 };
+	return y->n && x->n && y->k && x->k;
+}
+
+/* Floats of one image's largest phase output. */
+static long phase_image_floats(const geom *g)
+{
+	long most = 0;
+
+	for (int ry = 0; ry < g->sh; ry++)
+		for (int rx = 0; rx < g->sw; rx++) {
+			geom pg;
+			phase_axis y, x;
+
+			if (phase_geom(g, ry, rx, &pg, &y, &x) && (long)pg.oh * pg.ow * pg.oc > most)
+				most = (long)pg.oh * pg.ow * pg.oc;
+		}
+	return most;
+}
+
+/* Images per chunk of the phases' outputs: about a megabyte, which L2 keeps until it is
+ * laid into din. */
+#define CONV2D_PHASE_FLOATS (1 << 18)
+/* Taps at most of a layer whose din runs by phases (a 16x16 window). */
+#define CONV2D_PHASE_TAPS 256
+
+static int phase_images(const geom *g)
+{
+	long per = phase_image_floats(g);
+
+	return per > 0 && per < CONV2D_PHASE_FLOATS ? (int)(CONV2D_PHASE_FLOATS / per) : 1;
+}
+
+static size_t round16(size_t n)
+{
+	return (n + 15) / 16 * 16;
+}
+
+/* Whether din runs by phases on isa (every phase with taps on convdirect_forward), and the
+ * scratch it takes: the phases' kernels (kh*kw*cin*cout in all), a chunk's outputs and
+ * convdirect's workspace for the largest phase. */
+static int phases_fit(const geom *g, isa_kind isa, int threads, size_t *ws)
+{
+	size_t most = 0;
+
+	if ((g->sh == 1 && g->sw == 1) || groups(g) > 1 || isa == ISA_GENERIC ||
+	    g->kh * g->kw > CONV2D_PHASE_TAPS)
+		return 0;
+	for (int ry = 0; ry < g->sh; ry++)
+		for (int rx = 0; rx < g->sw; rx++) {
+			geom pg;
+			phase_axis y, x;
+
+			if (!phase_geom(g, ry, rx, &pg, &y, &x))
+				continue;
+			if (y.pre < 0 || x.pre < 0 || !convdirect_forward_fits(&pg, isa))
+				return 0;
+			if (convdirect_workspace(&pg, threads) > most)
+				most = convdirect_workspace(&pg, threads);
+		}
+	if (ws)
+		*ws = round16((size_t)g->kh * g->kw * g->c * g->oc) +
+		      round16((size_t)phase_images(g) * phase_image_floats(g)) + most;
+	return 1;
 }
 
 size_t conv2d_workspace(const geom *g, int threads)
@@ -112,6 +227,13 @@ size_t conv2d_workspace(const geom *g, int threads)
 			n = convwino_workspace(g, threads);
 		if (convwino_wgrad_workspace(g) > n)
 			n = convwino_wgrad_workspace(g);
+	}
+	for (int i = 0; i < 2; i++) {
+		size_t np;
+
+		/* either path's, which may take different kernels */
+		if (phases_fit(g, i ? ISA_AVX512 : ISA_AVX2, threads, &np) && np > n)
+			n = np;
 	}
 	if (transposed(g, &t)) {
 		/* din: the turned kernel, and convdirect's bands or a tile of dout's im2col */
@@ -314,6 +436,15 @@ int conv2d_plan_init(conv2d_plan *p, const geom *g, isa_kind isa, int threads)
 	 * 2.8-3.0 -> 2.7; held to AVX2 16.1-17.2 -> 12.7-13.0, 14.1-14.7 -> 10.8-11.1,
 	 * 13.6-14.1 -> 12.9-13.1) */
 	p->dw_strided = p->dw_cols && !p->dw_taps && (g->sh > 1 || g->sw > 1);
+	/* din by phases where measured faster than sgemm and col2im (ResNet-18 at 224, batch 10,
+	 * 2 threads, Intel Xeon, conv_bench bwd with dw left out, ms): its 1x1 s2 on either path
+	 * (AVX-512 l2.ds 1.86 -> 0.77, l3.ds 1.09 -> 0.62, l4.ds 0.90 -> 0.61; AVX2 1.81 ->
+	 * 0.98, 1.14 -> 0.81, 0.89 -> 0.83), its 3x3 s2 on AVX-512 where dout's rows hold a row
+	 * tile of 12 pixels (l2.s2 7.1 -> 4.75, l3.s2 5.45 -> 5.1; 7 wide, l4.s2, 5.05 -> 5.7),
+	 * not on AVX2 (its row tiles took l2.s2 6.7 -> 10.7) */
+	p->din_phases = !p->has_t && phases_fit(g, isa, p->threads, NULL) &&
+			((g->kh == 1 && g->kw == 1) ||
+			 (isa == ISA_AVX512 && isa_supported(ISA_AVX512) && g->ow >= 12));
 	p->din_direct = p->has_t && (convdirect_fits(&p->t, isa) ||
 				     (p->dw_direct && convdirect_forward_fits(&p->t, isa)));
 	p->wino = convwino_fits(g, isa);
@@ -413,6 +544,92 @@ static void conv_din(const geom *g, const geom *t, float *din, const float *dout
 			    col, K, wt, N, 0.0f, d, N);
 		if (relu_y)
 			vec_act_backward(d, d, relu_y + m0 * N, (size_t)(m1 - m0) * N, relu_act);
+	}
+}
+
+typedef struct {
+	const geom *g;
+	float *din;
+	const float *ph, *relu_y;   /* the chunk's phase outputs (NULL: a phase of no taps) */
+	int relu_act, n0, nimg, ry, rx;
+	phase_axis y, x;
+	int ow;                     /* the phase outputs' row length */
+} lay_job;
+
+/* Worker k's share of the chunk's phase rows into din, through the activation's mask. */
+static void lay_worker(void *ctx, int k, int n)
+{
+	const lay_job *j = ctx;
+	const geom *g = j->g;
+	int c = g->c;
+	long lo, hi, rows = (long)j->nimg * j->y.n;
+
+	par_share(rows, k, n, &lo, &hi);
+	for (long r = lo; r < hi; r++) {
+		long i = r / j->y.n, a = r % j->y.n, img = j->n0 + i, iy = j->ry + (long)g->sh * a;
+		long at = ((img * g->h + iy) * g->w + j->rx) * c, step = (long)g->sw * c;
+		const float *src = j->ph ? j->ph + (i * j->y.out + a) * j->ow * c : NULL;
+
+		for (int b = 0; b < j->x.n; b++, at += step, src += src ? c : 0) {
+			if (!src)
+				memset(j->din + at, 0, sizeof *j->din * c);
+			else if (j->relu_y)
+				vec_act_backward(j->din + at, src, j->relu_y + at, (size_t)c, j->relu_act);
+			else
+				memcpy(j->din + at, src, sizeof *j->din * c);
+		}
+	}
+}
+
+/* din [B, h, w, cin] by phases (phases_fit): each phase's kernel [j, i, cout, cin] =
+ * w [ky0 + sh*(k-1-j), kx0 + sw*(kx-1-i), cin, cout] (its taps in dout's order), the
+ * phases' one after another in ws; then per chunk of images each phase's convolution, its
+ * pixels laid into din: each pixel of din belongs to one phase, so it is written once, with
+ * no zeroing and no sums across phases. */
+static void din_phases(const conv2d_plan *p, float *din, const float *dout, const float *w,
+		       const float *relu_y, int relu_act, int B, float *ws)
+{
+	const geom *g = &p->g;
+	int C = g->c, O = g->oc, chunk = phase_images(g), tap[CONV2D_PHASE_TAPS], nt = 0;
+	float *ph = ws + round16((size_t)g->kh * g->kw * C * O);
+	float *cws = ph + round16((size_t)chunk * phase_image_floats(g));
+
+	for (int ry = 0; ry < g->sh; ry++)
+		for (int rx = 0; rx < g->sw; rx++) {
+			geom pg;
+			phase_axis y, x;
+
+			if (phase_geom(g, ry, rx, &pg, &y, &x))
+				for (int j = 0; j < y.k; j++)
+					for (int i = 0; i < x.k; i++)
+						tap[nt++] = (y.k0 + g->sh * (y.k - 1 - j)) * g->kw +
+							    x.k0 + g->sw * (x.k - 1 - i);
+		}
+	turn_taps(g, ws, w, tap, nt, p->threads);
+	for (int n0 = 0; n0 < B; n0 += chunk) {
+		int nimg = B - n0 < chunk ? B - n0 : chunk;
+		const float *wp = ws;
+
+		const float *d = dout + (long)n0 * g->oh * g->ow * O;
+
+		for (int ry = 0; ry < g->sh; ry++)
+			for (int rx = 0; rx < g->sw; rx++) {
+				geom pg;
+				lay_job j = { .g = g, .din = din, .relu_y = relu_y, .n0 = n0, .nimg = nimg,
+					      .ry = ry, .rx = rx, .relu_act = relu_act };
+				int taps = phase_geom(g, ry, rx, &pg, &j.y, &j.x);
+
+				if (!j.y.n || !j.x.n)
+					continue;
+				j.ow = pg.ow;
+				if (taps) {
+					convdirect_forward(&pg, ph, d, wp, NULL, 0, NULL, 0, nimg, p->threads,
+							   cws, p->isa);
+					j.ph = ph;
+					wp += (size_t)pg.kh * pg.kw * O * C;
+				}
+				par_run(p->threads, lay_worker, &j);
+			}
 	}
 }
 
@@ -533,9 +750,13 @@ static void backward(const conv2d_plan *p, float *din, float *dw, float *db, con
 			convdirect_wgrad(g, dw, NULL, dout, in, B, acc, threads, isa);
 			dw = NULL;
 		}
+		if (din && p->din_phases) {
+			din_phases(p, din, dout, w, relu_y, relu_act, B, ws);
+			din = NULL;
+		}
 		if (din)
 			memset(din, 0, sizeof *din * (size_t)B * g->h * g->w * g->c);
-		for (long m0 = 0; m0 < M; m0 += tm) {
+		for (long m0 = 0; m0 < M && (din || dw); m0 += tm) {
 			long m1 = m0 + tm < M ? m0 + tm : M;
 
 			for (int gi = 0; gi < G; gi++) {
@@ -643,8 +864,12 @@ const char *conv2d_plan_path(const conv2d_plan *p)
 		if (!p->fwd_direct)
 			return "sgemm";
 		if (p->isa == ISA_AVX512 && isa_supported(ISA_AVX512))
-			return !p->dw_direct ? "avx512 fwd, sgemm" : p->din_direct ? "avx512" : "avx512, din sgemm";
-		return !p->dw_direct ? "avx2 fwd, sgemm" : p->din_direct ? "avx2" : "avx2, din sgemm";
+			return p->din_phases    ? "avx512 fwd, din phases"
+			       : !p->dw_direct  ? "avx512 fwd, sgemm"
+			       : p->din_direct ? "avx512" : "avx512, din sgemm";
+		return p->din_phases    ? "avx2 fwd, din phases"
+		       : !p->dw_direct  ? "avx2 fwd, sgemm"
+		       : p->din_direct ? "avx2" : "avx2, din sgemm";
 	}
 }
 

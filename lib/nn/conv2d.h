@@ -30,6 +30,8 @@ typedef struct {
 				 * (convdirect_wgrad_taps: strided too) */
 	int dw_strided;         /* ... or on the layer itself, a strided one's (no im2col;
 				 * dw_cols then stays for padded 1x1s) */
+	int din_phases;         /* a strided layer's din by a stride-1 convolution per phase
+				 * of its input pixels, on convdirect */
 	int wino;               /* the forward may run by Winograd (conv2d_run_wino), and
 				 * the weight gradient (conv2d_run_backward_wino) */
 	int wino_t;             /* din may too (conv2d_run_backward_wino) */

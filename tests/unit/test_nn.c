@@ -699,6 +699,85 @@ static void test_conv_strided_dw(void)
 	}
 }
 
+/* A strided layer's din by phases (a stride-1 convolution per residue of the input pixels
+ * modulo the strides, laid into din): against the double reference (1e-5 of the largest),
+ * through a ReLU's mask (what vec_act_backward makes of the unmasked din), 1, 2 and 3
+ * threads the same bits, and the plan's path naming the phases where they run. Cases: h,
+ * w, cin, kh, kw, sh, sw, pads t l b r, cout, B, phases on AVX-512 (1) or on either (2):
+ * ResNet-18's 3x3 s2 (12+ wide) and 1x1 s2 downsample (odd rows, columns: din zero
+ * there), TensorFlow's SAME pads (after only), a stride past the kernel (a phase of no
+ * taps; dout 12 wide, the least that AVX-512 runs by phases), 5x5 s2, strides 2 x 1,
+ * images in two chunks (64 channels x 26 x 26 a phase: 6 a chunk); sgemm and col2im for a
+ * pad past the window (a phase would start inside dout) and for dout 11 wide. */
+static void test_conv_strided_din(void)
+{
+	static const int cases[][14] = {
+		{ 26, 27, 16, 3, 3, 2, 2, 1, 1, 1, 1, 24, 2, 1 },
+		{ 13, 14, 24, 1, 1, 2, 2, 0, 0, 0, 0, 16, 2, 2 },
+		{ 25, 26, 8, 3, 3, 2, 2, 0, 0, 1, 1, 32, 3, 1 },
+		{ 38, 37, 8, 2, 2, 3, 3, 0, 0, 0, 0, 16, 2, 1 },
+		{ 27, 28, 16, 5, 5, 2, 2, 2, 2, 2, 2, 16, 2, 1 },
+		{ 9, 14, 8, 3, 5, 2, 1, 1, 2, 1, 2, 8, 2, 1 },
+		{ 52, 52, 64, 1, 1, 2, 2, 0, 0, 0, 0, 8, 11, 2 },
+		{ 11, 28, 8, 3, 3, 2, 2, 4, 1, 0, 1, 8, 2, 0 },
+		{ 22, 22, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8, 2, 0 },
+	};
+	static const isa_kind paths[] = { ISA_AVX2, ISA_AVX512 };
+	char err[ERR_MAX];
+	rng r;
+
+	rng_seed(&r, 61);
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		const int *c = cases[k];
+		int C = c[2], OC = c[11], B = c[12];
+		geom g;
+
+		CHECK(geom_init_pads(&g, c[0], c[1], C, c[3], c[4], c[5], c[6], c + 7, 0, 1, OC,
+				     err) == 0, "geom: %s", err);
+		size_t nin = (size_t)B * g.h * g.w * C, nout = (size_t)B * g.oh * g.ow * OC;
+		size_t nw = (size_t)g.kh * g.kw * C * OC;
+		float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *dout = randv(&r, nout, -1, 1);
+		float *ry = randv(&r, nin, -1, 1), *din[4], *masked = malloc(sizeof *masked * nin);
+		double *rdin = calloc(nin, sizeof *rdin);
+
+		naive_conv(&g, B, in, w, dout, NULL, rdin, NULL);
+		for (size_t pi = 0; pi < 2; pi++) {
+			isa_kind isa = paths[pi];
+			const char *pn = isa_name(isa);
+			int phases = c[13] == 2 || (c[13] == 1 && isa == ISA_AVX512), same = 1;
+			double e = 0, m = 0;
+
+			if (!isa_supported(isa))
+				continue;
+			CHECK(!!strstr(conv2d_path(&g, isa), "din phases") == phases,
+			      "%s strided din case %zu: path %s", pn, k, conv2d_path(&g, isa));
+			for (int t = 0; t < 4; t++) {
+				/* threads 1, 2, 3 unmasked; 2 through the mask */
+				int th = t < 3 ? t + 1 : 2;
+				float *ws = malloc(sizeof *ws * conv2d_workspace(&g, th));
+
+				din[t] = malloc(sizeof *din[t] * nin);
+				memset(din[t], 0xff, sizeof *din[t] * nin);
+				conv2d_backward_relu(&g, din[t], NULL, NULL, dout, in, w, t == 3 ? ry : NULL,
+						     VEC_RELU, B, 0, ws, th, isa);
+				free(ws);
+			}
+			for (int t = 1; t < 3; t++)
+				same &= !memcmp(din[0], din[t], sizeof *din[0] * nin);
+			CHECK(same, "%s strided din case %zu: 1, 2, 3 threads give the same bits", pn, k);
+			vec_act_backward(masked, din[0], ry, nin, VEC_RELU);
+			CHECK(!memcmp(masked, din[3], sizeof *masked * nin),
+			      "%s strided din case %zu: the fused mask is not the pass after", pn, k);
+			for (size_t i = 0; i < nin; i++)
+				e = fmax(e, fabs(rdin[i] - din[0][i])), m = fmax(m, fabs(rdin[i]));
+			CHECK(m > 0 && e / m < 1e-5, "%s strided din case %zu: rel err %.3g", pn, k, e / m);
+			for (int t = 0; t < 4; t++)
+				free(din[t]);
+		}
+		free(in), free(w), free(dout), free(ry), free(masked), free(rdin);
+	}
+}
+
 /* The forward's plane kernels (strides and 1x1s on AVX2 and AVX-512, narrow maps on
  * AVX-512) against the convolution by definition, with each activation (0 none, 1 ReLU,
  * 2 ReLU6), on every path (ReLU6 only where convdirect runs: sgemm's epilogue is
@@ -757,8 +836,12 @@ static void test_conv_planes(void)
 				/* a pointwise layer's backward on the direct kernels too */
 				int pw = s1 && one && !c[7] && !c[8] && !c[9] && !c[10];
 
+				/* a strided layer's din by phases: 1x1s, and on AVX-512 rows of 12+ */
+				int ph = !s1 && C % 8 == 0 &&
+					 (one || (isa == ISA_AVX512 && g.ow >= 12));
+
 				snprintf(want, sizeof want, "%s%s", pn, (s1 && !one) || pw ?
-					 (C % 8 ? ", din sgemm" : "") : " fwd, sgemm");
+					 (C % 8 ? ", din sgemm" : "") : ph ? " fwd, din phases" : " fwd, sgemm");
 				CHECK(convdirect_forward_fits(&g, isa), "%s planes case %zu fits", pn, k);
 				CHECK(!strcmp(conv2d_path(&g, isa), want), "%s planes case %zu: path %s", pn, k,
 				      conv2d_path(&g, isa));
@@ -1530,6 +1613,7 @@ int main(void)
 	test_conv_planes();
 	test_conv_pointwise();
 	test_conv_strided_dw();
+	test_conv_strided_din();
 	test_isa_env();
 	test_dense_stream();
 	test_dense_stream_batches();
