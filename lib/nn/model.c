@@ -343,7 +343,7 @@ static void *alloc_floats(size_t n, size_t each, char *err)
  * slower (Zen 5), the gradient buffers its weight gradient 1.5 ms (Zen 4), the scratch
  * each Winograd layer's passes 1-3 ms (measured, not understood). All in small pages:
  * advised into huge ones they faulted in 7x slower on memory a VM host had reclaimed
- * (README, "stay in small pages on purpose"). */
+ * (bench/HISTORY.md, "stay in small pages on purpose"). */
 static float *alloc_lines(size_t n, char *err)
 {
 	float *p = mem_calloc64(n, sizeof *p);
