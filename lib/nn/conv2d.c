@@ -180,9 +180,16 @@ static size_t round16(size_t n)
 	return (n + 15) / 16 * 16;
 }
 
+/* The phases' scratch, in this order: their kernels (kh*kw*cin*cout floats in all, *kern
+ * with its padding to a line), a chunk's outputs (*outs), then convdirect's workspace. */
+static void phase_scratch(const geom *g, size_t *kern, size_t *outs)
+{
+	*kern = round16((size_t)g->kh * g->kw * g->c * g->oc);
+	*outs = round16((size_t)phase_images(g) * phase_image_floats(g));
+}
+
 /* Whether din runs by phases on isa (every phase with taps on convdirect_forward), and the
- * scratch it takes: the phases' kernels (kh*kw*cin*cout in all), a chunk's outputs and
- * convdirect's workspace for the largest phase. */
+ * scratch it takes (phase_scratch's, with convdirect's workspace for the largest phase). */
 static int phases_fit(const geom *g, isa_kind isa, int threads, size_t *ws)
 {
 	size_t most = 0;
@@ -202,9 +209,12 @@ static int phases_fit(const geom *g, isa_kind isa, int threads, size_t *ws)
 			if (convdirect_workspace(&pg, threads) > most)
 				most = convdirect_workspace(&pg, threads);
 		}
-	if (ws)
-		*ws = round16((size_t)g->kh * g->kw * g->c * g->oc) +
-		      round16((size_t)phase_images(g) * phase_image_floats(g)) + most;
+	if (ws) {
+		size_t kern, outs;
+
+		phase_scratch(g, &kern, &outs);
+		*ws = kern + outs + most;
+	}
 	return 1;
 }
 
@@ -591,8 +601,11 @@ static void din_phases(const conv2d_plan *p, float *din, const float *dout, cons
 {
 	const geom *g = &p->g;
 	int C = g->c, O = g->oc, chunk = phase_images(g), tap[CONV2D_PHASE_TAPS], nt = 0;
-	float *ph = ws + round16((size_t)g->kh * g->kw * C * O);
-	float *cws = ph + round16((size_t)chunk * phase_image_floats(g));
+	size_t kern, outs;
+	float *ph, *cws;
+
+	phase_scratch(g, &kern, &outs);
+	ph = ws + kern, cws = ph + outs;
 
 	for (int ry = 0; ry < g->sh; ry++)
 		for (int rx = 0; rx < g->sw; rx++) {
@@ -608,9 +621,7 @@ static void din_phases(const conv2d_plan *p, float *din, const float *dout, cons
 	turn_taps(g, ws, w, tap, nt, p->threads);
 	for (int n0 = 0; n0 < B; n0 += chunk) {
 		int nimg = B - n0 < chunk ? B - n0 : chunk;
-		const float *wp = ws;
-
-		const float *d = dout + (long)n0 * g->oh * g->ow * O;
+		const float *wp = ws, *d = dout + (long)n0 * g->oh * g->ow * O;
 
 		for (int ry = 0; ry < g->sh; ry++)
 			for (int rx = 0; rx < g->sw; rx++) {
