@@ -278,10 +278,14 @@ err = open(sys.argv[1]).read()
 z = np.load(sys.argv[2])
 params = sum(z[k].size for k in z.files if k.startswith(("conv", "fc", "softmax")))
 assert re.search(r"2 checkpoints written in the background, each on disk", err), err
-m = re.search(r"the staging buffer, (\d+) MB, was faulted in over ([0-9.]+) s from the first step; the loop "
-              r"waited ([0-9.]+) s for it, faulting (\d+) MB of it on (\d+) threads", err)
+m = re.search(r"the staging buffer, (\d+) MB, was faulted in over ([0-9.]+) s from the first step, "
+              r"(\d+) MB of it in huge pages( \(the rest in small ones: a chunk in huge ones came at "
+              r"([0-9.]+) GB/s\))?; the loop waited ([0-9.]+) s for it, faulting (\d+) MB of it on "
+              r"(\d+) threads", err)
 assert m, err
-mb, waited_mb, threads = int(m[1]), int(m[4]), int(m[5])
+mb, huge_mb, waited_mb, threads = int(m[1]), int(m[3]), int(m[7]), int(m[8])
+# huge pages until a chunk of them came slower than small ones would (2 GB/s)
+assert huge_mb <= mb and (m[5] is None or float(m[5]) < 2), m[0]
 # params, Adam m and v, each tensor in page-aligned slots, in whole 2 MB huge pages
 assert 3 * params * 4 >> 20 <= mb <= (3 * params * 4 >> 20) + 2 + 3 * len(z.files) * 4096 // 2**20 + 1, (mb, params)
 assert waited_mb <= mb and threads == 2, m[0]

@@ -793,11 +793,18 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 			PROG, c->n_bg, c->bg_sum / c->n_bg, c->bg_max, c->t_copy / c->n_bg,
 			c->t_wait / c->n_bg, c->bg_cpu / c->n_bg);
 	/* fresh memory is the one cost a first checkpoint has that the others have not */
-	if (c->writer.stage)
+	if (c->writer.stage) {
+		char why[96] = "";
+
+		if (c->writer.huge_rate > 0)
+			snprintf(why, sizeof why, " (the rest in small ones: a chunk in huge ones came at "
+				 "%.2f GB/s)", c->writer.huge_rate / 1e9);
 		fprintf(stderr, "%s: the staging buffer, %zu MB, was faulted in over %.2f s from the "
-			"first step; the loop waited %.2f s for it, faulting %zu MB of it on %d threads\n", PROG,
-			c->writer.stage_bytes >> 20, c->prep_seconds, c->t_prep,
+			"first step, %zu MB of it in huge pages%s; the loop waited %.2f s for it, faulting "
+			"%zu MB of it on %d threads\n", PROG, c->writer.stage_bytes >> 20, c->prep_seconds,
+			(size_t)c->writer.huge_bytes >> 20, why, c->t_prep,
 			(size_t)c->writer.fault_waited >> 20, c->writer.threads);
+	}
 	if (c->end_lent)
 		fprintf(stderr, "%s: the last checkpoint was on disk %.2f s after its step, written while "
 			"the run finished; the run waited %.2f s for it\n", PROG, c->end_seconds, c->t_last);
