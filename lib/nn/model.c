@@ -1564,29 +1564,50 @@ static void forward(model *m, const int *labels, int B)
 	forward_end(m, labels, B);
 }
 
+typedef struct {
+	float *out;
+	const uint8_t *images;
+	size_t npix;
+	int c, bgr;
+	float a[3], b[3];
+} norm_job;
+
+/* Worker k's share of the pixels: ~1.2 ms a batch of 10 at 224 on one thread, which the
+ * other thread spent waiting. */
+static void norm_share(void *ctx, int k, int n)
+{
+	const norm_job *j = ctx;
+	const uint8_t *p = j->images;
+	float *x = j->out;
+	long lo, hi;
+
+	par_share((long)j->npix, k, n, &lo, &hi);
+	if (j->c == 3 && j->bgr) {
+		for (long i = lo; i < hi; i++)
+			for (int c = 0; c < 3; c++)
+				x[i * 3 + c] = p[i * 3 + 2 - c] * j->a[c] + j->b[c];
+	} else if (j->c == 3) {
+		for (long i = lo; i < hi; i++)
+			for (int c = 0; c < 3; c++)
+				x[i * 3 + c] = p[i * 3 + c] * j->a[c] + j->b[c];
+	} else {
+		for (long i = lo * j->c; i < hi * j->c; i++)
+			x[i] = p[i] * (1.0f / 255.0f);
+	}
+}
+
 /* m->input from images [B, h, w, c] */
 static void normalise(model *m, const uint8_t *images, int B)
 {
-	size_t npix = (size_t)B * m->h * m->w, C = (size_t)m->c;
-	float a[3], b[3];
+	norm_job j = { .out = m->input, .images = images, .npix = (size_t)B * m->h * m->w,
+		       .c = m->c, .bgr = m->bgr };
 
 	/* x = p * a + b: for the seed's /255, a is 1/255 and b 0, the bits of p * (1 / 255) */
 	for (int c = 0; c < 3; c++) {
-		a[c] = m->std[c] == 1.0f ? 1.0f / 255.0f : 1.0f / (255.0f * m->std[c]);
-		b[c] = -m->mean[c] / m->std[c];
+		j.a[c] = m->std[c] == 1.0f ? 1.0f / 255.0f : 1.0f / (255.0f * m->std[c]);
+		j.b[c] = -m->mean[c] / m->std[c];
 	}
-	if (C == 3 && m->bgr) {
-		for (size_t i = 0; i < npix; i++)
-			for (int c = 0; c < 3; c++)
-				m->input[i * 3 + c] = images[i * 3 + 2 - c] * a[c] + b[c];
-	} else if (C == 3) {
-		for (size_t i = 0; i < npix; i++)
-			for (int c = 0; c < 3; c++)
-				m->input[i * 3 + c] = images[i * 3 + c] * a[c] + b[c];
-	} else {
-		for (size_t i = 0; i < npix * C; i++)
-			m->input[i] = images[i] * (1.0f / 255.0f);
-	}
+	par_run(j.npix * j.c < (1 << 16) ? 1 : m->threads, norm_share, &j);
 }
 
 void model_forward(model *m, const uint8_t *images, const int *labels, int B)

@@ -391,6 +391,40 @@ static void test_graph(void)
 	model_free(&m);
 }
 
+/* A batch large enough to be normalised on the model's threads (3 images of 120x100x3):
+ * every pixel of every image its own value, in each channel order, on 1, 2 and 3. */
+static void test_norm_threads(const float *mean, const float *sd)
+{
+	enum { B = 3, H = 120, W = 100, N = B * H * W * 3 };
+	char err[ERR_MAX];
+	model m;
+	uint8_t *img = malloc(N);
+
+	CHECK(img != NULL, "out of memory");
+	for (int i = 0; i < N; i++)
+		img[i] = (uint8_t)(i * 7 + i / 251);
+	CHECK(model_init(&m, "a=conv:1x1:2:linear gap", (model_size){ .h = H, .w = W, .classes = 2, .max_batch = B }, err) == 0, "%s", err);
+	for (int bgr = -1; bgr <= 1; bgr++)
+		for (int t = 1; t <= 3; t++) {
+			int bad = 0;
+
+			CHECK(model_set_threads(&m, t, err) == 0, "%s", err);
+			if (bgr >= 0)
+				CHECK(model_set_norm(&m, mean, sd, bgr, err) == 0, "%s", err);
+			memset(m.input, 0xff, sizeof *m.input * N);
+			model_forward(&m, img, NULL, B);
+			for (int i = 0; i < N && !bad; i++) {
+				int c = i % 3, p = bgr == 1 ? i - c + 2 - c : i;
+				double want = bgr < 0 ? img[i] / 255.0 : (img[p] / 255.0 - mean[c]) / sd[c];
+
+				bad = !(fabs(m.input[i] - want) <= 1e-5);   /* a NaN left by 0xff too */
+				CHECK(!bad, "bgr %d, %d threads: float %d is %g, want %g", bgr, t, i, m.input[i], want);
+			}
+		}
+	model_free(&m);
+	free(img);
+}
+
 static void test_norm(void)
 {
 	char err[ERR_MAX];
@@ -417,6 +451,7 @@ static void test_norm(void)
 			CHECK(!bad, "bgr pixel %d channel %d: %g, want %g", i, c, x[i * 3 + c], want);
 		}
 	CHECK(model_set_norm(&m, mean, (float[]){ 1, 0, 1 }, 0, err) == -1 && strstr(err, "std"), "std 0 refused: %s", err);
+	test_norm_threads(mean, sd);
 
 	/* the checkpoint carries it; a default model's has no member for it */
 	char dir[] = "/tmp/petcnn-norm-XXXXXX", path[64];
