@@ -475,6 +475,26 @@ void conv2d_pack_wino(const conv2d_plan *p, float *u, const float *w)
 	convwino_pack(&p->g, u, w, p->threads, p->isa);
 }
 
+size_t conv2d_direct_floats(const conv2d_plan *p)
+{
+	return p->fwd_direct ? convdirect_packed_floats(&p->g, p->isa) : 0;
+}
+
+void conv2d_pack_direct(const conv2d_plan *p, float *pw, const float *w)
+{
+	if (p->threads > 1)
+		blas_park();
+	convdirect_pack(&p->g, pw, w, p->threads, p->isa);
+}
+
+void conv2d_run_direct(const conv2d_plan *p, float *out, const float *in, const float *pw,
+		       const float *b, int B, int relu, float *ws)
+{
+	if (p->threads > 1)
+		blas_park();
+	convdirect_forward_packed(&p->g, out, in, pw, b, relu, NULL, 0, B, p->threads, ws, p->isa);
+}
+
 void conv2d_run_wino(const conv2d_plan *p, float *out, const float *in, const float *u,
 		     const float *b, int B, int relu, float *ws)
 {

@@ -45,6 +45,14 @@ void conv2d_run_forward(const conv2d_plan *p, float *out, const float *in, const
 void conv2d_run_backward(const conv2d_plan *p, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, const float *relu_y,
 			 int relu_act, int B, int acc, float *ws);
+/* The direct kernels' forward (plans with fwd_direct) on weights laid out once for many
+ * forwards: conv2d_pack_direct lays w out into pw (conv2d_direct_floats floats; 0: the
+ * kernels read w as it is), conv2d_run_direct is conv2d_run_forward on them (pw: w where
+ * the count is 0). The same bits. */
+size_t conv2d_direct_floats(const conv2d_plan *p);
+void conv2d_pack_direct(const conv2d_plan *p, float *pw, const float *w);
+void conv2d_run_direct(const conv2d_plan *p, float *out, const float *in, const float *pw,
+		       const float *b, int B, int relu, float *ws);
 /* Winograd's forward, for plans with wino set: conv2d_pack_wino transforms the weights
  * into u (conv2d_wino_floats floats; once per set of weights), then conv2d_run_wino is
  * conv2d_run_forward on them (the same outputs a rounding apart: see

@@ -1543,55 +1543,98 @@ static void flat_pack_worker(void *ctx, int k, int n)
 				}
 }
 
-static void flat_forward(const geom *g, float *out, const float *in, const float *w,
+/* The forward's weights laid out for its kernels, into d (convdirect_packed_floats). */
+static void pack_weights(const geom *g, float *d, const float *w, int threads, isa_kind isa)
+{
+	long K = (long)g->kh * g->kw * g->c;
+
+	if (flat_wanted(g, isa)) {
+		flat_geom f;
+		pack_job pj = { .g = g, .f = &f, .w = w, .d = d };
+
+		flat_init(g, &f);
+		/* a thread's start costs about what a memcpy of 1 MB does */
+		par_run(K * g->oc < (1 << 18) ? 1 : threads < K ? threads : (int)K, flat_pack_worker, &pj);
+		return;
+	}
+	for (int cb = 0; cb < g->oc; cb += 32)
+		for (long k = 0; k < K; k++)
+			memcpy(d + (cb * K + k * 32), w + k * g->oc + cb,
+			       sizeof *d * (g->oc - cb < 32 ? g->oc - cb : 32));
+}
+
+/* pw: the weights as pack_weights lays them out */
+static void flat_forward(const geom *g, float *out, const float *in, const float *pw,
 			 const float *b, int relu, const float *mask, int mact, int B, int threads,
 			 float *ws, isa_kind isa)
 {
 	flat_geom f;
-	flat_job j = { .g = g, .f = &f, .out = out, .ws = ws, .in = in, .w = ws, .b = b,
+	flat_job j = { .g = g, .f = &f, .out = out, .ws = ws, .in = in, .w = pw, .b = b,
 		       .mask = mask, .B = B, .relu = relu, .mact = mact };
-	pack_job pj = { .g = g, .f = &f, .w = w, .d = ws };
-	long K = (long)g->kh * g->kw * g->c;
 
 	flat_init(g, &f);
 	j.pf = isa == ISA_AVX512 && f.inplace &&
 	       (size_t)B * g->h * g->w * g->c * sizeof *in > FLAT_PF_BYTES;
-	/* a thread's start costs about what a memcpy of 1 MB does */
-	par_run(K * g->oc < (1 << 18) ? 1 : threads < K ? threads : (int)K, flat_pack_worker, &pj);
 	if ((long)threads > (long)B * g->oh)
 		threads = (int)((long)B * g->oh);
 	par_run(threads, isa == ISA_AVX512 ? flat_worker512 : flat_worker256, &j);
 }
 #endif
 
-void convdirect_forward(const geom *g, float *out, const float *in, const float *w,
-			const float *b, int relu, const float *mask, int mact, int B, int threads,
-			float *ws, isa_kind isa)
+size_t convdirect_packed_floats(const geom *g, isa_kind isa)
 {
 #ifdef CONV_AVX2
-	fwd_job j = { .g = g, .out = out, .ws = ws, .in = in, .w = w, .b = b, .mask = mask,
+	if (flat_wanted(g, usable(isa)))
+		return (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c;
+	return packed_floats(g);
+#else
+	(void)g, (void)isa;
+	return 0;
+#endif
+}
+
+void convdirect_pack(const geom *g, float *pw, const float *w, int threads, isa_kind isa)
+{
+#ifdef CONV_AVX2
+	if (convdirect_packed_floats(g, isa))
+		pack_weights(g, pw, w, threads, usable(isa));
+#else
+	(void)g, (void)pw, (void)w, (void)threads, (void)isa;
+#endif
+}
+
+void convdirect_forward_packed(const geom *g, float *out, const float *in, const float *pw,
+			       const float *b, int relu, const float *mask, int mact, int B,
+			       int threads, float *ws, isa_kind isa)
+{
+#ifdef CONV_AVX2
+	fwd_job j = { .g = g, .out = out, .ws = ws, .in = in, .w = pw, .b = b, .mask = mask,
 		      .B = B, .relu = relu, .mact = mact, .isa = usable(isa) };
-	long K = (long)g->kh * g->kw * g->c;
 
 	if (flat_wanted(g, j.isa)) {
-		flat_forward(g, out, in, w, b, relu, mask, mact, B, threads, ws, j.isa);
+		flat_forward(g, out, in, pw, b, relu, mask, mact, B, threads, ws, j.isa);
 		return;
 	}
-	if (packed_floats(g)) {
-		for (int cb = 0; cb < g->oc; cb += 32)
-			for (long k = 0; k < K; k++)
-				memcpy(ws + (cb * K + k * 32), w + k * g->oc + cb,
-				       sizeof *ws * (g->oc - cb < 32 ? g->oc - cb : 32));
-		j.w = ws;
-	}
-
 	if ((long)threads > (long)B * g->oh)
 		threads = (int)((long)B * g->oh);
 	par_run(threads, fwd_worker, &j);
 #else
-	(void)g, (void)out, (void)in, (void)w, (void)b, (void)relu, (void)mask, (void)mact, (void)B;
+	(void)g, (void)out, (void)in, (void)pw, (void)b, (void)relu, (void)mask, (void)mact, (void)B;
 	(void)threads, (void)ws, (void)isa;
 #endif
+}
+
+void convdirect_forward(const geom *g, float *out, const float *in, const float *w,
+			const float *b, int relu, const float *mask, int mact, int B, int threads,
+			float *ws, isa_kind isa)
+{
+	/* the packed weights go first in the scratch, where the kernels' own parts start
+	 * after them (flat_worker, fwd_worker) */
+	if (convdirect_packed_floats(g, isa)) {
+		convdirect_pack(g, ws, w, threads, isa);
+		w = ws;
+	}
+	convdirect_forward_packed(g, out, in, w, b, relu, mask, mact, B, threads, ws, isa);
 }
 
 void convdirect_wgrad(const geom *g, float *dw, float *db, const float *dout, const float *in,

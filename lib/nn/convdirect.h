@@ -36,6 +36,16 @@ void convdirect_forward(const geom *g, float *out, const float *in, const float 
 			const float *b, int relu, const float *mask, int mact, int B, int threads,
 			float *ws, isa_kind isa);
 
+/* convdirect_forward in two parts, for weights that serve many forwards (inference, a
+ * frozen layer): the floats of w laid out for g's kernels on isa (0: they read w as it
+ * is), convdirect_pack's layout of them (on up to threads threads), and the forward on it
+ * (pw: w itself where the count is 0), ws as convdirect_forward's. The same bits. */
+size_t convdirect_packed_floats(const geom *g, isa_kind isa);
+void convdirect_pack(const geom *g, float *pw, const float *w, int threads, isa_kind isa);
+void convdirect_forward_packed(const geom *g, float *out, const float *in, const float *pw,
+			       const float *b, int relu, const float *mask, int mact, int B,
+			       int threads, float *ws, isa_kind isa);
+
 /* Whether convdirect_wgrad takes g on isa by a window row's taps at once, strides too: a
  * first layer's few input channels (cin < 4) on AVX-512, and on AVX2 a strided one's with
  * cout a multiple of 8. */

@@ -76,6 +76,8 @@ typedef struct {
 	int wino_ran;           /* conv: its last forward ran by Winograd */
 	float *wino_t;          /* conv with plan.wino_t: din's turned weights for Winograd, */
 	int wino_t_ok;          /* ... made from the current weights */
+	float *direct;          /* conv: its weights laid out for the direct kernels' forward */
+	int direct_ok;          /* ... (NULL: not yet made), made from the current weights */
 	int nin, nout;          /* dense */
 	int *src, nsrc;         /* the layers it reads (MODEL_INPUT: the image) */
 	int nuse;               /* how many layers read it */
@@ -191,7 +193,8 @@ void model_init_params(model *m, enum model_init how, uint64_t seed);
 
 /* To be called after m->params were written other than by the model's own updates (a
  * load, an init; model_adam_step and the like call it): what layers derive from their
- * weights (Winograd's transformed copies) is made again when next used. */
+ * weights (Winograd's transformed copies, the direct kernels' layouts) is made again when
+ * next used. */
 void model_params_changed(model *m);
 
 /* The spec's word for a kind ("conv", "maxpool", ...). */

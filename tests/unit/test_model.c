@@ -786,6 +786,77 @@ static void test_grad_at(void)
  * trains, is frozen, is an inference model's, or the explainers read its gradients
  * (model_grad_init); so does its input gradient, on the turned weights. Its outputs, and
  * the gradients below it, are the direct kernels' within rounding each time. */
+/* Layer li's output in tr equals, to the bit, that of a model made afresh with tr's
+ * parameters (its direct kernels' weights laid out anew). */
+static int direct_fresh(const model *tr, const char *spec, model_size sz, const uint8_t *img,
+			int B, int li)
+{
+	char err[ERR_MAX];
+	model f;
+	int same;
+
+	sz.train = 0;
+	CHECK(model_init(&f, spec, sz, err) == 0 && model_set_threads(&f, tr->threads, err) == 0,
+	      "%s", err);
+	memcpy(f.params, tr->params, sizeof *f.params * f.nparams);
+	model_forward(&f, img, NULL, B);
+	same = !memcmp(f.layer[li].out, tr->layer[li].out, sizeof(float) * (size_t)B * f.layer[li].out_n);
+	model_free(&f);
+	return same;
+}
+
+/* The direct kernels' forward lays out a layer's weights once per set of weights: after
+ * an update of a layer that trains, a freeze, new threads, a load (model_params_changed),
+ * every output is still a fresh model's. A strided 3x3 (the row or the plane kernels by
+ * ISA) and a 1x1 (the plane kernels), each with more than 32 output channels, whose
+ * layouts differ from the weights'. */
+static void test_direct_layout(void)
+{
+	enum { H = 12, W = 12, K = 3, B = 2 };
+	const char *spec = "a=conv:3x3:48:s2 b=conv:1x1:40 gap out=dense:K";
+	model tr;
+	char err[ERR_MAX];
+	uint8_t img[B * H * W * 3];
+	int labels[B] = { 0, 2 };
+	model_size sz = { .h = H, .w = W, .classes = K, .max_batch = B, .train = 1 };
+	optim_adam o = { 1e-1, 0.9, 0.999, 1e-8 };
+
+	for (size_t i = 0; i < sizeof img; i++)
+		img[i] = (uint8_t)((i * 29 + 5) % 256);
+	CHECK(model_init(&tr, spec, sz, err) == 0 && model_set_threads(&tr, 2, err) == 0, "%s", err);
+	int ia = model_find_layer(&tr, "a"), ib = model_find_layer(&tr, "b");
+	int laid = conv2d_direct_floats(&tr.layer[ia].plan) > 0 &&
+		   conv2d_direct_floats(&tr.layer[ib].plan) > 0;
+
+	model_forward(&tr, img, labels, B);
+	CHECK(!laid || (tr.layer[ia].direct_ok && tr.layer[ib].direct_ok), "%s: both laid out",
+	      isa_name(tr.isa));
+	for (int round = 0; round < 5; round++) {
+		if (round == 1 || round == 2) {
+			/* 2: a frozen, so its layout outlives the update */
+			if (round == 2) {
+				CHECK(model_freeze(&tr, "a", err) == 0, "%s", err);
+				model_forward(&tr, img, labels, B);
+			}
+			model_backward(&tr);
+			model_adam_step(&tr, &o, round);
+			CHECK(!laid || (tr.layer[ia].direct_ok == (round == 2) && !tr.layer[ib].direct_ok),
+			      "round %d: an update makes a trained layer's layout stale", round);
+		} else if (round == 3) {
+			CHECK(model_unfreeze(&tr, err) == 0 && model_set_threads(&tr, 3, err) == 0, "%s", err);
+		} else if (round == 4) {
+			for (size_t i = 0; i < tr.nparams; i++)
+				tr.params[i] *= -0.5f;
+			model_params_changed(&tr);
+			CHECK(!tr.layer[ia].direct_ok && !tr.layer[ib].direct_ok, "a load makes them stale");
+		}
+		model_forward(&tr, img, labels, B);
+		CHECK(direct_fresh(&tr, spec, sz, img, B, ia) && direct_fresh(&tr, spec, sz, img, B, ib),
+		      "%s, round %d: the outputs are a fresh model's", isa_name(tr.isa), round);
+	}
+	model_free(&tr);
+}
+
 static void test_wino(void)
 {
 	enum { H = 8, W = 8, K = 3, B = 2 };
@@ -852,6 +923,7 @@ static void test_wino(void)
 		memcpy(inf.params, tr.params, sizeof *inf.params * inf.nparams);
 		memcpy(dir.params, tr.params, sizeof *dir.params * dir.nparams);
 		model_params_changed(&inf);
+		model_params_changed(&dir);
 		model_forward(&dir, img, NULL, B);
 		model_forward(&inf, img, NULL, B);
 		model_forward(&tr, img, labels, B);
@@ -877,6 +949,7 @@ static void test_wino(void)
 				      tr.layer[ib].bparam };
 
 			memcpy(trd.params, tr.params, sizeof *trd.params * trd.nparams);
+			model_params_changed(&trd);
 			model_forward(&trd, img, labels, B);
 			model_backward(&trd);
 			model_backward(&tr);
@@ -1113,6 +1186,7 @@ int main(void)
 	test_freeze();
 	test_cache_cut();
 	test_wino();
+	test_direct_layout();
 	test_lean();
 	test_lean_spans();
 	return check_done("test_model");
