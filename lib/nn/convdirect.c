@@ -51,11 +51,18 @@ static size_t pad_floats(const geom *g)
 	return (size_t)(band_rows(g) + g->kh - 1) * (g->ow + g->kw - 1) * g->c;
 }
 
-/* Above 32 output channels the weights are repacked block by block, each block's rows of
- * 32 contiguous: a tile then reads one compact run of weights, not every other line. */
+/* The weights in blocks of 32 output channels (the last padded), each block's rows of 32
+ * contiguous: the row kernels' layout above 32 output channels, the plane kernels' always. */
+static size_t block_floats(const geom *g)
+{
+	return (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c;
+}
+
+/* Above 32 output channels the weights are repacked block by block: a tile then reads one
+ * compact run of weights, not every other line. */
 static size_t packed_floats(const geom *g)
 {
-	return g->oc > 32 ? (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c : 0;
+	return g->oc > 32 ? block_floats(g) : 0;
 }
 
 /* The plane path (AVX-512; AVX2 with tiles of 3 positions x 32 channels, each sum in the
@@ -182,8 +189,7 @@ static size_t flat_workspace(const geom *g, int threads)
 	flat_geom f;
 
 	flat_init(g, &f);
-	return (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c +
-	       (size_t)(threads < 1 ? 1 : threads) * f.slots * f.slot;
+	return block_floats(g) + (size_t)(threads < 1 ? 1 : threads) * f.slots * f.slot;
 }
 
 size_t convdirect_workspace(const geom *g, int threads)
@@ -716,7 +722,7 @@ INLINE void flat_worker(const flat_job *j, int k, int n, int wide)
 	const flat_geom *f = j->f;
 	int cin = g->c, cout = g->oc, ow = g->ow;
 	long lo, hi, K = (long)g->kh * g->kw * cin;
-	float *buf = j->ws + (size_t)(cout + 31) / 32 * 32 * K + (size_t)k * f->slots * f->slot;
+	float *buf = j->ws + block_floats(g) + (size_t)k * f->slots * f->slot;
 
 	par_share((long)j->B * g->oh, k, n, &lo, &hi);
 	while (lo < hi) {
@@ -1584,9 +1590,7 @@ static void flat_forward(const geom *g, float *out, const float *in, const float
 size_t convdirect_packed_floats(const geom *g, isa_kind isa)
 {
 #ifdef CONV_AVX2
-	if (flat_wanted(g, usable(isa)))
-		return (size_t)(g->oc + 31) / 32 * 32 * g->kh * g->kw * g->c;
-	return packed_floats(g);
+	return flat_wanted(g, usable(isa)) ? block_floats(g) : packed_floats(g);
 #else
 	(void)g, (void)isa;
 	return 0;

@@ -1472,7 +1472,7 @@ static void forward_layer(model *m, model_layer *l, int b0, int B)
 	case MODEL_CONV:
 		if ((l->wino_ran = wino_ready(m, l)))
 			conv2d_run_wino(&l->plan, out, in, l->wino, b, B, l->relu, m->ws);
-		else if (l->plan.fwd_direct && (pw = direct_ready(m, l)))
+		else if ((pw = direct_ready(m, l)))
 			conv2d_run_direct(&l->plan, out, in, pw, b, B, l->relu, m->ws);
 		else
 			conv2d_run_forward(&l->plan, out, in, w, b, B, l->relu, m->ws);
