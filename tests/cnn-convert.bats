@@ -39,6 +39,14 @@ same_as_torch() {
 	assert_success
 	echo "# resnet18, PETCNN_WINOGRAD=0: $output" >&3
 }
+@test "cnn-convert: torchvision mobilenet_v2 at 160x160, its first blocks by bands of rows, gives PyTorch's probabilities, the bits of whole batches" {
+	local d=$BATS_TEST_TMPDIR
+	same_as_torch mobilenet_v2-160 imagenet $IMAGENET
+	PETCNN_BAND=0 run --separate-stderr cnn-eval -q -m "$d/mobilenet_v2-160.npz" -p "$d/whole.tsv" \
+		"$d/mobilenet_v2-160.npy"
+	assert_success
+	cmp "$d/mobilenet_v2-160.tsv" "$d/whole.tsv"
+}
 @test "cnn-convert: torchvision mobilenet_v2 (each Conv + Clip(0, 6) one relu6 conv)" {
 	same_as_torch mobilenet_v2 imagenet $IMAGENET
 	run py 'spec = str(np.load(sys.argv[1])["model/spec"])

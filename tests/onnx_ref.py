@@ -87,7 +87,11 @@ def nets(name):
             net = torchvision.models.inception_v3(num_classes=6, aux_logits=False, init_weights=False)
             shape = (1, 3, 96, 96)
         else:
-            net, shape = getattr(torchvision.models, name)(num_classes=6), (1, 3, 64, 64)
+            # NAME-SIZE: at SIZE x SIZE (MobileNetV2 at 160: its early maps big enough for
+            # model_lean's bands)
+            name, _, size = name.partition("-")
+            size = int(size) if size else 64
+            net, shape = getattr(torchvision.models, name)(num_classes=6), (1, 3, size, size)
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
             with torch.no_grad():

@@ -738,9 +738,12 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 		char shape[32];
 
 		snprintf(shape, sizeof shape, "%dx%dx%d", l->oh, l->ow, l->oc);
-		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f%s%s\n", l->name, model_kind_name(l->kind), shape,
-			l->t_fwd * ms, l->t_bwd * ms, l->kind == MODEL_CONV ? "  " : "",
-			l->kind != MODEL_CONV ? "" : l->wino_ran ? "winograd" : conv2d_plan_path(&l->plan));
+		fprintf(stderr, "  %-12s %-8s %-14s %9.2f %9.2f%s%s%s\n", l->name,
+			model_kind_name(l->kind), shape, l->t_fwd * ms, l->t_bwd * ms,
+			l->kind == MODEL_CONV ? "  " : "",
+			l->kind != MODEL_CONV ? "" : l->wino_ran ? "winograd" : conv2d_plan_path(&l->plan),
+			i >= t->m.band_n ? "" : i < t->m.band_n - 1 ? "  (by bands: forward in the last's)"
+								  : "  (by bands: the bands' forward)");
 		sum += l->t_fwd + l->t_bwd;
 	}
 	sum += t->dist.t_comm;

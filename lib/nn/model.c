@@ -14,6 +14,8 @@
 #include "nn/avgpool.h"
 #include "nn/blas.h"
 #include "nn/conv2d.h"
+#include "nn/convdirect.h"
+#include "nn/convdw.h"
 #include "nn/dense.h"
 #include "nn/dropout.h"
 #include "nn/elt.h"
@@ -907,6 +909,12 @@ int model_set_threads(model *m, int threads, char *err)
 		free(m->ws);
 		m->ws = ws, m->ws_n = wsn;
 	}
+	if (m->band_n && threads > m->band_threads) {
+		if (!(ws = alloc_lines(m->band_stride * (size_t)threads, err)))
+			return -1;
+		mem_free64(m->band_mem);
+		m->band_mem = ws, m->band_threads = threads;
+	}
 	m->threads = threads;
 	plan_convs(m);
 	openblas_set_num_threads(threads);
@@ -1040,10 +1048,225 @@ static int may_pass(const model *m, int i, int *r)
 	       lean_seg_of(m, *r) == lean_seg_of(m, i) && !m->layer[i].keep;
 }
 
+/* model_lean's bands: the first layers, where a map of one image outgrows a core's L2,
+ * run an image per thread, each layer a few rows at a time as soon as the rows below it
+ * are there, so the next layer reads them from L2. MobileNetV2's 16->96 expansion at
+ * 112x112 writes 4.8 MB an image, which a micro-batch of one left in L3 and DRAM for the
+ * depthwise layer to read back. BAND_MIN_BYTES: a block with a map of one image this big
+ * joins the bands; BAND_BUDGET_BYTES: the rows of every band layer one step makes. */
+#define BAND_MIN_BYTES ((size_t)1 << 20)
+#define BAND_BUDGET_BYTES ((size_t)512 << 10)
+/* A batch of fewer images than threads, or not a multiple of them, takes each image in as
+ * many parts of rows as threads, up to this many (more threads: an image each). */
+#define BAND_MAX_PARTS 8
+
+/* Whether layer i can run by bands of rows: its output rows read a window of rows of its
+ * sources (a conv on the direct or depthwise kernels, not Winograd's tiles; a max pool
+ * with no winners to keep) or the same rows (adds and per-pixel layers). */
+static int band_kind(const model *m, int i)
+{
+	const model_layer *l = &m->layer[i];
+
+	switch (l->kind) {
+	case MODEL_CONV:
+		if (l->plan.wino && !m->no_wino)
+			return 0;
+		return l->plan.fwd_direct || l->plan.kind == CONV2D_DEPTHWISE;
+	case MODEL_POOL:
+		return !((m->train || m->act_grad) && l->grad != -1);
+	case MODEL_ADD: case MODEL_BN: case MODEL_RELU: case MODEL_CLIP: case MODEL_LEAKY:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Whether a conv layer reads layer i's output. */
+static int conv_reads(const model *m, int i)
+{
+	for (int j = i + 1; j < m->nlayer; j++)
+		for (int k = 0; k < m->layer[j].nsrc; k++)
+			if (m->layer[j].src[k] == i && m->layer[j].kind == MODEL_CONV)
+				return 1;
+	return 0;
+}
+
+/* How many of the first n layers run by bands (0: none): whole blocks, up to a place where
+ * one output alone crosses (its own), as far as a block still holds a big map. */
+static int band_span(const model *m, int n)
+{
+	int last[MODEL_LEAN_MAX_LAYERS], end = 0, big = 0, grow = 0;
+	const char *env = getenv("PETCNN_BAND");
+
+	if (m->isa < ISA_AVX2 || (env && !strcmp(env, "0")))
+		return 0;
+	for (int i = 0; i < n; i++)
+		last[i] = last_reader(m, i);
+	for (int i = 0; i < n && band_kind(m, i); i++) {
+		int cut = 1;
+
+		if (m->layer[i].out_n * sizeof(float) >= BAND_MIN_BYTES)
+			big |= conv_reads(m, i);
+		for (int j = 0; j < i; j++)
+			cut &= last[j] <= i;
+		/* not after a big map: it would cross through memory whole; then on to the
+		 * next place if a smaller one crosses there */
+		if (cut && i >= 1 && m->layer[i].out_n * sizeof(float) < BAND_MIN_BYTES &&
+		    (big || (end == grow && m->layer[i].out_n < m->layer[end - 1].out_n)))
+			end = i + 1, grow = big ? end : 0, big = 0;
+		else if (cut)
+			grow = 0;
+		if (m->layer[i].keep)   /* the caller reads it whole: only the last may be */
+			break;
+	}
+	return end;
+}
+
+/* The first input row that output row r0 on of layer l reads (window layers; the
+ * others read their own rows). */
+static int band_lo(const model_layer *l, int r0)
+{
+	int top;
+
+	if (l->kind != MODEL_CONV && l->kind != MODEL_POOL)
+		return r0;
+	top = r0 * l->g.sh - l->g.pt;
+	return top < 0 ? 0 : top < l->g.h ? top : l->g.h - 1;
+}
+
+/* The rows of layer l's sources that its output rows [0, r) read. */
+static int band_needs(const model_layer *l, int r)
+{
+	int hi;
+
+	if (r <= 0 || (l->kind != MODEL_CONV && l->kind != MODEL_POOL))
+		return r;
+	hi = (r - 1) * l->g.sh - l->g.pt + l->g.kh;
+	return hi < 0 ? 0 : hi > l->g.h ? l->g.h : hi;
+}
+
+/* The first row of band layer j that its readers read from their rows done on (init: no
+ * later than this). */
+static int band_first(const model *m, int j, const int *done, int init)
+{
+	for (int q = j + 1; q < m->band_n; q++)
+		for (int k = 0; k < m->layer[q].nsrc; k++)
+			if (m->layer[q].src[k] == j && band_lo(&m->layer[q], done[q]) < init)
+				init = band_lo(&m->layer[q], done[q]);
+	return init;
+}
+
+/* The rows of band layer j its readers' rows up to want need (init: at least these). */
+static int band_wants(const model *m, int j, const int *want, int init)
+{
+	for (int q = j + 1; q < m->band_n; q++)
+		for (int k = 0; k < m->layer[q].nsrc; k++)
+			if (m->layer[q].src[k] == j && band_needs(&m->layer[q], want[q]) > init)
+				init = band_needs(&m->layer[q], want[q]);
+	return init;
+}
+
+static void band_layer(model *m, int i, int b, int r0, int r1, float *mem, const int *base);
+
+/* Rows [lo, hi) of image b's last band layer: each step the last makes band_rows more
+ * rows, and each layer below it first the rows its readers' new rows need (from the first
+ * they read: a part of an image makes the rows at its seam again), into a ring of band_cap
+ * rows in the thread's memory mem (never wrapped: the rows still to be read move to its
+ * start when the next would pass its end). With live set, only the plan: live[j] the most
+ * rows of layer j ever held at once. */
+static void band_rows(model *m, int b, int lo, int hi, float *mem, int *live)
+{
+	int done[MODEL_LEAN_MAX_LAYERS], want[MODEL_LEAN_MAX_LAYERS], base[MODEL_LEAN_MAX_LAYERS];
+	int last = m->band_n - 1;
+
+	done[last] = lo;
+	for (int j = last - 1; j >= 0; j--)
+		done[j] = band_first(m, j, done, m->layer[j].oh);
+	memcpy(base, done, sizeof base[0] * (size_t)m->band_n);
+	while (done[last] < hi) {
+		want[last] = done[last] + m->band_rows < hi ? done[last] + m->band_rows : hi;
+		for (int j = last - 1; j >= 0; j--)
+			want[j] = band_wants(m, j, want, done[j]);
+		for (int j = 0; j <= last; j++) {
+			model_layer *l = &m->layer[j];
+			int keep = band_first(m, j, done, done[j]);
+
+			if (want[j] <= done[j])
+				continue;
+			if (live && j < last && want[j] - keep > live[j])
+				live[j] = want[j] - keep;
+			if (!live && j < last && want[j] - base[j] > l->band_cap) {
+				size_t row = (size_t)l->ow * l->oc;
+
+				memmove(mem + l->band_off, mem + l->band_off + (keep - base[j]) * row,
+					sizeof *mem * (done[j] - keep) * row);
+				base[j] = keep;
+			}
+			if (!live)
+				band_layer(m, j, b, done[j], want[j], mem, base);
+			done[j] = want[j];
+		}
+	}
+}
+
+/* Plans the bands over the first e layers (band_span's): their rows a step, and each
+ * thread's memory: the scratch, then each layer's ring (the last's output stays whole,
+ * for the layers after). */
+static int band_plan(model *m, int e, char *err)
+{
+	size_t per_row = 0, ws = 0, off;
+	int last = e - 1, live[MODEL_LEAN_MAX_LAYERS] = { 0 };
+
+	if (!e)
+		return 0;
+	for (int i = 0; i < e; i++) {
+		model_layer *l = &m->layer[i];
+		size_t k;
+
+		/* a step makes about oh / oh_last rows of each layer for a row of the last */
+		per_row += (l->out_n * sizeof(float) + m->layer[last].oh - 1) / m->layer[last].oh;
+		if (l->kind != MODEL_CONV)
+			continue;
+		if ((k = conv2d_workspace(&l->g, 1)) > ws)
+			ws = k;
+		/* made here, where a lack of memory can be told (direct_ready only fills it) */
+		if ((k = conv2d_direct_floats(&l->plan)) && !l->direct &&
+		    !(l->direct = mem_calloc64(k, sizeof *l->direct)))
+			return err_set(err, "model: cannot allocate %zu floats", k);
+	}
+	m->band_rows = (int)(BAND_BUDGET_BYTES / per_row);
+	m->band_rows = m->band_rows < 1 ? 1 : m->band_rows;
+	m->band_n = e;
+	/* the rings' sizes for an image in any number of parts model_set_threads may ask for */
+	for (int parts = 1; parts <= BAND_MAX_PARTS; parts++)
+		for (int p = 0; p < parts; p++)
+			band_rows(m, 0, m->layer[last].oh * p / parts, m->layer[last].oh * (p + 1) / parts,
+				  NULL, live);
+	off = (ws + 15) / 16 * 16;
+	for (int i = 0; i < last; i++) {
+		model_layer *l = &m->layer[i];
+
+		/* room for twice what is live, so that rows move once every few steps */
+		l->band_cap = 2 * live[i] < l->oh ? 2 * live[i] : l->oh;
+		l->band_off = off;
+		off += ((size_t)l->band_cap * l->ow * l->oc + 15) / 16 * 16;
+	}
+	m->band_stride = off;
+	m->band_threads = m->threads;
+	if (!(m->band_mem = alloc_lines(off * (size_t)m->threads, err)))
+		return m->band_n = 0, -1;
+	for (int i = 0; i < last; i++) {
+		mem_free64(m->layer[i].out);
+		m->layer[i].out = NULL;
+		m->layer[i].transient = 1;
+	}
+	return 0;
+}
+
 /* Plans the lean forward (model_lean) for the model as it is. */
 static int lean_plan(model *m, char *err)
 {
-	int n, until[MODEL_LEAN_BUFS], nbuf = 0, end = 0, whole = 0;
+	int n, until[MODEL_LEAN_BUFS], nbuf = 0, end = 0, whole = 0, band;
 	size_t size[MODEL_LEAN_BUFS] = { 0 };
 
 	if (!(n = lean_span(m)))
@@ -1067,8 +1290,10 @@ static int lean_plan(model *m, char *err)
 		return 0;
 	}
 	/* a layer whose output may pass keeps its micro-batch's output in a buffer that a
-	 * later such layer takes over once its last reader has run */
-	for (int i = 0; i < n - 1; i++) {
+	 * later such layer takes over once its last reader has run; the band layers' pass in
+	 * their threads' memory, and the last of them stays whole */
+	band = band_span(m, n);
+	for (int i = band; i < n - 1; i++) {
 		model_layer *l = &m->layer[i];
 		size_t need = (size_t)m->lean_seg_mb[lean_seg_of(m, i)] * l->out_n;
 		int r, b = 0;
@@ -1107,14 +1332,14 @@ static int lean_plan(model *m, char *err)
 	}
 	/* past the last transient output's last reader, micro-batches would gain nothing */
 	m->lean_nbuf = nbuf;
-	m->lean_n = nbuf ? end : 0;
+	m->lean_n = nbuf && end > band ? end : band;
 	while (m->lean_nseg > 1 && m->lean_seg_end[m->lean_nseg - 2] >= m->lean_n)
 		m->lean_nseg--;
 	if (!m->lean_n)
 		m->lean_nseg = 0;
 	else
 		m->lean_seg_end[m->lean_nseg - 1] = m->lean_n;
-	return 0;
+	return band_plan(m, band, err);
 }
 
 /* Back to whole-batch buffers for every output (before gradients change which may pass). */
@@ -1139,7 +1364,9 @@ static int lean_undo(model *m, char *err)
 			m->layer[i].out = whole[i], m->layer[i].transient = 0;
 	for (int b = 0; b < m->lean_nbuf; b++)
 		mem_free64(m->lean_buf[b]), m->lean_buf[b] = NULL;
-	m->lean_n = m->lean_nbuf = m->lean_nseg = 0;
+	mem_free64(m->band_mem);
+	m->band_mem = NULL;
+	m->lean_n = m->lean_nbuf = m->lean_nseg = m->band_n = 0;
 	return 0;
 }
 
@@ -1209,6 +1436,7 @@ void model_free(model *m)
 	free(m->ws);
 	for (int i = 0; i < m->lean_nbuf; i++)
 		mem_free64(m->lean_buf[i]);
+	mem_free64(m->band_mem);
 	memset(m, 0, sizeof *m);
 }
 /* Initialisation runs over fixed blocks of each weight tensor, each block from its own rng
@@ -1451,6 +1679,108 @@ static const float *direct_ready(model *m, model_layer *l)
 	return l->direct;
 }
 
+/* g narrowed to output rows [r0, r1) and the input rows they read, from lo on (band_lo):
+ * the same sums, on a map of those rows alone (kernels read nothing past h, as they read
+ * nothing past the padded edge). */
+static void band_geom(const model_layer *l, int r0, int r1, geom *sub, int lo)
+{
+	const geom *g = &l->g;
+	int hi = band_needs(l, r1);
+
+	*sub = *g;
+	sub->h = hi > lo ? hi - lo : 1;
+	sub->pt = lo - (r0 * g->sh - g->pt);
+	sub->oh = r1 - r0;
+	sub->pb = r1 == g->oh ? g->pb : 0;
+}
+
+typedef struct {
+	model *m;
+	int B, parts;           /* images, and the parts of rows each is made in */
+} band_job;
+
+/* Layer i's output rows [r0, r1) of image b, on one thread (mem: its band memory, base:
+ * the first row each ring holds). */
+static void band_layer(model *m, int i, int b, int r0, int r1, float *mem, const int *base)
+{
+	const model_layer *l = &m->layer[i];
+	const float *in[2], *w = param(m, l->wparam), *bias = param(m, l->bparam);
+	size_t row = (size_t)l->ow * l->oc, n = (size_t)(r1 - r0) * row;
+	float *out = i == m->band_n - 1 ? l->out + (size_t)b * l->out_n + r0 * row
+					: mem + l->band_off + (r0 - base[i]) * row;
+	int lo = band_lo(l, r0);
+	geom g;
+
+	/* the sources' rows from lo on */
+	for (int k = 0; k < l->nsrc && k < 2; k++) {
+		const model_layer *s = l->src[k] == MODEL_INPUT ? NULL : &m->layer[l->src[k]];
+
+		in[k] = s ? mem + s->band_off + (size_t)(lo - base[l->src[k]]) * s->ow * s->oc
+			  : m->input + ((size_t)b * m->h + lo) * m->w * m->c;
+	}
+	switch (l->kind) {
+	case MODEL_CONV:
+	case MODEL_POOL:
+		band_geom(l, r0, r1, &g, lo);
+		if (l->kind == MODEL_POOL)
+			maxpool_forward_isa(&g, out, NULL, in[0], 1, 1, m->isa);
+		else if (l->plan.fwd_direct)
+			convdirect_forward_packed(&g, out, in[0], l->direct ? l->direct : w, bias,
+						  l->relu, NULL, 0, 1, 1, mem, m->isa);
+		else
+			convdw_forward(&g, out, in[0], w, bias, 1, l->relu, 1, m->isa);
+		return;
+	case MODEL_ADD:
+		elt_add(out, in[0], in[1], n, l->relu, 1);
+		return;
+	case MODEL_BN:
+		elt_affine_forward(out, in[0], w, bias, (size_t)(r1 - r0) * l->ow, l->oc, l->relu);
+		return;
+	case MODEL_RELU:
+		elt_clip_forward(out, in[0], n, 0.0f, INFINITY);
+		return;
+	case MODEL_CLIP:
+		elt_clip_forward(out, in[0], n, l->a[0], l->a[1]);
+		return;
+	case MODEL_LEAKY:
+		elt_leaky_forward(out, in[0], n, l->a[0]);
+		return;
+	default:
+		abort();        /* band_kind lets no other kind in */
+	}
+}
+
+static void band_worker(void *ctx, int k, int n)
+{
+	const band_job *j = ctx;
+	int oh = j->m->layer[j->m->band_n - 1].oh;
+	long lo, hi;
+
+	par_share((long)j->B * j->parts, k, n, &lo, &hi);
+	for (long u = lo; u < hi; u++) {
+		int b = (int)(u / j->parts), p = (int)(u % j->parts);
+
+		band_rows(j->m, b, oh * p / j->parts, oh * (p + 1) / j->parts,
+			  j->m->band_mem + (size_t)k * j->m->band_stride, NULL);
+	}
+}
+
+/* The band layers over a batch of B: an image per thread at a time, or where the images do
+ * not share out evenly, parts of them (their weights laid out here first, on this thread:
+ * the workers only read them). */
+static void band_forward(model *m, int B)
+{
+	int n = m->threads < m->band_threads ? m->threads : m->band_threads;
+	band_job j = { m, B, B % n == 0 || B >= 4 * n || n > BAND_MAX_PARTS ? 1 : n };
+
+	for (int i = 0; i < m->band_n; i++)
+		if (m->layer[i].kind == MODEL_CONV && m->layer[i].plan.fwd_direct)
+			direct_ready(m, &m->layer[i]);
+	if (n > 1)
+		blas_park();
+	par_run(n < B * j.parts ? n : B * j.parts, band_worker, &j);
+}
+
 /* Source src's output for images b0 on (a transient output holds those images only). */
 static const float *src_at(const model *m, int src, int b0)
 {
@@ -1552,11 +1882,21 @@ static void forward_layers(model *m, int lo, int hi, int B)
 	if (m->lean_n && lo < m->lean_n) {
 		if (lo != 0 || hi < m->lean_n)
 			abort();        /* model_lean's contract: whole forwards only */
+		if (m->band_n) {
+			double t0 = now();
+
+			band_forward(m, B);
+			if (m->training)        /* the profile's: the bands' all on their last */
+				m->layer[m->band_n - 1].t_fwd += now() - t0;
+			i = m->band_n;
+		}
 		for (int s = 0; s < m->lean_nseg; s++) {
 			/* as few micro-batches as the span's size allows, of even sizes (10
 			 * images at 9: 5 and 5, not 9 and 1) */
 			int nb = (B + m->lean_seg_mb[s] - 1) / m->lean_seg_mb[s];
 
+			if (m->lean_seg_end[s] <= i)
+				continue;
 			for (int q = 0; q < nb; q++)
 				for (int k = i, b0 = B * q / nb; k < m->lean_seg_end[s]; k++)
 					forward_timed(m, &m->layer[k], b0, B * (q + 1) / nb - b0);

@@ -91,7 +91,9 @@ typedef struct {
 	float *aux;             /* lrn: its denominators [max_batch, oh, ow, oc] */
 	int grad;               /* backward: which gradient buffer holds d(out) */
 	int transient;          /* model_lean: out holds the current micro-batch only, in a
-	                         * buffer later layers reuse */
+	                         * buffer later layers reuse (NULL: a band layer's) */
+	size_t band_off;        /* a band layer but the last: its ring's offset in a thread's */
+	int band_cap;           /* ... band memory, and its rows (model_lean) */
 	int keep;               /* model_keep: the caller reads out after a forward */
 	int frozen;             /* parameters fixed: no gradient, no optimiser state */
 	double t_fwd, t_bwd;    /* seconds spent in training forwards / backwards (profile) */
@@ -155,6 +157,11 @@ typedef struct {
 	int lean_seg_end[MODEL_LEAN_SEGS], lean_seg_mb[MODEL_LEAN_SEGS];
 	float *lean_buf[MODEL_LEAN_BUFS];  /* ... their transient outputs' buffers */
 	int lean_nbuf;
+	int band_n;             /* model_lean: layers 0 .. band_n-1 run by bands of rows, */
+	int band_rows;          /* ... the last of them this many rows a step, */
+	int band_threads;       /* ... an image on each of up to this many threads, */
+	float *band_mem;        /* ... each with band_stride floats of this for its rows */
+	size_t band_stride;
 } model;
 
 /* Parses spec for s and allocates everything for batches up to s.max_batch. Parameters
@@ -179,7 +186,10 @@ void model_keep(model *m, int layer);
  * only until read (memory drops too), where nothing else reads them: not the caller (it
  * reads the last layer's output, what that reads, and model_keep's) and not a backward (in
  * training, the layers below the lowest that trains: a frozen base; with nothing frozen
- * every output stays whole, the micro-batches alone). The same bits as without. From then on forwards start at layer 0 and pass the lean layers
+ * every output stays whole, the micro-batches alone). Where that leaves outputs to pass,
+ * the first blocks whose maps of one image outgrow L2 run by bands of rows on AVX2 and
+ * AVX-512 (an image per thread, rows into rings; not under PETCNN_BAND=0). The same bits
+ * as without. From then on forwards start at layer 0 and pass the lean layers
  * (model_forward, model_forward_float, model_forward_to a later layer). Planned again
  * after a freeze; undone by model_grad_init; a no-op under PETCNN_LEAN=0. -1 if out of
  * memory. */

@@ -1119,6 +1119,78 @@ static void test_lean_spans(void)
 	free(img);
 }
 
+/* model_lean's bands on spec at 126x110 (keep: a layer the caller reads, or -1): want
+ * band layers on AVX2 and AVX-512, none on the generic path; the same bits as whole
+ * batches on 1 to 3 threads for 5, 3 and 1 images (2 or 3 threads take the odd batches
+ * and the single image in parts of rows, a seam in each), the last band layer's output
+ * every image's. */
+static void bands_vs_whole(const char *spec, int keep, int want)
+{
+	enum { H = 126, W = 110, K = 5, B = 5 };
+	model_size sz = { .h = H, .w = W, .classes = K, .max_batch = B };
+	model band, whole;
+	char err[ERR_MAX];
+	uint8_t *img = malloc((size_t)B * H * W * 3);
+
+	for (size_t i = 0; i < (size_t)B * H * W * 3; i++)
+		img[i] = (uint8_t)((i * 83 + i / 11) % 241);
+	CHECK(model_init(&whole, spec, sz, err) == 0, "%s", err);
+	want = whole.isa >= ISA_AVX2 ? want : 0;
+	model_init_params(&whole, MODEL_INIT_HE, 8);
+	/* a bn's scale and shift away from 1 and 0 */
+	for (int p = 0; p < whole.nparam; p++)
+		if (!strncmp(whole.param[p].name, "n/", 2))
+			for (size_t i = 0; i < whole.param[p].n; i++)
+				whole.params[whole.param[p].off + i] = 0.5f + 0.1f * (float)(i % 7);
+	for (int t = 1; t <= 3; t++) {
+		int last = (want ? want : 1) - 1;
+
+		CHECK(model_init(&band, spec, sz, err) == 0 && model_set_threads(&band, t, err) == 0 &&
+		      (model_keep(&band, keep), model_lean(&band, err)) == 0, "%s", err);
+		memcpy(band.params, whole.params, sizeof(float) * whole.nparams);
+		model_params_changed(&band);
+		CHECK(band.band_n == want && band.lean_n >= band.band_n, "%s, %d threads: %d band layers",
+		      spec, t, band.band_n);
+		CHECK(!want || (band.band_rows >= 1 && band.band_rows < band.layer[last].oh &&
+				band.layer[1].band_cap < band.layer[1].oh && !band.layer[last].transient &&
+				band.layer[last - 1].transient),
+		      "%s, %d threads: %d rows a step, a ring of %d rows of %d", spec, t, band.band_rows,
+		      band.layer[1].band_cap, band.layer[1].oh);
+		for (int b = B; b >= 1; b -= 2) {
+			model_forward(&band, img, NULL, b);
+			model_forward(&whole, img, NULL, b);
+			CHECK(!memcmp(band.layer[last].out, whole.layer[last].out,
+				      sizeof(float) * (size_t)b * whole.layer[last].out_n) &&
+			      !memcmp(band.probs, whole.probs, sizeof(float) * (size_t)b * K),
+			      "%s, %d threads, batch %d: bands and whole give the same bits", spec, t, b);
+		}
+		model_free(&band);
+	}
+	model_free(&whole);
+	free(img);
+}
+
+/* model_lean's bands: an inverted residual's first layers, a big map each (1.1 MB an
+ * image) read by a conv, through every kind a band takes (a strided first conv, a
+ * depthwise one with uneven pads and a strided one, a 1x1, bn, leaky, clip, relu, a
+ * residual add, a max pool), a and b to c's small map alone (the last band layer at the
+ * resolution of a padded 3x3: the parts' seams read rows above), and a layer the caller
+ * reads ending them. */
+static void test_bands(void)
+{
+	const char *spec = "a=conv:3x3:80:s2:relu6 b=conv:3x3:80:g80:p1,0,1,2:linear n=bn:relu "
+			   "l=leaky:0.1 c=clip:-1:4 p=conv:1x1:80:linear r=relu s=add@a,r "
+			   "m=maxpool:3x3:s1:p1,1,1,1 e=conv:3x3:80:s2:g80:relu6 d=conv:1x1:32:relu6 "
+			   "x=conv:1x1:96 gap out=dense:K";
+
+	/* a..e: after e's small map; then on to d's smaller one */
+	bands_vs_whole(spec, -1, 11);
+	/* e read by the caller: the bands end there */
+	bands_vs_whole(spec, 9, 10);
+	bands_vs_whole("a=conv:3x3:80:s2:relu6 b=conv:3x3:80:g80:p1,0,1,2:linear c=conv:1x1:24:linear "
+		       "x=conv:1x1:96 gap out=dense:K", -1, 3);
+}
+
 /* Bytes of [p, p + n) resident in memory (whole pages inside it). */
 static size_t resident(const void *p, size_t n)
 {
@@ -1189,5 +1261,6 @@ int main(void)
 	test_direct_layout();
 	test_lean();
 	test_lean_spans();
+	test_bands();
 	return check_done("test_model");
 }
