@@ -1164,6 +1164,19 @@ static void bands_vs_whole(const char *spec, int keep, int want)
 			      !memcmp(band.probs, whole.probs, sizeof(float) * (size_t)b * K),
 			      "%s, %d threads, batch %d: bands and whole give the same bits", spec, t, b);
 		}
+		/* gradients of every output need them whole: the bands undone */
+		if (t == 2) {
+			int same = 1;
+
+			CHECK(model_grad_init(&band, err) == 0 && band.band_n == 0 && !band.layer[0].transient,
+			      "%s: model_grad_init: %s", spec, err);
+			model_forward(&band, img, NULL, B);
+			model_forward(&whole, img, NULL, B);
+			for (int i = 0; i < whole.nlayer; i++)
+				same &= !memcmp(band.layer[i].out, whole.layer[i].out,
+						sizeof(float) * B * whole.layer[i].out_n);
+			CHECK(same, "%s: after model_grad_init every output whole, the same bits", spec);
+		}
 		model_free(&band);
 	}
 	model_free(&whole);
