@@ -154,3 +154,23 @@ k = [f for f in ours.files if f.endswith("/weights1_1")][0]
 assert np.array_equal(ours[k], w[conv.input[1]].transpose(2, 3, 1, 0)), k
 assert len(ours["train/frozen"]) == 25, ours["train/frozen"]' sq.onnx ft.npz
 }
+
+@test "finetune: a frozen MobileNetV2 at 160x160 runs its first blocks by bands: the profile shares their time out, the bits of PETCNN_BAND=0" {
+	"$PY" "$TOP/tests/convert_ref.py" export mobilenet_v2-160 mv2.onnx mv2.npy none
+	"$PY" "$BATS_TEST_DIRNAME/nn-shapes.py" 10 160 2 two160.npy
+	run --separate-stderr cnn-train --train two160.npy -o band.npz --batch 5 --stop-after 3 --seed 2 \
+		--init-from mv2.onnx --freeze-below classifier_classifier_1_Gemm --augment flip --profile
+	assert_success
+	# layers 0-5 (to the first block's 24 channels at 40x40) by bands, each with its share
+	[ "$(printf '%s\n' "$stderr" | grep -c '(by bands)$')" -eq 6 ] || fail "$stderr"
+	printf '%s\n' "$stderr" | awk '/\(by bands\)$/ { if ($4 + 0 <= 0) bad = 1 } END { exit bad }' ||
+		fail "a band layer without its time: $stderr"
+	PETCNN_BAND=0 run --separate-stderr cnn-train --train two160.npy -o whole.npz --batch 5 --stop-after 3 \
+		--seed 2 --init-from mv2.onnx --freeze-below classifier_classifier_1_Gemm --augment flip --profile
+	assert_success
+	! printf '%s\n' "$stderr" | grep -q '(by bands)' || fail "$stderr"
+	py 'a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+for k in a.files:
+    if a[k].dtype.kind == "f":
+        assert np.array_equal(a[k], b[k]), k' band.npz whole.npz
+}

@@ -742,8 +742,7 @@ static void profile(trainer *t, int64_t steps, int64_t ran, double t_opt, double
 			model_kind_name(l->kind), shape, l->t_fwd * ms, l->t_bwd * ms,
 			l->kind == MODEL_CONV ? "  " : "",
 			l->kind != MODEL_CONV ? "" : l->wino_ran ? "winograd" : conv2d_plan_path(&l->plan),
-			i >= t->m.band_n ? "" : i < t->m.band_n - 1 ? "  (by bands: forward in the last's)"
-								  : "  (by bands: the bands' forward)");
+			i < t->m.band_n ? "  (by bands)" : "");
 		sum += l->t_fwd + l->t_bwd;
 	}
 	sum += t->dist.t_comm;

@@ -1052,12 +1052,15 @@ static int may_pass(const model *m, int i, int *r)
  * run an image per thread, each layer a few rows at a time as soon as the rows below it
  * are there, so the next layer reads them from L2. MobileNetV2's 16->96 expansion at
  * 112x112 writes 4.8 MB an image, which a micro-batch of one left in L3 and DRAM for the
- * depthwise layer to read back. BAND_MIN_BYTES: a block with a map of one image this big
- * joins the bands; BAND_BUDGET_BYTES: the rows of every band layer one step makes. */
+ * depthwise layer to read back: its first 12 layers took 16.3 ms a batch of 10 (2 threads,
+ * the Intel Xeon of the benchmarks), 12.1 by bands. BAND_MIN_BYTES: a block with a map of
+ * one image this big joins the bands; BAND_BUDGET_BYTES: the rows of every band layer one
+ * step makes (256 KB to 1 MB measured alike there, 2 MB slower). */
 #define BAND_MIN_BYTES ((size_t)1 << 20)
 #define BAND_BUDGET_BYTES ((size_t)512 << 10)
-/* A batch of fewer images than threads, or not a multiple of them, takes each image in as
- * many parts of rows as threads, up to this many (more threads: an image each). */
+/* A batch that does not share out evenly over the threads, at under 4 images a thread,
+ * takes each image in as many parts of rows as threads, up to this many (more threads: an
+ * image each). */
 #define BAND_MAX_PARTS 8
 
 /* Whether layer i can run by bands of rows: its output rows read a window of rows of its
@@ -1174,7 +1177,7 @@ static void band_layer(model *m, int i, int b, int r0, int r1, float *mem, const
  * rows in the thread's memory mem (never wrapped: the rows still to be read move to its
  * start when the next would pass its end). With live set, only the plan: live[j] the most
  * rows of layer j ever held at once. */
-static void band_rows(model *m, int b, int lo, int hi, float *mem, int *live)
+static void band_rows(model *m, int b, int lo, int hi, float *mem, int *live, double *t)
 {
 	int done[MODEL_LEAN_MAX_LAYERS], want[MODEL_LEAN_MAX_LAYERS], base[MODEL_LEAN_MAX_LAYERS];
 	int last = m->band_n - 1;
@@ -1202,8 +1205,13 @@ static void band_rows(model *m, int b, int lo, int hi, float *mem, int *live)
 					sizeof *mem * (done[j] - keep) * row);
 				base[j] = keep;
 			}
-			if (!live)
+			if (!live) {
+				double t0 = t ? now() : 0;
+
 				band_layer(m, j, b, done[j], want[j], mem, base);
+				if (t)
+					t[j] += now() - t0;
+			}
 			done[j] = want[j];
 		}
 	}
@@ -1241,7 +1249,7 @@ static int band_plan(model *m, int e, char *err)
 	for (int parts = 1; parts <= BAND_MAX_PARTS; parts++)
 		for (int p = 0; p < parts; p++)
 			band_rows(m, 0, m->layer[last].oh * p / parts, m->layer[last].oh * (p + 1) / parts,
-				  NULL, live);
+				  NULL, live, NULL);
 	off = (ws + 15) / 16 * 16;
 	for (int i = 0; i < last; i++) {
 		model_layer *l = &m->layer[i];
@@ -1697,6 +1705,7 @@ static void band_geom(const model_layer *l, int r0, int r1, geom *sub, int lo)
 typedef struct {
 	model *m;
 	int B, parts;           /* images, and the parts of rows each is made in */
+	double *t;              /* the first worker's seconds in each layer (NULL: none) */
 } band_job;
 
 /* Layer i's output rows [r0, r1) of image b, on one thread (mem: its band memory, base:
@@ -1761,17 +1770,17 @@ static void band_worker(void *ctx, int k, int n)
 		int b = (int)(u / j->parts), p = (int)(u % j->parts);
 
 		band_rows(j->m, b, oh * p / j->parts, oh * (p + 1) / j->parts,
-			  j->m->band_mem + (size_t)k * j->m->band_stride, NULL);
+			  j->m->band_mem + (size_t)k * j->m->band_stride, NULL, k ? NULL : j->t);
 	}
 }
 
 /* The band layers over a batch of B: an image per thread at a time, or where the images do
  * not share out evenly, parts of them (their weights laid out here first, on this thread:
  * the workers only read them). */
-static void band_forward(model *m, int B)
+static void band_forward(model *m, int B, double *t)
 {
 	int n = m->threads < m->band_threads ? m->threads : m->band_threads;
-	band_job j = { m, B, B % n == 0 || B >= 4 * n || n > BAND_MAX_PARTS ? 1 : n };
+	band_job j = { m, B, B % n == 0 || B >= 4 * n || n > BAND_MAX_PARTS ? 1 : n, t };
 
 	for (int i = 0; i < m->band_n; i++)
 		if (m->layer[i].kind == MODEL_CONV && m->layer[i].plan.fwd_direct)
@@ -1883,11 +1892,16 @@ static void forward_layers(model *m, int lo, int hi, int B)
 		if (lo != 0 || hi < m->lean_n)
 			abort();        /* model_lean's contract: whole forwards only */
 		if (m->band_n) {
-			double t0 = now();
+			/* the profile's: the bands' wall time shared out as the first worker's
+			 * time went, layer by layer */
+			double t[MODEL_LEAN_MAX_LAYERS] = { 0 }, t0 = now(), sum = 0;
 
-			band_forward(m, B);
-			if (m->training)        /* the profile's: the bands' all on their last */
-				m->layer[m->band_n - 1].t_fwd += now() - t0;
+			band_forward(m, B, m->training ? t : NULL);
+			t0 = now() - t0;
+			for (int k = 0; k < m->band_n; k++)
+				sum += t[k];
+			for (int k = 0; m->training && k < m->band_n; k++)
+				m->layer[k].t_fwd += sum > 0 ? t0 * t[k] / sum : k == m->band_n - 1 ? t0 : 0;
 			i = m->band_n;
 		}
 		for (int s = 0; s < m->lean_nseg; s++) {
