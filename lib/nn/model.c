@@ -1115,7 +1115,7 @@ static int band_span(const model *m, int n)
 		/* not after a big map: it would cross through memory whole; then on to the
 		 * next place if a smaller one crosses there */
 		if (cut && i >= 1 && m->layer[i].out_n * sizeof(float) < BAND_MIN_BYTES &&
-		    (big || (end == grow && m->layer[i].out_n < m->layer[end - 1].out_n)))
+		    (big || (end && end == grow && m->layer[i].out_n < m->layer[end - 1].out_n)))
 			end = i + 1, grow = big ? end : 0, big = 0;
 		else if (cut)
 			grow = 0;

@@ -1011,6 +1011,8 @@ static void test_lean(void)
 	      "the last lean layer's output and a (read by two spans) whole, the others' transient");
 	CHECK(lean.lean_nbuf >= 3 && lean.lean_nbuf < lean.lean_n - 2, "%d buffers for %d transient outputs",
 	      lean.lean_nbuf, lean.lean_n - 2);
+	/* no map of an image reaches 1 MB: no bands */
+	CHECK(lean.band_n == 0, "%d band layers", lean.band_n);
 	/* every output starts on a cache line, transient or whole (model.c, alloc_lines: the
 	 * depthwise layers' vectors must not straddle two) */
 	int unaligned = 0;
