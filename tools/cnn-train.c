@@ -637,8 +637,8 @@ static void setup(trainer *t)
 	    trainlog_gradcam_images(&t->log, &t->m, t->test.images.data, t->test.labels, (int)t->test.n, err))
 		cli_die("--gradcam-every: %s", err);
 	/* a frozen base's large layers a few images at a time; the feature maps TensorBoard
-	 * shows are read after a forward, where there is a log to show them */
-	for (int k = 0; (o->logdir || o->snapshots) && !t->dist.rank && k < t->log.nmaps; k++)
+	 * shows are read after a forward */
+	for (int k = 0; k < t->log.nmaps; k++)
 		model_keep(&t->m, t->log.map_layer[k]);
 	if (model_lean(&t->m, err))
 		cli_die("%s", err);

@@ -1192,10 +1192,11 @@ static void band_rows(model *m, int b, int lo, int hi, float *mem, int *live, do
 			want[j] = band_wants(m, j, want, done[j]);
 		for (int j = 0; j <= last; j++) {
 			model_layer *l = &m->layer[j];
-			int keep = band_first(m, j, done, done[j]);
+			int keep;
 
 			if (want[j] <= done[j])
 				continue;
+			keep = band_first(m, j, done, done[j]);
 			if (live && j < last && want[j] - keep > live[j])
 				live[j] = want[j] - keep;
 			if (!live && j < last && want[j] - base[j] > l->band_cap) {
@@ -1776,11 +1777,14 @@ static void band_worker(void *ctx, int k, int n)
 
 /* The band layers over a batch of B: an image per thread at a time, or where the images do
  * not share out evenly, parts of them (their weights laid out here first, on this thread:
- * the workers only read them). */
-static void band_forward(model *m, int B, double *t)
+ * the workers only read them). Training, for the profile: the bands' wall time shared out
+ * over their layers as the first worker's time went. */
+static void band_forward(model *m, int B)
 {
 	int n = m->threads < m->band_threads ? m->threads : m->band_threads;
-	band_job j = { m, B, B % n == 0 || B >= 4 * n || n > BAND_MAX_PARTS ? 1 : n, t };
+	double t[MODEL_LEAN_MAX_LAYERS] = { 0 }, t0 = now(), sum = 0;
+	band_job j = { m, B, B % n == 0 || B >= 4 * n || n > BAND_MAX_PARTS ? 1 : n,
+		       m->training ? t : NULL };
 
 	for (int i = 0; i < m->band_n; i++)
 		if (m->layer[i].kind == MODEL_CONV && m->layer[i].plan.fwd_direct)
@@ -1788,6 +1792,13 @@ static void band_forward(model *m, int B, double *t)
 	if (n > 1)
 		blas_park();
 	par_run(n < B * j.parts ? n : B * j.parts, band_worker, &j);
+	if (!m->training)
+		return;
+	t0 = now() - t0;
+	for (int k = 0; k < m->band_n; k++)
+		sum += t[k];
+	for (int k = 0; k < m->band_n; k++)
+		m->layer[k].t_fwd += sum > 0 ? t0 * t[k] / sum : k == m->band_n - 1 ? t0 : 0;
 }
 
 /* Source src's output for images b0 on (a transient output holds those images only). */
@@ -1892,16 +1903,7 @@ static void forward_layers(model *m, int lo, int hi, int B)
 		if (lo != 0 || hi < m->lean_n)
 			abort();        /* model_lean's contract: whole forwards only */
 		if (m->band_n) {
-			/* the profile's: the bands' wall time shared out as the first worker's
-			 * time went, layer by layer */
-			double t[MODEL_LEAN_MAX_LAYERS] = { 0 }, t0 = now(), sum = 0;
-
-			band_forward(m, B, m->training ? t : NULL);
-			t0 = now() - t0;
-			for (int k = 0; k < m->band_n; k++)
-				sum += t[k];
-			for (int k = 0; m->training && k < m->band_n; k++)
-				m->layer[k].t_fwd += sum > 0 ? t0 * t[k] / sum : k == m->band_n - 1 ? t0 : 0;
+			band_forward(m, B);
 			i = m->band_n;
 		}
 		for (int s = 0; s < m->lean_nseg; s++) {

@@ -146,9 +146,10 @@ int trainlog_open(trainlog *tl, const char *logdir, const char *snapshots, const
 	tl->o = *o;
 	tl->snap_fd = -1;
 	tl->h = m->h, tl->w = m->w;
-	choose(tl, m);
+	tl->hist_param = -1;
 	if (!logdir && !snapshots)
 		return 0;
+	choose(tl, m);
 	if (!(tl->image = malloc(npix)))
 		return err_set(err, "trainlog: out of memory");
 	memcpy(tl->image, image, npix);

@@ -54,7 +54,7 @@ typedef struct {
 	int h, w;
 	int hist_param;                   /* index into model.param, -1: none */
 	const char *hist_tag;             /* points into model.param[hist_param].name */
-	int nmaps;
+	int nmaps;                        /* the layers whose maps it shows (none: no log) */
 	int map_layer[TRAINLOG_MAX_MAPS]; /* indices into model.layer */
 	char map_tag[TRAINLOG_MAX_MAPS][MODEL_NAME_MAX + 8];
 	char *snap_path;                  /* NULL: no snapshots */

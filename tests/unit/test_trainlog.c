@@ -216,6 +216,13 @@ static void test_logging(const char *tmp)
 	CHECK(trainlog_open(&tl, logdir, snap, &a, bt.img, &o, err) == 0, "open: %s", err);
 	CHECK(tl.nmaps == 2 && !strcmp(tl.map_tag[0], "c1b/maps") && !strcmp(tl.map_tag[1], "c2b/maps"),
 	      "maps: the last conv of each block (%d)", tl.nmaps);
+	{
+		/* no log: no maps to read after a forward (cnn-train keeps those whole) */
+		trainlog none;
+
+		CHECK(trainlog_open(&none, NULL, NULL, &a, bt.img, &o, err) == 0 && none.nmaps == 0 &&
+		      trainlog_close(&none, err) == 0, "no log: %d maps (%s)", none.nmaps, err);
+	}
 	train(&a, &bt, &tl, err);
 	CHECK(trainlog_close(&tl, err) == 0, "close: %s", err);
 	train(&b, &bt, NULL, err);
