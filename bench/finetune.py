@@ -106,24 +106,14 @@ def split(torch, name, net, stage):
 
 def main():
     ap = argparse.ArgumentParser()
-    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--bin", default=os.environ.get("PETCNN_BIN", os.path.join(top, "bin")))
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import onnx_infer as oi
+    oi.bench_args(ap)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--nets", default="resnet18,mobilenet_v2")
-    ap.add_argument("--isa", choices=["avx2"],
-                    help="both sides held to AVX2 on an AVX-512 CPU, as bench/train.py's --isa")
-    ap.add_argument("--work")
     a = ap.parse_args()
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import onnx_infer as oi
-    # torch reads these as it loads: set them, then start again
-    want = dict(oi.TORCH_MALLOC, **(dict(oi.TORCH_AVX2, PETCNN_ISA=a.isa) if a.isa else {}))
-    if any(os.environ.get(k) != v for k, v in want.items()):
-        os.environ.update(want)
-        os.execv(sys.executable, [sys.executable] + sys.argv)
+    oi.torch_env(a)
     import numpy as np
     import torch
 
@@ -132,18 +122,13 @@ def main():
     data = os.path.join(work, "ft.npy")
     oi.dataset(data, 8 * a.batch, 224, CLASSES)
     images = np.load(data)
-    cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
-                         capture_output=True, text=True).stdout.strip()
     print("== fine-tuning at 224 (new heads, ResNet-18 from layer4, whole networks; --augment "
           "flip), batch %d, %d threads; "
-          "CPU: %s%s" % (a.batch, a.threads, cpu, "; both sides held to AVX2" if a.isa else ""))
+          "CPU: %s%s" % (a.batch, a.threads, oi.cpu_name(),
+                         "; both sides held to AVX2" if a.isa else ""))
     for name in a.nets.split(","):
         net = oi.network(name)
-        onnx, npz = os.path.join(work, name + ".onnx"), os.path.join(work, name + ".npz")
-        torch.onnx.export(net, torch.zeros(1, 3, 224, 224), onnx, opset_version=13,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-        subprocess.run([os.path.join(a.bin, "cnn-convert"), "-q", onnx, "-o", npz], check=True)
+        npz = oi.export(net, name, work, a.bin)
         for stage in (["head", "layer4", "all"] if name == "resnet18" else ["head", "all"]):
             base, top, below = split(torch, name, oi.network(name), stage)
             # nothing frozen: the whole network trained, in eager and channels_last

@@ -18,9 +18,9 @@ bench/onnx_infer.py's fastest variant for these networks: TorchScript frozen and
 optimize_for_inference'd (batch norms folded, convolution and activation fused), glibc's
 allocator tuned, denormals flushed; --steps forwards timed whole, then --steps more under
 oneDNN's verbose mode, each convolution's median execution time. Convolutions are matched
-in order by their output's shape and kernel height. The ratio is oneDNN's time / ours (above 1: ours is
-faster). One process each, the same machine, one after the other: the per-layer ratios
-move with the host's noise as the whole-network ones do.
+in order by their output's shape and kernel height. The ratio is oneDNN's time / ours
+(above 1: ours is faster). One process each, the same machine, one after the other: the
+per-layer ratios move with the host's noise as the whole-network ones do.
 """
 import argparse
 import os
@@ -136,40 +136,25 @@ def report(name, mine, total, theirs, other, whole):
 
 def main():
     ap = argparse.ArgumentParser()
-    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--bin", default=os.environ.get("PETCNN_BIN", os.path.join(top, "bin")))
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--batch", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--nets", default="resnet18,mobilenet_v2")
-    ap.add_argument("--isa", choices=["avx2"],
-                    help="both sides held to AVX2 on an AVX-512 CPU, as bench/train.py's --isa")
-    ap.add_argument("--work")
-    a = ap.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import onnx_infer as oi
-    # torch reads these as it loads: set them, then start again
-    want = dict(oi.TORCH_MALLOC, **(dict(oi.TORCH_AVX2, PETCNN_ISA=a.isa) if a.isa else {}))
-    if any(os.environ.get(k) != v for k, v in want.items()):
-        os.environ.update(want)
-        os.execv(sys.executable, [sys.executable] + sys.argv)
+    oi.bench_args(ap)
+    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10)
+    a = ap.parse_args()
+    oi.torch_env(a)
     import torch
 
     work = a.work or tempfile.mkdtemp(prefix="petcnn-layers-bench-")
     os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "ft.npy")
     oi.dataset(data, 8 * a.batch, 224, CLASSES)
-    cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
-                         capture_output=True, text=True).stdout.strip()
     print("== each convolution's forward at 224 against oneDNN's, batch %d, %d threads; CPU: "
-          "%s%s" % (a.batch, a.threads, cpu, "; both sides held to AVX2" if a.isa else ""))
+          "%s%s" % (a.batch, a.threads, oi.cpu_name(),
+                    "; both sides held to AVX2" if a.isa else ""))
     for name in a.nets.split(","):
         net = oi.network(name)
-        onnx, npz = os.path.join(work, name + ".onnx"), os.path.join(work, name + ".npz")
-        torch.onnx.export(net, torch.zeros(1, 3, 224, 224), onnx, opset_version=13,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-        subprocess.run([os.path.join(a.bin, "cnn-convert"), "-q", onnx, "-o", npz], check=True)
+        npz = oi.export(net, name, work, a.bin)
         mine, total = ours(a, npz, HEADS[name], data, os.path.join(work, name + "-ft.npz"))
         report(name, mine, total, *onednn(torch, net, a))
 

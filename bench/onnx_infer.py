@@ -45,6 +45,42 @@ def dataset(path, n, size, classes):
         np.save(f, np.array(["class%d" % k for k in range(classes)]))
 
 
+def bench_args(ap):
+    """The options every bench of these networks takes."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--bin", default=os.environ.get("PETCNN_BIN", os.path.join(top, "bin")))
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--nets", default="resnet18,mobilenet_v2")
+    ap.add_argument("--isa", choices=["avx2"],
+                    help="both sides held to AVX2 on an AVX-512 CPU, as bench/train.py's --isa")
+    ap.add_argument("--work")
+
+
+def torch_env(a):
+    """Runs this script again with PyTorch's allocator tuned (and AVX2 held, --isa): torch
+    reads these as it loads."""
+    want = dict(TORCH_MALLOC, **(dict(TORCH_AVX2, PETCNN_ISA=a.isa) if a.isa else {}))
+    if any(os.environ.get(k) != v for k, v in want.items()):
+        os.environ.update(want)
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+
+
+def cpu_name():
+    return subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def export(net, name, work, bin_dir):
+    """net exported by torch.onnx.export (opset 13, any batch) and converted by
+    cnn-convert: the .npz's path."""
+    onnx, npz = os.path.join(work, name + ".onnx"), os.path.join(work, name + ".npz")
+    torch.onnx.export(net, torch.zeros(1, 3, 224, 224), onnx, opset_version=13,
+                      input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    subprocess.run([os.path.join(bin_dir, "cnn-convert"), "-q", onnx, "-o", npz], check=True)
+    return npz
+
+
 def network(name):
     torch.manual_seed(0)
     net = getattr(torchvision.models, name)(num_classes=1000).eval()
@@ -109,39 +145,24 @@ def ours(bin_dir, model, data, threads, batch):
 
 def main():
     ap = argparse.ArgumentParser()
-    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--bin", default=os.environ.get("PETCNN_BIN", os.path.join(top, "bin")))
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    bench_args(ap)
     ap.add_argument("--images", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--nets", default="resnet18,mobilenet_v2")
-    ap.add_argument("--isa", choices=["avx2"],
-                    help="both sides held to AVX2 on an AVX-512 CPU, as bench/train.py's --isa")
-    ap.add_argument("--work")
     a = ap.parse_args()
-    # torch reads these as it loads: set them, then start again
-    want = dict(TORCH_MALLOC, **(dict(TORCH_AVX2, PETCNN_ISA=a.isa) if a.isa else {}))
-    if any(os.environ.get(k) != v for k, v in want.items()):
-        os.environ.update(want)
-        os.execv(sys.executable, [sys.executable] + sys.argv)
+    torch_env(a)
     work = a.work or tempfile.mkdtemp(prefix="petcnn-onnx-bench-")
     os.makedirs(work, exist_ok=True)
     big, small = os.path.join(work, "big.npy"), os.path.join(work, "small.npy")
     dataset(big, a.images, 224, 1000)
     dataset(small, a.batch, 224, 1000)
     images = np.load(big)
-    cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
-                         capture_output=True, text=True).stdout.strip()
     print("== ONNX inference at 224, batch %d, %d threads, %d images; CPU: %s%s"
-          % (a.batch, a.threads, a.images, cpu, "; both sides held to AVX2" if a.isa else ""))
+          % (a.batch, a.threads, a.images, cpu_name(),
+             "; both sides held to AVX2" if a.isa else ""))
     for name in a.nets.split(","):
         net = network(name)
-        onnx, npz = os.path.join(work, name + ".onnx"), os.path.join(work, name + ".npz")
-        torch.onnx.export(net, torch.zeros(1, 3, 224, 224), onnx, opset_version=13,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-        subprocess.run([os.path.join(a.bin, "cnn-convert"), onnx, "-o", npz], check=True)
+        npz = export(net, name, work, a.bin)
         variants = torch_variants(net, a.batch)
         best_ours, best_torch = 0, (0.0, "")
         for r in range(a.rounds):
