@@ -76,7 +76,11 @@ static size_t packed_floats(const geom *g)
  * for the whole tile. Taps kx = c, c+sw, ... of one plane are adjacent pixels, so a window
  * row of a plane is a "segment" of contiguous floats; the weights are repacked in segment
  * order, 32 output channels a block. Stride 1 has one plane and one segment per window
- * row, summed in the row kernels' order (bias, then ky, kx, ci): the same bits.
+ * row, summed in the row kernels' order (bias, then ky, kx, ci): the same bits. A strided
+ * layer of at most FLAT_WHOLE_ROWS_CIN input channels (a first layer's RGB) splits its rows
+ * only: plane a's pixel j is padded column j, positions sw pixels apart, and a window row
+ * is one segment of kw x cin floats (ky, kx, ci), where the column phases' segments were
+ * cin or 2*cin floats long, and its planes are copies of whole rows.
  * Workers take the batch's output rows, a band of chunks (up to FLAT_BAND_FLOATS of planes,
  * a chunk: rows of one image) at a time, and run every tile of the band for one block of
  * weights before the next: a block stays in L2 over the band, where the row kernels stream
@@ -94,6 +98,15 @@ static size_t packed_floats(const geom *g)
 #endif
 #define FLAT_MAX_KPARTS 128
 #define FLAT_MAX_RUNS (FLAT_MAX_KPARTS + FLAT_MAX_SEGS)
+/* Whole rows for at most this many input channels. Measured (conv_bench nets 1, batch 10,
+ * Intel Xeon, GFLOP/s, alternating): MobileNetV2's first layer (3->32, 3x3, stride 2)
+ * 73-76 -> 87-89, held to AVX2 61-63 -> 73-76 (in its bands, 2 threads: 2.11-2.20 ->
+ * 1.58-1.65 ms a batch of 10); ResNet-18's conv1 (7x7) 115-125 -> 120-130, AVX2 86-89 ->
+ * 87-100: a third of the first layer's time had gone in copying 3-float pixels into
+ * column phases and in its 6 short runs a window. */
+#ifndef FLAT_WHOLE_ROWS_CIN
+#define FLAT_WHOLE_ROWS_CIN 4
+#endif
 /* Below this output width a stride-1 layer takes the plane path: its row tiles are part
  * empty and its rows few. Measured (conv_bench nets 1, 1 thread, CPU ms per batch of 8):
  * ResNet-18's 14x14x256 3x3 10.2 by planes, 11.5 by rows; 7x7x512 13.3 against 15+; its
@@ -117,7 +130,9 @@ static size_t packed_floats(const geom *g)
 
 typedef struct {
 	int psh, psw;          /* planes: the row and column phases windows read */
-	int R, hr;             /* pixels per plane row; plane rows past a chunk's output rows */
+	int R, hr;             /* positions per plane row; plane rows past a chunk's output rows */
+	int xs, cs;            /* pixels of a plane from one position to the next; padded input
+				* columns from one pixel of a plane to the next (xs * cs = sw) */
 	int inplace;           /* 1x1, stride 1, no pads: the input is its own plane */
 	int rows;              /* output rows per chunk at most */
 	long plane, slot;      /* floats per plane; per chunk (its planes; 0 in place) */
@@ -149,16 +164,17 @@ static void flat_init(const geom *g, flat_geom *f)
 	long row, r;
 
 	f->psh = imin(g->sh, g->kh);
-	f->psw = imin(g->sw, g->kw);
+	f->psw = g->c <= FLAT_WHOLE_ROWS_CIN ? 1 : imin(g->sw, g->kw);
+	f->xs = f->psw == 1 ? g->sw : 1, f->cs = g->sw / f->xs;
 	f->R = g->ow + (g->kw - 1) / g->sw;
 	f->hr = (g->kh - 1) / g->sh;
 	f->inplace = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 &&
 		     g->pl == 0 && g->h == g->oh && g->w == g->ow;
-	row = (long)f->R * c * (f->inplace ? 1 : f->psh * f->psw);
+	row = (long)f->R * f->xs * c * (f->inplace ? 1 : f->psh * f->psw);
 	r = FLAT_BAND_FLOATS / row - (f->inplace ? 0 : f->hr);
 	/* in place, a chunk may run on into the next images: their rows follow */
 	f->rows = r < 1 ? 1 : !f->inplace && r > g->oh ? g->oh : r > (1 << 24) ? 1 << 24 : (int)r;
-	f->plane = (long)(f->rows + f->hr) * f->R * c;
+	f->plane = (long)(f->rows + f->hr) * f->R * f->xs * c;
 	f->slot = f->inplace ? 0 : f->psh * f->psw * f->plane;
 	r = f->inplace ? 1 : FLAT_BAND_FLOATS / f->slot;
 	f->slots = r < 1 ? 1 : r > FLAT_MAX_CHUNKS ? FLAT_MAX_CHUNKS : (int)r;
@@ -167,8 +183,9 @@ static void flat_init(const geom *g, flat_geom *f)
 
 	for (int ky = 0; ky < g->kh; ky++)
 		for (int cp = 0; cp < f->psw; cp++) {
-			long off = ((long)(ky % g->sh) * f->psw + cp) * f->plane + (long)(ky / g->sh) * f->R * c;
-			int len = ((g->kw - 1 - cp) / g->sw + 1) * c;
+			long off = ((long)(ky % g->sh) * f->psw + cp) * f->plane +
+				   (long)(ky / g->sh) * f->R * f->xs * c;
+			int len = ((g->kw - 1 - cp) / f->cs + 1) * c;
 
 			for (int j = 0; j < len;) {
 				int take = len - j < FLAT_KPART - fill ? len - j : (int)(FLAT_KPART - fill);
@@ -438,7 +455,7 @@ static void fwd_worker(void *ctx, int k, int n)
 static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float *img, int oy0,
 		     int nr)
 {
-	int c = g->c, sw = g->sw;
+	int c = g->c, sw = f->cs, px = f->R * f->xs;
 
 	for (int a = 0; a < f->psh; a++)
 		for (int cp = 0; cp < f->psw; cp++) {
@@ -447,13 +464,13 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
 			int lo = g->pl - cp, hi = g->w - 1 + g->pl - cp;
 			int j0 = lo <= 0 ? 0 : (lo + sw - 1) / sw, j1 = hi < 0 ? 0 : hi / sw + 1;
 
-			j1 = j1 < f->R ? j1 : f->R;
+			j1 = j1 < px ? j1 : px;
 			j0 = j0 < j1 ? j0 : j1;
-			for (int i = 0; i < nr + f->hr; i++, d += (long)f->R * c) {
+			for (int i = 0; i < nr + f->hr; i++, d += (long)px * c) {
 				int iy = (oy0 + i) * g->sh + a - g->pt;
 
 				if (iy < 0 || iy >= g->h || j0 == j1) {
-					memset(d, 0, sizeof *d * f->R * c);
+					memset(d, 0, sizeof *d * px * c);
 					continue;
 				}
 				const float *src = img + ((long)iy * g->w + (long)j0 * sw + cp - g->pl) * c;
@@ -468,7 +485,7 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
 					for (int j = j0; j < j1; j++, src += (long)sw * c)
 						for (int k = 0; k < c; k++)
 							d[(long)j * c + k] = src[k];
-				memset(d + (long)j1 * c, 0, sizeof *d * (f->R - j1) * c);
+				memset(d + (long)j1 * c, 0, sizeof *d * (px - j1) * c);
 			}
 		}
 }
@@ -479,9 +496,10 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
  * the next block, w2 floats on). The sums start from the bias (b; NULL: zero) in
  * the first part, else from out, where the part before left them; the last applies the
  * activation and the mask. x: the first position's column (of R); out, mask: the first
- * kept output at or after it. Positions past ow are computed and not stored. */
+ * kept output at or after it; ps: floats from one position to the next. Positions past ow
+ * are computed and not stored. */
 CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat_geom *f, int kp,
-				     int cin, const float *w, long w2, const float *b, float *out,
+				     int ps, const float *w, long w2, const float *b, float *out,
 				     int cout, int relu, const float *mask, int mact, __mmask16 ml, int x,
 				     int ow, int pf)
 {
@@ -510,14 +528,14 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
 			__m512 wv[4];
 
 			if (pf)
-				_mm_prefetch((const char *)(ip + (np + j % np) * (long)cin), _MM_HINT_T0);
+				_mm_prefetch((const char *)(ip + (np + j % np) * (long)ps), _MM_HINT_T0);
 
 #pragma GCC unroll 4
 			for (int v = 0; v < nv; v++)
 				wv[v] = _mm512_maskz_loadu_ps(m[v], wp + (v < 2 ? 16 * v : w2 + 16 * (v - 2)));
 #pragma GCC unroll 12
 			for (int p = 0; p < np; p++) {
-				__m512 xv = _mm512_set1_ps(ip[p * cin]);
+				__m512 xv = _mm512_set1_ps(ip[p * ps]);
 
 #pragma GCC unroll 4
 				for (int v = 0; v < nv; v++)
@@ -556,7 +574,7 @@ CONV_AVX512 INLINE void flat_tile512(int np, int nv, const float *in, const flat
  * broadcast before the weights are loaded one vector at a time, so 3 positions x 4 vectors
  * take 12 accumulators, 3 broadcasts and a weight of the 16 registers, as fwd_tile does. */
 CONV_AVX2 INLINE void flat_tile256(int np, int nv, const float *in, const flat_geom *f, int kp,
-				   int cin, const float *w, const float *b, float *out, int cout,
+				   int ps, const float *w, const float *b, float *out, int cout,
 				   int relu, const float *mask, int mact, int x, int ow)
 {
 	__m256 acc[FLAT256_MAXP][4], zero = _mm256_setzero_ps();
@@ -584,7 +602,7 @@ CONV_AVX2 INLINE void flat_tile256(int np, int nv, const float *in, const flat_g
 
 #pragma GCC unroll 8
 			for (int p = 0; p < np; p++)
-				xv[p] = _mm256_broadcast_ss(ip + p * cin);
+				xv[p] = _mm256_broadcast_ss(ip + p * ps);
 #pragma GCC unroll 4
 			for (int v = 0; v < nv; v++) {
 				__m256 wv = _mm256_loadu_ps(wp + 8 * v);
@@ -651,9 +669,10 @@ CONV_AVX512 static void flat_chunk512(const flat_job *j, const float *in, long Q
 	__mmask16 ml = (__mmask16)(wide ? 0xffffu : 0xffffu >> (16 * nv - ncb));
 	const float *bc = j->b ? j->b + cb : NULL;
 	long q = 0, K = (long)j->g->kh * j->g->kw * cin;
+	int ps = cin * f->xs;   /* floats from one position to the next */
 
 #define FLAT512(np, nv)                                                                            \
-	flat_tile512(np, nv, in + q * cin, f, kp, cin, wc, 32 * K, bc, oc0 + flat_out(f, q, ow) * cout, \
+	flat_tile512(np, nv, in + q * ps, f, kp, ps, wc, 32 * K, bc, oc0 + flat_out(f, q, ow) * cout,   \
 		     cout, j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, j->mact, ml,              \
 		     (int)(q % f->R), ow, j->pf)
 	if (nv == 4) {
@@ -690,13 +709,13 @@ CONV_AVX2 static void flat_chunk256(const flat_job *j, const float *in, long Q, 
 				    const float *wc, float *oc0, const float *mc0)
 {
 	const flat_geom *f = j->f;
-	int cin = j->g->c, cout = j->g->oc, ow = j->g->ow;
+	int cout = j->g->oc, ow = j->g->ow, ps = j->g->c * f->xs;
 	int nv = cout - cb < 32 ? (cout - cb) / 8 : 4;
 	const float *bc = j->b ? j->b + cb : NULL;
 	long q = 0;
 
 #define FLAT256(np, nv)                                                                            \
-	flat_tile256(np, nv, in + q * cin, f, kp, cin, wc, bc, oc0 + flat_out(f, q, ow) * cout, cout, \
+	flat_tile256(np, nv, in + q * ps, f, kp, ps, wc, bc, oc0 + flat_out(f, q, ow) * cout, cout,   \
 		     j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, j->mact, (int)(q % f->R), ow)
 #define FLAT256_RUN(np, nv)                                                                        \
 	for (; q + np <= Q; q += np)                                                               \
@@ -1535,7 +1554,7 @@ static void flat_pack_worker(void *ctx, int k, int n)
 	par_share(K, k, n, &lo, &hi);
 	for (int ky = 0; ky < g->kh; ky++)
 		for (int cp = 0; cp < j->f->psw; cp++)
-			for (int kx = cp; kx < g->kw; kx += g->sw)
+			for (int kx = cp; kx < g->kw; kx += j->f->cs)
 				for (int ci = 0; ci < g->c; ci++, i++) {
 					const float *src = j->w + (((long)ky * g->kw + kx) * g->c + ci) * g->oc;
 

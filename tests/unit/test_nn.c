@@ -806,6 +806,9 @@ static void test_conv_planes(void)
 		{ 7, 7, 96, 3, 3, 1, 1, 1, 1, 1, 1, 320, 2, 2 },    /* weights repacked by every thread */
 		{ 3, 8, 8, 3, 3, 1, 1, 0, 0, 0, 0, 16, 1, 1 },      /* one output row: one thread */
 		{ 56, 56, 144, 1, 1, 1, 1, 0, 0, 0, 0, 24, 5, 1 },  /* 9 MB in place: prefetched */
+		{ 15, 17, 3, 3, 3, 2, 2, 1, 1, 1, 1, 32, 2, 2 },    /* MobileNetV2's first: whole rows */
+		{ 10, 13, 2, 2, 2, 3, 3, 0, 1, 1, 0, 8, 2, 0 },     /* 2 channels, stride past kernel */
+		{ 9, 12, 4, 3, 5, 2, 3, 1, 2, 0, 1, 72, 3, 1 },     /* 4 channels, strides 2 x 3 */
 	};
 	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
 	char err[ERR_MAX];
