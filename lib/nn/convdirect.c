@@ -646,11 +646,25 @@ typedef struct {
 	int B, relu, mact, pf;
 } flat_job;
 
-/* Where position q of a chunk (R a plane row) lands among its ow-wide output rows: the
- * first kept output at or after it. */
-static long flat_out(const flat_geom *f, long q, int ow)
+/* A position of a chunk as its plane row y and column x (of R), moved on tile by tile
+ * without a division: two 64-bit divisions a tile had cost as much as a short-K tile's
+ * work (a first layer's K is 27). */
+typedef struct {
+	long y;
+	int x;
+} flat_pos;
+
+/* Where the position lands among the chunk's ow-wide output rows: the first kept output
+ * at or after it. */
+static inline long flat_out(const flat_pos *p, int ow)
 {
-	return q / f->R * ow + (q % f->R < ow ? q % f->R : ow);
+	return p->y * ow + (p->x < ow ? p->x : ow);
+}
+
+static inline void flat_step(flat_pos *p, const flat_geom *f, int n)
+{
+	for (p->x += n; p->x >= f->R; p->x -= f->R)
+		p->y++;
 }
 
 /* Every AVX-512 tile of a chunk's Q positions (in: its plane 0) for part kp of the block(s)
@@ -670,11 +684,15 @@ CONV_AVX512 static void flat_chunk512(const flat_job *j, const float *in, long Q
 	const float *bc = j->b ? j->b + cb : NULL;
 	long q = 0, K = (long)j->g->kh * j->g->kw * cin;
 	int ps = cin * f->xs;   /* floats from one position to the next */
+	flat_pos at = { 0, 0 };
 
 #define FLAT512(np, nv)                                                                            \
-	flat_tile512(np, nv, in + q * ps, f, kp, ps, wc, 32 * K, bc, oc0 + flat_out(f, q, ow) * cout,   \
-		     cout, j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, j->mact, ml,              \
-		     (int)(q % f->R), ow, j->pf)
+	do {                                                                                       \
+		long o_ = flat_out(&at, ow) * cout;                                                \
+		flat_tile512(np, nv, in + q * ps, f, kp, ps, wc, 32 * K, bc, oc0 + o_, cout,       \
+			     j->relu, mc0 ? mc0 + o_ : NULL, j->mact, ml, at.x, ow, j->pf);         \
+		flat_step(&at, f, np);                                                             \
+	} while (0)
 	if (nv == 4) {
 		for (; q + 6 <= Q; q += 6)
 			FLAT512(6, 4);
@@ -713,10 +731,15 @@ CONV_AVX2 static void flat_chunk256(const flat_job *j, const float *in, long Q, 
 	int nv = cout - cb < 32 ? (cout - cb) / 8 : 4;
 	const float *bc = j->b ? j->b + cb : NULL;
 	long q = 0;
+	flat_pos at = { 0, 0 };
 
 #define FLAT256(np, nv)                                                                            \
-	flat_tile256(np, nv, in + q * ps, f, kp, ps, wc, bc, oc0 + flat_out(f, q, ow) * cout, cout,   \
-		     j->relu, mc0 ? mc0 + flat_out(f, q, ow) * cout : NULL, j->mact, (int)(q % f->R), ow)
+	do {                                                                                       \
+		long o_ = flat_out(&at, ow) * cout;                                                \
+		flat_tile256(np, nv, in + q * ps, f, kp, ps, wc, bc, oc0 + o_, cout, j->relu,      \
+			     mc0 ? mc0 + o_ : NULL, j->mact, at.x, ow);                             \
+		flat_step(&at, f, np);                                                             \
+	} while (0)
 #define FLAT256_RUN(np, nv)                                                                        \
 	for (; q + np <= Q; q += np)                                                               \
 		FLAT256(np, nv);                                                                   \
