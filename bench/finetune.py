@@ -29,7 +29,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 CLASSES = 37
@@ -117,8 +116,7 @@ def main():
     import numpy as np
     import torch
 
-    work = a.work or tempfile.mkdtemp(prefix="petcnn-finetune-bench-")
-    os.makedirs(work, exist_ok=True)
+    work = oi.work_dir(a, "finetune")
     data = os.path.join(work, "ft.npy")
     oi.dataset(data, 8 * a.batch, 224, CLASSES)
     images = np.load(data)

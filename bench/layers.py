@@ -145,8 +145,7 @@ def main():
     oi.torch_env(a)
     import torch
 
-    work = a.work or tempfile.mkdtemp(prefix="petcnn-layers-bench-")
-    os.makedirs(work, exist_ok=True)
+    work = oi.work_dir(a, "layers")
     data = os.path.join(work, "ft.npy")
     oi.dataset(data, 8 * a.batch, 224, CLASSES)
     print("== each convolution's forward at 224 against oneDNN's, batch %d, %d threads; CPU: "

@@ -65,6 +65,13 @@ def torch_env(a):
         os.execv(sys.executable, [sys.executable] + sys.argv)
 
 
+def work_dir(a, name):
+    """--work, or a new temporary directory for bench name's files."""
+    work = a.work or tempfile.mkdtemp(prefix="petcnn-%s-bench-" % name)
+    os.makedirs(work, exist_ok=True)
+    return work
+
+
 def cpu_name():
     return subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
                           capture_output=True, text=True).stdout.strip()
@@ -151,8 +158,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     torch_env(a)
-    work = a.work or tempfile.mkdtemp(prefix="petcnn-onnx-bench-")
-    os.makedirs(work, exist_ok=True)
+    work = work_dir(a, "onnx")
     big, small = os.path.join(work, "big.npy"), os.path.join(work, "small.npy")
     dataset(big, a.images, 224, 1000)
     dataset(small, a.batch, 224, 1000)

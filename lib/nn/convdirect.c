@@ -98,14 +98,15 @@ static size_t packed_floats(const geom *g)
 #endif
 #define FLAT_MAX_KPARTS 128
 #define FLAT_MAX_RUNS (FLAT_MAX_KPARTS + FLAT_MAX_SEGS)
-/* Whole rows for at most this many input channels. Measured (conv_bench nets 1, batch 10,
+/* Whole rows for at most this many input channels (then a split plane's pixels are never
+ * so few floats that memcpy's calls would cost more than their copies). Measured (conv_bench nets 1, batch 10,
  * Intel Xeon, GFLOP/s, alternating): MobileNetV2's first layer (3->32, 3x3, stride 2)
  * 73-76 -> 87-89, held to AVX2 61-63 -> 73-76 (in its bands, 2 threads: 2.11-2.20 ->
  * 1.58-1.65 ms a batch of 10); ResNet-18's conv1 (7x7) 115-125 -> 120-130, AVX2 86-89 ->
  * 87-100: a third of the first layer's time had gone in copying 3-float pixels into
  * column phases and in its 6 short runs a window. */
 #ifndef FLAT_WHOLE_ROWS_CIN
-#define FLAT_WHOLE_ROWS_CIN 4
+#define FLAT_WHOLE_ROWS_CIN 8
 #endif
 /* Below this output width a stride-1 layer takes the plane path: its row tiles are part
  * empty and its rows few. Measured (conv_bench nets 1, 1 thread, CPU ms per batch of 8):
@@ -455,14 +456,14 @@ static void fwd_worker(void *ctx, int k, int n)
 static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float *img, int oy0,
 		     int nr)
 {
-	int c = g->c, sw = f->cs, px = f->R * f->xs;
+	int c = g->c, cs = f->cs, px = f->R * f->xs;
 
 	for (int a = 0; a < f->psh; a++)
 		for (int cp = 0; cp < f->psw; cp++) {
 			float *d = dst + ((long)a * f->psw + cp) * f->plane;
-			/* the pixels j whose column j*sw + cp - pl is in the image: j0..j1-1 */
+			/* the pixels j whose column j*cs + cp - pl is in the image: j0..j1-1 */
 			int lo = g->pl - cp, hi = g->w - 1 + g->pl - cp;
-			int j0 = lo <= 0 ? 0 : (lo + sw - 1) / sw, j1 = hi < 0 ? 0 : hi / sw + 1;
+			int j0 = lo <= 0 ? 0 : (lo + cs - 1) / cs, j1 = hi < 0 ? 0 : hi / cs + 1;
 
 			j1 = j1 < px ? j1 : px;
 			j0 = j0 < j1 ? j0 : j1;
@@ -473,18 +474,14 @@ static void flat_pad(const geom *g, const flat_geom *f, float *dst, const float 
 					memset(d, 0, sizeof *d * px * c);
 					continue;
 				}
-				const float *src = img + ((long)iy * g->w + (long)j0 * sw + cp - g->pl) * c;
+				const float *src = img + ((long)iy * g->w + (long)j0 * cs + cp - g->pl) * c;
 
 				memset(d, 0, sizeof *d * j0 * c);
-				if (sw == 1)
+				if (cs == 1)
 					memcpy(d + (long)j0 * c, src, sizeof *d * (j1 - j0) * c);
-				else if (c > 8)
-					for (int j = j0; j < j1; j++, src += (long)sw * c)
+				else
+					for (int j = j0; j < j1; j++, src += (long)cs * c)
 						memcpy(d + (long)j * c, src, sizeof *d * c);
-				else    /* a first layer's 3 channels: memcpy's calls cost more than the copy */
-					for (int j = j0; j < j1; j++, src += (long)sw * c)
-						for (int k = 0; k < c; k++)
-							d[(long)j * c + k] = src[k];
 				memset(d + (long)j1 * c, 0, sizeof *d * (px - j1) * c);
 			}
 		}

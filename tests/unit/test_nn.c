@@ -796,7 +796,7 @@ static void test_conv_planes(void)
 		{ 7, 7, 37, 3, 3, 1, 1, 1, 1, 1, 1, 72, 3, 1 },     /* 7x7 map, 37 in */
 		{ 5, 9, 8, 3, 3, 1, 1, 0, 2, 1, 0, 8, 2, 2 },       /* asymmetric pads */
 		{ 9, 10, 5, 3, 5, 2, 1, 1, 2, 1, 2, 24, 2, 1 },     /* stride 2 x 1 */
-		{ 10, 11, 6, 2, 2, 3, 3, 0, 1, 1, 0, 8, 2, 0 },     /* stride past the kernel */
+		{ 10, 11, 10, 2, 2, 3, 3, 0, 1, 1, 0, 8, 2, 0 },    /* stride past the kernel, split */
 		{ 6, 7, 8, 1, 1, 1, 1, 1, 0, 0, 1, 16, 2, 1 },      /* 1x1 with pads: planes */
 		{ 4, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 32, 2, 2 },     /* wide: row kernels, ReLU6 */
 		{ 30, 30, 160, 1, 1, 1, 1, 0, 0, 0, 0, 16, 3, 1 },  /* in place, chunks over images */
