@@ -34,7 +34,9 @@ done between the end of the warm-up batches and the last batch over the time bet
 them. So one run gives a steady-state rate, measured the same way for both sides. The "run"
 rows time whole runs instead, from the process's start to its exit: start-up (for torch
 the import), every epoch's checkpoint (ours --checkpoint-background; torch.save fsynced and
-renamed, as crash-safe as ours) and the end, images x epochs over that wall time. Runs
+renamed, as crash-safe as ours) and the end, images x epochs over that wall time; under the
+table, where our best whole run's time past its median step x steps went (its --profile)
+and what those costs would come to over the seed's 400 epochs (run_costs). Runs
 alternate, ours then theirs, for each configuration and round, so a load change on the
 shared machine hits both; the table shows the best round of each (the least disturbed),
 and every round is printed above it. Peak RSS is the child's ru_maxrss (wait4), i.e.
@@ -346,7 +348,8 @@ def timed(cmd, env, pattern, stream="stdout", clock=None):
 
 
 def whole(cmd, env, images):
-    """Images per second of a whole run (process start to exit) and its peak RSS in MiB."""
+    """Images per second of a whole run (process start to exit), its peak RSS in MiB and
+    its stderr."""
     t = time.monotonic()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = p.stderr.read()
@@ -354,7 +357,44 @@ def whole(cmd, env, images):
     wall = time.monotonic() - t
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"bench: {' '.join(cmd)}: exit {os.waitstatus_to_exitcode(status)}: {err[-500:]!r}")
-    return images / wall, ru.ru_maxrss / 1024
+    return images / wall, ru.ru_maxrss / 1024, err.decode(errors="replace")
+
+
+NUM = r"(-?[0-9.]+)"
+PAST = (r"the whole run past the median x steps, NUM s: start-up NUM, the first step NUM, checkpoints in "
+        r"the loop NUM, waits for their staging buffer NUM, the steps beside a checkpoint's writing NUM, "
+        r"the epochs' tests NUM, the logging \(test samples, images\) NUM, the other steps NUM, after "
+        r"the last step NUM").replace("NUM", NUM)
+
+
+def run_costs(err, epochs, seed_epochs=400):
+    """Where a whole run's time past its median step x steps went (cnn-train --profile's
+    breakdown), and what those costs would come to over the seed's 400 epochs: start-up, the
+    first step and the end once a run; the checkpoints in the loop and the steps beside
+    their writer once per checkpoint; the logging once per step; the other steps' spread
+    past the median both ways, once (where it is the staging buffer faulting in beside the
+    first steps) and once per epoch (where it is the host's noise). None if not found."""
+    m = re.search(PAST, err)
+    med = re.search(r"steady-state step \(the median\) ([0-9.]+) ms;.* x (\d+) steps", err)
+    if not m or not med:
+        return None
+    past, start, first, ck, wait, beside, tests, logs, other, end = map(float, m.groups())
+    step, steps = float(med[1]) / 1e3, int(med[2])
+    n_ck = re.search(r"(\d+) checkpoints written in the background", err)
+    n_ck = int(n_ck[1]) if n_ck else epochs - 1
+    stage = re.search(r"the staging buffer, (\d+) MB, was faulted in over ([0-9.]+) s", err)
+    once = start + first + wait + end + tests
+    per_ck = (ck + beside) / n_ck if n_ck else 0
+    spe = steps / epochs
+    seed = [(once + o + (seed_epochs - 1) * per_ck + logs * seed_epochs / epochs) / (seed_epochs * spe * step)
+            for o in (other, other * seed_epochs / epochs)]
+    return (f"{100 * past / (steps * step):.1f}% past the median step x steps ({steps * step:.2f} s): "
+            f"start-up {start:.2f} s, the first step {first:+.2f}, the other steps {other:+.2f}"
+            + (f" (the staging buffer, {stage[1]} MB, faulting in beside them for {stage[2]} s)" if stage else "")
+            + f", waits for it {wait:.2f}, the end {end:.2f}, {n_ck} checkpoints {per_ck:.2f} s each "
+            f"(copies and the steps beside the writer), the logging {logs:.2f}; over the seed's "
+            f"{seed_epochs} epochs that would be {100 * seed[0]:.1f}% (the other steps' spread once, as the "
+            f"staging buffer's), {100 * seed[1]:.1f}% (as often as here)")
 
 
 def rate(marks, warm, per):
@@ -373,6 +413,7 @@ class Bench:
         self.me = os.path.abspath(__file__)
         self.py = sys.executable
         self.rows = []
+        self.costs = {}  # size: [(images/s, run_costs) of each of our whole runs]
         self.peak, self.fma = {}, {}
         for src, dst in ((a.peak, self.peak), (a.fma_peak, self.fma)):
             for p in src:
@@ -412,15 +453,17 @@ class Bench:
         out = os.path.join(self.work, f"run{size}.npz")
         cmd = [os.path.join(self.bin, "cnn-train"), "--train", data, "-o", out, "-q",
                "--threads", str(threads), "--batch", str(self.a.batch), "--epochs", str(epochs),
-               "--checkpoint-background"]
-        return whole(cmd, ours_env(self.a.isa), images * epochs)
+               "--checkpoint-background", "--profile"]
+        ips, rss, err = whole(cmd, ours_env(self.a.isa), images * epochs)
+        self.costs.setdefault(size, []).append((ips, run_costs(err, epochs)))
+        return ips, rss
 
     def theirs_run(self, size, threads, images, epochs):
         data = self.data(size, images)
         out = os.path.join(self.work, f"torchrun{size}.pt")
         cmd = [self.py, self.me, "torch-run", data, self.ckpt(size), str(threads), str(self.a.batch),
                str(epochs), out]
-        return whole(cmd, child_env(threads, self.a.isa), images * epochs)
+        return whole(cmd, child_env(threads, self.a.isa), images * epochs)[:2]
 
     def ckpt(self, size):
         """Weights for every run at this size: the checkpoint of our first training run
@@ -538,6 +581,9 @@ def run(a):
           "GFLOP/s (share of the sgemm peak, of the FMA peak, at that thread count); "
           "torch with " + " ".join(f"{k}={v}" for k, v in TORCH_MALLOC.items()))
     print(b.table())
+    for size, runs in sorted(b.costs.items(), reverse=True):
+        ips, costs = max(runs, key=lambda r: r[0])
+        print(f"ours, the whole run at {size} ({ips:.2f} images/s): {costs or 'no --profile breakdown'}")
     if not a.keep:
         shutil.rmtree(a.work, ignore_errors=True)
 

@@ -295,6 +295,79 @@ print(m[0])
 	assert_success
 }
 
+@test "cnn-train: checkpoints in the background by default where their copy fits in a quarter of the memory available, or as asked; the same bytes" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$t/bg.npz" --epochs 3 --batch 10 -q \
+		--threads 2 --profile
+	assert_success
+	echo "$stderr" > "$t/bg.err"
+	run --separate-stderr cnn-train --train "$d/train16.npy" -o "$t/fg.npz" --epochs 3 --batch 10 -q \
+		--threads 2 --profile --checkpoint-foreground
+	assert_success
+	echo "$stderr" > "$t/fg.err"
+	cmp "$t/bg.npz" "$t/fg.npz"
+	run py '
+import re
+bg, fg = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+m = re.search(r"checkpoints in the background, the default where their staging copy \((\d+) MB\) fits "
+              r"in a quarter of the memory available \((\d+) MB\)", bg)
+assert m, bg
+avail = int(re.search(r"MemAvailable: +(\d+) kB", open("/proc/meminfo").read())[1]) >> 10
+assert 4 * int(m[1]) <= int(m[2]) <= avail + 1024, (m[0], avail)
+assert re.search(r"the staging buffer, %s MB," % m[1], bg), bg
+assert "2 checkpoints written in the background" in bg, bg
+assert "checkpoints in the foreground (--checkpoint-foreground)" in fg, fg
+assert "written in the background" not in fg and "the staging buffer," not in fg, fg
+' "$t/bg.err" "$t/fg.err"
+	assert_success
+}
+
+# A child of this shell's memory cgroup (v1, or v2 where the controller is delegated) that
+# holds at most $1 bytes; its directory on stdout. Needs root, as the tmpfs tests do.
+memcg() {
+	local p dir
+	if p=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup) && [ -n "$p" ] && [ -d /sys/fs/cgroup/memory ]; then
+		dir=/sys/fs/cgroup/memory${p%/}/petcnn-$$-$2
+		mkdir "$dir" && echo "$1" > "$dir/memory.limit_in_bytes" || return 1
+	elif p=$(sed -n 's/^0:://p' /proc/self/cgroup) && grep -qw memory "/sys/fs/cgroup${p%/}/cgroup.subtree_control"; then
+		dir=/sys/fs/cgroup${p%/}/petcnn-$$-$2
+		mkdir "$dir" && echo "$1" > "$dir/memory.max" || return 1
+	else
+		return 1
+	fi
+	echo "$dir"
+}
+
+@test "cnn-train: under a cgroup's memory limit the default is chosen from the limit" {
+	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR cg err
+	# 16x16x8 into 2048: 4.2 M parameters, a 48 MB staging copy with Adam's moments
+	local model="c1=conv:3x3:8 fc=dense:2048 out=dense:K"
+	for mb in 192 900; do
+		cg=$(memcg $((mb << 20)) "$mb") || fail "cannot make a memory cgroup here (the test needs root)"
+		run --separate-stderr bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$cg" \
+			cnn-train --train "$d/train16.npy" -o "$t/m$mb.npz" --epochs 3 --batch 10 -q --threads 2 \
+			--model "$model" --profile
+		err=$stderr
+		rmdir "$cg"
+		assert_success
+		echo "$err" > "$t/$mb.err"
+	done
+	cmp "$t/m192.npz" "$t/m900.npz"
+	run py '
+import re
+for mb, f, how in ((192, sys.argv[1], "foreground"), (900, sys.argv[2], "background")):
+    err = open(f).read()
+    m = re.search(r"checkpoints in the (\w+), the default where their staging copy \((\d+) MB\) (fits in|would "
+                  r"take more than) a quarter of the memory available \((\d+) MB\)", err)
+    assert m, err
+    stage, avail = int(m[2]), int(m[4])
+    # the limit less what the run had taken when it chose, not the machine MemAvailable
+    assert 46 <= stage <= 52 and avail < mb and m[1] == how, (mb, m[0])
+    assert (how == "background") == ("2 checkpoints written in the background" in err), err
+' "$t/192.err" "$t/900.err"
+	assert_success
+}
+
 @test "cnn-train: --checkpoint-every takes epochs, steps or minutes, and refuses anything else" {
 	local d=$BATS_FILE_TMPDIR t=$BATS_TEST_TMPDIR
 	for bad in 0 -1 1x e 1.5s 1.5e 2em '' 0m; do

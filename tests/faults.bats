@@ -83,11 +83,13 @@ null_device() {
 }
 
 @test "faults: SIGKILL at any moment of a checkpoint save leaves no temporary behind" {
-	# A model whose checkpoint takes a while to write, killed at several moments.
+	# A model whose checkpoint takes a while to write, killed at several moments; in the
+	# foreground (the background's own test is below).
 	local model="c1=conv:3x3:8 fc=dense:4096 out=dense:K"
 	mkdir w
 	for delay in 0.3 0.6 0.9 1.2 1.5; do
-		cnn-train -q --train "$D/ds.npy" -o w/m.npz --epochs 1000 --batch 3 --model "$model" >/dev/null 2>&1 &
+		cnn-train -q --train "$D/ds.npy" -o w/m.npz --epochs 1000 --batch 3 --model "$model" \
+			--checkpoint-foreground >/dev/null 2>&1 &
 		sleep "$delay"
 		kill -KILL $! 2>/dev/null || true
 		wait $! 2>/dev/null || true

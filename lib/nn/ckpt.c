@@ -647,6 +647,14 @@ static size_t stage_floats(const model *m, enum ckpt_optim optim)
 	return one > SIZE_MAX / sizeof(float) / 3 ? SIZE_MAX : bufs * one;
 }
 
+size_t ckpt_stage_bytes(const model *m, enum ckpt_optim optim)
+{
+	size_t n = stage_floats(m, optim);
+
+	return n > (SIZE_MAX - STAGE_ALIGN) / sizeof(float) ? SIZE_MAX
+	       : (n * sizeof(float) + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
+}
+
 typedef struct {
 	const ckpt_writer *w;
 	const model *m;

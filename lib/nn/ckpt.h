@@ -144,6 +144,9 @@ int ckpt_save_start_lent(ckpt_writer *w, const char *path, const model *m, const
  * must have nothing running; ckpt_writer_wait reaps it like a write. */
 int ckpt_writer_prepare(ckpt_writer *w, const char *path, const model *m, enum ckpt_optim optim,
 			char *err);
+/* The staging buffer's size in bytes for (m, optim): what writing checkpoints in the
+ * background costs in memory. */
+size_t ckpt_stage_bytes(const model *m, enum ckpt_optim optim);
 /* Waits for the job (block 0: only if it is done). 1: still running (block 0); 0: none
  * running, or it succeeded; -1: it failed, err says why and names the file. A blocking
  * wait for ckpt_writer_prepare's job faults in what is left of the buffer on w->threads

@@ -18,6 +18,11 @@ void mem_fault(void *p, size_t bytes);
  * spans two cache lines: fc1's forward at 224 (batch 10, one thread, Zen 5) took 24 ms
  * over such weights and 19 over aligned ones. */
 void *mem_calloc64(size_t n, size_t size);
+
+/* Bytes the program may still take before the system or its cgroup must reclaim or kill:
+ * the least of /proc/meminfo's MemAvailable and the cgroup's limit less its usage (v2's
+ * memory.max, v1's memory.limit_in_bytes); 0 when none of them can be read. */
+size_t mem_available(void);
 void mem_free64(void *p);
 
 #endif

@@ -480,9 +480,28 @@ static void test_mem_calloc64(void)
 	mem_free64(NULL);
 }
 
+/* mem_available: some memory, no more than the machine has, and 256 MB less once 256 MB
+ * more is faulted in (by half at least: other programs come and go meanwhile). */
+static void test_mem_available(void)
+{
+	size_t a = mem_available(), b, n = (size_t)256 << 20;
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(a > n && a <= (size_t)pages * (size_t)page, "%zu MB of %ld MB", a >> 20, pages * page >> 20);
+	CHECK(p != MAP_FAILED, "mmap");
+	if (p == MAP_FAILED)
+		return;
+	mem_fault(p, n);
+	b = mem_available();
+	CHECK(b + n / 2 <= a, "256 MB faulted in: %zu MB available, %zu before", b >> 20, a >> 20);
+	munmap(p, n);
+}
+
 int main(void)
 {
 	test_mem_fault();
+	test_mem_available();
 	test_mem_calloc64();
 	test_hash();
 	test_par();
