@@ -862,7 +862,7 @@ static void augment(trainer *t, int64_t epoch, const int64_t *idx, int b)
 
 /* Checkpoints in the background unless asked otherwise or their staging copy would take
  * more than a quarter of the memory left: in the foreground a checkpoint stops training
- * for its whole write (at 224, 1.2 GB: ~1 s of an 8.5 s epoch), in the background for a
+ * for its whole write (at 224, 1.2 GB: 1.2 s of an 8.5 s epoch), in the background for a
  * copy (0.06 s), so the default is the background wherever memory is no concern. */
 static void ckpt_mode(trainer *t)
 {

@@ -19,10 +19,11 @@ void mem_fault(void *p, size_t bytes);
  * over such weights and 19 over aligned ones. */
 void *mem_calloc64(size_t n, size_t size);
 
+void mem_free64(void *p);
+
 /* Bytes the program may still take before the system or its cgroup must reclaim or kill:
  * the least of /proc/meminfo's MemAvailable and the cgroup's limit less its usage (v2's
  * memory.max, v1's memory.limit_in_bytes); 0 when none of them can be read. */
 size_t mem_available(void);
-void mem_free64(void *p);
 
 #endif
