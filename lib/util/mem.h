@@ -18,7 +18,6 @@ void mem_fault(void *p, size_t bytes);
  * spans two cache lines: fc1's forward at 224 (batch 10, one thread, Zen 5) took 24 ms
  * over such weights and 19 over aligned ones. */
 void *mem_calloc64(size_t n, size_t size);
-
 void mem_free64(void *p);
 
 /* Bytes the program may still take before the system or its cgroup must reclaim or kill:
