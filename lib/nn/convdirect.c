@@ -96,6 +96,14 @@ static size_t packed_floats(const geom *g)
 #ifndef FLAT_KPART
 #define FLAT_KPART 256
 #endif
+/* AVX-512's tiles take 64 output channels at once, two such blocks: 64 KB a part, past a
+ * 48 KB L1, so where K has more than one part anyway they take parts of this many rows.
+ * Measured (conv_bench nets 2, batch 10, Intel Xeon, GFLOP/s, 3 alternating runs):
+ * ResNet-18's 3x3 stride-2 convolutions 291-324 -> 302-328 (64->128), 278-286 -> 308-316
+ * (128->256), 240-242 -> 259-262 (256->512); conv1 (K = 147, one part either way) as it was. */
+#ifndef FLAT_KPART_WIDE
+#define FLAT_KPART_WIDE 128
+#endif
 #define FLAT_MAX_KPARTS 128
 #define FLAT_MAX_RUNS (FLAT_MAX_KPARTS + FLAT_MAX_SEGS)
 /* Whole rows for at most this many input channels (then a split plane's pixels are never
@@ -159,10 +167,12 @@ static int flat_fits(const geom *g)
 	       (long)g->kh * g->kw * g->c <= (long)FLAT_KPART * FLAT_MAX_KPARTS;
 }
 
-static void flat_init(const geom *g, flat_geom *f)
+static void flat_init(const geom *g, flat_geom *f, isa_kind isa)
 {
 	int c = g->c;
-	long row, r;
+	long row, r, K = (long)g->kh * g->kw * c;
+	long kpart = isa == ISA_AVX512 && g->oc >= 64 && K > FLAT_KPART &&
+		     K <= (long)FLAT_KPART_WIDE * FLAT_MAX_KPARTS ? FLAT_KPART_WIDE : FLAT_KPART;
 
 	f->psh = imin(g->sh, g->kh);
 	f->psw = g->c <= FLAT_WHOLE_ROWS_CIN ? 1 : imin(g->sw, g->kw);
@@ -189,13 +199,13 @@ static void flat_init(const geom *g, flat_geom *f)
 			int len = ((g->kw - 1 - cp) / f->cs + 1) * c;
 
 			for (int j = 0; j < len;) {
-				int take = len - j < FLAT_KPART - fill ? len - j : (int)(FLAT_KPART - fill);
+				int take = len - j < kpart - fill ? len - j : (int)(kpart - fill);
 
 				if (fill == 0)
 					f->kprun[f->nkp] = f->nrun, f->kprow[f->nkp++] = krow;
 				f->runoff[f->nrun] = off + j, f->runlen[f->nrun++] = take;
 				j += take, krow += take, fill += take;
-				if (fill == FLAT_KPART)
+				if (fill == kpart)
 					fill = 0;
 			}
 		}
@@ -206,7 +216,7 @@ static size_t flat_workspace(const geom *g, int threads)
 {
 	flat_geom f;
 
-	flat_init(g, &f);
+	flat_init(g, &f, ISA_AVX2);   /* the parts of K leave the planes' sizes as they are */
 	return block_floats(g) + (size_t)(threads < 1 ? 1 : threads) * f.slots * f.slot;
 }
 
@@ -1597,7 +1607,7 @@ static void pack_weights(const geom *g, float *d, const float *w, int threads, i
 		flat_geom f;
 		pack_job pj = { .g = g, .f = &f, .w = w, .d = d };
 
-		flat_init(g, &f);
+		flat_init(g, &f, isa);
 		/* a thread's start costs about what a memcpy of 1 MB does */
 		par_run(K * g->oc < (1 << 18) ? 1 : threads < K ? threads : (int)K, flat_pack_worker, &pj);
 		return;
@@ -1617,7 +1627,7 @@ static void flat_forward(const geom *g, float *out, const float *in, const float
 	flat_job j = { .g = g, .f = &f, .out = out, .ws = ws, .in = in, .w = pw, .b = b,
 		       .mask = mask, .B = B, .relu = relu, .mact = mact };
 
-	flat_init(g, &f);
+	flat_init(g, &f, isa);
 	j.pf = isa == ISA_AVX512 && f.inplace &&
 	       (size_t)B * g->h * g->w * g->c * sizeof *in > FLAT_PF_BYTES;
 	if ((long)threads > (long)B * g->oh)

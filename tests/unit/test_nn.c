@@ -809,6 +809,8 @@ static void test_conv_planes(void)
 		{ 15, 17, 3, 3, 3, 2, 2, 1, 1, 1, 1, 32, 2, 2 },    /* MobileNetV2's first: whole rows */
 		{ 10, 13, 2, 2, 2, 3, 3, 0, 1, 1, 0, 8, 2, 0 },     /* 2 channels, stride past kernel */
 		{ 9, 12, 4, 3, 5, 2, 3, 1, 2, 0, 1, 72, 3, 1 },     /* 4 channels, strides 2 x 3 */
+		{ 9, 9, 80, 3, 3, 2, 2, 1, 1, 1, 1, 64, 2, 1 },     /* s2, 64 out: 128-row parts mid-run */
+		{ 2, 3, 16904, 1, 1, 1, 1, 0, 0, 0, 0, 64, 1, 0 },  /* K past 128 parts of 128: of 256 */
 	};
 	static const isa_kind paths[] = { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
 	char err[ERR_MAX];
