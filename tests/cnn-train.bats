@@ -364,6 +364,9 @@ for mb, f, how in ((192, sys.argv[1], "foreground"), (900, sys.argv[2], "backgro
     # the limit less what the run had taken when it chose, not the machine MemAvailable
     assert 46 <= stage <= 52 and avail < mb and m[1] == how, (mb, m[0])
     assert (how == "background") == ("2 checkpoints written in the background" in err), err
+    # said once without --profile too, where memory made it the foreground
+    note = "checkpoints in the foreground (training waits for each): their staging copy"
+    assert err.count(note) == (how == "foreground"), err
 ' "$t/192.err" "$t/900.err"
 	assert_success
 }

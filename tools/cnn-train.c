@@ -869,6 +869,12 @@ static void ckpt_mode(trainer *t)
 	t->stage_bytes = ckpt_stage_bytes(&t->m, t->st.optim);
 	t->avail_bytes = t->o->ckpt_bg < 0 ? mem_available() : 0;
 	t->ckpt_bg = t->o->ckpt_bg >= 0 ? t->o->ckpt_bg : t->stage_bytes <= t->avail_bytes / 4;
+	/* once: a run that became slower for want of memory should say why */
+	if (t->o->ckpt_bg < 0 && !t->ckpt_bg && !t->dist.rank)
+		fprintf(stderr, "%s: checkpoints in the foreground (training waits for each): their "
+			"staging copy (%zu MB) would take more than a quarter of the memory available "
+			"(%zu MB); --checkpoint-background writes them beside training anyway\n", PROG,
+			t->stage_bytes >> 20, t->avail_bytes >> 20);
 }
 
 static int train(trainer *t)
