@@ -12,7 +12,6 @@
 #include "nn/conv2d.h"
 #include "util/cli.h"
 #include "util/hash.h"
-#include "util/mem.h"
 #include "nn/dataset.h"
 #include "nn/dist.h"
 #include "nn/evaluate.h"
@@ -860,15 +859,11 @@ static void augment(trainer *t, int64_t epoch, const int64_t *idx, int b)
 		cli_die("%s", err);
 }
 
-/* Checkpoints in the background unless asked otherwise or their staging copy would take
- * more than a quarter of the memory left: in the foreground a checkpoint stops training
- * for its whole write (at 224, 1.2 GB: 1.2 s of an 8.5 s epoch), in the background for a
- * copy (0.06 s), so the default is the background wherever memory is no concern. */
+/* Checkpoints in the background or the foreground as asked, else as memory allows. */
 static void ckpt_mode(trainer *t)
 {
-	t->stage_bytes = ckpt_stage_bytes(&t->m, t->st.optim);
-	t->avail_bytes = t->o->ckpt_bg < 0 ? mem_available() : 0;
-	t->ckpt_bg = t->o->ckpt_bg >= 0 ? t->o->ckpt_bg : t->stage_bytes <= t->avail_bytes / 4;
+	t->ckpt_bg = t->o->ckpt_bg >= 0 ? t->o->ckpt_bg
+		     : ckpt_background_fits(&t->m, t->st.optim, &t->stage_bytes, &t->avail_bytes);
 	/* once: a run that became slower for want of memory should say why */
 	if (t->o->ckpt_bg < 0 && !t->ckpt_bg && !t->dist.rank)
 		fprintf(stderr, "%s: checkpoints in the foreground (training waits for each): their "

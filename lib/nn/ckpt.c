@@ -529,6 +529,13 @@ static double seconds(clockid_t clock)
  * ones (an Intel Xeon guest, 2026-12-07). Bytes per CPU second. */
 #define STAGE_HUGE_MIN 2e9
 
+/* The staging buffer's mapping for n floats: whole 2 MB pages (SIZE_MAX: too large). */
+static size_t stage_span(size_t n)
+{
+	return n > (SIZE_MAX - STAGE_ALIGN) / sizeof(float) ? SIZE_MAX
+	       : (n * sizeof(float) + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
+}
+
 /* Maps the staging buffer of n floats, none of it faulted in yet (stage_fault). */
 static int stage_map(ckpt_writer *w, size_t n, const char *path, char *err)
 {
@@ -537,9 +544,8 @@ static int stage_map(ckpt_writer *w, size_t n, const char *path, char *err)
 
 	if (w->stage_n >= n)
 		return 0;
-	if (n > (SIZE_MAX - STAGE_ALIGN) / sizeof(float))
+	if ((bytes = stage_span(n)) == SIZE_MAX)
 		return err_set(err, "%s: model too large", path);
-	bytes = (n * sizeof(float) + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
 	if (w->stage)
 		munmap(w->stage, w->stage_bytes);
 	w->stage = NULL, w->stage_n = w->stage_bytes = 0;
@@ -647,12 +653,11 @@ static size_t stage_floats(const model *m, enum ckpt_optim optim)
 	return one > SIZE_MAX / sizeof(float) / 3 ? SIZE_MAX : bufs * one;
 }
 
-size_t ckpt_stage_bytes(const model *m, enum ckpt_optim optim)
+int ckpt_background_fits(const model *m, enum ckpt_optim optim, size_t *stage, size_t *avail)
 {
-	size_t n = stage_floats(m, optim);
-
-	return n > (SIZE_MAX - STAGE_ALIGN) / sizeof(float) ? SIZE_MAX
-	       : (n * sizeof(float) + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
+	*stage = stage_span(stage_floats(m, optim));
+	*avail = mem_available();
+	return *stage <= *avail / 4;
 }
 
 typedef struct {
