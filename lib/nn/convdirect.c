@@ -174,14 +174,16 @@ static void flat_init(const geom *g, flat_geom *f, isa_kind isa)
 	long kpart = isa == ISA_AVX512 && g->oc >= 64 && K > FLAT_KPART &&
 		     K <= (long)FLAT_KPART_WIDE * FLAT_MAX_KPARTS ? FLAT_KPART_WIDE : FLAT_KPART;
 
-	f->psh = imin(g->sh, g->kh);
-	f->psw = g->c <= FLAT_WHOLE_ROWS_CIN ? 1 : imin(g->sw, g->kw);
 	/* Past FLAT_WHOLE_ROWS_CIN a plane holds only its phase's pixels, also where that is the
 	 * only phase (kw < sw): a 1x1 of stride 2 then copies the quarter of its input it reads,
 	 * not every other row whole. Measured (conv_bench nets 2, batch 10, AMD EPYC Zen 5,
 	 * GFLOP/s, alternating; caches flushed before each call, as in a network): ResNet-18's
 	 * downsamples 300-308 -> 334-339 (64->128), 328-338 -> 359-360 (128->256). */
-	f->xs = g->c <= FLAT_WHOLE_ROWS_CIN ? g->sw : 1, f->cs = g->sw / f->xs;
+	int whole = c <= FLAT_WHOLE_ROWS_CIN;
+
+	f->psh = imin(g->sh, g->kh);
+	f->psw = whole ? 1 : imin(g->sw, g->kw);
+	f->xs = whole ? g->sw : 1, f->cs = g->sw / f->xs;
 	f->R = g->ow + (g->kw - 1) / g->sw;
 	f->hr = (g->kh - 1) / g->sh;
 	f->inplace = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 &&
